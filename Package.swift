@@ -1,0 +1,131 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings shared by every Strata target: Swift 6 language mode plus the upcoming features the
+/// house style asks for (explicit import access levels, `any` for existentials, member import visibility).
+let strictSettings: [SwiftSetting] = [
+  .enableUpcomingFeature("InternalImportsByDefault"),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "strata",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "strata", targets: ["strata"]),
+    .library(name: "StrataCore", targets: ["StrataCore"]),
+    .library(name: "StrataProto", targets: ["StrataProto"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+  ],
+  targets: [
+    // The model and its exact semantics. No dependencies at all.
+    .target(name: "StrataCore", swiftSettings: strictSettings),
+
+    // Storage protocol, key and row codecs, the local shard (online + history), the registry store,
+    // and the in-memory engine. Depends on the core only.
+    .target(name: "StrataStorage", dependencies: ["StrataCore"], swiftSettings: strictSettings),
+
+    // RocksDB's C API. Touched by StrataRocksDB only.
+    .systemLibrary(
+      name: "CRocksDB",
+      pkgConfig: "rocksdb",
+      providers: [.apt(["librocksdb-dev"])]
+    ),
+    .target(
+      name: "StrataRocksDB",
+      dependencies: ["StrataStorage", "StrataCore", "CRocksDB"],
+      swiftSettings: strictSettings
+    ),
+
+    // Generated protobuf + gRPC code only (see scripts/generate-protos.sh). Committed.
+    .target(
+      name: "StrataProto",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+
+    // Wire <-> model mapping, the gRPC service implementations and the client used by the CLI.
+    .target(
+      name: "StrataGRPC",
+      dependencies: [
+        "StrataCore", "StrataStorage", "StrataProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+
+    // Composition root: configuration, engine choice, transport and service-group wiring.
+    .target(
+      name: "StrataServer",
+      dependencies: [
+        "StrataCore", "StrataStorage", "StrataRocksDB", "StrataGRPC",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+
+    // Command-line logic (definition files, CSV readers, progress output), kept in a library so it is testable.
+    .target(
+      name: "StrataCLI",
+      dependencies: [
+        "StrataCore", "StrataGRPC", "StrataServer", "StrataProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Yams", package: "Yams"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(name: "strata", dependencies: ["StrataCLI"], swiftSettings: strictSettings),
+
+    .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"], swiftSettings: strictSettings),
+    .testTarget(
+      name: "StrataStorageTests",
+      dependencies: ["StrataCore", "StrataStorage", "StrataRocksDB"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "StrataGRPCTests",
+      dependencies: [
+        "StrataCore", "StrataStorage", "StrataGRPC", "StrataProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "StrataCLITests",
+      dependencies: ["StrataCore", "StrataCLI"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "StrataIntegrationTests",
+      dependencies: ["strata"],
+      swiftSettings: strictSettings
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

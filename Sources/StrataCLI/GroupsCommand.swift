@@ -1,0 +1,95 @@
+internal import ArgumentParser
+internal import StrataCore
+internal import StrataGRPC
+internal import StrataProto
+internal import SwiftProtobuf
+
+struct GroupsCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "groups", abstract: "List every feature group version.")
+
+  @OptionGroup var client: ClientOptions
+
+  func run() async throws {
+    let response = try await client.withFeatureStore { try await $0.listFeatureGroups(.init()) }
+    var rows = [["GROUP", "VERSION", "STATUS", "ENTITY", "FEATURES", "MAX AGE", "REFRESH", "OWNER"]]
+    for g in response.groups {
+      let group = try FeatureGroup(proto: g)
+      rows.append([
+        group.name, String(group.version), group.status.rawValue, group.spec.entityType.rawValue,
+        String(group.spec.features.count), Duration.text(group.spec.maxAgeSeconds),
+        Duration.text(group.spec.refreshIntervalSeconds), group.spec.owner,
+      ])
+    }
+    if response.groups.isEmpty {
+      print("no feature groups registered yet: `strata apply FILE.yaml` registers some")
+    } else {
+      print(Table.render(rows))
+    }
+  }
+}
+
+struct DescribeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "describe", abstract: "Show one feature group version (GROUP or GROUP@VERSION).")
+
+  @Argument(help: "GROUP (latest ACTIVE version) or GROUP@VERSION.") var group: String
+  @OptionGroup var client: ClientOptions
+
+  func run() async throws {
+    var name = group
+    var version: UInt32 = 0
+    if let at = group.firstIndex(of: "@") {
+      guard let v = UInt32(group[group.index(after: at)...]), v >= 1 else {
+        throw ValidationError("'\(group)' has an invalid version; write GROUP or GROUP@N with N >= 1")
+      }
+      version = v
+      name = String(group[..<at])
+    }
+    let request = Strata_V1_GetFeatureGroupRequest.with {
+      $0.name = name
+      $0.version = version
+    }
+    let response = try await client.withFeatureStore { try await $0.getFeatureGroup(request) }
+    let g = try FeatureGroup(proto: response.group)
+    print("group:        \(g.qualifiedName)  (\(g.status.rawValue))")
+    print("entity type:  \(g.spec.entityType.rawValue)")
+    if !g.spec.description.isEmpty { print("description:  \(g.spec.description)") }
+    if !g.spec.owner.isEmpty { print("owner:        \(g.spec.owner)") }
+    print("refresh:      \(Duration.text(g.spec.refreshIntervalSeconds))")
+    print("max age:      \(Duration.text(g.spec.maxAgeSeconds))")
+    print("created at:   \(g.createdAt)")
+    print("versions:     " + response.versions.map { "\($0.version) (\(GroupStatus(proto: $0.status)?.rawValue ?? "?"))" }.joined(separator: ", "))
+    print("")
+    var rows = [["FEATURE", "DTYPE", "DEFAULT", "DESCRIPTION"]]
+    for f in g.spec.features {
+      rows.append([f.name, f.dtype.description, f.defaultValue.map { ValueText.format($0) } ?? "-", f.description])
+    }
+    print(Table.render(rows))
+  }
+}
+
+/// Plain-text aligned tables for terminal output.
+enum Table {
+  static func render(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
+    var widths = [Int](repeating: 0, count: first.count)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    return rows.map { row in
+      row.enumerated().map { i, cell in
+        i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+      }.joined(separator: "  ")
+    }.joined(separator: "\n")
+  }
+}
+
+enum Duration {
+  /// `30d`, `1h`, `90s` or `-` for nil.
+  static func text(_ seconds: Int64?) -> String {
+    guard let s = seconds else { return "-" }
+    for (unit, size) in [("w", Int64(604_800)), ("d", 86_400), ("h", 3_600), ("m", 60)] where s % size == 0 {
+      return "\(s / size)\(unit)"
+    }
+    return "\(s)s"
+  }
+}

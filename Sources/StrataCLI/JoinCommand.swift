@@ -1,0 +1,203 @@
+internal import ArgumentParser
+internal import Foundation
+internal import GRPCCore
+internal import StrataCore
+internal import StrataGRPC
+internal import StrataProto
+internal import SwiftProtobuf
+internal import Synchronization
+
+struct JoinCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "join",
+    abstract: "Point-in-time join: add feature values as of each label's timestamp to a CSV of labels.",
+    discussion: """
+      The labels file needs an entity_id column and a label_timestamp column (or event_timestamp or
+      timestamp); every other column (e.g. the label) is passed through. For each row the value of each
+      feature is the one with the greatest event_timestamp <= label_timestamp (ties: the greatest
+      created_timestamp); output rows are in input order.
+      """)
+
+  @Option(help: "CSV of label rows.") var labels: String
+  @Option(help: "Feature references, comma-separated: group:feature, group@2:feature, group:*.") var features: String
+  @Option(help: "Output CSV file (default: standard output).") var out: String?
+  @Flag(name: .customLong("with-status"), help: "Add a <feature>__status column (PRESENT, DEFAULTED, MISSING, EXPIRED) per feature.")
+  var withStatus = false
+  @Option(name: .customLong("chunk-size"), help: "Label rows per request message.") var chunkSize = 5_000
+  @OptionGroup var client: ClientOptions
+
+  func validate() throws {
+    guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1") }
+  }
+
+  func run() async throws {
+    let refs = features.split(separator: ",").map { String($0).trimmingWhitespace }
+    let labelsFile = labels
+    let header: [String]
+    let entityColumn: Int
+    let timeColumn: Int
+    do {
+      let reader = try CSVReader(path: labelsFile)
+      header = reader.header
+      guard let e = header.firstIndex(of: "entity_id") else {
+        throw CLIError("\(labelsFile): the header has no 'entity_id' column")
+      }
+      guard let t = header.firstIndex(of: "label_timestamp") ?? header.firstIndex(of: "event_timestamp") ?? header.firstIndex(of: "timestamp") else {
+        throw CLIError("\(labelsFile): the header has no 'label_timestamp' (or 'event_timestamp', 'timestamp') column")
+      }
+      entityColumn = e
+      timeColumn = t
+    } catch let error as StrataError {
+      throw CLIError(error)
+    }
+    let output = try OutputFile(path: out)
+    let pending = PendingLabels()
+    let chunkSize = self.chunkSize
+    let withStatus = self.withStatus
+    let started = ContinuousClock.now
+    let failure = Mutex<(any Error)?>(nil)
+    let total: Int
+    do {
+      total = try await client.withFeatureStore { store in
+        try await store.getHistoricalFeatures(
+          requestProducer: { writer in
+            do {
+              let reader = try CSVReader(path: labelsFile)
+              let progress = ProgressBar(total: reader.totalBytes, label: "join")
+              var message = Strata_V1_GetHistoricalFeaturesRequest()
+              message.features = refs
+              var sentRows = 0
+              var chunk: [[String]] = []
+              while let record = try reader.nextRecord() {
+                guard !record[entityColumn].isEmpty else {
+                  throw CLIError("\(labelsFile) line \(reader.lineNumber): entity_id is empty")
+                }
+                guard let t = TimestampFormat.parse(record[timeColumn]) else {
+                  throw CLIError(
+                    "\(labelsFile) line \(reader.lineNumber), column '\(header[timeColumn])': '\(record[timeColumn])' is not a timestamp; use RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds/milliseconds")
+                }
+                message.labels.append(.with {
+                  $0.entityID = record[entityColumn]
+                  $0.labelTimestampMicros = t.microseconds
+                })
+                chunk.append(record)
+                if message.labels.count >= chunkSize {
+                  pending.push(chunk)
+                  chunk.removeAll(keepingCapacity: true)
+                  try await writer.write(message)
+                  sentRows += message.labels.count
+                  message = Strata_V1_GetHistoricalFeaturesRequest()
+                  progress.update(done: reader.bytesRead, rows: sentRows)
+                }
+              }
+              if !message.labels.isEmpty || !message.features.isEmpty {
+                pending.push(chunk)
+                try await writer.write(message)
+              }
+              progress.finish()
+            } catch {
+              failure.withLock { $0 = error }
+              throw error
+            }
+          },
+          onResponse: { response in
+            var written = 0
+            var names: [String] = []
+            for try await message in response.messages {
+              if !message.columns.isEmpty {
+                names = JoinCommand.columnNames(message.columns)
+                var head = header + names
+                if withStatus { head += names.map { $0 + "__status" } }
+                output.write(head.map(CSVReader.escape).joined(separator: ",") + "\n")
+              }
+              for row in message.rows {
+                guard let passThrough = pending.pop() else {
+                  throw CLIError("the node returned more rows than were sent (a bug)")
+                }
+                let results = row.results.map(FeatureResult.init(proto:))
+                var cells = passThrough + results.map { ValueText.format($0.value) }
+                if withStatus { cells += results.map(\.status.name) }
+                output.write(cells.map(CSVReader.escape).joined(separator: ",") + "\n")
+                written += 1
+              }
+            }
+            return written
+          })
+      }
+    } catch {
+      let cause = failure.withLock { $0 } ?? error
+      throw (cause as? StrataError).map { CLIError($0) } ?? cause
+    }
+    output.close()
+    let seconds = Elapsed.seconds(since: started)
+    FileHandle.standardError.write(
+      Data("joined \(total) label rows with \(refs.joined(separator: ",")) in \(String(format: "%.2f", seconds))s\(out.map { " -> \($0)" } ?? "")\n".utf8))
+  }
+
+  /// `group:feature`, or `group@v:feature` where two columns would otherwise share a name.
+  static func columnNames(_ columns: [Strata_V1_FeatureColumn]) -> [String] {
+    let short = columns.map { "\($0.group):\($0.feature)" }
+    var counts: [String: Int] = [:]
+    for s in short { counts[s, default: 0] += 1 }
+    return zip(columns, short).map { c, s in counts[s]! > 1 ? c.ref : s }
+  }
+}
+
+/// Pass-through label records waiting for their joined row (the node answers in request order).
+final class PendingLabels: Sendable {
+  private let state = Mutex((rows: [[String]](), head: 0))
+
+  func push(_ rows: [[String]]) {
+    state.withLock { $0.rows.append(contentsOf: rows) }
+  }
+
+  func pop() -> [String]? {
+    state.withLock { s in
+      guard s.head < s.rows.count else { return nil }
+      let r = s.rows[s.head]
+      s.head += 1
+      if s.head > 65_536 {
+        s.rows.removeFirst(s.head)
+        s.head = 0
+      }
+      return r
+    }
+  }
+}
+
+/// Buffered output to a file or standard output.
+final class OutputFile: Sendable {
+  private let handle: FileHandle
+  private let buffer = Mutex([UInt8]())
+
+  init(path: String?) throws {
+    if let path {
+      guard FileManager.default.createFile(atPath: path, contents: nil) else {
+        throw CLIError("cannot create output file '\(path)'")
+      }
+      guard let h = FileHandle(forWritingAtPath: path) else { throw CLIError("cannot open output file '\(path)'") }
+      handle = h
+    } else {
+      handle = FileHandle.standardOutput
+    }
+  }
+
+  func write(_ text: String) {
+    let full: [UInt8]? = buffer.withLock { b in
+      b.append(contentsOf: text.utf8)
+      guard b.count >= 1 << 16 else { return nil }
+      defer { b.removeAll(keepingCapacity: true) }
+      return b
+    }
+    if let full { handle.write(Data(full)) }
+  }
+
+  func close() {
+    let rest = buffer.withLock { b in
+      defer { b.removeAll() }
+      return b
+    }
+    if !rest.isEmpty { handle.write(Data(rest)) }
+    if handle !== FileHandle.standardOutput { try? handle.close() }
+  }
+}

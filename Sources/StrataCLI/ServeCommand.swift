@@ -1,0 +1,54 @@
+internal import ArgumentParser
+internal import Foundation
+internal import Logging
+internal import StrataServer
+internal import StrataStorage
+internal import StrataCore
+
+struct ServeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Run a Strata node (SIGTERM or Ctrl-C stops it gracefully).")
+
+  @Option(help: "Address to bind.") var host = "127.0.0.1"
+  @Option(help: "gRPC port (0 picks a free one and prints it).") var port = ServerConfig.defaultPort
+  @Option(name: .customLong("data-dir"), help: "Data directory (created if missing).") var dataDir = "./strata-data"
+  @Option(help: "Storage engine: rocksdb (durable) or memory (lost on exit).") var engine = "rocksdb"
+  @Flag(name: .customLong("sync-writes"), help: "fsync the write-ahead log on every write batch: acknowledged writes survive a machine crash, not only a process crash.")
+  var syncWrites = false
+  @Option(name: .customLong("max-rows-per-batch"), help: "Rows per write batch.") var maxRowsPerBatch = StoreLimits.defaults.maxRowsPerBatch
+  @Option(name: .customLong("max-entities-per-lookup"), help: "Entities per online lookup.")
+  var maxEntitiesPerLookup = StoreLimits.defaults.maxEntitiesPerLookup
+  @Option(name: .customLong("max-request-bytes"), help: "Largest accepted request message, bytes.")
+  var maxRequestBytes = ServerConfig.defaults.maxRequestBytes
+  @Option(name: .customLong("max-clock-skew"), help: "Seconds an event/created timestamp may be ahead of the server clock.")
+  var maxClockSkew: Int64 = StoreLimits.defaults.maxClockSkewMicros / 1_000_000
+  @Option(name: .customLong("node-id"), help: "Name reported by `strata status` (default host:port).") var nodeID: String?
+
+  func run() async throws {
+    guard let engine = ServerConfig.Engine(rawValue: engine) else {
+      throw ValidationError("--engine must be rocksdb or memory, got '\(engine)'")
+    }
+    guard maxClockSkew >= 0 else { throw ValidationError("--max-clock-skew must be >= 0") }
+    var limits = StoreLimits.defaults
+    limits.maxRowsPerBatch = maxRowsPerBatch
+    limits.maxEntitiesPerLookup = maxEntitiesPerLookup
+    limits.maxClockSkewMicros = maxClockSkew * 1_000_000
+    let config = ServerConfig(
+      host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
+      maxRequestBytes: maxRequestBytes, nodeID: nodeID)
+    let logger = Logger(label: "strata")
+    let node: StrataNode
+    do {
+      node = try StrataNode(config: config, logger: logger)
+    } catch let error as StrataError {
+      throw CLIError(error)
+    }
+    let where_ = engine == .memory ? "in memory" : "data in \(dataDir)"
+    try await node.run { address in
+      // The line scripts and tests wait for; stdout is flushed so a pipe sees it at once.
+      print("strata node listening on \(address) (\(where_), engine \(engine.rawValue))")
+      fflush(nil)
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/// The registry of feature groups and their versions, as a value type with no I/O.
+///
+/// Rules:
+/// - Applying a spec for a new name registers version 1 (`.created`).
+/// - Applying a spec equal to the group's latest version is a no-op (`.unchanged`), even if that
+///   version was deprecated (re-applying does not resurrect or duplicate anything).
+/// - Applying a changed spec registers version N+1, ACTIVE (`.newVersion`). Older versions keep their
+///   status and stay readable and writable until deprecated/retired.
+/// - An unpinned reference resolves to the newest ACTIVE version.
+///
+/// `RegistryStore` persists it; the gRPC layer only ever reads and applies through it.
+public struct Catalog: Sendable, Equatable {
+  /// Every version of every group, by name; each array ascending by version, without gaps.
+  public private(set) var groups: [String: [FeatureGroup]]
+  /// The storage id the next registered version gets.
+  public private(set) var nextStorageID: UInt32
+
+  public init() {
+    self.groups = [:]
+    self.nextStorageID = 1
+  }
+
+  /// Rebuilds a catalog from persisted versions (any order).
+  public init(versions: [FeatureGroup]) {
+    self.init()
+    for v in versions.sorted(by: { ($0.name, $0.version) < ($1.name, $1.version) }) {
+      groups[v.name, default: []].append(v)
+      nextStorageID = Swift.max(nextStorageID, v.storageID &+ 1)
+    }
+  }
+
+  public enum ApplyOutcome: Hashable, Sendable {
+    case created
+    case newVersion
+    case unchanged
+  }
+
+  public struct ApplyResult: Hashable, Sendable {
+    public var group: FeatureGroup
+    public var outcome: ApplyOutcome
+  }
+
+  /// Validates every spec, then applies them in order. All or nothing: when any spec is invalid, or two
+  /// specs in `specs` share a name, throws INVALID_ARGUMENT and leaves `self` unchanged.
+  ///
+  /// Returns one result per spec, in order; `registered` lists the versions that are new (to persist).
+  public mutating func apply(
+    _ specs: [FeatureGroupSpec],
+    now: Timestamp
+  ) throws(StrataError) -> (results: [ApplyResult], registered: [FeatureGroup]) {
+    var names = Set<String>()
+    for spec in specs {
+      try spec.validate()
+      guard names.insert(spec.name).inserted else {
+        throw .invalidArgument("group '\(spec.name)' is defined more than once in the same apply; keep one definition")
+      }
+    }
+    var copy = self
+    var results: [ApplyResult] = []
+    var registered: [FeatureGroup] = []
+    for spec in specs {
+      if let latest = copy.groups[spec.name]?.last {
+        if latest.spec == spec {
+          results.append(ApplyResult(group: latest, outcome: .unchanged))
+          continue
+        }
+        let next = FeatureGroup(
+          spec: spec, version: latest.version + 1, status: .active, createdAt: now, storageID: copy.nextStorageID)
+        copy.nextStorageID &+= 1
+        copy.groups[spec.name]!.append(next)
+        registered.append(next)
+        results.append(ApplyResult(group: next, outcome: .newVersion))
+      } else {
+        let first = FeatureGroup(spec: spec, version: 1, status: .active, createdAt: now, storageID: copy.nextStorageID)
+        copy.nextStorageID &+= 1
+        copy.groups[spec.name] = [first]
+        registered.append(first)
+        results.append(ApplyResult(group: first, outcome: .created))
+      }
+    }
+    self = copy
+    return (results, registered)
+  }
+
+  /// Changes the status of one version. Returns the updated version (to persist).
+  public mutating func setStatus(_ status: GroupStatus, group name: String, version: Int) throws(StrataError) -> FeatureGroup {
+    let current = try self.group(named: name, version: version)
+    var versions = groups[name]!
+    versions[current.version - 1].status = status
+    groups[name] = versions
+    return versions[current.version - 1]
+  }
+
+  /// The group version named by `name` and `version` (`nil` = newest ACTIVE).
+  ///
+  /// NOT_FOUND for an unknown group or version; FAILED_PRECONDITION when `version` is nil and no
+  /// version is ACTIVE.
+  public func group(named name: String, version: Int? = nil) throws(StrataError) -> FeatureGroup {
+    guard let versions = groups[name], !versions.isEmpty else {
+      throw .notFound("feature group '\(name)' does not exist; `strata groups` lists the registered groups")
+    }
+    if let version {
+      guard version >= 1, version <= versions.count else {
+        throw .notFound("feature group '\(name)' has no version \(version); its versions are 1...\(versions.count)")
+      }
+      return versions[version - 1]
+    }
+    guard let active = versions.last(where: { $0.status == .active }) else {
+      throw .failedPrecondition(
+        "feature group '\(name)' has no ACTIVE version (all \(versions.count) are deprecated or retired); pin one with \(name)@N")
+    }
+    return active
+  }
+
+  /// Every version of every group, ordered by name then version.
+  public var allVersions: [FeatureGroup] {
+    groups.keys.sorted().flatMap { groups[$0]! }
+  }
+
+  public func group(storageID: UInt32) -> FeatureGroup? {
+    for versions in groups.values {
+      if let g = versions.first(where: { $0.storageID == storageID }) { return g }
+    }
+    return nil
+  }
+
+  /// Resolves references to concrete columns, expanding `group:*` in definition order, keeping request
+  /// order otherwise. Duplicate references are kept (the caller asked for them twice).
+  ///
+  /// Throws NOT_FOUND for an unknown group, version or feature; FAILED_PRECONDITION for a RETIRED
+  /// version; INVALID_ARGUMENT when `refs` is empty.
+  public func resolve(_ refs: [FeatureRef]) throws(StrataError) -> [ResolvedFeature] {
+    guard !refs.isEmpty else { throw .invalidArgument("no features requested; pass at least one group:feature") }
+    var out: [ResolvedFeature] = []
+    for ref in refs {
+      let group = try self.group(named: ref.group, version: ref.version)
+      guard group.status != .retired else {
+        throw .failedPrecondition("feature group \(group.qualifiedName) is RETIRED and can no longer be read")
+      }
+      if let name = ref.feature {
+        guard let index = group.featureIndex(named: name) else {
+          let known = group.spec.features.map(\.name).joined(separator: ", ")
+          throw .notFound("feature group \(group.qualifiedName) has no feature '\(name)'; its features are: \(known)")
+        }
+        out.append(ResolvedFeature(group: group, featureIndex: index))
+      } else {
+        for index in group.spec.features.indices {
+          out.append(ResolvedFeature(group: group, featureIndex: index))
+        }
+      }
+    }
+    return out
+  }
+}
+
+/// One requested column: a feature of a concrete group version.
+public struct ResolvedFeature: Hashable, Sendable {
+  public var group: FeatureGroup
+  /// Index into `group.spec.features` (also the feature's slot in the row encoding).
+  public var featureIndex: Int
+
+  public init(group: FeatureGroup, featureIndex: Int) {
+    self.group = group
+    self.featureIndex = featureIndex
+  }
+
+  public var feature: FeatureSpec { group.spec.features[featureIndex] }
+
+  /// `group@version:feature`.
+  public var qualifiedName: String { "\(group.qualifiedName):\(feature.name)" }
+}

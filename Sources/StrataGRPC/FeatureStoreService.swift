@@ -1,0 +1,210 @@
+public import GRPCCore
+public import Logging
+public import StrataCore
+public import StrataProto
+public import StrataStorage
+internal import SwiftProtobuf
+
+/// The public `strata.v1.FeatureStore` service over a node-local `FeatureStore`.
+///
+/// It only maps messages and errors; every rule (validation, versioning, point-in-time semantics)
+/// lives in `FeatureStore` and the core.
+public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol {
+  /// Facts about the node reported by `GetStatus`.
+  public struct NodeInfo: Sendable {
+    public var nodeID: String
+    public var version: String
+    public var dataDirectory: String
+    public var startedAt: Timestamp
+
+    public init(nodeID: String, version: String, dataDirectory: String, startedAt: Timestamp) {
+      self.nodeID = nodeID
+      self.version = version
+      self.dataDirectory = dataDirectory
+      self.startedAt = startedAt
+    }
+  }
+
+  /// Joined rows per response message of `GetHistoricalFeatures`, so responses stay well under the
+  /// clients' default 4 MiB receive limit.
+  public static let joinedRowsPerResponse = 1_024
+
+  let store: FeatureStore
+  let node: NodeInfo
+  let logger: Logger
+
+  public init(store: FeatureStore, node: NodeInfo, logger: Logger) {
+    self.store = store
+    self.node = node
+    self.logger = logger
+  }
+
+  public func applyFeatureGroups(
+    request: Strata_V1_ApplyFeatureGroupsRequest, context: ServerContext
+  ) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
+    try await rpc {
+      var specs: [FeatureGroupSpec] = []
+      for p in request.groups { specs.append(try FeatureGroupSpec(proto: p)) }
+      let results = try await store.apply(specs)
+      for r in results where r.outcome != .unchanged {
+        logger.info(
+          "registered feature group version",
+          metadata: ["strata.group": "\(r.group.name)", "strata.group.version": "\(r.group.version)"])
+      }
+      return Strata_V1_ApplyFeatureGroupsResponse.with {
+        $0.results = results.map { r in
+          .with {
+            $0.group = r.group.name
+            $0.version = UInt32(r.group.version)
+            switch r.outcome {
+            case .created: $0.outcome = .created
+            case .newVersion: $0.outcome = .newVersion
+            case .unchanged: $0.outcome = .unchanged
+            }
+          }
+        }
+      }
+    }
+  }
+
+  public func listFeatureGroups(
+    request: Strata_V1_ListFeatureGroupsRequest, context: ServerContext
+  ) async throws -> Strata_V1_ListFeatureGroupsResponse {
+    .with { $0.groups = store.catalog.allVersions.map(\.proto) }
+  }
+
+  public func getFeatureGroup(
+    request: Strata_V1_GetFeatureGroupRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetFeatureGroupResponse {
+    try await rpc {
+      let catalog = store.catalog
+      let group = try catalog.group(named: request.name, version: request.version == 0 ? nil : Int(request.version))
+      return .with {
+        $0.group = group.proto
+        $0.versions = (catalog.groups[group.name] ?? []).map(\.proto)
+      }
+    }
+  }
+
+  public func writeFeatures(
+    request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
+  ) async throws -> Strata_V1_WriteFeaturesResponse {
+    var response = Strata_V1_WriteFeaturesResponse()
+    do {
+      for try await message in request {
+        let outcome = try await store.write(WriteRequest(proto: message))
+        response.rowsWritten += UInt64(outcome.rowsWritten)
+        response.lateRows += UInt64(outcome.lateRows)
+        response.batches += 1
+      }
+    } catch let error as StrataError {
+      var e = error
+      if response.batches > 0 {
+        e.message =
+          "batch \(response.batches + 1) rejected: \(error.message) (the \(response.batches) earlier batches of this call, \(response.rowsWritten) rows, were committed)"
+      }
+      throw e.rpcError
+    } catch {
+      throw try await rpc { throw error }
+    }
+    return response
+  }
+
+  public func getOnlineFeatures(
+    request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetOnlineFeaturesResponse {
+    try await rpc {
+      let columns = try store.resolve(try [FeatureRef](parsing: request.features))
+      let vectors = try await store.online(entityIDs: request.entityIds, columns: columns)
+      var response = Strata_V1_GetOnlineFeaturesResponse()
+      response.columns = columns.map(\.proto)
+      response.vectors.reserveCapacity(vectors.count)
+      for (i, results) in vectors.enumerated() {
+        var v = Strata_V1_FeatureVector()
+        v.entityID = request.entityIds[i]
+        v.results = results.map(\.proto)
+        response.vectors.append(v)
+      }
+      return response
+    }
+  }
+
+  public func getHistoricalFeatures(
+    request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
+    response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
+    context: ServerContext
+  ) async throws {
+    try await rpc {
+      var columns: [ResolvedFeature]?
+      var received = 0
+      for try await message in request {
+        if columns == nil {
+          guard !message.features.isEmpty else {
+            throw StrataError.invalidArgument(
+              "the first GetHistoricalFeatures message must list the features to join (group:feature, group@2:feature or group:*)")
+          }
+          let resolved = try store.resolve(try [FeatureRef](parsing: message.features))
+          columns = resolved
+          try await response.write(.with { $0.columns = resolved.map(\.proto) })
+        }
+        guard let columns, !message.labels.isEmpty else { continue }
+        let labels = message.labels.map { LabelRow(entityID: $0.entityID, time: Timestamp(microseconds: $0.labelTimestampMicros)) }
+        let joined: [[FeatureResult]]
+        do {
+          joined = try await store.historical(labels: labels, columns: columns)
+        } catch var error as StrataError {
+          error.message = "label rows \(received)..\(received + labels.count - 1): \(error.message)"
+          throw error
+        }
+        var start = 0
+        while start < joined.count {
+          let end = min(start + Self.joinedRowsPerResponse, joined.count)
+          var out = Strata_V1_GetHistoricalFeaturesResponse()
+          out.rows.reserveCapacity(end - start)
+          for i in start..<end {
+            var row = Strata_V1_JoinedRow()
+            row.entityID = labels[i].entityID
+            row.labelTimestampMicros = labels[i].time.microseconds
+            row.results = joined[i].map(\.proto)
+            out.rows.append(row)
+          }
+          try await response.write(out)
+          start = end
+        }
+        received += labels.count
+      }
+      if columns == nil {
+        throw StrataError.invalidArgument("GetHistoricalFeatures received no request message; send the features first")
+      }
+    }
+  }
+
+  public func getStatus(
+    request: Strata_V1_GetStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetStatusResponse {
+    let counters = store.counterValues
+    let catalog = store.catalog
+    let stats = store.shard.writeStats
+    return .with {
+      $0.nodeID = node.nodeID
+      $0.version = node.version
+      $0.startedAtMicros = node.startedAt.microseconds
+      $0.storageEngine = store.engineName
+      $0.dataDirectory = node.dataDirectory
+      $0.featureGroups = UInt32(catalog.groups.count)
+      $0.rowsWritten = counters.rowsWritten
+      $0.lateRows = counters.lateRows
+      $0.onlineLookups = counters.onlineLookups
+      $0.historicalRows = counters.historicalRows
+      $0.groups = catalog.allVersions.map { g in
+        .with {
+          $0.group = g.name
+          $0.version = UInt32(g.version)
+          let s = stats[g.storageID]
+          $0.lastWriteMicros = s?.lastWrite?.microseconds ?? 0
+          $0.rowsTotal = s?.rowsTotal ?? 0
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,239 @@
+public import StrataCore
+public import StrataProto
+internal import SwiftProtobuf
+public import StrataStorage
+
+// Conversions between the wire types (StrataProto) and the model (StrataCore). The wire types stop here:
+// nothing past StrataGRPC sees them.
+
+extension FeatureValue {
+  /// nil for an unset (null) wire value.
+  public init?(proto: Strata_V1_Value) {
+    switch proto.kind {
+    case nil: return nil
+    case .floatValue(let v)?: self = .float(v)
+    case .intValue(let v)?: self = .int(v)
+    case .stringValue(let v)?: self = .string(v)
+    case .embeddingValue(let e)?: self = .embedding(e.values)
+    }
+  }
+
+  public var proto: Strata_V1_Value {
+    var v = Strata_V1_Value()
+    switch self {
+    case .float(let d): v.floatValue = d
+    case .int(let i): v.intValue = i
+    case .string(let s): v.stringValue = s
+    case .embedding(let e): v.embeddingValue = Strata_V1_Embedding.with { $0.values = e }
+    }
+    return v
+  }
+}
+
+extension Optional where Wrapped == FeatureValue {
+  public var proto: Strata_V1_Value {
+    switch self {
+    case nil: Strata_V1_Value()
+    case .some(let v): v.proto
+    }
+  }
+}
+
+extension DType {
+  public init(proto: Strata_V1_DType, embeddingDim: UInt32, feature: String) throws(StrataError) {
+    switch proto {
+    case .float: self = .float
+    case .int: self = .int
+    case .string: self = .string
+    case .embedding: self = .embedding(dimension: Int(embeddingDim))
+    case .unspecified, .UNRECOGNIZED:
+      throw .invalidArgument("feature '\(feature)' has no dtype; set FLOAT, INT, STRING or EMBEDDING")
+    }
+    if case .embedding = self {} else if embeddingDim != 0 {
+      throw .invalidArgument("feature '\(feature)' sets embedding_dim \(embeddingDim) but its dtype is \(self)")
+    }
+  }
+
+  public var proto: (Strata_V1_DType, UInt32) {
+    switch self {
+    case .float: (.float, 0)
+    case .int: (.int, 0)
+    case .string: (.string, 0)
+    case .embedding(let d): (.embedding, UInt32(clamping: d))
+    }
+  }
+}
+
+extension EntityType {
+  /// An unspecified entity type means USER (the definition-file default).
+  public init(proto: Strata_V1_EntityType) throws(StrataError) {
+    switch proto {
+    case .unspecified, .user: self = .user
+    case .item: self = .item
+    case .session: self = .session
+    case .UNRECOGNIZED(let v): throw .invalidArgument("unknown entity type \(v); use USER, ITEM or SESSION")
+    }
+  }
+
+  public var proto: Strata_V1_EntityType {
+    switch self {
+    case .user: .user
+    case .item: .item
+    case .session: .session
+    }
+  }
+}
+
+extension GroupStatus {
+  public var proto: Strata_V1_GroupStatus {
+    switch self {
+    case .active: .active
+    case .deprecated: .deprecated
+    case .retired: .retired
+    }
+  }
+
+  public init?(proto: Strata_V1_GroupStatus) {
+    switch proto {
+    case .active: self = .active
+    case .deprecated: self = .deprecated
+    case .retired: self = .retired
+    default: return nil
+    }
+  }
+}
+
+extension FeatureGroupSpec {
+  /// Converts a wire spec; 0 for refresh interval or max age means "not set". Call `validate()` after.
+  public init(proto: Strata_V1_FeatureGroupSpec) throws(StrataError) {
+    var features: [FeatureSpec] = []
+    for f in proto.features {
+      let dtype = try DType(proto: f.dtype, embeddingDim: f.embeddingDim, feature: f.name)
+      features.append(
+        FeatureSpec(
+          name: f.name, dtype: dtype, defaultValue: f.hasDefaultValue ? FeatureValue(proto: f.defaultValue) : nil,
+          description: f.description_p))
+    }
+    self.init(
+      name: proto.name,
+      entityType: try EntityType(proto: proto.entityType),
+      description: proto.description_p,
+      owner: proto.owner,
+      refreshIntervalSeconds: proto.refreshIntervalSeconds == 0 ? nil : proto.refreshIntervalSeconds,
+      maxAgeSeconds: proto.maxAgeSeconds == 0 ? nil : proto.maxAgeSeconds,
+      features: features)
+  }
+
+  public var proto: Strata_V1_FeatureGroupSpec {
+    Strata_V1_FeatureGroupSpec.with { p in
+      p.name = name
+      p.entityType = entityType.proto
+      p.description_p = description
+      p.owner = owner
+      p.refreshIntervalSeconds = refreshIntervalSeconds ?? 0
+      p.maxAgeSeconds = maxAgeSeconds ?? 0
+      p.features = features.map { f in
+        Strata_V1_FeatureSpec.with { fp in
+          fp.name = f.name
+          (fp.dtype, fp.embeddingDim) = f.dtype.proto
+          if let d = f.defaultValue { fp.defaultValue = d.proto }
+          fp.description_p = f.description
+        }
+      }
+    }
+  }
+}
+
+extension FeatureGroup {
+  public var proto: Strata_V1_FeatureGroup {
+    Strata_V1_FeatureGroup.with {
+      $0.spec = spec.proto
+      $0.version = UInt32(version)
+      $0.status = status.proto
+      $0.createdAtMicros = createdAt.microseconds
+    }
+  }
+
+  /// Rebuilds a registered group from the wire (client side; the storage id is not on the wire and is 0).
+  public init(proto: Strata_V1_FeatureGroup) throws(StrataError) {
+    self.init(
+      spec: try FeatureGroupSpec(proto: proto.spec), version: Int(proto.version),
+      status: GroupStatus(proto: proto.status) ?? .active,
+      createdAt: Timestamp(microseconds: proto.createdAtMicros), storageID: 0)
+  }
+}
+
+extension ResolvedFeature {
+  public var proto: Strata_V1_FeatureColumn {
+    Strata_V1_FeatureColumn.with {
+      $0.ref = qualifiedName
+      $0.group = group.name
+      $0.version = UInt32(group.version)
+      $0.feature = feature.name
+      ($0.dtype, $0.embeddingDim) = feature.dtype.proto
+    }
+  }
+}
+
+extension ValueStatus {
+  public var proto: Strata_V1_ValueStatus {
+    switch self {
+    case .present: .present
+    case .defaulted: .defaulted
+    case .missing: .missing
+    case .expired: .expired
+    }
+  }
+
+  public init?(proto: Strata_V1_ValueStatus) {
+    switch proto {
+    case .present: self = .present
+    case .defaulted: self = .defaulted
+    case .missing: self = .missing
+    case .expired: self = .expired
+    default: return nil
+    }
+  }
+}
+
+extension FeatureResult {
+  public var proto: Strata_V1_FeatureResult {
+    var r = Strata_V1_FeatureResult()
+    if let value { r.value = value.proto }
+    r.status = status.proto
+    r.eventTimestampMicros = eventTime?.microseconds ?? 0
+    return r
+  }
+
+  public init(proto: Strata_V1_FeatureResult) {
+    self.init(
+      value: proto.hasValue ? FeatureValue(proto: proto.value) : nil,
+      status: ValueStatus(proto: proto.status) ?? .missing,
+      eventTime: proto.eventTimestampMicros == 0 ? nil : Timestamp(microseconds: proto.eventTimestampMicros))
+  }
+}
+
+extension WriteRequest {
+  /// Converts one wire batch (version 0 = newest ACTIVE).
+  public init(proto: Strata_V1_WriteFeaturesRequest) {
+    self.init(
+      group: proto.group,
+      version: proto.version == 0 ? nil : Int(proto.version),
+      features: proto.features,
+      rows: proto.rows.map { r in
+        WriteRequest.Row(
+          entityID: r.entityID,
+          eventTime: Timestamp(microseconds: r.eventTimestampMicros),
+          createdTime: r.hasCreatedTimestampMicros ? Timestamp(microseconds: r.createdTimestampMicros) : nil,
+          values: r.values.map { FeatureValue(proto: $0) })
+      })
+  }
+}
+
+extension Array where Element == FeatureRef {
+  /// Parses wire feature references; INVALID_ARGUMENT on the first malformed one.
+  public init(parsing refs: [String]) throws(StrataError) {
+    self = []
+    for r in refs { append(try FeatureRef(parsing: r)) }
+  }
+}

@@ -1,0 +1,60 @@
+internal import CRocksDB
+internal import StrataCore
+internal import StrataStorage
+
+/// A `StorageCursor` over a RocksDB iterator. The iterator reads the implicit snapshot RocksDB takes
+/// when it is created, so writes made after `makeCursor` are not visible through it.
+///
+/// Holds a strong reference to its engine: the database (and its column family handles) must outlive
+/// the iterator. Not thread-safe, like every `StorageCursor`.
+final class RocksDBCursor: StorageCursor {
+  private let engine: RocksDBEngine
+  private let iterator: OpaquePointer
+
+  init(engine: RocksDBEngine, iterator: OpaquePointer) {
+    self.engine = engine
+    self.iterator = iterator
+  }
+
+  deinit {
+    rocksdb_iter_destroy(iterator)
+  }
+
+  func seek(_ key: [UInt8]) {
+    key.withUnsafeBytes { k in
+      rocksdb_iter_seek(iterator, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+    }
+  }
+
+  func seekForPrev(_ key: [UInt8]) {
+    key.withUnsafeBytes { k in
+      rocksdb_iter_seek_for_prev(iterator, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+    }
+  }
+
+  func next() {
+    if isValid { rocksdb_iter_next(iterator) }
+  }
+
+  var isValid: Bool { rocksdb_iter_valid(iterator) != 0 }
+
+  var key: [UInt8] {
+    var length = 0
+    let bytes = rocksdb_iter_key(iterator, &length)
+    return [UInt8](UnsafeRawBufferPointer(start: bytes, count: length))
+  }
+
+  var value: [UInt8] {
+    var length = 0
+    let bytes = rocksdb_iter_value(iterator, &length)
+    return [UInt8](UnsafeRawBufferPointer(start: bytes, count: length))
+  }
+
+  /// The error that made the iterator invalid (an I/O error or corruption), or nil when it is invalid
+  /// only because it ran off either end. `StorageCursor` has no way to report it yet.
+  var failure: StrataError? {
+    var error: UnsafeMutablePointer<CChar>?
+    rocksdb_iter_get_error(iterator, &error)
+    return RocksDBEngine.takeError(error, "iterating")
+  }
+}

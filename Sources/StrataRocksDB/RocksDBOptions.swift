@@ -1,0 +1,57 @@
+internal import CRocksDB
+
+/// The RocksDB option objects a `RocksDBEngine` opens its database with and reads/writes through.
+/// Owns every handle it creates and destroys them in `deinit`; the engine keeps it alive until after
+/// the database itself is closed.
+///
+/// Ownership notes on the C API:
+/// - `rocksdb_block_based_options_set_filter_policy` takes ownership of the filter policy (it is
+///   wrapped in a `shared_ptr` inside the table options), so the policy is never destroyed here.
+/// - `rocksdb_block_based_options_set_block_cache` and `rocksdb_options_set_block_based_table_factory`
+///   copy `shared_ptr`s / the table options, so destroying our handles later is safe.
+final class RocksDBOptions {
+  /// Capacity of the LRU block cache shared by all column families.
+  static let blockCacheBytes = 64 << 20
+  /// Bloom filter bits per key: ~1% false positives.
+  static let bloomBitsPerKey = 10.0
+  /// Background flush/compaction threads (two cores here).
+  static let parallelism: Int32 = 2
+
+  /// DB and column family options (the same object is used for every column family).
+  let options: OpaquePointer
+  let tableOptions: OpaquePointer
+  let blockCache: OpaquePointer
+  let writeOptions: OpaquePointer
+  /// Default read options: an iterator created with them reads an implicit snapshot taken at creation.
+  let readOptions: OpaquePointer
+
+  init(syncWrites: Bool) {
+    blockCache = rocksdb_cache_create_lru(RocksDBOptions.blockCacheBytes)
+    tableOptions = rocksdb_block_based_options_create()
+    rocksdb_block_based_options_set_block_cache(tableOptions, blockCache)
+    // Ownership of the policy moves into the table options.
+    rocksdb_block_based_options_set_filter_policy(
+      tableOptions, rocksdb_filterpolicy_create_bloom(RocksDBOptions.bloomBitsPerKey))
+
+    options = rocksdb_options_create()
+    rocksdb_options_set_create_if_missing(options, 1)
+    rocksdb_options_set_create_missing_column_families(options, 1)
+    rocksdb_options_increase_parallelism(options, RocksDBOptions.parallelism)
+    rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+    rocksdb_options_set_block_based_table_factory(options, tableOptions)
+
+    writeOptions = rocksdb_writeoptions_create()
+    rocksdb_writeoptions_set_sync(writeOptions, syncWrites ? 1 : 0)
+    // The WAL stays enabled (the default): a write that returns is in the log.
+
+    readOptions = rocksdb_readoptions_create()
+  }
+
+  deinit {
+    rocksdb_readoptions_destroy(readOptions)
+    rocksdb_writeoptions_destroy(writeOptions)
+    rocksdb_options_destroy(options)
+    rocksdb_block_based_options_destroy(tableOptions)
+    rocksdb_cache_destroy(blockCache)
+  }
+}

@@ -1,0 +1,73 @@
+public import StrataStorage
+public import StrataCore
+
+/// Everything a node needs to start, parsed and validated once at the edge (CLI flags).
+public struct ServerConfig: Sendable, Equatable {
+  public enum Engine: String, Sendable, CaseIterable {
+    /// Durable, embedded RocksDB in `dataDirectory`.
+    case rocksdb
+    /// In memory, lost on exit (for experiments and tests).
+    case memory
+  }
+
+  /// Address to bind; 127.0.0.1 by default (loopback only).
+  public var host: String
+  /// TCP port; 0 picks a free port (the chosen one is logged and printed).
+  public var port: Int
+  public var dataDirectory: String
+  public var engine: Engine
+  /// fsync the write-ahead log on every write batch (machine-crash safety at a throughput cost).
+  /// Off by default: an acknowledged write then survives a crash of the process, not of the machine.
+  public var syncWrites: Bool
+  public var limits: StoreLimits
+  /// Largest request message the transport accepts; larger ones fail with RESOURCE_EXHAUSTED.
+  public var maxRequestBytes: Int
+  /// HTTP/2 streams (concurrent RPCs) per connection.
+  public var maxConcurrentStreams: Int
+  /// Connections idle for longer are closed (seconds).
+  public var maxIdleSeconds: Int
+  /// Name reported by `status`; defaults to host:port.
+  public var nodeID: String?
+
+  public static let defaultPort = 7400
+
+  public init(
+    host: String = "127.0.0.1",
+    port: Int = ServerConfig.defaultPort,
+    dataDirectory: String = "./strata-data",
+    engine: Engine = .rocksdb,
+    syncWrites: Bool = false,
+    limits: StoreLimits = .defaults,
+    maxRequestBytes: Int = 16 * 1024 * 1024,
+    maxConcurrentStreams: Int = 256,
+    maxIdleSeconds: Int = 30 * 60,
+    nodeID: String? = nil
+  ) {
+    self.host = host
+    self.port = port
+    self.dataDirectory = dataDirectory
+    self.engine = engine
+    self.syncWrites = syncWrites
+    self.limits = limits
+    self.maxRequestBytes = maxRequestBytes
+    self.maxConcurrentStreams = maxConcurrentStreams
+    self.maxIdleSeconds = maxIdleSeconds
+    self.nodeID = nodeID
+  }
+
+  public static let defaults = ServerConfig()
+
+  /// Rejects values that cannot work, with a message naming the flag.
+  public func validate() throws(StrataError) {
+    guard (0...65_535).contains(port) else { throw .invalidArgument("--port must be between 0 and 65535, got \(port)") }
+    guard !host.isEmpty else { throw .invalidArgument("--host must not be empty") }
+    guard engine == .memory || !dataDirectory.isEmpty else { throw .invalidArgument("--data-dir must not be empty") }
+    guard limits.maxRowsPerBatch >= 1 else { throw .invalidArgument("--max-rows-per-batch must be at least 1") }
+    guard limits.maxEntitiesPerLookup >= 1 else { throw .invalidArgument("--max-entities-per-lookup must be at least 1") }
+    guard maxRequestBytes >= 64 * 1024 else {
+      throw .invalidArgument("--max-request-bytes must be at least 65536, got \(maxRequestBytes)")
+    }
+    guard maxConcurrentStreams >= 1 else { throw .invalidArgument("--max-concurrent-streams must be at least 1") }
+    guard maxIdleSeconds >= 1 else { throw .invalidArgument("--max-idle-seconds must be at least 1") }
+  }
+}

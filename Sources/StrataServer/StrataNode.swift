@@ -1,0 +1,99 @@
+public import Logging
+internal import StrataCore
+public import StrataStorage
+internal import Foundation
+internal import GRPCCore
+internal import GRPCNIOTransportHTTP2
+internal import ServiceLifecycle
+internal import UnixSignals
+internal import StrataGRPC
+internal import StrataRocksDB
+
+/// One Strata node: opens the storage engine, builds the feature store and serves gRPC until SIGTERM or
+/// SIGINT, then shuts down gracefully (in-flight RPCs finish, the engine is closed).
+public struct StrataNode: Sendable {
+  public static let version = "0.1.0"
+
+  public let config: ServerConfig
+  public let store: FeatureStore
+  let logger: Logger
+
+  /// Opens the engine named by `config` (creating the data directory if needed). Throws a StrataError
+  /// with an actionable message, e.g. when another process holds the data directory.
+  public init(config: ServerConfig, logger: Logger) throws {
+    try config.validate()
+    self.config = config
+    self.logger = logger
+    let engine: any StorageEngine
+    switch config.engine {
+    case .rocksdb:
+      engine = try RocksDBEngine(path: config.dataDirectory, syncWrites: config.syncWrites)
+    case .memory:
+      engine = InMemoryEngine()
+    }
+    self.store = try FeatureStore(engine: engine, limits: config.limits)
+  }
+
+  /// Serves until a shutdown signal arrives (or, in tests, until the surrounding task is cancelled).
+  /// `onListening` receives the bound "host:port" once the socket is listening.
+  public func run(
+    handleSignals: Bool = true,
+    onListening: @escaping @Sendable (String) -> Void = { _ in }
+  ) async throws {
+    let config = self.config
+    let transport = HTTP2ServerTransport.Posix(
+      address: .ipv4(host: config.host, port: config.port),
+      transportSecurity: .plaintext,
+      config: .defaults { c in
+        c.rpc.maxRequestPayloadSize = config.maxRequestBytes
+        c.http2.maxConcurrentStreams = config.maxConcurrentStreams
+        c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
+      })
+    let nodeID = config.nodeID ?? "\(config.host):\(config.port)"
+    let service = FeatureStoreService(
+      store: store,
+      node: .init(
+        nodeID: nodeID, version: Self.version,
+        dataDirectory: config.engine == .memory ? "(memory)" : config.dataDirectory, startedAt: .now()),
+      logger: logger)
+    let server = GRPCServer(transport: transport, services: [service])
+    let logger = self.logger
+    let serverService = GRPCServerService(server: server) { address in
+      logger.info(
+        "strata node listening",
+        metadata: [
+          "strata.address": "\(address)", "strata.engine": "\(config.engine.rawValue)",
+          "strata.data_dir": "\(config.dataDirectory)",
+        ])
+      onListening(address)
+    }
+    let group = ServiceGroup(
+      configuration: .init(
+        services: [.init(service: serverService)],
+        gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+        logger: logger))
+    try await group.run()
+    logger.info("strata node stopped")
+  }
+}
+
+/// Runs a `GRPCServer` as a `Service`: graceful shutdown stops accepting new RPCs and lets in-flight
+/// ones finish.
+struct GRPCServerService: Service {
+  let server: GRPCServer<HTTP2ServerTransport.Posix>
+  let onListening: @Sendable (String) -> Void
+
+  func run() async throws {
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await server.serve() }
+        group.addTask {
+          guard let address = try await server.transport.listeningAddress.ipv4 else { return }
+          onListening("\(address.host):\(address.port)")
+        }
+      }
+    } onGracefulShutdown: {
+      server.beginGracefulShutdown()
+    }
+  }
+}

@@ -1,0 +1,228 @@
+public import StrataCore
+internal import Synchronization
+
+/// A single node's feature store: registry, validation, writes, online and point-in-time reads over a
+/// `LocalShard`. Transport-free: the gRPC services are thin adapters over this type.
+///
+/// Every method either succeeds or throws a `StrataError` having changed nothing.
+public final class FeatureStore: Sendable {
+  public let shard: LocalShard
+  public let registry: RegistryStore
+  public let limits: StoreLimits
+  private let executor: BlockingExecutor
+  private let clock: @Sendable () -> Timestamp
+  private let counters = Mutex(Counters())
+
+  /// Counters since the store was opened.
+  public struct Counters: Sendable, Equatable {
+    public var rowsWritten: UInt64 = 0
+    public var lateRows: UInt64 = 0
+    public var onlineLookups: UInt64 = 0
+    public var historicalRows: UInt64 = 0
+  }
+
+  /// Online lookups of at most this many (entity, group) keys run inline on the calling task; larger
+  /// ones on the storage read threads.
+  static let inlineLookupKeys = 64
+
+  public init(
+    engine: any StorageEngine,
+    limits: StoreLimits = .defaults,
+    clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+  ) throws {
+    self.shard = try LocalShard(engine: engine)
+    self.registry = try RegistryStore(engine: engine)
+    self.limits = limits
+    self.executor = BlockingExecutor()
+    self.clock = clock
+  }
+
+  public var engineName: String { shard.engine.name }
+  public var counterValues: Counters { counters.withLock { $0 } }
+  public var catalog: Catalog { registry.catalog }
+
+  // MARK: Registry
+
+  /// Registers definitions; see `Catalog.apply` for the versioning rules.
+  public func apply(_ specs: [FeatureGroupSpec]) async throws -> [Catalog.ApplyResult] {
+    guard !specs.isEmpty else { throw StrataError.invalidArgument("no feature group definitions to apply") }
+    let now = clock()
+    return try await executor.write { try self.registry.apply(specs, now: now) }
+  }
+
+  public func setStatus(_ status: GroupStatus, group: String, version: Int) async throws -> FeatureGroup {
+    try await executor.write { try self.registry.setStatus(status, group: group, version: version) }
+  }
+
+  // MARK: Writes
+
+  /// Validates the whole batch, then appends it atomically. Throws (writing nothing) on the first
+  /// problem, naming the row index (0-based within the batch) and the entity.
+  public func write(_ request: WriteRequest) async throws -> AppendOutcome {
+    let now = clock()
+    let (group, rows) = try validate(request, now: now)
+    let outcome = try await executor.write { try self.shard.append(rows, to: group, now: now) }
+    counters.withLock {
+      $0.rowsWritten += UInt64(outcome.rowsWritten)
+      $0.lateRows += UInt64(outcome.lateRows)
+    }
+    return outcome
+  }
+
+  func validate(_ request: WriteRequest, now: Timestamp) throws(StrataError) -> (FeatureGroup, [RowToStore]) {
+    guard request.rows.count <= limits.maxRowsPerBatch else {
+      throw .resourceExhausted(
+        "write batch has \(request.rows.count) rows; the limit is \(limits.maxRowsPerBatch) per batch: split it into smaller batches")
+    }
+    let group = try catalog.group(named: request.group, version: request.version)
+    guard group.status != .retired else {
+      throw .failedPrecondition("feature group \(group.qualifiedName) is RETIRED and accepts no writes")
+    }
+    var slots: [Int] = []
+    slots.reserveCapacity(request.features.count)
+    var seen = Set<String>()
+    for name in request.features {
+      guard let index = group.featureIndex(named: name) else {
+        let known = group.spec.features.map(\.name).joined(separator: ", ")
+        throw .notFound("feature group \(group.qualifiedName) has no feature '\(name)'; its features are: \(known)")
+      }
+      guard seen.insert(name).inserted else {
+        throw .invalidArgument("feature '\(name)' is listed twice in the write batch's columns")
+      }
+      slots.append(index)
+    }
+    let latest = now.adding(microseconds: limits.maxClockSkewMicros)
+    let features = group.spec.features
+    var rows: [RowToStore] = []
+    rows.reserveCapacity(request.rows.count)
+    for (i, row) in request.rows.enumerated() {
+      func fail(_ what: String) -> StrataError {
+        .invalidArgument("row \(i) (entity '\(row.entityID.prefix(64))') of the batch for \(group.qualifiedName): \(what)")
+      }
+      guard !row.entityID.isEmpty else {
+        throw .invalidArgument("row \(i) of the batch for \(group.qualifiedName): entity id is empty")
+      }
+      guard row.entityID.utf8.count <= KeyCodec.maxEntityIDBytes else {
+        throw fail("entity id is \(row.entityID.utf8.count) bytes; the limit is \(KeyCodec.maxEntityIDBytes)")
+      }
+      try Self.checkTime(row.eventTime, field: "event_timestamp", latest: latest, now: now, fail: fail)
+      if let created = row.createdTime {
+        try Self.checkTime(created, field: "created_timestamp", latest: latest, now: now, fail: fail)
+      }
+      guard row.values.count == slots.count else {
+        throw fail("has \(row.values.count) values but the batch names \(slots.count) features")
+      }
+      var values = [FeatureValue?](repeating: nil, count: features.count)
+      for (column, value) in row.values.enumerated() {
+        guard let value else { continue }
+        let spec = features[slots[column]]
+        switch value.conformance(to: spec.dtype) {
+        case .ok: break
+        case .typeMismatch:
+          throw fail("feature '\(spec.name)' is \(spec.dtype) but the value is \(value.kindName)")
+        case .nonFinite:
+          throw fail("feature '\(spec.name)' got NaN or an infinite value; send a null for a missing value")
+        case .wrongDimension(let got, let expected):
+          throw fail("feature '\(spec.name)' is EMBEDDING(\(expected)) but the value has \(got) elements")
+        }
+        if case .string(let s) = value, s.utf8.count > limits.maxStringBytes {
+          throw fail("feature '\(spec.name)' is \(s.utf8.count) bytes; the limit for a string value is \(limits.maxStringBytes)")
+        }
+        values[slots[column]] = value
+      }
+      rows.append(RowToStore(entityID: row.entityID, eventTime: row.eventTime, createdTime: row.createdTime ?? now, values: values))
+    }
+    return (group, rows)
+  }
+
+  private static func checkTime(
+    _ t: Timestamp, field: String, latest: Timestamp, now: Timestamp, fail: (String) -> StrataError
+  ) throws(StrataError) {
+    guard t.microseconds >= 0 else { throw fail("\(field) \(t.microseconds)µs is before 1970-01-01") }
+    guard t <= latest else {
+      throw fail(
+        "\(field) \(t) is ahead of the server clock (\(now)) by more than the allowed skew of \((latest.microseconds - now.microseconds) / 1_000_000)s; check the clock or the unit (seconds vs milliseconds)")
+    }
+  }
+
+  // MARK: Reads
+
+  /// Resolves references, enforcing the per-request column limit.
+  public func resolve(_ refs: [FeatureRef]) throws(StrataError) -> [ResolvedFeature] {
+    let columns = try catalog.resolve(refs)
+    guard columns.count <= limits.maxFeaturesPerRequest else {
+      throw .resourceExhausted(
+        "request expands to \(columns.count) feature columns; the limit is \(limits.maxFeaturesPerRequest)")
+    }
+    return columns
+  }
+
+  /// The latest value of every column for every entity, in request order, with max age checked
+  /// against the clock: `vectors[i][j]` is column j of `entityIDs[i]`.
+  public func online(entityIDs: [String], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
+    guard !entityIDs.isEmpty else { throw StrataError.invalidArgument("no entity ids given") }
+    guard entityIDs.count <= limits.maxEntitiesPerLookup else {
+      throw StrataError.resourceExhausted(
+        "lookup asks for \(entityIDs.count) entities; the limit is \(limits.maxEntitiesPerLookup) per call: split the request")
+    }
+    for (i, id) in entityIDs.enumerated() where id.isEmpty {
+      throw StrataError.invalidArgument("entity id \(i) of the request is empty")
+    }
+    let groups = Self.distinctGroups(columns)
+    let now = clock()
+    let shard = self.shard
+    let fetch: @Sendable () throws -> [[FeatureResult]] = {
+      var rowsByGroup: [UInt32: [StoredRow?]] = [:]
+      for g in groups { rowsByGroup[g.storageID] = try shard.onlineRows(entityIDs: entityIDs, group: g) }
+      return Self.assemble(count: entityIDs.count, columns: columns, rowsByGroup: rowsByGroup) { _ in now }
+    }
+    let result = entityIDs.count * groups.count <= Self.inlineLookupKeys ? try fetch() : try await executor.read(fetch)
+    counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
+    return result
+  }
+
+  /// Point-in-time join: for each label, each column's value from the row with the greatest
+  /// `event <= label.time` (ties: greatest created, then latest write), max age checked against the
+  /// label time. Output parallel to `labels`.
+  public func historical(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
+    guard labels.count <= limits.maxLabelsPerMessage else {
+      throw StrataError.resourceExhausted(
+        "message carries \(labels.count) label rows; the limit is \(limits.maxLabelsPerMessage) per message")
+    }
+    for (i, label) in labels.enumerated() where label.entityID.isEmpty {
+      throw StrataError.invalidArgument("label row \(i) of the message has an empty entity id")
+    }
+    if labels.isEmpty { return [] }
+    let groups = Self.distinctGroups(columns)
+    let shard = self.shard
+    let result = try await executor.read {
+      let probes = labels.map { (entityID: $0.entityID, asOf: $0.time) }
+      var rowsByGroup: [UInt32: [StoredRow?]] = [:]
+      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g) }
+      return Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
+    }
+    counters.withLock { $0.historicalRows += UInt64(labels.count) }
+    return result
+  }
+
+  static func distinctGroups(_ columns: [ResolvedFeature]) -> [FeatureGroup] {
+    var seen = Set<UInt32>()
+    return columns.compactMap { seen.insert($0.group.storageID).inserted ? $0.group : nil }
+  }
+
+  static func assemble(
+    count: Int, columns: [ResolvedFeature], rowsByGroup: [UInt32: [StoredRow?]], reference: (Int) -> Timestamp
+  ) -> [[FeatureResult]] {
+    var out: [[FeatureResult]] = []
+    out.reserveCapacity(count)
+    for i in 0..<count {
+      let ref = reference(i)
+      out.append(
+        columns.map { c in
+          PointInTime.result(
+            row: rowsByGroup[c.group.storageID]![i], featureIndex: c.featureIndex, group: c.group, reference: ref)
+        })
+    }
+    return out
+  }
+}

@@ -1,0 +1,246 @@
+public import StrataCore
+internal import Synchronization
+
+/// A validated row ready to store for one group version.
+public struct RowToStore: Sendable, Equatable {
+  public var entityID: String
+  public var eventTime: Timestamp
+  public var createdTime: Timestamp
+  /// One slot per feature of the group version, in definition order.
+  public var values: [FeatureValue?]
+
+  public init(entityID: String, eventTime: Timestamp, createdTime: Timestamp, values: [FeatureValue?]) {
+    self.entityID = entityID
+    self.eventTime = eventTime
+    self.createdTime = createdTime
+    self.values = values
+  }
+}
+
+/// What an append did.
+public struct AppendOutcome: Sendable, Equatable {
+  /// Rows appended to history (always every row of the batch).
+  public var rowsWritten: Int
+  /// Rows that lost against the online row stored before the batch (they are in history only).
+  public var lateRows: Int
+
+  public init(rowsWritten: Int, lateRows: Int) {
+    self.rowsWritten = rowsWritten
+    self.lateRows = lateRows
+  }
+}
+
+/// Persisted write statistics of one group version.
+public struct GroupWriteStats: Sendable, Equatable {
+  public var lastWrite: Timestamp?
+  public var rowsTotal: UInt64
+
+  public init(lastWrite: Timestamp?, rowsTotal: UInt64) {
+    self.lastWrite = lastWrite
+    self.rowsTotal = rowsTotal
+  }
+}
+
+/// The rows this node stores: the append-only history and the online (latest) row per
+/// (entity, group version), both in one `StorageEngine`.
+///
+/// Writes are serialized (one writer at a time) because the online update is a read-compare-replace;
+/// each append is one atomic engine write batch containing the history rows, the online rows that won,
+/// the new sequence high-water mark and the group's write statistics. Reads never take the writer lock.
+public final class LocalShard: Sendable {
+  public let engine: any StorageEngine
+  private let writer: Mutex<WriterState>
+
+  private struct WriterState {
+    var nextSequence: UInt64
+    var stats: [UInt32: GroupWriteStats]
+  }
+
+  static let sequenceKey = Array("meta/next_sequence".utf8)
+  static let statsPrefix = Array("stats/".utf8)
+
+  public init(engine: any StorageEngine) throws {
+    self.engine = engine
+    var next: UInt64 = 1
+    if let bytes = try engine.get(Self.sequenceKey, in: .catalog) {
+      var r = ByteReader(bytes)
+      guard let v = try? r.u64BE() else { throw StrataError.internalError("corrupt sequence counter in the catalog") }
+      next = v
+    }
+    var stats: [UInt32: GroupWriteStats] = [:]
+    let cursor = try engine.makeCursor(in: .catalog)
+    cursor.seek(Self.statsPrefix)
+    while cursor.isValid, cursor.key.starts(with: Self.statsPrefix) {
+      var kr = ByteReader(cursor.key, offset: Self.statsPrefix.count)
+      var vr = ByteReader(cursor.value)
+      guard let sid = try? kr.u32BE(), let last = try? vr.i64Ordered(), let rows = try? vr.u64BE() else {
+        throw StrataError.internalError("corrupt write statistics in the catalog")
+      }
+      stats[sid] = GroupWriteStats(lastWrite: last == .min ? nil : Timestamp(microseconds: last), rowsTotal: rows)
+      cursor.next()
+    }
+    writer = Mutex(WriterState(nextSequence: next, stats: stats))
+  }
+
+  /// Appends `rows` to `group`'s history and updates the online rows, atomically.
+  ///
+  /// Each row gets the next store-wide sequence number (in `rows` order). A row replaces the online
+  /// row of its entity only if it supersedes it on (event, created, sequence); since sequence numbers
+  /// grow, a row equal on (event, created) to the stored one replaces it (the later write wins).
+  public func append(_ rows: [RowToStore], to group: FeatureGroup, now: Timestamp) throws -> AppendOutcome {
+    guard !rows.isEmpty else { return AppendOutcome(rowsWritten: 0, lateRows: 0) }
+    let dtypes = group.dtypes
+    let sid = group.storageID
+    return try writer.withLock { state in
+      var batch = WriteBatch()
+      var firstSeq = state.nextSequence
+      // Best row of the batch per entity, and entity order of first appearance.
+      var best: [String: (row: StoredRow, encoded: [UInt8])] = [:]
+      var order: [String] = []
+      var stored: [(String, StoredRow)] = []
+      stored.reserveCapacity(rows.count)
+      for row in rows {
+        let seq = firstSeq
+        firstSeq += 1
+        let encoded = RowCodec.encode(row.values, dtypes: dtypes)
+        batch.put(
+          KeyCodec.historyKey(
+            entityID: row.entityID, groupVersion: sid, eventTime: row.eventTime, createdTime: row.createdTime,
+            sequence: seq),
+          encoded, in: .history)
+        let s = StoredRow(eventTime: row.eventTime, createdTime: row.createdTime, sequence: seq, values: [])
+        stored.append((row.entityID, s))
+        if let current = best[row.entityID] {
+          if s.supersedes(current.row) { best[row.entityID] = (s, encoded) }
+        } else {
+          best[row.entityID] = (s, encoded)
+          order.append(row.entityID)
+        }
+      }
+      let onlineKeys = order.map { KeyCodec.onlineKey(entityID: $0, groupVersion: sid) }
+      let existing = try engine.multiGet(onlineKeys, in: .online)
+      var previous: [String: StoredRow] = [:]
+      for (i, entity) in order.enumerated() {
+        if let bytes = existing[i] {
+          let old = try OnlineValue.decodeHeader(bytes)
+          previous[entity] = old
+          if let b = best[entity], !b.row.supersedes(old) { continue }
+        }
+        let b = best[entity]!
+        batch.put(onlineKeys[i], OnlineValue.encode(b.row, encodedValues: b.encoded), in: .online)
+      }
+      var late = 0
+      for (entity, row) in stored {
+        if let old = previous[entity], !row.supersedes(old) { late += 1 }
+      }
+      var seqBytes = ByteWriter(capacity: 8)
+      seqBytes.u64BE(firstSeq)
+      batch.put(Self.sequenceKey, seqBytes.bytes, in: .catalog)
+      var stats = state.stats[sid] ?? GroupWriteStats(lastWrite: nil, rowsTotal: 0)
+      stats.lastWrite = now
+      stats.rowsTotal += UInt64(rows.count)
+      batch.put(Self.statsKey(sid), Self.encodeStats(stats), in: .catalog)
+
+      try engine.write(batch)
+      state.nextSequence = firstSeq
+      state.stats[sid] = stats
+      return AppendOutcome(rowsWritten: rows.count, lateRows: late)
+    }
+  }
+
+  /// The online row of each entity for `group`, in `entityIDs` order (nil = never written).
+  public func onlineRows(entityIDs: [String], group: FeatureGroup) throws -> [StoredRow?] {
+    let keys = entityIDs.map { KeyCodec.onlineKey(entityID: $0, groupVersion: group.storageID) }
+    let dtypes = group.dtypes
+    return try engine.multiGet(keys, in: .online).map { bytes throws -> StoredRow? in
+      guard let bytes else { return nil }
+      return try OnlineValue.decode(bytes, dtypes: dtypes)
+    }
+  }
+
+  /// For each probe (entity, as-of time), the history row of `group` with the greatest
+  /// (event, created, sequence) whose `event <= asOf`, or nil. One seek per probe over one snapshot.
+  public func rowsAsOf(_ probes: [(entityID: String, asOf: Timestamp)], group: FeatureGroup) throws -> [StoredRow?] {
+    let cursor = try engine.makeCursor(in: .history)
+    let dtypes = group.dtypes
+    let sid = group.storageID
+    var out: [StoredRow?] = []
+    out.reserveCapacity(probes.count)
+    for probe in probes {
+      let prefix = KeyCodec.historyPrefix(entityID: probe.entityID, groupVersion: sid)
+      let seekKey = KeyCodec.historySeekKey(entityID: probe.entityID, groupVersion: sid, asOf: probe.asOf)
+      guard let (key, value) = cursor.lastEntry(atOrBefore: seekKey, prefix: prefix) else {
+        out.append(nil)
+        continue
+      }
+      let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(key)
+      out.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(value, dtypes: dtypes)))
+    }
+    return out
+  }
+
+  /// Every history row of (entity, group), ascending by (event, created, sequence).
+  public func history(entityID: String, group: FeatureGroup) throws -> [StoredRow] {
+    let cursor = try engine.makeCursor(in: .history)
+    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: group.storageID)
+    let dtypes = group.dtypes
+    var out: [StoredRow] = []
+    cursor.seek(prefix)
+    while cursor.isValid, cursor.key.starts(with: prefix) {
+      let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(cursor.key)
+      out.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(cursor.value, dtypes: dtypes)))
+      cursor.next()
+    }
+    return out
+  }
+
+  /// Persisted write statistics per group storage id.
+  public var writeStats: [UInt32: GroupWriteStats] {
+    writer.withLock { $0.stats }
+  }
+
+  static func statsKey(_ sid: UInt32) -> [UInt8] {
+    var w = ByteWriter(capacity: statsPrefix.count + 4)
+    w.append(contentsOf: statsPrefix)
+    w.u32BE(sid)
+    return w.bytes
+  }
+
+  static func encodeStats(_ s: GroupWriteStats) -> [UInt8] {
+    var w = ByteWriter(capacity: 16)
+    w.i64Ordered(s.lastWrite?.microseconds ?? .min)
+    w.u64BE(s.rowsTotal)
+    return w.bytes
+  }
+}
+
+/// Online value layout: `event:i64 created:i64 sequence:u64be` then the `RowCodec` bytes.
+enum OnlineValue {
+  static func encode(_ row: StoredRow, encodedValues: [UInt8]) -> [UInt8] {
+    var w = ByteWriter(capacity: 24 + encodedValues.count)
+    w.i64Ordered(row.eventTime.microseconds)
+    w.i64Ordered(row.createdTime.microseconds)
+    w.u64BE(row.sequence)
+    w.append(contentsOf: encodedValues)
+    return w.bytes
+  }
+
+  /// The ordering triple only (values left empty).
+  static func decodeHeader(_ bytes: [UInt8]) throws(StrataError) -> StoredRow {
+    var r = ByteReader(bytes)
+    do {
+      let e = try r.i64Ordered()
+      let c = try r.i64Ordered()
+      let s = try r.u64BE()
+      return StoredRow(eventTime: Timestamp(microseconds: e), createdTime: Timestamp(microseconds: c), sequence: s, values: [])
+    } catch {
+      throw .internalError("online value does not decode")
+    }
+  }
+
+  static func decode(_ bytes: [UInt8], dtypes: [DType]) throws(StrataError) -> StoredRow {
+    var row = try decodeHeader(bytes)
+    row.values = try RowCodec.decode(Array(bytes[24...]), dtypes: dtypes)
+    return row
+  }
+}

@@ -1,0 +1,157 @@
+public import StrataCore
+internal import Foundation
+internal import Synchronization
+
+/// The `Catalog`, persisted in the engine's catalog keyspace (one JSON document per group version under
+/// `registry/<name>/<version:u32be>`), loaded at open.
+///
+/// Applies are serialized and persisted before they become visible: a reader never sees a version that
+/// is not on disk, and an apply that returned survives a restart.
+public final class RegistryStore: Sendable {
+  private let engine: any StorageEngine
+  private let current: Mutex<Catalog>
+  private let applyLock = Mutex(())
+
+  static let prefix = Array("registry/".utf8)
+
+  public init(engine: any StorageEngine) throws {
+    self.engine = engine
+    var versions: [FeatureGroup] = []
+    let cursor = try engine.makeCursor(in: .catalog)
+    cursor.seek(Self.prefix)
+    let decoder = JSONDecoder()
+    while cursor.isValid, cursor.key.starts(with: Self.prefix) {
+      do {
+        versions.append(try decoder.decode(StoredGroup.self, from: Data(cursor.value)).model())
+      } catch {
+        throw StrataError.internalError(
+          "registry entry '\(String(decoding: cursor.key, as: UTF8.self))' does not decode", cause: error)
+      }
+      cursor.next()
+    }
+    current = Mutex(Catalog(versions: versions))
+  }
+
+  /// The catalog as of now (a value: later applies do not change it).
+  public var catalog: Catalog { current.withLock { $0 } }
+
+  /// Applies `specs` all-or-nothing (see `Catalog.apply`) and persists the new versions in one batch.
+  public func apply(_ specs: [FeatureGroupSpec], now: Timestamp) throws -> [Catalog.ApplyResult] {
+    try applyLock.withLock { _ in
+      var next = catalog
+      let (results, registered) = try next.apply(specs, now: now)
+      if !registered.isEmpty {
+        var batch = WriteBatch()
+        for group in registered { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
+        try engine.write(batch)
+      }
+      current.withLock { $0 = next }
+      return results
+    }
+  }
+
+  /// Changes one version's status and persists it.
+  public func setStatus(_ status: GroupStatus, group name: String, version: Int) throws -> FeatureGroup {
+    try applyLock.withLock { _ in
+      var next = catalog
+      let updated = try next.setStatus(status, group: name, version: version)
+      var batch = WriteBatch()
+      batch.put(Self.key(updated), try Self.encode(updated), in: .catalog)
+      try engine.write(batch)
+      current.withLock { $0 = next }
+      return updated
+    }
+  }
+
+  static func key(_ group: FeatureGroup) -> [UInt8] {
+    var w = ByteWriter(capacity: prefix.count + group.name.utf8.count + 5)
+    w.append(contentsOf: prefix)
+    w.append(contentsOf: group.name.utf8)
+    w.u8(UInt8(ascii: "/"))
+    w.u32BE(UInt32(group.version))
+    return w.bytes
+  }
+
+  static func encode(_ group: FeatureGroup) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return Array(try encoder.encode(StoredGroup(group)))
+  }
+}
+
+/// The persisted JSON form of a group version. Field names are part of the on-disk format.
+private struct StoredGroup: Codable {
+  var name: String
+  var version: Int
+  var status: String
+  var createdAtMicros: Int64
+  var storageID: UInt32
+  var entityType: String
+  var description: String
+  var owner: String
+  var refreshIntervalSeconds: Int64?
+  var maxAgeSeconds: Int64?
+  var features: [StoredFeature]
+
+  struct StoredFeature: Codable {
+    var name: String
+    var dtype: String
+    var description: String
+    var defaultValue: StoredValue?
+  }
+
+  struct StoredValue: Codable {
+    var float: Double?
+    var int: Int64?
+    var string: String?
+    var embedding: [Float]?
+  }
+
+  init(_ g: FeatureGroup) {
+    name = g.name
+    version = g.version
+    status = g.status.rawValue
+    createdAtMicros = g.createdAt.microseconds
+    storageID = g.storageID
+    entityType = g.spec.entityType.rawValue
+    description = g.spec.description
+    owner = g.spec.owner
+    refreshIntervalSeconds = g.spec.refreshIntervalSeconds
+    maxAgeSeconds = g.spec.maxAgeSeconds
+    features = g.spec.features.map { f in
+      var v: StoredValue?
+      switch f.defaultValue {
+      case nil: v = nil
+      case .float(let d)?: v = StoredValue(float: d)
+      case .int(let i)?: v = StoredValue(int: i)
+      case .string(let s)?: v = StoredValue(string: s)
+      case .embedding(let e)?: v = StoredValue(embedding: e)
+      }
+      return StoredFeature(name: f.name, dtype: f.dtype.description, description: f.description, defaultValue: v)
+    }
+  }
+
+  func model() throws -> FeatureGroup {
+    guard let status = GroupStatus(rawValue: status), let entityType = EntityType(rawValue: entityType) else {
+      throw StrataError.internalError("unknown status or entity type in registry entry for \(name)@\(version)")
+    }
+    let features = try features.map { f throws -> FeatureSpec in
+      guard let dtype = DType(parsing: f.dtype) else {
+        throw StrataError.internalError("unknown dtype '\(f.dtype)' in registry entry for \(name)@\(version)")
+      }
+      var value: FeatureValue?
+      if let d = f.defaultValue {
+        if let x = d.float { value = .float(x) }
+        else if let x = d.int { value = .int(x) }
+        else if let x = d.string { value = .string(x) }
+        else if let x = d.embedding { value = .embedding(x) }
+      }
+      return FeatureSpec(name: f.name, dtype: dtype, defaultValue: value, description: f.description)
+    }
+    let spec = FeatureGroupSpec(
+      name: name, entityType: entityType, description: description, owner: owner,
+      refreshIntervalSeconds: refreshIntervalSeconds, maxAgeSeconds: maxAgeSeconds, features: features)
+    return FeatureGroup(
+      spec: spec, version: version, status: status, createdAt: Timestamp(microseconds: createdAtMicros), storageID: storageID)
+  }
+}

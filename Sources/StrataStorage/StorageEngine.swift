@@ -1,0 +1,92 @@
+/// The separate ordered key spaces of a store (RocksDB column families; separate maps in memory).
+public enum Keyspace: Int, CaseIterable, Sendable {
+  /// Registry entries, the write sequence high-water mark and per-group write statistics.
+  case catalog
+  /// The latest row per (entity, group version). Key: `KeyCodec.onlineKey`.
+  case online
+  /// Every row ever written, append-only. Key: `KeyCodec.historyKey`.
+  case history
+
+  public var name: String {
+    switch self {
+    case .catalog: "catalog"
+    case .online: "online"
+    case .history: "history"
+    }
+  }
+}
+
+/// An ordered byte-key/byte-value store with atomic multi-key writes: the only thing Strata needs from
+/// a storage engine. `RocksDBEngine` is the durable implementation, `InMemoryEngine` the twin used by
+/// tests; `StorageEngineConformance` (tests) runs the same suite against both.
+///
+/// Keys compare as unsigned bytes, lexicographically (shorter prefix first). All calls are synchronous
+/// and may block on disk: callers keep long work off Swift's cooperative pool (see `BlockingExecutor`).
+/// Errors are always `StrataError`.
+public protocol StorageEngine: Sendable {
+  /// "rocksdb" or "memory".
+  var name: String { get }
+
+  /// The value stored under `key`, or nil.
+  func get(_ key: [UInt8], in keyspace: Keyspace) throws -> [UInt8]?
+
+  /// `get` for many keys at once, answers in `keys` order.
+  func multiGet(_ keys: [[UInt8]], in keyspace: Keyspace) throws -> [[UInt8]?]
+
+  /// Applies every operation of `batch` atomically, in order. When this returns, the batch survives a
+  /// crash of the process (and of the machine, if the engine was opened with synchronous writes).
+  func write(_ batch: WriteBatch) throws
+
+  /// A cursor over a consistent snapshot of `keyspace` taken now. Not thread-safe: use it from one
+  /// thread at a time and drop it when done.
+  func makeCursor(in keyspace: Keyspace) throws -> any StorageCursor
+}
+
+/// An iterator positioned on one entry of a snapshot, or invalid.
+public protocol StorageCursor: AnyObject {
+  /// Positions on the first entry with key >= `key`.
+  func seek(_ key: [UInt8])
+  /// Positions on the last entry with key <= `key`.
+  func seekForPrev(_ key: [UInt8])
+  /// Moves to the next entry in key order.
+  func next()
+  var isValid: Bool { get }
+  /// The current key; only when `isValid`.
+  var key: [UInt8] { get }
+  /// The current value; only when `isValid`.
+  var value: [UInt8] { get }
+}
+
+/// An ordered list of puts and deletes applied atomically by `StorageEngine.write`.
+public struct WriteBatch: Sendable {
+  public enum Operation: Sendable, Equatable {
+    case put(Keyspace, key: [UInt8], value: [UInt8])
+    case delete(Keyspace, key: [UInt8])
+  }
+
+  public private(set) var operations: [Operation] = []
+
+  public init() {}
+
+  public mutating func put(_ key: [UInt8], _ value: [UInt8], in keyspace: Keyspace) {
+    operations.append(.put(keyspace, key: key, value: value))
+  }
+
+  public mutating func delete(_ key: [UInt8], in keyspace: Keyspace) {
+    operations.append(.delete(keyspace, key: key))
+  }
+
+  public var isEmpty: Bool { operations.isEmpty }
+  public var count: Int { operations.count }
+}
+
+extension StorageCursor {
+  /// The entry with the greatest key that is <= `key` and starts with `prefix`, or nil. One seek.
+  public func lastEntry(atOrBefore key: [UInt8], prefix: [UInt8]) -> (key: [UInt8], value: [UInt8])? {
+    seekForPrev(key)
+    guard isValid else { return nil }
+    let k = self.key
+    guard k.starts(with: prefix) else { return nil }
+    return (k, value)
+  }
+}

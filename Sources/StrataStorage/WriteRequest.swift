@@ -1,0 +1,45 @@
+public import StrataCore
+
+/// One write batch as a client sends it, before validation.
+public struct WriteRequest: Sendable, Equatable {
+  public var group: String
+  /// nil = the newest ACTIVE version.
+  public var version: Int?
+  /// The columns of every row's `values`, by feature name.
+  public var features: [String]
+  public var rows: [Row]
+
+  public struct Row: Sendable, Equatable {
+    public var entityID: String
+    public var eventTime: Timestamp
+    /// nil = the server's clock at commit.
+    public var createdTime: Timestamp?
+    /// Parallel to `WriteRequest.features`; nil is a null.
+    public var values: [FeatureValue?]
+
+    public init(entityID: String, eventTime: Timestamp, createdTime: Timestamp? = nil, values: [FeatureValue?]) {
+      self.entityID = entityID
+      self.eventTime = eventTime
+      self.createdTime = createdTime
+      self.values = values
+    }
+  }
+
+  public init(group: String, version: Int? = nil, features: [String], rows: [Row]) {
+    self.group = group
+    self.version = version
+    self.features = features
+    self.rows = rows
+  }
+}
+
+/// One label row of a historical (point-in-time) read.
+public struct LabelRow: Sendable, Equatable {
+  public var entityID: String
+  public var time: Timestamp
+
+  public init(entityID: String, time: Timestamp) {
+    self.entityID = entityID
+    self.time = time
+  }
+}

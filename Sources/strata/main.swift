@@ -1,0 +1,3 @@
+internal import StrataCLI
+
+await StrataCommand.runMain()
