@@ -276,6 +276,8 @@ public enum DefinitionFile {
         var message = "unknown key '\(key)'"
         if let suggestion = DefinitionFile.closest(to: key, in: allowed) {
           message += "; did you mean '\(suggestion)'?"
+        } else {
+          message += "."
         }
         message += " Allowed keys: \(allowed.joined(separator: ", "))"
         throw error(label, message)
@@ -336,7 +338,7 @@ public enum DefinitionFile {
   }
 
   static func shown(_ node: Node) -> String {
-    guard case .scalar(let scalar) = node else { return "(a \(kindName(node)))" }
+    guard case .scalar(let scalar) = node else { return "(\(kindName(node)))" }
     return isPlain(scalar) ? scalar.string : "'\(scalar.string)'"
   }
 

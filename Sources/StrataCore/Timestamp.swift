@@ -11,7 +11,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
   }
 
   public static func seconds(_ seconds: Int64) -> Timestamp {
-    Timestamp(microseconds: seconds.multipliedReportingOverflow(by: 1_000_000).overflow ? .max : seconds * 1_000_000)
+    let (r, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+    return overflow ? (seconds < 0 ? .min : .max) : Timestamp(microseconds: r)
   }
 
   public static let min = Timestamp(microseconds: .min)
@@ -23,16 +24,16 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     lhs.microseconds < rhs.microseconds
   }
 
-  /// `self - duration`, saturating at `Timestamp.min` instead of overflowing.
+  /// `self - delta`, saturating at `Timestamp.min`/`.max` (toward the true result) instead of overflowing.
   public func subtracting(microseconds delta: Int64) -> Timestamp {
     let (r, overflow) = self.microseconds.subtractingReportingOverflow(delta)
-    return overflow ? .min : Timestamp(microseconds: r)
+    return overflow ? (delta > 0 ? .min : .max) : Timestamp(microseconds: r)
   }
 
-  /// `self + duration`, saturating at `Timestamp.max` instead of overflowing.
+  /// `self + delta`, saturating at `Timestamp.max`/`.min` (toward the true result) instead of overflowing.
   public func adding(microseconds delta: Int64) -> Timestamp {
     let (r, overflow) = self.microseconds.addingReportingOverflow(delta)
-    return overflow ? .max : Timestamp(microseconds: r)
+    return overflow ? (delta > 0 ? .max : .min) : Timestamp(microseconds: r)
   }
 
   /// RFC 3339 in UTC with microsecond precision, e.g. `2024-05-01T12:00:00.000250Z`.

@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+
+/// A real `strata serve` process on loopback, driven by the `strata` CLI the way a user drives it.
+@Suite("CLI against a real node", .serialized)
+struct CLIEndToEndTests {
+  static let definitions = """
+    groups:
+      - name: user_stats
+        entity_type: USER
+        owner: tests
+        max_age: 10d
+        features:
+          - name: purchases
+            dtype: INT
+            default: 0
+          - name: spend
+            dtype: FLOAT
+          - name: segment
+            dtype: STRING
+      - name: user_vec
+        features:
+          - name: taste
+            dtype: EMBEDDING(2)
+    """
+
+  static let rows = """
+    entity_id,event_timestamp,created_timestamp,purchases,spend,segment
+    u1,2024-05-01T00:00:00Z,2024-05-01T01:00:00Z,1,10.5,gold
+    u1,2024-05-03T00:00:00Z,2024-05-03T01:00:00Z,3,30.25,gold
+    u1,2024-05-03T00:00:00Z,2024-05-03T09:00:00Z,4,31.0,platinum
+    u2,1714608000,,7,,silver
+    u1,2024-05-02T00:00:00Z,2024-05-02T01:00:00Z,2,20.0,gold
+    """
+
+  @Test("serve + apply + ingest + get + join give the values the semantics demand")
+  func endToEnd() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let server = ServerProcess(dataDirectory: dir.path + "/data")
+    try server.start()
+    let s = server.address
+
+    let defs = try dir.file("defs.yaml", Self.definitions)
+    var r = try strata(["apply", defs], server: s)
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("user_stats@1\tcreated"))
+    r = try strata(["apply", defs], server: s)
+    #expect(r.stdout.contains("user_stats@1\tunchanged"), "re-applying an identical definition is a no-op")
+
+    let csv = try dir.file("rows.csv", Self.rows)
+    r = try strata(["ingest", "--group", "user_stats", csv, "--batch-size", "2"], server: s)
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("ingested 5 rows"), "\(r.stdout)")
+    #expect(r.stdout.contains("in 3 batches"), "\(r.stdout)")
+    #expect(r.stdout.contains("1 late rows"), "the 2024-05-02 row arrives after 2024-05-03 was stored: \(r.stdout)")
+
+    // Online: u1's latest is the 05-03 correction written at 09:00 - but max age 10d against now has
+    // long expired it, so it comes back EXPIRED with the default; u3 was never written.
+    r = try strata(["get", "--entity", "u1,u3", "--features", "user_stats:purchases,user_stats:segment", "--json"], server: s)
+    #expect(r.status == 0, "\(r.stderr)")
+    let lines = r.stdout.split(separator: "\n")
+    #expect(lines.count == 2)
+    #expect(lines[0].contains("\"entity_id\":\"u1\""))
+    #expect(lines[0].contains("\"user_stats@1:purchases\":{\"value\":0,\"status\":\"EXPIRED\",\"event_timestamp\":\"2024-05-03T00:00:00Z\"}"), "\(lines[0])")
+    #expect(lines[1].contains("\"user_stats@1:purchases\":{\"value\":0,\"status\":\"DEFAULTED\",\"event_timestamp\":null}"), "\(lines[1])")
+    #expect(lines[1].contains("\"user_stats@1:segment\":{\"value\":null,\"status\":\"MISSING\""), "\(lines[1])")
+
+    // Historical: exact point-in-time values, input order, pass-through columns.
+    let labels = try dir.file(
+      "labels.csv",
+      """
+      entity_id,label_timestamp,label
+      u1,2024-05-03T00:00:00Z,a
+      u1,2024-04-30T23:59:59Z,b
+      u2,2024-05-02T00:00:00Z,c
+      u1,2024-05-02T12:00:00Z,d
+      u1,2024-05-20T00:00:00Z,e
+      u9,2024-05-02T00:00:00Z,f
+      """)
+    let out = dir.path + "/joined.csv"
+    r = try strata(
+      ["join", "--labels", labels, "--features", "user_stats:*", "--out", out, "--with-status", "--chunk-size", "2"],
+      server: s)
+    #expect(r.status == 0, "\(r.stderr)")
+    let joined = csvRows(try String(contentsOfFile: out, encoding: .utf8))
+    #expect(joined.map { $0["label"] } == ["a", "b", "c", "d", "e", "f"], "output order equals input order")
+    // a: event == label counts; two rows at 05-03, the later created (09:00) wins.
+    #expect(joined[0]["user_stats:purchases"] == "4")
+    #expect(joined[0]["user_stats:segment"] == "platinum")
+    // b: before the first row: the default, DEFAULTED.
+    #expect(joined[1]["user_stats:purchases"] == "0")
+    #expect(joined[1]["user_stats:purchases__status"] == "DEFAULTED")
+    #expect(joined[1]["user_stats:spend__status"] == "MISSING")
+    // c: u2's row at epoch 1714608000 = 2024-05-02T00:00:00Z, spend null in that row.
+    #expect(joined[2]["user_stats:purchases"] == "7")
+    #expect(joined[2]["user_stats:spend"] == "")
+    #expect(joined[2]["user_stats:spend__status"] == "MISSING")
+    // d: the late row (05-02) is in history and is the value as of 05-02 12:00.
+    #expect(joined[3]["user_stats:purchases"] == "2")
+    #expect(joined[3]["user_stats:spend"] == "20.0")
+    // e: 17 days after the last row, beyond max age 10d: EXPIRED, default value.
+    #expect(joined[4]["user_stats:purchases__status"] == "EXPIRED")
+    #expect(joined[4]["user_stats:purchases"] == "0")
+    // f: unknown entity.
+    #expect(joined[5]["user_stats:segment__status"] == "MISSING")
+
+    r = try strata(["status"], server: s)
+    #expect(r.status == 0)
+    #expect(r.stdout.contains("5 rows written (1 late)"), "\(r.stdout)")
+    #expect(server.terminate() == 0, "SIGTERM shuts the node down gracefully with status 0")
+  }
+
+  @Test("bad input exits non-zero with an actionable message and changes nothing")
+  func badInput() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let server = ServerProcess(dataDirectory: dir.path + "/data")
+    try server.start()
+    let s = server.address
+    #expect(try strata(["apply", try dir.file("d.yaml", Self.definitions)], server: s).status == 0)
+
+    let badYAML = try dir.file("bad.yaml", "groups:\n  - name: Bad-Name\n    features:\n      - name: x\n        dtype: INT\n")
+    var r = try strata(["apply", badYAML], server: s)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("Bad-Name"), "\(r.stderr)")
+
+    let badRows = try dir.file(
+      "bad.csv", "entity_id,event_timestamp,purchases\nu1,2024-05-01T00:00:00Z,1\nu2,2024-05-01T00:00:00Z,1.5\n")
+    r = try strata(["ingest", "--group", "user_stats", badRows], server: s)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("line 3"), "\(r.stderr)")
+    #expect(r.stderr.contains("purchases"), "\(r.stderr)")
+
+    let unknownColumn = try dir.file("unk.csv", "entity_id,event_timestamp,nope\nu1,2024-05-01T00:00:00Z,1\n")
+    r = try strata(["ingest", "--group", "user_stats", unknownColumn], server: s)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("'nope' is not a feature"), "\(r.stderr)")
+
+    r = try strata(["ingest", "--group", "no_such_group", unknownColumn], server: s)
+    #expect(r.stderr.contains("NOT_FOUND"), "\(r.stderr)")
+
+    let future = try dir.file("future.csv", "entity_id,event_timestamp,purchases\nu1,2999-01-01T00:00:00Z,1\n")
+    r = try strata(["ingest", "--group", "user_stats", future], server: s)
+    #expect(r.stderr.contains("INVALID_ARGUMENT"), "\(r.stderr)")
+    #expect(r.stderr.contains("ahead of the server clock"), "\(r.stderr)")
+
+    r = try strata(["get", "--entity", "u1", "--features", "user_stats:nope"], server: s)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("NOT_FOUND"), "\(r.stderr)")
+
+    r = try strata(["status"], server: s)
+    #expect(r.stdout.contains("0 rows written"), "nothing was written by any rejected input: \(r.stdout)")
+  }
+
+  @Test("a second node on the same data directory is refused with a clear error")
+  func dataDirectoryLock() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let first = ServerProcess(dataDirectory: dir.path + "/data")
+    try first.start()
+    let second = ServerProcess(dataDirectory: dir.path + "/data")
+    #expect(throws: ServerStartError.self) { try second.start() }
+    #expect(second.stderrText.lowercased().contains("lock"), "\(second.stderrText)")
+  }
+
+  @Test("the CLI says when no node is reachable")
+  func unreachable() throws {
+    let r = try strata(["groups"], server: "127.0.0.1:1")
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("cannot reach a strata node at 127.0.0.1:1"), "\(r.stderr)")
+  }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// `kill -9` right after acknowledged writes loses none of them.
+@Suite("Durability", .serialized)
+struct DurabilityTests {
+  @Test("every ingest that was acknowledged survives kill -9 of the node")
+  func killNineAfterAck() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let data = dir.path + "/data"
+    let server = ServerProcess(dataDirectory: data)
+    try server.start()
+    let defs = try dir.file(
+      "d.yaml", "groups:\n  - name: events\n    features:\n      - name: n\n        dtype: INT\n")
+    #expect(try strata(["apply", defs], server: server.address).status == 0)
+
+    // Ingest files of 200 rows each (entity b<k>_<i>, value k*1000+i) one after another; kill the node
+    // with SIGKILL while ingests are still running.
+    var files: [String] = []
+    for k in 0..<40 {
+      var text = "entity_id,event_timestamp,n\n"
+      for i in 0..<200 { text += "b\(k)_\(i),2024-05-01T00:00:00Z,\(k * 1000 + i)\n" }
+      files.append(try dir.file("batch\(k).csv", text))
+    }
+    let acknowledged = Locked<[Int]>([])
+    let address = server.address
+    let files_ = files
+    let writer = Thread {
+      for (k, f) in files_.enumerated() {
+        guard let r = try? strata(["ingest", "--group", "events", f], server: address), r.status == 0 else { return }
+        acknowledged.withLock { $0.append(k) }
+      }
+    }
+    writer.start()
+    // Wait until a few ingests were acknowledged, then kill immediately.
+    let deadline = Date().addingTimeInterval(60)
+    while acknowledged.withLock({ $0.count }) < 5 && Date() < deadline { usleep(2_000) }
+    server.kill9()
+    while writer.isExecuting { usleep(10_000) }
+    let acked = acknowledged.withLock { $0 }
+    #expect(acked.count >= 5, "some ingests must have been acknowledged before the kill")
+
+    // Restart on the same directory and read back every acknowledged row.
+    let restarted = ServerProcess(dataDirectory: data)
+    try restarted.start()
+    var labels = "entity_id,label_timestamp\n"
+    for k in acked { for i in 0..<200 { labels += "b\(k)_\(i),2024-06-01T00:00:00Z\n" } }
+    let labelsFile = try dir.file("labels.csv", labels)
+    let out = dir.path + "/out.csv"
+    let r = try strata(["join", "--labels", labelsFile, "--features", "events:n", "--out", out], server: restarted.address)
+    #expect(r.status == 0, "\(r.stderr)")
+    let rows = csvRows(try String(contentsOfFile: out, encoding: .utf8))
+    #expect(rows.count == acked.count * 200)
+    var lost = 0
+    var index = 0
+    for k in acked {
+      for i in 0..<200 {
+        if rows[index]["events:n"] != String(k * 1000 + i) { lost += 1 }
+        index += 1
+      }
+    }
+    #expect(lost == 0, "\(lost) acknowledged rows were lost (acknowledged ingests: \(acked))")
+    #expect(restarted.terminate() == 0)
+  }
+}
