@@ -293,9 +293,10 @@ public enum DefinitionFile {
     }
 
     func requiredString(_ fields: [String: Node], _ key: String, in label: String) throws(StrataError) -> String {
-      guard let value = try optionalString(fields, key, in: label), !value.isEmpty else {
+      guard let value = try optionalString(fields, key, in: label) else {
         throw error(label, "missing required key '\(key)'")
       }
+      guard !value.isEmpty else { throw error(label, "'\(key)' must not be empty") }
       return value
     }
 
@@ -398,7 +399,7 @@ public enum DefinitionFile {
     case .duplicatedKeysInMapping(let duplicates, let context):
       let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
       return .invalidArgument(
-        "\(fileName) line \(context.mark.line): duplicate key \(keys) in the same mapping; each key may appear only once (remove or rename the repeated one)"
+        "\(fileName) line \(context.mark.line): duplicate key \(keys) in the same mapping (first occurrence on this line); each key may appear only once, so remove or rename the repeated one"
       )
     default:
       return .invalidArgument("\(fileName): invalid YAML: \(yamlError)")

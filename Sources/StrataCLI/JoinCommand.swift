@@ -108,7 +108,7 @@ struct JoinCommand: AsyncParsableCommand {
                 names = JoinCommand.columnNames(message.columns)
                 var head = header + names
                 if withStatus { head += names.map { $0 + "__status" } }
-                output.write(head.map(CSVReader.escape).joined(separator: ",") + "\n")
+                output.write(CSVReader.formatRecord(head) + "\n")
               }
               for row in message.rows {
                 guard let passThrough = pending.pop() else {
@@ -117,7 +117,7 @@ struct JoinCommand: AsyncParsableCommand {
                 let results = row.results.map(FeatureResult.init(proto:))
                 var cells = passThrough + results.map { ValueText.format($0.value) }
                 if withStatus { cells += results.map(\.status.name) }
-                output.write(cells.map(CSVReader.escape).joined(separator: ",") + "\n")
+                output.write(CSVReader.formatRecord(cells) + "\n")
                 written += 1
               }
             }

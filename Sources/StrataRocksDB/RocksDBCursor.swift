@@ -39,19 +39,26 @@ final class RocksDBCursor: StorageCursor {
   var isValid: Bool { rocksdb_iter_valid(iterator) != 0 }
 
   var key: [UInt8] {
+    // RocksDB asserts (or, built without assertions, reads garbage) on an invalid iterator.
+    precondition(isValid, "RocksDBCursor.key read while the cursor is not valid")
     var length = 0
     let bytes = rocksdb_iter_key(iterator, &length)
     return [UInt8](UnsafeRawBufferPointer(start: bytes, count: length))
   }
 
   var value: [UInt8] {
+    precondition(isValid, "RocksDBCursor.value read while the cursor is not valid")
     var length = 0
     let bytes = rocksdb_iter_value(iterator, &length)
     return [UInt8](UnsafeRawBufferPointer(start: bytes, count: length))
   }
 
+  func checkStatus() throws {
+    if let failure { throw failure }
+  }
+
   /// The error that made the iterator invalid (an I/O error or corruption), or nil when it is invalid
-  /// only because it ran off either end. `StorageCursor` has no way to report it yet.
+  /// only because it ran off either end.
   var failure: StrataError? {
     var error: UnsafeMutablePointer<CChar>?
     rocksdb_iter_get_error(iterator, &error)

@@ -57,7 +57,7 @@ public final class RocksDBEngine: StorageEngine, @unchecked Sendable {
       if message.lowercased().contains("lock") {
         throw StrataError(
           .unavailable,
-          "cannot open the RocksDB database at \(path): it is locked, is another strata process using it? (\(message))")
+          "cannot open the RocksDB database at \(path): it is locked: another strata process, or another engine in this one, has it open (\(message))")
       }
       throw StrataError.internalError("cannot open the RocksDB database at \(path): \(message)")
     }

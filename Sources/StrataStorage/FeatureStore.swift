@@ -158,7 +158,9 @@ public final class FeatureStore: Sendable {
   }
 
   /// The latest value of every column for every entity, in request order, with max age checked
-  /// against the clock: `vectors[i][j]` is column j of `entityIDs[i]`.
+  /// against the clock: `vectors[i][j]` is column j of `entityIDs[i]`. "Latest" is the point-in-time
+  /// rule at T = now: a stored row whose event time is still in the future (allowed up to the clock
+  /// skew limit) is not served before its time.
   public func online(entityIDs: [String], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
     guard !entityIDs.isEmpty else { throw StrataError.invalidArgument("no entity ids given") }
     guard entityIDs.count <= limits.maxEntitiesPerLookup else {
@@ -173,7 +175,17 @@ public final class FeatureStore: Sendable {
     let shard = self.shard
     let fetch: @Sendable () throws -> [[FeatureResult]] = {
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
-      for g in groups { rowsByGroup[g.storageID] = try shard.onlineRows(entityIDs: entityIDs, group: g) }
+      for g in groups {
+        var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)
+        // A row may be stored with an event time up to the allowed clock skew ahead of now; until then
+        // it is the future and must not be served: answer from history as of now instead (rare path).
+        let future = rows.indices.filter { rows[$0].map { $0.eventTime > now } ?? false }
+        if !future.isEmpty {
+          let asOf = try shard.rowsAsOf(future.map { (entityID: entityIDs[$0], asOf: now) }, group: g)
+          for (k, i) in future.enumerated() { rows[i] = asOf[k] }
+        }
+        rowsByGroup[g.storageID] = rows
+      }
       return Self.assemble(count: entityIDs.count, columns: columns, rowsByGroup: rowsByGroup) { _ in now }
     }
     let result = entityIDs.count * groups.count <= Self.inlineLookupKeys ? try fetch() : try await executor.read(fetch)

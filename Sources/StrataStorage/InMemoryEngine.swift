@@ -97,4 +97,7 @@ final class InMemoryCursor: StorageCursor {
   }
 
   func next() { if isValid { index += 1 } }
+
+  /// An in-memory snapshot cannot fail.
+  func checkStatus() throws {}
 }

@@ -94,11 +94,14 @@ public final class LocalShard: Sendable {
     return try writer.withLock { state in
       var batch = WriteBatch()
       var firstSeq = state.nextSequence
-      // Best row of the batch per entity, and entity order of first appearance.
-      var best: [String: (row: StoredRow, encoded: [UInt8])] = [:]
-      var order: [String] = []
-      var stored: [(String, StoredRow)] = []
-      stored.reserveCapacity(rows.count)
+      // Per entity, keyed by the online key's bytes: Swift `String` equality is canonical equivalence
+      // ("é" precomposed == "e" + combining accent), but entity ids are distinct whenever their UTF-8
+      // bytes differ, exactly as storage keys are.
+      var slot: [[UInt8]: Int] = [:]
+      var onlineKeys: [[UInt8]] = []
+      var best: [(row: StoredRow, encoded: [UInt8])] = []
+      var rowSlots: [(slot: Int, row: StoredRow)] = []
+      rowSlots.reserveCapacity(rows.count)
       for row in rows {
         let seq = firstSeq
         firstSeq += 1
@@ -109,29 +112,30 @@ public final class LocalShard: Sendable {
             sequence: seq),
           encoded, in: .history)
         let s = StoredRow(eventTime: row.eventTime, createdTime: row.createdTime, sequence: seq, values: [])
-        stored.append((row.entityID, s))
-        if let current = best[row.entityID] {
-          if s.supersedes(current.row) { best[row.entityID] = (s, encoded) }
+        let key = KeyCodec.onlineKey(entityID: row.entityID, groupVersion: sid)
+        if let i = slot[key] {
+          if s.supersedes(best[i].row) { best[i] = (s, encoded) }
+          rowSlots.append((i, s))
         } else {
-          best[row.entityID] = (s, encoded)
-          order.append(row.entityID)
+          slot[key] = onlineKeys.count
+          rowSlots.append((onlineKeys.count, s))
+          onlineKeys.append(key)
+          best.append((s, encoded))
         }
       }
-      let onlineKeys = order.map { KeyCodec.onlineKey(entityID: $0, groupVersion: sid) }
       let existing = try engine.multiGet(onlineKeys, in: .online)
-      var previous: [String: StoredRow] = [:]
-      for (i, entity) in order.enumerated() {
+      var previous = [StoredRow?](repeating: nil, count: onlineKeys.count)
+      for i in onlineKeys.indices {
         if let bytes = existing[i] {
           let old = try OnlineValue.decodeHeader(bytes)
-          previous[entity] = old
-          if let b = best[entity], !b.row.supersedes(old) { continue }
+          previous[i] = old
+          if !best[i].row.supersedes(old) { continue }
         }
-        let b = best[entity]!
-        batch.put(onlineKeys[i], OnlineValue.encode(b.row, encodedValues: b.encoded), in: .online)
+        batch.put(onlineKeys[i], OnlineValue.encode(best[i].row, encodedValues: best[i].encoded), in: .online)
       }
       var late = 0
-      for (entity, row) in stored {
-        if let old = previous[entity], !row.supersedes(old) { late += 1 }
+      for (i, row) in rowSlots {
+        if let old = previous[i], !row.supersedes(old) { late += 1 }
       }
       var seqBytes = ByteWriter(capacity: 8)
       seqBytes.u64BE(firstSeq)
@@ -176,6 +180,7 @@ public final class LocalShard: Sendable {
       let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(key)
       out.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(value, dtypes: dtypes)))
     }
+    try cursor.checkStatus()
     return out
   }
 
@@ -191,6 +196,7 @@ public final class LocalShard: Sendable {
       out.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(cursor.value, dtypes: dtypes)))
       cursor.next()
     }
+    try cursor.checkStatus()
     return out
   }
 

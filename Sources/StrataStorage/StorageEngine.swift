@@ -55,6 +55,9 @@ public protocol StorageCursor: AnyObject {
   var key: [UInt8] { get }
   /// The current value; only when `isValid`.
   var value: [UInt8] { get }
+  /// Throws if the cursor became invalid because of an I/O error or corruption rather than by running
+  /// off either end. Call it after a seek or scan found nothing, before trusting "no entry".
+  func checkStatus() throws
 }
 
 /// An ordered list of puts and deletes applied atomically by `StorageEngine.write`.

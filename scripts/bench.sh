@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Measures single-node figures quoted in the README, on a release build:
+#   - CSV ingest throughput (strata ingest of ROWS rows, 3 features, batches of 5000)
+#   - online lookup latency over one connection (strata bench-get), 1 and 100 entities per call
+#   - point-in-time join throughput (strata join of LABELS label rows)
+# Usage: scripts/bench.sh [ROWS] [LABELS]     (defaults 1000000 and 200000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS="${1:-1000000}"
+LABELS="${2:-200000}"
+ENTITIES=100000
+scripts/install-deps.sh
+swift build -c release --product strata >/dev/null
+BIN="$(swift build -c release --show-bin-path)/strata"
+WORK="$(mktemp -d)"
+PORT="${STRATA_BENCH_PORT:-7490}"
+export STRATA_SERVER="127.0.0.1:$PORT"
+"$BIN" serve --port "$PORT" --data-dir "$WORK/data" >"$WORK/node.out" 2>"$WORK/node.log" &
+NODE=$!
+trap 'kill -TERM $NODE 2>/dev/null || true; wait $NODE 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/node.out" 2>/dev/null && break; sleep 0.1; done
+
+cat >"$WORK/defs.yaml" <<YAML
+groups:
+  - name: bench
+    features:
+      - name: clicks
+        dtype: INT
+      - name: score
+        dtype: FLOAT
+      - name: segment
+        dtype: STRING
+YAML
+"$BIN" apply "$WORK/defs.yaml" >/dev/null
+NOW=$(date -u +%s)
+awk -v n="$ROWS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
+  srand(7); print "entity_id,event_timestamp,clicks,score,segment";
+  for (i = 0; i < n; i++) printf "u%d,%d,%d,%.4f,s%d\n", i % e, now - 86400 + int(i / e) * 60, i, rand() * 100, i % 7 }' >"$WORK/rows.csv"
+awk -v n="$LABELS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
+  srand(11); print "entity_id,label_timestamp";
+  for (i = 0; i < n; i++) printf "u%d,%d\n", int(rand() * e), now - 86400 + int(rand() * 86400) }' >"$WORK/labels.csv"
+
+echo "ingest:  $("$BIN" ingest --group bench "$WORK/rows.csv")"
+echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 1 --iterations 5000)"
+echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 100 --iterations 1000)"
+"$BIN" join --labels "$WORK/labels.csv" --features 'bench:*' --out "$WORK/joined.csv" 2>"$WORK/join.err"
+echo "join:    $(cat "$WORK/join.err")"
+echo "disk:    $(du -sh "$WORK/data" | cut -f1) for $ROWS rows (history + online + WAL)"
