@@ -25,6 +25,12 @@ struct ClientOptions: ParsableArguments {
     }
   }
 
+  /// Every method: messages up to 64 MiB in both directions (a lookup of thousands of entities with
+  /// many features exceeds gRPC's 4 MiB default; the node's own request limit still applies).
+  static let serviceConfig = ServiceConfig(methodConfig: [
+    MethodConfig(names: [MethodConfig.Name(service: "")], maxRequestMessageBytes: 64 << 20, maxResponseMessageBytes: 64 << 20)
+  ])
+
   /// Runs `body` with a client connected to the node; RPC failures become `CLIError`s that say which
   /// status came back and what to do.
   func withFeatureStore<T: Sendable>(
@@ -35,7 +41,8 @@ struct ClientOptions: ParsableArguments {
       return try await withGRPCClient(
         transport: .http2NIOPosix(
           target: .dns(host: host, port: port),
-          transportSecurity: .plaintext)
+          transportSecurity: .plaintext,
+          serviceConfig: Self.serviceConfig)
       ) { client in
         try await body(Strata_V1_FeatureStore.Client(wrapping: client))
       }

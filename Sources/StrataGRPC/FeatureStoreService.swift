@@ -32,11 +32,13 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   let store: FeatureStore
   let node: NodeInfo
   let logger: Logger
+  let sizeLimit: RequestSizeLimit
 
-  public init(store: FeatureStore, node: NodeInfo, logger: Logger) {
+  public init(store: FeatureStore, node: NodeInfo, logger: Logger, sizeLimit: RequestSizeLimit = .init(maxBytes: 16 << 20)) {
     self.store = store
     self.node = node
     self.logger = logger
+    self.sizeLimit = sizeLimit
   }
 
   public func applyFeatureGroups(
@@ -92,6 +94,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     var response = Strata_V1_WriteFeaturesResponse()
     do {
       for try await message in request {
+        try sizeLimit.check(message, estimate: Self.estimate(message), what: "write batch \(response.batches + 1)")
         let outcome = try await store.write(WriteRequest(proto: message))
         response.rowsWritten += UInt64(outcome.rowsWritten)
         response.lateRows += UInt64(outcome.lateRows)
@@ -110,10 +113,30 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     return response
   }
 
+  /// A lower bound of the serialized size of a write batch: entity ids and value payloads.
+  static func estimate(_ message: Strata_V1_WriteFeaturesRequest) -> Int {
+    var total = 0
+    for row in message.rows {
+      total += row.entityID.utf8.count + 4
+      for v in row.values {
+        switch v.kind {
+        case .stringValue(let s)?: total += s.utf8.count
+        case .embeddingValue(let e)?: total += 4 * e.values.count
+        case .floatValue?: total += 8
+        case .intValue?: total += 1
+        case nil: break
+        }
+      }
+    }
+    return total
+  }
+
   public func getOnlineFeatures(
     request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
   ) async throws -> Strata_V1_GetOnlineFeaturesResponse {
     try await rpc {
+      try sizeLimit.check(
+        request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
       let columns = try store.resolve(try [FeatureRef](parsing: request.features))
       let vectors = try await store.online(entityIDs: request.entityIds, columns: columns)
       var response = Strata_V1_GetOnlineFeaturesResponse()
@@ -138,6 +161,9 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       var columns: [ResolvedFeature]?
       var received = 0
       for try await message in request {
+        try sizeLimit.check(
+          message, estimate: message.labels.reduce(0) { $0 + $1.entityID.utf8.count + 4 },
+          what: "label message with rows \(received)...")
         if columns == nil {
           guard !message.features.isEmpty else {
             throw StrataError.invalidArgument(

@@ -45,7 +45,9 @@ public struct StrataNode: Sendable {
       address: .ipv4(host: config.host, port: config.port),
       transportSecurity: .plaintext,
       config: .defaults { c in
-        c.rpc.maxRequestPayloadSize = config.maxRequestBytes
+        // The service enforces maxRequestBytes with a proper RESOURCE_EXHAUSTED status; the transport
+        // (which can only reset the stream) gets headroom above it. See RequestSizeLimit.
+        c.rpc.maxRequestPayloadSize = RequestSizeLimit(maxBytes: config.maxRequestBytes).transportLimit
         c.http2.maxConcurrentStreams = config.maxConcurrentStreams
         c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
       })
@@ -55,7 +57,8 @@ public struct StrataNode: Sendable {
       node: .init(
         nodeID: nodeID, version: Self.version,
         dataDirectory: config.engine == .memory ? "(memory)" : config.dataDirectory, startedAt: .now()),
-      logger: logger)
+      logger: logger,
+      sizeLimit: RequestSizeLimit(maxBytes: config.maxRequestBytes))
     let server = GRPCServer(transport: transport, services: [service])
     let logger = self.logger
     let serverService = GRPCServerService(server: server) { address in

@@ -153,6 +153,38 @@ struct CLIEndToEndTests {
     #expect(r.stdout.contains("0 rows written"), "nothing was written by any rejected input: \(r.stdout)")
   }
 
+  @Test("batches over the row limit and messages over the payload limit are RESOURCE_EXHAUSTED and write nothing")
+  func limits() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let server = ServerProcess(
+      dataDirectory: dir.path + "/data", extraArgs: ["--max-rows-per-batch", "10", "--max-request-bytes", "262144"])
+    try server.start()
+    let s = server.address
+    #expect(try strata(["apply", try dir.file("d.yaml", Self.definitions)], server: s).status == 0)
+
+    var rows = "entity_id,event_timestamp,segment\n"
+    for i in 0..<20 { rows += "u\(i),2024-05-01T00:00:00Z,s\(i)\n" }
+    let small = try dir.file("small.csv", rows)
+    var r = try strata(["ingest", "--group", "user_stats", small, "--batch-size", "20"], server: s)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("RESOURCE_EXHAUSTED"), "\(r.stderr)")
+    #expect(r.stderr.contains("the limit is 10"), "\(r.stderr)")
+
+    // 10 rows of 60 kB strings: about 600 kB in one message, over the node's 256 kB request limit.
+    let big = String(repeating: "x", count: 60_000)
+    var bigRows = "entity_id,event_timestamp,segment\n"
+    for i in 0..<10 { bigRows += "u\(i),2024-05-01T00:00:00Z,\(big)\n" }
+    r = try strata(["ingest", "--group", "user_stats", try dir.file("big.csv", bigRows), "--batch-size", "10"], server: s)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("RESOURCE_EXHAUSTED"), "\(r.stderr)")
+
+    r = try strata(["status"], server: s)
+    #expect(r.stdout.contains("0 rows written"), "\(r.stdout)")
+    r = try strata(["ingest", "--group", "user_stats", small, "--batch-size", "10"], server: s)
+    #expect(r.status == 0, "the node still serves after rejecting oversized input: \(r.stderr)")
+  }
+
   @Test("a second node on the same data directory is refused with a clear error")
   func dataDirectoryLock() throws {
     let dir = try TempDirectory()
