@@ -13,7 +13,7 @@ public struct StrataCommand: AsyncParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      ServeCommand.self, ApplyCommand.self, GroupsCommand.self, DescribeCommand.self, IngestCommand.self,
+      ServeCommand.self, ApplyCommand.self, GroupsCommand.self, DescribeCommand.self, SetStatusCommand.self, IngestCommand.self,
       GetCommand.self, JoinCommand.self, StatusCommand.self, BenchCommand.self,
     ])
 

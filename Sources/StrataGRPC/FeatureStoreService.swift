@@ -88,6 +88,24 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     }
   }
 
+  public func setFeatureGroupStatus(
+    request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
+    try await rpc {
+      guard request.version >= 1 else {
+        throw StrataError.invalidArgument("set a version (>= 1): the status of one version is changed at a time")
+      }
+      guard let status = GroupStatus(proto: request.status) else {
+        throw StrataError.invalidArgument("set a status: ACTIVE, DEPRECATED or RETIRED")
+      }
+      let group = try await store.setStatus(status, group: request.name, version: Int(request.version))
+      logger.info(
+        "feature group status changed",
+        metadata: ["strata.group": "\(group.qualifiedName)", "strata.group.status": "\(status.rawValue)"])
+      return .with { $0.group = group.proto }
+    }
+  }
+
   public func writeFeatures(
     request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
   ) async throws -> Strata_V1_WriteFeaturesResponse {

@@ -61,6 +61,19 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SetFeatureGroupStatus" metadata.
+        public enum SetFeatureGroupStatus: Sendable {
+            /// Request type for "SetFeatureGroupStatus".
+            public typealias Input = Strata_V1_SetFeatureGroupStatusRequest
+            /// Response type for "SetFeatureGroupStatus".
+            public typealias Output = Strata_V1_SetFeatureGroupStatusResponse
+            /// Descriptor for "SetFeatureGroupStatus".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "SetFeatureGroupStatus",
+                type: .unary
+            )
+        }
         /// Namespace for "WriteFeatures" metadata.
         public enum WriteFeatures: Sendable {
             /// Request type for "WriteFeatures".
@@ -118,6 +131,7 @@ public enum Strata_V1_FeatureStore: Sendable {
             ApplyFeatureGroups.descriptor,
             ListFeatureGroups.descriptor,
             GetFeatureGroup.descriptor,
+            SetFeatureGroupStatus.descriptor,
             WriteFeatures.descriptor,
             GetOnlineFeatures.descriptor,
             GetHistoricalFeatures.descriptor,
@@ -202,6 +216,26 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetFeatureGroupRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetFeatureGroupResponse>
+
+        /// Handle the "SetFeatureGroupStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+        /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+        /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_SetFeatureGroupStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_SetFeatureGroupStatusResponse` messages.
+        func setFeatureGroupStatus(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetFeatureGroupStatusResponse>
 
         /// Handle the "WriteFeatures" method.
         ///
@@ -340,6 +374,26 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetFeatureGroupResponse>
 
+        /// Handle the "SetFeatureGroupStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+        /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+        /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_SetFeatureGroupStatusResponse` message.
+        func setFeatureGroupStatus(
+            request: GRPCCore.ServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetFeatureGroupStatusResponse>
+
         /// Handle the "WriteFeatures" method.
         ///
         /// > Source IDL Documentation:
@@ -475,6 +529,26 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetFeatureGroupResponse
 
+        /// Handle the "SetFeatureGroupStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+        /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+        /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_SetFeatureGroupStatusResponse` to respond with.
+        func setFeatureGroupStatus(
+            request: Strata_V1_SetFeatureGroupStatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_SetFeatureGroupStatusResponse
+
         /// Handle the "WriteFeatures" method.
         ///
         /// > Source IDL Documentation:
@@ -589,6 +663,17 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.SetFeatureGroupStatus.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetFeatureGroupStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetFeatureGroupStatusResponse>(),
+            handler: { request, context in
+                try await self.setFeatureGroupStatus(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Strata_V1_FeatureStore.Method.WriteFeatures.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_WriteFeaturesRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_WriteFeaturesResponse>(),
@@ -671,6 +756,17 @@ extension Strata_V1_FeatureStore.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func setFeatureGroupStatus(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetFeatureGroupStatusResponse> {
+        let response = try await self.setFeatureGroupStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func writeFeatures(
         request: GRPCCore.StreamingServerRequest<Strata_V1_WriteFeaturesRequest>,
         context: GRPCCore.ServerContext
@@ -740,6 +836,19 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetFeatureGroupResponse> {
         return GRPCCore.ServerResponse<Strata_V1_GetFeatureGroupResponse>(
             message: try await self.getFeatureGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setFeatureGroupStatus(
+        request: GRPCCore.ServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetFeatureGroupStatusResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_SetFeatureGroupStatusResponse>(
+            message: try await self.setFeatureGroupStatus(
                 request: request.message,
                 context: context
             ),
@@ -881,6 +990,31 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetFeatureGroupResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetFeatureGroupResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetFeatureGroupStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+        /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+        /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetFeatureGroupStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetFeatureGroupStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setFeatureGroupStatus<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetFeatureGroupStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetFeatureGroupStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "WriteFeatures" method.
@@ -1089,6 +1223,42 @@ extension Strata_V1_FeatureStore {
             try await self.client.unary(
                 request: request,
                 descriptor: Strata_V1_FeatureStore.Method.GetFeatureGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetFeatureGroupStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+        /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+        /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetFeatureGroupStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetFeatureGroupStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setFeatureGroupStatus<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetFeatureGroupStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetFeatureGroupStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.SetFeatureGroupStatus.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1324,6 +1494,37 @@ extension Strata_V1_FeatureStore.ClientProtocol {
         )
     }
 
+    /// Call the "SetFeatureGroupStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+    /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+    /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setFeatureGroupStatus<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setFeatureGroupStatus(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetFeatureGroupStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetFeatureGroupStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "WriteFeatures" method.
     ///
     /// > Source IDL Documentation:
@@ -1537,6 +1738,41 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             metadata: metadata
         )
         return try await self.getFeatureGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetFeatureGroupStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Changes the lifecycle status of one version. DEPRECATED versions stay readable and writable when
+    /// > pinned but are never chosen by unpinned references; RETIRED versions refuse reads and writes
+    /// > (FAILED_PRECONDITION). The change is persisted; setting the current status is a no-op.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setFeatureGroupStatus<Result>(
+        _ message: Strata_V1_SetFeatureGroupStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setFeatureGroupStatus(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -185,6 +185,47 @@ struct CLIEndToEndTests {
     #expect(r.status == 0, "the node still serves after rejecting oversized input: \(r.stderr)")
   }
 
+  @Test("versions: a changed definition is v2, v1 stays readable pinned; deprecate and retire change resolution")
+  func versions() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let server = ServerProcess(dataDirectory: dir.path + "/data")
+    try server.start()
+    let s = server.address
+    let v1 = try dir.file("v1.yaml", "groups:\n  - name: g\n    features:\n      - name: a\n        dtype: INT\n")
+    let v2 = try dir.file(
+      "v2.yaml", "groups:\n  - name: g\n    features:\n      - name: a\n        dtype: INT\n      - name: b\n        dtype: STRING\n")
+    #expect(try strata(["apply", v1], server: s).stdout.contains("g@1\tcreated"))
+    let rows = try dir.file("r.csv", "entity_id,event_timestamp,a\nu1,2024-05-01T00:00:00Z,11\n")
+    #expect(try strata(["ingest", "--group", "g", rows], server: s).status == 0)
+    var r = try strata(["apply", v2], server: s)
+    #expect(r.stdout.contains("g@2\tnew version"), "\(r.stdout)")
+
+    // Unpinned reads go to v2 (no data yet); v1 is still readable pinned.
+    r = try strata(["get", "--entity", "u1", "--features", "g:a,g@1:a", "--json"], server: s)
+    #expect(r.stdout.contains("\"g@2:a\":{\"value\":null,\"status\":\"MISSING\""), "\(r.stdout)")
+    #expect(r.stdout.contains("\"g@1:a\":{\"value\":11,\"status\":\"PRESENT\""), "\(r.stdout)")
+
+    // Deprecating v2 makes unpinned references resolve to v1 again.
+    #expect(try strata(["set-status", "g@2", "deprecated"], server: s).status == 0)
+    r = try strata(["get", "--entity", "u1", "--features", "g:a", "--json"], server: s)
+    #expect(r.stdout.contains("\"g@1:a\":{\"value\":11,\"status\":\"PRESENT\""), "\(r.stdout)")
+
+    // Retired versions refuse reads, and the status survives a restart.
+    #expect(try strata(["set-status", "g@1", "RETIRED"], server: s).status == 0)
+    #expect(server.terminate() == 0)
+    let restarted = ServerProcess(dataDirectory: dir.path + "/data")
+    try restarted.start()
+    r = try strata(["get", "--entity", "u1", "--features", "g@1:a"], server: restarted.address)
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("FAILED_PRECONDITION"), "\(r.stderr)")
+    #expect(r.stderr.contains("RETIRED"), "\(r.stderr)")
+    r = try strata(["describe", "g"], server: restarted.address)
+    #expect(r.stderr.contains("has no ACTIVE version"), "no unpinned version is left: \(r.stderr)")
+    r = try strata(["describe", "g@2"], server: restarted.address)
+    #expect(r.stdout.contains("versions:     1 (RETIRED), 2 (DEPRECATED)"), "\(r.stdout)")
+  }
+
   @Test("a second node on the same data directory is refused with a clear error")
   func dataDirectoryLock() throws {
     let dir = try TempDirectory()
