@@ -1,5 +1,7 @@
-/// Limits a node enforces on every request. Exceeding one is RESOURCE_EXHAUSTED (or INVALID_ARGUMENT
-/// for time skew), never a partial write.
+/// Limits a node enforces on every request, never by a partial write. Exceeding a per-request
+/// quantity (rows per batch, entities per lookup, feature columns, labels per message) is
+/// RESOURCE_EXHAUSTED; a single malformed value (a string over `maxStringBytes`, a timestamp beyond
+/// the clock skew) is INVALID_ARGUMENT, like an over-long entity id.
 public struct StoreLimits: Sendable, Equatable {
   /// Rows in one write batch (one message of the write stream).
   public var maxRowsPerBatch: Int
