@@ -22,6 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
   @Option(help: "Measured calls.") var iterations = 5_000
   @Option(help: "Unmeasured warm-up calls.") var warmup = 500
   @Option(help: "Random seed.") var seed: UInt64 = 42
+  @Flag(help: "Call GetStatus instead (transport round trip without a store lookup), as a baseline.") var status = false
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
@@ -43,13 +44,15 @@ struct BenchCommand: AsyncParsableCommand {
       })
     }
     let calls = requests
+    let statusOnly = status
     let (latencies, present) = try await client.withFeatureStore { store in
       var latencies: [Double] = []
       latencies.reserveCapacity(iterations)
       var present = 0
       for (i, request) in calls.enumerated() {
         let start = ContinuousClock.now
-        let response = try await store.getOnlineFeatures(request)
+        let response = statusOnly ? Strata_V1_GetOnlineFeaturesResponse() : try await store.getOnlineFeatures(request)
+        if statusOnly { _ = try await store.getStatus(.init()) }
         let elapsed = ContinuousClock.now - start
         if i >= warmup {
           latencies.append(Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12)

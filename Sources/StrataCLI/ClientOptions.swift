@@ -42,6 +42,7 @@ struct ClientOptions: ParsableArguments {
         transport: .http2NIOPosix(
           target: .dns(host: host, port: port),
           transportSecurity: .plaintext,
+          config: .defaults { $0.connection.flushCoalescing = nil },
           serviceConfig: Self.serviceConfig)
       ) { client in
         try await body(Strata_V1_FeatureStore.Client(wrapping: client))

@@ -50,6 +50,7 @@ public struct StrataNode: Sendable {
         c.rpc.maxRequestPayloadSize = RequestSizeLimit(maxBytes: config.maxRequestBytes).transportLimit
         c.http2.maxConcurrentStreams = config.maxConcurrentStreams
         c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
+        c.connection.flushCoalescing = nil
       })
     let nodeID = config.nodeID ?? "\(config.host):\(config.port)"
     let service = FeatureStoreService(
