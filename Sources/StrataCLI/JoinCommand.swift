@@ -13,7 +13,8 @@ struct JoinCommand: AsyncParsableCommand {
     abstract: "Point-in-time join: add feature values as of each label's timestamp to a CSV of labels.",
     discussion: """
       The labels file needs an entity_id column and a label_timestamp column (or event_timestamp or
-      timestamp); every other column (e.g. the label) is passed through. For each row the value of each
+      timestamp); an optional known_at column ignores rows created after that time (as-of-known-time);
+      every other column (e.g. the label) is passed through. For each row the value of each
       feature is the one with the greatest event_timestamp <= label_timestamp (ties: the greatest
       created_timestamp); output rows are in input order.
       """)
@@ -36,6 +37,7 @@ struct JoinCommand: AsyncParsableCommand {
     let header: [String]
     let entityColumn: Int
     let timeColumn: Int
+    let knownAtColumn: Int?
     do {
       let reader = try CSVReader(path: labelsFile)
       header = reader.header
@@ -47,6 +49,7 @@ struct JoinCommand: AsyncParsableCommand {
       }
       entityColumn = e
       timeColumn = t
+      knownAtColumn = header.firstIndex(of: "known_at")
     } catch let error as StrataError {
       throw CLIError(error)
     }
@@ -56,9 +59,9 @@ struct JoinCommand: AsyncParsableCommand {
     let withStatus = self.withStatus
     let started = ContinuousClock.now
     let failure = Mutex<(any Error)?>(nil)
-    let total: Int
+    let summary: JoinSummary
     do {
-      total = try await client.withFeatureStore { store in
+      summary = try await client.withFeatureStore { store in
         try await store.getHistoricalFeatures(
           requestProducer: { writer in
             do {
@@ -76,12 +79,23 @@ struct JoinCommand: AsyncParsableCommand {
                   throw CLIError(
                     "\(labelsFile) line \(reader.lineNumber), column '\(header[timeColumn])': '\(record[timeColumn])' is not a timestamp; use RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds/milliseconds")
                 }
+                var knownAt: Timestamp?
+                if let k = knownAtColumn, !record[k].isEmpty {
+                  guard let parsed = TimestampFormat.parse(record[k]) else {
+                    throw CLIError(
+                      "\(labelsFile) line \(reader.lineNumber), column 'known_at': '\(record[k])' is not a timestamp; use RFC 3339 or epoch seconds/milliseconds")
+                  }
+                  knownAt = parsed
+                }
                 message.labels.append(.with {
                   $0.entityID = record[entityColumn]
                   $0.labelTimestampMicros = t.microseconds
+                  if let knownAt { $0.knownAtMicros = knownAt.microseconds }
                 })
                 chunk.append(record)
                 if message.labels.count >= chunkSize {
+                  // Bounded memory: wait while the node is more than a few chunks behind.
+                  while pending.count > 4 * chunkSize { try await Task.sleep(for: .milliseconds(1)) }
                   pending.push(chunk)
                   chunk.removeAll(keepingCapacity: true)
                   try await writer.write(message)
@@ -103,9 +117,11 @@ struct JoinCommand: AsyncParsableCommand {
           onResponse: { response in
             var written = 0
             var names: [String] = []
+            var counts: [[Int]] = []
             for try await message in response.messages {
               if !message.columns.isEmpty {
                 names = JoinCommand.columnNames(message.columns)
+                counts = Array(repeating: [0, 0, 0, 0], count: names.count)
                 var head = header + names
                 if withStatus { head += names.map { $0 + "__status" } }
                 output.write(CSVReader.formatRecord(head) + "\n")
@@ -115,13 +131,21 @@ struct JoinCommand: AsyncParsableCommand {
                   throw CLIError("the node returned more rows than were sent (a bug)")
                 }
                 let results = row.results.map(FeatureResult.init(proto:))
+                for (c, r) in results.enumerated() where c < counts.count {
+                  switch r.status {
+                  case .present: counts[c][0] += 1
+                  case .defaulted: counts[c][1] += 1
+                  case .missing: counts[c][2] += 1
+                  case .expired: counts[c][3] += 1
+                  }
+                }
                 var cells = passThrough + results.map { ValueText.format($0.value) }
                 if withStatus { cells += results.map(\.status.name) }
                 output.write(CSVReader.formatRecord(cells) + "\n")
                 written += 1
               }
             }
-            return written
+            return JoinSummary(rows: written, names: names, counts: counts)
           })
       }
     } catch {
@@ -130,8 +154,12 @@ struct JoinCommand: AsyncParsableCommand {
     }
     output.close()
     let seconds = Elapsed.seconds(since: started)
-    FileHandle.standardError.write(
-      Data("joined \(total) label rows with \(refs.joined(separator: ",")) in \(String(format: "%.2f", seconds))s\(out.map { " -> \($0)" } ?? "")\n".utf8))
+    let rate = seconds > 0 ? Int(Double(summary.rows) / seconds) : 0
+    var text = "joined \(summary.rows) label rows in \(String(format: "%.2f", seconds))s (\(rate) rows/s)\(out.map { " -> \($0)" } ?? "")\n"
+    for (name, c) in zip(summary.names, summary.counts) {
+      text += "  \(name): \(c[0]) present, \(c[1]) defaulted, \(c[2]) missing, \(c[3]) expired\n"
+    }
+    FileHandle.standardError.write(Data(text.utf8))
   }
 
   /// `group:feature`, or `group@v:feature` where two columns would otherwise share a name.
@@ -143,6 +171,14 @@ struct JoinCommand: AsyncParsableCommand {
   }
 }
 
+/// What a join produced: rows, and per feature the count of each status
+/// (present, defaulted, missing, expired).
+struct JoinSummary: Sendable {
+  var rows: Int
+  var names: [String]
+  var counts: [[Int]]
+}
+
 /// Pass-through label records waiting for their joined row (the node answers in request order).
 final class PendingLabels: Sendable {
   private let state = Mutex((rows: [[String]](), head: 0))
@@ -150,6 +186,9 @@ final class PendingLabels: Sendable {
   func push(_ rows: [[String]]) {
     state.withLock { $0.rows.append(contentsOf: rows) }
   }
+
+  /// Records sent but not yet answered.
+  var count: Int { state.withLock { $0.rows.count - $0.head } }
 
   func pop() -> [String]? {
     state.withLock { s in

@@ -192,7 +192,11 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           try await response.write(.with { $0.columns = resolved.map(\.proto) })
         }
         guard let columns, !message.labels.isEmpty else { continue }
-        let labels = message.labels.map { LabelRow(entityID: $0.entityID, time: Timestamp(microseconds: $0.labelTimestampMicros)) }
+        let labels = message.labels.map {
+          LabelRow(
+            entityID: $0.entityID, time: Timestamp(microseconds: $0.labelTimestampMicros),
+            knownAt: $0.hasKnownAtMicros ? Timestamp(microseconds: $0.knownAtMicros) : nil)
+        }
         let joined: [[FeatureResult]]
         do {
           joined = try await store.historical(labels: labels, columns: columns)

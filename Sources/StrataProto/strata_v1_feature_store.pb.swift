@@ -336,9 +336,22 @@ public nonisolated struct Strata_V1_LabelRow: Sendable {
 
   public var labelTimestampMicros: Int64 = 0
 
+  /// As-of-known-time: rows created after this time are ignored, as if they had not been written yet
+  /// (leak-free training when corrections arrive late). Unset = every stored row counts.
+  public var knownAtMicros: Int64 {
+    get {_knownAtMicros ?? 0}
+    set {_knownAtMicros = newValue}
+  }
+  /// Returns true if `knownAtMicros` has been explicitly set.
+  public var hasKnownAtMicros: Bool {self._knownAtMicros != nil}
+  /// Clears the value of `knownAtMicros`. Subsequent reads from it will return its default value.
+  public mutating func clearKnownAtMicros() {self._knownAtMicros = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _knownAtMicros: Int64? = nil
 }
 
 public nonisolated struct Strata_V1_GetHistoricalFeaturesRequest: Sendable {
@@ -998,7 +1011,7 @@ nonisolated extension Strata_V1_FeatureVector: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LabelRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_id\0\u{3}label_timestamp_micros\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_id\0\u{3}label_timestamp_micros\0\u{3}known_at_micros\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1008,24 +1021,33 @@ nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.entityID) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.labelTimestampMicros) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self._knownAtMicros) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.entityID.isEmpty {
       try visitor.visitSingularStringField(value: self.entityID, fieldNumber: 1)
     }
     if self.labelTimestampMicros != 0 {
       try visitor.visitSingularInt64Field(value: self.labelTimestampMicros, fieldNumber: 2)
     }
+    try { if let v = self._knownAtMicros {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_LabelRow, rhs: Strata_V1_LabelRow) -> Bool {
     if lhs.entityID != rhs.entityID {return false}
     if lhs.labelTimestampMicros != rhs.labelTimestampMicros {return false}
+    if lhs._knownAtMicros != rhs._knownAtMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -36,6 +36,10 @@ final class RocksDBCursor: StorageCursor {
     if isValid { rocksdb_iter_next(iterator) }
   }
 
+  func prev() {
+    if isValid { rocksdb_iter_prev(iterator) }
+  }
+
   var isValid: Bool { rocksdb_iter_valid(iterator) != 0 }
 
   var key: [UInt8] {

@@ -1,5 +1,6 @@
 public import StrataCore
 internal import Synchronization
+internal import Foundation
 
 /// A single node's feature store: registry, validation, writes, online and point-in-time reads over a
 /// `LocalShard`. Transport-free: the gRPC services are thin adapters over this type.
@@ -24,6 +25,9 @@ public final class FeatureStore: Sendable {
   /// Online lookups of at most this many (entity, group) keys run inline on the calling task; larger
   /// ones on the storage read threads.
   static let inlineLookupKeys = 64
+
+  /// Threads one historical chunk may use (the machine's cores, at most 8).
+  public let joinParallelism = min(8, max(1, ProcessInfo.processInfo.activeProcessorCount))
 
   public init(
     engine: any StorageEngine,
@@ -194,8 +198,9 @@ public final class FeatureStore: Sendable {
   }
 
   /// Point-in-time join: for each label, each column's value from the row with the greatest
-  /// `event <= label.time` (ties: greatest created, then latest write), max age checked against the
-  /// label time. Output parallel to `labels`.
+  /// `event <= label.time` (ties: greatest created, then latest write), ignoring rows created after
+  /// `label.knownAt` when set, max age checked against the label time. Output parallel to `labels`.
+  /// Runs on the storage read threads, using up to `joinParallelism` of them for large chunks.
   public func historical(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
     guard labels.count <= limits.maxLabelsPerMessage else {
       throw StrataError.resourceExhausted(
@@ -207,10 +212,11 @@ public final class FeatureStore: Sendable {
     if labels.isEmpty { return [] }
     let groups = Self.distinctGroups(columns)
     let shard = self.shard
+    let parallelism = self.joinParallelism
     let result = try await executor.read {
-      let probes = labels.map { (entityID: $0.entityID, asOf: $0.time) }
+      let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
-      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g) }
+      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
       return Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }

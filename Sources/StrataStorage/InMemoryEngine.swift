@@ -98,6 +98,8 @@ final class InMemoryCursor: StorageCursor {
 
   func next() { if isValid { index += 1 } }
 
+  func prev() { if isValid { index -= 1 } }
+
   /// An in-memory snapshot cannot fail.
   func checkStatus() throws {}
 }

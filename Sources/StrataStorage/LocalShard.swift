@@ -162,26 +162,16 @@ public final class LocalShard: Sendable {
     }
   }
 
-  /// For each probe (entity, as-of time), the history row of `group` with the greatest
-  /// (event, created, sequence) whose `event <= asOf`, or nil. One seek per probe over one snapshot.
+  /// For each probe, the history row of `group` with the greatest (event, created, sequence) whose
+  /// `event <= asOf` (and `created <= knownAt` when the probe has one), or nil. Answers in probe order.
+  /// See `AsOfJoin` for how (one seek per entity run, `parallelism` threads for large chunks).
+  public func rowsAsOf(_ probes: [AsOfProbe], group: FeatureGroup, parallelism: Int = 1) throws -> [StoredRow?] {
+    try AsOfJoin(engine: engine, group: group).run(probes, parallelism: parallelism)
+  }
+
+  /// `rowsAsOf` for probes without a known-at time.
   public func rowsAsOf(_ probes: [(entityID: String, asOf: Timestamp)], group: FeatureGroup) throws -> [StoredRow?] {
-    let cursor = try engine.makeCursor(in: .history)
-    let dtypes = group.dtypes
-    let sid = group.storageID
-    var out: [StoredRow?] = []
-    out.reserveCapacity(probes.count)
-    for probe in probes {
-      let prefix = KeyCodec.historyPrefix(entityID: probe.entityID, groupVersion: sid)
-      let seekKey = KeyCodec.historySeekKey(entityID: probe.entityID, groupVersion: sid, asOf: probe.asOf)
-      guard let (key, value) = cursor.lastEntry(atOrBefore: seekKey, prefix: prefix) else {
-        out.append(nil)
-        continue
-      }
-      let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(key)
-      out.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(value, dtypes: dtypes)))
-    }
-    try cursor.checkStatus()
-    return out
+    try rowsAsOf(probes.map { AsOfProbe(entityID: $0.entityID, asOf: $0.asOf) }, group: group)
   }
 
   /// Every history row of (entity, group), ascending by (event, created, sequence).

@@ -50,6 +50,8 @@ public protocol StorageCursor: AnyObject {
   func seekForPrev(_ key: [UInt8])
   /// Moves to the next entry in key order.
   func next()
+  /// Moves to the previous entry in key order (only when `isValid`).
+  func prev()
   var isValid: Bool { get }
   /// The current key; only when `isValid`.
   var key: [UInt8] { get }

@@ -37,9 +37,12 @@ public struct WriteRequest: Sendable, Equatable {
 public struct LabelRow: Sendable, Equatable {
   public var entityID: String
   public var time: Timestamp
+  /// As-of-known-time: ignore rows created after this time. nil = every stored row counts.
+  public var knownAt: Timestamp?
 
-  public init(entityID: String, time: Timestamp) {
+  public init(entityID: String, time: Timestamp, knownAt: Timestamp? = nil) {
     self.entityID = entityID
     self.time = time
+    self.knownAt = knownAt
   }
 }

@@ -226,6 +226,41 @@ struct CLIEndToEndTests {
     #expect(r.stdout.contains("versions:     1 (RETIRED), 2 (DEPRECATED)"), "\(r.stdout)")
   }
 
+  @Test("join with a known_at column ignores later corrections; the summary counts statuses per feature")
+  func knownAt() throws {
+    let dir = try TempDirectory()
+    defer { dir.cleanup() }
+    let server = ServerProcess(dataDirectory: dir.path + "/data")
+    try server.start()
+    let s = server.address
+    #expect(try strata(["apply", try dir.file("d.yaml", Self.definitions)], server: s).status == 0)
+    let rows = try dir.file(
+      "rows.csv",
+      """
+      entity_id,event_timestamp,created_timestamp,purchases
+      u1,2024-05-01T00:00:00Z,2024-05-01T01:00:00Z,1
+      u1,2024-05-01T00:00:00Z,2024-05-04T00:00:00Z,2
+      """)
+    #expect(try strata(["ingest", "--group", "user_stats", rows], server: s).status == 0)
+    let labels = try dir.file(
+      "labels.csv",
+      """
+      entity_id,label_timestamp,known_at
+      u1,2024-05-02T00:00:00Z,2024-05-03T00:00:00Z
+      u1,2024-05-02T00:00:00Z,2024-05-04T00:00:00Z
+      u1,2024-05-02T00:00:00Z,
+      u1,2024-05-02T00:00:00Z,2024-04-01T00:00:00Z
+      u2,2024-05-02T00:00:00Z,
+      """)
+    let r = try strata(["join", "--labels", labels, "--features", "user_stats:purchases", "--with-status"], server: s)
+    #expect(r.status == 0, "\(r.stderr)")
+    let joined = csvRows(r.stdout)
+    #expect(joined.map { $0["user_stats:purchases"] } == ["1", "2", "2", "0", "0"], "\(r.stdout)")
+    #expect(joined.map { $0["user_stats:purchases__status"] } == ["PRESENT", "PRESENT", "PRESENT", "DEFAULTED", "DEFAULTED"])
+    #expect(r.stderr.contains("joined 5 label rows"), "\(r.stderr)")
+    #expect(r.stderr.contains("user_stats:purchases: 3 present, 2 defaulted, 0 missing, 0 expired"), "\(r.stderr)")
+  }
+
   @Test("a second node on the same data directory is refused with a clear error")
   func dataDirectoryLock() throws {
     let dir = try TempDirectory()
