@@ -69,6 +69,7 @@ struct JoinCommand: AsyncParsableCommand {
               let progress = ProgressBar(total: reader.totalBytes, label: "join")
               var message = Strata_V1_GetHistoricalFeaturesRequest()
               message.features = refs
+              message.columnar = true
               var sentRows = 0
               var chunk: [[String]] = []
               while let record = try reader.nextRecord() {
@@ -118,31 +119,39 @@ struct JoinCommand: AsyncParsableCommand {
             var written = 0
             var names: [String] = []
             var counts: [[Int]] = []
+            var dtypes: [DType] = []
             for try await message in response.messages {
               if !message.columns.isEmpty {
                 names = JoinCommand.columnNames(message.columns)
                 counts = Array(repeating: [0, 0, 0, 0], count: names.count)
+                dtypes = try message.columns.map { try DType(proto: $0.dtype, embeddingDim: $0.embeddingDim, feature: $0.feature) }
                 var head = header + names
                 if withStatus { head += names.map { $0 + "__status" } }
                 output.write(CSVReader.formatRecord(head) + "\n")
               }
-              for row in message.rows {
-                guard let passThrough = pending.pop() else {
-                  throw CLIError("the node returned more rows than were sent (a bug)")
+              if message.hasBatch {
+                let batch = message.batch
+                let n = Int(batch.rowCount)
+                guard batch.columns.count == dtypes.count, batch.columns.allSatisfy({ $0.statuses.count == n }) else {
+                  throw CLIError("the node sent a malformed batch (a bug)")
                 }
-                let results = row.results.map(FeatureResult.init(proto:))
-                for (c, r) in results.enumerated() where c < counts.count {
-                  switch r.status {
-                  case .present: counts[c][0] += 1
-                  case .defaulted: counts[c][1] += 1
-                  case .missing: counts[c][2] += 1
-                  case .expired: counts[c][3] += 1
+                let statuses = batch.columns.map { [UInt8]($0.statuses) }
+                let masks = batch.columns.map { [UInt8]($0.valueMask) }
+                for i in 0..<n {
+                  guard var cells = pending.pop() else {
+                    throw CLIError("the node returned more rows than were sent (a bug)")
                   }
+                  for (c, column) in batch.columns.enumerated() {
+                    cells.append(masks[c][i] == 0 ? "" : JoinCommand.format(column, row: i, dtype: dtypes[c]))
+                    let code = Int(statuses[c][i])
+                    if code >= 1 && code <= 4 { counts[c][code - 1] += 1 }
+                  }
+                  if withStatus {
+                    for c in 0..<statuses.count { cells.append(JoinCommand.statusNames[Int(statuses[c][i])] ?? "?") }
+                  }
+                  output.write(CSVReader.formatRecord(cells) + "\n")
+                  written += 1
                 }
-                var cells = passThrough + results.map { ValueText.format($0.value) }
-                if withStatus { cells += results.map(\.status.name) }
-                output.write(CSVReader.formatRecord(cells) + "\n")
-                written += 1
               }
             }
             return JoinSummary(rows: written, names: names, counts: counts)
@@ -160,6 +169,19 @@ struct JoinCommand: AsyncParsableCommand {
       text += "  \(name): \(c[0]) present, \(c[1]) defaulted, \(c[2]) missing, \(c[3]) expired\n"
     }
     FileHandle.standardError.write(Data(text.utf8))
+  }
+
+  static let statusNames: [Int: String] = [1: "PRESENT", 2: "DEFAULTED", 3: "MISSING", 4: "EXPIRED"]
+
+  /// The CSV text of row `i` of a columnar batch column (which has a value there).
+  static func format(_ column: Strata_V1_JoinedColumn, row i: Int, dtype: DType) -> String {
+    switch dtype {
+    case .float: ValueText.formatDouble(column.floatValues[i])
+    case .int: String(column.intValues[i])
+    case .string: column.stringValues[i]
+    case .embedding(let d):
+      "[" + column.embeddingValues[(i * d)..<((i + 1) * d)].map { String($0) }.joined(separator: ",") + "]"
+    }
   }
 
   /// `group:feature`, or `group@v:feature` where two columns would otherwise share a name.

@@ -4,6 +4,7 @@ public import StrataCore
 public import StrataProto
 public import StrataStorage
 internal import SwiftProtobuf
+internal import Foundation
 
 /// The public `strata.v1.FeatureStore` service over a node-local `FeatureStore`.
 ///
@@ -177,6 +178,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   ) async throws {
     try await rpc {
       var columns: [ResolvedFeature]?
+      var columnar = false
       var received = 0
       for try await message in request {
         try sizeLimit.check(
@@ -189,6 +191,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           }
           let resolved = try store.resolve(try [FeatureRef](parsing: message.features))
           columns = resolved
+          columnar = message.columnar
           try await response.write(.with { $0.columns = resolved.map(\.proto) })
         }
         guard let columns, !message.labels.isEmpty else { continue }
@@ -197,27 +200,15 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
             entityID: $0.entityID, time: Timestamp(microseconds: $0.labelTimestampMicros),
             knownAt: $0.hasKnownAtMicros ? Timestamp(microseconds: $0.knownAtMicros) : nil)
         }
-        let joined: [[FeatureResult]]
         do {
-          joined = try await store.historical(labels: labels, columns: columns)
+          if columnar {
+            try await writeColumnar(labels: labels, columns: columns, to: response)
+          } else {
+            try await writeRows(labels: labels, columns: columns, to: response)
+          }
         } catch var error as StrataError {
           error.message = "label rows \(received)..\(received + labels.count - 1): \(error.message)"
           throw error
-        }
-        var start = 0
-        while start < joined.count {
-          let end = min(start + Self.joinedRowsPerResponse, joined.count)
-          var out = Strata_V1_GetHistoricalFeaturesResponse()
-          out.rows.reserveCapacity(end - start)
-          for i in start..<end {
-            var row = Strata_V1_JoinedRow()
-            row.entityID = labels[i].entityID
-            row.labelTimestampMicros = labels[i].time.microseconds
-            row.results = joined[i].map(\.proto)
-            out.rows.append(row)
-          }
-          try await response.write(out)
-          start = end
         }
         received += labels.count
       }
@@ -225,6 +216,64 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         throw StrataError.invalidArgument("GetHistoricalFeatures received no request message; send the features first")
       }
     }
+  }
+
+  private func writeRows(
+    labels: [LabelRow], columns: [ResolvedFeature], to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
+  ) async throws {
+    let joined = try await store.historical(labels: labels, columns: columns)
+    var start = 0
+    while start < joined.count {
+      let end = min(start + Self.joinedRowsPerResponse, joined.count)
+      var out = Strata_V1_GetHistoricalFeaturesResponse()
+      out.rows.reserveCapacity(end - start)
+      for i in start..<end {
+        var row = Strata_V1_JoinedRow()
+        row.entityID = labels[i].entityID
+        row.labelTimestampMicros = labels[i].time.microseconds
+        row.results = joined[i].map(\.proto)
+        out.rows.append(row)
+      }
+      try await response.write(out)
+      start = end
+    }
+  }
+
+  /// Columnar answers: one message per slice of rows, sized to stay around 1 MiB.
+  private func writeColumnar(
+    labels: [LabelRow], columns: [ResolvedFeature], to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
+  ) async throws {
+    let blocks = try await store.historicalColumns(labels: labels, columns: columns)
+    let bytesPerRow = columns.reduce(0) { total, c in
+      if case .embedding(let d) = c.feature.dtype { return total + 10 + 4 * d }
+      return total + 24
+    }
+    let rowsPerMessage = max(64, (1 << 20) / max(1, bytesPerRow))
+    var start = 0
+    while start < labels.count {
+      let end = min(start + rowsPerMessage, labels.count)
+      var batch = Strata_V1_JoinedBatch()
+      batch.rowCount = UInt32(end - start)
+      batch.columns = zip(columns, blocks).map { c, b in Self.slice(b, start..<end, dtype: c.feature.dtype) }
+      try await response.write(.with { $0.batch = batch })
+      start = end
+    }
+  }
+
+  static func slice(_ b: ColumnBlock, _ range: Range<Int>, dtype: DType) -> Strata_V1_JoinedColumn {
+    var c = Strata_V1_JoinedColumn()
+    let whole = range.count == b.statuses.count
+    c.statuses = Data(whole ? b.statuses[...] : b.statuses[range])
+    c.valueMask = Data(whole ? b.hasValue[...] : b.hasValue[range])
+    c.eventTimestampsMicros = whole ? b.eventTimes : Array(b.eventTimes[range])
+    switch dtype {
+    case .float: c.floatValues = whole ? b.floats : Array(b.floats[range])
+    case .int: c.intValues = whole ? b.ints : Array(b.ints[range])
+    case .string: c.stringValues = whole ? b.strings : Array(b.strings[range])
+    case .embedding(let d):
+      c.embeddingValues = whole ? b.embeddings : Array(b.embeddings[(range.lowerBound * d)..<(range.upperBound * d)])
+    }
+    return c
   }
 
   public func getStatus(

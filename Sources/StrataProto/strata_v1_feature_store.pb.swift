@@ -10,6 +10,11 @@
 
 /// The public Strata service: registry, writes, online reads, point-in-time (historical) reads, status.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -364,6 +369,10 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesRequest: Sendable {
 
   public var labels: [Strata_V1_LabelRow] = []
 
+  /// Answer with `batch` (columnar, packed arrays per feature) instead of `rows`. Only read from the
+  /// first message. Columnar answers are several times cheaper to build, send and parse.
+  public var columnar: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -395,7 +404,65 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesResponse: Sendable {
   /// Set on the first response only.
   public var columns: [Strata_V1_FeatureColumn] = []
 
+  /// Row form (the default).
   public var rows: [Strata_V1_JoinedRow] = []
+
+  /// Columnar form (when the request set `columnar`): the next `batch.row_count` label rows, in input order.
+  public var batch: Strata_V1_JoinedBatch {
+    get {_batch ?? Strata_V1_JoinedBatch()}
+    set {_batch = newValue}
+  }
+  /// Returns true if `batch` has been explicitly set.
+  public var hasBatch: Bool {self._batch != nil}
+  /// Clears the value of `batch`. Subsequent reads from it will return its default value.
+  public mutating func clearBatch() {self._batch = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _batch: Strata_V1_JoinedBatch? = nil
+}
+
+/// Joined values of consecutive label rows, one `JoinedColumn` per requested column (parallel to
+/// `columns`). The entity ids and label times are not repeated: they are the caller's own, in order.
+public nonisolated struct Strata_V1_JoinedBatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rowCount: UInt32 = 0
+
+  public var columns: [Strata_V1_JoinedColumn] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_JoinedColumn: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One ValueStatus number per row.
+  public var statuses: Data = Data()
+
+  /// One byte per row: 1 where the row has a value (PRESENT, or the feature's default), 0 for null.
+  public var valueMask: Data = Data()
+
+  /// Dense, one entry per row (0 or "" where has_value is 0); only the array of the column's dtype is
+  /// filled. Embeddings: row_count * embedding_dim floats, row after row.
+  public var floatValues: [Double] = []
+
+  public var intValues: [Int64] = []
+
+  public var stringValues: [String] = []
+
+  public var embeddingValues: [Float] = []
+
+  /// Event time of the stored row each value came from; 0 where no row was found.
+  public var eventTimestampsMicros: [Int64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1055,7 +1122,7 @@ nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1065,6 +1132,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.columnar) }()
       default: break
       }
     }
@@ -1077,12 +1145,16 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if !self.labels.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.labels, fieldNumber: 2)
     }
+    if self.columnar != false {
+      try visitor.visitSingularBoolField(value: self.columnar, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_GetHistoricalFeaturesRequest, rhs: Strata_V1_GetHistoricalFeaturesRequest) -> Bool {
     if lhs.features != rhs.features {return false}
     if lhs.labels != rhs.labels {return false}
+    if lhs.columnar != rhs.columnar {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1130,7 +1202,7 @@ nonisolated extension Strata_V1_JoinedRow: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}rows\0\u{1}batch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1140,24 +1212,128 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._batch) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.columns.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.columns, fieldNumber: 1)
     }
     if !self.rows.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.rows, fieldNumber: 2)
     }
+    try { if let v = self._batch {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_GetHistoricalFeaturesResponse, rhs: Strata_V1_GetHistoricalFeaturesResponse) -> Bool {
     if lhs.columns != rhs.columns {return false}
     if lhs.rows != rhs.rows {return false}
+    if lhs._batch != rhs._batch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JoinedBatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.rowCount) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.rowCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rowCount, fieldNumber: 1)
+    }
+    if !self.columns.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.columns, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_JoinedBatch, rhs: Strata_V1_JoinedBatch) -> Bool {
+    if lhs.rowCount != rhs.rowCount {return false}
+    if lhs.columns != rhs.columns {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_JoinedColumn: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JoinedColumn"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}statuses\0\u{3}value_mask\0\u{3}float_values\0\u{3}int_values\0\u{3}string_values\0\u{3}embedding_values\0\u{3}event_timestamps_micros\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.statuses) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.valueMask) }()
+      case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.floatValues) }()
+      case 4: try { try decoder.decodeRepeatedInt64Field(value: &self.intValues) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.stringValues) }()
+      case 6: try { try decoder.decodeRepeatedFloatField(value: &self.embeddingValues) }()
+      case 7: try { try decoder.decodeRepeatedInt64Field(value: &self.eventTimestampsMicros) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.statuses.isEmpty {
+      try visitor.visitSingularBytesField(value: self.statuses, fieldNumber: 1)
+    }
+    if !self.valueMask.isEmpty {
+      try visitor.visitSingularBytesField(value: self.valueMask, fieldNumber: 2)
+    }
+    if !self.floatValues.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.floatValues, fieldNumber: 3)
+    }
+    if !self.intValues.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.intValues, fieldNumber: 4)
+    }
+    if !self.stringValues.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.stringValues, fieldNumber: 5)
+    }
+    if !self.embeddingValues.isEmpty {
+      try visitor.visitPackedFloatField(value: self.embeddingValues, fieldNumber: 6)
+    }
+    if !self.eventTimestampsMicros.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.eventTimestampsMicros, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_JoinedColumn, rhs: Strata_V1_JoinedColumn) -> Bool {
+    if lhs.statuses != rhs.statuses {return false}
+    if lhs.valueMask != rhs.valueMask {return false}
+    if lhs.floatValues != rhs.floatValues {return false}
+    if lhs.intValues != rhs.intValues {return false}
+    if lhs.stringValues != rhs.stringValues {return false}
+    if lhs.embeddingValues != rhs.embeddingValues {return false}
+    if lhs.eventTimestampsMicros != rhs.eventTimestampsMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -223,6 +223,40 @@ public final class FeatureStore: Sendable {
     return result
   }
 
+  /// `historical` in columnar form: one `ColumnBlock` per column, each holding `labels.count` rows in
+  /// label order. Same semantics, same limits.
+  public func historicalColumns(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [ColumnBlock] {
+    guard labels.count <= limits.maxLabelsPerMessage else {
+      throw StrataError.resourceExhausted(
+        "message carries \(labels.count) label rows; the limit is \(limits.maxLabelsPerMessage) per message")
+    }
+    for (i, label) in labels.enumerated() where label.entityID.isEmpty {
+      throw StrataError.invalidArgument("label row \(i) of the message has an empty entity id")
+    }
+    let groups = Self.distinctGroups(columns)
+    let shard = self.shard
+    let parallelism = self.joinParallelism
+    let blocks = try await executor.read {
+      let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
+      var rowsByGroup: [UInt32: [StoredRow?]] = [:]
+      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
+      return columns.map { c in
+        let rows = rowsByGroup[c.group.storageID]!
+        let dtype = c.feature.dtype
+        var block = ColumnBlock()
+        block.reserve(labels.count, dtype: dtype)
+        for i in labels.indices {
+          block.append(
+            PointInTime.result(row: rows[i], featureIndex: c.featureIndex, group: c.group, reference: labels[i].time),
+            dtype: dtype)
+        }
+        return block
+      }
+    }
+    counters.withLock { $0.historicalRows += UInt64(labels.count) }
+    return blocks
+  }
+
   static func distinctGroups(_ columns: [ResolvedFeature]) -> [FeatureGroup] {
     var seen = Set<UInt32>()
     return columns.compactMap { seen.insert($0.group.storageID).inserted ? $0.group : nil }

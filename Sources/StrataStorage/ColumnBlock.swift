@@ -1,0 +1,57 @@
+public import StrataCore
+
+/// One feature's joined values for consecutive label rows, in packed arrays (the columnar form of a
+/// historical read). Building it allocates one array per column per chunk, not one object per value.
+public struct ColumnBlock: Sendable, Equatable {
+  /// `ValueStatus` per row: 1 PRESENT, 2 DEFAULTED, 3 MISSING, 4 EXPIRED (the wire numbering).
+  public var statuses: [UInt8] = []
+  /// 1 where the row has a value (stored or default), 0 for null.
+  public var hasValue: [UInt8] = []
+  /// Dense per row (0 / "" for null); only the array of the feature's dtype is filled.
+  public var floats: [Double] = []
+  public var ints: [Int64] = []
+  public var strings: [String] = []
+  /// `rows * dimension` floats.
+  public var embeddings: [Float] = []
+  /// Event time of the row each value came from, 0 when none.
+  public var eventTimes: [Int64] = []
+
+  public init() {}
+
+  public static func code(_ status: ValueStatus) -> UInt8 {
+    switch status {
+    case .present: 1
+    case .defaulted: 2
+    case .missing: 3
+    case .expired: 4
+    }
+  }
+
+  mutating func reserve(_ n: Int, dtype: DType) {
+    statuses.reserveCapacity(n)
+    hasValue.reserveCapacity(n)
+    eventTimes.reserveCapacity(n)
+    switch dtype {
+    case .float: floats.reserveCapacity(n)
+    case .int: ints.reserveCapacity(n)
+    case .string: strings.reserveCapacity(n)
+    case .embedding(let d): embeddings.reserveCapacity(n * d)
+    }
+  }
+
+  mutating func append(_ r: FeatureResult, dtype: DType) {
+    statuses.append(Self.code(r.status))
+    hasValue.append(r.value == nil ? 0 : 1)
+    eventTimes.append(r.eventTime?.microseconds ?? 0)
+    switch (dtype, r.value) {
+    case (.float, .float(let v)?): floats.append(v)
+    case (.float, _): floats.append(0)
+    case (.int, .int(let v)?): ints.append(v)
+    case (.int, _): ints.append(0)
+    case (.string, .string(let v)?): strings.append(v)
+    case (.string, _): strings.append("")
+    case (.embedding(_), .embedding(let v)?): embeddings.append(contentsOf: v)
+    case (.embedding(let d), _): embeddings.append(contentsOf: repeatElement(0, count: d))
+    }
+  }
+}
