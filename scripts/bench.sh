@@ -3,6 +3,7 @@
 #   - CSV ingest throughput (strata ingest of ROWS rows, 3 features, batches of 5000)
 #   - online lookup latency over one connection (strata bench-get), 1 and 100 entities per call
 #   - point-in-time join throughput (strata join of LABELS label rows)
+#   - online lookup latency while a 5x LABELS export runs
 # Usage: scripts/bench.sh [ROWS] [LABELS]     (defaults 1000000 and 200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,5 +45,13 @@ echo "ingest:  $("$BIN" ingest --group bench "$WORK/rows.csv")"
 echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 1 --iterations 5000)"
 echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 100 --iterations 1000)"
 "$BIN" join --labels "$WORK/labels.csv" --features 'bench:*' --out "$WORK/joined.csv" 2>"$WORK/join.err"
-echo "join:    $(cat "$WORK/join.err")"
+echo "join:    $(head -1 "$WORK/join.err")"
+# Online latency while an export runs: the join runs on the storage read threads, lookups must not starve.
+for _ in 1 2 3 4 5; do cat "$WORK/labels.csv"; done | awk 'NR == 1 || !/^entity_id/' >"$WORK/labels5.csv"
+"$BIN" join --labels "$WORK/labels5.csv" --features 'bench:*' --out /dev/null 2>"$WORK/join5.err" &
+JOIN=$!
+sleep 0.5
+echo "lookup during export:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 1 --iterations 3000 --warmup 200)"
+wait $JOIN
+echo "export:  $(head -1 "$WORK/join5.err")"
 echo "disk:    $(du -sh "$WORK/data" | cut -f1) for $ROWS rows (history + online + WAL)"
