@@ -24,7 +24,8 @@ struct JoinCommand: AsyncParsableCommand {
   @Option(help: "Output CSV file (default: standard output).") var out: String?
   @Flag(name: .customLong("with-status"), help: "Add a <feature>__status column (PRESENT, DEFAULTED, MISSING, EXPIRED) per feature.")
   var withStatus = false
-  @Option(name: .customLong("chunk-size"), help: "Label rows per request message.") var chunkSize = 5_000
+  @Option(name: .customLong("chunk-size"), help: "Label rows per request message (the node sorts and merges each chunk against the history; larger chunks read it more sequentially).")
+  var chunkSize = 50_000
   @OptionGroup var client: ClientOptions
 
   func validate() throws {

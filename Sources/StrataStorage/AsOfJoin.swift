@@ -112,18 +112,24 @@ struct AsOfJoin {
           continue
         }
         if !positioned {
-          // One seek: the last row at or before the first label of the run, then step past it.
           best = nil
           decoded = nil
-          cursor.seekForPrev(Self.seekKey(prefix, probe.asOf))
-          if cursor.isValid {
-            let key = cursor.key
-            if key.starts(with: prefix) { best = (key, cursor.value) }
-            cursor.next()
+          // Dense chunks: when the cursor sits a few rows before this entity (rows of entities without
+          // labels in this chunk), step over them; the whole chunk then reads the history sequentially.
+          if Self.skipForward(cursor, to: prefix, maxSteps: Self.maxSkipSteps) {
+            positioned = true
           } else {
-            cursor.seek(prefix)
+            // One seek: the last row at or before the first label of the run, then step past it.
+            cursor.seekForPrev(Self.seekKey(prefix, probe.asOf))
+            if cursor.isValid {
+              let key = cursor.key
+              if key.starts(with: prefix) { best = (key, cursor.value) }
+              cursor.next()
+            } else {
+              cursor.seek(prefix)
+            }
+            positioned = true
           }
-          positioned = true
         }
         while cursor.isValid {
           let key = cursor.key
@@ -139,6 +145,22 @@ struct AsOfJoin {
     }
     try cursor.checkStatus()
     return out
+  }
+
+  /// Rows `next()` may step over to reach the next entity before a seek is cheaper.
+  static let maxSkipSteps = 48
+
+  /// If the cursor is valid and before `prefix`, steps forward (at most `maxSteps` times) until it is at
+  /// or after `prefix`: then it is on the entity's first row, or past the entity if it has none. Returns
+  /// whether that position was reached; false leaves the cursor anywhere before it (the caller seeks).
+  static func skipForward(_ cursor: any StorageCursor, to prefix: [UInt8], maxSteps: Int) -> Bool {
+    guard cursor.isValid, cursor.key.lexicographicallyPrecedes(prefix) else { return false }
+    for _ in 0..<maxSteps {
+      cursor.next()
+      guard cursor.isValid else { return false }
+      if !cursor.key.lexicographicallyPrecedes(prefix) { return true }
+    }
+    return false
   }
 
   static func lookupKnownAt(
