@@ -27,6 +27,70 @@ public struct ColumnBlock: Sendable, Equatable {
     }
   }
 
+  /// The column of `feature` (slot `featureIndex` of `group`) for rows chosen at reference times
+  /// `times` (parallel to `rows`), by the rules of `PointInTime.result`, without building a
+  /// `FeatureResult` per value.
+  static func build(rows: [StoredRow?], times: [Int64], group: FeatureGroup, featureIndex k: Int) -> ColumnBlock {
+    let spec = group.spec.features[k]
+    let dtype = spec.dtype
+    let maxAge = group.maxAgeMicros
+    var block = ColumnBlock()
+    block.reserve(rows.count, dtype: dtype)
+    let present = code(.present)
+    for i in rows.indices {
+      guard let row = rows[i] else {
+        block.appendFallback(spec.defaultValue, status: spec.defaultValue == nil ? .missing : .defaulted, event: 0, dtype: dtype)
+        continue
+      }
+      let event = row.eventTime.microseconds
+      if let maxAge, row.eventTime < Timestamp(microseconds: times[i]).subtracting(microseconds: maxAge) {
+        block.appendFallback(spec.defaultValue, status: .expired, event: event, dtype: dtype)
+        continue
+      }
+      guard let value = row.values[k] else {
+        block.appendFallback(spec.defaultValue, status: spec.defaultValue == nil ? .missing : .defaulted, event: event, dtype: dtype)
+        continue
+      }
+      block.statuses.append(present)
+      block.hasValue.append(1)
+      block.eventTimes.append(event)
+      block.appendValue(value, dtype: dtype)
+    }
+    return block
+  }
+
+  private mutating func appendFallback(_ value: FeatureValue?, status: ValueStatus, event: Int64, dtype: DType) {
+    statuses.append(Self.code(status))
+    eventTimes.append(event)
+    if let value {
+      hasValue.append(1)
+      appendValue(value, dtype: dtype)
+    } else {
+      hasValue.append(0)
+      appendNull(dtype)
+    }
+  }
+
+  @inline(__always)
+  private mutating func appendValue(_ value: FeatureValue, dtype: DType) {
+    switch value {
+    case .float(let v): floats.append(v)
+    case .int(let v): ints.append(v)
+    case .string(let v): strings.append(v)
+    case .embedding(let v): embeddings.append(contentsOf: v)
+    }
+  }
+
+  @inline(__always)
+  private mutating func appendNull(_ dtype: DType) {
+    switch dtype {
+    case .float: floats.append(0)
+    case .int: ints.append(0)
+    case .string: strings.append("")
+    case .embedding(let d): embeddings.append(contentsOf: repeatElement(0, count: d))
+    }
+  }
+
   mutating func reserve(_ n: Int, dtype: DType) {
     statuses.reserveCapacity(n)
     hasValue.reserveCapacity(n)

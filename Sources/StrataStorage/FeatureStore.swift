@@ -1,6 +1,7 @@
 public import StrataCore
 internal import Synchronization
 internal import Foundation
+internal import Dispatch
 
 /// A single node's feature store: registry, validation, writes, online and point-in-time reads over a
 /// `LocalShard`. Transport-free: the gRPC services are thin adapters over this type.
@@ -240,18 +241,15 @@ public final class FeatureStore: Sendable {
       let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
-      return columns.map { c in
-        let rows = rowsByGroup[c.group.storageID]!
-        let dtype = c.feature.dtype
-        var block = ColumnBlock()
-        block.reserve(labels.count, dtype: dtype)
-        for i in labels.indices {
-          block.append(
-            PointInTime.result(row: rows[i], featureIndex: c.featureIndex, group: c.group, reference: labels[i].time),
-            dtype: dtype)
-        }
-        return block
+      let times = labels.map(\.time.microseconds)
+      let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
+      let frozen = rowsByGroup
+      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
+        let c = columns[j]
+        let block = ColumnBlock.build(rows: frozen[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
+        built.withLock { $0[j] = block }
       }
+      return built.withLock { $0 }
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }
     return blocks
