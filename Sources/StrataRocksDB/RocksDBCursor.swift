@@ -50,6 +50,20 @@ final class RocksDBCursor: StorageCursor {
     return [UInt8](UnsafeRawBufferPointer(start: bytes, count: length))
   }
 
+  func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    precondition(isValid, "RocksDBCursor.withKey while the cursor is not valid")
+    var length = 0
+    let bytes = rocksdb_iter_key(iterator, &length)
+    return try body(UnsafeRawBufferPointer(start: bytes, count: length))
+  }
+
+  func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    precondition(isValid, "RocksDBCursor.withValue while the cursor is not valid")
+    var length = 0
+    let bytes = rocksdb_iter_value(iterator, &length)
+    return try body(UnsafeRawBufferPointer(start: bytes, count: length))
+  }
+
   var value: [UInt8] {
     precondition(isValid, "RocksDBCursor.value read while the cursor is not valid")
     var length = 0

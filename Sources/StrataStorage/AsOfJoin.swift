@@ -1,5 +1,6 @@
 public import StrataCore
 internal import Dispatch
+internal import Foundation
 internal import Synchronization
 
 /// One lookup of a historical read: the row of (entity, group version) as of a time.
@@ -93,14 +94,19 @@ struct AsOfJoin {
     let dtypes = group.dtypes
     var out: [(Int, StoredRow?)] = []
     out.reserveCapacity(order.count)
+    var bestKey: [UInt8] = []
+    var bestValue: [UInt8] = []
+    bestKey.reserveCapacity(128)
+    bestValue.reserveCapacity(512)
     var i = order.startIndex
     while i < order.endIndex {
       let prefix = prefixes[order[i]]
       var end = i + 1
       while end < order.endIndex && prefixes[order[end]] == prefix { end += 1 }
-      // The merge state of this entity run: the best row so far (key and value bytes) and its decoded
-      // form, computed at most once however many labels share it.
-      var best: (key: [UInt8], value: [UInt8])?
+      // The merge state of this entity run: the best row so far, copied into reused buffers (no
+      // allocation per history row passed), and its decoded form, computed at most once however many
+      // labels share it.
+      var hasBest = false
       var decoded: StoredRow?
       var positioned = false
       for k in i..<end {
@@ -112,33 +118,35 @@ struct AsOfJoin {
           continue
         }
         if !positioned {
-          best = nil
+          hasBest = false
           decoded = nil
           // Dense chunks: when the cursor sits a few rows before this entity (rows of entities without
           // labels in this chunk), step over them; the whole chunk then reads the history sequentially.
-          if Self.skipForward(cursor, to: prefix, maxSteps: Self.maxSkipSteps) {
-            positioned = true
-          } else {
+          if !Self.skipForward(cursor, to: prefix, maxSteps: Self.maxSkipSteps) {
             // One seek: the last row at or before the first label of the run, then step past it.
             cursor.seekForPrev(Self.seekKey(prefix, probe.asOf))
             if cursor.isValid {
-              let key = cursor.key
-              if key.starts(with: prefix) { best = (key, cursor.value) }
+              if cursor.withKey({ Self.hasPrefix($0, prefix) }) {
+                Self.copyCurrent(cursor, key: &bestKey, value: &bestValue)
+                hasBest = true
+              }
               cursor.next()
             } else {
               cursor.seek(prefix)
             }
-            positioned = true
           }
+          positioned = true
         }
-        while cursor.isValid {
-          let key = cursor.key
-          guard key.starts(with: prefix), Self.eventTime(key, prefixLength: prefix.count) <= probe.asOf.microseconds else { break }
-          best = (key, cursor.value)
+        let asOf = probe.asOf.microseconds
+        while cursor.isValid,
+          cursor.withKey({ Self.hasPrefix($0, prefix) && Self.eventTime($0, prefixLength: prefix.count) <= asOf })
+        {
+          Self.copyCurrent(cursor, key: &bestKey, value: &bestValue)
+          hasBest = true
           decoded = nil
           cursor.next()
         }
-        if decoded == nil, let best { decoded = try Self.decode(best.key, best.value, dtypes: dtypes) }
+        if decoded == nil, hasBest { decoded = try Self.decode(bestKey, bestValue, dtypes: dtypes) }
         out.append((index, decoded))
       }
       i = end
@@ -154,13 +162,38 @@ struct AsOfJoin {
   /// or after `prefix`: then it is on the entity's first row, or past the entity if it has none. Returns
   /// whether that position was reached; false leaves the cursor anywhere before it (the caller seeks).
   static func skipForward(_ cursor: any StorageCursor, to prefix: [UInt8], maxSteps: Int) -> Bool {
-    guard cursor.isValid, cursor.key.lexicographicallyPrecedes(prefix) else { return false }
+    guard cursor.isValid, cursor.withKey({ precedes($0, prefix) }) else { return false }
     for _ in 0..<maxSteps {
       cursor.next()
       guard cursor.isValid else { return false }
-      if !cursor.key.lexicographicallyPrecedes(prefix) { return true }
+      if !cursor.withKey({ precedes($0, prefix) }) { return true }
     }
     return false
+  }
+
+  /// Copies the cursor's current key and value into `key` and `value`, reusing their storage.
+  @inline(__always)
+  static func copyCurrent(_ cursor: any StorageCursor, key: inout [UInt8], value: inout [UInt8]) {
+    key.removeAll(keepingCapacity: true)
+    value.removeAll(keepingCapacity: true)
+    cursor.withKey { key.append(contentsOf: $0) }
+    cursor.withValue { value.append(contentsOf: $0) }
+  }
+
+  @inline(__always)
+  static func hasPrefix(_ key: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {
+    guard key.count >= prefix.count else { return false }
+    return prefix.withUnsafeBytes { p in memcmp(key.baseAddress!, p.baseAddress!, p.count) == 0 }
+  }
+
+  /// Unsigned-byte lexicographic `key < other`.
+  @inline(__always)
+  static func precedes(_ key: UnsafeRawBufferPointer, _ other: [UInt8]) -> Bool {
+    other.withUnsafeBytes { o in
+      let n = min(key.count, o.count)
+      let c = n == 0 ? 0 : memcmp(key.baseAddress!, o.baseAddress!, n)
+      return c < 0 || (c == 0 && key.count < o.count)
+    }
   }
 
   static func lookupKnownAt(
@@ -190,7 +223,7 @@ struct AsOfJoin {
 
   /// The event time of a history key, read in place.
   @inline(__always)
-  static func eventTime(_ key: [UInt8], prefixLength: Int) -> Int64 {
+  static func eventTime(_ key: UnsafeRawBufferPointer, prefixLength: Int) -> Int64 {
     var v: UInt64 = 0
     for i in prefixLength..<(prefixLength + 8) { v = v << 8 | UInt64(key[i]) }
     return Int64(bitPattern: v ^ (1 << 63))

@@ -91,6 +91,14 @@ final class InMemoryCursor: StorageCursor {
 
   func seek(_ key: [UInt8]) { index = entries.lowerBound(key) }
 
+  func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try entries.keys[index].withUnsafeBytes(body)
+  }
+
+  func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try entries.values[index].withUnsafeBytes(body)
+  }
+
   func seekForPrev(_ key: [UInt8]) {
     let i = entries.lowerBound(key)
     index = (i < entries.keys.count && entries.keys[i] == key) ? i : i - 1

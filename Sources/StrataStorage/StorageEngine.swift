@@ -57,6 +57,11 @@ public protocol StorageCursor: AnyObject {
   var key: [UInt8] { get }
   /// The current value; only when `isValid`.
   var value: [UInt8] { get }
+  /// Calls `body` with the current key's bytes, without copying them; the buffer is valid only
+  /// during the call. Only when `isValid`.
+  func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+  /// Calls `body` with the current value's bytes, without copying them (valid only during the call).
+  func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
   /// Throws if the cursor became invalid because of an I/O error or corruption rather than by running
   /// off either end. Call it after a seek or scan found nothing, before trusting "no entry".
   func checkStatus() throws
