@@ -25,7 +25,7 @@ struct JoinCommand: AsyncParsableCommand {
   @Flag(name: .customLong("with-status"), help: "Add a <feature>__status column (PRESENT, DEFAULTED, MISSING, EXPIRED) per feature.")
   var withStatus = false
   @Option(name: .customLong("chunk-size"), help: "Label rows per request message (the node sorts and merges each chunk against the history; larger chunks read it more sequentially).")
-  var chunkSize = 50_000
+  var chunkSize = 100_000
   @OptionGroup var client: ClientOptions
 
   func validate() throws {

@@ -19,6 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("max-rows-per-batch"), help: "Rows per write batch.") var maxRowsPerBatch = StoreLimits.defaults.maxRowsPerBatch
   @Option(name: .customLong("max-entities-per-lookup"), help: "Entities per online lookup.")
   var maxEntitiesPerLookup = StoreLimits.defaults.maxEntitiesPerLookup
+  @Option(name: .customLong("max-labels-per-message"), help: "Label rows in one historical request message.")
+  var maxLabelsPerMessage = StoreLimits.defaults.maxLabelsPerMessage
   @Option(name: .customLong("max-request-bytes"), help: "Largest accepted request message, bytes.")
   var maxRequestBytes = ServerConfig.defaults.maxRequestBytes
   @Option(name: .customLong("max-clock-skew"), help: "Seconds an event/created timestamp may be ahead of the server clock.")
@@ -33,6 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     var limits = StoreLimits.defaults
     limits.maxRowsPerBatch = maxRowsPerBatch
     limits.maxEntitiesPerLookup = maxEntitiesPerLookup
+    limits.maxLabelsPerMessage = maxLabelsPerMessage
     limits.maxClockSkewMicros = maxClockSkew * 1_000_000
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,

@@ -64,6 +64,7 @@ public struct ServerConfig: Sendable, Equatable {
     guard engine == .memory || !dataDirectory.isEmpty else { throw .invalidArgument("--data-dir must not be empty") }
     guard limits.maxRowsPerBatch >= 1 else { throw .invalidArgument("--max-rows-per-batch must be at least 1") }
     guard limits.maxEntitiesPerLookup >= 1 else { throw .invalidArgument("--max-entities-per-lookup must be at least 1") }
+    guard limits.maxLabelsPerMessage >= 1 else { throw .invalidArgument("--max-labels-per-message must be at least 1") }
     guard maxRequestBytes >= 64 * 1024 else {
       throw .invalidArgument("--max-request-bytes must be at least 65536, got \(maxRequestBytes)")
     }

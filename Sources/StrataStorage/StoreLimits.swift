@@ -20,7 +20,7 @@ public struct StoreLimits: Sendable, Equatable {
     maxRowsPerBatch: Int = 10_000,
     maxEntitiesPerLookup: Int = 4_096,
     maxFeaturesPerRequest: Int = 1_024,
-    maxLabelsPerMessage: Int = 100_000,
+    maxLabelsPerMessage: Int = 250_000,
     maxClockSkewMicros: Int64 = 300_000_000,
     maxStringBytes: Int = 65_536
   ) {
