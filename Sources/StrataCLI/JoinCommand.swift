@@ -138,21 +138,32 @@ struct JoinCommand: AsyncParsableCommand {
                 }
                 let statuses = batch.columns.map { [UInt8]($0.statuses) }
                 let masks = batch.columns.map { [UInt8]($0.valueMask) }
+                var buffer: [UInt8] = []
+                buffer.reserveCapacity(n * (32 + 12 * dtypes.count))
                 for i in 0..<n {
-                  guard var cells = pending.pop() else {
+                  guard let passThrough = pending.pop() else {
                     throw CLIError("the node returned more rows than were sent (a bug)")
                   }
+                  for (k, cell) in passThrough.enumerated() {
+                    if k > 0 { buffer.append(UInt8(ascii: ",")) }
+                    CSVText.appendField(cell, to: &buffer)
+                  }
                   for (c, column) in batch.columns.enumerated() {
-                    cells.append(masks[c][i] == 0 ? "" : JoinCommand.format(column, row: i, dtype: dtypes[c]))
+                    buffer.append(UInt8(ascii: ","))
+                    if masks[c][i] != 0 { CSVText.appendValue(column, row: i, dtype: dtypes[c], to: &buffer) }
                     let code = Int(statuses[c][i])
                     if code >= 1 && code <= 4 { counts[c][code - 1] += 1 }
                   }
                   if withStatus {
-                    for c in 0..<statuses.count { cells.append(JoinCommand.statusNames[Int(statuses[c][i])] ?? "?") }
+                    for c in 0..<statuses.count {
+                      buffer.append(UInt8(ascii: ","))
+                      buffer.append(contentsOf: (JoinCommand.statusNames[Int(statuses[c][i])] ?? "?").utf8)
+                    }
                   }
-                  output.write(CSVReader.formatRecord(cells) + "\n")
+                  buffer.append(UInt8(ascii: "\n"))
                   written += 1
                 }
+                output.write(bytes: buffer)
               }
             }
             return JoinSummary(rows: written, names: names, counts: counts)
@@ -173,17 +184,6 @@ struct JoinCommand: AsyncParsableCommand {
   }
 
   static let statusNames: [Int: String] = [1: "PRESENT", 2: "DEFAULTED", 3: "MISSING", 4: "EXPIRED"]
-
-  /// The CSV text of row `i` of a columnar batch column (which has a value there).
-  static func format(_ column: Strata_V1_JoinedColumn, row i: Int, dtype: DType) -> String {
-    switch dtype {
-    case .float: ValueText.formatDouble(column.floatValues[i])
-    case .int: String(column.intValues[i])
-    case .string: column.stringValues[i]
-    case .embedding(let d):
-      "[" + column.embeddingValues[(i * d)..<((i + 1) * d)].map { String($0) }.joined(separator: ",") + "]"
-    }
-  }
 
   /// `group:feature`, or `group@v:feature` where two columns would otherwise share a name.
   static func columnNames(_ columns: [Strata_V1_FeatureColumn]) -> [String] {
@@ -254,6 +254,16 @@ final class OutputFile: Sendable {
     if let full { handle.write(Data(full)) }
   }
 
+  func write(bytes: [UInt8]) {
+    let full: [UInt8]? = buffer.withLock { b in
+      b.append(contentsOf: bytes)
+      guard b.count >= 1 << 16 else { return nil }
+      defer { b.removeAll(keepingCapacity: true) }
+      return b
+    }
+    if let full { handle.write(Data(full)) }
+  }
+
   func close() {
     let rest = buffer.withLock { b in
       defer { b.removeAll() }
@@ -261,5 +271,40 @@ final class OutputFile: Sendable {
     }
     if !rest.isEmpty { handle.write(Data(rest)) }
     if handle !== FileHandle.standardOutput { try? handle.close() }
+  }
+}
+
+/// CSV output written straight into byte buffers (one per batch of joined rows).
+enum CSVText {
+  /// Appends `field`, quoted (RFC 4180) only if it contains a comma, quote, CR or LF.
+  static func appendField(_ field: String, to out: inout [UInt8]) {
+    let utf8 = field.utf8
+    if !utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 13 || $0 == 10 }) {
+      out.append(contentsOf: utf8)
+      return
+    }
+    out.append(34)
+    for b in utf8 {
+      if b == 34 { out.append(34) }
+      out.append(b)
+    }
+    out.append(34)
+  }
+
+  /// Appends the text of row `i` of a columnar column that has a value there.
+  static func appendValue(_ column: Strata_V1_JoinedColumn, row i: Int, dtype: DType, to out: inout [UInt8]) {
+    switch dtype {
+    case .float: out.append(contentsOf: ValueText.formatDouble(column.floatValues[i]).utf8)
+    case .int: out.append(contentsOf: String(column.intValues[i]).utf8)
+    case .string: appendField(column.stringValues[i], to: &out)
+    case .embedding(let d):
+      // "[a,b,...]" contains commas: always quoted.
+      out.append(contentsOf: "\"[".utf8)
+      for k in 0..<d {
+        if k > 0 { out.append(UInt8(ascii: ",")) }
+        out.append(contentsOf: String(column.embeddingValues[i * d + k]).utf8)
+      }
+      out.append(contentsOf: "]\"".utf8)
+    }
   }
 }
