@@ -35,21 +35,7 @@ struct AsOfJoin {
   /// Chunks smaller than this run on the calling thread only.
   static let parallelThreshold = 2_048
 
-  /// `runRaw`, with every answer decoded into values.
   func run(_ probes: [AsOfProbe], parallelism: Int) throws -> [StoredRow?] {
-    let dtypes = group.dtypes
-    return try runRaw(probes, parallelism: parallelism).map { raw in
-      try raw.map {
-        StoredRow(
-          eventTime: $0.eventTime, createdTime: $0.createdTime, sequence: $0.sequence,
-          values: try RowCodec.decode($0.bytes, dtypes: dtypes))
-      }
-    }
-  }
-
-  /// The answers with their values still in the compact row encoding (decoded later, once, straight
-  /// into columns by `ColumnBlock.scatter`). Duplicate answers share one byte array.
-  func runRaw(_ probes: [AsOfProbe], parallelism: Int) throws -> [RawRow?] {
     if probes.isEmpty { return [] }
     let sid = group.storageID
     let prefixes = probes.map { KeyCodec.historyPrefix(entityID: $0.entityID, groupVersion: sid) }
@@ -61,12 +47,12 @@ struct AsOfJoin {
       return pa.lexicographicallyPrecedes(pb)
     }
     let parts = Self.partition(order: order, prefixes: prefixes, parts: probes.count < Self.parallelThreshold ? 1 : max(1, parallelism))
-    var result = [RawRow?](repeating: nil, count: probes.count)
+    var result = [StoredRow?](repeating: nil, count: probes.count)
     if parts.count == 1 {
       for (index, row) in try walk(order[parts[0]], probes: probes, prefixes: prefixes) { result[index] = row }
       return result
     }
-    let answers = Mutex([[(Int, RawRow?)]](repeating: [], count: parts.count))
+    let answers = Mutex([[(Int, StoredRow?)]](repeating: [], count: parts.count))
     let failure = Mutex<(any Error)?>(nil)
     let orderCopy = order
     DispatchQueue.concurrentPerform(iterations: parts.count) { part in
@@ -103,9 +89,10 @@ struct AsOfJoin {
   }
 
   /// Answers the probes `order` (sorted by entity key, then time) with one cursor.
-  func walk(_ order: ArraySlice<Int>, probes: [AsOfProbe], prefixes: [[UInt8]]) throws -> [(Int, RawRow?)] {
+  func walk(_ order: ArraySlice<Int>, probes: [AsOfProbe], prefixes: [[UInt8]]) throws -> [(Int, StoredRow?)] {
     let cursor = try engine.makeCursor(in: .history)
-    var out: [(Int, RawRow?)] = []
+    let dtypes = group.dtypes
+    var out: [(Int, StoredRow?)] = []
     out.reserveCapacity(order.count)
     var bestKey: [UInt8] = []
     var bestValue: [UInt8] = []
@@ -120,13 +107,13 @@ struct AsOfJoin {
       // allocation per history row passed), and its decoded form, computed at most once however many
       // labels share it.
       var hasBest = false
-      var decoded: RawRow?
+      var decoded: StoredRow?
       var positioned = false
       for k in i..<end {
         let index = order[k]
         let probe = probes[index]
         if let knownAt = probe.knownAt {
-          out.append((index, try Self.lookupKnownAt(cursor, prefix: prefix, asOf: probe.asOf, knownAt: knownAt)))
+          out.append((index, try Self.lookupKnownAt(cursor, prefix: prefix, asOf: probe.asOf, knownAt: knownAt, dtypes: dtypes)))
           positioned = false
           continue
         }
@@ -159,7 +146,7 @@ struct AsOfJoin {
           decoded = nil
           cursor.next()
         }
-        if decoded == nil, hasBest { decoded = try Self.raw(bestKey, bestValue) }
+        if decoded == nil, hasBest { decoded = try Self.decode(bestKey, bestValue, dtypes: dtypes) }
         out.append((index, decoded))
       }
       i = end
@@ -210,14 +197,14 @@ struct AsOfJoin {
   }
 
   static func lookupKnownAt(
-    _ cursor: any StorageCursor, prefix: [UInt8], asOf: Timestamp, knownAt: Timestamp
-  ) throws -> RawRow? {
+    _ cursor: any StorageCursor, prefix: [UInt8], asOf: Timestamp, knownAt: Timestamp, dtypes: [DType]
+  ) throws -> StoredRow? {
     cursor.seekForPrev(seekKey(prefix, asOf))
     while cursor.isValid {
       let key = cursor.key
       guard key.starts(with: prefix) else { break }
       let (_, created, _) = try KeyCodec.decodeHistoryKeySuffix(key)
-      if created <= knownAt { return try raw(key, cursor.value) }
+      if created <= knownAt { return try decode(key, cursor.value, dtypes: dtypes) }
       cursor.prev()
     }
     try cursor.checkStatus()
@@ -242,16 +229,8 @@ struct AsOfJoin {
     return Int64(bitPattern: v ^ (1 << 63))
   }
 
-  static func raw(_ key: [UInt8], _ value: [UInt8]) throws -> RawRow {
+  static func decode(_ key: [UInt8], _ value: [UInt8], dtypes: [DType]) throws -> StoredRow {
     let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(key)
-    return RawRow(eventTime: event, createdTime: created, sequence: seq, bytes: value)
+    return StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(value, dtypes: dtypes))
   }
-}
-
-/// A stored row whose values are still in the `RowCodec` encoding.
-struct RawRow: Sendable {
-  var eventTime: Timestamp
-  var createdTime: Timestamp
-  var sequence: UInt64
-  var bytes: [UInt8]
 }

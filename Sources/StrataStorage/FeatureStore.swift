@@ -239,44 +239,17 @@ public final class FeatureStore: Sendable {
     let parallelism = self.joinParallelism
     let blocks = try await executor.read {
       let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
-      var rawByGroup: [UInt32: [RawRow?]] = [:]
-      for g in groups { rawByGroup[g.storageID] = try shard.rawRowsAsOf(probes, group: g, parallelism: parallelism) }
-      // Per group, which columns read which slot.
-      let wanted: [[[Int]]] = groups.map { g in
-        var w = [[Int]](repeating: [], count: g.spec.features.count)
-        for (c, column) in columns.enumerated() where column.group.storageID == g.storageID { w[column.featureIndex].append(c) }
-        return w
-      }
+      var rowsByGroup: [UInt32: [StoredRow?]] = [:]
+      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
       let times = labels.map(\.time.microseconds)
-      let parts = labels.count >= AsOfJoin.parallelThreshold ? max(1, parallelism) : 1
-      let ranges = (0..<parts).map { p in (labels.count * p / parts)..<(labels.count * (p + 1) / parts) }
-      let partials = Mutex([[ColumnBlock]](repeating: [], count: parts))
-      let failure = Mutex<(any Error)?>(nil)
-      let frozen = rawByGroup
-      DispatchQueue.concurrentPerform(iterations: parts) { p in
-        do {
-          var blocks = columns.map { c in
-            var b = ColumnBlock()
-            b.reserve(ranges[p].count, dtype: c.feature.dtype)
-            return b
-          }
-          for (k, g) in groups.enumerated() {
-            try ColumnBlock.scatter(
-              rows: frozen[g.storageID]!, times: times, range: ranges[p], group: g, wanted: wanted[k], into: &blocks)
-          }
-          partials.withLock { $0[p] = blocks }
-        } catch {
-          failure.withLock { $0 = error }
-        }
+      let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
+      let frozen = rowsByGroup
+      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
+        let c = columns[j]
+        let block = ColumnBlock.build(rows: frozen[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
+        built.withLock { $0[j] = block }
       }
-      if let error = failure.withLock({ $0 }) { throw error }
-      var parted = partials.withLock { $0 }
-      var result = parted[0]
-      parted[0] = []
-      for p in 1..<parts {
-        for c in result.indices { result[c].append(contentsOf: parted[p][c]) }
-      }
-      return result
+      return built.withLock { $0 }
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }
     return blocks

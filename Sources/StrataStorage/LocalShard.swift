@@ -169,11 +169,6 @@ public final class LocalShard: Sendable {
     try AsOfJoin(engine: engine, group: group).run(probes, parallelism: parallelism)
   }
 
-  /// `rowsAsOf` with the values left encoded (for columnar assembly).
-  func rawRowsAsOf(_ probes: [AsOfProbe], group: FeatureGroup, parallelism: Int) throws -> [RawRow?] {
-    try AsOfJoin(engine: engine, group: group).runRaw(probes, parallelism: parallelism)
-  }
-
   /// `rowsAsOf` for probes without a known-at time.
   public func rowsAsOf(_ probes: [(entityID: String, asOf: Timestamp)], group: FeatureGroup) throws -> [StoredRow?] {
     try rowsAsOf(probes.map { AsOfProbe(entityID: $0.entityID, asOf: $0.asOf) }, group: group)
