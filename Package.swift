@@ -100,16 +100,19 @@ let package = Package(
     ),
     .executableTarget(name: "strata", dependencies: ["StrataCLI"], swiftSettings: strictSettings),
 
-    .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"], swiftSettings: strictSettings),
+    // The seeded generator shared by the property tests of every test target.
+    .target(name: "StrataTestSupport", path: "Tests/StrataTestSupport", swiftSettings: strictSettings),
+
+    .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore", "StrataTestSupport"], swiftSettings: strictSettings),
     .testTarget(
       name: "StrataStorageTests",
-      dependencies: ["StrataCore", "StrataStorage", "StrataRocksDB"],
+      dependencies: ["StrataCore", "StrataStorage", "StrataRocksDB", "StrataTestSupport"],
       swiftSettings: strictSettings
     ),
     .testTarget(
       name: "StrataGRPCTests",
       dependencies: [
-        "StrataCore", "StrataStorage", "StrataGRPC", "StrataProto",
+        "StrataCore", "StrataStorage", "StrataGRPC", "StrataProto", "StrataTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -118,7 +121,7 @@ let package = Package(
     ),
     .testTarget(
       name: "StrataCLITests",
-      dependencies: ["StrataCore", "StrataCLI"],
+      dependencies: ["StrataCore", "StrataCLI", "StrataTestSupport"],
       swiftSettings: strictSettings
     ),
     .testTarget(

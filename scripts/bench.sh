@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures single-node figures quoted in the README, on a release build:
 #   - CSV ingest throughput (strata ingest of ROWS rows, 3 features, batches of 5000)
-#   - online lookup latency over one connection (strata bench-get), 1 and 100 entities per call
+#   - the bare gRPC round trip (GetStatus) and online lookup latency over one connection
+#     (strata bench-get), 1 and 100 entities per call
 #   - point-in-time join throughput (strata join of LABELS label rows)
 #   - online lookup latency while a 5x LABELS export runs
 # Usage: scripts/bench.sh [ROWS] [LABELS]     (defaults 1000000 and 200000)
@@ -42,6 +43,7 @@ awk -v n="$LABELS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
   for (i = 0; i < n; i++) printf "u%d,%d\n", int(rand() * e), now - 86400 + int(rand() * 86400) }' >"$WORK/labels.csv"
 
 echo "ingest:  $("$BIN" ingest --group bench "$WORK/rows.csv")"
+echo "rpc:     $("$BIN" bench-get --features 'bench:*' --status --iterations 5000)"
 echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 1 --iterations 5000)"
 echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 100 --iterations 1000)"
 "$BIN" join --labels "$WORK/labels.csv" --features 'bench:*' --out "$WORK/joined.csv" 2>"$WORK/join.err"

@@ -36,13 +36,13 @@ import re
 import resource
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from strata_node import Server
 
 N_FLOAT, N_INT, N_STRING = 12, 7, 1
 FEATURES = ([(f"f{i:02d}", "FLOAT") for i in range(N_FLOAT)] + [(f"i{i:02d}", "INT") for i in range(N_INT)]
@@ -205,47 +205,6 @@ def run_peer(kind: str, data: str, repeat: int, out: str | None) -> dict:
 # ----------------------------------------------------------------------------------------------------
 # Strata
 # ----------------------------------------------------------------------------------------------------
-class Server:
-    def __init__(self, binary: str, data_dir: str, log_path: str):
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data_dir],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
-        self.address = None
-        ready = threading.Event()
-
-        def reader():
-            for line in self.proc.stdout:
-                m = re.search(r"listening on (\S+)", line)
-                if m and self.address is None:
-                    self.address = m.group(1)
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=reader, daemon=True).start()
-        if not ready.wait(60) or self.address is None:
-            self.stop()
-            raise RuntimeError(f"strata serve did not start; see {log_path}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def reset_hwm(self) -> bool:
-        """Resets VmHWM to the current RSS (Linux clear_refs value 5); False if not allowed."""
-        try:
-            with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
-                f.write("5")
-            return True
-        except OSError:
-            return False
-
-
 def cpu_seconds(pid) -> float | None:
     """utime + stime of a process, seconds."""
     try:
@@ -430,7 +389,7 @@ def main() -> int:
         ]
         if duck_inexact:
             di = statistics.median(duck_inexact["times"])
-            rows.append((f"(info) DuckDB ASOF JOIN without tie-break, not exact", di,
+            rows.append(("(info) DuckDB ASOF JOIN without tie-break, not exact", di,
                          f"{fmt_mib(duck_inexact['peak_kb'])} (process)"))
         print()
         print(f"Workload: {args.entities:,} entities x {args.rows_per_entity} rows = {info['rows']:,} history rows "
@@ -458,7 +417,7 @@ def main() -> int:
                 for p in problems[:20]:
                     print("  " + p)
             else:
-                print(f"Verify: Strata, DuckDB and polars agree on all {n:,} rows x {len(FEATURES)} features.")
+                print("Verify: Strata, DuckDB and polars agree on all {n:,} rows x {len(FEATURES)} features.")
         print(f"Reproduce: {repro}")
         return 1 if problems else 0
     finally:

@@ -38,14 +38,13 @@ import datetime as dt
 import math
 import os
 import random
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from strata_node import Server
 
 try:
     import duckdb
@@ -422,39 +421,6 @@ def expected(tmp: str, mutate: str):
 # ----------------------------------------------------------------------------------------------------
 # Strata
 # ----------------------------------------------------------------------------------------------------
-class Server:
-    def __init__(self, binary: str, data_dir: str, log_path: str):
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--port", "0", "--data-dir", data_dir],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
-        self.address = None
-        found = threading.Event()
-
-        def reader():
-            for line in self.proc.stdout:
-                m = re.search(r"listening on (\S+)", line)
-                if m and self.address is None:
-                    self.address = m.group(1)
-                    found.set()
-            found.set()
-
-        threading.Thread(target=reader, daemon=True).start()
-        if not found.wait(60) or self.address is None:
-            self.stop()
-            raise RuntimeError(f"strata serve did not start; see {log_path}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 def run(cmd: list[str]) -> str:
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:

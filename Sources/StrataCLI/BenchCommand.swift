@@ -36,6 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
       z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
       return z ^ (z >> 31)
     }
+    let statusOnly = status
     var requests: [Strata_V1_GetOnlineFeaturesRequest] = []
     for _ in 0..<(warmup + iterations) {
       requests.append(.with { r in
@@ -44,7 +45,6 @@ struct BenchCommand: AsyncParsableCommand {
       })
     }
     let calls = requests
-    let statusOnly = status
     let (latencies, present) = try await client.withFeatureStore { store in
       var latencies: [Double] = []
       latencies.reserveCapacity(iterations)
@@ -53,9 +53,9 @@ struct BenchCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         let response = statusOnly ? Strata_V1_GetOnlineFeaturesResponse() : try await store.getOnlineFeatures(request)
         if statusOnly { _ = try await store.getStatus(.init()) }
-        let elapsed = ContinuousClock.now - start
+        let micros = Elapsed.seconds(since: start) * 1e6
         if i >= warmup {
-          latencies.append(Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12)
+          latencies.append(micros)
           present += response.vectors.reduce(0) { $0 + $1.results.filter { $0.status == .present }.count }
         }
       }
@@ -64,8 +64,9 @@ struct BenchCommand: AsyncParsableCommand {
     let sorted = latencies.sorted()
     func pct(_ p: Double) -> String { String(format: "%.0f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) }
     let total = latencies.reduce(0, +)
+    let what = statusOnly ? "GetStatus round trip" : "online lookup, \(batch) entities x \(refs.count) refs per call"
     print(
-      "online lookup, \(batch) entities x \(refs.count) refs per call, \(iterations) calls: median \(pct(0.5)) µs, p90 \(pct(0.9)) µs, p99 \(pct(0.99)) µs, \(String(format: "%.0f", Double(iterations) / (total / 1e6))) calls/s sequential; \(present) PRESENT values"
-    )
+      "\(what), \(iterations) calls: median \(pct(0.5)) µs, p90 \(pct(0.9)) µs, p99 \(pct(0.99)) µs, \(String(format: "%.0f", Double(iterations) / (total / 1e6))) calls/s sequential"
+        + (statusOnly ? "" : "; \(present) PRESENT values"))
   }
 }

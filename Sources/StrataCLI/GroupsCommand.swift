@@ -17,8 +17,8 @@ struct GroupsCommand: AsyncParsableCommand {
       let group = try FeatureGroup(proto: g)
       rows.append([
         group.name, String(group.version), group.status.rawValue, group.spec.entityType.rawValue,
-        String(group.spec.features.count), Duration.text(group.spec.maxAgeSeconds),
-        Duration.text(group.spec.refreshIntervalSeconds), group.spec.owner,
+        String(group.spec.features.count), DurationText.format(group.spec.maxAgeSeconds),
+        DurationText.format(group.spec.refreshIntervalSeconds), group.spec.owner,
       ])
     }
     if response.groups.isEmpty {
@@ -37,15 +37,7 @@ struct DescribeCommand: AsyncParsableCommand {
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
-    var name = group
-    var version: UInt32 = 0
-    if let at = group.firstIndex(of: "@") {
-      guard let v = UInt32(group[group.index(after: at)...]), v >= 1 else {
-        throw ValidationError("'\(group)' has an invalid version; write GROUP or GROUP@N with N >= 1")
-      }
-      version = v
-      name = String(group[..<at])
-    }
+    let (name, version) = try GroupArgument.parse(group)
     let request = Strata_V1_GetFeatureGroupRequest.with {
       $0.name = name
       $0.version = version
@@ -56,8 +48,8 @@ struct DescribeCommand: AsyncParsableCommand {
     print("entity type:  \(g.spec.entityType.rawValue)")
     if !g.spec.description.isEmpty { print("description:  \(g.spec.description)") }
     if !g.spec.owner.isEmpty { print("owner:        \(g.spec.owner)") }
-    print("refresh:      \(Duration.text(g.spec.refreshIntervalSeconds))")
-    print("max age:      \(Duration.text(g.spec.maxAgeSeconds))")
+    print("refresh:      \(DurationText.format(g.spec.refreshIntervalSeconds))")
+    print("max age:      \(DurationText.format(g.spec.maxAgeSeconds))")
     print("created at:   \(g.createdAt)")
     print("versions:     " + response.versions.map { "\($0.version) (\(GroupStatus(proto: $0.status)?.rawValue ?? "?"))" }.joined(separator: ", "))
     print("")
@@ -83,9 +75,9 @@ enum Table {
   }
 }
 
-enum Duration {
+enum DurationText {
   /// `30d`, `1h`, `90s` or `-` for nil.
-  static func text(_ seconds: Int64?) -> String {
+  static func format(_ seconds: Int64?) -> String {
     guard let s = seconds else { return "-" }
     for (unit, size) in [("w", Int64(604_800)), ("d", 86_400), ("h", 3_600), ("m", 60)] where s % size == 0 {
       return "\(s / size)\(unit)"

@@ -140,10 +140,11 @@ struct JoinCommand: AsyncParsableCommand {
                 let masks = batch.columns.map { [UInt8]($0.valueMask) }
                 var buffer: [UInt8] = []
                 buffer.reserveCapacity(n * (32 + 12 * dtypes.count))
-                for i in 0..<n {
-                  guard let passThrough = pending.pop() else {
-                    throw CLIError("the node returned more rows than were sent (a bug)")
-                  }
+                let passThroughRows = pending.pop(n)
+                guard passThroughRows.count == n else {
+                  throw CLIError("the node returned more rows than were sent (a bug)")
+                }
+                for (i, passThrough) in passThroughRows.enumerated() {
                   for (k, cell) in passThrough.enumerated() {
                     if k > 0 { buffer.append(UInt8(ascii: ",")) }
                     CSVText.appendField(cell, to: &buffer)
@@ -157,7 +158,8 @@ struct JoinCommand: AsyncParsableCommand {
                   if withStatus {
                     for c in 0..<statuses.count {
                       buffer.append(UInt8(ascii: ","))
-                      buffer.append(contentsOf: (JoinCommand.statusNames[Int(statuses[c][i])] ?? "?").utf8)
+                      let code = Int(statuses[c][i])
+                      buffer.append(contentsOf: JoinCommand.statusNames[code < JoinCommand.statusNames.count ? code : 0].utf8)
                     }
                   }
                   buffer.append(UInt8(ascii: "\n"))
@@ -183,7 +185,8 @@ struct JoinCommand: AsyncParsableCommand {
     FileHandle.standardError.write(Data(text.utf8))
   }
 
-  static let statusNames: [Int: String] = [1: "PRESENT", 2: "DEFAULTED", 3: "MISSING", 4: "EXPIRED"]
+  /// Indexed by the wire `ValueStatus` number.
+  static let statusNames = ["?", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED"]
 
   /// `group:feature`, or `group@v:feature` where two columns would otherwise share a name.
   static func columnNames(_ columns: [Strata_V1_FeatureColumn]) -> [String] {
@@ -213,18 +216,20 @@ final class PendingLabels: Sendable {
   /// Records sent but not yet answered.
   var count: Int { state.withLock { $0.rows.count - $0.head } }
 
-  func pop() -> [String]? {
+  /// The next `n` records (fewer if fewer are waiting), in the order they were pushed.
+  func pop(_ n: Int) -> [[String]] {
     state.withLock { s in
-      guard s.head < s.rows.count else { return nil }
-      let r = s.rows[s.head]
-      s.head += 1
+      let end = min(s.rows.count, s.head + n)
+      let out = Array(s.rows[s.head..<end])
+      s.head = end
       if s.head > 65_536 {
         s.rows.removeFirst(s.head)
         s.head = 0
       }
-      return r
+      return out
     }
   }
+
 }
 
 /// Buffered output to a file or standard output.

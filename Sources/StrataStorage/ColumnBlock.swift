@@ -103,19 +103,5 @@ public struct ColumnBlock: Sendable, Equatable {
     }
   }
 
-  mutating func append(_ r: FeatureResult, dtype: DType) {
-    statuses.append(Self.code(r.status))
-    hasValue.append(r.value == nil ? 0 : 1)
-    eventTimes.append(r.eventTime?.microseconds ?? 0)
-    switch (dtype, r.value) {
-    case (.float, .float(let v)?): floats.append(v)
-    case (.float, _): floats.append(0)
-    case (.int, .int(let v)?): ints.append(v)
-    case (.int, _): ints.append(0)
-    case (.string, .string(let v)?): strings.append(v)
-    case (.string, _): strings.append("")
-    case (.embedding(_), .embedding(let v)?): embeddings.append(contentsOf: v)
-    case (.embedding(let d), _): embeddings.append(contentsOf: repeatElement(0, count: d))
-    }
-  }
+
 }

@@ -203,6 +203,33 @@ public final class FeatureStore: Sendable {
   /// `label.knownAt` when set, max age checked against the label time. Output parallel to `labels`.
   /// Runs on the storage read threads, using up to `joinParallelism` of them for large chunks.
   public func historical(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
+    try await join(labels: labels, columns: columns) { rowsByGroup in
+      Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
+    }
+  }
+
+  /// `historical` in columnar form: one `ColumnBlock` per column, each holding `labels.count` rows in
+  /// label order. Same semantics, same limits. Columns are built in parallel.
+  public func historicalColumns(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [ColumnBlock] {
+    try await join(labels: labels, columns: columns) { rowsByGroup in
+      let times = labels.map(\.time.microseconds)
+      let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
+      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
+        let c = columns[j]
+        let block = ColumnBlock.build(
+          rows: rowsByGroup[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
+        built.withLock { $0[j] = block }
+      }
+      return built.withLock { $0 }
+    }
+  }
+
+  /// The part shared by both forms of a historical read: validates the chunk, finds each label's row in
+  /// every group the columns read (on the storage read threads), lets `shape` build the answer there,
+  /// and counts the labels.
+  private func join<T: Sendable>(
+    labels: [LabelRow], columns: [ResolvedFeature], shape: @escaping @Sendable ([UInt32: [StoredRow?]]) -> T
+  ) async throws -> T {
     guard labels.count <= limits.maxLabelsPerMessage else {
       throw StrataError.resourceExhausted(
         "message carries \(labels.count) label rows; the limit is \(limits.maxLabelsPerMessage) per message")
@@ -210,7 +237,6 @@ public final class FeatureStore: Sendable {
     for (i, label) in labels.enumerated() where label.entityID.isEmpty {
       throw StrataError.invalidArgument("label row \(i) of the message has an empty entity id")
     }
-    if labels.isEmpty { return [] }
     let groups = Self.distinctGroups(columns)
     let shard = self.shard
     let parallelism = self.joinParallelism
@@ -218,41 +244,10 @@ public final class FeatureStore: Sendable {
       let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
-      return Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
+      return shape(rowsByGroup)
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }
     return result
-  }
-
-  /// `historical` in columnar form: one `ColumnBlock` per column, each holding `labels.count` rows in
-  /// label order. Same semantics, same limits.
-  public func historicalColumns(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [ColumnBlock] {
-    guard labels.count <= limits.maxLabelsPerMessage else {
-      throw StrataError.resourceExhausted(
-        "message carries \(labels.count) label rows; the limit is \(limits.maxLabelsPerMessage) per message")
-    }
-    for (i, label) in labels.enumerated() where label.entityID.isEmpty {
-      throw StrataError.invalidArgument("label row \(i) of the message has an empty entity id")
-    }
-    let groups = Self.distinctGroups(columns)
-    let shard = self.shard
-    let parallelism = self.joinParallelism
-    let blocks = try await executor.read {
-      let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
-      var rowsByGroup: [UInt32: [StoredRow?]] = [:]
-      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
-      let times = labels.map(\.time.microseconds)
-      let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
-      let frozen = rowsByGroup
-      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
-        let c = columns[j]
-        let block = ColumnBlock.build(rows: frozen[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
-        built.withLock { $0[j] = block }
-      }
-      return built.withLock { $0 }
-    }
-    counters.withLock { $0.historicalRows += UInt64(labels.count) }
-    return blocks
   }
 
   static func distinctGroups(_ columns: [ResolvedFeature]) -> [FeatureGroup] {

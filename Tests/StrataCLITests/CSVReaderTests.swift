@@ -1,3 +1,4 @@
+import StrataTestSupport
 import Foundation
 import StrataCore
 import Testing
@@ -45,18 +46,6 @@ private func readError(_ text: String, chunkSize: Int = CSVReader.defaultChunkSi
     return nil
   } catch {
     return (file.path, error)
-  }
-}
-
-/// SplitMix64: a small, seedable generator so a failing random case can be replayed from its seed.
-private struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
 
@@ -288,9 +277,8 @@ struct CSVReaderTests {
 
   @Test("random records survive a round trip through escape and the reader with tiny chunks")
   func randomRoundTrip() throws {
-    let seed = ProcessInfo.processInfo.environment["STRATA_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
-    print("CSVReader random round trip: seed \(seed) (set STRATA_TEST_SEED=\(seed) to replay)")
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64.forTest("CSVReader random round trip")
+    let seed = rng.seedDescription
     let pieces = ["a", "b", "xyz", " ", ",", "\"", "\r", "\n", "\r\n", "é", "🙂", "0", "\"\"", ",\""]
 
     for iteration in 0..<300 {
@@ -311,7 +299,7 @@ struct CSVReaderTests {
       let chunk = [4, 5, 7, 13, 64].randomElement(using: &rng)!
       let result = try parse(text, chunkSize: chunk)
       guard result.header == header, result.records == records else {
-        Issue.record("seed \(seed) iteration \(iteration) chunk \(chunk): wrote \(rows), read \([result.header] + result.records) from \(text.debugDescription)")
+        Issue.record("\(seed) iteration \(iteration) chunk \(chunk): wrote \(rows), read \([result.header] + result.records) from \(text.debugDescription)")
         return
       }
     }

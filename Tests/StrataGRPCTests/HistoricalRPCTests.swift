@@ -1,3 +1,4 @@
+import StrataTestSupport
 import GRPCCore
 import StrataCore
 import StrataProto

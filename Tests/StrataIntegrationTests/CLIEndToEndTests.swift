@@ -35,10 +35,8 @@ struct CLIEndToEndTests {
 
   @Test("serve + apply + ingest + get + join give the values the semantics demand")
   func endToEnd() throws {
-    let dir = try TempDirectory()
+    let (dir, server) = try startNode()
     defer { dir.cleanup() }
-    let server = ServerProcess(dataDirectory: dir.path + "/data")
-    try server.start()
     let s = server.address
 
     let defs = try dir.file("defs.yaml", Self.definitions)
@@ -113,12 +111,9 @@ struct CLIEndToEndTests {
 
   @Test("bad input exits non-zero with an actionable message and changes nothing")
   func badInput() throws {
-    let dir = try TempDirectory()
+    let (dir, server) = try startNode(definitions: Self.definitions)
     defer { dir.cleanup() }
-    let server = ServerProcess(dataDirectory: dir.path + "/data")
-    try server.start()
     let s = server.address
-    #expect(try strata(["apply", try dir.file("d.yaml", Self.definitions)], server: s).status == 0)
 
     let badYAML = try dir.file("bad.yaml", "groups:\n  - name: Bad-Name\n    features:\n      - name: x\n        dtype: INT\n")
     var r = try strata(["apply", badYAML], server: s)
@@ -155,13 +150,10 @@ struct CLIEndToEndTests {
 
   @Test("batches over the row limit and messages over the payload limit are RESOURCE_EXHAUSTED and write nothing")
   func limits() throws {
-    let dir = try TempDirectory()
+    let (dir, server) = try startNode(
+      extraArgs: ["--max-rows-per-batch", "10", "--max-request-bytes", "262144"], definitions: Self.definitions)
     defer { dir.cleanup() }
-    let server = ServerProcess(
-      dataDirectory: dir.path + "/data", extraArgs: ["--max-rows-per-batch", "10", "--max-request-bytes", "262144"])
-    try server.start()
     let s = server.address
-    #expect(try strata(["apply", try dir.file("d.yaml", Self.definitions)], server: s).status == 0)
 
     var rows = "entity_id,event_timestamp,segment\n"
     for i in 0..<20 { rows += "u\(i),2024-05-01T00:00:00Z,s\(i)\n" }
@@ -187,10 +179,8 @@ struct CLIEndToEndTests {
 
   @Test("versions: a changed definition is v2, v1 stays readable pinned; deprecate and retire change resolution")
   func versions() throws {
-    let dir = try TempDirectory()
+    let (dir, server) = try startNode()
     defer { dir.cleanup() }
-    let server = ServerProcess(dataDirectory: dir.path + "/data")
-    try server.start()
     let s = server.address
     let v1 = try dir.file("v1.yaml", "groups:\n  - name: g\n    features:\n      - name: a\n        dtype: INT\n")
     let v2 = try dir.file(
@@ -228,12 +218,9 @@ struct CLIEndToEndTests {
 
   @Test("join with a known_at column ignores later corrections; the summary counts statuses per feature")
   func knownAt() throws {
-    let dir = try TempDirectory()
+    let (dir, server) = try startNode(definitions: Self.definitions)
     defer { dir.cleanup() }
-    let server = ServerProcess(dataDirectory: dir.path + "/data")
-    try server.start()
     let s = server.address
-    #expect(try strata(["apply", try dir.file("d.yaml", Self.definitions)], server: s).status == 0)
     let rows = try dir.file(
       "rows.csv",
       """

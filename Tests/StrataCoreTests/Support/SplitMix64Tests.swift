@@ -1,3 +1,4 @@
+import StrataTestSupport
 import Testing
 
 @Suite("SplitMix64: the seeded generator behind the property tests")

@@ -152,3 +152,16 @@ func csvRows(_ text: String) -> [[String: String]] {
     return Dictionary(uniqueKeysWithValues: zip(header, cells))
   }
 }
+
+/// A fresh temporary directory and a node serving from `dir/data` (started), with `definitions`
+/// (a YAML definition file's text) applied when given. The caller removes the directory.
+func startNode(extraArgs: [String] = [], definitions: String? = nil) throws -> (TempDirectory, ServerProcess) {
+  let dir = try TempDirectory()
+  let server = ServerProcess(dataDirectory: dir.path + "/data", extraArgs: extraArgs)
+  try server.start()
+  if let definitions {
+    let r = try strata(["apply", try dir.file("definitions.yaml", definitions)], server: server.address)
+    try #require(r.status == 0, "apply failed: \(r.stderr)")
+  }
+  return (dir, server)
+}
