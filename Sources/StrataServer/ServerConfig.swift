@@ -28,6 +28,8 @@ public struct ServerConfig: Sendable, Equatable {
   public var maxIdleSeconds: Int
   /// Name reported by `status`; defaults to host:port.
   public var nodeID: String?
+  /// In-memory history images for exports (`--history-image-mb`).
+  public var imagePolicy: HistoryImagePolicy
 
   public static let defaultPort = 7400
 
@@ -41,8 +43,10 @@ public struct ServerConfig: Sendable, Equatable {
     maxRequestBytes: Int = 16 * 1024 * 1024,
     maxConcurrentStreams: Int = 256,
     maxIdleSeconds: Int = 30 * 60,
-    nodeID: String? = nil
+    nodeID: String? = nil,
+    imagePolicy: HistoryImagePolicy = .defaults
   ) {
+    self.imagePolicy = imagePolicy
     self.host = host
     self.port = port
     self.dataDirectory = dataDirectory

@@ -31,7 +31,7 @@ public struct StrataNode: Sendable {
     case .memory:
       engine = InMemoryEngine()
     }
-    self.store = try FeatureStore(engine: engine, limits: config.limits)
+    self.store = try FeatureStore(engine: engine, limits: config.limits, imagePolicy: config.imagePolicy)
   }
 
   /// Serves until a shutdown signal arrives (or, in tests, until the surrounding task is cancelled).

@@ -27,81 +27,159 @@ public struct ColumnBlock: Sendable, Equatable {
     }
   }
 
-  /// The column of `feature` (slot `featureIndex` of `group`) for rows chosen at reference times
-  /// `times` (parallel to `rows`), by the rules of `PointInTime.result`, without building a
-  /// `FeatureResult` per value.
-  static func build(rows: [StoredRow?], times: [Int64], group: FeatureGroup, featureIndex k: Int) -> ColumnBlock {
+  /// The column of `feature` (slot `featureIndex` of `group`) for the rows chosen at reference times
+  /// `times` (parallel to `rows.refs`), by the rules of `PointInTime.result`, without building a
+  /// `FeatureResult` per value: a gather from the image's packed arrays, or from stored rows.
+  ///
+  /// Two passes: statuses, masks and event times (and where each value comes from), then the values
+  /// of the feature's dtype.
+  static func build(rows: ChosenRows, times: [Int64], group: FeatureGroup, featureIndex k: Int) -> ColumnBlock {
     let spec = group.spec.features[k]
     let dtype = spec.dtype
+    let fallback = spec.defaultValue
     let maxAge = group.maxAgeMicros
+    let n = rows.refs.count
+    let nullStatus = code(fallback == nil ? .missing : .defaulted)
+    let expiredStatus = code(.expired)
+    let presentStatus = code(.present)
+    let fallbackMask: UInt8 = fallback == nil ? 0 : 1
     var block = ColumnBlock()
-    block.reserve(rows.count, dtype: dtype)
-    let present = code(.present)
-    for i in rows.indices {
-      guard let row = rows[i] else {
-        block.appendFallback(spec.defaultValue, status: spec.defaultValue == nil ? .missing : .defaulted, event: 0, dtype: dtype)
-        continue
+    block.statuses = [UInt8](repeating: nullStatus, count: n)
+    block.hasValue = [UInt8](repeating: fallbackMask, count: n)
+    block.eventTimes = [Int64](repeating: 0, count: n)
+    // Where row i's value comes from: an image row (>= 0), the stored row (-2), or none (-1: the
+    // default or null, as hasValue says).
+    var source = [Int32](repeating: -1, count: n)
+    let image = rows.image
+    let events = image?.events ?? []
+    let presentBits = image?.columns[k].present ?? []
+    rows.refs.withUnsafeBufferPointer { refs in
+      events.withUnsafeBufferPointer { events in
+        presentBits.withUnsafeBufferPointer { bits in
+          block.statuses.withUnsafeMutableBufferPointer { statuses in
+            block.hasValue.withUnsafeMutableBufferPointer { hasValue in
+              block.eventTimes.withUnsafeMutableBufferPointer { eventTimes in
+                source.withUnsafeMutableBufferPointer { source in
+                  for i in 0..<n {
+                    let ref = refs[i]
+                    if ref == -1 { continue }
+                    let event: Int64
+                    let has: Bool
+                    if ref >= 0 {
+                      let r = Int(ref)
+                      event = events[r]
+                      has = bits[r >> 6] & (1 << UInt64(r & 63)) != 0
+                    } else {
+                      guard let row = rows.stored[Int(-2 - ref)] else { continue }
+                      event = row.eventTime.microseconds
+                      has = row.values[k] != nil
+                    }
+                    eventTimes[i] = event
+                    if let maxAge, event < Timestamp(microseconds: times[i]).subtracting(microseconds: maxAge).microseconds {
+                      statuses[i] = expiredStatus
+                    } else if has {
+                      statuses[i] = presentStatus
+                      hasValue[i] = 1
+                      source[i] = ref >= 0 ? ref : -2
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
       }
-      let event = row.eventTime.microseconds
-      if let maxAge, row.eventTime < Timestamp(microseconds: times[i]).subtracting(microseconds: maxAge) {
-        block.appendFallback(spec.defaultValue, status: .expired, event: event, dtype: dtype)
-        continue
+    }
+    func stored(_ i: Int) -> FeatureValue? { rows.stored[Int(-2 - rows.refs[i])]?.values[k] }
+    switch dtype {
+    case .float:
+      var all: [Double] = []
+      if case .float(let v)? = image?.columns[k].values { all = v }
+      let other: Double = if case .float(let d)? = fallback { d } else { 0 }
+      block.floats = gather(all, source: source, hasValue: block.hasValue, fallback: other, zero: 0) { i in
+        if case .float(let d)? = stored(i) { d } else { 0 }
       }
-      guard let value = row.values[k] else {
-        block.appendFallback(spec.defaultValue, status: spec.defaultValue == nil ? .missing : .defaulted, event: event, dtype: dtype)
-        continue
+    case .int:
+      var all: [Int64] = []
+      if case .int(let v)? = image?.columns[k].values { all = v }
+      let other: Int64 = if case .int(let d)? = fallback { d } else { 0 }
+      block.ints = gather(all, source: source, hasValue: block.hasValue, fallback: other, zero: 0) { i in
+        if case .int(let d)? = stored(i) { d } else { 0 }
       }
-      block.statuses.append(present)
-      block.hasValue.append(1)
-      block.eventTimes.append(event)
-      block.appendValue(value, dtype: dtype)
+    case .string:
+      var all: [String] = []
+      if case .string(let v)? = image?.columns[k].values { all = v }
+      let other: String = if case .string(let d)? = fallback { d } else { "" }
+      block.strings = gather(all, source: source, hasValue: block.hasValue, fallback: other, zero: "") { i in
+        if case .string(let d)? = stored(i) { d } else { "" }
+      }
+    case .embedding(let d):
+      var all: [Float] = []
+      if case .embedding(let v, _)? = image?.columns[k].values { all = v }
+      let zeros = [Float](repeating: 0, count: d)
+      let other: [Float] = if case .embedding(let e)? = fallback { e } else { zeros }
+      var out: [Float] = []
+      out.reserveCapacity(n * d)
+      for i in 0..<n {
+        let s = Int(source[i])
+        if s >= 0 {
+          out.append(contentsOf: all[(s * d)..<((s + 1) * d)])
+        } else if s == -2, case .embedding(let e)? = stored(i) {
+          out.append(contentsOf: e)
+        } else {
+          out.append(contentsOf: block.hasValue[i] == 1 ? other : zeros)
+        }
+      }
+      block.embeddings = out
     }
     return block
   }
 
-  private mutating func appendFallback(_ value: FeatureValue?, status: ValueStatus, event: Int64, dtype: DType) {
-    statuses.append(Self.code(status))
-    eventTimes.append(event)
-    if let value {
-      hasValue.append(1)
-      appendValue(value, dtype: dtype)
-    } else {
-      hasValue.append(0)
-      appendNull(dtype)
+  /// One value per row: `all[source[i]]` from the image, `stored(i)` for -2, else `fallback` (the
+  /// default) where the row has a value and `zero` where it is null.
+  private static func gather<T>(
+    _ all: [T], source: [Int32], hasValue: [UInt8], fallback: T, zero: T, stored: (Int) -> T
+  ) -> [T] {
+    let n = source.count
+    return [T](unsafeUninitializedCapacity: n) { out, count in
+      all.withUnsafeBufferPointer { all in
+        source.withUnsafeBufferPointer { source in
+          for i in 0..<n {
+            let s = Int(source[i])
+            let value: T
+            if s >= 0 {
+              value = all[s]
+            } else if s == -2 {
+              value = stored(i)
+            } else {
+              value = hasValue[i] == 1 ? fallback : zero
+            }
+            (out.baseAddress! + i).initialize(to: value)
+          }
+        }
+      }
+      count = n
     }
   }
+}
 
-  @inline(__always)
-  private mutating func appendValue(_ value: FeatureValue, dtype: DType) {
-    switch value {
-    case .float(let v): floats.append(v)
-    case .int(let v): ints.append(v)
-    case .string(let v): strings.append(v)
-    case .embedding(let v): embeddings.append(contentsOf: v)
-    }
+/// The row that answers each label of a chunk for one group version: `refs[i] >= 0` is row `refs[i]`
+/// of `image`, `-1` is no row, and `r <= -2` is `stored[-2 - r]` (a row read from storage).
+struct ChosenRows: Sendable {
+  var image: HistoryImage?
+  var refs: [Int32]
+  var stored: [StoredRow?]
+
+  /// Every label answered by a stored row (or nil): the form without an image.
+  init(stored: [StoredRow?]) {
+    image = nil
+    refs = stored.indices.map { Int32(-2 - $0) }
+    self.stored = stored
   }
 
-  @inline(__always)
-  private mutating func appendNull(_ dtype: DType) {
-    switch dtype {
-    case .float: floats.append(0)
-    case .int: ints.append(0)
-    case .string: strings.append("")
-    case .embedding(let d): embeddings.append(contentsOf: repeatElement(0, count: d))
-    }
+  init(image: HistoryImage?, refs: [Int32], stored: [StoredRow?]) {
+    self.image = image
+    self.refs = refs
+    self.stored = stored
   }
-
-  mutating func reserve(_ n: Int, dtype: DType) {
-    statuses.reserveCapacity(n)
-    hasValue.reserveCapacity(n)
-    eventTimes.reserveCapacity(n)
-    switch dtype {
-    case .float: floats.reserveCapacity(n)
-    case .int: ints.reserveCapacity(n)
-    case .string: strings.reserveCapacity(n)
-    case .embedding(let d): embeddings.reserveCapacity(n * d)
-    }
-  }
-
-
 }

@@ -14,6 +14,8 @@ public final class FeatureStore: Sendable {
   private let executor: BlockingExecutor
   private let clock: @Sendable () -> Timestamp
   private let counters = Mutex(Counters())
+  /// When columnar exports build and use in-memory history images.
+  public let imagePolicy: HistoryImagePolicy
 
   /// Counters since the store was opened.
   public struct Counters: Sendable, Equatable {
@@ -33,8 +35,10 @@ public final class FeatureStore: Sendable {
   public init(
     engine: any StorageEngine,
     limits: StoreLimits = .defaults,
+    imagePolicy: HistoryImagePolicy = .defaults,
     clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
   ) throws {
+    self.imagePolicy = imagePolicy
     self.shard = try LocalShard(engine: engine)
     self.registry = try RegistryStore(engine: engine)
     self.limits = limits
@@ -201,42 +205,10 @@ public final class FeatureStore: Sendable {
   /// Point-in-time join: for each label, each column's value from the row with the greatest
   /// `event <= label.time` (ties: greatest created, then latest write), ignoring rows created after
   /// `label.knownAt` when set, max age checked against the label time. Output parallel to `labels`.
-  /// Runs on the storage read threads, using up to `joinParallelism` of them for large chunks.
+  /// Runs on the storage read threads, using up to `joinParallelism` of them for large chunks. Always
+  /// reads storage (`AsOfJoin`); `historicalColumns` is the fast form.
   public func historical(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
-    try await join(labels: labels, columns: columns) { rowsByGroup in
-      Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
-    }
-  }
-
-  /// `historical` in columnar form: one `ColumnBlock` per column, each holding `labels.count` rows in
-  /// label order. Same semantics, same limits. Columns are built in parallel.
-  public func historicalColumns(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [ColumnBlock] {
-    try await join(labels: labels, columns: columns) { rowsByGroup in
-      let times = labels.map(\.time.microseconds)
-      let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
-      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
-        let c = columns[j]
-        let block = ColumnBlock.build(
-          rows: rowsByGroup[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
-        built.withLock { $0[j] = block }
-      }
-      return built.withLock { $0 }
-    }
-  }
-
-  /// The part shared by both forms of a historical read: validates the chunk, finds each label's row in
-  /// every group the columns read (on the storage read threads), lets `shape` build the answer there,
-  /// and counts the labels.
-  private func join<T: Sendable>(
-    labels: [LabelRow], columns: [ResolvedFeature], shape: @escaping @Sendable ([UInt32: [StoredRow?]]) -> T
-  ) async throws -> T {
-    guard labels.count <= limits.maxLabelsPerMessage else {
-      throw StrataError.resourceExhausted(
-        "message carries \(labels.count) label rows; the limit is \(limits.maxLabelsPerMessage) per message")
-    }
-    for (i, label) in labels.enumerated() where label.entityID.isEmpty {
-      throw StrataError.invalidArgument("label row \(i) of the message has an empty entity id")
-    }
+    try check(labels)
     let groups = Self.distinctGroups(columns)
     let shard = self.shard
     let parallelism = self.joinParallelism
@@ -244,10 +216,92 @@ public final class FeatureStore: Sendable {
       let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
-      return shape(rowsByGroup)
+      return Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }
     return result
+  }
+
+  /// `historical` in columnar form: one `ColumnBlock` per column, each holding `labels.count` rows in
+  /// label order. Same semantics, same limits.
+  ///
+  /// Labels are answered from the group's `HistoryImage` (built first, by one scan, when the policy says
+  /// so) except those with a known-at time and those of entities written after the image's scan began,
+  /// which are answered from storage. Lookups and columns are spread over `joinParallelism` threads.
+  public func historicalColumns(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [ColumnBlock] {
+    try check(labels)
+    let groups = Self.distinctGroups(columns)
+    let shard = self.shard
+    let parallelism = self.joinParallelism
+    let policy = self.imagePolicy
+    let result = try await executor.read {
+      var chosen: [UInt32: ChosenRows] = [:]
+      for g in groups {
+        chosen[g.storageID] = try Self.choose(labels, group: g, shard: shard, policy: policy, parallelism: parallelism)
+      }
+      let times = labels.map(\.time.microseconds)
+      let rows = chosen
+      let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
+      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
+        let c = columns[j]
+        let block = ColumnBlock.build(
+          rows: rows[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
+        built.withLock { $0[j] = block }
+      }
+      return built.withLock { $0 }
+    }
+    counters.withLock { $0.historicalRows += UInt64(labels.count) }
+    return result
+  }
+
+  /// The row of `group` that answers each label: from the image where it can, from storage elsewhere.
+  static func choose(
+    _ labels: [LabelRow], group: FeatureGroup, shard: LocalShard, policy: HistoryImagePolicy, parallelism: Int
+  ) throws -> ChosenRows {
+    guard let use = try shard.imageForJoin(group, labels: labels.count, policy: policy) else {
+      let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
+      return ChosenRows(stored: try shard.rowsAsOf(probes, group: group, parallelism: parallelism))
+    }
+    let image = use.image
+    let touched = use.touched
+    var refs = [Int32](repeating: -1, count: labels.count)
+    let parts = labels.count < AsOfJoin.parallelThreshold ? 1 : parallelism
+    // Labels the image must not answer, per part (ascending).
+    let deferred = Mutex([[Int]](repeating: [], count: parts))
+    refs.withUnsafeMutableBufferPointer { out in
+      let out = UnsafeSendable(out)
+      DispatchQueue.concurrentPerform(iterations: parts) { p in
+        let range = (labels.count * p / parts)..<(labels.count * (p + 1) / parts)
+        var mine: [Int] = []
+        for i in range {
+          let label = labels[i]
+          let token = EntityToken.of(label.entityID)
+          if label.knownAt != nil || (!touched.isEmpty && touched.contains(token)) {
+            mine.append(i)
+          } else {
+            out.value[i] = image.row(for: label.entityID, token: token, asOf: label.time.microseconds)
+          }
+        }
+        deferred.withLock { $0[p] = mine }
+      }
+    }
+    let fromStorage = deferred.withLock { $0 }.flatMap { $0 }
+    guard !fromStorage.isEmpty else { return ChosenRows(image: image, refs: refs, stored: []) }
+    let probes = fromStorage.map { AsOfProbe(entityID: labels[$0].entityID, asOf: labels[$0].time, knownAt: labels[$0].knownAt) }
+    let stored = try shard.rowsAsOf(probes, group: group, parallelism: parallelism)
+    for (j, i) in fromStorage.enumerated() { refs[i] = Int32(-2 - j) }
+    return ChosenRows(image: image, refs: refs, stored: stored)
+  }
+
+  /// The limits every historical chunk must meet.
+  private func check(_ labels: [LabelRow]) throws {
+    guard labels.count <= limits.maxLabelsPerMessage else {
+      throw StrataError.resourceExhausted(
+        "message carries \(labels.count) label rows; the limit is \(limits.maxLabelsPerMessage) per message")
+    }
+    for (i, label) in labels.enumerated() where label.entityID.isEmpty {
+      throw StrataError.invalidArgument("label row \(i) of the message has an empty entity id")
+    }
   }
 
   static func distinctGroups(_ columns: [ResolvedFeature]) -> [FeatureGroup] {
@@ -270,4 +324,10 @@ public final class FeatureStore: Sendable {
     }
     return out
   }
+}
+
+/// A value handed to `concurrentPerform` workers that write disjoint parts of it.
+struct UnsafeSendable<T>: @unchecked Sendable {
+  let value: T
+  init(_ value: T) { self.value = value }
 }

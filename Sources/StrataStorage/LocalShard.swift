@@ -50,6 +50,8 @@ public struct GroupWriteStats: Sendable, Equatable {
 public final class LocalShard: Sendable {
   public let engine: any StorageEngine
   private let writer: Mutex<WriterState>
+  /// Columnar in-memory copies of group histories for exports (see `HistoryImages`).
+  let images = HistoryImages()
 
   private struct WriterState {
     var nextSequence: UInt64
@@ -145,6 +147,8 @@ public final class LocalShard: Sendable {
       stats.rowsTotal += UInt64(rows.count)
       batch.put(Self.statsKey(sid), Self.encodeStats(stats), in: .catalog)
 
+      // Before the rows become visible: an image built from an earlier snapshot must not answer them.
+      images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
       state.nextSequence = firstSeq
       state.stats[sid] = stats
@@ -167,6 +171,38 @@ public final class LocalShard: Sendable {
   /// See `AsOfJoin` for how (one seek per entity run, `parallelism` threads for large chunks).
   public func rowsAsOf(_ probes: [AsOfProbe], group: FeatureGroup, parallelism: Int = 1) throws -> [StoredRow?] {
     try AsOfJoin(engine: engine, group: group).run(probes, parallelism: parallelism)
+  }
+
+  /// The history image of `group` for a join of a chunk of `labels` labels: the current one, after
+  /// building it first (on this thread, one scan of the history keyspace) when `policy` says a build is
+  /// due. nil when there is none (disabled, too large, or too few labels to justify a build).
+  func imageForJoin(_ group: FeatureGroup, labels: Int, policy: HistoryImagePolicy) throws -> HistoryImages.Use? {
+    guard policy.budgetBytes > 0 else { return nil }
+    let sid = group.storageID
+    let rows = writeStats[sid]?.rowsTotal ?? 0
+    let estimate = Int(clamping: rows) &* HistoryImage.bytesPerRow(group.dtypes)
+    let (use, build) = images.current(sid, labels: labels, policy: policy, rowsTotal: rows, estimate: estimate)
+    guard build else { return use }
+    let cursor: any StorageCursor
+    do {
+      cursor = try writer.withLock { _ in
+        images.beginBuild(sid)
+        return try engine.makeCursor(in: .history)
+      }
+    } catch {
+      images.abandonBuild(sid, tooLargeAtRows: nil)
+      throw error
+    }
+    do {
+      let image = try HistoryImage.build(from: cursor, group: group, expectedRows: Int(clamping: rows), maxBytes: policy.budgetBytes)
+      return images.finishBuild(sid, image: image, budget: policy.budgetBytes)
+    } catch let error as StrataError where error.code == .resourceExhausted {
+      images.abandonBuild(sid, tooLargeAtRows: rows)
+      return use
+    } catch {
+      images.abandonBuild(sid, tooLargeAtRows: nil)
+      throw error
+    }
   }
 
   /// `rowsAsOf` for probes without a known-at time.

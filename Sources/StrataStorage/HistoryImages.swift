@@ -1,0 +1,148 @@
+internal import Synchronization
+
+/// When history images are built and how much memory they may hold.
+public struct HistoryImagePolicy: Sendable, Equatable {
+  /// Heap bytes all images together may hold (approximately); 0 turns images off, so every export
+  /// reads storage. A group version whose image would not fit is always read from storage.
+  public var budgetBytes: Int
+  /// A chunk with fewer labels than this never builds an image (it reads storage); an image that
+  /// exists is used by chunks of any size.
+  public var minLabelsToBuild: Int
+  /// An image is rebuilt (by the next chunk of at least `minLabelsToBuild` labels) once more than this
+  /// fraction of its entities were written after its scan began: their labels are read from storage,
+  /// which is exact but slower.
+  public var maxStaleFraction: Double
+
+  public init(budgetBytes: Int, minLabelsToBuild: Int, maxStaleFraction: Double) {
+    self.budgetBytes = budgetBytes
+    self.minLabelsToBuild = minLabelsToBuild
+    self.maxStaleFraction = maxStaleFraction
+  }
+
+  public static let defaults = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 10_000, maxStaleFraction: 0.02)
+  public static let disabled = HistoryImagePolicy(budgetBytes: 0, minLabelsToBuild: .max, maxStaleFraction: 0)
+}
+
+/// The history images of one shard and, for each, the entities written after its scan began.
+///
+/// Correctness does not depend on freshness: a label whose entity was written after the image's scan
+/// began (or that has a known-at time) is answered from storage, every other label from the image,
+/// which holds exactly that entity's stored history. Writers record the entities of a batch here
+/// before the batch is written to storage (`LocalShard.append`, under the writer lock), and a build
+/// takes its storage snapshot under the same lock, so every write is either in the image or recorded.
+final class HistoryImages: Sendable {
+  struct Entry {
+    var image: HistoryImage?
+    /// Tokens of the entities written since `image`'s scan began.
+    var touched: Set<UInt64> = []
+    /// While a build runs: tokens of the entities written since its scan began.
+    var pending: Set<UInt64>?
+    var lastUsed: UInt64 = 0
+    /// The group's row count when a build last failed to fit the budget: no retry until it changes.
+    var tooLargeAtRows: UInt64?
+  }
+
+  struct State {
+    var entries: [UInt32: Entry] = [:]
+    var tick: UInt64 = 0
+    var builds: Int = 0
+  }
+
+  /// What a join uses: the image and the entities it must not answer.
+  struct Use: Sendable {
+    var image: HistoryImage
+    var touched: Set<UInt64>
+  }
+
+  let state = Mutex(State())
+
+  /// Records that `tokens` of group version `sid` are about to be written. Called under the writer lock.
+  func noteWrite(_ sid: UInt32, tokens: some Sequence<UInt64>) {
+    state.withLock { s in
+      guard var e = s.entries[sid], e.image != nil || e.pending != nil else { return }
+      s.entries[sid] = nil  // unique ownership of the sets while they grow
+      for t in tokens {
+        if e.image != nil { e.touched.insert(t) }
+        e.pending?.insert(t)
+      }
+      s.entries[sid] = e
+    }
+  }
+
+  /// The current image of `sid` and whether a (re)build is due for a chunk of `labels` labels.
+  func current(_ sid: UInt32, labels: Int, policy: HistoryImagePolicy, rowsTotal: UInt64, estimate: Int)
+    -> (use: Use?, build: Bool)
+  {
+    state.withLock { s in
+      s.tick += 1
+      var e = s.entries[sid] ?? Entry()
+      e.lastUsed = s.tick
+      var use: Use?
+      var stale = true
+      if let image = e.image {
+        use = Use(image: image, touched: e.touched)
+        stale = Double(e.touched.count) > policy.maxStaleFraction * Double(max(1, image.entityCount))
+      }
+      let fits = estimate <= policy.budgetBytes && e.tooLargeAtRows != rowsTotal
+      let build = stale && fits && e.pending == nil && labels >= policy.minLabelsToBuild && rowsTotal > 0
+      s.entries[sid] = e
+      return (use, build)
+    }
+  }
+
+  /// Starts a build of `sid` (call under the writer lock, right before taking the storage snapshot).
+  func beginBuild(_ sid: UInt32) {
+    state.withLock { s in
+      var e = s.entries[sid] ?? Entry()
+      e.pending = []
+      s.entries[sid] = e
+    }
+  }
+
+  /// Installs a finished build and evicts the least recently used other images beyond `budget`.
+  func finishBuild(_ sid: UInt32, image: HistoryImage, budget: Int) -> Use {
+    state.withLock { s in
+      var e = s.entries[sid] ?? Entry()
+      e.image = image
+      e.touched = e.pending ?? []
+      e.pending = nil
+      e.tooLargeAtRows = nil
+      s.entries[sid] = e
+      s.builds += 1
+      var total = s.entries.values.reduce(0) { $0 + ($1.image?.byteSize ?? 0) }
+      let victims = s.entries.filter { $0.key != sid && $0.value.image != nil }.sorted { $0.value.lastUsed < $1.value.lastUsed }
+      for (other, _) in victims where total > budget {
+        total -= s.entries[other]?.image?.byteSize ?? 0
+        s.entries[other]?.image = nil
+        s.entries[other]?.touched = []
+      }
+      return Use(image: image, touched: e.touched)
+    }
+  }
+
+  /// Abandons a build; `tooLargeAtRows` set means it did not fit and is not retried at that size.
+  func abandonBuild(_ sid: UInt32, tooLargeAtRows: UInt64?) {
+    state.withLock { s in
+      s.entries[sid]?.pending = nil
+      if let tooLargeAtRows { s.entries[sid]?.tooLargeAtRows = tooLargeAtRows }
+    }
+  }
+
+  /// Drops every image (tests, and when memory must be released).
+  func removeAll() {
+    state.withLock { s in
+      for sid in s.entries.keys {
+        s.entries[sid]?.image = nil
+        s.entries[sid]?.touched = []
+      }
+    }
+  }
+
+  /// (images held, their bytes, builds completed).
+  var summary: (images: Int, bytes: Int, builds: Int) {
+    state.withLock { s in
+      let held = s.entries.values.compactMap(\.image)
+      return (held.count, held.reduce(0) { $0 + $1.byteSize }, s.builds)
+    }
+  }
+}
