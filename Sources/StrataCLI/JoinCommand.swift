@@ -24,8 +24,8 @@ struct JoinCommand: AsyncParsableCommand {
   @Option(help: "Output CSV file (default: standard output).") var out: String?
   @Flag(name: .customLong("with-status"), help: "Add a <feature>__status column (PRESENT, DEFAULTED, MISSING, EXPIRED) per feature.")
   var withStatus = false
-  @Option(name: .customLong("chunk-size"), help: "Label rows per request message (the node sorts and merges each chunk against the history; larger chunks read it more sequentially).")
-  var chunkSize = 100_000
+  @Option(name: .customLong("chunk-size"), help: "Label rows per request message. The node answers chunk by chunk, so smaller chunks overlap the node's work with the client's; larger ones save per-message overhead when the node reads history from disk.")
+  var chunkSize = 25_000
   @OptionGroup var client: ClientOptions
 
   func validate() throws {
@@ -133,39 +133,24 @@ struct JoinCommand: AsyncParsableCommand {
               if message.hasBatch {
                 let batch = message.batch
                 let n = Int(batch.rowCount)
-                guard batch.columns.count == dtypes.count, batch.columns.allSatisfy({ $0.statuses.count == n }) else {
-                  throw CLIError("the node sent a malformed batch (a bug)")
-                }
-                let statuses = batch.columns.map { [UInt8]($0.statuses) }
-                let masks = batch.columns.map { [UInt8]($0.valueMask) }
-                var buffer: [UInt8] = []
-                buffer.reserveCapacity(n * (32 + 12 * dtypes.count))
+                let view = try BatchView(batch, dtypes: dtypes)
                 let passThroughRows = pending.pop(n)
                 guard passThroughRows.count == n else {
                   throw CLIError("the node returned more rows than were sent (a bug)")
                 }
-                for (i, passThrough) in passThroughRows.enumerated() {
-                  for (k, cell) in passThrough.enumerated() {
-                    if k > 0 { buffer.append(UInt8(ascii: ",")) }
-                    CSVText.appendField(cell, to: &buffer)
-                  }
-                  for (c, column) in batch.columns.enumerated() {
-                    buffer.append(UInt8(ascii: ","))
-                    if masks[c][i] != 0 { CSVText.appendValue(column, row: i, dtype: dtypes[c], to: &buffer) }
-                    let code = Int(statuses[c][i])
-                    if code >= 1 && code <= 4 { counts[c][code - 1] += 1 }
-                  }
-                  if withStatus {
-                    for c in 0..<statuses.count {
-                      buffer.append(UInt8(ascii: ","))
-                      let code = Int(statuses[c][i])
-                      buffer.append(contentsOf: JoinCommand.statusNames[code < JoinCommand.statusNames.count ? code : 0].utf8)
-                    }
-                  }
-                  buffer.append(UInt8(ascii: "\n"))
-                  written += 1
+                for c in 0..<dtypes.count {
+                  for code in view.statuses[(c * n)..<((c + 1) * n)] where code >= 1 && code <= 4 { counts[c][Int(code) - 1] += 1 }
                 }
-                output.write(bytes: buffer)
+                // Formatting text is the client's main cost: split the batch over the cores.
+                let parts = n < 4096 ? 1 : min(4, ProcessInfo.processInfo.activeProcessorCount)
+                let texts = Mutex([[UInt8]](repeating: [], count: parts))
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                  let range = (n * p / parts)..<(n * (p + 1) / parts)
+                  let text = CSVText.rows(range, passThrough: passThroughRows, batch: view, withStatus: withStatus)
+                  texts.withLock { $0[p] = text }
+                }
+                written += n
+                for text in texts.withLock({ $0 }) { output.write(bytes: text) }
               }
             }
             return JoinSummary(rows: written, names: names, counts: counts)
@@ -296,20 +281,160 @@ enum CSVText {
     out.append(34)
   }
 
-  /// Appends the text of row `i` of a columnar column that has a value there.
-  static func appendValue(_ column: Strata_V1_JoinedColumn, row i: Int, dtype: DType, to out: inout [UInt8]) {
-    switch dtype {
-    case .float: out.append(contentsOf: ValueText.formatDouble(column.floatValues[i]).utf8)
-    case .int: out.append(contentsOf: String(column.intValues[i]).utf8)
-    case .string: appendField(column.stringValues[i], to: &out)
-    case .embedding(let d):
-      // "[a,b,...]" contains commas: always quoted.
-      out.append(contentsOf: "\"[".utf8)
-      for k in 0..<d {
-        if k > 0 { out.append(UInt8(ascii: ",")) }
-        out.append(contentsOf: String(column.embeddingValues[i * d + k]).utf8)
+  /// The CSV lines of rows `range` of a batch: pass-through fields, one field per feature (empty
+  /// where null), then one status name per feature when `withStatus`.
+  static func rows(_ range: Range<Int>, passThrough: [[String]], batch: BatchView, withStatus: Bool) -> [UInt8] {
+    let n = batch.rows
+    let kinds = batch.kinds
+    let slots = batch.slots
+    let dimensions = batch.dimensions
+    var out: [UInt8] = []
+    out.reserveCapacity(range.count * (32 + 20 * kinds.count))
+    batch.masks.withUnsafeBufferPointer { masks in
+      batch.floats.withUnsafeBufferPointer { floats in
+        batch.ints.withUnsafeBufferPointer { ints in
+          batch.strings.withUnsafeBufferPointer { strings in
+            for i in range {
+              for (k, cell) in passThrough[i].enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                appendField(cell, to: &out)
+              }
+              for c in 0..<kinds.count {
+                out.append(UInt8(ascii: ","))
+                guard masks[c * n + i] != 0 else { continue }
+                let at = slots[c] * n + i
+                switch kinds[c] {
+                case .float: appendDouble(floats[at], to: &out)
+                case .int: appendInt(ints[at], to: &out)
+                case .string: appendField(strings[at], to: &out)
+                case .embedding:
+                  // "[a,b,...]" contains commas: always quoted.
+                  let d = dimensions[c]
+                  let values = batch.embeddings[slots[c]]
+                  out.append(contentsOf: "\"[".utf8)
+                  for k in 0..<d {
+                    if k > 0 { out.append(UInt8(ascii: ",")) }
+                    var text = String(values[i * d + k])
+                    text.withUTF8 { out.append(contentsOf: $0) }
+                  }
+                  out.append(contentsOf: "]\"".utf8)
+                }
+              }
+              if withStatus {
+                for c in 0..<kinds.count {
+                  out.append(UInt8(ascii: ","))
+                  let code = Int(batch.statuses[c * n + i])
+                  out.append(contentsOf: JoinCommand.statusNames[code < JoinCommand.statusNames.count ? code : 0].utf8)
+                }
+              }
+              out.append(UInt8(ascii: "\n"))
+            }
+          }
+        }
       }
-      out.append(contentsOf: "]\"".utf8)
     }
+    return out
+  }
+
+  /// Decimal digits of `v`, without building a `String`.
+  @inline(__always)
+  static func appendInt(_ v: Int64, to out: inout [UInt8]) {
+    if v < 0 { out.append(UInt8(ascii: "-")) }
+    var m = v.magnitude
+    if m < 10 {
+      out.append(UInt8(ascii: "0") + UInt8(m))
+      return
+    }
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+      var k = 20
+      while m > 0 {
+        k -= 1
+        digits[k] = UInt8(ascii: "0") + UInt8(m % 10)
+        m /= 10
+      }
+      out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[k...]))
+    }
+  }
+
+  /// The same text as `ValueText.formatDouble` (shortest round-trip form; integral values as "3.0").
+  @inline(__always)
+  static func appendDouble(_ d: Double, to out: inout [UInt8]) {
+    if d == d.rounded(), abs(d) < 1e15 {
+      appendInt(Int64(d), to: &out)
+      out.append(contentsOf: ".0".utf8)
+      return
+    }
+    var text = d.description
+    text.withUTF8 { out.append(contentsOf: $0) }
+  }
+}
+
+/// The columns of one joined batch unpacked into flat arrays, once per batch: reading a field of the
+/// protobuf message (or of an array of column structs) per value would copy or retain it each time.
+/// Column `c`'s statuses and masks are at `c * rows + i`; its values at `slots[c] * rows + i` in the
+/// array of its kind (embeddings: `embeddings[slots[c]]`).
+struct BatchView: Sendable {
+  enum Kind: Sendable { case float, int, string, embedding }
+
+  let rows: Int
+  let kinds: [Kind]
+  let slots: [Int]
+  let dimensions: [Int]
+  var statuses: [UInt8] = []
+  var masks: [UInt8] = []
+  var floats: [Double] = []
+  var ints: [Int64] = []
+  var strings: [String] = []
+  var embeddings: [[Float]] = []
+
+  /// Throws if a column's arrays do not have one entry per row (a malformed batch).
+  init(_ batch: Strata_V1_JoinedBatch, dtypes: [DType]) throws {
+    let n = Int(batch.rowCount)
+    rows = n
+    var kinds: [Kind] = []
+    var slots: [Int] = []
+    var dimensions: [Int] = []
+    var counts = (float: 0, int: 0, string: 0, embedding: 0)
+    guard batch.columns.count == dtypes.count else { throw CLIError("the node sent a batch with the wrong number of columns (a bug)") }
+    for (column, dtype) in zip(batch.columns, dtypes) {
+      let values =
+        switch dtype {
+        case .float: column.floatValues.count
+        case .int: column.intValues.count
+        case .string: column.stringValues.count
+        case .embedding(let d): column.embeddingValues.count / max(1, d)
+        }
+      guard column.statuses.count == n, column.valueMask.count == n, values == n else {
+        throw CLIError("the node sent a malformed batch (a bug)")
+      }
+      statuses.append(contentsOf: column.statuses)
+      masks.append(contentsOf: column.valueMask)
+      switch dtype {
+      case .float:
+        kinds.append(.float)
+        slots.append(counts.float)
+        counts.float += 1
+        floats.append(contentsOf: column.floatValues)
+      case .int:
+        kinds.append(.int)
+        slots.append(counts.int)
+        counts.int += 1
+        ints.append(contentsOf: column.intValues)
+      case .string:
+        kinds.append(.string)
+        slots.append(counts.string)
+        counts.string += 1
+        strings.append(contentsOf: column.stringValues)
+      case .embedding:
+        kinds.append(.embedding)
+        slots.append(counts.embedding)
+        counts.embedding += 1
+        embeddings.append(column.embeddingValues)
+      }
+      if case .embedding(let d) = dtype { dimensions.append(d) } else { dimensions.append(0) }
+    }
+    self.kinds = kinds
+    self.slots = slots
+    self.dimensions = dimensions
   }
 }

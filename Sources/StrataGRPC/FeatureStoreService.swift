@@ -179,6 +179,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     try await rpc {
       var columns: [ResolvedFeature]?
       var columnar = false
+      var withEventTimes = false
       var received = 0
       for try await message in request {
         try sizeLimit.check(
@@ -192,6 +193,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           let resolved = try store.resolve(try [FeatureRef](parsing: message.features))
           columns = resolved
           columnar = message.columnar
+          withEventTimes = message.withEventTimestamps
           try await response.write(.with { $0.columns = resolved.map(\.proto) })
         }
         guard let columns, !message.labels.isEmpty else { continue }
@@ -202,7 +204,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         }
         do {
           if columnar {
-            try await writeColumnar(labels: labels, columns: columns, to: response)
+            try await writeColumnar(labels: labels, columns: columns, eventTimes: withEventTimes, to: response)
           } else {
             try await writeRows(labels: labels, columns: columns, to: response)
           }
@@ -241,12 +243,13 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
 
   /// Columnar answers: one message per slice of rows, sized to stay around 1 MiB.
   private func writeColumnar(
-    labels: [LabelRow], columns: [ResolvedFeature], to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
+    labels: [LabelRow], columns: [ResolvedFeature], eventTimes: Bool,
+    to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
   ) async throws {
     let blocks = try await store.historicalColumns(labels: labels, columns: columns)
     let bytesPerRow = columns.reduce(0) { total, c in
       if case .embedding(let d) = c.feature.dtype { return total + 10 + 4 * d }
-      return total + 24
+      return total + (eventTimes ? 24 : 12)
     }
     let rowsPerMessage = max(64, (1 << 20) / max(1, bytesPerRow))
     var start = 0
@@ -254,18 +257,18 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       let end = min(start + rowsPerMessage, labels.count)
       var batch = Strata_V1_JoinedBatch()
       batch.rowCount = UInt32(end - start)
-      batch.columns = zip(columns, blocks).map { c, b in Self.slice(b, start..<end, dtype: c.feature.dtype) }
+      batch.columns = zip(columns, blocks).map { c, b in Self.slice(b, start..<end, dtype: c.feature.dtype, eventTimes: eventTimes) }
       try await response.write(.with { $0.batch = batch })
       start = end
     }
   }
 
-  static func slice(_ b: ColumnBlock, _ range: Range<Int>, dtype: DType) -> Strata_V1_JoinedColumn {
+  static func slice(_ b: ColumnBlock, _ range: Range<Int>, dtype: DType, eventTimes: Bool) -> Strata_V1_JoinedColumn {
     var c = Strata_V1_JoinedColumn()
     let whole = range.count == b.statuses.count
     c.statuses = Data(whole ? b.statuses[...] : b.statuses[range])
     c.valueMask = Data(whole ? b.hasValue[...] : b.hasValue[range])
-    c.eventTimestampsMicros = whole ? b.eventTimes : Array(b.eventTimes[range])
+    if eventTimes { c.eventTimestampsMicros = whole ? b.eventTimes : Array(b.eventTimes[range]) }
     switch dtype {
     case .float: c.floatValues = whole ? b.floats : Array(b.floats[range])
     case .int: c.intValues = whole ? b.ints : Array(b.ints[range])

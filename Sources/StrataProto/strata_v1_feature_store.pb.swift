@@ -373,6 +373,10 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesRequest: Sendable {
   /// first message. Columnar answers are several times cheaper to build, send and parse.
   public var columnar: Bool = false
 
+  /// Columnar answers only: also fill JoinedColumn.event_timestamps_micros. Off by default (they are
+  /// 8 bytes per value that a training export rarely needs). Only read from the first message.
+  public var withEventTimestamps: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -461,7 +465,8 @@ public nonisolated struct Strata_V1_JoinedColumn: Sendable {
 
   public var embeddingValues: [Float] = []
 
-  /// Event time of the stored row each value came from; 0 where no row was found.
+  /// Event time of the stored row each value came from; 0 where no row was found. Empty unless the
+  /// request set with_event_timestamps.
   public var eventTimestampsMicros: [Int64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1122,7 +1127,7 @@ nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1133,6 +1138,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.columnar) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.withEventTimestamps) }()
       default: break
       }
     }
@@ -1148,6 +1154,9 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if self.columnar != false {
       try visitor.visitSingularBoolField(value: self.columnar, fieldNumber: 3)
     }
+    if self.withEventTimestamps != false {
+      try visitor.visitSingularBoolField(value: self.withEventTimestamps, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1155,6 +1164,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if lhs.features != rhs.features {return false}
     if lhs.labels != rhs.labels {return false}
     if lhs.columnar != rhs.columnar {return false}
+    if lhs.withEventTimestamps != rhs.withEventTimestamps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

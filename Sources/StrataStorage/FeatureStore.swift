@@ -49,6 +49,8 @@ public final class FeatureStore: Sendable {
   public var engineName: String { shard.engine.name }
   public var counterValues: Counters { counters.withLock { $0 } }
   public var catalog: Catalog { registry.catalog }
+  /// The in-memory history images used by columnar exports.
+  public var historyImages: HistoryImageStats { shard.images.summary }
 
   // MARK: Registry
 

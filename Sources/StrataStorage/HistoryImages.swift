@@ -23,6 +23,16 @@ public struct HistoryImagePolicy: Sendable, Equatable {
   public static let disabled = HistoryImagePolicy(budgetBytes: 0, minLabelsToBuild: .max, maxStaleFraction: 0)
 }
 
+/// What the history images of a store hold.
+public struct HistoryImageStats: Sendable, Equatable {
+  /// Images held now.
+  public var images: Int
+  /// Their approximate heap bytes.
+  public var bytes: Int
+  /// Builds completed since the store was opened.
+  public var builds: Int
+}
+
 /// The history images of one shard and, for each, the entities written after its scan began.
 ///
 /// Correctness does not depend on freshness: a label whose entity was written after the image's scan
@@ -138,11 +148,10 @@ final class HistoryImages: Sendable {
     }
   }
 
-  /// (images held, their bytes, builds completed).
-  var summary: (images: Int, bytes: Int, builds: Int) {
+  var summary: HistoryImageStats {
     state.withLock { s in
       let held = s.entries.values.compactMap(\.image)
-      return (held.count, held.reduce(0) { $0 + $1.byteSize }, s.builds)
+      return HistoryImageStats(images: held.count, bytes: held.reduce(0) { $0 + $1.byteSize }, builds: s.builds)
     }
   }
 }

@@ -12,7 +12,10 @@ import Testing
 @Suite("Historical reads: columnar form")
 struct ColumnarRPCTests {
   /// Converts the columnar responses back into per-row results, checking the slice structure.
-  static func rowsFromBatches(_ responses: [Strata_V1_GetHistoricalFeaturesResponse], columns: [Strata_V1_FeatureColumn]) throws -> [[Strata_V1_FeatureResult]] {
+  /// Without `eventTimes` the columns must carry no event times, and the results get none.
+  static func rowsFromBatches(
+    _ responses: [Strata_V1_GetHistoricalFeaturesResponse], columns: [Strata_V1_FeatureColumn], eventTimes: Bool = true
+  ) throws -> [[Strata_V1_FeatureResult]] {
     var rows: [[Strata_V1_FeatureResult]] = []
     for response in responses where response.hasBatch {
       let batch = response.batch
@@ -21,10 +24,10 @@ struct ColumnarRPCTests {
       for i in 0..<n {
         var row: [Strata_V1_FeatureResult] = []
         for (c, col) in zip(columns, batch.columns) {
-          try #require(col.statuses.count == n && col.valueMask.count == n && col.eventTimestampsMicros.count == n)
+          try #require(col.statuses.count == n && col.valueMask.count == n && col.eventTimestampsMicros.count == (eventTimes ? n : 0))
           var r = Strata_V1_FeatureResult()
           r.status = Strata_V1_ValueStatus(rawValue: Int(col.statuses[col.statuses.startIndex + i]))!
-          r.eventTimestampMicros = col.eventTimestampsMicros[i]
+          if eventTimes { r.eventTimestampMicros = col.eventTimestampsMicros[i] }
           if col.valueMask[col.valueMask.startIndex + i] == 1 {
             switch c.dtype {
             case .float: r.value = .float(col.floatValues[i])
@@ -43,9 +46,15 @@ struct ColumnarRPCTests {
     return rows
   }
 
-  @Test("columnar answers equal row answers: all dtypes and statuses, 3 request messages, several response slices")
-  func columnarEqualsRows() async throws {
-    try await withStrata { s in
+  /// With `.defaults` the 1000-label messages are answered from storage; with `imagesAlways` from a
+  /// history image built by the first message (the row form always reads storage): both must agree.
+  static let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 0.02)
+
+  @Test(
+    "columnar answers equal row answers: all dtypes and statuses, 3 request messages, several response slices",
+    arguments: [HistoryImagePolicy.defaults, imagesAlways])
+  func columnarEqualsRows(policy: HistoryImagePolicy) async throws {
+    try await withStrata(imagePolicy: policy) { s in
       // 60 wide columns make each response slice only ~700 rows, so 3000 labels span several slices.
       var wide = (0..<56).map { featureSpec("f\($0)", .float) }
       wide += [featureSpec("clicks", .int, default: .int(7)), featureSpec("name", .string), featureSpec("emb", .embedding, dim: 2), featureSpec("n", .int)]
@@ -66,7 +75,10 @@ struct ColumnarRPCTests {
       ]
       let rowForm = try await s.historical(messages)
       messages[0].columnar = true
+      let withoutTimes = try await s.historical(messages)
+      messages[0].withEventTimestamps = true
       let columnar = try await s.historical(messages)
+      #expect(s.store.historyImages.builds == (policy == Self.imagesAlways ? 1 : 0))
       let columns = try #require(columnar.first?.columns)
       #expect(columns == rowForm.first?.columns)
       #expect(columnar.allSatisfy { $0.rows.isEmpty }, "the columnar form sends no JoinedRow")
@@ -75,6 +87,8 @@ struct ColumnarRPCTests {
       let got = try Self.rowsFromBatches(columnar, columns: columns)
       #expect(got.count == 3000)
       #expect(got == expected)
+      let expectedWithoutTimes = expected.map { $0.map { r in var r = r; r.eventTimestampMicros = 0; return r } }
+      #expect(try Self.rowsFromBatches(withoutTimes, columns: columns, eventTimes: false) == expectedWithoutTimes)
       let statuses = Set(expected.flatMap { $0.map(\.status) })
       #expect(statuses == [.present, .defaulted, .missing, .expired], "the data exercises every status")
     }

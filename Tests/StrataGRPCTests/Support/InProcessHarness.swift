@@ -128,15 +128,16 @@ struct StrataHarness: Sendable {
   }
 }
 
-/// Starts a store (in-memory engine, `limits`, `clock`), the service (with `sizeLimit`, else its default), an in-process server and a
+/// Starts a store (in-memory engine, `limits`, `imagePolicy`, `clock`), the service (with `sizeLimit`, else its default), an in-process server and a
 /// client; runs `body`; then shuts client and server down gracefully (also when `body` throws).
 func withStrata(
   limits: StoreLimits = .defaults,
   clock: TestClock = TestClock(),
   sizeLimit: RequestSizeLimit? = nil,
+  imagePolicy: HistoryImagePolicy = .defaults,
   _ body: (StrataHarness) async throws -> Void
 ) async throws {
-  let store = try FeatureStore(engine: InMemoryEngine(), limits: limits, clock: clock.function)
+  let store = try FeatureStore(engine: InMemoryEngine(), limits: limits, imagePolicy: imagePolicy, clock: clock.function)
   let node = FeatureStoreService.NodeInfo(
     nodeID: "test-node", version: "0.0.0-test", dataDirectory: "/nonexistent/test", startedAt: clock.now)
   let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
