@@ -13,8 +13,10 @@ history to 1 day after it, unsorted).
 
 Measured in one run on the same generated data:
   - ingest: `strata ingest` wall time and rows/s (reported separately, not part of the join);
-  - Strata: `strata join --labels ... --features 'bench:*' --out FILE` wall time, end to end (labels read
-    and streamed by the client, joined rows received and written); server peak RSS (VmHWM of the server
+  - Strata: `strata join --labels ... --features 'bench:*' --discard` wall time, end to end (labels read
+    and streamed by the client, joined rows received and decoded, not written), after the node has built
+    the group's history image in the background; then the same with `--out FILE` (CSV written), and once
+    right after a restart (the export builds the image first); server peak RSS (VmHWM of the server
     before the join - it includes the ingest - and after it, plus the peak during the join alone, measured
     by resetting the high-water mark through /proc/PID/clear_refs when the kernel allows it); client peak
     RSS (/usr/bin/time -v, else getrusage(RUSAGE_CHILDREN));
@@ -239,6 +241,13 @@ def timed_client(cmd: list[str]) -> tuple[float, int | None, str, float]:
     return wall, peak, (p.stdout + text).strip(), cpu
 
 
+def images_built(binary: str, srv: list[str]) -> int:
+    """History images built by the node since it started (from `strata status`)."""
+    p = subprocess.run([binary, "status"] + srv, capture_output=True, text=True)
+    m = re.search(r"history images: \d+ held, \d+ MiB, (\d+) built", p.stdout)
+    return int(m.group(1)) if m else 0
+
+
 def defs_yaml() -> str:
     lines = ["groups:", f"  - name: {GROUP}", "    entity_type: USER", "    features:"]
     for n, dtype in FEATURES:
@@ -334,27 +343,50 @@ def main() -> int:
         ingest_s, _, ingest_out, _ = timed_client([binary, "ingest", "--group", GROUP, info["history_csv"]] + srv)
         log(f"ingest: {ingest_out.splitlines()[-1] if ingest_out else ''} (wall {ingest_s:.1f}s)")
 
+        # The node builds the group's history image in the background once writes pause; wait for it
+        # (the cold run below measures an export that has to build it first).
+        t = time.perf_counter()
+        while images_built(binary, srv) < 1:
+            if time.perf_counter() - t > 300:
+                raise RuntimeError("the node built no history image within 300 s of the ingest")
+            time.sleep(0.2)
+        log(f"history image ready {time.perf_counter() - t:.1f}s after the ingest returned")
+
         strata_runs = []
+        csv_runs = []
         out_csv = os.path.join(tmp, "strata_out.csv")
+        base = [binary, "join", "--labels", info["labels_csv"], "--features", f"{GROUP}:*"] + srv
+        base += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
         for k in range(args.repeat):
+            # Rows received and decoded by the client, not written (what the peers' timings cover).
             before = vm_kb(server.proc.pid, "VmHWM")
             rss_now = vm_kb(server.proc.pid, "VmRSS")
             reset = server.reset_hwm()
-            cmd = [binary, "join", "--labels", info["labels_csv"], "--features", f"{GROUP}:*", "--out", out_csv] + srv
-            if args.chunk_size:
-                cmd += ["--chunk-size", str(args.chunk_size)]
             cpu0 = cpu_seconds(server.proc.pid)
-            wall, client_kb, out, client_cpu = timed_client(cmd)
+            wall, client_kb, out, client_cpu = timed_client(base + ["--discard"])
             cpu1 = cpu_seconds(server.proc.pid)
             during = vm_kb(server.proc.pid, "VmHWM")
             strata_runs.append({"s": wall, "client_kb": client_kb, "hwm_before_kb": before, "rss_before_kb": rss_now,
                                 "join_peak_kb": during if reset else None,
                                 "server_cpu": None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
                                 "client_cpu": client_cpu, "summary": next((l for l in out.splitlines() if l.startswith("joined")), out.splitlines()[-1] if out else "")})
-            log(f"strata join run {k + 1}: {wall:.2f}s ({strata_runs[-1]['summary']})")
+            log(f"strata join --discard run {k + 1}: {wall:.2f}s ({strata_runs[-1]['summary']})")
+            # The same export written to a CSV file.
+            cpu0 = cpu_seconds(server.proc.pid)
+            wall, client_kb, out, client_cpu = timed_client(base + ["--out", out_csv])
+            cpu1 = cpu_seconds(server.proc.pid)
+            csv_runs.append({"s": wall, "client_kb": client_kb, "client_cpu": client_cpu,
+                             "server_cpu": None if cpu0 is None or cpu1 is None else cpu1 - cpu0})
+            log(f"strata join --out run {k + 1}: {wall:.2f}s")
         # VmHWM since the server started (ingest included): max of the pre-join mark and the join peaks.
         hwm_total = max([r["hwm_before_kb"] or 0 for r in strata_runs] + [r["join_peak_kb"] or 0 for r in strata_runs]
                         + [vm_kb(server.proc.pid, "VmHWM") or 0])
+        server.stop()
+        # Cold: a restarted node has no image; the first export builds it (one scan of the history).
+        server = Server(binary, os.path.join(tmp, "data"), os.path.join(tmp, "node2.log"))
+        cold_s, _, _, _ = timed_client([c if c != srv[1] else server.address for c in base] + ["--discard"])
+        cold_hwm = vm_kb(server.proc.pid, "VmHWM")
+        log(f"strata join --discard right after a restart (builds the image first): {cold_s:.2f}s")
         server.stop()
         server = None
 
@@ -378,10 +410,15 @@ def main() -> int:
         client_kb = max((r["client_kb"] or 0) for r in strata_runs) or None
         join_peak = max((r["join_peak_kb"] or 0) for r in strata_runs) or None
         hwm_before = strata_runs[0]["hwm_before_kb"]
+        c_med = statistics.median(r["s"] for r in csv_runs)
+        csv_client_kb = max((r["client_kb"] or 0) for r in csv_runs) or None
         rows = [
-            ("Strata end to end (`strata join`, release)", s_med,
+            ("Strata end to end, rows received (`strata join --discard`)", s_med,
              f"server {fmt_mib(join_peak)} during join; VmHWM {fmt_mib(hwm_before)} before join "
              f"(incl. ingest), {fmt_mib(hwm_total)} after; client {fmt_mib(client_kb)}"),
+            ("Strata end to end, written to CSV (`strata join --out`)", c_med, f"client {fmt_mib(csv_client_kb)}"),
+            ("Strata right after a restart, `--discard` (builds the history image first; one run)", cold_s,
+             f"server VmHWM {fmt_mib(cold_hwm)}"),
             (f"DuckDB {duck['version']} ASOF JOIN + created tie-break (in memory)", d_med,
              f"{fmt_mib(duck['peak_kb'])} (process; {fmt_mib(duck['loaded_kb'])} after load)"),
             (f"polars {pol['version']} join_asof + created tie-break (in memory)", p_med,
@@ -409,7 +446,11 @@ def main() -> int:
             print(f"Strata CPU in the median run ({mid['s']:.2f}s wall): server {mid['server_cpu']:.1f}s, "
                   f"client {mid['client_cpu']:.1f}s (user+system; {os.cpu_count()} CPUs)")
         runs = lambda xs: ", ".join(f"{x:.2f}s" for x in xs)  # noqa: E731
-        print(f"Strata runs: {runs(r['s'] for r in strata_runs)}; DuckDB runs: {runs(duck['times'])}; "
+        mid = sorted(csv_runs, key=lambda r: r["s"])[len(csv_runs) // 2]
+        if mid["server_cpu"] is not None:
+            print(f"Strata CPU in the median CSV run ({mid['s']:.2f}s wall): server {mid['server_cpu']:.1f}s, "
+                  f"client {mid['client_cpu']:.1f}s")
+        print(f"Strata runs: {runs(r['s'] for r in strata_runs)} (received), {runs(r['s'] for r in csv_runs)} (CSV); DuckDB runs: {runs(duck['times'])}; "
               f"polars runs: {runs(pol['times'])}")
         if problems is not None:
             if problems:
@@ -417,7 +458,7 @@ def main() -> int:
                 for p in problems[:20]:
                     print("  " + p)
             else:
-                print("Verify: Strata, DuckDB and polars agree on all {n:,} rows x {len(FEATURES)} features.")
+                print(f"Verify: Strata, DuckDB and polars agree on all {n:,} rows x {len(FEATURES)} features.")
         print(f"Reproduce: {repro}")
         return 1 if problems else 0
     finally:

@@ -24,12 +24,15 @@ struct JoinCommand: AsyncParsableCommand {
   @Option(help: "Output CSV file (default: standard output).") var out: String?
   @Flag(name: .customLong("with-status"), help: "Add a <feature>__status column (PRESENT, DEFAULTED, MISSING, EXPIRED) per feature.")
   var withStatus = false
+  @Flag(help: "Receive, check and count the joined rows but write no CSV (measures the join without the text formatting).")
+  var discard = false
   @Option(name: .customLong("chunk-size"), help: "Label rows per request message. The node answers chunk by chunk, so smaller chunks overlap the node's work with the client's; larger ones save per-message overhead when the node reads history from disk.")
   var chunkSize = 25_000
   @OptionGroup var client: ClientOptions
 
   func validate() throws {
     guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1") }
+    guard !(discard && (out != nil || withStatus)) else { throw ValidationError("--discard writes nothing: drop --out and --with-status") }
   }
 
   func run() async throws {
@@ -54,7 +57,8 @@ struct JoinCommand: AsyncParsableCommand {
     } catch let error as StrataError {
       throw CLIError(error)
     }
-    let output = try OutputFile(path: out)
+    let output = try OutputFile(path: discard ? "/dev/null" : out)
+    let discard = self.discard
     let pending = PendingLabels()
     let chunkSize = self.chunkSize
     let withStatus = self.withStatus
@@ -128,7 +132,7 @@ struct JoinCommand: AsyncParsableCommand {
                 dtypes = try message.columns.map { try DType(proto: $0.dtype, embeddingDim: $0.embeddingDim, feature: $0.feature) }
                 var head = header + names
                 if withStatus { head += names.map { $0 + "__status" } }
-                output.write(CSVReader.formatRecord(head) + "\n")
+                if !discard { output.write(CSVReader.formatRecord(head) + "\n") }
               }
               if message.hasBatch {
                 let batch = message.batch
@@ -141,6 +145,8 @@ struct JoinCommand: AsyncParsableCommand {
                 for c in 0..<dtypes.count {
                   for code in view.statuses[(c * n)..<((c + 1) * n)] where code >= 1 && code <= 4 { counts[c][Int(code) - 1] += 1 }
                 }
+                written += n
+                if discard { continue }
                 // Formatting text is the client's main cost: split the batch over the cores.
                 let parts = n < 4096 ? 1 : min(4, ProcessInfo.processInfo.activeProcessorCount)
                 let texts = Mutex([[UInt8]](repeating: [], count: parts))
@@ -149,7 +155,6 @@ struct JoinCommand: AsyncParsableCommand {
                   let text = CSVText.rows(range, passThrough: passThroughRows, batch: view, withStatus: withStatus)
                   texts.withLock { $0[p] = text }
                 }
-                written += n
                 for text in texts.withLock({ $0 }) { output.write(bytes: text) }
               }
             }
@@ -163,7 +168,7 @@ struct JoinCommand: AsyncParsableCommand {
     output.close()
     let seconds = Elapsed.seconds(since: started)
     let rate = seconds > 0 ? Int(Double(summary.rows) / seconds) : 0
-    var text = "joined \(summary.rows) label rows in \(String(format: "%.2f", seconds))s (\(rate) rows/s)\(out.map { " -> \($0)" } ?? "")\n"
+    var text = "joined \(summary.rows) label rows in \(String(format: "%.2f", seconds))s (\(rate) rows/s)\(discard ? " (discarded)" : out.map { " -> \($0)" } ?? "")\n"
     for (name, c) in zip(summary.names, summary.counts) {
       text += "  \(name): \(c[0]) present, \(c[1]) defaulted, \(c[2]) missing, \(c[3]) expired\n"
     }

@@ -15,6 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
     print("storage:        \(s.storageEngine), \(s.dataDirectory)")
     print("feature groups: \(s.featureGroups)")
     print("since start:    \(s.rowsWritten) rows written (\(s.lateRows) late), \(s.onlineLookups) entities looked up online, \(s.historicalRows) label rows joined")
+    print("history images: \(s.historyImages) held, \(s.historyImageBytes >> 20) MiB, \(s.historyImageBuilds) built since start")
     if !s.groups.isEmpty {
       var rows = [["GROUP", "ROWS", "LAST WRITE"]]
       for g in s.groups {

@@ -296,6 +296,10 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       $0.lateRows = counters.lateRows
       $0.onlineLookups = counters.onlineLookups
       $0.historicalRows = counters.historicalRows
+      let images = store.historyImages
+      $0.historyImages = UInt32(images.images)
+      $0.historyImageBytes = UInt64(images.bytes)
+      $0.historyImageBuilds = UInt64(images.builds)
       $0.groups = catalog.allVersions.map { g in
         .with {
           $0.group = g.name

@@ -513,6 +513,14 @@ public nonisolated struct Strata_V1_GetStatusResponse: Sendable {
   /// Per group version: the last time a write committed (persisted across restarts).
   public var groups: [Strata_V1_GroupWriteStatus] = []
 
+  /// In-memory history images (columnar copies of group histories that exports read): how many are
+  /// held, their approximate bytes, and how many were built since the process started.
+  public var historyImages: UInt32 = 0
+
+  public var historyImageBytes: UInt64 = 0
+
+  public var historyImageBuilds: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1370,7 +1378,7 @@ nonisolated extension Strata_V1_GetStatusRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1389,6 +1397,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.onlineLookups) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.historicalRows) }()
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.historyImages) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.historyImageBytes) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.historyImageBuilds) }()
       default: break
       }
     }
@@ -1428,6 +1439,15 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     if !self.groups.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 11)
     }
+    if self.historyImages != 0 {
+      try visitor.visitSingularUInt32Field(value: self.historyImages, fieldNumber: 12)
+    }
+    if self.historyImageBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.historyImageBytes, fieldNumber: 13)
+    }
+    if self.historyImageBuilds != 0 {
+      try visitor.visitSingularUInt64Field(value: self.historyImageBuilds, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1443,6 +1463,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     if lhs.onlineLookups != rhs.onlineLookups {return false}
     if lhs.historicalRows != rhs.historicalRows {return false}
     if lhs.groups != rhs.groups {return false}
+    if lhs.historyImages != rhs.historyImages {return false}
+    if lhs.historyImageBytes != rhs.historyImageBytes {return false}
+    if lhs.historyImageBuilds != rhs.historyImageBuilds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

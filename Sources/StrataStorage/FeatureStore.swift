@@ -16,6 +16,10 @@ public final class FeatureStore: Sendable {
   private let counters = Mutex(Counters())
   /// When columnar exports build and use in-memory history images.
   public let imagePolicy: HistoryImagePolicy
+  /// Background image builds after writes pause (see `HistoryImagePolicy.prebuildAfterQuietSeconds`).
+  private let prebuildQueue = DispatchQueue(label: "strata.history-images", qos: .utility)
+  /// Per group version with a build scheduled: the time of its latest write.
+  private let prebuildState = Mutex([UInt32: DispatchTime]())
 
   /// Counters since the store was opened.
   public struct Counters: Sendable, Equatable {
@@ -77,7 +81,36 @@ public final class FeatureStore: Sendable {
       $0.rowsWritten += UInt64(outcome.rowsWritten)
       $0.lateRows += UInt64(outcome.lateRows)
     }
+    schedulePrebuild(group)
     return outcome
+  }
+
+  /// After a write to `group`: once writes to it pause for the policy's quiet time, build its image in
+  /// the background if it has enough rows and none (or a stale one), so the next export finds it ready.
+  private func schedulePrebuild(_ group: FeatureGroup) {
+    guard let quiet = imagePolicy.prebuildAfterQuietSeconds, imagePolicy.budgetBytes > 0 else { return }
+    let sid = group.storageID
+    let first = prebuildState.withLock { state in
+      defer { state[sid] = .now() }
+      return state[sid] == nil
+    }
+    guard first else { return }
+    let delay = DispatchTimeInterval.milliseconds(Int(quiet * 1000))
+    prebuildQueue.asyncAfter(deadline: .now() + delay) { [weak self] in self?.prebuildCheck(group, delay: delay) }
+  }
+
+  /// Runs on `prebuildQueue`: builds `group`'s image if its writes have paused for `delay`, else
+  /// checks again when they will have.
+  private func prebuildCheck(_ group: FeatureGroup, delay: DispatchTimeInterval) {
+    let sid = group.storageID
+    guard let last = prebuildState.withLock({ $0[sid] }) else { return }
+    if DispatchTime.now() < last + delay {
+      prebuildQueue.asyncAfter(deadline: last + delay) { [weak self] in self?.prebuildCheck(group, delay: delay) }
+      return
+    }
+    prebuildState.withLock { $0[sid] = nil }
+    guard let rows = shard.writeStats[sid]?.rowsTotal, rows >= imagePolicy.prebuildMinRows else { return }
+    _ = try? shard.imageForJoin(group, labels: .max, policy: imagePolicy)
   }
 
   func validate(_ request: WriteRequest, now: Timestamp) throws(StrataError) -> (FeatureGroup, [RowToStore]) {

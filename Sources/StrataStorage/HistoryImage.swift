@@ -75,18 +75,7 @@ public final class HistoryImage: Sendable {
     }
     buckets[1 << Int(bits)] = Int32(b.tokens.count)
     self.buckets = buckets
-    var size = tokens.count * 8 + idOffsets.count * 4 + idBytes.count + rowStart.count * 4 + events.count * 8
-    size += buckets.count * 4
-    for c in columns {
-      size += c.present.count * 8
-      switch c.values {
-      case .float(let v): size += v.count * 8
-      case .int(let v): size += v.count * 8
-      case .string(let v): size += v.count * 16 + v.reduce(0) { $0 + ($1.utf8.count > 15 ? $1.utf8.count + 32 : 0) }
-      case .embedding(let v, _): size += v.count * 4
-      }
-    }
-    byteSize = size
+    byteSize = b.bytes + buckets.count * 4
   }
 
   /// The entity index of `entityID` (whose token is `token`), or nil if it has no rows in the image.
@@ -149,14 +138,13 @@ public final class HistoryImage: Sendable {
   /// (approximately) or 2^31 rows; the caller then answers from storage.
   static func build(from cursor: any StorageCursor, group: FeatureGroup, expectedRows: Int, maxBytes: Int) throws -> HistoryImage {
     let sid = group.storageID
-    let rowBytes = bytesPerRow(group.dtypes)
-    var b = Builder(dtypes: group.dtypes, reserve: min(expectedRows, maxBytes / max(1, rowBytes)))
+    var b = Builder(dtypes: group.dtypes, reserve: min(expectedRows, maxBytes / bytesPerRow(group.dtypes)))
     cursor.seek([])
     while cursor.isValid {
       try cursor.withKey { key in
         try cursor.withValue { value in try b.add(key: key, value: value, storageID: sid) }
       }
-      if b.events.count & 0xFFFF == 0, b.events.count * rowBytes > maxBytes {
+      if b.bytes > maxBytes {
         throw StrataError.resourceExhausted("history image of \(group.qualifiedName) exceeds \(maxBytes) bytes")
       }
       guard b.events.count < Int(Int32.max) else {
@@ -169,10 +157,10 @@ public final class HistoryImage: Sendable {
     return HistoryImage(storageID: sid, dtypes: group.dtypes, builder: b)
   }
 
-  /// The approximate bytes one row takes in an image of a group with `dtypes` (strings counted
-  /// without their heap bytes).
+  /// The least bytes one row takes in an image of a group with `dtypes` (a lower bound: strings
+  /// longer than 15 bytes and per-entity data come on top; `Builder.bytes` counts them exactly).
   static func bytesPerRow(_ dtypes: [DType]) -> Int {
-    dtypes.reduce(8) { total, dtype in
+    dtypes.reduce(8 + dtypes.count / 8) { total, dtype in
       switch dtype {
       case .float, .int: total + 8
       case .string: total + 16
@@ -199,9 +187,14 @@ public final class HistoryImage: Sendable {
     var columns: [Column] = []
     /// Whether an entity is open (its rows are being added).
     var open = false
+    /// Heap bytes of what was added so far: entities, rows, string bytes (whatever the reserved
+    /// capacity, so a budget check is exact for the content).
+    var bytes = 0
+    let rowBytes: Int
 
     init(dtypes: [DType], reserve n: Int) {
       self.dtypes = dtypes
+      rowBytes = HistoryImage.bytesPerRow(dtypes)
       floats = Array(repeating: [], count: dtypes.count)
       ints = Array(repeating: [], count: dtypes.count)
       strings = Array(repeating: [], count: dtypes.count)
@@ -239,8 +232,10 @@ public final class HistoryImage: Sendable {
         idBytes.append(contentsOf: id)
         idOffsets.append(Int32(idBytes.count))
         open = true
+        bytes += 8 + 4 + 4 + id.count
       }
       events.append(event)
+      bytes += rowBytes
       try appendValues(value)
     }
 
@@ -274,12 +269,15 @@ public final class HistoryImage: Sendable {
     private mutating func removeLastRow() {
       let r = events.count - 1
       events.removeLast()
+      bytes -= rowBytes
       for k in dtypes.indices {
         present[k][r >> 6] &= ~(1 << UInt64(r & 63))
         switch dtypes[k] {
         case .float: floats[k].removeLast()
         case .int: ints[k].removeLast()
-        case .string: strings[k].removeLast()
+        case .string:
+          let last = strings[k].removeLast()
+          bytes -= Self.heapBytes(last)
         case .embedding(let d): embeddings[k].removeLast(d)
         }
       }
@@ -326,7 +324,9 @@ public final class HistoryImage: Sendable {
               shift += 7
             }
             guard length >= 0, length <= bytes.count - offset else { throw Self.corrupt }
-            strings[k].append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), as: UTF8.self))
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), as: UTF8.self)
+            self.bytes += Self.heapBytes(text)
+            strings[k].append(text)
             offset += length
           } else {
             strings[k].append("")
@@ -342,6 +342,12 @@ public final class HistoryImage: Sendable {
         }
       }
       guard offset == bytes.count else { throw Self.corrupt }
+    }
+
+    /// Heap bytes of a string beyond its 16-byte inline representation (small ones are inline).
+    @inline(__always) static func heapBytes(_ s: String) -> Int {
+      let n = s.utf8.count
+      return n > 15 ? n + 32 : 0
     }
 
     static let corrupt = StrataError.internalError("stored row does not decode with its group's schema (corrupt data or a bug)")

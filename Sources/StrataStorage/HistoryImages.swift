@@ -13,13 +13,24 @@ public struct HistoryImagePolicy: Sendable, Equatable {
   /// which is exact but slower.
   public var maxStaleFraction: Double
 
-  public init(budgetBytes: Int, minLabelsToBuild: Int, maxStaleFraction: Double) {
+  /// Writes to a group version of at least `prebuildMinRows` rows schedule a background build of its
+  /// image (when it has none or it is stale) once they pause for this long. nil: only exports build.
+  public var prebuildAfterQuietSeconds: Double?
+  public var prebuildMinRows: UInt64
+
+  public init(
+    budgetBytes: Int, minLabelsToBuild: Int, maxStaleFraction: Double, prebuildAfterQuietSeconds: Double? = nil,
+    prebuildMinRows: UInt64 = 10_000
+  ) {
     self.budgetBytes = budgetBytes
     self.minLabelsToBuild = minLabelsToBuild
     self.maxStaleFraction = maxStaleFraction
+    self.prebuildAfterQuietSeconds = prebuildAfterQuietSeconds
+    self.prebuildMinRows = prebuildMinRows
   }
 
-  public static let defaults = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 10_000, maxStaleFraction: 0.02)
+  public static let defaults = HistoryImagePolicy(
+    budgetBytes: 1 << 30, minLabelsToBuild: 10_000, maxStaleFraction: 0.02, prebuildAfterQuietSeconds: 1)
   public static let disabled = HistoryImagePolicy(budgetBytes: 0, minLabelsToBuild: .max, maxStaleFraction: 0)
 }
 
@@ -79,9 +90,10 @@ final class HistoryImages: Sendable {
     }
   }
 
-  /// The current image of `sid` and whether a (re)build is due for a chunk of `labels` labels.
+  /// The current image of `sid`, whether a (re)build is due for a chunk of `labels` labels, and
+  /// whether one is running.
   func current(_ sid: UInt32, labels: Int, policy: HistoryImagePolicy, rowsTotal: UInt64, estimate: Int)
-    -> (use: Use?, build: Bool)
+    -> (use: Use?, build: Bool, building: Bool)
   {
     state.withLock { s in
       s.tick += 1
@@ -94,9 +106,9 @@ final class HistoryImages: Sendable {
         stale = Double(e.touched.count) > policy.maxStaleFraction * Double(max(1, image.entityCount))
       }
       let fits = estimate <= policy.budgetBytes && e.tooLargeAtRows != rowsTotal
-      let build = stale && fits && e.pending == nil && labels >= policy.minLabelsToBuild && rowsTotal > 0
+      let wanted = stale && fits && labels >= policy.minLabelsToBuild && rowsTotal > 0
       s.entries[sid] = e
-      return (use, build)
+      return (use, wanted && e.pending == nil, wanted && e.pending != nil)
     }
   }
 

@@ -1,5 +1,6 @@
 public import StrataCore
 internal import Synchronization
+internal import Foundation
 
 /// A validated row ready to store for one group version.
 public struct RowToStore: Sendable, Equatable {
@@ -181,7 +182,13 @@ public final class LocalShard: Sendable {
     let sid = group.storageID
     let rows = writeStats[sid]?.rowsTotal ?? 0
     let estimate = Int(clamping: rows) &* HistoryImage.bytesPerRow(group.dtypes)
-    let (use, build) = images.current(sid, labels: labels, policy: policy, rowsTotal: rows, estimate: estimate)
+    var (use, build, building) = images.current(sid, labels: labels, policy: policy, rowsTotal: rows, estimate: estimate)
+    // Another thread is building the image this chunk wants (a background build after writes, or
+    // another export): waiting for it costs less than reading storage.
+    while building {
+      usleep(2_000)
+      (use, build, building) = images.current(sid, labels: labels, policy: policy, rowsTotal: rows, estimate: estimate)
+    }
     guard build else { return use }
     let cursor: any StorageCursor
     do {

@@ -488,9 +488,7 @@ struct HistoryImageTests {
       #expect(got[0].strings == text && got[0].statuses.allSatisfy { $0 == ColumnBlock.code(.present) })
 
       let summary = store.shard.images.summary
-      withKnownIssue("HistoryImage.bytesPerRow counts a string as 16 bytes: the budget ignores string bytes") {
-        #expect(summary.bytes <= budget, "\(summary.images) image(s) of \(summary.bytes) bytes held with a budget of \(budget) bytes")
-      }
+      #expect(summary.bytes <= budget, "\(summary.images) image(s) of \(summary.bytes) bytes held with a budget of \(budget) bytes")
     }
   }
 
