@@ -42,7 +42,11 @@ struct ClientOptions: ParsableArguments {
         transport: .http2NIOPosix(
           target: .dns(host: host, port: port),
           transportSecurity: .plaintext,
-          config: .defaults { $0.connection.flushCoalescing = nil },
+          config: .defaults {
+            $0.connection.flushCoalescing = nil
+            // Joined batches are ~1 MiB messages: bigger frames, fewer of them (the window is 8 MiB).
+            $0.http2.maxFrameSize = 1 << 20
+          },
           serviceConfig: Self.serviceConfig)
       ) { client in
         try await body(Strata_V1_FeatureStore.Client(wrapping: client))

@@ -49,6 +49,10 @@ public struct StrataNode: Sendable {
         // (which can only reset the stream) gets headroom above it. See RequestSizeLimit.
         c.rpc.maxRequestPayloadSize = RequestSizeLimit(maxBytes: config.maxRequestBytes).transportLimit
         c.http2.maxConcurrentStreams = config.maxConcurrentStreams
+        // Uploads (ingest batches, label chunks of ~0.5 MiB) would otherwise crawl through the default
+        // 64 KiB flow-control window, one round trip per window; larger frames cut per-frame work.
+        c.http2.targetWindowSize = 8 << 20
+        c.http2.maxFrameSize = 1 << 20
         c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
         c.connection.flushCoalescing = nil
       })
