@@ -6,6 +6,8 @@
 #   - point-in-time join throughput (strata join of LABELS label rows)
 #   - online lookup latency while exports of 5x LABELS labels run back to back
 # Usage: scripts/bench.sh [ROWS] [LABELS]     (defaults 1000000 and 200000)
+# EXPORT_NICE="nice -n 10" runs the export client at a lower priority (a stand-in for a client on
+# another machine) when measuring lookups during exports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-1000000}"
@@ -52,7 +54,7 @@ echo "join:    $(head -1 "$WORK/join.err")"
 for _ in 1 2 3 4 5; do cat "$WORK/labels.csv"; done | awk 'NR == 1 || !/^entity_id/' >"$WORK/labels5.csv"
 # An export takes well under a second, so exports run back to back for as long as the lookups last.
 (while [ ! -e "$WORK/stop" ]; do
-  "$BIN" join --labels "$WORK/labels5.csv" --features 'bench:*' --out /dev/null 2>>"$WORK/join5.err" || break
+  $EXPORT_NICE "$BIN" join --labels "$WORK/labels5.csv" --features 'bench:*' --out /dev/null 2>>"$WORK/join5.err" || break
 done) &
 EXPORTS=$!
 sleep 0.5

@@ -110,7 +110,9 @@ public final class FeatureStore: Sendable {
     }
     prebuildState.withLock { $0[sid] = nil }
     guard let rows = shard.writeStats[sid]?.rowsTotal, rows >= imagePolicy.prebuildMinRows else { return }
-    _ = try? shard.imageForJoin(group, labels: .max, policy: imagePolicy)
+    let shard = self.shard
+    let policy = imagePolicy
+    BackgroundThreads.shared.submit { _ = try? shard.imageForJoin(group, labels: .max, policy: policy) }
   }
 
   func validate(_ request: WriteRequest, now: Timestamp) throws(StrataError) -> (FeatureGroup, [RowToStore]) {
@@ -260,6 +262,9 @@ public final class FeatureStore: Sendable {
   /// `historical` in columnar form: one `ColumnBlock` per column, each holding `labels.count` rows in
   /// label order. Same semantics, same limits.
   ///
+  /// Runs on `BackgroundThreads.shared` (below normal priority), so online lookups and writes get the
+  /// CPU first while an export runs.
+  ///
   /// Labels are answered from the group's `HistoryImage` (built first, by one scan, when the policy says
   /// so) except those with a known-at time and those of entities written after the image's scan began,
   /// which are answered from storage. Lookups and columns are spread over `joinParallelism` threads.
@@ -269,15 +274,16 @@ public final class FeatureStore: Sendable {
     let shard = self.shard
     let parallelism = self.joinParallelism
     let policy = self.imagePolicy
-    let result = try await executor.read {
+    let bulk = BackgroundThreads.shared
+    let result = try await bulk.run {
       var chosen: [UInt32: ChosenRows] = [:]
       for g in groups {
-        chosen[g.storageID] = try Self.choose(labels, group: g, shard: shard, policy: policy, parallelism: parallelism)
+        chosen[g.storageID] = try Self.choose(labels, group: g, shard: shard, policy: policy, parallelism: parallelism, bulk: bulk)
       }
       let times = labels.map(\.time.microseconds)
       let rows = chosen
       let built = Mutex([ColumnBlock](repeating: ColumnBlock(), count: columns.count))
-      DispatchQueue.concurrentPerform(iterations: columns.count) { j in
+      bulk.parallelFor(columns.count) { j in
         let c = columns[j]
         let block = ColumnBlock.build(
           rows: rows[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
@@ -291,7 +297,8 @@ public final class FeatureStore: Sendable {
 
   /// The row of `group` that answers each label: from the image where it can, from storage elsewhere.
   static func choose(
-    _ labels: [LabelRow], group: FeatureGroup, shard: LocalShard, policy: HistoryImagePolicy, parallelism: Int
+    _ labels: [LabelRow], group: FeatureGroup, shard: LocalShard, policy: HistoryImagePolicy, parallelism: Int,
+    bulk: BackgroundThreads = .shared
   ) throws -> ChosenRows {
     guard let use = try shard.imageForJoin(group, labels: labels.count, policy: policy) else {
       let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
@@ -305,7 +312,7 @@ public final class FeatureStore: Sendable {
     let deferred = Mutex([[Int]](repeating: [], count: parts))
     refs.withUnsafeMutableBufferPointer { out in
       let out = UnsafeSendable(out)
-      DispatchQueue.concurrentPerform(iterations: parts) { p in
+      bulk.parallelFor(parts) { p in
         let range = (labels.count * p / parts)..<(labels.count * (p + 1) / parts)
         var mine: [Int] = []
         for i in range {
@@ -361,7 +368,7 @@ public final class FeatureStore: Sendable {
   }
 }
 
-/// A value handed to `concurrentPerform` workers that write disjoint parts of it.
+/// A value handed to `parallelFor` workers that write disjoint parts of it.
 struct UnsafeSendable<T>: @unchecked Sendable {
   let value: T
   init(_ value: T) { self.value = value }
