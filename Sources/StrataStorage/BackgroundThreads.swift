@@ -31,13 +31,13 @@ public final class BackgroundThreads: Sendable {
     self.count = max(1, count)
     for index in 0..<self.count {
       let thread = Thread { [self] in
+        Thread.current.name = "strata-bulk-\(index)"
         #if os(Linux)
           // Linux keeps the nice value per thread (see pthreads(7)): `who` 0 is the calling thread.
           _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
         #endif
         self.loop()
       }
-      thread.name = "strata-bulk-\(index)"
       thread.start()
     }
   }
