@@ -67,6 +67,9 @@ struct CLIError: Error, CustomStringConvertible {
 
   init(rpc error: RPCError, server: String) {
     switch error.code {
+    case .unavailable where error.message.hasPrefix("cluster node "):
+      // The node answered; one of the cluster nodes it needed did not.
+      description = "UNAVAILABLE: \(error.message) (answered by \(server))"
     case .unavailable:
       description = "cannot reach a strata node at \(server) (is `strata serve` running there?): \(error.message)"
     default:

@@ -29,6 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("history-image-mb"),
     help: "Memory for in-memory columnar copies of group histories, which make exports several times faster (0 = off; a group that does not fit is read from disk).")
   var historyImageMB = HistoryImagePolicy.defaults.budgetBytes >> 20
+  @Option(help: "Cluster file (YAML: epoch and nodes with id and address); with --node, this process is that node of the cluster and listens on its address.")
+  var cluster: String?
+  @Option(help: "This node's id in the cluster file.") var node: String?
   @Option(name: .customLong("node-id"), help: "Name reported by `strata status` (default host:port).") var nodeID: String?
 
   func run() async throws {
@@ -44,9 +47,26 @@ struct ServeCommand: AsyncParsableCommand {
     limits.maxEntitiesPerLookup = maxEntitiesPerLookup
     limits.maxLabelsPerMessage = maxLabelsPerMessage
     limits.maxClockSkewMicros = maxClockSkew * 1_000_000
+    var host = self.host
+    var port = self.port
+    var nodeID = self.nodeID
+    var settings: ClusterSettings?
+    if let cluster {
+      guard let node else { throw ValidationError("--cluster needs --node, the id of this node in the cluster file") }
+      let loaded = try ClusterFile.load(path: cluster, node: node)
+      guard let me = loaded.me else {
+        throw ValidationError("--node \(node) is not in \(cluster); its nodes are: \(loaded.nodes.map(\.id).joined(separator: ", "))")
+      }
+      host = me.host
+      port = me.port
+      nodeID = nodeID ?? node
+      settings = loaded
+    } else if node != nil {
+      throw ValidationError("--node needs --cluster")
+    }
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
-      maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy)
+      maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy, cluster: settings)
     let logger = Logger(label: "strata")
     let node: StrataNode
     do {

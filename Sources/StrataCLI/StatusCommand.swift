@@ -1,4 +1,5 @@
 internal import ArgumentParser
+internal import Foundation
 internal import StrataCore
 internal import StrataProto
 internal import SwiftProtobuf
@@ -16,6 +17,18 @@ struct StatusCommand: AsyncParsableCommand {
     print("feature groups: \(s.featureGroups)")
     print("since start:    \(s.rowsWritten) rows written (\(s.lateRows) late), \(s.onlineLookups) entities looked up online, \(s.historicalRows) label rows joined")
     print("history images: \(s.historyImages) held, \(s.historyImageBytes >> 20) MiB, \(s.historyImageBuilds) built since start")
+    if !s.clusterNodes.isEmpty {
+      var rows = [["NODE", "ADDRESS", "RING SHARE", "ROWS", "ANSWERS"]]
+      for n in s.clusterNodes {
+        rows.append([
+          n.nodeID, n.address, String(format: "%.1f%%", n.ringShare * 100), n.reachable ? String(n.rowsTotal) : "-",
+          n.reachable ? "yes" : "no: \(n.error)",
+        ])
+      }
+      print("")
+      print("cluster (ring epoch \(s.ringEpoch)):")
+      print(Table.render(rows))
+    }
     if !s.groups.isEmpty {
       var rows = [["GROUP", "ROWS", "LAST WRITE"]]
       for g in s.groups {

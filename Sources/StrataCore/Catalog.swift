@@ -82,6 +82,47 @@ public struct Catalog: Sendable, Equatable {
     return (results, registered)
   }
 
+  /// Makes this catalog hold `versions` exactly as another node registered them (cluster registry sync:
+  /// the leader assigns versions, every node adopts them). Version numbers, specs, statuses and
+  /// creation times are taken as given; storage ids stay local (a version this catalog lacks gets the
+  /// next local id). Versions this catalog has but `versions` lacks are kept.
+  ///
+  /// All or nothing: throws FAILED_PRECONDITION, changing nothing, when a version number holds a
+  /// different spec here, or when adopting would leave a gap in a group's versions. Returns the
+  /// versions added or changed (to persist).
+  public mutating func adopt(_ versions: [FeatureGroup]) throws(StrataError) -> [FeatureGroup] {
+    var copy = self
+    var changed: [FeatureGroup] = []
+    for v in versions.sorted(by: { ($0.name, $0.version) < ($1.name, $1.version) }) {
+      var list = copy.groups[v.name] ?? []
+      if v.version <= list.count {
+        var mine = list[v.version - 1]
+        guard mine.spec == v.spec else {
+          throw .failedPrecondition(
+            "registry diverged: \(v.qualifiedName) has another definition on this node than on the registry leader")
+        }
+        if mine.status != v.status || mine.createdAt != v.createdAt {
+          mine.status = v.status
+          mine.createdAt = v.createdAt
+          list[v.version - 1] = mine
+          changed.append(mine)
+        }
+      } else {
+        guard v.version == list.count + 1 else {
+          throw .failedPrecondition(
+            "registry snapshot skips versions of '\(v.name)': this node has \(list.count), the snapshot starts at \(v.version)")
+        }
+        let added = FeatureGroup(spec: v.spec, version: v.version, status: v.status, createdAt: v.createdAt, storageID: copy.nextStorageID)
+        copy.nextStorageID &+= 1
+        list.append(added)
+        changed.append(added)
+      }
+      copy.groups[v.name] = list
+    }
+    self = copy
+    return changed
+  }
+
   /// Changes the status of one version. Returns the updated version (to persist).
   public mutating func setStatus(_ status: GroupStatus, group name: String, version: Int) throws(StrataError) -> FeatureGroup {
     let current = try self.group(named: name, version: version)

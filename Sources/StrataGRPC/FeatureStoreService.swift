@@ -247,14 +247,22 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
   ) async throws {
     let blocks = try await store.historicalColumns(labels: labels, columns: columns)
+    try await sendColumnar(blocks, columns: columns, count: labels.count, eventTimes: eventTimes, to: response)
+  }
+
+  /// Sends `count` joined rows in columnar form, one message per slice of about 1 MiB.
+  func sendColumnar(
+    _ blocks: [ColumnBlock], columns: [ResolvedFeature], count: Int, eventTimes: Bool,
+    to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
+  ) async throws {
     let bytesPerRow = columns.reduce(0) { total, c in
       if case .embedding(let d) = c.feature.dtype { return total + 10 + 4 * d }
       return total + (eventTimes ? 24 : 12)
     }
     let rowsPerMessage = max(64, (1 << 20) / max(1, bytesPerRow))
     var start = 0
-    while start < labels.count {
-      let end = min(start + rowsPerMessage, labels.count)
+    while start < count {
+      let end = min(start + rowsPerMessage, count)
       var batch = Strata_V1_JoinedBatch()
       batch.rowCount = UInt32(end - start)
       batch.columns = zip(columns, blocks).map { c, b in Self.slice(b, start..<end, dtype: c.feature.dtype, eventTimes: eventTimes) }

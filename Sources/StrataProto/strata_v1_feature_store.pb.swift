@@ -521,6 +521,36 @@ public nonisolated struct Strata_V1_GetStatusResponse: Sendable {
 
   public var historyImageBuilds: UInt64 = 0
 
+  /// Cluster nodes only: the ring epoch and every node of the ring as the answering node sees it.
+  public var ringEpoch: UInt64 = 0
+
+  public var clusterNodes: [Strata_V1_ClusterNodeStatus] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_ClusterNodeStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
+
+  public var address: String = String()
+
+  /// Fraction of the token space whose primary owner is this node.
+  public var ringShare: Double = 0
+
+  public var reachable: Bool = false
+
+  /// History rows stored on the node (all group versions); 0 when unreachable.
+  public var rowsTotal: UInt64 = 0
+
+  /// Why the node did not answer.
+  public var error: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1378,7 +1408,7 @@ nonisolated extension Strata_V1_GetStatusRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1400,6 +1430,8 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.historyImages) }()
       case 13: try { try decoder.decodeSingularUInt64Field(value: &self.historyImageBytes) }()
       case 14: try { try decoder.decodeSingularUInt64Field(value: &self.historyImageBuilds) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.ringEpoch) }()
+      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.clusterNodes) }()
       default: break
       }
     }
@@ -1448,6 +1480,12 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     if self.historyImageBuilds != 0 {
       try visitor.visitSingularUInt64Field(value: self.historyImageBuilds, fieldNumber: 14)
     }
+    if self.ringEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ringEpoch, fieldNumber: 15)
+    }
+    if !self.clusterNodes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.clusterNodes, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1466,6 +1504,63 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     if lhs.historyImages != rhs.historyImages {return false}
     if lhs.historyImageBytes != rhs.historyImageBytes {return false}
     if lhs.historyImageBuilds != rhs.historyImageBuilds {return false}
+    if lhs.ringEpoch != rhs.ringEpoch {return false}
+    if lhs.clusterNodes != rhs.clusterNodes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClusterNodeStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{3}ring_share\0\u{1}reachable\0\u{3}rows_total\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.ringShare) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.reachable) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.rowsTotal) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 2)
+    }
+    if self.ringShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.ringShare, fieldNumber: 3)
+    }
+    if self.reachable != false {
+      try visitor.visitSingularBoolField(value: self.reachable, fieldNumber: 4)
+    }
+    if self.rowsTotal != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rowsTotal, fieldNumber: 5)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ClusterNodeStatus, rhs: Strata_V1_ClusterNodeStatus) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.ringShare != rhs.ringShare {return false}
+    if lhs.reachable != rhs.reachable {return false}
+    if lhs.rowsTotal != rhs.rowsTotal {return false}
+    if lhs.error != rhs.error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,8 +1,9 @@
-/// The internode shard service: what a coordinating node calls on the node that owns an entity.
+/// The internode service: what a coordinating node calls on the nodes that own the entities of a
+/// request. Every node of a cluster serves it next to the public FeatureStore service.
 ///
-/// Rows travel in Strata's compact row encoding (`encoded_values`, see Sources/StrataStorage/RowCodec.swift)
-/// for the group version named next to them, so a coordinator validates and encodes once and owners only
-/// store. Every node serves this service; the cluster issue adds the coordinator that fans out to it.
+/// Each call carries the caller's ring epoch in the request metadata header `strata-ring-epoch`; a node
+/// whose ring has another epoch answers FAILED_PRECONDITION naming both epochs instead of serving from a
+/// view that may place entities elsewhere. Calls run on the receiving node only: they never fan out.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -26,50 +27,120 @@ public enum Strata_V1_Shard: Sendable {
     public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard")
     /// Namespace for method metadata.
     public enum Method: Sendable {
-        /// Namespace for "WriteRows" metadata.
-        public enum WriteRows: Sendable {
-            /// Request type for "WriteRows".
-            public typealias Input = Strata_V1_ShardWriteRowsRequest
-            /// Response type for "WriteRows".
-            public typealias Output = Strata_V1_ShardWriteRowsResponse
-            /// Descriptor for "WriteRows".
+        /// Namespace for "WriteBatch" metadata.
+        public enum WriteBatch: Sendable {
+            /// Request type for "WriteBatch".
+            public typealias Input = Strata_V1_WriteFeaturesRequest
+            /// Response type for "WriteBatch".
+            public typealias Output = Strata_V1_WriteFeaturesResponse
+            /// Descriptor for "WriteBatch".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
-                method: "WriteRows",
+                method: "WriteBatch",
                 type: .unary
             )
         }
-        /// Namespace for "ReadOnline" metadata.
-        public enum ReadOnline: Sendable {
-            /// Request type for "ReadOnline".
-            public typealias Input = Strata_V1_ShardReadOnlineRequest
-            /// Response type for "ReadOnline".
-            public typealias Output = Strata_V1_ShardReadOnlineResponse
-            /// Descriptor for "ReadOnline".
+        /// Namespace for "GetOnline" metadata.
+        public enum GetOnline: Sendable {
+            /// Request type for "GetOnline".
+            public typealias Input = Strata_V1_GetOnlineFeaturesRequest
+            /// Response type for "GetOnline".
+            public typealias Output = Strata_V1_GetOnlineFeaturesResponse
+            /// Descriptor for "GetOnline".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
-                method: "ReadOnline",
+                method: "GetOnline",
                 type: .unary
             )
         }
-        /// Namespace for "ReadAsOf" metadata.
-        public enum ReadAsOf: Sendable {
-            /// Request type for "ReadAsOf".
-            public typealias Input = Strata_V1_ShardReadAsOfRequest
-            /// Response type for "ReadAsOf".
-            public typealias Output = Strata_V1_ShardReadAsOfResponse
-            /// Descriptor for "ReadAsOf".
+        /// Namespace for "GetHistorical" metadata.
+        public enum GetHistorical: Sendable {
+            /// Request type for "GetHistorical".
+            public typealias Input = Strata_V1_GetHistoricalFeaturesRequest
+            /// Response type for "GetHistorical".
+            public typealias Output = Strata_V1_GetHistoricalFeaturesResponse
+            /// Descriptor for "GetHistorical".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
-                method: "ReadAsOf",
+                method: "GetHistorical",
                 type: .bidirectionalStreaming
+            )
+        }
+        /// Namespace for "ApplyOnLeader" metadata.
+        public enum ApplyOnLeader: Sendable {
+            /// Request type for "ApplyOnLeader".
+            public typealias Input = Strata_V1_ApplyFeatureGroupsRequest
+            /// Response type for "ApplyOnLeader".
+            public typealias Output = Strata_V1_ApplyFeatureGroupsResponse
+            /// Descriptor for "ApplyOnLeader".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "ApplyOnLeader",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetStatusOnLeader" metadata.
+        public enum SetStatusOnLeader: Sendable {
+            /// Request type for "SetStatusOnLeader".
+            public typealias Input = Strata_V1_SetFeatureGroupStatusRequest
+            /// Response type for "SetStatusOnLeader".
+            public typealias Output = Strata_V1_SetFeatureGroupStatusResponse
+            /// Descriptor for "SetStatusOnLeader".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "SetStatusOnLeader",
+                type: .unary
+            )
+        }
+        /// Namespace for "PutRegistry" metadata.
+        public enum PutRegistry: Sendable {
+            /// Request type for "PutRegistry".
+            public typealias Input = Strata_V1_RegistrySnapshot
+            /// Response type for "PutRegistry".
+            public typealias Output = Strata_V1_PutRegistryResponse
+            /// Descriptor for "PutRegistry".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "PutRegistry",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetRegistry" metadata.
+        public enum GetRegistry: Sendable {
+            /// Request type for "GetRegistry".
+            public typealias Input = Strata_V1_GetRegistryRequest
+            /// Response type for "GetRegistry".
+            public typealias Output = Strata_V1_RegistrySnapshot
+            /// Descriptor for "GetRegistry".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "GetRegistry",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetNodeStatus" metadata.
+        public enum GetNodeStatus: Sendable {
+            /// Request type for "GetNodeStatus".
+            public typealias Input = Strata_V1_GetStatusRequest
+            /// Response type for "GetNodeStatus".
+            public typealias Output = Strata_V1_GetStatusResponse
+            /// Descriptor for "GetNodeStatus".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "GetNodeStatus",
+                type: .unary
             )
         }
         /// Descriptors for all methods in the "strata.v1.Shard" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            WriteRows.descriptor,
-            ReadOnline.descriptor,
-            ReadAsOf.descriptor
+            WriteBatch.descriptor,
+            GetOnline.descriptor,
+            GetHistorical.descriptor,
+            ApplyOnLeader.descriptor,
+            SetStatusOnLeader.descriptor,
+            PutRegistry.descriptor,
+            GetRegistry.descriptor,
+            GetNodeStatus.descriptor
         ]
     }
 }
@@ -96,60 +167,141 @@ extension Strata_V1_Shard {
     /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
     /// or ``SimpleServiceProtocol`` instead.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
-        /// Handle the "WriteRows" method.
+        /// Handle the "WriteBatch" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+        /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+        /// > validated the whole client batch, resolved the version and set every created timestamp.
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Strata_V1_ShardWriteRowsRequest` messages.
+        ///   - request: A streaming request of `Strata_V1_WriteFeaturesRequest` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Strata_V1_ShardWriteRowsResponse` messages.
-        func writeRows(
-            request: GRPCCore.StreamingServerRequest<Strata_V1_ShardWriteRowsRequest>,
+        /// - Returns: A streaming response of `Strata_V1_WriteFeaturesResponse` messages.
+        func writeBatch(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_WriteFeaturesRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardWriteRowsResponse>
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesResponse>
 
-        /// Handle the "ReadOnline" method.
+        /// Handle the "GetOnline" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The online (latest) row of each (entity, group version) pair, in request order.
+        /// > Online values of entities owned by this node, in request order.
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Strata_V1_ShardReadOnlineRequest` messages.
+        ///   - request: A streaming request of `Strata_V1_GetOnlineFeaturesRequest` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Strata_V1_ShardReadOnlineResponse` messages.
-        func readOnline(
-            request: GRPCCore.StreamingServerRequest<Strata_V1_ShardReadOnlineRequest>,
+        /// - Returns: A streaming response of `Strata_V1_GetOnlineFeaturesResponse` messages.
+        func getOnline(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetOnlineFeaturesRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardReadOnlineResponse>
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetOnlineFeaturesResponse>
 
-        /// Handle the "ReadAsOf" method.
+        /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > For each (entity, group version, as-of time) probe, the row with the greatest
-        /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+        /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+        /// > GetHistoricalFeatures (features in the first message; answers in label order).
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Strata_V1_ShardReadAsOfRequest` messages.
+        ///   - request: A streaming request of `Strata_V1_GetHistoricalFeaturesRequest` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Strata_V1_ShardReadAsOfResponse` messages.
-        func readAsOf(
-            request: GRPCCore.StreamingServerRequest<Strata_V1_ShardReadAsOfRequest>,
+        /// - Returns: A streaming response of `Strata_V1_GetHistoricalFeaturesResponse` messages.
+        func getHistorical(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetHistoricalFeaturesRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardReadAsOfResponse>
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetHistoricalFeaturesResponse>
+
+        /// Handle the "ApplyOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+        /// > down pulls it when it starts.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_ApplyFeatureGroupsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_ApplyFeatureGroupsResponse` messages.
+        func applyOnLeader(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ApplyFeatureGroupsResponse>
+
+        /// Handle the "SetStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_SetFeatureGroupStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_SetFeatureGroupStatusResponse` messages.
+        func setStatusOnLeader(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetFeatureGroupStatusResponse>
+
+        /// Handle the "PutRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_RegistrySnapshot` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_PutRegistryResponse` messages.
+        func putRegistry(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_RegistrySnapshot>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PutRegistryResponse>
+
+        /// Handle the "GetRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_GetRegistryRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_RegistrySnapshot` messages.
+        func getRegistry(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetRegistryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RegistrySnapshot>
+
+        /// Handle the "GetNodeStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's own counters and key count (for `strata status`).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_GetStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_GetStatusResponse` messages.
+        func getNodeStatus(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse>
     }
 
     /// Service protocol for the "strata.v1.Shard" service.
@@ -160,60 +312,141 @@ extension Strata_V1_Shard {
     /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
     /// use ``StreamingServiceProtocol``.
     public protocol ServiceProtocol: Strata_V1_Shard.StreamingServiceProtocol {
-        /// Handle the "WriteRows" method.
+        /// Handle the "WriteBatch" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+        /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+        /// > validated the whole client batch, resolved the version and set every created timestamp.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Strata_V1_ShardWriteRowsRequest` message.
+        ///   - request: A request containing a single `Strata_V1_WriteFeaturesRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A response containing a single `Strata_V1_ShardWriteRowsResponse` message.
-        func writeRows(
-            request: GRPCCore.ServerRequest<Strata_V1_ShardWriteRowsRequest>,
+        /// - Returns: A response containing a single `Strata_V1_WriteFeaturesResponse` message.
+        func writeBatch(
+            request: GRPCCore.ServerRequest<Strata_V1_WriteFeaturesRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.ServerResponse<Strata_V1_ShardWriteRowsResponse>
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_WriteFeaturesResponse>
 
-        /// Handle the "ReadOnline" method.
+        /// Handle the "GetOnline" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The online (latest) row of each (entity, group version) pair, in request order.
+        /// > Online values of entities owned by this node, in request order.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Strata_V1_ShardReadOnlineRequest` message.
+        ///   - request: A request containing a single `Strata_V1_GetOnlineFeaturesRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A response containing a single `Strata_V1_ShardReadOnlineResponse` message.
-        func readOnline(
-            request: GRPCCore.ServerRequest<Strata_V1_ShardReadOnlineRequest>,
+        /// - Returns: A response containing a single `Strata_V1_GetOnlineFeaturesResponse` message.
+        func getOnline(
+            request: GRPCCore.ServerRequest<Strata_V1_GetOnlineFeaturesRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.ServerResponse<Strata_V1_ShardReadOnlineResponse>
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetOnlineFeaturesResponse>
 
-        /// Handle the "ReadAsOf" method.
+        /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > For each (entity, group version, as-of time) probe, the row with the greatest
-        /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+        /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+        /// > GetHistoricalFeatures (features in the first message; answers in label order).
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Strata_V1_ShardReadAsOfRequest` messages.
+        ///   - request: A streaming request of `Strata_V1_GetHistoricalFeaturesRequest` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Strata_V1_ShardReadAsOfResponse` messages.
-        func readAsOf(
-            request: GRPCCore.StreamingServerRequest<Strata_V1_ShardReadAsOfRequest>,
+        /// - Returns: A streaming response of `Strata_V1_GetHistoricalFeaturesResponse` messages.
+        func getHistorical(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetHistoricalFeaturesRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardReadAsOfResponse>
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetHistoricalFeaturesResponse>
+
+        /// Handle the "ApplyOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+        /// > down pulls it when it starts.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_ApplyFeatureGroupsResponse` message.
+        func applyOnLeader(
+            request: GRPCCore.ServerRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_ApplyFeatureGroupsResponse>
+
+        /// Handle the "SetStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_SetFeatureGroupStatusResponse` message.
+        func setStatusOnLeader(
+            request: GRPCCore.ServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetFeatureGroupStatusResponse>
+
+        /// Handle the "PutRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegistrySnapshot` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_PutRegistryResponse` message.
+        func putRegistry(
+            request: GRPCCore.ServerRequest<Strata_V1_RegistrySnapshot>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_PutRegistryResponse>
+
+        /// Handle the "GetRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetRegistryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_RegistrySnapshot` message.
+        func getRegistry(
+            request: GRPCCore.ServerRequest<Strata_V1_GetRegistryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_RegistrySnapshot>
+
+        /// Handle the "GetNodeStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's own counters and key count (for `strata status`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_GetStatusResponse` message.
+        func getNodeStatus(
+            request: GRPCCore.ServerRequest<Strata_V1_GetStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>
     }
 
     /// Simple service protocol for the "strata.v1.Shard" service.
@@ -222,61 +455,142 @@ extension Strata_V1_Shard {
     /// doesn't provide access to request or response metadata. If you need access to these
     /// then use ``ServiceProtocol`` instead.
     public protocol SimpleServiceProtocol: Strata_V1_Shard.ServiceProtocol {
-        /// Handle the "WriteRows" method.
+        /// Handle the "WriteBatch" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+        /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+        /// > validated the whole client batch, resolved the version and set every created timestamp.
         ///
         /// - Parameters:
-        ///   - request: A `Strata_V1_ShardWriteRowsRequest` message.
+        ///   - request: A `Strata_V1_WriteFeaturesRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A `Strata_V1_ShardWriteRowsResponse` to respond with.
-        func writeRows(
-            request: Strata_V1_ShardWriteRowsRequest,
+        /// - Returns: A `Strata_V1_WriteFeaturesResponse` to respond with.
+        func writeBatch(
+            request: Strata_V1_WriteFeaturesRequest,
             context: GRPCCore.ServerContext
-        ) async throws -> Strata_V1_ShardWriteRowsResponse
+        ) async throws -> Strata_V1_WriteFeaturesResponse
 
-        /// Handle the "ReadOnline" method.
+        /// Handle the "GetOnline" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The online (latest) row of each (entity, group version) pair, in request order.
+        /// > Online values of entities owned by this node, in request order.
         ///
         /// - Parameters:
-        ///   - request: A `Strata_V1_ShardReadOnlineRequest` message.
+        ///   - request: A `Strata_V1_GetOnlineFeaturesRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A `Strata_V1_ShardReadOnlineResponse` to respond with.
-        func readOnline(
-            request: Strata_V1_ShardReadOnlineRequest,
+        /// - Returns: A `Strata_V1_GetOnlineFeaturesResponse` to respond with.
+        func getOnline(
+            request: Strata_V1_GetOnlineFeaturesRequest,
             context: GRPCCore.ServerContext
-        ) async throws -> Strata_V1_ShardReadOnlineResponse
+        ) async throws -> Strata_V1_GetOnlineFeaturesResponse
 
-        /// Handle the "ReadAsOf" method.
+        /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > For each (entity, group version, as-of time) probe, the row with the greatest
-        /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+        /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+        /// > GetHistoricalFeatures (features in the first message; answers in label order).
         ///
         /// - Parameters:
-        ///   - request: A stream of `Strata_V1_ShardReadAsOfRequest` messages.
-        ///   - response: A response stream of `Strata_V1_ShardReadAsOfResponse` messages.
+        ///   - request: A stream of `Strata_V1_GetHistoricalFeaturesRequest` messages.
+        ///   - response: A response stream of `Strata_V1_GetHistoricalFeaturesResponse` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        func readAsOf(
-            request: GRPCCore.RPCAsyncSequence<Strata_V1_ShardReadAsOfRequest, any Swift.Error>,
-            response: GRPCCore.RPCWriter<Strata_V1_ShardReadAsOfResponse>,
+        func getHistorical(
+            request: GRPCCore.RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "ApplyOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+        /// > down pulls it when it starts.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_ApplyFeatureGroupsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_ApplyFeatureGroupsResponse` to respond with.
+        func applyOnLeader(
+            request: Strata_V1_ApplyFeatureGroupsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_ApplyFeatureGroupsResponse
+
+        /// Handle the "SetStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_SetFeatureGroupStatusResponse` to respond with.
+        func setStatusOnLeader(
+            request: Strata_V1_SetFeatureGroupStatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_SetFeatureGroupStatusResponse
+
+        /// Handle the "PutRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_RegistrySnapshot` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_PutRegistryResponse` to respond with.
+        func putRegistry(
+            request: Strata_V1_RegistrySnapshot,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_PutRegistryResponse
+
+        /// Handle the "GetRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_GetRegistryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_RegistrySnapshot` to respond with.
+        func getRegistry(
+            request: Strata_V1_GetRegistryRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_RegistrySnapshot
+
+        /// Handle the "GetNodeStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's own counters and key count (for `strata status`).
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_GetStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_GetStatusResponse` to respond with.
+        func getNodeStatus(
+            request: Strata_V1_GetStatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_GetStatusResponse
     }
 }
 
@@ -285,33 +599,88 @@ extension Strata_V1_Shard {
 extension Strata_V1_Shard.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
-            forMethod: Strata_V1_Shard.Method.WriteRows.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardWriteRowsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardWriteRowsResponse>(),
+            forMethod: Strata_V1_Shard.Method.WriteBatch.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_WriteFeaturesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_WriteFeaturesResponse>(),
             handler: { request, context in
-                try await self.writeRows(
+                try await self.writeBatch(
                     request: request,
                     context: context
                 )
             }
         )
         router.registerHandler(
-            forMethod: Strata_V1_Shard.Method.ReadOnline.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardReadOnlineRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardReadOnlineResponse>(),
+            forMethod: Strata_V1_Shard.Method.GetOnline.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetOnlineFeaturesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetOnlineFeaturesResponse>(),
             handler: { request, context in
-                try await self.readOnline(
+                try await self.getOnline(
                     request: request,
                     context: context
                 )
             }
         )
         router.registerHandler(
-            forMethod: Strata_V1_Shard.Method.ReadAsOf.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardReadAsOfRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardReadAsOfResponse>(),
+            forMethod: Strata_V1_Shard.Method.GetHistorical.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetHistoricalFeaturesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetHistoricalFeaturesResponse>(),
             handler: { request, context in
-                try await self.readAsOf(
+                try await self.getHistorical(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.ApplyOnLeader.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ApplyFeatureGroupsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ApplyFeatureGroupsResponse>(),
+            handler: { request, context in
+                try await self.applyOnLeader(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.SetStatusOnLeader.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetFeatureGroupStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetFeatureGroupStatusResponse>(),
+            handler: { request, context in
+                try await self.setStatusOnLeader(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.PutRegistry.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RegistrySnapshot>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PutRegistryResponse>(),
+            handler: { request, context in
+                try await self.putRegistry(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.GetRegistry.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetRegistryRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegistrySnapshot>(),
+            handler: { request, context in
+                try await self.getRegistry(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.GetNodeStatus.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetStatusResponse>(),
+            handler: { request, context in
+                try await self.getNodeStatus(
                     request: request,
                     context: context
                 )
@@ -323,22 +692,77 @@ extension Strata_V1_Shard.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Strata_V1_Shard.ServiceProtocol {
-    public func writeRows(
-        request: GRPCCore.StreamingServerRequest<Strata_V1_ShardWriteRowsRequest>,
+    public func writeBatch(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_WriteFeaturesRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardWriteRowsResponse> {
-        let response = try await self.writeRows(
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesResponse> {
+        let response = try await self.writeBatch(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func readOnline(
-        request: GRPCCore.StreamingServerRequest<Strata_V1_ShardReadOnlineRequest>,
+    public func getOnline(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetOnlineFeaturesRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardReadOnlineResponse> {
-        let response = try await self.readOnline(
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetOnlineFeaturesResponse> {
+        let response = try await self.getOnline(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func applyOnLeader(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ApplyFeatureGroupsResponse> {
+        let response = try await self.applyOnLeader(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setStatusOnLeader(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetFeatureGroupStatusResponse> {
+        let response = try await self.setStatusOnLeader(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func putRegistry(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_RegistrySnapshot>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PutRegistryResponse> {
+        let response = try await self.putRegistry(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getRegistry(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetRegistryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RegistrySnapshot> {
+        let response = try await self.getRegistry(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getNodeStatus(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse> {
+        let response = try await self.getNodeStatus(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -349,12 +773,12 @@ extension Strata_V1_Shard.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Strata_V1_Shard.SimpleServiceProtocol {
-    public func writeRows(
-        request: GRPCCore.ServerRequest<Strata_V1_ShardWriteRowsRequest>,
+    public func writeBatch(
+        request: GRPCCore.ServerRequest<Strata_V1_WriteFeaturesRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.ServerResponse<Strata_V1_ShardWriteRowsResponse> {
-        return GRPCCore.ServerResponse<Strata_V1_ShardWriteRowsResponse>(
-            message: try await self.writeRows(
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_WriteFeaturesResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_WriteFeaturesResponse>(
+            message: try await self.writeBatch(
                 request: request.message,
                 context: context
             ),
@@ -362,12 +786,12 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
         )
     }
 
-    public func readOnline(
-        request: GRPCCore.ServerRequest<Strata_V1_ShardReadOnlineRequest>,
+    public func getOnline(
+        request: GRPCCore.ServerRequest<Strata_V1_GetOnlineFeaturesRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.ServerResponse<Strata_V1_ShardReadOnlineResponse> {
-        return GRPCCore.ServerResponse<Strata_V1_ShardReadOnlineResponse>(
-            message: try await self.readOnline(
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetOnlineFeaturesResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_GetOnlineFeaturesResponse>(
+            message: try await self.getOnline(
                 request: request.message,
                 context: context
             ),
@@ -375,20 +799,85 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
         )
     }
 
-    public func readAsOf(
-        request: GRPCCore.StreamingServerRequest<Strata_V1_ShardReadAsOfRequest>,
+    public func getHistorical(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetHistoricalFeaturesRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardReadAsOfResponse> {
-        return GRPCCore.StreamingServerResponse<Strata_V1_ShardReadAsOfResponse>(
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetHistoricalFeaturesResponse> {
+        return GRPCCore.StreamingServerResponse<Strata_V1_GetHistoricalFeaturesResponse>(
             metadata: [:],
             producer: { writer in
-                try await self.readAsOf(
+                try await self.getHistorical(
                     request: request.messages,
                     response: writer,
                     context: context
                 )
                 return [:]
             }
+        )
+    }
+
+    public func applyOnLeader(
+        request: GRPCCore.ServerRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_ApplyFeatureGroupsResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_ApplyFeatureGroupsResponse>(
+            message: try await self.applyOnLeader(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setStatusOnLeader(
+        request: GRPCCore.ServerRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetFeatureGroupStatusResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_SetFeatureGroupStatusResponse>(
+            message: try await self.setStatusOnLeader(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func putRegistry(
+        request: GRPCCore.ServerRequest<Strata_V1_RegistrySnapshot>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_PutRegistryResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_PutRegistryResponse>(
+            message: try await self.putRegistry(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getRegistry(
+        request: GRPCCore.ServerRequest<Strata_V1_GetRegistryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_RegistrySnapshot> {
+        return GRPCCore.ServerResponse<Strata_V1_RegistrySnapshot>(
+            message: try await self.getRegistry(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getNodeStatus(
+        request: GRPCCore.ServerRequest<Strata_V1_GetStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>(
+            message: try await self.getNodeStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -402,74 +891,180 @@ extension Strata_V1_Shard {
     /// You don't need to implement this protocol directly, use the generated
     /// implementation, ``Client``.
     public protocol ClientProtocol: Sendable {
-        /// Call the "WriteRows" method.
+        /// Call the "WriteBatch" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+        /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+        /// > validated the whole client batch, resolved the version and set every created timestamp.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Strata_V1_ShardWriteRowsRequest` message.
-        ///   - serializer: A serializer for `Strata_V1_ShardWriteRowsRequest` messages.
-        ///   - deserializer: A deserializer for `Strata_V1_ShardWriteRowsResponse` messages.
+        ///   - request: A request containing a single `Strata_V1_WriteFeaturesRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_WriteFeaturesRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_WriteFeaturesResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        func writeRows<Result>(
-            request: GRPCCore.ClientRequest<Strata_V1_ShardWriteRowsRequest>,
-            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardWriteRowsRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardWriteRowsResponse>,
+        func writeBatch<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_WriteFeaturesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_WriteFeaturesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_WriteFeaturesResponse>,
             options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardWriteRowsResponse>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_WriteFeaturesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
-        /// Call the "ReadOnline" method.
+        /// Call the "GetOnline" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The online (latest) row of each (entity, group version) pair, in request order.
+        /// > Online values of entities owned by this node, in request order.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Strata_V1_ShardReadOnlineRequest` message.
-        ///   - serializer: A serializer for `Strata_V1_ShardReadOnlineRequest` messages.
-        ///   - deserializer: A deserializer for `Strata_V1_ShardReadOnlineResponse` messages.
+        ///   - request: A request containing a single `Strata_V1_GetOnlineFeaturesRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetOnlineFeaturesRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetOnlineFeaturesResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        func readOnline<Result>(
-            request: GRPCCore.ClientRequest<Strata_V1_ShardReadOnlineRequest>,
-            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardReadOnlineRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardReadOnlineResponse>,
+        func getOnline<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetOnlineFeaturesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetOnlineFeaturesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetOnlineFeaturesResponse>,
             options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardReadOnlineResponse>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetOnlineFeaturesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
-        /// Call the "ReadAsOf" method.
+        /// Call the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > For each (entity, group version, as-of time) probe, the row with the greatest
-        /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+        /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+        /// > GetHistoricalFeatures (features in the first message; answers in label order).
         ///
         /// - Parameters:
-        ///   - request: A streaming request producing `Strata_V1_ShardReadAsOfRequest` messages.
-        ///   - serializer: A serializer for `Strata_V1_ShardReadAsOfRequest` messages.
-        ///   - deserializer: A deserializer for `Strata_V1_ShardReadAsOfResponse` messages.
+        ///   - request: A streaming request producing `Strata_V1_GetHistoricalFeaturesRequest` messages.
+        ///   - serializer: A serializer for `Strata_V1_GetHistoricalFeaturesRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetHistoricalFeaturesResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        func readAsOf<Result>(
-            request: GRPCCore.StreamingClientRequest<Strata_V1_ShardReadAsOfRequest>,
-            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardReadAsOfRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardReadAsOfResponse>,
+        func getHistorical<Result>(
+            request: GRPCCore.StreamingClientRequest<Strata_V1_GetHistoricalFeaturesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetHistoricalFeaturesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetHistoricalFeaturesResponse>,
             options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardReadAsOfResponse>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_GetHistoricalFeaturesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ApplyOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+        /// > down pulls it when it starts.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ApplyFeatureGroupsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ApplyFeatureGroupsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func applyOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ApplyFeatureGroupsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ApplyFeatureGroupsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ApplyFeatureGroupsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetFeatureGroupStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetFeatureGroupStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setStatusOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetFeatureGroupStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetFeatureGroupStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PutRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegistrySnapshot` message.
+        ///   - serializer: A serializer for `Strata_V1_RegistrySnapshot` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_PutRegistryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func putRegistry<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RegistrySnapshot>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RegistrySnapshot>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PutRegistryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PutRegistryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetRegistryRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetRegistryRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RegistrySnapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getRegistry<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetRegistryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetRegistryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RegistrySnapshot>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegistrySnapshot>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetNodeStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's own counters and key count (for `strata status`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getNodeStatus<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -489,33 +1084,34 @@ extension Strata_V1_Shard {
             self.client = client
         }
 
-        /// Call the "WriteRows" method.
+        /// Call the "WriteBatch" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+        /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+        /// > validated the whole client batch, resolved the version and set every created timestamp.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Strata_V1_ShardWriteRowsRequest` message.
-        ///   - serializer: A serializer for `Strata_V1_ShardWriteRowsRequest` messages.
-        ///   - deserializer: A deserializer for `Strata_V1_ShardWriteRowsResponse` messages.
+        ///   - request: A request containing a single `Strata_V1_WriteFeaturesRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_WriteFeaturesRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_WriteFeaturesResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func writeRows<Result>(
-            request: GRPCCore.ClientRequest<Strata_V1_ShardWriteRowsRequest>,
-            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardWriteRowsRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardWriteRowsResponse>,
+        public func writeBatch<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_WriteFeaturesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_WriteFeaturesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_WriteFeaturesResponse>,
             options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardWriteRowsResponse>) async throws -> Result = { response in
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_WriteFeaturesResponse>) async throws -> Result = { response in
                 try response.message
             }
         ) async throws -> Result where Result: Sendable {
             try await self.client.unary(
                 request: request,
-                descriptor: Strata_V1_Shard.Method.WriteRows.descriptor,
+                descriptor: Strata_V1_Shard.Method.WriteBatch.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -523,33 +1119,33 @@ extension Strata_V1_Shard {
             )
         }
 
-        /// Call the "ReadOnline" method.
+        /// Call the "GetOnline" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The online (latest) row of each (entity, group version) pair, in request order.
+        /// > Online values of entities owned by this node, in request order.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Strata_V1_ShardReadOnlineRequest` message.
-        ///   - serializer: A serializer for `Strata_V1_ShardReadOnlineRequest` messages.
-        ///   - deserializer: A deserializer for `Strata_V1_ShardReadOnlineResponse` messages.
+        ///   - request: A request containing a single `Strata_V1_GetOnlineFeaturesRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetOnlineFeaturesRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetOnlineFeaturesResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func readOnline<Result>(
-            request: GRPCCore.ClientRequest<Strata_V1_ShardReadOnlineRequest>,
-            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardReadOnlineRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardReadOnlineResponse>,
+        public func getOnline<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetOnlineFeaturesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetOnlineFeaturesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetOnlineFeaturesResponse>,
             options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardReadOnlineResponse>) async throws -> Result = { response in
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetOnlineFeaturesResponse>) async throws -> Result = { response in
                 try response.message
             }
         ) async throws -> Result where Result: Sendable {
             try await self.client.unary(
                 request: request,
-                descriptor: Strata_V1_Shard.Method.ReadOnline.descriptor,
+                descriptor: Strata_V1_Shard.Method.GetOnline.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -557,32 +1153,192 @@ extension Strata_V1_Shard {
             )
         }
 
-        /// Call the "ReadAsOf" method.
+        /// Call the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > For each (entity, group version, as-of time) probe, the row with the greatest
-        /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+        /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+        /// > GetHistoricalFeatures (features in the first message; answers in label order).
         ///
         /// - Parameters:
-        ///   - request: A streaming request producing `Strata_V1_ShardReadAsOfRequest` messages.
-        ///   - serializer: A serializer for `Strata_V1_ShardReadAsOfRequest` messages.
-        ///   - deserializer: A deserializer for `Strata_V1_ShardReadAsOfResponse` messages.
+        ///   - request: A streaming request producing `Strata_V1_GetHistoricalFeaturesRequest` messages.
+        ///   - serializer: A serializer for `Strata_V1_GetHistoricalFeaturesRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetHistoricalFeaturesResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func readAsOf<Result>(
-            request: GRPCCore.StreamingClientRequest<Strata_V1_ShardReadAsOfRequest>,
-            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardReadAsOfRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardReadAsOfResponse>,
+        public func getHistorical<Result>(
+            request: GRPCCore.StreamingClientRequest<Strata_V1_GetHistoricalFeaturesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetHistoricalFeaturesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetHistoricalFeaturesResponse>,
             options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardReadAsOfResponse>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_GetHistoricalFeaturesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable {
             try await self.client.bidirectionalStreaming(
                 request: request,
-                descriptor: Strata_V1_Shard.Method.ReadAsOf.descriptor,
+                descriptor: Strata_V1_Shard.Method.GetHistorical.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ApplyOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+        /// > down pulls it when it starts.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ApplyFeatureGroupsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ApplyFeatureGroupsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func applyOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ApplyFeatureGroupsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ApplyFeatureGroupsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ApplyFeatureGroupsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.ApplyOnLeader.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetFeatureGroupStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetFeatureGroupStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setStatusOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetFeatureGroupStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetFeatureGroupStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.SetStatusOnLeader.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PutRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegistrySnapshot` message.
+        ///   - serializer: A serializer for `Strata_V1_RegistrySnapshot` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_PutRegistryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func putRegistry<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RegistrySnapshot>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RegistrySnapshot>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PutRegistryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PutRegistryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.PutRegistry.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetRegistry" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetRegistryRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetRegistryRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RegistrySnapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getRegistry<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetRegistryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetRegistryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RegistrySnapshot>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegistrySnapshot>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.GetRegistry.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetNodeStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's own counters and key count (for `strata status`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getNodeStatus<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.GetNodeStatus.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -595,87 +1351,223 @@ extension Strata_V1_Shard {
 // Helpers providing default arguments to 'ClientProtocol' methods.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Strata_V1_Shard.ClientProtocol {
-    /// Call the "WriteRows" method.
+    /// Call the "WriteBatch" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+    /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+    /// > validated the whole client batch, resolved the version and set every created timestamp.
     ///
     /// - Parameters:
-    ///   - request: A request containing a single `Strata_V1_ShardWriteRowsRequest` message.
+    ///   - request: A request containing a single `Strata_V1_WriteFeaturesRequest` message.
     ///   - options: Options to apply to this RPC.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func writeRows<Result>(
-        request: GRPCCore.ClientRequest<Strata_V1_ShardWriteRowsRequest>,
+    public func writeBatch<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_WriteFeaturesRequest>,
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardWriteRowsResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_WriteFeaturesResponse>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        try await self.writeRows(
+        try await self.writeBatch(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardWriteRowsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardWriteRowsResponse>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_WriteFeaturesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_WriteFeaturesResponse>(),
             options: options,
             onResponse: handleResponse
         )
     }
 
-    /// Call the "ReadOnline" method.
+    /// Call the "GetOnline" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The online (latest) row of each (entity, group version) pair, in request order.
+    /// > Online values of entities owned by this node, in request order.
     ///
     /// - Parameters:
-    ///   - request: A request containing a single `Strata_V1_ShardReadOnlineRequest` message.
+    ///   - request: A request containing a single `Strata_V1_GetOnlineFeaturesRequest` message.
     ///   - options: Options to apply to this RPC.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func readOnline<Result>(
-        request: GRPCCore.ClientRequest<Strata_V1_ShardReadOnlineRequest>,
+    public func getOnline<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetOnlineFeaturesRequest>,
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardReadOnlineResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetOnlineFeaturesResponse>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        try await self.readOnline(
+        try await self.getOnline(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardReadOnlineRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardReadOnlineResponse>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetOnlineFeaturesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetOnlineFeaturesResponse>(),
             options: options,
             onResponse: handleResponse
         )
     }
 
-    /// Call the "ReadAsOf" method.
+    /// Call the "GetHistorical" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > For each (entity, group version, as-of time) probe, the row with the greatest
-    /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+    /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+    /// > GetHistoricalFeatures (features in the first message; answers in label order).
     ///
     /// - Parameters:
-    ///   - request: A streaming request producing `Strata_V1_ShardReadAsOfRequest` messages.
+    ///   - request: A streaming request producing `Strata_V1_GetHistoricalFeaturesRequest` messages.
     ///   - options: Options to apply to this RPC.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func readAsOf<Result>(
-        request: GRPCCore.StreamingClientRequest<Strata_V1_ShardReadAsOfRequest>,
+    public func getHistorical<Result>(
+        request: GRPCCore.StreamingClientRequest<Strata_V1_GetHistoricalFeaturesRequest>,
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardReadAsOfResponse>) async throws -> Result
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_GetHistoricalFeaturesResponse>) async throws -> Result
     ) async throws -> Result where Result: Sendable {
-        try await self.readAsOf(
+        try await self.getHistorical(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardReadAsOfRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardReadAsOfResponse>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetHistoricalFeaturesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetHistoricalFeaturesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ApplyOnLeader" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+    /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+    /// > down pulls it when it starts.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func applyOnLeader<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_ApplyFeatureGroupsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ApplyFeatureGroupsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.applyOnLeader(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ApplyFeatureGroupsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ApplyFeatureGroupsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetStatusOnLeader" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_SetFeatureGroupStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setStatusOnLeader<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setStatusOnLeader(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetFeatureGroupStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetFeatureGroupStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PutRegistry" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_RegistrySnapshot` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func putRegistry<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_RegistrySnapshot>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PutRegistryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.putRegistry(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegistrySnapshot>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PutRegistryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRegistry" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_GetRegistryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRegistry<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetRegistryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegistrySnapshot>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getRegistry(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetRegistryRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RegistrySnapshot>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetNodeStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > This node's own counters and key count (for `strata status`).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_GetStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getNodeStatus<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getNodeStatus(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetStatusResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -685,11 +1577,12 @@ extension Strata_V1_Shard.ClientProtocol {
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Strata_V1_Shard.ClientProtocol {
-    /// Call the "WriteRows" method.
+    /// Call the "WriteBatch" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Appends validated rows to this node's history and online shard in one atomic write batch.
+    /// > Writes one batch (all rows owned by this node) as one atomic write batch. The coordinator has
+    /// > validated the whole client batch, resolved the version and set every created timestamp.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -699,30 +1592,30 @@ extension Strata_V1_Shard.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func writeRows<Result>(
-        _ message: Strata_V1_ShardWriteRowsRequest,
+    public func writeBatch<Result>(
+        _ message: Strata_V1_WriteFeaturesRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardWriteRowsResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_WriteFeaturesResponse>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.ClientRequest<Strata_V1_ShardWriteRowsRequest>(
+        let request = GRPCCore.ClientRequest<Strata_V1_WriteFeaturesRequest>(
             message: message,
             metadata: metadata
         )
-        return try await self.writeRows(
+        return try await self.writeBatch(
             request: request,
             options: options,
             onResponse: handleResponse
         )
     }
 
-    /// Call the "ReadOnline" method.
+    /// Call the "GetOnline" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The online (latest) row of each (entity, group version) pair, in request order.
+    /// > Online values of entities owned by this node, in request order.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -732,31 +1625,31 @@ extension Strata_V1_Shard.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func readOnline<Result>(
-        _ message: Strata_V1_ShardReadOnlineRequest,
+    public func getOnline<Result>(
+        _ message: Strata_V1_GetOnlineFeaturesRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ShardReadOnlineResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetOnlineFeaturesResponse>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.ClientRequest<Strata_V1_ShardReadOnlineRequest>(
+        let request = GRPCCore.ClientRequest<Strata_V1_GetOnlineFeaturesRequest>(
             message: message,
             metadata: metadata
         )
-        return try await self.readOnline(
+        return try await self.getOnline(
             request: request,
             options: options,
             onResponse: handleResponse
         )
     }
 
-    /// Call the "ReadAsOf" method.
+    /// Call the "GetHistorical" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > For each (entity, group version, as-of time) probe, the row with the greatest
-    /// > (event_timestamp, created_timestamp, sequence) whose event_timestamp <= as_of. Answers in probe order.
+    /// > A point-in-time join of labels owned by this node: the same stream shapes as the public
+    /// > GetHistoricalFeatures (features in the first message; answers in label order).
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -767,17 +1660,172 @@ extension Strata_V1_Shard.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func readAsOf<Result>(
+    public func getHistorical<Result>(
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
-        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Strata_V1_ShardReadAsOfRequest>) async throws -> Void,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardReadAsOfResponse>) async throws -> Result
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Strata_V1_GetHistoricalFeaturesRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_GetHistoricalFeaturesResponse>) async throws -> Result
     ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.StreamingClientRequest<Strata_V1_ShardReadAsOfRequest>(
+        let request = GRPCCore.StreamingClientRequest<Strata_V1_GetHistoricalFeaturesRequest>(
             metadata: metadata,
             producer: producer
         )
-        return try await self.readAsOf(
+        return try await self.getHistorical(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ApplyOnLeader" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
+    /// > assigns versions and pushes its whole registry to every node after each change; a node that was
+    /// > down pulls it when it starts.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func applyOnLeader<Result>(
+        _ message: Strata_V1_ApplyFeatureGroupsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ApplyFeatureGroupsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_ApplyFeatureGroupsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.applyOnLeader(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetStatusOnLeader" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setStatusOnLeader<Result>(
+        _ message: Strata_V1_SetFeatureGroupStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetFeatureGroupStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_SetFeatureGroupStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setStatusOnLeader(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PutRegistry" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func putRegistry<Result>(
+        _ message: Strata_V1_RegistrySnapshot,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PutRegistryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_RegistrySnapshot>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.putRegistry(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRegistry" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRegistry<Result>(
+        _ message: Strata_V1_GetRegistryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegistrySnapshot>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_GetRegistryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getRegistry(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetNodeStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > This node's own counters and key count (for `strata status`).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getNodeStatus<Result>(
+        _ message: Strata_V1_GetStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_GetStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getNodeStatus(
             request: request,
             options: options,
             onResponse: handleResponse

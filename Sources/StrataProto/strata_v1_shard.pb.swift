@@ -8,17 +8,13 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// The internode shard service: what a coordinating node calls on the node that owns an entity.
+/// The internode service: what a coordinating node calls on the nodes that own the entities of a
+/// request. Every node of a cluster serves it next to the public FeatureStore service.
 ///
-/// Rows travel in Strata's compact row encoding (`encoded_values`, see Sources/StrataStorage/RowCodec.swift)
-/// for the group version named next to them, so a coordinator validates and encodes once and owners only
-/// store. Every node serves this service; the cluster issue adds the coordinator that fans out to it.
+/// Each call carries the caller's ring epoch in the request metadata header `strata-ring-epoch`; a node
+/// whose ring has another epoch answers FAILED_PRECONDITION naming both epochs instead of serving from a
+/// view that may place entities elsewhere. Calls run on the receiving node only: they never fan out.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -31,201 +27,36 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-public nonisolated struct Strata_V1_GroupVersionRef: Sendable {
+public nonisolated struct Strata_V1_RegistrySnapshot: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var group: String = String()
-
-  public var version: UInt32 = 0
+  /// Every version of every group, with its status and creation time.
+  public var groups: [Strata_V1_FeatureGroup] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Strata_V1_StoredRow: Sendable {
+public nonisolated struct Strata_V1_PutRegistryResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var eventTimestampMicros: Int64 = 0
-
-  public var createdTimestampMicros: Int64 = 0
-
-  /// Node-local append sequence: breaks ties between rows with equal event and created timestamps
-  /// (the later write wins).
-  public var sequence: UInt64 = 0
-
-  public var encodedValues: Data = Data()
+  /// Group versions this node did not know before.
+  public var added: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Strata_V1_ShardRow: Sendable {
+public nonisolated struct Strata_V1_GetRegistryRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
-
-  public var entityID: String = String()
-
-  public var row: Strata_V1_StoredRow {
-    get {_row ?? Strata_V1_StoredRow()}
-    set {_row = newValue}
-  }
-  /// Returns true if `row` has been explicitly set.
-  public var hasRow: Bool {self._row != nil}
-  /// Clears the value of `row`. Subsequent reads from it will return its default value.
-  public mutating func clearRow() {self._row = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _row: Strata_V1_StoredRow? = nil
-}
-
-public nonisolated struct Strata_V1_ShardWriteRowsRequest: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var group: Strata_V1_GroupVersionRef {
-    get {_group ?? Strata_V1_GroupVersionRef()}
-    set {_group = newValue}
-  }
-  /// Returns true if `group` has been explicitly set.
-  public var hasGroup: Bool {self._group != nil}
-  /// Clears the value of `group`. Subsequent reads from it will return its default value.
-  public mutating func clearGroup() {self._group = nil}
-
-  public var rows: [Strata_V1_ShardRow] = []
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _group: Strata_V1_GroupVersionRef? = nil
-}
-
-public nonisolated struct Strata_V1_ShardWriteRowsResponse: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var rowsWritten: UInt64 = 0
-
-  public var lateRows: UInt64 = 0
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
-public nonisolated struct Strata_V1_ShardReadOnlineRequest: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var group: Strata_V1_GroupVersionRef {
-    get {_group ?? Strata_V1_GroupVersionRef()}
-    set {_group = newValue}
-  }
-  /// Returns true if `group` has been explicitly set.
-  public var hasGroup: Bool {self._group != nil}
-  /// Clears the value of `group`. Subsequent reads from it will return its default value.
-  public mutating func clearGroup() {self._group = nil}
-
-  public var entityIds: [String] = []
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _group: Strata_V1_GroupVersionRef? = nil
-}
-
-public nonisolated struct Strata_V1_MaybeStoredRow: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// Unset when the entity has no row.
-  public var row: Strata_V1_StoredRow {
-    get {_row ?? Strata_V1_StoredRow()}
-    set {_row = newValue}
-  }
-  /// Returns true if `row` has been explicitly set.
-  public var hasRow: Bool {self._row != nil}
-  /// Clears the value of `row`. Subsequent reads from it will return its default value.
-  public mutating func clearRow() {self._row = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _row: Strata_V1_StoredRow? = nil
-}
-
-public nonisolated struct Strata_V1_ShardReadOnlineResponse: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var rows: [Strata_V1_MaybeStoredRow] = []
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
-public nonisolated struct Strata_V1_AsOfProbe: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var entityID: String = String()
-
-  public var asOfMicros: Int64 = 0
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
-public nonisolated struct Strata_V1_ShardReadAsOfRequest: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// Only read from the first message.
-  public var group: Strata_V1_GroupVersionRef {
-    get {_group ?? Strata_V1_GroupVersionRef()}
-    set {_group = newValue}
-  }
-  /// Returns true if `group` has been explicitly set.
-  public var hasGroup: Bool {self._group != nil}
-  /// Clears the value of `group`. Subsequent reads from it will return its default value.
-  public mutating func clearGroup() {self._group = nil}
-
-  public var probes: [Strata_V1_AsOfProbe] = []
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _group: Strata_V1_GroupVersionRef? = nil
-}
-
-public nonisolated struct Strata_V1_ShardReadAsOfResponse: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var rows: [Strata_V1_MaybeStoredRow] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -236,9 +67,9 @@ public nonisolated struct Strata_V1_ShardReadAsOfResponse: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "strata.v1"
 
-nonisolated extension Strata_V1_GroupVersionRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".GroupVersionRef"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0")
+nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegistrySnapshot"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -246,34 +77,29 @@ nonisolated extension Strata_V1_GroupVersionRef: SwiftProtobuf.Message, SwiftPro
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.group.isEmpty {
-      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
-    }
-    if self.version != 0 {
-      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Strata_V1_GroupVersionRef, rhs: Strata_V1_GroupVersionRef) -> Bool {
-    if lhs.group != rhs.group {return false}
-    if lhs.version != rhs.version {return false}
+  public static func ==(lhs: Strata_V1_RegistrySnapshot, rhs: Strata_V1_RegistrySnapshot) -> Bool {
+    if lhs.groups != rhs.groups {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Strata_V1_StoredRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".StoredRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_timestamp_micros\0\u{3}created_timestamp_micros\0\u{1}sequence\0\u{3}encoded_values\0")
+nonisolated extension Strata_V1_PutRegistryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutRegistryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}added\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -281,356 +107,40 @@ nonisolated extension Strata_V1_StoredRow: SwiftProtobuf.Message, SwiftProtobuf.
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt64Field(value: &self.eventTimestampMicros) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.createdTimestampMicros) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.encodedValues) }()
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.added) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.eventTimestampMicros != 0 {
-      try visitor.visitSingularInt64Field(value: self.eventTimestampMicros, fieldNumber: 1)
-    }
-    if self.createdTimestampMicros != 0 {
-      try visitor.visitSingularInt64Field(value: self.createdTimestampMicros, fieldNumber: 2)
-    }
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 3)
-    }
-    if !self.encodedValues.isEmpty {
-      try visitor.visitSingularBytesField(value: self.encodedValues, fieldNumber: 4)
+    if self.added != 0 {
+      try visitor.visitSingularUInt32Field(value: self.added, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Strata_V1_StoredRow, rhs: Strata_V1_StoredRow) -> Bool {
-    if lhs.eventTimestampMicros != rhs.eventTimestampMicros {return false}
-    if lhs.createdTimestampMicros != rhs.createdTimestampMicros {return false}
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.encodedValues != rhs.encodedValues {return false}
+  public static func ==(lhs: Strata_V1_PutRegistryResponse, rhs: Strata_V1_PutRegistryResponse) -> Bool {
+    if lhs.added != rhs.added {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Strata_V1_ShardRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_id\0\u{1}row\0")
+nonisolated extension Strata_V1_GetRegistryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRegistryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.entityID) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._row) }()
-      default: break
-      }
-    }
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.entityID.isEmpty {
-      try visitor.visitSingularStringField(value: self.entityID, fieldNumber: 1)
-    }
-    try { if let v = self._row {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Strata_V1_ShardRow, rhs: Strata_V1_ShardRow) -> Bool {
-    if lhs.entityID != rhs.entityID {return false}
-    if lhs._row != rhs._row {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_ShardWriteRowsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardWriteRowsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}rows\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._group) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._group {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.rows.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.rows, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_ShardWriteRowsRequest, rhs: Strata_V1_ShardWriteRowsRequest) -> Bool {
-    if lhs._group != rhs._group {return false}
-    if lhs.rows != rhs.rows {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_ShardWriteRowsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardWriteRowsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rows_written\0\u{3}late_rows\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.rowsWritten) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lateRows) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.rowsWritten != 0 {
-      try visitor.visitSingularUInt64Field(value: self.rowsWritten, fieldNumber: 1)
-    }
-    if self.lateRows != 0 {
-      try visitor.visitSingularUInt64Field(value: self.lateRows, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_ShardWriteRowsResponse, rhs: Strata_V1_ShardWriteRowsResponse) -> Bool {
-    if lhs.rowsWritten != rhs.rowsWritten {return false}
-    if lhs.lateRows != rhs.lateRows {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_ShardReadOnlineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardReadOnlineRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{3}entity_ids\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._group) }()
-      case 2: try { try decoder.decodeRepeatedStringField(value: &self.entityIds) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._group {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.entityIds.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.entityIds, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_ShardReadOnlineRequest, rhs: Strata_V1_ShardReadOnlineRequest) -> Bool {
-    if lhs._group != rhs._group {return false}
-    if lhs.entityIds != rhs.entityIds {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_MaybeStoredRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".MaybeStoredRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}row\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._row) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._row {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_MaybeStoredRow, rhs: Strata_V1_MaybeStoredRow) -> Bool {
-    if lhs._row != rhs._row {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_ShardReadOnlineResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardReadOnlineResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.rows.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.rows, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_ShardReadOnlineResponse, rhs: Strata_V1_ShardReadOnlineResponse) -> Bool {
-    if lhs.rows != rhs.rows {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_AsOfProbe: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".AsOfProbe"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_id\0\u{3}as_of_micros\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.entityID) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.asOfMicros) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.entityID.isEmpty {
-      try visitor.visitSingularStringField(value: self.entityID, fieldNumber: 1)
-    }
-    if self.asOfMicros != 0 {
-      try visitor.visitSingularInt64Field(value: self.asOfMicros, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_AsOfProbe, rhs: Strata_V1_AsOfProbe) -> Bool {
-    if lhs.entityID != rhs.entityID {return false}
-    if lhs.asOfMicros != rhs.asOfMicros {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_ShardReadAsOfRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardReadAsOfRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}probes\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._group) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.probes) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._group {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.probes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.probes, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_ShardReadAsOfRequest, rhs: Strata_V1_ShardReadAsOfRequest) -> Bool {
-    if lhs._group != rhs._group {return false}
-    if lhs.probes != rhs.probes {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Strata_V1_ShardReadAsOfResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardReadAsOfResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.rows.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.rows, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Strata_V1_ShardReadAsOfResponse, rhs: Strata_V1_ShardReadAsOfResponse) -> Bool {
-    if lhs.rows != rhs.rows {return false}
+  public static func ==(lhs: Strata_V1_GetRegistryRequest, rhs: Strata_V1_GetRegistryRequest) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

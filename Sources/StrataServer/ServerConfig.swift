@@ -30,6 +30,8 @@ public struct ServerConfig: Sendable, Equatable {
   public var nodeID: String?
   /// In-memory history images for exports (`--history-image-mb`).
   public var imagePolicy: HistoryImagePolicy
+  /// The cluster this node belongs to (`--cluster FILE --node ID`); nil = a single node.
+  public var cluster: ClusterSettings?
 
   public static let defaultPort = 7400
 
@@ -44,9 +46,11 @@ public struct ServerConfig: Sendable, Equatable {
     maxConcurrentStreams: Int = 256,
     maxIdleSeconds: Int = 30 * 60,
     nodeID: String? = nil,
-    imagePolicy: HistoryImagePolicy = .defaults
+    imagePolicy: HistoryImagePolicy = .defaults,
+    cluster: ClusterSettings? = nil
   ) {
     self.imagePolicy = imagePolicy
+    self.cluster = cluster
     self.host = host
     self.port = port
     self.dataDirectory = dataDirectory

@@ -8,6 +8,7 @@ internal import ServiceLifecycle
 internal import UnixSignals
 internal import StrataGRPC
 internal import StrataRocksDB
+internal import StrataProto
 
 /// One Strata node: opens the storage engine, builds the feature store and serves gRPC until SIGTERM or
 /// SIGINT, then shuts down gracefully (in-flight RPCs finish, the engine is closed).
@@ -64,8 +65,36 @@ public struct StrataNode: Sendable {
         dataDirectory: config.engine == .memory ? "(memory)" : config.dataDirectory, startedAt: .now()),
       logger: logger,
       sizeLimit: RequestSizeLimit(maxBytes: config.maxRequestBytes))
-    let server = GRPCServer(transport: transport, services: [service])
     let logger = self.logger
+    var services: [any Service] = []
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    if let settings = config.cluster {
+      let ring = try settings.ring()
+      var peers: [String: Strata_V1_Shard.Client<HTTP2ClientTransport.Posix>] = [:]
+      for node in settings.nodes {
+        let client = GRPCClient(
+          transport: try .http2NIOPosix(
+            target: .ipv4(host: node.host, port: node.port),
+            transportSecurity: .plaintext,
+            config: .defaults {
+              $0.connection.flushCoalescing = nil
+              $0.http2.maxFrameSize = 1 << 20
+            }))
+        peers[node.id] = Strata_V1_Shard.Client(wrapping: client)
+        services.append(GRPCClientService(client: client))
+      }
+      let view = ClusterView(
+        ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
+        addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }))
+      let shard = ShardService(local: service, cluster: view, logger: logger)
+      let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
+      server = GRPCServer(
+        transport: transport, services: [coordinator, shard],
+        interceptorPipeline: [.apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor]))])
+      services.append(RegistryPullService(shard: shard))
+    } else {
+      server = GRPCServer(transport: transport, services: [service])
+    }
     let serverService = GRPCServerService(server: server) { address in
       logger.info(
         "strata node listening",
@@ -77,7 +106,7 @@ public struct StrataNode: Sendable {
     }
     let group = ServiceGroup(
       configuration: .init(
-        services: [.init(service: serverService)],
+        services: ([serverService] + services).map { .init(service: $0) },
         gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
         logger: logger))
     try await group.run()
@@ -103,5 +132,29 @@ struct GRPCServerService: Service {
     } onGracefulShutdown: {
       server.beginGracefulShutdown()
     }
+  }
+}
+
+/// Keeps a `GRPCClient`'s connections running for the node's lifetime (internode clients).
+struct GRPCClientService: Service {
+  let client: GRPCClient<HTTP2ClientTransport.Posix>
+
+  func run() async throws {
+    try await withGracefulShutdownHandler {
+      try await client.runConnections()
+    } onGracefulShutdown: {
+      client.beginGracefulShutdown()
+    }
+  }
+}
+
+/// At start, pulls the registry from the leader (a node that was down learns what changed meanwhile).
+struct RegistryPullService: Service {
+  let shard: ShardService<HTTP2ClientTransport.Posix>
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown { await shard.pullRegistry() }
+    // Stay up until shutdown: a service that returns early ends the whole group.
+    try? await gracefulShutdown()
   }
 }

@@ -69,6 +69,12 @@ public final class FeatureStore: Sendable {
     try await executor.write { try self.registry.setStatus(status, group: group, version: version) }
   }
 
+  /// Adopts the registry leader's versions (cluster registry sync); returns how many were added or
+  /// changed here.
+  public func adoptRegistry(_ versions: [FeatureGroup]) async throws -> Int {
+    try await executor.write { try self.registry.adopt(versions).count }
+  }
+
   // MARK: Writes
 
   /// Validates the whole batch, then appends it atomically. Throws (writing nothing) on the first
@@ -115,7 +121,9 @@ public final class FeatureStore: Sendable {
     BackgroundThreads.shared.submit { _ = try? shard.imageForJoin(group, labels: .max, policy: policy) }
   }
 
-  func validate(_ request: WriteRequest, now: Timestamp) throws(StrataError) -> (FeatureGroup, [RowToStore]) {
+  /// Checks a write batch against the registry and the limits without writing (a cluster coordinator
+  /// validates a whole batch before splitting it by owner). Returns the group version and the rows.
+  public func validate(_ request: WriteRequest, now: Timestamp) throws(StrataError) -> (FeatureGroup, [RowToStore]) {
     guard request.rows.count <= limits.maxRowsPerBatch else {
       throw .resourceExhausted(
         "write batch has \(request.rows.count) rows; the limit is \(limits.maxRowsPerBatch) per batch: split it into smaller batches")

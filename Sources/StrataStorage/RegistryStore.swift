@@ -50,6 +50,23 @@ public final class RegistryStore: Sendable {
     }
   }
 
+  /// Adopts another node's versions (see `Catalog.adopt`) and persists what changed. Returns the
+  /// versions added or changed.
+  @discardableResult
+  public func adopt(_ versions: [FeatureGroup]) throws -> [FeatureGroup] {
+    try applyLock.withLock { _ in
+      var next = catalog
+      let changed = try next.adopt(versions)
+      if !changed.isEmpty {
+        var batch = WriteBatch()
+        for group in changed { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
+        try engine.write(batch)
+      }
+      current.withLock { $0 = next }
+      return changed
+    }
+  }
+
   /// Changes one version's status and persists it.
   public func setStatus(_ status: GroupStatus, group name: String, version: Int) throws -> FeatureGroup {
     try applyLock.withLock { _ in

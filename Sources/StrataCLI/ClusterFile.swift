@@ -1,0 +1,64 @@
+internal import Foundation
+internal import StrataCore
+internal import StrataServer
+internal import Yams
+
+/// Reads a cluster file:
+///
+/// ```yaml
+/// epoch: 1                 # bump it whenever the node list changes; nodes refuse calls from other epochs
+/// virtual_nodes: 1024      # optional, the ring's virtual nodes per node
+/// nodes:                   # the first node is the registry leader
+///   - id: n1
+///     address: 127.0.0.1:7401
+///   - id: n2
+///     address: 127.0.0.1:7402
+/// ```
+enum ClusterFile {
+  struct Document: Decodable {
+    var epoch: UInt64
+    var virtualNodes: Int?
+    var nodes: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+      case epoch
+      case virtualNodes = "virtual_nodes"
+      case nodes
+    }
+  }
+
+  struct Entry: Decodable {
+    var id: String
+    var address: String
+  }
+
+  static func load(path: String, node: String) throws -> ClusterSettings {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw CLIError("cannot read cluster file '\(path)'")
+    }
+    let document: Document
+    do {
+      document = try YAMLDecoder().decode(Document.self, from: data)
+    } catch {
+      throw CLIError("\(path): not a cluster file (\(error)); it needs `epoch` and `nodes` (each with `id` and `address: host:port`)")
+    }
+    guard !document.nodes.isEmpty else { throw CLIError("\(path): `nodes` is empty") }
+    var nodes: [ClusterSettings.Node] = []
+    for (i, entry) in document.nodes.enumerated() {
+      guard let colon = entry.address.lastIndex(of: ":"), let port = Int(entry.address[entry.address.index(after: colon)...]),
+        (1...65535).contains(port), colon > entry.address.startIndex
+      else {
+        throw CLIError("\(path): node \(i + 1) ('\(entry.id)') has address '\(entry.address)'; expected host:port, e.g. 127.0.0.1:7401")
+      }
+      nodes.append(.init(id: entry.id, host: String(entry.address[..<colon]), port: port))
+    }
+    let settings = ClusterSettings(
+      nodes: nodes, selfID: node, epoch: document.epoch, virtualNodes: document.virtualNodes ?? HashRing.defaultVirtualNodes)
+    do {
+      _ = try settings.ring()
+    } catch {
+      throw CLIError("\(path): \(error.message)")
+    }
+    return settings
+  }
+}

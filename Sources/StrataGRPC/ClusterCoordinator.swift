@@ -1,0 +1,270 @@
+public import GRPCCore
+internal import SwiftProtobuf
+public import StrataCore
+public import StrataProto
+public import StrataStorage
+internal import Foundation
+public import Logging
+
+/// The public `FeatureStore` service of a cluster node: every node serves the whole API and
+/// coordinates. A request is split by owner (the ring's primary of each entity), the owners are called
+/// in parallel over the internode `Shard` service (one call per owner per request or chunk, never one
+/// per entity), and the answers are merged in request order.
+///
+/// - Registry changes go to the leader, which pushes the new registry to every node before answering.
+/// - Writes: the whole batch is validated here first (a bad row rejects the batch, nothing written);
+///   then each owner writes its part atomically. The client's ack comes after every owner acknowledged;
+///   if an owner fails, the error says which nodes' rows were not written (and which were).
+/// - Exports: label messages are routed to the owners as they arrive; each owner joins its part; the
+///   answers of a message are merged in input order and sent before the next message is read, so memory
+///   stays bounded by the message size and a slow owner slows the stream instead of filling memory.
+/// - A node that is down fails the requests touching its entities with UNAVAILABLE naming it; others
+///   succeed.
+public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureStore.SimpleServiceProtocol {
+  let local: FeatureStoreService
+  let cluster: ClusterView<Transport>
+  let logger: Logger
+
+  public init(local: FeatureStoreService, cluster: ClusterView<Transport>, logger: Logger) {
+    self.local = local
+    self.cluster = cluster
+    self.logger = logger
+  }
+
+  var store: FeatureStore { local.store }
+
+  // MARK: Registry
+
+  public func applyFeatureGroups(
+    request: Strata_V1_ApplyFeatureGroupsRequest, context: ServerContext
+  ) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
+    let leader = cluster.leaderID
+    do {
+      let response = try await cluster.peer(leader).applyOnLeader(request, metadata: cluster.metadata, options: cluster.options)
+      try await refreshRegistry(from: leader)
+      return response
+    } catch let error as RPCError where error.code == .invalidArgument || error.code == .failedPrecondition {
+      throw error
+    } catch {
+      throw cluster.failure(error, node: leader)
+    }
+  }
+
+  public func setFeatureGroupStatus(
+    request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
+    let leader = cluster.leaderID
+    do {
+      let response = try await cluster.peer(leader).setStatusOnLeader(request, metadata: cluster.metadata, options: cluster.options)
+      try await refreshRegistry(from: leader)
+      return response
+    } catch let error as RPCError where error.code != .unavailable && error.code != .deadlineExceeded {
+      throw error
+    } catch {
+      throw cluster.failure(error, node: leader)
+    }
+  }
+
+  /// Makes sure this node holds the leader's registry now (the leader's push may race the answer).
+  private func refreshRegistry(from leader: String) async throws {
+    guard leader != cluster.selfID else { return }
+    let snapshot = try await cluster.peer(leader).getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
+    _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) })
+  }
+
+  public func listFeatureGroups(
+    request: Strata_V1_ListFeatureGroupsRequest, context: ServerContext
+  ) async throws -> Strata_V1_ListFeatureGroupsResponse {
+    try await local.listFeatureGroups(request: request, context: context)
+  }
+
+  public func getFeatureGroup(
+    request: Strata_V1_GetFeatureGroupRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetFeatureGroupResponse {
+    try await local.getFeatureGroup(request: request, context: context)
+  }
+
+  // MARK: Writes
+
+  public func writeFeatures(
+    request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
+  ) async throws -> Strata_V1_WriteFeaturesResponse {
+    var response = Strata_V1_WriteFeaturesResponse()
+    for try await message in request {
+      do {
+        try await writeBatch(message, into: &response)
+      } catch let error as RPCError {
+        guard response.batches > 0 else { throw error }
+        throw RPCError(
+          code: error.code,
+          message: "batch \(response.batches + 1): \(error.message) (the \(response.batches) earlier batches of this call, \(response.rowsWritten) rows, were committed)")
+      }
+    }
+    return response
+  }
+
+  private func writeBatch(_ message: Strata_V1_WriteFeaturesRequest, into response: inout Strata_V1_WriteFeaturesResponse) async throws {
+    try local.sizeLimit.check(message, estimate: FeatureStoreService.estimate(message), what: "write batch \(response.batches + 1)")
+    // Validate the whole batch here (every rule the owners apply), so a bad row writes nothing anywhere.
+    let now = Timestamp.now()
+    let group = try await rpc { try store.validate(WriteRequest(proto: message), now: now).0 }
+    var parts: [String: Strata_V1_WriteFeaturesRequest] = [:]
+    var indexes: [String: [Int]] = [:]
+    for (i, row) in message.rows.enumerated() {
+      let owner = cluster.ring.primary(of: row.entityID)
+      var row = row
+      // Every owner stores the same created time for rows that had none: the coordinator's clock.
+      if !row.hasCreatedTimestampMicros { row.createdTimestampMicros = now.microseconds }
+      parts[owner, default: .with {
+        $0.group = message.group
+        $0.version = UInt32(group.version)
+        $0.features = message.features
+      }].rows.append(row)
+      indexes[owner, default: []].append(i)
+    }
+    let results = await withTaskGroup(of: (String, Result<Strata_V1_WriteFeaturesResponse, any Error>).self) { tasks in
+      for (owner, part) in parts {
+        tasks.addTask {
+          do {
+            return (owner, .success(try await cluster.peer(owner).writeBatch(part, metadata: cluster.metadata, options: cluster.options)))
+          } catch {
+            return (owner, .failure(error))
+          }
+        }
+      }
+      var all: [(String, Result<Strata_V1_WriteFeaturesResponse, any Error>)] = []
+      for await r in tasks { all.append(r) }
+      return all
+    }
+    var failed: [(String, any Error)] = []
+    var written: [String] = []
+    for (owner, result) in results.sorted(by: { $0.0 < $1.0 }) {
+      switch result {
+      case .success(let r):
+        response.rowsWritten += r.rowsWritten
+        response.lateRows += r.lateRows
+        written.append(owner)
+      case .failure(let e): failed.append((owner, e))
+      }
+    }
+    guard failed.isEmpty else {
+      let (node, error) = failed[0]
+      let first = cluster.failure(error, node: node)
+      let notWritten = failed.map { n, _ in
+        "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) not written"
+      }
+      let done = written.map { "\(cluster.describe($0)): \(indexes[$0]!.count) rows written" }
+      throw RPCError(
+        code: first.code,
+        message: "\(first.message); \(notWritten.joined(separator: "; "))" + (done.isEmpty ? "" : "; \(done.joined(separator: "; "))"))
+    }
+    response.batches += 1
+  }
+
+  /// "0-3, 7, 9-12" for sorted indexes (shortened after 20 ranges).
+  static func ranges(_ indexes: [Int]) -> String {
+    var parts: [String] = []
+    var i = 0
+    while i < indexes.count {
+      var j = i
+      while j + 1 < indexes.count && indexes[j + 1] == indexes[j] + 1 { j += 1 }
+      parts.append(i == j ? "\(indexes[i])" : "\(indexes[i])-\(indexes[j])")
+      i = j + 1
+    }
+    return parts.count > 20 ? parts.prefix(20).joined(separator: ", ") + ", ... (\(indexes.count) rows)" : parts.joined(separator: ", ")
+  }
+
+  // MARK: Online reads
+
+  public func getOnlineFeatures(
+    request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetOnlineFeaturesResponse {
+    try local.sizeLimit.check(
+      request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
+    let columns = try await rpc { () async throws -> [ResolvedFeature] in
+      let columns = try store.resolve(try [FeatureRef](parsing: request.features))
+      guard !request.entityIds.isEmpty else { throw StrataError.invalidArgument("no entity ids given") }
+      guard request.entityIds.count <= store.limits.maxEntitiesPerLookup else {
+        throw StrataError.resourceExhausted(
+          "lookup asks for \(request.entityIds.count) entities; the limit is \(store.limits.maxEntitiesPerLookup) per call: split the request")
+      }
+      for (i, id) in request.entityIds.enumerated() where id.isEmpty {
+        throw StrataError.invalidArgument("entity id \(i) of the request is empty")
+      }
+      return columns
+    }
+    var indexes: [String: [Int]] = [:]
+    for (i, id) in request.entityIds.enumerated() { indexes[cluster.ring.primary(of: id), default: []].append(i) }
+    let answers = try await withThrowingTaskGroup(of: (String, Strata_V1_GetOnlineFeaturesResponse).self) { tasks in
+      for (owner, idx) in indexes {
+        var part = request
+        part.entityIds = idx.map { request.entityIds[$0] }
+        tasks.addTask {
+          do {
+            return (owner, try await cluster.peer(owner).getOnline(part, metadata: cluster.metadata, options: cluster.options))
+          } catch {
+            throw cluster.failure(error, node: owner)
+          }
+        }
+      }
+      var all: [String: Strata_V1_GetOnlineFeaturesResponse] = [:]
+      for try await (owner, r) in tasks { all[owner] = r }
+      return all
+    }
+    var vectors = [Strata_V1_FeatureVector](repeating: .init(), count: request.entityIds.count)
+    for (owner, idx) in indexes {
+      let got = answers[owner]!.vectors
+      guard got.count == idx.count else {
+        throw RPCError(code: .internalError, message: "cluster node \(cluster.describe(owner)) answered \(got.count) of \(idx.count) entities")
+      }
+      for (k, i) in idx.enumerated() { vectors[i] = got[k] }
+    }
+    return .with {
+      $0.columns = columns.map(\.proto)
+      $0.vectors = vectors
+    }
+  }
+
+  // MARK: Exports
+
+  public func getHistoricalFeatures(
+    request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
+    response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
+    context: ServerContext
+  ) async throws {
+    try await ClusterExport(coordinator: self).run(request: request, response: response)
+  }
+
+  // MARK: Status
+
+  public func getStatus(
+    request: Strata_V1_GetStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetStatusResponse {
+    var status = try await local.getStatus(request: request, context: context)
+    let nodes = await withTaskGroup(of: Strata_V1_ClusterNodeStatus.self) { tasks in
+      for node in cluster.ring.nodes {
+        tasks.addTask {
+          var n = Strata_V1_ClusterNodeStatus()
+          n.nodeID = node
+          n.address = cluster.addresses[node] ?? ""
+          n.ringShare = cluster.ring.share(of: node)
+          do {
+            let s = try await cluster.peer(node).getNodeStatus(.init(), metadata: cluster.metadata, options: cluster.options)
+            n.reachable = true
+            n.rowsTotal = s.groups.reduce(0) { $0 + $1.rowsTotal }
+          } catch {
+            n.reachable = false
+            n.error = cluster.failure(error, node: node).message
+          }
+          return n
+        }
+      }
+      var all: [Strata_V1_ClusterNodeStatus] = []
+      for await n in tasks { all.append(n) }
+      return all
+    }
+    status.ringEpoch = cluster.ring.epoch
+    status.clusterNodes = cluster.ring.nodes.compactMap { id in nodes.first { $0.nodeID == id } }
+    return status
+  }
+}

@@ -1,0 +1,69 @@
+public import GRPCCore
+public import StrataCore
+public import StrataProto
+
+/// One node's view of its cluster: the ring, which node it is, the registry leader, and an internode
+/// client per node (itself included: a coordinator calls its own shard like any other owner).
+public struct ClusterView<Transport: ClientTransport>: Sendable {
+  public let ring: HashRing
+  public let selfID: String
+  /// The node that assigns registry versions: the first node of the cluster file.
+  public let leaderID: String
+  public let peers: [String: Strata_V1_Shard.Client<Transport>]
+  /// host:port per node id, for messages and status.
+  public let addresses: [String: String]
+  /// Timeout of one internode call (a node that is down fails its calls sooner: connections are not
+  /// waited for).
+  public let callTimeout: Duration
+
+  public init(
+    ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
+    addresses: [String: String], callTimeout: Duration = .seconds(30)
+  ) {
+    self.ring = ring
+    self.selfID = selfID
+    self.leaderID = leaderID
+    self.peers = peers
+    self.addresses = addresses
+    self.callTimeout = callTimeout
+  }
+
+  public var metadata: Metadata {
+    var m = Metadata()
+    m.addString(String(ring.epoch), forKey: RingEpochInterceptor.header)
+    return m
+  }
+
+  /// Options of an internode call: fail at once when the node is unreachable, bounded in time.
+  public var options: CallOptions {
+    var o = CallOptions.defaults
+    o.waitForReady = false
+    o.timeout = callTimeout
+    return o
+  }
+
+  /// "n2 (127.0.0.1:7402)".
+  public func describe(_ node: String) -> String {
+    addresses[node].map { "\(node) (\($0))" } ?? node
+  }
+
+  /// The client of `node`; INTERNAL if the ring names a node without one (a configuration bug).
+  public func peer(_ node: String) throws -> Strata_V1_Shard.Client<Transport> {
+    guard let peer = peers[node] else { throw StrataError.internalError("no client for cluster node \(node)") }
+    return peer
+  }
+
+  /// `error` from a call to `node`, as the coordinator reports it: UNAVAILABLE naming the node for
+  /// transport failures and timeouts, the node's own status otherwise.
+  public func failure(_ error: any Error, node: String) -> RPCError {
+    if let rpc = error as? RPCError {
+      switch rpc.code {
+      case .unavailable, .deadlineExceeded, .cancelled, .unknown:
+        return RPCError(code: .unavailable, message: "cluster node \(describe(node)) is unavailable: \(rpc.message)")
+      default:
+        return RPCError(code: rpc.code, message: "\(rpc.message) (from cluster node \(describe(node)))")
+      }
+    }
+    return RPCError(code: .unavailable, message: "cluster node \(describe(node)) failed: \(error)")
+  }
+}

@@ -1,0 +1,33 @@
+public import GRPCCore
+
+/// Refuses internode calls made with another ring epoch than this node's: FAILED_PRECONDITION naming
+/// both, so a caller with a stale (or newer) view of the ring never gets an answer computed for entities
+/// this node may not own. Applied to the `Shard` service only; client calls never carry an epoch.
+public struct RingEpochInterceptor: ServerInterceptor {
+  public let epoch: UInt64
+  /// The metadata header every internode call carries: the caller's ring epoch, in decimal.
+  public static let header = "strata-ring-epoch"
+
+  public init(epoch: UInt64) {
+    self.epoch = epoch
+  }
+
+  public func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    let sent = request.metadata[stringValues: RingEpochInterceptor.header].first(where: { _ in true })
+    guard let sent, let theirs = UInt64(sent) else {
+      return StreamingServerResponse(
+        error: RPCError(code: .failedPrecondition, message: "internode call without a ring epoch (header \(RingEpochInterceptor.header)); this node is at epoch \(epoch)"))
+    }
+    guard theirs == epoch else {
+      return StreamingServerResponse(
+        error: RPCError(
+          code: .failedPrecondition,
+          message: "ring epoch mismatch: the caller is at epoch \(theirs), this node at epoch \(epoch); restart the nodes with the same cluster file"))
+    }
+    return try await next(request, context)
+  }
+}

@@ -1,0 +1,138 @@
+public import GRPCCore
+internal import SwiftProtobuf
+internal import StrataCore
+public import StrataProto
+internal import StrataStorage
+public import Logging
+
+/// The internode `Shard` service of a cluster node: runs forwarded calls on this node's store only
+/// (never fanning out) and keeps the registry in step with the leader. Ring epochs are checked by
+/// `RingEpochInterceptor` before any method runs.
+public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleServiceProtocol {
+  let local: FeatureStoreService
+  let cluster: ClusterView<Transport>
+  let logger: Logger
+
+  public init(local: FeatureStoreService, cluster: ClusterView<Transport>, logger: Logger) {
+    self.local = local
+    self.cluster = cluster
+    self.logger = logger
+  }
+
+  var store: FeatureStore { local.store }
+
+  public func writeBatch(
+    request: Strata_V1_WriteFeaturesRequest, context: ServerContext
+  ) async throws -> Strata_V1_WriteFeaturesResponse {
+    try await rpc {
+      let outcome = try await store.write(WriteRequest(proto: request))
+      return .with {
+        $0.rowsWritten = UInt64(outcome.rowsWritten)
+        $0.lateRows = UInt64(outcome.lateRows)
+        $0.batches = 1
+      }
+    }
+  }
+
+  public func getOnline(
+    request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetOnlineFeaturesResponse {
+    try await local.getOnlineFeatures(request: request, context: context)
+  }
+
+  public func getHistorical(
+    request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
+    response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
+    context: ServerContext
+  ) async throws {
+    try await local.getHistoricalFeatures(request: request, response: response, context: context)
+  }
+
+  // MARK: Registry
+
+  public func applyOnLeader(
+    request: Strata_V1_ApplyFeatureGroupsRequest, context: ServerContext
+  ) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
+    try requireLeader()
+    let response = try await local.applyFeatureGroups(request: request, context: context)
+    await pushRegistry()
+    return response
+  }
+
+  public func setStatusOnLeader(
+    request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
+    try requireLeader()
+    let response = try await local.setFeatureGroupStatus(request: request, context: context)
+    await pushRegistry()
+    return response
+  }
+
+  public func putRegistry(
+    request: Strata_V1_RegistrySnapshot, context: ServerContext
+  ) async throws -> Strata_V1_PutRegistryResponse {
+    try await rpc {
+      let versions = try request.groups.map { try FeatureGroup(proto: $0) }
+      let changed = try await store.adoptRegistry(versions)
+      return .with { $0.added = UInt32(changed) }
+    }
+  }
+
+  public func getRegistry(
+    request: Strata_V1_GetRegistryRequest, context: ServerContext
+  ) async throws -> Strata_V1_RegistrySnapshot {
+    Self.snapshot(store.catalog)
+  }
+
+  public func getNodeStatus(
+    request: Strata_V1_GetStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetStatusResponse {
+    try await local.getStatus(request: request, context: context)
+  }
+
+  static func snapshot(_ catalog: Catalog) -> Strata_V1_RegistrySnapshot {
+    .with { $0.groups = catalog.allVersions.map(\.proto) }
+  }
+
+  private func requireLeader() throws {
+    guard cluster.selfID == cluster.leaderID else {
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "registry changes go to the leader \(cluster.describe(cluster.leaderID)), not \(cluster.describe(cluster.selfID))")
+    }
+  }
+
+  /// Sends this node's registry to every other node, in parallel. A node that does not answer learns
+  /// it when it starts again (`pullRegistry`).
+  func pushRegistry() async {
+    let snapshot = Self.snapshot(store.catalog)
+    await withTaskGroup(of: Void.self) { group in
+      for (node, peer) in cluster.peers where node != cluster.selfID {
+        group.addTask {
+          do {
+            _ = try await peer.putRegistry(snapshot, metadata: cluster.metadata, options: cluster.options)
+          } catch {
+            logger.warning("registry push failed", metadata: ["strata.node": "\(cluster.describe(node))", "error": "\(error)"])
+          }
+        }
+      }
+    }
+  }
+
+  /// At start: adopts the leader's registry (a node that was down learns what changed meanwhile).
+  /// Retries every second until the leader answers; returns at once on the leader itself.
+  public func pullRegistry() async {
+    guard cluster.selfID != cluster.leaderID, let leader = cluster.peers[cluster.leaderID] else { return }
+    while !Task.isCancelled {
+      do {
+        let snapshot = try await leader.getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
+        let changed = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) })
+        logger.info("registry pulled from the leader", metadata: ["strata.changed": "\(changed)"])
+        return
+      } catch {
+        logger.info("registry leader not reachable yet", metadata: ["error": "\(error)"])
+        try? await Task.sleep(for: .seconds(1))
+      }
+    }
+  }
+}

@@ -1,0 +1,43 @@
+public import StrataCore
+
+/// The cluster a node belongs to, as its cluster file describes it (see `cluster/local-3.yaml`).
+public struct ClusterSettings: Sendable, Equatable {
+  public struct Node: Sendable, Equatable {
+    public var id: String
+    public var host: String
+    public var port: Int
+
+    public init(id: String, host: String, port: Int) {
+      self.id = id
+      self.host = host
+      self.port = port
+    }
+
+    public var address: String { "\(host):\(port)" }
+  }
+
+  /// In file order; the first node is the registry leader.
+  public var nodes: [Node]
+  /// Which of `nodes` this process is.
+  public var selfID: String
+  public var epoch: UInt64
+  public var virtualNodes: Int
+
+  public init(nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes) {
+    self.nodes = nodes
+    self.selfID = selfID
+    self.epoch = epoch
+    self.virtualNodes = virtualNodes
+  }
+
+  public var me: Node? { nodes.first { $0.id == selfID } }
+
+  /// The ring these settings describe; INVALID_ARGUMENT naming the problem otherwise.
+  public func ring() throws(StrataError) -> HashRing {
+    guard me != nil else {
+      throw .invalidArgument(
+        "--node \(selfID) is not in the cluster file; its nodes are: \(nodes.map(\.id).joined(separator: ", "))")
+    }
+    return try HashRing(nodes: nodes.map(\.id), virtualNodes: virtualNodes, epoch: epoch)
+  }
+}
