@@ -126,6 +126,14 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       for (owner, part) in parts {
         tasks.addTask {
           do {
+            if owner == cluster.selfID {
+              let outcome = try await rpc { try await store.write(WriteRequest(proto: part)) }
+              return (owner, .success(.with {
+                $0.rowsWritten = UInt64(outcome.rowsWritten)
+                $0.lateRows = UInt64(outcome.lateRows)
+                $0.batches = 1
+              }))
+            }
             return (owner, .success(try await cluster.peer(owner).writeBatch(part, metadata: cluster.metadata, options: cluster.options)))
           } catch {
             return (owner, .failure(error))
@@ -201,6 +209,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         part.entityIds = idx.map { request.entityIds[$0] }
         tasks.addTask {
           do {
+            // This node's own entities: no round trip to itself.
+            if owner == cluster.selfID { return (owner, try await local.getOnlineFeatures(request: part, context: context)) }
             return (owner, try await cluster.peer(owner).getOnline(part, metadata: cluster.metadata, options: cluster.options))
           } catch {
             throw cluster.failure(error, node: owner)
