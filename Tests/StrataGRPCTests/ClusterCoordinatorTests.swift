@@ -1,0 +1,514 @@
+import GRPCCore
+import StrataCore
+import StrataGRPC
+import StrataProto
+import StrataStorage
+import StrataTestSupport
+import Testing
+
+/// `ClusterCoordinator` under a simulated network (`withSimulatedCluster`): merge order against a
+/// single-node oracle with random delays on every peer, and the named faults (a node down, a node
+/// that hangs, a slow answer after a commit, the registry leader down, a reordered or missed registry
+/// push, a node at another ring epoch). Every test prints its seed; `STRATA_TEST_SEED` replays it.
+///
+/// Bugs these tests found in `Sources/` are wrapped in `withKnownIssue` with a matcher naming the
+/// exact failure, so a fix makes them fail ("known issue was not recorded") until the wrapper goes.
+@Suite("ClusterCoordinator under a simulated network")
+struct ClusterCoordinatorTests {
+  @Test("online lookups through every coordinator equal a single node's, in request order, under random delays")
+  func onlineMergeOrder() async throws {
+    var rng = SplitMix64.forTest("cluster.online-merge-order")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      try await withStrata { oracle in
+        cluster.faults.set(.delay(max: .milliseconds(2)), on: cluster.ids)
+        try await Workload.registerAndWrite(cluster: cluster, oracle: oracle, calls: 10, rng: &rng)
+
+        var present = 0
+        for round in 0..<15 {
+          let (entities, features) = Workload.lookup(&rng)
+          let want = try await oracle.online(entities, features)
+          present += want.vectors.reduce(0) { $0 + $1.results.filter { $0.status == .present }.count }
+          let owners = Set(entities.map(cluster.owner(of:)))
+          for node in cluster.nodes {
+            let before = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
+            let got = try await node.api.online(entities, features)
+            let after = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
+            #expect(got == want, "lookup \(round) through \(node.id): \(entities) \(features); \(rng.seedDescription)")
+            #expect(after - before == owners.count, "one internode call per owner, not per entity; \(rng.seedDescription)")
+          }
+        }
+        #expect(present > 0, "the workload should find stored values; \(rng.seedDescription)")
+      }
+    }
+  }
+
+  @Test("exports (rows, columnar, columnar with event times) through every coordinator equal a single node's, under random delays")
+  func exportMergeOrder() async throws {
+    var rng = SplitMix64.forTest("cluster.export-merge-order")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      try await withStrata { oracle in
+        cluster.faults.set(.delay(max: .milliseconds(2)), on: cluster.ids)
+        try await Workload.registerAndWrite(cluster: cluster, oracle: oracle, calls: 10, rng: &rng)
+
+        var present = 0
+        for round in 0..<4 {
+          for form in Workload.ExportForm.allCases {
+            let messages = Workload.export(&rng, form: form)
+            let want = try await oracle.historical(messages)
+            present += want.flatMap(\.rows).reduce(0) { $0 + $1.results.filter { $0.status == .present }.count }
+            for node in cluster.nodes {
+              let got = try await node.api.historical(messages)
+              #expect(
+                got == want,
+                "export \(round) (\(form), \(messages.map(\.labels.count)) labels per message) through \(node.id); \(rng.seedDescription)")
+            }
+          }
+        }
+        #expect(present > 0, "the workload should find stored values; \(rng.seedDescription)")
+      }
+    }
+  }
+
+  @Test("a node down: requests not touching it succeed; lookups and exports touching it fail UNAVAILABLE naming it; a spanning write reports what was not written")
+  func partialFailure() async throws {
+    var rng = SplitMix64.forTest("cluster.partial-failure")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      _ = try await cluster.node("n2").api.apply(Workload.specs)
+      let down = "n3"
+      cluster.faults[down] = .fail
+      let healthy = cluster.entities(ownedBy: "n1", count: 3, prefix: "h") + cluster.entities(ownedBy: "n2", count: 3, prefix: "h")
+      let lost = cluster.entities(ownedBy: down, count: 2, prefix: "h")
+
+      for node in cluster.nodes {
+        let ok = try await node.api.online(healthy + [healthy[0]], ["user_stats:score", "item_stats:*"])
+        #expect(ok.vectors.map(\.entityID) == healthy + [healthy[0]])
+        await expectRPCError(.unavailable, mentioning: [cluster.describe(down)]) {
+          try await node.api.online([healthy[0], lost[0], healthy[4]], ["user_stats:score"])
+        }
+        let rows = try await node.api.historicalRows(["user_stats:score"], healthy.map { label($0, .t0(0)) })
+        #expect(rows.map(\.entityID) == healthy)
+        await expectRPCError(.unavailable, mentioning: [cluster.describe(down)]) {
+          try await node.api.historicalRows(["user_stats:score"], [label(healthy[1], .t0(0)), label(lost[1], .t0(0))])
+        }
+      }
+
+      // One batch spanning the three owners, rows interleaved.
+      let fresh =
+        (cluster.entities(ownedBy: "n1", count: 4, prefix: "w") + cluster.entities(ownedBy: "n2", count: 4, prefix: "w")
+        + cluster.entities(ownedBy: down, count: 4, prefix: "w")).shuffled(using: &rng)
+      let rows = fresh.enumerated().map { i, id in writeRow(id, .t0(-60), created: .t0(-30), [.float(Double(i))]) }
+      let notWritten = fresh.indices.filter { cluster.owner(of: fresh[$0]) == down }
+      let downRowsBefore = cluster.node(down).store.counterValues.rowsWritten
+      let error = await expectRPCError(
+        .unavailable, mentioning: [cluster.describe(down), "\(cluster.describe(down)): rows \(rangeList(notWritten)) not written"]
+      ) {
+        try await cluster.node("n1").api.write("user_stats", features: ["score"], rows: rows)
+      }
+      #expect(error?.message.contains("\(cluster.describe(down)): 4 rows written") == false, "\(error?.message ?? "")")
+
+      // Read back from each owner's own store, bypassing the network (columns resolved by that store:
+      // storage ids are node-local).
+      for (i, id) in fresh.enumerated() {
+        let owner = cluster.node(cluster.owner(of: id))
+        let score = try owner.store.resolve([FeatureRef](parsing: ["user_stats:score"]))
+        let stored = try await owner.store.online(entityIDs: [id], columns: score)[0][0]
+        if owner.id == down {
+          #expect(stored.status == .missing, "row \(i) (\(id)) reached the failed owner \(down)")
+        } else {
+          #expect(stored == FeatureResult(value: .float(Double(i)), status: .present, eventTime: .t0(-60)), "row \(i) (\(id)) on \(owner.id)")
+        }
+      }
+      #expect(cluster.node(down).store.counterValues.rowsWritten == downRowsBefore)
+
+      // Back up: the coordinators see the written rows, and the failed owner's are missing.
+      cluster.faults[down] = .none
+      let after = try await cluster.node("n2").api.online(fresh, ["user_stats:score"])
+      let expected = fresh.map { (id: String) -> Strata_V1_ValueStatus in cluster.owner(of: id) == down ? .missing : .present }
+      #expect(after.vectors.map { $0.results[0].status } == expected)
+    }
+  }
+
+  @Test("a hanging node: lookups and writes touching it fail UNAVAILABLE naming it within about the call timeout")
+  func hangingPeerDeadline() async throws {
+    var rng = SplitMix64.forTest("cluster.deadline")
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1)) { cluster in
+      try await cluster.seedRegistry(Workload.specs)
+      let hung = "n2"
+      cluster.faults[hung] = .hang
+      let release: @Sendable () -> Void = { cluster.faults[hung] = .fail }
+      let other = cluster.entities(ownedBy: "n1", count: 1, prefix: "d") + cluster.entities(ownedBy: "n3", count: 1, prefix: "d")
+      let stuck = cluster.entities(ownedBy: hung, count: 1, prefix: "d")
+      let coordinator = cluster.node("n3").api
+      let describe = cluster.describe(hung)
+
+      let clock = ContinuousClock()
+      let start = clock.now
+      try await expectFinishes(within: .seconds(5), release: release) {
+        await expectRPCError(.unavailable, mentioning: [describe]) {
+          try await coordinator.online(other + stuck, ["user_stats:score"])
+        }
+      }
+      try await expectFinishes(within: .seconds(5), release: release) {
+        await expectRPCError(.unavailable, mentioning: [describe, "\(describe): rows 2 not written"]) {
+          try await coordinator.write(
+            "user_stats", features: ["score"],
+            rows: (other + stuck).map { writeRow($0, .t0(-10), created: .t0(-5), [.float(1)]) })
+        }
+      }
+      print("[cluster.deadline] two calls against a hanging node took \(clock.now - start) (call timeout 1 s)")
+
+      let ok = try await coordinator.online(other, ["user_stats:score"])
+      #expect(ok.vectors.map { $0.results[0].status } == [.present, .present])
+    }
+  }
+
+  @Test("a hanging node fails an export touching it instead of stalling it forever")
+  func hangingPeerExport() async throws {
+    var rng = SplitMix64.forTest("cluster.export-deadline")
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .milliseconds(500)) { cluster in
+      try await cluster.seedRegistry(Workload.specs)
+      let hung = "n2"
+      let labels = (cluster.entities(ownedBy: "n1", count: 1, prefix: "x") + cluster.entities(ownedBy: hung, count: 1, prefix: "x"))
+        .map { label($0, .t0(0)) }
+      let coordinator = cluster.node("n3").api
+      let describe = cluster.describe(hung)
+      cluster.faults[hung] = .hang
+      try await withKnownIssue("an export's owner streams have no deadline (ClusterExport sets options.timeout = nil)") {
+        _ = try await expectFinishes(within: .milliseconds(2500), release: { cluster.faults[hung] = .fail }) {
+          await expectRPCError(.unavailable, mentioning: [describe]) {
+            try await coordinator.historicalRows(["user_stats:score"], labels)
+          }
+        }
+      } matching: { issue in
+        issue.comments.contains { $0.rawValue.contains("still running") }
+      }
+    }
+  }
+
+  @Test("registry changes through a non-leader reach every node before the call returns; with the leader down they fail UNAVAILABLE naming it")
+  func registryThroughLeader() async throws {
+    var rng = SplitMix64.forTest("cluster.registry")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      cluster.faults.set(.delay(max: .milliseconds(3)), on: cluster.ids)
+      func expectEveryNode(_ expected: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        let registries = cluster.registries()
+        let leader = registries[cluster.leader.id]!
+        #expect(leader.map(\.description) == expected, sourceLocation: sourceLocation)
+        for (id, registry) in registries.sorted(by: { $0.key < $1.key }) {
+          #expect(registry == leader, "registry of \(id)", sourceLocation: sourceLocation)
+        }
+      }
+
+      let created = try await cluster.node("n2").api.apply(userStatsSpec())
+      #expect(created.outcome == .created && created.version == 1)
+      expectEveryNode(["user_stats@1 ACTIVE"])
+
+      var v2 = userStatsSpec()
+      v2.features.append(featureSpec("sessions", .int))
+      let second = try await cluster.node("n3").api.apply([v2, Workload.specs[1]])
+      #expect(second.map(\.version) == [2, 1])
+      expectEveryNode(["item_stats@1 ACTIVE", "user_stats@1 ACTIVE", "user_stats@2 ACTIVE"])
+
+      let deprecated = try await cluster.node("n3").api.setStatus("user_stats", version: 1, .deprecated)
+      #expect(deprecated.status == .deprecated)
+      expectEveryNode(["item_stats@1 ACTIVE", "user_stats@1 DEPRECATED", "user_stats@2 ACTIVE"])
+
+      cluster.faults[cluster.leader.id] = .fail
+      let leader = cluster.describe(cluster.leader.id)
+      for id in ["n2", "n3"] {
+        await expectRPCError(.unavailable, mentioning: [leader]) {
+          try await cluster.node(id).api.apply(groupSpec("late", [featureSpec("x", .float)]))
+        }
+        await expectRPCError(.unavailable, mentioning: [leader]) {
+          try await cluster.node(id).api.setStatus("user_stats", version: 2, .deprecated)
+        }
+      }
+      expectEveryNode(["item_stats@1 ACTIVE", "user_stats@1 DEPRECATED", "user_stats@2 ACTIVE"])
+    }
+  }
+
+  @Test("a node at another ring epoch: FAILED_PRECONDITION \"ring epoch mismatch\" surfaces through the coordinators")
+  func ringEpochMismatch() async throws {
+    var rng = SplitMix64.forTest("cluster.epoch")
+    try await withSimulatedCluster(seed: rng.next(), epochs: ["n2": 2]) { cluster in
+      try await cluster.seedRegistry(Workload.specs)
+      let stale = cluster.describe("n2")
+      let good = cluster.entities(ownedBy: "n1", count: 2, prefix: "e") + cluster.entities(ownedBy: "n3", count: 2, prefix: "e")
+      let other = cluster.entities(ownedBy: "n2", count: 1, prefix: "e")
+
+      // A current coordinator calling the stale node.
+      let n1 = cluster.node("n1").api
+      _ = try await n1.online(good, ["user_stats:score"])
+      await expectRPCError(.failedPrecondition, mentioning: ["ring epoch mismatch", stale]) {
+        try await n1.online(good + other, ["user_stats:score"])
+      }
+      await expectRPCError(.failedPrecondition, mentioning: ["ring epoch mismatch", stale]) {
+        try await n1.write("user_stats", features: ["score"], rows: other.map { writeRow($0, .t0(-1), created: .t0(-1), [.float(1)]) })
+      }
+      await expectRPCError(.failedPrecondition, mentioning: ["ring epoch mismatch", stale]) {
+        try await n1.historicalRows(["user_stats:score"], (good + other).map { label($0, .t0(0)) })
+      }
+
+      // The stale node coordinating: every other node refuses it.
+      let n2 = cluster.node("n2").api
+      await expectRPCError(.failedPrecondition, mentioning: ["ring epoch mismatch", cluster.describe("n1")]) {
+        try await n2.online(cluster.entities(ownedBy: "n1", count: 1, prefix: "e"), ["user_stats:score"])
+      }
+      await expectRPCError(.failedPrecondition, mentioning: ["ring epoch mismatch"]) {
+        try await n2.apply(groupSpec("late", [featureSpec("x", .float)]))
+      }
+    }
+  }
+
+  @Test("rows without a created time are stamped from the stores' clock, so a batch a coordinator accepted is accepted by its owners")
+  func createdTimeFromStoreClock() async throws {
+    var rng = SplitMix64.forTest("cluster.created-clock")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      _ = try await cluster.leader.api.apply(Workload.specs)
+      let ids = cluster.ids.flatMap { cluster.entities(ownedBy: $0, count: 1, prefix: "c") }
+      try await withKnownIssue("ClusterCoordinator.writeBatch stamps created times with Timestamp.now(), not the store's clock") {
+        let written = try await cluster.node("n2").api.write(
+          "user_stats", features: ["score"], rows: ids.map { writeRow($0, .t0(-10), [.float(1)]) })
+        #expect(written.rowsWritten == UInt64(ids.count))
+      } matching: { issue in
+        (issue.error as? RPCError)?.message.contains("ahead of the server clock") == true
+      }
+    }
+  }
+
+  // MARK: Registry propagation and version pinning
+
+  @Test("a stale registry push that arrives after a newer one does not roll a node's registry back")
+  func reorderedRegistryPushes() async throws {
+    var rng = SplitMix64.forTest("cluster.registry-reorder")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      _ = try await cluster.leader.api.apply(userStatsSpec())
+      // The leader's push after the next apply reaches n3 late; a status change overtakes it.
+      cluster.faults.once(.pause(.seconds(1)), to: "n3", method: "PutRegistry")
+      async let applied = cluster.node("n2").api.apply(groupSpec("late", [featureSpec("x", .float)]))
+      // Once n2 has the new group, the leader has taken the snapshot still on its way to n3.
+      while (try? cluster.node("n2").store.catalog.group(named: "late")) == nil { try await Task.sleep(for: .milliseconds(2)) }
+      _ = try await cluster.leader.api.setStatus("user_stats", version: 1, .deprecated)
+      _ = try await applied
+
+      let registries = cluster.registries()
+      #expect(registries["n1"]!.map(\.description) == ["late@1 ACTIVE", "user_stats@1 DEPRECATED"])
+      withKnownIssue("ShardService.putRegistry adopts whatever snapshot arrives last; Catalog.adopt takes its statuses as given") {
+        for id in ["n2", "n3"] {
+          #expect(registries[id]! == registries["n1"]!, "registry of \(id)")
+        }
+      } matching: { issue in
+        issue.comments.contains { $0.rawValue.contains("registry of n3") }
+      }
+    }
+  }
+
+  @Test("a node that missed a registry push while unreachable writes to the current version once it is back")
+  func missedRegistryPush() async throws {
+    var rng = SplitMix64.forTest("cluster.registry-missed-push")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      _ = try await cluster.leader.api.apply(userStatsSpec())
+      cluster.faults["n3"] = .fail
+      var v2 = userStatsSpec()
+      v2.features.append(featureSpec("sessions", .int))
+      let applied = try await cluster.node("n2").api.apply(v2)
+      #expect(applied.version == 2)
+      cluster.faults["n3"] = .none
+
+      let entity = cluster.entities(ownedBy: "n1", count: 1, prefix: "m")[0]
+      _ = try await cluster.node("n3").api.write(
+        "user_stats", features: ["score"], rows: [writeRow(entity, .t0(-10), created: .t0(-5), [.float(7)])])
+      let read = try await cluster.node("n2").api.online([entity], ["user_stats:score"])
+      #expect(read.columns.map(\.ref) == ["user_stats@2:score"])
+      withKnownIssue("a node learns registry changes it missed only when it restarts (ShardService.pullRegistry)") {
+        #expect(cluster.registries()["n3"]! == cluster.registries()["n1"]!, "registry of n3")
+        #expect(read.vectors[0].results == [result(.float(7), .present, event: .t0(-10))], "the write through n3")
+      } matching: { issue in
+        issue.comments.contains { $0.rawValue.contains("registry of n3") || $0.rawValue.contains("the write through n3") }
+      }
+    }
+  }
+
+  @Test("a coordinator whose registry lags an owner's answers with the versions its columns name")
+  func laggingCoordinatorPinsVersions() async throws {
+    var rng = SplitMix64.forTest("cluster.version-pinning")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      // n3 has not learned user_stats@2 yet (its push is still in flight, or was missed).
+      try await cluster.seedRegistry([userStatsSpec()])
+      var v2 = userStatsSpec()
+      v2.features.append(featureSpec("sessions", .int))
+      for id in ["n1", "n2"] { _ = try await cluster.node(id).store.apply([try FeatureGroupSpec(proto: v2)]) }
+
+      let entity = cluster.entities(ownedBy: "n1", count: 1, prefix: "p")[0]
+      let api = cluster.node("n1").api
+      for (version, value) in [(UInt32(1), 1.0), (2, 2.0)] {
+        let at = Timestamp.t0(-30 + 10 * Int64(version))
+        _ = try await api.write("user_stats", version: version, features: ["score"], rows: [writeRow(entity, at, created: at, [.float(value)])])
+      }
+      let v1 = [result(.float(1), .present, event: .t0(-20))]
+
+      let lagging = cluster.node("n3").api
+      let online = try await lagging.online([entity], ["user_stats:score"])
+      let star = try await lagging.online([entity], ["user_stats:*"])
+      let export = try await lagging.historicalRows(["user_stats:score"], [label(entity, .t0(0))])
+      #expect(online.columns.map(\.ref) == ["user_stats@1:score"])
+      withKnownIssue("coordinators forward the request's unpinned references; each owner resolves them against its own registry") {
+        #expect(online.vectors[0].results == v1, "online: the value of the version the column names")
+        #expect(star.vectors[0].results.count == star.columns.count, "online user_stats:*: one result per column")
+        #expect(export.map(\.results) == [v1], "export: the value of the version the column names")
+      } matching: { issue in
+        issue.comments.contains { $0.rawValue.hasPrefix("online") || $0.rawValue.hasPrefix("export") }
+      }
+    }
+  }
+
+  @Test("rows an owner committed before its answer timed out are not reported as not written")
+  func timedOutCommittedWrite() async throws {
+    var rng = SplitMix64.forTest("cluster.write-ambiguous")
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1)) { cluster in
+      try await cluster.seedRegistry([userStatsSpec()])
+      cluster.faults.once(.slowAnswer(.seconds(5)), to: "n2", method: "WriteBatch")
+      let ids = cluster.entities(ownedBy: "n1", count: 1, prefix: "a") + cluster.entities(ownedBy: "n2", count: 1, prefix: "a")
+      let error = await expectRPCError(.unavailable, mentioning: [cluster.describe("n2")]) {
+        try await cluster.node("n3").api.write(
+          "user_stats", features: ["score"], rows: ids.map { writeRow($0, .t0(-10), created: .t0(-5), [.float(3)]) })
+      }
+      let owner = cluster.node("n2").store
+      let stored = try await owner.online(entityIDs: [ids[1]], columns: try owner.resolve([FeatureRef](parsing: ["user_stats:score"])))
+      #expect(stored[0][0].status == .present, "the owner committed before the deadline passed")
+      withKnownIssue("ClusterCoordinator.writeBatch reports every failed owner's rows as not written, also after a timeout") {
+        #expect(
+          error?.message.contains("\(cluster.describe("n2")): rows 1 not written") == false,
+          "the error claims committed rows were not written: \(error?.message ?? "")")
+      } matching: { issue in
+        issue.comments.contains { $0.rawValue.contains("claims committed rows") }
+      }
+    }
+  }
+}
+
+/// "0-3, 7, 9-12": how a coordinator lists sorted row indexes.
+private func rangeList(_ indexes: [Int]) -> String {
+  var parts: [String] = []
+  var start = 0
+  while start < indexes.count {
+    var end = start
+    while end + 1 < indexes.count && indexes[end + 1] == indexes[end] + 1 { end += 1 }
+    parts.append(start == end ? "\(indexes[start])" : "\(indexes[start])-\(indexes[end])")
+    start = end + 1
+  }
+  return parts.joined(separator: ", ")
+}
+
+/// Random writes, lookups and exports over a small entity space (so that entities repeat, rows tie on
+/// event and created times, and lookups ask for absent ids).
+private enum Workload {
+  static let specs = [
+    userStatsSpec(),
+    groupSpec(
+      "item_stats", entityType: .item, [featureSpec("price", .float), featureSpec("stock", .int, default: .int(-1))]),
+  ]
+  static let users = (0..<24).map { "u\($0)" }
+  static let items = (0..<10).map { "i\($0)" }
+  static let absent = (0..<4).map { "ghost-\($0)" }
+  static let featureMenu = [
+    "user_stats:score", "user_stats:clicks", "user_stats:country", "user_stats:emb", "user_stats:*", "user_stats@1:clicks",
+    "item_stats:price", "item_stats:stock", "item_stats:*",
+  ]
+
+  /// Registers `specs` through a random coordinator and on the oracle, then makes `calls` write calls
+  /// (one or two random batches each) through random coordinators and the same on the oracle.
+  static func registerAndWrite(
+    cluster: SimulatedCluster, oracle: StrataHarness, calls: Int, rng: inout SplitMix64
+  ) async throws {
+    let registered = try await rng.element(of: cluster.nodes).api.apply(specs)
+    #expect(try await oracle.apply(specs) == registered)
+    for call in 0..<calls {
+      let batches = (0...rng.below(2)).map { _ in batch(&rng) }
+      let node = rng.element(of: cluster.nodes)
+      let got = try await node.api.write(batches)
+      let want = try await oracle.write(batches)
+      #expect(got == want, "write call \(call) through \(node.id); \(rng.seedDescription)")
+    }
+  }
+
+  static func batch(_ rng: inout SplitMix64) -> Strata_V1_WriteFeaturesRequest {
+    let (group, all, entities): (String, [String], [String]) =
+      rng.oneIn(3)
+      ? ("item_stats", ["price", "stock"], items)
+      : ("user_stats", ["score", "clicks", "country", "emb"], users)
+    var features = all.filter { _ in !rng.oneIn(3) }.shuffled(using: &rng)
+    if features.isEmpty { features = [rng.element(of: all)] }
+    let rows = (0...rng.below(30)).map { _ in
+      let event = Timestamp.t0(-60 * Int64(1 + rng.below(40)))
+      return writeRow(
+        rng.element(of: entities), event, created: event.adding(microseconds: Int64(rng.below(20)) * 1_000_000),
+        features.map { value(of: $0, &rng) })
+    }
+    return writeBatch(group, features: features, rows: rows)
+  }
+
+  static func value(of feature: String, _ rng: inout SplitMix64) -> Strata_V1_Value {
+    if rng.oneIn(6) { return .null }
+    switch feature {
+    case "score", "price": return .float(Double(rng.below(100_000)) / 100)
+    case "clicks", "stock": return .int(Int64(rng.below(1_000)) - 500)
+    case "country": return .string(rng.element(of: ["DE", "FR", "US", "JP", ""]))
+    default: return .embedding((0..<3).map { _ in Float(rng.below(200)) / 10 })
+    }
+  }
+
+  static func entity(_ rng: inout SplitMix64) -> String {
+    switch rng.below(10) {
+    case 0: rng.element(of: absent)
+    case 1, 2, 3: rng.element(of: items)
+    default: rng.element(of: users)
+    }
+  }
+
+  static func features(_ rng: inout SplitMix64) -> [String] {
+    (0...rng.below(3)).map { _ in rng.element(of: featureMenu) }
+  }
+
+  /// 1 to 20 entities, duplicates and absent ids included, and 1 to 3 feature references.
+  static func lookup(_ rng: inout SplitMix64) -> (entities: [String], features: [String]) {
+    var entities = (0...rng.below(20)).map { _ in entity(&rng) }
+    if rng.oneIn(2) { entities.insert(rng.element(of: entities), at: rng.below(entities.count + 1)) }
+    return (entities, features(&rng))
+  }
+
+  enum ExportForm: CaseIterable, CustomStringConvertible {
+    case rows, columnar, columnarWithEventTimes
+
+    var description: String {
+      switch self {
+      case .rows: "rows"
+      case .columnar: "columnar"
+      case .columnarWithEventTimes: "columnar with event times"
+      }
+    }
+  }
+
+  /// 2 to 5 label messages (the first carries the features and may have no labels; a later one may
+  /// be empty), labels with duplicates, absent ids and, for a third of them, a known_at time.
+  static func export(_ rng: inout SplitMix64, form: ExportForm) -> [Strata_V1_GetHistoricalFeaturesRequest] {
+    var messages = (0...rng.below(4) + 1).map { _ in
+      historicalRequest(labels: rng.oneIn(5) ? [] : (0...rng.below(30)).map { _ in exportLabel(&rng) })
+    }
+    if let i = messages.indices.randomElement(using: &rng), !messages[i].labels.isEmpty {
+      messages[i].labels.append(rng.element(of: messages[i].labels))
+    }
+    messages[0].features = features(&rng)
+    messages[0].columnar = form != .rows
+    messages[0].withEventTimestamps = form == .columnarWithEventTimes
+    return messages
+  }
+
+  static func exportLabel(_ rng: inout SplitMix64) -> Strata_V1_LabelRow {
+    var row = label(entity(&rng), .t0(-60 * Int64(rng.below(45)), micros: Int64(rng.below(3)) - 1))
+    if rng.oneIn(3) {
+      row.knownAtMicros = Timestamp.t0(-60 * Int64(rng.below(45)) + Int64(rng.below(20))).microseconds
+    }
+    return row
+  }
+}
