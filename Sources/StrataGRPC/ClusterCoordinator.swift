@@ -43,8 +43,10 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       let response = try await cluster.peer(leader).applyOnLeader(request, metadata: cluster.metadata, options: cluster.options)
       try await refreshRegistry(from: leader)
       return response
-    } catch let error as RPCError where error.code == .invalidArgument || error.code == .failedPrecondition {
+    } catch let error as RPCError where error.code == .invalidArgument {
       throw error
+    } catch let error as RPCError where error.code == .failedPrecondition {
+      throw RPCError(code: error.code, message: "\(error.message) (from the registry leader \(cluster.describe(leader)))")
     } catch {
       throw cluster.failure(error, node: leader)
     }
@@ -106,7 +108,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   private func writeBatch(_ message: Strata_V1_WriteFeaturesRequest, into response: inout Strata_V1_WriteFeaturesResponse) async throws {
     try local.sizeLimit.check(message, estimate: FeatureStoreService.estimate(message), what: "write batch \(response.batches + 1)")
     // Validate the whole batch here (every rule the owners apply), so a bad row writes nothing anywhere.
-    let now = Timestamp.now()
+    let now = store.now
     let group = try await rpc { try store.validate(WriteRequest(proto: message), now: now).0 }
     var parts: [String: Strata_V1_WriteFeaturesRequest] = [:]
     var indexes: [String: [Int]] = [:]
@@ -158,8 +160,12 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     guard failed.isEmpty else {
       let (node, error) = failed[0]
       let first = cluster.failure(error, node: node)
-      let notWritten = failed.map { n, _ in
-        "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) not written"
+      let notWritten = failed.map { n, e in
+        // No answer in time: the owner may have committed its part before the deadline passed.
+        let code = (e as? RPCError)?.code
+        return code == .deadlineExceeded || code == .cancelled
+          ? "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) may or may not have been written (no answer in time)"
+          : "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) not written"
       }
       let done = written.map { "\(cluster.describe($0)): \(indexes[$0]!.count) rows written" }
       throw RPCError(
@@ -204,8 +210,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     var indexes: [String: [Int]] = [:]
     for (i, id) in request.entityIds.enumerated() { indexes[cluster.ring.primary(of: id), default: []].append(i) }
     let answers = try await withThrowingTaskGroup(of: (String, Strata_V1_GetOnlineFeaturesResponse).self) { tasks in
+      // Owners read exactly the versions the coordinator resolved (their registries may lag or lead).
+      let pinned = columns.map(\.qualifiedName)
       for (owner, idx) in indexes {
         var part = request
+        part.features = pinned
         part.entityIds = idx.map { request.entityIds[$0] }
         tasks.addTask {
           do {

@@ -54,6 +54,8 @@ struct ClusterExport<Transport: ClientTransport> {
           columns = try await rpc { try coordinator.store.resolve(try [FeatureRef](parsing: message.features)) }
           var header = message
           header.labels = []
+          // Owners join exactly the versions resolved here (their registries may lag or lead).
+          header.features = columns.map(\.qualifiedName)
           first = header
           try await response.write(.with { $0.columns = columns.map(\.proto) })
         }
@@ -103,6 +105,16 @@ struct ClusterExport<Transport: ClientTransport> {
         for (owner, idx) in indexes {
           var got: [Strata_V1_GetHistoricalFeaturesResponse] = []
           var rows = 0
+          // The stream has no deadline (an export lasts as long as its input), but each owner must
+          // answer each message within the call timeout, or the export fails naming it.
+          let sink = owners[owner]!.answerSink
+          let limit = cluster.callTimeout
+          let node = cluster.describe(owner)
+          let watchdog = Task {
+            try await Task.sleep(for: limit)
+            sink.finish(throwing: RPCError(code: .unavailable, message: "cluster node \(node) is unavailable: no answer to an export message within \(limit)"))
+          }
+          defer { watchdog.cancel() }
           while rows < idx.count {
             guard let m = try await iterators[owner]!.next() else {
               throw RPCError(code: .unavailable, message: "cluster node \(cluster.describe(owner)) ended the export early")

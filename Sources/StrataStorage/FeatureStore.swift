@@ -51,6 +51,8 @@ public final class FeatureStore: Sendable {
   }
 
   public var engineName: String { shard.engine.name }
+  /// The store's clock (a cluster coordinator stamps missing created times with it).
+  public var now: Timestamp { clock() }
   public var counterValues: Counters { counters.withLock { $0 } }
   public var catalog: Catalog { registry.catalog }
   /// The in-memory history images used by columnar exports.
