@@ -71,7 +71,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   private func refreshRegistry(from leader: String) async throws {
     guard leader != cluster.selfID else { return }
     let snapshot = try await cluster.peer(leader).getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
-    _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) })
+    _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
   }
 
   public func listFeatureGroups(

@@ -73,7 +73,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
   ) async throws -> Strata_V1_PutRegistryResponse {
     try await rpc {
       let versions = try request.groups.map { try FeatureGroup(proto: $0) }
-      let changed = try await store.adoptRegistry(versions)
+      let changed = try await store.adoptRegistry(versions, generation: request.generation)
       return .with { $0.added = UInt32(changed) }
     }
   }
@@ -81,7 +81,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
   public func getRegistry(
     request: Strata_V1_GetRegistryRequest, context: ServerContext
   ) async throws -> Strata_V1_RegistrySnapshot {
-    Self.snapshot(store.catalog)
+    Self.snapshot(store)
   }
 
   public func getNodeStatus(
@@ -90,8 +90,12 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     try await local.getStatus(request: request, context: context)
   }
 
-  static func snapshot(_ catalog: Catalog) -> Strata_V1_RegistrySnapshot {
-    .with { $0.groups = catalog.allVersions.map(\.proto) }
+  static func snapshot(_ store: FeatureStore) -> Strata_V1_RegistrySnapshot {
+    .with {
+      // The generation first: a change landing in between makes the snapshot look older, never newer.
+      $0.generation = store.registry.generation
+      $0.groups = store.catalog.allVersions.map(\.proto)
+    }
   }
 
   private func requireLeader() throws {
@@ -105,7 +109,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
   /// Sends this node's registry to every other node, in parallel. A node that does not answer learns
   /// it when it starts again (`pullRegistry`).
   func pushRegistry() async {
-    let snapshot = Self.snapshot(store.catalog)
+    let snapshot = Self.snapshot(store)
     await withTaskGroup(of: Void.self) { group in
       for (node, peer) in cluster.peers where node != cluster.selfID {
         group.addTask {
@@ -119,15 +123,25 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     }
   }
 
-  /// At start: adopts the leader's registry (a node that was down learns what changed meanwhile).
-  /// Retries every second until the leader answers; returns at once on the leader itself.
+  /// Follows the leader's registry until cancelled: pulls it at start (a node that was down learns
+  /// what changed meanwhile), then every `interval`, which also repairs a push this node missed while
+  /// unreachable. Snapshots that are not newer are ignored. Returns at once on the leader itself.
+  public func followRegistry(every interval: Duration = .seconds(2)) async {
+    while !Task.isCancelled {
+      await pullRegistry()
+      try? await Task.sleep(for: interval)
+    }
+  }
+
+  /// Adopts the leader's registry once, retrying every second until the leader answers.
   public func pullRegistry() async {
     guard cluster.selfID != cluster.leaderID, let leader = cluster.peers[cluster.leaderID] else { return }
     while !Task.isCancelled {
       do {
         let snapshot = try await leader.getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
-        let changed = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) })
-        logger.info("registry pulled from the leader", metadata: ["strata.changed": "\(changed)"])
+        let changed = try await store.adoptRegistry(
+          try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
+        if changed > 0 { logger.info("registry pulled from the leader", metadata: ["strata.changed": "\(changed)"]) }
         return
       } catch {
         logger.info("registry leader not reachable yet", metadata: ["error": "\(error)"])

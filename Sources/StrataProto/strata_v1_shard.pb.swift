@@ -35,6 +35,10 @@ public nonisolated struct Strata_V1_RegistrySnapshot: Sendable {
   /// Every version of every group, with its status and creation time.
   public var groups: [Strata_V1_FeatureGroup] = []
 
+  /// The leader's count of registry changes: a node adopts a snapshot only if it is newer than the
+  /// last one it adopted (pushes may arrive out of order).
+  public var generation: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -69,7 +73,7 @@ fileprivate nonisolated let _protobuf_package = "strata.v1"
 
 nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegistrySnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0\u{1}generation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -78,6 +82,7 @@ nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
       default: break
       }
     }
@@ -87,11 +92,15 @@ nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftPr
     if !self.groups.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 1)
     }
+    if self.generation != 0 {
+      try visitor.visitSingularUInt64Field(value: self.generation, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_RegistrySnapshot, rhs: Strata_V1_RegistrySnapshot) -> Bool {
     if lhs.groups != rhs.groups {return false}
+    if lhs.generation != rhs.generation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

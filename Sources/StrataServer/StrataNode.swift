@@ -148,12 +148,12 @@ struct GRPCClientService: Service {
   }
 }
 
-/// At start, pulls the registry from the leader (a node that was down learns what changed meanwhile).
+/// Follows the leader's registry: pulls it at start and every 2 s (see `ShardService.followRegistry`).
 struct RegistryPullService: Service {
   let shard: ShardService<HTTP2ClientTransport.Posix>
 
   func run() async throws {
-    await cancelWhenGracefulShutdown { await shard.pullRegistry() }
+    await cancelWhenGracefulShutdown { await shard.followRegistry() }
     // Stay up until shutdown: a service that returns early ends the whole group.
     try? await gracefulShutdown()
   }

@@ -71,10 +71,10 @@ public final class FeatureStore: Sendable {
     try await executor.write { try self.registry.setStatus(status, group: group, version: version) }
   }
 
-  /// Adopts the registry leader's versions (cluster registry sync); returns how many were added or
-  /// changed here.
-  public func adoptRegistry(_ versions: [FeatureGroup]) async throws -> Int {
-    try await executor.write { try self.registry.adopt(versions).count }
+  /// Adopts the registry leader's versions (cluster registry sync) if `generation` is newer than this
+  /// node's; returns how many versions were added or changed here.
+  public func adoptRegistry(_ versions: [FeatureGroup], generation: UInt64) async throws -> Int {
+    try await executor.write { try self.registry.adopt(versions, generation: generation).count }
   }
 
   // MARK: Writes

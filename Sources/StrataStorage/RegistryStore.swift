@@ -11,8 +11,12 @@ public final class RegistryStore: Sendable {
   private let engine: any StorageEngine
   private let current: Mutex<Catalog>
   private let applyLock = Mutex(())
+  /// Counts registry changes (applies that registered something, status changes), persisted with them.
+  /// A cluster node adopts a leader's snapshot only if it is newer than what it holds.
+  private let generationValue: Mutex<UInt64>
 
   static let prefix = Array("registry/".utf8)
+  static let generationKey = Array("meta/registry_generation".utf8)
 
   public init(engine: any StorageEngine) throws {
     self.engine = engine
@@ -30,6 +34,22 @@ public final class RegistryStore: Sendable {
       cursor.next()
     }
     current = Mutex(Catalog(versions: versions))
+    var generation: UInt64 = 0
+    if let bytes = try engine.get(Self.generationKey, in: .catalog) {
+      var r = ByteReader(bytes)
+      guard let g = try? r.u64BE() else { throw StrataError.internalError("corrupt registry generation in the catalog") }
+      generation = g
+    }
+    generationValue = Mutex(generation)
+  }
+
+  /// The number of registry changes this store has made or adopted.
+  public var generation: UInt64 { generationValue.withLock { $0 } }
+
+  private static func encodeGeneration(_ g: UInt64) -> [UInt8] {
+    var w = ByteWriter(capacity: 8)
+    w.u64BE(g)
+    return w.bytes
   }
 
   /// The catalog as of now (a value: later applies do not change it).
@@ -41,9 +61,12 @@ public final class RegistryStore: Sendable {
       var next = catalog
       let (results, registered) = try next.apply(specs, now: now)
       if !registered.isEmpty {
+        let generation = self.generation + 1
         var batch = WriteBatch()
         for group in registered { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
+        batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
         try engine.write(batch)
+        generationValue.withLock { $0 = generation }
       }
       current.withLock { $0 = next }
       return results
@@ -51,17 +74,19 @@ public final class RegistryStore: Sendable {
   }
 
   /// Adopts another node's versions (see `Catalog.adopt`) and persists what changed. Returns the
-  /// versions added or changed.
+  /// versions added or changed. A snapshot whose `generation` is not newer than this store's is
+  /// ignored (pushes can arrive out of order): nothing changes.
   @discardableResult
-  public func adopt(_ versions: [FeatureGroup]) throws -> [FeatureGroup] {
+  public func adopt(_ versions: [FeatureGroup], generation: UInt64) throws -> [FeatureGroup] {
     try applyLock.withLock { _ in
+      guard generation > self.generation else { return [] }
       var next = catalog
       let changed = try next.adopt(versions)
-      if !changed.isEmpty {
-        var batch = WriteBatch()
-        for group in changed { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
-        try engine.write(batch)
-      }
+      var batch = WriteBatch()
+      for group in changed { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
+      batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
+      try engine.write(batch)
+      generationValue.withLock { $0 = generation }
       current.withLock { $0 = next }
       return changed
     }
@@ -72,9 +97,12 @@ public final class RegistryStore: Sendable {
     try applyLock.withLock { _ in
       var next = catalog
       let updated = try next.setStatus(status, group: name, version: version)
+      let generation = self.generation + 1
       var batch = WriteBatch()
       batch.put(Self.key(updated), try Self.encode(updated), in: .catalog)
+      batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
       try engine.write(batch)
+      generationValue.withLock { $0 = generation }
       current.withLock { $0 = next }
       return updated
     }

@@ -292,13 +292,10 @@ struct ClusterCoordinatorTests {
 
       let registries = cluster.registries()
       #expect(registries["n1"]!.map(\.description) == ["late@1 ACTIVE", "user_stats@1 DEPRECATED"])
-      withKnownIssue("ShardService.putRegistry adopts whatever snapshot arrives last; Catalog.adopt takes its statuses as given") {
-        for id in ["n2", "n3"] {
-          #expect(registries[id]! == registries["n1"]!, "registry of \(id)")
-        }
-      } matching: { issue in
-        issue.comments.contains { $0.rawValue.contains("registry of n3") }
+      for id in ["n2", "n3"] {
+        #expect(registries[id]! == registries["n1"]!, "registry of \(id)")
       }
+      
     }
   }
 
@@ -319,7 +316,7 @@ struct ClusterCoordinatorTests {
         "user_stats", features: ["score"], rows: [writeRow(entity, .t0(-10), created: .t0(-5), [.float(7)])])
       let read = try await cluster.node("n2").api.online([entity], ["user_stats:score"])
       #expect(read.columns.map(\.ref) == ["user_stats@2:score"])
-      withKnownIssue("a node learns registry changes it missed only when it restarts (ShardService.pullRegistry)") {
+      withKnownIssue("a node that missed a push catches up only at its next registry pull (every 2 s in a real node, not run here): writes through it right after it is back use the old version") {
         #expect(cluster.registries()["n3"]! == cluster.registries()["n1"]!, "registry of n3")
         #expect(read.vectors[0].results == [result(.float(7), .present, event: .t0(-10))], "the write through n3")
       } matching: { issue in
