@@ -126,7 +126,7 @@ let package = Package(
     ),
     .testTarget(
       name: "StrataIntegrationTests",
-      dependencies: ["strata"],
+      dependencies: ["strata", "StrataCore"],
       swiftSettings: strictSettings
     ),
   ],

@@ -1,0 +1,220 @@
+import Foundation
+import StrataCore
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Output of one CLI invocation that was bounded in time.
+struct TimedResult: Sendable {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+  var seconds: Double
+  /// The command was still running at its deadline and was killed (status is then meaningless).
+  var timedOut: Bool
+}
+
+/// Runs `strata ARGS` and kills it (SIGKILL) if it has not finished within `timeout` seconds, so a test
+/// of a hang fails instead of hanging.
+func strata(_ args: [String], server: String, timeout: Double) throws -> TimedResult {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: StrataBinary.path)
+  process.arguments = args + ["--server", server]
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  let started = Date()
+  try process.run()
+  let outData = Locked<Data?>(nil)
+  let errData = Locked<Data?>(nil)
+  Thread { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }.start()
+  Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }.start()
+  let deadline = started.addingTimeInterval(timeout)
+  var timedOut = false
+  while process.isRunning {
+    if Date() > deadline {
+      timedOut = true
+      kill(process.processIdentifier, SIGKILL)
+      break
+    }
+    usleep(2_000)
+  }
+  process.waitUntilExit()
+  let seconds = Date().timeIntervalSince(started)
+  while outData.withLock({ $0 == nil }) || errData.withLock({ $0 == nil }) { usleep(1_000) }
+  return TimedResult(
+    status: process.terminationStatus, stdout: String(decoding: outData.withLock { $0! }, as: UTF8.self),
+    stderr: String(decoding: errData.withLock { $0! }, as: UTF8.self), seconds: seconds, timedOut: timedOut)
+}
+
+/// `count` distinct free TCP ports on 127.0.0.1: each found by binding port 0; the sockets are held
+/// until all ports are known (so they differ) and then closed.
+func freeLoopbackPorts(_ count: Int) throws -> [Int] {
+  struct PortError: Error, CustomStringConvertible {
+    var description: String
+  }
+  var sockets: [Int32] = []
+  defer { for s in sockets { close(s) } }
+  var ports: [Int] = []
+  for _ in 0..<count {
+    #if canImport(Glibc)
+      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+      let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw PortError(description: "socket() failed: errno \(errno)") }
+    sockets.append(fd)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+        bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
+      }
+    }
+    guard bound else { throw PortError(description: "bind/getsockname on 127.0.0.1:0 failed: errno \(errno)") }
+    ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+  }
+  return ports
+}
+
+/// An N-node Strata cluster of real `strata serve --cluster FILE --node ID` processes on loopback,
+/// nodes `n1`...`nN` (n1 is the registry leader), each with its own data directory under one temporary
+/// directory. Nodes can be stopped (SIGTERM), killed (SIGKILL) and restarted on their data directory.
+final class LocalCluster: @unchecked Sendable {
+  // @unchecked: used from the one test task that owns it; the concurrent start in `init` only touches
+  // distinct `ServerProcess` objects and a `Locked` error list.
+  let dir: TempDirectory
+  let ids: [String]
+  /// The ring the nodes build from the cluster file (epochs do not affect placement).
+  let ring: HashRing
+  private(set) var addresses: [String: String] = [:]
+  private var processes: [String: ServerProcess] = [:]
+  private let epochs: [String: UInt64]
+
+  /// Starts `size` nodes and waits until every one listens. `epochs` overrides the `epoch:` written in
+  /// one node's cluster file (default 1). Ports are picked free; if a node cannot bind its port (taken
+  /// meanwhile by another process), the whole cluster is started again on new ports (3 attempts).
+  init(size: Int = 3, epochs: [String: UInt64] = [:]) throws {
+    dir = try TempDirectory()
+    ids = (1...size).map { "n\($0)" }
+    ring = try HashRing(nodes: ids, epoch: 1)
+    self.epochs = epochs
+    var lastError: (any Error)?
+    for _ in 0..<3 {
+      let ports = try freeLoopbackPorts(size)
+      addresses = Dictionary(uniqueKeysWithValues: zip(ids, ports.map { "127.0.0.1:\($0)" }))
+      for id in ids { try writeClusterFile(for: id) }
+      processes = Dictionary(uniqueKeysWithValues: ids.map { ($0, makeProcess($0)) })
+      // All processes at once (one thread each), so they come up as close together as possible.
+      let errors = Locked<[String: any Error]>([:])
+      let done = Locked(0)
+      for id in ids {
+        let p = processes[id]!
+        Thread {
+          do { try p.start() } catch { errors.withLock { $0[id] = error } }
+          done.withLock { $0 += 1 }
+        }.start()
+      }
+      while done.withLock({ $0 }) < size { usleep(5_000) }
+      let failed = errors.withLock { $0 }
+      if failed.isEmpty {
+        try waitUntilConnected()
+        return
+      }
+      lastError = failed.sorted { $0.key < $1.key }.first!.value
+      for p in processes.values where p.process.isRunning { p.kill9() }
+      let text = failed.values.map { "\($0)" }.joined().lowercased()
+      guard text.contains("in use") || text.contains("bind") else { break }
+    }
+    dir.cleanup()
+    throw lastError!
+  }
+
+  /// Waits until every node reaches every node: `strata status` through each one shows no node as
+  /// unavailable (a node whose internode calls fail for another reason, e.g. an epoch mismatch, counts
+  /// as reached).
+  ///
+  /// Needed because a node's internode clients start connecting when the node starts: a peer that is
+  /// not listening yet fails that attempt, and the client then backs off (1 s, growing) and fails calls
+  /// at once meanwhile. ClusterTests.reachAfterRestart shows the consequences.
+  /// `through` limits the check to what those nodes see.
+  func waitUntilConnected(through: [String]? = nil, timeout: Double = 10) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    var pending = (through ?? ids).filter(isRunning)
+    var last = ""
+    while !pending.isEmpty {
+      pending = try pending.filter { id in
+        let r = try strata(["status"], server: address(id), timeout: 5)
+        let table = clusterTable(r.stdout)
+        last = "status through \(id): \(r.stdout)\(r.stderr)"
+        return !(r.status == 0 && table.count == ids.count && table.values.allSatisfy { !$0.answers.contains("is unavailable") })
+      }
+      if pending.isEmpty { return }
+      guard Date() < deadline else {
+        throw ServerStartError(log: "the nodes did not reach each other within \(timeout) s; \(last)")
+      }
+      usleep(50_000)
+    }
+  }
+
+  func clusterFile(for id: String) -> String { dir.path + "/cluster-\(id).yaml" }
+  func dataDirectory(of id: String) -> String { dir.path + "/data-\(id)" }
+  func address(_ id: String) -> String { addresses[id]! }
+  func owner(of entity: String) -> String { ring.primary(of: entity) }
+  func isRunning(_ id: String) -> Bool { processes[id]?.process.isRunning ?? false }
+
+  private func writeClusterFile(for id: String) throws {
+    var text = "epoch: \(epochs[id] ?? 1)\nnodes:\n"
+    for n in ids { text += "  - id: \(n)\n    address: \(addresses[n]!)\n" }
+    try text.write(toFile: clusterFile(for: id), atomically: true, encoding: .utf8)
+  }
+
+  private func makeProcess(_ id: String) -> ServerProcess {
+    ServerProcess(dataDirectory: dataDirectory(of: id), extraArgs: ["--cluster", clusterFile(for: id), "--node", id])
+  }
+
+  /// SIGTERM and wait; returns the exit status.
+  @discardableResult
+  func stop(_ id: String) -> Int32 { processes[id]!.terminate() }
+
+  /// SIGKILL: the node vanishes without closing anything.
+  func kill9(_ id: String) { processes[id]!.kill9() }
+
+  /// Starts a stopped node again on its data directory and cluster file; waits until it listens.
+  func restart(_ id: String) throws {
+    precondition(!isRunning(id), "\(id) is still running")
+    let p = makeProcess(id)
+    processes[id] = p
+    try p.start()
+  }
+
+  /// The stderr of a node's current process (for failure messages).
+  func log(_ id: String) -> String { processes[id]?.stderrText ?? "" }
+
+  /// Kills every node that still runs and removes the directory.
+  func shutdown() {
+    for p in processes.values where p.process.isRunning { p.kill9() }
+    dir.cleanup()
+  }
+}
+
+/// The `cluster` table of `strata status`: node -> (address, share in %, rows or nil, answers).
+func clusterTable(_ status: String) -> [String: (address: String, share: Double, rows: Int?, answers: String)] {
+  var table: [String: (String, Double, Int?, String)] = [:]
+  let lines = status.split(separator: "\n").map(String.init)
+  guard let start = lines.firstIndex(where: { $0.hasPrefix("cluster (ring epoch") }), start + 1 < lines.count else { return [:] }
+  for line in lines[(start + 2)...] {
+    let cells = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true).map(String.init)
+    guard cells.count == 5, cells[2].hasSuffix("%") else { break }
+    table[cells[0]] = (cells[1], Double(cells[2].dropLast()) ?? -1, Int(cells[3]), cells[4].trimmingCharacters(in: .whitespaces))
+  }
+  return table
+}
