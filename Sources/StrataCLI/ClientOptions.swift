@@ -67,7 +67,7 @@ struct CLIError: Error, CustomStringConvertible {
 
   init(rpc error: RPCError, server: String) {
     switch error.code {
-    case .unavailable where error.message.hasPrefix("cluster node "):
+    case .unavailable where error.message.contains("cluster node "):
       // The node answered; one of the cluster nodes it needed did not.
       description = "UNAVAILABLE: \(error.message) (answered by \(server))"
     case .unavailable:

@@ -78,7 +78,9 @@ struct IngestCommand: AsyncParsableCommand {
             if !batch.rows.isEmpty { try await flush() }
             progress.finish()
           } catch {
-            failure.withLock { $0 = error }
+            // Only problems of the input itself; a failed send means the node ended the call, and the
+            // node's status (the error of the call) says why.
+            if error is StrataError || error is CLIError { failure.withLock { $0 = error } }
             throw error
           }
         })

@@ -94,6 +94,9 @@ public struct Catalog: Sendable, Equatable {
     var copy = self
     var changed: [FeatureGroup] = []
     for v in versions.sorted(by: { ($0.name, $0.version) < ($1.name, $1.version) }) {
+      guard v.version >= 1 else {
+        throw .failedPrecondition("registry snapshot has version \(v.version) of '\(v.name)'; versions start at 1")
+      }
       var list = copy.groups[v.name] ?? []
       if v.version <= list.count {
         var mine = list[v.version - 1]

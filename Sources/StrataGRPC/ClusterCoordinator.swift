@@ -148,11 +148,13 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     }
     var failed: [(String, any Error)] = []
     var written: [String] = []
+    var batchRows: UInt64 = 0
+    var batchLate: UInt64 = 0
     for (owner, result) in results.sorted(by: { $0.0 < $1.0 }) {
       switch result {
       case .success(let r):
-        response.rowsWritten += r.rowsWritten
-        response.lateRows += r.lateRows
+        batchRows += r.rowsWritten
+        batchLate += r.lateRows
         written.append(owner)
       case .failure(let e): failed.append((owner, e))
       }
@@ -172,6 +174,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         code: first.code,
         message: "\(first.message); \(notWritten.joined(separator: "; "))" + (done.isEmpty ? "" : "; \(done.joined(separator: "; "))"))
     }
+    response.rowsWritten += batchRows
+    response.lateRows += batchLate
     response.batches += 1
   }
 

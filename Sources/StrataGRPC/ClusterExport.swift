@@ -100,21 +100,23 @@ struct ClusterExport<Transport: ClientTransport> {
           }
           owners[owner]!.requests.yield(part)
         }
-        // Collect every owner's answer to its part, then merge in input order.
+        // Collect every owner's answer to its part, then merge in input order. The stream has no
+        // deadline (an export lasts as long as its input), but each owner must answer each message
+        // within the call timeout, counted from when the message was sent, or the export fails naming it.
+        let limit = cluster.callTimeout
+        let watchdogs = indexes.keys.map { owner in
+          let sink = owners[owner]!.answerSink
+          let node = cluster.describe(owner)
+          return Task {
+            try await Task.sleep(for: limit)
+            sink.finish(throwing: RPCError(code: .unavailable, message: "cluster node \(node) is unavailable: no answer to an export message within \(limit)"))
+          }
+        }
+        defer { for w in watchdogs { w.cancel() } }
         var parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])] = []
         for (owner, idx) in indexes {
           var got: [Strata_V1_GetHistoricalFeaturesResponse] = []
           var rows = 0
-          // The stream has no deadline (an export lasts as long as its input), but each owner must
-          // answer each message within the call timeout, or the export fails naming it.
-          let sink = owners[owner]!.answerSink
-          let limit = cluster.callTimeout
-          let node = cluster.describe(owner)
-          let watchdog = Task {
-            try await Task.sleep(for: limit)
-            sink.finish(throwing: RPCError(code: .unavailable, message: "cluster node \(node) is unavailable: no answer to an export message within \(limit)"))
-          }
-          defer { watchdog.cancel() }
           while rows < idx.count {
             guard let m = try await iterators[owner]!.next() else {
               throw RPCError(code: .unavailable, message: "cluster node \(cluster.describe(owner)) ended the export early")

@@ -79,6 +79,9 @@ public struct StrataNode: Sendable {
             config: .defaults {
               $0.connection.flushCoalescing = nil
               $0.http2.maxFrameSize = 1 << 20
+              // Peers on a LAN: after a node comes back, reconnect within about a second (the default
+              // backoff grows to two minutes, and calls fail at once until the next attempt).
+              $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
             }))
         peers[node.id] = Strata_V1_Shard.Client(wrapping: client)
         services.append(GRPCClientService(client: client))
