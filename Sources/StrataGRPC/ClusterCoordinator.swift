@@ -124,8 +124,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       }].rows.append(row)
       indexes[owner, default: []].append(i)
     }
-    let results = await withTaskGroup(of: (String, Result<Strata_V1_WriteFeaturesResponse, any Error>).self) { tasks in
-      for (owner, part) in parts {
+    let byOwner = parts
+    let results = try await cancelledWithRPC { await withTaskGroup(of: (String, Result<Strata_V1_WriteFeaturesResponse, any Error>).self) { tasks in
+      for (owner, part) in byOwner {
         tasks.addTask {
           do {
             if owner == cluster.selfID {
@@ -145,7 +146,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       var all: [(String, Result<Strata_V1_WriteFeaturesResponse, any Error>)] = []
       for await r in tasks { all.append(r) }
       return all
-    }
+    } }
     var failed: [(String, any Error)] = []
     var written: [String] = []
     var batchRows: UInt64 = 0
@@ -213,10 +214,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     }
     var indexes: [String: [Int]] = [:]
     for (i, id) in request.entityIds.enumerated() { indexes[cluster.ring.primary(of: id), default: []].append(i) }
-    let answers = try await withThrowingTaskGroup(of: (String, Strata_V1_GetOnlineFeaturesResponse).self) { tasks in
+    let ownerIndexes = indexes
+    let answers = try await cancelledWithRPC { try await withThrowingTaskGroup(of: (String, Strata_V1_GetOnlineFeaturesResponse).self) { tasks in
       // Owners read exactly the versions the coordinator resolved (their registries may lag or lead).
       let pinned = columns.map(\.qualifiedName)
-      for (owner, idx) in indexes {
+      for (owner, idx) in ownerIndexes {
         var part = request
         part.features = pinned
         part.entityIds = idx.map { request.entityIds[$0] }
@@ -233,7 +235,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       var all: [String: Strata_V1_GetOnlineFeaturesResponse] = [:]
       for try await (owner, r) in tasks { all[owner] = r }
       return all
-    }
+    } }
     var vectors = [Strata_V1_FeatureVector](repeating: .init(), count: request.entityIds.count)
     for (owner, idx) in indexes {
       let got = answers[owner]!.vectors
@@ -255,7 +257,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
     context: ServerContext
   ) async throws {
-    try await ClusterExport(coordinator: self).run(request: request, response: response)
+    let export = ClusterExport(coordinator: self)
+    try await cancelledWithRPC { try await export.run(request: request, response: response) }
   }
 
   // MARK: Status

@@ -67,3 +67,20 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     return RPCError(code: .unavailable, message: "cluster node \(describe(node)) failed: \(error)")
   }
 }
+
+/// Runs `body` in a task that is cancelled when gRPC cancels the RPC being served (the client's
+/// deadline passed, or it cancelled). gRPC signals that through the server context, not by cancelling
+/// the handler's task, so without this a coordinator's internode calls (children of `body`) would
+/// outlive the client's call until their own timeout.
+func cancelledWithRPC<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+  let task = Task { try await body() }
+  return try await withRPCCancellationHandler {
+    try await withTaskCancellationHandler {
+      try await task.value
+    } onCancel: {
+      task.cancel()
+    }
+  } onCancelRPC: {
+    task.cancel()
+  }
+}

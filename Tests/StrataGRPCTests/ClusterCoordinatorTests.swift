@@ -147,12 +147,12 @@ struct ClusterCoordinatorTests {
 
       let clock = ContinuousClock()
       let start = clock.now
-      try await expectFinishes(within: .seconds(5), release: release) {
+      try await expectFinishes(within: .seconds(15), release: release) {
         await expectRPCError(.unavailable, mentioning: [describe]) {
           try await coordinator.online(other + stuck, ["user_stats:score"])
         }
       }
-      try await expectFinishes(within: .seconds(5), release: release) {
+      try await expectFinishes(within: .seconds(15), release: release) {
         // No answer in time: the coordinator cannot know whether the owner committed.
         await expectRPCError(.unavailable, mentioning: [describe, "\(describe): rows 2 may or may not have been written"]) {
           try await coordinator.write(
@@ -178,12 +178,44 @@ struct ClusterCoordinatorTests {
       let coordinator = cluster.node("n3").api
       let describe = cluster.describe(hung)
       cluster.faults[hung] = .hang
-      _ = try await expectFinishes(within: .seconds(5), release: { cluster.faults[hung] = .fail }) {
+      _ = try await expectFinishes(within: .seconds(15), release: { cluster.faults[hung] = .fail }) {
         await expectRPCError(.unavailable, mentioning: [describe]) {
           try await coordinator.historicalRows(["user_stats:score"], labels)
         }
       }
       
+    }
+  }
+
+  /// The client's deadline bounds the internode calls too: the server cancels the coordinator's handler
+  /// at the deadline, and with it the calls to the owners, long before their own 30 s timeout.
+  @Test("a client's deadline cancels the coordinator's calls to a hanging owner")
+  func clientDeadlineCancelsInternodeCalls() async throws {
+    var rng = SplitMix64.forTest("cluster.client-deadline")
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(30)) { cluster in
+      try await cluster.seedRegistry(Workload.specs)
+      let hung = "n2"
+      cluster.faults[hung] = .hang
+      var request = Strata_V1_GetOnlineFeaturesRequest()
+      request.entityIds = cluster.entities(ownedBy: hung, count: 1, prefix: "d")
+      request.features = ["user_stats:score"]
+      var options = CallOptions.defaults
+      options.timeout = .milliseconds(300)
+      let coordinator = cluster.node("n3").api.client
+      let (call, callOptions) = (request, options)
+      try await expectFinishes(within: .seconds(10), release: { cluster.faults[hung] = .fail }) {
+        do {
+          _ = try await coordinator.getOnlineFeatures(call, options: callOptions)
+          Issue.record("the lookup succeeded although its owner hangs")
+        } catch let error as RPCError {
+          #expect(error.code == .deadlineExceeded, "\(error)")
+        }
+      }
+      // The coordinator's call to the owner ends soon after the client's deadline, not after 30 s.
+      let by = ContinuousClock.now + .seconds(5)
+      while cluster.faults.cancelledHangs(to: hung) == 0 && ContinuousClock.now < by { try await Task.sleep(for: .milliseconds(20)) }
+      #expect(cluster.faults.cancelledHangs(to: hung) == 1, "the internode call was cancelled with the client's call")
+      cluster.faults[hung] = .none
     }
   }
 

@@ -44,6 +44,8 @@ final class FaultPlan: Sendable {
     var once: [String: [String: [SimulatedFault]]] = [:]
     var rng: SplitMix64
     var calls: [String: [String: Int]] = [:]
+    /// Hanging calls per node that ended because their task was cancelled.
+    var cancelledHangs: [String: Int] = [:]
   }
 
   private let state: Mutex<State>
@@ -76,6 +78,15 @@ final class FaultPlan: Sendable {
       if let method { return perMethod[method] ?? 0 }
       return perMethod.values.reduce(0, +)
     }
+  }
+
+  /// Hanging calls to `node` that ended because the caller's task was cancelled (e.g. by a deadline).
+  func cancelledHangs(to node: String) -> Int {
+    state.withLock { $0.cancelledHangs[node] ?? 0 }
+  }
+
+  fileprivate func noteCancelledHang(_ node: String) {
+    state.withLock { $0.cancelledHangs[node, default: 0] += 1 }
   }
 
   /// Records a call to `node` and returns the fault to apply to it.
@@ -123,7 +134,14 @@ struct FaultInjectingInterceptor: ClientInterceptor {
       throw RPCError(code: .unavailable, message: "simulated network: node \(node) is down")
     case .hang:
       // Cancelled by the call's deadline (Task.sleep throws), or released by the test.
-      while plan[node] == .hang { try await Task.sleep(for: .milliseconds(5)) }
+      while plan[node] == .hang {
+        do {
+          try await Task.sleep(for: .milliseconds(5))
+        } catch {
+          plan.noteCancelledHang(node)
+          throw error
+        }
+      }
       throw RPCError(code: .unavailable, message: "simulated network: node \(node) hung, then dropped the call")
     case .delay(let max):
       try await Task.sleep(for: plan.randomDelay(upTo: max))
