@@ -38,6 +38,7 @@ struct StatusCommand: AsyncParsableCommand {
         ])
       }
       print("")
+      if !s.clusterNodes.isEmpty { print("rows stored on \(s.nodeID) (this node's share of each group):") }
       print(Table.render(rows))
     }
   }
