@@ -74,16 +74,30 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
   }
 
+  /// Before resolving what a write or a catalog read means: adopts the leader's registry if it is newer
+  /// (one small call), so a node that missed a push does not write to, or describe, an old version.
+  /// When the leader does not answer, this node's registry is used as it is.
+  private func catchUpWithLeader() async {
+    guard cluster.leaderID != cluster.selfID else { return }
+    do {
+      try await refreshRegistry(from: cluster.leaderID)
+    } catch {
+      logger.info("registry leader not reachable; using this node's registry", metadata: ["error": "\(error)"])
+    }
+  }
+
   public func listFeatureGroups(
     request: Strata_V1_ListFeatureGroupsRequest, context: ServerContext
   ) async throws -> Strata_V1_ListFeatureGroupsResponse {
-    try await local.listFeatureGroups(request: request, context: context)
+    await catchUpWithLeader()
+    return try await local.listFeatureGroups(request: request, context: context)
   }
 
   public func getFeatureGroup(
     request: Strata_V1_GetFeatureGroupRequest, context: ServerContext
   ) async throws -> Strata_V1_GetFeatureGroupResponse {
-    try await local.getFeatureGroup(request: request, context: context)
+    await catchUpWithLeader()
+    return try await local.getFeatureGroup(request: request, context: context)
   }
 
   // MARK: Writes
@@ -92,6 +106,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
   ) async throws -> Strata_V1_WriteFeaturesResponse {
     var response = Strata_V1_WriteFeaturesResponse()
+    await catchUpWithLeader()
     for try await message in request {
       do {
         try await writeBatch(message, into: &response)
