@@ -68,19 +68,22 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   }
 
   /// Makes sure this node holds the leader's registry now (the leader's push may race the answer).
-  private func refreshRegistry(from leader: String) async throws {
+  private func refreshRegistry(from leader: String, timeout: Duration? = nil) async throws {
     guard leader != cluster.selfID else { return }
-    let snapshot = try await cluster.peer(leader).getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
+    var options = cluster.options
+    if let timeout { options.timeout = min(timeout, cluster.callTimeout) }
+    let snapshot = try await cluster.peer(leader).getRegistry(.init(), metadata: cluster.metadata, options: options)
     _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
   }
 
   /// Before resolving what a write or a catalog read means: adopts the leader's registry if it is newer
   /// (one small call), so a node that missed a push does not write to, or describe, an old version.
-  /// When the leader does not answer, this node's registry is used as it is.
+  /// When the leader does not answer within 2 s, this node's registry is used as it is.
   private func catchUpWithLeader() async {
     guard cluster.leaderID != cluster.selfID else { return }
     do {
-      try await refreshRegistry(from: cluster.leaderID)
+      // Bounded: a hanging leader must not stall writes for the whole call timeout.
+      try await refreshRegistry(from: cluster.leaderID, timeout: .seconds(2))
     } catch {
       logger.info("registry leader not reachable; using this node's registry", metadata: ["error": "\(error)"])
     }
