@@ -203,7 +203,8 @@ struct CLIEndToEndTests {
 
     // Retired versions refuse reads, and the status survives a restart.
     #expect(try strata(["set-status", "g@1", "RETIRED"], server: s).status == 0)
-    #expect(server.terminate() == 0)
+    let status = server.terminate()
+    #expect(status == 0, "the node exited with \(status) on SIGTERM; its stderr:\n\(server.stderrText)")
     let restarted = ServerProcess(dataDirectory: dir.path + "/data")
     try restarted.start()
     r = try strata(["get", "--entity", "u1", "--features", "g@1:a"], server: restarted.address)
