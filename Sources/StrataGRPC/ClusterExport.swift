@@ -78,6 +78,45 @@ struct ClusterExport<Transport: ClientTransport> {
             let stream = OwnerStream(node: owner)
             owners[owner] = stream
             iterators[owner] = stream.answers.makeAsyncIterator()
+            if owner == cluster.selfID {
+              // This node's own labels: joined here, without a round trip to itself.
+              let store = coordinator.store
+              let (header, joined) = (first!, columns)
+              tasks.addTask {
+                do {
+                  for await m in stream.requestStream where !m.labels.isEmpty {
+                    let labels = FeatureStoreService.labelRows(m)
+                    if header.columnar {
+                      let blocks = try await store.historicalColumns(labels: labels, columns: joined)
+                      var batch = Strata_V1_JoinedBatch()
+                      batch.rowCount = UInt32(labels.count)
+                      batch.columns = zip(joined, blocks).map { c, b in
+                        FeatureStoreService.slice(b, 0..<labels.count, dtype: c.feature.dtype, eventTimes: header.withEventTimestamps)
+                      }
+                      stream.answerSink.yield(.with { $0.batch = batch })
+                    } else {
+                      let results = try await store.historical(labels: labels, columns: joined)
+                      stream.answerSink.yield(.with {
+                        $0.rows = zip(m.labels, results).map { label, values in
+                          .with {
+                            $0.entityID = label.entityID
+                            $0.labelTimestampMicros = label.labelTimestampMicros
+                            $0.results = values.map(\.proto)
+                          }
+                        }
+                      })
+                    }
+                  }
+                  stream.answerSink.finish()
+                } catch let error as StrataError {
+                  stream.answerSink.finish(throwing: error.rpcError)
+                } catch {
+                  stream.answerSink.finish(throwing: error)
+                }
+              }
+              owners[owner]!.requests.yield(part)
+              continue
+            }
             let peer = try cluster.peer(owner)
             let metadata = cluster.metadata
             var options = cluster.options

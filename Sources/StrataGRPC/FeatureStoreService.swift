@@ -197,11 +197,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           try await response.write(.with { $0.columns = resolved.map(\.proto) })
         }
         guard let columns, !message.labels.isEmpty else { continue }
-        let labels = message.labels.map {
-          LabelRow(
-            entityID: $0.entityID, time: Timestamp(microseconds: $0.labelTimestampMicros),
-            knownAt: $0.hasKnownAtMicros ? Timestamp(microseconds: $0.knownAtMicros) : nil)
-        }
+        let labels = Self.labelRows(message)
         do {
           if columnar {
             try await writeColumnar(labels: labels, columns: columns, eventTimes: withEventTimes, to: response)
@@ -217,6 +213,15 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       if columns == nil {
         throw StrataError.invalidArgument("GetHistoricalFeatures received no request message; send the features first")
       }
+    }
+  }
+
+  /// The label rows of a request message.
+  static func labelRows(_ message: Strata_V1_GetHistoricalFeaturesRequest) -> [LabelRow] {
+    message.labels.map {
+      LabelRow(
+        entityID: $0.entityID, time: Timestamp(microseconds: $0.labelTimestampMicros),
+        knownAt: $0.hasKnownAtMicros ? Timestamp(microseconds: $0.knownAtMicros) : nil)
     }
   }
 
