@@ -135,7 +135,7 @@ struct ClusterCoordinatorTests {
   @Test("a hanging node: lookups and writes touching it fail UNAVAILABLE naming it within about the call timeout")
   func hangingPeerDeadline() async throws {
     var rng = SplitMix64.forTest("cluster.deadline")
-    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1)) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(3)) { cluster in
       try await cluster.seedRegistry(Workload.specs)
       let hung = "n2"
       cluster.faults[hung] = .hang
@@ -160,7 +160,7 @@ struct ClusterCoordinatorTests {
             rows: (other + stuck).map { writeRow($0, .t0(-10), created: .t0(-5), [.float(1)]) })
         }
       }
-      print("[cluster.deadline] two calls against a hanging node took \(clock.now - start) (call timeout 1 s)")
+      print("[cluster.deadline] two calls against a hanging node took \(clock.now - start) (call timeout 3 s)")
 
       let ok = try await coordinator.online(other, ["user_stats:score"])
       #expect(ok.vectors.map { $0.results[0].status } == [.present, .present])
@@ -170,7 +170,7 @@ struct ClusterCoordinatorTests {
   @Test("a hanging node fails an export touching it instead of stalling it forever")
   func hangingPeerExport() async throws {
     var rng = SplitMix64.forTest("cluster.export-deadline")
-    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1)) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(3)) { cluster in
       try await cluster.seedRegistry(Workload.specs)
       let hung = "n2"
       let labels = (cluster.entities(ownedBy: "n1", count: 1, prefix: "x") + cluster.entities(ownedBy: hung, count: 1, prefix: "x"))
@@ -386,7 +386,7 @@ struct ClusterCoordinatorTests {
   @Test("rows an owner committed before its answer timed out are not reported as not written")
   func timedOutCommittedWrite() async throws {
     var rng = SplitMix64.forTest("cluster.write-ambiguous")
-    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1)) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(3)) { cluster in
       try await cluster.seedRegistry([userStatsSpec()])
       cluster.faults.once(.slowAnswer(.seconds(5)), to: "n2", method: "WriteBatch")
       let ids = cluster.entities(ownedBy: "n1", count: 1, prefix: "a") + cluster.entities(ownedBy: "n2", count: 1, prefix: "a")

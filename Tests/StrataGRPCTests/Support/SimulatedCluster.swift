@@ -258,7 +258,7 @@ struct SimulatedCluster: Sendable {
 func withSimulatedCluster(
   nodes count: Int = 3,
   seed: UInt64,
-  callTimeout: Duration = .seconds(5),
+  callTimeout: Duration = .seconds(30),
   epochs: [String: UInt64] = [:],
   clock: TestClock = TestClock(),
   _ body: (SimulatedCluster) async throws -> Void
