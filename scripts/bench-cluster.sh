@@ -38,24 +38,7 @@ STRATA_BIN="$BIN" cluster/start.sh "$WORK/cluster.yaml" "$WORK/run" >/dev/null
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/single.log" 2>/dev/null && break; sleep 0.1; done
 N1="127.0.0.1:$((BASE + 1))"
 
-cat >"$WORK/defs.yaml" <<YAML
-groups:
-  - name: bench
-    features:
-      - name: clicks
-        dtype: INT
-      - name: score
-        dtype: FLOAT
-      - name: segment
-        dtype: STRING
-YAML
-NOW=$(date +%s)
-awk -v n="$ROWS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
-  srand(7); print "entity_id,event_timestamp,clicks,score,segment";
-  for (i = 0; i < n; i++) printf "u%d,%d,%d,%.4f,s%d\n", i % e, now - 86400 + int(i / e) * 60, i, rand() * 100, i % 7 }' >"$WORK/rows.csv"
-awk -v n="$LABELS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
-  srand(11); print "entity_id,label_timestamp";
-  for (i = 0; i < n; i++) printf "u%d,%d\n", int(rand() * e), now - 86400 + int(rand() * 86400) }' >"$WORK/labels.csv"
+scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 
 for target in "$SINGLE" "$N1"; do
   "$BIN" apply "$WORK/defs.yaml" --server "$target" >/dev/null

@@ -24,25 +24,8 @@ NODE=$!
 trap 'kill -TERM $NODE 2>/dev/null || true; wait $NODE 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/node.out" 2>/dev/null && break; sleep 0.1; done
 
-cat >"$WORK/defs.yaml" <<YAML
-groups:
-  - name: bench
-    features:
-      - name: clicks
-        dtype: INT
-      - name: score
-        dtype: FLOAT
-      - name: segment
-        dtype: STRING
-YAML
+scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 "$BIN" apply "$WORK/defs.yaml" >/dev/null
-NOW=$(date -u +%s)
-awk -v n="$ROWS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
-  srand(7); print "entity_id,event_timestamp,clicks,score,segment";
-  for (i = 0; i < n; i++) printf "u%d,%d,%d,%.4f,s%d\n", i % e, now - 86400 + int(i / e) * 60, i, rand() * 100, i % 7 }' >"$WORK/rows.csv"
-awk -v n="$LABELS" -v e="$ENTITIES" -v now="$NOW" 'BEGIN {
-  srand(11); print "entity_id,label_timestamp";
-  for (i = 0; i < n; i++) printf "u%d,%d\n", int(rand() * e), now - 86400 + int(rand() * 86400) }' >"$WORK/labels.csv"
 
 echo "ingest:  $("$BIN" ingest --group bench "$WORK/rows.csv")"
 echo "rpc:     $("$BIN" bench-get --features 'bench:*' --status --iterations 5000)"

@@ -96,15 +96,7 @@ struct ClusterExport<Transport: ClientTransport> {
                       stream.answerSink.yield(.with { $0.batch = batch })
                     } else {
                       let results = try await store.historical(labels: labels, columns: joined)
-                      stream.answerSink.yield(.with {
-                        $0.rows = zip(m.labels, results).map { label, values in
-                          .with {
-                            $0.entityID = label.entityID
-                            $0.labelTimestampMicros = label.labelTimestampMicros
-                            $0.results = values.map(\.proto)
-                          }
-                        }
-                      })
+                      stream.answerSink.yield(.with { $0.rows = FeatureStoreService.joinedRows(labels: labels, results: results) })
                     }
                   }
                   stream.answerSink.finish()
@@ -168,6 +160,10 @@ struct ClusterExport<Transport: ClientTransport> {
               got.append(m)
             }
           }
+          guard rows == idx.count else {
+            throw RPCError(
+              code: .internalError, message: "cluster node \(cluster.describe(owner)) answered \(rows) rows for \(idx.count) labels")
+          }
           parts.append((idx, got))
         }
         if first!.columnar {
@@ -185,12 +181,7 @@ struct ClusterExport<Transport: ClientTransport> {
               }
             }
           }
-          var start = 0
-          while start < rows.count {
-            let end = min(start + FeatureStoreService.joinedRowsPerResponse, rows.count)
-            try await response.write(.with { $0.rows = Array(rows[start..<end]) })
-            start = end
-          }
+          try await FeatureStoreService.sendRows(rows, to: response)
         }
         received += message.labels.count
       }
@@ -240,18 +231,34 @@ struct ClusterExport<Transport: ClientTransport> {
             events = [Int64](repeating: 0, count: n)
           }
           let times = col.eventTimestampsMicros
-          for j in 0..<Int(a.batch.rowCount) {
-            let i = idx[k]
-            k += 1
+          let count = Int(a.batch.rowCount)
+          let values =
+            switch column.feature.dtype {
+            case .float: floats.count
+            case .int: ints.count
+            case .string: strings.count
+            case .embedding: embeddings.count / max(1, dimension)
+            }
+          guard statuses.count == count, mask.count == count, values == count, k + count <= idx.count else {
+            throw RPCError(code: .internalError, message: "an owner answered with a malformed batch (\(count) rows)")
+          }
+          let targets = idx[k..<(k + count)]
+          k += count
+          for (j, i) in zip(0..<count, targets) {
             b.statuses[i] = statuses[j]
             b.hasValue[i] = mask[j]
-            if anyEvents && j < times.count { events[i] = times[j] }
-            switch column.feature.dtype {
-            case .float: b.floats[i] = floats[j]
-            case .int: b.ints[i] = ints[j]
-            case .string: b.strings[i] = strings[j]
-            case .embedding:
-              for e in 0..<dimension { b.embeddings[i * dimension + e] = embeddings[j * dimension + e] }
+          }
+          if anyEvents {
+            for (j, i) in zip(0..<min(count, times.count), targets) { events[i] = times[j] }
+          }
+          // The values of the column's dtype only: one loop per batch, no dtype test per value.
+          switch column.feature.dtype {
+          case .float: for (j, i) in zip(0..<count, targets) { b.floats[i] = floats[j] }
+          case .int: for (j, i) in zip(0..<count, targets) { b.ints[i] = ints[j] }
+          case .string: for (j, i) in zip(0..<count, targets) { b.strings[i] = strings[j] }
+          case .embedding:
+            for (j, i) in zip(0..<count, targets) {
+              b.embeddings.replaceSubrange((i * dimension)..<((i + 1) * dimension), with: embeddings[(j * dimension)..<((j + 1) * dimension)])
             }
           }
         }

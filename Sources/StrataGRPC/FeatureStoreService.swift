@@ -229,19 +229,26 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     labels: [LabelRow], columns: [ResolvedFeature], to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
   ) async throws {
     let joined = try await store.historical(labels: labels, columns: columns)
+    try await Self.sendRows(Self.joinedRows(labels: labels, results: joined), to: response)
+  }
+
+  /// The row form of joined results (`results[i]` answers `labels[i]`).
+  static func joinedRows(labels: [LabelRow], results: [[FeatureResult]]) -> [Strata_V1_JoinedRow] {
+    zip(labels, results).map { label, values in
+      var row = Strata_V1_JoinedRow()
+      row.entityID = label.entityID
+      row.labelTimestampMicros = label.time.microseconds
+      row.results = values.map(\.proto)
+      return row
+    }
+  }
+
+  /// Sends joined rows in messages of at most `joinedRowsPerResponse` rows.
+  static func sendRows(_ rows: [Strata_V1_JoinedRow], to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>) async throws {
     var start = 0
-    while start < joined.count {
-      let end = min(start + Self.joinedRowsPerResponse, joined.count)
-      var out = Strata_V1_GetHistoricalFeaturesResponse()
-      out.rows.reserveCapacity(end - start)
-      for i in start..<end {
-        var row = Strata_V1_JoinedRow()
-        row.entityID = labels[i].entityID
-        row.labelTimestampMicros = labels[i].time.microseconds
-        row.results = joined[i].map(\.proto)
-        out.rows.append(row)
-      }
-      try await response.write(out)
+    while start < rows.count {
+      let end = min(start + joinedRowsPerResponse, rows.count)
+      try await response.write(.with { $0.rows = Array(rows[start..<end]) })
       start = end
     }
   }
