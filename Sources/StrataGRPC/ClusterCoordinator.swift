@@ -71,7 +71,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   private func refreshRegistry(from leader: String, timeout: Duration? = nil) async throws {
     guard leader != cluster.selfID else { return }
     var options = cluster.options
-    if let timeout { options.timeout = min(timeout, cluster.callTimeout) }
+    if let timeout { options.timeout = min(timeout, cluster.timeout) }
     let snapshot = try await cluster.peer(leader).getRegistry(.init(), metadata: cluster.metadata, options: options)
     _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
   }

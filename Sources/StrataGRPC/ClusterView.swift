@@ -34,12 +34,21 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     return m
   }
 
-  /// Options of an internode call: fail at once when the node is unreachable, bounded in time.
+  /// Options of an internode call: fail at once when the node is unreachable, bounded in time by
+  /// the call timeout or, when sooner, the deadline of the client call being served
+  /// (`CallerDeadline`), which the owner then receives as its own `grpc-timeout`.
   public var options: CallOptions {
     var o = CallOptions.defaults
     o.waitForReady = false
-    o.timeout = callTimeout
+    o.timeout = timeout
     return o
+  }
+
+  /// The time an internode call may take now: the call timeout, or the time left until the
+  /// caller's deadline when that is sooner (never negative).
+  public var timeout: Duration {
+    guard let left = CallerDeadline.remaining else { return callTimeout }
+    return max(.zero, min(callTimeout, left))
   }
 
   /// "n2 (127.0.0.1:7402)".
@@ -56,6 +65,10 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// `error` from a call to `node`, as the coordinator reports it: UNAVAILABLE naming the node for
   /// transport failures and timeouts, the node's own status otherwise.
   public func failure(_ error: any Error, node: String) -> RPCError {
+    if CallerDeadline.hasPassed {
+      return RPCError(
+        code: .deadlineExceeded, message: "the call's deadline passed while waiting for cluster node \(describe(node))")
+    }
     if let rpc = error as? RPCError {
       switch rpc.code {
       case .unavailable, .deadlineExceeded, .cancelled, .unknown:

@@ -93,7 +93,10 @@ public struct StrataNode: Sendable {
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       server = GRPCServer(
         transport: transport, services: [coordinator, shard],
-        interceptorPipeline: [.apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor]))])
+        interceptorPipeline: [
+          .apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor])),
+          .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
+        ])
       services.append(RegistryPullService(shard: shard))
     } else {
       server = GRPCServer(transport: transport, services: [service])

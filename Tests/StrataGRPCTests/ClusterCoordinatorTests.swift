@@ -219,6 +219,40 @@ struct ClusterCoordinatorTests {
     }
   }
 
+  /// The deadline the client sent (`grpc-timeout`) bounds the coordinator's internode calls, and the
+  /// client learns that its deadline, not the owner, ended the call.
+  @Test("a client's grpc-timeout is passed on: a lookup through a hanging owner ends DEADLINE_EXCEEDED naming it")
+  func clientTimeoutPassedOn() async throws {
+    var rng = SplitMix64.forTest("cluster.client-timeout")
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(30)) { cluster in
+      try await cluster.seedRegistry(Workload.specs)
+      let hung = "n2"
+      cluster.faults[hung] = .hang
+      var request = Strata_V1_GetOnlineFeaturesRequest()
+      request.entityIds = cluster.entities(ownedBy: hung, count: 1, prefix: "d")
+      request.features = ["user_stats:score"]
+      // The header as a remote client sends it, and no client-side timeout: the answer must come from
+      // the coordinator, at its caller's deadline, not at the 30 s internode timeout.
+      var metadata = Metadata()
+      metadata.addString("400m", forKey: "grpc-timeout")
+      let coordinator = cluster.node("n3").api.client
+      let describe = cluster.describe(hung)
+      let start = ContinuousClock.now
+      try await expectFinishes(within: .seconds(10), release: { cluster.faults[hung] = .fail }) { [request, metadata] in
+        do {
+          _ = try await coordinator.getOnlineFeatures(request, metadata: metadata)
+          Issue.record("the lookup succeeded although its owner hangs")
+        } catch let error as RPCError {
+          #expect(error.code == .deadlineExceeded, "\(error)")
+          #expect(error.message.contains("deadline passed while waiting for cluster node \(describe)"), "\(error)")
+        }
+      }
+      let took = ContinuousClock.now - start
+      #expect(took >= .milliseconds(400), "the call ended before its deadline: \(took)")
+      cluster.faults[hung] = .none
+    }
+  }
+
   @Test("registry changes through a non-leader reach every node before the call returns; with the leader down they fail UNAVAILABLE naming it")
   func registryThroughLeader() async throws {
     var rng = SplitMix64.forTest("cluster.registry")

@@ -298,7 +298,10 @@ func withSimulatedCluster(
           ClusterCoordinator(local: local, cluster: view, logger: logger),
           ShardService(local: local, cluster: view, logger: logger),
         ],
-        interceptorPipeline: [.apply(RingEpochInterceptor(epoch: epoch), to: .services([Strata_V1_Shard.descriptor]))]))
+        interceptorPipeline: [
+          .apply(RingEpochInterceptor(epoch: epoch), to: .services([Strata_V1_Shard.descriptor])),
+          .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
+        ]))
     nodes.append(
       SimulatedNode(
         id: id,
