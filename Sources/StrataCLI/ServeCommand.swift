@@ -32,6 +32,10 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Cluster file (YAML: epoch and nodes with id and address); with --node, this process is that node of the cluster and listens on its address.")
   var cluster: String?
   @Option(help: "This node's id in the cluster file.") var node: String?
+  @Option(
+    name: .customLong("internode-lookups"),
+    help: "How a coordinator sends online lookups to other nodes: stream (one long-lived multiplexed stream per node) or unary (one call per lookup; for comparison).")
+  var internodeLookups = "stream"
   @Option(name: .customLong("node-id"), help: "Name reported by `strata status` (default host:port).") var nodeID: String?
 
   func run() async throws {
@@ -61,6 +65,11 @@ struct ServeCommand: AsyncParsableCommand {
       port = me.port
       nodeID = nodeID ?? node
       settings = loaded
+      switch internodeLookups {
+      case "stream": settings?.multiplexLookups = true
+      case "unary": settings?.multiplexLookups = false
+      default: throw ValidationError("--internode-lookups must be stream or unary, got '\(internodeLookups)'")
+      }
     } else if node != nil {
       throw ValidationError("--node needs --cluster")
     }

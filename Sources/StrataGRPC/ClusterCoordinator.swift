@@ -244,6 +244,12 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
           do {
             // This node's own entities: no round trip to itself.
             if owner == cluster.selfID { return (owner, try await local.getOnlineFeatures(request: part, context: context)) }
+            // The owner's lookup stream when it is open, else a unary call.
+            if let streams = cluster.lookupStreams,
+              let answer = try await streams.lookup(part, on: owner, timeout: cluster.timeout)
+            {
+              return (owner, answer)
+            }
             return (owner, try await cluster.peer(owner).getOnline(part, metadata: cluster.metadata, options: cluster.options))
           } catch {
             throw cluster.failure(error, node: owner)

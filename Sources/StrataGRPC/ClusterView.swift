@@ -15,10 +15,13 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// Timeout of one internode call (a node that is down fails its calls sooner: connections are not
   /// waited for).
   public let callTimeout: Duration
+  /// Streams on which online lookups to other nodes are multiplexed (nil: one unary call each).
+  /// Whoever creates the view runs them (`ShardLookupStreams.run`).
+  public let lookupStreams: ShardLookupStreams<Transport>?
 
   public init(
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
-    addresses: [String: String], callTimeout: Duration = .seconds(30)
+    addresses: [String: String], callTimeout: Duration = .seconds(30), multiplexLookups: Bool = false
   ) {
     self.ring = ring
     self.selfID = selfID
@@ -26,6 +29,10 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     self.peers = peers
     self.addresses = addresses
     self.callTimeout = callTimeout
+    var m = Metadata()
+    m.addString(String(ring.epoch), forKey: RingEpochInterceptor.header)
+    self.lookupStreams =
+      multiplexLookups ? ShardLookupStreams(peers: peers.filter { $0.key != selfID }, metadata: m) : nil
   }
 
   public var metadata: Metadata {

@@ -4,6 +4,7 @@ internal import StrataCore
 public import StrataProto
 internal import StrataStorage
 public import Logging
+internal import ServiceLifecycle
 
 /// The internode `Shard` service of a cluster node: runs forwarded calls on this node's store only
 /// (never fanning out) and keeps the registry in step with the leader. Ring epochs are checked by
@@ -38,6 +39,51 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
   ) async throws -> Strata_V1_GetOnlineFeaturesResponse {
     try await local.getOnlineFeatures(request: request, context: context)
+  }
+
+  /// Lookups multiplexed on one stream: each runs as soon as it arrives (concurrently with the
+  /// others) and its answer is sent when ready, tagged with its id; a failed lookup is answered with
+  /// its status, and the stream goes on. The stream ends when the caller ends it, or when this node
+  /// shuts down gracefully (it would otherwise keep the server's drain waiting forever); the caller
+  /// then fails the lookups still waiting and reopens.
+  public func lookupStream(
+    request: RPCAsyncSequence<Strata_V1_ShardLookup, any Error>,
+    response: RPCWriter<Strata_V1_ShardLookupAnswer>,
+    context: ServerContext
+  ) async throws {
+    try await cancelWhenGracefulShutdown {
+      try await serveLookups(request: request, response: response, context: context)
+    }
+  }
+
+  private func serveLookups(
+    request: RPCAsyncSequence<Strata_V1_ShardLookup, any Error>,
+    response: RPCWriter<Strata_V1_ShardLookupAnswer>,
+    context: ServerContext
+  ) async throws {
+    let (answers, sink) = AsyncStream.makeStream(of: Strata_V1_ShardLookupAnswer.self)
+    try await withThrowingDiscardingTaskGroup { group in
+      group.addTask {
+        for await answer in answers { try await response.write(answer) }
+      }
+      defer { sink.finish() }
+      try await withThrowingDiscardingTaskGroup { lookups in
+        for try await lookup in request {
+          lookups.addTask {
+            var answer = Strata_V1_ShardLookupAnswer()
+            answer.id = lookup.id
+            do {
+              answer.response = try await local.getOnlineFeatures(request: lookup.request, context: context)
+            } catch {
+              let status = (error as? RPCError) ?? RPCError(code: .internalError, message: "internal error: \(error)")
+              answer.code = Int32(status.code.rawValue)
+              answer.message = status.message
+            }
+            sink.yield(answer)
+          }
+        }
+      }
+    }
   }
 
   public func getHistorical(

@@ -53,6 +53,19 @@ public enum Strata_V1_Shard: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "LookupStream" metadata.
+        public enum LookupStream: Sendable {
+            /// Request type for "LookupStream".
+            public typealias Input = Strata_V1_ShardLookup
+            /// Response type for "LookupStream".
+            public typealias Output = Strata_V1_ShardLookupAnswer
+            /// Descriptor for "LookupStream".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "LookupStream",
+                type: .bidirectionalStreaming
+            )
+        }
         /// Namespace for "GetHistorical" metadata.
         public enum GetHistorical: Sendable {
             /// Request type for "GetHistorical".
@@ -135,6 +148,7 @@ public enum Strata_V1_Shard: Sendable {
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             WriteBatch.descriptor,
             GetOnline.descriptor,
+            LookupStream.descriptor,
             GetHistorical.descriptor,
             ApplyOnLeader.descriptor,
             SetStatusOnLeader.descriptor,
@@ -203,6 +217,28 @@ extension Strata_V1_Shard {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetOnlineFeaturesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetOnlineFeaturesResponse>
+
+        /// Handle the "LookupStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+        /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+        /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+        /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+        /// > uses GetOnline.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_ShardLookup` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_ShardLookupAnswer` messages.
+        func lookupStream(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_ShardLookup>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardLookupAnswer>
 
         /// Handle the "GetHistorical" method.
         ///
@@ -349,6 +385,28 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetOnlineFeaturesResponse>
 
+        /// Handle the "LookupStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+        /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+        /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+        /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+        /// > uses GetOnline.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_ShardLookup` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_ShardLookupAnswer` messages.
+        func lookupStream(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_ShardLookup>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardLookupAnswer>
+
         /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
@@ -492,6 +550,29 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetOnlineFeaturesResponse
 
+        /// Handle the "LookupStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+        /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+        /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+        /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+        /// > uses GetOnline.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Strata_V1_ShardLookup` messages.
+        ///   - response: A response stream of `Strata_V1_ShardLookupAnswer` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func lookupStream(
+            request: GRPCCore.RPCAsyncSequence<Strata_V1_ShardLookup, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Strata_V1_ShardLookupAnswer>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
         /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
@@ -615,6 +696,17 @@ extension Strata_V1_Shard.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetOnlineFeaturesResponse>(),
             handler: { request, context in
                 try await self.getOnline(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.LookupStream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardLookup>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardLookupAnswer>(),
+            handler: { request, context in
+                try await self.lookupStream(
                     request: request,
                     context: context
                 )
@@ -799,6 +891,23 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
         )
     }
 
+    public func lookupStream(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_ShardLookup>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardLookupAnswer> {
+        return GRPCCore.StreamingServerResponse<Strata_V1_ShardLookupAnswer>(
+            metadata: [:],
+            producer: { writer in
+                try await self.lookupStream(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
     public func getHistorical(
         request: GRPCCore.StreamingServerRequest<Strata_V1_GetHistoricalFeaturesRequest>,
         context: GRPCCore.ServerContext
@@ -936,6 +1045,33 @@ extension Strata_V1_Shard {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetOnlineFeaturesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetOnlineFeaturesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LookupStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+        /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+        /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+        /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+        /// > uses GetOnline.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Strata_V1_ShardLookup` messages.
+        ///   - serializer: A serializer for `Strata_V1_ShardLookup` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ShardLookupAnswer` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func lookupStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Strata_V1_ShardLookup>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardLookup>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardLookupAnswer>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardLookupAnswer>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetHistorical" method.
@@ -1146,6 +1282,42 @@ extension Strata_V1_Shard {
             try await self.client.unary(
                 request: request,
                 descriptor: Strata_V1_Shard.Method.GetOnline.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "LookupStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+        /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+        /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+        /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+        /// > uses GetOnline.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Strata_V1_ShardLookup` messages.
+        ///   - serializer: A serializer for `Strata_V1_ShardLookup` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ShardLookupAnswer` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func lookupStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Strata_V1_ShardLookup>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ShardLookup>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardLookupAnswer>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardLookupAnswer>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.LookupStream.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1410,6 +1582,37 @@ extension Strata_V1_Shard.ClientProtocol {
         )
     }
 
+    /// Call the "LookupStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+    /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+    /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+    /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+    /// > uses GetOnline.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Strata_V1_ShardLookup` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func lookupStream<Result>(
+        request: GRPCCore.StreamingClientRequest<Strata_V1_ShardLookup>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardLookupAnswer>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.lookupStream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ShardLookup>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ShardLookupAnswer>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "GetHistorical" method.
     ///
     /// > Source IDL Documentation:
@@ -1638,6 +1841,42 @@ extension Strata_V1_Shard.ClientProtocol {
             metadata: metadata
         )
         return try await self.getOnline(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LookupStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+    /// > less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+    /// > message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+    /// > concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+    /// > uses GetOnline.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func lookupStream<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Strata_V1_ShardLookup>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardLookupAnswer>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Strata_V1_ShardLookup>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.lookupStream(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -22,12 +22,19 @@ public struct ClusterSettings: Sendable, Equatable {
   public var selfID: String
   public var epoch: UInt64
   public var virtualNodes: Int
+  /// Online lookups to other nodes go over one long-lived stream per peer (`Shard.LookupStream`);
+  /// false makes one unary `GetOnline` call per lookup and owner (for comparison in benchmarks).
+  public var multiplexLookups: Bool
 
-  public init(nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes) {
+  public init(
+    nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes,
+    multiplexLookups: Bool = true
+  ) {
     self.nodes = nodes
     self.selfID = selfID
     self.epoch = epoch
     self.virtualNodes = virtualNodes
+    self.multiplexLookups = multiplexLookups
   }
 
   public var me: Node? { nodes.first { $0.id == selfID } }

@@ -88,7 +88,8 @@ public struct StrataNode: Sendable {
       }
       let view = ClusterView(
         ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
-        addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }))
+        addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
+        multiplexLookups: settings.multiplexLookups)
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       server = GRPCServer(
@@ -98,6 +99,7 @@ public struct StrataNode: Sendable {
           .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
         ])
       services.append(RegistryPullService(shard: shard))
+      if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
     } else {
       server = GRPCServer(transport: transport, services: [service])
     }
@@ -155,6 +157,16 @@ struct GRPCClientService: Service {
 }
 
 /// Follows the leader's registry: pulls it at start and every 2 s (see `ShardService.followRegistry`).
+/// Keeps this node's lookup streams to its peers open until shutdown (the first service to stop:
+/// services stop in reverse order, so the internode clients are still up while it closes them).
+struct LookupStreamsService: Service {
+  let streams: ShardLookupStreams<HTTP2ClientTransport.Posix>
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown { await streams.run() }
+  }
+}
+
 struct RegistryPullService: Service {
   let shard: ShardService<HTTP2ClientTransport.Posix>
 

@@ -15,10 +15,12 @@ import Testing
 /// showed its bug.
 @Suite("ClusterCoordinator under a simulated network")
 struct ClusterCoordinatorTests {
-  @Test("online lookups through every coordinator equal a single node's, in request order, under random delays")
-  func onlineMergeOrder() async throws {
+  @Test(
+    "online lookups through every coordinator equal a single node's, in request order, under random delays (unary calls, then lookup streams)",
+    arguments: [false, true])
+  func onlineMergeOrder(multiplexLookups: Bool) async throws {
     var rng = SplitMix64.forTest("cluster.online-merge-order")
-    try await withSimulatedCluster(seed: rng.next()) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), multiplexLookups: multiplexLookups) { cluster in
       try await withStrata { oracle in
         cluster.faults.set(.delay(max: .milliseconds(2)), on: cluster.ids)
         try await Workload.registerAndWrite(cluster: cluster, oracle: oracle, calls: 10, rng: &rng)
@@ -30,9 +32,9 @@ struct ClusterCoordinatorTests {
           present += want.vectors.reduce(0) { $0 + $1.results.filter { $0.status == .present }.count }
           let owners = Set(entities.map(cluster.owner(of:)))
           for node in cluster.nodes {
-            let before = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
+            let before = cluster.ids.reduce(0) { $0 + cluster.faults.lookups(to: $1) }
             let got = try await node.api.online(entities, features)
-            let after = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
+            let after = cluster.ids.reduce(0) { $0 + cluster.faults.lookups(to: $1) }
             #expect(got == want, "lookup \(round) through \(node.id): \(entities) \(features); \(rng.seedDescription)")
             // A coordinator serves its own entities itself.
             #expect(
@@ -72,10 +74,12 @@ struct ClusterCoordinatorTests {
     }
   }
 
-  @Test("a node down: requests not touching it succeed; lookups and exports touching it fail UNAVAILABLE naming it; a spanning write reports what was not written")
-  func partialFailure() async throws {
+  @Test(
+    "a node down: requests not touching it succeed; lookups and exports touching it fail UNAVAILABLE naming it; a spanning write reports what was not written (unary calls, then lookup streams)",
+    arguments: [false, true])
+  func partialFailure(multiplexLookups: Bool) async throws {
     var rng = SplitMix64.forTest("cluster.partial-failure")
-    try await withSimulatedCluster(seed: rng.next()) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), multiplexLookups: multiplexLookups) { cluster in
       _ = try await cluster.node("n2").api.apply(Workload.specs)
       let down = "n3"
       cluster.faults[down] = .fail
@@ -250,6 +254,82 @@ struct ClusterCoordinatorTests {
       let took = ContinuousClock.now - start
       #expect(took >= .milliseconds(400), "the call ended before its deadline: \(took)")
       cluster.faults[hung] = .none
+    }
+  }
+
+  @Test("lookup streams: many concurrent lookups through one coordinator share one stream per owner, and each gets its own answer")
+  func concurrentStreamLookups() async throws {
+    var rng = SplitMix64.forTest("cluster.stream-concurrent")
+    try await withSimulatedCluster(seed: rng.next(), multiplexLookups: true) { cluster in
+      try await withStrata { oracle in
+        cluster.faults.set(.delay(max: .milliseconds(1)), on: cluster.ids)
+        try await Workload.registerAndWrite(cluster: cluster, oracle: oracle, calls: 8, rng: &rng)
+        let lookups = (0..<120).map { _ in Workload.lookup(&rng) }
+        var wants: [Strata_V1_GetOnlineFeaturesResponse] = []
+        for (entities, features) in lookups { wants.append(try await oracle.online(entities, features)) }
+        let unaryBefore = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
+        let streamedBefore = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "LookupStream.message") }
+        let coordinator = cluster.node("n2").api
+        let got = try await withThrowingTaskGroup(of: (Int, Strata_V1_GetOnlineFeaturesResponse).self) { group in
+          for (i, (entities, features)) in lookups.enumerated() {
+            group.addTask { (i, try await coordinator.online(entities, features)) }
+          }
+          var all: [Int: Strata_V1_GetOnlineFeaturesResponse] = [:]
+          for try await (i, response) in group { all[i] = response }
+          return all
+        }
+        for i in lookups.indices {
+          #expect(got[i] == wants[i], "lookup \(i): \(lookups[i]); \(rng.seedDescription)")
+        }
+        let unaryAfter = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
+        let streamedAfter = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "LookupStream.message") }
+        #expect(unaryAfter == unaryBefore, "every lookup went over the open streams")
+        #expect(streamedAfter > streamedBefore)
+        let streams = try #require(cluster.node("n2").view.lookupStreams)
+        #expect(cluster.ids.filter { $0 != "n2" }.allSatisfy { streams.pending(on: $0) == 0 && streams.isOpen($0) })
+      }
+    }
+  }
+
+  @Test("lookup streams: a hanging owner's lookups end at the client's deadline or the call timeout, then the stream serves again")
+  func hangingStreamOwner() async throws {
+    var rng = SplitMix64.forTest("cluster.stream-hang")
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1), multiplexLookups: true) { cluster in
+      try await cluster.seedRegistry(Workload.specs)
+      let hung = "n2"
+      let entities = cluster.entities(ownedBy: hung, count: 2, prefix: "d")
+      let coordinator = cluster.node("n3").api
+      let streams = try #require(cluster.node("n3").view.lookupStreams)
+      let describe = cluster.describe(hung)
+      #expect(streams.isOpen(hung))
+      cluster.faults[hung] = .hang
+      let release: @Sendable () -> Void = { cluster.faults[hung] = .fail }
+
+      var request = Strata_V1_GetOnlineFeaturesRequest()
+      request.entityIds = entities
+      request.features = ["user_stats:score"]
+      var metadata = Metadata()
+      metadata.addString("300m", forKey: "grpc-timeout")
+      try await expectFinishes(within: .seconds(10), release: release) { [request, metadata] in
+        await expectRPCError(.deadlineExceeded, mentioning: ["deadline passed while waiting for cluster node \(describe)"]) {
+          try await coordinator.client.getOnlineFeatures(request, metadata: metadata)
+        }
+      }
+      // Without a client deadline, the internode call timeout (1 s here) ends it.
+      try await expectFinishes(within: .seconds(10), release: release) {
+        await expectRPCError(.unavailable, mentioning: [describe, "no answer in time"]) {
+          try await coordinator.online(entities, ["user_stats:score"])
+        }
+      }
+      #expect(streams.pending(on: hung) == 0, "lookups that ended are no longer waiting")
+
+      // The node answers again: the held lookups' late answers are dropped, new ones are served.
+      cluster.faults[hung] = .none
+      let unaryBefore = cluster.faults.calls(to: hung, method: "GetOnline")
+      let ok = try await coordinator.online(entities, ["user_stats:score"])
+      #expect(ok.vectors.map(\.entityID) == entities)
+      #expect(cluster.faults.calls(to: hung, method: "GetOnline") == unaryBefore, "served on the stream, which stayed open")
+      #expect(streams.isOpen(hung))
     }
   }
 

@@ -80,6 +80,11 @@ final class FaultPlan: Sendable {
     }
   }
 
+  /// Online lookups sent to `node`: unary `GetOnline` calls plus messages on its lookup stream.
+  func lookups(to node: String) -> Int {
+    calls(to: node, method: "GetOnline") + calls(to: node, method: "LookupStream.message")
+  }
+
   /// Hanging calls to `node` that ended because the caller's task was cancelled (e.g. by a deadline).
   func cancelledHangs(to node: String) -> Int {
     state.withLock { $0.cancelledHangs[node] ?? 0 }
@@ -101,6 +106,10 @@ final class FaultPlan: Sendable {
     }
   }
 
+  fileprivate func count(_ node: String, method: String) {
+    state.withLock { $0.calls[node, default: [:]][method, default: 0] += 1 }
+  }
+
   /// A random duration in `0...max`, in whole microseconds.
   fileprivate func randomDelay(upTo max: Duration) -> Duration {
     let (seconds, attoseconds) = max.components
@@ -120,7 +129,24 @@ struct FaultInjectingInterceptor: ClientInterceptor {
     context: ClientContext,
     next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
   ) async throws -> StreamingClientResponse<Output> {
-    switch plan.begin(node, method: context.descriptor.method) {
+    let fault = plan.begin(node, method: context.descriptor.method)
+    if context.descriptor.method == "LookupStream" {
+      // A long-lived stream: failing or hanging nodes keep it from opening, and every message sent on
+      // it meets the node's fault at the time it is sent (see `LiveFaultWriter`).
+      switch fault {
+      case .fail: throw RPCError(code: .unavailable, message: "simulated network: node \(node) is down")
+      case .hang: while plan[node] == .hang { try await Task.sleep(for: .milliseconds(5)) }
+      default: break
+      }
+      var live = request
+      let producer = request.producer
+      let (plan, node) = (self.plan, self.node)
+      live.producer = { writer in
+        try await producer(RPCWriter(wrapping: LiveFaultWriter(base: writer, plan: plan, node: node)))
+      }
+      return try await next(live, context)
+    }
+    switch fault {
     case .none:
       return try await next(request, context)
     case .pause(let duration):
@@ -165,6 +191,39 @@ private struct DelayingWriter<Element: Sendable>: RPCWriterProtocol {
   func write(_ element: Element) async throws {
     try await Task.sleep(for: plan.randomDelay(upTo: max))
     try await base.write(element)
+  }
+
+  func write(contentsOf elements: some Sequence<Element>) async throws {
+    for element in elements { try await write(element) }
+  }
+}
+
+/// Applies the node's current fault to each message of a long-lived stream: a node that goes down
+/// breaks the stream, a hanging one holds it (and everything sent after) until the fault changes.
+/// Each message counts as a call of method "LookupStream.message".
+private struct LiveFaultWriter<Element: Sendable>: RPCWriterProtocol {
+  let base: RPCWriter<Element>
+  let plan: FaultPlan
+  let node: String
+
+  func write(_ element: Element) async throws {
+    plan.count(node, method: "LookupStream.message")
+    while plan[node] == .hang { try await Task.sleep(for: .milliseconds(5)) }
+    switch plan[node] {
+    case .none, .hang:
+      try await base.write(element)
+    case .delay(let max):
+      try await Task.sleep(for: plan.randomDelay(upTo: max))
+      try await base.write(element)
+    case .pause(let duration):
+      try await Task.sleep(for: duration)
+      try await base.write(element)
+    case .slowAnswer(let duration):
+      try await base.write(element)
+      try await Task.sleep(for: duration)
+    case .fail:
+      throw RPCError(code: .unavailable, message: "simulated network: node \(node) went down")
+    }
   }
 
   func write(contentsOf elements: some Sequence<Element>) async throws {
@@ -261,6 +320,7 @@ func withSimulatedCluster(
   callTimeout: Duration = .seconds(30),
   epochs: [String: UInt64] = [:],
   clock: TestClock = TestClock(),
+  multiplexLookups: Bool = false,
   _ body: (SimulatedCluster) async throws -> Void
 ) async throws {
   let ids = (1...count).map { "n\($0)" }
@@ -287,7 +347,7 @@ func withSimulatedCluster(
     let epoch = epochs[id] ?? ring.epoch
     let view = ClusterView(
       ring: try HashRing(nodes: ids, epoch: epoch), selfID: id, leaderID: ids[0], peers: peers,
-      addresses: addresses, callTimeout: callTimeout)
+      addresses: addresses, callTimeout: callTimeout, multiplexLookups: multiplexLookups)
     let store = try FeatureStore(engine: InMemoryEngine(), clock: clock.function)
     let info = FeatureStoreService.NodeInfo(nodeID: id, version: "0.0.0-test", dataDirectory: "(memory)", startedAt: clock.now)
     let local = FeatureStoreService(store: store, node: info, logger: logger)
@@ -312,7 +372,18 @@ func withSimulatedCluster(
   try await withThrowingDiscardingTaskGroup { group in
     for server in servers { group.addTask { try await server.serve() } }
     for client in clients { group.addTask { try await client.runConnections() } }
+    let streams = nodes.compactMap(\.view.lookupStreams)
+    let streamTasks = streams.map { streams in Task { await streams.run() } }
+    if multiplexLookups {
+      // Lookups use the streams once they are open (before that they make unary calls).
+      for (node, streams) in zip(nodes, streams) {
+        for peer in ids where peer != node.id {
+          while !streams.isOpen(peer) { try await Task.sleep(for: .milliseconds(1)) }
+        }
+      }
+    }
     defer {
+      for task in streamTasks { task.cancel() }
       for client in clients { client.beginGracefulShutdown() }
       for server in servers { server.beginGracefulShutdown() }
     }
