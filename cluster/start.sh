@@ -2,7 +2,8 @@
 # Starts every node of a cluster file on this machine, each with its own data directory.
 #   cluster/start.sh [CLUSTER_FILE] [RUN_DIR]      (defaults: cluster/local-3.yaml, ./cluster-run)
 # RUN_DIR gets <node>.log, <node>.pid and data/<node>/. STRATA_BIN overrides the binary (default: the
-# debug build, built if missing). Waits until every node listens; exits non-zero if one does not.
+# debug build, built if missing); STRATA_SERVE_ARGS adds `strata serve` options to every node (e.g.
+# "--internode-lookups unary"). Waits until every node listens; exits non-zero if one does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILE="${1:-cluster/local-3.yaml}"
@@ -19,7 +20,8 @@ for node in $NODES; do
     echo "$node already running (pid $(cat "$RUN/$node.pid"))"
     continue
   fi
-  "$BIN" serve --cluster "$FILE" --node "$node" --data-dir "$RUN/data/$node" >"$RUN/$node.log" 2>&1 &
+  # shellcheck disable=SC2086 # STRATA_SERVE_ARGS is a list of options
+  "$BIN" serve --cluster "$FILE" --node "$node" --data-dir "$RUN/data/$node" ${STRATA_SERVE_ARGS:-} >"$RUN/$node.log" 2>&1 &
   echo $! >"$RUN/$node.pid"
 done
 for node in $NODES; do

@@ -2,7 +2,9 @@
 # One node vs a 3-node cluster on this machine, same data: online lookups through a coordinator
 # (1 and 100 entities per call, p50/p99), a point-in-time export, and how the export's labels split
 # over the nodes. On one machine three nodes cannot be faster than one: the figures show the
-# coordination overhead as ratios.
+# coordination overhead as ratios. A second 3-node cluster runs with `--internode-lookups unary` (one
+# gRPC call per lookup and owner instead of the multiplexed lookup streams), so the table also shows
+# what the streams save. Latencies are the median over 3 interleaved rounds (1 node, streams, unary).
 # Usage: scripts/bench-cluster.sh [ROWS] [LABELS]     (defaults 1000000 and 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,32 +17,31 @@ BIN="$(swift build -c release --show-bin-path)/strata"
 WORK="$(mktemp -d)"
 BASE="${STRATA_BENCH_PORT:-7520}"
 SINGLE="127.0.0.1:$BASE"
-cat >"$WORK/cluster.yaml" <<YAML
-epoch: 1
-nodes:
-  - id: n1
-    address: 127.0.0.1:$((BASE + 1))
-  - id: n2
-    address: 127.0.0.1:$((BASE + 2))
-  - id: n3
-    address: 127.0.0.1:$((BASE + 3))
-YAML
+cluster_file() { # first port
+  printf 'epoch: 1\nnodes:\n'
+  for i in 1 2 3; do printf '  - id: n%s\n    address: 127.0.0.1:%s\n' "$i" $(($1 + i - 1)); done
+}
+cluster_file $((BASE + 1)) >"$WORK/cluster.yaml"
+cluster_file $((BASE + 11)) >"$WORK/unary.yaml"
 "$BIN" serve --port "$BASE" --data-dir "$WORK/single" >"$WORK/single.log" 2>&1 &
 PIDS=($!)
 cleanup() {
   STRATA_BIN="$BIN" cluster/stop.sh "$WORK/run" >/dev/null 2>&1 || true
+  STRATA_BIN="$BIN" cluster/stop.sh "$WORK/run-unary" >/dev/null 2>&1 || true
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 STRATA_BIN="$BIN" cluster/start.sh "$WORK/cluster.yaml" "$WORK/run" >/dev/null
+STRATA_BIN="$BIN" STRATA_SERVE_ARGS="--internode-lookups unary" cluster/start.sh "$WORK/unary.yaml" "$WORK/run-unary" >/dev/null
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/single.log" 2>/dev/null && break; sleep 0.1; done
 N1="127.0.0.1:$((BASE + 1))"
+U1="127.0.0.1:$((BASE + 11))"
 
 scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 
-for target in "$SINGLE" "$N1"; do
+for target in "$SINGLE" "$N1" "$U1"; do
   "$BIN" apply "$WORK/defs.yaml" --server "$target" >/dev/null
   echo "ingest via $target: $("$BIN" ingest --group bench "$WORK/rows.csv" --server "$target")"
 done
@@ -50,10 +51,23 @@ lat() { # target batch iterations -> "p50 p99" in µs
   "$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch "$2" --iterations "$3" --warmup 200 --server "$1" \
     | sed -E 's/.*median ([0-9]+) µs.*p99 ([0-9]+) µs.*/\1 \2/'
 }
-read -r s1p50 s1p99 <<<"$(lat "$SINGLE" 1 3000)"
-read -r c1p50 c1p99 <<<"$(lat "$N1" 1 3000)"
-read -r s100p50 s100p99 <<<"$(lat "$SINGLE" 100 1000)"
-read -r c100p50 c100p99 <<<"$(lat "$N1" 100 1000)"
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+declare -A P50 P99
+for shape in 1 100; do
+  iterations=$([ "$shape" = 1 ] && echo 3000 || echo 1000)
+  for who in single stream unary; do P50[$who$shape]=""; P99[$who$shape]=""; done
+  for round in 1 2 3; do
+    for who in single stream unary; do
+      case $who in single) t=$SINGLE ;; stream) t=$N1 ;; unary) t=$U1 ;; esac
+      read -r a b <<<"$(lat "$t" "$shape" "$iterations")"
+      P50[$who$shape]+="$a "; P99[$who$shape]+="$b "
+    done
+  done
+  for who in single stream unary; do
+    # shellcheck disable=SC2086
+    P50[$who$shape]=$(median3 ${P50[$who$shape]}); P99[$who$shape]=$(median3 ${P99[$who$shape]})
+  done
+done
 export_s() { /usr/bin/time -f "%e" "$BIN" join --labels "$WORK/labels.csv" --features 'bench:*' --discard --server "$1" 2>&1 >/dev/null | tail -1; }
 joined() { "$BIN" status --server "$1" | sed -nE 's/.* ([0-9]+) label rows joined.*/\1/p'; }
 export_s "$SINGLE" >/dev/null; export_s "$N1" >/dev/null   # warm-up (image builds, connections)
@@ -64,13 +78,17 @@ split=""; for p in 1 2 3; do
   after=$(joined "127.0.0.1:$((BASE + p))"); split+="n$p $(( (after - before[p - 1]) * 100 / LABELS ))% "
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+row() { # label shape
+  local s="single$2" c="stream$2" u="unary$2"
+  echo "| $1 | ${P50[$s]} / ${P99[$s]} | ${P50[$c]} / ${P99[$c]} | $(ratio "${P50[$c]}" "${P50[$s]}") / $(ratio "${P99[$c]}" "${P99[$s]}") | ${P50[$u]} / ${P99[$u]} | $(ratio "${P50[$u]}" "${P50[$s]}") / $(ratio "${P99[$u]}" "${P99[$s]}") |"
+}
 echo
 echo "Same data on 1 node and on 3 nodes (one machine, $(nproc) CPUs): $ROWS rows x 3 features over $ENTITIES entities, $LABELS labels; through node n1 as coordinator"
 echo
-echo "| measurement | 1 node | 3 nodes | 3 nodes / 1 node |"
-echo "|---|---:|---:|---:|"
-echo "| online lookup, 1 entity: p50 / p99 (µs) | $s1p50 / $s1p99 | $c1p50 / $c1p99 | $(ratio "$c1p50" "$s1p50") / $(ratio "$c1p99" "$s1p99") |"
-echo "| online lookup, 100 entities: p50 / p99 (µs) | $s100p50 / $s100p99 | $c100p50 / $c100p99 | $(ratio "$c100p50" "$s100p50") / $(ratio "$c100p99" "$s100p99") |"
-echo "| export of $LABELS labels, rows received (s) | $es | $ec | $(ratio "$ec" "$es") |"
+echo "| measurement | 1 node | 3 nodes (lookup streams) | ratio | 3 nodes (unary internode calls) | ratio |"
+echo "|---|---:|---:|---:|---:|---:|"
+row "online lookup, 1 entity: p50 / p99 (µs)" 1
+row "online lookup, 100 entities: p50 / p99 (µs)" 100
+echo "| export of $LABELS labels, rows received (s) | $es | $ec | $(ratio "$ec" "$es") | | |"
 echo
 echo "Labels joined per node during the cluster export: $split"
