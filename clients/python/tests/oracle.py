@@ -49,3 +49,9 @@ def point_in_time(history: pd.DataFrame, labels: pd.DataFrame, features: dict[st
                 statuses.append("MISSING")
         out[name] = (values, statuses)
     return out
+
+
+def as_list(series: pd.Series) -> list:
+    """A column's values with every kind of missing value (None, NaN, pd.NA, NaT) as None."""
+    return [None if (v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))) else v
+            for v in series.tolist()]
