@@ -72,9 +72,33 @@ class TableSource:
                 if b.num_rows:
                     yield b
         else:
-            for b in self.parquet.iter_batches(batch_size=rows, columns=columns):
-                if b.num_rows:
-                    yield b
+            # Parquet batches never cross a row group: join small ones up to `rows` rows.
+            yield from _rebatch(self.parquet.iter_batches(batch_size=rows, columns=columns), rows)
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of exactly `rows` rows (the last one may be shorter), holding at most one input batch
+    beyond `rows` rows in memory."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for b in batches:
+        if not b.num_rows:
+            continue
+        pending.append(b)
+        count += b.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield _one_batch(table.slice(0, rows))
+            rest = table.slice(rows)
+            pending = rest.to_batches() if rest.num_rows else []
+            count -= rows
+    if count:
+        yield _one_batch(pa.Table.from_batches(pending))
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
 
 
 def _pandas_schema(df: pd.DataFrame, what: str) -> pa.Schema:

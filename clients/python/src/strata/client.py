@@ -314,9 +314,10 @@ class Client:
                         sent["rows"] += part.num_rows
                         sent["batches"] += 1
                         bar.update(part.num_rows)
-            except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            except Exception as e:  # noqa: BLE001 - re-raised in the calling thread
                 failure.append(e)
-                holder["call"].cancel()
+                if "call" in holder:
+                    holder["call"].cancel()
 
         try:
             call = self._stub.WriteFeatures.future(requests(), timeout=timeout)

@@ -333,9 +333,10 @@ class RetrievalJob:
                     yield message
                 if not sent_first:
                     yield first
-            except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            except Exception as e:  # noqa: BLE001 - re-raised in the calling thread
                 failure.append(e)
-                holder["call"].cancel()
+                if "call" in holder:
+                    holder["call"].cancel()
 
         bar = Progress(self._source.num_rows, "export", self.progress)
         counts: list[np.ndarray] = []
