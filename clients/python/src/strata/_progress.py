@@ -46,6 +46,7 @@ class Progress:
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.refresh()  # the final count, even if the last updates were throttled
             self.bar.close()
             self.bar = None
 
