@@ -136,10 +136,29 @@ def cluster(strata_bin, tmp_path_factory):
                     if time.time() > deadline:
                         raise RuntimeError(f"cluster node {address} does not see 3 reachable nodes")
                     time.sleep(0.2)
+        # The registry leader forwards apply to itself over gRPC; right after start that channel can still be
+        # in connection backoff (UNAVAILABLE "cluster node n1 ... is unavailable"; a server quirk, see
+        # the SDK report). Warm every node's path to the leader up before the tests.
+        for address in c.addresses:
+            apply_with_retry(address, strata.FeatureGroup("warmup", [strata.Feature("x", "INT")]))
         yield c
     finally:
         for p in started:
             p.stop()
+
+
+def apply_with_retry(address: str, group: "strata.FeatureGroup", seconds: float = 15) -> None:
+    """Applies `group` through `address`, retrying while the node's internode channels still connect."""
+    deadline = time.time() + seconds
+    with strata.Client(address, timeout=5) as client:
+        while True:
+            try:
+                client.apply(group)
+                return
+            except strata.Unavailable:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 @pytest.fixture

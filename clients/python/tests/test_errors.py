@@ -101,6 +101,8 @@ def test_rejected_batch_reports_committed_batches(client, group):
     (lambda: frame(e=[1.0]), "EMBEDDING features take a column of lists"),
     (lambda: pd.DataFrame({"entity_id": ["a"], "event_timestamp": ["2024-01-01"], "x": [1]}),
      "timestamps must be datetimes.*to_datetime"),
+    (lambda: pd.DataFrame({"entity_id": ["a"], "event_timestamp": [1714560000], "x": [1]}),
+     "timestamps must be datetimes.*unit='s'"),
     (lambda: pd.DataFrame({"entity_id": [1.5], "event_timestamp": [NOW], "x": [1]}), "entity ids must be strings"),
     (lambda: frame(x=[1], e=[[1.0, 2.0, 3.0]]), "the embedding has 3 elements; the feature is EMBEDDING\\(2\\)"),
     (lambda: pa.table({"entity_id": ["a"], "event_timestamp": pa.array([NOW]), "f": [float("nan")]}),
@@ -169,3 +171,28 @@ def test_errors_render_code_and_message(client):
     with pytest.raises(strata.NotFound) as e:
         client.get_feature_group("no_such_group")
     assert str(e.value).startswith("NOT_FOUND: feature group 'no_such_group' does not exist")
+
+
+def test_unreachable_cluster_node_is_unavailable(strata_bin, tmp_path):
+    """A 2-node cluster whose second node never starts: requests for its entities fail with Unavailable
+    naming the node, requests for the first node's entities still work."""
+    from conftest import NodeProcess, _free_ports, apply_with_retry
+    ports = _free_ports(2)
+    config = tmp_path / "two.yaml"
+    config.write_text(f"epoch: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:{ports[0]}\n"
+                      f"  - id: n2\n    address: 127.0.0.1:{ports[1]}\n")
+    p = NodeProcess(strata_bin, ["--cluster", str(config), "--node", "n1", "--data-dir", str(tmp_path / "d1")],
+                    str(tmp_path / "n1.log"), "n1")
+    try:
+        p.wait_ready()
+        apply_with_retry(p.address, strata.FeatureGroup("lonely", [strata.Feature("x", "INT")]))
+        with strata.Client(p.address, timeout=20) as c:
+            ids = [f"id{i}" for i in range(50)]
+            with pytest.raises(strata.Unavailable) as e:
+                c.write("lonely", pd.DataFrame({"entity_id": ids, "event_timestamp": [NOW] * 50, "x": range(50)}),
+                        progress=False)
+            assert "n2" in e.value.message and e.value.code == grpc.StatusCode.UNAVAILABLE
+            with pytest.raises(strata.Unavailable):
+                c.get_online_features(["lonely:x"], ids)
+    finally:
+        p.stop()

@@ -60,7 +60,7 @@ def test_write_parquet_streams_batches(client, unique, tmp_path, monkeypatch):
     assert [v.tolist() for v in online[f"{g}:vec"]] == [list(v) for v in last.loc[ids, "vec"]]
 
 
-def test_labels_from_parquet_and_to_parquet(client, unique, tmp_path):
+def test_labels_from_parquet_and_to_parquet(client, unique, tmp_path, monkeypatch):
     g = unique("pq_export")
     client.apply(strata.FeatureGroup(g, [strata.Feature("x", "INT"), strata.Feature("e", "EMBEDDING(2)")]))
     t = NOW - dt.timedelta(hours=1)
@@ -77,7 +77,12 @@ def test_labels_from_parquet_and_to_parquet(client, unique, tmp_path):
     job = client.get_historical_features(labels_path, [f"{g}:x", f"{g}:e"], with_status=True, chunk_size=999,
                                          progress=False)
     out_path = tmp_path / "train.parquet"
+
+    def forbidden(*a, **k):
+        raise AssertionError("the labels file was read whole")
+    monkeypatch.setattr(pq.ParquetFile, "read", forbidden)
     summary = job.to_parquet(out_path)
+    monkeypatch.undo()
     assert summary.rows == n
     assert summary.status_counts[f"{g}:x"] == {"PRESENT": n // 2, "DEFAULTED": 0, "MISSING": n // 2, "EXPIRED": 0}
     written = pq.read_table(out_path)

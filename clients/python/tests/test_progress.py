@@ -71,3 +71,23 @@ def test_without_tqdm_no_error(client, group, capsys, monkeypatch):
     assert not _progress.Progress(10, "x", True).shown
     assert client.write(group, data(20), progress=True).rows_written == 20
     assert capsys.readouterr().err == ""
+
+
+def test_notebook_detection(monkeypatch):
+    """In Jupyter (an IPython ZMQInteractiveShell) the bar is shown although stderr is no terminal."""
+    pytest.importorskip("tqdm")
+    import sys
+    import types
+
+    class ZMQInteractiveShell:
+        pass
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert _progress._in_notebook()
+    bar = _progress.Progress(10, "x", None)
+    assert bar.shown
+    bar.close()
+    fake.get_ipython = lambda: None
+    assert not _progress._in_notebook()

@@ -235,3 +235,19 @@ def test_status_reports_groups_and_counters(client, unique, now):
     assert len(mine) == 1 and mine[0].rows_total == 2 and mine[0].last_write is not None
     assert mine[0].last_write.tzinfo is not None
     assert g in str(s)
+
+
+def test_large_messages_are_cut_under_the_node_limit(client, unique, now):
+    """5000 rows of EMBEDDING(1024) are 20 MiB of floats, over the node's 16 MiB message limit: the SDK
+    cuts the batch into messages of about 4 MiB."""
+    g = unique("wide")
+    client.apply(strata.FeatureGroup(g, [strata.Feature("v", "EMBEDDING(1024)")]))
+    n = 5000
+    matrix = np.arange(n * 1024, dtype=np.float32).reshape(n, 1024) / 7
+    table = pa.table({"entity_id": [f"w{i}" for i in range(n)], "event_timestamp": pa.array([now] * n),
+                      "v": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), 1024)})
+    res = client.write(g, table, progress=False)
+    assert res.rows_written == n and res.batches >= 5
+    got = client.get_online_features(f"{g}:v", ["w0", f"w{n - 1}"]).values[f"{g}:v"]
+    np.testing.assert_array_equal(got[0], matrix[0])
+    np.testing.assert_array_equal(got[1], matrix[-1])
