@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .definitions import DType
 from .errors import InvalidArgument
@@ -130,51 +131,63 @@ def check_feature_type(t: pa.DataType, dtype: DType, column: str, group: str) ->
                               f"{group} ({dtype}){hint}")
 
 
-def feature_values(arr: pa.Array, dtype: DType, column: str, first_row: int) -> list:
-    """The values of one input column as Python values for the wire (None = null). Raises InvalidArgument
-    for NaN/infinite floats and embeddings of the wrong length, naming the row."""
+def feature_values(arr: pa.Array, dtype: DType, column: str, first_row: int):
+    """One input column as (values, has_value) for the wire encoder: FLOAT -> float64 array, INT -> int64
+    array, STRING -> (utf-8 data, starts, lengths), EMBEDDING -> (rows, dim) float32 matrix. Raises
+    InvalidArgument for NaN/infinite floats and embeddings of the wrong length, naming the row."""
+    from ._wire import string_buffers
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if pa.types.is_null(arr.type):
-        return [None] * len(arr)
+    n = len(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    if dtype.kind == "FLOAT":
-        if pa.types.is_floating(arr.type):
-            values = arr.to_numpy(zero_copy_only=False)
-            bad = ~np.isfinite(values) & ~arr.is_null().to_numpy(zero_copy_only=False)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise InvalidArgument(f"row {first_row + i}, column '{column}': {values[i]} is not a finite number; "
-                                      "NaN and infinities are rejected (write a null for 'no value')")
-        return arr.to_pylist()
-    if dtype.kind == "INT":
+    has = ~arr.is_null().to_numpy(zero_copy_only=False)
+    k = dtype.kind
+    if pa.types.is_null(arr.type):
+        if k == "STRING":
+            return (np.zeros(0, dtype=np.uint8), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), has
+        if k == "EMBEDDING":
+            return np.zeros((n, dtype.dim), dtype=np.float32), has
+        return np.zeros(n, dtype=np.float64 if k == "FLOAT" else np.int64), has
+    if k == "FLOAT":
+        values = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        bad = has & ~np.isfinite(values)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InvalidArgument(f"row {first_row + i}, column '{column}': {values[i]} is not a finite number; "
+                                  "NaN and infinities are rejected (write a null for 'no value')")
+        return values, has
+    if k == "INT":
         if pa.types.is_uint64(arr.type):
-            big = pa.compute.greater(arr, 2**63 - 1).to_numpy(zero_copy_only=False)
+            big = pc.greater(arr, 2**63 - 1).fill_null(False).to_numpy(zero_copy_only=False)
             if np.any(big):
                 i = int(np.argmax(big))
                 raise InvalidArgument(f"row {first_row + i}, column '{column}': {arr[i].as_py()} is out of range for "
                                       "INT (64-bit signed integer)")
-        return arr.to_pylist()
-    if dtype.kind == "STRING":
-        return arr.to_pylist()
+        return arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), has
+    if k == "STRING":
+        return string_buffers(arr), has
     # EMBEDDING
     if pa.types.is_fixed_size_list(arr.type):
-        lengths = np.where(arr.is_null().to_numpy(zero_copy_only=False), dtype.dim, arr.type.list_size)
+        lengths = np.where(has, arr.type.list_size, dtype.dim)
     else:
-        lengths = pa.compute.list_value_length(arr).fill_null(dtype.dim).to_numpy()
+        lengths = pc.list_value_length(arr).fill_null(dtype.dim).to_numpy(zero_copy_only=False)
     wrong = lengths != dtype.dim
     if wrong.any():
         i = int(np.argmax(wrong))
         raise InvalidArgument(f"row {first_row + i}, column '{column}': the embedding has {lengths[i]} elements; the "
                               f"feature is {dtype}")
-    flat = pa.compute.list_flatten(arr)
+    flat = pc.list_flatten(arr)
     if flat.null_count:
         raise InvalidArgument(f"column '{column}': an embedding contains a null element; embeddings must be complete")
-    flat_np = flat.to_numpy(zero_copy_only=False).astype(np.float64)
+    flat_np = flat.cast(pa.float64()).to_numpy(zero_copy_only=False)
     if not np.all(np.isfinite(flat_np)):
         raise InvalidArgument(f"column '{column}': an embedding contains NaN or an infinite number")
-    return arr.to_pylist()
+    matrix = np.zeros((n, dtype.dim), dtype=np.float32)
+    if len(flat_np) != int(has.sum()) * dtype.dim:
+        raise InvalidArgument(f"column '{column}': embedding lengths do not add up (a null row with elements?)")
+    matrix[has] = flat_np.astype(np.float32).reshape(-1, dtype.dim)
+    return matrix, has
 
 
 # ----------------------------------------------------------------------------------------------------

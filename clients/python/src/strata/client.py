@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import _columns as cols
+from . import _wire
 from ._progress import Progress
 from ._proto import feature_store_pb2 as fs
 from ._proto import feature_store_pb2_grpc as fs_grpc
@@ -168,6 +169,13 @@ class Client:
             *options,
         ])
         self._stub = fs_grpc.FeatureStoreStub(self._channel)
+        # The two bulk calls send messages the SDK serializes itself (strata._wire): raw bytes out.
+        self._write_features = self._channel.stream_unary(
+            "/strata.v1.FeatureStore/WriteFeatures", request_serializer=bytes,
+            response_deserializer=fs.WriteFeaturesResponse.FromString)
+        self._historical_features = self._channel.stream_stream(
+            "/strata.v1.FeatureStore/GetHistoricalFeatures", request_serializer=bytes,
+            response_deserializer=fs.GetHistoricalFeaturesResponse.FromString)
 
     # -- plumbing -------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -320,7 +328,7 @@ class Client:
                     holder["call"].cancel()
 
         try:
-            call = self._stub.WriteFeatures.future(requests(), timeout=timeout)
+            call = self._write_features.future(requests(), timeout=timeout)
             holder["call"] = call
             call_ready.set()
             try:
@@ -422,45 +430,30 @@ class _WritePlan:
         self.dtypes = [group.feature(n).dtype for n in features]
         for n, dt in zip(features, self.dtypes):
             cols.check_feature_type(schema.field(n).type, dt, n, group.qualified_name)
+        self.header = fs.WriteFeaturesRequest(group=group.name, version=group.version,
+                                              features=features).SerializeToString()
         self.input_columns = ["entity_id", "event_timestamp"] + (["created_timestamp"] if self.created else []) \
             + features
 
-    def message(self, batch: pa.RecordBatch, first_row: int) -> fs.WriteFeaturesRequest:
-        n = batch.num_rows
-        ids = cols.entity_ids(batch.column("entity_id"), "entity_id")
-        for i, e in enumerate(ids):
-            if not e:
-                raise InvalidArgument(f"row {first_row + i}: entity_id is {'null' if e is None else 'empty'}")
+    def message(self, batch: pa.RecordBatch, first_row: int) -> bytes:
+        """One serialized WriteFeaturesRequest with the rows of `batch`."""
+        ids = batch.column("entity_id")
+        entity = _wire.string_buffers(ids)
+        null_ids = ids.is_null().to_numpy(zero_copy_only=False)
+        bad = null_ids | (entity[2] == 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InvalidArgument(f"row {first_row + i}: entity_id is {'null' if null_ids[i] else 'empty'}")
         events, null_events = cols.micros(batch.column("event_timestamp"), "event_timestamp")
         if null_events.any():
             raise InvalidArgument(f"row {first_row + int(np.argmax(null_events))}: event_timestamp is null")
-        events = events.tolist()
-        created = None
+        created = created_mask = None
         if self.created:
-            c, null_c = cols.micros(batch.column("created_timestamp"), "created_timestamp")
-            created = [None if null_c[i] else v for i, v in enumerate(c.tolist())]
-        value_columns = []
-        V = pb.Value
-        E = pb.Embedding
-        empty = V()
+            created, null_created = cols.micros(batch.column("created_timestamp"), "created_timestamp")
+            created_mask = ~null_created
+        n = batch.num_rows
+        values = []
         for name, dt in zip(self.features, self.dtypes):
-            values = cols.feature_values(batch.column(name), dt, name, first_row)
-            k = dt.kind
-            if k == "FLOAT":
-                value_columns.append([empty if v is None else V(float_value=v) for v in values])
-            elif k == "INT":
-                value_columns.append([empty if v is None else V(int_value=v) for v in values])
-            elif k == "STRING":
-                value_columns.append([empty if v is None else V(string_value=v) for v in values])
-            else:
-                value_columns.append([empty if v is None else V(embedding_value=E(values=v)) for v in values])
-        message = fs.WriteFeaturesRequest(group=self.group.name, version=self.group.version, features=self.features)
-        rows = message.rows
-        for i, values in enumerate(zip(*value_columns)):
-            if created is not None and created[i] is not None:
-                rows.add(entity_id=ids[i], event_timestamp_micros=events[i], created_timestamp_micros=created[i],
-                         values=values)
-            else:
-                rows.add(entity_id=ids[i], event_timestamp_micros=events[i], values=values)
-        assert len(rows) == n
-        return message
+            v, has = cols.feature_values(batch.column(name), dt, name, first_row)
+            values.append(_wire.value_segments(dt.kind, dt.dim, v, has, n))
+        return self.header + _wire.write_rows(entity, events, created, created_mask, values)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import _columns as cols
+from . import _wire
 from ._columns import ColumnData, Status
 from ._progress import Progress
 from ._proto import feature_store_pb2 as fs
@@ -275,33 +276,31 @@ class RetrievalJob:
         return self._collected
 
     def _label_chunks(self, need_labels: bool):
-        """(label record batch or None, LabelRow list) per chunk of `chunk_size` label rows."""
+        """(label record batch or None, row count, serialized LabelRows) per chunk of `chunk_size` labels."""
         source = self._source
         key_columns = ["entity_id", self.time_column] + ([self.known_at_column] if self.known_at_column else [])
         first = 0
-        LabelRow = fs.LabelRow
         for batch in source.batches(self.chunk_size, columns=None if need_labels or source.pandas is None
                                     else key_columns):
             if source.pandas is not None and need_labels:
                 batch = batch.replace_schema_metadata(None)
-            n = batch.num_rows
-            ids = cols.entity_ids(batch.column("entity_id"), "entity_id")
-            for i, e in enumerate(ids):
-                if not e:
-                    raise InvalidArgument(f"labels row {first + i}: entity_id is {'null' if e is None else 'empty'}")
+            ids = batch.column("entity_id")
+            entity = _wire.string_buffers(ids)
+            null_ids = ids.is_null().to_numpy(zero_copy_only=False)
+            bad = null_ids | (entity[2] == 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise InvalidArgument(f"labels row {first + i}: entity_id is {'null' if null_ids[i] else 'empty'}")
             times, null_times = cols.micros(batch.column(self.time_column), self.time_column)
             if null_times.any():
                 raise InvalidArgument(f"labels row {first + int(np.argmax(null_times))}: {self.time_column} is null")
-            times = times.tolist()
             if self.known_at_column:
                 known, null_known = cols.micros(batch.column(self.known_at_column), self.known_at_column)
-                rows = [LabelRow(entity_id=ids[i], label_timestamp_micros=times[i]) if null_known[i] else
-                        LabelRow(entity_id=ids[i], label_timestamp_micros=times[i], known_at_micros=int(known[i]))
-                        for i in range(n)]
+                encoded = _wire.label_rows(entity, times, known, ~null_known)
             else:
-                rows = [LabelRow(entity_id=e, label_timestamp_micros=t) for e, t in zip(ids, times)]
-            yield (batch if need_labels else None), rows
-            first += n
+                encoded = _wire.label_rows(entity, times)
+            yield (batch if need_labels else None), batch.num_rows, encoded
+            first += batch.num_rows
 
     def _run(self, sink: Callable[[pa.RecordBatch | None, list[ColumnData]], None], need_labels: bool) -> None:
         started = time.perf_counter()
@@ -317,20 +316,19 @@ class RetrievalJob:
             call_ready.wait()
             try:
                 first = fs.GetHistoricalFeaturesRequest(features=self.features, columnar=True,
-                                                        with_event_timestamps=self.with_event_timestamps)
+                                                        with_event_timestamps=self.with_event_timestamps
+                                                        ).SerializeToString()
                 sent_first = False
-                for batch, rows in self._label_chunks(need_labels):
+                for batch, count, encoded in self._label_chunks(need_labels):
                     with lock:
                         while state["sent"] - state["received"] > window and not state["done"]:
                             lock.wait(0.5)
                         if state["done"]:
                             return
-                        pending.append([batch, len(rows)])
-                        state["sent"] += len(rows)
-                    message = first if not sent_first else fs.GetHistoricalFeaturesRequest()
-                    message.labels.extend(rows)
+                        pending.append([batch, count])
+                        state["sent"] += count
+                    yield encoded if sent_first else first + encoded
                     sent_first = True
-                    yield message
                 if not sent_first:
                     yield first
             except Exception as e:  # noqa: BLE001 - re-raised in the calling thread
@@ -343,7 +341,7 @@ class RetrievalJob:
         received = 0
         call = None
         try:
-            call = self._client._stub.GetHistoricalFeatures(requests(), timeout=self.timeout)
+            call = self._client._historical_features(requests(), timeout=self.timeout)
             holder["call"] = call
             call_ready.set()
             for message in call:
