@@ -156,7 +156,7 @@ def test_unreachable_node_is_unavailable():
 def test_deadline_exceeded(client, group):
     labels = pd.DataFrame({"entity_id": [f"d{i}" for i in range(200_000)], "label_timestamp": [NOW] * 200_000})
     with pytest.raises(strata.DeadlineExceeded) as e:
-        client.get_historical_features(labels, [f"{group}:x"], timeout=0.05, progress=False).to_df()
+        client.get_historical_features(labels, [f"{group}:x"], timeout=0.01, progress=False).to_df()
     assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
