@@ -1,0 +1,32 @@
+"""Strata Python SDK: a gRPC client of the Strata feature store.
+
+    import strata
+    client = strata.Client("127.0.0.1:7400")
+    client.apply("features.yaml")
+    client.write("user_stats", df)
+    client.get_online_features(["user_stats:*"], ["u1", "u2"]).to_df()
+    client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
+"""
+from ._columns import Status
+from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeStatus, WriteResult)
+from .definitions import (FLOAT, INT, STRING, DType, Embedding, EntityType, Feature, FeatureGroup, GroupStatus,
+                          RegisteredGroup, load_definitions, parse_definitions)
+from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
+                     NotFound, ResourceExhausted, StrataError, Unavailable, Unimplemented)
+from .results import ExportSummary, OnlineResponse, RetrievalJob
+
+PRESENT = Status.PRESENT
+DEFAULTED = Status.DEFAULTED
+MISSING = Status.MISSING
+EXPIRED = Status.EXPIRED
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client", "ApplyResult", "WriteResult", "NodeStatus", "GroupWriteStatus", "ClusterNode",
+    "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
+    "GroupStatus", "load_definitions", "parse_definitions",
+    "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",
+    "StrataError", "InvalidArgument", "NotFound", "AlreadyExists", "FailedPrecondition", "ResourceExhausted",
+    "Unavailable", "DeadlineExceeded", "Cancelled", "Unimplemented", "Internal",
+]

@@ -1,0 +1,276 @@
+from . import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ApplyFeatureGroupsRequest(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureGroupSpec]
+    def __init__(self, groups: _Optional[_Iterable[_Union[_types_pb2.FeatureGroupSpec, _Mapping]]] = ...) -> None: ...
+
+class ApplyFeatureGroupsResponse(_message.Message):
+    __slots__ = ("results",)
+    class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OUTCOME_UNSPECIFIED: _ClassVar[ApplyFeatureGroupsResponse.Outcome]
+        OUTCOME_CREATED: _ClassVar[ApplyFeatureGroupsResponse.Outcome]
+        OUTCOME_NEW_VERSION: _ClassVar[ApplyFeatureGroupsResponse.Outcome]
+        OUTCOME_UNCHANGED: _ClassVar[ApplyFeatureGroupsResponse.Outcome]
+    OUTCOME_UNSPECIFIED: ApplyFeatureGroupsResponse.Outcome
+    OUTCOME_CREATED: ApplyFeatureGroupsResponse.Outcome
+    OUTCOME_NEW_VERSION: ApplyFeatureGroupsResponse.Outcome
+    OUTCOME_UNCHANGED: ApplyFeatureGroupsResponse.Outcome
+    class Result(_message.Message):
+        __slots__ = ("group", "version", "outcome")
+        GROUP_FIELD_NUMBER: _ClassVar[int]
+        VERSION_FIELD_NUMBER: _ClassVar[int]
+        OUTCOME_FIELD_NUMBER: _ClassVar[int]
+        group: str
+        version: int
+        outcome: ApplyFeatureGroupsResponse.Outcome
+        def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., outcome: _Optional[_Union[ApplyFeatureGroupsResponse.Outcome, str]] = ...) -> None: ...
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ApplyFeatureGroupsResponse.Result]
+    def __init__(self, results: _Optional[_Iterable[_Union[ApplyFeatureGroupsResponse.Result, _Mapping]]] = ...) -> None: ...
+
+class ListFeatureGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListFeatureGroupsResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureGroup]
+    def __init__(self, groups: _Optional[_Iterable[_Union[_types_pb2.FeatureGroup, _Mapping]]] = ...) -> None: ...
+
+class GetFeatureGroupRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetFeatureGroupResponse(_message.Message):
+    __slots__ = ("group", "versions")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    group: _types_pb2.FeatureGroup
+    versions: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureGroup]
+    def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[_types_pb2.FeatureGroup, _Mapping]]] = ...) -> None: ...
+
+class SetFeatureGroupStatusRequest(_message.Message):
+    __slots__ = ("name", "version", "status")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    status: _types_pb2.GroupStatus
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[_types_pb2.GroupStatus, str]] = ...) -> None: ...
+
+class SetFeatureGroupStatusResponse(_message.Message):
+    __slots__ = ("group",)
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    group: _types_pb2.FeatureGroup
+    def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ...) -> None: ...
+
+class WriteFeaturesRequest(_message.Message):
+    __slots__ = ("group", "version", "features", "rows")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    version: int
+    features: _containers.RepeatedScalarFieldContainer[str]
+    rows: _containers.RepeatedCompositeFieldContainer[WriteRow]
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ...) -> None: ...
+
+class WriteRow(_message.Message):
+    __slots__ = ("entity_id", "event_timestamp_micros", "created_timestamp_micros", "values")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    event_timestamp_micros: int
+    created_timestamp_micros: int
+    values: _containers.RepeatedCompositeFieldContainer[_types_pb2.Value]
+    def __init__(self, entity_id: _Optional[str] = ..., event_timestamp_micros: _Optional[int] = ..., created_timestamp_micros: _Optional[int] = ..., values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ...) -> None: ...
+
+class WriteFeaturesResponse(_message.Message):
+    __slots__ = ("rows_written", "late_rows", "batches")
+    ROWS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    LATE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    rows_written: int
+    late_rows: int
+    batches: int
+    def __init__(self, rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...
+
+class GetOnlineFeaturesRequest(_message.Message):
+    __slots__ = ("entity_ids", "features")
+    ENTITY_IDS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    entity_ids: _containers.RepeatedScalarFieldContainer[str]
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetOnlineFeaturesResponse(_message.Message):
+    __slots__ = ("columns", "vectors")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureColumn]
+    vectors: _containers.RepeatedCompositeFieldContainer[FeatureVector]
+    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ...) -> None: ...
+
+class FeatureVector(_message.Message):
+    __slots__ = ("entity_id", "results")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    results: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureResult]
+    def __init__(self, entity_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_types_pb2.FeatureResult, _Mapping]]] = ...) -> None: ...
+
+class LabelRow(_message.Message):
+    __slots__ = ("entity_id", "label_timestamp_micros", "known_at_micros")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    label_timestamp_micros: int
+    known_at_micros: int
+    def __init__(self, entity_id: _Optional[str] = ..., label_timestamp_micros: _Optional[int] = ..., known_at_micros: _Optional[int] = ...) -> None: ...
+
+class GetHistoricalFeaturesRequest(_message.Message):
+    __slots__ = ("features", "labels", "columnar", "with_event_timestamps")
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNAR_FIELD_NUMBER: _ClassVar[int]
+    WITH_EVENT_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    features: _containers.RepeatedScalarFieldContainer[str]
+    labels: _containers.RepeatedCompositeFieldContainer[LabelRow]
+    columnar: bool
+    with_event_timestamps: bool
+    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ...) -> None: ...
+
+class JoinedRow(_message.Message):
+    __slots__ = ("entity_id", "label_timestamp_micros", "results")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    label_timestamp_micros: int
+    results: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureResult]
+    def __init__(self, entity_id: _Optional[str] = ..., label_timestamp_micros: _Optional[int] = ..., results: _Optional[_Iterable[_Union[_types_pb2.FeatureResult, _Mapping]]] = ...) -> None: ...
+
+class GetHistoricalFeaturesResponse(_message.Message):
+    __slots__ = ("columns", "rows", "batch")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureColumn]
+    rows: _containers.RepeatedCompositeFieldContainer[JoinedRow]
+    batch: JoinedBatch
+    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[JoinedRow, _Mapping]]] = ..., batch: _Optional[_Union[JoinedBatch, _Mapping]] = ...) -> None: ...
+
+class JoinedBatch(_message.Message):
+    __slots__ = ("row_count", "columns")
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    row_count: int
+    columns: _containers.RepeatedCompositeFieldContainer[JoinedColumn]
+    def __init__(self, row_count: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[JoinedColumn, _Mapping]]] = ...) -> None: ...
+
+class JoinedColumn(_message.Message):
+    __slots__ = ("statuses", "value_mask", "float_values", "int_values", "string_values", "embedding_values", "event_timestamps_micros")
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    VALUE_MASK_FIELD_NUMBER: _ClassVar[int]
+    FLOAT_VALUES_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUES_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUES_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_VALUES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIMESTAMPS_MICROS_FIELD_NUMBER: _ClassVar[int]
+    statuses: bytes
+    value_mask: bytes
+    float_values: _containers.RepeatedScalarFieldContainer[float]
+    int_values: _containers.RepeatedScalarFieldContainer[int]
+    string_values: _containers.RepeatedScalarFieldContainer[str]
+    embedding_values: _containers.RepeatedScalarFieldContainer[float]
+    event_timestamps_micros: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, statuses: _Optional[bytes] = ..., value_mask: _Optional[bytes] = ..., float_values: _Optional[_Iterable[float]] = ..., int_values: _Optional[_Iterable[int]] = ..., string_values: _Optional[_Iterable[str]] = ..., embedding_values: _Optional[_Iterable[float]] = ..., event_timestamps_micros: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ENGINE_FIELD_NUMBER: _ClassVar[int]
+    DATA_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    LATE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_LOOKUPS_FIELD_NUMBER: _ClassVar[int]
+    HISTORICAL_ROWS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_IMAGE_BUILDS_FIELD_NUMBER: _ClassVar[int]
+    RING_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NODES_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    version: str
+    started_at_micros: int
+    storage_engine: str
+    data_directory: str
+    feature_groups: int
+    rows_written: int
+    late_rows: int
+    online_lookups: int
+    historical_rows: int
+    groups: _containers.RepeatedCompositeFieldContainer[GroupWriteStatus]
+    history_images: int
+    history_image_bytes: int
+    history_image_builds: int
+    ring_epoch: int
+    cluster_nodes: _containers.RepeatedCompositeFieldContainer[ClusterNodeStatus]
+    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ...) -> None: ...
+
+class ClusterNodeStatus(_message.Message):
+    __slots__ = ("node_id", "address", "ring_share", "reachable", "rows_total", "error")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    RING_SHARE_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    address: str
+    ring_share: float
+    reachable: bool
+    rows_total: int
+    error: str
+    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., ring_share: _Optional[float] = ..., reachable: _Optional[bool] = ..., rows_total: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class GroupWriteStatus(_message.Message):
+    __slots__ = ("group", "version", "last_write_micros", "rows_total")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    LAST_WRITE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    version: int
+    last_write_micros: int
+    rows_total: int
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., last_write_micros: _Optional[int] = ..., rows_total: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,144 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DTYPE_UNSPECIFIED: _ClassVar[DType]
+    DTYPE_FLOAT: _ClassVar[DType]
+    DTYPE_INT: _ClassVar[DType]
+    DTYPE_STRING: _ClassVar[DType]
+    DTYPE_EMBEDDING: _ClassVar[DType]
+
+class EntityType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENTITY_TYPE_UNSPECIFIED: _ClassVar[EntityType]
+    ENTITY_TYPE_USER: _ClassVar[EntityType]
+    ENTITY_TYPE_ITEM: _ClassVar[EntityType]
+    ENTITY_TYPE_SESSION: _ClassVar[EntityType]
+
+class GroupStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GROUP_STATUS_UNSPECIFIED: _ClassVar[GroupStatus]
+    GROUP_STATUS_ACTIVE: _ClassVar[GroupStatus]
+    GROUP_STATUS_DEPRECATED: _ClassVar[GroupStatus]
+    GROUP_STATUS_RETIRED: _ClassVar[GroupStatus]
+
+class ValueStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUE_STATUS_UNSPECIFIED: _ClassVar[ValueStatus]
+    VALUE_STATUS_PRESENT: _ClassVar[ValueStatus]
+    VALUE_STATUS_DEFAULTED: _ClassVar[ValueStatus]
+    VALUE_STATUS_MISSING: _ClassVar[ValueStatus]
+    VALUE_STATUS_EXPIRED: _ClassVar[ValueStatus]
+DTYPE_UNSPECIFIED: DType
+DTYPE_FLOAT: DType
+DTYPE_INT: DType
+DTYPE_STRING: DType
+DTYPE_EMBEDDING: DType
+ENTITY_TYPE_UNSPECIFIED: EntityType
+ENTITY_TYPE_USER: EntityType
+ENTITY_TYPE_ITEM: EntityType
+ENTITY_TYPE_SESSION: EntityType
+GROUP_STATUS_UNSPECIFIED: GroupStatus
+GROUP_STATUS_ACTIVE: GroupStatus
+GROUP_STATUS_DEPRECATED: GroupStatus
+GROUP_STATUS_RETIRED: GroupStatus
+VALUE_STATUS_UNSPECIFIED: ValueStatus
+VALUE_STATUS_PRESENT: ValueStatus
+VALUE_STATUS_DEFAULTED: ValueStatus
+VALUE_STATUS_MISSING: ValueStatus
+VALUE_STATUS_EXPIRED: ValueStatus
+
+class Embedding(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Value(_message.Message):
+    __slots__ = ("float_value", "int_value", "string_value", "embedding_value")
+    FLOAT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    float_value: float
+    int_value: int
+    string_value: str
+    embedding_value: Embedding
+    def __init__(self, float_value: _Optional[float] = ..., int_value: _Optional[int] = ..., string_value: _Optional[str] = ..., embedding_value: _Optional[_Union[Embedding, _Mapping]] = ...) -> None: ...
+
+class FeatureSpec(_message.Message):
+    __slots__ = ("name", "dtype", "embedding_dim", "default_value", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dtype: DType
+    embedding_dim: int
+    default_value: Value
+    description: str
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., embedding_dim: _Optional[int] = ..., default_value: _Optional[_Union[Value, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class FeatureGroupSpec(_message.Message):
+    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    entity_type: EntityType
+    description: str
+    owner: str
+    refresh_interval_seconds: int
+    max_age_seconds: int
+    features: _containers.RepeatedCompositeFieldContainer[FeatureSpec]
+    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ...) -> None: ...
+
+class FeatureGroup(_message.Message):
+    __slots__ = ("spec", "version", "status", "created_at_micros")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    spec: FeatureGroupSpec
+    version: int
+    status: GroupStatus
+    created_at_micros: int
+    def __init__(self, spec: _Optional[_Union[FeatureGroupSpec, _Mapping]] = ..., version: _Optional[int] = ..., status: _Optional[_Union[GroupStatus, str]] = ..., created_at_micros: _Optional[int] = ...) -> None: ...
+
+class FeatureColumn(_message.Message):
+    __slots__ = ("ref", "group", "version", "feature", "dtype", "embedding_dim")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    group: str
+    version: int
+    feature: str
+    dtype: DType
+    embedding_dim: int
+    def __init__(self, ref: _Optional[str] = ..., group: _Optional[str] = ..., version: _Optional[int] = ..., feature: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., embedding_dim: _Optional[int] = ...) -> None: ...
+
+class FeatureResult(_message.Message):
+    __slots__ = ("value", "status", "event_timestamp_micros")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
+    value: Value
+    status: ValueStatus
+    event_timestamp_micros: int
+    def __init__(self, value: _Optional[_Union[Value, _Mapping]] = ..., status: _Optional[_Union[ValueStatus, str]] = ..., event_timestamp_micros: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,459 @@
+"""`strata.Client`: the Python client of a Strata node (any node of a cluster serves the whole API)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import threading
+import time
+from typing import Any, Iterable, Sequence
+
+import grpc
+import numpy as np
+import pyarrow as pa
+
+from . import _columns as cols
+from . import _wire
+from ._progress import Progress
+from ._proto import feature_store_pb2 as fs
+from ._proto import feature_store_pb2_grpc as fs_grpc
+from ._proto import types_pb2 as pb
+from ._sources import TableSource
+from .definitions import (DType, FeatureGroup, GroupStatus, RegisteredGroup, load_definitions, python_value)
+from .errors import FailedPrecondition, InvalidArgument, StrataError, from_rpc_error
+from .results import OnlineResponse, RetrievalJob
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+# Write messages are cut to stay under this many (estimated) bytes; the node accepts up to
+# --max-request-bytes (16 MiB by default).
+_MAX_WRITE_MESSAGE_BYTES = 4 << 20
+_MAX_MESSAGE = 64 << 20
+
+
+def _utc(micros: int) -> _dt.datetime | None:
+    return None if micros == 0 else _EPOCH + _dt.timedelta(microseconds=micros)
+
+
+def _utc0(micros: int) -> _dt.datetime:
+    return _EPOCH + _dt.timedelta(microseconds=micros)
+
+
+@dataclasses.dataclass
+class ApplyResult:
+    """One result of `Client.apply`: `outcome` is "CREATED", "NEW_VERSION" or "UNCHANGED"."""
+
+    group: str
+    version: int
+    outcome: str
+
+
+@dataclasses.dataclass
+class WriteResult:
+    rows_written: int
+    late_rows: int
+    batches: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_written / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclasses.dataclass
+class GroupWriteStatus:
+    group: str
+    version: int
+    last_write: _dt.datetime | None  # None = never written
+    rows_total: int
+
+
+@dataclasses.dataclass
+class ClusterNode:
+    node_id: str
+    address: str
+    ring_share: float
+    reachable: bool
+    rows_total: int
+    error: str
+
+
+@dataclasses.dataclass
+class NodeStatus:
+    """The answer of `GetStatus` (counters are since the node started)."""
+
+    node_id: str
+    version: str
+    started_at: _dt.datetime
+    storage_engine: str
+    data_directory: str
+    feature_groups: int
+    rows_written: int
+    late_rows: int
+    online_lookups: int
+    historical_rows: int
+    groups: list[GroupWriteStatus]
+    history_images: int
+    history_image_bytes: int
+    history_image_builds: int
+    ring_epoch: int
+    cluster_nodes: list[ClusterNode]
+
+    @property
+    def is_cluster(self) -> bool:
+        return bool(self.cluster_nodes)
+
+    def __str__(self) -> str:
+        lines = [
+            f"node:           {self.node_id}  (strata {self.version})",
+            f"started at:     {self.started_at.isoformat()}",
+            f"storage:        {self.storage_engine}, {self.data_directory}",
+            f"feature groups: {self.feature_groups}",
+            f"since start:    {self.rows_written} rows written ({self.late_rows} late), {self.online_lookups} entities "
+            f"looked up online, {self.historical_rows} label rows joined",
+            f"history images: {self.history_images} held, {self.history_image_bytes >> 20} MiB, "
+            f"{self.history_image_builds} built since start",
+        ]
+        if self.cluster_nodes:
+            lines.append(f"cluster (ring epoch {self.ring_epoch}):")
+            for n in self.cluster_nodes:
+                state = "answers" if n.reachable else f"does not answer: {n.error}"
+                lines.append(f"  {n.node_id}  {n.address}  {n.ring_share * 100:.1f}%  "
+                             f"{n.rows_total if n.reachable else '-'} rows  {state}")
+        for g in self.groups:
+            lines.append(f"  {g.group}@{g.version}: {g.rows_total} rows, last write "
+                         f"{g.last_write.isoformat() if g.last_write else 'never'}")
+        return "\n".join(lines)
+
+
+def _parse_group_ref(group: str) -> tuple[str, int]:
+    """`name` or `name@N` -> (name, N); N = 0 means the latest ACTIVE version."""
+    if not isinstance(group, str):
+        raise InvalidArgument(f"group must be a string (GROUP or GROUP@N), got {type(group).__name__}")
+    if "@" not in group:
+        return group, 0
+    name, _, v = group.partition("@")
+    if not v.isdigit() or int(v) < 1:
+        raise InvalidArgument(f"'{group}' has an invalid version; write GROUP or GROUP@N with N >= 1")
+    return name, int(v)
+
+
+def _feature_list(features) -> list[str]:
+    if isinstance(features, str):
+        features = [features]
+    refs = [str(f).strip() for f in features]
+    if not refs:
+        raise InvalidArgument("no features requested; pass at least one group:feature")
+    return refs
+
+
+class Client:
+    """A connection to a Strata node.
+
+    `Client("127.0.0.1:7400", timeout=10)`. Every node of a cluster serves the whole API, so any node's
+    address works. `timeout` (seconds) is the deadline of each unary call (registry, online lookup,
+    status); streaming writes and exports have no deadline unless one is passed to them. Use as a context
+    manager or call `close()`.
+    """
+
+    def __init__(self, address: str | None = None, *, timeout: float | None = 30.0,
+                 options: Sequence[tuple[str, Any]] = ()):
+        address = address or os.environ.get("STRATA_SERVER") or "127.0.0.1:7400"
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise InvalidArgument(f"address must look like host:port (e.g. 127.0.0.1:7400), got '{address}'")
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            *options,
+        ])
+        self._stub = fs_grpc.FeatureStoreStub(self._channel)
+        # The two bulk calls send messages the SDK serializes itself (strata._wire): raw bytes out.
+        self._write_features = self._channel.stream_unary(
+            "/strata.v1.FeatureStore/WriteFeatures", request_serializer=bytes,
+            response_deserializer=fs.WriteFeaturesResponse.FromString)
+        self._historical_features = self._channel.stream_stream(
+            "/strata.v1.FeatureStore/GetHistoricalFeatures", request_serializer=bytes,
+            response_deserializer=fs.GetHistoricalFeaturesResponse.FromString)
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"strata.Client({self.address!r})"
+
+    def _unary(self, method, request, timeout):
+        try:
+            return method(request, timeout=self.timeout if timeout is None else timeout)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e, self.address) from None
+
+    # -- registry -------------------------------------------------------------------------------------
+    def apply(self, definitions: str | os.PathLike | FeatureGroup | Iterable[FeatureGroup], *,
+              timeout: float | None = None) -> list[ApplyResult]:
+        """Registers feature groups: a YAML definition file (the format of `strata apply`), a `FeatureGroup`
+        or a list of them. All or nothing. Returns per group CREATED, NEW_VERSION or UNCHANGED."""
+        if isinstance(definitions, (str, os.PathLike)):
+            groups = load_definitions(definitions)
+        elif isinstance(definitions, FeatureGroup):
+            groups = [definitions]
+        else:
+            groups = list(definitions)
+        if not groups:
+            raise InvalidArgument("nothing to apply: no feature groups given")
+        request = fs.ApplyFeatureGroupsRequest(groups=[g.to_proto() for g in groups])
+        response = self._unary(self._stub.ApplyFeatureGroups, request, timeout)
+        return [ApplyResult(r.group, r.version,
+                            fs.ApplyFeatureGroupsResponse.Outcome.Name(r.outcome).removeprefix("OUTCOME_"))
+                for r in response.results]
+
+    def list_feature_groups(self, *, timeout: float | None = None) -> list[RegisteredGroup]:
+        """Every registered version of every group, ordered by name then version."""
+        response = self._unary(self._stub.ListFeatureGroups, fs.ListFeatureGroupsRequest(), timeout)
+        return [RegisteredGroup.from_proto(g) for g in response.groups]
+
+    def get_feature_group(self, name: str, version: int | None = None, *,
+                          timeout: float | None = None) -> RegisteredGroup:
+        """One version of a group (default: the latest ACTIVE one; `name@N` also works); `.versions` lists
+        every version. NotFound if there is no such group or version."""
+        if version is None:
+            name, version = _parse_group_ref(name)
+        response = self._unary(self._stub.GetFeatureGroup, fs.GetFeatureGroupRequest(name=name, version=version or 0),
+                               timeout)
+        group = RegisteredGroup.from_proto(response.group)
+        group.versions = [RegisteredGroup.from_proto(g) for g in response.versions]
+        return group
+
+    def set_feature_group_status(self, name: str, version: int, status: GroupStatus | str, *,
+                                 timeout: float | None = None) -> RegisteredGroup:
+        """ACTIVE, DEPRECATED or RETIRED for one version (RETIRED refuses reads and writes)."""
+        try:
+            s = GroupStatus(str(status.value if isinstance(status, GroupStatus) else status).upper())
+        except ValueError:
+            raise InvalidArgument(f"unknown status '{status}'; use ACTIVE, DEPRECATED or RETIRED") from None
+        request = fs.SetFeatureGroupStatusRequest(name=name, version=version,
+                                                  status=pb.GroupStatus.Value(f"GROUP_STATUS_{s.value}"))
+        return RegisteredGroup.from_proto(self._unary(self._stub.SetFeatureGroupStatus, request, timeout).group)
+
+    # -- status ---------------------------------------------------------------------------------------
+    def status(self, *, timeout: float | None = None) -> NodeStatus:
+        s = self._unary(self._stub.GetStatus, fs.GetStatusRequest(), timeout)
+        return NodeStatus(
+            node_id=s.node_id, version=s.version, started_at=_utc0(s.started_at_micros),
+            storage_engine=s.storage_engine, data_directory=s.data_directory, feature_groups=s.feature_groups,
+            rows_written=s.rows_written, late_rows=s.late_rows, online_lookups=s.online_lookups,
+            historical_rows=s.historical_rows,
+            groups=[GroupWriteStatus(g.group, g.version, _utc(g.last_write_micros), g.rows_total) for g in s.groups],
+            history_images=s.history_images, history_image_bytes=s.history_image_bytes,
+            history_image_builds=s.history_image_builds, ring_epoch=s.ring_epoch,
+            cluster_nodes=[ClusterNode(n.node_id, n.address, n.ring_share, n.reachable, n.rows_total, n.error)
+                           for n in s.cluster_nodes])
+
+    # -- online ---------------------------------------------------------------------------------------
+    def get_online_features(self, features: str | Sequence[str], entities: Iterable[Any], *,
+                            timeout: float | None = None) -> OnlineResponse:
+        """The latest value of each feature for each entity (ids are strings; integers are sent as their
+        decimal text). `features`: `group:feature`, `group@2:feature`, `group:*`, from any groups."""
+        refs = _feature_list(features)
+        if isinstance(entities, (str, bytes)):
+            entities = [entities]
+        ids = []
+        for e in entities:
+            if isinstance(e, (int, np.integer)) and not isinstance(e, bool):
+                ids.append(str(int(e)))
+            elif isinstance(e, str):
+                ids.append(e)
+            else:
+                raise InvalidArgument(f"entity ids must be strings (or integers), got {e!r}")
+        if not ids:
+            raise InvalidArgument("no entities given; pass at least one entity id")
+        request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs)
+        return OnlineResponse(self._unary(self._stub.GetOnlineFeatures, request, timeout))
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def write(self, group: str, data, *, batch_size: int = 5000, progress: bool | None = None,
+              timeout: float | None = None) -> WriteResult:
+        """Writes the rows of a pandas DataFrame or pyarrow Table (or RecordBatch) to a group (`name` for the
+        latest ACTIVE version, `name@N` for a pinned one).
+
+        Columns: `entity_id` (strings, or integers sent as text), `event_timestamp` (datetimes; naive ones
+        are UTC), optionally `created_timestamp` (null = the node's clock), and any features of the group
+        (a feature without a column is null; a column that is no feature is an error). Rows are streamed in
+        batches of at most `batch_size` rows (and about 4 MiB); each batch is committed atomically. A bad
+        value stops the write at its batch: earlier batches stay committed, and the error says how many.
+        """
+        return self._write(group, TableSource(data, "write"), batch_size, progress, timeout)
+
+    def write_parquet(self, group: str, path: str | os.PathLike, *, batch_size: int = 5000,
+                      progress: bool | None = None, timeout: float | None = None) -> WriteResult:
+        """Writes a Parquet file (e.g. from Spark or dbt) to a group, reading it batch by batch (never the
+        whole file). The same columns as `write`."""
+        return self._write(group, TableSource(path, f"write_parquet('{os.fspath(path)}')"), batch_size, progress,
+                           timeout)
+
+    def _write(self, group: str, source: TableSource, batch_size: int, progress, timeout) -> WriteResult:
+        if batch_size < 1:
+            raise InvalidArgument("batch_size must be at least 1")
+        name, version = _parse_group_ref(group)
+        g = self.get_feature_group(name, version or None)
+        plan = _WritePlan(g, source.schema)
+        started = time.perf_counter()
+        sent = {"rows": 0, "batches": 0}
+        failure: list[BaseException] = []
+        call_ready = threading.Event()
+        holder: dict = {}
+        bar = Progress(source.num_rows, f"write {g.qualified_name}", progress)
+
+        def requests():
+            call_ready.wait()
+            try:
+                for batch in source.batches(batch_size, columns=plan.input_columns):
+                    for part in _split_by_bytes(batch):
+                        message = plan.message(part, first_row=sent["rows"])
+                        yield message
+                        sent["rows"] += part.num_rows
+                        sent["batches"] += 1
+                        bar.update(part.num_rows)
+            except Exception as e:  # noqa: BLE001 - re-raised in the calling thread
+                failure.append(e)
+                if "call" in holder:
+                    holder["call"].cancel()
+
+        try:
+            call = self._write_features.future(requests(), timeout=timeout)
+            holder["call"] = call
+            call_ready.set()
+            try:
+                response = call.result()
+            except grpc.FutureCancelledError:
+                response = None
+            except grpc.RpcError as e:
+                if failure:
+                    response = None
+                else:
+                    raise from_rpc_error(e, self.address) from None
+            if failure:
+                error = failure[0]
+                if sent["batches"] and isinstance(error, StrataError):
+                    error = type(error)(
+                        f"{error.message}\nstopped: rows before this point were sent in {sent['batches']} batches "
+                        f"({sent['rows']} rows); batches the node acknowledged are committed", error.code)
+                raise error from None
+            if response is None:
+                raise from_rpc_error(_Cancelled(), self.address)
+        finally:
+            call_ready.set()
+            bar.close()
+        return WriteResult(response.rows_written, response.late_rows, response.batches,
+                           time.perf_counter() - started)
+
+    # -- historical -----------------------------------------------------------------------------------
+    def get_historical_features(self, labels, features: str | Sequence[str], *, with_status: bool = False,
+                                with_event_timestamps: bool = False, chunk_size: int = 25_000,
+                                progress: bool | None = None, timeout: float | None = None) -> RetrievalJob:
+        """A point-in-time join (training data): for each label row (entity_id, label_timestamp) the value of
+        each feature as of that time. Returns a `RetrievalJob`: `.to_df()`, `.to_arrow()`,
+        `.to_parquet(path)`; the export runs when one of them is called.
+
+        `labels`: a pandas DataFrame, a pyarrow Table, or the path of a Parquet file, with `entity_id` and
+        `label_timestamp` (or `event_timestamp`, or `timestamp`) columns, an optional `known_at` column
+        (rows created after it are ignored), and any other columns, which are passed through. Output rows
+        are in input order. Feature columns are named `group:feature` (`group@v:feature` when two versions
+        of one feature are requested); `with_status` adds `<column>__status`, `with_event_timestamps`
+        `<column>__event_timestamp` (the event time of the row each value came from).
+        """
+        if chunk_size < 1:
+            raise InvalidArgument("chunk_size must be at least 1")
+        source = TableSource(labels, "get_historical_features")
+        return RetrievalJob(self, source, _feature_list(features), with_status=with_status,
+                            with_event_timestamps=with_event_timestamps, chunk_size=chunk_size, progress=progress,
+                            timeout=timeout)
+
+
+class _Cancelled(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.CANCELLED
+
+    def details(self):
+        return "the call was cancelled"
+
+
+def _split_by_bytes(batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
+    """Cuts a record batch so that each write message stays around `_MAX_WRITE_MESSAGE_BYTES`."""
+    n = batch.num_rows
+    estimate = batch.nbytes + n * (16 + 4 * batch.num_columns)
+    if estimate <= _MAX_WRITE_MESSAGE_BYTES or n <= 1:
+        yield batch
+        return
+    rows = max(1, int(n * _MAX_WRITE_MESSAGE_BYTES / estimate))
+    for start in range(0, n, rows):
+        yield batch.slice(start, rows)
+
+
+class _WritePlan:
+    """How an input table's columns map onto a group's write messages; checked before anything is sent."""
+
+    def __init__(self, group: RegisteredGroup, schema: pa.Schema):
+        self.group = group
+        names = list(schema.names)
+        features: list[str] = []
+        for n in names:
+            if n in ("entity_id", "event_timestamp", "created_timestamp"):
+                continue
+            if group.feature(n) is None:
+                known = ", ".join(f.name for f in group.features)
+                raise InvalidArgument(
+                    f"column '{n}' is not a feature of {group.qualified_name} (features: {known}); the other allowed "
+                    "columns are entity_id, event_timestamp, created_timestamp")
+            features.append(n)
+        if "entity_id" not in names:
+            raise InvalidArgument("the data has no 'entity_id' column")
+        if "event_timestamp" not in names:
+            raise InvalidArgument("the data has no 'event_timestamp' column")
+        if not features:
+            raise InvalidArgument(f"the data has no column named after a feature of {group.qualified_name} "
+                                  f"(features: {', '.join(f.name for f in group.features)})")
+        cols.check_entity_type(schema.field("entity_id").type, "entity_id")
+        cols.check_timestamp_type(schema.field("event_timestamp").type, "event_timestamp")
+        self.created = "created_timestamp" in names
+        if self.created:
+            cols.check_timestamp_type(schema.field("created_timestamp").type, "created_timestamp")
+        self.features = features
+        self.dtypes = [group.feature(n).dtype for n in features]
+        for n, dt in zip(features, self.dtypes):
+            cols.check_feature_type(schema.field(n).type, dt, n, group.qualified_name)
+        self.header = fs.WriteFeaturesRequest(group=group.name, version=group.version,
+                                              features=features).SerializeToString()
+        self.input_columns = ["entity_id", "event_timestamp"] + (["created_timestamp"] if self.created else []) \
+            + features
+
+    def message(self, batch: pa.RecordBatch, first_row: int) -> bytes:
+        """One serialized WriteFeaturesRequest with the rows of `batch`."""
+        ids = batch.column("entity_id")
+        entity = _wire.string_buffers(ids)
+        null_ids = ids.is_null().to_numpy(zero_copy_only=False)
+        bad = null_ids | (entity[2] == 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InvalidArgument(f"row {first_row + i}: entity_id is {'null' if null_ids[i] else 'empty'}")
+        events, null_events = cols.micros(batch.column("event_timestamp"), "event_timestamp")
+        if null_events.any():
+            raise InvalidArgument(f"row {first_row + int(np.argmax(null_events))}: event_timestamp is null")
+        created = created_mask = None
+        if self.created:
+            created, null_created = cols.micros(batch.column("created_timestamp"), "created_timestamp")
+            created_mask = ~null_created
+        n = batch.num_rows
+        values = []
+        for name, dt in zip(self.features, self.dtypes):
+            v, has = cols.feature_values(batch.column(name), dt, name, first_row)
+            values.append(_wire.value_segments(dt.kind, dt.dim, v, has, n))
+        return self.header + _wire.write_rows(entity, events, created, created_mask, values)

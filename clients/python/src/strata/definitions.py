@@ -1,0 +1,679 @@
+"""Feature group definitions: Python objects mirroring `FeatureGroupSpec`, and the YAML definition file
+format of `strata apply` (parsed with the same rules and the same error messages as the CLI's
+`Sources/StrataCLI/DefinitionFile.swift`)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import math
+import os
+import re
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from ._proto import types_pb2 as pb
+from .errors import InvalidArgument, NotFound
+
+MAX_FEATURES = 4096
+MAX_NAME_LENGTH = 63
+MAX_EMBEDDING_DIMENSION = 65536
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+class EntityType(str, enum.Enum):
+    USER = "USER"
+    ITEM = "ITEM"
+    SESSION = "SESSION"
+
+
+class GroupStatus(str, enum.Enum):
+    """Lifecycle of one version of a feature group."""
+    ACTIVE = "ACTIVE"
+    DEPRECATED = "DEPRECATED"
+    RETIRED = "RETIRED"
+
+
+@dataclasses.dataclass(frozen=True)
+class DType:
+    """A feature's data type: `FLOAT`, `INT`, `STRING` or `Embedding(dim)`."""
+
+    kind: str  # "FLOAT" | "INT" | "STRING" | "EMBEDDING"
+    dim: int = 0
+
+    def __str__(self) -> str:
+        return f"EMBEDDING({self.dim})" if self.kind == "EMBEDDING" else self.kind
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.dim})" if self.kind == "EMBEDDING" else self.kind
+
+    @staticmethod
+    def parse(text: "str | DType") -> "DType | None":
+        """`FLOAT` (or `DOUBLE`), `INT` (`INT64`, `INTEGER`), `STRING`, `EMBEDDING(64)`, case-insensitive,
+        spaces ignored; None if `text` is none of these."""
+        if isinstance(text, DType):
+            return text
+        t = str(text).upper().replace(" ", "")
+        if t in ("FLOAT", "DOUBLE"):
+            return FLOAT
+        if t in ("INT", "INT64", "INTEGER"):
+            return INT
+        if t == "STRING":
+            return STRING
+        m = re.fullmatch(r"EMBEDDING\(([+-]?[0-9]+)\)", t)
+        if m:
+            return DType("EMBEDDING", int(m.group(1)))
+        return None
+
+    @property
+    def proto(self) -> tuple[int, int]:
+        return {"FLOAT": pb.DTYPE_FLOAT, "INT": pb.DTYPE_INT, "STRING": pb.DTYPE_STRING,
+                "EMBEDDING": pb.DTYPE_EMBEDDING}[self.kind], self.dim
+
+    @staticmethod
+    def from_proto(dtype: int, dim: int) -> "DType":
+        if dtype == pb.DTYPE_FLOAT:
+            return FLOAT
+        if dtype == pb.DTYPE_INT:
+            return INT
+        if dtype == pb.DTYPE_STRING:
+            return STRING
+        if dtype == pb.DTYPE_EMBEDDING:
+            return DType("EMBEDDING", int(dim))
+        raise InvalidArgument(f"unknown dtype {dtype} on the wire")
+
+
+FLOAT = DType("FLOAT")
+INT = DType("INT")
+STRING = DType("STRING")
+
+
+def Embedding(dim: int) -> DType:  # noqa: N802 (reads like a type)
+    """The dtype of a fixed-dimension vector of 32-bit floats."""
+    return DType("EMBEDDING", int(dim))
+
+
+def parse_duration(text: str) -> int | None:
+    """A whole number followed by s, m, h, d or w, or a plain whole number of seconds -> seconds; None if
+    `text` is not a duration (or overflows 64 bits)."""
+    digits = str(text).strip(" ")
+    multiplier = 1
+    if digits and not digits[-1].isdigit():
+        multiplier = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}.get(digits[-1])
+        if multiplier is None:
+            return None
+        digits = digits[:-1]
+    if not digits or not all("0" <= c <= "9" for c in digits):
+        return None
+    value = int(digits) * multiplier
+    if int(digits) >= 2**63 or value >= 2**63:
+        return None
+    return value
+
+
+def _duration_seconds(value: Any, what: str, group: str) -> int | None:
+    """None, seconds (int), a `timedelta` or a duration text -> seconds (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidArgument(f"group '{group}': {what} must be a duration, got {value!r}")
+    if isinstance(value, _dt.timedelta):
+        seconds = value.total_seconds()
+        if seconds != int(seconds):
+            raise InvalidArgument(f"group '{group}': {what} must be a whole number of seconds, got {value}")
+        return int(seconds)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        s = parse_duration(value)
+        if s is None:
+            raise InvalidArgument(
+                f"group '{group}': {what} '{value}' is not a duration; use a whole number followed by s, m, h, d or w "
+                "(e.g. 30s, 5m, 1h, 1d, 2w), or a whole number of seconds")
+        return s
+    raise InvalidArgument(f"group '{group}': {what} must be seconds, a timedelta or a duration like '1d', got {value!r}")
+
+
+@dataclasses.dataclass
+class Feature:
+    """One feature of a group: `Feature("purchases_30d", "INT", default=0, description=...)`."""
+
+    name: str
+    dtype: DType | str
+    default: Any = None
+    description: str = ""
+
+    def __post_init__(self):
+        parsed = DType.parse(self.dtype)
+        if parsed is None:
+            raise InvalidArgument(
+                f"feature '{self.name}': unknown dtype '{self.dtype}'; use FLOAT, INT, STRING or EMBEDDING(dim)")
+        self.dtype = parsed
+
+
+@dataclasses.dataclass
+class FeatureGroup:
+    """A feature group definition, as in a YAML definition file (mirrors `FeatureGroupSpec`).
+
+    `refresh_interval` and `max_age` are seconds, `timedelta`s or durations like "1d"; None = not set
+    (for `max_age`: values never expire). `entity` is an alias of `entity_type`.
+    """
+
+    name: str
+    features: list[Feature]
+    entity_type: EntityType | str = EntityType.USER
+    description: str = ""
+    owner: str = ""
+    refresh_interval: Any = None
+    max_age: Any = None
+
+    def __init__(self, name: str, features: Sequence[Feature] = (), *, entity_type: EntityType | str | None = None,
+                 entity: EntityType | str | None = None, description: str = "", owner: str = "",
+                 refresh_interval: Any = None, max_age: Any = None):
+        if entity is not None and entity_type is not None and str(entity).upper() != str(_entity_value(entity_type)):
+            raise InvalidArgument(f"group '{name}': give entity or entity_type, not both")
+        self.name = name
+        self.features = list(features)
+        et = entity_type if entity_type is not None else entity if entity is not None else EntityType.USER
+        try:
+            self.entity_type = EntityType(_entity_value(et))
+        except ValueError:
+            raise InvalidArgument(f"group '{name}': unknown entity_type '{et}'; use USER, ITEM or SESSION") from None
+        self.description = description
+        self.owner = owner
+        self.refresh_interval = _duration_seconds(refresh_interval, "refresh interval", name)
+        self.max_age = _duration_seconds(max_age, "max age", name)
+
+    def validate(self) -> None:
+        """The server's checks (`FeatureGroupSpec.validate()`): raises InvalidArgument naming the group
+        and field."""
+        name = self.name
+        if not _valid_name(name):
+            raise InvalidArgument(
+                f"group name '{name}' is invalid: use a lowercase letter followed by lowercase letters, digits or '_' "
+                f"(at most {MAX_NAME_LENGTH} characters)")
+        if not self.features:
+            raise InvalidArgument(f"group '{name}' has no features; define at least one")
+        if len(self.features) > MAX_FEATURES:
+            raise InvalidArgument(
+                f"group '{name}' has {len(self.features)} features; at most {MAX_FEATURES} are allowed")
+        if self.refresh_interval is not None and self.refresh_interval <= 0:
+            raise InvalidArgument(
+                f"group '{name}': refresh interval must be positive, got {self.refresh_interval} seconds")
+        if self.max_age is not None and self.max_age <= 0:
+            raise InvalidArgument(
+                f"group '{name}': max age must be positive (omit it for no expiry), got {self.max_age} seconds")
+        seen: set[str] = set()
+        for f in self.features:
+            if not isinstance(f, Feature):
+                raise InvalidArgument(f"group '{name}': features must be strata.Feature objects, got {type(f).__name__}")
+            if not _valid_name(f.name):
+                raise InvalidArgument(
+                    f"group '{name}': feature name '{f.name}' is invalid: use a lowercase letter followed by lowercase "
+                    f"letters, digits or '_' (at most {MAX_NAME_LENGTH} characters)")
+            if f.name in seen:
+                raise InvalidArgument(f"group '{name}': feature '{f.name}' is defined more than once")
+            seen.add(f.name)
+            if f.dtype.kind == "EMBEDDING" and not 1 <= f.dtype.dim <= MAX_EMBEDDING_DIMENSION:
+                raise InvalidArgument(
+                    f"group '{name}': feature '{f.name}' has embedding dimension {f.dtype.dim}; it must be between 1 "
+                    f"and {MAX_EMBEDDING_DIMENSION}")
+            if f.default is not None:
+                _check_default(f, name)
+
+    def to_proto(self) -> pb.FeatureGroupSpec:
+        self.validate()
+        spec = pb.FeatureGroupSpec(
+            name=self.name, entity_type=pb.EntityType.Value(f"ENTITY_TYPE_{self.entity_type.value}"),
+            description=self.description, owner=self.owner, refresh_interval_seconds=self.refresh_interval or 0,
+            max_age_seconds=self.max_age or 0)
+        for f in self.features:
+            dtype, dim = f.dtype.proto
+            fs = spec.features.add(name=f.name, dtype=dtype, embedding_dim=dim, description=f.description)
+            if f.default is not None:
+                fs.default_value.CopyFrom(value_proto(f.default, f.dtype))
+        return spec
+
+    @staticmethod
+    def from_proto(spec: pb.FeatureGroupSpec) -> "FeatureGroup":
+        features = []
+        for f in spec.features:
+            dtype = DType.from_proto(f.dtype, f.embedding_dim)
+            default = python_value(f.default_value) if f.HasField("default_value") else None
+            features.append(Feature(f.name, dtype, default=default, description=f.description))
+        et = pb.EntityType.Name(spec.entity_type).removeprefix("ENTITY_TYPE_")
+        return FeatureGroup(spec.name, features, entity_type="USER" if et == "UNSPECIFIED" else et,
+                            description=spec.description, owner=spec.owner,
+                            refresh_interval=spec.refresh_interval_seconds or None,
+                            max_age=spec.max_age_seconds or None)
+
+
+def _entity_value(e: Any) -> str:
+    return e.value if isinstance(e, EntityType) else str(e).upper()
+
+
+def _valid_name(name: Any) -> bool:
+    return isinstance(name, str) and len(name.encode()) <= MAX_NAME_LENGTH and _NAME.match(name) is not None
+
+
+def _kind_name(v: Any) -> str:
+    if isinstance(v, bool):
+        return "BOOL"
+    if isinstance(v, int):
+        return "INT"
+    if isinstance(v, float):
+        return "FLOAT"
+    if isinstance(v, str):
+        return "STRING"
+    if isinstance(v, (list, tuple)) or hasattr(v, "__array__"):
+        return f"EMBEDDING({len(v)})"
+    return type(v).__name__
+
+
+def _check_default(f: Feature, group: str) -> None:
+    d, dtype = f.default, f.dtype
+    mismatch = InvalidArgument(
+        f"group '{group}': default of feature '{f.name}' is {_kind_name(d)} but the feature is {dtype}")
+    if isinstance(d, bool):
+        raise mismatch
+    if dtype.kind == "FLOAT":
+        if not isinstance(d, (int, float)):
+            raise mismatch
+        if not math.isfinite(float(d)):
+            raise InvalidArgument(f"group '{group}': default of feature '{f.name}' is NaN or infinite")
+    elif dtype.kind == "INT":
+        if not isinstance(d, int) or isinstance(d, float):
+            raise mismatch
+        if not -2**63 <= d < 2**63:
+            raise InvalidArgument(f"group '{group}': default of feature '{f.name}' is out of range for INT")
+    elif dtype.kind == "STRING":
+        if not isinstance(d, str):
+            raise mismatch
+    else:
+        if isinstance(d, (str, bytes, int, float)):
+            raise mismatch
+        values = list(d)
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+            raise mismatch
+        if len(values) != dtype.dim:
+            raise InvalidArgument(
+                f"group '{group}': default of feature '{f.name}' has {len(values)} elements; the embedding dimension "
+                f"is {dtype.dim}")
+        if not all(math.isfinite(x) for x in values):
+            raise InvalidArgument(f"group '{group}': default of feature '{f.name}' is NaN or infinite")
+
+
+def value_proto(v: Any, dtype: DType) -> pb.Value:
+    """A Python value of `dtype` as a wire `Value` (None -> unset, a null)."""
+    if v is None:
+        return pb.Value()
+    if dtype.kind == "FLOAT":
+        return pb.Value(float_value=float(v))
+    if dtype.kind == "INT":
+        return pb.Value(int_value=int(v))
+    if dtype.kind == "STRING":
+        return pb.Value(string_value=str(v))
+    return pb.Value(embedding_value=pb.Embedding(values=[float(x) for x in v]))
+
+
+def python_value(v: pb.Value) -> Any:
+    """A wire `Value` as a Python value: float, int, str, a float32 numpy array, or None."""
+    kind = v.WhichOneof("kind")
+    if kind is None:
+        return None
+    if kind == "embedding_value":
+        import numpy as np
+        return np.array(v.embedding_value.values, dtype=np.float32)
+    return getattr(v, kind)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Registered groups (what the catalog returns)
+# ----------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RegisteredGroup:
+    """One registered version of a feature group (`FeatureGroup` on the wire)."""
+
+    spec: FeatureGroup
+    version: int
+    status: GroupStatus
+    created_at: _dt.datetime
+    # get_feature_group only: every version of the group, ascending.
+    versions: list["RegisteredGroup"] = dataclasses.field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.spec.name}@{self.version}"
+
+    @property
+    def features(self) -> list[Feature]:
+        return self.spec.features
+
+    def feature(self, name: str) -> Feature | None:
+        return next((f for f in self.spec.features if f.name == name), None)
+
+    @staticmethod
+    def from_proto(g) -> "RegisteredGroup":
+        status = pb.GroupStatus.Name(g.status).removeprefix("GROUP_STATUS_")
+        return RegisteredGroup(
+            spec=FeatureGroup.from_proto(g.spec), version=g.version,
+            status=GroupStatus(status) if status in GroupStatus.__members__ else GroupStatus.ACTIVE,
+            created_at=_dt.datetime.fromtimestamp(0, _dt.timezone.utc) + _dt.timedelta(microseconds=g.created_at_micros))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The YAML definition file (mirrors Sources/StrataCLI/DefinitionFile.swift)
+# ----------------------------------------------------------------------------------------------------
+
+GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features"]
+FEATURE_KEYS = ["name", "dtype", "default", "description"]
+TOP_LEVEL_KEYS = ["groups"]
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def load_definitions(path: str | os.PathLike) -> list[FeatureGroup]:
+    """Reads a YAML definition file (the format `strata apply` takes). Raises NotFound for a missing file,
+    InvalidArgument for anything the CLI would reject, with the same message."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise NotFound(f"definition file '{path}' does not exist")
+    if os.path.isdir(path):
+        raise InvalidArgument(f"'{path}' is a directory; pass the path of a YAML definition file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InvalidArgument(f"cannot read definition file '{path}': {e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"definition file '{path}' is not valid UTF-8") from None
+    return parse_definitions(text, file_name=path)
+
+
+def parse_definitions(text: str, file_name: str = "<definitions>") -> list[FeatureGroup]:
+    """Parses the contents of a definition file; `file_name` is used in error messages only."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        message = f"{file_name} line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {e.problem}"
+        if e.context and e.context_mark:
+            message += f" ({e.context} at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
+        raise InvalidArgument(message) from None
+    except yaml.YAMLError as e:
+        raise InvalidArgument(f"{file_name}: invalid YAML: {e}") from None
+    ctx = _Context(file_name)
+    if root is None or _is_null(root):
+        raise ctx.error("", "the file is empty; expected a top-level 'groups:' list")
+    _reject_duplicate_keys(root, file_name)
+    if not isinstance(root, yaml.MappingNode):
+        raise ctx.error("", f"expected a mapping with a 'groups:' list at the top level, found {_kind(root)}")
+    top = ctx.mapping(root, "", TOP_LEVEL_KEYS)
+    groups_node = top.get("groups")
+    if groups_node is None or _is_null(groups_node):
+        raise ctx.error("", "missing the top-level 'groups:' list")
+    if not isinstance(groups_node, yaml.SequenceNode):
+        raise ctx.error("", "'groups' must be a list of groups (each item starting with '- name: ...'), found "
+                        f"{_kind(groups_node)}")
+    specs: list[FeatureGroup] = []
+    first_index: dict[str, int] = {}
+    for index, node in enumerate(groups_node.value):
+        spec = _parse_group(node, index, ctx)
+        if spec.name in first_index:
+            raise ctx.error("", f"group '{spec.name}' is defined more than once (groups #{first_index[spec.name] + 1} "
+                            f"and #{index + 1}); group names must be unique")
+        first_index[spec.name] = index
+        specs.append(spec)
+    return specs
+
+
+class _Context:
+    def __init__(self, file_name: str):
+        self.file_name = file_name
+
+    def error(self, label: str, message: str) -> InvalidArgument:
+        return InvalidArgument(f"{self.file_name}: {label}: {message}" if label else f"{self.file_name}: {message}")
+
+    def mapping(self, node, label: str, allowed: list[str] | None) -> dict:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(label, f"expected a mapping, found {_kind(node)}")
+        result: dict = {}
+        for key_node, value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(label, f"keys must be plain words, found {_kind(key_node)}{_line(key_node)}")
+            key = key_node.value
+            if key in result:
+                raise self.error(label, f"key '{key}' appears more than once{_line(key_node)}; each key may appear only once")
+            result[key] = value
+        if allowed is not None:
+            self.reject_unknown_keys(result, allowed, label)
+        return result
+
+    def reject_unknown_keys(self, fields: dict, allowed: list[str], label: str) -> None:
+        for key in sorted(fields):
+            if key in allowed:
+                continue
+            message = f"unknown key '{key}'"
+            suggestion = _closest(key, allowed)
+            message += f"; did you mean '{suggestion}'?" if suggestion else "."
+            message += " Allowed keys: " + ", ".join(allowed)
+            raise self.error(label, message)
+
+    def optional_string(self, fields: dict, key: str, label: str) -> str | None:
+        node = fields.get(key)
+        if node is None or _is_null(node):
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error(label, f"'{key}' must be a single value, found {_kind(node)}")
+        return node.value
+
+    def required_string(self, fields: dict, key: str, label: str) -> str:
+        value = self.optional_string(fields, key, label)
+        if value is None:
+            raise self.error(label, f"missing required key '{key}'")
+        if value == "":
+            raise self.error(label, f"'{key}' must not be empty")
+        return value
+
+    def optional_duration(self, fields: dict, key: str, label: str, hint: str = "") -> int | None:
+        text = self.optional_string(fields, key, label)
+        if text is None:
+            return None
+        if text.startswith("-") or parse_duration(text) == 0:
+            raise self.error(label, f"{key} must be positive{hint}, got '{text}'")
+        seconds = parse_duration(text)
+        if seconds is None:
+            raise self.error(label, f"{key} '{text}' is not a duration; use a whole number followed by s, m, h, d or w "
+                             "(e.g. 30s, 5m, 1h, 1d, 2w), or a whole number of seconds")
+        return seconds
+
+
+def _parse_group(node, index: int, ctx: _Context) -> FeatureGroup:
+    label = f"group #{index + 1}{_line(node)}"
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(label, f"expected a mapping with 'name', 'features', ..., found {_kind(node)}")
+    fields = ctx.mapping(node, label, None)
+    name = ctx.required_string(fields, "name", label)
+    label = f"group '{name}'"
+    ctx.reject_unknown_keys(fields, GROUP_KEYS, label)
+    entity_type = EntityType.USER
+    text = ctx.optional_string(fields, "entity_type", label)
+    if text is not None:
+        if text.upper() not in EntityType.__members__:
+            raise ctx.error(label, f"unknown entity_type '{text}'; use USER, ITEM or SESSION")
+        entity_type = EntityType(text.upper())
+    description = ctx.optional_string(fields, "description", label) or ""
+    owner = ctx.optional_string(fields, "owner", label) or ""
+    refresh = ctx.optional_duration(fields, "refresh_interval", label)
+    max_age = ctx.optional_duration(fields, "max_age", label, " (omit it for no expiry)")
+    features_node = fields.get("features")
+    if features_node is None or _is_null(features_node):
+        raise ctx.error(label, "missing required key 'features' (a list of features, each with 'name' and 'dtype')")
+    if not isinstance(features_node, yaml.SequenceNode):
+        raise ctx.error(label, "'features' must be a list (each item starting with '- name: ...'), found "
+                        f"{_kind(features_node)}")
+    features = [_parse_feature(n, i, label, ctx) for i, n in enumerate(features_node.value)]
+    group = FeatureGroup(name, features, entity_type=entity_type, description=description, owner=owner,
+                         refresh_interval=refresh, max_age=max_age)
+    try:
+        group.validate()
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{ctx.file_name}: {e.message}") from None
+    return group
+
+
+def _parse_feature(node, index: int, group: str, ctx: _Context) -> Feature:
+    label = f"{group}, feature #{index + 1}{_line(node)}"
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(label, f"expected a mapping with 'name' and 'dtype', found {_kind(node)}")
+    fields = ctx.mapping(node, label, None)
+    name = ctx.required_string(fields, "name", label)
+    label = f"{group}, feature '{name}'"
+    ctx.reject_unknown_keys(fields, FEATURE_KEYS, label)
+    dtype_text = ctx.required_string(fields, "dtype", label)
+    dtype = DType.parse(dtype_text)
+    if dtype is None:
+        raise ctx.error(label, f"unknown dtype '{dtype_text}'; use FLOAT, INT, STRING or EMBEDDING(dim)")
+    description = ctx.optional_string(fields, "description", label) or ""
+    default = None
+    default_node = fields.get("default")
+    if default_node is not None and not _is_null(default_node):
+        default = _parse_default(default_node, dtype, label, ctx)
+    return Feature(name, dtype, default=default, description=description)
+
+
+def _parse_default(node, dtype: DType, label: str, ctx: _Context) -> Any:
+    if dtype.kind == "STRING":
+        if not isinstance(node, yaml.ScalarNode):
+            raise ctx.error(label, f"default must be a string for a STRING feature, found {_kind(node)}")
+        return node.value
+    if dtype.kind == "INT":
+        if not isinstance(node, yaml.ScalarNode) or not _is_plain(node):
+            raise ctx.error(label, f"default {_shown(node)} is not an integer; the feature is INT")
+        if node.tag == _INT_TAG:
+            value = _construct(node)
+            if not isinstance(value, int) or not -2**63 <= value < 2**63:
+                raise ctx.error(label, f"default {_shown(node)} is out of range for INT (64-bit signed integer)")
+            return value
+        if node.tag == _FLOAT_TAG:
+            raise ctx.error(label, f"default {_shown(node)} is not an integer; the feature is INT "
+                            "(use FLOAT for fractional values)")
+        raise ctx.error(label, f"default {_shown(node)} is not an integer; the feature is INT")
+    if dtype.kind == "FLOAT":
+        value = _number(node)
+        if value is None:
+            raise ctx.error(label, f"default {_shown(node)} is not a number; the feature is FLOAT")
+        return value
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.error(label, f"default {_shown(node)} is not a list of numbers; the feature is EMBEDDING({dtype.dim}), "
+                        "write e.g. [0.0, 0.5, ...]")
+    values = []
+    for i, element in enumerate(node.value):
+        value = _number(element)
+        if value is None:
+            raise ctx.error(label, f"default element #{i + 1} {_shown(element)} is not a number; EMBEDDING defaults "
+                            "are lists of numbers")
+        values.append(value)
+    return values
+
+
+def _construct(node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    except Exception:
+        return None
+    finally:
+        loader.dispose()
+
+
+def _number(node) -> float | None:
+    if not isinstance(node, yaml.ScalarNode) or not _is_plain(node):
+        return None
+    if node.tag not in (_INT_TAG, _FLOAT_TAG):
+        return None
+    value = _construct(node)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        return None
+    return float(value)
+
+
+def _is_plain(node) -> bool:
+    return node.style is None or node.style == ""
+
+
+def _is_null(node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and _is_plain(node) and node.tag == _NULL_TAG
+
+
+def _kind(node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return f"the value '{node.value}'"
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    return "a list"
+
+
+def _shown(node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        return f"({_kind(node)})"
+    return node.value if _is_plain(node) else f"'{node.value}'"
+
+
+def _line(node) -> str:
+    return f" (line {node.start_mark.line + 1})" if node.start_mark is not None else ""
+
+
+def _reject_duplicate_keys(root, file_name: str) -> None:
+    """Identical keys in one mapping are a syntax-level error (as Yams reports them while composing)."""
+    stack = [root]
+    seen_nodes: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, value in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    k = (key_node.tag, key_node.value)
+                    if k in first:
+                        raise InvalidArgument(
+                            f"{file_name} line {first[k]}: duplicate key '{key_node.value}' in the same mapping (first "
+                            "occurrence on this line); each key may appear only once, so remove or rename the repeated one")
+                    first[k] = key_node.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def _closest(key: str, candidates: Iterable[str]) -> str | None:
+    best = min(((c, _edit_distance(key.encode(), c.encode())) for c in candidates), key=lambda t: t[1], default=None)
+    if best is None or best[1] > min(3, max(1, len(key.encode()) // 2)):
+        return None
+    return best[0]
+
+
+def _edit_distance(a: bytes, b: bytes) -> int:
+    if not a:
+        return len(b)
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+        previous = current
+    return previous[len(b)]

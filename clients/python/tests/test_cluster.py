@@ -1,0 +1,75 @@
+"""The SDK against a real 3-node cluster: any node serves the whole API, and every answer equals the
+single node's for the same data (written through one node, read through the others)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import strata
+from test_large import DAY, US, make_history, make_labels, to_write_frame
+
+ROWS = 20_000
+LABELS = 20_000
+
+
+def test_cluster_answers_equal_single_node(node, cluster, unique):
+    g = unique("clustered")
+    definition = strata.FeatureGroup(g, [
+        strata.Feature("count", "INT", default=0),
+        strata.Feature("amount", "FLOAT"),
+        strata.Feature("city", "STRING"),
+    ], max_age="7d")
+    n1, n2, n3 = cluster.addresses
+    now_us = int(time.time()) * US
+    history = make_history(21, ROWS, 2_000, now_us)
+    labels = make_labels(22, LABELS, 2_000, now_us)
+    labels_in = pd.DataFrame({"entity_id": labels["entity_id"],
+                              "label_timestamp": pd.to_datetime(labels["t_us"], unit="us", utc=True),
+                              "row": np.arange(LABELS)})
+    refs = [f"{g}:*"]
+    ids = [f"e{i}" for i in range(0, 2_100, 3)]
+
+    with strata.Client(node.address) as single, strata.Client(n2) as via_n2, strata.Client(n3) as via_n3, \
+            strata.Client(n1) as via_n1:
+        single.apply(definition)
+        # Apply on a non-leader: it is forwarded to the leader and pushed to every node.
+        assert via_n3.apply(definition)[0].outcome == "CREATED"
+        assert via_n1.apply(definition)[0].outcome == "UNCHANGED"
+        assert single.write(g, to_write_frame(history), progress=False).rows_written == ROWS
+        assert via_n2.write(g, to_write_frame(history), progress=False).rows_written == ROWS
+
+        # The rows are spread over the three nodes, and every node sees the whole ring.
+        status = via_n1.status()
+        assert [n.node_id for n in status.cluster_nodes] == ["n1", "n2", "n3"]
+        assert status.is_cluster and status.ring_epoch == 1
+        per_node = {n.node_id: n.rows_total for n in status.cluster_nodes}
+        assert all(v > 0 for v in per_node.values()) and sum(per_node.values()) >= ROWS, per_node
+
+        expected = single.get_historical_features(labels_in, refs, with_status=True, with_event_timestamps=True,
+                                                  chunk_size=5_000, progress=False).to_df()
+        for c in (via_n1, via_n3):
+            got = c.get_historical_features(labels_in, refs, with_status=True, with_event_timestamps=True,
+                                            chunk_size=5_000, progress=False).to_df()
+            pd.testing.assert_frame_equal(got, expected)
+        assert expected["row"].tolist() == list(range(LABELS))
+        assert set(expected[f"{g}:count__status"].astype(str)) == {"PRESENT", "DEFAULTED", "EXPIRED"}
+
+        want = single.get_online_features(refs, ids).to_df(with_status=True, with_event_timestamps=True)
+        for c in (via_n1, via_n2, via_n3):
+            pd.testing.assert_frame_equal(c.get_online_features(refs, ids).to_df(
+                with_status=True, with_event_timestamps=True), want)
+        assert want[f"{g}:count__status"].astype(str).value_counts()["PRESENT"] > 100
+
+        assert [x.qualified_name for x in via_n2.list_feature_groups() if x.name == g] == [f"{g}@1"]
+        assert via_n3.get_feature_group(g).spec.max_age == 7 * DAY // US
+
+
+def test_cluster_errors_are_typed(cluster):
+    with strata.Client(cluster.addresses[1]) as c:
+        with pytest.raises(strata.NotFound, match="no_such_group"):
+            c.get_online_features(["no_such_group:x"], ["a"])
+        with pytest.raises(strata.InvalidArgument):
+            c.get_online_features(["not a reference"], ["a"])
