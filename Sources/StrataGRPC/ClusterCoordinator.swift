@@ -32,6 +32,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   }
 
   var store: FeatureStore { local.store }
+  /// This node's side of the internode service (used when this node is the registry leader).
+  var shard: ShardService<Transport> { ShardService(local: local, cluster: cluster, logger: logger) }
 
   // MARK: Registry
 
@@ -40,7 +42,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   ) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
     let leader = cluster.leaderID
     do {
-      let response = try await cluster.peer(leader).applyOnLeader(request, metadata: cluster.metadata, options: cluster.options)
+      // The leader applies its own requests directly: its client to itself may still be connecting.
+      let response =
+        leader == cluster.selfID
+        ? try await shard.applyOnLeader(request: request, context: context)
+        : try await cluster.peer(leader).applyOnLeader(request, metadata: cluster.metadata, options: cluster.options)
       try await refreshRegistry(from: leader)
       return response
     } catch let error as RPCError where error.code == .invalidArgument {
@@ -57,7 +63,10 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
     let leader = cluster.leaderID
     do {
-      let response = try await cluster.peer(leader).setStatusOnLeader(request, metadata: cluster.metadata, options: cluster.options)
+      let response =
+        leader == cluster.selfID
+        ? try await shard.setStatusOnLeader(request: request, context: context)
+        : try await cluster.peer(leader).setStatusOnLeader(request, metadata: cluster.metadata, options: cluster.options)
       try await refreshRegistry(from: leader)
       return response
     } catch let error as RPCError where error.code != .unavailable && error.code != .deadlineExceeded {

@@ -13,6 +13,7 @@ internal import Foundation
 public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol {
   /// Facts about the node reported by `GetStatus`.
   public struct NodeInfo: Sendable {
+    /// The node's name; empty: the address its server listens on ("127.0.0.1:7400").
     public var nodeID: String
     public var version: String
     public var dataDirectory: String
@@ -299,6 +300,13 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     return c
   }
 
+  /// "127.0.0.1:7400" for a peer description such as "ipv4:127.0.0.1:7400" ("ipv6:[::1]:7400" gives
+  /// "[::1]:7400").
+  static func address(ofPeer peer: String) -> String {
+    guard let colon = peer.firstIndex(of: ":"), peer.hasPrefix("ipv") else { return peer }
+    return String(peer[peer.index(after: colon)...])
+  }
+
   public func getStatus(
     request: Strata_V1_GetStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_GetStatusResponse {
@@ -306,7 +314,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     let catalog = store.catalog
     let stats = store.shard.writeStats
     return .with {
-      $0.nodeID = node.nodeID
+      $0.nodeID = node.nodeID.isEmpty ? Self.address(ofPeer: context.localPeer) : node.nodeID
       $0.version = node.version
       $0.startedAtMicros = node.startedAt.microseconds
       $0.storageEngine = store.engineName

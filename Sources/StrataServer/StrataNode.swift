@@ -57,12 +57,14 @@ public struct StrataNode: Sendable {
         c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
         c.connection.flushCoalescing = nil
       })
-    let nodeID = config.nodeID ?? "\(config.host):\(config.port)"
+    // No --node-id: status reports the address the server listens on (the bound port with --port 0).
+    let nodeID = config.nodeID ?? ""
+    let dataDirectory = URL(fileURLWithPath: config.dataDirectory).standardizedFileURL.path
     let service = FeatureStoreService(
       store: store,
       node: .init(
         nodeID: nodeID, version: Self.version,
-        dataDirectory: config.engine == .memory ? "(memory)" : config.dataDirectory, startedAt: .now()),
+        dataDirectory: config.engine == .memory ? "(memory)" : dataDirectory, startedAt: .now()),
       logger: logger,
       sizeLimit: RequestSizeLimit(maxBytes: config.maxRequestBytes))
     let logger = self.logger

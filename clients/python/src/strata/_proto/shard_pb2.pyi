@@ -8,6 +8,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ShardLookup(_message.Message):
+    __slots__ = ("id", "request")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    request: _feature_store_pb2.GetOnlineFeaturesRequest
+    def __init__(self, id: _Optional[int] = ..., request: _Optional[_Union[_feature_store_pb2.GetOnlineFeaturesRequest, _Mapping]] = ...) -> None: ...
+
+class ShardLookupAnswer(_message.Message):
+    __slots__ = ("id", "response", "code", "message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    response: _feature_store_pb2.GetOnlineFeaturesResponse
+    code: int
+    message: str
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[_Union[_feature_store_pb2.GetOnlineFeaturesResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
 class RegistrySnapshot(_message.Message):
     __slots__ = ("groups", "generation")
     GROUPS_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class ShardStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesResponse.FromString,
                 _registered_method=True)
+        self.LookupStream = channel.stream_stream(
+                '/strata.v1.Shard/LookupStream',
+                request_serializer=strata_dot_v1_dot_shard__pb2.ShardLookup.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_shard__pb2.ShardLookupAnswer.FromString,
+                _registered_method=True)
         self.GetHistorical = channel.stream_stream(
                 '/strata.v1.Shard/GetHistorical',
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetHistoricalFeaturesRequest.SerializeToString,
@@ -90,6 +95,17 @@ class ShardServicer:
 
     def GetOnline(self, request, context):
         """Online values of entities owned by this node, in request order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupStream(self, request_iterator, context):
+        """Online lookups multiplexed on one long-lived stream per coordinator and owner, which costs much
+        less per lookup than a unary call (no HTTP/2 stream and handler set up per lookup). Each request
+        message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
+        concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
+        uses GetOnline.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,6 +165,11 @@ def add_ShardServicer_to_server(servicer, server):
                     servicer.GetOnline,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesResponse.SerializeToString,
+            ),
+            'LookupStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.LookupStream,
+                    request_deserializer=strata_dot_v1_dot_shard__pb2.ShardLookup.FromString,
+                    response_serializer=strata_dot_v1_dot_shard__pb2.ShardLookupAnswer.SerializeToString,
             ),
             'GetHistorical': grpc.stream_stream_rpc_method_handler(
                     servicer.GetHistorical,
@@ -235,6 +256,33 @@ class Shard:
             '/strata.v1.Shard/GetOnline',
             strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/strata.v1.Shard/LookupStream',
+            strata_dot_v1_dot_shard__pb2.ShardLookup.SerializeToString,
+            strata_dot_v1_dot_shard__pb2.ShardLookupAnswer.FromString,
             options,
             channel_credentials,
             insecure,
