@@ -28,7 +28,7 @@ scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 "$BIN" apply "$WORK/defs.yaml" >/dev/null
 
 echo "ingest:  $("$BIN" ingest --group bench "$WORK/rows.csv")"
-echo "rpc:     $("$BIN" bench-get --features 'bench:*' --status --iterations 5000)"
+echo "rpc:     $("$BIN" bench-get --features 'bench:*' --ping --iterations 5000)"
 echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 1 --iterations 5000)"
 echo "lookup:  $("$BIN" bench-get --features 'bench:*' --entities $ENTITIES --batch 100 --iterations 1000)"
 "$BIN" join --labels "$WORK/labels.csv" --features 'bench:*' --out "$WORK/joined.csv" 2>"$WORK/join.err"

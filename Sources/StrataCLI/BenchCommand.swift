@@ -22,7 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
   @Option(help: "Measured calls.") var iterations = 5_000
   @Option(help: "Unmeasured warm-up calls.") var warmup = 500
   @Option(help: "Random seed.") var seed: UInt64 = 42
-  @Flag(help: "Call GetStatus instead (transport round trip without a store lookup), as a baseline.") var status = false
+  @Flag(help: "Call Ping instead: the transport floor (a unary call on which the server does no work), as a baseline.") var ping = false
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
@@ -36,7 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
       z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
       return z ^ (z >> 31)
     }
-    let statusOnly = status
+    let pingOnly = ping
     var requests: [Strata_V1_GetOnlineFeaturesRequest] = []
     for _ in 0..<(warmup + iterations) {
       requests.append(.with { r in
@@ -51,8 +51,8 @@ struct BenchCommand: AsyncParsableCommand {
       var present = 0
       for (i, request) in calls.enumerated() {
         let start = ContinuousClock.now
-        let response = statusOnly ? Strata_V1_GetOnlineFeaturesResponse() : try await store.getOnlineFeatures(request)
-        if statusOnly { _ = try await store.getStatus(.init()) }
+        let response = pingOnly ? Strata_V1_GetOnlineFeaturesResponse() : try await store.getOnlineFeatures(request)
+        if pingOnly { _ = try await store.ping(.init()) }
         let micros = Elapsed.seconds(since: start) * 1e6
         if i >= warmup {
           latencies.append(micros)
@@ -64,9 +64,9 @@ struct BenchCommand: AsyncParsableCommand {
     let sorted = latencies.sorted()
     func pct(_ p: Double) -> String { String(format: "%.0f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) }
     let total = latencies.reduce(0, +)
-    let what = statusOnly ? "GetStatus round trip" : "online lookup, \(batch) entities x \(refs.count) refs per call"
+    let what = pingOnly ? "Ping round trip" : "online lookup, \(batch) entities x \(refs.count) refs per call"
     print(
       "\(what), \(iterations) calls: median \(pct(0.5)) µs, p90 \(pct(0.9)) µs, p99 \(pct(0.99)) µs, \(String(format: "%.0f", Double(iterations) / (total / 1e6))) calls/s sequential"
-        + (statusOnly ? "" : "; \(present) PRESENT values"))
+        + (pingOnly ? "" : "; \(present) PRESENT values"))
   }
 }

@@ -296,6 +296,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
 
   // MARK: Status
 
+  /// Answered by this node alone (a health check of the node that received it).
+  public func ping(request: Strata_V1_PingRequest, context: ServerContext) async throws -> Strata_V1_PingResponse {
+    Strata_V1_PingResponse()
+  }
+
   public func getStatus(
     request: Strata_V1_GetStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_GetStatusResponse {

@@ -300,6 +300,10 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     return c
   }
 
+  public func ping(request: Strata_V1_PingRequest, context: ServerContext) async throws -> Strata_V1_PingResponse {
+    Strata_V1_PingResponse()
+  }
+
   /// "127.0.0.1:7400" for a peer description such as "ipv4:127.0.0.1:7400" ("ipv6:[::1]:7400" gives
   /// "[::1]:7400").
   static func address(ofPeer peer: String) -> String {

@@ -126,6 +126,19 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Ping" metadata.
+        public enum Ping: Sendable {
+            /// Request type for "Ping".
+            public typealias Input = Strata_V1_PingRequest
+            /// Response type for "Ping".
+            public typealias Output = Strata_V1_PingResponse
+            /// Descriptor for "Ping".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "Ping",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "strata.v1.FeatureStore" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ApplyFeatureGroups.descriptor,
@@ -135,7 +148,8 @@ public enum Strata_V1_FeatureStore: Sendable {
             WriteFeatures.descriptor,
             GetOnlineFeatures.descriptor,
             GetHistoricalFeatures.descriptor,
-            GetStatus.descriptor
+            GetStatus.descriptor,
+            Ping.descriptor
         ]
     }
 }
@@ -309,6 +323,25 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse>
+
+        /// Handle the "Ping" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+        /// > of a unary call on this server without any work of Strata's own).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_PingRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_PingResponse` messages.
+        func ping(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_PingRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PingResponse>
     }
 
     /// Service protocol for the "strata.v1.FeatureStore" service.
@@ -466,6 +499,25 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.ServerRequest<Strata_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>
+
+        /// Handle the "Ping" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+        /// > of a unary call on this server without any work of Strata's own).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_PingRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_PingResponse` message.
+        func ping(
+            request: GRPCCore.ServerRequest<Strata_V1_PingRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_PingResponse>
     }
 
     /// Simple service protocol for the "strata.v1.FeatureStore" service.
@@ -622,6 +674,25 @@ extension Strata_V1_FeatureStore {
             request: Strata_V1_GetStatusRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetStatusResponse
+
+        /// Handle the "Ping" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+        /// > of a unary call on this server without any work of Strata's own).
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_PingRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_PingResponse` to respond with.
+        func ping(
+            request: Strata_V1_PingRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_PingResponse
     }
 }
 
@@ -717,6 +788,17 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.Ping.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PingRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PingResponse>(),
+            handler: { request, context in
+                try await self.ping(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -794,6 +876,17 @@ extension Strata_V1_FeatureStore.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse> {
         let response = try await self.getStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func ping(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_PingRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PingResponse> {
+        let response = try await self.ping(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -905,6 +998,19 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse> {
         return GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>(
             message: try await self.getStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func ping(
+        request: GRPCCore.ServerRequest<Strata_V1_PingRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_PingResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_PingResponse>(
+            message: try await self.ping(
                 request: request.message,
                 context: context
             ),
@@ -1108,6 +1214,30 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Ping" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+        /// > of a unary call on this server without any work of Strata's own).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_PingRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_PingRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_PingResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func ping<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_PingRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_PingRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PingResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PingResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1400,6 +1530,41 @@ extension Strata_V1_FeatureStore {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Ping" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+        /// > of a unary call on this server without any work of Strata's own).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_PingRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_PingRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_PingResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func ping<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_PingRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_PingRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PingResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PingResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.Ping.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1635,6 +1800,36 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Ping" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+    /// > of a unary call on this server without any work of Strata's own).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_PingRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func ping<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_PingRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PingResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.ping(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PingRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PingResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1906,6 +2101,40 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             metadata: metadata
         )
         return try await self.getStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Ping" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+    /// > of a unary call on this server without any work of Strata's own).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func ping<Result>(
+        _ message: Strata_V1_PingRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PingResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_PingRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.ping(
             request: request,
             options: options,
             onResponse: handleResponse

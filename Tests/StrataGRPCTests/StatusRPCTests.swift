@@ -7,6 +7,17 @@ import Testing
 /// GetStatus: node facts, counters and per-group write statistics.
 @Suite("GetStatus RPC")
 struct StatusRPCTests {
+  @Test("Ping answers with an empty message and changes no counter")
+  func ping() async throws {
+    try await withStrata { s in
+      let before = try await s.status()
+      let answer = try await s.client.ping(.init())
+      #expect(answer == Strata_V1_PingResponse())
+      let after = try await s.status()
+      #expect(after.onlineLookups == before.onlineLookups && after.rowsWritten == before.rowsWritten)
+    }
+  }
+
   @Test("a fresh node reports its identity, engine and zero counters")
   func freshNode() async throws {
     try await withStrata { s in

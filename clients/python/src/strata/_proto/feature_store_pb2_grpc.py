@@ -74,6 +74,11 @@ class FeatureStoreStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.Ping = channel.unary_unary(
+                '/strata.v1.FeatureStore/Ping',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.PingRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.PingResponse.FromString,
+                _registered_method=True)
 
 
 class FeatureStoreServicer:
@@ -142,6 +147,14 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Ping(self, request, context):
+        """Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
+        of a unary call on this server without any work of Strata's own).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeatureStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +197,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'Ping': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ping,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.PingRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.PingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +420,33 @@ class FeatureStore:
             '/strata.v1.FeatureStore/GetStatus',
             strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/Ping',
+            strata_dot_v1_dot_feature__store__pb2.PingRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.PingResponse.FromString,
             options,
             channel_credentials,
             insecure,
