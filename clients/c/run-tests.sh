@@ -35,7 +35,7 @@ if (( ${#need[@]} )); then
 fi
 
 ./generate.sh --check
-make -s ${STRATA_C_MAKE_TARGETS:-all}
+make -s all
 
 WORK="$(mktemp -d)"
 NODE=""
@@ -49,6 +49,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 
 "$STRATA_BIN" serve --port 0 --data-dir "$WORK/data" >"$WORK/node.out" 2>"$WORK/node.log" &
 NODE=$!

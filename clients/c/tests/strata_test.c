@@ -29,21 +29,25 @@ static const char *g_bin;
 static int64_t g_now_us;
 static int g_failures, g_checks;
 
-#define CHECK(cond, ...)                                                                 \
+/* CHECK records a failure and goes on; REQUIRE also returns from the test. Each evaluates `cond` once. */
+#define CHECK_AT(ok, text, ...)                                                          \
     do {                                                                                 \
         g_checks++;                                                                      \
-        if (!(cond)) {                                                                   \
+        if (!(ok)) {                                                                     \
             g_failures++;                                                                \
-            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, text);             \
             fprintf(stderr, __VA_ARGS__);                                                \
             fprintf(stderr, "\n");                                                       \
         }                                                                                \
     } while (0)
 
+#define CHECK(cond, ...) CHECK_AT((cond), #cond, __VA_ARGS__)
+
 #define REQUIRE(cond, ...)                                                               \
     do {                                                                                 \
-        CHECK(cond, __VA_ARGS__);                                                        \
-        if (!(cond)) return;                                                             \
+        int ok_ = !!(cond);                                                              \
+        CHECK_AT(ok_, #cond, __VA_ARGS__);                                               \
+        if (!ok_) return;                                                                \
     } while (0)
 
 static int64_t mono_ms(void) {
@@ -695,7 +699,7 @@ static void *fake_main(void *arg) {
 static int fake_start(fake *f, enum fake_mode mode) {
     memset(f, 0, sizeof *f);
     f->mode = mode;
-    f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); /* accept() must not block the thread */
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
