@@ -121,6 +121,8 @@ struct strata_client {
     size_t out_off, out_len, out_cap;
     uint8_t in[IN_CHUNK];
 
+    int64_t last_recv_ns; /* when bytes last arrived (or the connection opened) */
+
     strata_call *running; /* doubly linked */
     size_t n_running;
     strata_call *done_head, *done_tail;
@@ -600,6 +602,7 @@ static int open_connection(strata_client *c, char *err, size_t errlen) {
     }
     c->stats.connections++;
     c->stats.server_max_concurrent_streams = 0;
+    c->last_recv_ns = now_ns();
     if (flush_out(c) < 0) {
         snprintf(err, errlen, "connect %s: could not send the HTTP/2 preface", c->authority);
         return -1;
@@ -675,6 +678,7 @@ static int read_in(strata_client *c) {
             else conn_fail(c, "the server closed the connection to %s", c->authority);
             return -1;
         }
+        c->last_recv_ns = now_ns();
         ssize_t n = nghttp2_session_mem_recv(c->session, c->in, (size_t)r);
         if (n < 0) {
             conn_fail(c, "HTTP/2 protocol error from %s: %s", c->authority, nghttp2_strerror((int)n));
@@ -825,7 +829,18 @@ void strata_client_stats_get(const strata_client *c, strata_client_stats *stats)
 
 /* ---- calls ------------------------------------------------------------------------------------- */
 
+/* Before a call on a connection that has been idle for a while: take in what the server sent meanwhile
+ * (a GOAWAY for an idle connection, or the close itself), so that the call goes to a new connection
+ * instead of failing on the old one. Costs one recv() that finds nothing on a healthy connection. */
+static void refresh_idle_connection(strata_client *c) {
+    if (!c->session || c->n_running > 0 || now_ns() - c->last_recv_ns < 1000000000LL) return;
+    if (read_in(c) < 0) return; /* conn_fail dropped it; the call reconnects */
+    if (c->session && c->goaway) drop_connection(c);
+    else c->last_recv_ns = now_ns();
+}
+
 static strata_call *call_new(strata_client *c, enum call_kind kind, int timeout_ms) {
+    refresh_idle_connection(c);
     strata_call *call = calloc(1, sizeof *call);
     if (!call) return NULL;
     call->client = c;

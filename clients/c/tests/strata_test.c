@@ -642,7 +642,10 @@ static void test_timeout_real_server(void) {
 
 /* ---- fake servers ------------------------------------------------------------------------------ */
 
-enum fake_mode { FAKE_BLACKHOLE, FAKE_CLOSE, FAKE_GOAWAY };
+/* BLACKHOLE: accept, read, never answer. CLOSE: accept and close. GOAWAY: answer every connection's
+ * preface with SETTINGS and GOAWAY(last stream 0), keep it open. GOAWAY_ONCE / GOAWAY_ONCE_CLOSE: the
+ * first connection gets GOAWAY (and is then closed, for _CLOSE), later ones are black holes. */
+enum fake_mode { FAKE_BLACKHOLE, FAKE_CLOSE, FAKE_GOAWAY, FAKE_GOAWAY_ONCE, FAKE_GOAWAY_ONCE_CLOSE };
 
 typedef struct fake {
     enum fake_mode mode;
@@ -674,7 +677,8 @@ static void *fake_main(void *arg) {
             close(fd);
             continue;
         }
-        if (f->mode == FAKE_GOAWAY) {
+        int goaway = f->mode == FAKE_GOAWAY || ((f->mode == FAKE_GOAWAY_ONCE || f->mode == FAKE_GOAWAY_ONCE_CLOSE) && f->accepts == 1);
+        if (goaway) {
             /* Wait for the client's preface, then SETTINGS (empty) and GOAWAY(last stream 0, NO_ERROR). */
             char b[4096];
             struct pollfd q = {.fd = fd, .events = POLLIN};
@@ -684,7 +688,7 @@ static void *fake_main(void *arg) {
                     0, 0, 0, 4, 0, 0, 0, 0, 0,                                          /* SETTINGS */
                     0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,                /* GOAWAY */
                 };
-                if (write(fd, frames, sizeof frames) < 0) {
+                if (write(fd, frames, sizeof frames) < 0 || f->mode == FAKE_GOAWAY_ONCE_CLOSE) {
                     close(fd);
                     continue;
                 }
@@ -775,6 +779,27 @@ static void test_goaway_and_reconnect(void) {
         CHECK(f.accepts == 2, "fake accepted %d connections", f.accepts);
     }
     fake_stop(&f);
+
+    /* GOAWAY (or GOAWAY and close) while the client is idle: the next call goes to a new connection
+     * (a black hole here, so it times out instead of failing with UNAVAILABLE). */
+    for (int closes = 0; closes < 2; closes++) {
+        REQUIRE(fake_start(&f, closes ? FAKE_GOAWAY_ONCE_CLOSE : FAKE_GOAWAY_ONCE) == 0, "fake server");
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+        c = connect_or_fail(addr, NULL);
+        if (c) {
+            usleep(1200 * 1000); /* idle: the GOAWAY arrives and is not read yet */
+            const char *ids[] = {"e1"};
+            const char *rf[] = {"c_all:i"};
+            strata_status st;
+            strata_result *r = strata_lookup(c, ids, 1, rf, 1, 300, &st);
+            CHECK(r == NULL && st.code == STRATA_DEADLINE_EXCEEDED, "idle GOAWAY%s: %s %s", closes ? " + close" : "", strata_code_name(st.code), st.message);
+            strata_client_stats stats;
+            strata_client_stats_get(c, &stats);
+            CHECK(stats.connections == 2, "reconnected before the call: %llu connections", (unsigned long long)stats.connections);
+            strata_close(c);
+        }
+        fake_stop(&f);
+    }
 
     REQUIRE(fake_start(&f, FAKE_CLOSE) == 0, "fake server");
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
