@@ -11,8 +11,17 @@
  * a time. Use one client per thread; clients are independent of each other.
  *
  * I/O: the library never starts threads. Socket I/O happens inside the wait/poll functions and inside
- * submissions (which write what they can without blocking). A connection that failed, or was closed by
- * the server with GOAWAY, is replaced by a new one on the next submission once no call is left on it.
+ * submissions (which write what they can without blocking). Connections:
+ *   - A connection that failed, or that the server closed with GOAWAY, is replaced by a new one on the
+ *     next submission once no call is left on it (that submission blocks for the TCP connect, at most
+ *     connect_timeout_ms). Before a call on a connection idle for over a second, the client reads what
+ *     the server sent meanwhile, so an idle connection closed by the server is replaced instead of
+ *     failing the call.
+ *   - Calls running when the connection fails complete with STRATA_UNAVAILABLE. Calls the server
+ *     refused after its GOAWAY (never processed, safe to retry) too, with a message saying so.
+ *   - While calls are still running on a connection the server is closing (GOAWAY), new calls on the
+ *     same client fail at once with STRATA_UNAVAILABLE: the client keeps one connection at a time.
+ *   - Calls are never retried by the library.
  *
  * Ownership, in one place:
  *   - strata_connect        -> strata_client *   free with strata_close (frees nothing else).
