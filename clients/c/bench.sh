@@ -54,7 +54,7 @@ swift_line() {
   echo "$out" | sed -E 's/.*median ([0-9]+) µs, p90 ([0-9]+) µs, p99 ([0-9]+) µs, ([0-9]+) calls\/s.*/p50 \1  p90 \2  p99 \3  (\4 calls\/s from summed latency)/'
 }
 c_line() {
-  "$CBENCH" --json "$@" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("p50 %(p50_us)d  p90 %(p90_us)d  p99 %(p99_us)d  max %(max_us)d  %(requests_per_s).0f req/s  errors %(errors)d" % d)'
+  "$CBENCH" --json "$@" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("p50 %(p50_us)d  p90 %(p90_us)d  p99 %(p99_us)d  max %(max_us)d  %(requests_per_s).0f req/s  client CPU %(client_cpu_us_per_request).0f µs/req  errors %(errors)d" % d)'
 }
 row() { printf '%-52s %-7s %s\n' "$1" "$2" "$3"; }
 

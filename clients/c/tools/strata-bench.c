@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "strata.h"
@@ -52,6 +53,7 @@ typedef struct run {
     int64_t *latency_us;  /* per measured request */
     pthread_barrier_t warm_done;
     int64_t measure_start_ns;
+    int64_t measure_start_cpu_us; /* user + system CPU of this process (all threads) */
     long errors;
     char first_error[STRATA_MESSAGE_MAX + 64];
     pthread_mutex_t lock;
@@ -64,6 +66,12 @@ typedef struct worker {
     int64_t last_done_ns;
     int failed_connect;
 } worker;
+
+static int64_t cpu_us(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (int64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000LL + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+}
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -189,6 +197,7 @@ static void *worker_main(void *arg) {
     int serial = pthread_barrier_wait(&r->warm_done);
     if (serial == PTHREAD_BARRIER_SERIAL_THREAD) {
         r->measure_start_ns = now_ns();
+        r->measure_start_cpu_us = cpu_us();
         __atomic_store_n(&r->next_slot, r->cfg.warmup, __ATOMIC_SEQ_CST);
     }
     pthread_barrier_wait(&r->warm_done);
@@ -325,6 +334,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) sum += (double)r.latency_us[i];
     double wall_s = (double)(end_ns - r.measure_start_ns) / 1e9;
     double rps = wall_s > 0 ? (double)n / wall_s : 0;
+    /* The client's own CPU per request in the measured phase (encoding, HTTP/2, syscalls, decoding). */
+    double cpu_per_req = (double)(cpu_us() - r.measure_start_cpu_us) / (double)n;
     const char *rpc = cfg->status_only ? "GetStatus" : "GetOnlineFeatures";
 
     if (cfg->json) {
@@ -338,9 +349,9 @@ int main(int argc, char **argv) {
         }
         printf("\"requests\":%ld,\"warmup\":%ld,\"concurrency\":%d,\"connections\":%d,"
                "\"p50_us\":%lld,\"p90_us\":%lld,\"p99_us\":%lld,\"max_us\":%lld,\"mean_us\":%.1f,"
-               "\"requests_per_s\":%.0f,\"errors\":%ld",
+               "\"requests_per_s\":%.0f,\"client_cpu_us_per_request\":%.1f,\"errors\":%ld",
                cfg->requests, cfg->warmup, cfg->concurrency, cfg->connections, (long long)p50, (long long)p90, (long long)p99, (long long)max,
-               sum / (double)n, rps, r.errors);
+               sum / (double)n, rps, cpu_per_req, r.errors);
         if (!cfg->status_only) printf(",\"present_values\":%ld", r.present);
         if (r.errors) {
             printf(",\"first_error\":");
@@ -354,9 +365,10 @@ int main(int argc, char **argv) {
         else
             printf("GetOnlineFeatures, %d entit%s x %zu ref%s per request", cfg->batch, cfg->batch == 1 ? "y" : "ies", r.n_features,
                    r.n_features == 1 ? "" : "s");
-        printf(", %ld requests (+%ld warm-up), concurrency %d on %d connection%s: p50 %lld µs, p90 %lld µs, p99 %lld µs, max %lld µs, %.0f requests/s",
+        printf(", %ld requests (+%ld warm-up), concurrency %d on %d connection%s: p50 %lld µs, p90 %lld µs, p99 %lld µs, max %lld µs, %.0f requests/s"
+               ", client CPU %.1f µs/request",
                cfg->requests, cfg->warmup, cfg->concurrency, cfg->connections, cfg->connections == 1 ? "" : "s", (long long)p50, (long long)p90,
-               (long long)p99, (long long)max, rps);
+               (long long)p99, (long long)max, rps, cpu_per_req);
         if (!cfg->status_only) printf("; %ld PRESENT values", r.present);
         printf("\n");
         if (r.errors) printf("%ld errors; first: %s\n", r.errors, r.first_error);
