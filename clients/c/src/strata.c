@@ -65,8 +65,54 @@ const char *strata_dtype_name(strata_dtype dtype) {
 
 enum call_kind { CALL_UNARY, CALL_LOOKUP, CALL_WRITE };
 
+/* Bump allocator for decoded lookup responses: protobuf-c makes several small allocations per entity
+ * (vector, results, values); an arena turns them into a few large blocks freed at once. */
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} arena_block;
+
+typedef struct arena {
+    arena_block *head;
+} arena;
+
+static void *arena_alloc(void *data, size_t size) {
+    arena *a = data;
+    size = (size + 15) & ~(size_t)15;
+    arena_block *b = a->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = b ? b->cap * 2 : 16384;
+        if (cap > ((size_t)1 << 20)) cap = (size_t)1 << 20;
+        if (cap < size) cap = size;
+        arena_block *nb = malloc(sizeof *nb + cap);
+        if (!nb) return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        a->head = b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+static void arena_free_one(void *data, void *p) {
+    (void)data;
+    (void)p; /* freed with the arena */
+}
+
+static void arena_release(arena *a) {
+    while (a->head) {
+        arena_block *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+}
+
 struct strata_result {
-    Strata__V1__GetOnlineFeaturesResponse *msg;
+    Strata__V1__GetOnlineFeaturesResponse *msg; /* allocated in `mem` */
+    arena mem;
 };
 
 /* A growable byte buffer. */
@@ -275,10 +321,13 @@ static void finish_call(strata_call *call, int reset, int code, const char *fmt,
     call->code = code;
     call->end_ns = now_ns();
     free(call->message);
-    va_list ap;
-    va_start(ap, fmt);
-    call->message = xvasprintf(fmt, ap);
-    va_end(ap);
+    call->message = NULL;
+    if (fmt[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        call->message = xvasprintf(fmt, ap);
+        va_end(ap);
+    }
     if (call->stream_id > 0 && c->session) {
         nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
         if (reset) nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_CANCEL);
@@ -330,26 +379,30 @@ static void finish_from_stream(strata_call *call, uint32_t h2error) {
                         n - 5, len);
             return;
         }
-        ProtobufCMessage *m = protobuf_c_message_unpack(call->resp_type, NULL, len, p + 5);
-        if (!m) {
-            finish_call(call, 0, STRATA_INTERNAL, "could not decode the %s response (%zu bytes)", call->resp_type->name, len);
-            return;
-        }
         if (call->kind == CALL_LOOKUP) {
-            Strata__V1__GetOnlineFeaturesResponse *r = (Strata__V1__GetOnlineFeaturesResponse *)m;
-            if (!lookup_shape_ok(r)) {
-                protobuf_c_message_free_unpacked(m, NULL);
-                finish_call(call, 0, STRATA_INTERNAL, "malformed lookup response: a vector's result count differs from the column count");
-                return;
-            }
-            call->result = malloc(sizeof *call->result);
-            if (!call->result) {
-                protobuf_c_message_free_unpacked(m, NULL);
+            strata_result *res = calloc(1, sizeof *res);
+            if (!res) {
                 finish_call(call, 0, STRATA_RESOURCE_EXHAUSTED, "out of memory");
                 return;
             }
-            call->result->msg = r;
+            ProtobufCAllocator alloc = {arena_alloc, arena_free_one, &res->mem};
+            res->msg = (Strata__V1__GetOnlineFeaturesResponse *)protobuf_c_message_unpack(call->resp_type, &alloc, len, p + 5);
+            if (!res->msg || !lookup_shape_ok(res->msg)) {
+                int decoded = res->msg != NULL;
+                strata_result_free(res);
+                finish_call(call, 0, STRATA_INTERNAL,
+                            decoded ? "malformed lookup response: a vector's result count differs from the column count"
+                                    : "could not decode the GetOnlineFeaturesResponse (%zu bytes)",
+                            len);
+                return;
+            }
+            call->result = res;
         } else {
+            ProtobufCMessage *m = protobuf_c_message_unpack(call->resp_type, NULL, len, p + 5);
+            if (!m) {
+                finish_call(call, 0, STRATA_INTERNAL, "could not decode the %s response (%zu bytes)", call->resp_type->name, len);
+                return;
+            }
             call->response = m;
         }
         finish_call(call, 0, STRATA_OK, "");
@@ -1078,7 +1131,7 @@ strata_result *strata_lookup(strata_client *c, const char *const *entity_ids, si
 
 void strata_result_free(strata_result *r) {
     if (!r) return;
-    protobuf_c_message_free_unpacked(&r->msg->base, NULL);
+    arena_release(&r->mem); /* the whole decoded message lives in the arena */
     free(r);
 }
 
