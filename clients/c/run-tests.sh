@@ -26,7 +26,6 @@ dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
 command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
 command -v make >/dev/null || need+=(make)
 command -v cc >/dev/null || need+=(gcc)
-command -v pkg-config >/dev/null || true
 if [[ "${STRATA_C_VALGRIND:-0}" == 1 ]] && ! command -v valgrind >/dev/null; then need+=(valgrind); fi
 if (( ${#need[@]} )); then
   echo "installing ${need[*]}"
