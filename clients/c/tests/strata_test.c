@@ -1,0 +1,862 @@
+/*
+ * Tests of the Strata C client against a real node (started by run-tests.sh, which also registered
+ * the groups c_all, c_write, c_big and ingested c_all.csv with the CLI), plus small fake servers on
+ * loopback for behaviour a healthy node does not show (a server that never answers, GOAWAY, a
+ * connection closed by the server).
+ *
+ *   STRATA_TEST_NOW=<epoch seconds used by the CSV> STRATA_BIN=<strata> build/strata-test HOST:PORT
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strata.h"
+#include "strata/v1/feature_store.pb-c.h"
+
+static const char *g_server;
+static const char *g_bin;
+static int64_t g_now_us;
+static int g_failures, g_checks;
+
+/* CHECK records a failure and goes on; REQUIRE also returns from the test. Each evaluates `cond` once. */
+#define CHECK_AT(ok, text, ...)                                                          \
+    do {                                                                                 \
+        g_checks++;                                                                      \
+        if (!(ok)) {                                                                     \
+            g_failures++;                                                                \
+            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, text);             \
+            fprintf(stderr, __VA_ARGS__);                                                \
+            fprintf(stderr, "\n");                                                       \
+        }                                                                                \
+    } while (0)
+
+#define CHECK(cond, ...) CHECK_AT((cond), #cond, __VA_ARGS__)
+
+#define REQUIRE(cond, ...)                                                               \
+    do {                                                                                 \
+        int ok_ = !!(cond);                                                              \
+        CHECK_AT(ok_, #cond, __VA_ARGS__);                                               \
+        if (!ok_) return;                                                                \
+    } while (0)
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static strata_client *connect_or_fail(const char *addr, const strata_options *o) {
+    strata_status st;
+    strata_client *c = strata_connect(addr, o, &st);
+    CHECK(c != NULL, "connect %s: %s %s", addr, strata_code_name(st.code), st.message);
+    return c;
+}
+
+/* ---- helpers to read results ------------------------------------------------------------------- */
+
+static void expect_int(const strata_result *r, size_t e, size_t c, int64_t want, strata_value_status status) {
+    strata_value v;
+    int has = strata_result_value(r, e, c, &v);
+    CHECK(has && v.type == STRATA_INT && v.u.i == want, "%s/%s: want int %lld, got type %s %lld", strata_result_entity_id(r, e),
+          strata_result_column_ref(r, c), (long long)want, strata_dtype_name(v.type), (long long)v.u.i);
+    CHECK(strata_result_status(r, e, c) == status, "%s/%s: status %s, want %s", strata_result_entity_id(r, e), strata_result_column_ref(r, c),
+          strata_value_status_name(strata_result_status(r, e, c)), strata_value_status_name(status));
+}
+
+static void expect_float(const strata_result *r, size_t e, size_t c, double want, strata_value_status status) {
+    strata_value v;
+    int has = strata_result_value(r, e, c, &v);
+    CHECK(has && v.type == STRATA_FLOAT && v.u.f == want, "%s/%s: want float %g, got type %s %g", strata_result_entity_id(r, e),
+          strata_result_column_ref(r, c), want, strata_dtype_name(v.type), v.u.f);
+    CHECK(strata_result_status(r, e, c) == status, "%s/%s: status %s, want %s", strata_result_entity_id(r, e), strata_result_column_ref(r, c),
+          strata_value_status_name(strata_result_status(r, e, c)), strata_value_status_name(status));
+}
+
+static void expect_string(const strata_result *r, size_t e, size_t c, const char *want, strata_value_status status) {
+    strata_value v;
+    int has = strata_result_value(r, e, c, &v);
+    CHECK(has && v.type == STRATA_STRING && strcmp(v.u.s.ptr, want) == 0 && v.u.s.len == strlen(want), "%s/%s: want string '%s', got type %s '%s'",
+          strata_result_entity_id(r, e), strata_result_column_ref(r, c), want, strata_dtype_name(v.type), v.type == STRATA_STRING ? v.u.s.ptr : "");
+    CHECK(strata_result_status(r, e, c) == status, "%s/%s: status %s, want %s", strata_result_entity_id(r, e), strata_result_column_ref(r, c),
+          strata_value_status_name(strata_result_status(r, e, c)), strata_value_status_name(status));
+}
+
+static void expect_embedding(const strata_result *r, size_t e, size_t c, const float *want, size_t dim, strata_value_status status) {
+    strata_value v;
+    int has = strata_result_value(r, e, c, &v);
+    int same = has && v.type == STRATA_EMBEDDING && v.u.e.dim == dim;
+    for (size_t k = 0; same && k < dim; k++) same = v.u.e.ptr[k] == want[k];
+    CHECK(same, "%s/%s: embedding differs (type %s, dim %zu)", strata_result_entity_id(r, e), strata_result_column_ref(r, c), strata_dtype_name(v.type),
+          v.type == STRATA_EMBEDDING ? v.u.e.dim : 0);
+    CHECK(strata_result_status(r, e, c) == status, "%s/%s: status %s, want %s", strata_result_entity_id(r, e), strata_result_column_ref(r, c),
+          strata_value_status_name(strata_result_status(r, e, c)), strata_value_status_name(status));
+}
+
+static void expect_null(const strata_result *r, size_t e, size_t c, strata_value_status status) {
+    strata_value v;
+    int has = strata_result_value(r, e, c, &v);
+    CHECK(!has && v.type == STRATA_NULL, "%s/%s: want null, got %s", strata_result_entity_id(r, e), strata_result_column_ref(r, c),
+          strata_dtype_name(v.type));
+    CHECK(strata_result_status(r, e, c) == status, "%s/%s: status %s, want %s", strata_result_entity_id(r, e), strata_result_column_ref(r, c),
+          strata_value_status_name(strata_result_status(r, e, c)), strata_value_status_name(status));
+}
+
+static void expect_event_time(const strata_result *r, size_t e, int64_t want_us) {
+    for (size_t c = 0; c < strata_result_column_count(r); c++)
+        CHECK(strata_result_event_time_us(r, e, c) == want_us, "%s/%s: event time %lld, want %lld", strata_result_entity_id(r, e),
+              strata_result_column_ref(r, c), (long long)strata_result_event_time_us(r, e, c), (long long)want_us);
+}
+
+/* ---- tests against the node -------------------------------------------------------------------- */
+
+#define DAY_US (86400LL * 1000000LL)
+
+static void test_every_dtype(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    const char *ids[] = {"e1", "e2", "e3", "e4", "nobody"};
+    const char *feats[] = {"c_all:*"};
+    strata_status st;
+    strata_result *r = strata_lookup(c, ids, 5, feats, 1, 5000, &st);
+    REQUIRE(r != NULL, "lookup: %s %s", strata_code_name(st.code), st.message);
+    CHECK(st.code == STRATA_OK && st.message[0] == 0, "status %d '%s'", st.code, st.message);
+    REQUIRE(strata_result_entity_count(r) == 5, "entities %zu", strata_result_entity_count(r));
+    REQUIRE(strata_result_column_count(r) == 4, "columns %zu", strata_result_column_count(r));
+    const char *refs[] = {"c_all@1:i", "c_all@1:f", "c_all@1:s", "c_all@1:e"};
+    const char *names[] = {"i", "f", "s", "e"};
+    strata_dtype types[] = {STRATA_INT, STRATA_FLOAT, STRATA_STRING, STRATA_EMBEDDING};
+    for (size_t k = 0; k < 4; k++) {
+        CHECK(strcmp(strata_result_column_ref(r, k), refs[k]) == 0, "column %zu ref %s", k, strata_result_column_ref(r, k));
+        CHECK(strcmp(strata_result_column_group(r, k), "c_all") == 0, "group %s", strata_result_column_group(r, k));
+        CHECK(strcmp(strata_result_column_feature(r, k), names[k]) == 0, "feature %s", strata_result_column_feature(r, k));
+        CHECK(strata_result_column_version(r, k) == 1, "version %u", strata_result_column_version(r, k));
+        CHECK(strata_result_column_dtype(r, k) == types[k], "dtype %d", strata_result_column_dtype(r, k));
+        CHECK(strata_result_column_embedding_dim(r, k) == (k == 3 ? 3u : 0u), "dim %u", strata_result_column_embedding_dim(r, k));
+    }
+    CHECK(strata_result_column_index(r, "c_all:s") == 2, "index of c_all:s");
+    CHECK(strata_result_column_index(r, "c_all@1:e") == 3, "index of c_all@1:e");
+    CHECK(strata_result_column_index(r, "c_all:zz") == -1, "index of c_all:zz");
+    for (size_t e = 0; e < 5; e++) CHECK(strcmp(strata_result_entity_id(r, e), ids[e]) == 0, "entity %zu is %s", e, strata_result_entity_id(r, e));
+
+    /* e1: every dtype present. */
+    static const float e1emb[] = {0.5f, -1.25f, 2.0f};
+    expect_int(r, 0, 0, 42, STRATA_PRESENT);
+    expect_float(r, 0, 1, -3.25, STRATA_PRESENT);
+    expect_string(r, 0, 2, "h\xc3\xa9llo, w\xc3\xb6rld", STRATA_PRESENT);
+    expect_embedding(r, 0, 3, e1emb, 3, STRATA_PRESENT);
+    expect_event_time(r, 0, g_now_us - DAY_US);
+    /* e2: the winning row is all nulls: defaults where declared, else MISSING; the row's event time. */
+    expect_int(r, 1, 0, 7, STRATA_DEFAULTED);
+    expect_null(r, 1, 1, STRATA_MISSING);
+    expect_string(r, 1, 2, "none", STRATA_DEFAULTED);
+    expect_null(r, 1, 3, STRATA_MISSING);
+    expect_event_time(r, 1, g_now_us - 2 * DAY_US);
+    /* e3: 40 days old, max age 30 days: EXPIRED, default or null. */
+    expect_int(r, 2, 0, 7, STRATA_EXPIRED);
+    expect_null(r, 2, 1, STRATA_EXPIRED);
+    expect_string(r, 2, 2, "none", STRATA_EXPIRED);
+    expect_null(r, 2, 3, STRATA_EXPIRED);
+    expect_event_time(r, 2, g_now_us - 40 * DAY_US);
+    /* e4: latest event time wins, ties broken by the greatest created time ("third"). */
+    static const float e4emb[] = {3.0f, 0.0f, 0.0f};
+    expect_int(r, 3, 0, 3, STRATA_PRESENT);
+    expect_float(r, 3, 1, 3.0, STRATA_PRESENT);
+    expect_string(r, 3, 2, "third", STRATA_PRESENT);
+    expect_embedding(r, 3, 3, e4emb, 3, STRATA_PRESENT);
+    expect_event_time(r, 3, g_now_us - 2 * DAY_US);
+    /* An entity never written: defaults or MISSING, no event time. */
+    expect_int(r, 4, 0, 7, STRATA_DEFAULTED);
+    expect_null(r, 4, 1, STRATA_MISSING);
+    expect_string(r, 4, 2, "none", STRATA_DEFAULTED);
+    expect_null(r, 4, 3, STRATA_MISSING);
+    expect_event_time(r, 4, 0);
+    /* Out-of-range indexes are safe. */
+    strata_value v;
+    CHECK(strata_result_value(r, 5, 0, &v) == 0 && v.type == STRATA_NULL, "out of range entity");
+    CHECK(strata_result_value(r, 0, 4, &v) == 0 && v.type == STRATA_NULL, "out of range column");
+    CHECK(strata_result_entity_id(r, 9) == NULL && strata_result_column_ref(r, 9) == NULL, "out of range names");
+    /* The protobuf-c view is the same data. */
+    const Strata__V1__GetOnlineFeaturesResponse *p = strata_result_proto(r);
+    CHECK(p->n_vectors == 5 && p->vectors[0]->results[0]->value->int_value == 42, "proto view");
+    strata_result_free(r);
+
+    /* Explicit references, a pinned version and two groups' worth of columns in request order. */
+    const char *feats2[] = {"c_all:s", "c_all@1:i", "c_all:e"};
+    const char *ids2[] = {"e1"};
+    r = strata_lookup(c, ids2, 1, feats2, 3, 5000, &st);
+    REQUIRE(r != NULL, "lookup: %s %s", strata_code_name(st.code), st.message);
+    REQUIRE(strata_result_column_count(r) == 3, "columns %zu", strata_result_column_count(r));
+    expect_string(r, 0, 0, "h\xc3\xa9llo, w\xc3\xb6rld", STRATA_PRESENT);
+    expect_int(r, 0, 1, 42, STRATA_PRESENT);
+    expect_embedding(r, 0, 2, e1emb, 3, STRATA_PRESENT);
+    strata_result_free(r);
+    strata_close(c);
+}
+
+static void test_errors(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    const char *ids[] = {"e1"};
+    strata_status st;
+
+    const char *unknown_group[] = {"nope:x"};
+    strata_result *r = strata_lookup(c, ids, 1, unknown_group, 1, 5000, &st);
+    CHECK(r == NULL, "unknown group gave a result");
+    CHECK(st.code == STRATA_NOT_FOUND, "unknown group: %s", strata_code_name(st.code));
+    CHECK(strcmp(st.message, "feature group 'nope' does not exist; `strata groups` lists the registered groups") == 0, "message '%s'", st.message);
+
+    /* grpc-message is percent-encoded on the wire; the client decodes it back to UTF-8. */
+    const char *utf8_group[] = {"n\xc3\xb6pe:x"};
+    r = strata_lookup(c, ids, 1, utf8_group, 1, 5000, &st);
+    CHECK(r == NULL && st.code == STRATA_NOT_FOUND, "utf8 group: %s", strata_code_name(st.code));
+    CHECK(strstr(st.message, "feature group 'n\xc3\xb6pe' does not exist") != NULL, "message '%s'", st.message);
+
+    const char *unknown_feature[] = {"c_all:zz"};
+    r = strata_lookup(c, ids, 1, unknown_feature, 1, 5000, &st);
+    CHECK(r == NULL && st.code == STRATA_NOT_FOUND, "unknown feature: %s", strata_code_name(st.code));
+    CHECK(strstr(st.message, "has no feature 'zz'") != NULL, "message '%s'", st.message);
+
+    const char *bad_ref[] = {"Bad Name"};
+    r = strata_lookup(c, ids, 1, bad_ref, 1, 5000, &st);
+    CHECK(r == NULL && st.code == STRATA_INVALID_ARGUMENT, "malformed reference: %s", strata_code_name(st.code));
+    CHECK(strstr(st.message, "'Bad Name'") != NULL, "message '%s'", st.message);
+
+    const char *pinned_missing[] = {"c_all@9:i"};
+    r = strata_lookup(c, ids, 1, pinned_missing, 1, 5000, &st);
+    CHECK(r == NULL && st.code == STRATA_NOT_FOUND, "missing version: %s %s", strata_code_name(st.code), st.message);
+
+    r = strata_lookup(c, ids, 1, NULL, 0, 5000, &st);
+    CHECK(r == NULL && st.code == STRATA_INVALID_ARGUMENT, "no features: %s %s", strata_code_name(st.code), st.message);
+
+    const char *null_id[] = {NULL};
+    const char *ok_feat[] = {"c_all:i"};
+    r = strata_lookup(c, null_id, 1, ok_feat, 1, 5000, &st);
+    CHECK(r == NULL && st.code == STRATA_INVALID_ARGUMENT, "NULL id: %s %s", strata_code_name(st.code), st.message);
+
+    /* Errors are per call: the connection is still the first one and still works. */
+    r = strata_lookup(c, ids, 1, ok_feat, 1, 5000, &st);
+    CHECK(r != NULL && st.code == STRATA_OK, "after errors: %s %s", strata_code_name(st.code), st.message);
+    strata_result_free(r);
+    strata_client_stats stats;
+    strata_client_stats_get(c, &stats);
+    CHECK(stats.connections == 1, "connections %llu", (unsigned long long)stats.connections);
+    strata_close(c);
+
+    /* Client-side failures. */
+    r = NULL;
+    c = strata_connect("127.0.0.1:1", NULL, &st);
+    CHECK(c == NULL && st.code == STRATA_UNAVAILABLE && strstr(st.message, "refused"), "refused: %s %s", strata_code_name(st.code), st.message);
+    c = strata_connect("no-port", NULL, &st);
+    CHECK(c == NULL && st.code == STRATA_INVALID_ARGUMENT, "bad address: %s %s", strata_code_name(st.code), st.message);
+    c = strata_connect("host.invalid:80", NULL, &st);
+    CHECK(c == NULL && st.code == STRATA_UNAVAILABLE, "unresolvable: %s %s", strata_code_name(st.code), st.message);
+}
+
+/* Values of row k of the c_write data set. */
+static void write_values(int k, strata_value *vals, float *emb, char *s, size_t slen) {
+    emb[0] = (float)k;
+    emb[1] = 0.5f;
+    emb[2] = -1.0f;
+    snprintf(s, slen, "row-%d", k);
+    vals[0] = (k % 10 == 3) ? strata_value_null() : strata_value_int((int64_t)k * k);
+    vals[1] = strata_value_float(k * 0.5);
+    vals[2] = strata_value_string(s);
+    vals[3] = (k % 10 == 7) ? strata_value_null() : strata_value_embedding(emb, 3);
+}
+
+#define WRITE_ROWS 20000
+
+static void test_write_and_read_back(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    const char *feats[] = {"i", "f", "s", "e"};
+    strata_write_options wo;
+    strata_write_options_init(&wo);
+    wo.batch_rows = 3000;
+    wo.timeout_ms = 60000;
+    strata_status st;
+    strata_writer *w = strata_write_begin(c, "c_write", 0, feats, 4, &wo, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    int64_t base = g_now_us - DAY_US;
+    for (int k = 0; k < WRITE_ROWS; k++) {
+        char id[32], s[32];
+        float emb[3];
+        strata_value vals[4];
+        snprintf(id, sizeof id, "w%d", k);
+        write_values(k, vals, emb, s, sizeof s);
+        if (strata_write_row(w, id, base + k, k % 2 ? base + k + 5 : STRATA_CREATED_UNSET, vals) != 0) {
+            CHECK(0, "write_row %d failed", k);
+            break;
+        }
+    }
+    /* A later row for w0 in its own batch (flush) replaces the online value; an earlier one for w1 is
+     * a late row. */
+    strata_value later[4] = {strata_value_int(-1), strata_value_float(-0.5), strata_value_string("later"), strata_value_null()};
+    CHECK(strata_write_flush(w) == 0, "flush");
+    CHECK(strata_write_row(w, "w0", base + 1000000, STRATA_CREATED_UNSET, later) == 0, "row");
+    CHECK(strata_write_flush(w) == 0, "flush");
+    CHECK(strata_write_row(w, "w1", base - 1000000, STRATA_CREATED_UNSET, later) == 0, "row");
+    strata_write_summary sum;
+    int code = strata_write_finish(w, &sum, &st);
+    CHECK(code == STRATA_OK, "finish: %s %s", strata_code_name(code), st.message);
+    CHECK(sum.rows_written == WRITE_ROWS + 2, "rows_written %llu", (unsigned long long)sum.rows_written);
+    CHECK(sum.late_rows == 1, "late_rows %llu", (unsigned long long)sum.late_rows);
+    /* 20000 rows in batches of 3000 = 7 batches, then two more of one row each. */
+    CHECK(sum.batches == 9, "batches %u", sum.batches);
+
+    /* Read back every row through the C client, 1000 entities per call, all calls concurrent. */
+    enum { PER = 1000, CALLS = WRITE_ROWS / PER };
+    static char idbuf[WRITE_ROWS][16];
+    const char *ids[WRITE_ROWS];
+    for (int k = 0; k < WRITE_ROWS; k++) {
+        snprintf(idbuf[k], sizeof idbuf[k], "w%d", k);
+        ids[k] = idbuf[k];
+    }
+    const char *rf[] = {"c_write:*"};
+    strata_call *calls[CALLS];
+    for (int i = 0; i < CALLS; i++) calls[i] = strata_lookup_async(c, ids + i * PER, PER, rf, 1, 30000);
+    CHECK(strata_wait_all(c, 60000) == 0, "wait_all timed out");
+    for (int i = 0; i < CALLS; i++) {
+        CHECK(strata_call_done(calls[i]) && strata_call_code(calls[i]) == STRATA_OK, "call %d: %s %s", i, strata_code_name(strata_call_code(calls[i])),
+              strata_call_message(calls[i]));
+        const strata_result *r = strata_call_result(calls[i]);
+        if (!r) continue;
+        for (int j = 0; j < PER; j++) {
+            int k = i * PER + j;
+            if (k == 0) {
+                expect_int(r, 0, 0, -1, STRATA_PRESENT);
+                expect_string(r, 0, 2, "later", STRATA_PRESENT);
+                expect_null(r, 0, 3, STRATA_MISSING);
+                continue;
+            }
+            char s[32];
+            float emb[3];
+            strata_value vals[4];
+            write_values(k, vals, emb, s, sizeof s);
+            if (vals[0].type == STRATA_NULL) expect_null(r, (size_t)j, 0, STRATA_MISSING);
+            else expect_int(r, (size_t)j, 0, vals[0].u.i, STRATA_PRESENT);
+            expect_float(r, (size_t)j, 1, vals[1].u.f, STRATA_PRESENT);
+            expect_string(r, (size_t)j, 2, s, STRATA_PRESENT);
+            if (vals[3].type == STRATA_NULL) expect_null(r, (size_t)j, 3, STRATA_MISSING);
+            else expect_embedding(r, (size_t)j, 3, emb, 3, STRATA_PRESENT);
+            CHECK(strata_result_event_time_us(r, (size_t)j, 1) == base + k, "event time of w%d", k);
+            if (g_failures > 20) break;
+        }
+        strata_call_free(calls[i]);
+    }
+    strata_close(c);
+
+    /* ... and through the CLI. */
+    if (!g_bin) return;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' get --entity w0,w1,w12,w13,w17 --features 'c_write:*' --json --server %s", g_bin, g_server);
+    FILE *p = popen(cmd, "r");
+    REQUIRE(p != NULL, "popen");
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int rc = pclose(p);
+    CHECK(rc == 0, "strata get exited %d", rc);
+    CHECK(strstr(out, "\"c_write@1:s\":{\"value\":\"later\",\"status\":\"PRESENT\"") != NULL, "w0 via CLI: %s", out);
+    CHECK(strstr(out, "\"c_write@1:i\":{\"value\":1,\"status\":\"PRESENT\"") != NULL, "w1 via CLI (late row ignored): %s", out);
+    CHECK(strstr(out, "\"c_write@1:i\":{\"value\":144,\"status\":\"PRESENT\"") != NULL, "w12 via CLI: %s", out);
+    CHECK(strstr(out, "\"c_write@1:i\":{\"value\":null,\"status\":\"MISSING\"") != NULL, "w13 null via CLI: %s", out);
+    CHECK(strstr(out, "\"c_write@1:e\":{\"value\":[12.0,0.5,-1.0],\"status\":\"PRESENT\"") != NULL ||
+              strstr(out, "\"c_write@1:e\":{\"value\":[12,0.5,-1],\"status\":\"PRESENT\"") != NULL,
+          "w12 embedding via CLI: %s", out);
+    CHECK(strstr(out, "\"c_write@1:s\":{\"value\":\"row-17\",\"status\":\"PRESENT\"") != NULL, "w17 via CLI: %s", out);
+}
+
+static void test_write_rejected(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    const char *feats[] = {"i", "f"};
+    strata_status st;
+    strata_writer *w = strata_write_begin(c, "c_write", 0, feats, 2, NULL, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    int64_t t = g_now_us - DAY_US;
+    strata_value good[2] = {strata_value_int(5), strata_value_float(1.5)};
+    strata_value nan_row[2] = {strata_value_int(6), strata_value_float(NAN)};
+    CHECK(strata_write_row(w, "rej1", t, STRATA_CREATED_UNSET, good) == 0, "row 1");
+    CHECK(strata_write_flush(w) == 0, "flush 1");
+    CHECK(strata_write_row(w, "rej2", t, STRATA_CREATED_UNSET, good) == 0, "row 2");
+    CHECK(strata_write_row(w, "rej3", t, STRATA_CREATED_UNSET, nan_row) == 0, "row 3 (encoded; the server rejects it)");
+    strata_write_flush(w);
+    strata_write_summary sum;
+    int code = strata_write_finish(w, &sum, &st);
+    CHECK(code == STRATA_INVALID_ARGUMENT, "NaN batch: %s %s", strata_code_name(code), st.message);
+    CHECK(strstr(st.message, "batch 2 rejected: row 1 (entity 'rej3')") != NULL && strstr(st.message, "NaN") != NULL &&
+              strstr(st.message, "(the 1 earlier batches of this call, 1 rows, were committed)") != NULL,
+          "message names the row and says one batch was committed: '%s'", st.message);
+    CHECK(sum.rows_written == 0 && sum.batches == 0, "summary is empty on error");
+
+    /* Wrong dtype: a string into an INT column, and an unknown group. */
+    w = strata_write_begin(c, "c_write", 0, feats, 2, NULL, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    strata_value wrong[2] = {strata_value_string("x"), strata_value_float(1)};
+    strata_write_row(w, "rej4", t, STRATA_CREATED_UNSET, wrong);
+    code = strata_write_finish(w, NULL, &st);
+    CHECK(code == STRATA_INVALID_ARGUMENT, "dtype mismatch: %s %s", strata_code_name(code), st.message);
+
+    w = strata_write_begin(c, "no_such_group", 0, feats, 2, NULL, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    strata_write_row(w, "rej5", t, STRATA_CREATED_UNSET, good);
+    code = strata_write_finish(w, NULL, &st);
+    CHECK(code == STRATA_NOT_FOUND && strstr(st.message, "no_such_group"), "unknown group: %s %s", strata_code_name(code), st.message);
+
+    /* Aborting a stream: its committed batches stay, the connection stays usable. */
+    w = strata_write_begin(c, "c_write", 0, feats, 2, NULL, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    strata_write_row(w, "rej6", t, STRATA_CREATED_UNSET, good);
+    strata_write_abort(w);
+
+    /* rej1 (first batch) was committed, rej2 (same batch as the NaN row) was not. */
+    const char *ids[] = {"rej1", "rej2", "rej3", "rej4"};
+    const char *rf[] = {"c_write:i"};
+    strata_result *r = strata_lookup(c, ids, 4, rf, 1, 5000, &st);
+    REQUIRE(r != NULL, "lookup: %s %s", strata_code_name(st.code), st.message);
+    expect_int(r, 0, 0, 5, STRATA_PRESENT);
+    expect_null(r, 1, 0, STRATA_MISSING);
+    expect_null(r, 2, 0, STRATA_MISSING);
+    expect_null(r, 3, 0, STRATA_MISSING);
+    strata_result_free(r);
+    strata_client_stats stats;
+    strata_client_stats_get(c, &stats);
+    CHECK(stats.connections == 1, "connections %llu", (unsigned long long)stats.connections);
+    strata_close(c);
+}
+
+/* Many lookups in flight on one connection, collected in completion order. */
+static void test_concurrent_streams(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    enum { N = 1500 };
+    static char idbuf[N][16];
+    const char *rf[] = {"c_write:s"};
+    for (int k = 0; k < N; k++) {
+        snprintf(idbuf[k], sizeof idbuf[k], "w%d", k + 1);
+        const char *id = idbuf[k];
+        strata_call *call = strata_lookup_async(c, &id, 1, rf, 1, 30000);
+        strata_call_set_user_data(call, (void *)(intptr_t)(k + 1));
+    }
+    int got = 0, seen_other_order = 0, last = 0;
+    strata_call *call;
+    while ((call = strata_wait_any(c, 30000)) != NULL) {
+        int k = (int)(intptr_t)strata_call_user_data(call);
+        if (k < last) seen_other_order = 1;
+        last = k;
+        CHECK(strata_call_code(call) == STRATA_OK, "call %d: %s %s", k, strata_code_name(strata_call_code(call)), strata_call_message(call));
+        const strata_result *r = strata_call_result(call);
+        if (r) {
+            char want[32];
+            snprintf(want, sizeof want, "row-%d", k);
+            CHECK(strcmp(strata_result_entity_id(r, 0), idbuf[k - 1]) == 0, "entity");
+            expect_string(r, 0, 0, want, STRATA_PRESENT);
+        }
+        CHECK(strata_call_latency_us(call) > 0, "latency");
+        strata_call_free(call);
+        got++;
+    }
+    CHECK(got == N, "completed %d of %d", got, N);
+    strata_client_stats stats;
+    strata_client_stats_get(c, &stats);
+    CHECK(stats.connections == 1, "one connection, got %llu", (unsigned long long)stats.connections);
+    CHECK(stats.max_open_streams > 100, "max open streams %u (server allows %u)", stats.max_open_streams, stats.server_max_concurrent_streams);
+    CHECK(stats.server_max_concurrent_streams == 0 || stats.max_open_streams <= stats.server_max_concurrent_streams, "max open streams %u > server's %u",
+          stats.max_open_streams, stats.server_max_concurrent_streams);
+    CHECK(stats.open_streams == 0, "open streams left: %u", stats.open_streams);
+    printf("  %d concurrent lookups on one connection: at most %u streams open at once (server limit %u)%s\n", N, stats.max_open_streams,
+           stats.server_max_concurrent_streams, seen_other_order ? ", completed out of submission order" : "");
+
+    /* Cancelling calls in flight (RST_STREAM) leaves the connection healthy. */
+    const char *id = "w5";
+    strata_call *cancelled[50];
+    for (int i = 0; i < 50; i++) cancelled[i] = strata_lookup_async(c, &id, 1, rf, 1, 0);
+    for (int i = 0; i < 50; i += 2) strata_call_free(cancelled[i]);
+    for (int i = 1; i < 50; i += 2) {
+        CHECK(strata_call_wait(cancelled[i]) == STRATA_OK, "uncancelled call %d", i);
+        strata_call_free(cancelled[i]);
+    }
+    CHECK(strata_wait_any(c, 0) == NULL, "nothing left");
+    strata_status st;
+    strata_result *r = strata_lookup(c, &id, 1, rf, 1, 5000, &st);
+    CHECK(r != NULL && st.code == STRATA_OK, "after cancel: %s %s", strata_code_name(st.code), st.message);
+    strata_result_free(r);
+    strata_close(c);
+}
+
+#define BIG_ENTITIES 3000
+#define BIG_LEN 1000
+
+static void big_payload(int k, char *out) {
+    for (int i = 0; i < BIG_LEN; i++) out[i] = (char)('a' + (k + i) % 26);
+    out[BIG_LEN] = 0;
+}
+
+static int check_big_result(const strata_result *r, const char *const *ids) {
+    if (strata_result_entity_count(r) != BIG_ENTITIES) return 0;
+    char want[BIG_LEN + 1];
+    for (int k = 0; k < BIG_ENTITIES; k++) {
+        strata_value v;
+        big_payload(k, want);
+        if (!strata_result_value(r, (size_t)k, 0, &v) || v.type != STRATA_STRING || strcmp(v.u.s.ptr, want) != 0) return 0;
+        if (strcmp(strata_result_entity_id(r, (size_t)k), ids[k]) != 0) return 0;
+    }
+    return 1;
+}
+
+/* Responses far beyond the 64 KiB HTTP/2 default window: with the library's large window, with the
+ * protocol's default 65535-byte windows (every response needs many WINDOW_UPDATEs), several at once. */
+static void test_large_responses(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    static char idbuf[BIG_ENTITIES][16];
+    const char *ids[BIG_ENTITIES];
+    const char *feats[] = {"payload"};
+    strata_status st;
+    strata_write_options wo;
+    strata_write_options_init(&wo);
+    wo.batch_bytes = 256 * 1024; /* several batches, the writer waits for each to be sent */
+    strata_writer *w = strata_write_begin(c, "c_big", 0, feats, 1, &wo, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    char payload[BIG_LEN + 1];
+    for (int k = 0; k < BIG_ENTITIES; k++) {
+        snprintf(idbuf[k], sizeof idbuf[k], "b%d", k);
+        ids[k] = idbuf[k];
+        big_payload(k, payload);
+        strata_value v = strata_value_string(payload);
+        if (strata_write_row(w, ids[k], g_now_us - DAY_US, STRATA_CREATED_UNSET, &v) != 0) break;
+    }
+    strata_write_summary sum;
+    int code = strata_write_finish(w, &sum, &st);
+    CHECK(code == STRATA_OK && sum.rows_written == BIG_ENTITIES, "write: %s %s", strata_code_name(code), st.message);
+    CHECK(sum.batches >= 10, "batches %u (byte-bounded)", sum.batches);
+
+    const char *rf[] = {"c_big:payload"};
+    strata_result *r = strata_lookup(c, ids, BIG_ENTITIES, rf, 1, 30000, &st);
+    REQUIRE(r != NULL, "big lookup: %s %s", strata_code_name(st.code), st.message);
+    CHECK(check_big_result(r, ids), "big result content (default windows)");
+    strata_result_free(r);
+    strata_close(c);
+
+    strata_options o;
+    strata_options_init(&o);
+    o.stream_window_bytes = 65535;
+    o.connection_window_bytes = 65535;
+    c = connect_or_fail(g_server, &o);
+    if (!c) return;
+    enum { PAR = 6 };
+    strata_call *calls[PAR];
+    for (int i = 0; i < PAR; i++) calls[i] = strata_lookup_async(c, ids, BIG_ENTITIES, rf, 1, 30000);
+    for (int i = 0; i < PAR; i++) {
+        code = strata_call_wait(calls[i]);
+        CHECK(code == STRATA_OK, "small-window lookup %d: %s %s", i, strata_code_name(code), strata_call_message(calls[i]));
+        if (code == STRATA_OK) CHECK(check_big_result(strata_call_result(calls[i]), ids), "big result content (65535-byte windows), call %d", i);
+        strata_call_free(calls[i]);
+    }
+    strata_close(c);
+
+    /* A response over the client's limit fails that call only. */
+    strata_options_init(&o);
+    o.max_response_bytes = 100 * 1024;
+    c = connect_or_fail(g_server, &o);
+    if (!c) return;
+    r = strata_lookup(c, ids, BIG_ENTITIES, rf, 1, 30000, &st);
+    CHECK(r == NULL && st.code == STRATA_RESOURCE_EXHAUSTED, "limit: %s %s", strata_code_name(st.code), st.message);
+    r = strata_lookup(c, ids, 10, rf, 1, 30000, &st);
+    CHECK(r != NULL && st.code == STRATA_OK, "after limit: %s %s", strata_code_name(st.code), st.message);
+    strata_result_free(r);
+    strata_close(c);
+}
+
+/* Raw protobuf-c calls: GetStatus and ListFeatureGroups. */
+static void test_unary_raw(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    Strata__V1__GetStatusRequest req = STRATA__V1__GET_STATUS_REQUEST__INIT;
+    strata_call *call = strata_call_unary(c, "GetStatus", &req.base, &strata__v1__get_status_response__descriptor, 5000);
+    CHECK(strata_call_wait(call) == STRATA_OK, "GetStatus: %s", strata_call_message(call));
+    const Strata__V1__GetStatusResponse *s = (const Strata__V1__GetStatusResponse *)strata_call_response(call);
+    CHECK(s && s->node_id[0] && s->feature_groups == 3, "status: groups %u", s ? s->feature_groups : 0);
+    CHECK(s && s->online_lookups > 0 && s->rows_written >= WRITE_ROWS, "counters: lookups %llu rows %llu", s ? (unsigned long long)s->online_lookups : 0ULL,
+          s ? (unsigned long long)s->rows_written : 0ULL);
+    strata_call_free(call);
+
+    Strata__V1__ListFeatureGroupsRequest lreq = STRATA__V1__LIST_FEATURE_GROUPS_REQUEST__INIT;
+    call = strata_call_unary(c, "/strata.v1.FeatureStore/ListFeatureGroups", &lreq.base, &strata__v1__list_feature_groups_response__descriptor, 5000);
+    CHECK(strata_call_wait(call) == STRATA_OK, "ListFeatureGroups: %s", strata_call_message(call));
+    Strata__V1__ListFeatureGroupsResponse *l = (Strata__V1__ListFeatureGroupsResponse *)strata_call_take_response(call);
+    CHECK(strata_call_response(call) == NULL, "taken");
+    strata_call_free(call);
+    CHECK(l && l->n_groups == 3 && strcmp(l->groups[0]->spec->name, "c_all") == 0 && l->groups[0]->spec->n_features == 4, "groups");
+    if (l) protobuf_c_message_free_unpacked(&l->base, NULL);
+
+    /* An RPC the server does not have: UNIMPLEMENTED. */
+    call = strata_call_unary(c, "NoSuchMethod", &req.base, &strata__v1__get_status_response__descriptor, 5000);
+    CHECK(strata_call_wait(call) == STRATA_UNIMPLEMENTED, "unknown method: %s %s", strata_code_name(strata_call_code(call)), strata_call_message(call));
+    strata_call_free(call);
+    strata_close(c);
+}
+
+/* A deadline on a stream the server holds open: the client resets it and reports DEADLINE_EXCEEDED,
+ * and the connection keeps working. */
+static void test_timeout_real_server(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    const char *feats[] = {"i"};
+    strata_write_options wo;
+    strata_write_options_init(&wo);
+    wo.timeout_ms = 300;
+    strata_status st;
+    strata_writer *w = strata_write_begin(c, "c_write", 0, feats, 1, &wo, &st);
+    REQUIRE(w != NULL, "write_begin: %s %s", strata_code_name(st.code), st.message);
+    strata_value v = strata_value_int(1);
+    strata_write_row(w, "slow1", g_now_us - DAY_US, STRATA_CREATED_UNSET, &v);
+    strata_write_flush(w);
+    int64_t t0 = mono_ms();
+    while (mono_ms() - t0 < 2000) strata_poll(c, 100); /* the stream is never finished */
+    int code = strata_write_finish(w, NULL, &st);
+    CHECK(code == STRATA_DEADLINE_EXCEEDED, "write timeout: %s %s", strata_code_name(code), st.message);
+
+    const char *ids[] = {"e1"};
+    const char *rf[] = {"c_all:i"};
+    strata_result *r = strata_lookup(c, ids, 1, rf, 1, 5000, &st);
+    CHECK(r != NULL && st.code == STRATA_OK, "after timeout: %s %s", strata_code_name(st.code), st.message);
+    strata_result_free(r);
+    strata_client_stats stats;
+    strata_client_stats_get(c, &stats);
+    CHECK(stats.connections == 1, "connections %llu", (unsigned long long)stats.connections);
+    strata_close(c);
+}
+
+/* ---- fake servers ------------------------------------------------------------------------------ */
+
+/* BLACKHOLE: accept, read, never answer. CLOSE: accept and close. GOAWAY: answer every connection's
+ * preface with SETTINGS and GOAWAY(last stream 0), keep it open. GOAWAY_ONCE / GOAWAY_ONCE_CLOSE: the
+ * first connection gets GOAWAY (and is then closed, for _CLOSE), later ones are black holes. */
+enum fake_mode { FAKE_BLACKHOLE, FAKE_CLOSE, FAKE_GOAWAY, FAKE_GOAWAY_ONCE, FAKE_GOAWAY_ONCE_CLOSE };
+
+typedef struct fake {
+    enum fake_mode mode;
+    int listen_fd;
+    int port;
+    int accepts;
+    volatile int stop;
+    pthread_t thread;
+} fake;
+
+static void drain_until_closed(fake *f, int fd) {
+    char b[4096];
+    while (!f->stop) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0) continue;
+        if (read(fd, b, sizeof b) <= 0) break;
+    }
+}
+
+static void *fake_main(void *arg) {
+    fake *f = arg;
+    while (!f->stop) {
+        struct pollfd p = {.fd = f->listen_fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0) continue;
+        int fd = accept(f->listen_fd, NULL, NULL);
+        if (fd < 0) continue;
+        f->accepts++;
+        if (f->mode == FAKE_CLOSE) {
+            close(fd);
+            continue;
+        }
+        int goaway = f->mode == FAKE_GOAWAY || ((f->mode == FAKE_GOAWAY_ONCE || f->mode == FAKE_GOAWAY_ONCE_CLOSE) && f->accepts == 1);
+        if (goaway) {
+            /* Wait for the client's preface, then SETTINGS (empty) and GOAWAY(last stream 0, NO_ERROR). */
+            char b[4096];
+            struct pollfd q = {.fd = fd, .events = POLLIN};
+            if (poll(&q, 1, 2000) > 0 && read(fd, b, sizeof b) > 0) {
+                usleep(100 * 1000); /* let the request's HEADERS arrive too */
+                static const unsigned char frames[] = {
+                    0, 0, 0, 4, 0, 0, 0, 0, 0,                                          /* SETTINGS */
+                    0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,                /* GOAWAY */
+                };
+                if (write(fd, frames, sizeof frames) < 0 || f->mode == FAKE_GOAWAY_ONCE_CLOSE) {
+                    close(fd);
+                    continue;
+                }
+            }
+        }
+        drain_until_closed(f, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int fake_start(fake *f, enum fake_mode mode) {
+    memset(f, 0, sizeof *f);
+    f->mode = mode;
+    f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); /* accept() must not block the thread */
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (f->listen_fd < 0 || bind(f->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(f->listen_fd, 16) < 0 ||
+        getsockname(f->listen_fd, (struct sockaddr *)&a, &al) < 0)
+        return -1;
+    f->port = ntohs(a.sin_port);
+    return pthread_create(&f->thread, NULL, fake_main, f);
+}
+
+static void fake_stop(fake *f) {
+    f->stop = 1;
+    pthread_join(f->thread, NULL);
+    close(f->listen_fd);
+}
+
+static void test_timeout_blackhole(void) {
+    fake f;
+    REQUIRE(fake_start(&f, FAKE_BLACKHOLE) == 0, "fake server");
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    strata_client *c = connect_or_fail(addr, NULL);
+    if (c) {
+        const char *ids[] = {"e1"};
+        const char *rf[] = {"c_all:i"};
+        strata_status st;
+        int64_t t0 = mono_ms();
+        strata_result *r = strata_lookup(c, ids, 1, rf, 1, 250, &st);
+        int64_t took = mono_ms() - t0;
+        CHECK(r == NULL && st.code == STRATA_DEADLINE_EXCEEDED, "blackhole: %s %s", strata_code_name(st.code), st.message);
+        CHECK(took >= 245 && took < 1000, "timeout took %lld ms", (long long)took);
+        /* Concurrent calls with different deadlines complete in deadline order. */
+        strata_call *slow = strata_lookup_async(c, ids, 1, rf, 1, 400);
+        strata_call *fast = strata_lookup_async(c, ids, 1, rf, 1, 100);
+        strata_call *first = strata_wait_any(c, 2000);
+        CHECK(first == fast, "the 100 ms call completes first");
+        CHECK(strata_call_code(fast) == STRATA_DEADLINE_EXCEEDED, "fast: %s", strata_code_name(strata_call_code(fast)));
+        CHECK(strata_call_wait(slow) == STRATA_DEADLINE_EXCEEDED, "slow: %s", strata_code_name(strata_call_code(slow)));
+        CHECK(strata_call_latency_us(slow) >= 395000 && strata_call_latency_us(slow) < 1000000, "slow latency %lld us",
+              (long long)strata_call_latency_us(slow));
+        strata_call_free(fast);
+        strata_call_free(slow);
+        /* wait_all with its own timeout returns -1 while a call without deadline is stuck. */
+        strata_call *stuck = strata_lookup_async(c, ids, 1, rf, 1, 0);
+        CHECK(strata_wait_all(c, 150) == -1, "wait_all timeout");
+        CHECK(!strata_call_done(stuck), "stuck call still running");
+        strata_call_free(stuck);
+        strata_close(c);
+    }
+    fake_stop(&f);
+}
+
+static void test_goaway_and_reconnect(void) {
+    fake f;
+    REQUIRE(fake_start(&f, FAKE_GOAWAY) == 0, "fake server");
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    strata_client *c = connect_or_fail(addr, NULL);
+    if (c) {
+        const char *ids[] = {"e1"};
+        const char *rf[] = {"c_all:i"};
+        strata_status st;
+        strata_result *r = strata_lookup(c, ids, 1, rf, 1, 3000, &st);
+        CHECK(r == NULL && st.code == STRATA_UNAVAILABLE && strstr(st.message, "GOAWAY"), "goaway: %s %s", strata_code_name(st.code), st.message);
+        /* The next call opens a new connection (which gets the same treatment). */
+        r = strata_lookup(c, ids, 1, rf, 1, 3000, &st);
+        CHECK(r == NULL && st.code == STRATA_UNAVAILABLE && strstr(st.message, "GOAWAY"), "goaway again: %s %s", strata_code_name(st.code), st.message);
+        strata_client_stats stats;
+        strata_client_stats_get(c, &stats);
+        CHECK(stats.connections == 2, "reconnected: %llu connections", (unsigned long long)stats.connections);
+        strata_close(c);
+        CHECK(f.accepts == 2, "fake accepted %d connections", f.accepts);
+    }
+    fake_stop(&f);
+
+    /* GOAWAY (or GOAWAY and close) while the client is idle: the next call goes to a new connection
+     * (a black hole here, so it times out instead of failing with UNAVAILABLE). */
+    for (int closes = 0; closes < 2; closes++) {
+        REQUIRE(fake_start(&f, closes ? FAKE_GOAWAY_ONCE_CLOSE : FAKE_GOAWAY_ONCE) == 0, "fake server");
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+        c = connect_or_fail(addr, NULL);
+        if (c) {
+            usleep(1200 * 1000); /* idle: the GOAWAY arrives and is not read yet */
+            const char *ids[] = {"e1"};
+            const char *rf[] = {"c_all:i"};
+            strata_status st;
+            strata_result *r = strata_lookup(c, ids, 1, rf, 1, 300, &st);
+            CHECK(r == NULL && st.code == STRATA_DEADLINE_EXCEEDED, "idle GOAWAY%s: %s %s", closes ? " + close" : "", strata_code_name(st.code), st.message);
+            strata_client_stats stats;
+            strata_client_stats_get(c, &stats);
+            CHECK(stats.connections == 2, "reconnected before the call: %llu connections", (unsigned long long)stats.connections);
+            strata_close(c);
+        }
+        fake_stop(&f);
+    }
+
+    REQUIRE(fake_start(&f, FAKE_CLOSE) == 0, "fake server");
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    c = connect_or_fail(addr, NULL);
+    if (c) {
+        const char *ids[] = {"e1"};
+        const char *rf[] = {"c_all:i"};
+        strata_call *calls[5];
+        for (int i = 0; i < 5; i++) calls[i] = strata_lookup_async(c, ids, 1, rf, 1, 3000);
+        for (int i = 0; i < 5; i++) {
+            int code = strata_call_wait(calls[i]);
+            CHECK(code == STRATA_UNAVAILABLE, "closed connection: %s %s", strata_code_name(code), strata_call_message(calls[i]));
+            strata_call_free(calls[i]);
+        }
+        strata_close(c);
+    }
+    fake_stop(&f);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: STRATA_TEST_NOW=SECS [STRATA_BIN=strata] %s HOST:PORT\n", argv[0]);
+        return 2;
+    }
+    g_server = argv[1];
+    g_bin = getenv("STRATA_BIN");
+    const char *now = getenv("STRATA_TEST_NOW");
+    if (!now) {
+        fprintf(stderr, "STRATA_TEST_NOW is not set (run clients/c/run-tests.sh)\n");
+        return 2;
+    }
+    g_now_us = strtoll(now, NULL, 10) * 1000000LL;
+
+    struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
+        {"every dtype, statuses, missing entities", test_every_dtype},
+        {"error statuses", test_errors},
+        {"streaming write, read back (C and CLI)", test_write_and_read_back},
+        {"rejected and aborted writes", test_write_rejected},
+        {"concurrent streams on one connection", test_concurrent_streams},
+        {"responses over 64 KiB (flow control)", test_large_responses},
+        {"raw protobuf-c calls", test_unary_raw},
+        {"timeout on the real node", test_timeout_real_server},
+        {"timeout against a silent server", test_timeout_blackhole},
+        {"GOAWAY, reconnect, closed connection", test_goaway_and_reconnect},
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        int before = g_failures;
+        int64_t t0 = mono_ms();
+        printf("test: %s\n", tests[i].name);
+        fflush(stdout);
+        tests[i].fn();
+        printf("  %s (%lld ms)\n", g_failures == before ? "ok" : "FAILED", (long long)(mono_ms() - t0));
+        fflush(stdout);
+    }
+    printf("%d checks, %d failures\n", g_checks, g_failures);
+    return g_failures ? 1 : 0;
+}
