@@ -3,8 +3,9 @@
 #   librocksdb-dev     the storage engine (linked through its C API)
 #   pkg-config         lets SwiftPM find RocksDB's flags
 #   protobuf-compiler  protoc, to regenerate and check Sources/StrataProto
+#   libnghttp2-dev, libprotobuf-c-dev, protobuf-c-compiler, make, gcc   the C client (clients/c)
 set -euo pipefail
-PACKAGES=(librocksdb-dev pkg-config protobuf-compiler)
+PACKAGES=(librocksdb-dev pkg-config protobuf-compiler libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler make gcc)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

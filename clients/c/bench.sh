@@ -61,8 +61,8 @@ row() { printf '%-52s %-7s %s\n' "$1" "$2" "$3"; }
 echo "node $ADDR ($("$STRATA_BIN" --version 2>/dev/null || echo strata)), $REQ requests after 500 warm-up, µs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in 1 2; do
   echo "-- round $round"
-  row "GetStatus (transport floor, no empty RPC exists)" swift "$(swift_line --features x --status --iterations "$REQ" --warmup 500)"
-  row "" C "$(c_line --status --requests "$REQ" --warmup 500)"
+  row "Ping (transport floor: an empty RPC)" swift "$(swift_line --features x --ping --iterations "$REQ" --warmup 500)"
+  row "" C "$(c_line --ping --requests "$REQ" --warmup 500)"
   row "example user_stats:*, 1 entity (u0..u4)" swift "$(swift_line --features 'user_stats:*' --entities 5 --iterations "$REQ" --warmup 500)"
   row "" C "$(c_line --features 'user_stats:*' --entities 5 --requests "$REQ" --warmup 500)"
   row "example user_stats:*,user_embedding:*, 100 entities" swift "$(swift_line --features 'user_stats:*,user_embedding:*' --entities 5 --batch 100 --iterations "$REQ" --warmup 500)"

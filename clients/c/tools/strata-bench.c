@@ -4,7 +4,7 @@
  *
  *   strata-bench --server 127.0.0.1:7400 --features 'user_stats:*' [--batch 1] [--pattern u%d]
  *                [--entities 10000 | --range LO:HI] [--requests 5000] [--warmup 500]
- *                [--concurrency 1] [--connections 1] [--timeout-ms 10000] [--seed 42] [--status] [--json]
+ *                [--concurrency 1] [--connections 1] [--timeout-ms 10000] [--seed 42] [--ping] [--json]
  *
  * Entity ids are the pattern applied to numbers drawn from [LO, HI) (--entities N = 0:N) with the
  * SplitMix64 sequence of `strata bench-get` (same seed, same ids). --concurrency 1 runs one request at
@@ -12,8 +12,8 @@
  * Latency is measured per call from submission (before encoding) to completion (after decoding);
  * percentiles use the same index as bench-get (sorted[floor(n * p)]). Requests/s is measured requests
  * divided by the wall time of the measured phase.
- * --status measures GetStatus instead: strata.v1.FeatureStore has no empty RPC, and GetStatus (a few
- * counters and per-group stats) is the cheapest one, so it is the transport floor.
+ * --ping measures the empty Ping RPC instead: the transport floor (a unary call on which the server
+ * does no work of its own).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,7 +38,7 @@ typedef struct config {
     int concurrency, connections;
     int timeout_ms;
     uint64_t seed;
-    int status_only;
+    int ping_only;
     int json;
 } config;
 
@@ -94,14 +94,14 @@ static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s --server HOST:PORT --features REFS [--batch N] [--pattern FMT] [--entities N | --range LO:HI]\n"
             "          [--requests N] [--warmup N] [--concurrency N] [--connections N] [--timeout-ms MS] [--seed N]\n"
-            "          [--status] [--json]\n"
+            "          [--ping] [--json]\n"
             "  --features   comma-separated references (group:feature, group@2:feature, group:*)\n"
             "  --batch      entities per request (default 1; e.g. 100 for a ranking call)\n"
             "  --pattern    printf pattern of entity ids with one %%d (default u%%d)\n"
             "  --entities   draw ids from 0..N-1 (default 10000); --range LO:HI draws from LO..HI-1\n"
             "  --requests   measured requests (default 5000); --warmup unmeasured ones first (default 500)\n"
             "  --concurrency requests in flight (default 1 = one at a time), over --connections connections\n"
-            "  --status     measure GetStatus, the cheapest RPC (the server has no empty RPC): transport floor\n"
+            "  --ping       measure Ping, the empty RPC: the transport floor\n"
             "  --json       one JSON object instead of the text line\n",
             argv0);
     exit(2);
@@ -128,9 +128,9 @@ static void record_error(run *r, int code, const char *msg) {
 
 /* Starts the call for request slot `slot`. */
 static strata_call *start(run *r, strata_client *c, long slot) {
-    if (r->cfg.status_only) {
-        Strata__V1__GetStatusRequest req = STRATA__V1__GET_STATUS_REQUEST__INIT;
-        return strata_call_unary(c, "GetStatus", &req.base, &strata__v1__get_status_response__descriptor, r->cfg.timeout_ms);
+    if (r->cfg.ping_only) {
+        Strata__V1__PingRequest req = STRATA__V1__PING_REQUEST__INIT;
+        return strata_call_unary(c, "Ping", &req.base, &strata__v1__ping_response__descriptor, r->cfg.timeout_ms);
     }
     const char *ids[r->cfg.batch];
     const uint32_t *d = r->draws + (size_t)slot * (size_t)r->cfg.batch;
@@ -171,7 +171,7 @@ static void drive(worker *w, strata_client *c, long limit, int measured) {
         if (code != STRATA_OK) record_error(r, code, strata_call_message(call));
         if (measured) {
             r->latency_us[slot - r->cfg.warmup] = strata_call_latency_us(call);
-            if (code == STRATA_OK && !r->cfg.status_only) present += count_present(strata_call_result(call));
+            if (code == STRATA_OK && !r->cfg.ping_only) present += count_present(strata_call_result(call));
             w->last_done_ns = now_ns();
         }
         strata_call_free(call);
@@ -256,12 +256,12 @@ int main(int argc, char **argv) {
         else if (OPT("--connections")) cfg->connections = (int)parse_long(v, "--connections");
         else if (OPT("--timeout-ms")) cfg->timeout_ms = (int)parse_long(v, "--timeout-ms");
         else if (OPT("--seed")) cfg->seed = (uint64_t)parse_long(v, "--seed");
-        else if (strcmp(a, "--status") == 0) cfg->status_only = 1;
+        else if (strcmp(a, "--ping") == 0) cfg->ping_only = 1;
         else if (strcmp(a, "--json") == 0) cfg->json = 1;
         else usage(argv[0]);
 #undef OPT
     }
-    if ((!cfg->features_arg && !cfg->status_only) || cfg->batch < 1 || cfg->requests < 1 || cfg->warmup < 0 || cfg->concurrency < 1 ||
+    if ((!cfg->features_arg && !cfg->ping_only) || cfg->batch < 1 || cfg->requests < 1 || cfg->warmup < 0 || cfg->concurrency < 1 ||
         cfg->connections < 1 || cfg->hi <= cfg->lo || cfg->hi - cfg->lo > 100000000L)
         usage(argv[0]);
     if (cfg->connections > cfg->concurrency) cfg->connections = cfg->concurrency;
@@ -294,7 +294,7 @@ int main(int argc, char **argv) {
     /* Entity ids and the draws, prepared before anything is measured. */
     size_t n_ids = (size_t)(cfg->hi - cfg->lo);
     size_t total = (size_t)(cfg->warmup + cfg->requests);
-    if (!cfg->status_only) {
+    if (!cfg->ping_only) {
         r.ids = calloc(n_ids, sizeof *r.ids);
         for (size_t i = 0; i < n_ids; i++)
             if (asprintf(&r.ids[i], cfg->pattern, (int)(cfg->lo + (long)i)) < 0) return 1;
@@ -336,13 +336,13 @@ int main(int argc, char **argv) {
     double rps = wall_s > 0 ? (double)n / wall_s : 0;
     /* The client's own CPU per request in the measured phase (encoding, HTTP/2, syscalls, decoding). */
     double cpu_per_req = (double)(cpu_us() - r.measure_start_cpu_us) / (double)n;
-    const char *rpc = cfg->status_only ? "GetStatus" : "GetOnlineFeatures";
+    const char *rpc = cfg->ping_only ? "Ping" : "GetOnlineFeatures";
 
     if (cfg->json) {
         printf("{\"client\":\"c\",\"rpc\":\"%s\",\"server\":", rpc);
         json_string(cfg->server);
         printf(",");
-        if (!cfg->status_only) {
+        if (!cfg->ping_only) {
             printf("\"features\":");
             json_string(cfg->features_arg);
             printf(",\"entities_per_request\":%d,", cfg->batch);
@@ -352,16 +352,16 @@ int main(int argc, char **argv) {
                "\"requests_per_s\":%.0f,\"client_cpu_us_per_request\":%.1f,\"errors\":%ld",
                cfg->requests, cfg->warmup, cfg->concurrency, cfg->connections, (long long)p50, (long long)p90, (long long)p99, (long long)max,
                sum / (double)n, rps, cpu_per_req, r.errors);
-        if (!cfg->status_only) printf(",\"present_values\":%ld", r.present);
+        if (!cfg->ping_only) printf(",\"present_values\":%ld", r.present);
         if (r.errors) {
             printf(",\"first_error\":");
             json_string(r.first_error);
         }
-        if (cfg->status_only) printf(",\"note\":\"GetStatus is the cheapest RPC of strata.v1.FeatureStore (there is no empty RPC): transport floor\"");
+        if (cfg->ping_only) printf(",\"note\":\"Ping is an empty RPC: the transport floor\"");
         printf("}\n");
     } else {
-        if (cfg->status_only)
-            printf("GetStatus (transport floor: the cheapest RPC, the server has no empty one)");
+        if (cfg->ping_only)
+            printf("Ping (transport floor: an empty RPC)");
         else
             printf("GetOnlineFeatures, %d entit%s x %zu ref%s per request", cfg->batch, cfg->batch == 1 ? "y" : "ies", r.n_features,
                    r.n_features == 1 ? "" : "s");
@@ -369,7 +369,7 @@ int main(int argc, char **argv) {
                ", client CPU %.1f µs/request",
                cfg->requests, cfg->warmup, cfg->concurrency, cfg->connections, cfg->connections == 1 ? "" : "s", (long long)p50, (long long)p90,
                (long long)p99, (long long)max, rps, cpu_per_req);
-        if (!cfg->status_only) printf("; %ld PRESENT values", r.present);
+        if (!cfg->ping_only) printf("; %ld PRESENT values", r.present);
         printf("\n");
         if (r.errors) printf("%ld errors; first: %s\n", r.errors, r.first_error);
     }

@@ -958,6 +958,96 @@ void   strata__v1__get_status_request__free_unpacked
   assert(message->base.descriptor == &strata__v1__get_status_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__ping_request__init
+                     (Strata__V1__PingRequest         *message)
+{
+  static const Strata__V1__PingRequest init_value = STRATA__V1__PING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__ping_request__get_packed_size
+                     (const Strata__V1__PingRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__ping_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__ping_request__pack
+                     (const Strata__V1__PingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__ping_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__ping_request__pack_to_buffer
+                     (const Strata__V1__PingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__ping_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__PingRequest *
+       strata__v1__ping_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__PingRequest *)
+     protobuf_c_message_unpack (&strata__v1__ping_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__ping_request__free_unpacked
+                     (Strata__V1__PingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__ping_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__ping_response__init
+                     (Strata__V1__PingResponse         *message)
+{
+  static const Strata__V1__PingResponse init_value = STRATA__V1__PING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__ping_response__get_packed_size
+                     (const Strata__V1__PingResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__ping_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__ping_response__pack
+                     (const Strata__V1__PingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__ping_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__ping_response__pack_to_buffer
+                     (const Strata__V1__PingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__ping_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__PingResponse *
+       strata__v1__ping_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__PingResponse *)
+     protobuf_c_message_unpack (&strata__v1__ping_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__ping_response__free_unpacked
+                     (Strata__V1__PingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__ping_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__get_status_response__init
                      (Strata__V1__GetStatusResponse         *message)
 {
@@ -2350,6 +2440,42 @@ const ProtobufCMessageDescriptor strata__v1__get_status_request__descriptor =
   (ProtobufCMessageInit) strata__v1__get_status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define strata__v1__ping_request__field_descriptors NULL
+#define strata__v1__ping_request__field_indices_by_name NULL
+#define strata__v1__ping_request__number_ranges NULL
+const ProtobufCMessageDescriptor strata__v1__ping_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.PingRequest",
+  "PingRequest",
+  "Strata__V1__PingRequest",
+  "strata.v1",
+  sizeof(Strata__V1__PingRequest),
+  0,
+  strata__v1__ping_request__field_descriptors,
+  strata__v1__ping_request__field_indices_by_name,
+  0,  strata__v1__ping_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__ping_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define strata__v1__ping_response__field_descriptors NULL
+#define strata__v1__ping_response__field_indices_by_name NULL
+#define strata__v1__ping_response__number_ranges NULL
+const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.PingResponse",
+  "PingResponse",
+  "Strata__V1__PingResponse",
+  "strata.v1",
+  sizeof(Strata__V1__PingResponse),
+  0,
+  strata__v1__ping_response__field_descriptors,
+  strata__v1__ping_response__field_indices_by_name,
+  0,  strata__v1__ping_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__ping_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[16] =
 {
   {
@@ -2763,7 +2889,7 @@ const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor =
   (ProtobufCMessageInit) strata__v1__group_write_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[8] =
+static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[9] =
 {
   { "ApplyFeatureGroups", &strata__v1__apply_feature_groups_request__descriptor, &strata__v1__apply_feature_groups_response__descriptor },
   { "ListFeatureGroups", &strata__v1__list_feature_groups_request__descriptor, &strata__v1__list_feature_groups_response__descriptor },
@@ -2773,6 +2899,7 @@ static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descrip
   { "GetOnlineFeatures", &strata__v1__get_online_features_request__descriptor, &strata__v1__get_online_features_response__descriptor },
   { "GetHistoricalFeatures", &strata__v1__get_historical_features_request__descriptor, &strata__v1__get_historical_features_response__descriptor },
   { "GetStatus", &strata__v1__get_status_request__descriptor, &strata__v1__get_status_response__descriptor },
+  { "Ping", &strata__v1__ping_request__descriptor, &strata__v1__ping_response__descriptor },
 };
 const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   0,        /* ApplyFeatureGroups */
@@ -2781,6 +2908,7 @@ const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   5,        /* GetOnlineFeatures */
   7,        /* GetStatus */
   1,        /* ListFeatureGroups */
+  8,        /* Ping */
   3,        /* SetFeatureGroupStatus */
   4         /* WriteFeatures */
 };
@@ -2791,7 +2919,7 @@ const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
   "FeatureStore",
   "Strata__V1__FeatureStore",
   "strata.v1",
-  8,
+  9,
   strata__v1__feature_store__method_descriptors,
   strata__v1__feature_store__method_indices_by_name
 };
@@ -2858,6 +2986,14 @@ void strata__v1__feature_store__get_status(ProtobufCService *service,
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__ping(ProtobufCService *service,
+                                     const Strata__V1__PingRequest *input,
+                                     Strata__V1__PingResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
                                       Strata__V1__FeatureStore_ServiceDestroy destroy)

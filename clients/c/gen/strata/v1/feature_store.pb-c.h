@@ -38,6 +38,8 @@ typedef struct Strata__V1__GetHistoricalFeaturesResponse Strata__V1__GetHistoric
 typedef struct Strata__V1__JoinedBatch Strata__V1__JoinedBatch;
 typedef struct Strata__V1__JoinedColumn Strata__V1__JoinedColumn;
 typedef struct Strata__V1__GetStatusRequest Strata__V1__GetStatusRequest;
+typedef struct Strata__V1__PingRequest Strata__V1__PingRequest;
+typedef struct Strata__V1__PingResponse Strata__V1__PingResponse;
 typedef struct Strata__V1__GetStatusResponse Strata__V1__GetStatusResponse;
 typedef struct Strata__V1__ClusterNodeStatus Strata__V1__ClusterNodeStatus;
 typedef struct Strata__V1__GroupWriteStatus Strata__V1__GroupWriteStatus;
@@ -439,6 +441,24 @@ struct  Strata__V1__GetStatusRequest
 };
 #define STRATA__V1__GET_STATUS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_status_request__descriptor) \
+     }
+
+
+struct  Strata__V1__PingRequest
+{
+  ProtobufCMessage base;
+};
+#define STRATA__V1__PING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__ping_request__descriptor) \
+     }
+
+
+struct  Strata__V1__PingResponse
+{
+  ProtobufCMessage base;
+};
+#define STRATA__V1__PING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__ping_response__descriptor) \
      }
 
 
@@ -924,6 +944,44 @@ Strata__V1__GetStatusRequest *
 void   strata__v1__get_status_request__free_unpacked
                      (Strata__V1__GetStatusRequest *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__PingRequest methods */
+void   strata__v1__ping_request__init
+                     (Strata__V1__PingRequest         *message);
+size_t strata__v1__ping_request__get_packed_size
+                     (const Strata__V1__PingRequest   *message);
+size_t strata__v1__ping_request__pack
+                     (const Strata__V1__PingRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__ping_request__pack_to_buffer
+                     (const Strata__V1__PingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__PingRequest *
+       strata__v1__ping_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__ping_request__free_unpacked
+                     (Strata__V1__PingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__PingResponse methods */
+void   strata__v1__ping_response__init
+                     (Strata__V1__PingResponse         *message);
+size_t strata__v1__ping_response__get_packed_size
+                     (const Strata__V1__PingResponse   *message);
+size_t strata__v1__ping_response__pack
+                     (const Strata__V1__PingResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__ping_response__pack_to_buffer
+                     (const Strata__V1__PingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__PingResponse *
+       strata__v1__ping_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__ping_response__free_unpacked
+                     (Strata__V1__PingResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__GetStatusResponse methods */
 void   strata__v1__get_status_response__init
                      (Strata__V1__GetStatusResponse         *message);
@@ -1049,6 +1107,12 @@ typedef void (*Strata__V1__JoinedColumn_Closure)
 typedef void (*Strata__V1__GetStatusRequest_Closure)
                  (const Strata__V1__GetStatusRequest *message,
                   void *closure_data);
+typedef void (*Strata__V1__PingRequest_Closure)
+                 (const Strata__V1__PingRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__PingResponse_Closure)
+                 (const Strata__V1__PingResponse *message,
+                  void *closure_data);
 typedef void (*Strata__V1__GetStatusResponse_Closure)
                  (const Strata__V1__GetStatusResponse *message,
                   void *closure_data);
@@ -1097,6 +1161,10 @@ struct Strata__V1__FeatureStore_Service
                      const Strata__V1__GetStatusRequest *input,
                      Strata__V1__GetStatusResponse_Closure closure,
                      void *closure_data);
+  void (*ping)(Strata__V1__FeatureStore_Service *service,
+               const Strata__V1__PingRequest *input,
+               Strata__V1__PingResponse_Closure closure,
+               void *closure_data);
 };
 typedef void (*Strata__V1__FeatureStore_ServiceDestroy)(Strata__V1__FeatureStore_Service *);
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
@@ -1112,7 +1180,8 @@ void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
       function_prefix__ ## write_features,\
       function_prefix__ ## get_online_features,\
       function_prefix__ ## get_historical_features,\
-      function_prefix__ ## get_status  }
+      function_prefix__ ## get_status,\
+      function_prefix__ ## ping  }
 void strata__v1__feature_store__apply_feature_groups(ProtobufCService *service,
                                                      const Strata__V1__ApplyFeatureGroupsRequest *input,
                                                      Strata__V1__ApplyFeatureGroupsResponse_Closure closure,
@@ -1145,6 +1214,10 @@ void strata__v1__feature_store__get_status(ProtobufCService *service,
                                            const Strata__V1__GetStatusRequest *input,
                                            Strata__V1__GetStatusResponse_Closure closure,
                                            void *closure_data);
+void strata__v1__feature_store__ping(ProtobufCService *service,
+                                     const Strata__V1__PingRequest *input,
+                                     Strata__V1__PingResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1171,6 +1244,8 @@ extern const ProtobufCMessageDescriptor strata__v1__get_historical_features_resp
 extern const ProtobufCMessageDescriptor strata__v1__joined_batch__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__joined_column__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_status_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__ping_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor;
