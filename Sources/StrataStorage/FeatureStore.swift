@@ -30,8 +30,9 @@ public final class FeatureStore: Sendable {
   }
 
   /// Online lookups of at most this many (entity, group) keys run inline on the calling task; larger
-  /// ones on the storage read threads.
-  static let inlineLookupKeys = 64
+  /// ones on the storage read threads. Online rows are read from memory (`OnlineTable`, well under a
+  /// microsecond per key); only rows stored with an event time still in the future read storage.
+  static let inlineLookupKeys = 4_096
 
   /// Threads one historical chunk may use (the machine's cores, at most 8).
   public let joinParallelism = min(8, max(1, ProcessInfo.processInfo.activeProcessorCount))

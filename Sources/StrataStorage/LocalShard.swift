@@ -53,6 +53,9 @@ public final class LocalShard: Sendable {
   private let writer: Mutex<WriterState>
   /// Columnar in-memory copies of group histories for exports (see `HistoryImages`).
   let images = HistoryImages()
+  /// The whole online keyspace in memory (see `OnlineTable`): lookups and the writer's
+  /// read-compare-replace read it instead of the engine.
+  let online = OnlineTable()
 
   private struct WriterState {
     var nextSequence: UInt64
@@ -83,6 +86,12 @@ public final class LocalShard: Sendable {
       cursor.next()
     }
     writer = Mutex(WriterState(nextSequence: next, stats: stats))
+    let rows = try engine.makeCursor(in: .online)
+    rows.seek([])
+    while rows.isValid {
+      online.put(rows.key, rows.value)
+      rows.next()
+    }
   }
 
   /// Appends `rows` to `group`'s history and updates the online rows, atomically.
@@ -126,15 +135,17 @@ public final class LocalShard: Sendable {
           best.append((s, encoded))
         }
       }
-      let existing = try engine.multiGet(onlineKeys, in: .online)
       var previous = [StoredRow?](repeating: nil, count: onlineKeys.count)
+      var winners: [(key: [UInt8], value: [UInt8])] = []
       for i in onlineKeys.indices {
-        if let bytes = existing[i] {
+        if let bytes = online.get(onlineKeys[i]) {
           let old = try OnlineValue.decodeHeader(bytes)
           previous[i] = old
           if !best[i].row.supersedes(old) { continue }
         }
-        batch.put(onlineKeys[i], OnlineValue.encode(best[i].row, encodedValues: best[i].encoded), in: .online)
+        let value = OnlineValue.encode(best[i].row, encodedValues: best[i].encoded)
+        batch.put(onlineKeys[i], value, in: .online)
+        winners.append((onlineKeys[i], value))
       }
       var late = 0
       for (i, row) in rowSlots {
@@ -151,6 +162,8 @@ public final class LocalShard: Sendable {
       // Before the rows become visible: an image built from an earlier snapshot must not answer them.
       images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
+      // Stored: lookups see the new online rows from here (before the write is acknowledged).
+      for (key, value) in winners { online.put(key, value) }
       state.nextSequence = firstSeq
       state.stats[sid] = stats
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
@@ -159,10 +172,9 @@ public final class LocalShard: Sendable {
 
   /// The online row of each entity for `group`, in `entityIDs` order (nil = never written).
   public func onlineRows(entityIDs: [String], group: FeatureGroup) throws -> [StoredRow?] {
-    let keys = entityIDs.map { KeyCodec.onlineKey(entityID: $0, groupVersion: group.storageID) }
     let dtypes = group.dtypes
-    return try engine.multiGet(keys, in: .online).map { bytes throws -> StoredRow? in
-      guard let bytes else { return nil }
+    return try entityIDs.map { id throws -> StoredRow? in
+      guard let bytes = online.get(KeyCodec.onlineKey(entityID: id, groupVersion: group.storageID)) else { return nil }
       return try OnlineValue.decode(bytes, dtypes: dtypes)
     }
   }

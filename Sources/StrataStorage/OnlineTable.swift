@@ -1,0 +1,170 @@
+internal import Synchronization
+
+/// An in-memory copy of the online keyspace: online key bytes -> online value bytes, exactly what the
+/// engine's `.online` keyspace holds. `LocalShard` loads it at start and updates it after every write
+/// that reaches the engine, so online lookups (and the read-compare-replace of a write) never touch
+/// storage.
+///
+/// Layout, for memory: 16 shards by key hash, each an append-only byte arena of entries
+/// (`keyLength:u16 key valueLength:u32 value`) and a dictionary from a 64-bit key hash to the offset
+/// of the key's newest entry. Keys whose hash collides with another key's live in a small overflow
+/// dictionary keyed by the full key bytes, so answers are exact whatever the hash. Replaced entries
+/// become garbage; a shard's arena is compacted when its garbage exceeds half of it (and
+/// `compactionMinimumBytes`). About 40 bytes of overhead per key beyond the key and value bytes.
+///
+/// Readers and the writer take a shard's lock for one lookup or update at a time.
+final class OnlineTable: Sendable {
+  fileprivate struct Shard {
+    var slots: [UInt64: Int] = [:]
+    var overflow: [[UInt8]: Int] = [:]
+    var arena: [UInt8] = []
+    var garbage = 0
+  }
+
+  /// A shard behind its lock (a `Mutex` cannot be an array element itself).
+  private final class Locked: Sendable {
+    let state = Mutex(Shard())
+    func withLock<R>(_ body: (inout Shard) -> R) -> R { state.withLock { body(&$0) } }
+  }
+
+  private static let shardCount = 16
+  private let shards: [Locked]
+  private let hash: @Sendable ([UInt8]) -> UInt64
+  private let compactionMinimumBytes: Int
+
+  /// - Parameters:
+  ///   - hash: the key hash (tests pass a weak one to force collisions).
+  ///   - compactionMinimumBytes: a shard's garbage is never compacted below this.
+  init(hash: @escaping @Sendable ([UInt8]) -> UInt64 = OnlineTable.keyHash, compactionMinimumBytes: Int = 1 << 20) {
+    self.shards = (0..<Self.shardCount).map { _ in Locked() }
+    self.hash = hash
+    self.compactionMinimumBytes = compactionMinimumBytes
+  }
+
+  /// The hash of an online key (`KeyCodec.onlineKey`): its leading entity token (already a 64-bit hash
+  /// of the id) mixed with its trailing group version. Other byte strings are hashed with FNV-1a.
+  static let keyHash: @Sendable ([UInt8]) -> UInt64 = { key in
+    guard key.count >= 14 else {
+      var h: UInt64 = 0xcbf2_9ce4_8422_2325
+      for b in key { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+      return h
+    }
+    var token: UInt64 = 0
+    for i in 0..<8 { token = token << 8 | UInt64(key[i]) }
+    var version: UInt64 = 0
+    for i in (key.count - 4)..<key.count { version = version << 8 | UInt64(key[i]) }
+    return token ^ (version &* 0x9e37_79b9_7f4a_7c15)
+  }
+
+  /// The value stored under `key`, or nil.
+  func get(_ key: [UInt8]) -> [UInt8]? {
+    let h = hash(key)
+    return shards[Int(h % UInt64(Self.shardCount))].withLock { s in
+      guard let offset = s.find(key, hash: h) else { return nil }
+      return s.value(at: offset)
+    }
+  }
+
+  /// Stores `value` under `key`, replacing any value.
+  func put(_ key: [UInt8], _ value: [UInt8]) {
+    precondition(key.count <= Int(UInt16.max), "online key too long")
+    let h = hash(key)
+    shards[Int(h % UInt64(Self.shardCount))].withLock { s in
+      let offset = s.append(key, value)
+      if let old = s.slots[h] {
+        if s.key(at: old) == key {
+          s.garbage += s.entrySize(at: old)
+          s.slots[h] = offset
+        } else {
+          if let previous = s.overflow[key] { s.garbage += s.entrySize(at: previous) }
+          s.overflow[key] = offset
+        }
+      } else {
+        s.slots[h] = offset
+      }
+      if s.garbage > compactionMinimumBytes && s.garbage * 2 > s.arena.count { s.compact() }
+    }
+  }
+
+  /// Keys stored.
+  var count: Int {
+    shards.reduce(0) { total, shard in total + shard.withLock { $0.slots.count + $0.overflow.count } }
+  }
+
+  /// Bytes held by the arenas (live entries and garbage), without dictionary overhead.
+  var arenaBytes: Int {
+    shards.reduce(0) { total, shard in total + shard.withLock { $0.arena.count } }
+  }
+}
+
+extension OnlineTable.Shard {
+  /// The offset of `key`'s newest entry.
+  func find(_ key: [UInt8], hash: UInt64) -> Int? {
+    if let offset = slots[hash], keyEquals(at: offset, key) { return offset }
+    return overflow.isEmpty ? nil : overflow[key]
+  }
+
+  mutating func append(_ key: [UInt8], _ value: [UInt8]) -> Int {
+    let offset = arena.count
+    arena.append(UInt8(truncatingIfNeeded: key.count >> 8))
+    arena.append(UInt8(truncatingIfNeeded: key.count))
+    arena.append(contentsOf: key)
+    let n = UInt32(value.count)
+    arena.append(UInt8(truncatingIfNeeded: n >> 24))
+    arena.append(UInt8(truncatingIfNeeded: n >> 16))
+    arena.append(UInt8(truncatingIfNeeded: n >> 8))
+    arena.append(UInt8(truncatingIfNeeded: n))
+    arena.append(contentsOf: value)
+    return offset
+  }
+
+  private func keyLength(at offset: Int) -> Int {
+    Int(arena[offset]) << 8 | Int(arena[offset + 1])
+  }
+
+  private func valueLength(at offset: Int) -> Int {
+    let v = offset + 2 + keyLength(at: offset)
+    return Int(arena[v]) << 24 | Int(arena[v + 1]) << 16 | Int(arena[v + 2]) << 8 | Int(arena[v + 3])
+  }
+
+  func keyEquals(at offset: Int, _ key: [UInt8]) -> Bool {
+    guard keyLength(at: offset) == key.count else { return false }
+    return arena.withUnsafeBufferPointer { a in
+      key.withUnsafeBufferPointer { k in
+        k.isEmpty || memcmpEqual(a.baseAddress! + offset + 2, k.baseAddress!, k.count)
+      }
+    }
+  }
+
+  func key(at offset: Int) -> [UInt8] {
+    Array(arena[(offset + 2)..<(offset + 2 + keyLength(at: offset))])
+  }
+
+  func value(at offset: Int) -> [UInt8] {
+    let start = offset + 2 + keyLength(at: offset) + 4
+    return Array(arena[start..<(start + valueLength(at: offset))])
+  }
+
+  func entrySize(at offset: Int) -> Int {
+    2 + keyLength(at: offset) + 4 + valueLength(at: offset)
+  }
+
+  /// Rewrites the arena with the live entries only.
+  mutating func compact() {
+    var fresh = Self()
+    fresh.arena.reserveCapacity(arena.count - garbage)
+    for (h, offset) in slots { fresh.slots[h] = fresh.append(key(at: offset), value(at: offset)) }
+    for (k, offset) in overflow { fresh.overflow[k] = fresh.append(k, value(at: offset)) }
+    self = fresh
+  }
+}
+
+/// Byte equality of two buffers of `count` bytes.
+private func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+  var i = 0
+  while i < count {
+    if a[i] != b[i] { return false }
+    i += 1
+  }
+  return true
+}

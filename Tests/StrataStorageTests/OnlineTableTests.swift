@@ -1,0 +1,71 @@
+import StrataCore
+import StrataTestSupport
+import Testing
+
+@testable import StrataStorage
+
+/// `OnlineTable`, the in-memory online keyspace: random puts and gets against a dictionary oracle,
+/// with hashes that collide often and compaction after every few updates, and the table `LocalShard`
+/// rebuilds from storage at start.
+@Suite("OnlineTable: the in-memory online keyspace")
+struct OnlineTableTests {
+  @Test(
+    "random puts and gets equal a dictionary, whatever the hash (exact, colliding, constant) and however often arenas compact",
+    arguments: ["real", "weak", "constant"])
+  func againstOracle(hashKind: String) {
+    var rng = SplitMix64.forTest("OnlineTable.oracle.\(hashKind)")
+    let hash: @Sendable ([UInt8]) -> UInt64 =
+      switch hashKind {
+      case "real": OnlineTable.keyHash
+      case "weak": { UInt64($0.count % 5) }  // few distinct hashes: most keys go to the overflow
+      default: { _ in 7 }
+      }
+    let table = OnlineTable(hash: hash, compactionMinimumBytes: 64)
+    var oracle: [[UInt8]: [UInt8]] = [:]
+    let keys: [[UInt8]] = (0..<300).map { i in
+      // Online keys of random ids and group versions, plus a few short odd byte strings.
+      i % 50 == 0 ? Array("k\(i)".utf8) : KeyCodec.onlineKey(entityID: "e\(rng.below(1_000))-\(i)", groupVersion: UInt32(rng.below(3) + 1))
+    }
+    for step in 0..<5_000 {
+      let key = rng.element(of: keys)
+      if rng.below(3) == 0 {
+        #expect(table.get(key) == oracle[key], "step \(step); \(rng.seedDescription)")
+      } else {
+        let value = (0..<rng.below(40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        table.put(key, value)
+        oracle[key] = value
+      }
+    }
+    for key in keys { #expect(table.get(key) == oracle[key], "\(rng.seedDescription)") }
+    #expect(table.count == oracle.count)
+    // Compaction keeps the arenas near the live bytes (the garbage bound is half an arena).
+    let live = oracle.reduce(0) { $0 + 6 + $1.key.count + $1.value.count }
+    #expect(table.arenaBytes <= 2 * live + 16 * 64 * 2, "arena \(table.arenaBytes) bytes for \(live) live bytes")
+  }
+
+  @Test("a node's online rows come back from storage at start, and later writes replace them", arguments: EngineKind.allCases)
+  func reloadedAtStart(kind: EngineKind) throws {
+    try kind.withEngine { engine in
+      let group = FeatureGroup(
+        spec: FeatureGroupSpec(name: "g", features: [FeatureSpec(name: "x", dtype: .int)]), version: 1, status: .active,
+        createdAt: .seconds(1_700_000_000), storageID: 1)
+      let first = try LocalShard(engine: engine)
+      let t = Timestamp.seconds(1_700_000_100)
+      _ = try first.append(
+        (0..<100).map { RowToStore(entityID: "u\($0)", eventTime: t, createdTime: t, values: [.int(Int64($0))]) }, to: group,
+        now: t)
+      let second = try LocalShard(engine: engine)
+      #expect(second.online.count == 100)
+      let rows = try second.onlineRows(entityIDs: ["u7", "u99", "nobody"], group: group)
+      #expect(rows.map { $0?.values } == [[.int(7)], [.int(99)], nil])
+      // An older row loses against the reloaded one; a newer one replaces it.
+      let outcome = try second.append(
+        [RowToStore(entityID: "u7", eventTime: t.adding(microseconds: -1), createdTime: t, values: [.int(-1)]),
+         RowToStore(entityID: "u99", eventTime: t.adding(microseconds: 1), createdTime: t, values: [.int(-99)])],
+        to: group, now: t)
+      #expect(outcome.lateRows == 1)
+      let after = try second.onlineRows(entityIDs: ["u7", "u99"], group: group)
+      #expect(after.map { $0?.values } == [[.int(7)], [.int(-99)]])
+    }
+  }
+}
