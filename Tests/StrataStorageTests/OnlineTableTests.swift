@@ -69,3 +69,17 @@ struct OnlineTableTests {
     }
   }
 }
+
+@Suite("LocalShard.precedes: the key order of write batches")
+struct KeyOrderTests {
+  @Test("byte-wise order equals lexicographic order of the bytes, prefixes first")
+  func againstLexicographic() {
+    var rng = SplitMix64.forTest("LocalShard.precedes")
+    for _ in 0..<5_000 {
+      let a = (0..<(1 + rng.below(6))).map { _ in UInt8(rng.below(3) * 127) }
+      let b = rng.oneIn(4) ? a + [UInt8(rng.below(256))] : (0..<(1 + rng.below(6))).map { _ in UInt8(rng.below(3) * 127) }
+      #expect(LocalShard.precedes(a, b) == a.lexicographicallyPrecedes(b), "\(a) \(b); \(rng.seedDescription)")
+      #expect(LocalShard.precedes(b, a) == b.lexicographicallyPrecedes(a), "\(b) \(a); \(rng.seedDescription)")
+    }
+  }
+}
