@@ -29,6 +29,10 @@ final class RocksDBOptions {
   /// Default read options: an iterator created with them reads an implicit snapshot taken at creation.
   let readOptions: OpaquePointer
 
+  /// A handle on RocksDB's default environment (the one every engine of the process uses). Never
+  /// destroyed: destroying the handle of the default environment would not free anything anyway.
+  nonisolated(unsafe) static let defaultEnv: OpaquePointer = rocksdb_create_default_env()
+
   init(syncWrites: Bool) {
     blockCache = rocksdb_cache_create_lru(RocksDBOptions.blockCacheBytes)
     tableOptions = rocksdb_block_based_options_create()
@@ -42,6 +46,10 @@ final class RocksDBOptions {
     rocksdb_options_set_create_if_missing(options, 1)
     rocksdb_options_set_create_missing_column_families(options, 1)
     rocksdb_options_increase_parallelism(options, RocksDBOptions.parallelism)
+    // Compactions (the low-priority pool of the process-wide default environment) run at the lowest CPU
+    // priority, so they take the CPU only when online lookups leave it idle. Flushes (high-priority
+    // pool) keep theirs, so writes do not stall behind a memtable that cannot be flushed.
+    rocksdb_env_lower_thread_pool_cpu_priority(RocksDBOptions.defaultEnv)
     rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
     rocksdb_options_set_block_based_table_factory(options, tableOptions)
 

@@ -26,12 +26,13 @@ public final class BackgroundThreads: Sendable {
     var items: [@Sendable () -> Void] = []
   }
 
-  /// Starts `count` threads with niceness `nice` (Linux; elsewhere the priority is unchanged).
-  public init(count: Int, nice: Int32 = 10) {
+  /// Starts `count` threads named `name`-0, `name`-1, ... with niceness `nice` (Linux; elsewhere the
+  /// priority is unchanged).
+  public init(count: Int, nice: Int32 = 10, name: String = "strata-bulk") {
     self.count = max(1, count)
     for index in 0..<self.count {
       let thread = Thread { [self] in
-        Thread.current.name = "strata-bulk-\(index)"
+        Thread.current.name = "\(name)-\(index)"
         #if os(Linux)
           // Linux keeps the nice value per thread (see pthreads(7)): `who` 0 is the calling thread.
           _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
