@@ -10,10 +10,13 @@ internal import CRocksDB
 /// - `rocksdb_block_based_options_set_block_cache` and `rocksdb_options_set_block_based_table_factory`
 ///   copy `shared_ptr`s / the table options, so destroying our handles later is safe.
 final class RocksDBOptions {
-  /// Capacity of the LRU block cache shared by all column families. Point-in-time exports read the
-  /// history in key order chunk after chunk; a cache that holds a good share of it avoids re-reading
-  /// and re-decompressing the same blocks.
-  static let blockCacheBytes = 256 << 20
+  /// Capacity of the LRU block cache shared by all column families. Online lookups never read
+  /// RocksDB (`OnlineTable`) and large exports read history images, so the cache serves the storage
+  /// join of small or touched label sets and the image builds; it is kept small for memory.
+  static let blockCacheBytes = 64 << 20
+  /// Memtable size per column family (RocksDB's default is 64 MiB): with two memtables per family at
+  /// most, this bounds the write buffers at about 3 x 2 x 32 MiB.
+  static let writeBufferBytes = 32 << 20
   /// Data block size: one entity's history for a group version is typically a few kB.
   static let blockSize = 16 << 10
   /// Bloom filter bits per key: ~1% false positives.
@@ -51,6 +54,7 @@ final class RocksDBOptions {
     // pool) keep theirs, so writes do not stall behind a memtable that cannot be flushed.
     rocksdb_env_lower_thread_pool_cpu_priority(RocksDBOptions.defaultEnv)
     rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+    rocksdb_options_set_write_buffer_size(options, RocksDBOptions.writeBufferBytes)
     rocksdb_options_set_block_based_table_factory(options, tableOptions)
 
     writeOptions = rocksdb_writeoptions_create()

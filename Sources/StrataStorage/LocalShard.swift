@@ -1,6 +1,9 @@
 public import StrataCore
 internal import Synchronization
 internal import Foundation
+#if canImport(Glibc)
+  internal import Glibc
+#endif
 
 /// A validated row ready to store for one group version.
 public struct RowToStore: Sendable, Equatable {
@@ -176,6 +179,16 @@ public final class LocalShard: Sendable {
     }
   }
 
+  /// Returns free heap memory to the system: glibc's `malloc_trim(0)`, looked up at run time (the
+  /// Glibc module does not export `<malloc.h>`); nothing where it does not exist.
+  static func returnFreedMemory() {
+    #if os(Linux)
+      typealias MallocTrim = @convention(c) (Int) -> Int32
+      guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+      _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+    #endif
+  }
+
   /// Byte-wise lexicographic order (RocksDB's default comparator).
   static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     let n = min(a.count, b.count)
@@ -225,6 +238,9 @@ public final class LocalShard: Sendable {
       images.abandonBuild(sid, tooLargeAtRows: nil)
       throw error
     }
+    // A build allocates and frees far more than the image it keeps (growing arrays, decoded rows):
+    // hand the freed memory back to the system instead of leaving it in malloc's free lists.
+    defer { Self.returnFreedMemory() }
     do {
       let image = try HistoryImage.build(from: cursor, group: group, expectedRows: Int(clamping: rows), maxBytes: policy.budgetBytes)
       return images.finishBuild(sid, image: image, budget: policy.budgetBytes)
