@@ -95,7 +95,7 @@ public struct StrataNode: Sendable {
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       server = GRPCServer(
-        transport: transport, services: [coordinator, shard],
+        transport: transport, services: [FastOnlineEncoding(coordinator), shard],
         interceptorPipeline: [
           .apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor])),
           .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
@@ -103,7 +103,7 @@ public struct StrataNode: Sendable {
       services.append(RegistryPullService(shard: shard))
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
     } else {
-      server = GRPCServer(transport: transport, services: [service])
+      server = GRPCServer(transport: transport, services: [FastOnlineEncoding(service)])
     }
     let serverService = GRPCServerService(server: server) { address in
       logger.info(

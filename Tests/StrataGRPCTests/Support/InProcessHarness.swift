@@ -148,7 +148,7 @@ func withStrata(
       FeatureStoreService(store: store, node: node, logger: logger)
     }
   let transport = InProcessTransport()
-  let server = GRPCServer(transport: transport.server, services: [service])
+  let server = GRPCServer(transport: transport.server, services: [FastOnlineEncoding(service)])
   let client = GRPCClient(transport: transport.client)
   try await withThrowingDiscardingTaskGroup { group in
     group.addTask { try await server.serve() }

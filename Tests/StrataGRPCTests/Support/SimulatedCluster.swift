@@ -355,7 +355,7 @@ func withSimulatedCluster(
       GRPCServer(
         transport: transports[i].server,
         services: [
-          ClusterCoordinator(local: local, cluster: view, logger: logger),
+          FastOnlineEncoding(ClusterCoordinator(local: local, cluster: view, logger: logger)),
           ShardService(local: local, cluster: view, logger: logger),
         ],
         interceptorPipeline: [
