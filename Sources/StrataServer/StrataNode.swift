@@ -32,7 +32,15 @@ public struct StrataNode: Sendable {
     case .memory:
       engine = InMemoryEngine()
     }
+    let start = ContinuousClock.now
     self.store = try FeatureStore(engine: engine, limits: config.limits, imagePolicy: config.imagePolicy)
+    logger.info(
+      "storage opened",
+      metadata: [
+        "strata.online_rows": "\(store.shard.onlineRowsInMemory)",
+        "strata.online_arena_mib": "\(store.shard.onlineBytesInMemory >> 20)",
+        "strata.open_seconds": "\((ContinuousClock.now - start).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
+      ])
   }
 
   /// Serves until a shutdown signal arrives (or, in tests, until the surrounding task is cancelled).

@@ -189,6 +189,11 @@ public final class LocalShard: Sendable {
     #endif
   }
 
+  /// Online rows held in memory (one per entity and group version written).
+  public var onlineRowsInMemory: Int { online.count }
+  /// Bytes of the in-memory online rows' arenas (keys, values and not yet compacted garbage).
+  public var onlineBytesInMemory: Int { online.arenaBytes }
+
   /// Byte-wise lexicographic order (RocksDB's default comparator).
   static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     let n = min(a.count, b.count)
