@@ -111,11 +111,39 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   public func writeFeatures(
     request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
   ) async throws -> Strata_V1_WriteFeaturesResponse {
+    try await writeBatches(request) { message, what in
+      try sizeLimit.check(message, estimate: Self.estimate(message), what: what)
+      return try await store.write(WriteRequest(proto: message))
+    }
+  }
+
+  /// `WriteFeatures` on undecoded messages (see `FeatureStoreFastPaths`): each message is decoded,
+  /// validated and written on the store's writer thread, so a large batch does not hold one of the
+  /// cooperative pool's threads (two here) while online lookups wait. Same answers and errors.
+  public func writeFeatures(raw messages: RPCAsyncSequence<[UInt8], any Error>) async throws -> Strata_V1_WriteFeaturesResponse {
+    try await writeBatches(messages) { bytes, what in
+      try sizeLimit.check(size: bytes.count, what: what)
+      return try await store.write(decoding: {
+        let message: Strata_V1_WriteFeaturesRequest
+        do {
+          message = try Strata_V1_WriteFeaturesRequest(serializedBytes: bytes)
+        } catch {
+          throw StrataError.invalidArgument("\(what) is not a valid WriteFeaturesRequest message: \(error)")
+        }
+        return try WriteRequest(proto: message)
+      })
+    }
+  }
+
+  /// The batches of one write stream, each written by `write` (given the message and "write batch N");
+  /// the answer counts them. An error names the failing batch and what the earlier ones committed.
+  private func writeBatches<Message: Sendable>(
+    _ messages: RPCAsyncSequence<Message, any Error>, _ write: (Message, String) async throws -> AppendOutcome
+  ) async throws -> Strata_V1_WriteFeaturesResponse {
     var response = Strata_V1_WriteFeaturesResponse()
     do {
-      for try await message in request {
-        try sizeLimit.check(message, estimate: Self.estimate(message), what: "write batch \(response.batches + 1)")
-        let outcome = try await store.write(WriteRequest(proto: message))
+      for try await message in messages {
+        let outcome = try await write(message, "write batch \(response.batches + 1)")
         response.rowsWritten += UInt64(outcome.rowsWritten)
         response.lateRows += UInt64(outcome.lateRows)
         response.batches += 1

@@ -200,3 +200,35 @@ public struct FastOnlineEncoding<Base: Strata_V1_FeatureStore.ServiceProtocol>: 
       handler: { request, context in try await base.getOnlineFeatures(request: request, context: context) })
   }
 }
+
+/// Hands a message's bytes over undecoded.
+struct RawBytesDeserializer: MessageDeserializer {
+  func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+    serializedMessageBytes.withUnsafeBytes { Array($0) }
+  }
+}
+
+/// A single node's `FeatureStore` service with its two hot paths tuned: `GetOnlineFeatures` answers
+/// encoded by `OnlineResponseEncoder`, and `WriteFeatures` batches decoded on the store's writer
+/// thread instead of the cooperative pool (`FeatureStoreService.writeFeatures(raw:)`). Every other
+/// method is the service's own registration.
+public struct FeatureStoreFastPaths: RegistrableRPCService {
+  public let service: FeatureStoreService
+
+  public init(_ service: FeatureStoreService) {
+    self.service = service
+  }
+
+  public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    FastOnlineEncoding(service).registerMethods(with: &router)
+    let service = self.service
+    router.registerHandler(
+      forMethod: Strata_V1_FeatureStore.Method.WriteFeatures.descriptor,
+      deserializer: RawBytesDeserializer(),
+      serializer: ProtobufSerializer<Strata_V1_WriteFeaturesResponse>(),
+      handler: { request, context in
+        let response = try await service.writeFeatures(raw: request.messages)
+        return StreamingServerResponse(single: ServerResponse(message: response, metadata: [:]))
+      })
+  }
+}

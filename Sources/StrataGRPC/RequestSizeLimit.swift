@@ -18,6 +18,14 @@ public struct RequestSizeLimit: Sendable {
 
   public var transportLimit: Int { maxBytes > Int.max / 4 ? Int.max : maxBytes * 4 }
 
+  /// Throws RESOURCE_EXHAUSTED when a message of `size` serialized bytes exceeds `maxBytes`.
+  func check(size: Int, what: String) throws(StrataError) {
+    guard size <= maxBytes else {
+      throw .resourceExhausted(
+        "\(what) is \(size) bytes; the node accepts messages of at most \(maxBytes) bytes (--max-request-bytes): send smaller batches")
+    }
+  }
+
   /// Throws RESOURCE_EXHAUSTED when `message` serializes to more than `maxBytes`.
   /// `estimate` must not exceed the real serialized size (it decides whether to measure).
   func check(_ message: some SwiftProtobuf.Message, estimate: Int, what: String) throws(StrataError) {

@@ -111,7 +111,7 @@ public struct StrataNode: Sendable {
       services.append(RegistryPullService(shard: shard))
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
     } else {
-      server = GRPCServer(transport: transport, services: [FastOnlineEncoding(service)])
+      server = GRPCServer(transport: transport, services: [FeatureStoreFastPaths(service)])
     }
     let serverService = GRPCServerService(server: server) { address in
       logger.info(

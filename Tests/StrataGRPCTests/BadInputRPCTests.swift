@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import StrataCore
 import StrataGRPC
 import StrataProto
@@ -40,6 +41,39 @@ struct BadInputRPCTests {
       try await s.expectRejected(.notFound, mentioning: ["'nope'", "does not exist"]) {
         try await s.write("nope", features: ["score"], rows: [writeRow("u1", .t0(-1), [.float(1)])])
       }
+    }
+  }
+
+  /// Write batches are decoded by the node itself, on its writer thread (`FeatureStoreFastPaths`): a
+  /// message that is not a WriteFeaturesRequest must be refused as bad input, after the good batches
+  /// before it were committed, and change nothing else.
+  @Test("a write batch whose bytes are not a WriteFeaturesRequest is INVALID_ARGUMENT naming the batch")
+  func writeUndecodableBatch() async throws {
+    try await Self.withSeeded { s in
+      let grpc = try #require(s.grpc)
+      let good: [UInt8] = try writeBatch(
+        "user_stats", features: ["score"], rows: [writeRow("u3", .t0(-5), [.float(3)])]
+      ).serializedBytes()
+      let garbage: [UInt8] = [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]  // a length that runs past the end
+      let before = try await s.status().rowsWritten
+      do {
+        _ = try await grpc.clientStreaming(
+          request: StreamingClientRequest { writer in
+            try await writer.write(good)
+            try await writer.write(garbage)
+          },
+          descriptor: Strata_V1_FeatureStore.Method.WriteFeatures.descriptor,
+          serializer: RawBytesSerializer(),
+          deserializer: ProtobufDeserializer<Strata_V1_WriteFeaturesResponse>(),
+          options: .defaults
+        ) { try $0.message }
+        Issue.record("an undecodable batch was accepted")
+      } catch let error as RPCError {
+        #expect(error.code == .invalidArgument, "\(error)")
+        #expect(error.message.contains("write batch 2 is not a valid WriteFeaturesRequest message"), "\(error.message)")
+        #expect(error.message.contains("the 1 earlier batches of this call, 1 rows, were committed"), "\(error.message)")
+      }
+      #expect(try await s.status().rowsWritten == before + 1)
     }
   }
 
@@ -475,4 +509,9 @@ struct BadInputRPCTests {
       #expect(ok.rowsWritten == 1)
     }
   }
+}
+
+/// Sends `[UInt8]` messages as they are.
+private struct RawBytesSerializer: MessageSerializer {
+  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
 }

@@ -43,6 +43,8 @@ struct StrataHarness: Sendable {
   let store: FeatureStore
   let clock: TestClock
   let node: FeatureStoreService.NodeInfo
+  /// The client under `client`, for calls with hand-made message bytes (`withStrata` sets it).
+  var grpc: GRPCClient<InProcessTransport.Client>? = nil
 
   // MARK: Registry
 
@@ -148,7 +150,7 @@ func withStrata(
       FeatureStoreService(store: store, node: node, logger: logger)
     }
   let transport = InProcessTransport()
-  let server = GRPCServer(transport: transport.server, services: [FastOnlineEncoding(service)])
+  let server = GRPCServer(transport: transport.server, services: [FeatureStoreFastPaths(service)])
   let client = GRPCClient(transport: transport.client)
   try await withThrowingDiscardingTaskGroup { group in
     group.addTask { try await server.serve() }
@@ -158,7 +160,7 @@ func withStrata(
       server.beginGracefulShutdown()
     }
     try await body(
-      StrataHarness(client: Strata_V1_FeatureStore.Client(wrapping: client), store: store, clock: clock, node: node))
+      StrataHarness(client: Strata_V1_FeatureStore.Client(wrapping: client), store: store, clock: clock, node: node, grpc: client))
   }
 }
 
