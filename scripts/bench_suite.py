@@ -144,6 +144,28 @@ def vm_kb(pid, field) -> int | None:
         return None
 
 
+def cpu_seconds(pid) -> float:
+    """utime + stime of a process (all threads), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(node, timeout=30.0) -> float:
+    """Waits until the node used under 5% of a core over 0.5 s (background image builds, flushes and
+    compactions done), so that an idle figure is idle. Returns the seconds waited."""
+    t = time.perf_counter()
+    prev = cpu_seconds(node.proc.pid)
+    while time.perf_counter() - t < timeout:
+        time.sleep(0.5)
+        cur = cpu_seconds(node.proc.pid)
+        if cur - prev < 0.025:
+            return time.perf_counter() - t
+        prev = cur
+    log(f"node still busy after {timeout:.0f} s; measuring anyway")
+    return time.perf_counter() - t
+
+
 def images(binary: str, addr: str) -> tuple[int, int, int]:
     """(held, MiB, built since start) from `strata status`."""
     out = run([binary, "status", "--server", addr]).stdout
@@ -309,6 +331,7 @@ def latency(node: Server, rport: int, r, n_ids: int, cfg: dict) -> dict:
     rprobe = {k.decode(): v.decode() for k, v in r.hgetall("u1").items()}
     same = all(same_value(probe[f"online:{n}"][0], rprobe.get(n)) for n, _ in ONLINE)
     for k in range(cfg["rounds"]):
+        wait_quiet(node)
         res["ping"].append(cbench(node.address, None, requests=req1, warmup=w))
         res["c1"].append(cbench(node.address, 1, n_ids, requests=req1, warmup=w))
         res["c100"].append(cbench(node.address, 100, n_ids, requests=req100, warmup=w))
@@ -333,6 +356,7 @@ def throughput(node: Server, n_ids: int, cfg: dict) -> dict:
     """Requests/s with 16 and 64 requests in flight over 1 and 2 connections, both shapes."""
     out = []
     for rnd in range(cfg["rounds"]):
+        wait_quiet(node)
         for batch in (1, 100):
             for conc, conns in ((16, 1), (64, 1), (64, 2)):
                 req = cfg["tput_requests_1"] if batch == 1 else cfg["tput_requests_100"]
@@ -364,7 +388,7 @@ def ingest_c(node: Server, cfg: dict) -> dict:
         start_us = (int(time.time()) - 30 * 86400 + k * 86400) * 1_000_000
         j = run_json([CWRITE, "--server", node.address, "--group", "stream", "--features", FEATURE_NAMES,
                       "--types", TYPE_LETTERS, "--rows", str(rows), "--entities", str(min(rows, 100_000)),
-                      "--pattern", "w%d", "--start-us", str(start_us), "--step-us", "1000000", "--seed", str(k)])
+                      "--pattern", "w%d", "--start-us", str(start_us), "--step-us", "1000000", "--seed", str(k), "--json"])
         runs.append(j)
         log(f"C ingest run {k + 1}: {j['rows']:,} rows, {j['values_per_s']:,.0f} values/s")
     return {"runs": runs, "values_per_s": statistics.median(r["values_per_s"] for r in runs),
@@ -416,6 +440,7 @@ def interference(binary: str, node: Server, n_ids: int, data: dict, cfg: dict) -
 
     for k in range(cfg["rounds"]):
         for kind, make in (("ingest", writer), ("export", export)):
+            wait_quiet(node)
             out["idle"].append(cbench(node.address, 1, n_ids, requests=req, warmup=200))
             bg = Background(make)
             time.sleep(1.0)
@@ -469,7 +494,7 @@ def memory(binary: str, work: str, cfg: dict) -> dict:
         pid = node.proc.pid
         res = {"entities": n, "features": len(ONLINE), "rss_start_kb": vm_kb(pid, "VmRSS")}
         w = run_json([CWRITE, "--server", node.address, "--group", "mem", "--features", FEATURE_NAMES, "--types",
-                      TYPE_LETTERS, "--rows", str(n), "--entities", str(n), "--batch-rows", "10000"])
+                      TYPE_LETTERS, "--rows", str(n), "--entities", str(n), "--batch-rows", "10000", "--json"])
         held, mib, built0 = images(binary, node.address)
         res.update(load=w, rss_after_load_kb=vm_kb(pid, "VmRSS"), hwm_after_load_kb=vm_kb(pid, "VmHWM"),
                    images_held_after_load=held)
@@ -540,6 +565,12 @@ def profile(node: Server, n_ids: int, work: str, cfg: dict) -> dict:
     out = {}
     for name, batch in (("ping", None), ("1 entity", 1), ("100 entities", 100)):
         req = cfg["profile_requests"] if batch != 100 else cfg["profile_requests"] // 3
+        # Calibration without perf: the node's CPU per request from /proc/PID/stat.
+        wait_quiet(node)
+        c0 = cpu_seconds(node.proc.pid)
+        cbench(node.address, batch, n_ids, requests=req, warmup=0)
+        proc_us = (cpu_seconds(node.proc.pid) - c0) * 1e6 / req
+        wait_quiet(node)
         data = os.path.join(work, f"perf-{name.replace(' ', '')}.data")
         p = popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-g", "-p", str(node.proc.pid), "-o", data],
                   stdout=subprocess.DEVNULL, stderr=open(data + ".err", "w"))
@@ -573,7 +604,7 @@ def profile(node: Server, n_ids: int, work: str, cfg: dict) -> dict:
             totals[c] = totals.get(c, 0) + period
             total += period
         per_req = {k: v / 1000 / req for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
-        out[name] = {"requests": req, "server_cpu_us_per_request": total / 1000 / req,
+        out[name] = {"requests": req, "server_cpu_us_per_request": total / 1000 / req, "proc_cpu_us_per_request": proc_us,
                      "split_us_per_request": per_req, "kernel_leaf_share": kernel_leaf / total if total else 0,
                      "client_p50_us": j["p50_us"]}
         os.remove(data)
@@ -669,6 +700,7 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
             if any(v for v in vals):
                 L.append(f"| {c} | " + " | ".join(fmt(v, 1) if v else "0" for v in vals) + " |")
         L.append("| **total server CPU** | " + " | ".join(fmt(pf[s]["server_cpu_us_per_request"], 1) for s in ("ping", "1 entity", "100 entities")) + " |")
+        L.append("| server CPU per request without perf (/proc/PID/stat) | " + " | ".join(fmt(pf[s]["proc_cpu_us_per_request"], 1) for s in ("ping", "1 entity", "100 entities")) + " |")
         L.append("| (share of samples with a kernel leaf) | " + " | ".join(f"{pf[s]['kernel_leaf_share'] * 100:.0f}%" for s in ("ping", "1 entity", "100 entities")) + " |")
     else:
         L.append(f"Profile: not measured ({(pf or {}).get('error', 'skipped')}).")
@@ -696,7 +728,7 @@ def goals(r: dict, mem: dict | None) -> list[list[str]]:
     ]
     if mem and "error" not in mem:
         mb = mem["rss_after_load_kb"] / 1024
-        rows.append([f"1M entities x 10 features (online + history) < 500 MB RSS (after the load, "
+        rows.append([f"{mem['entities'] / 1e6:g}M entities x 10 features (online + history) < 500 MB RSS (after the load, "
                      f"{mem['images_held_after_load']} history images held)", f"{mb:,.0f} MiB "
                      f"({mem['rss_with_image_kb'] / 1024:,.0f} MiB with its history image)", met(mb * 1.048576 < G["memory_mb"])])
     return rows
