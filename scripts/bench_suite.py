@@ -668,8 +668,8 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
              f"{cli['values_per_s']:,.0f} values/s ({cli['rows_per_s']:,.0f} rows/s) |")
     it = r["interference"]
     m = it["median"]
-    L.append(f"| online 1-entity p50 / p99, idle (µs) | {m['idle']['p50_us']:.0f} / {m['idle']['p99_us']:.0f} |")
-    L.append(f"| ... while C ingest streams run back to back ({it['ingest_runs']} x 200k rows completed) | "
+    L.append(f"| online 1-entity p50 / p99, idle, beside each loaded run (µs; {len(it['idle'])} runs) | {m['idle']['p50_us']:.0f} / {m['idle']['p99_us']:.0f} |")
+    L.append(f"| ... while an ingest stream runs (C writer, 200k-row streams back to back) | "
              f"{m['ingest']['p50_us']:.0f} / {m['ingest']['p99_us']:.0f} (p99 {it['ratio_p99']['ingest']:.2f}x idle) |")
     L.append(f"| ... while `strata join --discard` exports of {w['labels']:,} labels run back to back ({it['export_runs']} completed) | "
              f"{m['export']['p50_us']:.0f} / {m['export']['p99_us']:.0f} (p99 {it['ratio_p99']['export']:.2f}x idle) |")
@@ -691,17 +691,24 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
     pf = r.get("profile")
     if pf and "error" not in pf:
         cats = [c for c, _ in CATEGORIES] + [OTHER, "kernel (no user stack)"]
-        L.append("Server CPU per request by component (perf cpu-clock samples, µs per request; see scripts/README-bench.md):")
+        shapes = ("ping", "1 entity", "100 entities")
+        L.append("Server CPU per request by component, one request at a time: share of the node's perf cpu-clock samples "
+                 "x the node's CPU per request measured without perf (/proc/PID/stat), µs (share). Method and limits: "
+                 "scripts/README-bench.md.")
         L.append("")
-        L.append("| component | Ping | 1 entity | 100 entities |")
+        L.append("| component | Ping (transport floor) | 1 entity x 10 features | 100 entities x 10 features |")
         L.append("|---|---:|---:|---:|")
         for c in cats:
-            vals = [pf[s]["split_us_per_request"].get(c) for s in ("ping", "1 entity", "100 entities")]
-            if any(v for v in vals):
-                L.append(f"| {c} | " + " | ".join(fmt(v, 1) if v else "0" for v in vals) + " |")
-        L.append("| **total server CPU** | " + " | ".join(fmt(pf[s]["server_cpu_us_per_request"], 1) for s in ("ping", "1 entity", "100 entities")) + " |")
-        L.append("| server CPU per request without perf (/proc/PID/stat) | " + " | ".join(fmt(pf[s]["proc_cpu_us_per_request"], 1) for s in ("ping", "1 entity", "100 entities")) + " |")
-        L.append("| (share of samples with a kernel leaf) | " + " | ".join(f"{pf[s]['kernel_leaf_share'] * 100:.0f}%" for s in ("ping", "1 entity", "100 entities")) + " |")
+            cells = []
+            for sh in shapes:
+                v, tot = pf[sh]["split_us_per_request"].get(c, 0), pf[sh]["server_cpu_us_per_request"]
+                share = v / tot if tot else 0
+                cells.append(f"{share * pf[sh]['proc_cpu_us_per_request']:,.1f} ({share * 100:.0f}%)")
+            if any(pf[sh]["split_us_per_request"].get(c) for sh in shapes):
+                L.append(f"| {c} | " + " | ".join(cells) + " |")
+        L.append("| **node CPU per request (/proc/PID/stat, no perf)** | " + " | ".join(fmt(pf[sh]["proc_cpu_us_per_request"], 1) for sh in shapes) + " |")
+        L.append("| (with perf attached, from the samples) | " + " | ".join(fmt(pf[sh]["server_cpu_us_per_request"], 1) for sh in shapes) + " |")
+        L.append("| (share of samples in the kernel) | " + " | ".join(f"{pf[sh]['kernel_leaf_share'] * 100:.0f}%" for sh in shapes) + " |")
     else:
         L.append(f"Profile: not measured ({(pf or {}).get('error', 'skipped')}).")
     L.append("")
