@@ -817,14 +817,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workload", nargs="?", choices=["small", "medium", "all"],
                     help="default: all (small with --quick)")
-    ap.add_argument("--strata", required=True, help="release strata binary")
+    ap.add_argument("--strata", help="release strata binary")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and requests (a smoke test of a few minutes)")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-export", action="store_true", help="skip the export comparison (bench_join.py)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf profile")
     ap.add_argument("--no-memory", action="store_true", help="skip the 1M-entity memory measurement")
+    ap.add_argument("--render", metavar="JSON", help="print the markdown of a saved results file and exit")
     args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            print(render(json.load(f)))
+        return 0
+    if not args.strata:
+        ap.error("--strata is required")
     binary = os.path.abspath(args.strata)
     for exe in (CBENCH, CWRITE, RBENCH):
         if not os.access(exe, os.X_OK):
@@ -851,12 +858,32 @@ def main() -> int:
         subprocess.run(["rm", "-rf", work])
     results["seconds"] = time.perf_counter() - t0
     results["loadavg_start_end"] = [load0, os.getloadavg()]
+    results["workload_arg"] = args.workload
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = os.path.join(args.out_dir, f"{started:%Y-%m-%d-%H%M}-{results['commit'] or 'nocommit'}")
+    with open(stem + ".json", "w") as f:  # first, so that a failure in the report loses no figure
+        json.dump(results, f, indent=1, default=str)
+    md = render(results)
+    with open(stem + ".md", "w") as f:
+        f.write(md)
+    print(md)
+    log(f"wrote {stem}.md and {stem}.json")
+    return 0
 
+
+def render(results: dict) -> str:
+    """The markdown report of a results dict (also from a saved JSON: --render FILE)."""
+    for wl in results["workloads"].values():  # JSON turns int keys into strings
+        wl["throughput"]["best"] = {int(k): v for k, v in wl["throughput"]["best"].items()}
+    names = list(results["workloads"])
+    started = dt.datetime.fromisoformat(results["started"])
+    quick = results["quick"]
+    load0 = results["loadavg_start_end"][0]
     # --- Markdown
     m = results["machine"]
     goal_wl = names[-1]
     L = [f"## Strata benchmark suite: {started:%Y-%m-%d %H:%M} UTC, commit {results['commit']}"
-         f"{' (uncommitted changes)' if results['dirty'] else ''}{' (--quick)' if args.quick else ''}", "",
+         f"{' (uncommitted changes)' if results['dirty'] else ''}{' (--quick)' if quick else ''}", "",
          f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, loopback; "
          f"load average {load0[0]:.2f} at the start, {results['loadavg_start_end'][1][0]:.2f} at the end. "
          f"`{results['strata_version']}`. Server, clients and load generators share the {m['cpus']} CPUs. "
@@ -888,21 +915,9 @@ def main() -> int:
     else:
         L.append(f"Memory: not measured ({(mem or {}).get('error')}).")
     L.append("")
-    L.append(f"Reproduce: `scripts/bench-suite.sh {args.workload}{' --quick' if args.quick else ''}` "
+    L.append(f"Reproduce: `scripts/bench-suite.sh {results.get('workload_arg', ' '.join(names))}{' --quick' if quick else ''}` "
              "(method: scripts/README-bench.md).")
-    md = "\n".join(L) + "\n"
-
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = os.path.join(args.out_dir, f"{started:%Y-%m-%d-%H%M}-{results['commit'] or 'nocommit'}")
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    for wl in results["workloads"].values():
-        wl["latency"].pop("runs_py_ids", None)
-    with open(stem + ".json", "w") as f:
-        json.dump(results, f, indent=1, default=str)
-    print(md)
-    log(f"wrote {stem}.md and {stem}.json")
-    return 0
+    return "\n".join(L) + "\n"
 
 
 if __name__ == "__main__":
