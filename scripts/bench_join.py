@@ -3,7 +3,7 @@
 
 Usage (normally through scripts/bench-join.sh, which installs duckdb/polars and builds a release binary):
     python3 scripts/bench_join.py --strata PATH_TO_RELEASE_STRATA [--entities 100000] [--rows-per-entity 20]
-                                  [--labels 1000000] [--repeat 3] [--seed 42]
+                                  [--labels 1000000] [--repeat 3] [--seed 42] [--features 20] [--json FILE]
 
 Workload "medium" (the defaults): 100k entities x 20 history rows (2M rows, unsorted event times over
 90 days, about 1% late corrections: rows appended at the end of the file that repeat an existing
@@ -50,6 +50,16 @@ N_FLOAT, N_INT, N_STRING = 12, 7, 1
 FEATURES = ([(f"f{i:02d}", "FLOAT") for i in range(N_FLOAT)] + [(f"i{i:02d}", "INT") for i in range(N_INT)]
             + [(f"s{i:02d}", "STRING") for i in range(N_STRING)])
 GROUP = "bench"
+
+
+def set_feature_count(n: int):
+    """--features N: the same mix scaled (20 -> 12 FLOAT, 7 INT, 1 STRING; 10 -> 6, 3, 1)."""
+    global N_FLOAT, N_INT, N_STRING, FEATURES
+    N_STRING = 1
+    N_INT = round((n - 1) * 7 / 19)
+    N_FLOAT = n - N_INT - N_STRING
+    FEATURES = ([(f"f{i:02d}", "FLOAT") for i in range(N_FLOAT)] + [(f"i{i:02d}", "INT") for i in range(N_INT)]
+                + [(f"s{i:02d}", "STRING") for i in range(N_STRING)])
 DAY = 86400
 
 
@@ -195,7 +205,8 @@ def peer_polars(data: str, repeat: int, out: str | None) -> dict:
 
 
 def run_peer(kind: str, data: str, repeat: int, out: str | None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--peer", kind, "--data", data, "--repeat", str(repeat)]
+    cmd = [sys.executable, os.path.abspath(__file__), "--peer", kind, "--data", data, "--repeat", str(repeat),
+           "--features", str(len(FEATURES))]
     if out:
         cmd += ["--peer-out", out]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -296,6 +307,8 @@ def main() -> int:
     ap.add_argument("--labels", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each join; the median is reported")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--features", type=int, default=20, help="feature columns (>= 3; 20 = 12 FLOAT, 7 INT, 1 STRING)")
+    ap.add_argument("--json", help="also write the figures as JSON to this file")
     ap.add_argument("--chunk-size", type=int, default=None, help="strata join --chunk-size (default: the CLI's)")
     ap.add_argument("--no-verify", dest="verify", action="store_false",
                     help="skip the (untimed) value-by-value comparison of the three results")
@@ -307,6 +320,9 @@ def main() -> int:
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--peer-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.features < 3:
+        ap.error("--features must be at least 3")
+    set_feature_count(args.features)
 
     if args.peer:
         if args.peer == "polars":
@@ -320,6 +336,7 @@ def main() -> int:
     binary = os.path.abspath(args.strata)
     flags = ["--entities", str(args.entities), "--rows-per-entity", str(args.rows_per_entity),
              "--labels", str(args.labels), "--repeat", str(args.repeat), "--seed", str(args.seed)]
+    flags += ["--features", str(args.features)] if args.features != 20 else []
     flags += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
     repro = (f"scripts/bench-join.sh {' '.join(flags)}   (or: python3 scripts/bench_join.py --strata "
              f"{shlex.quote(binary)} {' '.join(flags)})")
@@ -460,6 +477,22 @@ def main() -> int:
             else:
                 print(f"Verify: Strata, DuckDB and polars agree on all {n:,} rows x {len(FEATURES)} features.")
         print(f"Reproduce: {repro}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({
+                    "workload": {"entities": args.entities, "rows_per_entity": args.rows_per_entity,
+                                 "history_rows": info["rows"], "corrections": info["corrections"],
+                                 "features": len(FEATURES), "labels": n, "repeat": args.repeat, "seed": args.seed},
+                    "strata_discard_s": [r["s"] for r in strata_runs], "strata_csv_s": [r["s"] for r in csv_runs],
+                    "strata_cold_s": cold_s, "duckdb_s": duck["times"], "polars_s": pol["times"],
+                    "duckdb_inexact_s": duck_inexact["times"] if duck_inexact else None,
+                    "duckdb_version": duck["version"], "polars_version": pol["version"],
+                    "median_s": {"strata_discard": s_med, "strata_csv": c_med, "duckdb": d_med, "polars": p_med},
+                    "server_join_peak_kb": join_peak, "server_hwm_total_kb": hwm_total, "client_peak_kb": client_kb,
+                    "duckdb_peak_kb": duck["peak_kb"], "polars_peak_kb": pol["peak_kb"],
+                    "ingest_s": ingest_s, "ingest_rows_per_s": info["rows"] / ingest_s,
+                    "verified": None if problems is None else not problems, "problems": problems,
+                    "reproduce": repro}, f, indent=1)
         return 1 if problems else 0
     finally:
         if server is not None:
