@@ -1,4 +1,5 @@
 public import GRPCCore
+internal import Synchronization
 public import Logging
 public import StrataCore
 public import StrataProto
@@ -130,7 +131,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         } catch {
           throw StrataError.invalidArgument("\(what) is not a valid WriteFeaturesRequest message: \(error)")
         }
-        return try WriteRequest(proto: message)
+        return WriteRequest(proto: message)
       })
     }
   }
@@ -243,6 +244,30 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         throw StrataError.invalidArgument("GetHistoricalFeatures received no request message; send the features first")
       }
     }
+  }
+
+  /// `GetHistoricalFeatures` on undecoded messages (see `FeatureStoreFastPaths`): label messages are
+  /// decoded, and answers encoded, on the bulk threads (`BackgroundThreads.shared`, nice +10) instead
+  /// of the cooperative pool, so an export does not keep online lookups waiting for a pool thread.
+  /// Same answers and errors as `getHistoricalFeatures(request:response:context:)`.
+  public func getHistoricalFeatures(
+    raw request: RPCAsyncSequence<[UInt8], any Error>, response: RPCWriter<[UInt8]>, context: ServerContext
+  ) async throws {
+    let bulk = BackgroundThreads.shared
+    let count = Mutex(0)
+    let decoded = request.map { bytes in
+      let what = "request message \(count.withLock { $0 += 1; return $0 })"
+      return try await bulk.run { () throws -> Strata_V1_GetHistoricalFeaturesRequest in
+        do {
+          return try Strata_V1_GetHistoricalFeaturesRequest(serializedBytes: bytes)
+        } catch {
+          throw StrataError.invalidArgument("\(what) is not a valid GetHistoricalFeaturesRequest message: \(error)")
+        }
+      }
+    }
+    try await getHistoricalFeatures(
+      request: RPCAsyncSequence(wrapping: decoded), response: RPCWriter(wrapping: BulkEncodingWriter(base: response)),
+      context: context)
   }
 
   /// The label rows of a request message.
@@ -370,5 +395,19 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         }
       }
     }
+  }
+}
+
+/// Encodes each message on the bulk threads, then writes its bytes.
+struct BulkEncodingWriter<Message: SwiftProtobuf.Message>: RPCWriterProtocol {
+  let base: RPCWriter<[UInt8]>
+
+  func write(_ element: Message) async throws {
+    let bytes = try await BackgroundThreads.shared.run { try element.serializedBytes() as [UInt8] }
+    try await base.write(bytes)
+  }
+
+  func write(contentsOf elements: some Sequence<Message>) async throws {
+    for element in elements { try await write(element) }
   }
 }

@@ -201,6 +201,11 @@ public struct FastOnlineEncoding<Base: Strata_V1_FeatureStore.ServiceProtocol>: 
   }
 }
 
+/// Sends bytes that are already an encoded message.
+struct RawBytesSerializer: MessageSerializer {
+  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+}
+
 /// Hands a message's bytes over undecoded.
 struct RawBytesDeserializer: MessageDeserializer {
   func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
@@ -208,10 +213,11 @@ struct RawBytesDeserializer: MessageDeserializer {
   }
 }
 
-/// A single node's `FeatureStore` service with its two hot paths tuned: `GetOnlineFeatures` answers
-/// encoded by `OnlineResponseEncoder`, and `WriteFeatures` batches decoded on the store's writer
-/// thread instead of the cooperative pool (`FeatureStoreService.writeFeatures(raw:)`). Every other
-/// method is the service's own registration.
+/// A single node's `FeatureStore` service with its hot paths tuned: `GetOnlineFeatures` answers
+/// encoded by `OnlineResponseEncoder`; `WriteFeatures` batches decoded on the store's writer thread
+/// (`FeatureStoreService.writeFeatures(raw:)`) and `GetHistoricalFeatures` messages decoded and encoded
+/// on the bulk threads (`getHistoricalFeatures(raw:response:context:)`), instead of on the cooperative
+/// pool that serves online lookups. Every other method is the service's own registration.
 public struct FeatureStoreFastPaths: RegistrableRPCService {
   public let service: FeatureStoreService
 
@@ -229,6 +235,16 @@ public struct FeatureStoreFastPaths: RegistrableRPCService {
       handler: { request, context in
         let response = try await service.writeFeatures(raw: request.messages)
         return StreamingServerResponse(single: ServerResponse(message: response, metadata: [:]))
+      })
+    router.registerHandler(
+      forMethod: Strata_V1_FeatureStore.Method.GetHistoricalFeatures.descriptor,
+      deserializer: RawBytesDeserializer(),
+      serializer: RawBytesSerializer(),
+      handler: { request, context in
+        StreamingServerResponse(of: [UInt8].self) { writer in
+          try await service.getHistoricalFeatures(raw: request.messages, response: writer, context: context)
+          return [:]
+        }
       })
   }
 }

@@ -1,7 +1,7 @@
 import GRPCCore
 import GRPCProtobuf
 import StrataCore
-import StrataGRPC
+@testable import StrataGRPC
 import StrataProto
 import StrataStorage
 import SwiftProtobuf
@@ -74,6 +74,38 @@ struct BadInputRPCTests {
         #expect(error.message.contains("the 1 earlier batches of this call, 1 rows, were committed"), "\(error.message)")
       }
       #expect(try await s.status().rowsWritten == before + 1)
+    }
+  }
+
+  @Test("an export message whose bytes are not a GetHistoricalFeaturesRequest is INVALID_ARGUMENT naming it")
+  func exportUndecodableMessage() async throws {
+    try await Self.withSeeded { s in
+      let grpc = try #require(s.grpc)
+      let first: [UInt8] = try Strata_V1_GetHistoricalFeaturesRequest.with {
+        $0.features = ["user_stats:score"]
+        $0.columnar = true
+      }.serializedBytes()
+      let garbage: [UInt8] = [0x12, 0xff, 0xff, 0xff, 0xff, 0x0f]
+      do {
+        let answers = try await grpc.bidirectionalStreaming(
+          request: StreamingClientRequest { writer in
+            try await writer.write(first)
+            try await writer.write(garbage)
+          },
+          descriptor: Strata_V1_FeatureStore.Method.GetHistoricalFeatures.descriptor,
+          serializer: RawBytesSerializer(),
+          deserializer: ProtobufDeserializer<Strata_V1_GetHistoricalFeaturesResponse>(),
+          options: .defaults
+        ) { response in
+          var count = 0
+          for try await _ in response.messages { count += 1 }
+          return count
+        }
+        Issue.record("an undecodable label message was accepted (\(answers) answers)")
+      } catch let error as RPCError {
+        #expect(error.code == .invalidArgument, "\(error)")
+        #expect(error.message.contains("request message 2 is not a valid GetHistoricalFeaturesRequest message"), "\(error.message)")
+      }
     }
   }
 
@@ -509,9 +541,4 @@ struct BadInputRPCTests {
       #expect(ok.rowsWritten == 1)
     }
   }
-}
-
-/// Sends `[UInt8]` messages as they are.
-private struct RawBytesSerializer: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
 }
