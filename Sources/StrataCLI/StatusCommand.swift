@@ -17,6 +17,12 @@ struct StatusCommand: AsyncParsableCommand {
     print("feature groups: \(s.featureGroups)")
     print("since start:    \(s.rowsWritten) rows written (\(s.lateRows) late), \(s.onlineLookups) entities looked up online, \(s.historicalRows) label rows joined")
     print("history images: \(s.historyImages) held, \(s.historyImageBytes >> 20) MiB, \(s.historyImageBuilds) built since start")
+    print("online rows:    \(s.onlineRows) in memory")
+    if s.hasLimits {
+      let l = s.limits
+      print(
+        "limits:         \(l.maxRowsPerBatch) rows per write batch, \(l.maxRequestBytes >> 20) MiB per message, \(l.maxEntitiesPerLookup) entities per lookup, \(l.maxLabelsPerMessage) labels per message")
+    }
     if !s.clusterNodes.isEmpty {
       var rows = [["NODE", "ADDRESS", "RING SHARE", "ROWS", "ANSWERS"]]
       for n in s.clusterNodes {

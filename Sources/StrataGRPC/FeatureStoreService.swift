@@ -385,6 +385,13 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       $0.historyImages = UInt32(images.images)
       $0.historyImageBytes = UInt64(images.bytes)
       $0.historyImageBuilds = UInt64(images.builds)
+      $0.onlineRows = UInt64(store.shard.onlineRowsInMemory)
+      $0.limits = .with {
+        $0.maxRowsPerBatch = UInt32(clamping: store.limits.maxRowsPerBatch)
+        $0.maxRequestBytes = UInt64(sizeLimit.maxBytes)
+        $0.maxEntitiesPerLookup = UInt32(clamping: store.limits.maxEntitiesPerLookup)
+        $0.maxLabelsPerMessage = UInt32(clamping: store.limits.maxLabelsPerMessage)
+      }
       $0.groups = catalog.allVersions.map { g in
         .with {
           $0.group = g.name

@@ -504,47 +504,135 @@ public nonisolated struct Strata_V1_PingResponse: Sendable {
   public init() {}
 }
 
-public nonisolated struct Strata_V1_GetStatusResponse: Sendable {
+public nonisolated struct Strata_V1_GetStatusResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var nodeID: String = String()
+  public var nodeID: String {
+    get {_storage._nodeID}
+    set {_uniqueStorage()._nodeID = newValue}
+  }
 
-  public var version: String = String()
+  public var version: String {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
 
-  public var startedAtMicros: Int64 = 0
+  public var startedAtMicros: Int64 {
+    get {_storage._startedAtMicros}
+    set {_uniqueStorage()._startedAtMicros = newValue}
+  }
 
-  public var storageEngine: String = String()
+  public var storageEngine: String {
+    get {_storage._storageEngine}
+    set {_uniqueStorage()._storageEngine = newValue}
+  }
 
-  public var dataDirectory: String = String()
+  public var dataDirectory: String {
+    get {_storage._dataDirectory}
+    set {_uniqueStorage()._dataDirectory = newValue}
+  }
 
-  public var featureGroups: UInt32 = 0
+  public var featureGroups: UInt32 {
+    get {_storage._featureGroups}
+    set {_uniqueStorage()._featureGroups = newValue}
+  }
 
   /// Counters since the process started.
-  public var rowsWritten: UInt64 = 0
+  public var rowsWritten: UInt64 {
+    get {_storage._rowsWritten}
+    set {_uniqueStorage()._rowsWritten = newValue}
+  }
 
-  public var lateRows: UInt64 = 0
+  public var lateRows: UInt64 {
+    get {_storage._lateRows}
+    set {_uniqueStorage()._lateRows = newValue}
+  }
 
-  public var onlineLookups: UInt64 = 0
+  public var onlineLookups: UInt64 {
+    get {_storage._onlineLookups}
+    set {_uniqueStorage()._onlineLookups = newValue}
+  }
 
-  public var historicalRows: UInt64 = 0
+  public var historicalRows: UInt64 {
+    get {_storage._historicalRows}
+    set {_uniqueStorage()._historicalRows = newValue}
+  }
 
   /// Per group version: the last time a write committed (persisted across restarts).
-  public var groups: [Strata_V1_GroupWriteStatus] = []
+  public var groups: [Strata_V1_GroupWriteStatus] {
+    get {_storage._groups}
+    set {_uniqueStorage()._groups = newValue}
+  }
 
   /// In-memory history images (columnar copies of group histories that exports read): how many are
   /// held, their approximate bytes, and how many were built since the process started.
-  public var historyImages: UInt32 = 0
+  public var historyImages: UInt32 {
+    get {_storage._historyImages}
+    set {_uniqueStorage()._historyImages = newValue}
+  }
 
-  public var historyImageBytes: UInt64 = 0
+  public var historyImageBytes: UInt64 {
+    get {_storage._historyImageBytes}
+    set {_uniqueStorage()._historyImageBytes = newValue}
+  }
 
-  public var historyImageBuilds: UInt64 = 0
+  public var historyImageBuilds: UInt64 {
+    get {_storage._historyImageBuilds}
+    set {_uniqueStorage()._historyImageBuilds = newValue}
+  }
 
   /// Cluster nodes only: the ring epoch and every node of the ring as the answering node sees it.
-  public var ringEpoch: UInt64 = 0
+  public var ringEpoch: UInt64 {
+    get {_storage._ringEpoch}
+    set {_uniqueStorage()._ringEpoch = newValue}
+  }
 
-  public var clusterNodes: [Strata_V1_ClusterNodeStatus] = []
+  public var clusterNodes: [Strata_V1_ClusterNodeStatus] {
+    get {_storage._clusterNodes}
+    set {_uniqueStorage()._clusterNodes = newValue}
+  }
+
+  /// What the node accepts, so that clients can size their batches (set by `strata serve` flags).
+  public var limits: Strata_V1_NodeLimits {
+    get {_storage._limits ?? Strata_V1_NodeLimits()}
+    set {_uniqueStorage()._limits = newValue}
+  }
+  /// Returns true if `limits` has been explicitly set.
+  public var hasLimits: Bool {_storage._limits != nil}
+  /// Clears the value of `limits`. Subsequent reads from it will return its default value.
+  public mutating func clearLimits() {_uniqueStorage()._limits = nil}
+
+  /// Online rows held in memory (one per entity and group version written).
+  public var onlineRows: UInt64 {
+    get {_storage._onlineRows}
+    set {_uniqueStorage()._onlineRows = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Strata_V1_NodeLimits: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Rows per WriteFeatures message (--max-rows-per-batch).
+  public var maxRowsPerBatch: UInt32 = 0
+
+  /// Largest accepted request message in bytes (--max-request-bytes).
+  public var maxRequestBytes: UInt64 = 0
+
+  /// Entity ids per GetOnlineFeatures call (--max-entities-per-lookup).
+  public var maxEntitiesPerLookup: UInt32 = 0
+
+  /// Label rows per GetHistoricalFeatures message (--max-labels-per-message).
+  public var maxLabelsPerMessage: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1466,7 +1554,196 @@ nonisolated extension Strata_V1_PingResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0")
+
+  fileprivate class _StorageClass {
+    var _nodeID: String = String()
+    var _version: String = String()
+    var _startedAtMicros: Int64 = 0
+    var _storageEngine: String = String()
+    var _dataDirectory: String = String()
+    var _featureGroups: UInt32 = 0
+    var _rowsWritten: UInt64 = 0
+    var _lateRows: UInt64 = 0
+    var _onlineLookups: UInt64 = 0
+    var _historicalRows: UInt64 = 0
+    var _groups: [Strata_V1_GroupWriteStatus] = []
+    var _historyImages: UInt32 = 0
+    var _historyImageBytes: UInt64 = 0
+    var _historyImageBuilds: UInt64 = 0
+    var _ringEpoch: UInt64 = 0
+    var _clusterNodes: [Strata_V1_ClusterNodeStatus] = []
+    var _limits: Strata_V1_NodeLimits? = nil
+    var _onlineRows: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _nodeID = source._nodeID
+      _version = source._version
+      _startedAtMicros = source._startedAtMicros
+      _storageEngine = source._storageEngine
+      _dataDirectory = source._dataDirectory
+      _featureGroups = source._featureGroups
+      _rowsWritten = source._rowsWritten
+      _lateRows = source._lateRows
+      _onlineLookups = source._onlineLookups
+      _historicalRows = source._historicalRows
+      _groups = source._groups
+      _historyImages = source._historyImages
+      _historyImageBytes = source._historyImageBytes
+      _historyImageBuilds = source._historyImageBuilds
+      _ringEpoch = source._ringEpoch
+      _clusterNodes = source._clusterNodes
+      _limits = source._limits
+      _onlineRows = source._onlineRows
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._nodeID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._version) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._startedAtMicros) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._storageEngine) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._dataDirectory) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._featureGroups) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._rowsWritten) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._lateRows) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._onlineLookups) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._historicalRows) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._groups) }()
+        case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._historyImages) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._historyImageBytes) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._historyImageBuilds) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._ringEpoch) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._clusterNodes) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
+        case 18: try { try decoder.decodeSingularUInt64Field(value: &_storage._onlineRows) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._nodeID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._nodeID, fieldNumber: 1)
+      }
+      if !_storage._version.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._version, fieldNumber: 2)
+      }
+      if _storage._startedAtMicros != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startedAtMicros, fieldNumber: 3)
+      }
+      if !_storage._storageEngine.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._storageEngine, fieldNumber: 4)
+      }
+      if !_storage._dataDirectory.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dataDirectory, fieldNumber: 5)
+      }
+      if _storage._featureGroups != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._featureGroups, fieldNumber: 6)
+      }
+      if _storage._rowsWritten != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._rowsWritten, fieldNumber: 7)
+      }
+      if _storage._lateRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._lateRows, fieldNumber: 8)
+      }
+      if _storage._onlineLookups != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._onlineLookups, fieldNumber: 9)
+      }
+      if _storage._historicalRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._historicalRows, fieldNumber: 10)
+      }
+      if !_storage._groups.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._groups, fieldNumber: 11)
+      }
+      if _storage._historyImages != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._historyImages, fieldNumber: 12)
+      }
+      if _storage._historyImageBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._historyImageBytes, fieldNumber: 13)
+      }
+      if _storage._historyImageBuilds != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._historyImageBuilds, fieldNumber: 14)
+      }
+      if _storage._ringEpoch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._ringEpoch, fieldNumber: 15)
+      }
+      if !_storage._clusterNodes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._clusterNodes, fieldNumber: 16)
+      }
+      try { if let v = _storage._limits {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
+      if _storage._onlineRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._onlineRows, fieldNumber: 18)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_GetStatusResponse, rhs: Strata_V1_GetStatusResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._nodeID != rhs_storage._nodeID {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._startedAtMicros != rhs_storage._startedAtMicros {return false}
+        if _storage._storageEngine != rhs_storage._storageEngine {return false}
+        if _storage._dataDirectory != rhs_storage._dataDirectory {return false}
+        if _storage._featureGroups != rhs_storage._featureGroups {return false}
+        if _storage._rowsWritten != rhs_storage._rowsWritten {return false}
+        if _storage._lateRows != rhs_storage._lateRows {return false}
+        if _storage._onlineLookups != rhs_storage._onlineLookups {return false}
+        if _storage._historicalRows != rhs_storage._historicalRows {return false}
+        if _storage._groups != rhs_storage._groups {return false}
+        if _storage._historyImages != rhs_storage._historyImages {return false}
+        if _storage._historyImageBytes != rhs_storage._historyImageBytes {return false}
+        if _storage._historyImageBuilds != rhs_storage._historyImageBuilds {return false}
+        if _storage._ringEpoch != rhs_storage._ringEpoch {return false}
+        if _storage._clusterNodes != rhs_storage._clusterNodes {return false}
+        if _storage._limits != rhs_storage._limits {return false}
+        if _storage._onlineRows != rhs_storage._onlineRows {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_NodeLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeLimits"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_rows_per_batch\0\u{3}max_request_bytes\0\u{3}max_entities_per_lookup\0\u{3}max_labels_per_message\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1474,96 +1751,36 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.version) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.startedAtMicros) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.storageEngine) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.dataDirectory) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.featureGroups) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.rowsWritten) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.lateRows) }()
-      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.onlineLookups) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.historicalRows) }()
-      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
-      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.historyImages) }()
-      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.historyImageBytes) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.historyImageBuilds) }()
-      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.ringEpoch) }()
-      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.clusterNodes) }()
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.maxRowsPerBatch) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.maxRequestBytes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxEntitiesPerLookup) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxLabelsPerMessage) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.nodeID.isEmpty {
-      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    if self.maxRowsPerBatch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxRowsPerBatch, fieldNumber: 1)
     }
-    if !self.version.isEmpty {
-      try visitor.visitSingularStringField(value: self.version, fieldNumber: 2)
+    if self.maxRequestBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxRequestBytes, fieldNumber: 2)
     }
-    if self.startedAtMicros != 0 {
-      try visitor.visitSingularInt64Field(value: self.startedAtMicros, fieldNumber: 3)
+    if self.maxEntitiesPerLookup != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxEntitiesPerLookup, fieldNumber: 3)
     }
-    if !self.storageEngine.isEmpty {
-      try visitor.visitSingularStringField(value: self.storageEngine, fieldNumber: 4)
-    }
-    if !self.dataDirectory.isEmpty {
-      try visitor.visitSingularStringField(value: self.dataDirectory, fieldNumber: 5)
-    }
-    if self.featureGroups != 0 {
-      try visitor.visitSingularUInt32Field(value: self.featureGroups, fieldNumber: 6)
-    }
-    if self.rowsWritten != 0 {
-      try visitor.visitSingularUInt64Field(value: self.rowsWritten, fieldNumber: 7)
-    }
-    if self.lateRows != 0 {
-      try visitor.visitSingularUInt64Field(value: self.lateRows, fieldNumber: 8)
-    }
-    if self.onlineLookups != 0 {
-      try visitor.visitSingularUInt64Field(value: self.onlineLookups, fieldNumber: 9)
-    }
-    if self.historicalRows != 0 {
-      try visitor.visitSingularUInt64Field(value: self.historicalRows, fieldNumber: 10)
-    }
-    if !self.groups.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 11)
-    }
-    if self.historyImages != 0 {
-      try visitor.visitSingularUInt32Field(value: self.historyImages, fieldNumber: 12)
-    }
-    if self.historyImageBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.historyImageBytes, fieldNumber: 13)
-    }
-    if self.historyImageBuilds != 0 {
-      try visitor.visitSingularUInt64Field(value: self.historyImageBuilds, fieldNumber: 14)
-    }
-    if self.ringEpoch != 0 {
-      try visitor.visitSingularUInt64Field(value: self.ringEpoch, fieldNumber: 15)
-    }
-    if !self.clusterNodes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.clusterNodes, fieldNumber: 16)
+    if self.maxLabelsPerMessage != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxLabelsPerMessage, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Strata_V1_GetStatusResponse, rhs: Strata_V1_GetStatusResponse) -> Bool {
-    if lhs.nodeID != rhs.nodeID {return false}
-    if lhs.version != rhs.version {return false}
-    if lhs.startedAtMicros != rhs.startedAtMicros {return false}
-    if lhs.storageEngine != rhs.storageEngine {return false}
-    if lhs.dataDirectory != rhs.dataDirectory {return false}
-    if lhs.featureGroups != rhs.featureGroups {return false}
-    if lhs.rowsWritten != rhs.rowsWritten {return false}
-    if lhs.lateRows != rhs.lateRows {return false}
-    if lhs.onlineLookups != rhs.onlineLookups {return false}
-    if lhs.historicalRows != rhs.historicalRows {return false}
-    if lhs.groups != rhs.groups {return false}
-    if lhs.historyImages != rhs.historyImages {return false}
-    if lhs.historyImageBytes != rhs.historyImageBytes {return false}
-    if lhs.historyImageBuilds != rhs.historyImageBuilds {return false}
-    if lhs.ringEpoch != rhs.ringEpoch {return false}
-    if lhs.clusterNodes != rhs.clusterNodes {return false}
+  public static func ==(lhs: Strata_V1_NodeLimits, rhs: Strata_V1_NodeLimits) -> Bool {
+    if lhs.maxRowsPerBatch != rhs.maxRowsPerBatch {return false}
+    if lhs.maxRequestBytes != rhs.maxRequestBytes {return false}
+    if lhs.maxEntitiesPerLookup != rhs.maxEntitiesPerLookup {return false}
+    if lhs.maxLabelsPerMessage != rhs.maxLabelsPerMessage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,6 +1,7 @@
 import GRPCCore
 import StrataCore
 import StrataProto
+import StrataStorage
 import SwiftProtobuf
 import Testing
 
@@ -33,6 +34,11 @@ struct StatusRPCTests {
       #expect(status.onlineLookups == 0)
       #expect(status.historicalRows == 0)
       #expect(status.groups.isEmpty)
+      #expect(status.onlineRows == 0)
+      #expect(status.limits.maxRowsPerBatch == UInt32(StoreLimits.defaults.maxRowsPerBatch))
+      #expect(status.limits.maxEntitiesPerLookup == UInt32(StoreLimits.defaults.maxEntitiesPerLookup))
+      #expect(status.limits.maxLabelsPerMessage == UInt32(StoreLimits.defaults.maxLabelsPerMessage))
+      #expect(status.limits.maxRequestBytes == 16 << 20)
     }
   }
 
@@ -50,6 +56,7 @@ struct StatusRPCTests {
       #expect(status.rowsWritten == 5)
       #expect(status.lateRows == 1)
       #expect(status.onlineLookups == 0)
+      #expect(status.onlineRows == 3, "one online row per entity written (a, b, c)")
 
       _ = try await s.online(["a", "b", "a"], ["user_stats:score", "user_stats:clicks"])
       _ = try await s.online(["nobody"], ["user_stats:*"])

@@ -106,6 +106,8 @@ struct CLIEndToEndTests {
     r = try strata(["status"], server: s)
     #expect(r.status == 0)
     #expect(r.stdout.contains("5 rows written (1 late)"), "\(r.stdout)")
+    #expect(r.stdout.contains("online rows:    2 in memory"), "one per entity written (u1, u2): \(r.stdout)")
+    #expect(r.stdout.contains("limits:         10000 rows per write batch, 16 MiB per message"), "the defaults: \(r.stdout)")
     // Started with --port 0 and no --node-id: named by the address it listens on, not "...:0".
     #expect(r.stdout.contains("node:           \(s)  "), "\(r.stdout)")
     #expect(server.terminate() == 0, "SIGTERM shuts the node down gracefully with status 0")

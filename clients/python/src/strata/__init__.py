@@ -8,7 +8,7 @@
     client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
 """
 from ._columns import Status
-from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeStatus, WriteResult)
+from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeLimits, NodeStatus, WriteResult)
 from .definitions import (FLOAT, INT, STRING, DType, Embedding, EntityType, Feature, FeatureGroup, GroupStatus,
                           RegisteredGroup, load_definitions, parse_definitions)
 from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
@@ -23,7 +23,7 @@ EXPIRED = Status.EXPIRED
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "ApplyResult", "WriteResult", "NodeStatus", "GroupWriteStatus", "ClusterNode",
+    "Client", "ApplyResult", "WriteResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
     "GroupStatus", "load_definitions", "parse_definitions",
     "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",

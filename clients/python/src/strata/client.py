@@ -78,6 +78,16 @@ class ClusterNode:
 
 
 @dataclasses.dataclass
+class NodeLimits:
+    """What a node accepts (`strata serve` flags); the SDK sizes its batches by them."""
+
+    max_rows_per_batch: int
+    max_request_bytes: int
+    max_entities_per_lookup: int
+    max_labels_per_message: int
+
+
+@dataclasses.dataclass
 class NodeStatus:
     """The answer of `GetStatus` (counters are since the node started)."""
 
@@ -97,6 +107,8 @@ class NodeStatus:
     history_image_builds: int
     ring_epoch: int
     cluster_nodes: list[ClusterNode]
+    online_rows: int = 0
+    limits: "NodeLimits | None" = None
 
     @property
     def is_cluster(self) -> bool:
@@ -255,7 +267,11 @@ class Client:
             history_images=s.history_images, history_image_bytes=s.history_image_bytes,
             history_image_builds=s.history_image_builds, ring_epoch=s.ring_epoch,
             cluster_nodes=[ClusterNode(n.node_id, n.address, n.ring_share, n.reachable, n.rows_total, n.error)
-                           for n in s.cluster_nodes])
+                           for n in s.cluster_nodes],
+            online_rows=s.online_rows,
+            limits=NodeLimits(s.limits.max_rows_per_batch, s.limits.max_request_bytes,
+                              s.limits.max_entities_per_lookup, s.limits.max_labels_per_message)
+            if s.HasField("limits") else None)
 
     # -- online ---------------------------------------------------------------------------------------
     def get_online_features(self, features: str | Sequence[str], entities: Iterable[Any], *,
@@ -304,6 +320,14 @@ class Client:
             raise InvalidArgument("batch_size must be at least 1")
         name, version = _parse_group_ref(group)
         g = self.get_feature_group(name, version or None)
+        # Batches within what the node accepts (older nodes do not say: then the defaults apply).
+        limits = self.status(timeout=timeout).limits
+        max_bytes = _MAX_WRITE_MESSAGE_BYTES
+        if limits is not None:
+            if limits.max_rows_per_batch > 0:
+                batch_size = min(batch_size, limits.max_rows_per_batch)
+            if limits.max_request_bytes > 0:
+                max_bytes = min(max_bytes, limits.max_request_bytes // 2)
         plan = _WritePlan(g, source.schema)
         started = time.perf_counter()
         sent = {"rows": 0, "batches": 0}
@@ -316,7 +340,7 @@ class Client:
             call_ready.wait()
             try:
                 for batch in source.batches(batch_size, columns=plan.input_columns):
-                    for part in _split_by_bytes(batch):
+                    for part in _split_by_bytes(batch, max_bytes):
                         message = plan.message(part, first_row=sent["rows"])
                         yield message
                         sent["rows"] += part.num_rows
@@ -386,14 +410,14 @@ class _Cancelled(grpc.RpcError):
         return "the call was cancelled"
 
 
-def _split_by_bytes(batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
-    """Cuts a record batch so that each write message stays around `_MAX_WRITE_MESSAGE_BYTES`."""
+def _split_by_bytes(batch: pa.RecordBatch, max_bytes: int = _MAX_WRITE_MESSAGE_BYTES) -> Iterable[pa.RecordBatch]:
+    """Cuts a record batch so that each write message stays around `max_bytes`."""
     n = batch.num_rows
     estimate = batch.nbytes + n * (16 + 4 * batch.num_columns)
-    if estimate <= _MAX_WRITE_MESSAGE_BYTES or n <= 1:
+    if estimate <= max_bytes or n <= 1:
         yield batch
         return
-    rows = max(1, int(n * _MAX_WRITE_MESSAGE_BYTES / estimate))
+    rows = max(1, int(n * max_bytes / estimate))
     for start in range(0, n, rows):
         yield batch.slice(start, rows)
 

@@ -1093,6 +1093,51 @@ void   strata__v1__get_status_response__free_unpacked
   assert(message->base.descriptor == &strata__v1__get_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__node_limits__init
+                     (Strata__V1__NodeLimits         *message)
+{
+  static const Strata__V1__NodeLimits init_value = STRATA__V1__NODE_LIMITS__INIT;
+  *message = init_value;
+}
+size_t strata__v1__node_limits__get_packed_size
+                     (const Strata__V1__NodeLimits *message)
+{
+  assert(message->base.descriptor == &strata__v1__node_limits__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__node_limits__pack
+                     (const Strata__V1__NodeLimits *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__node_limits__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__node_limits__pack_to_buffer
+                     (const Strata__V1__NodeLimits *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__node_limits__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__NodeLimits *
+       strata__v1__node_limits__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__NodeLimits *)
+     protobuf_c_message_unpack (&strata__v1__node_limits__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__node_limits__free_unpacked
+                     (Strata__V1__NodeLimits *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__node_limits__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__cluster_node_status__init
                      (Strata__V1__ClusterNodeStatus         *message)
 {
@@ -2476,7 +2521,7 @@ const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor =
   (ProtobufCMessageInit) strata__v1__ping_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[16] =
+static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[18] =
 {
   {
     "node_id",
@@ -2670,6 +2715,30 @@ static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "limits",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, limits),
+    &strata__v1__node_limits__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "online_rows",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, online_rows),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_status_response__field_indices_by_name[] = {
   15,   /* field[15] = cluster_nodes */
@@ -2681,8 +2750,10 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
   12,   /* field[12] = history_image_bytes */
   11,   /* field[11] = history_images */
   7,   /* field[7] = late_rows */
+  16,   /* field[16] = limits */
   0,   /* field[0] = node_id */
   8,   /* field[8] = online_lookups */
+  17,   /* field[17] = online_rows */
   14,   /* field[14] = ring_epoch */
   6,   /* field[6] = rows_written */
   2,   /* field[2] = started_at_micros */
@@ -2692,7 +2763,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
 static const ProtobufCIntRange strata__v1__get_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
 {
@@ -2702,11 +2773,88 @@ const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
   "Strata__V1__GetStatusResponse",
   "strata.v1",
   sizeof(Strata__V1__GetStatusResponse),
-  16,
+  18,
   strata__v1__get_status_response__field_descriptors,
   strata__v1__get_status_response__field_indices_by_name,
   1,  strata__v1__get_status_response__number_ranges,
   (ProtobufCMessageInit) strata__v1__get_status_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__node_limits__field_descriptors[4] =
+{
+  {
+    "max_rows_per_batch",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__NodeLimits, max_rows_per_batch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_request_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__NodeLimits, max_request_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_entities_per_lookup",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__NodeLimits, max_entities_per_lookup),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_labels_per_message",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__NodeLimits, max_labels_per_message),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__node_limits__field_indices_by_name[] = {
+  2,   /* field[2] = max_entities_per_lookup */
+  3,   /* field[3] = max_labels_per_message */
+  1,   /* field[1] = max_request_bytes */
+  0,   /* field[0] = max_rows_per_batch */
+};
+static const ProtobufCIntRange strata__v1__node_limits__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor strata__v1__node_limits__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.NodeLimits",
+  "NodeLimits",
+  "Strata__V1__NodeLimits",
+  "strata.v1",
+  sizeof(Strata__V1__NodeLimits),
+  4,
+  strata__v1__node_limits__field_descriptors,
+  strata__v1__node_limits__field_indices_by_name,
+  1,  strata__v1__node_limits__number_ranges,
+  (ProtobufCMessageInit) strata__v1__node_limits__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_descriptors[6] =

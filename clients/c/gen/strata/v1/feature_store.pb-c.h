@@ -41,6 +41,7 @@ typedef struct Strata__V1__GetStatusRequest Strata__V1__GetStatusRequest;
 typedef struct Strata__V1__PingRequest Strata__V1__PingRequest;
 typedef struct Strata__V1__PingResponse Strata__V1__PingResponse;
 typedef struct Strata__V1__GetStatusResponse Strata__V1__GetStatusResponse;
+typedef struct Strata__V1__NodeLimits Strata__V1__NodeLimits;
 typedef struct Strata__V1__ClusterNodeStatus Strata__V1__ClusterNodeStatus;
 typedef struct Strata__V1__GroupWriteStatus Strata__V1__GroupWriteStatus;
 
@@ -496,10 +497,43 @@ struct  Strata__V1__GetStatusResponse
   uint64_t ring_epoch;
   size_t n_cluster_nodes;
   Strata__V1__ClusterNodeStatus **cluster_nodes;
+  /*
+   * What the node accepts, so that clients can size their batches (set by `strata serve` flags).
+   */
+  Strata__V1__NodeLimits *limits;
+  /*
+   * Online rows held in memory (one per entity and group version written).
+   */
+  uint64_t online_rows;
 };
 #define STRATA__V1__GET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_status_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0 }
+
+
+struct  Strata__V1__NodeLimits
+{
+  ProtobufCMessage base;
+  /*
+   * Rows per WriteFeatures message (--max-rows-per-batch).
+   */
+  uint32_t max_rows_per_batch;
+  /*
+   * Largest accepted request message in bytes (--max-request-bytes).
+   */
+  uint64_t max_request_bytes;
+  /*
+   * Entity ids per GetOnlineFeatures call (--max-entities-per-lookup).
+   */
+  uint32_t max_entities_per_lookup;
+  /*
+   * Label rows per GetHistoricalFeatures message (--max-labels-per-message).
+   */
+  uint32_t max_labels_per_message;
+};
+#define STRATA__V1__NODE_LIMITS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__node_limits__descriptor) \
+    , 0, 0, 0, 0 }
 
 
 struct  Strata__V1__ClusterNodeStatus
@@ -1001,6 +1035,25 @@ Strata__V1__GetStatusResponse *
 void   strata__v1__get_status_response__free_unpacked
                      (Strata__V1__GetStatusResponse *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__NodeLimits methods */
+void   strata__v1__node_limits__init
+                     (Strata__V1__NodeLimits         *message);
+size_t strata__v1__node_limits__get_packed_size
+                     (const Strata__V1__NodeLimits   *message);
+size_t strata__v1__node_limits__pack
+                     (const Strata__V1__NodeLimits   *message,
+                      uint8_t             *out);
+size_t strata__v1__node_limits__pack_to_buffer
+                     (const Strata__V1__NodeLimits   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__NodeLimits *
+       strata__v1__node_limits__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__node_limits__free_unpacked
+                     (Strata__V1__NodeLimits *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__ClusterNodeStatus methods */
 void   strata__v1__cluster_node_status__init
                      (Strata__V1__ClusterNodeStatus         *message);
@@ -1115,6 +1168,9 @@ typedef void (*Strata__V1__PingResponse_Closure)
                   void *closure_data);
 typedef void (*Strata__V1__GetStatusResponse_Closure)
                  (const Strata__V1__GetStatusResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__NodeLimits_Closure)
+                 (const Strata__V1__NodeLimits *message,
                   void *closure_data);
 typedef void (*Strata__V1__ClusterNodeStatus_Closure)
                  (const Strata__V1__ClusterNodeStatus *message,
@@ -1247,6 +1303,7 @@ extern const ProtobufCMessageDescriptor strata__v1__get_status_request__descript
 extern const ProtobufCMessageDescriptor strata__v1__ping_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__node_limits__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor;
 extern const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor;

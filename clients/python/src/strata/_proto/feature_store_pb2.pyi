@@ -220,7 +220,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes")
+    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +237,8 @@ class GetStatusResponse(_message.Message):
     HISTORY_IMAGE_BUILDS_FIELD_NUMBER: _ClassVar[int]
     RING_EPOCH_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_NODES_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_ROWS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     version: str
     started_at_micros: int
@@ -253,7 +255,21 @@ class GetStatusResponse(_message.Message):
     history_image_builds: int
     ring_epoch: int
     cluster_nodes: _containers.RepeatedCompositeFieldContainer[ClusterNodeStatus]
-    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ...) -> None: ...
+    limits: NodeLimits
+    online_rows: int
+    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ...) -> None: ...
+
+class NodeLimits(_message.Message):
+    __slots__ = ("max_rows_per_batch", "max_request_bytes", "max_entities_per_lookup", "max_labels_per_message")
+    MAX_ROWS_PER_BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ENTITIES_PER_LOOKUP_FIELD_NUMBER: _ClassVar[int]
+    MAX_LABELS_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    max_rows_per_batch: int
+    max_request_bytes: int
+    max_entities_per_lookup: int
+    max_labels_per_message: int
+    def __init__(self, max_rows_per_batch: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., max_entities_per_lookup: _Optional[int] = ..., max_labels_per_message: _Optional[int] = ...) -> None: ...
 
 class ClusterNodeStatus(_message.Message):
     __slots__ = ("node_id", "address", "ring_share", "reachable", "rows_total", "error")
