@@ -1,8 +1,8 @@
 public import GRPCCore
 internal import SwiftProtobuf
-public import StrataCore
+internal import StrataCore
 public import StrataProto
-public import StrataStorage
+internal import StrataStorage
 internal import Foundation
 public import Logging
 

@@ -1,8 +1,8 @@
-public import GRPCCore
+internal import GRPCCore
 internal import SwiftProtobuf
-public import StrataCore
-public import StrataProto
-public import StrataStorage
+internal import StrataCore
+internal import StrataProto
+internal import StrataStorage
 internal import Foundation
 
 /// One point-in-time export through a cluster coordinator: a bidirectional stream to each owner that

@@ -404,17 +404,3 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     }
   }
 }
-
-/// Encodes each message on the bulk threads, then writes its bytes.
-struct BulkEncodingWriter<Message: SwiftProtobuf.Message>: RPCWriterProtocol {
-  let base: RPCWriter<[UInt8]>
-
-  func write(_ element: Message) async throws {
-    let bytes = try await BackgroundThreads.shared.run { try element.serializedBytes() as [UInt8] }
-    try await base.write(bytes)
-  }
-
-  func write(contentsOf elements: some Sequence<Message>) async throws {
-    for element in elements { try await write(element) }
-  }
-}

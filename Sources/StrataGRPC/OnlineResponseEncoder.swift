@@ -1,7 +1,7 @@
-public import GRPCCore
+internal import GRPCCore
 internal import GRPCProtobuf
 internal import SwiftProtobuf
-public import StrataProto
+internal import StrataProto
 
 /// Encodes a `GetOnlineFeaturesResponse` to exactly the bytes SwiftProtobuf produces, several times
 /// faster for ranking-sized answers.
@@ -170,81 +170,5 @@ enum OnlineResponseEncoder {
     }
 
     mutating func bytes(_ b: [UInt8]) { bytes.append(contentsOf: b) }
-  }
-}
-
-/// The serializer of `GetOnlineFeatures` answers: `OnlineResponseEncoder`.
-struct OnlineResponseSerializer: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: Strata_V1_GetOnlineFeaturesResponse) throws -> Bytes {
-    let encoded = try OnlineResponseEncoder.encode(message)
-    return Bytes(encoded)
-  }
-}
-
-/// A `FeatureStore` service whose `GetOnlineFeatures` answers are encoded by `OnlineResponseEncoder`
-/// (same bytes, less CPU); every other method is the wrapped service's own registration.
-public struct FastOnlineEncoding<Base: Strata_V1_FeatureStore.ServiceProtocol>: RegistrableRPCService {
-  public let base: Base
-
-  public init(_ base: Base) {
-    self.base = base
-  }
-
-  public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-    base.registerMethods(with: &router)
-    let base = self.base
-    router.registerHandler(
-      forMethod: Strata_V1_FeatureStore.Method.GetOnlineFeatures.descriptor,
-      deserializer: ProtobufDeserializer<Strata_V1_GetOnlineFeaturesRequest>(),
-      serializer: OnlineResponseSerializer(),
-      handler: { request, context in try await base.getOnlineFeatures(request: request, context: context) })
-  }
-}
-
-/// Sends bytes that are already an encoded message.
-struct RawBytesSerializer: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
-}
-
-/// Hands a message's bytes over undecoded.
-struct RawBytesDeserializer: MessageDeserializer {
-  func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
-    serializedMessageBytes.withUnsafeBytes { Array($0) }
-  }
-}
-
-/// A single node's `FeatureStore` service with its hot paths tuned: `GetOnlineFeatures` answers
-/// encoded by `OnlineResponseEncoder`; `WriteFeatures` batches decoded on the store's writer thread
-/// (`FeatureStoreService.writeFeatures(raw:)`) and `GetHistoricalFeatures` messages decoded and encoded
-/// on the bulk threads (`getHistoricalFeatures(raw:response:context:)`), instead of on the cooperative
-/// pool that serves online lookups. Every other method is the service's own registration.
-public struct FeatureStoreFastPaths: RegistrableRPCService {
-  public let service: FeatureStoreService
-
-  public init(_ service: FeatureStoreService) {
-    self.service = service
-  }
-
-  public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-    FastOnlineEncoding(service).registerMethods(with: &router)
-    let service = self.service
-    router.registerHandler(
-      forMethod: Strata_V1_FeatureStore.Method.WriteFeatures.descriptor,
-      deserializer: RawBytesDeserializer(),
-      serializer: ProtobufSerializer<Strata_V1_WriteFeaturesResponse>(),
-      handler: { request, context in
-        let response = try await service.writeFeatures(raw: request.messages)
-        return StreamingServerResponse(single: ServerResponse(message: response, metadata: [:]))
-      })
-    router.registerHandler(
-      forMethod: Strata_V1_FeatureStore.Method.GetHistoricalFeatures.descriptor,
-      deserializer: RawBytesDeserializer(),
-      serializer: RawBytesSerializer(),
-      handler: { request, context in
-        StreamingServerResponse(of: [UInt8].self) { writer in
-          try await service.getHistoricalFeatures(raw: request.messages, response: writer, context: context)
-          return [:]
-        }
-      })
   }
 }

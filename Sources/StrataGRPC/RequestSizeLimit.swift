@@ -1,4 +1,4 @@
-public import StrataCore
+internal import StrataCore
 internal import SwiftProtobuf
 
 /// The node's request message limit, enforced by the service so that callers get RESOURCE_EXHAUSTED

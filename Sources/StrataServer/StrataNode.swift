@@ -84,7 +84,7 @@ public struct StrataNode: Sendable {
       for node in settings.nodes {
         let client = GRPCClient(
           transport: try .http2NIOPosix(
-            target: .ipv4(host: node.host, port: node.port),
+            target: .ipv4(address: node.host, port: node.port),
             transportSecurity: .plaintext,
             config: .defaults {
               $0.connection.flushCoalescing = nil
