@@ -72,7 +72,7 @@ final class OnlineTable: Sendable {
     shards[Int(h % UInt64(Self.shardCount))].withLock { s in
       let offset = s.append(key, value)
       if let old = s.slots[h] {
-        if s.key(at: old) == key {
+        if s.keyEquals(at: old, key) {
           s.garbage += s.entrySize(at: old)
           s.slots[h] = offset
         } else {
