@@ -5,9 +5,9 @@ internal import Dispatch
 ///
 /// - `write`: one dedicated thread. Writes are serialized anyway (the online read-compare-replace
 ///   must not interleave), and this keeps them from occupying more than one thread. It runs at normal
-///   priority: at nice +5 it was preempted while holding an `OnlineTable` shard lock often enough to
-///   make lookups wait for it (online p99 during an ingest of updates: 4.8 ms at nice +5, 0.43 ms at
-///   nice 0, same machine and data).
+///   priority: a niced writer can be preempted while it holds an `OnlineTable` shard lock, and then
+///   lookups of that shard wait for it (priority inversion). Nice +5 showed no measurable gain for the
+///   online tail during ingests.
 /// - `read`: a concurrent queue for scans, historical joins and large online lookups.
 public struct BlockingExecutor: Sendable {
   private static let writer = BackgroundThreads(count: 1, nice: 0, name: "strata-write")
