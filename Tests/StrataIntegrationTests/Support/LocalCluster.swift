@@ -36,7 +36,7 @@ func strata(_ args: [String], server: String, timeout: Double) throws -> TimedRe
   Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }.start()
   let deadline = started.addingTimeInterval(timeout)
   var timedOut = false
-  while process.isRunning {
+  while ChildExit.isRunning(process) {
     if Date() > deadline {
       timedOut = true
       kill(process.processIdentifier, SIGKILL)
@@ -44,11 +44,11 @@ func strata(_ args: [String], server: String, timeout: Double) throws -> TimedRe
     }
     usleep(2_000)
   }
-  process.waitUntilExit()
+  let status = ChildExit.wait(process)
   let seconds = Date().timeIntervalSince(started)
   while outData.withLock({ $0 == nil }) || errData.withLock({ $0 == nil }) { usleep(1_000) }
   return TimedResult(
-    status: process.terminationStatus, stdout: String(decoding: outData.withLock { $0! }, as: UTF8.self),
+    status: status, stdout: String(decoding: outData.withLock { $0! }, as: UTF8.self),
     stderr: String(decoding: errData.withLock { $0! }, as: UTF8.self), seconds: seconds, timedOut: timedOut)
 }
 
@@ -130,7 +130,7 @@ final class LocalCluster: @unchecked Sendable {
         return
       }
       lastError = failed.sorted { $0.key < $1.key }.first!.value
-      for p in processes.values where p.process.isRunning { p.kill9() }
+      for p in processes.values where p.isRunning { p.kill9() }
       let text = failed.values.map { "\($0)" }.joined().lowercased()
       guard text.contains("in use") || text.contains("bind") else { break }
     }
@@ -169,7 +169,7 @@ final class LocalCluster: @unchecked Sendable {
   func dataDirectory(of id: String) -> String { dir.path + "/data-\(id)" }
   func address(_ id: String) -> String { addresses[id]! }
   func owner(of entity: String) -> String { ring.primary(of: entity) }
-  func isRunning(_ id: String) -> Bool { processes[id]?.process.isRunning ?? false }
+  func isRunning(_ id: String) -> Bool { processes[id]?.isRunning ?? false }
 
   private func writeClusterFile(for id: String) throws {
     var text = "epoch: \(epochs[id] ?? 1)\nnodes:\n"
@@ -201,7 +201,7 @@ final class LocalCluster: @unchecked Sendable {
 
   /// Kills every node that still runs and removes the directory.
   func shutdown() {
-    for p in processes.values where p.process.isRunning { p.kill9() }
+    for p in processes.values where p.isRunning { p.kill9() }
     dir.cleanup()
   }
 }

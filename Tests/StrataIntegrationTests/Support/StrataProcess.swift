@@ -43,10 +43,10 @@ func strata(_ args: [String], server: String? = nil) throws -> CommandResult {
   let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
   reader.start()
   let outData = out.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
+  let status = ChildExit.wait(process)
   while !errData.withLock({ !$0.isEmpty }) && reader.isExecuting { usleep(1_000) }
   return CommandResult(
-    status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    status: status, stdout: String(decoding: outData, as: UTF8.self),
     stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
 }
 
@@ -91,7 +91,7 @@ final class ServerProcess: @unchecked Sendable {
         address = a
         return
       }
-      if !process.isRunning { break }
+      if !ChildExit.isRunning(process) { break }
       usleep(20_000)
     }
     throw ServerStartError(log: stderrText)
@@ -102,20 +102,22 @@ final class ServerProcess: @unchecked Sendable {
   /// SIGKILL: no chance to flush anything.
   func kill9() {
     kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    ChildExit.wait(process)
   }
 
   /// SIGTERM and wait; returns the exit status.
   func terminate() -> Int32 {
-    process.terminate()
-    process.waitUntilExit()
-    return process.terminationStatus
+    kill(process.processIdentifier, SIGTERM)
+    return ChildExit.wait(process)
   }
 
+  /// Whether the process has not exited yet.
+  var isRunning: Bool { ChildExit.isRunning(process) }
+
   deinit {
-    if process.isRunning {
+    if ChildExit.isRunning(process) {
       kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
+      ChildExit.wait(process)
     }
   }
 }
