@@ -121,7 +121,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     await catchUpWithLeader()
     for try await message in request {
       do {
-        try await writeBatch(message, into: &response)
+        try await writeBatch(message, into: &response, context: context)
       } catch let error as RPCError {
         guard response.batches > 0 else { throw error }
         throw RPCError(
@@ -132,7 +132,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     return response
   }
 
-  private func writeBatch(_ message: Strata_V1_WriteFeaturesRequest, into response: inout Strata_V1_WriteFeaturesResponse) async throws {
+  private func writeBatch(
+    _ message: Strata_V1_WriteFeaturesRequest, into response: inout Strata_V1_WriteFeaturesResponse, context: ServerContext
+  ) async throws {
     try local.sizeLimit.check(message, estimate: FeatureStoreService.estimate(message), what: "write batch \(response.batches + 1)")
     // Validate the whole batch here (every rule the owners apply), so a bad row writes nothing anywhere.
     let now = store.now
@@ -156,14 +158,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       for (owner, part) in byOwner {
         tasks.addTask {
           do {
-            if owner == cluster.selfID {
-              let outcome = try await rpc { try await store.write(WriteRequest(proto: part)) }
-              return (owner, .success(.with {
-                $0.rowsWritten = UInt64(outcome.rowsWritten)
-                $0.lateRows = UInt64(outcome.lateRows)
-                $0.batches = 1
-              }))
-            }
+            // This node's own rows: the same write an owner does, without a round trip to itself.
+            if owner == cluster.selfID { return (owner, .success(try await shard.writeBatch(request: part, context: context))) }
             return (owner, .success(try await cluster.peer(owner).writeBatch(part, metadata: cluster.metadata, options: cluster.options)))
           } catch {
             return (owner, .failure(error))

@@ -22,13 +22,16 @@ enum OnlineResponseEncoder {
     var vectorSizes: [Int] = []
     vectorSizes.reserveCapacity(response.vectors.count)
     var resultSizes: [Int] = []
+    var valueSizes: [Int] = []  // of each result's value (0 when unset), so nothing is sized twice
     var total = columns.reduce(0) { $0 + 1 + varintSize(UInt64($1.count)) + $1.count }
     for vector in response.vectors {
       var size = 0
       let id = vector.entityID.utf8.count
       if id > 0 { size += 1 + varintSize(UInt64(id)) + id }
       for result in vector.results {
-        let r = resultSize(result)
+        let v = result.hasValue ? valueSize(result.value) : 0
+        let r = resultSize(result, valueSize: v)
+        valueSizes.append(v)
         resultSizes.append(r)
         size += 1 + varintSize(UInt64(r)) + r
       }
@@ -49,20 +52,17 @@ enum OnlineResponseEncoder {
       for result in vector.results {
         out.tag(2, wire: 2)
         out.varint(UInt64(resultSizes[k]))
+        writeResult(result, valueSize: valueSizes[k], to: &out)
         k += 1
-        writeResult(result, to: &out)
       }
     }
     precondition(out.bytes.count == total, "online response size mismatch")
     return out.bytes
   }
 
-  private static func resultSize(_ r: Strata_V1_FeatureResult) -> Int {
+  private static func resultSize(_ r: Strata_V1_FeatureResult, valueSize v: Int) -> Int {
     var size = 0
-    if r.hasValue {
-      let v = valueSize(r.value)
-      size += 1 + varintSize(UInt64(v)) + v
-    }
+    if r.hasValue { size += 1 + varintSize(UInt64(v)) + v }
     if r.status.rawValue != 0 { size += 1 + varintSize(UInt64(bitPattern: Int64(r.status.rawValue))) }
     if r.eventTimestampMicros != 0 { size += 1 + varintSize(UInt64(bitPattern: r.eventTimestampMicros)) }
     return size
@@ -88,10 +88,10 @@ enum OnlineResponseEncoder {
     return 1 + varintSize(UInt64(n)) + n
   }
 
-  private static func writeResult(_ r: Strata_V1_FeatureResult, to out: inout Writer) {
+  private static func writeResult(_ r: Strata_V1_FeatureResult, valueSize: Int, to out: inout Writer) {
     if r.hasValue {
       out.tag(1, wire: 2)
-      out.varint(UInt64(valueSize(r.value)))
+      out.varint(UInt64(valueSize))
       switch r.value.kind {
       case nil: break
       case .floatValue(let d):

@@ -30,10 +30,6 @@ public struct RequestSizeLimit: Sendable {
   /// `estimate` must not exceed the real serialized size (it decides whether to measure).
   func check(_ message: some SwiftProtobuf.Message, estimate: Int, what: String) throws(StrataError) {
     guard estimate * 2 >= maxBytes else { return }
-    let size = (try? message.serializedBytes() as [UInt8])?.count ?? estimate
-    guard size <= maxBytes else {
-      throw .resourceExhausted(
-        "\(what) is \(size) bytes; the node accepts messages of at most \(maxBytes) bytes (--max-request-bytes): send smaller batches")
-    }
+    try check(size: (try? message.serializedBytes() as [UInt8])?.count ?? estimate, what: what)
   }
 }

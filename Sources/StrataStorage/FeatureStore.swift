@@ -83,15 +83,12 @@ public final class FeatureStore: Sendable {
   /// Validates the whole batch, then appends it atomically. Throws (writing nothing) on the first
   /// problem, naming the row index (0-based within the batch) and the entity.
   public func write(_ request: WriteRequest) async throws -> AppendOutcome {
-    let now = clock()
-    let (group, rows) = try validate(request, now: now)
-    let outcome = try await executor.write { try self.shard.append(rows, to: group, now: now) }
-    return finishWrite(outcome, group: group)
+    try await write(decoding: { request })
   }
 
-  /// `write` of the request that `decode` makes, with the decoding and the validation on the writer
-  /// thread too: a large batch then costs the cooperative pool (and the online lookups waiting for it)
-  /// nothing. Throws what `decode` throws, unchanged.
+  /// `write` of the request that `decode` makes. Decoding, validation and the append all run on the
+  /// writer thread: a large batch then costs the cooperative pool (and the online lookups waiting for
+  /// it) nothing. Throws what `decode` throws, unchanged.
   public func write(decoding decode: @escaping @Sendable () throws -> WriteRequest) async throws -> AppendOutcome {
     let clock = self.clock
     let (outcome, group) = try await executor.write { () throws -> (AppendOutcome, FeatureGroup) in
@@ -100,10 +97,6 @@ public final class FeatureStore: Sendable {
       let (group, rows) = try self.validate(request, now: now)
       return (try self.shard.append(rows, to: group, now: now), group)
     }
-    return finishWrite(outcome, group: group)
-  }
-
-  private func finishWrite(_ outcome: AppendOutcome, group: FeatureGroup) -> AppendOutcome {
     counters.withLock {
       $0.rowsWritten += UInt64(outcome.rowsWritten)
       $0.lateRows += UInt64(outcome.lateRows)

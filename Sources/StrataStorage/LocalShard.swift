@@ -1,9 +1,6 @@
 public import StrataCore
 internal import Synchronization
 internal import Foundation
-#if canImport(Glibc)
-  internal import Glibc
-#endif
 
 /// A validated row ready to store for one group version.
 public struct RowToStore: Sendable, Equatable {
@@ -91,10 +88,16 @@ public final class LocalShard: Sendable {
     writer = Mutex(WriterState(nextSequence: next, stats: stats))
     let rows = try engine.makeCursor(in: .online)
     rows.seek([])
+    var loaded: [(key: [UInt8], value: [UInt8])] = []
     while rows.isValid {
-      online.put(rows.key, rows.value)
+      loaded.append((rows.key, rows.value))
+      if loaded.count == 4_096 {
+        online.put(loaded)
+        loaded.removeAll(keepingCapacity: true)
+      }
       rows.next()
     }
+    online.put(loaded)
   }
 
   /// Appends `rows` to `group`'s history and updates the online rows, atomically.
@@ -146,8 +149,9 @@ public final class LocalShard: Sendable {
       for (key, value) in history { batch.put(key, value, in: .history) }
       var previous = [StoredRow?](repeating: nil, count: onlineKeys.count)
       var winners: [(key: [UInt8], value: [UInt8])] = []
+      let existing = online.get(onlineKeys)
       for i in onlineKeys.indices {
-        if let bytes = online.get(onlineKeys[i]) {
+        if let bytes = existing[i] {
           let old = try OnlineValue.decodeHeader(bytes)
           previous[i] = old
           if !best[i].row.supersedes(old) { continue }
@@ -172,7 +176,7 @@ public final class LocalShard: Sendable {
       images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
-      for (key, value) in winners { online.put(key, value) }
+      online.put(winners)
       state.nextSequence = firstSeq
       state.stats[sid] = stats
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
@@ -204,8 +208,9 @@ public final class LocalShard: Sendable {
   /// The online row of each entity for `group`, in `entityIDs` order (nil = never written).
   public func onlineRows(entityIDs: [String], group: FeatureGroup) throws -> [StoredRow?] {
     let dtypes = group.dtypes
-    return try entityIDs.map { id throws -> StoredRow? in
-      guard let bytes = online.get(KeyCodec.onlineKey(entityID: id, groupVersion: group.storageID)) else { return nil }
+    let values = online.get(entityIDs.map { KeyCodec.onlineKey(entityID: $0, groupVersion: group.storageID) })
+    return try values.map { bytes throws -> StoredRow? in
+      guard let bytes else { return nil }
       return try OnlineValue.decode(bytes, dtypes: dtypes)
     }
   }

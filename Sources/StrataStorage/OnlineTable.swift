@@ -12,7 +12,7 @@ internal import Synchronization
 /// become garbage; a shard's arena is compacted when its garbage exceeds half of it (and
 /// `compactionMinimumBytes`). About 40 bytes of overhead per key beyond the key and value bytes.
 ///
-/// Readers and the writer take a shard's lock for one lookup or update at a time.
+/// Readers and the writer take each shard's lock once per batch of keys (`get([...])`, `put([...])`).
 final class OnlineTable: Sendable {
   fileprivate struct Shard {
     var slots: [UInt64: Int] = [:]
@@ -58,32 +58,64 @@ final class OnlineTable: Sendable {
 
   /// The value stored under `key`, or nil.
   func get(_ key: [UInt8]) -> [UInt8]? {
-    let h = hash(key)
-    return shards[Int(h % UInt64(Self.shardCount))].withLock { s in
-      guard let offset = s.find(key, hash: h) else { return nil }
-      return s.value(at: offset)
+    get([key])[0]
+  }
+
+  /// The value stored under each key (nil where none), in `keys` order. Each shard's lock is taken
+  /// once for all of its keys.
+  func get(_ keys: [[UInt8]]) -> [[UInt8]?] {
+    var values = [[UInt8]?](repeating: nil, count: keys.count)
+    let hashes = keys.map(hash)
+    for (shard, indexes) in byShard(hashes) {
+      shards[shard].withLock { s in
+        for i in indexes {
+          if let offset = s.find(keys[i], hash: hashes[i]) { values[i] = s.value(at: offset) }
+        }
+      }
     }
+    return values
   }
 
   /// Stores `value` under `key`, replacing any value.
   func put(_ key: [UInt8], _ value: [UInt8]) {
-    precondition(key.count <= Int(UInt16.max), "online key too long")
-    let h = hash(key)
-    shards[Int(h % UInt64(Self.shardCount))].withLock { s in
-      let offset = s.append(key, value)
-      if let old = s.slots[h] {
-        if s.keyEquals(at: old, key) {
-          s.garbage += s.entrySize(at: old)
-          s.slots[h] = offset
-        } else {
-          if let previous = s.overflow[key] { s.garbage += s.entrySize(at: previous) }
-          s.overflow[key] = offset
-        }
-      } else {
-        s.slots[h] = offset
-      }
-      if s.garbage > compactionMinimumBytes && s.garbage * 2 > s.arena.count { s.compact() }
+    put([(key, value)])
+  }
+
+  /// Stores every entry, replacing any values (a key given twice keeps its last value). Each shard's
+  /// lock is taken once for all of its entries.
+  func put(_ entries: [(key: [UInt8], value: [UInt8])]) {
+    let hashes = entries.map { entry in
+      precondition(entry.key.count <= Int(UInt16.max), "online key too long")
+      return hash(entry.key)
     }
+    for (shard, indexes) in byShard(hashes) {
+      shards[shard].withLock { s in
+        for i in indexes {
+          let (key, h) = (entries[i].key, hashes[i])
+          let offset = s.append(key, entries[i].value)
+          if let old = s.slots[h] {
+            if s.keyEquals(at: old, key) {
+              s.garbage += s.entrySize(at: old)
+              s.slots[h] = offset
+            } else {
+              if let previous = s.overflow[key] { s.garbage += s.entrySize(at: previous) }
+              s.overflow[key] = offset
+            }
+          } else {
+            s.slots[h] = offset
+          }
+        }
+        if s.garbage > compactionMinimumBytes && s.garbage * 2 > s.arena.count { s.compact() }
+      }
+    }
+  }
+
+  /// Indexes of `hashes` grouped by shard, in order within each shard.
+  private func byShard(_ hashes: [UInt64]) -> [(shard: Int, indexes: [Int])] {
+    if hashes.count == 1 { return [(Int(hashes[0] % UInt64(Self.shardCount)), [0])] }
+    var groups = [[Int]](repeating: [], count: Self.shardCount)
+    for (i, h) in hashes.enumerated() { groups[Int(h % UInt64(Self.shardCount))].append(i) }
+    return groups.enumerated().compactMap { $0.element.isEmpty ? nil : ($0.offset, $0.element) }
   }
 
   /// Keys stored.

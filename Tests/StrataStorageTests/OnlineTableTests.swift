@@ -10,7 +10,7 @@ import Testing
 @Suite("OnlineTable: the in-memory online keyspace")
 struct OnlineTableTests {
   @Test(
-    "random puts and gets equal a dictionary, whatever the hash (exact, colliding, constant) and however often arenas compact",
+    "random single and batch puts and gets equal a dictionary, whatever the hash (exact, colliding, constant) and however often arenas compact",
     arguments: ["real", "weak", "constant"])
   func againstOracle(hashKind: String) {
     var rng = SplitMix64.forTest("OnlineTable.oracle.\(hashKind)")
@@ -28,9 +28,21 @@ struct OnlineTableTests {
     }
     for step in 0..<5_000 {
       let key = rng.element(of: keys)
-      if rng.below(3) == 0 {
+      switch rng.below(6) {
+      case 0, 1:
         #expect(table.get(key) == oracle[key], "step \(step); \(rng.seedDescription)")
-      } else {
+      case 2:
+        // A batch read: answers in key order, duplicates included.
+        let batch = (0..<rng.below(20)).map { _ in rng.element(of: keys) }
+        #expect(table.get(batch) == batch.map { oracle[$0] }, "step \(step); \(rng.seedDescription)")
+      case 3:
+        // A batch write, possibly naming a key twice: the last value wins.
+        let batch = (0..<rng.below(20)).map { _ in
+          (key: rng.element(of: keys), value: (0..<rng.below(40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        }
+        table.put(batch)
+        for (k, v) in batch { oracle[k] = v }
+      default:
         let value = (0..<rng.below(40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         table.put(key, value)
         oracle[key] = value

@@ -320,8 +320,12 @@ class Client:
             raise InvalidArgument("batch_size must be at least 1")
         name, version = _parse_group_ref(group)
         g = self.get_feature_group(name, version or None)
-        # Batches within what the node accepts (older nodes do not say: then the defaults apply).
-        limits = self.status(timeout=timeout).limits
+        # Batches within what the node accepts (older nodes do not say: then the defaults apply). Asked
+        # once per client: a node's limits are fixed while it runs, and GetStatus through a cluster
+        # node asks every node.
+        if not hasattr(self, "_limits"):
+            self._limits = self.status(timeout=timeout).limits
+        limits = self._limits
         max_bytes = _MAX_WRITE_MESSAGE_BYTES
         if limits is not None:
             if limits.max_rows_per_batch > 0:
