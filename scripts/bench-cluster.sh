@@ -2,10 +2,10 @@
 # One node vs a 3-node cluster on this machine, same data: online lookups through a coordinator
 # (1 and 100 entities per call, p50/p99), a point-in-time export, and how the export's labels split
 # over the nodes. On one machine three nodes cannot be faster than one: the figures show the
-# coordination overhead as ratios. A second 3-node cluster runs with `--internode-lookups unary` (one
-# gRPC call per lookup and owner instead of the multiplexed lookup streams), so the table also shows
-# what the streams save. Latencies are measured with the C client's strata-bench, the median over 3
-# interleaved rounds (1 node, streams, unary).
+# coordination overhead as ratios. The 3-node cluster sends its internode lookups on the lookup lanes
+# (the default); a second one runs with `--internode-lookups stream` (multiplexed gRPC streams), so the
+# table also shows what the lanes save. Latencies are measured with the C client's strata-bench, the
+# median over 3 interleaved rounds (1 node, lanes, streams).
 # Usage: scripts/bench-cluster.sh [ROWS] [LABELS]     (defaults 1000000 and 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,26 +25,26 @@ cluster_file() { # first port
   for i in 1 2 3; do printf '  - id: n%s\n    address: 127.0.0.1:%s\n' "$i" $(($1 + i - 1)); done
 }
 cluster_file $((BASE + 1)) >"$WORK/cluster.yaml"
-cluster_file $((BASE + 11)) >"$WORK/unary.yaml"
+cluster_file $((BASE + 11)) >"$WORK/stream.yaml"
 "$BIN" serve --port "$BASE" --data-dir "$WORK/single" >"$WORK/single.log" 2>&1 &
 PIDS=($!)
 cleanup() {
   STRATA_BIN="$BIN" cluster/stop.sh "$WORK/run" >/dev/null 2>&1 || true
-  STRATA_BIN="$BIN" cluster/stop.sh "$WORK/run-unary" >/dev/null 2>&1 || true
+  STRATA_BIN="$BIN" cluster/stop.sh "$WORK/run-stream" >/dev/null 2>&1 || true
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 STRATA_BIN="$BIN" cluster/start.sh "$WORK/cluster.yaml" "$WORK/run" >/dev/null
-STRATA_BIN="$BIN" STRATA_SERVE_ARGS="--internode-lookups unary" cluster/start.sh "$WORK/unary.yaml" "$WORK/run-unary" >/dev/null
+STRATA_BIN="$BIN" STRATA_SERVE_ARGS="--internode-lookups stream" cluster/start.sh "$WORK/stream.yaml" "$WORK/run-stream" >/dev/null
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/single.log" 2>/dev/null && break; sleep 0.1; done
 N1="127.0.0.1:$((BASE + 1))"
-U1="127.0.0.1:$((BASE + 11))"
+S1="127.0.0.1:$((BASE + 11))"
 
 scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 
-for target in "$SINGLE" "$N1" "$U1"; do
+for target in "$SINGLE" "$N1" "$S1"; do
   "$BIN" apply "$WORK/defs.yaml" --server "$target" >/dev/null
   echo "ingest via $target: $("$BIN" ingest --group bench "$WORK/rows.csv" --server "$target")"
 done
@@ -60,15 +60,15 @@ median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 declare -A P50 P99
 for shape in 1 100; do
   iterations=$([ "$shape" = 1 ] && echo 3000 || echo 1000)
-  for who in single stream unary; do P50[$who$shape]=""; P99[$who$shape]=""; done
+  for who in single lane stream; do P50[$who$shape]=""; P99[$who$shape]=""; done
   for round in 1 2 3; do
-    for who in single stream unary; do
-      case $who in single) t=$SINGLE ;; stream) t=$N1 ;; unary) t=$U1 ;; esac
+    for who in single lane stream; do
+      case $who in single) t=$SINGLE ;; lane) t=$N1 ;; stream) t=$S1 ;; esac
       read -r a b <<<"$(lat "$t" "$shape" "$iterations")"
       P50[$who$shape]+="$a "; P99[$who$shape]+="$b "
     done
   done
-  for who in single stream unary; do
+  for who in single lane stream; do
     # shellcheck disable=SC2086
     P50[$who$shape]=$(median3 ${P50[$who$shape]}); P99[$who$shape]=$(median3 ${P99[$who$shape]})
   done
@@ -84,13 +84,13 @@ split=""; for p in 1 2 3; do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 row() { # label shape
-  local s="single$2" c="stream$2" u="unary$2"
+  local s="single$2" c="lane$2" u="stream$2"
   echo "| $1 | ${P50[$s]} / ${P99[$s]} | ${P50[$c]} / ${P99[$c]} | $(ratio "${P50[$c]}" "${P50[$s]}") / $(ratio "${P99[$c]}" "${P99[$s]}") | ${P50[$u]} / ${P99[$u]} | $(ratio "${P50[$u]}" "${P50[$s]}") / $(ratio "${P99[$u]}" "${P99[$s]}") |"
 }
 echo
 echo "Same data on 1 node and on 3 nodes (one machine, $(nproc) CPUs): $ROWS rows x 3 features over $ENTITIES entities, $LABELS labels; through node n1 as coordinator"
 echo
-echo "| measurement | 1 node | 3 nodes (lookup streams) | ratio | 3 nodes (unary internode calls) | ratio |"
+echo "| measurement | 1 node | 3 nodes (lookup lanes) | ratio | 3 nodes (lookup streams) | ratio |"
 echo "|---|---:|---:|---:|---:|---:|"
 row "online lookup, 1 entity: p50 / p99 (µs)" 1
 row "online lookup, 100 entities: p50 / p99 (µs)" 100

@@ -2,6 +2,7 @@ internal import ArgumentParser
 internal import Foundation
 internal import Logging
 internal import StrataServer
+internal import StrataGRPC
 internal import StrataStorage
 internal import StrataCore
 
@@ -34,8 +35,12 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "This node's id in the cluster file.") var node: String?
   @Option(
     name: .customLong("internode-lookups"),
-    help: "How a coordinator sends online lookups to other nodes: stream (one long-lived multiplexed stream per node) or unary (one call per lookup; for comparison).")
-  var internodeLookups = "stream"
+    help: "How a coordinator sends online lookups to other nodes: lane (each node's lookup lane, a plain TCP connection; the fastest), stream (one long-lived multiplexed gRPC stream per node) or unary (one gRPC call per lookup and node). The last two are for comparison.")
+  var internodeLookups = "lane"
+  @Option(
+    name: .customLong("lane-port"),
+    help: "TCP port of this node's lookup lane, on the host it listens on (0 = any free port; other nodes ask for it over gRPC).")
+  var lanePort = 0
   @Option(name: .customLong("node-id"), help: "Name reported by `strata status` (default host:port).") var nodeID: String?
 
   func run() async throws {
@@ -65,11 +70,12 @@ struct ServeCommand: AsyncParsableCommand {
       port = me.port
       nodeID = nodeID ?? node
       settings = loaded
-      switch internodeLookups {
-      case "stream": settings?.multiplexLookups = true
-      case "unary": settings?.multiplexLookups = false
-      default: throw ValidationError("--internode-lookups must be stream or unary, got '\(internodeLookups)'")
+      guard let lookups = InternodeLookups(rawValue: internodeLookups) else {
+        throw ValidationError("--internode-lookups must be lane, stream or unary, got '\(internodeLookups)'")
       }
+      guard (0...65_535).contains(lanePort) else { throw ValidationError("--lane-port must be 0...65535, got \(lanePort)") }
+      settings?.lookups = lookups
+      settings?.lanePort = lanePort
     } else if node != nil {
       throw ValidationError("--node needs --cluster")
     }

@@ -221,6 +221,13 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   public func getOnlineFeatures(
     request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
   ) async throws -> Strata_V1_GetOnlineFeaturesResponse {
+    try Strata_V1_GetOnlineFeaturesResponse(serializedBytes: try await onlineAnswer(request))
+  }
+
+  /// The encoded answer to a lookup (what `getOnlineFeatures` returns, as bytes): the request is
+  /// split by owner; lookups on lanes are sent first, then this node's own part is answered, then the
+  /// owners' answers are awaited, and their encoded vectors spliced together in request order.
+  func onlineAnswer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
     try local.sizeLimit.check(
       request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
     let columns = try await rpc { () async throws -> [ResolvedFeature] in
@@ -235,47 +242,92 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       }
       return columns
     }
-    var indexes: [String: [Int]] = [:]
-    for (i, id) in request.entityIds.enumerated() { indexes[cluster.ring.primary(of: id), default: []].append(i) }
-    let ownerIndexes = indexes
-    let answers = try await cancelledWithRPC { try await withThrowingTaskGroup(of: (String, Strata_V1_GetOnlineFeaturesResponse).self) { tasks in
-      // Owners read exactly the versions the coordinator resolved (their registries may lag or lead).
-      let pinned = columns.map(\.qualifiedName)
-      for (owner, idx) in ownerIndexes {
-        var part = request
+    // owners[k] answers parts[k]; owner[i] is the k of entity i.
+    var owners: [String] = []
+    var parts: [Strata_V1_GetOnlineFeaturesRequest] = []
+    var owner: [Int] = []
+    owner.reserveCapacity(request.entityIds.count)
+    var slot: [String: Int] = [:]
+    // Owners read exactly the versions the coordinator resolved (their registries may lag or lead).
+    let pinned = columns.map(\.qualifiedName)
+    for id in request.entityIds {
+      let node = cluster.ring.primary(of: id)
+      let k: Int
+      if let known = slot[node] {
+        k = known
+      } else {
+        k = owners.count
+        slot[node] = k
+        owners.append(node)
+        var part = Strata_V1_GetOnlineFeaturesRequest()
         part.features = pinned
-        part.entityIds = idx.map { request.entityIds[$0] }
-        tasks.addTask {
-          do {
-            // This node's own entities: no round trip to itself.
-            if owner == cluster.selfID { return (owner, try await local.getOnlineFeatures(request: part, context: context)) }
-            // The owner's lookup stream when it is open, else a unary call.
-            if let streams = cluster.lookupStreams,
-              let answer = try await streams.lookup(part, on: owner, timeout: cluster.timeout)
-            {
-              return (owner, answer)
-            }
-            return (owner, try await cluster.peer(owner).getOnline(part, metadata: cluster.metadata, options: cluster.options))
-          } catch {
-            throw cluster.failure(error, node: owner)
-          }
-        }
+        parts.append(part)
       }
-      var all: [String: Strata_V1_GetOnlineFeaturesResponse] = [:]
-      for try await (owner, r) in tasks { all[owner] = r }
-      return all
-    } }
-    var vectors = [Strata_V1_FeatureVector](repeating: .init(), count: request.entityIds.count)
-    for (owner, idx) in indexes {
-      let got = answers[owner]!.vectors
-      guard got.count == idx.count else {
-        throw RPCError(code: .internalError, message: "cluster node \(cluster.describe(owner)) answered \(got.count) of \(idx.count) entities")
-      }
-      for (k, i) in idx.enumerated() { vectors[i] = got[k] }
+      parts[k].entityIds.append(id)
+      owner.append(k)
     }
-    return .with {
-      $0.columns = columns.map(\.proto)
-      $0.vectors = vectors
+    let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
+    let answers = try await cancelledWithRPC { [owners, parts] in try await answerParts(parts, owners: owners) }
+    for (k, answer) in answers.enumerated() where answer.count != parts[k].entityIds.count {
+      throw RPCError(
+        code: .internalError,
+        message: "cluster node \(cluster.describe(owners[k])) answered \(answer.count) of \(parts[k].entityIds.count) entities")
+    }
+    return EncodedVectors.assemble(columns: encodedColumns, parts: answers, owner: owner)
+  }
+
+  /// The encoded vectors of `parts[k]` from `owners[k]`, for every k.
+  private func answerParts(_ parts: [Strata_V1_GetOnlineFeaturesRequest], owners: [String]) async throws -> [EncodedVectors] {
+    let deadline = ContinuousClock.now + cluster.timeout
+    // Lane lookups first: they are on their way while this node answers its own part.
+    var onLane: [Int: PendingLaneLookup] = [:]
+    if let lanes = cluster.lookupLanes {
+      for (k, node) in owners.enumerated() where node != cluster.selfID {
+        onLane[k] = lanes.start(parts[k], on: node, deadline: deadline)
+      }
+    }
+    defer { for pending in onLane.values { pending.abandon() } }
+    var answers = [EncodedVectors?](repeating: nil, count: parts.count)
+    let others = owners.indices.filter { owners[$0] != cluster.selfID && onLane[$0] == nil }
+    if others.isEmpty {
+      // Only this node and lanes: answer the own part on this task, no child tasks.
+      if let k = owners.firstIndex(of: cluster.selfID) { answers[k] = try await ownPart(parts[k]) }
+    } else {
+      let mine = owners.firstIndex(of: cluster.selfID)
+      try await withThrowingTaskGroup(of: (Int, EncodedVectors).self) { tasks in
+        if let k = mine { tasks.addTask { (k, try await ownPart(parts[k])) } }
+        for k in others { tasks.addTask { (k, try await grpcPart(parts[k], on: owners[k])) } }
+        for try await (k, answer) in tasks { answers[k] = answer }
+      }
+    }
+    for (k, pending) in onLane.sorted(by: { $0.key < $1.key }) {
+      do {
+        answers[k] = try await pending.answer()
+      } catch {
+        throw cluster.failure(error, node: owners[k])
+      }
+    }
+    return answers.map { $0! }
+  }
+
+  /// This node's own part: no round trip to itself.
+  private func ownPart(_ part: Strata_V1_GetOnlineFeaturesRequest) async throws -> EncodedVectors {
+    if let bytes = try local.encodedVectorsInline(part) { return try EncodedVectors(response: bytes) }
+    return try EncodedVectors(response: try await local.encodedVectors(part))
+  }
+
+  /// An owner's part over gRPC: on the owner's lookup stream when it is open, else a unary call.
+  private func grpcPart(_ part: Strata_V1_GetOnlineFeaturesRequest, on node: String) async throws -> EncodedVectors {
+    do {
+      let answer: Strata_V1_GetOnlineFeaturesResponse
+      if let streams = cluster.lookupStreams, let streamed = try await streams.lookup(part, on: node, timeout: cluster.timeout) {
+        answer = streamed
+      } else {
+        answer = try await cluster.peer(node).getOnline(part, metadata: cluster.metadata, options: cluster.options)
+      }
+      return try EncodedVectors(response: try OnlineResponseEncoder.encode(answer))
+    } catch {
+      throw cluster.failure(error, node: node)
     }
   }
 

@@ -15,13 +15,21 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// Timeout of one internode call (a node that is down fails its calls sooner: connections are not
   /// waited for).
   public let callTimeout: Duration
-  /// Streams on which online lookups to other nodes are multiplexed (nil: one unary call each).
-  /// Whoever creates the view runs them (`ShardLookupStreams.run`).
+  /// How online lookups go to other nodes.
+  public let lookups: InternodeLookups
+  /// With `.stream`: the streams on which online lookups to other nodes are multiplexed. Whoever
+  /// creates the view runs them (`ShardLookupStreams.run`).
   public let lookupStreams: ShardLookupStreams<Transport>?
+  /// With `.lane`: the lookup lanes to the other nodes. Whoever creates the view runs them
+  /// (`LookupLanes.run`).
+  public let lookupLanes: LookupLanes?
+  /// This node's own lane server, whose address `Shard.GetLookupLane` reports (nil: none).
+  public let laneServer: LookupLaneServer?
 
   public init(
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
-    addresses: [String: String], callTimeout: Duration = .seconds(30), multiplexLookups: Bool = false
+    addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
+    laneServer: LookupLaneServer? = nil
   ) {
     self.ring = ring
     self.selfID = selfID
@@ -29,10 +37,32 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     self.peers = peers
     self.addresses = addresses
     self.callTimeout = callTimeout
+    self.lookups = lookups
+    self.laneServer = laneServer
     var m = Metadata()
     m.addString(String(ring.epoch), forKey: RingEpochInterceptor.header)
-    self.lookupStreams =
-      multiplexLookups ? ShardLookupStreams(peers: peers.filter { $0.key != selfID }, metadata: m) : nil
+    let others = peers.filter { $0.key != selfID }
+    self.lookupStreams = lookups == .stream ? ShardLookupStreams(peers: others, metadata: m) : nil
+    if lookups == .lane {
+      var hosts: [String: String] = [:]
+      for node in others.keys {
+        // "host:port" (the host may be a bracketed IPv6 address).
+        let address = addresses[node] ?? ""
+        let host = address.lastIndex(of: ":").map { String(address[..<$0]) } ?? address
+        hosts[node] = host.trimmingPrefix("[").split(separator: "]").first.map(String.init) ?? host
+      }
+      let metadata = m
+      self.lookupLanes = LookupLanes(epoch: ring.epoch, hosts: hosts) { node in
+        guard let peer = others[node] else { throw RPCError(code: .internalError, message: "no client for cluster node \(node)") }
+        var options = CallOptions.defaults
+        options.waitForReady = false
+        options.timeout = .seconds(2)
+        let lane = try await peer.getLookupLane(.init(), metadata: metadata, options: options)
+        return (lane.host, Int(lane.port))
+      }
+    } else {
+      self.lookupLanes = nil
+    }
   }
 
   public var metadata: Metadata {
@@ -86,6 +116,18 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     }
     return RPCError(code: .unavailable, message: "cluster node \(describe(node)) failed: \(error)")
   }
+}
+
+/// How a coordinator sends its online lookups to the other nodes.
+public enum InternodeLookups: String, Sendable, CaseIterable {
+  /// On each peer's lookup lane (`LookupLanes`), falling back to a unary call while it is not
+  /// connected. The default: the cheapest.
+  case lane
+  /// Multiplexed on one long-lived gRPC stream per peer (`ShardLookupStreams`), falling back to a
+  /// unary call while it is not open.
+  case stream
+  /// One unary `GetOnline` gRPC call per lookup and owner.
+  case unary
 }
 
 /// Runs `body` in a task that is cancelled when gRPC cancels the RPC being served (the client's

@@ -96,3 +96,28 @@ struct BulkEncodingWriter<Message: SwiftProtobuf.Message>: RPCWriterProtocol {
     for element in elements { try await write(element) }
   }
 }
+
+/// A cluster node's `FeatureStore` service with its online hot path tuned: `GetOnlineFeatures`
+/// answers are the owners' encoded vectors spliced together (`ClusterCoordinator.onlineAnswer`),
+/// never decoded and encoded again. Every other method is the coordinator's own registration.
+public struct ClusterFastPaths<Transport: ClientTransport>: RegistrableRPCService {
+  public let coordinator: ClusterCoordinator<Transport>
+
+  public init(_ coordinator: ClusterCoordinator<Transport>) {
+    self.coordinator = coordinator
+  }
+
+  public func registerMethods<ServerTransport: GRPCCore.ServerTransport>(with router: inout RPCRouter<ServerTransport>) {
+    coordinator.registerMethods(with: &router)
+    let coordinator = self.coordinator
+    router.registerHandler(
+      forMethod: Strata_V1_FeatureStore.Method.GetOnlineFeatures.descriptor,
+      deserializer: ProtobufDeserializer<Strata_V1_GetOnlineFeaturesRequest>(),
+      serializer: RawBytesSerializer(),
+      handler: { request, context in
+        let single = try await ServerRequest(stream: request)
+        let answer = try await coordinator.onlineAnswer(single.message)
+        return StreamingServerResponse(single: ServerResponse(message: answer, metadata: [:]))
+      })
+  }
+}

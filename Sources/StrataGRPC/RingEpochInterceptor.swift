@@ -23,11 +23,15 @@ public struct RingEpochInterceptor: ServerInterceptor {
         error: RPCError(code: .failedPrecondition, message: "internode call without a ring epoch (header \(RingEpochInterceptor.header)); this node is at epoch \(epoch)"))
     }
     guard theirs == epoch else {
-      return StreamingServerResponse(
-        error: RPCError(
-          code: .failedPrecondition,
-          message: "ring epoch mismatch: the caller is at epoch \(theirs), this node at epoch \(epoch); restart the nodes with the same cluster file"))
+      return StreamingServerResponse(error: Self.mismatch(caller: theirs, node: epoch))
     }
     return try await next(request, context)
+  }
+
+  /// FAILED_PRECONDITION for a call made at epoch `caller` to a node at epoch `node`.
+  static func mismatch(caller: UInt64, node: UInt64) -> RPCError {
+    RPCError(
+      code: .failedPrecondition,
+      message: "ring epoch mismatch: the caller is at epoch \(caller), this node at epoch \(node); restart the nodes with the same cluster file")
   }
 }

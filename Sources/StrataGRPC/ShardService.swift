@@ -41,6 +41,20 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     try await local.getOnlineFeatures(request: request, context: context)
   }
 
+  /// Where this node's lookup lane listens; UNAVAILABLE when it has none (yet).
+  public func getLookupLane(
+    request: Strata_V1_GetLookupLaneRequest, context: ServerContext
+  ) async throws -> Strata_V1_LookupLane {
+    guard let address = cluster.laneServer?.address else {
+      throw RPCError(code: .unavailable, message: "cluster node \(cluster.describe(cluster.selfID)) serves no lookup lane")
+    }
+    return .with {
+      $0.port = UInt32(address.port)
+      // Listening on every interface: the caller connects to the host it knows this node by.
+      $0.host = ["0.0.0.0", "::", ""].contains(address.host) ? "" : address.host
+    }
+  }
+
   /// Lookups multiplexed on one stream: each runs as soon as it arrives (concurrently with the
   /// others) and its answer is sent when ready, tagged with its id; a failed lookup is answered with
   /// its status, and the stream goes on. The stream ends when the caller ends it, or when this node

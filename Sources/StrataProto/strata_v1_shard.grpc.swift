@@ -66,6 +66,19 @@ public enum Strata_V1_Shard: Sendable {
                 type: .bidirectionalStreaming
             )
         }
+        /// Namespace for "GetLookupLane" metadata.
+        public enum GetLookupLane: Sendable {
+            /// Request type for "GetLookupLane".
+            public typealias Input = Strata_V1_GetLookupLaneRequest
+            /// Response type for "GetLookupLane".
+            public typealias Output = Strata_V1_LookupLane
+            /// Descriptor for "GetLookupLane".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "GetLookupLane",
+                type: .unary
+            )
+        }
         /// Namespace for "GetHistorical" metadata.
         public enum GetHistorical: Sendable {
             /// Request type for "GetHistorical".
@@ -149,6 +162,7 @@ public enum Strata_V1_Shard: Sendable {
             WriteBatch.descriptor,
             GetOnline.descriptor,
             LookupStream.descriptor,
+            GetLookupLane.descriptor,
             GetHistorical.descriptor,
             ApplyOnLeader.descriptor,
             SetStatusOnLeader.descriptor,
@@ -239,6 +253,32 @@ extension Strata_V1_Shard {
             request: GRPCCore.StreamingServerRequest<Strata_V1_ShardLookup>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardLookupAnswer>
+
+        /// Handle the "GetLookupLane" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+        /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+        /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+        /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+        /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+        /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+        /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+        /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+        /// > own answer without decoding them.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_GetLookupLaneRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_LookupLane` messages.
+        func getLookupLane(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetLookupLaneRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_LookupLane>
 
         /// Handle the "GetHistorical" method.
         ///
@@ -407,6 +447,32 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ShardLookupAnswer>
 
+        /// Handle the "GetLookupLane" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+        /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+        /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+        /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+        /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+        /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+        /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+        /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+        /// > own answer without decoding them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLookupLaneRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_LookupLane` message.
+        func getLookupLane(
+            request: GRPCCore.ServerRequest<Strata_V1_GetLookupLaneRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_LookupLane>
+
         /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
@@ -573,6 +639,32 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws
 
+        /// Handle the "GetLookupLane" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+        /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+        /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+        /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+        /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+        /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+        /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+        /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+        /// > own answer without decoding them.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_GetLookupLaneRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_LookupLane` to respond with.
+        func getLookupLane(
+            request: Strata_V1_GetLookupLaneRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_LookupLane
+
         /// Handle the "GetHistorical" method.
         ///
         /// > Source IDL Documentation:
@@ -713,6 +805,17 @@ extension Strata_V1_Shard.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.GetLookupLane.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetLookupLaneRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_LookupLane>(),
+            handler: { request, context in
+                try await self.getLookupLane(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Strata_V1_Shard.Method.GetHistorical.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetHistoricalFeaturesRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetHistoricalFeaturesResponse>(),
@@ -800,6 +903,17 @@ extension Strata_V1_Shard.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetOnlineFeaturesResponse> {
         let response = try await self.getOnline(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getLookupLane(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetLookupLaneRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_LookupLane> {
+        let response = try await self.getLookupLane(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -905,6 +1019,19 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func getLookupLane(
+        request: GRPCCore.ServerRequest<Strata_V1_GetLookupLaneRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_LookupLane> {
+        return GRPCCore.ServerResponse<Strata_V1_LookupLane>(
+            message: try await self.getLookupLane(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 
@@ -1072,6 +1199,37 @@ extension Strata_V1_Shard {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ShardLookupAnswer>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_ShardLookupAnswer>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetLookupLane" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+        /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+        /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+        /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+        /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+        /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+        /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+        /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+        /// > own answer without decoding them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLookupLaneRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetLookupLaneRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_LookupLane` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getLookupLane<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetLookupLaneRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetLookupLaneRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_LookupLane>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_LookupLane>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetHistorical" method.
@@ -1318,6 +1476,48 @@ extension Strata_V1_Shard {
             try await self.client.bidirectionalStreaming(
                 request: request,
                 descriptor: Strata_V1_Shard.Method.LookupStream.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetLookupLane" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+        /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+        /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+        /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+        /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+        /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+        /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+        /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+        /// > own answer without decoding them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLookupLaneRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetLookupLaneRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_LookupLane` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getLookupLane<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetLookupLaneRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetLookupLaneRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_LookupLane>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_LookupLane>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.GetLookupLane.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1613,6 +1813,43 @@ extension Strata_V1_Shard.ClientProtocol {
         )
     }
 
+    /// Call the "GetLookupLane" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+    /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+    /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+    /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+    /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+    /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+    /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+    /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+    /// > own answer without decoding them.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_GetLookupLaneRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getLookupLane<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetLookupLaneRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_LookupLane>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getLookupLane(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetLookupLaneRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_LookupLane>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "GetHistorical" method.
     ///
     /// > Source IDL Documentation:
@@ -1877,6 +2114,47 @@ extension Strata_V1_Shard.ClientProtocol {
             producer: producer
         )
         return try await self.lookupStream(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetLookupLane" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+    /// > a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+    /// > 4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+    /// > coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+    /// > order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+    /// > lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+    /// > threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+    /// > coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+    /// > own answer without decoding them.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getLookupLane<Result>(
+        _ message: Strata_V1_GetLookupLaneRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_LookupLane>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_GetLookupLaneRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getLookupLane(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1,4 +1,5 @@
 public import StrataCore
+public import StrataGRPC
 
 /// The cluster a node belongs to, as its cluster file describes it (see `cluster/local-3.yaml`).
 public struct ClusterSettings: Sendable, Equatable {
@@ -22,19 +23,23 @@ public struct ClusterSettings: Sendable, Equatable {
   public var selfID: String
   public var epoch: UInt64
   public var virtualNodes: Int
-  /// Online lookups to other nodes go over one long-lived stream per peer (`Shard.LookupStream`);
-  /// false makes one unary `GetOnline` call per lookup and owner (for comparison in benchmarks).
-  public var multiplexLookups: Bool
+  /// How online lookups go to other nodes: on their lookup lanes (the default), multiplexed on one
+  /// gRPC stream per peer, or one unary `GetOnline` call per lookup and owner (the last two for
+  /// comparison in benchmarks).
+  public var lookups: InternodeLookups
+  /// The TCP port of this node's lookup lane (0: any free port; peers ask for it over gRPC).
+  public var lanePort: Int
 
   public init(
     nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes,
-    multiplexLookups: Bool = true
+    lookups: InternodeLookups = .lane, lanePort: Int = 0
   ) {
     self.nodes = nodes
     self.selfID = selfID
     self.epoch = epoch
     self.virtualNodes = virtualNodes
-    self.multiplexLookups = multiplexLookups
+    self.lookups = lookups
+    self.lanePort = lanePort
   }
 
   public var me: Node? { nodes.first { $0.id == selfID } }

@@ -96,20 +96,25 @@ public struct StrataNode: Sendable {
         peers[node.id] = Strata_V1_Shard.Client(wrapping: client)
         services.append(GRPCClientService(client: client))
       }
+      // Every node serves a lookup lane (whatever its own coordinator uses), on the host of its gRPC
+      // server and the port of --lane-port (0: any free port; peers ask for it with GetLookupLane).
+      let laneServer = LookupLaneServer(epoch: ring.epoch, answer: LookupLaneServer.answerer(for: service))
       let view = ClusterView(
         ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
         addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
-        multiplexLookups: settings.multiplexLookups)
+        lookups: settings.lookups, laneServer: laneServer)
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       server = GRPCServer(
-        transport: transport, services: [FastOnlineEncoding(coordinator), shard],
+        transport: transport, services: [ClusterFastPaths(coordinator), shard],
         interceptorPipeline: [
           .apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor])),
           .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
         ])
       services.append(RegistryPullService(shard: shard))
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
+      if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
+      services.insert(LookupLaneServerService(server: laneServer, host: config.host, port: settings.lanePort, logger: logger), at: 0)
     } else {
       server = GRPCServer(transport: transport, services: [FeatureStoreFastPaths(service)])
     }
@@ -174,6 +179,30 @@ struct LookupStreamsService: Service {
 
   func run() async throws {
     await cancelWhenGracefulShutdown { await streams.run() }
+  }
+}
+
+/// Keeps this node's lookup lanes to its peers connected until shutdown.
+struct LookupLanesService: Service {
+  let lanes: LookupLanes
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown { await lanes.run() }
+  }
+}
+
+/// Serves this node's lookup lane until shutdown (then closes it: coordinators fall back to gRPC).
+struct LookupLaneServerService: Service {
+  let server: LookupLaneServer
+  let host: String
+  let port: Int
+  let logger: Logger
+
+  func run() async throws {
+    let bound = try await server.start(host: host, port: port)
+    logger.info("lookup lane listening", metadata: ["strata.lane": "\(host):\(bound)"])
+    try? await gracefulShutdown()
+    await server.close()
   }
 }
 

@@ -230,6 +230,28 @@ public final class FeatureStore: Sendable {
   /// rule at T = now: a stored row whose event time is still in the future (allowed up to the clock
   /// skew limit) is not served before its time.
   public func online(entityIDs: [String], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
+    let fetch = try onlineFetch(entityIDs: entityIDs, columns: columns)
+    let inline = entityIDs.count * Self.distinctGroups(columns).count <= Self.inlineLookupKeys
+    let result = inline ? try fetch() : try await executor.read(fetch)
+    counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
+    return result
+  }
+
+  /// `online`, answered on the calling thread when the lookup is small enough to run inline (at most
+  /// `inlineLookupKeys` entity x group keys: it reads the in-memory online table only, except for
+  /// rows whose event time is still in the future); nil when it is larger and must go through
+  /// `online` (the storage read threads). For callers that cannot suspend, such as network threads.
+  public func onlineInline(entityIDs: [String], columns: [ResolvedFeature]) throws -> [[FeatureResult]]? {
+    guard entityIDs.count * Self.distinctGroups(columns).count <= Self.inlineLookupKeys else { return nil }
+    let result = try onlineFetch(entityIDs: entityIDs, columns: columns)()
+    counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
+    return result
+  }
+
+  /// Checks a lookup and returns the work that answers it.
+  private func onlineFetch(
+    entityIDs: [String], columns: [ResolvedFeature]
+  ) throws(StrataError) -> @Sendable () throws -> [[FeatureResult]] {
     guard !entityIDs.isEmpty else { throw StrataError.invalidArgument("no entity ids given") }
     guard entityIDs.count <= limits.maxEntitiesPerLookup else {
       throw StrataError.resourceExhausted(
@@ -241,7 +263,7 @@ public final class FeatureStore: Sendable {
     let groups = Self.distinctGroups(columns)
     let now = clock()
     let shard = self.shard
-    let fetch: @Sendable () throws -> [[FeatureResult]] = {
+    return {
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups {
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)
@@ -256,9 +278,6 @@ public final class FeatureStore: Sendable {
       }
       return Self.assemble(count: entityIDs.count, columns: columns, rowsByGroup: rowsByGroup) { _ in now }
     }
-    let result = entityIDs.count * groups.count <= Self.inlineLookupKeys ? try fetch() : try await executor.read(fetch)
-    counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
-    return result
   }
 
   /// Point-in-time join: for each label, each column's value from the row with the greatest

@@ -16,11 +16,11 @@ import Testing
 @Suite("ClusterCoordinator under a simulated network")
 struct ClusterCoordinatorTests {
   @Test(
-    "online lookups through every coordinator equal a single node's, in request order, under random delays (unary calls, then lookup streams)",
-    arguments: [false, true])
-  func onlineMergeOrder(multiplexLookups: Bool) async throws {
+    "online lookups through every coordinator equal a single node's, in request order, under random delays (unary calls, lookup streams, lookup lanes)",
+    arguments: InternodeLookups.allCases)
+  func onlineMergeOrder(lookups: InternodeLookups) async throws {
     var rng = SplitMix64.forTest("cluster.online-merge-order")
-    try await withSimulatedCluster(seed: rng.next(), multiplexLookups: multiplexLookups) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), lookups: lookups) { cluster in
       try await withStrata { oracle in
         cluster.faults.set(.delay(max: .milliseconds(2)), on: cluster.ids)
         try await Workload.registerAndWrite(cluster: cluster, oracle: oracle, calls: 10, rng: &rng)
@@ -75,11 +75,11 @@ struct ClusterCoordinatorTests {
   }
 
   @Test(
-    "a node down: requests not touching it succeed; lookups and exports touching it fail UNAVAILABLE naming it; a spanning write reports what was not written (unary calls, then lookup streams)",
-    arguments: [false, true])
-  func partialFailure(multiplexLookups: Bool) async throws {
+    "a node down: requests not touching it succeed; lookups and exports touching it fail UNAVAILABLE naming it; a spanning write reports what was not written (unary calls, lookup streams, lookup lanes)",
+    arguments: InternodeLookups.allCases)
+  func partialFailure(lookups: InternodeLookups) async throws {
     var rng = SplitMix64.forTest("cluster.partial-failure")
-    try await withSimulatedCluster(seed: rng.next(), multiplexLookups: multiplexLookups) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), lookups: lookups) { cluster in
       _ = try await cluster.node("n2").api.apply(Workload.specs)
       let down = "n3"
       cluster.faults[down] = .fail
@@ -257,18 +257,21 @@ struct ClusterCoordinatorTests {
     }
   }
 
-  @Test("lookup streams: many concurrent lookups through one coordinator share one stream per owner, and each gets its own answer")
-  func concurrentStreamLookups() async throws {
+  @Test(
+    "lookup streams and lanes: many concurrent lookups through one coordinator share one stream or lane per owner, and each gets its own answer",
+    arguments: [InternodeLookups.stream, .lane])
+  func concurrentMultiplexedLookups(mode: InternodeLookups) async throws {
     var rng = SplitMix64.forTest("cluster.stream-concurrent")
-    try await withSimulatedCluster(seed: rng.next(), multiplexLookups: true) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), lookups: mode) { cluster in
       try await withStrata { oracle in
         cluster.faults.set(.delay(max: .milliseconds(1)), on: cluster.ids)
         try await Workload.registerAndWrite(cluster: cluster, oracle: oracle, calls: 8, rng: &rng)
         let lookups = (0..<120).map { _ in Workload.lookup(&rng) }
         var wants: [Strata_V1_GetOnlineFeaturesResponse] = []
         for (entities, features) in lookups { wants.append(try await oracle.online(entities, features)) }
+        let multiplexed = mode == .lane ? "LookupLane.message" : "LookupStream.message"
         let unaryBefore = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
-        let streamedBefore = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "LookupStream.message") }
+        let streamedBefore = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: multiplexed) }
         let coordinator = cluster.node("n2").api
         let got = try await withThrowingTaskGroup(of: (Int, Strata_V1_GetOnlineFeaturesResponse).self) { group in
           for (i, (entities, features)) in lookups.enumerated() {
@@ -282,24 +285,26 @@ struct ClusterCoordinatorTests {
           #expect(got[i] == wants[i], "lookup \(i): \(lookups[i]); \(rng.seedDescription)")
         }
         let unaryAfter = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "GetOnline") }
-        let streamedAfter = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: "LookupStream.message") }
-        #expect(unaryAfter == unaryBefore, "every lookup went over the open streams")
+        let streamedAfter = cluster.ids.reduce(0) { $0 + cluster.faults.calls(to: $1, method: multiplexed) }
+        #expect(unaryAfter == unaryBefore, "every lookup went over the open streams or lanes")
         #expect(streamedAfter > streamedBefore)
-        let streams = try #require(cluster.node("n2").view.lookupStreams)
-        #expect(cluster.ids.filter { $0 != "n2" }.allSatisfy { streams.pending(on: $0) == 0 && streams.isOpen($0) })
+        let n2 = cluster.node("n2")
+        #expect(cluster.ids.filter { $0 != "n2" }.allSatisfy { n2.pending(on: $0) == 0 && n2.isOpen($0) })
       }
     }
   }
 
-  @Test("lookup streams: a hanging owner's lookups end at the client's deadline or the call timeout, then the stream serves again")
-  func hangingStreamOwner() async throws {
+  @Test(
+    "lookup streams and lanes: a hanging owner's lookups end at the client's deadline or the call timeout, then the stream or lane serves again",
+    arguments: [InternodeLookups.stream, .lane])
+  func hangingMultiplexedOwner(lookups: InternodeLookups) async throws {
     var rng = SplitMix64.forTest("cluster.stream-hang")
-    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1), multiplexLookups: true) { cluster in
+    try await withSimulatedCluster(seed: rng.next(), callTimeout: .seconds(1), lookups: lookups) { cluster in
       try await cluster.seedRegistry(Workload.specs)
       let hung = "n2"
       let entities = cluster.entities(ownedBy: hung, count: 2, prefix: "d")
       let coordinator = cluster.node("n3").api
-      let streams = try #require(cluster.node("n3").view.lookupStreams)
+      let streams = cluster.node("n3")
       let describe = cluster.describe(hung)
       #expect(streams.isOpen(hung))
       cluster.faults[hung] = .hang
@@ -328,7 +333,7 @@ struct ClusterCoordinatorTests {
       let unaryBefore = cluster.faults.calls(to: hung, method: "GetOnline")
       let ok = try await coordinator.online(entities, ["user_stats:score"])
       #expect(ok.vectors.map(\.entityID) == entities)
-      #expect(cluster.faults.calls(to: hung, method: "GetOnline") == unaryBefore, "served on the stream, which stayed open")
+      #expect(cluster.faults.calls(to: hung, method: "GetOnline") == unaryBefore, "served on the stream or lane, which stayed open")
       #expect(streams.isOpen(hung))
     }
   }

@@ -80,9 +80,11 @@ final class FaultPlan: Sendable {
     }
   }
 
-  /// Online lookups sent to `node`: unary `GetOnline` calls plus messages on its lookup stream.
+  /// Online lookups sent to `node`: unary `GetOnline` calls plus messages on its lookup stream and
+  /// its lookup lane.
   func lookups(to node: String) -> Int {
     calls(to: node, method: "GetOnline") + calls(to: node, method: "LookupStream.message")
+      + calls(to: node, method: "LookupLane.message")
   }
 
   /// Hanging calls to `node` that ended because the caller's task was cancelled (e.g. by a deadline).
@@ -182,6 +184,58 @@ struct FaultInjectingInterceptor: ClientInterceptor {
   }
 }
 
+/// The answers of `node`'s lookup lane under the plan's faults: each lookup on the lane counts as a
+/// call of method "LookupLane.message" and meets the node's fault at the time it arrives. A hanging
+/// node holds its answers until the fault changes; a node that is down answers UNAVAILABLE (a real
+/// one would close the lane, and the coordinator's gRPC fallback would fail the same way).
+func faultInjectingLaneAnswerer(
+  node: String, plan: FaultPlan, base: @escaping LookupLaneServer.Answerer
+) -> LookupLaneServer.Answerer {
+  { request in
+    plan.count(node, method: "LookupLane.message")
+    let fault = plan[node]
+    let answerNow: @Sendable () async -> Result<[UInt8], RPCError> = {
+      switch base(request) {
+      case .now(let result): return result
+      case .later(let work): return await work()
+      }
+    }
+    switch fault {
+    case .none:
+      return base(request)
+    case .fail:
+      return .now(.failure(RPCError(code: .unavailable, message: "simulated network: node \(node) is down")))
+    case .delay(let max):
+      let wait = plan.randomDelay(upTo: max)
+      return .later {
+        try? await Task.sleep(for: wait)
+        return await answerNow()
+      }
+    case .pause(let wait):
+      return .later {
+        try? await Task.sleep(for: wait)
+        return await answerNow()
+      }
+    case .slowAnswer(let wait):
+      let work = base(request)
+      return .later {
+        let result: Result<[UInt8], RPCError>
+        switch work {
+        case .now(let r): result = r
+        case .later(let w): result = await w()
+        }
+        try? await Task.sleep(for: wait)
+        return result
+      }
+    case .hang:
+      return .later {
+        while plan[node] == .hang { try? await Task.sleep(for: .milliseconds(5)) }
+        return .failure(RPCError(code: .unavailable, message: "simulated network: node \(node) hung, then dropped the lookup"))
+      }
+    }
+  }
+}
+
 /// Waits a random time before passing each request message on.
 private struct DelayingWriter<Element: Sendable>: RPCWriterProtocol {
   let base: RPCWriter<Element>
@@ -239,6 +293,16 @@ struct SimulatedNode: Sendable {
   let view: SimulatedView
 
   var store: FeatureStore { api.store }
+
+  /// True when this node's lookup stream or lane to `peer` is open.
+  func isOpen(_ peer: String) -> Bool {
+    view.lookupStreams?.isOpen(peer) ?? view.lookupLanes?.isOpen(peer) ?? false
+  }
+
+  /// Lookups this node waits for on its stream or lane to `peer`.
+  func pending(on peer: String) -> Int {
+    view.lookupStreams?.pending(on: peer) ?? view.lookupLanes?.pending(on: peer) ?? 0
+  }
 }
 
 /// A running simulated cluster. Nodes are "n1"..."nN"; n1 is the registry leader.
@@ -320,7 +384,7 @@ func withSimulatedCluster(
   callTimeout: Duration = .seconds(30),
   epochs: [String: UInt64] = [:],
   clock: TestClock = TestClock(),
-  multiplexLookups: Bool = false,
+  lookups: InternodeLookups = .unary,
   _ body: (SimulatedCluster) async throws -> Void
 ) async throws {
   let ids = (1...count).map { "n\($0)" }
@@ -343,19 +407,31 @@ func withSimulatedCluster(
 
   var nodes: [SimulatedNode] = []
   var servers: [GRPCServer<InProcessTransport.Server>] = []
+  var laneServers: [LookupLaneServer] = []
   for (i, id) in ids.enumerated() {
     let epoch = epochs[id] ?? ring.epoch
-    let view = ClusterView(
-      ring: try HashRing(nodes: ids, epoch: epoch), selfID: id, leaderID: ids[0], peers: peers,
-      addresses: addresses, callTimeout: callTimeout, multiplexLookups: multiplexLookups)
     let store = try FeatureStore(engine: InMemoryEngine(), clock: clock.function)
     let info = FeatureStoreService.NodeInfo(nodeID: id, version: "0.0.0-test", dataDirectory: "(memory)", startedAt: clock.now)
     let local = FeatureStoreService(store: store, node: info, logger: logger)
+    // Lanes are real TCP listeners on loopback; faults are applied by the owner's answerer.
+    let laneServer =
+      lookups == .lane
+      ? LookupLaneServer(
+        epoch: epoch,
+        answer: faultInjectingLaneAnswerer(node: id, plan: faults, base: LookupLaneServer.answerer(for: local)))
+      : nil
+    if let laneServer {
+      try await laneServer.start(host: "127.0.0.1", port: 0)
+      laneServers.append(laneServer)
+    }
+    let view = ClusterView(
+      ring: try HashRing(nodes: ids, epoch: epoch), selfID: id, leaderID: ids[0], peers: peers,
+      addresses: addresses, callTimeout: callTimeout, lookups: lookups, laneServer: laneServer)
     servers.append(
       GRPCServer(
         transport: transports[i].server,
         services: [
-          FastOnlineEncoding(ClusterCoordinator(local: local, cluster: view, logger: logger)),
+          ClusterFastPaths(ClusterCoordinator(local: local, cluster: view, logger: logger)),
           ShardService(local: local, cluster: view, logger: logger),
         ],
         interceptorPipeline: [
@@ -373,17 +449,17 @@ func withSimulatedCluster(
     for server in servers { group.addTask { try await server.serve() } }
     for client in clients { group.addTask { try await client.runConnections() } }
     let streams = nodes.compactMap(\.view.lookupStreams)
-    let streamTasks = streams.map { streams in Task { await streams.run() } }
-    if multiplexLookups {
-      // Lookups use the streams once they are open (before that they make unary calls).
-      for (node, streams) in zip(nodes, streams) {
-        for peer in ids where peer != node.id {
-          while !streams.isOpen(peer) { try await Task.sleep(for: .milliseconds(1)) }
-        }
+    let lanes = nodes.compactMap(\.view.lookupLanes)
+    let streamTasks = streams.map { streams in Task { await streams.run() } } + lanes.map { lanes in Task { await lanes.run() } }
+    // Lookups use the streams or lanes once they are open (before that they make unary calls).
+    for node in nodes {
+      for peer in ids where peer != node.id {
+        while lookups != .unary && !node.isOpen(peer) { try await Task.sleep(for: .milliseconds(1)) }
       }
     }
     defer {
       for task in streamTasks { task.cancel() }
+      for lane in laneServers { Task { await lane.close() } }
       for client in clients { client.beginGracefulShutdown() }
       for server in servers { server.beginGracefulShutdown() }
     }

@@ -9,12 +9,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ShardLookup(_message.Message):
-    __slots__ = ("id", "request")
+    __slots__ = ("id", "request", "ring_epoch")
     ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RING_EPOCH_FIELD_NUMBER: _ClassVar[int]
     id: int
     request: _feature_store_pb2.GetOnlineFeaturesRequest
-    def __init__(self, id: _Optional[int] = ..., request: _Optional[_Union[_feature_store_pb2.GetOnlineFeaturesRequest, _Mapping]] = ...) -> None: ...
+    ring_epoch: int
+    def __init__(self, id: _Optional[int] = ..., request: _Optional[_Union[_feature_store_pb2.GetOnlineFeaturesRequest, _Mapping]] = ..., ring_epoch: _Optional[int] = ...) -> None: ...
 
 class ShardLookupAnswer(_message.Message):
     __slots__ = ("id", "response", "code", "message")
@@ -27,6 +29,18 @@ class ShardLookupAnswer(_message.Message):
     code: int
     message: str
     def __init__(self, id: _Optional[int] = ..., response: _Optional[_Union[_feature_store_pb2.GetOnlineFeaturesResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class GetLookupLaneRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LookupLane(_message.Message):
+    __slots__ = ("port", "host")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    host: str
+    def __init__(self, port: _Optional[int] = ..., host: _Optional[str] = ...) -> None: ...
 
 class RegistrySnapshot(_message.Message):
     __slots__ = ("groups", "generation")

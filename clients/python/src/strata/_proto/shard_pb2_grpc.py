@@ -50,6 +50,11 @@ class ShardStub:
                 request_serializer=strata_dot_v1_dot_shard__pb2.ShardLookup.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_shard__pb2.ShardLookupAnswer.FromString,
                 _registered_method=True)
+        self.GetLookupLane = channel.unary_unary(
+                '/strata.v1.Shard/GetLookupLane',
+                request_serializer=strata_dot_v1_dot_shard__pb2.GetLookupLaneRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_shard__pb2.LookupLane.FromString,
+                _registered_method=True)
         self.GetHistorical = channel.stream_stream(
                 '/strata.v1.Shard/GetHistorical',
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetHistoricalFeaturesRequest.SerializeToString,
@@ -106,6 +111,21 @@ class ShardServicer:
         message is one lookup, as in GetOnline; each answer carries the id of its lookup. Lookups run
         concurrently, so answers may come in any order. A coordinator whose stream to a node is not open
         uses GetOnline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLookupLane(self, request, context):
+        """Where this node serves its lookup lane: the cheapest way to send it online lookups. The lane is
+        a plain TCP connection, not gRPC, carrying the same two messages as LookupStream: each frame is a
+        4-byte big-endian length followed by that many bytes of one message (ShardLookup from the
+        coordinator, ShardLookupAnswer from the owner). Lookups on one connection are answered in any
+        order, matched by id; every ShardLookup must carry the caller's ring epoch (ring_epoch), and a
+        lookup made with another epoch is answered FAILED_PRECONDITION. The owner answers on its network
+        threads, without the scheduling hops of a gRPC call, and leaves `columns` out of its answers (the
+        coordinator resolved them), so the coordinator can splice the owners' encoded vectors into its
+        own answer without decoding them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,6 +190,11 @@ def add_ShardServicer_to_server(servicer, server):
                     servicer.LookupStream,
                     request_deserializer=strata_dot_v1_dot_shard__pb2.ShardLookup.FromString,
                     response_serializer=strata_dot_v1_dot_shard__pb2.ShardLookupAnswer.SerializeToString,
+            ),
+            'GetLookupLane': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLookupLane,
+                    request_deserializer=strata_dot_v1_dot_shard__pb2.GetLookupLaneRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_shard__pb2.LookupLane.SerializeToString,
             ),
             'GetHistorical': grpc.stream_stream_rpc_method_handler(
                     servicer.GetHistorical,
@@ -283,6 +308,33 @@ class Shard:
             '/strata.v1.Shard/LookupStream',
             strata_dot_v1_dot_shard__pb2.ShardLookup.SerializeToString,
             strata_dot_v1_dot_shard__pb2.ShardLookupAnswer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLookupLane(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.Shard/GetLookupLane',
+            strata_dot_v1_dot_shard__pb2.GetLookupLaneRequest.SerializeToString,
+            strata_dot_v1_dot_shard__pb2.LookupLane.FromString,
             options,
             channel_credentials,
             insecure,
