@@ -32,6 +32,8 @@ struct StatusCommand: AsyncParsableCommand {
         ])
       }
       print("")
+      print(
+        "internode:      \(s.internodeLookupsOnLanes) lookups sent on lookup lanes, \(s.internodeLookupsOverGrpc) over gRPC; \(s.laneLookupsAnswered) answered on this node's lane")
       print("cluster (ring epoch \(s.ringEpoch)):")
       print(Table.render(rows))
     }

@@ -284,6 +284,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     if let lanes = cluster.lookupLanes {
       for (k, node) in owners.enumerated() where node != cluster.selfID {
         onLane[k] = lanes.start(parts[k], on: node, deadline: deadline)
+        if onLane[k] != nil { cluster.lookupCounters.countLane() }
       }
     }
     defer { for pending in onLane.values { pending.abandon() } }
@@ -318,6 +319,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
 
   /// An owner's part over gRPC: on the owner's lookup stream when it is open, else a unary call.
   private func grpcPart(_ part: Strata_V1_GetOnlineFeaturesRequest, on node: String) async throws -> EncodedVectors {
+    cluster.lookupCounters.countGRPC()
     do {
       let answer: Strata_V1_GetOnlineFeaturesResponse
       if let streams = cluster.lookupStreams, let streamed = try await streams.lookup(part, on: node, timeout: cluster.timeout) {
@@ -376,6 +378,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       return all
     }
     status.ringEpoch = cluster.ring.epoch
+    status.internodeLookupsOnLanes = cluster.lookupCounters.onLanes
+    status.internodeLookupsOverGrpc = cluster.lookupCounters.overGRPC
+    status.laneLookupsAnswered = cluster.laneServer?.answered ?? 0
     status.clusterNodes = cluster.ring.nodes.compactMap { id in nodes.first { $0.nodeID == id } }
     return status
   }

@@ -1,6 +1,7 @@
 public import GRPCCore
 public import StrataCore
 public import StrataProto
+internal import Synchronization
 
 /// One node's view of its cluster: the ring, which node it is, the registry leader, and an internode
 /// client per node (itself included: a coordinator calls its own shard like any other owner).
@@ -25,6 +26,8 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   public let lookupLanes: LookupLanes?
   /// This node's own lane server, whose address `Shard.GetLookupLane` reports (nil: none).
   public let laneServer: LookupLaneServer?
+  /// How this node's lookups to other nodes went (for `GetStatus`).
+  public let lookupCounters = InternodeLookupCounters()
 
   public init(
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
@@ -116,6 +119,22 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     }
     return RPCError(code: .unavailable, message: "cluster node \(describe(node)) failed: \(error)")
   }
+}
+
+/// Online lookups a coordinator sent to other nodes since it started, by the way they went.
+public final class InternodeLookupCounters: Sendable {
+  private let lanes = Atomic<UInt64>(0)
+  private let grpc = Atomic<UInt64>(0)
+
+  public init() {}
+
+  /// Sent on lookup lanes.
+  public var onLanes: UInt64 { lanes.load(ordering: .relaxed) }
+  /// Sent over gRPC: lookup streams, unary calls, and the fallback while a lane is not connected.
+  public var overGRPC: UInt64 { grpc.load(ordering: .relaxed) }
+
+  func countLane() { lanes.add(1, ordering: .relaxed) }
+  func countGRPC() { grpc.add(1, ordering: .relaxed) }
 }
 
 /// How a coordinator sends its online lookups to the other nodes.

@@ -31,6 +31,7 @@ public final class LookupLaneServer: Sendable {
 
   let epoch: UInt64
   let answer: Answerer
+  private let answeredCount = Atomic<UInt64>(0)
   private struct State {
     var listener: (any Channel)?
     var connections: [ObjectIdentifier: any Channel] = [:]
@@ -60,6 +61,9 @@ public final class LookupLaneServer: Sendable {
     }
   }
 
+  /// Lookups answered on this lane since it started (refusals and errors included).
+  public var answered: UInt64 { answeredCount.load(ordering: .relaxed) }
+
   /// The address the lane listens on, once `start` returned.
   public var address: (host: String, port: Int)? {
     state.withLock { s in
@@ -72,7 +76,10 @@ public final class LookupLaneServer: Sendable {
   @discardableResult
   public func start(host: String, port: Int) async throws -> Int {
     let epoch = self.epoch
-    let answer = self.answer
+    let answer: Answerer = { [weak self] request in
+      self?.answeredCount.add(1, ordering: .relaxed)
+      return self?.answer(request) ?? .now(.failure(RPCError(code: .unavailable, message: "the lookup lane is closed")))
+    }
     let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.backlog, value: 256)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -610,6 +610,24 @@ public nonisolated struct Strata_V1_GetStatusResponse: @unchecked Sendable {
     set {_uniqueStorage()._onlineRows = newValue}
   }
 
+  /// Cluster nodes only, since the process started: the online lookups this node sent to other nodes as
+  /// a coordinator, on lookup lanes and over gRPC (lookup streams, unary calls, and the fallback while
+  /// a lane is not connected), and the lookups it answered on its own lane for other coordinators.
+  public var internodeLookupsOnLanes: UInt64 {
+    get {_storage._internodeLookupsOnLanes}
+    set {_uniqueStorage()._internodeLookupsOnLanes = newValue}
+  }
+
+  public var internodeLookupsOverGrpc: UInt64 {
+    get {_storage._internodeLookupsOverGrpc}
+    set {_uniqueStorage()._internodeLookupsOverGrpc = newValue}
+  }
+
+  public var laneLookupsAnswered: UInt64 {
+    get {_storage._laneLookupsAnswered}
+    set {_uniqueStorage()._laneLookupsAnswered = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1554,7 +1572,7 @@ nonisolated extension Strata_V1_PingResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0")
 
   fileprivate class _StorageClass {
     var _nodeID: String = String()
@@ -1575,6 +1593,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     var _clusterNodes: [Strata_V1_ClusterNodeStatus] = []
     var _limits: Strata_V1_NodeLimits? = nil
     var _onlineRows: UInt64 = 0
+    var _internodeLookupsOnLanes: UInt64 = 0
+    var _internodeLookupsOverGrpc: UInt64 = 0
+    var _laneLookupsAnswered: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1603,6 +1624,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       _clusterNodes = source._clusterNodes
       _limits = source._limits
       _onlineRows = source._onlineRows
+      _internodeLookupsOnLanes = source._internodeLookupsOnLanes
+      _internodeLookupsOverGrpc = source._internodeLookupsOverGrpc
+      _laneLookupsAnswered = source._laneLookupsAnswered
     }
   }
 
@@ -1639,6 +1663,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._clusterNodes) }()
         case 17: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
         case 18: try { try decoder.decodeSingularUInt64Field(value: &_storage._onlineRows) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._internodeLookupsOnLanes) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._internodeLookupsOverGrpc) }()
+        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._laneLookupsAnswered) }()
         default: break
         }
       }
@@ -1705,6 +1732,15 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       if _storage._onlineRows != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._onlineRows, fieldNumber: 18)
       }
+      if _storage._internodeLookupsOnLanes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._internodeLookupsOnLanes, fieldNumber: 19)
+      }
+      if _storage._internodeLookupsOverGrpc != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._internodeLookupsOverGrpc, fieldNumber: 20)
+      }
+      if _storage._laneLookupsAnswered != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._laneLookupsAnswered, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1732,6 +1768,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         if _storage._clusterNodes != rhs_storage._clusterNodes {return false}
         if _storage._limits != rhs_storage._limits {return false}
         if _storage._onlineRows != rhs_storage._onlineRows {return false}
+        if _storage._internodeLookupsOnLanes != rhs_storage._internodeLookupsOnLanes {return false}
+        if _storage._internodeLookupsOverGrpc != rhs_storage._internodeLookupsOverGrpc {return false}
+        if _storage._laneLookupsAnswered != rhs_storage._laneLookupsAnswered {return false}
         return true
       }
       if !storagesAreEqual {return false}

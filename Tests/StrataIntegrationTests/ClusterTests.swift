@@ -218,6 +218,17 @@ struct ClusterTests {
     #expect(Self.ingestSummary(clusterIngest.stats) == Self.ingestSummary(singleIngest.stats))
     #expect(Self.ingestSummary(clusterIngest.vec) == Self.ingestSummary(singleIngest.vec))
 
+    // n3's lookup lanes are connected once a lookup of another node's entity goes on a lane (they
+    // connect within about a second of the peers starting; until then lookups use gRPC).
+    let probe = ["get", "--entity", "u1,u2,u3,u4,u5,u6", "--features", "user_stats:purchases"]
+    let connectedBy = Date().addingTimeInterval(15)
+    while try Self.internodeLookups(cluster, "n3").lanes == 0 && Date() < connectedBy {
+      try Self.ok(strata(probe, server: cluster.address("n3"), timeout: Self.timeout), "probe lookup through n3")
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    let before = try Self.internodeLookups(cluster, "n3")
+    #expect(before.lanes > 0, "n3's lookups never went on a lookup lane")
+
     // Online reads through n3 (entities of all three owners, absent ones, a repeated one) equal the single node's.
     let ids = (0..<ClusterData.entityCount).map { "u\($0)" } + ["absent1", "u7", "absent2"]
     #expect(Set(ids.map(cluster.owner(of:))) == Set(cluster.ids), "the entities span every node")
@@ -242,6 +253,10 @@ struct ClusterTests {
     }
     #expect(wrong.isEmpty, "\(wrong.count) wrong values, first: \(wrong.prefix(3))")
     #expect(gotLines[7].contains("\"value\":7007"), "u7's tie written last wins: \(gotLines[7])")
+    // That lookup went to the two other owners on their lanes, one lookup each, none over gRPC.
+    let after = try Self.internodeLookups(cluster, "n3")
+    #expect(after.lanes == before.lanes + 2 && after.grpc == before.grpc, "before \(before), after \(after)")
+    for id in ["n1", "n2"] { #expect(try Self.internodeLookups(cluster, id).answered > 0, "\(id) answered no lane lookup") }
 
     // Status through every node: three nodes, all answering, shares ~100%, rows where the ring puts them.
     var rowsPerNode: [String: Int] = [:]
@@ -266,6 +281,22 @@ struct ClusterTests {
       }
       #expect(table.values.compactMap(\.rows).reduce(0, +) == statsRows + ClusterData.vecRowCount)
     }
+  }
+
+  /// The "internode:" line of `strata status` through `id`: lookups sent on lanes and over gRPC, and
+  /// lookups answered on the node's own lane.
+  static func internodeLookups(_ cluster: LocalCluster, _ id: String) throws -> (lanes: Int, grpc: Int, answered: Int) {
+    let r = try Self.ok(strata(["status"], server: cluster.address(id), timeout: Self.timeout), "status through \(id)")
+    guard let line = r.stdout.split(separator: "\n").first(where: { $0.hasPrefix("internode:") }) else {
+      Issue.record("no internode line in status:\n\(r.stdout)")
+      return (0, 0, 0)
+    }
+    let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+    guard numbers.count == 3 else {
+      Issue.record("unexpected internode line: \(line)")
+      return (0, 0, 0)
+    }
+    return (numbers[0], numbers[1], numbers[2])
   }
 
   // MARK: - b. point-in-time export

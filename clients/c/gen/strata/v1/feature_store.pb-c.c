@@ -2521,7 +2521,7 @@ const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor =
   (ProtobufCMessageInit) strata__v1__ping_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[18] =
+static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[21] =
 {
   {
     "node_id",
@@ -2739,6 +2739,42 @@ static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "internode_lookups_on_lanes",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, internode_lookups_on_lanes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "internode_lookups_over_grpc",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, internode_lookups_over_grpc),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lane_lookups_answered",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, lane_lookups_answered),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_status_response__field_indices_by_name[] = {
   15,   /* field[15] = cluster_nodes */
@@ -2749,6 +2785,9 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
   13,   /* field[13] = history_image_builds */
   12,   /* field[12] = history_image_bytes */
   11,   /* field[11] = history_images */
+  18,   /* field[18] = internode_lookups_on_lanes */
+  19,   /* field[19] = internode_lookups_over_grpc */
+  20,   /* field[20] = lane_lookups_answered */
   7,   /* field[7] = late_rows */
   16,   /* field[16] = limits */
   0,   /* field[0] = node_id */
@@ -2763,7 +2802,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
 static const ProtobufCIntRange strata__v1__get_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
 {
@@ -2773,7 +2812,7 @@ const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
   "Strata__V1__GetStatusResponse",
   "strata.v1",
   sizeof(Strata__V1__GetStatusResponse),
-  18,
+  21,
   strata__v1__get_status_response__field_descriptors,
   strata__v1__get_status_response__field_indices_by_name,
   1,  strata__v1__get_status_response__number_ranges,

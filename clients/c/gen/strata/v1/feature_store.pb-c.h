@@ -505,10 +505,18 @@ struct  Strata__V1__GetStatusResponse
    * Online rows held in memory (one per entity and group version written).
    */
   uint64_t online_rows;
+  /*
+   * Cluster nodes only, since the process started: the online lookups this node sent to other nodes as
+   * a coordinator, on lookup lanes and over gRPC (lookup streams, unary calls, and the fallback while
+   * a lane is not connected), and the lookups it answered on its own lane for other coordinators.
+   */
+  uint64_t internode_lookups_on_lanes;
+  uint64_t internode_lookups_over_grpc;
+  uint64_t lane_lookups_answered;
 };
 #define STRATA__V1__GET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_status_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0 }
 
 
 struct  Strata__V1__NodeLimits

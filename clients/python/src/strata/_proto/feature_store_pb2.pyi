@@ -220,7 +220,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows")
+    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +239,9 @@ class GetStatusResponse(_message.Message):
     CLUSTER_NODES_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     ONLINE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    INTERNODE_LOOKUPS_ON_LANES_FIELD_NUMBER: _ClassVar[int]
+    INTERNODE_LOOKUPS_OVER_GRPC_FIELD_NUMBER: _ClassVar[int]
+    LANE_LOOKUPS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     version: str
     started_at_micros: int
@@ -257,7 +260,10 @@ class GetStatusResponse(_message.Message):
     cluster_nodes: _containers.RepeatedCompositeFieldContainer[ClusterNodeStatus]
     limits: NodeLimits
     online_rows: int
-    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ...) -> None: ...
+    internode_lookups_on_lanes: int
+    internode_lookups_over_grpc: int
+    lane_lookups_answered: int
+    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ...) -> None: ...
 
 class NodeLimits(_message.Message):
     __slots__ = ("max_rows_per_batch", "max_request_bytes", "max_entities_per_lookup", "max_labels_per_message")
