@@ -59,7 +59,7 @@ lat() { # target batch iterations -> "p50 p99" in µs
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 declare -A P50 P99
 for shape in 1 100; do
-  iterations=$([ "$shape" = 1 ] && echo 3000 || echo 1000)
+  iterations=$([ "$shape" = 1 ] && echo 5000 || echo 3000)
   for who in single lane stream; do P50[$who$shape]=""; P99[$who$shape]=""; done
   for round in 1 2 3; do
     for who in single lane stream; do

@@ -267,7 +267,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       owner.append(k)
     }
     let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
-    let answers = try await cancelledWithRPC { [owners, parts] in try await answerParts(parts, owners: owners) }
+    let answers = try await answerParts(parts, owners: owners)
     for (k, answer) in answers.enumerated() where answer.count != parts[k].entityIds.count {
       throw RPCError(
         code: .internalError,
@@ -276,31 +276,52 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     return EncodedVectors.assemble(columns: encodedColumns, parts: answers, owner: owner)
   }
 
-  /// The encoded vectors of `parts[k]` from `owners[k]`, for every k.
+  /// The encoded vectors of `parts[k]` from `owners[k]`, for every k. Ends (with CancellationError)
+  /// when gRPC cancels the call being served.
   private func answerParts(_ parts: [Strata_V1_GetOnlineFeaturesRequest], owners: [String]) async throws -> [EncodedVectors] {
     let deadline = ContinuousClock.now + cluster.timeout
     // Lane lookups first: they are on their way while this node answers its own part.
-    var onLane: [Int: PendingLaneLookup] = [:]
+    var sent: [Int: PendingLaneLookup] = [:]
     if let lanes = cluster.lookupLanes {
       for (k, node) in owners.enumerated() where node != cluster.selfID {
-        onLane[k] = lanes.start(parts[k], on: node, deadline: deadline)
-        if onLane[k] != nil { cluster.lookupCounters.countLane() }
+        sent[k] = lanes.start(parts[k], on: node, deadline: deadline)
+        if sent[k] != nil { cluster.lookupCounters.countLane() }
       }
     }
+    let onLane = sent
     defer { for pending in onLane.values { pending.abandon() } }
-    var answers = [EncodedVectors?](repeating: nil, count: parts.count)
+    let mine = owners.firstIndex(of: cluster.selfID)
     let others = owners.indices.filter { owners[$0] != cluster.selfID && onLane[$0] == nil }
-    if others.isEmpty {
-      // Only this node and lanes: answer the own part on this task, no child tasks.
-      if let k = owners.firstIndex(of: cluster.selfID) { answers[k] = try await ownPart(parts[k]) }
-    } else {
-      let mine = owners.firstIndex(of: cluster.selfID)
+    guard !others.isEmpty else {
+      // Only this node and lanes: everything on this task, no child tasks. A cancelled call abandons
+      // the lane lookups, which ends the wait for them.
+      return try await withRPCCancellationHandler {
+        var answers = [EncodedVectors?](repeating: nil, count: parts.count)
+        if let k = mine { answers[k] = try await ownPart(parts[k]) }
+        try await collect(onLane, owners: owners, into: &answers)
+        return answers.map { $0! }
+      } onCancelRPC: {
+        for pending in onLane.values { pending.abandon() }
+      }
+    }
+    // Some owners over gRPC: their calls and this node's part run as child tasks of a task that gRPC's
+    // cancellation of the call cancels.
+    return try await cancelledWithRPC {
+      var answers = [EncodedVectors?](repeating: nil, count: parts.count)
       try await withThrowingTaskGroup(of: (Int, EncodedVectors).self) { tasks in
         if let k = mine { tasks.addTask { (k, try await ownPart(parts[k])) } }
         for k in others { tasks.addTask { (k, try await grpcPart(parts[k], on: owners[k])) } }
         for try await (k, answer) in tasks { answers[k] = answer }
       }
+      try await collect(onLane, owners: owners, into: &answers)
+      return answers.map { $0! }
     }
+  }
+
+  /// Awaits the lane lookups' answers into `answers`.
+  private func collect(
+    _ onLane: [Int: PendingLaneLookup], owners: [String], into answers: inout [EncodedVectors?]
+  ) async throws {
     for (k, pending) in onLane.sorted(by: { $0.key < $1.key }) {
       do {
         answers[k] = try await pending.answer()
@@ -308,7 +329,6 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         throw cluster.failure(error, node: owners[k])
       }
     }
-    return answers.map { $0! }
   }
 
   /// This node's own part: no round trip to itself.
