@@ -1,5 +1,7 @@
 import GRPCCore
+import Logging
 import NIOCore
+import StrataCore
 import StrataProto
 import StrataTestSupport
 import SwiftProtobuf
@@ -93,6 +95,55 @@ struct LookupLaneTests {
     let length = frame.readInteger(as: UInt32.self)!
     #expect(Int(length) == frame.readableBytes)
     return Array(frame.readableBytesView)
+  }
+
+  // MARK: A node's own answers
+
+  @Test("a node's lane answers equal GetOnlineFeatures' vectors: small lookups answered inline, large ones later; errors are GetOnlineFeatures' errors")
+  func nodeAnswerer() async throws {
+    try await withStrata { api in
+      _ = try await api.apply([userStatsSpec(), groupSpec("item_stats", [featureSpec("price", .float)])])
+      let users = (0..<3_000).map { "u\($0)" }
+      _ = try await api.write(
+        "user_stats", features: ["score", "country"],
+        rows: users.enumerated().filter { $0.offset % 3 != 0 }.map { i, u in
+          writeRow(u, .t0(-60), [.float(Double(i) / 4), .string("c\(i % 7)")])
+        })
+      _ = try await api.write("item_stats", features: ["price"], rows: users.prefix(500).map { writeRow($0, .t0(-30), [.float(2.5)]) })
+      let service = FeatureStoreService(
+        store: api.store, node: api.node, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+      let answer = LookupLaneServer.answerer(for: service)
+      // 40 x 2 groups is inline; 3000 x 2 groups (over FeatureStore's 4096 inline keys) is answered later.
+      for (entities, inline) in [(Array(users.prefix(40)), true), (users, false)] {
+        var request = Strata_V1_GetOnlineFeaturesRequest()
+        request.entityIds = entities
+        request.features = ["user_stats@1:*", "item_stats@1:price"]
+        let result: Result<[UInt8], RPCError>
+        switch answer(request) {
+        case .now(let r):
+          #expect(inline, "a lookup of \(entities.count) x 2 groups should not run on the network thread")
+          result = r
+        case .later(let work):
+          #expect(!inline, "a lookup of \(entities.count) x 2 groups should run inline")
+          result = await work()
+        }
+        let got = try Strata_V1_GetOnlineFeaturesResponse(serializedBytes: try result.get())
+        let want = try await api.online(entities, request.features)
+        #expect(got.columns.isEmpty, "lane answers leave the columns out")
+        #expect(got.vectors == want.vectors)
+      }
+      for (features, code) in [(["nope:*"], RPCError.Code.notFound), (["user_stats@1:*"], .invalidArgument)] {
+        var request = Strata_V1_GetOnlineFeaturesRequest()
+        request.entityIds = features == ["nope:*"] ? ["u1"] : ["u1", ""]
+        request.features = features
+        guard case .now(.failure(let error)) = answer(request) else {
+          Issue.record("\(features) should be refused at once")
+          continue
+        }
+        let rpcError = await #expect(throws: RPCError.self) { try await api.online(request.entityIds, features) }
+        #expect(error.code == code && error == rpcError)
+      }
+    }
   }
 
   // MARK: A lane on loopback
