@@ -1,6 +1,7 @@
 import GRPCCore
 import Logging
 import NIOCore
+import NIOPosix
 import StrataCore
 import StrataProto
 import StrataTestSupport
@@ -260,6 +261,32 @@ struct LookupLaneTests {
       let abandoned = try #require(lanes.start(Self.request(["u9"]), on: "n2", deadline: .now + .seconds(10)))
       abandoned.abandon()
       #expect(lanes.pending(on: "n2") == 0)
+      let after = try await Self.lookup(lanes, ["u1"])
+      #expect(after == ["u1"])
+    }
+  }
+
+  @Test("a connection that sends something other than lane frames is closed; the lane goes on serving others")
+  func garbageClosesConnection() async throws {
+    try await Self.withLane { server, lanes in
+      let port = try #require(server.address?.port)
+      let junk: [[UInt8]] = [
+        [0, 0, 0, 3, 0xFF, 0xFF, 0xFF],  // a frame that is not a ShardLookup
+        [0x7F, 0xFF, 0xFF, 0xFF],  // a length far over the frame limit
+        Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8),  // a gRPC client at the wrong port
+      ]
+      for bytes in junk {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+          .connect(host: "127.0.0.1", port: port).get()
+        var buffer = channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        try await channel.writeAndFlush(buffer)
+        let closed = try await expectFinishes(within: .seconds(10), release: { channel.close(promise: nil) }) {
+          try? await channel.closeFuture.get()
+          return true
+        }
+        #expect(closed, "the lane kept a connection that sent \(bytes.prefix(8))")
+      }
       let after = try await Self.lookup(lanes, ["u1"])
       #expect(after == ["u1"])
     }
