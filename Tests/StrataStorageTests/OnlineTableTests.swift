@@ -55,6 +55,61 @@ struct OnlineTableTests {
     #expect(table.arenaBytes <= 2 * live + 16 * 64 * 2, "arena \(table.arenaBytes) bytes for \(live) live bytes")
   }
 
+  @Test("readers running while the writer grows and compacts shards see, for every key, a value the writer put, never older than one they saw before")
+  func readersDuringCompaction() async throws {
+    // Small compaction threshold and values that grow: the writer grows arenas and slots and compacts
+    // shards (outside their locks) many times while readers read.
+    let table = OnlineTable(compactionMinimumBytes: 256)
+    let keys = (0..<400).map { KeyCodec.onlineKey(entityID: "e\($0)", groupVersion: 1) }
+    /// Value of round r for key k: the key's index, the round, then padding that grows with r.
+    func value(_ k: Int, _ r: Int) -> [UInt8] {
+      withUnsafeBytes(of: (UInt32(k), UInt32(r))) { Array($0) } + [UInt8](repeating: UInt8(r & 0xFF), count: r % 37)
+    }
+    func decode(_ v: [UInt8]) -> (key: Int, round: Int)? {
+      guard v.count >= 8 else { return nil }
+      let k = v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) }
+      let r = v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }
+      guard v.count == 8 + Int(r) % 37, v.dropFirst(8).allSatisfy({ $0 == UInt8(Int(r) & 0xFF) }) else { return nil }
+      return (Int(k), Int(r))
+    }
+    let rounds = 300
+    let problems = try await withThrowingTaskGroup(of: [String].self) { group in
+      group.addTask {
+        for r in 1...rounds {
+          table.put(keys.indices.map { (keys[$0], value($0, r)) })
+        }
+        return []
+      }
+      for reader in 0..<3 {
+        group.addTask {
+          var seen = [Int](repeating: 0, count: keys.count)
+          var problems: [String] = []
+          var reads = 0
+          while seen.min()! < rounds && problems.count < 5 {
+            let batch = (0..<32).map { ($0 * 13 + reads * 7 + reader) % keys.count }
+            let values = table.get(batch.map { keys[$0] })
+            for (i, k) in batch.enumerated() {
+              guard let v = values[i] else { continue }  // not written yet
+              guard let (key, round) = decode(v), key == k else {
+                problems.append("key \(k): a value the writer never put: \(v.prefix(16))")
+                continue
+              }
+              if round < seen[k] { problems.append("key \(k): round \(round) after round \(seen[k])") }
+              seen[k] = max(seen[k], round)
+            }
+            reads += 1
+          }
+          return problems
+        }
+      }
+      var all: [String] = []
+      for try await p in group { all += p }
+      return all
+    }
+    #expect(problems.isEmpty, "\(problems.prefix(5))")
+    #expect(table.get(keys) == keys.indices.map { value($0, rounds) })
+  }
+
   @Test("a node's online rows come back from storage at start, and later writes replace them", arguments: EngineKind.allCases)
   func reloadedAtStart(kind: EngineKind) throws {
     try kind.withEngine { engine in
