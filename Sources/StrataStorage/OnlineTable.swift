@@ -17,8 +17,8 @@ internal import Synchronization
 /// time in proportion to the whole shard (growing the arena or the hash slots, compacting) is done
 /// by the writer on a copy, outside the lock, and swapped in. Writers are serialized by their own
 /// lock, so nothing changes a shard between the copy and the swap; readers read the old state
-/// meanwhile. (Under the shard lock, a compaction of a shard of 60k entries took milliseconds and
-/// made every lookup of that shard wait for it.)
+/// meanwhile. (A compaction rewrites a shard's whole arena and rebuilds its slots, and growing an
+/// array copies it: done under the lock, every lookup of that shard would wait for it.)
 final class OnlineTable: Sendable {
   fileprivate struct Shard {
     var slots: [UInt64: Int] = [:]
