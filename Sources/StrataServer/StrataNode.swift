@@ -99,6 +99,14 @@ public struct StrataNode: Sendable {
       // Every node serves a lookup lane (whatever its own coordinator uses), on the host of its gRPC
       // server and the port of --lane-port (0: any free port; peers ask for it with GetLookupLane).
       let laneServer = LookupLaneServer(epoch: ring.epoch, answer: LookupLaneServer.answerer(for: service))
+      // Bound before anything else starts, so a taken --lane-port fails the start cleanly.
+      do {
+        let bound = try await laneServer.start(host: config.host, port: settings.lanePort)
+        logger.info("lookup lane listening", metadata: ["strata.lane": "\(config.host):\(bound)"])
+      } catch {
+        throw StrataError.failedPrecondition(
+          "the lookup lane could not listen on \(config.host):\(settings.lanePort) (--lane-port; 0 picks a free port): \(error)")
+      }
       let view = ClusterView(
         ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
         addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
@@ -114,7 +122,7 @@ public struct StrataNode: Sendable {
       services.append(RegistryPullService(shard: shard))
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
       if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
-      services.insert(LookupLaneServerService(server: laneServer, host: config.host, port: settings.lanePort, logger: logger), at: 0)
+      services.insert(LookupLaneServerService(server: laneServer), at: 0)
     } else {
       server = GRPCServer(transport: transport, services: [FeatureStoreFastPaths(service)])
     }
@@ -191,16 +199,12 @@ struct LookupLanesService: Service {
   }
 }
 
-/// Serves this node's lookup lane until shutdown (then closes it: coordinators fall back to gRPC).
+/// Keeps this node's lookup lane (started before the services) open until shutdown, then closes it:
+/// coordinators fall back to gRPC.
 struct LookupLaneServerService: Service {
   let server: LookupLaneServer
-  let host: String
-  let port: Int
-  let logger: Logger
 
   func run() async throws {
-    let bound = try await server.start(host: host, port: port)
-    logger.info("lookup lane listening", metadata: ["strata.lane": "\(host):\(bound)"])
     try? await gracefulShutdown()
     await server.close()
   }

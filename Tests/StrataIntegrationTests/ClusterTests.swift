@@ -632,6 +632,21 @@ struct ClusterTests {
     #expect(lines.last?.contains("\"g@2:a\":{\"value\":null,\"status\":\"MISSING\"") == true, "n3's entity answered from g@1 under g@2's name: \(r.stdout)")
   }
 
+  // MARK: - lookup lane port
+
+  @Test("a node whose --lane-port is taken exits at once with an error naming the lane and the port")
+  func lanePortTaken() throws {
+    let (busy, busyServer) = try startNode()  // its gRPC port is the taken one
+    defer { busy.cleanup() }
+    let port = try #require(Int(busyServer.address.split(separator: ":").last ?? ""))
+    let free = try freeLoopbackPorts(1)[0]
+    let file = try busy.file("cluster.yaml", "epoch: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:\(free)\n")
+    let r = try strata(
+      ["serve", "--cluster", file, "--node", "n1", "--data-dir", busy.path + "/n1", "--lane-port", "\(port)"], server: nil, timeout: 30)
+    #expect(!r.timedOut && r.status != 0, "\(r.stderr)")
+    #expect(r.stderr.contains("the lookup lane could not listen on 127.0.0.1:\(port) (--lane-port"), "\(r.stderr)")
+  }
+
   // MARK: - e. ring epoch mismatch
 
   @Test("a node with another ring epoch refuses internode calls: FAILED_PRECONDITION 'ring epoch mismatch'")

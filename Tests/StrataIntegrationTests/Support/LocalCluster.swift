@@ -20,10 +20,10 @@ struct TimedResult: Sendable {
 
 /// Runs `strata ARGS` and kills it (SIGKILL) if it has not finished within `timeout` seconds, so a test
 /// of a hang fails instead of hanging.
-func strata(_ args: [String], server: String, timeout: Double) throws -> TimedResult {
+func strata(_ args: [String], server: String?, timeout: Double) throws -> TimedResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: StrataBinary.path)
-  process.arguments = args + ["--server", server]
+  process.arguments = args + (server.map { ["--server", $0] } ?? [])
   let out = Pipe()
   let err = Pipe()
   process.standardOutput = out
