@@ -61,6 +61,20 @@ def test_cluster_answers_equal_single_node(node, cluster, unique):
         for c in (via_n1, via_n2, via_n3):
             pd.testing.assert_frame_equal(c.get_online_features(refs, ids).to_df(
                 with_status=True, with_event_timestamps=True), want)
+        # Once n2's lookup lanes are connected (within about a second of the nodes starting), a lookup
+        # through n2 goes to the two other owners on their lanes, none over gRPC.
+        deadline = time.time() + 15
+        while True:
+            before = via_n2.status()
+            via_n2.get_online_features(refs, ids)
+            after = via_n2.status()
+            lanes = after.internode_lookups_on_lanes - before.internode_lookups_on_lanes
+            grpc = after.internode_lookups_over_grpc - before.internode_lookups_over_grpc
+            if (lanes, grpc) == (2, 0) or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert (lanes, grpc) == (2, 0), after
+        assert "lookups sent on lookup lanes" in str(after)
         assert want[f"{g}:count__status"].astype(str).value_counts()["PRESENT"] > 100
 
         assert [x.qualified_name for x in via_n2.list_feature_groups() if x.name == g] == [f"{g}@1"]

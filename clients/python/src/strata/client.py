@@ -109,6 +109,11 @@ class NodeStatus:
     cluster_nodes: list[ClusterNode]
     online_rows: int = 0
     limits: "NodeLimits | None" = None
+    # Cluster nodes: online lookups this node sent to other nodes on lookup lanes and over gRPC, and
+    # lookups it answered on its own lane (since it started).
+    internode_lookups_on_lanes: int = 0
+    internode_lookups_over_grpc: int = 0
+    lane_lookups_answered: int = 0
 
     @property
     def is_cluster(self) -> bool:
@@ -126,6 +131,9 @@ class NodeStatus:
             f"{self.history_image_builds} built since start",
         ]
         if self.cluster_nodes:
+            lines.append(f"internode:      {self.internode_lookups_on_lanes} lookups sent on lookup lanes, "
+                         f"{self.internode_lookups_over_grpc} over gRPC; {self.lane_lookups_answered} answered "
+                         f"on this node's lane")
             lines.append(f"cluster (ring epoch {self.ring_epoch}):")
             for n in self.cluster_nodes:
                 state = "answers" if n.reachable else f"does not answer: {n.error}"
@@ -269,6 +277,9 @@ class Client:
             cluster_nodes=[ClusterNode(n.node_id, n.address, n.ring_share, n.reachable, n.rows_total, n.error)
                            for n in s.cluster_nodes],
             online_rows=s.online_rows,
+            internode_lookups_on_lanes=s.internode_lookups_on_lanes,
+            internode_lookups_over_grpc=s.internode_lookups_over_grpc,
+            lane_lookups_answered=s.lane_lookups_answered,
             limits=NodeLimits(s.limits.max_rows_per_batch, s.limits.max_request_bytes,
                               s.limits.max_entities_per_lookup, s.limits.max_labels_per_message)
             if s.HasField("limits") else None)
