@@ -97,3 +97,4 @@ row "online lookup, 100 entities: p50 / p99 (µs)" 100
 echo "| export of $LABELS labels, rows received (s) | $es | $ec | $(ratio "$ec" "$es") | | |"
 echo
 echo "Labels joined per node during the cluster export: $split"
+echo "How n1's lookups went: lanes cluster: $("$BIN" status --server "$N1" | sed -n 's/^internode: *//p'); streams cluster: $("$BIN" status --server "$S1" | sed -n 's/^internode: *//p')"
