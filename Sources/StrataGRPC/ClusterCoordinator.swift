@@ -232,14 +232,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
     let columns = try await rpc { () async throws -> [ResolvedFeature] in
       let columns = try store.resolve(try [FeatureRef](parsing: request.features))
-      guard !request.entityIds.isEmpty else { throw StrataError.invalidArgument("no entity ids given") }
-      guard request.entityIds.count <= store.limits.maxEntitiesPerLookup else {
-        throw StrataError.resourceExhausted(
-          "lookup asks for \(request.entityIds.count) entities; the limit is \(store.limits.maxEntitiesPerLookup) per call: split the request")
-      }
-      for (i, id) in request.entityIds.enumerated() where id.isEmpty {
-        throw StrataError.invalidArgument("entity id \(i) of the request is empty")
-      }
+      try store.checkLookup(entityIDs: request.entityIds)
       return columns
     }
     // owners[k] answers parts[k]; owner[i] is the k of entity i.
@@ -267,7 +260,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       owner.append(k)
     }
     let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
-    let answers = try await answerParts(parts, owners: owners)
+    let answers = try await answerParts(parts, owners: owners, columns: columns)
     for (k, answer) in answers.enumerated() where answer.count != parts[k].entityIds.count {
       throw RPCError(
         code: .internalError,
@@ -278,7 +271,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
 
   /// The encoded vectors of `parts[k]` from `owners[k]`, for every k. Ends (with CancellationError)
   /// when gRPC cancels the call being served.
-  private func answerParts(_ parts: [Strata_V1_GetOnlineFeaturesRequest], owners: [String]) async throws -> [EncodedVectors] {
+  private func answerParts(
+    _ parts: [Strata_V1_GetOnlineFeaturesRequest], owners: [String], columns: [ResolvedFeature]
+  ) async throws -> [EncodedVectors] {
     let deadline = ContinuousClock.now + cluster.timeout
     // Lane lookups first: they are on their way while this node answers its own part.
     var sent: [Int: PendingLaneLookup] = [:]
@@ -297,7 +292,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       // the lane lookups, which ends the wait for them.
       return try await withRPCCancellationHandler {
         var answers = [EncodedVectors?](repeating: nil, count: parts.count)
-        if let k = mine { answers[k] = try await ownPart(parts[k]) }
+        if let k = mine { answers[k] = try await ownPart(parts[k], columns: columns) }
         try await collect(onLane, owners: owners, into: &answers)
         return answers.map { $0! }
       } onCancelRPC: {
@@ -309,7 +304,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     return try await cancelledWithRPC {
       var answers = [EncodedVectors?](repeating: nil, count: parts.count)
       try await withThrowingTaskGroup(of: (Int, EncodedVectors).self) { tasks in
-        if let k = mine { tasks.addTask { (k, try await ownPart(parts[k])) } }
+        if let k = mine { tasks.addTask { (k, try await ownPart(parts[k], columns: columns)) } }
         for k in others { tasks.addTask { (k, try await grpcPart(parts[k], on: owners[k])) } }
         for try await (k, answer) in tasks { answers[k] = answer }
       }
@@ -332,9 +327,10 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   }
 
   /// This node's own part: no round trip to itself.
-  private func ownPart(_ part: Strata_V1_GetOnlineFeaturesRequest) async throws -> EncodedVectors {
-    if let bytes = try local.encodedVectorsInline(part) { return try EncodedVectors(response: bytes) }
-    return try EncodedVectors(response: try await local.encodedVectors(part))
+  private func ownPart(_ part: Strata_V1_GetOnlineFeaturesRequest, columns: [ResolvedFeature]) async throws -> EncodedVectors {
+    let ids = part.entityIds
+    if let bytes = try local.encodedVectorsInline(ids, columns: columns) { return try EncodedVectors(response: bytes) }
+    return try EncodedVectors(response: try await local.encodedVectors(ids, columns: columns))
   }
 
   /// An owner's part over gRPC: on the owner's lookup stream when it is open, else a unary call.

@@ -29,10 +29,12 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// How this node's lookups to other nodes went (for `GetStatus`).
   public let lookupCounters = InternodeLookupCounters()
 
+  /// `hosts` maps node ids to the host of their cluster-file address: where a peer's lane is reached
+  /// when it listens on every interface.
   public init(
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
     addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
-    laneServer: LookupLaneServer? = nil
+    laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:]
   ) {
     self.ring = ring
     self.selfID = selfID
@@ -47,15 +49,9 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     let others = peers.filter { $0.key != selfID }
     self.lookupStreams = lookups == .stream ? ShardLookupStreams(peers: others, metadata: m) : nil
     if lookups == .lane {
-      var hosts: [String: String] = [:]
-      for node in others.keys {
-        // "host:port" (the host may be a bracketed IPv6 address).
-        let address = addresses[node] ?? ""
-        let host = address.lastIndex(of: ":").map { String(address[..<$0]) } ?? address
-        hosts[node] = host.trimmingPrefix("[").split(separator: "]").first.map(String.init) ?? host
-      }
       let metadata = m
-      self.lookupLanes = LookupLanes(epoch: ring.epoch, hosts: hosts) { node in
+      let peerHosts = Dictionary(uniqueKeysWithValues: others.keys.map { ($0, hosts[$0] ?? "") })
+      self.lookupLanes = LookupLanes(epoch: ring.epoch, hosts: peerHosts) { node in
         guard let peer = others[node] else { throw RPCError(code: .internalError, message: "no client for cluster node \(node)") }
         var options = CallOptions.defaults
         options.waitForReady = false

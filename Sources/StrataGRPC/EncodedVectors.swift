@@ -40,26 +40,26 @@ struct EncodedVectors: Sendable {
   /// `parts[k]` must have exactly as many vectors as `owner` names `k` (checked by the caller).
   static func assemble(columns: [[UInt8]], parts: [EncodedVectors], owner: [Int]) -> [UInt8] {
     var size = 0
-    for c in columns { size += 1 + WireReader.varintSize(UInt64(c.count)) + c.count }
+    for c in columns { size += 1 + OnlineResponseEncoder.varintSize(UInt64(c.count)) + c.count }
     for p in parts { for e in p.entries { size += e.count } }
-    var out: [UInt8] = []
-    out.reserveCapacity(size)
+    var out = OnlineResponseEncoder.Writer(capacity: size)
     for c in columns {
-      out.append(0x0A)  // field 1, length-delimited
-      WireReader.appendVarint(UInt64(c.count), to: &out)
-      out.append(contentsOf: c)
+      out.tag(1, wire: 2)
+      out.varint(UInt64(c.count))
+      out.bytes(c)
     }
     var next = [Int](repeating: 0, count: parts.count)
     for k in owner {
       let entry = parts[k].entries[next[k]]
       next[k] += 1
-      parts[k].bytes.withUnsafeBufferPointer { out.append(contentsOf: $0[entry]) }
+      parts[k].bytes.withUnsafeBufferPointer { out.bytes.append(contentsOf: $0[entry]) }
     }
-    return out
+    return out.bytes
   }
 }
 
-/// Reads the protobuf wire format: varints, tags and length-delimited fields, with bounds checks.
+/// Reads the protobuf wire format: varints, tags and length-delimited fields, with bounds checks
+/// (`OnlineResponseEncoder.Writer` writes it).
 struct WireReader {
   let bytes: [UInt8]
   private(set) var offset: Int
@@ -117,24 +117,5 @@ struct WireReader {
   private mutating func advance(_ n: Int) throws(RPCError) {
     guard end - offset >= n else { throw RPCError(code: .internalError, message: "truncated lookup answer") }
     offset += n
-  }
-
-  static func varintSize(_ v: UInt64) -> Int {
-    var n = 1
-    var v = v >> 7
-    while v != 0 {
-      n += 1
-      v >>= 7
-    }
-    return n
-  }
-
-  static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
-    var v = v
-    while v >= 0x80 {
-      out.append(UInt8(v & 0x7F) | 0x80)
-      v >>= 7
-    }
-    out.append(UInt8(v))
   }
 }

@@ -11,30 +11,41 @@ extension FeatureStoreService {
   /// answer inline (see `FeatureStore.onlineInline`), in which case `encodedVectors(_:)` answers it.
   /// Same checks and errors as `GetOnlineFeatures`, as `RPCError`s.
   func encodedVectorsInline(_ request: Strata_V1_GetOnlineFeaturesRequest) throws(RPCError) -> [UInt8]? {
-    do {
-      let columns = try checkedColumns(request)
-      guard let vectors = try store.onlineInline(entityIDs: request.entityIds, columns: columns) else { return nil }
-      return try Self.encode(vectors, entityIDs: request.entityIds)
-    } catch {
-      throw Self.rpcError(error)
-    }
+    try encodedVectorsInline(request.entityIds, columns: try checkedColumns(request))
   }
 
   /// `encodedVectorsInline` for any size: large lookups run on the storage read threads.
   func encodedVectors(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws(RPCError) -> [UInt8] {
+    try await encodedVectors(request.entityIds, columns: try checkedColumns(request))
+  }
+
+  /// `encodedVectorsInline` of columns already resolved (a coordinator's own part of a lookup).
+  func encodedVectorsInline(_ entityIDs: [String], columns: [ResolvedFeature]) throws(RPCError) -> [UInt8]? {
     do {
-      let columns = try checkedColumns(request)
-      let vectors = try await store.online(entityIDs: request.entityIds, columns: columns)
-      return try Self.encode(vectors, entityIDs: request.entityIds)
+      guard let vectors = try store.onlineInline(entityIDs: entityIDs, columns: columns) else { return nil }
+      return try Self.encode(vectors, entityIDs: entityIDs)
     } catch {
       throw Self.rpcError(error)
     }
   }
 
-  private func checkedColumns(_ request: Strata_V1_GetOnlineFeaturesRequest) throws -> [ResolvedFeature] {
-    try sizeLimit.check(
-      request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
-    return try store.resolve(try [FeatureRef](parsing: request.features))
+  /// `encodedVectors` of columns already resolved.
+  func encodedVectors(_ entityIDs: [String], columns: [ResolvedFeature]) async throws(RPCError) -> [UInt8] {
+    do {
+      return try Self.encode(try await store.online(entityIDs: entityIDs, columns: columns), entityIDs: entityIDs)
+    } catch {
+      throw Self.rpcError(error)
+    }
+  }
+
+  private func checkedColumns(_ request: Strata_V1_GetOnlineFeaturesRequest) throws(RPCError) -> [ResolvedFeature] {
+    do {
+      try sizeLimit.check(
+        request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
+      return try store.resolve(try [FeatureRef](parsing: request.features))
+    } catch {
+      throw Self.rpcError(error)
+    }
   }
 
   private static func encode(_ vectors: [[FeatureResult]], entityIDs: [String]) throws -> [UInt8] {

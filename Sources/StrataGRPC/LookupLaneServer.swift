@@ -191,29 +191,26 @@ final class LookupLaneServerHandler: ChannelInboundHandler {
 
   /// A `ShardLookupAnswer` frame: `id`, then `response` (the encoded answer) or `code` and `message`.
   static func answerFrame(id: UInt64, _ result: Result<[UInt8], RPCError>, allocator: ByteBufferAllocator) -> ByteBuffer {
-    var head: [UInt8] = [0x08]  // field 1 (id), varint
-    WireReader.appendVarint(id, to: &head)
+    var head = OnlineResponseEncoder.Writer(capacity: 32)
+    head.tag(1, wire: 0)
+    head.varint(id)
+    let body: [UInt8]
     switch result {
     case .success(let response):
-      head.append(0x12)  // field 2 (response), length-delimited
-      WireReader.appendVarint(UInt64(response.count), to: &head)
-      var buffer = allocator.buffer(capacity: 4 + head.count + response.count)
-      buffer.writeInteger(UInt32(head.count + response.count))
-      buffer.writeBytes(head)
-      buffer.writeBytes(response)
-      return buffer
+      // The response's tag and length go in the head; its bytes are written after it, not copied in.
+      head.tag(2, wire: 2)
+      head.varint(UInt64(response.count))
+      body = response
     case .failure(let error):
-      head.append(0x18)  // field 3 (code), varint
-      WireReader.appendVarint(UInt64(error.code.rawValue), to: &head)
-      let message = Array(error.message.utf8)
-      if !message.isEmpty {
-        head.append(0x22)  // field 4 (message), length-delimited
-        WireReader.appendVarint(UInt64(message.count), to: &head)
-        head.append(contentsOf: message)
-      }
-      var buffer = allocator.buffer(capacity: 4 + head.count)
-      LookupLaneFrames.write(head, to: &buffer)
-      return buffer
+      head.tag(3, wire: 0)
+      head.varint(UInt64(error.code.rawValue))
+      if !error.message.isEmpty { head.string(4, error.message) }
+      body = []
     }
+    var buffer = allocator.buffer(capacity: 4 + head.bytes.count + body.count)
+    buffer.writeInteger(UInt32(head.bytes.count + body.count))
+    buffer.writeBytes(head.bytes)
+    buffer.writeBytes(body)
+    return buffer
   }
 }

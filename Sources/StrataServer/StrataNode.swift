@@ -110,7 +110,8 @@ public struct StrataNode: Sendable {
       let view = ClusterView(
         ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
         addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
-        lookups: settings.lookups, laneServer: laneServer)
+        lookups: settings.lookups, laneServer: laneServer,
+        hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }))
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       server = GRPCServer(

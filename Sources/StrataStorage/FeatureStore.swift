@@ -230,9 +230,8 @@ public final class FeatureStore: Sendable {
   /// rule at T = now: a stored row whose event time is still in the future (allowed up to the clock
   /// skew limit) is not served before its time.
   public func online(entityIDs: [String], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
-    let fetch = try onlineFetch(entityIDs: entityIDs, columns: columns)
-    let inline = entityIDs.count * Self.distinctGroups(columns).count <= Self.inlineLookupKeys
-    let result = inline ? try fetch() : try await executor.read(fetch)
+    let lookup = try onlineLookup(entityIDs: entityIDs, columns: columns)
+    let result = lookup.inline ? try lookup.fetch() : try await executor.read(lookup.fetch)
     counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
     return result
   }
@@ -242,16 +241,16 @@ public final class FeatureStore: Sendable {
   /// rows whose event time is still in the future); nil when it is larger and must go through
   /// `online` (the storage read threads). For callers that cannot suspend, such as network threads.
   public func onlineInline(entityIDs: [String], columns: [ResolvedFeature]) throws -> [[FeatureResult]]? {
-    guard entityIDs.count * Self.distinctGroups(columns).count <= Self.inlineLookupKeys else { return nil }
-    let result = try onlineFetch(entityIDs: entityIDs, columns: columns)()
+    let lookup = try onlineLookup(entityIDs: entityIDs, columns: columns)
+    guard lookup.inline else { return nil }
+    let result = try lookup.fetch()
     counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
     return result
   }
 
-  /// Checks a lookup and returns the work that answers it.
-  private func onlineFetch(
-    entityIDs: [String], columns: [ResolvedFeature]
-  ) throws(StrataError) -> @Sendable () throws -> [[FeatureResult]] {
+  /// The entity ids of a lookup are acceptable: at least one, at most `maxEntitiesPerLookup`, none
+  /// empty. (A cluster coordinator checks this before it splits a lookup over the owners.)
+  public func checkLookup(entityIDs: [String]) throws(StrataError) {
     guard !entityIDs.isEmpty else { throw StrataError.invalidArgument("no entity ids given") }
     guard entityIDs.count <= limits.maxEntitiesPerLookup else {
       throw StrataError.resourceExhausted(
@@ -260,10 +259,18 @@ public final class FeatureStore: Sendable {
     for (i, id) in entityIDs.enumerated() where id.isEmpty {
       throw StrataError.invalidArgument("entity id \(i) of the request is empty")
     }
+  }
+
+  /// Checks a lookup and returns the work that answers it, and whether it is small enough to run
+  /// inline.
+  private func onlineLookup(
+    entityIDs: [String], columns: [ResolvedFeature]
+  ) throws(StrataError) -> (inline: Bool, fetch: @Sendable () throws -> [[FeatureResult]]) {
+    try checkLookup(entityIDs: entityIDs)
     let groups = Self.distinctGroups(columns)
     let now = clock()
     let shard = self.shard
-    return {
+    return (entityIDs.count * groups.count <= Self.inlineLookupKeys, {
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups {
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)
@@ -277,7 +284,7 @@ public final class FeatureStore: Sendable {
         rowsByGroup[g.storageID] = rows
       }
       return Self.assemble(count: entityIDs.count, columns: columns, rowsByGroup: rowsByGroup) { _ in now }
-    }
+    })
   }
 
   /// Point-in-time join: for each label, each column's value from the row with the greatest

@@ -330,7 +330,7 @@ enum OnlineValue {
 
   static func decode(_ bytes: [UInt8], dtypes: [DType]) throws(StrataError) -> StoredRow {
     var row = try decodeHeader(bytes)
-    row.values = try RowCodec.decode(Array(bytes[24...]), dtypes: dtypes)
+    row.values = try RowCodec.decode(bytes, from: 24, dtypes: dtypes)
     return row
   }
 }

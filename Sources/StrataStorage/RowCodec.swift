@@ -38,16 +38,19 @@ public enum RowCodec {
   }
 
   /// Decodes a row written by `encode` with the same `dtypes`. Throws INTERNAL on corrupt bytes.
-  public static func decode(_ bytes: [UInt8], dtypes: [DType]) throws(StrataError) -> [FeatureValue?] {
+  /// The values encoded in `bytes[start...]` (an online value keeps its ordering header before them:
+  /// decoding from an offset saves copying the rest out).
+  public static func decode(_ bytes: [UInt8], from start: Int = 0, dtypes: [DType]) throws(StrataError) -> [FeatureValue?] {
     do {
-      var r = ByteReader(bytes)
+      var r = ByteReader(bytes, offset: start)
       let format = try r.u8()
       guard format == formatVersion else { throw CodecError() }
-      let bitmap = Array(try r.bytes((dtypes.count + 7) / 8))
+      let bitmap = r.offset
+      _ = try r.bytes((dtypes.count + 7) / 8)  // read in place below
       var out: [FeatureValue?] = []
       out.reserveCapacity(dtypes.count)
       for (i, dtype) in dtypes.enumerated() {
-        guard bitmap[i >> 3] & (1 << UInt8(i & 7)) != 0 else {
+        guard bytes[bitmap + (i >> 3)] & (1 << UInt8(i & 7)) != 0 else {
           out.append(nil)
           continue
         }

@@ -39,6 +39,10 @@ struct RowCodecTests {
         let decoded = try RowCodec.decode(bytes, dtypes: row.dtypes)
         #expect(decoded.count == row.values.count)
         #expect(bitwiseEqual(decoded, row.values), "row \(i): \(row.dtypes) \(row.values) decoded as \(decoded)")
+        // Decoded after a header (as online values are), the same values.
+        let prefix = [UInt8](repeating: UInt8(i & 0xFF), count: i % 30)
+        let offset = try RowCodec.decode(prefix + bytes, from: prefix.count, dtypes: row.dtypes)
+        #expect(bitwiseEqual(offset, row.values), "row \(i) after \(prefix.count) header bytes")
       }
     }
   }
