@@ -48,7 +48,7 @@ let package = Package(
       swiftSettings: strictSettings
     ),
 
-    // Generated protobuf + gRPC code only (see scripts/generate-protos.sh). Committed.
+    // Generated protobuf + gRPC code only (see dev/generate-protos.sh). Committed.
     .target(
       name: "StrataProto",
       dependencies: [

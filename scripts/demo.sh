@@ -7,7 +7,7 @@
 #   STRATA_DEMO_PORT=7500 scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+dev/install-deps.sh
 
 echo "==> building strata (release; the first build takes several minutes)"
 swift build -c release --product strata 2>&1 | grep -E "error|warning: unre|Compiling strata|Build" || true

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Runs every test: checks that the committed generated code matches Protos/, then the whole
-# swift-testing suite (unit, storage conformance on both engines, in-process gRPC, and the
-# multi-process tests that start real `strata serve` processes on loopback), then the differential
-# test of the point-in-time join against DuckDB's ASOF JOIN (100k labels, every value compared), then
-# the Python SDK's tests (pytest against a real node and a 3-node cluster; installs its pip packages)
-# and the C client's tests (built with make, run against a real node).
+# Runs every test:
+#   1. dev/install-deps.sh: the Debian packages (apt-get) the build and the tests need, if missing;
+#   2. dev/generate-protos.sh --check: the committed generated code matches Protos/;
+#   3. swift test: the whole swift-testing suite (unit and property tests, storage conformance on both
+#      engines, in-process gRPC, the simulated cluster, and multi-process tests that start real
+#      `strata serve` processes on loopback);
+#   4. Tests/Differential/pit_differential.py: the point-in-time join against DuckDB's ASOF JOIN
+#      (100k labels, every value and status compared);
+#   5. clients/python/run-tests.sh: the Python SDK's pytest suite against a real node and a 3-node
+#      cluster;
+#   6. clients/c/run-tests.sh: the C client's tests against a real node.
+# Python runs in the environment dev/python-env.sh picks (an active virtual environment, else .venv,
+# created on first use) with exactly the pinned packages of Tests/Differential/requirements.txt and
+# clients/python/requirements-test.txt. Extra arguments go to `swift test` (e.g. --filter Catalog).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/generate-protos.sh --check
+dev/install-deps.sh
+source dev/python-env.sh Tests/Differential/requirements.txt clients/python/requirements-test.txt
+dev/generate-protos.sh --check
 swift test --disable-xctest "$@"
-python3 -c "import duckdb" 2>/dev/null || python3 -m pip install -q duckdb
-python3 scripts/pit_differential.py --strata "$(swift build --show-bin-path)/strata" --labels 100000
-STRATA_BIN="$(swift build --show-bin-path)/strata" clients/python/run-tests.sh
-STRATA_BIN="$(swift build --show-bin-path)/strata" clients/c/run-tests.sh
+BIN="$(swift build --show-bin-path)/strata"
+"$PYTHON" Tests/Differential/pit_differential.py --strata "$BIN" --labels 100000
+STRATA_BIN="$BIN" clients/python/run-tests.sh
+STRATA_BIN="$BIN" clients/c/run-tests.sh

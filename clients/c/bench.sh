@@ -4,7 +4,7 @@
 # side by side, then the C client at higher concurrency (which bench-get does not do).
 #   STRATA_BIN=/path/to/release/strata clients/c/bench.sh [ROWS]       (ROWS of the bench group, default 200000)
 # Data: the bundled example (examples/features.yaml, examples/make-data.sh; entities u0..u4, of which
-# u1..u3 exist) and scripts/bench-data.sh's `bench` group (3 features, ROWS rows over 100000 entities).
+# u1..u3 exist) and benchmarks/bench-data.sh's `bench` group (3 features, ROWS rows over 100000 entities).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -43,7 +43,7 @@ export STRATA_SERVER="$ADDR"
 "$ROOT/examples/make-data.sh" "$WORK/ex" >/dev/null
 "$STRATA_BIN" ingest --group user_stats "$WORK/ex/user_stats.csv" >/dev/null
 "$STRATA_BIN" ingest --group user_embedding "$WORK/ex/user_embedding.csv" >/dev/null
-"$ROOT/scripts/bench-data.sh" "$WORK" "$ROWS" 10 100000
+"$ROOT/benchmarks/bench-data.sh" "$WORK" "$ROWS" 10 100000
 "$STRATA_BIN" apply "$WORK/defs.yaml" >/dev/null
 "$STRATA_BIN" ingest --group bench "$WORK/rows.csv" >/dev/null
 

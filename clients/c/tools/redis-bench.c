@@ -1,5 +1,5 @@
 /*
- * redis-bench: the raw key-value yardstick of the benchmark suite (scripts/bench_suite.py). Measures
+ * redis-bench: the raw key-value yardstick of the benchmark suite (benchmarks/bench_suite.py). Measures
  * HGETALL latency against a Redis server with hiredis, one request at a time, the way strata-bench
  * measures Strata's online lookups: the same ids (pattern applied to numbers drawn with the SplitMix64
  * sequence and seed of strata-bench), the same percentile index (sorted[floor(n * p)]).

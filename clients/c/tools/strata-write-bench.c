@@ -1,6 +1,6 @@
 /*
  * strata-write-bench: ingest throughput of a Strata node from one C client (the streaming writer of
- * libstrata), for the benchmark suite (scripts/bench_suite.py). Generates rows itself (seeded,
+ * libstrata), for the benchmark suite (benchmarks/bench_suite.py). Generates rows itself (seeded,
  * deterministic, no file to parse), so the figure is the node's ingest rate plus the C client's small
  * encoding cost.
  *

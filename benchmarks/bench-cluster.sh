@@ -6,13 +6,13 @@
 # (the default); a second one runs with `--internode-lookups stream` (multiplexed gRPC streams), so the
 # table also shows what the lanes save. Latencies are measured with the C client's strata-bench, the
 # median over 3 interleaved rounds (1 node, lanes, streams).
-# Usage: scripts/bench-cluster.sh [ROWS] [LABELS]     (defaults 1000000 and 1000000)
+# Usage: benchmarks/bench-cluster.sh [ROWS] [LABELS]     (defaults 1000000 and 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-1000000}"
 LABELS="${2:-1000000}"
 ENTITIES=100000
-scripts/install-deps.sh
+dev/install-deps.sh
 swift build -c release --product strata >/dev/null
 BIN="$(swift build -c release --show-bin-path)/strata"
 make -s -C clients/c build/strata-bench >/dev/null
@@ -42,7 +42,7 @@ for _ in $(seq 1 100); do grep -q "listening on" "$WORK/single.log" 2>/dev/null 
 N1="127.0.0.1:$((BASE + 1))"
 S1="127.0.0.1:$((BASE + 11))"
 
-scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
+benchmarks/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 
 for target in "$SINGLE" "$N1" "$S1"; do
   "$BIN" apply "$WORK/defs.yaml" --server "$target" >/dev/null

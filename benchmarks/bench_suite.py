@@ -2,11 +2,11 @@
 """Strata's benchmark suite: online latency and throughput, ingest, export, memory and a CPU profile,
 beside the transport floor, Redis, DuckDB and polars, in one run on the same data.
 
-Normally started by scripts/bench-suite.sh (which installs packages and builds the binaries):
-    python3 scripts/bench_suite.py --strata BIN [small|medium|all] [--quick] [--out-dir bench-results]
+Normally started by benchmarks/bench-suite.sh (which installs packages and builds the binaries):
+    python3 benchmarks/bench_suite.py --strata BIN [small|medium|all] [--quick] [--out-dir benchmarks/results]
 
 Every timing is measured in this run; latencies are the median over --rounds interleaved rounds of each
-round's p50/p99, ratios are taken between figures measured side by side. scripts/README-bench.md has the
+round's p50/p99, ratios are taken between figures measured side by side. benchmarks/README.md has the
 method. Processes started here (strata nodes, redis-server, load generators, perf) are stopped on exit,
 also on Ctrl-C or failure.
 """
@@ -29,7 +29,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Differential"))  # strata_node.py
 sys.path.insert(0, os.path.join(ROOT, "clients", "python", "src"))  # the SDK of this checkout
 from strata_node import Server  # noqa: E402
 
@@ -460,9 +460,9 @@ def interference(binary: str, node: Server, n_ids: int, data: dict, cfg: dict) -
 
 
 def export_vs_peers(binary: str, w: dict, work: str, cfg: dict) -> dict:
-    """scripts/bench_join.py for the workload's shape (own node, own data): Strata vs DuckDB vs polars."""
+    """benchmarks/bench_join.py for the workload's shape (own node, own data): Strata vs DuckDB vs polars."""
     js = os.path.join(work, "join.json")
-    cmd = [sys.executable, os.path.join(ROOT, "scripts", "bench_join.py"), "--strata", binary,
+    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "bench_join.py"), "--strata", binary,
            "--entities", str(w["entities"]), "--rows-per-entity", str(w["rows_per_entity"]),
            "--labels", str(w["labels"]), "--features", str(w["features"]), "--repeat", str(cfg["rounds"]),
            "--no-inexact", "--json", js]
@@ -676,7 +676,7 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
     L.append("")
     ex = r.get("export")
     if ex and "error" not in ex:
-        L.append(f"Point-in-time export, `scripts/bench_join.py` ({ex['workload']['entities']:,} entities x "
+        L.append(f"Point-in-time export, `benchmarks/bench_join.py` ({ex['workload']['entities']:,} entities x "
                  f"{ex['workload']['rows_per_entity']} rows, {ex['workload']['features']} features, "
                  f"{ex['workload']['labels']:,} labels, median of {ex['workload']['repeat']}; its own node and data):")
         L.append("")
@@ -694,7 +694,7 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
         shapes = ("ping", "1 entity", "100 entities")
         L.append("Server CPU per request by component, one request at a time: share of the node's perf cpu-clock samples "
                  "x the node's CPU per request measured without perf (/proc/PID/stat), µs (share). Method and limits: "
-                 "scripts/README-bench.md.")
+                 "benchmarks/README.md.")
         L.append("")
         L.append("| component | Ping (transport floor) | 1 entity x 10 features | 100 entities x 10 features |")
         L.append("|---|---:|---:|---:|")
@@ -819,7 +819,7 @@ def main() -> int:
                     help="default: all (small with --quick)")
     ap.add_argument("--strata", help="release strata binary")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and requests (a smoke test of a few minutes)")
-    ap.add_argument("--out-dir", default=os.path.join(ROOT, "bench-results"))
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "benchmarks/results"))
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-export", action="store_true", help="skip the export comparison (bench_join.py)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf profile")
@@ -915,8 +915,8 @@ def render(results: dict) -> str:
     else:
         L.append(f"Memory: not measured ({(mem or {}).get('error')}).")
     L.append("")
-    L.append(f"Reproduce: `scripts/bench-suite.sh {results.get('workload_arg', ' '.join(names))}{' --quick' if quick else ''}` "
-             "(method: scripts/README-bench.md).")
+    L.append(f"Reproduce: `benchmarks/bench-suite.sh {results.get('workload_arg', ' '.join(names))}{' --quick' if quick else ''}` "
+             "(method: benchmarks/README.md).")
     return "\n".join(L) + "\n"
 
 

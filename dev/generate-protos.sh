@@ -2,8 +2,8 @@
 # Regenerates Sources/StrataProto from Protos/ with the system protoc and the protoc plugins built from
 # this package's own pinned dependencies (swift-protobuf and grpc-swift-protobuf).
 #
-#   scripts/generate-protos.sh          rewrite the generated files
-#   scripts/generate-protos.sh --check  fail (exit 1) if the committed files differ from fresh output
+#   dev/generate-protos.sh          rewrite the generated files
+#   dev/generate-protos.sh --check  fail (exit 1) if the committed files differ from fresh output
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +30,7 @@ protoc \
 
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff -ru --exclude=StrataProto.swift "$OUT" Sources/StrataProto; then
-    echo "error: Sources/StrataProto is stale: run scripts/generate-protos.sh and commit the result" >&2
+    echo "error: Sources/StrataProto is stale: run dev/generate-protos.sh and commit the result" >&2
     exit 1
   fi
   echo "generated code is up to date"

@@ -4,8 +4,9 @@
 #   pkg-config         lets SwiftPM find RocksDB's flags
 #   protobuf-compiler  protoc, to regenerate and check Sources/StrataProto
 #   libnghttp2-dev, libprotobuf-c-dev, protobuf-c-compiler, make, gcc   the C client (clients/c)
+#   python3-venv       the tests' Python environment (dev/python-env.sh creates .venv with it)
 set -euo pipefail
-PACKAGES=(librocksdb-dev pkg-config protobuf-compiler libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler make gcc)
+PACKAGES=(librocksdb-dev pkg-config protobuf-compiler libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler make gcc python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@
 #     (strata bench-get), 1 and 100 entities per call
 #   - point-in-time join throughput (strata join of LABELS label rows)
 #   - online lookup latency while exports of 5x LABELS labels run back to back
-# Usage: scripts/bench.sh [ROWS] [LABELS]     (defaults 1000000 and 200000)
+# Usage: benchmarks/bench.sh [ROWS] [LABELS]     (defaults 1000000 and 200000)
 # EXPORT_NICE="nice -n 10" runs the export client at a lower priority (a stand-in for a client on
 # another machine) when measuring lookups during exports.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 ROWS="${1:-1000000}"
 LABELS="${2:-200000}"
 ENTITIES=100000
-scripts/install-deps.sh
+dev/install-deps.sh
 swift build -c release --product strata >/dev/null
 BIN="$(swift build -c release --show-bin-path)/strata"
 WORK="$(mktemp -d)"
@@ -24,7 +24,7 @@ NODE=$!
 trap 'kill -TERM $NODE 2>/dev/null || true; wait $NODE 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/node.out" 2>/dev/null && break; sleep 0.1; done
 
-scripts/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
+benchmarks/bench-data.sh "$WORK" "$ROWS" "$LABELS" "$ENTITIES"
 "$BIN" apply "$WORK/defs.yaml" >/dev/null
 
 echo "ingest:  $("$BIN" ingest --group bench "$WORK/rows.csv")"

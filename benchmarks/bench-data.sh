@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The data of scripts/bench.sh and scripts/bench-cluster.sh, written into DIR: defs.yaml (group `bench`:
+# The data of benchmarks/bench.sh and benchmarks/bench-cluster.sh, written into DIR: defs.yaml (group `bench`:
 # clicks INT, score FLOAT, segment STRING), rows.csv (ROWS rows over ENTITIES entities u0..u<E-1>, one
 # minute apart per round, in the last day) and labels.csv (LABELS labels, random entities and times in
 # the last day). Seeded: the same arguments give the same files (times are relative to now).
-#   scripts/bench-data.sh DIR ROWS LABELS ENTITIES
+#   benchmarks/bench-data.sh DIR ROWS LABELS ENTITIES
 set -euo pipefail
 DIR="$1"
 ROWS="$2"

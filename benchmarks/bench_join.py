@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Point-in-time join benchmark: Strata vs DuckDB ASOF JOIN vs polars join_asof, on the same data.
 
-Usage (normally through scripts/bench-join.sh, which installs duckdb/polars and builds a release binary):
-    python3 scripts/bench_join.py --strata PATH_TO_RELEASE_STRATA [--entities 100000] [--rows-per-entity 20]
+Usage (normally through benchmarks/bench-join.sh, which installs duckdb/polars and builds a release binary):
+    python3 benchmarks/bench_join.py --strata PATH_TO_RELEASE_STRATA [--entities 100000] [--rows-per-entity 20]
                                   [--labels 1000000] [--repeat 3] [--seed 42] [--features 20] [--json FILE]
 
 Workload "medium" (the defaults): 100k entities x 20 history rows (2M rows, unsorted event times over
@@ -44,7 +44,8 @@ import sys
 import tempfile
 import time
 
-from strata_node import Server
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "Differential"))
+from strata_node import Server  # noqa: E402
 
 N_FLOAT, N_INT, N_STRING = 12, 7, 1
 FEATURES = ([(f"f{i:02d}", "FLOAT") for i in range(N_FLOAT)] + [(f"i{i:02d}", "INT") for i in range(N_INT)]
@@ -338,7 +339,7 @@ def main() -> int:
              "--labels", str(args.labels), "--repeat", str(args.repeat), "--seed", str(args.seed)]
     flags += ["--features", str(args.features)] if args.features != 20 else []
     flags += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
-    repro = (f"scripts/bench-join.sh {' '.join(flags)}   (or: python3 scripts/bench_join.py --strata "
+    repro = (f"benchmarks/bench-join.sh {' '.join(flags)}   (or: python3 benchmarks/bench_join.py --strata "
              f"{shlex.quote(binary)} {' '.join(flags)})")
 
     tmp = tempfile.mkdtemp(prefix="strata-benchjoin-")

@@ -2,7 +2,7 @@
 """Differential test of Strata's point-in-time join against DuckDB's ASOF JOIN.
 
 Usage:
-    python3 scripts/pit_differential.py --strata PATH_TO_STRATA_BINARY [--labels 100000] [--seed N]
+    python3 Tests/Differential/pit_differential.py --strata PATH_TO_STRATA_BINARY [--labels 100000] [--seed N]
 
 What it does:
   1. Generates seeded data (the seed is printed): two feature groups
