@@ -6,15 +6,21 @@ public struct ClusterSettings: Sendable, Equatable {
   public struct Node: Sendable, Equatable {
     public var id: String
     public var host: String
+    /// The public port: the `FeatureStore` service that clients call.
     public var port: Int
+    /// The internode port on the same host: the `Shard` service, which only other nodes call. It is a
+    /// port of its own so that an operator can firewall it off from clients.
+    public var internodePort: Int
 
-    public init(id: String, host: String, port: Int) {
+    public init(id: String, host: String, port: Int, internodePort: Int) {
       self.id = id
       self.host = host
       self.port = port
+      self.internodePort = internodePort
     }
 
     public var address: String { "\(host):\(port)" }
+    public var internodeAddress: String { "\(host):\(internodePort)" }
   }
 
   /// In file order; the first node is the registry leader.
@@ -49,6 +55,16 @@ public struct ClusterSettings: Sendable, Equatable {
     guard me != nil else {
       throw .invalidArgument(
         "--node \(selfID) is not in the cluster file; its nodes are: \(nodes.map(\.id).joined(separator: ", "))")
+    }
+    var seen: [String: String] = [:]
+    for node in nodes {
+      for (what, address) in [("address", node.address), ("internode port", node.internodeAddress)] {
+        if let other = seen[address] {
+          throw .invalidArgument(
+            "node \(node.id)'s \(what) \(address) is already \(other); every node needs its own address and internode port")
+        }
+        seen[address] = "\(node.id)'s \(what)"
+      }
     }
     return try HashRing(nodes: nodes.map(\.id), virtualNodes: virtualNodes, epoch: epoch)
   }
