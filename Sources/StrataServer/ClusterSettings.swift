@@ -50,11 +50,21 @@ public struct ClusterSettings: Sendable, Equatable {
 
   public var me: Node? { nodes.first { $0.id == selfID } }
 
+  /// This node's slot in the write ids it assigns (`WriteID`): its position among the node ids in
+  /// sorted order, plus one (0 is a single node's). Unique within the cluster file; 1...1023.
+  public var writeIDSlot: UInt16 {
+    let position = nodes.map(\.id).sorted().firstIndex(of: selfID) ?? 0
+    return UInt16(clamping: min(position + 1, Int(WriteID.maxSlot)))
+  }
+
   /// The ring these settings describe; INVALID_ARGUMENT naming the problem otherwise.
   public func ring() throws(StrataError) -> HashRing {
     guard me != nil else {
       throw .invalidArgument(
         "--node \(selfID) is not in the cluster file; its nodes are: \(nodes.map(\.id).joined(separator: ", "))")
+    }
+    guard nodes.count <= Int(WriteID.maxSlot) else {
+      throw .invalidArgument("the cluster file lists \(nodes.count) nodes; at most \(WriteID.maxSlot) are supported")
     }
     var seen: [String: String] = [:]
     for node in nodes {

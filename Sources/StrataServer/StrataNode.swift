@@ -34,7 +34,9 @@ public struct StrataNode: Sendable {
       engine = InMemoryEngine()
     }
     let start = ContinuousClock.now
-    self.store = try FeatureStore(engine: engine, limits: config.limits, imagePolicy: config.imagePolicy)
+    self.store = try FeatureStore(
+      engine: engine, limits: config.limits, imagePolicy: config.imagePolicy,
+      writeIDSlot: config.cluster?.writeIDSlot ?? 0)
     logger.info(
       "storage opened",
       metadata: [

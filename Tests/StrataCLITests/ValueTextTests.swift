@@ -26,7 +26,7 @@ struct ValueTextTests {
     var rng = SplitMix64.forTest("ValueTextTests.roundTrip")
     let specials: [Double] = [
       -0.0, 0.0, 1, -1, 3, 0.1, 1e15, -1e15, 1e15 - 1, 1e16, 2.0e-308, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
-      Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude, 123456789012345678,
+      Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude, 123_456_789_012_345_680,
     ]
     var values = specials
     for _ in 0..<20_000 {
