@@ -22,7 +22,9 @@ BASE="${STRATA_BENCH_PORT:-7520}"
 SINGLE="127.0.0.1:$BASE"
 cluster_file() { # first port
   printf 'epoch: 1\nnodes:\n'
-  for i in 1 2 3; do printf '  - id: n%s\n    address: 127.0.0.1:%s\n' "$i" $(($1 + i - 1)); done
+  for i in 1 2 3; do
+    printf '  - id: n%s\n    address: 127.0.0.1:%s\n    internode_port: %s\n' "$i" $(($1 + i - 1)) $(($1 + i + 4))
+  done
 }
 cluster_file $((BASE + 1)) >"$WORK/cluster.yaml"
 cluster_file $((BASE + 11)) >"$WORK/stream.yaml"

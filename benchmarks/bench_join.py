@@ -25,8 +25,21 @@ Measured in one run on the same generated data:
     JOINs the labels to it (exact semantics); separate subprocess, peak RSS of that process;
   - polars: data loaded into DataFrames first; timed = the same tie-break reduction, sorting, and
     `join_asof(by=entity, strategy=backward)`; separate subprocess, peak RSS of that process.
+  - Strata through the Python SDK (clients/python/src of this checkout), what a Python user ends up
+    holding: `client.get_historical_features(labels, "bench:*").to_arrow()` with the labels as a pyarrow
+    Table in memory, and `.to_df()` with the labels as a pandas DataFrame in memory (entity_id,
+    label_timestamp as UTC datetimes, label). Each in its own long-lived Python process that loaded the
+    labels and connected its `strata.Client` before the timing (and ran a 100-label warm-up export);
+    timed = the call until the Arrow table / DataFrame is returned; peak RSS of that process.
+  - First export right after the ingest: for each of `--discard`, SDK `to_arrow()` and SDK `to_df()`, and
+    each of --repeat rounds, a fresh node, the same `strata ingest`, and the export started the moment
+    the ingest returned (the node has not built the history image yet: it builds it once writes have
+    paused for 1 s, or the export builds it). The SDK process is started, loaded and connected before the
+    ingest and told to go when it returns.
 Peers do not restore the label input order (Strata does); that only favours the peers.
-With --verify (default) the three results are compared value by value after the timing (not timed).
+With --verify (default) the results are compared value by value after the timing (not timed): Strata's
+CSV, the SDK's Arrow table and DataFrame (with the image, and from the first round right after the
+ingest) against DuckDB's and polars'.
 Results: a markdown table (median of --repeat runs) and the command that reproduces it.
 """
 from __future__ import annotations
@@ -217,6 +230,124 @@ def run_peer(kind: str, data: str, repeat: int, out: str | None) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Strata through the Python SDK: a worker process per mode (`bench_join.py --peer sdk-arrow|sdk-df
+# --data DIR --server ADDR`), driven line by line over stdin/stdout so that the timed call can start at
+# a moment the parent chooses (right after an ingest returns) with the labels already in memory.
+# ----------------------------------------------------------------------------------------------------
+SDK_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "clients", "python", "src")
+SDK_INPUT = {
+    "sdk-arrow": "labels as a pyarrow Table in memory (entity_id string, label_timestamp timestamp[s, UTC], label int64)",
+    "sdk-df": "labels as a pandas DataFrame in memory (entity_id str, label_timestamp datetime64[s, UTC], label int64)",
+}
+
+
+def sdk_labels(data: str, mode: str):
+    """The labels as a user would hold them: a pyarrow Table (to_arrow) or a pandas DataFrame (to_df)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    lab = pq.read_table(f"{data}/labels.parquet")  # lid, entity_id, ts, label
+    table = pa.table({"entity_id": lab["entity_id"],
+                      "label_timestamp": lab["ts"].cast(pa.timestamp("s", tz="UTC")),
+                      "label": lab["label"]})
+    return table if mode == "sdk-arrow" else table.to_pandas()
+
+
+def sdk_normalized(result):
+    """An SDK result (Arrow table or DataFrame) as an Arrow table of entity_id, ts (seconds), label and the
+    feature columns under their bare names, for the comparison with the peers."""
+    import pyarrow as pa
+    t = result if isinstance(result, pa.Table) else pa.Table.from_pandas(result, preserve_index=False)
+    ts = t["label_timestamp"].cast(pa.timestamp("s", tz="UTC")).cast(pa.int64())
+    cols = {"entity_id": t["entity_id"], "ts": ts, "label": t["label"]}
+    for n, _ in FEATURES:
+        cols[n] = t[f"{GROUP}:{n}"]
+    return pa.table(cols)
+
+
+def sdk_worker(data: str, address: str, mode: str) -> int:
+    """Commands on stdin, one JSON line per answer on stdout: `go` -> one timed export
+    {"s", "rows", "cpu_s"}; `save PATH` -> the last result, normalized, as Parquet (not timed);
+    `quit` -> {"peak_kb", versions}. Prints {"ready": true} once the labels are loaded and the client
+    connected."""
+    sys.path.insert(0, SDK_SRC)
+    import pyarrow.parquet as pq
+    import strata
+    labels = sdk_labels(data, mode)
+    client = strata.Client(address, timeout=None)
+    client.status(timeout=30)  # the channel is connected before any timing
+
+    def export(lab):
+        job = client.get_historical_features(lab, f"{GROUP}:*", progress=False)
+        return job.to_arrow() if mode == "sdk-arrow" else job.to_df()
+
+    # A warm-up of 100 labels: imports and first-call paths of the SDK (below the node's threshold for
+    # building a history image, so the node's state is unchanged).
+    export(labels.slice(0, 100) if mode == "sdk-arrow" else labels.iloc[:100])
+    print(json.dumps({"ready": True}), flush=True)
+    last = None
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        if cmd[0] == "go":
+            last = None
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
+            t = time.perf_counter()
+            last = export(labels)
+            wall = time.perf_counter() - t
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            print(json.dumps({"s": wall, "rows": len(last),
+                              "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)}), flush=True)
+        elif cmd[0] == "save":
+            pq.write_table(sdk_normalized(last), cmd[1])
+            print(json.dumps({"saved": cmd[1]}), flush=True)
+        elif cmd[0] == "quit":
+            break
+    client.close()
+    import grpc
+    import pandas
+    import pyarrow
+    print(json.dumps({"peak_kb": rss_self_kb(), "versions": {
+        "strata_sdk": getattr(strata, "__version__", "checkout"), "pyarrow": pyarrow.__version__,
+        "pandas": pandas.__version__, "grpcio": grpc.__version__}}), flush=True)
+    return 0
+
+
+class SDKWorker:
+    """The parent's side of a worker process."""
+
+    def __init__(self, mode: str, data: str, address: str):
+        self.mode = mode
+        cmd = [sys.executable, os.path.abspath(__file__), "--peer", mode, "--data", data, "--server", address,
+               "--features", str(len(FEATURES))]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._answer()  # {"ready": true}
+
+    def _answer(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"the {self.mode} worker exited ({self.proc.returncode}); its error is above")
+        return json.loads(line)
+
+    def ask(self, command: str) -> dict:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def close(self) -> dict:
+        out = self.ask("quit")
+        self.proc.stdin.close()
+        self.proc.wait(60)
+        return out
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ----------------------------------------------------------------------------------------------------
 # Strata
 # ----------------------------------------------------------------------------------------------------
 def cpu_seconds(pid) -> float | None:
@@ -270,28 +401,35 @@ def defs_yaml() -> str:
 # ----------------------------------------------------------------------------------------------------
 # Verification (not timed): Strata CSV vs DuckDB vs polars, value by value
 # ----------------------------------------------------------------------------------------------------
-def verify(strata_csv: str, duck_pq: str, polars_pq: str) -> list[str]:
+def strata_csv_frame(strata_csv: str):
+    """`strata join --out` CSV as the compared columns (entity_id, ts, label, bare feature names)."""
     import polars as pl
     overrides = {f"{GROUP}:{n}": {"FLOAT": pl.Float64, "INT": pl.Int64, "STRING": pl.Utf8}[d] for n, d in FEATURES}
     overrides.update({"entity_id": pl.Utf8, "label_timestamp": pl.Int64, "label": pl.Int64})
     s = pl.read_csv(strata_csv, schema_overrides=overrides, infer_schema_length=0)
-    s = s.rename({f"{GROUP}:{n}": n for n, _ in FEATURES}).rename({"label_timestamp": "ts"})
+    return s.rename({f"{GROUP}:{n}": n for n, _ in FEATURES}).rename({"label_timestamp": "ts"})
+
+
+def verify(stratas: dict, duck_pq: str, polars_pq: str) -> list[str]:
+    """Each Strata result (name -> CSV path or normalized SDK Parquet path) against both peers, cell by cell."""
+    import polars as pl
     cols = ["entity_id", "ts", "label"] + [n for n, _ in FEATURES]
-    s = s.select(cols)
+    peers = {name: pl.read_parquet(path).select(cols) for name, path in (("duckdb", duck_pq), ("polars", polars_pq))}
     problems = []
-    for name, path in (("duckdb", duck_pq), ("polars", polars_pq)):
-        o = pl.read_parquet(path).select(cols)
-        if o.height != s.height:
-            problems.append(f"strata has {s.height} rows, {name} {o.height}")
-            continue
-        for c in cols:
-            a, b = s.get_column(c), o.get_column(c).cast(s.get_column(c).dtype)
-            diff = ~((a == b).fill_null(False) | (a.is_null() & b.is_null()))
-            nd = int(diff.sum())
-            if nd:
-                i = int(diff.arg_max())
-                problems.append(f"{c}: {nd} rows differ between strata and {name}; first at label row {i}: "
-                                f"strata {a[i]!r}, {name} {b[i]!r} (entity {s['entity_id'][i]}, ts {s['ts'][i]})")
+    for sname, spath in stratas.items():
+        s = (strata_csv_frame(spath) if spath.endswith(".csv") else pl.read_parquet(spath)).select(cols)
+        for name, o in peers.items():
+            if o.height != s.height:
+                problems.append(f"{sname} has {s.height} rows, {name} {o.height}")
+                continue
+            for c in cols:
+                a, b = s.get_column(c), o.get_column(c).cast(s.get_column(c).dtype)
+                diff = ~((a == b).fill_null(False) | (a.is_null() & b.is_null()))
+                nd = int(diff.sum())
+                if nd:
+                    i = int(diff.arg_max())
+                    problems.append(f"{c}: {nd} rows differ between {sname} and {name}; first at label row {i}: "
+                                    f"{sname} {a[i]!r}, {name} {b[i]!r} (entity {s['entity_id'][i]}, ts {s['ts'][i]})")
     return problems
 
 
@@ -312,20 +450,28 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures as JSON to this file")
     ap.add_argument("--chunk-size", type=int, default=None, help="strata join --chunk-size (default: the CLI's)")
     ap.add_argument("--no-verify", dest="verify", action="store_false",
-                    help="skip the (untimed) value-by-value comparison of the three results")
+                    help="skip the (untimed) value-by-value comparison of the results")
     ap.add_argument("--no-inexact", dest="inexact", action="store_false",
                     help="skip the informational DuckDB run without the created_timestamp tie-break")
+    ap.add_argument("--no-sdk", dest="sdk", action="store_false",
+                    help="skip the Python SDK exports (to_arrow, to_df)")
+    ap.add_argument("--no-after-ingest", dest="after_ingest", action="store_false",
+                    help="skip the first exports right after an ingest (each round ingests the history again)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     # Internal: peer subprocesses.
-    ap.add_argument("--peer", choices=["duckdb", "duckdb-inexact", "polars"], help=argparse.SUPPRESS)
+    ap.add_argument("--peer", choices=["duckdb", "duckdb-inexact", "polars", "sdk-arrow", "sdk-df"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--peer-out", help=argparse.SUPPRESS)
+    ap.add_argument("--server", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.features < 3:
         ap.error("--features must be at least 3")
     set_feature_count(args.features)
 
     if args.peer:
+        if args.peer in SDK_INPUT:
+            return sdk_worker(args.data, args.server, args.peer)
         if args.peer == "polars":
             res = peer_polars(args.data, args.repeat, args.peer_out)
         else:
@@ -339,42 +485,61 @@ def main() -> int:
              "--labels", str(args.labels), "--repeat", str(args.repeat), "--seed", str(args.seed)]
     flags += ["--features", str(args.features)] if args.features != 20 else []
     flags += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
+    flags += [] if args.sdk else ["--no-sdk"]
+    flags += [] if args.after_ingest else ["--no-after-ingest"]
     repro = (f"benchmarks/bench-join.sh {' '.join(flags)}   (or: python3 benchmarks/bench_join.py --strata "
              f"{shlex.quote(binary)} {' '.join(flags)})")
+    sdk_modes = list(SDK_INPUT) if args.sdk else []
 
     tmp = tempfile.mkdtemp(prefix="strata-benchjoin-")
     server = None
+    workers: list[SDKWorker] = []
     try:
         t = time.perf_counter()
         info = generate(args, tmp)
         log(f"generated {info['rows']:,} history rows ({info['corrections']:,} late corrections, "
             f"{info['history_mb']:.0f} MB CSV) and {info['labels']:,} labels ({info['labels_mb']:.0f} MB) "
             f"in {time.perf_counter() - t:.1f}s; seed {args.seed}; data in {tmp}")
-
-        # --- Strata: serve, apply, ingest (timed separately), join.
-        server = Server(binary, os.path.join(tmp, "data"), os.path.join(tmp, "node.log"))
-        srv = ["--server", server.address]
         defs = os.path.join(tmp, "defs.yaml")
         with open(defs, "w") as f:
             f.write(defs_yaml())
-        subprocess.run([binary, "apply", defs] + srv, check=True, capture_output=True)
-        ingest_s, _, ingest_out, _ = timed_client([binary, "ingest", "--group", GROUP, info["history_csv"]] + srv)
-        log(f"ingest: {ingest_out.splitlines()[-1] if ingest_out else ''} (wall {ingest_s:.1f}s)")
+
+        def fresh_node(name: str) -> tuple[Server, list[str]]:
+            node = Server(binary, os.path.join(tmp, name), os.path.join(tmp, name + ".log"))
+            address = ["--server", node.address]
+            subprocess.run([binary, "apply", defs] + address, check=True, capture_output=True)
+            return node, address
+
+        def ingest(address: list[str]) -> tuple[float, str]:
+            wall, _, out, _ = timed_client([binary, "ingest", "--group", GROUP, info["history_csv"]] + address)
+            return wall, (out.splitlines()[-1] if out else "")
+
+        def join_cmd(address: list[str]) -> list[str]:
+            cmd = [binary, "join", "--labels", info["labels_csv"], "--features", f"{GROUP}:*"] + address
+            return cmd + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else [])
+
+        # --- Strata: serve, apply, ingest (timed separately), join.
+        server, srv = fresh_node("data")
+        ingest_s, ingest_out = ingest(srv)
+        ingest_runs = [ingest_s]
+        log(f"ingest: {ingest_out} (wall {ingest_s:.1f}s)")
 
         # The node builds the group's history image in the background once writes pause; wait for it
-        # (the cold run below measures an export that has to build it first).
+        # (the runs right after an ingest or a restart below measure exports that come before it).
         t = time.perf_counter()
         while images_built(binary, srv) < 1:
             if time.perf_counter() - t > 300:
                 raise RuntimeError("the node built no history image within 300 s of the ingest")
             time.sleep(0.2)
-        log(f"history image ready {time.perf_counter() - t:.1f}s after the ingest returned")
+        image_ready_s = time.perf_counter() - t
+        log(f"history image ready {image_ready_s:.1f}s after the ingest returned")
 
         strata_runs = []
         csv_runs = []
+        sdk_runs = {m: [] for m in sdk_modes}
         out_csv = os.path.join(tmp, "strata_out.csv")
-        base = [binary, "join", "--labels", info["labels_csv"], "--features", f"{GROUP}:*"] + srv
-        base += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
+        base = join_cmd(srv)
+        workers = [SDKWorker(m, tmp, server.address) for m in sdk_modes]
         for k in range(args.repeat):
             # Rows received and decoded by the client, not written (what the peers' timings cover).
             before = vm_kb(server.proc.pid, "VmHWM")
@@ -396,6 +561,26 @@ def main() -> int:
             csv_runs.append({"s": wall, "client_kb": client_kb, "client_cpu": client_cpu,
                              "server_cpu": None if cpu0 is None or cpu1 is None else cpu1 - cpu0})
             log(f"strata join --out run {k + 1}: {wall:.2f}s")
+            # The Python SDK, ending in an Arrow table / a pandas DataFrame.
+            for wk in workers:
+                cpu0 = cpu_seconds(server.proc.pid)
+                r = wk.ask("go")
+                cpu1 = cpu_seconds(server.proc.pid)
+                if r["rows"] != info["labels"]:
+                    raise RuntimeError(f"{wk.mode}: {r['rows']} rows for {info['labels']} labels")
+                r["server_cpu"] = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+                sdk_runs[wk.mode].append(r)
+                log(f"strata SDK {wk.mode} run {k + 1}: {r['s']:.2f}s (Python CPU {r['cpu_s']:.1f}s)")
+        sdk_out = {}
+        sdk_peak = {}
+        sdk_versions = {}
+        for wk in workers:
+            if args.verify:
+                sdk_out[wk.mode] = os.path.join(tmp, f"{wk.mode}.parquet")
+                wk.ask(f"save {sdk_out[wk.mode]}")
+            q = wk.close()
+            sdk_peak[wk.mode], sdk_versions = q["peak_kb"], q["versions"]
+        workers = []
         # VmHWM since the server started (ingest included): max of the pre-join mark and the join peaks.
         hwm_total = max([r["hwm_before_kb"] or 0 for r in strata_runs] + [r["join_peak_kb"] or 0 for r in strata_runs]
                         + [vm_kb(server.proc.pid, "VmHWM") or 0])
@@ -408,6 +593,42 @@ def main() -> int:
         server.stop()
         server = None
 
+        # --- The first export right after an ingest: per round and mode a fresh node, the same ingest,
+        # and the export started the moment `strata ingest` returns.
+        after = {m: [] for m in (["discard"] + sdk_modes if args.after_ingest else [])}
+        after_out = {}
+        for k in range(args.repeat if args.after_ingest else 0):
+            for mode in after:
+                name = f"after-{k}-{mode}"
+                server, a = fresh_node(name)
+                wk = SDKWorker(mode, tmp, server.address) if mode in SDK_INPUT else None
+                if wk:
+                    workers.append(wk)
+                wall_ingest, _ = ingest(a)
+                ingest_runs.append(wall_ingest)
+                cpu0 = cpu_seconds(server.proc.pid)
+                if wk:
+                    r = wk.ask("go")
+                else:
+                    wall, _, _, ccpu = timed_client(join_cmd(a) + ["--discard"])
+                    r = {"s": wall, "cpu_s": ccpu}
+                cpu1 = cpu_seconds(server.proc.pid)
+                r["server_cpu"] = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+                r["images_built_after"] = images_built(binary, a)
+                r["ingest_s"] = wall_ingest
+                after[mode].append(r)
+                log(f"first export right after the ingest ({wall_ingest:.1f}s), {mode} round {k + 1}: {r['s']:.2f}s "
+                    f"(history images built by then: {r['images_built_after']})")
+                if wk:
+                    if k == 0 and args.verify:
+                        after_out[mode] = os.path.join(tmp, f"{mode}-after-ingest.parquet")
+                        wk.ask(f"save {after_out[mode]}")
+                    wk.close()
+                    workers.remove(wk)
+                server.stop()
+                server = None
+                shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+
         # --- Peers, each in its own process.
         duck_pq = os.path.join(tmp, "duckdb.parquet") if args.verify else None
         pol_pq = os.path.join(tmp, "polars.parquet") if args.verify else None
@@ -417,33 +638,54 @@ def main() -> int:
         log(f"polars {pol['version']}: " + ", ".join(f"{x:.2f}s" for x in pol["times"]))
         duck_inexact = run_peer("duckdb-inexact", tmp, args.repeat, None) if args.inexact else None
 
-        problems = verify(out_csv, duck_pq, pol_pq) if args.verify else None
+        problems = None
+        if args.verify:
+            stratas = {"strata CSV": out_csv}
+            stratas.update({f"SDK {m[4:]}": p for m, p in sdk_out.items()})
+            stratas.update({f"SDK {m[4:]} after ingest": p for m, p in after_out.items()})
+            problems = verify(stratas, duck_pq, pol_pq)
+            verified_outputs = list(stratas)
 
         # --- Report.
         n = info["labels"]
-        s_med = statistics.median(r["s"] for r in strata_runs)
-        d_med = statistics.median(duck["times"])
-        p_med = statistics.median(pol["times"])
+        med = lambda xs: statistics.median(xs)  # noqa: E731
+        s_med = med(r["s"] for r in strata_runs)
+        d_med = med(duck["times"])
+        p_med = med(pol["times"])
         fastest = min(d_med, p_med)
         client_kb = max((r["client_kb"] or 0) for r in strata_runs) or None
         join_peak = max((r["join_peak_kb"] or 0) for r in strata_runs) or None
         hwm_before = strata_runs[0]["hwm_before_kb"]
-        c_med = statistics.median(r["s"] for r in csv_runs)
+        c_med = med(r["s"] for r in csv_runs)
         csv_client_kb = max((r["client_kb"] or 0) for r in csv_runs) or None
+        medians = {"strata_discard": s_med, "strata_csv": c_med, "duckdb": d_med, "polars": p_med,
+                   "strata_restart_discard": cold_s}
+        what = {"sdk-arrow": "`get_historical_features(...).to_arrow()`, from a pyarrow Table",
+                "sdk-df": "`get_historical_features(...).to_df()`, from a pandas DataFrame"}
         rows = [
-            ("Strata end to end, rows received (`strata join --discard`)", s_med,
-             f"server {fmt_mib(join_peak)} during join; VmHWM {fmt_mib(hwm_before)} before join "
-             f"(incl. ingest), {fmt_mib(hwm_total)} after; client {fmt_mib(client_kb)}"),
-            ("Strata end to end, written to CSV (`strata join --out`)", c_med, f"client {fmt_mib(csv_client_kb)}"),
-            ("Strata right after a restart, `--discard` (builds the history image first; one run)", cold_s,
-             f"server VmHWM {fmt_mib(cold_hwm)}"),
+            ("Strata CLI, rows received and dropped (`strata join --discard`, labels CSV file); image built", s_med,
+             f"node {fmt_mib(join_peak)} during the join; VmHWM {fmt_mib(hwm_before)} before it "
+             f"(ingest and image incl.), {fmt_mib(hwm_total)} after; CLI {fmt_mib(client_kb)}"),
+            ("Strata CLI, written to CSV (`strata join --out`); image built", c_med, f"CLI {fmt_mib(csv_client_kb)}"),
+        ]
+        for m in sdk_modes:
+            medians[m.replace("-", "_")] = x = med(r["s"] for r in sdk_runs[m])
+            rows.append((f"Strata Python SDK {what[m]} in memory; image built", x,
+                         f"Python process {fmt_mib(sdk_peak[m])} (labels + result)"))
+        for m, runs_ in after.items():
+            medians[m.replace("-", "_") + "_after_ingest"] = x = med(r["s"] for r in runs_)
+            label = ("Strata CLI `--discard`" if m == "discard" else f"Strata Python SDK {what[m]}")
+            rows.append((f"{label}: first export right after the ingest (no image yet; fresh node per run)", x, ""))
+        rows.append(("Strata CLI `--discard` right after a restart (builds the image first; one run)", cold_s,
+                     f"node VmHWM {fmt_mib(cold_hwm)}"))
+        rows += [
             (f"DuckDB {duck['version']} ASOF JOIN + created tie-break (in memory)", d_med,
              f"{fmt_mib(duck['peak_kb'])} (process; {fmt_mib(duck['loaded_kb'])} after load)"),
             (f"polars {pol['version']} join_asof + created tie-break (in memory)", p_med,
              f"{fmt_mib(pol['peak_kb'])} (process; {fmt_mib(pol['loaded_kb'])} after load)"),
         ]
         if duck_inexact:
-            di = statistics.median(duck_inexact["times"])
+            di = med(duck_inexact["times"])
             rows.append(("(info) DuckDB ASOF JOIN without tie-break, not exact", di,
                          f"{fmt_mib(duck_inexact['peak_kb'])} (process)"))
         print()
@@ -457,8 +699,10 @@ def main() -> int:
         for name, sec, rss in rows:
             print(f"| {name} | {sec:.2f} | {n / sec:,.0f} | {rss} | {sec / fastest:.2f}x |")
         print()
-        print(f"Ingest (separate): {info['rows']:,} rows in {ingest_s:.1f}s = {info['rows'] / ingest_s:,.0f} rows/s "
-              f"(wall of `strata ingest`; CLI summary: {ingest_out.splitlines()[-1] if ingest_out else 'n/a'})")
+        ingest_med = med(ingest_runs)
+        print(f"Ingest (separate): {info['rows']:,} rows, median {ingest_med:.1f}s of {len(ingest_runs)} ingest(s) = "
+              f"{info['rows'] / ingest_med:,.0f} rows/s (wall of `strata ingest`; first CLI summary: {ingest_out or 'n/a'}); "
+              f"history image ready {image_ready_s:.1f}s after the first ingest returned")
         mid = sorted(strata_runs, key=lambda r: r["s"])[len(strata_runs) // 2]
         if mid["server_cpu"] is not None:
             print(f"Strata CPU in the median run ({mid['s']:.2f}s wall): server {mid['server_cpu']:.1f}s, "
@@ -468,15 +712,28 @@ def main() -> int:
         if mid["server_cpu"] is not None:
             print(f"Strata CPU in the median CSV run ({mid['s']:.2f}s wall): server {mid['server_cpu']:.1f}s, "
                   f"client {mid['client_cpu']:.1f}s")
-        print(f"Strata runs: {runs(r['s'] for r in strata_runs)} (received), {runs(r['s'] for r in csv_runs)} (CSV); DuckDB runs: {runs(duck['times'])}; "
-              f"polars runs: {runs(pol['times'])}")
+        for m in sdk_modes:
+            mid = sorted(sdk_runs[m], key=lambda r: r["s"])[len(sdk_runs[m]) // 2]
+            if mid["server_cpu"] is not None:
+                print(f"Strata CPU in the median SDK {m[4:]} run ({mid['s']:.2f}s wall): server {mid['server_cpu']:.1f}s, "
+                      f"Python {mid['cpu_s']:.1f}s")
+        print(f"Strata runs: {runs(r['s'] for r in strata_runs)} (received), {runs(r['s'] for r in csv_runs)} (CSV)"
+              + "".join(f", {runs(r['s'] for r in sdk_runs[m])} (SDK {m[4:]})" for m in sdk_modes)
+              + "".join(f"; right after the ingest: {runs(r['s'] for r in rs)} ({m})" for m, rs in after.items())
+              + f"; DuckDB runs: {runs(duck['times'])}; polars runs: {runs(pol['times'])}")
+        if sdk_modes:
+            print(f"SDK setup: strata.Client of this checkout, grpcio {sdk_versions.get('grpcio')}, pyarrow "
+                  f"{sdk_versions.get('pyarrow')}, pandas {sdk_versions.get('pandas')}; "
+                  + "; ".join(f"{m[4:]}: {SDK_INPUT[m]}" for m in sdk_modes)
+                  + "; default chunk_size, no progress bar; client connected and labels in memory before the timing")
         if problems is not None:
             if problems:
                 print("VERIFY: results differ:")
                 for p in problems[:20]:
                     print("  " + p)
             else:
-                print(f"Verify: Strata, DuckDB and polars agree on all {n:,} rows x {len(FEATURES)} features.")
+                print(f"Verify: DuckDB and polars agree with each of {', '.join(verified_outputs)} "
+                      f"on all {n:,} rows x {len(FEATURES)} features.")
         print(f"Reproduce: {repro}")
         if args.json:
             with open(args.json, "w") as f:
@@ -486,21 +743,28 @@ def main() -> int:
                                  "features": len(FEATURES), "labels": n, "repeat": args.repeat, "seed": args.seed},
                     "strata_discard_s": [r["s"] for r in strata_runs], "strata_csv_s": [r["s"] for r in csv_runs],
                     "strata_cold_s": cold_s, "duckdb_s": duck["times"], "polars_s": pol["times"],
+                    "strata_sdk_runs": sdk_runs, "sdk_input": {m: SDK_INPUT[m] for m in sdk_modes},
+                    "sdk_peak_kb": sdk_peak, "sdk_versions": sdk_versions,
+                    "after_ingest_runs": after,
                     "duckdb_inexact_s": duck_inexact["times"] if duck_inexact else None,
                     "duckdb_version": duck["version"], "polars_version": pol["version"],
-                    "median_s": {"strata_discard": s_med, "strata_csv": c_med, "duckdb": d_med, "polars": p_med},
+                    "median_s": medians, "fastest_peer_s": fastest,
+                    "ratio_to_fastest_peer": {k: v / fastest for k, v in medians.items()},
                     "server_join_peak_kb": join_peak, "server_hwm_total_kb": hwm_total, "client_peak_kb": client_kb,
                     "duckdb_peak_kb": duck["peak_kb"], "polars_peak_kb": pol["peak_kb"],
-                    "ingest_s": ingest_s, "ingest_rows_per_s": info["rows"] / ingest_s,
+                    "ingest_s": ingest_s, "ingest_runs_s": ingest_runs, "ingest_rows_per_s": info["rows"] / ingest_med,
+                    "image_ready_after_ingest_s": image_ready_s,
                     "verified": None if problems is None else not problems, "problems": problems,
+                    "verified_outputs": verified_outputs if args.verify else None,
                     "reproduce": repro}, f, indent=1)
         return 1 if problems else 0
     finally:
+        for wk in workers:
+            wk.kill()
         if server is not None:
             server.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -106,6 +106,55 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def redis_py_setup() -> dict:
+    """redis-py as its users install it (`redis[hiredis]`): fails loudly when redis-py would parse replies
+    in pure Python. Versions are read at run time."""
+    import redis
+    import redis.utils
+    try:
+        import hiredis
+    except ImportError:
+        hiredis = None
+    if hiredis is None or not redis.utils.HIREDIS_AVAILABLE:
+        raise SystemExit("error: redis-py runs without its hiredis parser (redis.utils.HIREDIS_AVAILABLE is False); "
+                         "install the pinned `redis[hiredis]` (source dev/python-env.sh benchmarks/requirements.txt)")
+    hv = getattr(hiredis, "__version__", "?")
+    return {"redis_py": redis.__version__, "hiredis_py": hv, "label": f"redis-py {redis.__version__} + hiredis {hv}"}
+
+
+def check_hiredis_parser(r) -> str:
+    """The parser class of a live connection of client `r`: must be redis-py's hiredis parser."""
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.connect()
+        parser = type(conn._parser)
+        name = f"{parser.__module__}.{parser.__qualname__}"
+    finally:
+        r.connection_pool.release(conn)
+    if "hiredis" not in name.lower():
+        raise SystemExit(f"error: redis-py's connection uses {name}, not the hiredis parser")
+    return name
+
+
+def c_hiredis_version() -> str:
+    """The libhiredis that clients/c/build/redis-bench is compiled against (from its header)."""
+    for inc in ("/usr/include/hiredis/hiredis.h", "/usr/local/include/hiredis/hiredis.h"):
+        try:
+            text = open(inc).read()
+        except OSError:
+            continue
+        v = [re.search(rf"#define HIREDIS_{k} (\d+)", text) for k in ("MAJOR", "MINOR", "PATCH")]
+        if all(v):
+            return ".".join(m.group(1) for m in v)
+    return "?"
+
+
+def redis_server_version() -> str:
+    out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"v=(\S+)", out)
+    return m.group(1) if m else "?"
+
+
 def start_redis(work: str):
     port = free_port()
     p = popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -347,9 +396,8 @@ def latency(node: Server, rport: int, r, n_ids: int, cfg: dict) -> dict:
     client.close()
     errors = sum(x.get("errors", 0) for k in ("ping", "c1", "c100", "redis1", "redis100") for x in res[k])
     med = {k: {q: statistics.median(x[q] for x in v) for q in ("p50_us", "p99_us")} for k, v in res.items()}
-    import redis as redis_mod
     return {"runs": res, "median": med, "errors": errors, "same_values_strata_redis": same,
-            "versions": {"redis_py": redis_mod.__version__, "grpcio": __import__("grpc").__version__}}
+            "versions": {"grpcio": __import__("grpc").__version__}}
 
 
 def throughput(node: Server, n_ids: int, cfg: dict) -> dict:
@@ -628,7 +676,7 @@ def met(ok) -> str:
     return "**met**" if ok else "**missed**"
 
 
-def report_workload(name: str, w: dict, r: dict) -> list[str]:
+def report_workload(name: str, w: dict, r: dict, redis_setup: dict | None = None) -> list[str]:
     L = []
     lat, tp = r["latency"]["median"], r["throughput"]["best"]
     L.append(f"### Workload {name}: {w['entities']:,} entities x {w['rows_per_entity']} history rows, "
@@ -638,15 +686,31 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
              f"p50 / p99 (µs); C clients: {r['cfg']['requests_1']:,} requests per run (100-entity: "
              f"{r['cfg']['requests_100']:,}), Python: {r['cfg']['py_requests_1']:,} ({r['cfg']['py_requests_100']:,}).")
     L.append("")
-    L.append("| lookup | Strata, C client | transport floor (Ping), C | Redis HGETALL, C hiredis | Strata / Redis | Strata, Python SDK | Redis, redis-py | Strata / Redis (Python) |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for shape, c, rk, py, pr in (("1 entity x 10 features", "c1", "redis1", "py1", "pyredis1"),
-                                 ("100 entities x 10 features (Redis: 100 pipelined)", "c100", "redis100", "py100", "pyredis100")):
-        floor = f"{lat['ping']['p50_us']:.0f} / {lat['ping']['p99_us']:.0f}" if c == "c1" else "(same)"
+    setup = redis_setup or {}
+    c_label = (setup.get("c") or {}).get("label", "C redis-bench + hiredis")
+    py_label = (setup.get("python") or {}).get("label", "redis-py (parser not recorded)")
+    server = setup.get("server")
+    L.append(f"C clients (Strata: `strata-bench`, nghttp2 + protobuf-c; Redis: {c_label}"
+             f"{f', redis-server {server}' if server else ''}):")
+    L.append("")
+    L.append(f"| lookup (p50 / p99, µs) | Strata, C client | transport floor (Ping), C | Redis HGETALL, {c_label} | Strata / Redis |")
+    L.append("|---|---:|---:|---:|---:|")
+    shapes = (("1 entity x 10 features", "c1", "redis1", "py1", "pyredis1"),
+              ("100 entities x 10 features (Redis: 100 HGETALLs pipelined)", "c100", "redis100", "py100", "pyredis100"))
+    for shape, c, rk, _, _ in shapes:
+        floor = f"{lat['ping']['p50_us']:.0f} / {lat['ping']['p99_us']:.0f}" if c == "c1" else ""
         L.append(f"| {shape} | {lat[c]['p50_us']:.0f} / {lat[c]['p99_us']:.0f} | {floor} | "
                  f"{lat[rk]['p50_us']:.0f} / {lat[rk]['p99_us']:.0f} | "
-                 f"{lat[c]['p50_us'] / lat[rk]['p50_us']:.2f}x / {lat[c]['p99_us'] / lat[rk]['p99_us']:.2f}x | "
-                 f"{lat[py]['p50_us']:.0f} / {lat[py]['p99_us']:.0f} | {lat[pr]['p50_us']:.0f} / {lat[pr]['p99_us']:.0f} | "
+                 f"{lat[c]['p50_us'] / lat[rk]['p50_us']:.2f}x / {lat[c]['p99_us'] / lat[rk]['p99_us']:.2f}x |")
+    L.append("")
+    parser = r.get("redis_py_parser")
+    L.append(f"Python clients, one call at a time in a `time.perf_counter` loop (Strata: `strata.Client.get_online_features`; "
+             f"Redis: {py_label}{f', parser `{parser}`' if parser else ''}, `hgetall` / a non-transactional pipeline):")
+    L.append("")
+    L.append(f"| lookup (p50 / p99, µs) | Strata, Python SDK | Redis HGETALL, {py_label} | Strata / Redis |")
+    L.append("|---|---:|---:|---:|")
+    for shape, _, _, py, pr in shapes:
+        L.append(f"| {shape} | {lat[py]['p50_us']:.0f} / {lat[py]['p99_us']:.0f} | {lat[pr]['p50_us']:.0f} / {lat[pr]['p99_us']:.0f} | "
                  f"{lat[py]['p50_us'] / lat[pr]['p50_us']:.2f}x / {lat[py]['p99_us'] / lat[pr]['p99_us']:.2f}x |")
     L.append("")
     L.append(f"1 entity vs the floor: p50 {lat['c1']['p50_us'] / lat['ping']['p50_us']:.2f}x, "
@@ -683,8 +747,19 @@ def report_workload(name: str, w: dict, r: dict) -> list[str]:
         L.append("\n".join(l for l in ex["table"].splitlines() if l.startswith("|")))
         L.append("")
         md = ex["median_s"]
-        L.append(f"Strata `--discard` / DuckDB: {md['strata_discard'] / md['duckdb']:.2f}x, / polars: "
-                 f"{md['strata_discard'] / md['polars']:.2f}x. Values verified against both peers: {ex['verified']}.")
+        fastest = min(md["duckdb"], md["polars"])
+        names = {"strata_discard": "`--discard`", "strata_csv": "CSV", "sdk_arrow": "SDK `to_arrow()`",
+                 "sdk_df": "SDK `to_df()`", "discard_after_ingest": "`--discard` right after the ingest",
+                 "sdk_arrow_after_ingest": "SDK `to_arrow()` right after the ingest",
+                 "sdk_df_after_ingest": "SDK `to_df()` right after the ingest"}
+        L.append("Strata / fastest peer (" + ("DuckDB" if md["duckdb"] <= md["polars"] else "polars") + f", {fastest:.2f} s): "
+                 + ", ".join(f"{label} {md[k] / fastest:.2f}x" for k, label in names.items() if k in md)
+                 + f". Values verified against both peers: {ex['verified']}"
+                 + (f" ({', '.join(ex['verified_outputs'])})" if ex.get("verified_outputs") else "") + ".")
+        for line in ex["table"].splitlines():
+            if line.startswith(("SDK setup:", "Ingest (separate)", "VERIFY")):
+                L.append("")
+                L.append(line)
     else:
         L.append(f"Point-in-time export: not measured ({(ex or {}).get('error', 'skipped')}).")
     L.append("")
@@ -787,6 +862,8 @@ def run_workload(binary: str, name: str, w: dict, cfg: dict, work: str, args) ->
     node = start_node(binary, d, "node")
     rproc, rport, r = start_redis(d)
     try:
+        res["redis_py_parser"] = check_hiredis_parser(r)
+        log(f"redis-py parser: {res['redis_py_parser']}")
         res["ingest_cli"] = load_online(binary, node, data)
         load_redis(r, data["latest"])
         res["redis_used_memory_mb"] = r.info("memory")["used_memory"] / 1e6
@@ -836,6 +913,8 @@ def main() -> int:
     for exe in (CBENCH, CWRITE, RBENCH):
         if not os.access(exe, os.X_OK):
             ap.error(f"{exe} is missing: make -C clients/c all build/redis-bench")
+    redis_py = redis_py_setup()  # before anything starts: no figure without hiredis
+    log(f"Python Redis client: {redis_py['label']}")
     atexit.register(stop_all)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cfg = config(args.quick)
@@ -848,7 +927,11 @@ def main() -> int:
     results = {"started": started.isoformat(timespec="seconds"), "commit": git("rev-parse", "--short", "HEAD"),
                "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
                "strata_version": run([binary, "--version"]).stdout.strip(), "machine": machine(), "quick": args.quick,
-               "config": cfg, "goals": GOALS, "workloads": {}}
+               "config": cfg, "goals": GOALS, "workloads": {},
+               "redis_setup": {"python": redis_py,
+                               "c": {"hiredis": c_hiredis_version(),
+                                     "label": f"C redis-bench + hiredis {c_hiredis_version()}"},
+                               "server": redis_server_version()}}
     try:
         for n in names:
             results["workloads"][n] = run_workload(binary, n, WORKLOADS[n], cfg, work, args)
@@ -896,7 +979,7 @@ def render(results: dict) -> str:
         L.append("| " + " | ".join(g) + " |")
     L.append("")
     for n in names:
-        L += report_workload(n, WORKLOADS[n], results["workloads"][n])
+        L += report_workload(n, WORKLOADS[n], results["workloads"][n], results.get("redis_setup"))
     mem = results.get("memory")
     if mem and "error" not in mem:
         L.append(f"### Memory: {mem['entities']:,} entities x {mem['features']} features, one row each (online + history), fresh node")

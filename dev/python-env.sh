@@ -3,7 +3,7 @@
 #   source dev/python-env.sh FILE.txt [FILE.txt ...]
 #
 # The environment is, in this order:
-#   - $PYTHON, when set: that interpreter, as it is (you manage its packages);
+#   - $PYTHON, when set: that interpreter (the pinned packages are installed into it too);
 #   - the active virtual environment ($VIRTUAL_ENV): `.ci/run` creates one from nothing, so that a
 #     package missing from the lists fails CI instead of being found on the developer's machine;
 #   - otherwise `.venv` at the repository root, created with `python3 -m venv` on first use (Debian and

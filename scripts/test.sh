@@ -2,14 +2,15 @@
 # Runs every test:
 #   1. dev/install-deps.sh: the Debian packages (apt-get) the build and the tests need, if missing;
 #   2. dev/generate-protos.sh --check: the committed generated code matches Protos/;
-#   3. swift test: the whole swift-testing suite (unit and property tests, storage conformance on both
-#      engines, in-process gRPC, the simulated cluster, and multi-process tests that start real
-#      `strata serve` processes on loopback);
+#   3. swift build --build-tests (debug), then, with that `strata` binary:
 #   4. Tests/Differential/pit_differential.py: the point-in-time join against DuckDB's ASOF JOIN
 #      (100k labels, every value and status compared);
 #   5. clients/python/run-tests.sh: the Python SDK's pytest suite against a real node and a 3-node
 #      cluster;
-#   6. clients/c/run-tests.sh: the C client's tests against a real node.
+#   6. clients/c/run-tests.sh: the C client's tests against a real node;
+#   7. swift test: the whole swift-testing suite (unit and property tests, storage conformance on both
+#      engines, in-process gRPC, the simulated cluster, and multi-process tests that start real
+#      `strata serve` processes on loopback).
 # Python runs in the environment dev/python-env.sh picks (an active virtual environment, else .venv,
 # created on first use) with exactly the pinned packages of Tests/Differential/requirements.txt and
 # clients/python/requirements-test.txt. Extra arguments go to `swift test` (e.g. --filter Catalog).
@@ -18,8 +19,11 @@ cd "$(dirname "$0")/.."
 dev/install-deps.sh
 source dev/python-env.sh Tests/Differential/requirements.txt clients/python/requirements-test.txt
 dev/generate-protos.sh --check
-swift test --disable-xctest "$@"
+# One debug build for everything below; the parts that need only the binary run first, so that a
+# broken Python environment or client fails in minutes, not after the whole Swift suite.
+swift build --build-tests
 BIN="$(swift build --show-bin-path)/strata"
 "$PYTHON" Tests/Differential/pit_differential.py --strata "$BIN" --labels 100000
 STRATA_BIN="$BIN" clients/python/run-tests.sh
 STRATA_BIN="$BIN" clients/c/run-tests.sh
+swift test --disable-xctest "$@"

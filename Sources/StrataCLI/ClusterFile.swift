@@ -10,9 +10,11 @@ internal import Yams
 /// virtual_nodes: 1024      # optional, the ring's virtual nodes per node
 /// nodes:                   # the first node is the registry leader
 ///   - id: n1
-///     address: 127.0.0.1:7401
+///     address: 127.0.0.1:7401  # the public port (clients)
+///     internode_port: 7501     # the Shard service on the same host (other nodes only)
 ///   - id: n2
 ///     address: 127.0.0.1:7402
+///     internode_port: 7502
 /// ```
 enum ClusterFile {
   struct Document: Decodable {
@@ -30,6 +32,12 @@ enum ClusterFile {
   struct Entry: Decodable {
     var id: String
     var address: String
+    var internodePort: Int?
+
+    enum CodingKeys: String, CodingKey {
+      case id, address
+      case internodePort = "internode_port"
+    }
   }
 
   static func load(path: String, node: String) throws -> ClusterSettings {
@@ -40,7 +48,7 @@ enum ClusterFile {
     do {
       document = try YAMLDecoder().decode(Document.self, from: data)
     } catch {
-      throw CLIError("\(path): not a cluster file (\(error)); it needs `epoch` and `nodes` (each with `id` and `address: host:port`)")
+      throw CLIError("\(path): not a cluster file (\(error)); it needs `epoch` and `nodes` (each with `id`, `address: host:port` and `internode_port`)")
     }
     guard !document.nodes.isEmpty else { throw CLIError("\(path): `nodes` is empty") }
     var nodes: [ClusterSettings.Node] = []
@@ -50,7 +58,14 @@ enum ClusterFile {
       else {
         throw CLIError("\(path): node \(i + 1) ('\(entry.id)') has address '\(entry.address)'; expected host:port, e.g. 127.0.0.1:7401")
       }
-      nodes.append(.init(id: entry.id, host: String(entry.address[..<colon]), port: port))
+      guard let internodePort = entry.internodePort else {
+        throw CLIError(
+          "\(path): node \(i + 1) ('\(entry.id)') has no internode_port: the internode Shard service listens on a port of its own, e.g. `internode_port: \(min(port + 100, 65535))`")
+      }
+      guard (1...65535).contains(internodePort) else {
+        throw CLIError("\(path): node \(i + 1) ('\(entry.id)') has internode_port \(internodePort); expected 1...65535")
+      }
+      nodes.append(.init(id: entry.id, host: String(entry.address[..<colon]), port: port, internodePort: internodePort))
     }
     let settings = ClusterSettings(
       nodes: nodes, selfID: node, epoch: document.epoch, virtualNodes: document.virtualNodes ?? HashRing.defaultVirtualNodes)

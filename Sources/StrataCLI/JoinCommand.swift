@@ -363,9 +363,14 @@ enum CSVText {
     }
   }
 
-  /// The same text as `ValueText.formatDouble` (shortest round-trip form; integral values as "3.0").
+  /// The same text as `ValueText.formatDouble` (shortest round-trip form; integral values as "3.0";
+  /// negative zero as "-0.0").
   @inline(__always)
   static func appendDouble(_ d: Double, to out: inout [UInt8]) {
+    if d == 0, d.sign == .minus {
+      out.append(contentsOf: "-0.0".utf8)
+      return
+    }
     if d == d.rounded(), abs(d) < 1e15 {
       appendInt(Int64(d), to: &out)
       out.append(contentsOf: ".0".utf8)

@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("history-image-mb"),
     help: "Memory for in-memory columnar copies of group histories, which make exports several times faster (0 = off; a group that does not fit is read from disk).")
   var historyImageMB = HistoryImagePolicy.defaults.budgetBytes >> 20
-  @Option(help: "Cluster file (YAML: epoch and nodes with id and address); with --node, this process is that node of the cluster and listens on its address.")
+  @Option(help: "Cluster file (YAML: epoch and nodes with id, address and internode_port); with --node, this process is that node of the cluster: it serves clients on its address and other nodes on its internode port.")
   var cluster: String?
   @Option(help: "This node's id in the cluster file.") var node: String?
   @Option(

@@ -46,7 +46,10 @@ public enum ValueText {
     }
   }
 
+  /// Shortest text that parses back to the same double, integral values as "3.0"; the sign of zero
+  /// is kept ("-0.0"), so that text round-trips bit for bit.
   static func formatDouble(_ d: Double) -> String {
+    if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
     if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) + ".0" }
     return String(d)
   }

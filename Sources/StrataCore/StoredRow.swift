@@ -1,8 +1,10 @@
 /// One row of a group version for one entity, as stored: the version ordering triple plus the values.
 ///
 /// Rows are ordered by `(eventTime, createdTime, sequence)`: the greater triple is the later truth.
-/// `sequence` is a store-wide append counter that breaks ties between rows with equal event and created
-/// times (the later write wins), so the order is total and no row is ever overwritten.
+/// `sequence` is the row's write id (`WriteID.rawValue`), assigned once by the node that accepted the
+/// row and kept by every copy of it: it breaks ties between rows with equal event and created times
+/// (the later write wins; ids grow with each node's hybrid logical clock), so the order is total, no
+/// row is ever overwritten, and every copy of the same rows agrees on the winner.
 public struct StoredRow: Hashable, Sendable {
   public var eventTime: Timestamp
   public var createdTime: Timestamp

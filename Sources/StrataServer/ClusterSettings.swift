@@ -6,15 +6,21 @@ public struct ClusterSettings: Sendable, Equatable {
   public struct Node: Sendable, Equatable {
     public var id: String
     public var host: String
+    /// The public port: the `FeatureStore` service that clients call.
     public var port: Int
+    /// The internode port on the same host: the `Shard` service, which only other nodes call. It is a
+    /// port of its own so that an operator can firewall it off from clients.
+    public var internodePort: Int
 
-    public init(id: String, host: String, port: Int) {
+    public init(id: String, host: String, port: Int, internodePort: Int) {
       self.id = id
       self.host = host
       self.port = port
+      self.internodePort = internodePort
     }
 
     public var address: String { "\(host):\(port)" }
+    public var internodeAddress: String { "\(host):\(internodePort)" }
   }
 
   /// In file order; the first node is the registry leader.
@@ -44,11 +50,31 @@ public struct ClusterSettings: Sendable, Equatable {
 
   public var me: Node? { nodes.first { $0.id == selfID } }
 
+  /// This node's slot in the write ids it assigns (`WriteID`): its position among the node ids in
+  /// sorted order, plus one (0 is a single node's). Unique within the cluster file; 1...1023.
+  public var writeIDSlot: UInt16 {
+    let position = nodes.map(\.id).sorted().firstIndex(of: selfID) ?? 0
+    return UInt16(clamping: min(position + 1, Int(WriteID.maxSlot)))
+  }
+
   /// The ring these settings describe; INVALID_ARGUMENT naming the problem otherwise.
   public func ring() throws(StrataError) -> HashRing {
     guard me != nil else {
       throw .invalidArgument(
         "--node \(selfID) is not in the cluster file; its nodes are: \(nodes.map(\.id).joined(separator: ", "))")
+    }
+    guard nodes.count <= Int(WriteID.maxSlot) else {
+      throw .invalidArgument("the cluster file lists \(nodes.count) nodes; at most \(WriteID.maxSlot) are supported")
+    }
+    var seen: [String: String] = [:]
+    for node in nodes {
+      for (what, address) in [("address", node.address), ("internode port", node.internodeAddress)] {
+        if let other = seen[address] {
+          throw .invalidArgument(
+            "node \(node.id)'s \(what) \(address) is already \(other); every node needs its own address and internode port")
+        }
+        seen[address] = "\(node.id)'s \(what)"
+      }
     }
     return try HashRing(nodes: nodes.map(\.id), virtualNodes: virtualNodes, epoch: epoch)
   }

@@ -2,6 +2,7 @@ public import Logging
 internal import StrataCore
 public import StrataStorage
 internal import Foundation
+internal import Glibc
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
 internal import ServiceLifecycle
@@ -33,7 +34,9 @@ public struct StrataNode: Sendable {
       engine = InMemoryEngine()
     }
     let start = ContinuousClock.now
-    self.store = try FeatureStore(engine: engine, limits: config.limits, imagePolicy: config.imagePolicy)
+    self.store = try FeatureStore(
+      engine: engine, limits: config.limits, imagePolicy: config.imagePolicy,
+      writeIDSlot: config.cluster?.writeIDSlot ?? 0)
     logger.info(
       "storage opened",
       metadata: [
@@ -50,21 +53,7 @@ public struct StrataNode: Sendable {
     onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
     let config = self.config
-    let transport = HTTP2ServerTransport.Posix(
-      address: .ipv4(host: config.host, port: config.port),
-      transportSecurity: .plaintext,
-      config: .defaults { c in
-        // The service enforces maxRequestBytes with a proper RESOURCE_EXHAUSTED status; the transport
-        // (which can only reset the stream) gets headroom above it. See RequestSizeLimit.
-        c.rpc.maxRequestPayloadSize = RequestSizeLimit(maxBytes: config.maxRequestBytes).transportLimit
-        c.http2.maxConcurrentStreams = config.maxConcurrentStreams
-        // Uploads (ingest batches, label chunks of ~0.5 MiB) would otherwise crawl through the default
-        // 64 KiB flow-control window, one round trip per window; larger frames cut per-frame work.
-        c.http2.targetWindowSize = 8 << 20
-        c.http2.maxFrameSize = 1 << 20
-        c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
-        c.connection.flushCoalescing = nil
-      })
+    let transport = Self.serverTransport(host: config.host, port: config.port, config: config)
     // No --node-id: status reports the address the server listens on (the bound port with --port 0).
     let nodeID = config.nodeID ?? ""
     let dataDirectory = URL(fileURLWithPath: config.dataDirectory).standardizedFileURL.path
@@ -84,7 +73,7 @@ public struct StrataNode: Sendable {
       for node in settings.nodes {
         let client = GRPCClient(
           transport: try .http2NIOPosix(
-            target: .ipv4(address: node.host, port: node.port),
+            target: .ipv4(address: node.host, port: node.internodePort),
             transportSecurity: .plaintext,
             config: .defaults {
               $0.connection.flushCoalescing = nil
@@ -114,12 +103,20 @@ public struct StrataNode: Sendable {
         hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }))
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
+      // Clients reach only the FeatureStore service; the Shard service listens on the internode port.
       server = GRPCServer(
-        transport: transport, services: [ClusterFastPaths(coordinator), shard],
-        interceptorPipeline: [
-          .apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor])),
-          .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
-        ])
+        transport: transport, services: [ClusterFastPaths(coordinator)],
+        interceptorPipeline: [.apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor]))])
+      let me = settings.me!
+      try Self.checkPortIsFree(host: config.host, port: me.internodePort, what: "the internode service (internode_port of \(me.id) in the cluster file)")
+      let internode = GRPCServer(
+        transport: Self.serverTransport(host: config.host, port: me.internodePort, config: config),
+        services: [shard],
+        interceptorPipeline: [.apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor]))])
+      services.insert(
+        GRPCServerService(server: internode) { address in
+          logger.info("internode service listening", metadata: ["strata.internode": "\(address)"])
+        }, at: 0)
       services.append(RegistryPullService(shard: shard))
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
       if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
@@ -143,6 +140,46 @@ public struct StrataNode: Sendable {
         logger: logger))
     try await group.run()
     logger.info("strata node stopped")
+  }
+
+  /// The HTTP/2 transport of the public and the internode server (the same limits on both).
+  static func serverTransport(host: String, port: Int, config: ServerConfig) -> HTTP2ServerTransport.Posix {
+    HTTP2ServerTransport.Posix(
+      address: .ipv4(host: host, port: port),
+      transportSecurity: .plaintext,
+      config: .defaults { c in
+        // The service enforces maxRequestBytes with a proper RESOURCE_EXHAUSTED status; the transport
+        // (which can only reset the stream) gets headroom above it. See RequestSizeLimit.
+        c.rpc.maxRequestPayloadSize = RequestSizeLimit(maxBytes: config.maxRequestBytes).transportLimit
+        c.http2.maxConcurrentStreams = config.maxConcurrentStreams
+        // Uploads (ingest batches, label chunks of ~0.5 MiB) would otherwise crawl through the default
+        // 64 KiB flow-control window, one round trip per window; larger frames cut per-frame work.
+        c.http2.targetWindowSize = 8 << 20
+        c.http2.maxFrameSize = 1 << 20
+        c.connection.maxIdleTime = .seconds(config.maxIdleSeconds)
+        c.connection.flushCoalescing = nil
+      })
+  }
+
+  /// Fails the start with an error naming the port when it is taken, before any service starts (a
+  /// service that fails mid-start can crash grpc's teardown of the others; see LookupLaneServer).
+  static func checkPortIsFree(host: String, port: Int, what: String) throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    var yes: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return }
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    if bound != 0 {
+      throw StrataError.failedPrecondition(
+        "\(what) could not listen on \(host):\(port): \(String(cString: strerror(errno))); pick a free port or stop the process that holds it")
+    }
   }
 }
 

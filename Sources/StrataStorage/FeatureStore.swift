@@ -41,10 +41,11 @@ public final class FeatureStore: Sendable {
     engine: any StorageEngine,
     limits: StoreLimits = .defaults,
     imagePolicy: HistoryImagePolicy = .defaults,
+    writeIDSlot: UInt16 = 0,
     clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
   ) throws {
     self.imagePolicy = imagePolicy
-    self.shard = try LocalShard(engine: engine)
+    self.shard = try LocalShard(engine: engine, writeIDSlot: writeIDSlot)
     self.registry = try RegistryStore(engine: engine)
     self.limits = limits
     self.executor = BlockingExecutor()

@@ -9,12 +9,18 @@ public struct RowToStore: Sendable, Equatable {
   public var createdTime: Timestamp
   /// One slot per feature of the group version, in definition order.
   public var values: [FeatureValue?]
+  /// The row's id, when another node assigned it already (a copy of a row: a replica, a hint, a
+  /// repair); nil: this node assigns one from its `WriteIDClock`.
+  public var writeID: WriteID?
 
-  public init(entityID: String, eventTime: Timestamp, createdTime: Timestamp, values: [FeatureValue?]) {
+  public init(
+    entityID: String, eventTime: Timestamp, createdTime: Timestamp, values: [FeatureValue?], writeID: WriteID? = nil
+  ) {
     self.entityID = entityID
     self.eventTime = eventTime
     self.createdTime = createdTime
     self.values = values
+    self.writeID = writeID
   }
 }
 
@@ -47,7 +53,12 @@ public struct GroupWriteStats: Sendable, Equatable {
 ///
 /// Writes are serialized (one writer at a time) because the online update is a read-compare-replace;
 /// each append is one atomic engine write batch containing the history rows, the online rows that won,
-/// the new sequence high-water mark and the group's write statistics. Reads never take the writer lock.
+/// the greatest write id stored so far and the group's write statistics. Reads never take the writer lock.
+///
+/// Rows are ordered by (event time, created time, write id) (`StoredRow.supersedes`); the write id is
+/// the `sequence` of `StoredRow` and of the history key. Storing a row that is already stored (same
+/// entity, group version, event time, created time and write id) changes nothing: the history is a
+/// set and the online row is the maximum of that order, whatever order copies of rows arrive in.
 public final class LocalShard: Sendable {
   public let engine: any StorageEngine
   private let writer: Mutex<WriterState>
@@ -58,20 +69,27 @@ public final class LocalShard: Sendable {
   let online = OnlineTable()
 
   private struct WriterState {
-    var nextSequence: UInt64
+    var ids: WriteIDClock
     var stats: [UInt32: GroupWriteStats]
   }
 
-  static let sequenceKey = Array("meta/next_sequence".utf8)
+  /// The greatest write id stored (u64be), the floor of the clock after a restart.
+  static let lastWriteIDKey = Array("meta/last_write_id".utf8)
+  /// Before write ids: the next store-wide sequence number (u64be); read once as the floor.
+  static let legacySequenceKey = Array("meta/next_sequence".utf8)
   static let statsPrefix = Array("stats/".utf8)
 
-  public init(engine: any StorageEngine) throws {
+  /// `writeIDSlot`: this node's slot in the write ids it assigns (0 for a single node; unique per
+  /// node in a cluster, see `WriteID`).
+  public init(engine: any StorageEngine, writeIDSlot: UInt16 = 0) throws {
     self.engine = engine
-    var next: UInt64 = 1
-    if let bytes = try engine.get(Self.sequenceKey, in: .catalog) {
+    var floor: UInt64 = 0
+    for key in [Self.lastWriteIDKey, Self.legacySequenceKey] {
+      guard let bytes = try engine.get(key, in: .catalog) else { continue }
       var r = ByteReader(bytes)
-      guard let v = try? r.u64BE() else { throw StrataError.internalError("corrupt sequence counter in the catalog") }
-      next = v
+      guard let v = try? r.u64BE() else { throw StrataError.internalError("corrupt write id high-water mark in the catalog") }
+      floor = v
+      break
     }
     var stats: [UInt32: GroupWriteStats] = [:]
     let cursor = try engine.makeCursor(in: .catalog)
@@ -85,7 +103,7 @@ public final class LocalShard: Sendable {
       stats[sid] = GroupWriteStats(lastWrite: last == .min ? nil : Timestamp(microseconds: last), rowsTotal: rows)
       cursor.next()
     }
-    writer = Mutex(WriterState(nextSequence: next, stats: stats))
+    writer = Mutex(WriterState(ids: WriteIDClock(slot: writeIDSlot, floor: WriteID(rawValue: floor)), stats: stats))
     let rows = try engine.makeCursor(in: .online)
     rows.seek([])
     var loaded: [(key: [UInt8], value: [UInt8])] = []
@@ -102,16 +120,18 @@ public final class LocalShard: Sendable {
 
   /// Appends `rows` to `group`'s history and updates the online rows, atomically.
   ///
-  /// Each row gets the next store-wide sequence number (in `rows` order). A row replaces the online
-  /// row of its entity only if it supersedes it on (event, created, sequence); since sequence numbers
-  /// grow, a row equal on (event, created) to the stored one replaces it (the later write wins).
+  /// A row without a write id gets the next one of this node's clock (in `rows` order; at `now`). A
+  /// row replaces the online row of its entity only if it supersedes it on (event, created, write id);
+  /// since the clock only grows and starts above every id stored, a row that this node assigns an id
+  /// and that is equal on (event, created) to the stored one replaces it (the later write wins). A
+  /// row that carries an id moves the clock past it. A row stored twice is stored once.
   public func append(_ rows: [RowToStore], to group: FeatureGroup, now: Timestamp) throws -> AppendOutcome {
     guard !rows.isEmpty else { return AppendOutcome(rowsWritten: 0, lateRows: 0) }
     let dtypes = group.dtypes
     let sid = group.storageID
     return try writer.withLock { state in
       var batch = WriteBatch()
-      var firstSeq = state.nextSequence
+      var ids = state.ids
       // Per entity, keyed by the online key's bytes: Swift `String` equality is canonical equivalence
       // ("é" precomposed == "e" + combining accent), but entity ids are distinct whenever their UTF-8
       // bytes differ, exactly as storage keys are.
@@ -123,8 +143,13 @@ public final class LocalShard: Sendable {
       var history: [(key: [UInt8], value: [UInt8])] = []
       history.reserveCapacity(rows.count)
       for row in rows {
-        let seq = firstSeq
-        firstSeq += 1
+        let seq: UInt64
+        if let given = row.writeID {
+          seq = given.rawValue
+          if given > ids.last { ids = WriteIDClock(slot: ids.slot, floor: given) }
+        } else {
+          seq = ids.next(now: now).rawValue
+        }
         let encoded = RowCodec.encode(row.values, dtypes: dtypes)
         history.append((
           KeyCodec.historyKey(
@@ -165,8 +190,8 @@ public final class LocalShard: Sendable {
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
       var seqBytes = ByteWriter(capacity: 8)
-      seqBytes.u64BE(firstSeq)
-      batch.put(Self.sequenceKey, seqBytes.bytes, in: .catalog)
+      seqBytes.u64BE(ids.last.rawValue)
+      batch.put(Self.lastWriteIDKey, seqBytes.bytes, in: .catalog)
       var stats = state.stats[sid] ?? GroupWriteStats(lastWrite: nil, rowsTotal: 0)
       stats.lastWrite = now
       stats.rowsTotal += UInt64(rows.count)
@@ -177,7 +202,7 @@ public final class LocalShard: Sendable {
       try engine.write(batch)
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
-      state.nextSequence = firstSeq
+      state.ids = ids
       state.stats[sid] = stats
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
     }

@@ -144,8 +144,10 @@ def gen_float(rng: random.Random) -> float:
 
 def float_text(rng: random.Random, x: float) -> str:
     t = repr(x)
-    if x == int(x) and abs(x) < 1e15 and rng.random() < 0.3:
-        t = str(int(x))  # integer-looking text for a FLOAT column
+    if x == int(x) and abs(x) < 1e15 and not (x == 0 and math.copysign(1.0, x) < 0) and rng.random() < 0.3:
+        # Integer-looking text for a FLOAT column. Not for -0.0: str(int(-0.0)) is "0", which would
+        # hand Strata +0.0 while the expected side keeps -0.0 (seed 398492237 found it).
+        t = str(int(x))
     return t
 
 

@@ -639,12 +639,28 @@ struct ClusterTests {
     let (busy, busyServer) = try startNode()  // its gRPC port is the taken one
     defer { busy.cleanup() }
     let port = try #require(Int(busyServer.address.split(separator: ":").last ?? ""))
-    let free = try freeLoopbackPorts(1)[0]
-    let file = try busy.file("cluster.yaml", "epoch: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:\(free)\n")
+    let free = try freeLoopbackPorts(2)
+    let file = try busy.file(
+      "cluster.yaml", "epoch: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:\(free[0])\n    internode_port: \(free[1])\n")
     let r = try strata(
       ["serve", "--cluster", file, "--node", "n1", "--data-dir", busy.path + "/n1", "--lane-port", "\(port)"], server: nil, timeout: 30)
     #expect(!r.timedOut && r.status != 0, "\(r.stderr)")
     #expect(r.stderr.contains("the lookup lane could not listen on 127.0.0.1:\(port) (--lane-port"), "\(r.stderr)")
+  }
+
+  @Test("a node whose internode port is taken exits at once with an error naming the service and the port")
+  func internodePortTaken() throws {
+    let (busy, busyServer) = try startNode()  // its gRPC port is the taken one
+    defer { busy.cleanup() }
+    let port = try #require(Int(busyServer.address.split(separator: ":").last ?? ""))
+    let free = try freeLoopbackPorts(1)[0]
+    let file = try busy.file(
+      "cluster.yaml", "epoch: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:\(free)\n    internode_port: \(port)\n")
+    let r = try strata(["serve", "--cluster", file, "--node", "n1", "--data-dir", busy.path + "/n1"], server: nil, timeout: 30)
+    #expect(!r.timedOut && r.status != 0, "\(r.stderr)")
+    #expect(
+      r.stderr.contains("the internode service (internode_port of n1 in the cluster file) could not listen on 127.0.0.1:\(port)"),
+      "\(r.stderr)")
   }
 
   // MARK: - e. ring epoch mismatch

@@ -12,7 +12,8 @@ GRPC_TOOLS_VERSION=1.85.1
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 OUT="$HERE/src/strata/_proto"
-PYTHON="${PYTHON:-python3}"
+# grpcio-tools comes from the pinned requirements-test.txt, in dev/python-env.sh's environment.
+source "$ROOT/dev/python-env.sh" "$HERE/requirements-test.txt"
 
 have=$("$PYTHON" -c 'import importlib.metadata as m; print(m.version("grpcio-tools"))' 2>/dev/null || true)
 if [ "$have" != "$GRPC_TOOLS_VERSION" ]; then

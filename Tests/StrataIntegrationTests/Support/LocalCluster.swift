@@ -97,6 +97,8 @@ final class LocalCluster: @unchecked Sendable {
   /// The ring the nodes build from the cluster file (epochs do not affect placement).
   let ring: HashRing
   private(set) var addresses: [String: String] = [:]
+  /// Each node's internode port (the Shard service), on 127.0.0.1.
+  private(set) var internodePorts: [String: Int] = [:]
   private var processes: [String: ServerProcess] = [:]
   private let epochs: [String: UInt64]
 
@@ -110,8 +112,9 @@ final class LocalCluster: @unchecked Sendable {
     self.epochs = epochs
     var lastError: (any Error)?
     for _ in 0..<3 {
-      let ports = try freeLoopbackPorts(size)
-      addresses = Dictionary(uniqueKeysWithValues: zip(ids, ports.map { "127.0.0.1:\($0)" }))
+      let ports = try freeLoopbackPorts(2 * size)
+      addresses = Dictionary(uniqueKeysWithValues: zip(ids, ports.prefix(size).map { "127.0.0.1:\($0)" }))
+      internodePorts = Dictionary(uniqueKeysWithValues: zip(ids, ports.suffix(size)))
       for id in ids { try writeClusterFile(for: id) }
       processes = Dictionary(uniqueKeysWithValues: ids.map { ($0, makeProcess($0)) })
       // All processes at once (one thread each), so they come up as close together as possible.
@@ -174,7 +177,7 @@ final class LocalCluster: @unchecked Sendable {
 
   private func writeClusterFile(for id: String) throws {
     var text = "epoch: \(epochs[id] ?? 1)\nnodes:\n"
-    for n in ids { text += "  - id: \(n)\n    address: \(addresses[n]!)\n" }
+    for n in ids { text += "  - id: \(n)\n    address: \(addresses[n]!)\n    internode_port: \(internodePorts[n]!)\n" }
     try text.write(toFile: clusterFile(for: id), atomically: true, encoding: .utf8)
   }
 

@@ -96,9 +96,11 @@ def node(strata_bin, tmp_path_factory):
 
 
 class Cluster:
-    def __init__(self, nodes: list[NodeProcess], config: str):
+    def __init__(self, nodes: list[NodeProcess], config: str, internode_ports: list[int]):
         self.nodes = nodes
         self.config = config
+        # The port of each node's internode Shard service (on 127.0.0.1), in node order.
+        self.internode_ports = internode_ports
 
     @property
     def addresses(self) -> list[str]:
@@ -109,10 +111,10 @@ class Cluster:
 def cluster(strata_bin, tmp_path_factory):
     """Three nodes on free loopback ports with a generated cluster file (n1 is the registry leader)."""
     d = tmp_path_factory.mktemp("cluster")
-    ports = _free_ports(3)
+    ports = _free_ports(6)  # a public and an internode port per node
     config = d / "cluster.yaml"
     config.write_text("epoch: 1\nnodes:\n" + "".join(
-        f"  - id: n{i + 1}\n    address: 127.0.0.1:{port}\n" for i, port in enumerate(ports)))
+        f"  - id: n{i + 1}\n    address: 127.0.0.1:{ports[i]}\n    internode_port: {ports[3 + i]}\n" for i in range(3)))
     started: list[NodeProcess] = []
     try:
         for i in range(3):
@@ -121,7 +123,7 @@ def cluster(strata_bin, tmp_path_factory):
                 str(d / f"n{i + 1}.log"), f"n{i + 1}"))
         for p in started:
             p.wait_ready()
-        c = Cluster(started, str(config))
+        c = Cluster(started, str(config), ports[3:])
         # Every node answers and sees the whole ring before the tests start.
         deadline = time.time() + 30
         for address in c.addresses:

@@ -87,3 +87,41 @@ def test_cluster_errors_are_typed(cluster):
             c.get_online_features(["no_such_group:x"], ["a"])
         with pytest.raises(strata.InvalidArgument):
             c.get_online_features(["not a reference"], ["a"])
+
+
+def test_internode_service_is_not_on_the_client_port(cluster, unique):
+    """The exploit of issue 13: one Shard/PutRegistry with an empty snapshot and generation 10^9, sent to
+    a node's client port, used to freeze that node's registry. The client port no longer serves the
+    Shard service (UNIMPLEMENTED), so later registry changes still reach every node."""
+    import grpc
+    from strata._proto import shard_pb2, shard_pb2_grpc, feature_store_pb2
+
+    n1, n2, _ = cluster.addresses
+    poison = shard_pb2.RegistrySnapshot(generation=10**9)
+    with grpc.insecure_channel(n2) as channel:
+        shard = shard_pb2_grpc.ShardStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            shard.PutRegistry(poison, timeout=5, metadata=[("strata-ring-epoch", "1")])
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED, refused.value
+        with pytest.raises(grpc.RpcError) as refused:
+            shard.GetNodeStatus(feature_store_pb2.GetStatusRequest(), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED, refused.value
+
+    # The internode port serves it (to peers, with the ring epoch); a call without the epoch is refused.
+    with grpc.insecure_channel(f"127.0.0.1:{cluster.internode_ports[1]}") as channel:
+        shard = shard_pb2_grpc.ShardStub(channel)
+        snapshot = shard.GetRegistry(shard_pb2.GetRegistryRequest(), timeout=5,
+                                     metadata=[("strata-ring-epoch", "1")])
+        assert snapshot.generation > 0
+        with pytest.raises(grpc.RpcError) as refused:
+            shard.GetRegistry(shard_pb2.GetRegistryRequest(), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value
+
+    # A registry change through n1 still reaches n2.
+    g = unique("after_poison")
+    with strata.Client(n1) as via_n1, strata.Client(n2) as via_n2:
+        assert via_n1.apply(strata.FeatureGroup(g, [strata.Feature("x", "INT")]))[0].outcome == "CREATED"
+        deadline = time.time() + 10
+        while g not in {r.spec.name for r in via_n2.list_feature_groups()}:
+            assert time.time() < deadline, f"n2 never listed {g}"
+            time.sleep(0.1)
