@@ -58,6 +58,30 @@ let package = Package(
       ]
     ),
 
+    // Generated protobuf + gRPC client code for etcd's v3 API only (see dev/generate-protos.sh and
+    // dev/import-etcd-protos.sh). Committed. Imported by StrataEtcd only.
+    .target(
+      name: "EtcdProto",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+
+    // A typed async etcd v3 client (KV, transactions, watches, leases) with endpoint failover: where
+    // cluster metadata will live. Knows nothing of Strata's own services.
+    .target(
+      name: "StrataEtcd",
+      dependencies: [
+        "EtcdProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+
     // Wire <-> model mapping, the gRPC service implementations, the client used by the CLI, and the
     // internode lookup lane (plain TCP over SwiftNIO).
     .target(
@@ -105,7 +129,8 @@ let package = Package(
     ),
     .executableTarget(name: "strata", dependencies: ["StrataCLI"], swiftSettings: strictSettings),
 
-    // The seeded generator shared by the property tests of every test target.
+    // The seeded generator shared by the property tests of every test target, child-process reaping
+    // (ChildExit) and a real etcd on loopback for tests (EtcdProcess).
     .target(name: "StrataTestSupport", path: "Tests/StrataTestSupport", swiftSettings: strictSettings),
 
     .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore", "StrataTestSupport"], swiftSettings: strictSettings),
@@ -131,7 +156,15 @@ let package = Package(
     ),
     .testTarget(
       name: "StrataIntegrationTests",
-      dependencies: ["strata", "StrataCore"],
+      dependencies: ["strata", "StrataCore", "StrataTestSupport"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "StrataEtcdTests",
+      dependencies: [
+        "StrataEtcd", "StrataTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: strictSettings
     ),
   ],

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Waiting for child processes without trusting Foundation to reap them.
@@ -8,7 +8,7 @@ import Synchronization
 /// two full test runs hung with a killed node left as a zombie and `waitUntilExit` spinning at 100%
 /// CPU. These helpers reap the child with `waitpid` themselves when Foundation has not, and remember
 /// what they reaped, so later checks never wait on a pid that no longer exists.
-enum ChildExit {
+public enum ChildExit {
   /// Statuses of the children reaped here, by (pid, process object): a pid alone could be reused.
   private struct Key: Hashable {
     var pid: pid_t
@@ -18,7 +18,7 @@ enum ChildExit {
   private static let reaped = Mutex<[Key: Int32]>([:])
 
   /// Whether `process` (started) has not exited yet.
-  static func isRunning(_ process: Process) -> Bool {
+  public static func isRunning(_ process: Process) -> Bool {
     if reaped.withLock({ $0[Key(process)] }) != nil { return false }
     guard process.isRunning else { return false }
     return tryReap(process) == nil
@@ -27,12 +27,24 @@ enum ChildExit {
   /// Waits until `process` has exited and returns its status as Foundation reports it: the exit code,
   /// or the signal number when a signal ended it.
   @discardableResult
-  static func wait(_ process: Process) -> Int32 {
+  public static func wait(_ process: Process) -> Int32 {
     while true {
       if let status = reaped.withLock({ $0[Key(process)] }) { return status }
       if !process.isRunning { return process.terminationStatus }
       if let status = tryReap(process) { return status }
       usleep(2_000)
+    }
+  }
+
+  /// Like `wait(_:)`, but sleeps with `Task.sleep` between checks, so an async test never blocks a
+  /// thread of the (small) cooperative pool while a child takes its time to exit.
+  @discardableResult
+  public static func exit(of process: Process, pollingEvery interval: Duration = .milliseconds(5)) async -> Int32 {
+    while true {
+      if let status = reaped.withLock({ $0[Key(process)] }) { return status }
+      if !process.isRunning { return process.terminationStatus }
+      if let status = tryReap(process) { return status }
+      try? await Task.sleep(for: interval)
     }
   }
 
