@@ -139,6 +139,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     // Validate the whole batch here (every rule the owners apply), so a bad row writes nothing anywhere.
     let now = store.now
     let group = try await rpc { try store.validate(WriteRequest(proto: message), now: now).0 }
+    // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
+    let writeIDs = store.assignWriteIDs(message.rows.count, now: now)
     var parts: [String: Strata_V1_WriteFeaturesRequest] = [:]
     var indexes: [String: [Int]] = [:]
     for (i, row) in message.rows.enumerated() {
@@ -146,6 +148,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       var row = row
       // Every owner stores the same created time for rows that had none: the coordinator's clock.
       if !row.hasCreatedTimestampMicros { row.createdTimestampMicros = now.microseconds }
+      row.writeID = writeIDs[i].rawValue
       parts[owner, default: .with {
         $0.group = message.group
         $0.version = UInt32(group.version)

@@ -225,7 +225,8 @@ extension WriteRequest {
           entityID: r.entityID,
           eventTime: Timestamp(microseconds: r.eventTimestampMicros),
           createdTime: r.hasCreatedTimestampMicros ? Timestamp(microseconds: r.createdTimestampMicros) : nil,
-          values: r.values.map { FeatureValue(proto: $0) })
+          values: r.values.map { FeatureValue(proto: $0) },
+          writeID: r.hasWriteID ? WriteID(rawValue: r.writeID) : nil)
       })
   }
 }

@@ -26,7 +26,8 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     request: Strata_V1_WriteFeaturesRequest, context: ServerContext
   ) async throws -> Strata_V1_WriteFeaturesResponse {
     try await rpc {
-      let outcome = try await store.write(WriteRequest(proto: request))
+      // Rows a coordinator accepted carry the write ids it gave them: every copy stores the same ids.
+      let outcome = try await store.write(WriteRequest(proto: request), writeIDs: .accept)
       return .with {
         $0.rowsWritten = UInt64(outcome.rowsWritten)
         $0.lateRows = UInt64(outcome.lateRows)

@@ -261,11 +261,25 @@ public nonisolated struct Strata_V1_WriteRow: Sendable {
   /// One value per name in `WriteFeaturesRequest.features`, same order; an unset Value is a null.
   public var values: [Strata_V1_Value] = []
 
+  /// The row's write id: the last key of the order that decides which row wins, after event time and
+  /// created time (layout: Sources/StrataCore/WriteID.swift). Assigned once by the node that accepts
+  /// the row and carried to the nodes that store it (Shard.WriteBatch). Clients leave it unset:
+  /// FeatureStore.WriteFeatures refuses a row that sets it (INVALID_ARGUMENT).
+  public var writeID: UInt64 {
+    get {_writeID ?? 0}
+    set {_writeID = newValue}
+  }
+  /// Returns true if `writeID` has been explicitly set.
+  public var hasWriteID: Bool {self._writeID != nil}
+  /// Clears the value of `writeID`. Subsequent reads from it will return its default value.
+  public mutating func clearWriteID() {self._writeID = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _createdTimestampMicros: Int64? = nil
+  fileprivate var _writeID: UInt64? = nil
 }
 
 public nonisolated struct Strata_V1_WriteFeaturesResponse: Sendable {
@@ -1053,7 +1067,7 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_id\0\u{3}event_timestamp_micros\0\u{3}created_timestamp_micros\0\u{1}values\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_id\0\u{3}event_timestamp_micros\0\u{3}created_timestamp_micros\0\u{1}values\0\u{3}write_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1065,6 +1079,7 @@ nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.eventTimestampMicros) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self._createdTimestampMicros) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.values) }()
+      case 5: try { try decoder.decodeSingularFixed64Field(value: &self._writeID) }()
       default: break
       }
     }
@@ -1087,6 +1102,9 @@ nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.values.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.values, fieldNumber: 4)
     }
+    try { if let v = self._writeID {
+      try visitor.visitSingularFixed64Field(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1095,6 +1113,7 @@ nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.eventTimestampMicros != rhs.eventTimestampMicros {return false}
     if lhs._createdTimestampMicros != rhs._createdTimestampMicros {return false}
     if lhs.values != rhs.values {return false}
+    if lhs._writeID != rhs._writeID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

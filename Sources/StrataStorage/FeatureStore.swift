@@ -83,19 +83,23 @@ public final class FeatureStore: Sendable {
 
   /// Validates the whole batch, then appends it atomically. Throws (writing nothing) on the first
   /// problem, naming the row index (0-based within the batch) and the entity.
-  public func write(_ request: WriteRequest) async throws -> AppendOutcome {
-    try await write(decoding: { request })
+  /// `writeIDs`: whether rows may carry write ids (`.accept` for copies of rows another node
+  /// accepted; clients' rows are refused when they carry one).
+  public func write(_ request: WriteRequest, writeIDs: WriteIDPolicy = .refuse) async throws -> AppendOutcome {
+    try await write(writeIDs: writeIDs, decoding: { request })
   }
 
   /// `write` of the request that `decode` makes. Decoding, validation and the append all run on the
   /// writer thread: a large batch then costs the cooperative pool (and the online lookups waiting for
   /// it) nothing. Throws what `decode` throws, unchanged.
-  public func write(decoding decode: @escaping @Sendable () throws -> WriteRequest) async throws -> AppendOutcome {
+  public func write(
+    writeIDs: WriteIDPolicy = .refuse, decoding decode: @escaping @Sendable () throws -> WriteRequest
+  ) async throws -> AppendOutcome {
     let clock = self.clock
     let (outcome, group) = try await executor.write { () throws -> (AppendOutcome, FeatureGroup) in
       let request = try decode()
       let now = clock()
-      let (group, rows) = try self.validate(request, now: now)
+      let (group, rows) = try self.validate(request, now: now, writeIDs: writeIDs)
       return (try self.shard.append(rows, to: group, now: now), group)
     }
     counters.withLock {
@@ -138,7 +142,23 @@ public final class FeatureStore: Sendable {
 
   /// Checks a write batch against the registry and the limits without writing (a cluster coordinator
   /// validates a whole batch before splitting it by owner). Returns the group version and the rows.
-  public func validate(_ request: WriteRequest, now: Timestamp) throws(StrataError) -> (FeatureGroup, [RowToStore]) {
+  /// Whether a write's rows may carry write ids.
+  public enum WriteIDPolicy: Sendable {
+    /// A client's rows: one that carries a write id is INVALID_ARGUMENT.
+    case refuse
+    /// Copies of rows another node accepted and gave ids (internode writes).
+    case accept
+  }
+
+  /// The next `count` write ids of this node's clock, at `now`: what a coordinator gives the rows of a
+  /// batch before it sends them to the nodes that store them.
+  public func assignWriteIDs(_ count: Int, now: Timestamp) -> [WriteID] {
+    shard.assignWriteIDs(count, now: now)
+  }
+
+  public func validate(
+    _ request: WriteRequest, now: Timestamp, writeIDs: WriteIDPolicy = .refuse
+  ) throws(StrataError) -> (FeatureGroup, [RowToStore]) {
     guard request.rows.count <= limits.maxRowsPerBatch else {
       throw .resourceExhausted(
         "write batch has \(request.rows.count) rows; the limit is \(limits.maxRowsPerBatch) per batch: split it into smaller batches")
@@ -181,6 +201,9 @@ public final class FeatureStore: Sendable {
       guard row.values.count == slots.count else {
         throw fail("has \(row.values.count) values but the batch names \(slots.count) features")
       }
+      if row.writeID != nil, writeIDs == .refuse {
+        throw fail("write_id is set; it is assigned by the node that accepts the row: leave it unset")
+      }
       var values = [FeatureValue?](repeating: nil, count: features.count)
       for (column, value) in row.values.enumerated() {
         guard let value else { continue }
@@ -199,7 +222,10 @@ public final class FeatureStore: Sendable {
         }
         values[slots[column]] = value
       }
-      rows.append(RowToStore(entityID: row.entityID, eventTime: row.eventTime, createdTime: row.createdTime ?? now, values: values))
+      rows.append(
+        RowToStore(
+          entityID: row.entityID, eventTime: row.eventTime, createdTime: row.createdTime ?? now, values: values,
+          writeID: row.writeID))
     }
     return (group, rows)
   }

@@ -69,9 +69,12 @@ public final class LocalShard: Sendable {
   let online = OnlineTable()
 
   private struct WriterState {
-    var ids: WriteIDClock
     var stats: [UInt32: GroupWriteStats]
   }
+  /// This node's write-id clock: appends give ids from it to rows that have none, and a coordinator
+  /// takes ids from it for the rows it sends to other nodes (`assignWriteIDs`). Its own lock, held for
+  /// a few integer operations, never while waiting for the writer.
+  private let ids: Mutex<WriteIDClock>
 
   /// The greatest write id stored (u64be), the floor of the clock after a restart.
   static let lastWriteIDKey = Array("meta/last_write_id".utf8)
@@ -103,7 +106,8 @@ public final class LocalShard: Sendable {
       stats[sid] = GroupWriteStats(lastWrite: last == .min ? nil : Timestamp(microseconds: last), rowsTotal: rows)
       cursor.next()
     }
-    writer = Mutex(WriterState(ids: WriteIDClock(slot: writeIDSlot, floor: WriteID(rawValue: floor)), stats: stats))
+    ids = Mutex(WriteIDClock(slot: writeIDSlot, floor: WriteID(rawValue: floor)))
+    writer = Mutex(WriterState(stats: stats))
     let rows = try engine.makeCursor(in: .online)
     rows.seek([])
     var loaded: [(key: [UInt8], value: [UInt8])] = []
@@ -131,7 +135,15 @@ public final class LocalShard: Sendable {
     let sid = group.storageID
     return try writer.withLock { state in
       var batch = WriteBatch()
-      var ids = state.ids
+      // Ids for the rows that have none, in one turn of the clock; rows with ids move the clock past them.
+      let missing = rows.reduce(0) { $0 + ($1.writeID == nil ? 1 : 0) }
+      let greatestGiven = rows.lazy.compactMap(\.writeID).max()
+      let (assigned, highWater) = ids.withLock { clock -> ([WriteID], WriteID) in
+        if let greatestGiven, greatestGiven > clock.last { clock = WriteIDClock(slot: clock.slot, floor: greatestGiven) }
+        let fresh = (0..<missing).map { _ in clock.next(now: now) }
+        return (fresh, clock.last)
+      }
+      var nextAssigned = 0
       // Per entity, keyed by the online key's bytes: Swift `String` equality is canonical equivalence
       // ("é" precomposed == "e" + combining accent), but entity ids are distinct whenever their UTF-8
       // bytes differ, exactly as storage keys are.
@@ -146,9 +158,9 @@ public final class LocalShard: Sendable {
         let seq: UInt64
         if let given = row.writeID {
           seq = given.rawValue
-          if given > ids.last { ids = WriteIDClock(slot: ids.slot, floor: given) }
         } else {
-          seq = ids.next(now: now).rawValue
+          seq = assigned[nextAssigned].rawValue
+          nextAssigned += 1
         }
         let encoded = RowCodec.encode(row.values, dtypes: dtypes)
         history.append((
@@ -190,7 +202,7 @@ public final class LocalShard: Sendable {
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
       var seqBytes = ByteWriter(capacity: 8)
-      seqBytes.u64BE(ids.last.rawValue)
+      seqBytes.u64BE(highWater.rawValue)
       batch.put(Self.lastWriteIDKey, seqBytes.bytes, in: .catalog)
       var stats = state.stats[sid] ?? GroupWriteStats(lastWrite: nil, rowsTotal: 0)
       stats.lastWrite = now
@@ -202,10 +214,15 @@ public final class LocalShard: Sendable {
       try engine.write(batch)
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
-      state.ids = ids
       state.stats[sid] = stats
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
     }
+  }
+
+  /// The next `count` ids of this node's write-id clock at `now` (for rows this node accepted and sends
+  /// to the nodes that store them).
+  public func assignWriteIDs(_ count: Int, now: Timestamp) -> [WriteID] {
+    ids.withLock { clock in (0..<count).map { _ in clock.next(now: now) } }
   }
 
   /// Returns free heap memory to the system: glibc's `malloc_trim(0)`, looked up at run time (the

@@ -16,12 +16,17 @@ public struct WriteRequest: Sendable, Equatable {
     public var createdTime: Timestamp?
     /// Parallel to `WriteRequest.features`; nil is a null.
     public var values: [FeatureValue?]
+    /// Set only on copies of rows another node accepted (internode writes); clients leave it nil.
+    public var writeID: WriteID?
 
-    public init(entityID: String, eventTime: Timestamp, createdTime: Timestamp? = nil, values: [FeatureValue?]) {
+    public init(
+      entityID: String, eventTime: Timestamp, createdTime: Timestamp? = nil, values: [FeatureValue?], writeID: WriteID? = nil
+    ) {
       self.entityID = entityID
       self.eventTime = eventTime
       self.createdTime = createdTime
       self.values = values
+      self.writeID = writeID
     }
   }
 

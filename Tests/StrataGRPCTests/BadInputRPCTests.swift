@@ -33,6 +33,19 @@ struct BadInputRPCTests {
     }
   }
 
+  // MARK: Write ids
+
+  @Test("a client's row that sets write_id is INVALID_ARGUMENT: ids are given by the node that accepts the row")
+  func clientWriteID() async throws {
+    try await Self.withSeeded { s in
+      var row = Self.goodRow("u3")
+      row.writeID = 12345
+      try await s.expectRejected(.invalidArgument, mentioning: ["row 1", "write_id is set", "leave it unset"]) {
+        try await s.write("user_stats", features: Self.allFeatures, rows: [Self.goodRow("u4"), row])
+      }
+    }
+  }
+
   // MARK: Unknown names
 
   @Test("a write to an unknown group is NOT_FOUND")

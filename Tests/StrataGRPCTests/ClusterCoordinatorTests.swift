@@ -426,6 +426,37 @@ struct ClusterCoordinatorTests {
     }
   }
 
+  @Test("the coordinator gives every row its write id (its own slot), and the owners store the rows with exactly those ids")
+  func coordinatorWriteIDs() async throws {
+    var rng = SplitMix64.forTest("cluster.write-ids")
+    try await withSimulatedCluster(seed: rng.next()) { cluster in
+      _ = try await cluster.leader.api.apply(Workload.specs)
+      let ids = cluster.ids.flatMap { cluster.entities(ownedBy: $0, count: 3, prefix: "w") }
+      // Two rows per entity equal on (event, created): the later one in the batch must win everywhere.
+      let rows = ids.flatMap { id in
+        [writeRow(id, .t0(-10), created: .t0(-9), [.float(1)]), writeRow(id, .t0(-10), created: .t0(-9), [.float(2)])]
+      }
+      let coordinator = cluster.node("n2")
+      let slot = UInt16(cluster.ids.sorted().firstIndex(of: "n2")! + 1)
+      let written = try await coordinator.api.write("user_stats", features: ["score"], rows: rows)
+      #expect(written.rowsWritten == UInt64(rows.count))
+      var seen: [UInt64] = []
+      for owner in cluster.ids {
+        let group = try cluster.node(owner).store.catalog.group(named: "user_stats", version: nil)
+        for id in cluster.entities(ownedBy: owner, count: 3, prefix: "w") {
+          let history = try cluster.node(owner).store.shard.history(entityID: id, group: group)
+          #expect(history.count == 2, "\(owner) \(id)")
+          #expect(history.allSatisfy { WriteID(rawValue: $0.sequence).slot == slot }, "ids from n2's clock: \(history.map(\.sequence))")
+          #expect(history.last?.values.first == .float(2), "the later row of the batch wins on \(owner)")
+          seen += history.map(\.sequence)
+        }
+      }
+      #expect(Set(seen).count == seen.count, "every row has its own id")
+      let online = try await cluster.node("n3").api.online(ids, ["user_stats:score"])
+      #expect(online.vectors.map { $0.results[0].value } == ids.map { _ in .float(2) })
+    }
+  }
+
   // MARK: Registry propagation and version pinning
 
   @Test("a stale registry push that arrives after a newer one does not roll a node's registry back")

@@ -410,7 +410,9 @@ func withSimulatedCluster(
   var laneServers: [LookupLaneServer] = []
   for (i, id) in ids.enumerated() {
     let epoch = epochs[id] ?? ring.epoch
-    let store = try FeatureStore(engine: InMemoryEngine(), clock: clock.function)
+    // Slots as a cluster file gives them: position among the sorted node ids, plus one.
+    let slot = UInt16(ids.sorted().firstIndex(of: id)! + 1)
+    let store = try FeatureStore(engine: InMemoryEngine(), writeIDSlot: slot, clock: clock.function)
     let info = FeatureStoreService.NodeInfo(nodeID: id, version: "0.0.0-test", dataDirectory: "(memory)", startedAt: clock.now)
     let local = FeatureStoreService(store: store, node: info, logger: logger)
     // Lanes are real TCP listeners on loopback; faults are applied by the owner's answerer.

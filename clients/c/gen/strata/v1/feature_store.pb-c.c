@@ -1737,7 +1737,7 @@ const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor 
   (ProtobufCMessageInit) strata__v1__write_features_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__write_row__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__write_row__field_descriptors[5] =
 {
   {
     "entity_id",
@@ -1787,17 +1787,30 @@ static const ProtobufCFieldDescriptor strata__v1__write_row__field_descriptors[4
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "write_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    offsetof(Strata__V1__WriteRow, _write_id_case),
+    offsetof(Strata__V1__WriteRow, write_id),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__write_row__field_indices_by_name[] = {
   2,   /* field[2] = created_timestamp_micros */
   0,   /* field[0] = entity_id */
   1,   /* field[1] = event_timestamp_micros */
   3,   /* field[3] = values */
+  4,   /* field[4] = write_id */
 };
 static const ProtobufCIntRange strata__v1__write_row__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__write_row__descriptor =
 {
@@ -1807,7 +1820,7 @@ const ProtobufCMessageDescriptor strata__v1__write_row__descriptor =
   "Strata__V1__WriteRow",
   "strata.v1",
   sizeof(Strata__V1__WriteRow),
-  4,
+  5,
   strata__v1__write_row__field_descriptors,
   strata__v1__write_row__field_indices_by_name,
   1,  strata__v1__write_row__number_ranges,

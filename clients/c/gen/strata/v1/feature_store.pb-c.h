@@ -206,6 +206,12 @@ typedef enum {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__WRITE_ROW___CREATED_TIMESTAMP_MICROS__CASE)
 } Strata__V1__WriteRow__CreatedTimestampMicrosCase;
 
+typedef enum {
+  STRATA__V1__WRITE_ROW___WRITE_ID__NOT_SET = 0,
+  STRATA__V1__WRITE_ROW___WRITE_ID_WRITE_ID = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__WRITE_ROW___WRITE_ID__CASE)
+} Strata__V1__WriteRow__WriteIdCase;
+
 struct  Strata__V1__WriteRow
 {
   ProtobufCMessage base;
@@ -226,10 +232,14 @@ struct  Strata__V1__WriteRow
   union {
     int64_t created_timestamp_micros;
   };
+  Strata__V1__WriteRow__WriteIdCase _write_id_case;
+  union {
+    uint64_t write_id;
+  };
 };
 #define STRATA__V1__WRITE_ROW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_row__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, STRATA__V1__WRITE_ROW___CREATED_TIMESTAMP_MICROS__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, STRATA__V1__WRITE_ROW___CREATED_TIMESTAMP_MICROS__NOT_SET, {0}, STRATA__V1__WRITE_ROW___WRITE_ID__NOT_SET, {0} }
 
 
 struct  Strata__V1__WriteFeaturesResponse

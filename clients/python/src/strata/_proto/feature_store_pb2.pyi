@@ -94,16 +94,18 @@ class WriteFeaturesRequest(_message.Message):
     def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ...) -> None: ...
 
 class WriteRow(_message.Message):
-    __slots__ = ("entity_id", "event_timestamp_micros", "created_timestamp_micros", "values")
+    __slots__ = ("entity_id", "event_timestamp_micros", "created_timestamp_micros", "values", "write_id")
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
     CREATED_TIMESTAMP_MICROS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    WRITE_ID_FIELD_NUMBER: _ClassVar[int]
     entity_id: str
     event_timestamp_micros: int
     created_timestamp_micros: int
     values: _containers.RepeatedCompositeFieldContainer[_types_pb2.Value]
-    def __init__(self, entity_id: _Optional[str] = ..., event_timestamp_micros: _Optional[int] = ..., created_timestamp_micros: _Optional[int] = ..., values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ...) -> None: ...
+    write_id: int
+    def __init__(self, entity_id: _Optional[str] = ..., event_timestamp_micros: _Optional[int] = ..., created_timestamp_micros: _Optional[int] = ..., values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ..., write_id: _Optional[int] = ...) -> None: ...
 
 class WriteFeaturesResponse(_message.Message):
     __slots__ = ("rows_written", "late_rows", "batches")
