@@ -36,6 +36,10 @@ let package = Package(
     // and the in-memory engine. Depends on the core only.
     .target(name: "StrataStorage", dependencies: ["StrataCore"], swiftSettings: strictSettings),
 
+    // Cluster logic without I/O: how a coordinator routes a request to the nodes that answer it.
+    // Imports neither gRPC, NIO, SwiftProtobuf nor RocksDB.
+    .target(name: "StrataCluster", dependencies: ["StrataCore"], swiftSettings: strictSettings),
+
     // RocksDB's C API. Touched by StrataRocksDB only.
     .systemLibrary(
       name: "CRocksDB",
@@ -87,7 +91,7 @@ let package = Package(
     .target(
       name: "StrataGRPC",
       dependencies: [
-        "StrataCore", "StrataStorage", "StrataProto",
+        "StrataCore", "StrataStorage", "StrataCluster", "StrataProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
@@ -134,6 +138,9 @@ let package = Package(
     .target(name: "StrataTestSupport", path: "Tests/StrataTestSupport", swiftSettings: strictSettings),
 
     .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore", "StrataTestSupport"], swiftSettings: strictSettings),
+    .testTarget(
+      name: "StrataClusterTests", dependencies: ["StrataCluster", "StrataCore", "StrataTestSupport"],
+      swiftSettings: strictSettings),
     .testTarget(
       name: "StrataStorageTests",
       dependencies: ["StrataCore", "StrataStorage", "StrataRocksDB", "StrataTestSupport"],

@@ -1,6 +1,7 @@
 public import GRPCCore
 internal import SwiftProtobuf
 internal import StrataCore
+internal import StrataCluster
 public import StrataProto
 internal import StrataStorage
 internal import Foundation
@@ -141,20 +142,23 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     let group = try await rpc { try store.validate(WriteRequest(proto: message), now: now).0 }
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
     let writeIDs = store.assignWriteIDs(message.rows.count, now: now)
+    let plan = RoutingPlan(entityIDs: message.rows.lazy.map(\.entityID), ring: cluster.ring)
     var parts: [String: Strata_V1_WriteFeaturesRequest] = [:]
     var indexes: [String: [Int]] = [:]
-    for (i, row) in message.rows.enumerated() {
-      let owner = cluster.ring.primary(of: row.entityID)
-      var row = row
-      // Every owner stores the same created time for rows that had none: the coordinator's clock.
-      if !row.hasCreatedTimestampMicros { row.createdTimestampMicros = now.microseconds }
-      row.writeID = writeIDs[i].rawValue
-      parts[owner, default: .with {
+    for (k, owner) in plan.nodes.enumerated() {
+      indexes[owner] = plan.parts[k]
+      parts[owner] = .with {
         $0.group = message.group
         $0.version = UInt32(group.version)
         $0.features = message.features
-      }].rows.append(row)
-      indexes[owner, default: []].append(i)
+        $0.rows = plan.parts[k].map { i in
+          var row = message.rows[i]
+          // Every owner stores the same created time for rows that had none: the coordinator's clock.
+          if !row.hasCreatedTimestampMicros { row.createdTimestampMicros = now.microseconds }
+          row.writeID = writeIDs[i].rawValue
+          return row
+        }
+      }
     }
     let byOwner = parts
     let results = try await cancelledWithRPC { await withTaskGroup(of: (String, Result<Strata_V1_WriteFeaturesResponse, any Error>).self) { tasks in
@@ -239,28 +243,16 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       return columns
     }
     // owners[k] answers parts[k]; owner[i] is the k of entity i.
-    var owners: [String] = []
-    var parts: [Strata_V1_GetOnlineFeaturesRequest] = []
-    var owner: [Int] = []
-    owner.reserveCapacity(request.entityIds.count)
-    var slot: [String: Int] = [:]
+    let plan = RoutingPlan(entityIDs: request.entityIds, ring: cluster.ring)
+    let owners = plan.nodes
+    let owner = plan.part
     // Owners read exactly the versions the coordinator resolved (their registries may lag or lead).
     let pinned = columns.map(\.qualifiedName)
-    for id in request.entityIds {
-      let node = cluster.ring.primary(of: id)
-      let k: Int
-      if let known = slot[node] {
-        k = known
-      } else {
-        k = owners.count
-        slot[node] = k
-        owners.append(node)
-        var part = Strata_V1_GetOnlineFeaturesRequest()
-        part.features = pinned
-        parts.append(part)
+    let parts = plan.parts.map { indexes in
+      Strata_V1_GetOnlineFeaturesRequest.with {
+        $0.features = pinned
+        $0.entityIds = indexes.map { request.entityIds[$0] }
       }
-      parts[k].entityIds.append(id)
-      owner.append(k)
     }
     let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
     let answers = try await answerParts(parts, owners: owners, columns: columns)

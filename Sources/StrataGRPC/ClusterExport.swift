@@ -1,6 +1,7 @@
 internal import GRPCCore
 internal import SwiftProtobuf
 internal import StrataCore
+internal import StrataCluster
 internal import StrataProto
 internal import StrataStorage
 internal import Foundation
@@ -69,9 +70,8 @@ struct ClusterExport<Transport: ClientTransport> {
           throw RPCError(code: .invalidArgument, message: "label row \(received + i) has an empty entity id")
         }
         // Route.
-        var indexes: [String: [Int]] = [:]
-        for (i, label) in message.labels.enumerated() { indexes[cluster.ring.primary(of: label.entityID), default: []].append(i) }
-        for (owner, idx) in indexes {
+        let plan = RoutingPlan(entityIDs: message.labels.lazy.map(\.entityID), ring: cluster.ring)
+        for (owner, idx) in zip(plan.nodes, plan.parts) {
           var part = owners[owner] == nil ? first! : Strata_V1_GetHistoricalFeaturesRequest()
           part.labels = idx.map { message.labels[$0] }
           if owners[owner] == nil {
@@ -135,7 +135,7 @@ struct ClusterExport<Transport: ClientTransport> {
         // deadline (an export lasts as long as its input), but each owner must answer each message
         // within the call timeout, counted from when the message was sent, or the export fails naming it.
         let limit = cluster.callTimeout
-        let watchdogs = indexes.keys.map { owner in
+        let watchdogs = plan.nodes.map { owner in
           let sink = owners[owner]!.answerSink
           let node = cluster.describe(owner)
           return Task {
@@ -145,7 +145,7 @@ struct ClusterExport<Transport: ClientTransport> {
         }
         defer { for w in watchdogs { w.cancel() } }
         var parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])] = []
-        for (owner, idx) in indexes {
+        for (owner, idx) in zip(plan.nodes, plan.parts) {
           var got: [Strata_V1_GetHistoricalFeaturesResponse] = []
           var rows = 0
           while rows < idx.count {

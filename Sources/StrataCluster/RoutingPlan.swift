@@ -1,0 +1,52 @@
+public import StrataCore
+
+/// Which node answers which items of one request: the coordinator's single "split by owner", shared by
+/// writes, online lookups and exports.
+///
+/// Item `i` (a row, an entity id or a label, identified by its entity id) goes to the primary owner of
+/// its entity on `ring` (`HashRing.primary(of:)`). Nodes are numbered in the order they first appear in
+/// the request, and each node's items keep request order, so merging the answers back is a gather by
+/// `part` and `position`:
+///
+/// ```swift
+/// let plan = RoutingPlan(entityIDs: ["a", "b", "c"], ring: ring)
+/// for (k, node) in plan.nodes.enumerated() { send(plan.parts[k].map { items[$0] }, to: node) }
+/// // answer for item i: answers[plan.part[i]][plan.position[i]]
+/// ```
+public struct RoutingPlan: Sendable, Equatable {
+  /// The nodes that answer, in order of their first item.
+  public private(set) var nodes: [String] = []
+  /// `parts[k]`: the indexes of the items `nodes[k]` answers, ascending.
+  public private(set) var parts: [[Int]] = []
+  /// `part[i]`: the `k` of the node that answers item `i`.
+  public private(set) var part: [Int] = []
+  /// `position[i]`: where item `i` is within `parts[part[i]]`.
+  public private(set) var position: [Int] = []
+
+  /// Routes each entity id to its primary owner on `ring`.
+  public init(entityIDs: some Collection<String>, ring: HashRing) {
+    part.reserveCapacity(entityIDs.count)
+    position.reserveCapacity(entityIDs.count)
+    var slot: [String: Int] = [:]
+    for (i, id) in entityIDs.enumerated() {
+      let node = ring.primary(of: id)
+      let k: Int
+      if let known = slot[node] {
+        k = known
+      } else {
+        k = nodes.count
+        slot[node] = k
+        nodes.append(node)
+        parts.append([])
+      }
+      part.append(k)
+      position.append(parts[k].count)
+      parts[k].append(i)
+    }
+  }
+
+  /// The indexes of the items `node` answers (ascending), or nil when it answers none.
+  public func indexes(of node: String) -> [Int]? {
+    nodes.firstIndex(of: node).map { parts[$0] }
+  }
+}
