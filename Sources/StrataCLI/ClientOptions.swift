@@ -3,6 +3,7 @@ internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
 internal import StrataCore
+internal import StrataGRPC
 internal import StrataProto
 
 /// `--server host:port` for every command that talks to a node.
@@ -67,8 +68,8 @@ struct CLIError: Error, CustomStringConvertible {
 
   init(rpc error: RPCError, server: String) {
     switch error.code {
-    case .unavailable where error.message.contains("cluster node "):
-      // The node answered; one of the cluster nodes it needed did not.
+    case .unavailable where NodeFailure.details(of: error) != nil:
+      // The node answered; one of the cluster nodes it needed did not (the error's details name it).
       description = "UNAVAILABLE: \(error.message) (answered by \(server))"
     case .unavailable:
       description = "cannot reach a strata node at \(server) (is `strata serve` running there?): \(error.message)"

@@ -127,7 +127,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         guard response.batches > 0 else { throw error }
         throw RPCError(
           code: error.code,
-          message: "batch \(response.batches + 1): \(error.message) (the \(response.batches) earlier batches of this call, \(response.rowsWritten) rows, were committed)")
+          message: "batch \(response.batches + 1): \(error.message) (the \(response.batches) earlier batches of this call, \(response.rowsWritten) rows, were committed)",
+          metadata: error.metadata)
       }
     }
     return response
@@ -201,9 +202,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
           : "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) not written"
       }
       let done = written.map { "\(cluster.describe($0)): \(indexes[$0]!.count) rows written" }
+      // The details (the node that failed) stay; the message adds which rows were and were not written.
       throw RPCError(
         code: first.code,
-        message: "\(first.message); \(notWritten.joined(separator: "; "))" + (done.isEmpty ? "" : "; \(done.joined(separator: "; "))"))
+        message: "\(first.message); \(notWritten.joined(separator: "; "))" + (done.isEmpty ? "" : "; \(done.joined(separator: "; "))"),
+        metadata: first.metadata)
     }
     response.rowsWritten += batchRows
     response.lateRows += batchLate

@@ -137,10 +137,12 @@ struct ClusterExport<Transport: ClientTransport> {
         let limit = cluster.callTimeout
         let watchdogs = plan.nodes.map { owner in
           let sink = owners[owner]!.answerSink
-          let node = cluster.describe(owner)
+          let error = cluster.nodeError(
+            .unavailable, "cluster node \(cluster.describe(owner)) is unavailable: no answer to an export message within \(limit)",
+            reason: .unavailable, node: owner)
           return Task {
             try await Task.sleep(for: limit)
-            sink.finish(throwing: RPCError(code: .unavailable, message: "cluster node \(node) is unavailable: no answer to an export message within \(limit)"))
+            sink.finish(throwing: error)
           }
         }
         defer { for w in watchdogs { w.cancel() } }
@@ -150,7 +152,8 @@ struct ClusterExport<Transport: ClientTransport> {
           var rows = 0
           while rows < idx.count {
             guard let m = try await iterators[owner]!.next() else {
-              throw RPCError(code: .unavailable, message: "cluster node \(cluster.describe(owner)) ended the export early")
+              throw cluster.nodeError(
+                .unavailable, "cluster node \(cluster.describe(owner)) ended the export early", reason: .unavailable, node: owner)
             }
             if m.hasBatch {
               rows += Int(m.batch.rowCount)

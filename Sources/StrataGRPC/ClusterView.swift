@@ -102,18 +102,25 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// transport failures and timeouts, the node's own status otherwise.
   public func failure(_ error: any Error, node: String) -> RPCError {
     if CallerDeadline.hasPassed {
-      return RPCError(
-        code: .deadlineExceeded, message: "the call's deadline passed while waiting for cluster node \(describe(node))")
+      return nodeError(
+        .deadlineExceeded, "the call's deadline passed while waiting for cluster node \(describe(node))",
+        reason: .deadline, node: node)
     }
     if let rpc = error as? RPCError {
+      if NodeFailure.details(of: rpc) != nil { return rpc }  // already names the node that failed
       switch rpc.code {
       case .unavailable, .deadlineExceeded, .cancelled, .unknown:
-        return RPCError(code: .unavailable, message: "cluster node \(describe(node)) is unavailable: \(rpc.message)")
+        return nodeError(.unavailable, "cluster node \(describe(node)) is unavailable: \(rpc.message)", reason: .unavailable, node: node)
       default:
-        return RPCError(code: rpc.code, message: "\(rpc.message) (from cluster node \(describe(node)))")
+        return nodeError(rpc.code, "\(rpc.message) (from cluster node \(describe(node)))", reason: .error, node: node)
       }
     }
-    return RPCError(code: .unavailable, message: "cluster node \(describe(node)) failed: \(error)")
+    return nodeError(.unavailable, "cluster node \(describe(node)) failed: \(error)", reason: .unavailable, node: node)
+  }
+
+  /// An error caused by `node`, with `NodeFailure` details naming it.
+  public func nodeError(_ code: RPCError.Code, _ message: String, reason: NodeFailure.Reason, node: String) -> RPCError {
+    NodeFailure.error(code, message, reason: reason, node: node, address: addresses[node])
   }
 }
 

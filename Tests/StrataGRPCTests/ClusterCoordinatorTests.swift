@@ -90,14 +90,19 @@ struct ClusterCoordinatorTests {
       for node in cluster.nodes where node.id != down {
         let ok = try await node.api.online(healthy + [healthy[0]], ["user_stats:score", "item_stats:*"])
         #expect(ok.vectors.map(\.entityID) == healthy + [healthy[0]])
-        await expectRPCError(.unavailable, mentioning: [cluster.describe(down)]) {
+        let lookupError = await expectRPCError(.unavailable, mentioning: [cluster.describe(down)]) {
           try await node.api.online([healthy[0], lost[0], healthy[4]], ["user_stats:score"])
         }
+        // Machine-readable: the error's details name the node that failed (clients do not parse text).
+        let lookupDetails = lookupError.flatMap { NodeFailure.details(of: $0) }
+        #expect(lookupDetails?.node == down && lookupDetails?.reason == .unavailable, "\(String(describing: lookupDetails))")
+        #expect(lookupDetails?.address == "sim://\(down)")
         let rows = try await node.api.historicalRows(["user_stats:score"], healthy.map { label($0, .t0(0)) })
         #expect(rows.map(\.entityID) == healthy)
-        await expectRPCError(.unavailable, mentioning: [cluster.describe(down)]) {
+        let exportError = await expectRPCError(.unavailable, mentioning: [cluster.describe(down)]) {
           try await node.api.historicalRows(["user_stats:score"], [label(healthy[1], .t0(0)), label(lost[1], .t0(0))])
         }
+        #expect(exportError.flatMap { NodeFailure.details(of: $0)?.node } == down)
       }
 
       // One batch spanning the three owners, rows interleaved.
@@ -113,6 +118,7 @@ struct ClusterCoordinatorTests {
         try await cluster.node("n1").api.write("user_stats", features: ["score"], rows: rows)
       }
       #expect(error?.message.contains("\(cluster.describe(down)): 4 rows written") == false, "\(error?.message ?? "")")
+      #expect(error.flatMap { NodeFailure.details(of: $0)?.node } == down, "a write's error names the node too")
 
       // Read back from each owner's own store, bypassing the network (columns resolved by that store:
       // storage ids are node-local).

@@ -151,6 +151,7 @@ def test_unreachable_node_is_unavailable():
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
     assert f"127.0.0.1:{port}" in e.value.message
     assert isinstance(e.value, ConnectionError)
+    assert e.value.node is None and e.value.reason is None  # the node called, not one behind it
 
 
 def test_deadline_exceeded(client, group):
@@ -192,7 +193,11 @@ def test_unreachable_cluster_node_is_unavailable(strata_bin, tmp_path):
                 c.write("lonely", pd.DataFrame({"entity_id": ids, "event_timestamp": [NOW] * 50, "x": range(50)}),
                         progress=False)
             assert "n2" in e.value.message and e.value.code == grpc.StatusCode.UNAVAILABLE
-            with pytest.raises(strata.Unavailable):
+            # Machine-readable: the error's details name the node that failed.
+            assert (e.value.node, e.value.reason) == ("n2", "NODE_UNAVAILABLE"), e.value
+            with pytest.raises(strata.Unavailable) as e:
                 c.get_online_features(["lonely:x"], ids)
+            assert (e.value.node, e.value.reason) == ("n2", "NODE_UNAVAILABLE"), e.value
+            assert "cannot reach a strata node" not in e.value.message
     finally:
         p.stop()
