@@ -2,6 +2,7 @@
 # Runs every test:
 #   1. dev/install-deps.sh: the Debian packages (apt-get) the build and the tests need, if missing;
 #   2. dev/generate-protos.sh --check: the committed generated code matches Protos/;
+#      dev/check-doc-links.py: every relative link of the markdown documents resolves;
 #   3. swift build --build-tests (debug), then, with that `strata` binary:
 #   4. Tests/Differential/pit_differential.py: the point-in-time join against DuckDB's ASOF JOIN
 #      (100k labels, every value and status compared);
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 dev/install-deps.sh
 source dev/python-env.sh Tests/Differential/requirements.txt clients/python/requirements-test.txt
 dev/generate-protos.sh --check
+python3 dev/check-doc-links.py
 # One debug build for everything below; the parts that need only the binary run first, so that a
 # broken Python environment or client fails in minutes, not after the whole Swift suite.
 swift build --build-tests
