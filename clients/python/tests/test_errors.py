@@ -199,5 +199,10 @@ def test_unreachable_cluster_node_is_unavailable(strata_bin, tmp_path):
                 c.get_online_features(["lonely:x"], ids)
             assert (e.value.node, e.value.reason) == ("n2", "NODE_UNAVAILABLE"), e.value
             assert "cannot reach a strata node" not in e.value.message
+        # A client with a second address stays on n1: n1 answered, the node behind it did not.
+        with strata.Client([p.address, f"127.0.0.1:{ports[1]}"], timeout=20) as c:
+            with pytest.raises(strata.Unavailable) as e:
+                c.get_online_features(["lonely:x"], ids)
+            assert e.value.node == "n2" and c.address == p.address
     finally:
         p.stop()

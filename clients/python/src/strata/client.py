@@ -20,7 +20,7 @@ from ._proto import feature_store_pb2_grpc as fs_grpc
 from ._proto import types_pb2 as pb
 from ._sources import TableSource
 from .definitions import (DType, FeatureGroup, GroupStatus, RegisteredGroup, load_definitions, python_value)
-from .errors import FailedPrecondition, InvalidArgument, StrataError, from_rpc_error
+from .errors import FailedPrecondition, InvalidArgument, StrataError, Unavailable, from_rpc_error
 from .results import OnlineResponse, RetrievalJob
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -166,40 +166,98 @@ def _feature_list(features) -> list[str]:
     return refs
 
 
+class _Connection:
+    """The channel and stubs of one node address."""
+
+    def __init__(self, address: str, options: Sequence[tuple[str, Any]]):
+        self.address = address
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            *options,
+        ])
+        self.stub = fs_grpc.FeatureStoreStub(self.channel)
+        # The two bulk calls send messages the SDK serializes itself (strata._wire): raw bytes out.
+        self.write_features = self.channel.stream_unary(
+            "/strata.v1.FeatureStore/WriteFeatures", request_serializer=bytes,
+            response_deserializer=fs.WriteFeaturesResponse.FromString)
+        self.historical_features = self.channel.stream_stream(
+            "/strata.v1.FeatureStore/GetHistoricalFeatures", request_serializer=bytes,
+            response_deserializer=fs.GetHistoricalFeaturesResponse.FromString)
+
+
+def _parse_addresses(address: str | Sequence[str] | None) -> list[str]:
+    if address is None:
+        address = os.environ.get("STRATA_SERVER") or "127.0.0.1:7400"
+    items = address.split(",") if isinstance(address, str) else list(address)
+    addresses = [str(a).strip() for a in items if str(a).strip()]
+    if not addresses:
+        raise InvalidArgument("no node address given; pass host:port (or several, for failover)")
+    for a in addresses:
+        host, sep, port = a.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise InvalidArgument(f"address must look like host:port (e.g. 127.0.0.1:7400), got '{a}'")
+    return addresses
+
+
 class Client:
-    """A connection to a Strata node.
+    """A connection to a Strata node, or to any of several nodes of a cluster.
 
     `Client("127.0.0.1:7400", timeout=10)`. Every node of a cluster serves the whole API, so any node's
     address works. `timeout` (seconds) is the deadline of each unary call (registry, online lookup,
     status); streaming writes and exports have no deadline unless one is passed to them. Use as a context
     manager or call `close()`.
+
+    Failover: `Client(["n1:7401", "n2:7402", "n3:7403"])` (or `"n1:7401,n2:7402,n3:7403"`, also in
+    `$STRATA_SERVER`). Calls go to one address (`client.address`, the first at the start). When a unary
+    call (lookups, registry, status) finds no node there (UNAVAILABLE, and not because of another node
+    behind it: `StrataError.node` is None), it is sent to the next address, once around the list, and
+    later calls stay on the address that answered. A stream (`write`, `get_historical_features`) is not
+    re-sent, since part of it may have been applied: it fails `Unavailable`, and the next call starts at
+    the next address. Each attempt has the full `timeout`.
     """
 
-    def __init__(self, address: str | None = None, *, timeout: float | None = 30.0,
+    def __init__(self, address: str | Sequence[str] | None = None, *, timeout: float | None = 30.0,
                  options: Sequence[tuple[str, Any]] = ()):
-        address = address or os.environ.get("STRATA_SERVER") or "127.0.0.1:7400"
-        host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise InvalidArgument(f"address must look like host:port (e.g. 127.0.0.1:7400), got '{address}'")
-        self.address = address
+        self.addresses = _parse_addresses(address)
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.max_send_message_length", _MAX_MESSAGE),
-            *options,
-        ])
-        self._stub = fs_grpc.FeatureStoreStub(self._channel)
-        # The two bulk calls send messages the SDK serializes itself (strata._wire): raw bytes out.
-        self._write_features = self._channel.stream_unary(
-            "/strata.v1.FeatureStore/WriteFeatures", request_serializer=bytes,
-            response_deserializer=fs.WriteFeaturesResponse.FromString)
-        self._historical_features = self._channel.stream_stream(
-            "/strata.v1.FeatureStore/GetHistoricalFeatures", request_serializer=bytes,
-            response_deserializer=fs.GetHistoricalFeaturesResponse.FromString)
+        self._options = tuple(options)
+        self._connections: list[_Connection | None] = [None] * len(self.addresses)
+        self._current = 0
 
     # -- plumbing -------------------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        """The node address calls go to now."""
+        return self.addresses[self._current]
+
+    def _connection(self) -> _Connection:
+        c = self._connections[self._current]
+        if c is None:
+            c = self._connections[self._current] = _Connection(self.address, self._options)
+        return c
+
+    @property
+    def _stub(self):
+        return self._connection().stub
+
+    @property
+    def _write_features(self):
+        return self._connection().write_features
+
+    @property
+    def _historical_features(self):
+        return self._connection().historical_features
+
+    def _next_address(self, failed: StrataError) -> None:
+        """After `failed` on the current address: calls go to the next one when nothing answered there."""
+        if len(self.addresses) > 1 and isinstance(failed, Unavailable) and failed.node is None:
+            self._current = (self._current + 1) % len(self.addresses)
+
     def close(self) -> None:
-        self._channel.close()
+        for c in self._connections:
+            if c is not None:
+                c.channel.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -208,13 +266,21 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"strata.Client({self.address!r})"
+        return f"strata.Client({self.address!r})" if len(self.addresses) == 1 else f"strata.Client({self.addresses!r})"
 
-    def _unary(self, method, request, timeout):
-        try:
-            return method(request, timeout=self.timeout if timeout is None else timeout)
-        except grpc.RpcError as e:
-            raise from_rpc_error(e, self.address) from None
+    def _unary(self, method: str, request, timeout):
+        failures: list[StrataError] = []
+        for _ in self.addresses:
+            try:
+                return getattr(self._stub, method)(request, timeout=self.timeout if timeout is None else timeout)
+            except grpc.RpcError as e:
+                error = from_rpc_error(e, self.address)
+            failures.append(error)
+            if len(self.addresses) == 1 or not isinstance(error, Unavailable) or error.node is not None:
+                raise error from None
+            self._next_address(error)
+        raise Unavailable("no strata node answered at any of " + ", ".join(self.addresses) + ": "
+                          + "; ".join(f.message for f in failures), server=self.address) from None
 
     # -- registry -------------------------------------------------------------------------------------
     def apply(self, definitions: str | os.PathLike | FeatureGroup | Iterable[FeatureGroup], *,
@@ -230,14 +296,14 @@ class Client:
         if not groups:
             raise InvalidArgument("nothing to apply: no feature groups given")
         request = fs.ApplyFeatureGroupsRequest(groups=[g.to_proto() for g in groups])
-        response = self._unary(self._stub.ApplyFeatureGroups, request, timeout)
+        response = self._unary("ApplyFeatureGroups", request, timeout)
         return [ApplyResult(r.group, r.version,
                             fs.ApplyFeatureGroupsResponse.Outcome.Name(r.outcome).removeprefix("OUTCOME_"))
                 for r in response.results]
 
     def list_feature_groups(self, *, timeout: float | None = None) -> list[RegisteredGroup]:
         """Every registered version of every group, ordered by name then version."""
-        response = self._unary(self._stub.ListFeatureGroups, fs.ListFeatureGroupsRequest(), timeout)
+        response = self._unary("ListFeatureGroups", fs.ListFeatureGroupsRequest(), timeout)
         return [RegisteredGroup.from_proto(g) for g in response.groups]
 
     def get_feature_group(self, name: str, version: int | None = None, *,
@@ -246,7 +312,7 @@ class Client:
         every version. NotFound if there is no such group or version."""
         if version is None:
             name, version = _parse_group_ref(name)
-        response = self._unary(self._stub.GetFeatureGroup, fs.GetFeatureGroupRequest(name=name, version=version or 0),
+        response = self._unary("GetFeatureGroup", fs.GetFeatureGroupRequest(name=name, version=version or 0),
                                timeout)
         group = RegisteredGroup.from_proto(response.group)
         group.versions = [RegisteredGroup.from_proto(g) for g in response.versions]
@@ -261,11 +327,11 @@ class Client:
             raise InvalidArgument(f"unknown status '{status}'; use ACTIVE, DEPRECATED or RETIRED") from None
         request = fs.SetFeatureGroupStatusRequest(name=name, version=version,
                                                   status=pb.GroupStatus.Value(f"GROUP_STATUS_{s.value}"))
-        return RegisteredGroup.from_proto(self._unary(self._stub.SetFeatureGroupStatus, request, timeout).group)
+        return RegisteredGroup.from_proto(self._unary("SetFeatureGroupStatus", request, timeout).group)
 
     # -- status ---------------------------------------------------------------------------------------
     def status(self, *, timeout: float | None = None) -> NodeStatus:
-        s = self._unary(self._stub.GetStatus, fs.GetStatusRequest(), timeout)
+        s = self._unary("GetStatus", fs.GetStatusRequest(), timeout)
         return NodeStatus(
             node_id=s.node_id, version=s.version, started_at=_utc0(s.started_at_micros),
             storage_engine=s.storage_engine, data_directory=s.data_directory, feature_groups=s.feature_groups,
@@ -303,7 +369,7 @@ class Client:
         if not ids:
             raise InvalidArgument("no entities given; pass at least one entity id")
         request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs)
-        return OnlineResponse(self._unary(self._stub.GetOnlineFeatures, request, timeout))
+        return OnlineResponse(self._unary("GetOnlineFeatures", request, timeout))
 
     # -- writes ---------------------------------------------------------------------------------------
     def write(self, group: str, data, *, batch_size: int = 5000, progress: bool | None = None,
@@ -378,7 +444,9 @@ class Client:
                 if failure:
                     response = None
                 else:
-                    raise from_rpc_error(e, self.address) from None
+                    error = from_rpc_error(e, self.address)
+                    self._next_address(error)
+                    raise error from None
             if failure:
                 error = failure[0]
                 if sent["batches"] and isinstance(error, StrataError):

@@ -391,7 +391,9 @@ class RetrievalJob:
         except grpc.RpcError as e:
             if failure:
                 raise failure[0] from None
-            raise from_rpc_error(e, self._client.address) from None
+            error = from_rpc_error(e, self._client.address)
+            self._client._next_address(error)  # the next call starts at the next address, if there is one
+            raise error from None
         finally:
             with lock:
                 state["done"] = True
