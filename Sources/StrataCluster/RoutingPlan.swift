@@ -5,13 +5,12 @@ public import StrataCore
 ///
 /// Item `i` (a row, an entity id or a label, identified by its entity id) goes to the primary owner of
 /// its entity on `ring` (`HashRing.primary(of:)`). Nodes are numbered in the order they first appear in
-/// the request, and each node's items keep request order, so merging the answers back is a gather by
-/// `part` and `position`:
+/// the request, and each node's items keep request order, so merging the answers back takes, for each
+/// item in request order, the next answer of node `part[i]`:
 ///
 /// ```swift
 /// let plan = RoutingPlan(entityIDs: ["a", "b", "c"], ring: ring)
 /// for (k, node) in plan.nodes.enumerated() { send(plan.parts[k].map { items[$0] }, to: node) }
-/// // answer for item i: answers[plan.part[i]][plan.position[i]]
 /// ```
 public struct RoutingPlan: Sendable, Equatable {
   /// The nodes that answer, in order of their first item.
@@ -20,13 +19,10 @@ public struct RoutingPlan: Sendable, Equatable {
   public private(set) var parts: [[Int]] = []
   /// `part[i]`: the `k` of the node that answers item `i`.
   public private(set) var part: [Int] = []
-  /// `position[i]`: where item `i` is within `parts[part[i]]`.
-  public private(set) var position: [Int] = []
 
   /// Routes each entity id to its primary owner on `ring`.
   public init(entityIDs: some Collection<String>, ring: HashRing) {
     part.reserveCapacity(entityIDs.count)
-    position.reserveCapacity(entityIDs.count)
     var slot: [String: Int] = [:]
     for (i, id) in entityIDs.enumerated() {
       let node = ring.primary(of: id)
@@ -40,7 +36,6 @@ public struct RoutingPlan: Sendable, Equatable {
         parts.append([])
       }
       part.append(k)
-      position.append(parts[k].count)
       parts[k].append(i)
     }
   }
