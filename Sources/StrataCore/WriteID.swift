@@ -67,7 +67,13 @@ public struct WriteIDClock: Sendable {
     self.last = floor
   }
 
-  /// The next id at wall-clock time `now` (greater than every id handed out before).
+  /// Moves the clock past `id` (one this node stores that another node assigned), so that the ids it
+  /// hands out next order after it.
+  public mutating func observe(_ id: WriteID) {
+    if id > last { last = id }
+  }
+
+  /// The next id at wall-clock time `now` (greater than every id handed out or observed before).
   public mutating func next(now: Timestamp) -> WriteID {
     let wall = now.microseconds / 1000 - WriteID.epochMilliseconds
     let wallMs = UInt64(clamping: max(0, min(wall, (1 << 42) - 1)))

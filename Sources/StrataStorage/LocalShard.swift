@@ -139,7 +139,7 @@ public final class LocalShard: Sendable {
       let missing = rows.reduce(0) { $0 + ($1.writeID == nil ? 1 : 0) }
       let greatestGiven = rows.lazy.compactMap(\.writeID).max()
       let (assigned, highWater) = ids.withLock { clock -> ([WriteID], WriteID) in
-        if let greatestGiven, greatestGiven > clock.last { clock = WriteIDClock(slot: clock.slot, floor: greatestGiven) }
+        if let greatestGiven { clock.observe(greatestGiven) }
         let fresh = (0..<missing).map { _ in clock.next(now: now) }
         return (fresh, clock.last)
       }
