@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "Differential"))  # strata_node.py
 sys.path.insert(0, os.path.join(ROOT, "clients", "python", "src"))  # the SDK of this checkout
 from strata_node import Server  # noqa: E402
+from bench_join import vm_kb  # noqa: E402  (this folder is on the path: the script's own)
 
 CBUILD = os.path.join(ROOT, "clients", "c", "build")
 CBENCH, CWRITE, RBENCH = (os.path.join(CBUILD, n) for n in ("strata-bench", "strata-write-bench", "redis-bench"))
@@ -181,16 +182,6 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
 
 def run_json(cmd) -> dict:
     return json.loads(run(cmd).stdout.strip().splitlines()[-1])
-
-
-def vm_kb(pid, field) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
 
 
 def cpu_seconds(pid) -> float:

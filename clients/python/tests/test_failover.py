@@ -3,12 +3,12 @@ streams are not re-sent; an error caused by a node behind the one called never m
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pandas as pd
 import pytest
 
 import strata
+from conftest import _free_ports
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -21,11 +21,8 @@ def group(client, unique):
 
 
 def _dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"127.0.0.1:{port}"
+    """A loopback address where nothing listens."""
+    return f"127.0.0.1:{_free_ports(1)[0]}"
 
 
 def test_unary_calls_move_to_the_next_address(node, group):
