@@ -27,6 +27,57 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// Replica counts for writes and online reads on a cluster with replication factor RF.
+public nonisolated enum Strata_V1_Consistency: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Writes: QUORUM. Online reads: ONE.
+  case `default` // = 0
+
+  /// One replica.
+  case one // = 1
+
+  /// A majority of the replicas: RF / 2 + 1.
+  case quorum // = 2
+
+  /// Every replica.
+  case all // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .default
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .default
+    case 1: self = .one
+    case 2: self = .quorum
+    case 3: self = .all
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .default: return 0
+    case .one: return 1
+    case .quorum: return 2
+    case .all: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Strata_V1_Consistency] = [
+    .default,
+    .one,
+    .quorum,
+    .all,
+  ]
+
+}
+
 public nonisolated struct Strata_V1_ApplyFeatureGroupsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -231,6 +282,11 @@ public nonisolated struct Strata_V1_WriteFeaturesRequest: Sendable {
 
   public var rows: [Strata_V1_WriteRow] = []
 
+  /// How many replicas of each row must have stored it durably before the call is acknowledged
+  /// (only read from the first message of a call). Default (unset): QUORUM. On a single node every
+  /// level means that node.
+  public var consistency: Strata_V1_Consistency = .default
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -296,6 +352,14 @@ public nonisolated struct Strata_V1_WriteFeaturesResponse: Sendable {
 
   public var batches: UInt32 = 0
 
+  /// The fewest replicas that had stored any row of the call when it was acknowledged (at least the
+  /// level the request asked for; on a single node, 1). The other replicas of a row get it later, from
+  /// the same write or from the coordinator's hints.
+  public var replicasAcknowledged: UInt32 = 0
+
+  /// The cluster's replication factor (1 on a single node).
+  public var replicationFactor: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -310,6 +374,15 @@ public nonisolated struct Strata_V1_GetOnlineFeaturesRequest: Sendable {
 
   /// Feature references: "group:feature", "group@2:feature", or "group:*" (every feature of the group).
   public var features: [String] = []
+
+  /// How many replicas answer each entity. Default (unset): ONE, the first replica that answers (the
+  /// next one is asked when it fails or is slow). QUORUM and ALL merge the replicas' values by the
+  /// order (event time, created time, write id): after a QUORUM write, a QUORUM read sees it.
+  public var consistency: Strata_V1_Consistency = .default
+
+  /// Internode (a coordinator merging several replicas' answers): the answer also carries, per group
+  /// version, the order of the row each entity's values came from (row_orders).
+  public var withRowOrder: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -326,6 +399,10 @@ public nonisolated struct Strata_V1_GetOnlineFeaturesResponse: Sendable {
 
   /// One vector per requested entity, in request order; `results` parallel to `columns`.
   public var vectors: [Strata_V1_FeatureVector] = []
+
+  /// Only when the request set `with_row_order`: one entry per distinct group version of `columns`, in
+  /// order of first appearance there, each with one entry per entity (the online row that answered it).
+  public var rowOrders: [Strata_V1_JoinedRowOrder] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -391,6 +468,11 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesRequest: Sendable {
   /// 8 bytes per value that a training export rarely needs). Only read from the first message.
   public var withEventTimestamps: Bool = false
 
+  /// Internode (a coordinator merging the answers of several replicas): columnar answers also carry,
+  /// per group version, the order of the row each label's values came from (JoinedBatch.row_orders).
+  /// Requires `columnar`. Only read from the first message.
+  public var withRowOrder: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -452,6 +534,31 @@ public nonisolated struct Strata_V1_JoinedBatch: Sendable {
   public var rowCount: UInt32 = 0
 
   public var columns: [Strata_V1_JoinedColumn] = []
+
+  /// Only when the request set `with_row_order`: one entry per distinct group version of `columns`, in
+  /// order of first appearance there.
+  public var rowOrders: [Strata_V1_JoinedRowOrder] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// For each label row of a batch, the order key (event time, created time, write id) of the stored row
+/// of one group version that answered it; `found` is 0 where no row answered (all fields 0 there).
+/// The row with the greater key wins when replicas' answers are merged.
+public nonisolated struct Strata_V1_JoinedRowOrder: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var found: Data = Data()
+
+  public var eventTimestampsMicros: [Int64] = []
+
+  public var createdTimestampsMicros: [Int64] = []
+
+  public var writeIds: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -642,6 +749,12 @@ public nonisolated struct Strata_V1_GetStatusResponse: @unchecked Sendable {
     set {_uniqueStorage()._laneLookupsAnswered = newValue}
   }
 
+  /// Cluster nodes only: how many nodes hold each entity's rows.
+  public var replicationFactor: UInt32 {
+    get {_storage._replicationFactor}
+    set {_uniqueStorage()._replicationFactor = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -691,6 +804,13 @@ public nonisolated struct Strata_V1_ClusterNodeStatus: Sendable {
   /// Why the node did not answer.
   public var error: String = String()
 
+  /// The node's zone from the cluster configuration (empty: none); replicas go to distinct zones first.
+  public var zone: String = String()
+
+  /// Rows the answering node holds as hints for this node: written while the node failed or was slow
+  /// to answer, replayed to it when it answers again.
+  public var hintsPending: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -718,6 +838,10 @@ public nonisolated struct Strata_V1_GroupWriteStatus: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "strata.v1"
+
+nonisolated extension Strata_V1_Consistency: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSISTENCY_DEFAULT\0\u{1}CONSISTENCY_ONE\0\u{1}CONSISTENCY_QUORUM\0\u{1}CONSISTENCY_ALL\0")
+}
 
 nonisolated extension Strata_V1_ApplyFeatureGroupsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApplyFeatureGroupsRequest"
@@ -1022,7 +1146,7 @@ nonisolated extension Strata_V1_SetFeatureGroupStatusResponse: SwiftProtobuf.Mes
 
 nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{1}features\0\u{1}rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{1}features\0\u{1}rows\0\u{1}consistency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1034,6 +1158,7 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
       default: break
       }
     }
@@ -1052,6 +1177,9 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
     if !self.rows.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.rows, fieldNumber: 4)
     }
+    if self.consistency != .default {
+      try visitor.visitSingularEnumField(value: self.consistency, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1060,6 +1188,7 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
     if lhs.version != rhs.version {return false}
     if lhs.features != rhs.features {return false}
     if lhs.rows != rhs.rows {return false}
+    if lhs.consistency != rhs.consistency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1121,7 +1250,7 @@ nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rows_written\0\u{3}late_rows\0\u{1}batches\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rows_written\0\u{3}late_rows\0\u{1}batches\0\u{3}replicas_acknowledged\0\u{3}replication_factor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1132,6 +1261,8 @@ nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.rowsWritten) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lateRows) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.batches) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.replicasAcknowledged) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.replicationFactor) }()
       default: break
       }
     }
@@ -1147,6 +1278,12 @@ nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, Sw
     if self.batches != 0 {
       try visitor.visitSingularUInt32Field(value: self.batches, fieldNumber: 3)
     }
+    if self.replicasAcknowledged != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replicasAcknowledged, fieldNumber: 4)
+    }
+    if self.replicationFactor != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replicationFactor, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1154,6 +1291,8 @@ nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, Sw
     if lhs.rowsWritten != rhs.rowsWritten {return false}
     if lhs.lateRows != rhs.lateRows {return false}
     if lhs.batches != rhs.batches {return false}
+    if lhs.replicasAcknowledged != rhs.replicasAcknowledged {return false}
+    if lhs.replicationFactor != rhs.replicationFactor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1161,7 +1300,7 @@ nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOnlineFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_ids\0\u{1}features\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_ids\0\u{1}features\0\u{1}consistency\0\u{3}with_row_order\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1171,6 +1310,8 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.entityIds) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.withRowOrder) }()
       default: break
       }
     }
@@ -1183,12 +1324,20 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
     if !self.features.isEmpty {
       try visitor.visitRepeatedStringField(value: self.features, fieldNumber: 2)
     }
+    if self.consistency != .default {
+      try visitor.visitSingularEnumField(value: self.consistency, fieldNumber: 3)
+    }
+    if self.withRowOrder != false {
+      try visitor.visitSingularBoolField(value: self.withRowOrder, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_GetOnlineFeaturesRequest, rhs: Strata_V1_GetOnlineFeaturesRequest) -> Bool {
     if lhs.entityIds != rhs.entityIds {return false}
     if lhs.features != rhs.features {return false}
+    if lhs.consistency != rhs.consistency {return false}
+    if lhs.withRowOrder != rhs.withRowOrder {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1196,7 +1345,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
 
 nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOnlineFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}vectors\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}vectors\0\u{3}row_orders\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1206,6 +1355,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.vectors) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.rowOrders) }()
       default: break
       }
     }
@@ -1218,12 +1368,16 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
     if !self.vectors.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.vectors, fieldNumber: 2)
     }
+    if !self.rowOrders.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rowOrders, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_GetOnlineFeaturesResponse, rhs: Strata_V1_GetOnlineFeaturesResponse) -> Bool {
     if lhs.columns != rhs.columns {return false}
     if lhs.vectors != rhs.vectors {return false}
+    if lhs.rowOrders != rhs.rowOrders {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1310,7 +1464,7 @@ nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0\u{3}with_row_order\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1322,6 +1476,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.columnar) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.withEventTimestamps) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.withRowOrder) }()
       default: break
       }
     }
@@ -1340,6 +1495,9 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if self.withEventTimestamps != false {
       try visitor.visitSingularBoolField(value: self.withEventTimestamps, fieldNumber: 4)
     }
+    if self.withRowOrder != false {
+      try visitor.visitSingularBoolField(value: self.withRowOrder, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1348,6 +1506,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if lhs.labels != rhs.labels {return false}
     if lhs.columnar != rhs.columnar {return false}
     if lhs.withEventTimestamps != rhs.withEventTimestamps {return false}
+    if lhs.withRowOrder != rhs.withRowOrder {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1439,7 +1598,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
 
 nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JoinedBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0\u{3}row_orders\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1449,6 +1608,7 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.rowCount) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.rowOrders) }()
       default: break
       }
     }
@@ -1461,12 +1621,61 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
     if !self.columns.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.columns, fieldNumber: 2)
     }
+    if !self.rowOrders.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rowOrders, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_JoinedBatch, rhs: Strata_V1_JoinedBatch) -> Bool {
     if lhs.rowCount != rhs.rowCount {return false}
     if lhs.columns != rhs.columns {return false}
+    if lhs.rowOrders != rhs.rowOrders {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_JoinedRowOrder: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JoinedRowOrder"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}found\0\u{3}event_timestamps_micros\0\u{3}created_timestamps_micros\0\u{3}write_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.found) }()
+      case 2: try { try decoder.decodeRepeatedInt64Field(value: &self.eventTimestampsMicros) }()
+      case 3: try { try decoder.decodeRepeatedInt64Field(value: &self.createdTimestampsMicros) }()
+      case 4: try { try decoder.decodeRepeatedFixed64Field(value: &self.writeIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.found.isEmpty {
+      try visitor.visitSingularBytesField(value: self.found, fieldNumber: 1)
+    }
+    if !self.eventTimestampsMicros.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.eventTimestampsMicros, fieldNumber: 2)
+    }
+    if !self.createdTimestampsMicros.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.createdTimestampsMicros, fieldNumber: 3)
+    }
+    if !self.writeIds.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.writeIds, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_JoinedRowOrder, rhs: Strata_V1_JoinedRowOrder) -> Bool {
+    if lhs.found != rhs.found {return false}
+    if lhs.eventTimestampsMicros != rhs.eventTimestampsMicros {return false}
+    if lhs.createdTimestampsMicros != rhs.createdTimestampsMicros {return false}
+    if lhs.writeIds != rhs.writeIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1591,7 +1800,7 @@ nonisolated extension Strata_V1_PingResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0\u{3}replication_factor\0")
 
   fileprivate class _StorageClass {
     var _nodeID: String = String()
@@ -1615,6 +1824,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     var _internodeLookupsOnLanes: UInt64 = 0
     var _internodeLookupsOverGrpc: UInt64 = 0
     var _laneLookupsAnswered: UInt64 = 0
+    var _replicationFactor: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1646,6 +1856,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       _internodeLookupsOnLanes = source._internodeLookupsOnLanes
       _internodeLookupsOverGrpc = source._internodeLookupsOverGrpc
       _laneLookupsAnswered = source._laneLookupsAnswered
+      _replicationFactor = source._replicationFactor
     }
   }
 
@@ -1685,6 +1896,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._internodeLookupsOnLanes) }()
         case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._internodeLookupsOverGrpc) }()
         case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._laneLookupsAnswered) }()
+        case 22: try { try decoder.decodeSingularUInt32Field(value: &_storage._replicationFactor) }()
         default: break
         }
       }
@@ -1760,6 +1972,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       if _storage._laneLookupsAnswered != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._laneLookupsAnswered, fieldNumber: 21)
       }
+      if _storage._replicationFactor != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._replicationFactor, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1790,6 +2005,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         if _storage._internodeLookupsOnLanes != rhs_storage._internodeLookupsOnLanes {return false}
         if _storage._internodeLookupsOverGrpc != rhs_storage._internodeLookupsOverGrpc {return false}
         if _storage._laneLookupsAnswered != rhs_storage._laneLookupsAnswered {return false}
+        if _storage._replicationFactor != rhs_storage._replicationFactor {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1846,7 +2062,7 @@ nonisolated extension Strata_V1_NodeLimits: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterNodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{3}ring_share\0\u{1}reachable\0\u{3}rows_total\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{3}ring_share\0\u{1}reachable\0\u{3}rows_total\0\u{1}error\0\u{1}zone\0\u{3}hints_pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1860,6 +2076,8 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularBoolField(value: &self.reachable) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.rowsTotal) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.zone) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.hintsPending) }()
       default: break
       }
     }
@@ -1884,6 +2102,12 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
     if !self.error.isEmpty {
       try visitor.visitSingularStringField(value: self.error, fieldNumber: 6)
     }
+    if !self.zone.isEmpty {
+      try visitor.visitSingularStringField(value: self.zone, fieldNumber: 7)
+    }
+    if self.hintsPending != 0 {
+      try visitor.visitSingularUInt64Field(value: self.hintsPending, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1894,6 +2118,8 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
     if lhs.reachable != rhs.reachable {return false}
     if lhs.rowsTotal != rhs.rowsTotal {return false}
     if lhs.error != rhs.error {return false}
+    if lhs.zone != rhs.zone {return false}
+    if lhs.hintsPending != rhs.hintsPending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -868,6 +868,51 @@ void   strata__v1__joined_batch__free_unpacked
   assert(message->base.descriptor == &strata__v1__joined_batch__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__joined_row_order__init
+                     (Strata__V1__JoinedRowOrder         *message)
+{
+  static const Strata__V1__JoinedRowOrder init_value = STRATA__V1__JOINED_ROW_ORDER__INIT;
+  *message = init_value;
+}
+size_t strata__v1__joined_row_order__get_packed_size
+                     (const Strata__V1__JoinedRowOrder *message)
+{
+  assert(message->base.descriptor == &strata__v1__joined_row_order__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__joined_row_order__pack
+                     (const Strata__V1__JoinedRowOrder *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__joined_row_order__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__joined_row_order__pack_to_buffer
+                     (const Strata__V1__JoinedRowOrder *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__joined_row_order__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__JoinedRowOrder *
+       strata__v1__joined_row_order__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__JoinedRowOrder *)
+     protobuf_c_message_unpack (&strata__v1__joined_row_order__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__joined_row_order__free_unpacked
+                     (Strata__V1__JoinedRowOrder *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__joined_row_order__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__joined_column__init
                      (Strata__V1__JoinedColumn         *message)
 {
@@ -1660,7 +1705,7 @@ const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_response__
   (ProtobufCMessageInit) strata__v1__set_feature_group_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__write_features_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__write_features_request__field_descriptors[5] =
 {
   {
     "group",
@@ -1710,8 +1755,21 @@ static const ProtobufCFieldDescriptor strata__v1__write_features_request__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "consistency",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteFeaturesRequest, consistency),
+    &strata__v1__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__write_features_request__field_indices_by_name[] = {
+  4,   /* field[4] = consistency */
   2,   /* field[2] = features */
   0,   /* field[0] = group */
   3,   /* field[3] = rows */
@@ -1720,7 +1778,7 @@ static const unsigned strata__v1__write_features_request__field_indices_by_name[
 static const ProtobufCIntRange strata__v1__write_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor =
 {
@@ -1730,7 +1788,7 @@ const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor 
   "Strata__V1__WriteFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__WriteFeaturesRequest),
-  4,
+  5,
   strata__v1__write_features_request__field_descriptors,
   strata__v1__write_features_request__field_indices_by_name,
   1,  strata__v1__write_features_request__number_ranges,
@@ -1827,7 +1885,7 @@ const ProtobufCMessageDescriptor strata__v1__write_row__descriptor =
   (ProtobufCMessageInit) strata__v1__write_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__write_features_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor strata__v1__write_features_response__field_descriptors[5] =
 {
   {
     "rows_written",
@@ -1865,16 +1923,42 @@ static const ProtobufCFieldDescriptor strata__v1__write_features_response__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "replicas_acknowledged",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteFeaturesResponse, replicas_acknowledged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replication_factor",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteFeaturesResponse, replication_factor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__write_features_response__field_indices_by_name[] = {
   2,   /* field[2] = batches */
   1,   /* field[1] = late_rows */
+  3,   /* field[3] = replicas_acknowledged */
+  4,   /* field[4] = replication_factor */
   0,   /* field[0] = rows_written */
 };
 static const ProtobufCIntRange strata__v1__write_features_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__write_features_response__descriptor =
 {
@@ -1884,14 +1968,14 @@ const ProtobufCMessageDescriptor strata__v1__write_features_response__descriptor
   "Strata__V1__WriteFeaturesResponse",
   "strata.v1",
   sizeof(Strata__V1__WriteFeaturesResponse),
-  3,
+  5,
   strata__v1__write_features_response__field_descriptors,
   strata__v1__write_features_response__field_indices_by_name,
   1,  strata__v1__write_features_response__number_ranges,
   (ProtobufCMessageInit) strata__v1__write_features_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__field_descriptors[4] =
 {
   {
     "entity_ids",
@@ -1917,15 +2001,41 @@ static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "consistency",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetOnlineFeaturesRequest, consistency),
+    &strata__v1__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "with_row_order",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetOnlineFeaturesRequest, with_row_order),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_online_features_request__field_indices_by_name[] = {
+  2,   /* field[2] = consistency */
   0,   /* field[0] = entity_ids */
   1,   /* field[1] = features */
+  3,   /* field[3] = with_row_order */
 };
 static const ProtobufCIntRange strata__v1__get_online_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descriptor =
 {
@@ -1935,14 +2045,14 @@ const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descri
   "Strata__V1__GetOnlineFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__GetOnlineFeaturesRequest),
-  2,
+  4,
   strata__v1__get_online_features_request__field_descriptors,
   strata__v1__get_online_features_request__field_indices_by_name,
   1,  strata__v1__get_online_features_request__number_ranges,
   (ProtobufCMessageInit) strata__v1__get_online_features_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__field_descriptors[3] =
 {
   {
     "columns",
@@ -1968,15 +2078,28 @@ static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "row_orders",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetOnlineFeaturesResponse, n_row_orders),
+    offsetof(Strata__V1__GetOnlineFeaturesResponse, row_orders),
+    &strata__v1__joined_row_order__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_online_features_response__field_indices_by_name[] = {
   0,   /* field[0] = columns */
+  2,   /* field[2] = row_orders */
   1,   /* field[1] = vectors */
 };
 static const ProtobufCIntRange strata__v1__get_online_features_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descriptor =
 {
@@ -1986,7 +2109,7 @@ const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descr
   "Strata__V1__GetOnlineFeaturesResponse",
   "strata.v1",
   sizeof(Strata__V1__GetOnlineFeaturesResponse),
-  2,
+  3,
   strata__v1__get_online_features_response__field_descriptors,
   strata__v1__get_online_features_response__field_indices_by_name,
   1,  strata__v1__get_online_features_response__number_ranges,
@@ -2108,7 +2231,7 @@ const ProtobufCMessageDescriptor strata__v1__label_row__descriptor =
   (ProtobufCMessageInit) strata__v1__label_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_historical_features_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__get_historical_features_request__field_descriptors[5] =
 {
   {
     "features",
@@ -2158,17 +2281,30 @@ static const ProtobufCFieldDescriptor strata__v1__get_historical_features_reques
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "with_row_order",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetHistoricalFeaturesRequest, with_row_order),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_historical_features_request__field_indices_by_name[] = {
   2,   /* field[2] = columnar */
   0,   /* field[0] = features */
   1,   /* field[1] = labels */
   3,   /* field[3] = with_event_timestamps */
+  4,   /* field[4] = with_row_order */
 };
 static const ProtobufCIntRange strata__v1__get_historical_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_historical_features_request__descriptor =
 {
@@ -2178,7 +2314,7 @@ const ProtobufCMessageDescriptor strata__v1__get_historical_features_request__de
   "Strata__V1__GetHistoricalFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__GetHistoricalFeaturesRequest),
-  4,
+  5,
   strata__v1__get_historical_features_request__field_descriptors,
   strata__v1__get_historical_features_request__field_indices_by_name,
   1,  strata__v1__get_historical_features_request__number_ranges,
@@ -2313,7 +2449,7 @@ const ProtobufCMessageDescriptor strata__v1__get_historical_features_response__d
   (ProtobufCMessageInit) strata__v1__get_historical_features_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__joined_batch__field_descriptors[2] =
+static const ProtobufCFieldDescriptor strata__v1__joined_batch__field_descriptors[3] =
 {
   {
     "row_count",
@@ -2339,15 +2475,28 @@ static const ProtobufCFieldDescriptor strata__v1__joined_batch__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "row_orders",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__JoinedBatch, n_row_orders),
+    offsetof(Strata__V1__JoinedBatch, row_orders),
+    &strata__v1__joined_row_order__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__joined_batch__field_indices_by_name[] = {
   1,   /* field[1] = columns */
   0,   /* field[0] = row_count */
+  2,   /* field[2] = row_orders */
 };
 static const ProtobufCIntRange strata__v1__joined_batch__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor strata__v1__joined_batch__descriptor =
 {
@@ -2357,11 +2506,88 @@ const ProtobufCMessageDescriptor strata__v1__joined_batch__descriptor =
   "Strata__V1__JoinedBatch",
   "strata.v1",
   sizeof(Strata__V1__JoinedBatch),
-  2,
+  3,
   strata__v1__joined_batch__field_descriptors,
   strata__v1__joined_batch__field_indices_by_name,
   1,  strata__v1__joined_batch__number_ranges,
   (ProtobufCMessageInit) strata__v1__joined_batch__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__joined_row_order__field_descriptors[4] =
+{
+  {
+    "found",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__JoinedRowOrder, found),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_timestamps_micros",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Strata__V1__JoinedRowOrder, n_event_timestamps_micros),
+    offsetof(Strata__V1__JoinedRowOrder, event_timestamps_micros),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_timestamps_micros",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Strata__V1__JoinedRowOrder, n_created_timestamps_micros),
+    offsetof(Strata__V1__JoinedRowOrder, created_timestamps_micros),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "write_ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_FIXED64,
+    offsetof(Strata__V1__JoinedRowOrder, n_write_ids),
+    offsetof(Strata__V1__JoinedRowOrder, write_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__joined_row_order__field_indices_by_name[] = {
+  2,   /* field[2] = created_timestamps_micros */
+  1,   /* field[1] = event_timestamps_micros */
+  0,   /* field[0] = found */
+  3,   /* field[3] = write_ids */
+};
+static const ProtobufCIntRange strata__v1__joined_row_order__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor strata__v1__joined_row_order__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.JoinedRowOrder",
+  "JoinedRowOrder",
+  "Strata__V1__JoinedRowOrder",
+  "strata.v1",
+  sizeof(Strata__V1__JoinedRowOrder),
+  4,
+  strata__v1__joined_row_order__field_descriptors,
+  strata__v1__joined_row_order__field_indices_by_name,
+  1,  strata__v1__joined_row_order__number_ranges,
+  (ProtobufCMessageInit) strata__v1__joined_row_order__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor strata__v1__joined_column__field_descriptors[7] =
@@ -2534,7 +2760,7 @@ const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor =
   (ProtobufCMessageInit) strata__v1__ping_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[21] =
+static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[22] =
 {
   {
     "node_id",
@@ -2788,6 +3014,18 @@ static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "replication_factor",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, replication_factor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_status_response__field_indices_by_name[] = {
   15,   /* field[15] = cluster_nodes */
@@ -2806,6 +3044,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
   0,   /* field[0] = node_id */
   8,   /* field[8] = online_lookups */
   17,   /* field[17] = online_rows */
+  21,   /* field[21] = replication_factor */
   14,   /* field[14] = ring_epoch */
   6,   /* field[6] = rows_written */
   2,   /* field[2] = started_at_micros */
@@ -2815,7 +3054,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
 static const ProtobufCIntRange strata__v1__get_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
 {
@@ -2825,7 +3064,7 @@ const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
   "Strata__V1__GetStatusResponse",
   "strata.v1",
   sizeof(Strata__V1__GetStatusResponse),
-  21,
+  22,
   strata__v1__get_status_response__field_descriptors,
   strata__v1__get_status_response__field_indices_by_name,
   1,  strata__v1__get_status_response__number_ranges,
@@ -2909,7 +3148,7 @@ const ProtobufCMessageDescriptor strata__v1__node_limits__descriptor =
   (ProtobufCMessageInit) strata__v1__node_limits__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_descriptors[6] =
+static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_descriptors[8] =
 {
   {
     "node_id",
@@ -2983,19 +3222,45 @@ static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "zone",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ClusterNodeStatus, zone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hints_pending",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ClusterNodeStatus, hints_pending),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__cluster_node_status__field_indices_by_name[] = {
   1,   /* field[1] = address */
   5,   /* field[5] = error */
+  7,   /* field[7] = hints_pending */
   0,   /* field[0] = node_id */
   3,   /* field[3] = reachable */
   2,   /* field[2] = ring_share */
   4,   /* field[4] = rows_total */
+  6,   /* field[6] = zone */
 };
 static const ProtobufCIntRange strata__v1__cluster_node_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor =
 {
@@ -3005,7 +3270,7 @@ const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor =
   "Strata__V1__ClusterNodeStatus",
   "strata.v1",
   sizeof(Strata__V1__ClusterNodeStatus),
-  6,
+  8,
   strata__v1__cluster_node_status__field_descriptors,
   strata__v1__cluster_node_status__field_indices_by_name,
   1,  strata__v1__cluster_node_status__number_ranges,
@@ -3088,6 +3353,38 @@ const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor =
   1,  strata__v1__group_write_status__number_ranges,
   (ProtobufCMessageInit) strata__v1__group_write_status__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue strata__v1__consistency__enum_values_by_number[4] =
+{
+  { "CONSISTENCY_DEFAULT", "STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT", 0 },
+  { "CONSISTENCY_ONE", "STRATA__V1__CONSISTENCY__CONSISTENCY_ONE", 1 },
+  { "CONSISTENCY_QUORUM", "STRATA__V1__CONSISTENCY__CONSISTENCY_QUORUM", 2 },
+  { "CONSISTENCY_ALL", "STRATA__V1__CONSISTENCY__CONSISTENCY_ALL", 3 },
+};
+static const ProtobufCIntRange strata__v1__consistency__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex strata__v1__consistency__enum_values_by_name[4] =
+{
+  { "CONSISTENCY_ALL", 3 },
+  { "CONSISTENCY_DEFAULT", 0 },
+  { "CONSISTENCY_ONE", 1 },
+  { "CONSISTENCY_QUORUM", 2 },
+};
+const ProtobufCEnumDescriptor strata__v1__consistency__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.Consistency",
+  "Consistency",
+  "Strata__V1__Consistency",
+  "strata.v1",
+  4,
+  strata__v1__consistency__enum_values_by_number,
+  4,
+  strata__v1__consistency__enum_values_by_name,
+  1,
+  strata__v1__consistency__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[9] =
 {

@@ -36,6 +36,7 @@ typedef struct Strata__V1__GetHistoricalFeaturesRequest Strata__V1__GetHistorica
 typedef struct Strata__V1__JoinedRow Strata__V1__JoinedRow;
 typedef struct Strata__V1__GetHistoricalFeaturesResponse Strata__V1__GetHistoricalFeaturesResponse;
 typedef struct Strata__V1__JoinedBatch Strata__V1__JoinedBatch;
+typedef struct Strata__V1__JoinedRowOrder Strata__V1__JoinedRowOrder;
 typedef struct Strata__V1__JoinedColumn Strata__V1__JoinedColumn;
 typedef struct Strata__V1__GetStatusRequest Strata__V1__GetStatusRequest;
 typedef struct Strata__V1__PingRequest Strata__V1__PingRequest;
@@ -64,6 +65,28 @@ typedef enum _Strata__V1__ApplyFeatureGroupsResponse__Outcome {
   STRATA__V1__APPLY_FEATURE_GROUPS_RESPONSE__OUTCOME__OUTCOME_UNCHANGED = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__APPLY_FEATURE_GROUPS_RESPONSE__OUTCOME)
 } Strata__V1__ApplyFeatureGroupsResponse__Outcome;
+/*
+ * Replica counts for writes and online reads on a cluster with replication factor RF.
+ */
+typedef enum _Strata__V1__Consistency {
+  /*
+   * Writes: QUORUM. Online reads: ONE.
+   */
+  STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT = 0,
+  /*
+   * One replica.
+   */
+  STRATA__V1__CONSISTENCY__CONSISTENCY_ONE = 1,
+  /*
+   * A majority of the replicas: RF / 2 + 1.
+   */
+  STRATA__V1__CONSISTENCY__CONSISTENCY_QUORUM = 2,
+  /*
+   * Every replica.
+   */
+  STRATA__V1__CONSISTENCY__CONSISTENCY_ALL = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__CONSISTENCY)
+} Strata__V1__Consistency;
 
 /* --- messages --- */
 
@@ -194,10 +217,16 @@ struct  Strata__V1__WriteFeaturesRequest
   char **features;
   size_t n_rows;
   Strata__V1__WriteRow **rows;
+  /*
+   * How many replicas of each row must have stored it durably before the call is acknowledged
+   * (only read from the first message of a call). Default (unset): QUORUM. On a single node every
+   * level means that node.
+   */
+  Strata__V1__Consistency consistency;
 };
 #define STRATA__V1__WRITE_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_features_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT }
 
 
 typedef enum {
@@ -255,10 +284,20 @@ struct  Strata__V1__WriteFeaturesResponse
    */
   uint64_t late_rows;
   uint32_t batches;
+  /*
+   * The fewest replicas that had stored any row of the call when it was acknowledged (at least the
+   * level the request asked for; on a single node, 1). The other replicas of a row get it later, from
+   * the same write or from the coordinator's hints.
+   */
+  uint32_t replicas_acknowledged;
+  /*
+   * The cluster's replication factor (1 on a single node).
+   */
+  uint32_t replication_factor;
 };
 #define STRATA__V1__WRITE_FEATURES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_features_response__descriptor) \
-    , 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
 
 
 struct  Strata__V1__GetOnlineFeaturesRequest
@@ -271,10 +310,21 @@ struct  Strata__V1__GetOnlineFeaturesRequest
    */
   size_t n_features;
   char **features;
+  /*
+   * How many replicas answer each entity. Default (unset): ONE, the first replica that answers (the
+   * next one is asked when it fails or is slow). QUORUM and ALL merge the replicas' values by the
+   * order (event time, created time, write id): after a QUORUM write, a QUORUM read sees it.
+   */
+  Strata__V1__Consistency consistency;
+  /*
+   * Internode (a coordinator merging several replicas' answers): the answer also carries, per group
+   * version, the order of the row each entity's values came from (row_orders).
+   */
+  protobuf_c_boolean with_row_order;
 };
 #define STRATA__V1__GET_ONLINE_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_online_features_request__descriptor) \
-    , 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, 0 }
 
 
 struct  Strata__V1__GetOnlineFeaturesResponse
@@ -290,10 +340,16 @@ struct  Strata__V1__GetOnlineFeaturesResponse
    */
   size_t n_vectors;
   Strata__V1__FeatureVector **vectors;
+  /*
+   * Only when the request set `with_row_order`: one entry per distinct group version of `columns`, in
+   * order of first appearance there, each with one entry per entity (the online row that answered it).
+   */
+  size_t n_row_orders;
+  Strata__V1__JoinedRowOrder **row_orders;
 };
 #define STRATA__V1__GET_ONLINE_FEATURES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_online_features_response__descriptor) \
-    , 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Strata__V1__FeatureVector
@@ -349,10 +405,16 @@ struct  Strata__V1__GetHistoricalFeaturesRequest
    * 8 bytes per value that a training export rarely needs). Only read from the first message.
    */
   protobuf_c_boolean with_event_timestamps;
+  /*
+   * Internode (a coordinator merging the answers of several replicas): columnar answers also carry,
+   * per group version, the order of the row each label's values came from (JoinedBatch.row_orders).
+   * Requires `columnar`. Only read from the first message.
+   */
+  protobuf_c_boolean with_row_order;
 };
 #define STRATA__V1__GET_HISTORICAL_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_historical_features_request__descriptor) \
-    , 0,NULL, 0,NULL, 0, 0 }
+    , 0,NULL, 0,NULL, 0, 0, 0 }
 
 
 struct  Strata__V1__JoinedRow
@@ -405,10 +467,37 @@ struct  Strata__V1__JoinedBatch
   uint32_t row_count;
   size_t n_columns;
   Strata__V1__JoinedColumn **columns;
+  /*
+   * Only when the request set `with_row_order`: one entry per distinct group version of `columns`, in
+   * order of first appearance there.
+   */
+  size_t n_row_orders;
+  Strata__V1__JoinedRowOrder **row_orders;
 };
 #define STRATA__V1__JOINED_BATCH__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__joined_batch__descriptor) \
-    , 0, 0,NULL }
+    , 0, 0,NULL, 0,NULL }
+
+
+/*
+ * For each label row of a batch, the order key (event time, created time, write id) of the stored row
+ * of one group version that answered it; `found` is 0 where no row answered (all fields 0 there).
+ * The row with the greater key wins when replicas' answers are merged.
+ */
+struct  Strata__V1__JoinedRowOrder
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData found;
+  size_t n_event_timestamps_micros;
+  int64_t *event_timestamps_micros;
+  size_t n_created_timestamps_micros;
+  int64_t *created_timestamps_micros;
+  size_t n_write_ids;
+  uint64_t *write_ids;
+};
+#define STRATA__V1__JOINED_ROW_ORDER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__joined_row_order__descriptor) \
+    , {0,NULL}, 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Strata__V1__JoinedColumn
@@ -523,10 +612,14 @@ struct  Strata__V1__GetStatusResponse
   uint64_t internode_lookups_on_lanes;
   uint64_t internode_lookups_over_grpc;
   uint64_t lane_lookups_answered;
+  /*
+   * Cluster nodes only: how many nodes hold each entity's rows.
+   */
+  uint32_t replication_factor;
 };
 #define STRATA__V1__GET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_status_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0 }
 
 
 struct  Strata__V1__NodeLimits
@@ -572,10 +665,19 @@ struct  Strata__V1__ClusterNodeStatus
    * Why the node did not answer.
    */
   char *error;
+  /*
+   * The node's zone from the cluster configuration (empty: none); replicas go to distinct zones first.
+   */
+  char *zone;
+  /*
+   * Rows the answering node holds as hints for this node: written while the node failed or was slow
+   * to answer, replayed to it when it answers again.
+   */
+  uint64_t hints_pending;
 };
 #define STRATA__V1__CLUSTER_NODE_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__cluster_node_status__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Strata__V1__GroupWriteStatus
@@ -958,6 +1060,25 @@ Strata__V1__JoinedBatch *
 void   strata__v1__joined_batch__free_unpacked
                      (Strata__V1__JoinedBatch *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__JoinedRowOrder methods */
+void   strata__v1__joined_row_order__init
+                     (Strata__V1__JoinedRowOrder         *message);
+size_t strata__v1__joined_row_order__get_packed_size
+                     (const Strata__V1__JoinedRowOrder   *message);
+size_t strata__v1__joined_row_order__pack
+                     (const Strata__V1__JoinedRowOrder   *message,
+                      uint8_t             *out);
+size_t strata__v1__joined_row_order__pack_to_buffer
+                     (const Strata__V1__JoinedRowOrder   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__JoinedRowOrder *
+       strata__v1__joined_row_order__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__joined_row_order__free_unpacked
+                     (Strata__V1__JoinedRowOrder *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__JoinedColumn methods */
 void   strata__v1__joined_column__init
                      (Strata__V1__JoinedColumn         *message);
@@ -1172,6 +1293,9 @@ typedef void (*Strata__V1__GetHistoricalFeaturesResponse_Closure)
 typedef void (*Strata__V1__JoinedBatch_Closure)
                  (const Strata__V1__JoinedBatch *message,
                   void *closure_data);
+typedef void (*Strata__V1__JoinedRowOrder_Closure)
+                 (const Strata__V1__JoinedRowOrder *message,
+                  void *closure_data);
 typedef void (*Strata__V1__JoinedColumn_Closure)
                  (const Strata__V1__JoinedColumn *message,
                   void *closure_data);
@@ -1295,6 +1419,7 @@ void strata__v1__feature_store__ping(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    strata__v1__consistency__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__apply_feature_groups_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__apply_feature_groups_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__apply_feature_groups_response__result__descriptor;
@@ -1316,6 +1441,7 @@ extern const ProtobufCMessageDescriptor strata__v1__get_historical_features_requ
 extern const ProtobufCMessageDescriptor strata__v1__joined_row__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_historical_features_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__joined_batch__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__joined_row_order__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__joined_column__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_status_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__ping_request__descriptor;

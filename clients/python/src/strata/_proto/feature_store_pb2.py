@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from . import types_pb2 as strata_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dstrata/v1/feature_store.proto\x12\tstrata.v1\x1a\x15strata/v1/types.proto\"H\n\x19\x41pplyFeatureGroupsRequest\x12+\n\x06groups\x18\x01 \x03(\x0b\x32\x1b.strata.v1.FeatureGroupSpec\"\xae\x02\n\x1a\x41pplyFeatureGroupsResponse\x12=\n\x07results\x18\x01 \x03(\x0b\x32,.strata.v1.ApplyFeatureGroupsResponse.Result\x1ah\n\x06Result\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12>\n\x07outcome\x18\x03 \x01(\x0e\x32-.strata.v1.ApplyFeatureGroupsResponse.Outcome\"g\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_CREATED\x10\x01\x12\x17\n\x13OUTCOME_NEW_VERSION\x10\x02\x12\x15\n\x11OUTCOME_UNCHANGED\x10\x03\"\x1a\n\x18ListFeatureGroupsRequest\"D\n\x19ListFeatureGroupsResponse\x12\'\n\x06groups\x18\x01 \x03(\x0b\x32\x17.strata.v1.FeatureGroup\"7\n\x16GetFeatureGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"l\n\x17GetFeatureGroupResponse\x12&\n\x05group\x18\x01 \x01(\x0b\x32\x17.strata.v1.FeatureGroup\x12)\n\x08versions\x18\x02 \x03(\x0b\x32\x17.strata.v1.FeatureGroup\"e\n\x1cSetFeatureGroupStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.strata.v1.GroupStatus\"G\n\x1dSetFeatureGroupStatusResponse\x12&\n\x05group\x18\x01 \x01(\x0b\x32\x17.strata.v1.FeatureGroup\"k\n\x14WriteFeaturesRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t\x12!\n\x04rows\x18\x04 \x03(\x0b\x32\x13.strata.v1.WriteRow\"\xc7\x01\n\x08WriteRow\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x16\x65vent_timestamp_micros\x18\x02 \x01(\x03\x12%\n\x18\x63reated_timestamp_micros\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12 \n\x06values\x18\x04 \x03(\x0b\x32\x10.strata.v1.Value\x12\x15\n\x08write_id\x18\x05 \x01(\x06H\x01\x88\x01\x01\x42\x1b\n\x19_created_timestamp_microsB\x0b\n\t_write_id\"Q\n\x15WriteFeaturesResponse\x12\x14\n\x0crows_written\x18\x01 \x01(\x04\x12\x11\n\tlate_rows\x18\x02 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x03 \x01(\r\"@\n\x18GetOnlineFeaturesRequest\x12\x12\n\nentity_ids\x18\x01 \x03(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\"q\n\x19GetOnlineFeaturesResponse\x12)\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x18.strata.v1.FeatureColumn\x12)\n\x07vectors\x18\x02 \x03(\x0b\x32\x18.strata.v1.FeatureVector\"M\n\rFeatureVector\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.strata.v1.FeatureResult\"o\n\x08LabelRow\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x16label_timestamp_micros\x18\x02 \x01(\x03\x12\x1c\n\x0fknown_at_micros\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_known_at_micros\"\x86\x01\n\x1cGetHistoricalFeaturesRequest\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\t\x12#\n\x06labels\x18\x02 \x03(\x0b\x32\x13.strata.v1.LabelRow\x12\x10\n\x08\x63olumnar\x18\x03 \x01(\x08\x12\x1d\n\x15with_event_timestamps\x18\x04 \x01(\x08\"i\n\tJoinedRow\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x16label_timestamp_micros\x18\x02 \x01(\x03\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.strata.v1.FeatureResult\"\x95\x01\n\x1dGetHistoricalFeaturesResponse\x12)\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x18.strata.v1.FeatureColumn\x12\"\n\x04rows\x18\x02 \x03(\x0b\x32\x14.strata.v1.JoinedRow\x12%\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x16.strata.v1.JoinedBatch\"J\n\x0bJoinedBatch\x12\x11\n\trow_count\x18\x01 \x01(\r\x12(\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x17.strata.v1.JoinedColumn\"\xb0\x01\n\x0cJoinedColumn\x12\x10\n\x08statuses\x18\x01 \x01(\x0c\x12\x12\n\nvalue_mask\x18\x02 \x01(\x0c\x12\x14\n\x0c\x66loat_values\x18\x03 \x03(\x01\x12\x12\n\nint_values\x18\x04 \x03(\x03\x12\x15\n\rstring_values\x18\x05 \x03(\t\x12\x18\n\x10\x65mbedding_values\x18\x06 \x03(\x02\x12\x1f\n\x17\x65vent_timestamps_micros\x18\x07 \x03(\x03\"\x12\n\x10GetStatusRequest\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse\"\xdf\x04\n\x11GetStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x19\n\x11started_at_micros\x18\x03 \x01(\x03\x12\x16\n\x0estorage_engine\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61ta_directory\x18\x05 \x01(\t\x12\x16\n\x0e\x66\x65\x61ture_groups\x18\x06 \x01(\r\x12\x14\n\x0crows_written\x18\x07 \x01(\x04\x12\x11\n\tlate_rows\x18\x08 \x01(\x04\x12\x16\n\x0eonline_lookups\x18\t \x01(\x04\x12\x17\n\x0fhistorical_rows\x18\n \x01(\x04\x12+\n\x06groups\x18\x0b \x03(\x0b\x32\x1b.strata.v1.GroupWriteStatus\x12\x16\n\x0ehistory_images\x18\x0c \x01(\r\x12\x1b\n\x13history_image_bytes\x18\r \x01(\x04\x12\x1c\n\x14history_image_builds\x18\x0e \x01(\x04\x12\x12\n\nring_epoch\x18\x0f \x01(\x04\x12\x33\n\rcluster_nodes\x18\x10 \x03(\x0b\x32\x1c.strata.v1.ClusterNodeStatus\x12%\n\x06limits\x18\x11 \x01(\x0b\x32\x15.strata.v1.NodeLimits\x12\x13\n\x0bonline_rows\x18\x12 \x01(\x04\x12\"\n\x1ainternode_lookups_on_lanes\x18\x13 \x01(\x04\x12#\n\x1binternode_lookups_over_grpc\x18\x14 \x01(\x04\x12\x1d\n\x15lane_lookups_answered\x18\x15 \x01(\x04\"\x84\x01\n\nNodeLimits\x12\x1a\n\x12max_rows_per_batch\x18\x01 \x01(\r\x12\x19\n\x11max_request_bytes\x18\x02 \x01(\x04\x12\x1f\n\x17max_entities_per_lookup\x18\x03 \x01(\r\x12\x1e\n\x16max_labels_per_message\x18\x04 \x01(\r\"\x7f\n\x11\x43lusterNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\nring_share\x18\x03 \x01(\x01\x12\x11\n\treachable\x18\x04 \x01(\x08\x12\x12\n\nrows_total\x18\x05 \x01(\x04\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"a\n\x10GroupWriteStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x19\n\x11last_write_micros\x18\x03 \x01(\x03\x12\x12\n\nrows_total\x18\x04 \x01(\x04\x32\xbe\x06\n\x0c\x46\x65\x61tureStore\x12\x61\n\x12\x41pplyFeatureGroups\x12$.strata.v1.ApplyFeatureGroupsRequest\x1a%.strata.v1.ApplyFeatureGroupsResponse\x12^\n\x11ListFeatureGroups\x12#.strata.v1.ListFeatureGroupsRequest\x1a$.strata.v1.ListFeatureGroupsResponse\x12X\n\x0fGetFeatureGroup\x12!.strata.v1.GetFeatureGroupRequest\x1a\".strata.v1.GetFeatureGroupResponse\x12j\n\x15SetFeatureGroupStatus\x12\'.strata.v1.SetFeatureGroupStatusRequest\x1a(.strata.v1.SetFeatureGroupStatusResponse\x12T\n\rWriteFeatures\x12\x1f.strata.v1.WriteFeaturesRequest\x1a .strata.v1.WriteFeaturesResponse(\x01\x12^\n\x11GetOnlineFeatures\x12#.strata.v1.GetOnlineFeaturesRequest\x1a$.strata.v1.GetOnlineFeaturesResponse\x12n\n\x15GetHistoricalFeatures\x12\'.strata.v1.GetHistoricalFeaturesRequest\x1a(.strata.v1.GetHistoricalFeaturesResponse(\x01\x30\x01\x12\x46\n\tGetStatus\x12\x1b.strata.v1.GetStatusRequest\x1a\x1c.strata.v1.GetStatusResponse\x12\x37\n\x04Ping\x12\x16.strata.v1.PingRequest\x1a\x17.strata.v1.PingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dstrata/v1/feature_store.proto\x12\tstrata.v1\x1a\x15strata/v1/types.proto\"H\n\x19\x41pplyFeatureGroupsRequest\x12+\n\x06groups\x18\x01 \x03(\x0b\x32\x1b.strata.v1.FeatureGroupSpec\"\xae\x02\n\x1a\x41pplyFeatureGroupsResponse\x12=\n\x07results\x18\x01 \x03(\x0b\x32,.strata.v1.ApplyFeatureGroupsResponse.Result\x1ah\n\x06Result\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12>\n\x07outcome\x18\x03 \x01(\x0e\x32-.strata.v1.ApplyFeatureGroupsResponse.Outcome\"g\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_CREATED\x10\x01\x12\x17\n\x13OUTCOME_NEW_VERSION\x10\x02\x12\x15\n\x11OUTCOME_UNCHANGED\x10\x03\"\x1a\n\x18ListFeatureGroupsRequest\"D\n\x19ListFeatureGroupsResponse\x12\'\n\x06groups\x18\x01 \x03(\x0b\x32\x17.strata.v1.FeatureGroup\"7\n\x16GetFeatureGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"l\n\x17GetFeatureGroupResponse\x12&\n\x05group\x18\x01 \x01(\x0b\x32\x17.strata.v1.FeatureGroup\x12)\n\x08versions\x18\x02 \x03(\x0b\x32\x17.strata.v1.FeatureGroup\"e\n\x1cSetFeatureGroupStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.strata.v1.GroupStatus\"G\n\x1dSetFeatureGroupStatusResponse\x12&\n\x05group\x18\x01 \x01(\x0b\x32\x17.strata.v1.FeatureGroup\"\x98\x01\n\x14WriteFeaturesRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t\x12!\n\x04rows\x18\x04 \x03(\x0b\x32\x13.strata.v1.WriteRow\x12+\n\x0b\x63onsistency\x18\x05 \x01(\x0e\x32\x16.strata.v1.Consistency\"\xc7\x01\n\x08WriteRow\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x16\x65vent_timestamp_micros\x18\x02 \x01(\x03\x12%\n\x18\x63reated_timestamp_micros\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12 \n\x06values\x18\x04 \x03(\x0b\x32\x10.strata.v1.Value\x12\x15\n\x08write_id\x18\x05 \x01(\x06H\x01\x88\x01\x01\x42\x1b\n\x19_created_timestamp_microsB\x0b\n\t_write_id\"\x8c\x01\n\x15WriteFeaturesResponse\x12\x14\n\x0crows_written\x18\x01 \x01(\x04\x12\x11\n\tlate_rows\x18\x02 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x03 \x01(\r\x12\x1d\n\x15replicas_acknowledged\x18\x04 \x01(\r\x12\x1a\n\x12replication_factor\x18\x05 \x01(\r\"\x85\x01\n\x18GetOnlineFeaturesRequest\x12\x12\n\nentity_ids\x18\x01 \x03(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\x12+\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x16.strata.v1.Consistency\x12\x16\n\x0ewith_row_order\x18\x04 \x01(\x08\"\xa0\x01\n\x19GetOnlineFeaturesResponse\x12)\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x18.strata.v1.FeatureColumn\x12)\n\x07vectors\x18\x02 \x03(\x0b\x32\x18.strata.v1.FeatureVector\x12-\n\nrow_orders\x18\x03 \x03(\x0b\x32\x19.strata.v1.JoinedRowOrder\"M\n\rFeatureVector\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.strata.v1.FeatureResult\"o\n\x08LabelRow\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x16label_timestamp_micros\x18\x02 \x01(\x03\x12\x1c\n\x0fknown_at_micros\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_known_at_micros\"\x9e\x01\n\x1cGetHistoricalFeaturesRequest\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\t\x12#\n\x06labels\x18\x02 \x03(\x0b\x32\x13.strata.v1.LabelRow\x12\x10\n\x08\x63olumnar\x18\x03 \x01(\x08\x12\x1d\n\x15with_event_timestamps\x18\x04 \x01(\x08\x12\x16\n\x0ewith_row_order\x18\x05 \x01(\x08\"i\n\tJoinedRow\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x16label_timestamp_micros\x18\x02 \x01(\x03\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.strata.v1.FeatureResult\"\x95\x01\n\x1dGetHistoricalFeaturesResponse\x12)\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x18.strata.v1.FeatureColumn\x12\"\n\x04rows\x18\x02 \x03(\x0b\x32\x14.strata.v1.JoinedRow\x12%\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x16.strata.v1.JoinedBatch\"y\n\x0bJoinedBatch\x12\x11\n\trow_count\x18\x01 \x01(\r\x12(\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x17.strata.v1.JoinedColumn\x12-\n\nrow_orders\x18\x03 \x03(\x0b\x32\x19.strata.v1.JoinedRowOrder\"v\n\x0eJoinedRowOrder\x12\r\n\x05\x66ound\x18\x01 \x01(\x0c\x12\x1f\n\x17\x65vent_timestamps_micros\x18\x02 \x03(\x03\x12!\n\x19\x63reated_timestamps_micros\x18\x03 \x03(\x03\x12\x11\n\twrite_ids\x18\x04 \x03(\x06\"\xb0\x01\n\x0cJoinedColumn\x12\x10\n\x08statuses\x18\x01 \x01(\x0c\x12\x12\n\nvalue_mask\x18\x02 \x01(\x0c\x12\x14\n\x0c\x66loat_values\x18\x03 \x03(\x01\x12\x12\n\nint_values\x18\x04 \x03(\x03\x12\x15\n\rstring_values\x18\x05 \x03(\t\x12\x18\n\x10\x65mbedding_values\x18\x06 \x03(\x02\x12\x1f\n\x17\x65vent_timestamps_micros\x18\x07 \x03(\x03\"\x12\n\x10GetStatusRequest\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse\"\xfb\x04\n\x11GetStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x19\n\x11started_at_micros\x18\x03 \x01(\x03\x12\x16\n\x0estorage_engine\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61ta_directory\x18\x05 \x01(\t\x12\x16\n\x0e\x66\x65\x61ture_groups\x18\x06 \x01(\r\x12\x14\n\x0crows_written\x18\x07 \x01(\x04\x12\x11\n\tlate_rows\x18\x08 \x01(\x04\x12\x16\n\x0eonline_lookups\x18\t \x01(\x04\x12\x17\n\x0fhistorical_rows\x18\n \x01(\x04\x12+\n\x06groups\x18\x0b \x03(\x0b\x32\x1b.strata.v1.GroupWriteStatus\x12\x16\n\x0ehistory_images\x18\x0c \x01(\r\x12\x1b\n\x13history_image_bytes\x18\r \x01(\x04\x12\x1c\n\x14history_image_builds\x18\x0e \x01(\x04\x12\x12\n\nring_epoch\x18\x0f \x01(\x04\x12\x33\n\rcluster_nodes\x18\x10 \x03(\x0b\x32\x1c.strata.v1.ClusterNodeStatus\x12%\n\x06limits\x18\x11 \x01(\x0b\x32\x15.strata.v1.NodeLimits\x12\x13\n\x0bonline_rows\x18\x12 \x01(\x04\x12\"\n\x1ainternode_lookups_on_lanes\x18\x13 \x01(\x04\x12#\n\x1binternode_lookups_over_grpc\x18\x14 \x01(\x04\x12\x1d\n\x15lane_lookups_answered\x18\x15 \x01(\x04\x12\x1a\n\x12replication_factor\x18\x16 \x01(\r\"\x84\x01\n\nNodeLimits\x12\x1a\n\x12max_rows_per_batch\x18\x01 \x01(\r\x12\x19\n\x11max_request_bytes\x18\x02 \x01(\x04\x12\x1f\n\x17max_entities_per_lookup\x18\x03 \x01(\r\x12\x1e\n\x16max_labels_per_message\x18\x04 \x01(\r\"\xa4\x01\n\x11\x43lusterNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\nring_share\x18\x03 \x01(\x01\x12\x11\n\treachable\x18\x04 \x01(\x08\x12\x12\n\nrows_total\x18\x05 \x01(\x04\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0c\n\x04zone\x18\x07 \x01(\t\x12\x15\n\rhints_pending\x18\x08 \x01(\x04\"a\n\x10GroupWriteStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x19\n\x11last_write_micros\x18\x03 \x01(\x03\x12\x12\n\nrows_total\x18\x04 \x01(\x04*h\n\x0b\x43onsistency\x12\x17\n\x13\x43ONSISTENCY_DEFAULT\x10\x00\x12\x13\n\x0f\x43ONSISTENCY_ONE\x10\x01\x12\x16\n\x12\x43ONSISTENCY_QUORUM\x10\x02\x12\x13\n\x0f\x43ONSISTENCY_ALL\x10\x03\x32\xbe\x06\n\x0c\x46\x65\x61tureStore\x12\x61\n\x12\x41pplyFeatureGroups\x12$.strata.v1.ApplyFeatureGroupsRequest\x1a%.strata.v1.ApplyFeatureGroupsResponse\x12^\n\x11ListFeatureGroups\x12#.strata.v1.ListFeatureGroupsRequest\x1a$.strata.v1.ListFeatureGroupsResponse\x12X\n\x0fGetFeatureGroup\x12!.strata.v1.GetFeatureGroupRequest\x1a\".strata.v1.GetFeatureGroupResponse\x12j\n\x15SetFeatureGroupStatus\x12\'.strata.v1.SetFeatureGroupStatusRequest\x1a(.strata.v1.SetFeatureGroupStatusResponse\x12T\n\rWriteFeatures\x12\x1f.strata.v1.WriteFeaturesRequest\x1a .strata.v1.WriteFeaturesResponse(\x01\x12^\n\x11GetOnlineFeatures\x12#.strata.v1.GetOnlineFeaturesRequest\x1a$.strata.v1.GetOnlineFeaturesResponse\x12n\n\x15GetHistoricalFeatures\x12\'.strata.v1.GetHistoricalFeaturesRequest\x1a(.strata.v1.GetHistoricalFeaturesResponse(\x01\x30\x01\x12\x46\n\tGetStatus\x12\x1b.strata.v1.GetStatusRequest\x1a\x1c.strata.v1.GetStatusResponse\x12\x37\n\x04Ping\x12\x16.strata.v1.PingRequest\x1a\x17.strata.v1.PingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.feature_store_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONSISTENCY']._serialized_start=3810
+  _globals['_CONSISTENCY']._serialized_end=3914
   _globals['_APPLYFEATUREGROUPSREQUEST']._serialized_start=67
   _globals['_APPLYFEATUREGROUPSREQUEST']._serialized_end=139
   _globals['_APPLYFEATUREGROUPSRESPONSE']._serialized_start=142
@@ -52,44 +54,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETFEATUREGROUPSTATUSREQUEST']._serialized_end=812
   _globals['_SETFEATUREGROUPSTATUSRESPONSE']._serialized_start=814
   _globals['_SETFEATUREGROUPSTATUSRESPONSE']._serialized_end=885
-  _globals['_WRITEFEATURESREQUEST']._serialized_start=887
-  _globals['_WRITEFEATURESREQUEST']._serialized_end=994
-  _globals['_WRITEROW']._serialized_start=997
-  _globals['_WRITEROW']._serialized_end=1196
-  _globals['_WRITEFEATURESRESPONSE']._serialized_start=1198
-  _globals['_WRITEFEATURESRESPONSE']._serialized_end=1279
-  _globals['_GETONLINEFEATURESREQUEST']._serialized_start=1281
-  _globals['_GETONLINEFEATURESREQUEST']._serialized_end=1345
-  _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=1347
-  _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=1460
-  _globals['_FEATUREVECTOR']._serialized_start=1462
-  _globals['_FEATUREVECTOR']._serialized_end=1539
-  _globals['_LABELROW']._serialized_start=1541
-  _globals['_LABELROW']._serialized_end=1652
-  _globals['_GETHISTORICALFEATURESREQUEST']._serialized_start=1655
-  _globals['_GETHISTORICALFEATURESREQUEST']._serialized_end=1789
-  _globals['_JOINEDROW']._serialized_start=1791
-  _globals['_JOINEDROW']._serialized_end=1896
-  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_start=1899
-  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_end=2048
-  _globals['_JOINEDBATCH']._serialized_start=2050
-  _globals['_JOINEDBATCH']._serialized_end=2124
-  _globals['_JOINEDCOLUMN']._serialized_start=2127
-  _globals['_JOINEDCOLUMN']._serialized_end=2303
-  _globals['_GETSTATUSREQUEST']._serialized_start=2305
-  _globals['_GETSTATUSREQUEST']._serialized_end=2323
-  _globals['_PINGREQUEST']._serialized_start=2325
-  _globals['_PINGREQUEST']._serialized_end=2338
-  _globals['_PINGRESPONSE']._serialized_start=2340
-  _globals['_PINGRESPONSE']._serialized_end=2354
-  _globals['_GETSTATUSRESPONSE']._serialized_start=2357
-  _globals['_GETSTATUSRESPONSE']._serialized_end=2964
-  _globals['_NODELIMITS']._serialized_start=2967
-  _globals['_NODELIMITS']._serialized_end=3099
-  _globals['_CLUSTERNODESTATUS']._serialized_start=3101
-  _globals['_CLUSTERNODESTATUS']._serialized_end=3228
-  _globals['_GROUPWRITESTATUS']._serialized_start=3230
-  _globals['_GROUPWRITESTATUS']._serialized_end=3327
-  _globals['_FEATURESTORE']._serialized_start=3330
-  _globals['_FEATURESTORE']._serialized_end=4160
+  _globals['_WRITEFEATURESREQUEST']._serialized_start=888
+  _globals['_WRITEFEATURESREQUEST']._serialized_end=1040
+  _globals['_WRITEROW']._serialized_start=1043
+  _globals['_WRITEROW']._serialized_end=1242
+  _globals['_WRITEFEATURESRESPONSE']._serialized_start=1245
+  _globals['_WRITEFEATURESRESPONSE']._serialized_end=1385
+  _globals['_GETONLINEFEATURESREQUEST']._serialized_start=1388
+  _globals['_GETONLINEFEATURESREQUEST']._serialized_end=1521
+  _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=1524
+  _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=1684
+  _globals['_FEATUREVECTOR']._serialized_start=1686
+  _globals['_FEATUREVECTOR']._serialized_end=1763
+  _globals['_LABELROW']._serialized_start=1765
+  _globals['_LABELROW']._serialized_end=1876
+  _globals['_GETHISTORICALFEATURESREQUEST']._serialized_start=1879
+  _globals['_GETHISTORICALFEATURESREQUEST']._serialized_end=2037
+  _globals['_JOINEDROW']._serialized_start=2039
+  _globals['_JOINEDROW']._serialized_end=2144
+  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_start=2147
+  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_end=2296
+  _globals['_JOINEDBATCH']._serialized_start=2298
+  _globals['_JOINEDBATCH']._serialized_end=2419
+  _globals['_JOINEDROWORDER']._serialized_start=2421
+  _globals['_JOINEDROWORDER']._serialized_end=2539
+  _globals['_JOINEDCOLUMN']._serialized_start=2542
+  _globals['_JOINEDCOLUMN']._serialized_end=2718
+  _globals['_GETSTATUSREQUEST']._serialized_start=2720
+  _globals['_GETSTATUSREQUEST']._serialized_end=2738
+  _globals['_PINGREQUEST']._serialized_start=2740
+  _globals['_PINGREQUEST']._serialized_end=2753
+  _globals['_PINGRESPONSE']._serialized_start=2755
+  _globals['_PINGRESPONSE']._serialized_end=2769
+  _globals['_GETSTATUSRESPONSE']._serialized_start=2772
+  _globals['_GETSTATUSRESPONSE']._serialized_end=3407
+  _globals['_NODELIMITS']._serialized_start=3410
+  _globals['_NODELIMITS']._serialized_end=3542
+  _globals['_CLUSTERNODESTATUS']._serialized_start=3545
+  _globals['_CLUSTERNODESTATUS']._serialized_end=3709
+  _globals['_GROUPWRITESTATUS']._serialized_start=3711
+  _globals['_GROUPWRITESTATUS']._serialized_end=3808
+  _globals['_FEATURESTORE']._serialized_start=3917
+  _globals['_FEATURESTORE']._serialized_end=4747
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSISTENCY_DEFAULT: _ClassVar[Consistency]
+    CONSISTENCY_ONE: _ClassVar[Consistency]
+    CONSISTENCY_QUORUM: _ClassVar[Consistency]
+    CONSISTENCY_ALL: _ClassVar[Consistency]
+CONSISTENCY_DEFAULT: Consistency
+CONSISTENCY_ONE: Consistency
+CONSISTENCY_QUORUM: Consistency
+CONSISTENCY_ALL: Consistency
+
 class ApplyFeatureGroupsRequest(_message.Message):
     __slots__ = ("groups",)
     GROUPS_FIELD_NUMBER: _ClassVar[int]
@@ -82,16 +93,18 @@ class SetFeatureGroupStatusResponse(_message.Message):
     def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ...) -> None: ...
 
 class WriteFeaturesRequest(_message.Message):
-    __slots__ = ("group", "version", "features", "rows")
+    __slots__ = ("group", "version", "features", "rows", "consistency")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     group: str
     version: int
     features: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[WriteRow]
-    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ...) -> None: ...
+    consistency: Consistency
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
 
 class WriteRow(_message.Message):
     __slots__ = ("entity_id", "event_timestamp_micros", "created_timestamp_micros", "values", "write_id")
@@ -108,30 +121,40 @@ class WriteRow(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., event_timestamp_micros: _Optional[int] = ..., created_timestamp_micros: _Optional[int] = ..., values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ..., write_id: _Optional[int] = ...) -> None: ...
 
 class WriteFeaturesResponse(_message.Message):
-    __slots__ = ("rows_written", "late_rows", "batches")
+    __slots__ = ("rows_written", "late_rows", "batches", "replicas_acknowledged", "replication_factor")
     ROWS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
     LATE_ROWS_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
     rows_written: int
     late_rows: int
     batches: int
-    def __init__(self, rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...
+    replicas_acknowledged: int
+    replication_factor: int
+    def __init__(self, rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., batches: _Optional[int] = ..., replicas_acknowledged: _Optional[int] = ..., replication_factor: _Optional[int] = ...) -> None: ...
 
 class GetOnlineFeaturesRequest(_message.Message):
-    __slots__ = ("entity_ids", "features")
+    __slots__ = ("entity_ids", "features", "consistency", "with_row_order")
     ENTITY_IDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    WITH_ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
     entity_ids: _containers.RepeatedScalarFieldContainer[str]
     features: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+    consistency: Consistency
+    with_row_order: bool
+    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., with_row_order: _Optional[bool] = ...) -> None: ...
 
 class GetOnlineFeaturesResponse(_message.Message):
-    __slots__ = ("columns", "vectors")
+    __slots__ = ("columns", "vectors", "row_orders")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
+    ROW_ORDERS_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureColumn]
     vectors: _containers.RepeatedCompositeFieldContainer[FeatureVector]
-    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ...) -> None: ...
+    row_orders: _containers.RepeatedCompositeFieldContainer[JoinedRowOrder]
+    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ..., row_orders: _Optional[_Iterable[_Union[JoinedRowOrder, _Mapping]]] = ...) -> None: ...
 
 class FeatureVector(_message.Message):
     __slots__ = ("entity_id", "results")
@@ -152,16 +175,18 @@ class LabelRow(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., label_timestamp_micros: _Optional[int] = ..., known_at_micros: _Optional[int] = ...) -> None: ...
 
 class GetHistoricalFeaturesRequest(_message.Message):
-    __slots__ = ("features", "labels", "columnar", "with_event_timestamps")
+    __slots__ = ("features", "labels", "columnar", "with_event_timestamps", "with_row_order")
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     COLUMNAR_FIELD_NUMBER: _ClassVar[int]
     WITH_EVENT_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    WITH_ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
     features: _containers.RepeatedScalarFieldContainer[str]
     labels: _containers.RepeatedCompositeFieldContainer[LabelRow]
     columnar: bool
     with_event_timestamps: bool
-    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ...) -> None: ...
+    with_row_order: bool
+    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ..., with_row_order: _Optional[bool] = ...) -> None: ...
 
 class JoinedRow(_message.Message):
     __slots__ = ("entity_id", "label_timestamp_micros", "results")
@@ -184,12 +209,26 @@ class GetHistoricalFeaturesResponse(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[JoinedRow, _Mapping]]] = ..., batch: _Optional[_Union[JoinedBatch, _Mapping]] = ...) -> None: ...
 
 class JoinedBatch(_message.Message):
-    __slots__ = ("row_count", "columns")
+    __slots__ = ("row_count", "columns", "row_orders")
     ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROW_ORDERS_FIELD_NUMBER: _ClassVar[int]
     row_count: int
     columns: _containers.RepeatedCompositeFieldContainer[JoinedColumn]
-    def __init__(self, row_count: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[JoinedColumn, _Mapping]]] = ...) -> None: ...
+    row_orders: _containers.RepeatedCompositeFieldContainer[JoinedRowOrder]
+    def __init__(self, row_count: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[JoinedColumn, _Mapping]]] = ..., row_orders: _Optional[_Iterable[_Union[JoinedRowOrder, _Mapping]]] = ...) -> None: ...
+
+class JoinedRowOrder(_message.Message):
+    __slots__ = ("found", "event_timestamps_micros", "created_timestamps_micros", "write_ids")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIMESTAMPS_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIMESTAMPS_MICROS_FIELD_NUMBER: _ClassVar[int]
+    WRITE_IDS_FIELD_NUMBER: _ClassVar[int]
+    found: bytes
+    event_timestamps_micros: _containers.RepeatedScalarFieldContainer[int]
+    created_timestamps_micros: _containers.RepeatedScalarFieldContainer[int]
+    write_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, found: _Optional[bytes] = ..., event_timestamps_micros: _Optional[_Iterable[int]] = ..., created_timestamps_micros: _Optional[_Iterable[int]] = ..., write_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JoinedColumn(_message.Message):
     __slots__ = ("statuses", "value_mask", "float_values", "int_values", "string_values", "embedding_values", "event_timestamps_micros")
@@ -222,7 +261,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered")
+    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered", "replication_factor")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +283,7 @@ class GetStatusResponse(_message.Message):
     INTERNODE_LOOKUPS_ON_LANES_FIELD_NUMBER: _ClassVar[int]
     INTERNODE_LOOKUPS_OVER_GRPC_FIELD_NUMBER: _ClassVar[int]
     LANE_LOOKUPS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     version: str
     started_at_micros: int
@@ -265,7 +305,8 @@ class GetStatusResponse(_message.Message):
     internode_lookups_on_lanes: int
     internode_lookups_over_grpc: int
     lane_lookups_answered: int
-    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ...) -> None: ...
+    replication_factor: int
+    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ..., replication_factor: _Optional[int] = ...) -> None: ...
 
 class NodeLimits(_message.Message):
     __slots__ = ("max_rows_per_batch", "max_request_bytes", "max_entities_per_lookup", "max_labels_per_message")
@@ -280,20 +321,24 @@ class NodeLimits(_message.Message):
     def __init__(self, max_rows_per_batch: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., max_entities_per_lookup: _Optional[int] = ..., max_labels_per_message: _Optional[int] = ...) -> None: ...
 
 class ClusterNodeStatus(_message.Message):
-    __slots__ = ("node_id", "address", "ring_share", "reachable", "rows_total", "error")
+    __slots__ = ("node_id", "address", "ring_share", "reachable", "rows_total", "error", "zone", "hints_pending")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RING_SHARE_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     ROWS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    HINTS_PENDING_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     address: str
     ring_share: float
     reachable: bool
     rows_total: int
     error: str
-    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., ring_share: _Optional[float] = ..., reachable: _Optional[bool] = ..., rows_total: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    zone: str
+    hints_pending: int
+    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., ring_share: _Optional[float] = ..., reachable: _Optional[bool] = ..., rows_total: _Optional[int] = ..., error: _Optional[str] = ..., zone: _Optional[str] = ..., hints_pending: _Optional[int] = ...) -> None: ...
 
 class GroupWriteStatus(_message.Message):
     __slots__ = ("group", "version", "last_write_micros", "rows_total")
