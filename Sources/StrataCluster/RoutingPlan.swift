@@ -22,10 +22,31 @@ public struct RoutingPlan: Sendable, Equatable {
 
   /// Routes each entity id to its primary owner on `ring`.
   public init(entityIDs: some Collection<String>, ring: HashRing) {
+    self.init(entityIDs: entityIDs) { ring.primary(of: $0) }
+  }
+
+  /// Routes each entity id to one of its replicas under `placement`: `preferring` when it is one of
+  /// them (a coordinator that holds a replica answers from it, without a network hop), else the first
+  /// replica in placement order that is not in `avoiding` (nodes that failed, or are believed down),
+  /// else, when every replica is avoided, the first replica not in `excluding` (nodes already tried
+  /// for this request), else the primary.
+  public init(
+    entityIDs: some Collection<String>, placement: ReplicaPlacement, preferring: String? = nil,
+    avoiding: Set<String> = [], excluding: Set<String> = []
+  ) {
+    self.init(entityIDs: entityIDs) { id in
+      let replicas = placement.replicas(of: id)
+      if let preferred = preferring, !avoiding.contains(preferred), replicas.contains(preferred) { return preferred }
+      return replicas.first { !avoiding.contains($0) } ?? replicas.first { !excluding.contains($0) } ?? replicas[0]
+    }
+  }
+
+  /// Routes each entity id to `route(id)`.
+  init(entityIDs: some Collection<String>, route: (String) -> String) {
     part.reserveCapacity(entityIDs.count)
     var slot: [String: Int] = [:]
     for (i, id) in entityIDs.enumerated() {
-      let node = ring.primary(of: id)
+      let node = route(id)
       let k: Int
       if let known = slot[node] {
         k = known

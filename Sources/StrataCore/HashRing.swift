@@ -173,6 +173,10 @@ public struct HashRing: Sendable {
     return low == positions.count ? 0 : low
   }
 
+  /// The index of the vnode whose range holds `token` (its primary vnode): tokens with the same index
+  /// have the same owners.
+  public func primaryVnode(ofToken token: UInt64) -> Int { vnodeIndex(ofToken: token) }
+
   /// The node that owns `token` as primary.
   @inlinable
   public func primary(ofToken token: UInt64) -> String {

@@ -1,0 +1,82 @@
+import StrataCluster
+import StrataCore
+import StrataTestSupport
+import Testing
+
+@Suite("Replica placement")
+struct ReplicaPlacementTests {
+  @Test("without zones the replicas are the ring's owners: RF distinct nodes, primary first")
+  func ringOwners() throws {
+    var rng = SplitMix64.forTest("ReplicaPlacement.ringOwners")
+    for _ in 0..<100 {
+      let n = 1 + rng.below(7)
+      let ring = try HashRing(nodes: (1...n).map { "n\($0)" }, virtualNodes: 32, epoch: 1)
+      let rf = 1 + rng.below(n)
+      let placement = try ReplicaPlacement(ring: ring, replicationFactor: rf)
+      for _ in 0..<50 {
+        let id = "e\(rng.next())"
+        let replicas = placement.replicas(of: id)
+        #expect(replicas == ring.owners(of: id, replicas: rf), "seed \(SplitMix64.hex(rng.seed))")
+        #expect(Set(replicas).count == rf && replicas[0] == ring.primary(of: id))
+      }
+    }
+  }
+
+  @Test("with zones every replica set spans as many zones as it can, keeps the ring's primary, and is the same on every call")
+  func zones() throws {
+    var rng = SplitMix64.forTest("ReplicaPlacement.zones")
+    for _ in 0..<60 {
+      let n = 2 + rng.below(8)
+      let ids = (1...n).map { "n\($0)" }
+      let zoneCount = 1 + rng.below(4)
+      // Some nodes have no zone: each counts as a zone of its own.
+      let zones = Dictionary(uniqueKeysWithValues: ids.map { ($0, rng.below(5) == 0 ? "" : "z\(rng.below(zoneCount))") })
+      let ring = try HashRing(nodes: ids, virtualNodes: 32, epoch: 1)
+      let rf = 1 + rng.below(n)
+      let placement = try ReplicaPlacement(ring: ring, replicationFactor: rf, zones: zones)
+      func zone(_ node: String) -> String { zones[node]!.isEmpty ? "own:\(node)" : zones[node]! }
+      let distinctZones = Set(ids.map(zone)).count
+      for _ in 0..<40 {
+        let id = "e\(rng.next())"
+        let replicas = placement.replicas(of: id)
+        #expect(Set(replicas).count == rf, "seed \(SplitMix64.hex(rng.seed))")
+        #expect(replicas[0] == ring.primary(of: id))
+        #expect(Set(replicas.map(zone)).count == min(rf, distinctZones), "as many zones as possible: \(replicas)")
+        #expect(placement.replicas(of: id) == replicas)
+      }
+    }
+  }
+
+  @Test("three zones of two nodes with RF 3: one replica in each zone, for every token")
+  func oneCopyPerZone() throws {
+    let zones = ["a1": "a", "a2": "a", "b1": "b", "b2": "b", "c1": "c", "c2": "c"]
+    let placement = try ReplicaPlacement(
+      ring: try HashRing(nodes: Array(zones.keys), virtualNodes: 64, epoch: 1), replicationFactor: 3, zones: zones)
+    for i in 0..<2_000 {
+      #expect(Set(placement.replicas(of: "user_\(i)").map { zones[$0]! }) == ["a", "b", "c"])
+    }
+  }
+
+  @Test("a replication factor outside 1...nodes is refused, naming the range")
+  func badFactor() throws {
+    let ring = try HashRing(nodes: ["n1", "n2"], epoch: 1)
+    for rf in [0, 3, -1] {
+      #expect(throws: StrataError.invalidArgument("the replication factor must be between 1 and the number of nodes (2), got \(rf)")) {
+        try ReplicaPlacement(ring: ring, replicationFactor: rf)
+      }
+    }
+    #expect(ReplicaPlacement.defaultReplicationFactor(nodeCount: 1) == 1)
+    #expect(ReplicaPlacement.defaultReplicationFactor(nodeCount: 2) == 2)
+    #expect(ReplicaPlacement.defaultReplicationFactor(nodeCount: 5) == 3)
+  }
+
+  @Test("required replicas: ONE 1, QUORUM a majority, ALL every replica")
+  func required() throws {
+    for (rf, quorum) in [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)] {
+      let placement = try ReplicaPlacement(ring: try HashRing(nodes: (1...5).map { "n\($0)" }, epoch: 1), replicationFactor: rf)
+      #expect(placement.required(.one) == 1)
+      #expect(placement.required(.quorum) == quorum)
+      #expect(placement.required(.all) == rf)
+    }
+  }
+}
