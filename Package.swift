@@ -107,7 +107,7 @@ let package = Package(
     .target(
       name: "StrataServer",
       dependencies: [
-        "StrataCore", "StrataStorage", "StrataRocksDB", "StrataGRPC",
+        "StrataCore", "StrataStorage", "StrataRocksDB", "StrataGRPC", "StrataCluster",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),

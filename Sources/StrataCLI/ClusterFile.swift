@@ -8,10 +8,12 @@ internal import Yams
 /// ```yaml
 /// epoch: 1                 # bump it whenever the node list changes; nodes refuse calls from other epochs
 /// virtual_nodes: 1024      # optional, the ring's virtual nodes per node
+/// replication_factor: 3    # optional, nodes per entity (default 3, or every node when there are fewer)
 /// nodes:                   # the first node is the registry leader
 ///   - id: n1
 ///     address: 127.0.0.1:7401  # the public port (clients)
 ///     internode_port: 7501     # the Shard service on the same host (other nodes only)
+///     zone: a                  # optional: replicas go to distinct zones first
 ///   - id: n2
 ///     address: 127.0.0.1:7402
 ///     internode_port: 7502
@@ -20,11 +22,13 @@ enum ClusterFile {
   struct Document: Decodable {
     var epoch: UInt64
     var virtualNodes: Int?
+    var replicationFactor: Int?
     var nodes: [Entry]
 
     enum CodingKeys: String, CodingKey {
       case epoch
       case virtualNodes = "virtual_nodes"
+      case replicationFactor = "replication_factor"
       case nodes
     }
   }
@@ -33,9 +37,10 @@ enum ClusterFile {
     var id: String
     var address: String
     var internodePort: Int?
+    var zone: String?
 
     enum CodingKeys: String, CodingKey {
-      case id, address
+      case id, address, zone
       case internodePort = "internode_port"
     }
   }
@@ -65,12 +70,14 @@ enum ClusterFile {
       guard (1...65535).contains(internodePort) else {
         throw CLIError("\(path): node \(i + 1) ('\(entry.id)') has internode_port \(internodePort); expected 1...65535")
       }
-      nodes.append(.init(id: entry.id, host: String(entry.address[..<colon]), port: port, internodePort: internodePort))
+      nodes.append(
+        .init(id: entry.id, host: String(entry.address[..<colon]), port: port, internodePort: internodePort, zone: entry.zone ?? ""))
     }
     let settings = ClusterSettings(
-      nodes: nodes, selfID: node, epoch: document.epoch, virtualNodes: document.virtualNodes ?? HashRing.defaultVirtualNodes)
+      nodes: nodes, selfID: node, epoch: document.epoch, virtualNodes: document.virtualNodes ?? HashRing.defaultVirtualNodes,
+      replicationFactor: document.replicationFactor)
     do {
-      _ = try settings.ring()
+      _ = try settings.placement()
     } catch {
       throw CLIError("\(path): \(error.message)")
     }

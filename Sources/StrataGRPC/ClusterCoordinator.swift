@@ -6,6 +6,7 @@ public import StrataProto
 internal import StrataStorage
 internal import Foundation
 public import Logging
+internal import Synchronization
 
 /// The public `FeatureStore` service of a cluster node: every node serves the whole API and
 /// coordinates. A request is split by owner (the ring's primary of each entity), the owners are called
@@ -89,12 +90,16 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// Before resolving what a write or a catalog read means: adopts the leader's registry if it is newer
   /// (one small call), so a node that missed a push does not write to, or describe, an old version.
   /// When the leader does not answer within 2 s, this node's registry is used as it is.
+  /// A leader that failed is not asked again for 30 s (or until it answers another call), so a dead or
+  /// paused leader costs writes one 2 s wait per 30 s at most.
   private func catchUpWithLeader() async {
     guard cluster.leaderID != cluster.selfID else { return }
+    guard !cluster.health.avoided(at: .now).contains(cluster.leaderID) else { return }
     do {
       // Bounded: a hanging leader must not stall writes for the whole call timeout.
       try await refreshRegistry(from: cluster.leaderID, timeout: .seconds(2))
     } catch {
+      cluster.health.failed(cluster.leaderID, at: .now, avoidFor: .seconds(30))
       logger.info("registry leader not reachable; using this node's registry", metadata: ["error": "\(error)"])
     }
   }
@@ -119,10 +124,13 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
   ) async throws -> Strata_V1_WriteFeaturesResponse {
     var response = Strata_V1_WriteFeaturesResponse()
+    response.replicationFactor = UInt32(cluster.placement.replicationFactor)
     await catchUpWithLeader()
+    var consistency: Consistency?
     for try await message in request {
       do {
-        try await writeBatch(message, into: &response, context: context)
+        if consistency == nil { consistency = try Consistency(message.consistency, default: .quorum) }
+        try await writeBatch(message, consistency: consistency!, into: &response, context: context)
       } catch let error as RPCError {
         guard response.batches > 0 else { throw error }
         throw RPCError(
@@ -134,8 +142,14 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     return response
   }
 
+  /// One batch: validated here, each row stamped with its write id (and, where the client gave none,
+  /// the created time), then sent to every replica of its entity at once. The batch is acknowledged
+  /// when each row has been stored by the replicas `consistency` requires (`WriteQuorum`); the other
+  /// replicas' writes go on after the answer, and a replica that fails or does not answer in time gets
+  /// its part later from a hint (`ClusterView.hints`).
   private func writeBatch(
-    _ message: Strata_V1_WriteFeaturesRequest, into response: inout Strata_V1_WriteFeaturesResponse, context: ServerContext
+    _ message: Strata_V1_WriteFeaturesRequest, consistency: Consistency, into response: inout Strata_V1_WriteFeaturesResponse,
+    context: ServerContext
   ) async throws {
     try local.sizeLimit.check(message, estimate: FeatureStoreService.estimate(message), what: "write batch \(response.batches + 1)")
     // Validate the whole batch here (every rule the owners apply), so a bad row writes nothing anywhere.
@@ -143,74 +157,134 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     let group = try await rpc { try store.validate(WriteRequest(proto: message), now: now).0 }
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
     let writeIDs = store.assignWriteIDs(message.rows.count, now: now)
-    let plan = RoutingPlan(entityIDs: message.rows.lazy.map(\.entityID), ring: cluster.ring)
-    var parts: [String: Strata_V1_WriteFeaturesRequest] = [:]
-    var indexes: [String: [Int]] = [:]
-    for (k, owner) in plan.nodes.enumerated() {
-      indexes[owner] = plan.parts[k]
-      parts[owner] = .with {
+    let placement = cluster.placement
+    let plan = WritePlan(entityIDs: message.rows.lazy.map(\.entityID), placement: placement)
+    var rows = message.rows
+    for i in rows.indices {
+      // Every replica stores the same created time for rows that had none: the coordinator's clock.
+      if !rows[i].hasCreatedTimestampMicros { rows[i].createdTimestampMicros = now.microseconds }
+      rows[i].writeID = writeIDs[i].rawValue
+    }
+    let parts = plan.parts.map { indexes in
+      Strata_V1_WriteFeaturesRequest.with {
         $0.group = message.group
         $0.version = UInt32(group.version)
         $0.features = message.features
-        $0.rows = plan.parts[k].map { i in
-          var row = message.rows[i]
-          // Every owner stores the same created time for rows that had none: the coordinator's clock.
-          if !row.hasCreatedTimestampMicros { row.createdTimestampMicros = now.microseconds }
-          row.writeID = writeIDs[i].rawValue
-          return row
+        $0.rows = indexes.map { rows[$0] }
+      }
+    }
+    let required = placement.required(consistency)
+    let answers = sendToReplicas(parts, nodes: plan.nodes, context: context)
+    // Wait for the outcome; after a failure, for every answer (so the error can say what was written).
+    let outcome = try await cancelledWithRPC { () async -> (WriteQuorum, [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>]) in
+      var quorum = WriteQuorum(plan: plan, required: required)
+      var results: [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>] = [:]
+      for await (k, result) in answers {
+        results[k] = result
+        if case .success = result { quorum.record(k, stored: true) } else { quorum.record(k, stored: false) }
+        if case .acknowledged = quorum.outcome { break }
+        if results.count == plan.nodes.count { break }
+      }
+      return (quorum, results)
+    }
+    let (quorum, results) = outcome
+    switch quorum.outcome {
+    case .acknowledged(let replicas):
+      response.rowsWritten += UInt64(rows.count)
+      response.lateRows += Self.lateRows(results, plan: plan)
+      response.replicasAcknowledged =
+        response.batches == 0 ? UInt32(replicas) : min(response.replicasAcknowledged, UInt32(replicas))
+      response.batches += 1
+    case .failed(let lost):
+      throw writeFailure(lost: lost, quorum: quorum, consistency: consistency, plan: plan, results: results)
+    case .waiting:
+      // Only when the call was cancelled while waiting.
+      throw RPCError(code: .cancelled, message: "the write was cancelled before its replicas answered; its rows may or may not be written")
+    }
+  }
+
+  /// The batch's late rows (rows that did not replace a stored online value) from the replicas that
+  /// answered: exact with one replica per row; with several, each replica counts the late rows of its
+  /// part, and the count is scaled from the rows they stored to the batch's rows (exact when the
+  /// replicas agree, as they do unless one missed earlier writes).
+  static func lateRows(_ results: [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>], plan: WritePlan) -> UInt64 {
+    var late: UInt64 = 0
+    var stored = 0
+    for (k, result) in results {
+      guard case .success(let answer) = result else { continue }
+      late += answer.lateRows
+      stored += plan.parts[k].count
+    }
+    guard stored > 0 else { return 0 }
+    return UInt64((Double(late) * Double(plan.replicas.count) / Double(stored)).rounded())
+  }
+
+  /// Sends `parts[k]` to `nodes[k]` for every k, each in a task of its own that outlives the client's
+  /// call: a write sent to a replica is carried through, and one that fails becomes a hint. Answers
+  /// come out of the returned stream as they arrive.
+  private func sendToReplicas(
+    _ parts: [Strata_V1_WriteFeaturesRequest], nodes: [String], context: ServerContext
+  ) -> AsyncStream<(Int, Result<Strata_V1_WriteFeaturesResponse, any Error>)> {
+    let (answers, sink) = AsyncStream.makeStream(of: (Int, Result<Strata_V1_WriteFeaturesResponse, any Error>).self)
+    let (metadata, options) = (cluster.metadata, cluster.options)
+    for (k, node) in nodes.enumerated() {
+      let part = parts[k]
+      Task {
+        let started = ContinuousClock.now
+        do {
+          // This node's own rows: the same write a replica does, without a round trip to itself.
+          let answer =
+            node == cluster.selfID
+            ? try await shard.writeBatch(request: part, context: context)
+            : try await cluster.peer(node).writeBatch(part, metadata: metadata, options: options)
+          cluster.health.answered(node, after: .now - started)
+          sink.yield((k, .success(answer)))
+        } catch {
+          if node != cluster.selfID { cluster.health.failed(node, at: .now) }
+          // Kept before the failure counts: once the client hears of the batch, the hint is durable.
+          await cluster.hints?.keep(part, for: node)
+          sink.yield((k, .failure(error)))
         }
       }
     }
-    let byOwner = parts
-    let results = try await cancelledWithRPC { await withTaskGroup(of: (String, Result<Strata_V1_WriteFeaturesResponse, any Error>).self) { tasks in
-      for (owner, part) in byOwner {
-        tasks.addTask {
-          do {
-            // This node's own rows: the same write an owner does, without a round trip to itself.
-            if owner == cluster.selfID { return (owner, .success(try await shard.writeBatch(request: part, context: context))) }
-            return (owner, .success(try await cluster.peer(owner).writeBatch(part, metadata: cluster.metadata, options: cluster.options)))
-          } catch {
-            return (owner, .failure(error))
-          }
-        }
-      }
-      var all: [(String, Result<Strata_V1_WriteFeaturesResponse, any Error>)] = []
-      for await r in tasks { all.append(r) }
-      return all
-    } }
-    var failed: [(String, any Error)] = []
-    var written: [String] = []
-    var batchRows: UInt64 = 0
-    var batchLate: UInt64 = 0
-    for (owner, result) in results.sorted(by: { $0.0 < $1.0 }) {
-      switch result {
-      case .success(let r):
-        batchRows += r.rowsWritten
-        batchLate += r.lateRows
-        written.append(owner)
-      case .failure(let e): failed.append((owner, e))
-      }
+    return answers
+  }
+
+  /// The error of a batch some of whose rows cannot reach the replicas `consistency` requires: the first
+  /// failed node's status (with its details), then what each node did with its rows.
+  private func writeFailure(
+    lost: [Int], quorum: WriteQuorum, consistency: Consistency, plan: WritePlan,
+    results: [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>]
+  ) -> RPCError {
+    let order = plan.nodes.indices.sorted { plan.nodes[$0] < plan.nodes[$1] }
+    let failed = order.compactMap { k -> (Int, any Error)? in
+      if case .failure(let e) = results[k] { return (k, e) }
+      return nil
     }
-    guard failed.isEmpty else {
-      let (node, error) = failed[0]
-      let first = cluster.failure(error, node: node)
-      let notWritten = failed.map { n, e in
-        // No answer in time: the owner may have committed its part before the deadline passed.
+    let (firstK, firstError) = failed[0]
+    let first = cluster.failure(firstError, node: plan.nodes[firstK])
+    var notes: [String] = []
+    for k in order {
+      let node = cluster.describe(plan.nodes[k])
+      switch results[k] {
+      case .success: notes.append("\(node): \(plan.parts[k].count) rows written")
+      case .failure(let e):
+        // No answer in time: the replica may have committed its part before the deadline passed.
         let code = (e as? RPCError)?.code
-        return code == .deadlineExceeded || code == .cancelled
-          ? "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) may or may not have been written (no answer in time)"
-          : "\(cluster.describe(n)): rows \(Self.ranges(indexes[n]!)) not written"
+        notes.append(
+          code == .deadlineExceeded || code == .cancelled
+            ? "\(node): rows \(Self.ranges(plan.parts[k])) may or may not have been written (no answer in time)"
+            : "\(node): rows \(Self.ranges(plan.parts[k])) not written")
+      case nil: notes.append("\(node): rows \(Self.ranges(plan.parts[k])) not answered yet")
       }
-      let done = written.map { "\(cluster.describe($0)): \(indexes[$0]!.count) rows written" }
-      // The details (the node that failed) stay; the message adds which rows were and were not written.
-      throw RPCError(
-        code: first.code,
-        message: "\(first.message); \(notWritten.joined(separator: "; "))" + (done.isEmpty ? "" : "; \(done.joined(separator: "; "))"),
-        metadata: first.metadata)
     }
-    response.rowsWritten += batchRows
-    response.lateRows += batchLate
-    response.batches += 1
+    let rf = cluster.placement.replicationFactor
+    let summary =
+      rf == 1
+      ? ""
+      : "; rows \(Self.ranges(lost)) cannot reach the \(quorum.required) of \(rf) replicas that \(consistency.rawValue) needs (replicas that failed get them later from this node's hints)"
+    // The details (the node that failed) stay; the message adds which rows were and were not written.
+    return RPCError(code: first.code, message: "\(first.message)\(summary); \(notes.joined(separator: "; "))", metadata: first.metadata)
   }
 
   /// "0-3, 7, 9-12" for sorted indexes (shortened after 20 ranges).
@@ -234,9 +308,12 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     try Strata_V1_GetOnlineFeaturesResponse(serializedBytes: try await onlineAnswer(request))
   }
 
-  /// The encoded answer to a lookup (what `getOnlineFeatures` returns, as bytes): the request is
-  /// split by owner; lookups on lanes are sent first, then this node's own part is answered, then the
-  /// owners' answers are awaited, and their encoded vectors spliced together in request order.
+  /// The encoded answer to a lookup (what `getOnlineFeatures` returns, as bytes). Each entity is read
+  /// from one of its replicas (consistency ONE, `ReplicaRead`): this node when it holds one, else the
+  /// first replica that has not failed recently. A replica that fails passes its entities to their
+  /// next replica; one that has not answered within its hedging delay (its recent p99) gets company:
+  /// the next replica is asked too, and the first answer wins. The answers' encoded vectors are spliced
+  /// together in request order.
   func onlineAnswer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
     try local.sizeLimit.check(
       request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
@@ -245,82 +322,147 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       try store.checkLookup(entityIDs: request.entityIds)
       return columns
     }
-    // owners[k] answers parts[k]; owner[i] is the k of entity i.
-    let plan = RoutingPlan(entityIDs: request.entityIds, ring: cluster.ring)
-    let owners = plan.nodes
-    let owner = plan.part
-    // Owners read exactly the versions the coordinator resolved (their registries may lag or lead).
-    let pinned = columns.map(\.qualifiedName)
-    let parts = plan.parts.map { indexes in
-      Strata_V1_GetOnlineFeaturesRequest.with {
-        $0.features = pinned
-        $0.entityIds = indexes.map { request.entityIds[$0] }
-      }
-    }
-    let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
-    let answers = try await answerParts(parts, owners: owners, columns: columns)
-    for (k, answer) in answers.enumerated() where answer.count != parts[k].entityIds.count {
+    let consistency = try Consistency(request.consistency, default: .one)
+    let placement = cluster.placement
+    guard consistency == .one || placement.replicationFactor == 1 else {
       throw RPCError(
-        code: .internalError,
-        message: "cluster node \(cluster.describe(owners[k])) answered \(answer.count) of \(parts[k].entityIds.count) entities")
+        code: .unimplemented,
+        message: "online reads at \(consistency.rawValue) are not supported yet; read at ONE (the default), which asks one replica per entity")
     }
-    return EncodedVectors.assemble(columns: encodedColumns, parts: answers, owner: owner)
+    let ids = request.entityIds
+    let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
+    let read = ReplicaRead(
+      replicas: ids.map { placement.replicas(of: $0) }, preferring: cluster.selfID, avoiding: cluster.health.avoided(at: .now))
+    // Every entity on this node: answered here, no tasks, no network.
+    if read.initial.count == 1, read.initial[0].node == cluster.selfID {
+      let answer = try await ownPart(request, columns: columns)
+      guard answer.count == ids.count else {
+        throw RPCError(code: .internalError, message: "this node answered \(answer.count) of \(ids.count) entities")
+      }
+      return EncodedVectors.assemble(columns: encodedColumns, parts: [answer], owner: [Int](repeating: 0, count: ids.count))
+    }
+    let (answers, done) = try await readReplicas(read, ids: ids, columns: columns)
+    var picks: [(part: Int, entry: Int)] = []
+    picks.reserveCapacity(ids.count)
+    var position: [Int: [Int: Int]] = [:]
+    for (i, r) in done.answer.enumerated() {
+      if position[r] == nil {
+        position[r] = Dictionary(uniqueKeysWithValues: done.requests[r].items.enumerated().map { ($1, $0) })
+      }
+      picks.append((r, position[r]![i]!))
+    }
+    return EncodedVectors.assemble(columns: encodedColumns, parts: answers, picks: picks)
   }
 
-  /// The encoded vectors of `parts[k]` from `owners[k]`, for every k. Ends (with CancellationError)
-  /// when gRPC cancels the call being served.
-  private func answerParts(
-    _ parts: [Strata_V1_GetOnlineFeaturesRequest], owners: [String], columns: [ResolvedFeature]
-  ) async throws -> [EncodedVectors] {
+  /// One replicated read: sends `read`'s requests, and reports answers, failures and hedging delays
+  /// back to it until every entity has an answer. Each request runs in a task of its own, so a
+  /// request to a node that hangs is left behind (cancelled), never waited for. Ends with
+  /// CancellationError when gRPC cancels the call being served.
+  private func readReplicas(
+    _ start: ReplicaRead, ids: [String], columns: [ResolvedFeature]
+  ) async throws -> ([EncodedVectors?], ReplicaRead) {
     let deadline = ContinuousClock.now + cluster.timeout
-    // Lane lookups first: they are on their way while this node answers its own part.
-    var sent: [Int: PendingLaneLookup] = [:]
-    if let lanes = cluster.lookupLanes {
-      for (k, node) in owners.enumerated() where node != cluster.selfID {
-        sent[k] = lanes.start(parts[k], on: node, deadline: deadline)
-        if sent[k] != nil { cluster.lookupCounters.countLane() }
+    let pinned = columns.map(\.qualifiedName)
+    let (events, sink) = AsyncStream.makeStream(of: ReplicaReadEvent.self)
+    let tasks = Mutex<[Task<Void, Never>]>([])
+    let lanes = Mutex<[PendingLaneLookup]>([])
+    defer {
+      for task in tasks.withLock({ $0 }) { task.cancel() }
+      for pending in lanes.withLock({ $0 }) { pending.abandon() }
+      sink.finish()
+    }
+    let hedging = cluster.placement.replicationFactor > 1
+    @Sendable func send(_ r: Int, _ request: ReplicaRead.Request) {
+      let part = Strata_V1_GetOnlineFeaturesRequest.with {
+        $0.features = pinned
+        $0.entityIds = request.items.map { ids[$0] }
+      }
+      let node = request.node
+      if node == cluster.selfID {
+        let task = Task {
+          do { sink.yield(.answer(r, .success(try await ownPart(part, columns: columns)))) } catch { sink.yield(.answer(r, .failure(error))) }
+        }
+        tasks.withLock { $0.append(task) }
+        return
+      }
+      // On the peer's lane when it is connected (sent now, before any task runs), else over gRPC.
+      let pending = cluster.lookupLanes?.start(part, on: node, deadline: deadline)
+      if let pending {
+        cluster.lookupCounters.countLane()
+        lanes.withLock { $0.append(pending) }
+      }
+      let delay = cluster.health.hedgeDelay(for: node)
+      let task = Task {
+        let started = ContinuousClock.now
+        do {
+          let answer: EncodedVectors
+          if let pending {
+            do { answer = try await pending.answer() } catch { throw cluster.failure(error, node: node) }
+          } else {
+            answer = try await grpcPart(part, on: node)
+          }
+          guard answer.count == part.entityIds.count else {
+            throw RPCError(
+              code: .internalError,
+              message: "cluster node \(cluster.describe(node)) answered \(answer.count) of \(part.entityIds.count) entities")
+          }
+          cluster.health.answered(node, after: .now - started)
+          sink.yield(.answer(r, .success(answer)))
+        } catch {
+          if !Task.isCancelled { cluster.health.failed(node, at: .now) }
+          sink.yield(.answer(r, .failure(error)))
+        }
+      }
+      tasks.withLock { $0.append(task) }
+      if hedging {
+        let timer = Task {
+          try? await Task.sleep(for: delay)
+          if !Task.isCancelled { sink.yield(.hedge(r)) }
+        }
+        tasks.withLock { $0.append(timer) }
       }
     }
-    let onLane = sent
-    defer { for pending in onLane.values { pending.abandon() } }
-    let mine = owners.firstIndex(of: cluster.selfID)
-    let others = owners.indices.filter { owners[$0] != cluster.selfID && onLane[$0] == nil }
-    guard !others.isEmpty else {
-      // Only this node and lanes: everything on this task, no child tasks. A cancelled call abandons
-      // the lane lookups, which ends the wait for them.
-      return try await withRPCCancellationHandler {
-        var answers = [EncodedVectors?](repeating: nil, count: parts.count)
-        if let k = mine { answers[k] = try await ownPart(parts[k], columns: columns) }
-        try await collect(onLane, owners: owners, into: &answers)
-        return answers.map { $0! }
-      } onCancelRPC: {
-        for pending in onLane.values { pending.abandon() }
-      }
+    var read = start
+    var answers: [EncodedVectors?] = []
+    for (r, request) in read.initial.enumerated() {
+      answers.append(nil)
+      send(r, request)
     }
-    // Some owners over gRPC: their calls and this node's part run as child tasks of a task that gRPC's
-    // cancellation of the call cancels.
-    return try await cancelledWithRPC {
-      var answers = [EncodedVectors?](repeating: nil, count: parts.count)
-      try await withThrowingTaskGroup(of: (Int, EncodedVectors).self) { tasks in
-        if let k = mine { tasks.addTask { (k, try await ownPart(parts[k], columns: columns)) } }
-        for k in others { tasks.addTask { (k, try await grpcPart(parts[k], on: owners[k])) } }
-        for try await (k, answer) in tasks { answers[k] = answer }
+    var lastError: [Int: any Error] = [:]
+    return try await withRPCCancellationHandler {
+      for await event in events {
+        let step: ReplicaRead.Step
+        switch event {
+        case .answer(let r, .success(let answer)):
+          answers[r] = answer
+          step = read.answered(r)
+        case .answer(let r, .failure(let error)):
+          if CallerDeadline.hasPassed || Task.isCancelled { throw cluster.failure(error, node: read.requests[r].node) }
+          lastError[r] = error
+          step = read.failed(r)
+        case .hedge(let r):
+          step = read.hedge(r)
+        }
+        switch step {
+        case .wait: continue
+        case .done: return (answers, read)
+        case .send(let first, let requests):
+          for (offset, request) in requests.enumerated() {
+            answers.append(nil)
+            send(first + offset, request)
+          }
+        case .exhausted(let items):
+          // Every replica of these entities failed: the last failure of the first of them.
+          let item = items[0]
+          let r = read.requests.indices.last { read.requests[$0].items.contains(item) && lastError[$0] != nil }!
+          throw cluster.failure(lastError[r]!, node: read.requests[r].node)
+        }
       }
-      try await collect(onLane, owners: owners, into: &answers)
-      return answers.map { $0! }
-    }
-  }
-
-  /// Awaits the lane lookups' answers into `answers`.
-  private func collect(
-    _ onLane: [Int: PendingLaneLookup], owners: [String], into answers: inout [EncodedVectors?]
-  ) async throws {
-    for (k, pending) in onLane.sorted(by: { $0.key < $1.key }) {
-      do {
-        answers[k] = try await pending.answer()
-      } catch {
-        throw cluster.failure(error, node: owners[k])
-      }
+      // The call was cancelled (its deadline passed, or the client cancelled): name a node still awaited.
+      let waiting = answers.indices.first { answers[$0] == nil && lastError[$0] == nil } ?? 0
+      throw cluster.failure(CancellationError(), node: read.requests[waiting].node)
+    } onCancelRPC: {
+      sink.finish()
     }
   }
 
@@ -398,4 +540,12 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     status.clusterNodes = cluster.ring.nodes.compactMap { id in nodes.first { $0.nodeID == id } }
     return status
   }
+}
+
+/// What happened to one request of a replicated read (`ClusterCoordinator.readReplicas`).
+enum ReplicaReadEvent: Sendable {
+  /// Request `r` answered or failed.
+  case answer(Int, Result<EncodedVectors, any Error>)
+  /// Request `r`'s hedging delay passed.
+  case hedge(Int)
 }

@@ -1,12 +1,20 @@
 public import GRPCCore
 public import StrataCore
 public import StrataProto
+public import StrataCluster
 internal import Synchronization
 
 /// One node's view of its cluster: the ring, which node it is, the registry leader, and an internode
 /// client per node (itself included: a coordinator calls its own shard like any other owner).
 public struct ClusterView<Transport: ClientTransport>: Sendable {
   public let ring: HashRing
+  /// Where each entity's replicas live (the ring, the replication factor and the zones).
+  public let placement: ReplicaPlacement
+  /// Recent failures and answer times of the peers (which replicas reads avoid, and when they hedge).
+  public let health: PeerHealth
+  /// Where writes that a replica did not acknowledge are kept until it does (nil: nowhere; the
+  /// replica then gets those rows only through repair).
+  public let hints: (any HintSink)?
   public let selfID: String
   /// The node that assigns registry versions: the first node of the cluster file.
   public let leaderID: String
@@ -34,9 +42,14 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   public init(
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
     addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
-    laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:]
+    laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:], placement: ReplicaPlacement? = nil,
+    health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil
   ) {
     self.ring = ring
+    // Without a placement, one copy per entity (its primary): replication factor 1.
+    self.placement = placement ?? (try! ReplicaPlacement(ring: ring, replicationFactor: 1))
+    self.health = health
+    self.hints = hints
     self.selfID = selfID
     self.leaderID = leaderID
     self.peers = peers
@@ -122,6 +135,13 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   public func nodeError(_ code: RPCError.Code, _ message: String, reason: NodeFailure.Reason, node: String) -> RPCError {
     NodeFailure.error(code, message, reason: reason, node: node, address: addresses[node])
   }
+}
+
+/// Keeps the part of a write that a replica did not acknowledge, to deliver it later (hinted handoff).
+public protocol HintSink: Sendable {
+  /// Keeps `part` (rows for `node`, with their write ids) durably until `node` stores it. Called after
+  /// `node` failed the write or did not answer in time.
+  func keep(_ part: Strata_V1_WriteFeaturesRequest, for node: String) async
 }
 
 /// Online lookups a coordinator sent to other nodes since it started, by the way they went.

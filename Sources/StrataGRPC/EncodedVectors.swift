@@ -56,6 +56,26 @@ struct EncodedVectors: Sendable {
     }
     return out.bytes
   }
+
+  /// The public answer: `columns`, then for each item of the request the vector `picks[i].entry` of
+  /// `parts[picks[i].part]` (a replicated read, where an answer may cover items that another took).
+  static func assemble(columns: [[UInt8]], parts: [EncodedVectors?], picks: [(part: Int, entry: Int)]) -> [UInt8] {
+    var size = 0
+    for c in columns { size += 1 + OnlineResponseEncoder.varintSize(UInt64(c.count)) + c.count }
+    for (k, j) in picks { size += parts[k]!.entries[j].count }
+    var out = OnlineResponseEncoder.Writer(capacity: size)
+    for c in columns {
+      out.tag(1, wire: 2)
+      out.varint(UInt64(c.count))
+      out.bytes(c)
+    }
+    for (k, j) in picks {
+      let part = parts[k]!
+      let entry = part.entries[j]
+      part.bytes.withUnsafeBufferPointer { out.bytes.append(contentsOf: $0[entry]) }
+    }
+    return out.bytes
+  }
 }
 
 /// Reads the protobuf wire format: varints, tags and length-delimited fields, with bounds checks

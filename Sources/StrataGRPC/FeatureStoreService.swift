@@ -114,6 +114,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   ) async throws -> Strata_V1_WriteFeaturesResponse {
     try await writeBatches(request) { message, what in
       try sizeLimit.check(message, estimate: Self.estimate(message), what: what)
+      try Self.checkConsistency(message)
       return try await store.write(WriteRequest(proto: message))
     }
   }
@@ -131,8 +132,16 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         } catch {
           throw StrataError.invalidArgument("\(what) is not a valid WriteFeaturesRequest message: \(error)")
         }
+        try Self.checkConsistency(message)
         return WriteRequest(proto: message)
       })
+    }
+  }
+
+  /// On one node every consistency level means that node, but a number no level has is refused.
+  static func checkConsistency(_ message: Strata_V1_WriteFeaturesRequest) throws(StrataError) {
+    if case .UNRECOGNIZED(let n) = message.consistency {
+      throw .invalidArgument("consistency \(n) is not one of ONE (1), QUORUM (2), ALL (3)")
     }
   }
 
@@ -142,12 +151,15 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     _ messages: RPCAsyncSequence<Message, any Error>, _ write: (Message, String) async throws -> AppendOutcome
   ) async throws -> Strata_V1_WriteFeaturesResponse {
     var response = Strata_V1_WriteFeaturesResponse()
+    response.replicationFactor = 1
     do {
       for try await message in messages {
         let outcome = try await write(message, "write batch \(response.batches + 1)")
         response.rowsWritten += UInt64(outcome.rowsWritten)
         response.lateRows += UInt64(outcome.lateRows)
         response.batches += 1
+        // One node: every row is on its one replica.
+        response.replicasAcknowledged = 1
       }
     } catch let error as StrataError {
       var e = error

@@ -2,6 +2,8 @@ public import StrataCore
 public import StrataProto
 internal import SwiftProtobuf
 public import StrataStorage
+internal import StrataCluster
+internal import GRPCCore
 
 // Conversions between the wire types (StrataProto) and the model (StrataCore). The wire types stop here:
 // nothing past StrataGRPC sees them.
@@ -236,5 +238,20 @@ extension Array where Element == FeatureRef {
   public init(parsing refs: [String]) throws(StrataError) {
     self = []
     for r in refs { append(try FeatureRef(parsing: r)) }
+  }
+}
+
+extension Consistency {
+  /// The consistency a request asked for (`default` when it left the field unset); INVALID_ARGUMENT for
+  /// a number this node does not know.
+  init(_ proto: Strata_V1_Consistency, default: Consistency) throws(RPCError) {
+    switch proto {
+    case .default: self = `default`
+    case .one: self = .one
+    case .quorum: self = .quorum
+    case .all: self = .all
+    case .UNRECOGNIZED(let n):
+      throw RPCError(code: .invalidArgument, message: "consistency \(n) is not one of ONE (1), QUORUM (2), ALL (3)")
+    }
   }
 }

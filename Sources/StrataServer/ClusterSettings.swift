@@ -1,5 +1,6 @@
 public import StrataCore
 public import StrataGRPC
+public import StrataCluster
 
 /// The cluster a node belongs to, as its cluster file describes it (see `cluster/local-3.yaml`).
 public struct ClusterSettings: Sendable, Equatable {
@@ -11,12 +12,15 @@ public struct ClusterSettings: Sendable, Equatable {
     /// The internode port on the same host: the `Shard` service, which only other nodes call. It is a
     /// port of its own so that an operator can firewall it off from clients.
     public var internodePort: Int
+    /// The node's zone (rack, availability zone); "" for none. Replicas go to distinct zones first.
+    public var zone: String
 
-    public init(id: String, host: String, port: Int, internodePort: Int) {
+    public init(id: String, host: String, port: Int, internodePort: Int, zone: String = "") {
       self.id = id
       self.host = host
       self.port = port
       self.internodePort = internodePort
+      self.zone = zone
     }
 
     public var address: String { "\(host):\(port)" }
@@ -35,10 +39,13 @@ public struct ClusterSettings: Sendable, Equatable {
   public var lookups: InternodeLookups
   /// The TCP port of this node's lookup lane (0: any free port; peers ask for it over gRPC).
   public var lanePort: Int
+  /// Nodes that hold each entity's rows; nil: `ReplicaPlacement.defaultReplicationFactor` (3, or every
+  /// node when there are fewer).
+  public var replicationFactor: Int?
 
   public init(
     nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes,
-    lookups: InternodeLookups = .lane, lanePort: Int = 0
+    lookups: InternodeLookups = .lane, lanePort: Int = 0, replicationFactor: Int? = nil
   ) {
     self.nodes = nodes
     self.selfID = selfID
@@ -46,6 +53,7 @@ public struct ClusterSettings: Sendable, Equatable {
     self.virtualNodes = virtualNodes
     self.lookups = lookups
     self.lanePort = lanePort
+    self.replicationFactor = replicationFactor
   }
 
   public var me: Node? { nodes.first { $0.id == selfID } }
@@ -77,5 +85,17 @@ public struct ClusterSettings: Sendable, Equatable {
       }
     }
     return try HashRing(nodes: nodes.map(\.id), virtualNodes: virtualNodes, epoch: epoch)
+  }
+
+  /// Where entities' replicas live; INVALID_ARGUMENT naming the problem otherwise.
+  public func placement() throws(StrataError) -> ReplicaPlacement {
+    let ring = try ring()
+    let rf = replicationFactor ?? ReplicaPlacement.defaultReplicationFactor(nodeCount: nodes.count)
+    guard (1...nodes.count).contains(rf) else {
+      throw .invalidArgument(
+        "replication_factor is \(rf), but the cluster has \(nodes.count) node\(nodes.count == 1 ? "" : "s"); it must be between 1 and \(nodes.count)")
+    }
+    return try ReplicaPlacement(
+      ring: ring, replicationFactor: rf, zones: Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.zone) }))
   }
 }

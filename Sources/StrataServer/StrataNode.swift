@@ -69,6 +69,7 @@ public struct StrataNode: Sendable {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     if let settings = config.cluster {
       let ring = try settings.ring()
+      let placement = try settings.placement()
       var peers: [String: Strata_V1_Shard.Client<HTTP2ClientTransport.Posix>] = [:]
       for node in settings.nodes {
         let client = GRPCClient(
@@ -100,7 +101,7 @@ public struct StrataNode: Sendable {
         ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
         addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
         lookups: settings.lookups, laneServer: laneServer,
-        hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }))
+        hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }), placement: placement)
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       // Clients reach only the FeatureStore service; the Shard service listens on the internode port.

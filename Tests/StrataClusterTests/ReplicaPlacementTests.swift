@@ -80,3 +80,42 @@ struct ReplicaPlacementTests {
     }
   }
 }
+
+@Suite("Peer health")
+struct PeerHealthTests {
+  @Test("a failed peer is avoided for the quarantine, and no longer once it answers")
+  func quarantine() {
+    let health = PeerHealth(quarantine: .seconds(1))
+    let t0 = ContinuousClock.now
+    health.failed("n2", at: t0)
+    #expect(health.avoided(at: t0 + .milliseconds(999)) == ["n2"])
+    #expect(health.avoided(at: t0 + .seconds(1)).isEmpty)
+    health.failed("n3", at: t0)
+    health.answered("n3", after: .microseconds(300))
+    #expect(health.avoided(at: t0) == ["n2"])
+  }
+
+  @Test("the hedging delay is the recent p99 within its bounds, over the last 128 answers")
+  func hedge() {
+    let health = PeerHealth(minimumHedge: .milliseconds(2), maximumHedge: .milliseconds(250), initialHedge: .milliseconds(50))
+    #expect(health.hedgeDelay(for: "n1") == .milliseconds(50))
+    for i in 0..<100 { health.answered("n1", after: .milliseconds(i < 98 ? 1 : 10)) }
+    #expect(health.hedgeDelay(for: "n1") == .milliseconds(10))
+    for _ in 0..<128 { health.answered("n1", after: .microseconds(100)) }
+    #expect(health.hedgeDelay(for: "n1") == .milliseconds(2), "old answers leave the window; the floor holds")
+    for _ in 0..<128 { health.answered("n1", after: .seconds(3)) }
+    #expect(health.hedgeDelay(for: "n1") == .milliseconds(250))
+  }
+}
+
+@Suite("Peer health: avoidance time")
+struct PeerHealthAvoidanceTests {
+  @Test("a failure may set its own avoidance time")
+  func avoidFor() {
+    let health = PeerHealth(quarantine: .seconds(1))
+    let t0 = ContinuousClock.now
+    health.failed("leader", at: t0, avoidFor: .seconds(30))
+    #expect(health.avoided(at: t0 + .seconds(29)) == ["leader"])
+    #expect(health.avoided(at: t0 + .seconds(30)).isEmpty)
+  }
+}
