@@ -149,7 +149,7 @@ let package = Package(
     .testTarget(
       name: "StrataGRPCTests",
       dependencies: [
-        "StrataCore", "StrataStorage", "StrataGRPC", "StrataProto", "StrataTestSupport",
+        "StrataCore", "StrataStorage", "StrataGRPC", "StrataProto", "StrataTestSupport", "StrataCluster",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

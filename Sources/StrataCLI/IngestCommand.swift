@@ -21,16 +21,32 @@ struct IngestCommand: AsyncParsableCommand {
   @Option(help: "Target group: GROUP (latest ACTIVE version) or GROUP@VERSION.") var group: String
   @Argument(help: "The CSV file.") var file: String
   @Option(name: .customLong("batch-size"), help: "Rows per write batch.") var batchSize = 5_000
+  @Option(
+    help: ArgumentHelp(
+      "On a replicated cluster: how many replicas of each row must store it before a batch is acknowledged: ONE, QUORUM (the default: a majority) or ALL.",
+      valueName: "LEVEL"))
+  var consistency: String = "QUORUM"
   @OptionGroup var client: ClientOptions
 
   func validate() throws {
     guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    _ = try level()
+  }
+
+  private func level() throws -> Strata_V1_Consistency {
+    switch consistency.uppercased() {
+    case "ONE": .one
+    case "QUORUM": .quorum
+    case "ALL": .all
+    default: throw ValidationError("--consistency must be ONE, QUORUM or ALL, got '\(consistency)'")
+    }
   }
 
   func run() async throws {
     let (name, version) = try GroupArgument.parse(group)
     let file = self.file
     let batchSize = self.batchSize
+    let level = try level()
     let started = ContinuousClock.now
     let sent = Mutex((rows: 0, batches: 0))
     let failure = Mutex<(any Error)?>(nil)
@@ -54,6 +70,7 @@ struct IngestCommand: AsyncParsableCommand {
             batch.group = g.name
             batch.version = UInt32(g.version)
             batch.features = plan.featureNames
+            batch.consistency = level
             var rows = 0
             func flush() async throws {
               try await writer.write(batch)
@@ -99,6 +116,8 @@ struct IngestCommand: AsyncParsableCommand {
     let rate = seconds > 0 ? Double(response.rowsWritten) / seconds : 0
     print(
       "ingested \(response.rowsWritten) rows into \(group) in \(response.batches) batches, \(String(format: "%.2f", seconds))s (\(Int(rate)) rows/s), \(response.lateRows) late rows"
+        + (response.replicationFactor > 1
+          ? ", every row on at least \(response.replicasAcknowledged) of \(response.replicationFactor) replicas when acknowledged" : "")
     )
   }
 }

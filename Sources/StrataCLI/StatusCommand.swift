@@ -24,17 +24,19 @@ struct StatusCommand: AsyncParsableCommand {
         "limits:         \(l.maxRowsPerBatch) rows per write batch, \(l.maxRequestBytes >> 20) MiB per message, \(l.maxEntitiesPerLookup) entities per lookup, \(l.maxLabelsPerMessage) labels per message")
     }
     if !s.clusterNodes.isEmpty {
-      var rows = [["NODE", "ADDRESS", "RING SHARE", "ROWS", "ANSWERS"]]
+      let zones = s.clusterNodes.contains { !$0.zone.isEmpty }
+      var rows = [["NODE", "ADDRESS"] + (zones ? ["ZONE"] : []) + ["PRIMARY SHARE", "ROWS", "HINTS HERE", "ANSWERS"]]
       for n in s.clusterNodes {
-        rows.append([
-          n.nodeID, n.address, String(format: "%.1f%%", n.ringShare * 100), n.reachable ? String(n.rowsTotal) : "-",
-          n.reachable ? "yes" : "no: \(n.error)",
-        ])
+        rows.append(
+          [n.nodeID, n.address] + (zones ? [n.zone.isEmpty ? "-" : n.zone] : []) + [
+            String(format: "%.1f%%", n.ringShare * 100), n.reachable ? String(n.rowsTotal) : "-", String(n.hintsPending),
+            n.reachable ? "yes" : "no: \(n.error)",
+          ])
       }
       print("")
       print(
         "internode:      \(s.internodeLookupsOnLanes) lookups sent on lookup lanes, \(s.internodeLookupsOverGrpc) over gRPC; \(s.laneLookupsAnswered) answered on this node's lane")
-      print("cluster (ring epoch \(s.ringEpoch)):")
+      print("cluster (ring epoch \(s.ringEpoch), replication factor \(s.replicationFactor); HINTS HERE: rows this node keeps for that node until it stores them):")
       print(Table.render(rows))
     }
     if !s.groups.isEmpty {

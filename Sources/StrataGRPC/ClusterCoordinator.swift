@@ -518,6 +518,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
           n.nodeID = node
           n.address = cluster.addresses[node] ?? ""
           n.ringShare = cluster.ring.share(of: node)
+          n.zone = cluster.placement.zones[node] ?? ""
+          n.hintsPending = cluster.hints?.pendingRows(for: node) ?? 0
           do {
             let s = try await cluster.peer(node).getNodeStatus(.init(), metadata: cluster.metadata, options: cluster.options)
             n.reachable = true
@@ -534,6 +536,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       return all
     }
     status.ringEpoch = cluster.ring.epoch
+    status.replicationFactor = UInt32(cluster.placement.replicationFactor)
     status.internodeLookupsOnLanes = cluster.lookupCounters.onLanes
     status.internodeLookupsOverGrpc = cluster.lookupCounters.overGRPC
     status.laneLookupsAnswered = cluster.laneServer?.answered ?? 0

@@ -70,7 +70,11 @@ struct ClusterExport<Transport: ClientTransport> {
           throw RPCError(code: .invalidArgument, message: "label row \(received + i) has an empty entity id")
         }
         // Route.
-        let plan = RoutingPlan(entityIDs: message.labels.lazy.map(\.entityID), ring: cluster.ring)
+        // Each label to one replica of its entity: this node when it holds one, else the first that
+        // has not failed recently.
+        let plan = RoutingPlan(
+          entityIDs: message.labels.lazy.map(\.entityID), placement: cluster.placement, preferring: cluster.selfID,
+          avoiding: cluster.health.avoided(at: .now))
         for (owner, idx) in zip(plan.nodes, plan.parts) {
           var part = owners[owner] == nil ? first! : Strata_V1_GetHistoricalFeaturesRequest()
           part.labels = idx.map { message.labels[$0] }
@@ -125,6 +129,7 @@ struct ClusterExport<Transport: ClientTransport> {
                   stream.answerSink.finish()
                 }
               } catch {
+                if !Task.isCancelled { cluster.health.failed(owner, at: .now) }
                 stream.answerSink.finish(throwing: cluster.failure(error, node: owner))
               }
             }

@@ -142,6 +142,8 @@ public protocol HintSink: Sendable {
   /// Keeps `part` (rows for `node`, with their write ids) durably until `node` stores it. Called after
   /// `node` failed the write or did not answer in time.
   func keep(_ part: Strata_V1_WriteFeaturesRequest, for node: String) async
+  /// Rows kept for `node` and not yet delivered.
+  func pendingRows(for node: String) -> UInt64
 }
 
 /// Online lookups a coordinator sent to other nodes since it started, by the way they went.

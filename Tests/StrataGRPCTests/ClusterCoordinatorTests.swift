@@ -576,7 +576,7 @@ private func rangeList(_ indexes: [Int]) -> String {
 
 /// Random writes, lookups and exports over a small entity space (so that entities repeat, rows tie on
 /// event and created times, and lookups ask for absent ids).
-private enum Workload {
+enum Workload {
   static let specs = [
     userStatsSpec(),
     groupSpec(

@@ -266,7 +266,7 @@ struct ClusterTests {
       let r = try strata(["status"], server: cluster.address(id), timeout: Self.timeout)
       #expect(r.status == 0, "status through \(id): \(r.stderr)")
       #expect(r.stdout.contains("node:           \(id)"), "\(r.stdout)")
-      #expect(r.stdout.contains("cluster (ring epoch 1):"), "\(r.stdout)")
+      #expect(r.stdout.contains("cluster (ring epoch 1, replication factor 1;"), "\(r.stdout)")
       let table = clusterTable(r.stdout)
       #expect(table.keys.sorted() == cluster.ids, "status through \(id):\n\(r.stdout)")
       let shares = table.values.map(\.share)
@@ -396,7 +396,53 @@ struct ClusterTests {
     return "none"
   }
 
-  // MARK: - c. a node down
+  // MARK: - c. replication
+
+  @Test("replication factor 3: with any one node killed (-9), every entity stays readable and writable through the live nodes, and exports return every row")
+  func replicatedNodeDown() throws {
+    let cluster = try LocalCluster(replicationFactor: 3)
+    defer { cluster.shutdown() }
+    let dir = cluster.dir
+    let defs = "groups:\n  - name: g\n    features:\n      - name: n\n        dtype: INT\n"
+    try Self.ok(strata(["apply", try dir.file("g.yaml", defs)], server: cluster.address("n1"), timeout: Self.timeout), "apply")
+    let entities = (0..<60).map { "e\($0)" }
+    // ALL: every replica holds every row before the kill (QUORUM's third copy may still be on its way).
+    var csv = "entity_id,event_timestamp,n\n" + entities.enumerated().map { "\($1),2024-05-01T00:00:00Z,\($0)\n" }.joined()
+    var r = try strata(
+      ["ingest", "--group", "g", "--consistency", "ALL", try dir.file("base.csv", csv)], server: cluster.address("n1"), timeout: Self.timeout)
+    try Self.ok(r, "ingest at ALL")
+    #expect(r.stdout.contains("at least 3 of 3 replicas"), "\(r.stdout)")
+    let victim = "n2"
+    cluster.kill9(victim)
+    let live = cluster.ids.filter { $0 != victim }
+    for via in live {
+      r = try strata(["get", "--entity", entities.joined(separator: ","), "--features", "g:n", "--json"], server: cluster.address(via), timeout: 10)
+      #expect(r.status == 0 && !r.timedOut && r.seconds < 3, "get of every entity through \(via) with \(victim) killed: \(r.stderr)")
+      for (k, e) in entities.enumerated() {
+        #expect(r.stdout.contains("{\"entity_id\":\"\(e)\",\"features\":{\"g@1:n\":{\"value\":\(k),\"status\":\"PRESENT\""), "\(e) through \(via)")
+      }
+    }
+    // QUORUM (the default) writes of every entity succeed with 2 of 3 replicas.
+    csv = "entity_id,event_timestamp,n\n" + entities.enumerated().map { "\($1),2024-05-02T00:00:00Z,\(1_000 + $0)\n" }.joined()
+    r = try strata(["ingest", "--group", "g", try dir.file("more.csv", csv)], server: cluster.address(live[0]), timeout: 10)
+    #expect(r.status == 0 && r.seconds < 3, "QUORUM ingest with \(victim) killed: \(r.stderr)")
+    #expect(r.stdout.contains("at least 2 of 3 replicas"), "\(r.stdout)")
+    r = try strata(["get", "--entity", entities.joined(separator: ","), "--features", "g:n", "--json"], server: cluster.address(live[1]), timeout: 10)
+    for (k, e) in entities.enumerated() {
+      #expect(r.stdout.contains("{\"entity_id\":\"\(e)\",\"features\":{\"g@1:n\":{\"value\":\(1_000 + k),"), "\(e): \(r.stdout.prefix(300))")
+    }
+    // A point-in-time export through either live node returns every label's row.
+    let labels = try dir.file(
+      "labels.csv",
+      "entity_id,label_timestamp\n" + entities.map { "\($0),2024-05-01T12:00:00Z\n\($0),2024-05-03T00:00:00Z\n" }.joined())
+    for via in live {
+      r = try strata(["join", "--labels", labels, "--features", "g:n"], server: cluster.address(via), timeout: 10)
+      #expect(r.status == 0, "join through \(via): \(r.stderr)")
+      #expect(csvRows(r.stdout).map { $0["g:n"] ?? "?" } == entities.indices.flatMap { [String($0), String(1_000 + $0)] }, "join through \(via)")
+    }
+  }
+
+  // MARK: - d. a node down (one copy per entity)
 
   @Test("with n3 killed: its entities fail fast naming it, other entities are served, partial writes are reported exactly")
   func nodeDown() throws {
@@ -480,7 +526,7 @@ struct ClusterTests {
     #expect(!r.timedOut && r.status != 0, "\(r.stderr)")
     #expect(r.seconds < 3, "a failing ingest stops early: \(r.seconds) s")
     #expect(r.stderr.contains("UNAVAILABLE: cluster node \(dead) is unavailable"), "\(r.stderr)")
-    #expect(r.stderr.contains("\(dead): rows 0 not written; n1 (\(n1)): 99 rows written"), "\(r.stderr)")
+    #expect(r.stderr.contains("n1 (\(n1)): 99 rows written; \(dead): rows 0 not written"), "\(r.stderr)")
     // What was written: the 99 live rows of batch 1 (the last one per entity wins), nothing after it.
     let tail = (0..<20).map { owned["n1"]![81 + $0] }
     r = try strata(["get", "--entity", tail.joined(separator: ","), "--features", "g:n", "--json"], server: n1, timeout: 10)

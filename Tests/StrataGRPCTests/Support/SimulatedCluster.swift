@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCInProcessTransport
 import Logging
 import StrataCore
+import StrataCluster
 import StrataGRPC
 import StrataProto
 import StrataStorage
@@ -385,6 +386,8 @@ func withSimulatedCluster(
   epochs: [String: UInt64] = [:],
   clock: TestClock = TestClock(),
   lookups: InternodeLookups = .unary,
+  replicationFactor: Int = 1,
+  hints: (any HintSink)? = nil,
   _ body: (SimulatedCluster) async throws -> Void
 ) async throws {
   let ids = (1...count).map { "n\($0)" }
@@ -426,9 +429,11 @@ func withSimulatedCluster(
       try await laneServer.start(host: "127.0.0.1", port: 0)
       laneServers.append(laneServer)
     }
+    let nodeRing = try HashRing(nodes: ids, epoch: epoch)
     let view = ClusterView(
-      ring: try HashRing(nodes: ids, epoch: epoch), selfID: id, leaderID: ids[0], peers: peers,
-      addresses: addresses, callTimeout: callTimeout, lookups: lookups, laneServer: laneServer)
+      ring: nodeRing, selfID: id, leaderID: ids[0], peers: peers,
+      addresses: addresses, callTimeout: callTimeout, lookups: lookups, laneServer: laneServer,
+      placement: try ReplicaPlacement(ring: nodeRing, replicationFactor: replicationFactor), hints: hints)
     servers.append(
       GRPCServer(
         transport: transports[i].server,

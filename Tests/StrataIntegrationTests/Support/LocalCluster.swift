@@ -101,12 +101,18 @@ final class LocalCluster: @unchecked Sendable {
   private(set) var internodePorts: [String: Int] = [:]
   private var processes: [String: ServerProcess] = [:]
   private let epochs: [String: UInt64]
+  /// The cluster file's replication_factor.
+  let replicationFactor: Int
 
   /// Starts `size` nodes and waits until every one listens. `epochs` overrides the `epoch:` written in
   /// one node's cluster file (default 1). Ports are picked free; if a node cannot bind its port (taken
   /// meanwhile by another process), the whole cluster is started again on new ports (3 attempts).
-  init(size: Int = 3, epochs: [String: UInt64] = [:]) throws {
+  ///
+  /// `replicationFactor` is 1 unless a test asks for more: one copy per entity, so that tests of
+  /// routing and failure reporting know which node holds what.
+  init(size: Int = 3, epochs: [String: UInt64] = [:], replicationFactor: Int = 1) throws {
     dir = try TempDirectory()
+    self.replicationFactor = replicationFactor
     ids = (1...size).map { "n\($0)" }
     ring = try HashRing(nodes: ids, epoch: 1)
     self.epochs = epochs
@@ -176,7 +182,7 @@ final class LocalCluster: @unchecked Sendable {
   func isRunning(_ id: String) -> Bool { processes[id]?.isRunning ?? false }
 
   private func writeClusterFile(for id: String) throws {
-    var text = "epoch: \(epochs[id] ?? 1)\nnodes:\n"
+    var text = "epoch: \(epochs[id] ?? 1)\nreplication_factor: \(replicationFactor)\nnodes:\n"
     for n in ids { text += "  - id: \(n)\n    address: \(addresses[n]!)\n    internode_port: \(internodePorts[n]!)\n" }
     try text.write(toFile: clusterFile(for: id), atomically: true, encoding: .utf8)
   }
@@ -211,14 +217,18 @@ final class LocalCluster: @unchecked Sendable {
 }
 
 /// The `cluster` table of `strata status`: node -> (address, share in %, rows or nil, answers).
-func clusterTable(_ status: String) -> [String: (address: String, share: Double, rows: Int?, answers: String)] {
-  var table: [String: (String, Double, Int?, String)] = [:]
+/// The cluster table of `strata status` (without zones): per node its address, primary share, rows,
+/// hints kept for it by the answering node, and whether it answered.
+func clusterTable(_ status: String) -> [String: (address: String, share: Double, rows: Int?, hints: Int?, answers: String)] {
+  var table: [String: (String, Double, Int?, Int?, String)] = [:]
   let lines = status.split(separator: "\n").map(String.init)
   guard let start = lines.firstIndex(where: { $0.hasPrefix("cluster (ring epoch") }), start + 1 < lines.count else { return [:] }
   for line in lines[(start + 2)...] {
-    let cells = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true).map(String.init)
-    guard cells.count == 5, cells[2].hasSuffix("%") else { break }
-    table[cells[0]] = (cells[1], Double(cells[2].dropLast()) ?? -1, Int(cells[3]), cells[4].trimmingCharacters(in: .whitespaces))
+    let cells = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true).map(String.init)
+    guard cells.count == 6, cells[2].hasSuffix("%") else { break }
+    table[cells[0]] = (
+      cells[1], Double(cells[2].dropLast()) ?? -1, Int(cells[3]), Int(cells[4]), cells[5].trimmingCharacters(in: .whitespaces)
+    )
   }
   return table
 }

@@ -113,7 +113,8 @@ def cluster(strata_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("cluster")
     ports = _free_ports(6)  # a public and an internode port per node
     config = d / "cluster.yaml"
-    config.write_text("epoch: 1\nnodes:\n" + "".join(
+    # One copy per entity: the cluster tests check routing and which node a failure names.
+    config.write_text("epoch: 1\nreplication_factor: 1\nnodes:\n" + "".join(
         f"  - id: n{i + 1}\n    address: 127.0.0.1:{ports[i]}\n    internode_port: {ports[3 + i]}\n" for i in range(3)))
     started: list[NodeProcess] = []
     try:

@@ -180,7 +180,8 @@ def test_unreachable_cluster_node_is_unavailable(strata_bin, tmp_path):
     from conftest import NodeProcess, _free_ports, apply_with_retry
     ports = _free_ports(4)
     config = tmp_path / "two.yaml"
-    config.write_text(f"epoch: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:{ports[0]}\n    internode_port: {ports[2]}\n"
+    # One copy per entity, so that n2's entities have no other replica.
+    config.write_text(f"epoch: 1\nreplication_factor: 1\nnodes:\n  - id: n1\n    address: 127.0.0.1:{ports[0]}\n    internode_port: {ports[2]}\n"
                       f"  - id: n2\n    address: 127.0.0.1:{ports[1]}\n    internode_port: {ports[3]}\n")
     p = NodeProcess(strata_bin, ["--cluster", str(config), "--node", "n1", "--data-dir", str(tmp_path / "d1")],
                     str(tmp_path / "n1.log"), "n1")

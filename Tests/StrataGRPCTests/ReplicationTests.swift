@@ -1,0 +1,168 @@
+import GRPCCore
+import StrataCluster
+import StrataCore
+import StrataGRPC
+import StrataProto
+import StrataStorage
+import StrataTestSupport
+import Synchronization
+import Testing
+
+/// Collects the parts of writes that replicas did not acknowledge.
+final class CollectingHints: HintSink {
+  let parts = Mutex<[(node: String, part: Strata_V1_WriteFeaturesRequest)]>([])
+  func keep(_ part: Strata_V1_WriteFeaturesRequest, for node: String) async {
+    parts.withLock { $0.append((node, part)) }
+  }
+  func pendingRows(for node: String) -> UInt64 { UInt64(rows(for: node).count) }
+  func rows(for node: String) -> [Strata_V1_WriteRow] {
+    parts.withLock { $0.filter { $0.node == node }.flatMap(\.part.rows) }
+  }
+}
+
+@Suite("Replication under a simulated network")
+struct ReplicationTests {
+  /// Writes `calls` random write calls through random live coordinators at `consistency`, and the same
+  /// on the oracle; every call must succeed with at least the required replicas.
+  static func write(
+    _ cluster: SimulatedCluster, oracle: StrataHarness, calls: Int, consistency: Strata_V1_Consistency, required: UInt32,
+    down: Set<String> = [], rng: inout SplitMix64
+  ) async throws {
+    for call in 0..<calls {
+      var batches = (0...rng.below(2)).map { _ in Workload.batch(&rng) }
+      for i in batches.indices { batches[i].consistency = consistency }
+      let node = rng.element(of: cluster.nodes.filter { !down.contains($0.id) })
+      let got = try await node.api.write(batches)
+      let want = try await oracle.write(batches)
+      #expect(got.rowsWritten == want.rowsWritten && got.batches == want.batches, "call \(call); \(rng.seedDescription)")
+      #expect(got.replicasAcknowledged >= required && got.replicationFactor == 3, "\(got); \(rng.seedDescription)")
+    }
+  }
+
+  @Test(
+    "RF 3 on 5 nodes: with any one node down, lookups and QUORUM writes through every live coordinator go on, and lookups equal a single node's",
+    arguments: [InternodeLookups.unary, .lane])
+  func oneNodeDown(lookups: InternodeLookups) async throws {
+    var rng = SplitMix64.forTest("replication.one-node-down")
+    // A fresh cluster per node taken down: the node that was down missed writes (until its hints
+    // are replayed), so it must not serve the next round.
+    for down in ["n1", "n3", "n5"] {
+      try await withStrata { oracle in
+        try await withSimulatedCluster(nodes: 5, seed: rng.next(), lookups: lookups, replicationFactor: 3) { cluster in
+          let registered = try await cluster.node("n2").api.apply(Workload.specs)
+          #expect(try await oracle.apply(Workload.specs) == registered)
+          // ALL: every replica holds every row before the fault starts.
+          try await Self.write(cluster, oracle: oracle, calls: 12, consistency: .all, required: 3, rng: &rng)
+          cluster.faults[down] = .fail
+          try await Self.write(cluster, oracle: oracle, calls: 4, consistency: .quorum, required: 2, down: [down], rng: &rng)
+          for node in cluster.nodes where node.id != down {
+            for _ in 0..<6 {
+              let (entities, features) = Workload.lookup(&rng)
+              // ONE may read a replica whose copy of a just-acknowledged write is still on its way
+              // (QUORUM acknowledged after 2 of 3): it converges within moments.
+              var got = try await node.api.online(entities, features)
+              let want = try await oracle.online(entities, features)
+              for _ in 0..<100 where got != want {
+                try await Task.sleep(for: .milliseconds(10))
+                got = try await node.api.online(entities, features)
+              }
+              #expect(got == want, "through \(node.id) with \(down) down: \(entities) \(features); \(rng.seedDescription)")
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test("a hanging replica costs lookups a hedging delay and QUORUM writes nothing: both finish far below the call timeout")
+  func hangingReplica() async throws {
+    var rng = SplitMix64.forTest("replication.hanging")
+    let hints = CollectingHints()
+    try await withSimulatedCluster(nodes: 5, seed: rng.next(), callTimeout: .seconds(20), replicationFactor: 3, hints: hints) { cluster in
+      _ = try await cluster.node("n1").api.apply(Workload.specs)
+      let hung = "n4"
+      // Entities that n4 holds (as any replica) but the coordinator n1 does not.
+      let placement = try ReplicaPlacement(ring: cluster.ring, replicationFactor: 3)
+      let ids = (0..<400).map { "h\($0)" }.filter {
+        let replicas = placement.replicas(of: $0)
+        return replicas.contains(hung) && !replicas.contains("n1")
+      }.prefix(8)
+      #expect(ids.count == 8)
+      let rows = ids.enumerated().map { i, id in writeRow(id, .t0(-60), created: .t0(-30), [.float(Double(i))]) }
+      _ = try await cluster.node("n1").api.write([writeBatch("user_stats", features: ["score"], rows: Array(rows))].map {
+        var b = $0
+        b.consistency = .all
+        return b
+      })
+      cluster.faults[hung] = .hang
+      let coordinator = cluster.node("n1").api
+      let start = ContinuousClock.now
+      try await expectFinishes(within: .seconds(5), release: { cluster.faults[hung] = .fail }) {
+        for round in 0..<5 {
+          let answer = try await coordinator.online(Array(ids), ["user_stats:score"])
+          #expect(answer.vectors.map { $0.results[0].value.floatValue } == ids.indices.map(Double.init), "round \(round)")
+        }
+        let written = try await coordinator.write(
+          "user_stats", features: ["score"], rows: ids.map { writeRow($0, .t0(-30), created: .t0(-20), [.float(-1)]) })
+        #expect(written.replicasAcknowledged == 2 && written.rowsWritten == UInt64(ids.count))
+      }
+      #expect(ContinuousClock.now - start < .seconds(5))
+      cluster.faults[hung] = .fail
+      // The hanging replica's part of the write is kept as a hint once its call ends (at the call
+      // timeout or when the network fails it).
+      for _ in 0..<500 where hints.rows(for: hung).isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+      #expect(Set(hints.rows(for: hung).map(\.entityID)) == Set(ids.filter { placement.replicas(of: $0).contains(hung) }))
+      #expect(hints.rows(for: hung).allSatisfy { $0.hasWriteID }, "hinted rows keep their write ids")
+    }
+  }
+
+  @Test("ALL with a replica down fails UNAVAILABLE naming it and the rows; ONE succeeds with one replica; the down replica's rows become hints")
+  func consistencyLevels() async throws {
+    var rng = SplitMix64.forTest("replication.levels")
+    let hints = CollectingHints()
+    try await withSimulatedCluster(nodes: 3, seed: rng.next(), replicationFactor: 3, hints: hints) { cluster in
+      _ = try await cluster.node("n1").api.apply(Workload.specs)
+      cluster.faults["n3"] = .fail
+      var batch = writeBatch("user_stats", features: ["score"], rows: [writeRow("u1", .t0(-60), [.float(1)]), writeRow("u2", .t0(-60), [.float(2)])])
+      batch.consistency = .all
+      let error = await expectRPCError(
+        .unavailable, mentioning: [cluster.describe("n3"), "rows 0-1 cannot reach the 3 of 3 replicas that ALL needs", "\(cluster.describe("n1")): 2 rows written"]
+      ) { try await cluster.node("n1").api.write([batch]) }
+      #expect(error.flatMap { NodeFailure.details(of: $0)?.node } == "n3")
+      batch.consistency = .one
+      cluster.faults["n2"] = .fail
+      let one = try await cluster.node("n1").api.write([batch])
+      #expect(one.replicasAcknowledged == 1 && one.replicationFactor == 3 && one.rowsWritten == 2)
+      #expect(hints.rows(for: "n3").count == 4 && hints.rows(for: "n2").count == 2)
+      batch.consistency = .quorum
+      await expectRPCError(.unavailable, mentioning: ["cannot reach the 2 of 3 replicas that QUORUM needs"]) {
+        try await cluster.node("n1").api.write([batch])
+      }
+    }
+  }
+
+  @Test("an unknown consistency number is INVALID_ARGUMENT on a cluster and on a single node, and writes nothing")
+  func unknownConsistency() async throws {
+    var batch = writeBatch("user_stats", features: ["score"], rows: [writeRow("u1", .t0(-60), [.float(1)])])
+    batch.consistency = .UNRECOGNIZED(7)
+    try await withSimulatedCluster(nodes: 3, seed: 1, replicationFactor: 3) { cluster in
+      _ = try await cluster.node("n1").api.apply(Workload.specs)
+      await expectRPCError(.invalidArgument, mentioning: ["consistency 7 is not one of ONE (1), QUORUM (2), ALL (3)"]) {
+        try await cluster.node("n2").api.write([batch])
+      }
+      var lookup = Strata_V1_GetOnlineFeaturesRequest()
+      lookup.entityIds = ["u1"]
+      lookup.features = ["user_stats:score"]
+      lookup.consistency = .UNRECOGNIZED(9)
+      await expectRPCError(.invalidArgument, mentioning: ["consistency 9 is not one of"]) {
+        try await cluster.node("n2").api.client.getOnlineFeatures(lookup)
+      }
+      for node in cluster.nodes { #expect(node.store.counterValues.rowsWritten == 0) }
+    }
+    try await withStrata { node in
+      _ = try await node.apply(Workload.specs)
+      await expectRPCError(.invalidArgument, mentioning: ["consistency 7 is not one of"]) { try await node.write([batch]) }
+      #expect(node.store.counterValues.rowsWritten == 0)
+    }
+  }
+}
