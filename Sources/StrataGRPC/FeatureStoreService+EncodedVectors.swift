@@ -9,30 +9,37 @@ extension FeatureStoreService {
   /// The answer to `request` as an encoded `GetOnlineFeaturesResponse` without `columns` (the
   /// coordinator has them), computed on the calling thread; nil when the lookup is too large to
   /// answer inline (see `FeatureStore.onlineInline`), in which case `encodedVectors(_:)` answers it.
-  /// Same checks and errors as `GetOnlineFeatures`, as `RPCError`s.
+  /// Same checks and errors as `GetOnlineFeatures`, as `RPCError`s; with `with_row_order`, the answer
+  /// carries `row_orders` after the vectors, as `GetOnlineFeatures` does.
   func encodedVectorsInline(_ request: Strata_V1_GetOnlineFeaturesRequest) throws(RPCError) -> [UInt8]? {
-    try encodedVectorsInline(request.entityIds, columns: try checkedColumns(request))
+    try encodedVectorsInline(request.entityIds, columns: try checkedColumns(request), withRowOrder: request.withRowOrder)
   }
 
   /// `encodedVectorsInline` for any size: large lookups run on the storage read threads.
   func encodedVectors(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws(RPCError) -> [UInt8] {
-    try await encodedVectors(request.entityIds, columns: try checkedColumns(request))
+    try await encodedVectors(request.entityIds, columns: try checkedColumns(request), withRowOrder: request.withRowOrder)
   }
 
   /// `encodedVectorsInline` of columns already resolved (a coordinator's own part of a lookup).
-  func encodedVectorsInline(_ entityIDs: [String], columns: [ResolvedFeature]) throws(RPCError) -> [UInt8]? {
+  func encodedVectorsInline(
+    _ entityIDs: [String], columns: [ResolvedFeature], withRowOrder: Bool = false
+  ) throws(RPCError) -> [UInt8]? {
     do {
-      guard let vectors = try store.onlineInline(entityIDs: entityIDs, columns: columns) else { return nil }
-      return try Self.encode(vectors, entityIDs: entityIDs)
+      guard let (vectors, orders) = try store.onlineInline(entityIDs: entityIDs, columns: columns, withOrder: withRowOrder)
+      else { return nil }
+      return try Self.encode(vectors, entityIDs: entityIDs, orders: orders)
     } catch {
       throw Self.rpcError(error)
     }
   }
 
   /// `encodedVectors` of columns already resolved.
-  func encodedVectors(_ entityIDs: [String], columns: [ResolvedFeature]) async throws(RPCError) -> [UInt8] {
+  func encodedVectors(
+    _ entityIDs: [String], columns: [ResolvedFeature], withRowOrder: Bool = false
+  ) async throws(RPCError) -> [UInt8] {
     do {
-      return try Self.encode(try await store.online(entityIDs: entityIDs, columns: columns), entityIDs: entityIDs)
+      let (vectors, orders) = try await store.online(entityIDs: entityIDs, columns: columns, withOrder: withRowOrder)
+      return try Self.encode(vectors, entityIDs: entityIDs, orders: orders)
     } catch {
       throw Self.rpcError(error)
     }
@@ -48,7 +55,7 @@ extension FeatureStoreService {
     }
   }
 
-  private static func encode(_ vectors: [[FeatureResult]], entityIDs: [String]) throws -> [UInt8] {
+  private static func encode(_ vectors: [[FeatureResult]], entityIDs: [String], orders: [RowOrders]) throws -> [UInt8] {
     var response = Strata_V1_GetOnlineFeaturesResponse()
     response.vectors.reserveCapacity(vectors.count)
     for (i, results) in vectors.enumerated() {
@@ -57,6 +64,7 @@ extension FeatureStoreService {
       v.results = results.map(\.proto)
       response.vectors.append(v)
     }
+    response.rowOrders = orders.map { $0.proto() }
     return try OnlineResponseEncoder.encode(response)
   }
 

@@ -199,9 +199,11 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       try sizeLimit.check(
         request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
       let columns = try store.resolve(try [FeatureRef](parsing: request.features))
-      let vectors = try await store.online(entityIDs: request.entityIds, columns: columns)
+      let (vectors, orders) = try await store.online(
+        entityIDs: request.entityIds, columns: columns, withOrder: request.withRowOrder)
       var response = Strata_V1_GetOnlineFeaturesResponse()
       response.columns = columns.map(\.proto)
+      response.rowOrders = orders.map { $0.proto() }
       response.vectors.reserveCapacity(vectors.count)
       for (i, results) in vectors.enumerated() {
         var v = Strata_V1_FeatureVector()
@@ -222,12 +224,17 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       var columns: [ResolvedFeature]?
       var columnar = false
       var withEventTimes = false
+      var withRowOrder = false
       var received = 0
       for try await message in request {
         try sizeLimit.check(
           message, estimate: message.labels.reduce(0) { $0 + $1.entityID.utf8.count + 4 },
           what: "label message with rows \(received)...")
         if columns == nil {
+          guard !message.withRowOrder || message.columnar else {
+            throw StrataError.invalidArgument(
+              "with_row_order requires columnar answers: set columnar in the first GetHistoricalFeatures message (row orders are only sent in JoinedBatch.row_orders)")
+          }
           guard !message.features.isEmpty else {
             throw StrataError.invalidArgument(
               "the first GetHistoricalFeatures message must list the features to join (group:feature, group@2:feature or group:*)")
@@ -236,13 +243,15 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           columns = resolved
           columnar = message.columnar
           withEventTimes = message.withEventTimestamps
+          withRowOrder = message.withRowOrder
           try await response.write(.with { $0.columns = resolved.map(\.proto) })
         }
         guard let columns, !message.labels.isEmpty else { continue }
         let labels = Self.labelRows(message)
         do {
           if columnar {
-            try await writeColumnar(labels: labels, columns: columns, eventTimes: withEventTimes, to: response)
+            try await writeColumnar(
+              labels: labels, columns: columns, eventTimes: withEventTimes, rowOrder: withRowOrder, to: response)
           } else {
             try await writeRows(labels: labels, columns: columns, to: response)
           }
@@ -319,24 +328,29 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     }
   }
 
-  /// Columnar answers: one message per slice of rows, sized to stay around 1 MiB.
+  /// Columnar answers: one message per slice of rows, sized to stay around 1 MiB; with `rowOrder`, each
+  /// message also carries its rows' orders per distinct group version (`JoinedBatch.row_orders`).
   private func writeColumnar(
-    labels: [LabelRow], columns: [ResolvedFeature], eventTimes: Bool,
+    labels: [LabelRow], columns: [ResolvedFeature], eventTimes: Bool, rowOrder: Bool,
     to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
   ) async throws {
-    let blocks = try await store.historicalColumns(labels: labels, columns: columns)
-    try await sendColumnar(blocks, columns: columns, count: labels.count, eventTimes: eventTimes, to: response)
+    let (blocks, orders) = try await store.historicalColumns(labels: labels, columns: columns, withOrder: rowOrder)
+    try await sendColumnar(
+      blocks, columns: columns, count: labels.count, eventTimes: eventTimes, orders: orders, to: response)
   }
 
-  /// Sends `count` joined rows in columnar form, one message per slice of about 1 MiB.
+  /// Sends `count` joined rows in columnar form, one message per slice of about 1 MiB. `orders` (one
+  /// per distinct group version of `columns`, each of `count` entries; empty: none sent) are sliced
+  /// with the rows into `JoinedBatch.row_orders`.
   func sendColumnar(
-    _ blocks: [ColumnBlock], columns: [ResolvedFeature], count: Int, eventTimes: Bool,
+    _ blocks: [ColumnBlock], columns: [ResolvedFeature], count: Int, eventTimes: Bool, orders: [RowOrders] = [],
     to response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
   ) async throws {
-    let bytesPerRow = columns.reduce(0) { total, c in
-      if case .embedding(let d) = c.feature.dtype { return total + 10 + 4 * d }
-      return total + (eventTimes ? 24 : 12)
-    }
+    let bytesPerRow =
+      columns.reduce(0) { total, c in
+        if case .embedding(let d) = c.feature.dtype { return total + 10 + 4 * d }
+        return total + (eventTimes ? 24 : 12)
+      } + orders.count * 30
     let rowsPerMessage = max(64, (1 << 20) / max(1, bytesPerRow))
     var start = 0
     while start < count {
@@ -344,6 +358,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       var batch = Strata_V1_JoinedBatch()
       batch.rowCount = UInt32(end - start)
       batch.columns = zip(columns, blocks).map { c, b in Self.slice(b, start..<end, dtype: c.feature.dtype, eventTimes: eventTimes) }
+      batch.rowOrders = orders.map { $0.proto(start..<end) }
       try await response.write(.with { $0.batch = batch })
       start = end
     }

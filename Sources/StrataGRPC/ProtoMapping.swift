@@ -1,6 +1,7 @@
 public import StrataCore
 public import StrataProto
 internal import SwiftProtobuf
+internal import Foundation
 public import StrataStorage
 internal import StrataCluster
 internal import GRPCCore
@@ -212,6 +213,33 @@ extension FeatureResult {
       value: proto.hasValue ? FeatureValue(proto: proto.value) : nil,
       status: ValueStatus(proto: proto.status) ?? .missing,
       eventTime: proto.eventTimestampMicros == 0 ? nil : Timestamp(microseconds: proto.eventTimestampMicros))
+  }
+}
+
+extension RowOrders {
+  /// The wire form of entries `range` (every entry when nil): `found` one byte per entry.
+  public func proto(_ range: Range<Int>? = nil) -> Strata_V1_JoinedRowOrder {
+    let range = range ?? 0..<count
+    let whole = range == 0..<count
+    var p = Strata_V1_JoinedRowOrder()
+    p.found = Data(whole ? found[...] : found[range])
+    p.eventTimestampsMicros = whole ? eventTimes : Array(eventTimes[range])
+    p.createdTimestampsMicros = whole ? createdTimes : Array(createdTimes[range])
+    p.writeIds = whole ? sequences : Array(sequences[range])
+    return p
+  }
+
+  /// Reads a wire row order; INTERNAL when its arrays differ in length (they come from another
+  /// Strata node, so that is a bug, not bad input).
+  public init(proto: Strata_V1_JoinedRowOrder) throws(StrataError) {
+    let n = proto.found.count
+    guard proto.eventTimestampsMicros.count == n, proto.createdTimestampsMicros.count == n, proto.writeIds.count == n else {
+      throw .internalError(
+        "a row order has \(n) found flags, \(proto.eventTimestampsMicros.count) event times, \(proto.createdTimestampsMicros.count) created times and \(proto.writeIds.count) write ids; they must be equal")
+    }
+    self.init(
+      found: Array(proto.found), eventTimes: proto.eventTimestampsMicros, createdTimes: proto.createdTimestampsMicros,
+      sequences: proto.writeIds)
   }
 }
 

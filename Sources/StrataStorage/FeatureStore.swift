@@ -257,7 +257,18 @@ public final class FeatureStore: Sendable {
   /// rule at T = now: a stored row whose event time is still in the future (allowed up to the clock
   /// skew limit) is not served before its time.
   public func online(entityIDs: [String], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
-    let lookup = try onlineLookup(entityIDs: entityIDs, columns: columns)
+    try await online(entityIDs: entityIDs, columns: columns, withOrder: false).vectors
+  }
+
+  /// `online(entityIDs:columns:)`, and with `withOrder` also the order key of the row that answered
+  /// each entity: `orders[g]` is for the `g`-th distinct group version of `columns` (in order of first
+  /// appearance there), `orders[g][i]` for `entityIDs[i]` (see `RowOrders`). That row is the entity's
+  /// online row, or, when the online row's event time is still in the future, the history row that
+  /// answers as of now; an EXPIRED row still counts as found. Without `withOrder`, `orders` is empty.
+  public func online(
+    entityIDs: [String], columns: [ResolvedFeature], withOrder: Bool
+  ) async throws -> (vectors: [[FeatureResult]], orders: [RowOrders]) {
+    let lookup = try onlineLookup(entityIDs: entityIDs, columns: columns, withOrder: withOrder)
     let result = lookup.inline ? try lookup.fetch() : try await executor.read(lookup.fetch)
     counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
     return result
@@ -268,7 +279,15 @@ public final class FeatureStore: Sendable {
   /// rows whose event time is still in the future); nil when it is larger and must go through
   /// `online` (the storage read threads). For callers that cannot suspend, such as network threads.
   public func onlineInline(entityIDs: [String], columns: [ResolvedFeature]) throws -> [[FeatureResult]]? {
-    let lookup = try onlineLookup(entityIDs: entityIDs, columns: columns)
+    try onlineInline(entityIDs: entityIDs, columns: columns, withOrder: false)?.vectors
+  }
+
+  /// `onlineInline(entityIDs:columns:)` with the rows' orders as `online(entityIDs:columns:withOrder:)`
+  /// gives them.
+  public func onlineInline(
+    entityIDs: [String], columns: [ResolvedFeature], withOrder: Bool
+  ) throws -> (vectors: [[FeatureResult]], orders: [RowOrders])? {
+    let lookup = try onlineLookup(entityIDs: entityIDs, columns: columns, withOrder: withOrder)
     guard lookup.inline else { return nil }
     let result = try lookup.fetch()
     counters.withLock { $0.onlineLookups += UInt64(entityIDs.count) }
@@ -288,11 +307,11 @@ public final class FeatureStore: Sendable {
     }
   }
 
-  /// Checks a lookup and returns the work that answers it, and whether it is small enough to run
-  /// inline.
+  /// Checks a lookup and returns the work that answers it (with the rows' orders per distinct group
+  /// when `withOrder`), and whether it is small enough to run inline.
   private func onlineLookup(
-    entityIDs: [String], columns: [ResolvedFeature]
-  ) throws(StrataError) -> (inline: Bool, fetch: @Sendable () throws -> [[FeatureResult]]) {
+    entityIDs: [String], columns: [ResolvedFeature], withOrder: Bool
+  ) throws(StrataError) -> (inline: Bool, fetch: @Sendable () throws -> (vectors: [[FeatureResult]], orders: [RowOrders])) {
     try checkLookup(entityIDs: entityIDs)
     let groups = Self.distinctGroups(columns)
     let now = clock()
@@ -310,7 +329,8 @@ public final class FeatureStore: Sendable {
         }
         rowsByGroup[g.storageID] = rows
       }
-      return Self.assemble(count: entityIDs.count, columns: columns, rowsByGroup: rowsByGroup) { _ in now }
+      let vectors = Self.assemble(count: entityIDs.count, columns: columns, rowsByGroup: rowsByGroup) { _ in now }
+      return (vectors, withOrder ? groups.map { RowOrders(rows: rowsByGroup[$0.storageID]!) } : [])
     })
   }
 
@@ -344,6 +364,21 @@ public final class FeatureStore: Sendable {
   /// so) except those with a known-at time and those of entities written after the image's scan began,
   /// which are answered from storage. Lookups and columns are spread over `joinParallelism` threads.
   public func historicalColumns(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [ColumnBlock] {
+    try await historicalColumns(labels: labels, columns: columns, withOrder: false).blocks
+  }
+
+  /// `historicalColumns(labels:columns:)`, and with `withOrder` also the order key of the stored row
+  /// that answered each label: `orders[g]` is for the `g`-th distinct group version of `columns` (in
+  /// order of first appearance there), `orders[g][i]` for `labels[i]` (see `RowOrders`). The row is
+  /// exactly the one the values came from: the greatest (event, created, sequence) with
+  /// `event <= label.time` (and `created <= label.knownAt` when set), whether it is read from the image
+  /// or from storage; a row older than the max age (EXPIRED) still counts as found. Without
+  /// `withOrder`, `orders` is empty and nothing extra is computed.
+  ///
+  /// Example: columns `a:x, b:y, a:z` give `orders == [orders of a, orders of b]`.
+  public func historicalColumns(
+    labels: [LabelRow], columns: [ResolvedFeature], withOrder: Bool
+  ) async throws -> (blocks: [ColumnBlock], orders: [RowOrders]) {
     try check(labels)
     let groups = Self.distinctGroups(columns)
     let shard = self.shard
@@ -364,7 +399,8 @@ public final class FeatureStore: Sendable {
           rows: rows[c.group.storageID]!, times: times, group: c.group, featureIndex: c.featureIndex)
         built.withLock { $0[j] = block }
       }
-      return built.withLock { $0 }
+      let orders = withOrder ? groups.map { rows[$0.storageID]!.orders } : []
+      return (built.withLock { $0 }, orders)
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }
     return result

@@ -11,13 +11,19 @@ internal import Foundation
 ///   of several stored rows with the same event time only the winner (greatest created, then greatest
 ///   sequence, exactly `StoredRow.supersedes`) is kept, since no label without a known-at time can
 ///   choose another;
+/// - per row its event time, created time and sequence (write id): the kept row's full order key, so
+///   a join can report which stored row answered a label (`RowOrders`, for merging replicas' answers);
 /// - per feature one packed value array of its dtype (0 / "" / zeros where null) and a presence bitmap.
 ///
 /// So "the row with the greatest event <= T" is a binary search over one entity's event times, and a
-/// joined column is a gather from packed arrays. Created times and sequence numbers are not kept:
-/// labels with a known-at time are answered from storage (`AsOfJoin`). The image is a snapshot: rows
-/// written after its scan started are not in it, and `HistoryImages` routes labels of entities written
-/// since then to storage too.
+/// joined column is a gather from packed arrays. Only the winner of each event time is kept, so labels
+/// with a known-at time (which may have to skip it) are answered from storage (`AsOfJoin`). The image
+/// is a snapshot: rows written after its scan started are not in it, and `HistoryImages` routes labels
+/// of entities written since then to storage too.
+///
+/// Memory (`byteSize`): per row 24 bytes of order key plus the feature values (8 per float or int, 16
+/// per string plus its bytes beyond 15, 4 per embedding element) and one presence bit per feature; per
+/// entity 16 bytes plus its id bytes; plus the bucket directory.
 public final class HistoryImage: Sendable {
   public let storageID: UInt32
   let dtypes: [DType]
@@ -28,6 +34,10 @@ public final class HistoryImage: Sendable {
   /// `entityCount + 1` offsets into the rows.
   let rowStart: [Int32]
   let events: [Int64]
+  /// Created time of each row (µs), parallel to `events`.
+  let created: [Int64]
+  /// Sequence (write id) of each row, parallel to `events`.
+  let sequences: [UInt64]
   let columns: [Column]
   /// `buckets[b] ..< buckets[b + 1]` are the entities whose token's top bits are `b`.
   let buckets: [Int32]
@@ -62,6 +72,8 @@ public final class HistoryImage: Sendable {
     idBytes = b.idBytes
     rowStart = b.rowStart
     events = b.events
+    created = b.created
+    sequences = b.sequences
     columns = b.columns
     // Directory: about one entity per bucket.
     var bits: UInt64 = 0
@@ -119,13 +131,14 @@ public final class HistoryImage: Sendable {
     return lo == first ? -1 : Int32(lo - 1)
   }
 
-  /// Every row of the image as `(entity id, event time, values)`, in image order (tests).
-  func dump() -> [(entityID: String, event: Int64, values: [FeatureValue?])] {
-    var out: [(String, Int64, [FeatureValue?])] = []
+  /// Every row of the image as `(entity id, event time, created time, sequence, values)`, in image
+  /// order (tests).
+  func dump() -> [(entityID: String, event: Int64, created: Int64, sequence: UInt64, values: [FeatureValue?])] {
+    var out: [(String, Int64, Int64, UInt64, [FeatureValue?])] = []
     for e in 0..<entityCount {
       let id = String(decoding: idBytes[Int(idOffsets[e])..<Int(idOffsets[e + 1])], as: UTF8.self)
       for r in Int(rowStart[e])..<Int(rowStart[e + 1]) {
-        out.append((id, events[r], columns.map { $0.has(r) ? $0.value(r) : nil }))
+        out.append((id, events[r], created[r], sequences[r], columns.map { $0.has(r) ? $0.value(r) : nil }))
       }
     }
     return out
@@ -160,7 +173,7 @@ public final class HistoryImage: Sendable {
   /// The least bytes one row takes in an image of a group with `dtypes` (a lower bound: strings
   /// longer than 15 bytes and per-entity data come on top; `Builder.bytes` counts them exactly).
   static func bytesPerRow(_ dtypes: [DType]) -> Int {
-    dtypes.reduce(8 + dtypes.count / 8) { total, dtype in
+    dtypes.reduce(24 + dtypes.count / 8) { total, dtype in
       switch dtype {
       case .float, .int: total + 8
       case .string: total + 16
@@ -177,6 +190,8 @@ public final class HistoryImage: Sendable {
     var idBytes: [UInt8] = []
     var rowStart: [Int32] = [0]
     var events: [Int64] = []
+    var created: [Int64] = []
+    var sequences: [UInt64] = []
     /// Per feature slot; only the array of the slot's dtype is used.
     var floats: [[Double]]
     var ints: [[Int64]]
@@ -201,6 +216,8 @@ public final class HistoryImage: Sendable {
       embeddings = Array(repeating: [], count: dtypes.count)
       present = Array(repeating: [], count: dtypes.count)
       events.reserveCapacity(n)
+      created.reserveCapacity(n)
+      sequences.reserveCapacity(n)
       for (k, dtype) in dtypes.enumerated() {
         present[k].reserveCapacity((n + 63) / 64)
         switch dtype {
@@ -221,6 +238,8 @@ public final class HistoryImage: Sendable {
       guard Self.u32BE(key, 10 + idLength) == storageID else { return }
       let token = Self.u64BE(key, 0)
       let event = Int64(bitPattern: Self.u64BE(key, 14 + idLength) ^ (1 << 63))
+      let createdTime = Int64(bitPattern: Self.u64BE(key, 22 + idLength) ^ (1 << 63))
+      let sequence = Self.u64BE(key, 30 + idLength)
       let id = UnsafeRawBufferPointer(rebasing: key[10..<(10 + idLength)])
       if open && tokens[tokens.count - 1] == token && sameID(id) {
         // Same entity. Rows come ascending by (event, created, sequence): an equal event time means
@@ -235,6 +254,8 @@ public final class HistoryImage: Sendable {
         bytes += 8 + 4 + 4 + id.count
       }
       events.append(event)
+      created.append(createdTime)
+      sequences.append(sequence)
       bytes += rowBytes
       try appendValues(value)
     }
@@ -269,6 +290,8 @@ public final class HistoryImage: Sendable {
     private mutating func removeLastRow() {
       let r = events.count - 1
       events.removeLast()
+      created.removeLast()
+      sequences.removeLast()
       bytes -= rowBytes
       for k in dtypes.indices {
         present[k][r >> 6] &= ~(1 << UInt64(r & 63))

@@ -132,11 +132,14 @@ struct StrataHarness: Sendable {
 
 /// Starts a store (in-memory engine, `limits`, `imagePolicy`, `clock`), the service (with `sizeLimit`, else its default), an in-process server and a
 /// client; runs `body`; then shuts client and server down gracefully (also when `body` throws).
+/// `fastPaths`: the server registers `FeatureStoreFastPaths` (as a node does); false: the service's
+/// own generated registrations (the decoded entry points).
 func withStrata(
   limits: StoreLimits = .defaults,
   clock: TestClock = TestClock(),
   sizeLimit: RequestSizeLimit? = nil,
   imagePolicy: HistoryImagePolicy = .defaults,
+  fastPaths: Bool = true,
   _ body: (StrataHarness) async throws -> Void
 ) async throws {
   let store = try FeatureStore(engine: InMemoryEngine(), limits: limits, imagePolicy: imagePolicy, clock: clock.function)
@@ -150,7 +153,8 @@ func withStrata(
       FeatureStoreService(store: store, node: node, logger: logger)
     }
   let transport = InProcessTransport()
-  let server = GRPCServer(transport: transport.server, services: [FeatureStoreFastPaths(service)])
+  let services: [any RegistrableRPCService] = fastPaths ? [FeatureStoreFastPaths(service)] : [service]
+  let server = GRPCServer(transport: transport.server, services: services)
   let client = GRPCClient(transport: transport.client)
   try await withThrowingDiscardingTaskGroup { group in
     group.addTask { try await server.serve() }
