@@ -40,6 +40,9 @@ struct ClusterExport<Transport: ClientTransport> {
         for o in owners.values { o.requests.finish() }
       }
       var first: Strata_V1_GetHistoricalFeaturesRequest?
+      var (clientColumnar, clientEventTimes) = (false, false)
+      let readReplicas = Self.readReplicas(cluster.placement)
+      var failedInExport: Set<String> = []
       var columns: [ResolvedFeature] = []
       var received = 0
       for try await message in request {
@@ -57,6 +60,14 @@ struct ClusterExport<Transport: ClientTransport> {
           header.labels = []
           // Owners join exactly the versions resolved here (their registries may lag or lead).
           header.features = columns.map(\.qualifiedName)
+          // Several replicas per label: every owner answers in columns with event times and row orders,
+          // and the answers are merged by the order (event time, created time, write id).
+          (clientColumnar, clientEventTimes) = (message.columnar, message.withEventTimestamps)
+          if readReplicas > 1 {
+            header.columnar = true
+            header.withEventTimestamps = true
+            header.withRowOrder = true
+          }
           first = header
           try await response.write(.with { $0.columns = columns.map(\.proto) })
         }
@@ -70,77 +81,82 @@ struct ClusterExport<Transport: ClientTransport> {
           throw RPCError(code: .invalidArgument, message: "label row \(received + i) has an empty entity id")
         }
         // Route.
-        // Each label to one replica of its entity: this node when it holds one, else the first that
-        // has not failed recently.
-        let plan = RoutingPlan(
-          entityIDs: message.labels.lazy.map(\.entityID), placement: cluster.placement, preferring: cluster.selfID,
-          avoiding: cluster.health.avoided(at: .now))
-        for (owner, idx) in zip(plan.nodes, plan.parts) {
-          var part = owners[owner] == nil ? first! : Strata_V1_GetHistoricalFeaturesRequest()
-          part.labels = idx.map { message.labels[$0] }
-          if owners[owner] == nil {
-            let stream = OwnerStream(node: owner)
-            owners[owner] = stream
-            iterators[owner] = stream.answers.makeAsyncIterator()
-            if owner == cluster.selfID {
-              // This node's own labels: joined here, without a round trip to itself.
-              let store = coordinator.store
-              let (header, joined) = (first!, columns)
+        // Each label to `readReplicas` replicas of its entity: this node first when it holds one, then
+        // those that have not failed recently (nor failed earlier in this export).
+        let firstPlan = Self.route(
+          message.labels.map(\.entityID), placement: cluster.placement, count: readReplicas, preferring: cluster.selfID,
+          avoiding: cluster.health.avoided(at: .now).union(failedInExport))
+        func send(_ plan: (nodes: [String], parts: [[Int]])) throws {
+          for (owner, idx) in zip(plan.nodes, plan.parts) {
+            var part = owners[owner] == nil ? first! : Strata_V1_GetHistoricalFeaturesRequest()
+            part.labels = idx.map { message.labels[$0] }
+            if owners[owner] == nil {
+              let stream = OwnerStream(node: owner)
+              owners[owner] = stream
+              iterators[owner] = stream.answers.makeAsyncIterator()
+              if owner == cluster.selfID {
+                // This node's own labels: joined here, without a round trip to itself.
+                let store = coordinator.store
+                let (header, joined) = (first!, columns)
+                tasks.addTask {
+                  do {
+                    for await m in stream.requestStream where !m.labels.isEmpty {
+                      let labels = FeatureStoreService.labelRows(m)
+                      if header.columnar {
+                        let (blocks, orders) = try await store.historicalColumns(
+                          labels: labels, columns: joined, withOrder: header.withRowOrder)
+                        var batch = Strata_V1_JoinedBatch()
+                        batch.rowCount = UInt32(labels.count)
+                        batch.columns = zip(joined, blocks).map { c, b in
+                          FeatureStoreService.slice(b, 0..<labels.count, dtype: c.feature.dtype, eventTimes: header.withEventTimestamps)
+                        }
+                        batch.rowOrders = orders.map { $0.proto() }
+                        stream.answerSink.yield(.with { $0.batch = batch })
+                      } else {
+                        let results = try await store.historical(labels: labels, columns: joined)
+                        stream.answerSink.yield(.with { $0.rows = FeatureStoreService.joinedRows(labels: labels, results: results) })
+                      }
+                    }
+                    stream.answerSink.finish()
+                  } catch let error as StrataError {
+                    stream.answerSink.finish(throwing: error.rpcError)
+                  } catch {
+                    stream.answerSink.finish(throwing: error)
+                  }
+                }
+                owners[owner]!.requests.yield(part)
+                continue
+              }
+              let peer = try cluster.peer(owner)
+              let metadata = cluster.metadata
+              var options = cluster.options
+              options.timeout = nil  // an export lasts as long as its input
               tasks.addTask {
                 do {
-                  for await m in stream.requestStream where !m.labels.isEmpty {
-                    let labels = FeatureStoreService.labelRows(m)
-                    if header.columnar {
-                      let blocks = try await store.historicalColumns(labels: labels, columns: joined)
-                      var batch = Strata_V1_JoinedBatch()
-                      batch.rowCount = UInt32(labels.count)
-                      batch.columns = zip(joined, blocks).map { c, b in
-                        FeatureStoreService.slice(b, 0..<labels.count, dtype: c.feature.dtype, eventTimes: header.withEventTimestamps)
-                      }
-                      stream.answerSink.yield(.with { $0.batch = batch })
-                    } else {
-                      let results = try await store.historical(labels: labels, columns: joined)
-                      stream.answerSink.yield(.with { $0.rows = FeatureStoreService.joinedRows(labels: labels, results: results) })
-                    }
+                  try await peer.getHistorical(
+                    request: StreamingClientRequest(metadata: metadata) { writer in
+                      for await m in stream.requestStream { try await writer.write(m) }
+                    },
+                    options: options
+                  ) { answers in
+                    for try await m in answers.messages { stream.answerSink.yield(m) }
+                    stream.answerSink.finish()
                   }
-                  stream.answerSink.finish()
-                } catch let error as StrataError {
-                  stream.answerSink.finish(throwing: error.rpcError)
                 } catch {
-                  stream.answerSink.finish(throwing: error)
+                  if !Task.isCancelled { cluster.health.failed(owner, at: .now) }
+                  stream.answerSink.finish(throwing: cluster.failure(error, node: owner))
                 }
               }
-              owners[owner]!.requests.yield(part)
-              continue
             }
-            let peer = try cluster.peer(owner)
-            let metadata = cluster.metadata
-            var options = cluster.options
-            options.timeout = nil  // an export lasts as long as its input
-            tasks.addTask {
-              do {
-                try await peer.getHistorical(
-                  request: StreamingClientRequest(metadata: metadata) { writer in
-                    for await m in stream.requestStream { try await writer.write(m) }
-                  },
-                  options: options
-                ) { answers in
-                  for try await m in answers.messages { stream.answerSink.yield(m) }
-                  stream.answerSink.finish()
-                }
-              } catch {
-                if !Task.isCancelled { cluster.health.failed(owner, at: .now) }
-                stream.answerSink.finish(throwing: cluster.failure(error, node: owner))
-              }
-            }
+            owners[owner]!.requests.yield(part)
           }
-          owners[owner]!.requests.yield(part)
         }
+        try send(firstPlan)
         // Collect every owner's answer to its part, then merge in input order. The stream has no
         // deadline (an export lasts as long as its input), but each owner must answer each message
         // within the call timeout, counted from when the message was sent, or the export fails naming it.
         let limit = cluster.callTimeout
-        let watchdogs = plan.nodes.map { owner in
+        let watchdogs = firstPlan.nodes.map { owner in
           let sink = owners[owner]!.answerSink
           let error = cluster.nodeError(
             .unavailable, "cluster node \(cluster.describe(owner)) is unavailable: no answer to an export message within \(limit)",
@@ -152,7 +168,14 @@ struct ClusterExport<Transport: ClientTransport> {
         }
         defer { for w in watchdogs { w.cancel() } }
         var parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])] = []
+        var plan = firstPlan
+        var asked = [Set<String>](repeating: [], count: message.labels.count)
+        for (owner, idx) in zip(plan.nodes, plan.parts) { for i in idx { asked[i].insert(owner) } }
+        while true {
+        var retry: [Int] = []
+        var lastFailure: (any Error)?
         for (owner, idx) in zip(plan.nodes, plan.parts) {
+          do {
           var got: [Strata_V1_GetHistoricalFeaturesResponse] = []
           var rows = 0
           while rows < idx.count {
@@ -173,8 +196,44 @@ struct ClusterExport<Transport: ClientTransport> {
               code: .internalError, message: "cluster node \(cluster.describe(owner)) answered \(rows) rows for \(idx.count) labels")
           }
           parts.append((idx, got))
+          } catch let error as RPCError where readReplicas > 1 && NodeFailure.details(of: error)?.node == owner && !Task.isCancelled {
+            // A replica failed: its labels of this message go to replicas not asked yet, and it gets
+            // no more labels in this export.
+            failedInExport.insert(owner)
+            retry += idx
+            lastFailure = error
+          }
         }
-        if first!.columnar {
+        if retry.isEmpty { break }
+        var next: (nodes: [String], parts: [[Int]]) = ([], [])
+        for i in retry.sorted() {
+          let replicas = cluster.placement.replicas(of: message.labels[i].entityID)
+          let avoided = cluster.health.avoided(at: .now)
+          guard let node = replicas.first(where: { !asked[i].contains($0) && !avoided.contains($0) && !failedInExport.contains($0) })
+            ?? replicas.first(where: { !asked[i].contains($0) && !failedInExport.contains($0) })
+          else { throw lastFailure! }
+          asked[i].insert(node)
+          if let k = next.nodes.firstIndex(of: node) { next.parts[k].append(i) } else {
+            next.nodes.append(node)
+            next.parts.append([i])
+          }
+        }
+        plan = next
+        try send(plan)
+        }
+        if readReplicas > 1 {
+          let winners = try Self.winners(parts, count: message.labels.count, groups: (Self.groupIndexes(columns).max() ?? -1) + 1)
+          let blocks = try Self.mergeColumns(parts, count: message.labels.count, columns: columns, winners: winners)
+          if clientColumnar {
+            try await coordinator.local.sendColumnar(
+              blocks, columns: columns, count: message.labels.count, eventTimes: clientEventTimes, to: response)
+          } else {
+            let labels = FeatureStoreService.labelRows(message)
+            try await FeatureStoreService.sendRows(
+              FeatureStoreService.joinedRows(labels: labels, results: Self.results(blocks, columns: columns, count: labels.count)),
+              to: response)
+          }
+        } else if first!.columnar {
           let blocks = try Self.mergeColumns(parts, count: message.labels.count, columns: columns)
           try await coordinator.local.sendColumnar(
             blocks, columns: columns, count: message.labels.count, eventTimes: first!.withEventTimestamps, to: response)
@@ -202,11 +261,17 @@ struct ClusterExport<Transport: ClientTransport> {
   }
 
   /// Scatters each owner's columnar answers (its labels, in its order) into blocks in input order.
+  ///
+  /// With `winners` (several replicas answered each label), label `i`'s values of column `c` come
+  /// from part `winners[g][i]` only, `g` being the column's group version (`groupIndexes`).
   static func mergeColumns(
-    _ parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])], count n: Int, columns: [ResolvedFeature]
+    _ parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])], count n: Int, columns: [ResolvedFeature],
+    winners: [[Int32]]? = nil
   ) throws -> [ColumnBlock] {
     var blocks: [ColumnBlock] = []
+    let groupOf = groupIndexes(columns)
     for (c, column) in columns.enumerated() {
+      let winner = winners?[groupOf[c]]
       var b = ColumnBlock()
       b.statuses = [UInt8](repeating: 0, count: n)
       b.hasValue = [UInt8](repeating: 0, count: n)
@@ -221,7 +286,7 @@ struct ClusterExport<Transport: ClientTransport> {
         b.embeddings = [Float](repeating: 0, count: n * d)
         dimension = d
       }
-      for (idx, answers) in parts {
+      for (p, (idx, answers)) in parts.enumerated() {
         var k = 0
         for a in answers {
           guard a.batch.columns.count == columns.count else {
@@ -250,22 +315,23 @@ struct ClusterExport<Transport: ClientTransport> {
           guard statuses.count == count, mask.count == count, values == count, k + count <= idx.count else {
             throw RPCError(code: .internalError, message: "an owner answered with a malformed batch (\(count) rows)")
           }
-          let targets = idx[k..<(k + count)]
+          var targets = Array(zip(0..<count, idx[k..<(k + count)]))
           k += count
-          for (j, i) in zip(0..<count, targets) {
+          if let winner { targets = targets.filter { winner[$0.1] == Int32(p) } }
+          for (j, i) in targets {
             b.statuses[i] = statuses[j]
             b.hasValue[i] = mask[j]
           }
           if anyEvents {
-            for (j, i) in zip(0..<min(count, times.count), targets) { events[i] = times[j] }
+            for (j, i) in targets where j < times.count { events[i] = times[j] }
           }
           // The values of the column's dtype only: one loop per batch, no dtype test per value.
           switch column.feature.dtype {
-          case .float: for (j, i) in zip(0..<count, targets) { b.floats[i] = floats[j] }
-          case .int: for (j, i) in zip(0..<count, targets) { b.ints[i] = ints[j] }
-          case .string: for (j, i) in zip(0..<count, targets) { b.strings[i] = strings[j] }
+          case .float: for (j, i) in targets { b.floats[i] = floats[j] }
+          case .int: for (j, i) in targets { b.ints[i] = ints[j] }
+          case .string: for (j, i) in targets { b.strings[i] = strings[j] }
           case .embedding:
-            for (j, i) in zip(0..<count, targets) {
+            for (j, i) in targets {
               b.embeddings.replaceSubrange((i * dimension)..<((i + 1) * dimension), with: embeddings[(j * dimension)..<((j + 1) * dimension)])
             }
           }
@@ -275,5 +341,114 @@ struct ClusterExport<Transport: ClientTransport> {
       blocks.append(b)
     }
     return blocks
+  }
+
+  /// Replicas an export reads per label: enough that any row written at QUORUM is on one of them
+  /// (`RF - (RF / 2 + 1) + 1`: 2 of 3, 1 of 2, 3 of 5).
+  static func readReplicas(_ placement: ReplicaPlacement) -> Int {
+    placement.replicationFactor - placement.required(.quorum) + 1
+  }
+
+  /// Each entity to `count` of its replicas: `preferring` first when it holds one, then the replicas
+  /// not in `avoiding` in placement order, then the others.
+  static func route(
+    _ entityIDs: [String], placement: ReplicaPlacement, count: Int, preferring: String, avoiding: Set<String>
+  ) -> (nodes: [String], parts: [[Int]]) {
+    var nodes: [String] = []
+    var parts: [[Int]] = []
+    var slot: [String: Int] = [:]
+    for (i, id) in entityIDs.enumerated() {
+      let replicas = placement.replicas(of: id)
+      var ordered = replicas.filter { $0 == preferring && !avoiding.contains($0) }
+      ordered += replicas.filter { $0 != preferring && !avoiding.contains($0) }
+      ordered += replicas.filter { !ordered.contains($0) }
+      for node in ordered.prefix(count) {
+        let k: Int
+        if let known = slot[node] { k = known } else {
+          k = nodes.count
+          slot[node] = k
+          nodes.append(node)
+          parts.append([])
+        }
+        parts[k].append(i)
+      }
+    }
+    return (nodes, parts)
+  }
+
+  /// The group version of each column, numbered in order of first appearance (the order of
+  /// `JoinedBatch.row_orders`).
+  static func groupIndexes(_ columns: [ResolvedFeature]) -> [Int] {
+    var seen: [String: Int] = [:]
+    return columns.map { c in
+      let key = "\(c.group.name)@\(c.group.version)"
+      if let g = seen[key] { return g }
+      seen[key] = seen.count
+      return seen.count - 1
+    }
+  }
+
+  /// For each group version and label, the part whose row wins: the greatest (event time, created
+  /// time, write id) among the parts that answered the label with a row; the first part that answered
+  /// it when none has a row. INTERNAL when an answer lacks its row orders.
+  static func winners(
+    _ parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])], count n: Int, groups: Int
+  ) throws -> [[Int32]] {
+    var winner = [[Int32]](repeating: [Int32](repeating: -1, count: n), count: groups)
+    var best = [[(Int64, Int64, UInt64)?]](repeating: [(Int64, Int64, UInt64)?](repeating: nil, count: n), count: groups)
+    for (p, (idx, answers)) in parts.enumerated() {
+      var k = 0
+      for a in answers {
+        let count = Int(a.batch.rowCount)
+        guard a.batch.rowOrders.count == groups else {
+          throw RPCError(
+            code: .internalError, message: "a replica answered with \(a.batch.rowOrders.count) row orders instead of \(groups)")
+        }
+        for (g, order) in a.batch.rowOrders.enumerated() {
+          let found = [UInt8](order.found)
+          guard found.count == count, order.eventTimestampsMicros.count == count, order.createdTimestampsMicros.count == count,
+            order.writeIds.count == count
+          else { throw RPCError(code: .internalError, message: "a replica answered with malformed row orders") }
+          for j in 0..<count {
+            let i = idx[k + j]
+            let key = found[j] != 0 ? (order.eventTimestampsMicros[j], order.createdTimestampsMicros[j], order.writeIds[j]) : nil
+            if winner[g][i] < 0 {
+              winner[g][i] = Int32(p)
+              best[g][i] = key
+            } else if let key, best[g][i].map({ key > $0 }) ?? true {
+              winner[g][i] = Int32(p)
+              best[g][i] = key
+            }
+          }
+        }
+        k += count
+      }
+    }
+    return winner
+  }
+
+  /// The row form of merged blocks: one `FeatureResult` per label and column.
+  static func results(_ blocks: [ColumnBlock], columns: [ResolvedFeature], count n: Int) -> [[FeatureResult]] {
+    (0..<n).map { i in
+      zip(columns, blocks).map { column, b in
+        var value: FeatureValue?
+        if b.hasValue[i] != 0 {
+          switch column.feature.dtype {
+          case .float: value = .float(b.floats[i])
+          case .int: value = .int(b.ints[i])
+          case .string: value = .string(b.strings[i])
+          case .embedding(let d): value = .embedding(Array(b.embeddings[(i * d)..<((i + 1) * d)]))
+          }
+        }
+        let status: ValueStatus =
+          switch b.statuses[i] {
+          case 1: .present
+          case 2: .defaulted
+          case 4: .expired
+          default: .missing
+          }
+        return FeatureResult(value: value, status: status, eventTime: b.eventTimes[i] == 0 ? nil : Timestamp(microseconds: b.eventTimes[i]))
+      }
+    }
   }
 }
