@@ -86,6 +86,17 @@ let package = Package(
       swiftSettings: strictSettings
     ),
 
+    // Cluster metadata in etcd: the layout (membership, ring settings) a node joins, and the feature
+    // registry every node follows with a watch. No gRPC of Strata's own, no RocksDB.
+    .target(
+      name: "StrataMetadata",
+      dependencies: [
+        "StrataCore", "StrataStorage", "StrataEtcd", "StrataCluster",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+
     // Wire <-> model mapping, the gRPC service implementations, the client used by the CLI, and the
     // internode lookup lane (plain TCP over SwiftNIO).
     .target(
@@ -107,7 +118,7 @@ let package = Package(
     .target(
       name: "StrataServer",
       dependencies: [
-        "StrataCore", "StrataStorage", "StrataRocksDB", "StrataGRPC", "StrataCluster",
+        "StrataCore", "StrataStorage", "StrataRocksDB", "StrataGRPC", "StrataCluster", "StrataMetadata", "StrataEtcd",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),

@@ -42,6 +42,18 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   public func applyFeatureGroups(
     request: Strata_V1_ApplyFeatureGroupsRequest, context: ServerContext
   ) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
+    if let registry = cluster.registry {
+      return try await rpc {
+        let specs = try request.groups.map { try FeatureGroupSpec(proto: $0) }
+        let results = try await registry.apply(specs, now: store.now)
+        for r in results where r.outcome != .unchanged {
+          logger.info(
+            "registered feature group version",
+            metadata: ["strata.group": "\(r.group.name)", "strata.group.version": "\(r.group.version)"])
+        }
+        return FeatureStoreService.applyResponse(results)
+      }
+    }
     let leader = cluster.leaderID
     do {
       // The leader applies its own requests directly: its client to itself may still be connecting.
@@ -63,6 +75,13 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   public func setFeatureGroupStatus(
     request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
+    if let registry = cluster.registry {
+      return try await rpc {
+        let status = try FeatureStoreService.statusChange(request)
+        let group = try await registry.setStatus(status, group: request.name, version: Int(request.version))
+        return .with { $0.group = group.proto }
+      }
+    }
     let leader = cluster.leaderID
     do {
       let response =
@@ -93,7 +112,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// A leader that failed is not asked again for 30 s (or until it answers another call), so a dead or
   /// paused leader costs writes one 2 s wait per 30 s at most.
   private func catchUpWithLeader() async {
-    guard cluster.leaderID != cluster.selfID else { return }
+    // A registry in etcd is followed by every node: there is no leader to ask.
+    guard cluster.registry == nil, cluster.leaderID != cluster.selfID else { return }
     guard !cluster.health.avoided(at: .now).contains(cluster.leaderID) else { return }
     do {
       // Bounded: a hanging leader must not stall writes for the whole call timeout.

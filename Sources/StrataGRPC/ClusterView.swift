@@ -15,6 +15,8 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// Where writes that a replica did not acknowledge are kept until it does (nil: nowhere; the
   /// replica then gets those rows only through repair).
   public let hints: (any HintSink)?
+  /// Where registry changes are made (etcd); nil: through the registry leader, which pushes them.
+  public let registry: (any ClusterRegistry)?
   public let selfID: String
   /// The node that assigns registry versions: the first node of the cluster file.
   public let leaderID: String
@@ -43,8 +45,9 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
     addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
     laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:], placement: ReplicaPlacement? = nil,
-    health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil
+    health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil, registry: (any ClusterRegistry)? = nil
   ) {
+    self.registry = registry
     self.ring = ring
     // Without a placement, one copy per entity (its primary): replication factor 1.
     self.placement = placement ?? (try! ReplicaPlacement(ring: ring, replicationFactor: 1))

@@ -56,16 +56,21 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           "registered feature group version",
           metadata: ["strata.group": "\(r.group.name)", "strata.group.version": "\(r.group.version)"])
       }
-      return Strata_V1_ApplyFeatureGroupsResponse.with {
-        $0.results = results.map { r in
-          .with {
-            $0.group = r.group.name
-            $0.version = UInt32(r.group.version)
-            switch r.outcome {
-            case .created: $0.outcome = .created
-            case .newVersion: $0.outcome = .newVersion
-            case .unchanged: $0.outcome = .unchanged
-            }
+      return Self.applyResponse(results)
+    }
+  }
+
+  /// The wire answer of an apply.
+  static func applyResponse(_ results: [Catalog.ApplyResult]) -> Strata_V1_ApplyFeatureGroupsResponse {
+    .with {
+      $0.results = results.map { r in
+        .with {
+          $0.group = r.group.name
+          $0.version = UInt32(r.group.version)
+          switch r.outcome {
+          case .created: $0.outcome = .created
+          case .newVersion: $0.outcome = .newVersion
+          case .unchanged: $0.outcome = .unchanged
           }
         }
       }
@@ -95,18 +100,24 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
     try await rpc {
-      guard request.version >= 1 else {
-        throw StrataError.invalidArgument("set a version (>= 1): the status of one version is changed at a time")
-      }
-      guard let status = GroupStatus(proto: request.status) else {
-        throw StrataError.invalidArgument("set a status: ACTIVE, DEPRECATED or RETIRED")
-      }
+      let status = try Self.statusChange(request)
       let group = try await store.setStatus(status, group: request.name, version: Int(request.version))
       logger.info(
         "feature group status changed",
         metadata: ["strata.group": "\(group.qualifiedName)", "strata.group.status": "\(status.rawValue)"])
       return .with { $0.group = group.proto }
     }
+  }
+
+  /// The status a status change asks for; INVALID_ARGUMENT without a version or a status.
+  static func statusChange(_ request: Strata_V1_SetFeatureGroupStatusRequest) throws(StrataError) -> GroupStatus {
+    guard request.version >= 1 else {
+      throw .invalidArgument("set a version (>= 1): the status of one version is changed at a time")
+    }
+    guard let status = GroupStatus(proto: request.status) else {
+      throw .invalidArgument("set a status: ACTIVE, DEPRECATED or RETIRED")
+    }
+    return status
   }
 
   public func writeFeatures(

@@ -132,7 +132,8 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
   public func putRegistry(
     request: Strata_V1_RegistrySnapshot, context: ServerContext
   ) async throws -> Strata_V1_PutRegistryResponse {
-    try await rpc {
+    try refuseWithEtcd("PutRegistry")
+    return try await rpc {
       let versions = try request.groups.map { try FeatureGroup(proto: $0) }
       let changed = try await store.adoptRegistry(versions, generation: request.generation)
       return .with { $0.added = UInt32(changed) }
@@ -159,7 +160,18 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     }
   }
 
+  /// A cluster whose registry is in etcd takes no registry pushes or leader calls: every node follows
+  /// etcd.
+  private func refuseWithEtcd(_ method: String) throws {
+    guard cluster.registry == nil else {
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "\(method) is not used by this cluster: its registry is kept in etcd, and every node follows it there")
+    }
+  }
+
   private func requireLeader() throws {
+    try refuseWithEtcd("registry changes through a leader")
     guard cluster.selfID == cluster.leaderID else {
       throw RPCError(
         code: .failedPrecondition,

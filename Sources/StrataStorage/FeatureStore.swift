@@ -75,8 +75,8 @@ public final class FeatureStore: Sendable {
 
   /// Adopts the registry leader's versions (cluster registry sync) if `generation` is newer than this
   /// node's; returns how many versions were added or changed here.
-  public func adoptRegistry(_ versions: [FeatureGroup], generation: UInt64) async throws -> Int {
-    try await executor.write { try self.registry.adopt(versions, generation: generation).count }
+  public func adoptRegistry(_ versions: [FeatureGroup], generation: UInt64, onlyIfNewer: Bool = true) async throws -> Int {
+    try await executor.write { try self.registry.adopt(versions, generation: generation, onlyIfNewer: onlyIfNewer).count }
   }
 
   // MARK: Writes

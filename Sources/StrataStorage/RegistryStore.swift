@@ -77,9 +77,11 @@ public final class RegistryStore: Sendable {
   /// versions added or changed. A snapshot whose `generation` is not newer than this store's is
   /// ignored (pushes can arrive out of order): nothing changes.
   @discardableResult
-  public func adopt(_ versions: [FeatureGroup], generation: UInt64) throws -> [FeatureGroup] {
+  /// With `onlyIfNewer` false the snapshot is adopted whatever its generation (a registry kept in etcd,
+  /// whose revision is the generation, is authoritative even after etcd was recreated).
+  public func adopt(_ versions: [FeatureGroup], generation: UInt64, onlyIfNewer: Bool = true) throws -> [FeatureGroup] {
     try applyLock.withLock { _ in
-      guard generation > self.generation else { return [] }
+      guard !onlyIfNewer || generation > self.generation else { return [] }
       var next = catalog
       let changed = try next.adopt(versions)
       var batch = WriteBatch()
@@ -115,6 +117,20 @@ public final class RegistryStore: Sendable {
     w.u8(UInt8(ascii: "/"))
     w.u32BE(UInt32(group.version))
     return w.bytes
+  }
+
+  /// The JSON form of a group version (the on-disk form; the storage id is this node's own).
+  public static func encodeVersion(_ group: FeatureGroup) throws -> [UInt8] { try encode(group) }
+
+  /// A group version from its JSON form (`encodeVersion`).
+  public static func decodeVersion(_ bytes: [UInt8]) throws -> FeatureGroup {
+    do {
+      return try JSONDecoder().decode(StoredGroup.self, from: Data(bytes)).model()
+    } catch let error as StrataError {
+      throw error
+    } catch {
+      throw StrataError.internalError("a registry entry does not decode", cause: error)
+    }
   }
 
   static func encode(_ group: FeatureGroup) throws -> [UInt8] {

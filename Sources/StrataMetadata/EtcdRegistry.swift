@@ -1,0 +1,197 @@
+public import StrataEtcd
+public import StrataCore
+public import StrataStorage
+internal import Foundation
+public import Logging
+internal import Synchronization
+public import StrataCluster
+
+/// The feature registry of a cluster whose metadata is in etcd: every group version is a key under
+/// `MetadataKeys.registry`, every change one etcd transaction, and every node follows the keys with a
+/// watch into its own `RegistryStore`.
+///
+/// - **Changes** (`apply`, `setStatus`) through any node: read the registry and its head key, compute
+///   the change with `Catalog` (the same rules as a single node), then one transaction that writes the
+///   new or changed versions and the head, on condition that the head did not move since the read
+///   (so two concurrent applies never both assign a version number; the loser recomputes). No node
+///   is a leader, and nothing is pushed between nodes.
+/// - **Visibility:** each node records the revision it serves under `applied/<node>` (kept under its
+///   lease). A change returns only when every node that holds a lease has applied its revision
+///   (bounded by `ackTimeout`); a node without a lease (stopped, or cut off from etcd) loads the
+///   registry from etcd before it serves again.
+/// - **etcd down:** the node keeps serving with the registry it has; changes fail UNAVAILABLE.
+public final class EtcdRegistry: ClusterRegistry {
+  let etcd: EtcdClient
+  let keys: MetadataKeys
+  let store: FeatureStore
+  let nodeID: String
+  let members: [String]
+  let logger: Logger
+  /// How long a change waits for every live node to apply it.
+  public let ackTimeout: Duration
+  private let appliedRevision = Mutex<Int64>(0)
+  /// Where `follow` resumes its watch.
+  private let nextRevision = Mutex<Int64>(1)
+
+  public init(
+    etcd: EtcdClient, keys: MetadataKeys, store: FeatureStore, nodeID: String, members: [String], logger: Logger,
+    ackTimeout: Duration = .seconds(10)
+  ) {
+    self.etcd = etcd
+    self.keys = keys
+    self.store = store
+    self.nodeID = nodeID
+    self.members = members
+    self.logger = logger
+    self.ackTimeout = ackTimeout
+  }
+
+  var head: String { keys.prefix + "registry-head" }
+
+  /// The revision of etcd's registry this node serves.
+  public var revision: Int64 { appliedRevision.withLock { $0 } }
+
+  /// Loads every version from etcd into the store (before the node serves). Returns the revision read.
+  @discardableResult
+  public func load() async throws -> Int64 {
+    let (versions, revision) = try await read()
+    _ = try await store.adoptRegistry(versions, generation: UInt64(max(0, revision)), onlyIfNewer: false)
+    appliedRevision.withLock { $0 = max($0, revision) }
+    return revision
+  }
+
+  /// Every version in etcd, and the revision of the read.
+  func read() async throws -> ([FeatureGroup], Int64) {
+    let result: EtcdRangeResult
+    do {
+      result = try await etcd.get(.prefix(keys.registry))
+    } catch {
+      throw StrataError.unavailable("etcd did not answer reading the registry: \(error)")
+    }
+    let versions = try result.keyValues.map { try RegistryStore.decodeVersion($0.value) }
+    return (versions, result.revision)
+  }
+
+  /// Follows the registry from `revision + 1` into the store and publishes this node's applied
+  /// revision under a lease, until cancelled. Reconnects by itself while etcd is away.
+  public func follow(from revision: Int64) async {
+    nextRevision.withLock { $0 = revision + 1 }
+    while !Task.isCancelled {
+      do {
+        let lease = try await etcd.grantLease(ttl: .seconds(5))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          group.addTask { try await self.etcd.keepAlive(lease) }
+          group.addTask {
+            try await self.publish(lease: lease.id)
+            // The versions and the head key: a change's transaction writes its versions, then the head,
+            // so the head's event says the whole change is in.
+            try await self.etcd.watch(.prefix(self.keys.prefix + "registry"), fromRevision: self.nextRevision.withLock { $0 }) { events in
+              for try await event in events {
+                if event.keyValue.key == self.head {
+                  self.appliedRevision.withLock { $0 = max($0, event.revision) }
+                  self.nextRevision.withLock { $0 = event.revision + 1 }
+                  try await self.publish(lease: lease.id)
+                } else if event.kind == .put {
+                  let version = try RegistryStore.decodeVersion(event.keyValue.value)
+                  _ = try await self.store.adoptRegistry([version], generation: UInt64(event.revision), onlyIfNewer: false)
+                }
+              }
+            }
+          }
+          try await group.next()
+          group.cancelAll()
+        }
+      } catch is CancellationError {
+        return
+      } catch {
+        if Task.isCancelled { return }
+        logger.warning("following the registry in etcd failed; retrying", metadata: ["error": "\(error)"])
+        // Catch up by a fresh read (the watch may have missed compacted history).
+        if let loaded = try? await load() { self.nextRevision.withLock { $0 = loaded + 1 } }
+        try? await Task.sleep(for: .seconds(1))
+      }
+    }
+  }
+
+  private func publish(lease: Int64) async throws {
+    _ = try await etcd.put(keys.applied(node: nodeID), String(revision), lease: lease)
+  }
+
+  /// Applies `specs` for the whole cluster (see the type's documentation).
+  public func apply(_ specs: [FeatureGroupSpec], now: Timestamp) async throws -> [Catalog.ApplyResult] {
+    try await change { catalog in
+      let (results, registered) = try catalog.apply(specs, now: now)
+      return (results, registered)
+    }
+  }
+
+  /// Changes one version's status for the whole cluster.
+  public func setStatus(_ status: GroupStatus, group: String, version: Int) async throws -> FeatureGroup {
+    try await change { catalog in
+      let updated = try catalog.setStatus(status, group: group, version: version)
+      return (updated, [updated])
+    }
+  }
+
+  /// Reads, computes with `body` on the catalog read, writes what it returns on condition that the
+  /// registry did not change meanwhile (retried up to 10 times), then waits for every live node.
+  private func change<Result: Sendable>(_ body: (inout Catalog) throws -> (Result, [FeatureGroup])) async throws -> Result {
+    for _ in 0..<10 {
+      let headRevision: Int64
+      let versions: [FeatureGroup]
+      do {
+        let snapshot = try await etcd.transaction(if: [], then: [.get(.key(head)), .get(.prefix(keys.registry))])
+        guard case .get(let h) = snapshot.responses[0], case .get(let all) = snapshot.responses[1] else {
+          throw StrataError.internalError("etcd answered a registry read with the wrong response kinds")
+        }
+        headRevision = h.first?.modRevision ?? 0
+        versions = try all.keyValues.map { try RegistryStore.decodeVersion($0.value) }
+      } catch let error as StrataError {
+        throw error
+      } catch {
+        throw StrataError.unavailable("etcd did not answer reading the registry (registry changes need etcd): \(error)")
+      }
+      var catalog = Catalog(versions: versions)
+      let (result, changed) = try body(&catalog)
+      guard !changed.isEmpty else { return result }
+      var operations: [EtcdOperation] = try changed.map {
+        .put(key: keys.registry(group: $0.name, version: $0.version), value: try RegistryStore.encodeVersion($0))
+      }
+      operations.append(.put(head, "\(changed.count)"))
+      let committed: EtcdTransactionResult
+      do {
+        committed = try await etcd.transaction(
+          if: [headRevision == 0 ? .missing(head) : .modRevision(head, .equal, headRevision)], then: operations)
+      } catch {
+        throw StrataError.unavailable("etcd did not answer the registry change (it may or may not have been applied): \(error)")
+      }
+      guard committed.succeeded else { continue }
+      try await waitForNodes(committed.revision)
+      return result
+    }
+    throw StrataError.unavailable("the registry changed under this change 10 times in a row; try again")
+  }
+
+  /// Waits until this node and every node holding a lease serve `revision`.
+  func waitForNodes(_ revision: Int64) async throws {
+    let deadline = ContinuousClock.now + ackTimeout
+    while true {
+      var behind: [String] = []
+      if self.revision < revision { behind.append(nodeID) }
+      if let applied = try? await etcd.get(.prefix(keys.applied)) {
+        for kv in applied.keyValues {
+          let node = String(kv.key.dropFirst(keys.applied.count))
+          if node != nodeID, (Int64(kv.valueString) ?? 0) < revision { behind.append(node) }
+        }
+      } else {
+        behind.append("(etcd did not answer)")
+      }
+      if behind.isEmpty { return }
+      guard ContinuousClock.now < deadline else {
+        throw StrataError.unavailable(
+          "the registry change is committed (etcd revision \(revision)), but \(behind.sorted().joined(separator: ", ")) did not apply it within \(ackTimeout); they serve it as soon as they do")
+      }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/// Where a cluster's metadata lives in etcd: every key starts with `/strata/<cluster name>/`.
+///
+/// - `layout`: the `ClusterLayout` (JSON);
+/// - `registry/<group>/<version, 10 digits>`: one group version (JSON, the registry's own form), its
+///   status included; a change of the registry is one transaction against these keys;
+/// - `applied/<node id>`: the registry revision the node serves (decimal), under the node's lease, so
+///   it disappears when the node stops or loses etcd.
+public struct MetadataKeys: Sendable, Equatable {
+  public let prefix: String
+
+  /// INVALID_ARGUMENT-style message for a name that cannot be used in a key.
+  public static func check(clusterName name: String) -> String? {
+    guard !name.isEmpty, name.utf8.count <= 128, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+      return "the cluster name '\(name)' must be 1 to 128 letters, digits, '-', '_' or '.'"
+    }
+    return nil
+  }
+
+  public init(clusterName: String) {
+    prefix = "/strata/\(clusterName)/"
+  }
+
+  public var layout: String { prefix + "layout" }
+  public var registry: String { prefix + "registry/" }
+  public func registry(group: String) -> String { prefix + "registry/\(group)/" }
+  public func registry(group: String, version: Int) -> String {
+    let digits = String(version)
+    return registry(group: group) + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+  }
+  public var applied: String { prefix + "applied/" }
+  public func applied(node: String) -> String { applied + node }
+}
