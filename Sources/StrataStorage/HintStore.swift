@@ -9,7 +9,8 @@ internal import Synchronization
 ///   sequence of the hint id), so `next` returns them in append order, and node ids that are prefixes
 ///   of each other ("n1", "n10") never mix.
 /// - `append` and `remove` return only once the engine wrote them (durable like every write of the
-///   engine: the write-ahead log, fsynced when the engine syncs writes). A hint stays until `remove`
+///   engine: in the write-ahead log, so a killed process (kill -9) loses nothing; a machine crash
+///   loses nothing only when the engine fsyncs writes). A hint stays until `remove`
 ///   names it: nothing here drops hints on its own (no expiry, no size cap).
 /// - `pending` and `nodesWithHints` read counters kept in memory, exact for what this store wrote and
 ///   removed; `init` rebuilds them (and the next id) with one scan of the keyspace. Ids never repeat:
