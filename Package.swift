@@ -36,9 +36,10 @@ let package = Package(
     // and the in-memory engine. Depends on the core only.
     .target(name: "StrataStorage", dependencies: ["StrataCore"], swiftSettings: strictSettings),
 
-    // Cluster logic without I/O: how a coordinator routes a request to the nodes that answer it.
-    // Imports neither gRPC, NIO, SwiftProtobuf nor RocksDB.
-    .target(name: "StrataCluster", dependencies: ["StrataCore"], swiftSettings: strictSettings),
+    // Cluster logic without sockets: how a coordinator routes a request to the nodes that answer it,
+    // and the replay of hinted writes (over the storage's hint store). Imports neither gRPC, NIO,
+    // SwiftProtobuf nor RocksDB.
+    .target(name: "StrataCluster", dependencies: ["StrataCore", "StrataStorage"], swiftSettings: strictSettings),
 
     // RocksDB's C API. Touched by StrataRocksDB only.
     .systemLibrary(
@@ -150,7 +151,7 @@ let package = Package(
 
     .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore", "StrataTestSupport"], swiftSettings: strictSettings),
     .testTarget(
-      name: "StrataClusterTests", dependencies: ["StrataCluster", "StrataCore", "StrataTestSupport"],
+      name: "StrataClusterTests", dependencies: ["StrataCluster", "StrataCore", "StrataStorage", "StrataTestSupport"],
       swiftSettings: strictSettings),
     .testTarget(
       name: "StrataStorageTests",

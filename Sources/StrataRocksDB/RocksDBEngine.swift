@@ -28,7 +28,8 @@ public final class RocksDBEngine: StorageEngine, @unchecked Sendable {
   /// One handle per keyspace, indexed by `Keyspace.rawValue`.
   private let columnFamilies: [OpaquePointer]
 
-  /// Opens (creating if missing) the database in directory `path`.
+  /// Opens (creating if missing) the database in directory `path`, adding the column family of any
+  /// keyspace the directory does not have yet (a directory from before that keyspace existed).
   /// - Throws: `StrataError` `.unavailable` when the database is locked (already opened, by this or
   ///   another process), `.internalError` for any other failure (permissions, corruption...).
   public init(path: String, syncWrites: Bool = false) throws {
@@ -40,7 +41,22 @@ public final class RocksDBEngine: StorageEngine, @unchecked Sendable {
     }
 
     let options = RocksDBOptions(syncWrites: syncWrites)
-    let names = ["default"] + Keyspace.allCases.map(\.name)
+    let (opened, handles) = try Self.open(path: path, options: options, columnFamilies: ["default"] + Keyspace.allCases.map(\.name))
+    self.options = options
+    self.db = opened
+    self.defaultColumnFamily = handles[0]
+    self.columnFamilies = Array(handles.dropFirst())
+  }
+
+  /// Opens the database in `path` with exactly the column families `names` (the first one "default"),
+  /// creating the database and any family that does not exist yet (`create_missing_column_families`):
+  /// this is how a directory written before a keyspace was added (`Keyspace.hints`) gains it. RocksDB
+  /// refuses to open a database without naming every family it has, so an older binary cannot open a
+  /// directory a newer one has opened.
+  /// - Returns: the database and one handle per name, in `names` order.
+  static func open(
+    path: String, options: RocksDBOptions, columnFamilies names: [String]
+  ) throws -> (OpaquePointer, [OpaquePointer]) {
     let cNames: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) }
     defer { cNames.forEach { free($0) } }
     let cNamesConst = cNames.map { UnsafePointer($0) }
@@ -64,10 +80,32 @@ public final class RocksDBEngine: StorageEngine, @unchecked Sendable {
     guard let opened, handles.allSatisfy({ $0 != nil }) else {
       throw StrataError.internalError("opening the RocksDB database at \(path) returned no handle")
     }
-    self.options = options
-    self.db = opened
-    self.defaultColumnFamily = handles[0]!
-    self.columnFamilies = handles.dropFirst().map { $0! }
+    return (opened, handles.map { $0! })
+  }
+
+  /// Creates (or opens) the database in `path` with exactly the column families `names` ("default"
+  /// first) and closes it again, writing `puts` (family index in `names`, key, value) first. Tests use
+  /// it to lay out a directory the way an earlier version did.
+  static func createDatabase(at path: String, columnFamilies names: [String], puts: [(Int, [UInt8], [UInt8])]) throws {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    let options = RocksDBOptions(syncWrites: true)
+    let (db, handles) = try open(path: path, options: options, columnFamilies: names)
+    defer {
+      for handle in handles { rocksdb_column_family_handle_destroy(handle) }
+      rocksdb_close(db)
+    }
+    for (family, key, value) in puts {
+      var error: UnsafeMutablePointer<CChar>?
+      key.withUnsafeBytes { k in
+        value.withUnsafeBytes { v in
+          rocksdb_put_cf(
+            db, options.writeOptions, handles[family],
+            k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count,
+            v.baseAddress?.assumingMemoryBound(to: CChar.self), v.count, &error)
+        }
+      }
+      if let failure = takeError(error, "writing to \(path)") { throw failure }
+    }
   }
 
   deinit {

@@ -6,12 +6,17 @@ public enum Keyspace: Int, CaseIterable, Sendable {
   case online
   /// Every row ever written, append-only. Key: `KeyCodec.historyKey`.
   case history
+  /// Writes a coordinator keeps for replicas that did not acknowledge them, until they do.
+  /// Key: `HintStore` (node id, sequence). Added after the first three: a RocksDB directory created
+  /// without it gets the column family when it is next opened.
+  case hints
 
   public var name: String {
     switch self {
     case .catalog: "catalog"
     case .online: "online"
     case .history: "history"
+    case .hints: "hints"
     }
   }
 }

@@ -1,0 +1,18 @@
+import Testing
+
+/// Waits (polling every millisecond, at most `timeout` of real time) until `condition` holds; records
+/// an issue if it never does. For waiting on the replayer's tasks, never on its clock.
+func eventually(
+  _ comment: Comment, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+  _ condition: () throws -> Bool
+) async throws {
+  let clock = ContinuousClock()
+  let deadline = clock.now + timeout
+  while try !condition() {
+    if clock.now >= deadline {
+      Issue.record("timed out waiting: \(comment)", sourceLocation: sourceLocation)
+      return
+    }
+    try await Task.sleep(for: .milliseconds(1))
+  }
+}
