@@ -474,6 +474,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
           step = read.failed(r)
         case .hedge(let r):
           step = read.hedge(r)
+          // Slower than its hedging delay: later reads go to other replicas first for a while.
+          if case .send = step { cluster.health.failed(read.requests[r].node, at: .now) }
         }
         switch step {
         case .wait: continue
