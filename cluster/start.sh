@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a local cluster on this machine, each node with its own data directory.
 #   cluster/start.sh [RUN_DIR]                 N nodes (STRATA_NODES, default 3) on 127.0.0.1:7401...,
-#                                              internode ports 7501..., with their metadata (layout,
+#                                              internode ports 7501... (STRATA_BASE_PORT, default 7400,
+#                                              moves both: BASE+i and BASE+100+i), with their metadata (layout,
 #                                              registry) in a local etcd that this script starts first
 #                                              (client port ETCD_PORT, default 2479; data in RUN_DIR/etcd)
 #   cluster/start.sh FILE.yaml [RUN_DIR]       the nodes of a cluster file instead (no etcd)
@@ -50,13 +51,14 @@ else
   RF_ARGS=()
   if [ -n "${STRATA_RF:-}" ]; then RF_ARGS=(--replication-factor "$STRATA_RF"); fi
   NODES=$(seq -f "n%g" 1 "$COUNT")
+  BASE_PORT="${STRATA_BASE_PORT:-7400}"
   i=0
   for node in $NODES; do
     i=$((i + 1))
     if running "$node"; then echo "$node already running (pid $(cat "$RUN/$node.pid"))"; continue; fi
     # shellcheck disable=SC2086 # STRATA_SERVE_ARGS is a list of options
-    "$BIN" serve --etcd "127.0.0.1:$ETCD_PORT" --node "$node" --address "127.0.0.1:$((7400 + i))" \
-      --internode-port "$((7500 + i))" --initial-nodes "$COUNT" "${RF_ARGS[@]}" --data-dir "$RUN/data/$node" \
+    "$BIN" serve --etcd "127.0.0.1:$ETCD_PORT" --node "$node" --address "127.0.0.1:$((BASE_PORT + i))" \
+      --internode-port "$((BASE_PORT + 100 + i))" --initial-nodes "$COUNT" "${RF_ARGS[@]}" --data-dir "$RUN/data/$node" \
       ${STRATA_SERVE_ARGS:-} >"$RUN/$node.log" 2>&1 &
     echo $! >"$RUN/$node.pid"
   done

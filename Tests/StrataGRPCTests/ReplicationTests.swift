@@ -4,6 +4,7 @@ import StrataCore
 import StrataGRPC
 import StrataProto
 import StrataStorage
+import SwiftProtobuf
 import StrataTestSupport
 import Synchronization
 import Testing
@@ -201,6 +202,46 @@ struct ReplicationTests {
       _ = try await node.apply(Workload.specs)
       await expectRPCError(.invalidArgument, mentioning: ["consistency 7 is not one of"]) { try await node.write([batch]) }
       #expect(node.store.counterValues.rowsWritten == 0)
+    }
+  }
+}
+
+/// A registry that records the changes it is asked for (a stand-in for etcd).
+final class RecordingRegistry: ClusterRegistry {
+  let applied = Mutex<[[FeatureGroupSpec]]>([])
+  func apply(_ specs: [FeatureGroupSpec], now: Timestamp) async throws -> [Catalog.ApplyResult] {
+    applied.withLock { $0.append(specs) }
+    var catalog = Catalog(versions: [])
+    return try catalog.apply(specs, now: now).results
+  }
+  func setStatus(_ status: GroupStatus, group: String, version: Int) async throws -> FeatureGroup {
+    throw StrataError.unavailable("etcd did not answer")
+  }
+}
+
+@Suite("A registry kept outside the nodes (etcd)")
+struct ExternalRegistryTests {
+  @Test("applies go to the registry, not to a leader; PutRegistry and leader calls are refused, so no client can freeze a node's registry; an UNAVAILABLE registry names etcd")
+  func noPushes() async throws {
+    let registry = RecordingRegistry()
+    try await withSimulatedCluster(nodes: 3, seed: 7, replicationFactor: 3, registry: registry) { cluster in
+      let results = try await cluster.node("n2").api.apply(Workload.specs)
+      #expect(results.map(\.outcome) == [.created, .created])
+      #expect(registry.applied.withLock { $0.count } == 1)
+      #expect(cluster.faults.calls(to: "n1", method: "ApplyOnLeader") == 0)
+      let n1 = cluster.node("n1").view
+      let frozen = Strata_V1_RegistrySnapshot.with { $0.generation = 1_000_000_000 }
+      let refusal = "is not used by this cluster: its registry is kept in etcd"
+      await expectRPCError(.failedPrecondition, mentioning: ["PutRegistry \(refusal)"]) {
+        try await n1.peer("n2").putRegistry(frozen, metadata: n1.metadata)
+      }
+      await expectRPCError(.failedPrecondition, mentioning: ["registry changes through a leader \(refusal)"]) {
+        try await n1.peer("n3").applyOnLeader(.with { $0.groups = Workload.specs }, metadata: n1.metadata)
+      }
+      let error = await expectRPCError(.unavailable, mentioning: ["etcd did not answer"]) {
+        try await cluster.node("n3").api.setStatus("user_stats", version: 1, .deprecated)
+      }
+      #expect(error.flatMap { NodeFailure.details(of: $0)?.node } == "etcd")
     }
   }
 }
