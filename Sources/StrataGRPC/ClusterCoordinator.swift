@@ -355,10 +355,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     }
     let consistency = try Consistency(request.consistency, default: .one)
     let placement = cluster.placement
-    guard consistency == .one || placement.replicationFactor == 1 else {
-      throw RPCError(
-        code: .unimplemented,
-        message: "online reads at \(consistency.rawValue) are not supported yet; read at ONE (the default), which asks one replica per entity")
+    if consistency != .one && placement.replicationFactor > 1 {
+      return try await quorumAnswer(request, columns: columns, required: placement.required(consistency)).serializedBytes()
     }
     let ids = request.entityIds
     let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }

@@ -180,6 +180,62 @@ struct ReplicationTests {
     }
   }
 
+  @Test("QUORUM reads see QUORUM writes: through a replica that missed a write, ONE returns its stale value and QUORUM the written one; QUORUM and ALL lookups equal a single node's")
+  func quorumReads() async throws {
+    var rng = SplitMix64.forTest("replication.quorum-reads")
+    try await withStrata { oracle in
+      try await withSimulatedCluster(nodes: 5, seed: rng.next(), replicationFactor: 3) { cluster in
+        _ = try await oracle.apply(Workload.specs)
+        _ = try await cluster.node("n1").api.apply(Workload.specs)
+        let placement = try ReplicaPlacement(ring: cluster.ring, replicationFactor: 3)
+        let entity = (0..<100).map { "q\($0)" }.first { placement.replicas(of: $0)[2] != "n1" }!
+        let (a, stale) = (placement.replicas(of: entity)[0], placement.replicas(of: entity)[2])
+        func lookup(_ via: String, _ level: Strata_V1_Consistency) async throws -> Double {
+          var request = Strata_V1_GetOnlineFeaturesRequest()
+          request.entityIds = [entity]
+          request.features = ["user_stats:score"]
+          request.consistency = level
+          return try await cluster.node(via).api.client.getOnlineFeatures(request).vectors[0].results[0].value.floatValue
+        }
+        var first = writeBatch("user_stats", features: ["score"], rows: [writeRow(entity, .t0(-120), [.float(1)])])
+        first.consistency = .all
+        _ = try await cluster.node(a).api.write([first])
+        cluster.faults[stale] = .fail
+        var second = writeBatch("user_stats", features: ["score"], rows: [writeRow(entity, .t0(-60), [.float(2)])])
+        second.consistency = .quorum
+        #expect(try await cluster.node(a).api.write([second]).replicasAcknowledged == 2)
+        cluster.faults[stale] = .none
+        // The replica that missed the write answers ONE from its own copy.
+        #expect(try await lookup(stale, .one) == 1)
+        for via in cluster.ids {
+          #expect(try await lookup(via, .quorum) == 2, "QUORUM through \(via)")
+          #expect(try await lookup(via, .all) == 2, "ALL through \(via)")
+        }
+        // Random lookups at QUORUM and ALL equal a single node's (ALL writes: every replica holds them).
+        for call in 0..<8 {
+          var batches = (0...rng.below(2)).map { _ in Workload.batch(&rng) }
+          for i in batches.indices { batches[i].consistency = .all }
+          _ = try await rng.element(of: cluster.nodes).api.write(batches)
+          _ = try await oracle.write(batches)
+          let (entities, features) = Workload.lookup(&rng)
+          for level in [Strata_V1_Consistency.quorum, .all] {
+            var request = Strata_V1_GetOnlineFeaturesRequest()
+            request.entityIds = entities
+            request.features = features
+            request.consistency = level
+            let node = rng.element(of: cluster.nodes)
+            let got = try await node.api.client.getOnlineFeatures(request)
+            let want = try await oracle.online(entities, features)
+            #expect(got == want, "call \(call), \(level) through \(node.id); \(rng.seedDescription)")
+          }
+        }
+        // ALL with a replica down fails, naming it.
+        cluster.faults[stale] = .fail
+        await expectRPCError(.unavailable, mentioning: [cluster.describe(stale)]) { try await lookup(a, .all) }
+      }
+    }
+  }
+
   @Test("an unknown consistency number is INVALID_ARGUMENT on a cluster and on a single node, and writes nothing")
   func unknownConsistency() async throws {
     var batch = writeBatch("user_stats", features: ["score"], rows: [writeRow("u1", .t0(-60), [.float(1)])])
