@@ -65,6 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
     help: "With --etcd, when the cluster is created: nodes per entity (default 3, or every node when there are fewer).")
   var replicationFactor: Int?
   @Option(name: .customLong("join-timeout"), help: "With --etcd: seconds to wait for the cluster to form.") var joinTimeout = 300
+  @Option(
+    name: .customLong("hedge-delay-ms"),
+    help: "Cluster reads: milliseconds to wait for a replica before asking the next one as well (default: that replica's recent p99 answer time, between 2 and 250 ms).")
+  var hedgeDelayMs: Int?
 
   func run() async throws {
     guard let engine = ServerConfig.Engine(rawValue: engine) else {
@@ -151,6 +155,11 @@ struct ServeCommand: AsyncParsableCommand {
       nodeID = nodeID ?? node
     } else if node != nil {
       throw ValidationError("--node needs --cluster or --etcd")
+    }
+    if let hedgeDelayMs {
+      guard (1...60_000).contains(hedgeDelayMs) else { throw ValidationError("--hedge-delay-ms must be 1...60000, got \(hedgeDelayMs)") }
+      guard settings != nil else { throw ValidationError("--hedge-delay-ms needs a cluster (--etcd or --cluster)") }
+      settings?.hedgeDelay = .milliseconds(hedgeDelayMs)
     }
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,

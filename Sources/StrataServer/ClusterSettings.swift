@@ -42,6 +42,9 @@ public struct ClusterSettings: Sendable, Equatable {
   /// Nodes that hold each entity's rows; nil: `ReplicaPlacement.defaultReplicationFactor` (3, or every
   /// node when there are fewer).
   public var replicationFactor: Int?
+  /// How long a read waits for a replica before asking the next one as well; nil: the replica's
+  /// recent p99 answer time, between 2 and 250 ms (`PeerHealth`).
+  public var hedgeDelay: Duration?
 
   public init(
     nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes,
@@ -85,6 +88,12 @@ public struct ClusterSettings: Sendable, Equatable {
       }
     }
     return try HashRing(nodes: nodes.map(\.id), virtualNodes: virtualNodes, epoch: epoch)
+  }
+
+  /// The peer health tracker of this node's coordinator, with the hedging delay of `hedgeDelay`.
+  public func peerHealth() -> PeerHealth {
+    guard let hedgeDelay else { return PeerHealth() }
+    return PeerHealth(minimumHedge: hedgeDelay, maximumHedge: hedgeDelay, initialHedge: hedgeDelay)
   }
 
   /// Where entities' replicas live; INVALID_ARGUMENT naming the problem otherwise.

@@ -124,7 +124,7 @@ public struct StrataNode: Sendable {
         addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
         lookups: settings.lookups, laneServer: laneServer,
         hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }), placement: placement,
-        hints: handoff, registry: registry)
+        health: settings.peerHealth(), hints: handoff, registry: registry)
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       // Clients reach only the FeatureStore service; the Shard service listens on the internode port.

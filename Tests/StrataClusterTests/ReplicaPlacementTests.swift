@@ -119,3 +119,14 @@ struct PeerHealthAvoidanceTests {
     #expect(health.avoided(at: t0 + .seconds(30)).isEmpty)
   }
 }
+
+@Suite("Peer health: a fixed hedging delay")
+struct PeerHealthFixedHedgeTests {
+  @Test("equal bounds fix the delay whatever the answers")
+  func fixed() {
+    let health = PeerHealth(minimumHedge: .milliseconds(40), maximumHedge: .milliseconds(40), initialHedge: .milliseconds(40))
+    #expect(health.hedgeDelay(for: "n1") == .milliseconds(40))
+    for _ in 0..<50 { health.answered("n1", after: .microseconds(200)) }
+    #expect(health.hedgeDelay(for: "n1") == .milliseconds(40))
+  }
+}
