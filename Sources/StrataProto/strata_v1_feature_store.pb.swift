@@ -83,8 +83,7 @@ public nonisolated struct Strata_V1_RepairRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The most rows per second the repair moves (received plus sent). 0: the node's default
-  /// (`strata serve --repair-rows-per-second`, else 20000).
+  /// The most rows per second the repair moves (received plus sent). 0: the default, 20000.
   public var maxRowsPerSecond: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -97,8 +97,7 @@ struct  Strata__V1__RepairRequest
 {
   ProtobufCMessage base;
   /*
-   * The most rows per second the repair moves (received plus sent). 0: the node's default
-   * (`strata serve --repair-rows-per-second`, else 20000).
+   * The most rows per second the repair moves (received plus sent). 0: the default, 20000.
    */
   uint64_t max_rows_per_second;
 };
