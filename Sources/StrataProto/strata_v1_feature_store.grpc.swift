@@ -139,6 +139,19 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Repair" metadata.
+        public enum Repair: Sendable {
+            /// Request type for "Repair".
+            public typealias Input = Strata_V1_RepairRequest
+            /// Response type for "Repair".
+            public typealias Output = Strata_V1_RepairResponse
+            /// Descriptor for "Repair".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "Repair",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "strata.v1.FeatureStore" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ApplyFeatureGroups.descriptor,
@@ -149,7 +162,8 @@ public enum Strata_V1_FeatureStore: Sendable {
             GetOnlineFeatures.descriptor,
             GetHistoricalFeatures.descriptor,
             GetStatus.descriptor,
-            Ping.descriptor
+            Ping.descriptor,
+            Repair.descriptor
         ]
     }
 }
@@ -342,6 +356,29 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_PingRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PingResponse>
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+        /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+        /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+        /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+        /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+        /// > FAILED_PRECONDITION if a repair is already running on the node.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_RepairRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_RepairResponse` messages.
+        func repair(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_RepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RepairResponse>
     }
 
     /// Service protocol for the "strata.v1.FeatureStore" service.
@@ -518,6 +555,29 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.ServerRequest<Strata_V1_PingRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_PingResponse>
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+        /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+        /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+        /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+        /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+        /// > FAILED_PRECONDITION if a repair is already running on the node.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_RepairResponse` message.
+        func repair(
+            request: GRPCCore.ServerRequest<Strata_V1_RepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_RepairResponse>
     }
 
     /// Simple service protocol for the "strata.v1.FeatureStore" service.
@@ -693,6 +753,29 @@ extension Strata_V1_FeatureStore {
             request: Strata_V1_PingRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_PingResponse
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+        /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+        /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+        /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+        /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+        /// > FAILED_PRECONDITION if a repair is already running on the node.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_RepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_RepairResponse` to respond with.
+        func repair(
+            request: Strata_V1_RepairRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_RepairResponse
     }
 }
 
@@ -799,6 +882,17 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.Repair.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RepairRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RepairResponse>(),
+            handler: { request, context in
+                try await self.repair(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -887,6 +981,17 @@ extension Strata_V1_FeatureStore.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PingResponse> {
         let response = try await self.ping(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repair(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_RepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RepairResponse> {
+        let response = try await self.repair(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1011,6 +1116,19 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_PingResponse> {
         return GRPCCore.ServerResponse<Strata_V1_PingResponse>(
             message: try await self.ping(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repair(
+        request: GRPCCore.ServerRequest<Strata_V1_RepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_RepairResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_RepairResponse>(
+            message: try await self.repair(
                 request: request.message,
                 context: context
             ),
@@ -1238,6 +1356,34 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PingResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PingResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+        /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+        /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+        /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+        /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+        /// > FAILED_PRECONDITION if a repair is already running on the node.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RepairRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RepairRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RepairResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repair<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RepairResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RepairResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1565,6 +1711,45 @@ extension Strata_V1_FeatureStore {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+        /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+        /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+        /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+        /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+        /// > FAILED_PRECONDITION if a repair is already running on the node.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RepairRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RepairRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RepairResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repair<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RepairResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RepairResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.Repair.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1830,6 +2015,40 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PingRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PingResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Repair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+    /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+    /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+    /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+    /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+    /// > FAILED_PRECONDITION if a repair is already running on the node.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_RepairRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repair<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_RepairRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RepairResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repair(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RepairRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RepairResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2135,6 +2354,44 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             metadata: metadata
         )
         return try await self.ping(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Repair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+    /// > another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+    /// > of the rows they both replicate are compared; where they differ, the rows are merged so that both
+    /// > hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+    /// > in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+    /// > FAILED_PRECONDITION if a repair is already running on the node.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repair<Result>(
+        _ message: Strata_V1_RepairRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RepairResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_RepairRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repair(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -78,6 +78,67 @@ public nonisolated enum Strata_V1_Consistency: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
+public nonisolated struct Strata_V1_RepairRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The most rows per second the repair moves (received plus sent). 0: the default, 20000.
+  public var maxRowsPerSecond: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_RepairResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The node that ran the repair.
+  public var nodeID: String = String()
+
+  /// Peers whose repair completed.
+  public var peersRepaired: UInt32 = 0
+
+  /// (bucket, group version) pairs holding rows on either side, summed over the peers.
+  public var bucketsCompared: UInt64 = 0
+
+  /// Of those, the pairs whose digests differed (and whose rows were merged).
+  public var bucketsDiffering: UInt64 = 0
+
+  /// Rows the peers held and this node lacked: written on this node.
+  public var rowsReceived: UInt64 = 0
+
+  /// Rows this node held and a peer lacked: written on that peer.
+  public var rowsSent: UInt64 = 0
+
+  public var peersFailed: [Strata_V1_RepairPeerFailure] = []
+
+  public var durationMicros: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_RepairPeerFailure: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
+
+  public var address: String = String()
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Strata_V1_ApplyFeatureGroupsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -841,6 +902,141 @@ fileprivate nonisolated let _protobuf_package = "strata.v1"
 
 nonisolated extension Strata_V1_Consistency: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSISTENCY_DEFAULT\0\u{1}CONSISTENCY_ONE\0\u{1}CONSISTENCY_QUORUM\0\u{1}CONSISTENCY_ALL\0")
+}
+
+nonisolated extension Strata_V1_RepairRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_rows_per_second\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.maxRowsPerSecond) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.maxRowsPerSecond != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxRowsPerSecond, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_RepairRequest, rhs: Strata_V1_RepairRequest) -> Bool {
+    if lhs.maxRowsPerSecond != rhs.maxRowsPerSecond {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_RepairResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}peers_repaired\0\u{3}buckets_compared\0\u{3}buckets_differing\0\u{3}rows_received\0\u{3}rows_sent\0\u{3}peers_failed\0\u{3}duration_micros\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.peersRepaired) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.bucketsCompared) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.bucketsDiffering) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.rowsReceived) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.rowsSent) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.peersFailed) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.durationMicros) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if self.peersRepaired != 0 {
+      try visitor.visitSingularUInt32Field(value: self.peersRepaired, fieldNumber: 2)
+    }
+    if self.bucketsCompared != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bucketsCompared, fieldNumber: 3)
+    }
+    if self.bucketsDiffering != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bucketsDiffering, fieldNumber: 4)
+    }
+    if self.rowsReceived != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rowsReceived, fieldNumber: 5)
+    }
+    if self.rowsSent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rowsSent, fieldNumber: 6)
+    }
+    if !self.peersFailed.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.peersFailed, fieldNumber: 7)
+    }
+    if self.durationMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.durationMicros, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_RepairResponse, rhs: Strata_V1_RepairResponse) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.peersRepaired != rhs.peersRepaired {return false}
+    if lhs.bucketsCompared != rhs.bucketsCompared {return false}
+    if lhs.bucketsDiffering != rhs.bucketsDiffering {return false}
+    if lhs.rowsReceived != rhs.rowsReceived {return false}
+    if lhs.rowsSent != rhs.rowsSent {return false}
+    if lhs.peersFailed != rhs.peersFailed {return false}
+    if lhs.durationMicros != rhs.durationMicros {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_RepairPeerFailure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairPeerFailure"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_RepairPeerFailure, rhs: Strata_V1_RepairPeerFailure) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Strata_V1_ApplyFeatureGroupsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -157,6 +157,32 @@ public enum Strata_V1_Shard: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetDigests" metadata.
+        public enum GetDigests: Sendable {
+            /// Request type for "GetDigests".
+            public typealias Input = Strata_V1_DigestRequest
+            /// Response type for "GetDigests".
+            public typealias Output = Strata_V1_DigestResponse
+            /// Descriptor for "GetDigests".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "GetDigests",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetRangeRows" metadata.
+        public enum GetRangeRows: Sendable {
+            /// Request type for "GetRangeRows".
+            public typealias Input = Strata_V1_RangeRowsRequest
+            /// Response type for "GetRangeRows".
+            public typealias Output = Strata_V1_WriteFeaturesRequest
+            /// Descriptor for "GetRangeRows".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "GetRangeRows",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "strata.v1.Shard" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             WriteBatch.descriptor,
@@ -168,7 +194,9 @@ public enum Strata_V1_Shard: Sendable {
             SetStatusOnLeader.descriptor,
             PutRegistry.descriptor,
             GetRegistry.descriptor,
-            GetNodeStatus.descriptor
+            GetNodeStatus.descriptor,
+            GetDigests.descriptor,
+            GetRangeRows.descriptor
         ]
     }
 }
@@ -378,6 +406,47 @@ extension Strata_V1_Shard {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse>
+
+        /// Handle the "GetDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+        /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+        /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_DigestRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_DigestResponse` messages.
+        func getDigests(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_DigestRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_DigestResponse>
+
+        /// Handle the "GetRangeRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+        /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+        /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+        /// > the group and version and lists every feature of the version.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_RangeRowsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_WriteFeaturesRequest` messages.
+        func getRangeRows(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_RangeRowsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesRequest>
     }
 
     /// Service protocol for the "strata.v1.Shard" service.
@@ -571,6 +640,47 @@ extension Strata_V1_Shard {
             request: GRPCCore.ServerRequest<Strata_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>
+
+        /// Handle the "GetDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+        /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+        /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_DigestRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_DigestResponse` message.
+        func getDigests(
+            request: GRPCCore.ServerRequest<Strata_V1_DigestRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_DigestResponse>
+
+        /// Handle the "GetRangeRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+        /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+        /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+        /// > the group and version and lists every feature of the version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RangeRowsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_WriteFeaturesRequest` messages.
+        func getRangeRows(
+            request: GRPCCore.ServerRequest<Strata_V1_RangeRowsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesRequest>
     }
 
     /// Simple service protocol for the "strata.v1.Shard" service.
@@ -764,6 +874,48 @@ extension Strata_V1_Shard {
             request: Strata_V1_GetStatusRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetStatusResponse
+
+        /// Handle the "GetDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+        /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+        /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_DigestRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_DigestResponse` to respond with.
+        func getDigests(
+            request: Strata_V1_DigestRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_DigestResponse
+
+        /// Handle the "GetRangeRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+        /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+        /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+        /// > the group and version and lists every feature of the version.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_RangeRowsRequest` message.
+        ///   - response: A response stream of `Strata_V1_WriteFeaturesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func getRangeRows(
+            request: Strata_V1_RangeRowsRequest,
+            response: GRPCCore.RPCWriter<Strata_V1_WriteFeaturesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -881,6 +1033,28 @@ extension Strata_V1_Shard.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.GetDigests.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_DigestRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_DigestResponse>(),
+            handler: { request, context in
+                try await self.getDigests(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.GetRangeRows.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RangeRowsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_WriteFeaturesRequest>(),
+            handler: { request, context in
+                try await self.getRangeRows(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -973,6 +1147,28 @@ extension Strata_V1_Shard.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getDigests(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_DigestRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_DigestResponse> {
+        let response = try await self.getDigests(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getRangeRows(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_RangeRowsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesRequest> {
+        let response = try await self.getRangeRows(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -1114,6 +1310,36 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func getDigests(
+        request: GRPCCore.ServerRequest<Strata_V1_DigestRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_DigestResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_DigestResponse>(
+            message: try await self.getDigests(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getRangeRows(
+        request: GRPCCore.ServerRequest<Strata_V1_RangeRowsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesRequest> {
+        return GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesRequest>(
+            metadata: [:],
+            producer: { writer in
+                try await self.getRangeRows(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -1359,6 +1585,57 @@ extension Strata_V1_Shard {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+        /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+        /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_DigestRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_DigestRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_DigestResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getDigests<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_DigestRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_DigestRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_DigestResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_DigestResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetRangeRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+        /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+        /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+        /// > the group and version and lists every feature of the version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RangeRowsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RangeRowsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_WriteFeaturesRequest` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getRangeRows<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RangeRowsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RangeRowsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_WriteFeaturesRequest>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_WriteFeaturesRequest>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1717,6 +1994,77 @@ extension Strata_V1_Shard {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+        /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+        /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_DigestRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_DigestRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_DigestResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getDigests<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_DigestRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_DigestRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_DigestResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_DigestResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.GetDigests.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetRangeRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+        /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+        /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+        /// > the group and version and lists every feature of the version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RangeRowsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RangeRowsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_WriteFeaturesRequest` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getRangeRows<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RangeRowsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RangeRowsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_WriteFeaturesRequest>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_WriteFeaturesRequest>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.GetRangeRows.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2008,6 +2356,67 @@ extension Strata_V1_Shard.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDigests" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+    /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+    /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_DigestRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDigests<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_DigestRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_DigestResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getDigests(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_DigestRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_DigestResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRangeRows" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+    /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+    /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+    /// > the group and version and lists every feature of the version.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_RangeRowsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRangeRows<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_RangeRowsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_WriteFeaturesRequest>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.getRangeRows(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RangeRowsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_WriteFeaturesRequest>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2343,6 +2752,75 @@ extension Strata_V1_Shard.ClientProtocol {
             metadata: metadata
         )
         return try await self.getNodeStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDigests" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+    /// > replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+    /// > version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDigests<Result>(
+        _ message: Strata_V1_DigestRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_DigestResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_DigestRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getDigests(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRangeRows" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The history rows of one (bucket, group version) whose entities are replicated on both this node
+    /// > and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+    /// > messages of at most 1024 rows. Each row carries its created time and write id; every message names
+    /// > the group and version and lists every feature of the version.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRangeRows<Result>(
+        _ message: Strata_V1_RangeRowsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_WriteFeaturesRequest>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_RangeRowsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getRangeRows(
             request: request,
             options: options,
             onResponse: handleResponse

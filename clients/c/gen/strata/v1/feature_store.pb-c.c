@@ -7,6 +7,141 @@
 #endif
 
 #include "strata/v1/feature_store.pb-c.h"
+void   strata__v1__repair_request__init
+                     (Strata__V1__RepairRequest         *message)
+{
+  static const Strata__V1__RepairRequest init_value = STRATA__V1__REPAIR_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__repair_request__get_packed_size
+                     (const Strata__V1__RepairRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__repair_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__repair_request__pack
+                     (const Strata__V1__RepairRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__repair_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__repair_request__pack_to_buffer
+                     (const Strata__V1__RepairRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__repair_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__RepairRequest *
+       strata__v1__repair_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__RepairRequest *)
+     protobuf_c_message_unpack (&strata__v1__repair_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__repair_request__free_unpacked
+                     (Strata__V1__RepairRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__repair_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__repair_response__init
+                     (Strata__V1__RepairResponse         *message)
+{
+  static const Strata__V1__RepairResponse init_value = STRATA__V1__REPAIR_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__repair_response__get_packed_size
+                     (const Strata__V1__RepairResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__repair_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__repair_response__pack
+                     (const Strata__V1__RepairResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__repair_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__repair_response__pack_to_buffer
+                     (const Strata__V1__RepairResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__repair_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__RepairResponse *
+       strata__v1__repair_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__RepairResponse *)
+     protobuf_c_message_unpack (&strata__v1__repair_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__repair_response__free_unpacked
+                     (Strata__V1__RepairResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__repair_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__repair_peer_failure__init
+                     (Strata__V1__RepairPeerFailure         *message)
+{
+  static const Strata__V1__RepairPeerFailure init_value = STRATA__V1__REPAIR_PEER_FAILURE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__repair_peer_failure__get_packed_size
+                     (const Strata__V1__RepairPeerFailure *message)
+{
+  assert(message->base.descriptor == &strata__v1__repair_peer_failure__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__repair_peer_failure__pack
+                     (const Strata__V1__RepairPeerFailure *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__repair_peer_failure__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__repair_peer_failure__pack_to_buffer
+                     (const Strata__V1__RepairPeerFailure *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__repair_peer_failure__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__RepairPeerFailure *
+       strata__v1__repair_peer_failure__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__RepairPeerFailure *)
+     protobuf_c_message_unpack (&strata__v1__repair_peer_failure__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__repair_peer_failure__free_unpacked
+                     (Strata__V1__RepairPeerFailure *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__repair_peer_failure__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__apply_feature_groups_request__init
                      (Strata__V1__ApplyFeatureGroupsRequest         *message)
 {
@@ -1273,6 +1408,237 @@ void   strata__v1__group_write_status__free_unpacked
   assert(message->base.descriptor == &strata__v1__group_write_status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor strata__v1__repair_request__field_descriptors[1] =
+{
+  {
+    "max_rows_per_second",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairRequest, max_rows_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__repair_request__field_indices_by_name[] = {
+  0,   /* field[0] = max_rows_per_second */
+};
+static const ProtobufCIntRange strata__v1__repair_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor strata__v1__repair_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.RepairRequest",
+  "RepairRequest",
+  "Strata__V1__RepairRequest",
+  "strata.v1",
+  sizeof(Strata__V1__RepairRequest),
+  1,
+  strata__v1__repair_request__field_descriptors,
+  strata__v1__repair_request__field_indices_by_name,
+  1,  strata__v1__repair_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__repair_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__repair_response__field_descriptors[8] =
+{
+  {
+    "node_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, node_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "peers_repaired",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, peers_repaired),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buckets_compared",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, buckets_compared),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buckets_differing",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, buckets_differing),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rows_received",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, rows_received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rows_sent",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, rows_sent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "peers_failed",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__RepairResponse, n_peers_failed),
+    offsetof(Strata__V1__RepairResponse, peers_failed),
+    &strata__v1__repair_peer_failure__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_micros",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairResponse, duration_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__repair_response__field_indices_by_name[] = {
+  2,   /* field[2] = buckets_compared */
+  3,   /* field[3] = buckets_differing */
+  7,   /* field[7] = duration_micros */
+  0,   /* field[0] = node_id */
+  6,   /* field[6] = peers_failed */
+  1,   /* field[1] = peers_repaired */
+  4,   /* field[4] = rows_received */
+  5,   /* field[5] = rows_sent */
+};
+static const ProtobufCIntRange strata__v1__repair_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor strata__v1__repair_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.RepairResponse",
+  "RepairResponse",
+  "Strata__V1__RepairResponse",
+  "strata.v1",
+  sizeof(Strata__V1__RepairResponse),
+  8,
+  strata__v1__repair_response__field_descriptors,
+  strata__v1__repair_response__field_indices_by_name,
+  1,  strata__v1__repair_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__repair_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__repair_peer_failure__field_descriptors[3] =
+{
+  {
+    "node_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairPeerFailure, node_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "address",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairPeerFailure, address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RepairPeerFailure, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__repair_peer_failure__field_indices_by_name[] = {
+  1,   /* field[1] = address */
+  2,   /* field[2] = message */
+  0,   /* field[0] = node_id */
+};
+static const ProtobufCIntRange strata__v1__repair_peer_failure__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor strata__v1__repair_peer_failure__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.RepairPeerFailure",
+  "RepairPeerFailure",
+  "Strata__V1__RepairPeerFailure",
+  "strata.v1",
+  sizeof(Strata__V1__RepairPeerFailure),
+  3,
+  strata__v1__repair_peer_failure__field_descriptors,
+  strata__v1__repair_peer_failure__field_indices_by_name,
+  1,  strata__v1__repair_peer_failure__number_ranges,
+  (ProtobufCMessageInit) strata__v1__repair_peer_failure__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor strata__v1__apply_feature_groups_request__field_descriptors[1] =
 {
   {
@@ -3386,7 +3752,7 @@ const ProtobufCEnumDescriptor strata__v1__consistency__descriptor =
   strata__v1__consistency__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[9] =
+static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[10] =
 {
   { "ApplyFeatureGroups", &strata__v1__apply_feature_groups_request__descriptor, &strata__v1__apply_feature_groups_response__descriptor },
   { "ListFeatureGroups", &strata__v1__list_feature_groups_request__descriptor, &strata__v1__list_feature_groups_response__descriptor },
@@ -3397,6 +3763,7 @@ static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descrip
   { "GetHistoricalFeatures", &strata__v1__get_historical_features_request__descriptor, &strata__v1__get_historical_features_response__descriptor },
   { "GetStatus", &strata__v1__get_status_request__descriptor, &strata__v1__get_status_response__descriptor },
   { "Ping", &strata__v1__ping_request__descriptor, &strata__v1__ping_response__descriptor },
+  { "Repair", &strata__v1__repair_request__descriptor, &strata__v1__repair_response__descriptor },
 };
 const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   0,        /* ApplyFeatureGroups */
@@ -3406,6 +3773,7 @@ const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   7,        /* GetStatus */
   1,        /* ListFeatureGroups */
   8,        /* Ping */
+  9,        /* Repair */
   3,        /* SetFeatureGroupStatus */
   4         /* WriteFeatures */
 };
@@ -3416,7 +3784,7 @@ const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
   "FeatureStore",
   "Strata__V1__FeatureStore",
   "strata.v1",
-  9,
+  10,
   strata__v1__feature_store__method_descriptors,
   strata__v1__feature_store__method_indices_by_name
 };
@@ -3491,6 +3859,14 @@ void strata__v1__feature_store__ping(ProtobufCService *service,
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__repair(ProtobufCService *service,
+                                       const Strata__V1__RepairRequest *input,
+                                       Strata__V1__RepairResponse_Closure closure,
+                                       void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
                                       Strata__V1__FeatureStore_ServiceDestroy destroy)

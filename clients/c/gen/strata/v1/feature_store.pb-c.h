@@ -16,6 +16,9 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "strata/v1/types.pb-c.h"
 
+typedef struct Strata__V1__RepairRequest Strata__V1__RepairRequest;
+typedef struct Strata__V1__RepairResponse Strata__V1__RepairResponse;
+typedef struct Strata__V1__RepairPeerFailure Strata__V1__RepairPeerFailure;
 typedef struct Strata__V1__ApplyFeatureGroupsRequest Strata__V1__ApplyFeatureGroupsRequest;
 typedef struct Strata__V1__ApplyFeatureGroupsResponse Strata__V1__ApplyFeatureGroupsResponse;
 typedef struct Strata__V1__ApplyFeatureGroupsResponse__Result Strata__V1__ApplyFeatureGroupsResponse__Result;
@@ -89,6 +92,67 @@ typedef enum _Strata__V1__Consistency {
 } Strata__V1__Consistency;
 
 /* --- messages --- */
+
+struct  Strata__V1__RepairRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The most rows per second the repair moves (received plus sent). 0: the default, 20000.
+   */
+  uint64_t max_rows_per_second;
+};
+#define STRATA__V1__REPAIR_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__repair_request__descriptor) \
+    , 0 }
+
+
+struct  Strata__V1__RepairResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The node that ran the repair.
+   */
+  char *node_id;
+  /*
+   * Peers whose repair completed.
+   */
+  uint32_t peers_repaired;
+  /*
+   * (bucket, group version) pairs holding rows on either side, summed over the peers.
+   */
+  uint64_t buckets_compared;
+  /*
+   * Of those, the pairs whose digests differed (and whose rows were merged).
+   */
+  uint64_t buckets_differing;
+  /*
+   * Rows the peers held and this node lacked: written on this node.
+   */
+  uint64_t rows_received;
+  /*
+   * Rows this node held and a peer lacked: written on that peer.
+   */
+  uint64_t rows_sent;
+  size_t n_peers_failed;
+  Strata__V1__RepairPeerFailure **peers_failed;
+  int64_t duration_micros;
+};
+#define STRATA__V1__REPAIR_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__repair_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0 }
+
+
+struct  Strata__V1__RepairPeerFailure
+{
+  ProtobufCMessage base;
+  char *node_id;
+  char *address;
+  char *message;
+};
+#define STRATA__V1__REPAIR_PEER_FAILURE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__repair_peer_failure__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
 
 struct  Strata__V1__ApplyFeatureGroupsRequest
 {
@@ -696,6 +760,63 @@ struct  Strata__V1__GroupWriteStatus
     , (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
+/* Strata__V1__RepairRequest methods */
+void   strata__v1__repair_request__init
+                     (Strata__V1__RepairRequest         *message);
+size_t strata__v1__repair_request__get_packed_size
+                     (const Strata__V1__RepairRequest   *message);
+size_t strata__v1__repair_request__pack
+                     (const Strata__V1__RepairRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__repair_request__pack_to_buffer
+                     (const Strata__V1__RepairRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__RepairRequest *
+       strata__v1__repair_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__repair_request__free_unpacked
+                     (Strata__V1__RepairRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__RepairResponse methods */
+void   strata__v1__repair_response__init
+                     (Strata__V1__RepairResponse         *message);
+size_t strata__v1__repair_response__get_packed_size
+                     (const Strata__V1__RepairResponse   *message);
+size_t strata__v1__repair_response__pack
+                     (const Strata__V1__RepairResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__repair_response__pack_to_buffer
+                     (const Strata__V1__RepairResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__RepairResponse *
+       strata__v1__repair_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__repair_response__free_unpacked
+                     (Strata__V1__RepairResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__RepairPeerFailure methods */
+void   strata__v1__repair_peer_failure__init
+                     (Strata__V1__RepairPeerFailure         *message);
+size_t strata__v1__repair_peer_failure__get_packed_size
+                     (const Strata__V1__RepairPeerFailure   *message);
+size_t strata__v1__repair_peer_failure__pack
+                     (const Strata__V1__RepairPeerFailure   *message,
+                      uint8_t             *out);
+size_t strata__v1__repair_peer_failure__pack_to_buffer
+                     (const Strata__V1__RepairPeerFailure   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__RepairPeerFailure *
+       strata__v1__repair_peer_failure__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__repair_peer_failure__free_unpacked
+                     (Strata__V1__RepairPeerFailure *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__ApplyFeatureGroupsRequest methods */
 void   strata__v1__apply_feature_groups_request__init
                      (Strata__V1__ApplyFeatureGroupsRequest         *message);
@@ -1233,6 +1354,15 @@ void   strata__v1__group_write_status__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Strata__V1__RepairRequest_Closure)
+                 (const Strata__V1__RepairRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__RepairResponse_Closure)
+                 (const Strata__V1__RepairResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__RepairPeerFailure_Closure)
+                 (const Strata__V1__RepairPeerFailure *message,
+                  void *closure_data);
 typedef void (*Strata__V1__ApplyFeatureGroupsRequest_Closure)
                  (const Strata__V1__ApplyFeatureGroupsRequest *message,
                   void *closure_data);
@@ -1363,6 +1493,10 @@ struct Strata__V1__FeatureStore_Service
                const Strata__V1__PingRequest *input,
                Strata__V1__PingResponse_Closure closure,
                void *closure_data);
+  void (*repair)(Strata__V1__FeatureStore_Service *service,
+                 const Strata__V1__RepairRequest *input,
+                 Strata__V1__RepairResponse_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Strata__V1__FeatureStore_ServiceDestroy)(Strata__V1__FeatureStore_Service *);
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
@@ -1379,7 +1513,8 @@ void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
       function_prefix__ ## get_online_features,\
       function_prefix__ ## get_historical_features,\
       function_prefix__ ## get_status,\
-      function_prefix__ ## ping  }
+      function_prefix__ ## ping,\
+      function_prefix__ ## repair  }
 void strata__v1__feature_store__apply_feature_groups(ProtobufCService *service,
                                                      const Strata__V1__ApplyFeatureGroupsRequest *input,
                                                      Strata__V1__ApplyFeatureGroupsResponse_Closure closure,
@@ -1416,10 +1551,17 @@ void strata__v1__feature_store__ping(ProtobufCService *service,
                                      const Strata__V1__PingRequest *input,
                                      Strata__V1__PingResponse_Closure closure,
                                      void *closure_data);
+void strata__v1__feature_store__repair(ProtobufCService *service,
+                                       const Strata__V1__RepairRequest *input,
+                                       Strata__V1__RepairResponse_Closure closure,
+                                       void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    strata__v1__consistency__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__repair_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__repair_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__repair_peer_failure__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__apply_feature_groups_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__apply_feature_groups_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__apply_feature_groups_response__result__descriptor;

@@ -19,6 +19,42 @@ CONSISTENCY_ONE: Consistency
 CONSISTENCY_QUORUM: Consistency
 CONSISTENCY_ALL: Consistency
 
+class RepairRequest(_message.Message):
+    __slots__ = ("max_rows_per_second",)
+    MAX_ROWS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    max_rows_per_second: int
+    def __init__(self, max_rows_per_second: _Optional[int] = ...) -> None: ...
+
+class RepairResponse(_message.Message):
+    __slots__ = ("node_id", "peers_repaired", "buckets_compared", "buckets_differing", "rows_received", "rows_sent", "peers_failed", "duration_micros")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PEERS_REPAIRED_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_COMPARED_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_DIFFERING_FIELD_NUMBER: _ClassVar[int]
+    ROWS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    ROWS_SENT_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    peers_repaired: int
+    buckets_compared: int
+    buckets_differing: int
+    rows_received: int
+    rows_sent: int
+    peers_failed: _containers.RepeatedCompositeFieldContainer[RepairPeerFailure]
+    duration_micros: int
+    def __init__(self, node_id: _Optional[str] = ..., peers_repaired: _Optional[int] = ..., buckets_compared: _Optional[int] = ..., buckets_differing: _Optional[int] = ..., rows_received: _Optional[int] = ..., rows_sent: _Optional[int] = ..., peers_failed: _Optional[_Iterable[_Union[RepairPeerFailure, _Mapping]]] = ..., duration_micros: _Optional[int] = ...) -> None: ...
+
+class RepairPeerFailure(_message.Message):
+    __slots__ = ("node_id", "address", "message")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    address: str
+    message: str
+    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class ApplyFeatureGroupsRequest(_message.Message):
     __slots__ = ("groups",)
     GROUPS_FIELD_NUMBER: _ClassVar[int]

@@ -79,6 +79,11 @@ class FeatureStoreStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.PingRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.PingResponse.FromString,
                 _registered_method=True)
+        self.Repair = channel.unary_unary(
+                '/strata.v1.FeatureStore/Repair',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.RepairRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.RepairResponse.FromString,
+                _registered_method=True)
 
 
 class FeatureStoreServicer:
@@ -155,6 +160,18 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Repair(self, request, context):
+        """Anti-entropy repair of the node that receives the call with each of its peers, one peer after
+        another (docs/repair.md): per bucket of the token space and group version, the two nodes' digests
+        of the rows they both replicate are compared; where they differ, the rows are merged so that both
+        hold the union. Idempotent. The answer comes when every peer is done; a peer that fails is listed
+        in `peers_failed` and the others are still repaired. On a single node there is nothing to repair.
+        FAILED_PRECONDITION if a repair is already running on the node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeatureStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +219,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.PingRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.PingResponse.SerializeToString,
+            ),
+            'Repair': grpc.unary_unary_rpc_method_handler(
+                    servicer.Repair,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.RepairRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.RepairResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -447,6 +469,33 @@ class FeatureStore:
             '/strata.v1.FeatureStore/Ping',
             strata_dot_v1_dot_feature__store__pb2.PingRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.PingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Repair(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/Repair',
+            strata_dot_v1_dot_feature__store__pb2.RepairRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.RepairResponse.FromString,
             options,
             channel_credentials,
             insecure,

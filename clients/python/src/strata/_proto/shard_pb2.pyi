@@ -8,6 +8,44 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DigestRequest(_message.Message):
+    __slots__ = ("peer",)
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    def __init__(self, peer: _Optional[str] = ...) -> None: ...
+
+class BucketDigest(_message.Message):
+    __slots__ = ("bucket", "group", "version", "sum", "rows")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    bucket: int
+    group: str
+    version: int
+    sum: int
+    rows: int
+    def __init__(self, bucket: _Optional[int] = ..., group: _Optional[str] = ..., version: _Optional[int] = ..., sum: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class DigestResponse(_message.Message):
+    __slots__ = ("digests",)
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    digests: _containers.RepeatedCompositeFieldContainer[BucketDigest]
+    def __init__(self, digests: _Optional[_Iterable[_Union[BucketDigest, _Mapping]]] = ...) -> None: ...
+
+class RangeRowsRequest(_message.Message):
+    __slots__ = ("peer", "bucket", "group", "version")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    bucket: int
+    group: str
+    version: int
+    def __init__(self, peer: _Optional[str] = ..., bucket: _Optional[int] = ..., group: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
 class ShardLookup(_message.Message):
     __slots__ = ("id", "request", "ring_epoch")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -85,6 +85,16 @@ class ShardStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.GetDigests = channel.unary_unary(
+                '/strata.v1.Shard/GetDigests',
+                request_serializer=strata_dot_v1_dot_shard__pb2.DigestRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_shard__pb2.DigestResponse.FromString,
+                _registered_method=True)
+        self.GetRangeRows = channel.unary_stream(
+                '/strata.v1.Shard/GetRangeRows',
+                request_serializer=strata_dot_v1_dot_shard__pb2.RangeRowsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.WriteFeaturesRequest.FromString,
+                _registered_method=True)
 
 
 class ShardServicer:
@@ -173,6 +183,25 @@ class ShardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDigests(self, request, context):
+        """Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
+        replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
+        version (RETIRED versions left out). One pass over this node's history, on its bulk threads.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRangeRows(self, request, context):
+        """The history rows of one (bucket, group version) whose entities are replicated on both this node
+        and `peer`, in history key order (entity token, entity id, event time, created time, write id), in
+        messages of at most 1024 rows. Each row carries its created time and write id; every message names
+        the group and version and lists every feature of the version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShardServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +254,16 @@ def add_ShardServicer_to_server(servicer, server):
                     servicer.GetNodeStatus,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'GetDigests': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDigests,
+                    request_deserializer=strata_dot_v1_dot_shard__pb2.DigestRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_shard__pb2.DigestResponse.SerializeToString,
+            ),
+            'GetRangeRows': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetRangeRows,
+                    request_deserializer=strata_dot_v1_dot_shard__pb2.RangeRowsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.WriteFeaturesRequest.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -497,6 +536,60 @@ class Shard:
             '/strata.v1.Shard/GetNodeStatus',
             strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDigests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.Shard/GetDigests',
+            strata_dot_v1_dot_shard__pb2.DigestRequest.SerializeToString,
+            strata_dot_v1_dot_shard__pb2.DigestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRangeRows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/strata.v1.Shard/GetRangeRows',
+            strata_dot_v1_dot_shard__pb2.RangeRowsRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.WriteFeaturesRequest.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,81 @@
+public import GRPCCore
+internal import StrataCluster
+internal import StrataCore
+public import StrataProto
+internal import SwiftProtobuf
+internal import StrataStorage
+
+// The answering side of anti-entropy repair (docs/repair.md): digests and rows of the entities this
+// node replicates together with the caller.
+
+extension ShardService {
+  /// Rows per `GetRangeRows` message (and per page read from storage).
+  static var rangeRowsPerMessage: Int { 1_024 }
+
+  public func getDigests(request: Strata_V1_DigestRequest, context: ServerContext) async throws -> Strata_V1_DigestResponse {
+    try await rpc {
+      let shared = try sharedWith(request.peer)
+      let digests = try await store.digests(including: shared)
+      return .with {
+        $0.digests = digests.sorted { $0.key < $1.key }.map { key, digest in
+          .with {
+            $0.bucket = UInt32(key.bucket)
+            $0.group = key.group
+            $0.version = UInt32(key.version)
+            $0.sum = digest.sum
+            $0.rows = digest.rows
+          }
+        }
+      }
+    }
+  }
+
+  public func getRangeRows(
+    request: Strata_V1_RangeRowsRequest, response: RPCWriter<Strata_V1_WriteFeaturesRequest>, context: ServerContext
+  ) async throws {
+    try await rpc {
+      let shared = try sharedWith(request.peer)
+      guard request.bucket < HistoryDigest.bucketCount else {
+        throw StrataError.invalidArgument("bucket \(request.bucket) is out of range (0-255)")
+      }
+      let group = try store.catalog.group(named: request.group, version: Int(request.version))
+      var after: [UInt8]?
+      repeat {
+        let page = try await store.bucketRows(
+          bucket: Int(request.bucket), group: group, including: shared, after: after, limit: Self.rangeRowsPerMessage)
+        if !page.rows.isEmpty { try await response.write(Self.writeRequest(page.rows, group: group)) }
+        after = page.resumeAfter
+      } while after != nil
+    }
+  }
+
+  /// The filter of a repair with `peer`: entities replicated on both nodes. INVALID_ARGUMENT for a
+  /// node that is not in this node's ring, or this node itself.
+  func sharedWith(_ peer: String) throws(StrataError) -> @Sendable (UInt64) -> Bool {
+    guard peer != cluster.selfID, cluster.ring.nodes.contains(peer) else {
+      throw .invalidArgument("'\(peer)' is not another node of this cluster (nodes: \(cluster.ring.nodes.joined(separator: ", ")))")
+    }
+    return cluster.placement.sharedBy(cluster.selfID, peer)
+  }
+
+  /// `rows` of `group` as one internode write: every feature, created times and write ids set.
+  static func writeRequest(_ rows: [BucketRow], group: FeatureGroup) -> Strata_V1_WriteFeaturesRequest {
+    .with {
+      $0.group = group.name
+      $0.version = UInt32(group.version)
+      $0.features = group.spec.features.map(\.name)
+      $0.rows = rows.map(writeRow)
+    }
+  }
+
+  /// One stored row as an internode write row (every feature, in definition order).
+  static func writeRow(_ r: BucketRow) -> Strata_V1_WriteRow {
+    .with {
+      $0.entityID = r.entityID
+      $0.eventTimestampMicros = r.row.eventTime.microseconds
+      $0.createdTimestampMicros = r.row.createdTime.microseconds
+      $0.writeID = r.row.sequence
+      $0.values = r.row.values.map(\.proto)
+    }
+  }
+}
