@@ -291,7 +291,7 @@ def main() -> int:
                     print(f"load thread crashed in {r['scenario']}: {c}", file=sys.stderr)
             code, failed = 2, True
     except (KeyboardInterrupt, Stop) as e:
-        print(f"\nfault bed interrupted ({e or 'Ctrl-C'}); cleaning up", flush=True)
+        print(f"\nfault bed interrupted ({str(e) or 'Ctrl-C'}); cleaning up", flush=True)
         code = 130
         failed = True
     except Exception:
