@@ -243,8 +243,22 @@ def final_round(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: r
         if lacking:
             ts = [led.write_by_op[r.op].t0 for r in lacking]
             ok_rows = sum(1 for r in lacking if o.status[r.op] == "ok")
-            missing[node_id] = {"rows": len(lacking), "ok_rows": ok_rows,
-                                "writes": len({r.op for r in lacking}), "written_t": [round(min(ts), 1), round(max(ts), 1)]}
+            # When were the lacking writes sent, against the times this node had the fault?
+            address = [a for n, a, _ in nodes if n == node_id][0]
+            spans = sorted((a, b) for n, a, b in led.faulted if n == address)
+            ops = {r.op for r in lacking}
+
+            def during(op):  # the write was in flight at some moment of the fault
+                w = led.write_by_op[op]
+                return any(w.t0 <= b and w.t1 >= a for a, b in spans)
+
+            lag = max((led.write_by_op[w].t0 - max((b for a, b in spans if b <= led.write_by_op[w].t0), default=0.0)
+                       for w in ops if not during(w)), default=None)
+            missing[node_id] = {"rows": len(lacking), "ok_rows": ok_rows, "writes": len(ops),
+                                "written_t": [round(min(ts), 1), round(max(ts), 1)],
+                                "fault_spans": [[round(a, 1), round(b, 1)] for a, b in spans],
+                                "writes_sent_during_fault": sum(1 for w in ops if during(w)),
+                                "latest_after_fault_end_s": None if lag is None else round(lag, 2)}
             for r in lacking:
                 f.add("C7 replica convergence", f"replica {node_id} lacks {_row_text(led, r)} of {r.entity}")
     return f, {"labels": len(labels_e), "entities": len(entities), "errors": errors, "diag": dict(diag),

@@ -74,10 +74,10 @@ def fault_f1(ctx) -> float:
         victim.kill9()
         time.sleep(ctx.p["f1_down"])
         heal = ctx.led.t()
-        ctx.led.faulted.append([victim.address, t0, heal])
         ctx.led.event(f"restart {victim.id}", node=victim.id)
         victim.start()
         victim.wait_ready()
+        ctx.led.faulted.append([victim.address, t0, ctx.led.t()])  # down until it listens again
         ctx.led.event(f"{victim.id} listening")
         if k + 1 < ctx.p["f1_cycles"]:
             time.sleep(ctx.p["f1_up"])
