@@ -248,9 +248,12 @@ def final_round(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: r
             spans = sorted((a, b) for n, a, b in led.faulted if n == address)
             ops = {r.op for r in lacking}
 
-            def during(op):  # the write was in flight at some moment of the fault
+            def during(op):
+                # The write was in flight at some moment of the fault, or acknowledged less than 1 s
+                # before it began (the coordinator acknowledges at quorum; its send to the third
+                # replica goes on after that).
                 w = led.write_by_op[op]
-                return any(w.t0 <= b and w.t1 >= a for a, b in spans)
+                return any(w.t0 <= b and w.t1 >= a - 1.0 for a, b in spans)
 
             lag = max((led.write_by_op[w].t0 - max((b for a, b in spans if b <= led.write_by_op[w].t0), default=0.0)
                        for w in ops if not during(w)), default=None)
