@@ -133,7 +133,7 @@ let package = Package(
     .target(
       name: "StrataCLI",
       dependencies: [
-        "StrataCore", "StrataGRPC", "StrataServer", "StrataProto",
+        "StrataCore", "StrataGRPC", "StrataServer", "StrataProto", "StrataEtcd", "StrataMetadata",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

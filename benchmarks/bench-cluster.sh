@@ -21,7 +21,8 @@ WORK="$(mktemp -d)"
 BASE="${STRATA_BENCH_PORT:-7520}"
 SINGLE="127.0.0.1:$BASE"
 cluster_file() { # first port
-  printf 'epoch: 1\nnodes:\n'
+  # One copy per entity: this script measures the cost of coordination (bench-replication.sh: of RF 3).
+  printf 'epoch: 1\nreplication_factor: 1\nnodes:\n'
   for i in 1 2 3; do
     printf '  - id: n%s\n    address: 127.0.0.1:%s\n    internode_port: %s\n' "$i" $(($1 + i - 1)) $(($1 + i + 4))
   done

@@ -5,6 +5,8 @@ internal import StrataServer
 internal import StrataGRPC
 internal import StrataStorage
 internal import StrataCore
+internal import StrataEtcd
+internal import StrataMetadata
 
 struct ServeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -42,6 +44,27 @@ struct ServeCommand: AsyncParsableCommand {
     help: "TCP port of this node's lookup lane, on the host it listens on (0 = any free port; other nodes ask for it over gRPC).")
   var lanePort = 0
   @Option(name: .customLong("node-id"), help: "Name reported by `strata status` (default host:port).") var nodeID: String?
+  @Option(
+    help: ArgumentHelp(
+      "etcd endpoints (host:port, comma-separated) holding the cluster's metadata; with --node, this process joins that cluster (the first node of an empty cluster creates it).",
+      valueName: "ENDPOINTS"))
+  var etcd: String?
+  @Option(help: "With --etcd: the host:port this node serves clients on, as other nodes and clients reach it (default --host:--port).")
+  var address: String?
+  @Option(name: .customLong("internode-port"), help: "With --etcd: the port of the internode service on the same host (default: the client port + 100).")
+  var internodePort: Int?
+  @Option(help: "With --etcd: this node's zone (rack, availability zone); replicas go to distinct zones first.") var zone = ""
+  @Option(name: .customLong("cluster-name"), help: "With --etcd: the cluster's name: its metadata lives under /strata/NAME/ in etcd.")
+  var clusterName = "strata"
+  @Option(
+    name: .customLong("initial-nodes"),
+    help: "With --etcd, when the cluster is created: how many nodes it forms with (it serves once they all joined; default 1).")
+  var initialNodes: Int?
+  @Option(
+    name: .customLong("replication-factor"),
+    help: "With --etcd, when the cluster is created: nodes per entity (default 3, or every node when there are fewer).")
+  var replicationFactor: Int?
+  @Option(name: .customLong("join-timeout"), help: "With --etcd: seconds to wait for the cluster to form.") var joinTimeout = 300
 
   func run() async throws {
     guard let engine = ServerConfig.Engine(rawValue: engine) else {
@@ -60,6 +83,13 @@ struct ServeCommand: AsyncParsableCommand {
     var port = self.port
     var nodeID = self.nodeID
     var settings: ClusterSettings?
+    var metadata: EtcdMetadata?
+    var etcdRun: (EtcdClient, Task<Void, any Error>)?
+    defer { etcdRun?.0.shutdown() }
+    if let cluster, etcd != nil {
+      _ = cluster
+      throw ValidationError("--cluster and --etcd are two ways to describe a cluster; give one of them")
+    }
     if let cluster {
       guard let node else { throw ValidationError("--cluster needs --node, the id of this node in the cluster file") }
       let loaded = try ClusterFile.load(path: cluster, node: node)
@@ -76,8 +106,51 @@ struct ServeCommand: AsyncParsableCommand {
       guard (0...65_535).contains(lanePort) else { throw ValidationError("--lane-port must be 0...65535, got \(lanePort)") }
       settings?.lookups = lookups
       settings?.lanePort = lanePort
+    } else if let etcd {
+      guard let node else { throw ValidationError("--etcd needs --node, this node's id in the cluster") }
+      if let problem = MetadataKeys.check(clusterName: clusterName) { throw ValidationError(problem) }
+      var me = (host: host, port: port)
+      if let address {
+        guard let colon = address.lastIndex(of: ":"), let p = Int(address[address.index(after: colon)...]), (1...65_535).contains(p),
+          colon > address.startIndex
+        else { throw ValidationError("--address must be host:port, e.g. 127.0.0.1:7401; got '\(address)'") }
+        me = (String(address[..<colon]), p)
+      }
+      guard me.port != 0 else { throw ValidationError("--etcd needs a fixed client port (--address or --port), not 0") }
+      let internode = internodePort ?? min(me.port + 100, 65_535)
+      guard (1...65_535).contains(internode), internode != me.port else {
+        throw ValidationError("--internode-port must be 1...65535 and differ from the client port, got \(internode)")
+      }
+      if let n = initialNodes, n < 1 { throw ValidationError("--initial-nodes must be at least 1, got \(n)") }
+      guard let lookups = InternodeLookups(rawValue: internodeLookups) else {
+        throw ValidationError("--internode-lookups must be lane, stream or unary, got '\(internodeLookups)'")
+      }
+      let logger = Logger(label: "strata")
+      let client: EtcdClient
+      do {
+        client = try EtcdClient(endpoints: etcd, logger: logger)
+      } catch {
+        throw ValidationError("--etcd '\(etcd)': \(error)")
+      }
+      let running = Task { try await client.run() }
+      etcdRun = (client, running)
+      let source = EtcdMetadata(etcd: client, keys: MetadataKeys(clusterName: clusterName))
+      do {
+        settings = try await source.join(
+          .init(
+            me: .init(id: node, host: me.host, port: me.port, internodePort: internode, zone: zone), expectedNodes: initialNodes,
+            replicationFactor: replicationFactor, virtualNodes: HashRing.defaultVirtualNodes),
+          lookups: lookups, lanePort: lanePort, timeout: .seconds(joinTimeout), logger: logger)
+      } catch let error as StrataError {
+        client.shutdown()
+        throw CLIError(error)
+      }
+      metadata = source
+      host = me.host
+      port = me.port
+      nodeID = nodeID ?? node
     } else if node != nil {
-      throw ValidationError("--node needs --cluster")
+      throw ValidationError("--node needs --cluster or --etcd")
     }
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
@@ -90,7 +163,7 @@ struct ServeCommand: AsyncParsableCommand {
       throw CLIError(error)
     }
     let where_ = engine == .memory ? "in memory" : "data in \(dataDir)"
-    try await node.run { address in
+    try await node.run(metadata: metadata) { address in
       // The line scripts and tests wait for; stdout is flushed so a pipe sees it at once.
       print("strata node listening on \(address) (\(where_), engine \(engine.rawValue))")
       fflush(nil)

@@ -43,7 +43,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     request: Strata_V1_ApplyFeatureGroupsRequest, context: ServerContext
   ) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
     if let registry = cluster.registry {
-      return try await rpc {
+      return try await Self.etcdFailures {
         let specs = try request.groups.map { try FeatureGroupSpec(proto: $0) }
         let results = try await registry.apply(specs, now: store.now)
         for r in results where r.outcome != .unchanged {
@@ -76,7 +76,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
     if let registry = cluster.registry {
-      return try await rpc {
+      return try await Self.etcdFailures {
         let status = try FeatureStoreService.statusChange(request)
         let group = try await registry.setStatus(status, group: request.name, version: Int(request.version))
         return .with { $0.group = group.proto }
@@ -94,6 +94,16 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       throw error
     } catch {
       throw cluster.failure(error, node: leader)
+    }
+  }
+
+  /// Runs a registry change against etcd: an UNAVAILABLE from etcd names it in the error's details
+  /// (node "etcd"), so that clients see that the node answered and what behind it did not.
+  static func etcdFailures<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    do {
+      return try await rpc(body)
+    } catch let error as RPCError where error.code == .unavailable && NodeFailure.details(of: error) == nil {
+      throw NodeFailure.error(.unavailable, error.message, reason: .unavailable, node: "etcd", address: nil)
     }
   }
 
@@ -258,6 +268,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
             ? try await shard.writeBatch(request: part, context: context)
             : try await cluster.peer(node).writeBatch(part, metadata: metadata, options: options)
           cluster.health.answered(node, after: .now - started)
+          if node != cluster.selfID { cluster.hints?.answered(node) }
           sink.yield((k, .success(answer)))
         } catch {
           if node != cluster.selfID { cluster.health.failed(node, at: .now) }
@@ -344,10 +355,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     }
     let consistency = try Consistency(request.consistency, default: .one)
     let placement = cluster.placement
-    guard consistency == .one || placement.replicationFactor == 1 else {
-      throw RPCError(
-        code: .unimplemented,
-        message: "online reads at \(consistency.rawValue) are not supported yet; read at ONE (the default), which asks one replica per entity")
+    if consistency != .one && placement.replicationFactor > 1 {
+      return try await quorumAnswer(request, columns: columns, required: placement.required(consistency)).serializedBytes()
     }
     let ids = request.entityIds
     let encodedColumns: [[UInt8]] = try columns.map { try $0.proto.serializedBytes() }
@@ -427,6 +436,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
               message: "cluster node \(cluster.describe(node)) answered \(answer.count) of \(part.entityIds.count) entities")
           }
           cluster.health.answered(node, after: .now - started)
+          cluster.hints?.answered(node)
           sink.yield(.answer(r, .success(answer)))
         } catch {
           if !Task.isCancelled { cluster.health.failed(node, at: .now) }
@@ -462,6 +472,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
           step = read.failed(r)
         case .hedge(let r):
           step = read.hedge(r)
+          // Slower than its hedging delay: later reads go to other replicas first for a while.
+          if case .send = step { cluster.health.failed(read.requests[r].node, at: .now) }
         }
         switch step {
         case .wait: continue
@@ -544,6 +556,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
             let s = try await cluster.peer(node).getNodeStatus(.init(), metadata: cluster.metadata, options: cluster.options)
             n.reachable = true
             n.rowsTotal = s.groups.reduce(0) { $0 + $1.rowsTotal }
+            if node != cluster.selfID { cluster.hints?.answered(node) }
           } catch {
             n.reachable = false
             n.error = cluster.failure(error, node: node).message

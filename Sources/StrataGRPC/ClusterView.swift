@@ -147,6 +147,12 @@ public protocol HintSink: Sendable {
   func keep(_ part: Strata_V1_WriteFeaturesRequest, for node: String) async
   /// Rows kept for `node` and not yet delivered.
   func pendingRows(for node: String) -> UInt64
+  /// A call to `node` just succeeded (its hints may be replayed now).
+  func answered(_ node: String)
+}
+
+extension HintSink {
+  public func answered(_ node: String) {}
 }
 
 /// Online lookups a coordinator sent to other nodes since it started, by the way they went.

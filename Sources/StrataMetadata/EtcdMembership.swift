@@ -19,11 +19,12 @@ public import Logging
 public struct EtcdMembership: Sendable {
   public struct Request: Sendable {
     public var me: ClusterLayout.Member
-    public var expectedNodes: Int
+    /// nil: whatever the layout says (1 when this node creates it).
+    public var expectedNodes: Int?
     public var replicationFactor: Int?
     public var virtualNodes: Int
 
-    public init(me: ClusterLayout.Member, expectedNodes: Int, replicationFactor: Int?, virtualNodes: Int) {
+    public init(me: ClusterLayout.Member, expectedNodes: Int?, replicationFactor: Int?, virtualNodes: Int) {
       self.me = me
       self.expectedNodes = expectedNodes
       self.replicationFactor = replicationFactor
@@ -55,11 +56,16 @@ public struct EtcdMembership: Sendable {
         throw StrataError.unavailable("etcd did not answer reading the cluster layout at \(keys.layout): \(error)")
       }
       guard let (layout, revision) = current else {
+        let expected = request.expectedNodes ?? 1
+        if let rf = request.replicationFactor, rf > expected {
+          throw StrataError.invalidArgument(
+            "--replication-factor \(rf) needs at least \(rf) nodes, but the cluster forms with \(expected) (--initial-nodes)")
+        }
         let layout = ClusterLayout(
-          state: request.expectedNodes == 1 ? .active : .forming, epoch: 1, virtualNodes: request.virtualNodes,
-          replicationFactor: request.replicationFactor, expectedNodes: request.expectedNodes, nodes: [request.me])
+          state: expected == 1 ? .active : .forming, epoch: 1, virtualNodes: request.virtualNodes,
+          replicationFactor: request.replicationFactor, expectedNodes: expected, nodes: [request.me])
         if try await write(layout, ifRevision: 0) {
-          logger.info("created the cluster layout", metadata: ["strata.expected_nodes": "\(request.expectedNodes)"])
+          logger.info("created the cluster layout", metadata: ["strata.expected_nodes": "\(expected)"])
         }
         continue
       }
@@ -101,9 +107,9 @@ public struct EtcdMembership: Sendable {
 
   /// Refuses cluster-wide settings that disagree with the layout.
   static func check(_ request: Request, against layout: ClusterLayout) throws(StrataError) {
-    if request.expectedNodes != layout.expectedNodes {
+    if let expected = request.expectedNodes, expected != layout.expectedNodes {
       throw .failedPrecondition(
-        "this cluster forms with \(layout.expectedNodes) nodes; --initial-nodes \(request.expectedNodes) disagrees (leave it out or give \(layout.expectedNodes))")
+        "this cluster forms with \(layout.expectedNodes) nodes; --initial-nodes \(request.expectedNodes ?? 0) disagrees (leave it out or give \(layout.expectedNodes))")
     }
     if let rf = request.replicationFactor, rf != layout.replicationFactor {
       throw .failedPrecondition(

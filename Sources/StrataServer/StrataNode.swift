@@ -10,6 +10,7 @@ internal import UnixSignals
 internal import StrataGRPC
 internal import StrataRocksDB
 internal import StrataProto
+internal import StrataMetadata
 
 /// One Strata node: opens the storage engine, builds the feature store and serves gRPC until SIGTERM or
 /// SIGINT, then shuts down gracefully (in-flight RPCs finish, the engine is closed).
@@ -18,6 +19,8 @@ public struct StrataNode: Sendable {
 
   public let config: ServerConfig
   public let store: FeatureStore
+  /// Writes this node coordinated that a replica did not acknowledge, kept until it does.
+  public let hints: HintStore
   let logger: Logger
 
   /// Opens the engine named by `config` (creating the data directory if needed). Throws a StrataError
@@ -34,6 +37,7 @@ public struct StrataNode: Sendable {
       engine = InMemoryEngine()
     }
     let start = ContinuousClock.now
+    self.hints = try HintStore(engine: engine)
     self.store = try FeatureStore(
       engine: engine, limits: config.limits, imagePolicy: config.imagePolicy,
       writeIDSlot: config.cluster?.writeIDSlot ?? 0)
@@ -48,8 +52,12 @@ public struct StrataNode: Sendable {
 
   /// Serves until a shutdown signal arrives (or, in tests, until the surrounding task is cancelled).
   /// `onListening` receives the bound "host:port" once the socket is listening.
+  ///
+  /// `metadata`: the etcd the cluster keeps its registry in (`config.cluster` then comes from the
+  /// layout the node joined); nil for a single node or a cluster file.
   public func run(
     handleSignals: Bool = true,
+    metadata: EtcdMetadata? = nil,
     onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
     let config = self.config
@@ -97,11 +105,26 @@ public struct StrataNode: Sendable {
         throw StrataError.failedPrecondition(
           "the lookup lane could not listen on \(config.host):\(settings.lanePort) (--lane-port; 0 picks a free port): \(error)")
       }
+      let handoff = HintedHandoff(store: hints, logger: logger)
+      // A registry in etcd: loaded before the node serves, then followed with a watch.
+      var registry: EtcdRegistry?
+      if let metadata {
+        let r = EtcdRegistry(
+          etcd: metadata.etcd, keys: metadata.keys, store: store, nodeID: settings.selfID, members: settings.nodes.map(\.id),
+          logger: logger)
+        do {
+          try await r.load()
+        } catch {
+          throw StrataError.unavailable("could not load the registry from etcd before serving: \(error)")
+        }
+        registry = r
+      }
       let view = ClusterView(
         ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
         addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
         lookups: settings.lookups, laneServer: laneServer,
-        hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }), placement: placement)
+        hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }), placement: placement,
+        hints: handoff, registry: registry)
       let shard = ShardService(local: service, cluster: view, logger: logger)
       let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
       // Clients reach only the FeatureStore service; the Shard service listens on the internode port.
@@ -118,7 +141,13 @@ public struct StrataNode: Sendable {
         GRPCServerService(server: internode) { address in
           logger.info("internode service listening", metadata: ["strata.internode": "\(address)"])
         }, at: 0)
-      services.append(RegistryPullService(shard: shard))
+      if let registry {
+        let from = registry.revision
+        services.append(UntilShutdownService { await registry.follow(from: from) })
+      } else {
+        services.append(RegistryPullService(shard: shard))
+      }
+      services.append(UntilShutdownService { await handoff.replay(through: view) })
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
       if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
       services.insert(LookupLaneServerService(server: laneServer), at: 0)
@@ -246,6 +275,16 @@ struct LookupLaneServerService: Service {
   func run() async throws {
     try? await gracefulShutdown()
     await server.close()
+  }
+}
+
+/// Runs `body` until the node shuts down (then cancels it), and stays up until then.
+struct UntilShutdownService: Service {
+  let body: @Sendable () async -> Void
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown { await body() }
+    try? await gracefulShutdown()
   }
 }
 

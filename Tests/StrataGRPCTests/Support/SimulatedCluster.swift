@@ -388,6 +388,7 @@ func withSimulatedCluster(
   lookups: InternodeLookups = .unary,
   replicationFactor: Int = 1,
   hints: (any HintSink)? = nil,
+  registry: (any ClusterRegistry)? = nil,
   _ body: (SimulatedCluster) async throws -> Void
 ) async throws {
   let ids = (1...count).map { "n\($0)" }
@@ -433,7 +434,7 @@ func withSimulatedCluster(
     let view = ClusterView(
       ring: nodeRing, selfID: id, leaderID: ids[0], peers: peers,
       addresses: addresses, callTimeout: callTimeout, lookups: lookups, laneServer: laneServer,
-      placement: try ReplicaPlacement(ring: nodeRing, replicationFactor: replicationFactor), hints: hints)
+      placement: try ReplicaPlacement(ring: nodeRing, replicationFactor: replicationFactor), hints: hints, registry: registry)
     servers.append(
       GRPCServer(
         transport: transports[i].server,

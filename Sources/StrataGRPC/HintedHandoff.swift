@@ -1,0 +1,84 @@
+public import GRPCCore
+public import Logging
+public import StrataCluster
+internal import StrataCore
+public import StrataProto
+public import StrataStorage
+internal import SwiftProtobuf
+internal import Synchronization
+
+/// Hinted handoff: the part of a write that a replica did not acknowledge is kept in this node's
+/// `HintStore` (durable, in its own keyspace) and replayed to the replica, in order, when it answers
+/// again (`HintReplayer`: at once after any successful call to it, else after a growing backoff).
+///
+/// A replayed part is the very internode write the replica missed, rows with their write ids, so
+/// replaying it twice changes nothing. A hint is removed only after the replica acknowledged it; a
+/// hint that cannot be stored (disk full) is logged, and that replica then gets the rows only from
+/// repair.
+public final class HintedHandoff: HintSink {
+  let store: HintStore
+  let executor = BlockingExecutor()
+  let logger: Logger
+  private let replayer = Mutex<HintReplayer<ContinuousClock>?>(nil)
+
+  public init(store: HintStore, logger: Logger) {
+    self.store = store
+    self.logger = logger
+  }
+
+  public func keep(_ part: Strata_V1_WriteFeaturesRequest, for node: String) async {
+    do {
+      let payload: [UInt8] = try part.serializedBytes()
+      let store = self.store
+      let rows = part.rows.count
+      _ = try await executor.write { try store.append(node: node, payload: payload, rows: rows) }
+    } catch {
+      logger.error(
+        "could not keep a hint: the replica gets these rows from repair only",
+        metadata: ["strata.node": "\(node)", "strata.rows": "\(part.rows.count)", "error": "\(error)"])
+    }
+  }
+
+  public func pendingRows(for node: String) -> UInt64 { UInt64(store.pending(node: node).rows) }
+
+  public func answered(_ node: String) {
+    replayer.withLock { $0 }?.nodeAnswered(node)
+  }
+
+  /// Peers on a LAN: a replica that comes back is retried within 5 s at most (sooner when any call to it
+  /// succeeds), and new hints are found within 2 s.
+  static let replay = HintReplayConfiguration(
+    backoff: Backoff(initial: .milliseconds(500), maximum: .seconds(5), multiplier: 2, jitter: 0.2),
+    chunkHints: 64, chunkBytes: 4 << 20, rescanInterval: .seconds(2))
+
+  /// Replays hints to the nodes of `cluster` until cancelled.
+  public func replay<Transport: ClientTransport>(through cluster: ClusterView<Transport>) async {
+    let logger = self.logger
+    let replayer = HintReplayer(
+      queue: StoredHintQueue(store: store), delivery: InternodeHintDelivery(cluster: cluster),
+      configuration: Self.replay,
+      report: { report in
+        switch report {
+        case .delivered(let node, let hints, let rows):
+          logger.info("replayed hints", metadata: ["strata.node": "\(node)", "strata.hints": "\(hints)", "strata.rows": "\(rows)"])
+        case .failed(let node, let error, let retryIn):
+          logger.debug(
+            "hint replay failed", metadata: ["strata.node": "\(node)", "error": "\(error)", "strata.retry_in": "\(retryIn)"])
+        }
+      })
+    self.replayer.withLock { $0 = replayer }
+    await replayer.run()
+  }
+}
+
+/// Delivers a hint with the internode write it was kept from (`Shard.WriteBatch`).
+struct InternodeHintDelivery<Transport: ClientTransport>: HintDelivery {
+  let cluster: ClusterView<Transport>
+
+  func deliver(_ payload: [UInt8], to node: String) async throws {
+    let request = try Strata_V1_WriteFeaturesRequest(serializedBytes: payload)
+    var options = cluster.options
+    options.timeout = min(cluster.callTimeout, .seconds(10))
+    _ = try await cluster.peer(node).writeBatch(request, metadata: cluster.metadata, options: options)
+  }
+}
