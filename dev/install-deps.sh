@@ -6,9 +6,10 @@
 #   libnghttp2-dev, libprotobuf-c-dev, protobuf-c-compiler, make, gcc   the C client (clients/c)
 #   python3-venv       the tests' Python environment (dev/python-env.sh creates .venv with it)
 #   etcd-server, etcd-client   etcd 3.4 (/usr/bin/etcd, etcdctl): cluster metadata; StrataEtcdTests start a real one
+#   iproute2, nftables  the fault bed (Tests/FaultBed): network namespaces, veths, a bridge, nft fault rules
 set -euo pipefail
 PACKAGES=(librocksdb-dev pkg-config protobuf-compiler libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler make gcc python3-venv
-  etcd-server etcd-client)
+  etcd-server etcd-client iproute2 nftables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

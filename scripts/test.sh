@@ -9,6 +9,9 @@
 #   5. clients/python/run-tests.sh: the Python SDK's pytest suite against a real node and a 3-node
 #      cluster;
 #   6. clients/c/run-tests.sh: the C client's tests against a real node;
+#      Tests/FaultBed/run.py --short: a 3-node RF-3 cluster in network namespaces under load while one
+#      node is killed, paused, partitioned and made lossy (checks C1-C7, Tests/FaultBed/README.md);
+#      SKIPPED (exit 77, printed, not a failure) when not root or network namespaces are refused;
 #   7. swift test: the whole swift-testing suite (unit and property tests, storage conformance on both
 #      engines, in-process gRPC, the simulated cluster, and multi-process tests that start real
 #      `strata serve` processes on loopback).
@@ -28,4 +31,12 @@ BIN="$(swift build --show-bin-path)/strata"
 "$PYTHON" Tests/Differential/pit_differential.py --strata "$BIN" --labels 100000
 STRATA_BIN="$BIN" clients/python/run-tests.sh
 STRATA_BIN="$BIN" clients/c/run-tests.sh
+faultbed=0
+"$PYTHON" Tests/FaultBed/run.py --short --strata "$BIN" || faultbed=$?
+if [ "$faultbed" -eq 77 ]; then
+  echo "Tests/FaultBed: SKIPPED (see the reason above; needs root and network namespaces)"
+elif [ "$faultbed" -ne 0 ]; then
+  echo "Tests/FaultBed: FAILED (exit $faultbed)" >&2
+  exit "$faultbed"
+fi
 swift test --disable-xctest "$@"

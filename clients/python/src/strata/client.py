@@ -53,6 +53,11 @@ class WriteResult:
     late_rows: int
     batches: int
     seconds: float
+    # The fewest replicas that had stored any row of the write when it was acknowledged (at least the
+    # level asked for), and the cluster's replication factor (both 1 on a single node; 0 from a node
+    # that does not report them).
+    replicas_acknowledged: int = 0
+    replication_factor: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -143,6 +148,20 @@ class NodeStatus:
             lines.append(f"  {g.group}@{g.version}: {g.rows_total} rows, last write "
                          f"{g.last_write.isoformat() if g.last_write else 'never'}")
         return "\n".join(lines)
+
+
+_CONSISTENCY = {"ONE": fs.CONSISTENCY_ONE, "QUORUM": fs.CONSISTENCY_QUORUM, "ALL": fs.CONSISTENCY_ALL}
+
+
+def _parse_consistency(consistency: str | None) -> int:
+    """None -> CONSISTENCY_DEFAULT (the node's default, QUORUM); "ONE"/"QUORUM"/"ALL" -> the enum value."""
+    if consistency is None:
+        return fs.CONSISTENCY_DEFAULT
+    level = _CONSISTENCY.get(consistency.upper()) if isinstance(consistency, str) else None
+    if level is None:
+        raise InvalidArgument(
+            f"consistency must be 'ONE', 'QUORUM' or 'ALL' (or None for QUORUM), got {consistency!r}")
+    return level
 
 
 def _parse_group_ref(group: str) -> tuple[str, int]:
@@ -373,7 +392,7 @@ class Client:
 
     # -- writes ---------------------------------------------------------------------------------------
     def write(self, group: str, data, *, batch_size: int = 5000, progress: bool | None = None,
-              timeout: float | None = None) -> WriteResult:
+              timeout: float | None = None, consistency: str | None = None) -> WriteResult:
         """Writes the rows of a pandas DataFrame or pyarrow Table (or RecordBatch) to a group (`name` for the
         latest ACTIVE version, `name@N` for a pinned one).
 
@@ -382,19 +401,27 @@ class Client:
         (a feature without a column is null; a column that is no feature is an error). Rows are streamed in
         batches of at most `batch_size` rows (and about 4 MiB); each batch is committed atomically. A bad
         value stops the write at its batch: earlier batches stay committed, and the error says how many.
+
+        `consistency` ("ONE", "QUORUM" or "ALL"; None = the node's default, QUORUM): how many replicas of
+        each row must have stored it before the write is acknowledged, on a cluster with replication. The
+        result's `replicas_acknowledged` is the fewest replicas that had stored any row when it was
+        acknowledged, `replication_factor` the cluster's (both 1 on a single node).
         """
-        return self._write(group, TableSource(data, "write"), batch_size, progress, timeout)
+        return self._write(group, TableSource(data, "write"), batch_size, progress, timeout, consistency)
 
     def write_parquet(self, group: str, path: str | os.PathLike, *, batch_size: int = 5000,
-                      progress: bool | None = None, timeout: float | None = None) -> WriteResult:
+                      progress: bool | None = None, timeout: float | None = None,
+                      consistency: str | None = None) -> WriteResult:
         """Writes a Parquet file (e.g. from Spark or dbt) to a group, reading it batch by batch (never the
-        whole file). The same columns as `write`."""
+        whole file). The same columns and `consistency` as `write`."""
         return self._write(group, TableSource(path, f"write_parquet('{os.fspath(path)}')"), batch_size, progress,
-                           timeout)
+                           timeout, consistency)
 
-    def _write(self, group: str, source: TableSource, batch_size: int, progress, timeout) -> WriteResult:
+    def _write(self, group: str, source: TableSource, batch_size: int, progress, timeout,
+               consistency: str | None = None) -> WriteResult:
         if batch_size < 1:
             raise InvalidArgument("batch_size must be at least 1")
+        level = _parse_consistency(consistency)
         name, version = _parse_group_ref(group)
         g = self.get_feature_group(name, version or None)
         # Batches within what the node accepts (older nodes do not say: then the defaults apply). Asked
@@ -409,7 +436,7 @@ class Client:
                 batch_size = min(batch_size, limits.max_rows_per_batch)
             if limits.max_request_bytes > 0:
                 max_bytes = min(max_bytes, limits.max_request_bytes // 2)
-        plan = _WritePlan(g, source.schema)
+        plan = _WritePlan(g, source.schema, level)
         started = time.perf_counter()
         sent = {"rows": 0, "batches": 0}
         failure: list[BaseException] = []
@@ -460,7 +487,8 @@ class Client:
             call_ready.set()
             bar.close()
         return WriteResult(response.rows_written, response.late_rows, response.batches,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, response.replicas_acknowledged,
+                           response.replication_factor)
 
     # -- historical -----------------------------------------------------------------------------------
     def get_historical_features(self, labels, features: str | Sequence[str], *, with_status: bool = False,
@@ -508,7 +536,7 @@ def _split_by_bytes(batch: pa.RecordBatch, max_bytes: int = _MAX_WRITE_MESSAGE_B
 class _WritePlan:
     """How an input table's columns map onto a group's write messages; checked before anything is sent."""
 
-    def __init__(self, group: RegisteredGroup, schema: pa.Schema):
+    def __init__(self, group: RegisteredGroup, schema: pa.Schema, consistency: int = 0):
         self.group = group
         names = list(schema.names)
         features: list[str] = []
@@ -537,8 +565,9 @@ class _WritePlan:
         self.dtypes = [group.feature(n).dtype for n in features]
         for n, dt in zip(features, self.dtypes):
             cols.check_feature_type(schema.field(n).type, dt, n, group.qualified_name)
-        self.header = fs.WriteFeaturesRequest(group=group.name, version=group.version,
-                                              features=features).SerializeToString()
+        # The node reads the consistency from the first message of a call; every message carries it.
+        self.header = fs.WriteFeaturesRequest(group=group.name, version=group.version, features=features,
+                                              consistency=consistency).SerializeToString()
         self.input_columns = ["entity_id", "event_timestamp"] + (["created_timestamp"] if self.created else []) \
             + features
 
