@@ -5,6 +5,7 @@ internal import StrataCluster
 internal import StrataProto
 internal import StrataStorage
 internal import Foundation
+internal import Synchronization
 
 /// One point-in-time export through a cluster coordinator: a bidirectional stream to each owner that
 /// has labels in it (opened when its first label arrives), label messages split by owner as they come
@@ -21,11 +22,26 @@ struct ClusterExport<Transport: ClientTransport> {
     let requestStream: AsyncStream<Strata_V1_GetHistoricalFeaturesRequest>
     let answers: AsyncThrowingStream<Strata_V1_GetHistoricalFeaturesResponse, any Error>
     let answerSink: AsyncThrowingStream<Strata_V1_GetHistoricalFeaturesResponse, any Error>.Continuation
+    /// Label rows sent to the owner, and answered by it, so far in this export.
+    let sent = Mutex(0)
+    let answered = Mutex(0)
 
     init(node: String) {
       self.node = node
       (requestStream, requests) = AsyncStream.makeStream()
       (answers, answerSink) = AsyncThrowingStream.makeStream()
+    }
+
+    /// Passes an answer on, counting its label rows.
+    func yield(_ answer: Strata_V1_GetHistoricalFeaturesResponse) {
+      let rows = answer.hasBatch ? Int(answer.batch.rowCount) : answer.rows.count
+      answered.withLock { $0 += rows }
+      answerSink.yield(answer)
+    }
+
+    /// Fails the owner's answers with `error` unless it answered the first `labels` label rows.
+    func expire(unlessAnswered labels: Int, with error: any Error) {
+      if answered.withLock({ $0 }) < labels { answerSink.finish(throwing: error) }
     }
   }
 
@@ -111,10 +127,10 @@ struct ClusterExport<Transport: ClientTransport> {
                           FeatureStoreService.slice(b, 0..<labels.count, dtype: c.feature.dtype, eventTimes: header.withEventTimestamps)
                         }
                         batch.rowOrders = orders.map { $0.proto() }
-                        stream.answerSink.yield(.with { $0.batch = batch })
+                        stream.yield(.with { $0.batch = batch })
                       } else {
                         let results = try await store.historical(labels: labels, columns: joined)
-                        stream.answerSink.yield(.with { $0.rows = FeatureStoreService.joinedRows(labels: labels, results: results) })
+                        stream.yield(.with { $0.rows = FeatureStoreService.joinedRows(labels: labels, results: results) })
                       }
                     }
                     stream.answerSink.finish()
@@ -139,7 +155,7 @@ struct ClusterExport<Transport: ClientTransport> {
                     },
                     options: options
                   ) { answers in
-                    for try await m in answers.messages { stream.answerSink.yield(m) }
+                    for try await m in answers.messages { stream.yield(m) }
                     stream.answerSink.finish()
                   }
                 } catch {
@@ -148,24 +164,28 @@ struct ClusterExport<Transport: ClientTransport> {
                 }
               }
             }
-            owners[owner]!.requests.yield(part)
+            let stream = owners[owner]!
+            let target = stream.sent.withLock {
+              $0 += idx.count
+              return $0
+            }
+            stream.requests.yield(part)
+            let limit = Self.answerLimit(labels: idx.count, callTimeout: cluster.callTimeout, replicated: readReplicas > 1)
+            let error = cluster.nodeError(
+              .unavailable, "cluster node \(cluster.describe(owner)) is unavailable: no answer to an export message within \(limit)",
+              reason: .unavailable, node: owner)
+            watchdogs.append(Task {
+              try await Task.sleep(for: limit)
+              stream.expire(unlessAnswered: target, with: error)
+            })
           }
         }
+        var watchdogs: [Task<Void, any Error>] = []
         try send(firstPlan)
         // Collect every owner's answer to its part, then merge in input order. The stream has no
-        // deadline (an export lasts as long as its input), but each owner must answer each message
-        // within the call timeout, counted from when the message was sent, or the export fails naming it.
-        let limit = cluster.callTimeout
-        let watchdogs = firstPlan.nodes.map { owner in
-          let sink = owners[owner]!.answerSink
-          let error = cluster.nodeError(
-            .unavailable, "cluster node \(cluster.describe(owner)) is unavailable: no answer to an export message within \(limit)",
-            reason: .unavailable, node: owner)
-          return Task {
-            try await Task.sleep(for: limit)
-            sink.finish(throwing: error)
-          }
-        }
+        // deadline (an export lasts as long as its input), but each owner must answer each message in
+        // time (`answerLimit`), counted from when the message was sent, or it fails naming the node
+        // (with several replicas per label, its labels then go to another replica).
         defer { for w in watchdogs { w.cancel() } }
         var parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])] = []
         var plan = firstPlan
@@ -256,6 +276,9 @@ struct ClusterExport<Transport: ClientTransport> {
         throw RPCError(code: .invalidArgument, message: "GetHistoricalFeatures received no request message; send the features first")
       }
       for o in owners.values { o.requests.finish() }
+      // Every answer is in. A replica that failed during the export may still hang in its call: it is
+      // not waited for.
+      if !failedInExport.isEmpty { tasks.cancelAll() }
       try await tasks.waitForAll()
     }
   }
@@ -341,6 +364,14 @@ struct ClusterExport<Transport: ClientTransport> {
       blocks.append(b)
     }
     return blocks
+  }
+
+  /// How long an owner may take to answer one export message: the call timeout; with several replicas
+  /// per label, at most 5 s plus 1 s per 20,000 labels, so that a paused replica costs an export a few
+  /// seconds (its labels then go to another replica) instead of the whole call timeout.
+  static func answerLimit(labels: Int, callTimeout: Duration, replicated: Bool) -> Duration {
+    guard replicated else { return callTimeout }
+    return min(callTimeout, .seconds(5) + .seconds(Double(labels) / 20_000))
   }
 
   /// Replicas an export reads per label: enough that any row written at QUORUM is on one of them

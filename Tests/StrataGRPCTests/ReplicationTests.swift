@@ -107,7 +107,7 @@ struct ReplicationTests {
     }
   }
 
-  @Test("a hanging replica costs lookups a hedging delay and QUORUM writes nothing: both finish far below the call timeout")
+  @Test("a hanging replica costs lookups a hedging delay, QUORUM writes nothing and exports at most their answer limit: all finish far below the call timeout")
   func hangingReplica() async throws {
     var rng = SplitMix64.forTest("replication.hanging")
     let hints = CollectingHints()
@@ -133,6 +133,12 @@ struct ReplicationTests {
       let coordinator = cluster.node("n1").api
       let start = ContinuousClock.now
       try await expectFinishes(within: .seconds(15), release: { cluster.faults[hung] = .fail }) {
+        // First (nothing has marked the hanging node yet): an export waits at most its per-message
+        // answer limit (5 s here) for the hanging replica, then reads its labels from another one.
+        let exportStart = ContinuousClock.now
+        let exported = try await coordinator.historicalRows(["user_stats:score"], ids.map { label($0, .t0(-45)) })
+        #expect(exported.map { $0.results[0].value.floatValue } == ids.indices.map(Double.init))
+        #expect(ContinuousClock.now - exportStart >= .seconds(5), "the export did not wait for the hanging replica")
         for round in 0..<5 {
           let answer = try await coordinator.online(Array(ids), ["user_stats:score"])
           #expect(answer.vectors.map { $0.results[0].value.floatValue } == ids.indices.map(Double.init), "round \(round)")

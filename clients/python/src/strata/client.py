@@ -193,6 +193,11 @@ class _Connection:
         self.channel = grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
+            # A node that restarts is reached again within about a second (gRPC's default backoff
+            # grows to two minutes, and calls fail at once meanwhile).
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
             *options,
         ])
         self.stub = fs_grpc.FeatureStoreStub(self.channel)
