@@ -69,6 +69,12 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("hedge-delay-ms"),
     help: "Cluster reads: milliseconds to wait for a replica before asking the next one as well (default: that replica's recent p99 answer time, between 2 and 250 ms).")
   var hedgeDelayMs: Int?
+  @Option(
+    name: .customLong("repair-interval"),
+    help: "Cluster: seconds between background anti-entropy repairs of this node with its peers (±10%; 0 = only `strata repair`).")
+  var repairInterval = 21_600
+  @Option(name: .customLong("repair-rate"), help: "Cluster: rows per second a background repair moves at most.")
+  var repairRate = 20_000
 
   func run() async throws {
     guard let engine = ServerConfig.Engine(rawValue: engine) else {
@@ -161,6 +167,11 @@ struct ServeCommand: AsyncParsableCommand {
       guard settings != nil else { throw ValidationError("--hedge-delay-ms needs a cluster (--etcd or --cluster)") }
       settings?.hedgeDelay = .milliseconds(hedgeDelayMs)
     }
+    guard repairInterval >= 0, repairRate >= 1 else {
+      throw ValidationError("--repair-interval must be >= 0 and --repair-rate >= 1")
+    }
+    if repairInterval > 0 { settings?.repairInterval = .seconds(repairInterval) }
+    settings?.repairRowsPerSecond = repairRate
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
       maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy, cluster: settings)

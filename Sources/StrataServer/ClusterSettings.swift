@@ -45,6 +45,11 @@ public struct ClusterSettings: Sendable, Equatable {
   /// How long a read waits for a replica before asking the next one as well; nil: the replica's
   /// recent p99 answer time, between 2 and 250 ms (`PeerHealth`).
   public var hedgeDelay: Duration?
+  /// Background anti-entropy repair of this node with its peers every this often (±10%); nil: only
+  /// when asked (`strata repair`).
+  public var repairInterval: Duration?
+  /// Rows a background repair moves per second at most.
+  public var repairRowsPerSecond = 20_000
 
   public init(
     nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes,

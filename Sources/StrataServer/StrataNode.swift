@@ -148,6 +148,15 @@ public struct StrataNode: Sendable {
         services.append(RegistryPullService(shard: shard))
       }
       services.append(UntilShutdownService { await handoff.replay(through: view) })
+      if let interval = settings.repairInterval {
+        let (store, rate) = (self.store, settings.repairRowsPerSecond)
+        services.append(
+          UntilShutdownService {
+            await BackgroundRepair(interval: interval, logger: logger) {
+              try await ReplicaRepair(store: store, cluster: view, logger: logger, rowsPerSecond: rate).run()
+            }.run()
+          })
+      }
       if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
       if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
       services.insert(LookupLaneServerService(server: laneServer), at: 0)

@@ -96,4 +96,31 @@ struct EtcdClusterTests {
       #expect(r.status != 0 && r.stderr.contains("node n1 is a member of this cluster at \(cluster.address("n1"))"), "\(r.stderr)")
     }
   }
+
+  @Test("background repair: a node restarted empty gets its replicas' rows back from the next background repair, with no command")
+  func backgroundRepair() async throws {
+    try await EtcdProcess.with { etcd in
+      let cluster = try LocalCluster(replicationFactor: 3, etcd: etcd.endpoint, serveArgs: ["--repair-interval", "2"])
+      defer { cluster.shutdown() }
+      let dir = cluster.dir
+      try Self.ok(strata(["apply", try dir.file("g.yaml", Self.defs)], server: cluster.address("n1"), timeout: Self.timeout), "apply")
+      let csv = "entity_id,event_timestamp,n\n" + (0..<50).map { "e\($0),2024-05-01T00:00:00Z,\($0)\n" }.joined()
+      try Self.ok(
+        strata(["ingest", "--group", "g", "--consistency", "ALL", try dir.file("d.csv", csv)], server: cluster.address("n1"), timeout: Self.timeout),
+        "ingest")
+      // n3 loses its data directory (no hint covers that) and comes back empty.
+      cluster.kill9("n3")
+      try FileManager.default.removeItem(atPath: cluster.dataDirectory(of: "n3"))
+      try cluster.restart("n3")
+      // n3 answers ONE lookups from its own copy: all 50 values there means the repair brought them.
+      let ids = (0..<50).map { "e\($0)" }.joined(separator: ",")
+      var present = 0
+      for _ in 0..<300 where present < 50 {
+        try await Task.sleep(for: .milliseconds(100))
+        let r = try strata(["get", "--entity", ids, "--features", "g:n", "--json"], server: cluster.address("n3"), timeout: Self.timeout)
+        present = r.stdout.components(separatedBy: "\"status\":\"PRESENT\"").count - 1
+      }
+      #expect(present == 50, "n3 answers \(present) of the 50 entities from its own copy 30 s after it came back empty")
+    }
+  }
 }

@@ -106,6 +106,8 @@ final class LocalCluster: @unchecked Sendable {
   /// With an etcd endpoint, the nodes keep their metadata there (`strata serve --etcd`) instead of
   /// reading a cluster file.
   let etcd: String?
+  /// More `strata serve` options for every node.
+  let serveArgs: [String]
 
   /// Starts `size` nodes and waits until every one listens. `epochs` overrides the `epoch:` written in
   /// one node's cluster file (default 1). Ports are picked free; if a node cannot bind its port (taken
@@ -113,10 +115,13 @@ final class LocalCluster: @unchecked Sendable {
   ///
   /// `replicationFactor` is 1 unless a test asks for more: one copy per entity, so that tests of
   /// routing and failure reporting know which node holds what.
-  init(size: Int = 3, epochs: [String: UInt64] = [:], replicationFactor: Int = 1, etcd: String? = nil) throws {
+  init(
+    size: Int = 3, epochs: [String: UInt64] = [:], replicationFactor: Int = 1, etcd: String? = nil, serveArgs: [String] = []
+  ) throws {
     dir = try TempDirectory()
     self.replicationFactor = replicationFactor
     self.etcd = etcd
+    self.serveArgs = serveArgs
     ids = (1...size).map { "n\($0)" }
     ring = try HashRing(nodes: ids, epoch: 1)
     self.epochs = epochs
@@ -199,9 +204,9 @@ final class LocalCluster: @unchecked Sendable {
           "--etcd", etcd, "--node", id, "--address", address(id), "--internode-port", String(internodePorts[id]!),
           "--initial-nodes", String(ids.count), "--replication-factor", String(replicationFactor),
           "--cluster-name", URL(fileURLWithPath: dir.path).lastPathComponent,
-        ])
+        ] + serveArgs)
     }
-    return ServerProcess(dataDirectory: dataDirectory(of: id), extraArgs: ["--cluster", clusterFile(for: id), "--node", id])
+    return ServerProcess(dataDirectory: dataDirectory(of: id), extraArgs: ["--cluster", clusterFile(for: id), "--node", id] + serveArgs)
   }
 
   /// SIGTERM and wait; returns the exit status.
