@@ -61,3 +61,14 @@ def test_the_level_is_sent(client, unique, monkeypatch):
     client.write(g, _frame(), consistency="ALL", progress=False)
     client.write(g, _frame(), progress=False)
     assert seen == [fs.CONSISTENCY_ALL, fs.CONSISTENCY_DEFAULT]
+
+
+def test_lookups_take_a_consistency(client, unique):
+    g = unique("read_consistency")
+    client.apply(strata.FeatureGroup(g, [strata.Feature("x", "INT")]))
+    client.write(g, _frame(), progress=False)
+    for level in (None, "ONE", "QUORUM", "ALL", "all"):
+        assert client.get_online_features([f"{g}:x"], ["e0", "e2"], consistency=level).values[f"{g}:x"] == [0, 2]
+    with strata.Client("127.0.0.1:9", timeout=1) as c:
+        with pytest.raises(ValueError, match="consistency must be 'ONE', 'QUORUM' or 'ALL'"):
+            c.get_online_features([f"{g}:x"], ["e0"], consistency="EACH_QUORUM")

@@ -154,13 +154,14 @@ _CONSISTENCY = {"ONE": fs.CONSISTENCY_ONE, "QUORUM": fs.CONSISTENCY_QUORUM, "ALL
 
 
 def _parse_consistency(consistency: str | None) -> int:
-    """None -> CONSISTENCY_DEFAULT (the node's default, QUORUM); "ONE"/"QUORUM"/"ALL" -> the enum value."""
+    """None -> CONSISTENCY_DEFAULT (the node's default: QUORUM for writes, ONE for lookups);
+    "ONE"/"QUORUM"/"ALL" -> the enum value."""
     if consistency is None:
         return fs.CONSISTENCY_DEFAULT
     level = _CONSISTENCY.get(consistency.upper()) if isinstance(consistency, str) else None
     if level is None:
         raise InvalidArgument(
-            f"consistency must be 'ONE', 'QUORUM' or 'ALL' (or None for QUORUM), got {consistency!r}")
+            f"consistency must be 'ONE', 'QUORUM' or 'ALL' (or None for the default), got {consistency!r}")
     return level
 
 
@@ -376,9 +377,14 @@ class Client:
 
     # -- online ---------------------------------------------------------------------------------------
     def get_online_features(self, features: str | Sequence[str], entities: Iterable[Any], *,
-                            timeout: float | None = None) -> OnlineResponse:
+                            timeout: float | None = None, consistency: str | None = None) -> OnlineResponse:
         """The latest value of each feature for each entity (ids are strings; integers are sent as their
-        decimal text). `features`: `group:feature`, `group@2:feature`, `group:*`, from any groups."""
+        decimal text). `features`: `group:feature`, `group@2:feature`, `group:*`, from any groups.
+
+        `consistency` on a cluster with replication: None or "ONE" (one replica per entity, the fastest;
+        it may miss a write that replica has not received yet), "QUORUM" (a majority of the replicas,
+        the greatest row wins: it sees every QUORUM write) or "ALL"."""
+        level = _parse_consistency(consistency)
         refs = _feature_list(features)
         if isinstance(entities, (str, bytes)):
             entities = [entities]
@@ -392,7 +398,7 @@ class Client:
                 raise InvalidArgument(f"entity ids must be strings (or integers), got {e!r}")
         if not ids:
             raise InvalidArgument("no entities given; pass at least one entity id")
-        request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs)
+        request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs, consistency=level)
         return OnlineResponse(self._unary("GetOnlineFeatures", request, timeout))
 
     # -- writes ---------------------------------------------------------------------------------------
