@@ -133,10 +133,20 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     request: Strata_V1_RegistrySnapshot, context: ServerContext
   ) async throws -> Strata_V1_PutRegistryResponse {
     try refuseWithEtcd("PutRegistry")
-    return try await rpc {
-      let versions = try request.groups.map { try FeatureGroup(proto: $0) }
-      let changed = try await store.adoptRegistry(versions, generation: request.generation)
-      return .with { $0.added = UInt32(changed) }
+    // The snapshot sent is not trusted: any process that reaches the internode port can send one (a
+    // snapshot with a huge generation used to make a node ignore every later change). It only says
+    // that the registry changed: this node pulls the registry from the leader itself, once.
+    guard cluster.selfID != cluster.leaderID, let leader = cluster.peers[cluster.leaderID] else {
+      return .with { $0.added = 0 }
+    }
+    do {
+      let snapshot = try await leader.getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
+      return try await rpc {
+        let changed = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
+        return .with { $0.added = UInt32(changed) }
+      }
+    } catch {
+      throw cluster.failure(error, node: cluster.leaderID)
     }
   }
 

@@ -331,9 +331,11 @@ extension Strata_V1_Shard {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-        /// > down pulls it when it starts.
+        /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+        /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+        /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+        /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+        /// > node pulls the registry from the leader (GetRegistry) and adopts that.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Strata_V1_ApplyFeatureGroupsRequest` messages.
@@ -565,9 +567,11 @@ extension Strata_V1_Shard {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-        /// > down pulls it when it starts.
+        /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+        /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+        /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+        /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+        /// > node pulls the registry from the leader (GetRegistry) and adopts that.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
@@ -799,9 +803,11 @@ extension Strata_V1_Shard {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-        /// > down pulls it when it starts.
+        /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+        /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+        /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+        /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+        /// > node pulls the registry from the leader (GetRegistry) and adopts that.
         ///
         /// - Parameters:
         ///   - request: A `Strata_V1_ApplyFeatureGroupsRequest` message.
@@ -1486,9 +1492,11 @@ extension Strata_V1_Shard {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-        /// > down pulls it when it starts.
+        /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+        /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+        /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+        /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+        /// > node pulls the registry from the leader (GetRegistry) and adopts that.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
@@ -1839,9 +1847,11 @@ extension Strata_V1_Shard {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-        /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-        /// > down pulls it when it starts.
+        /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+        /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+        /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+        /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+        /// > node pulls the registry from the leader (GetRegistry) and adopts that.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
@@ -2230,9 +2240,11 @@ extension Strata_V1_Shard.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-    /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-    /// > down pulls it when it starts.
+    /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+    /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+    /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+    /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+    /// > node pulls the registry from the leader (GetRegistry) and adopts that.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Strata_V1_ApplyFeatureGroupsRequest` message.
@@ -2607,9 +2619,11 @@ extension Strata_V1_Shard.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-    /// > assigns versions and pushes its whole registry to every node after each change; a node that was
-    /// > down pulls it when it starts.
+    /// > Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+    /// > these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+    /// > the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+    /// > was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+    /// > node pulls the registry from the leader (GetRegistry) and adopts that.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -116,6 +116,17 @@ def test_internode_service_is_not_on_the_client_port(cluster, unique):
         with pytest.raises(grpc.RpcError) as refused:
             shard.GetRegistry(shard_pb2.GetRegistryRequest(), timeout=5)
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value
+        # The poison on the internode port itself: the snapshot is not trusted (the node pulls the
+        # leader's registry instead), so it neither freezes n2 nor adds what it carries.
+        from strata._proto import types_pb2
+        fake = types_pb2.FeatureGroup(
+            spec=types_pb2.FeatureGroupSpec(name=unique("injected"), entity_type=types_pb2.ENTITY_TYPE_USER,
+                                            features=[types_pb2.FeatureSpec(name="x", dtype=types_pb2.DTYPE_INT)]),
+            version=1, status=types_pb2.GROUP_STATUS_ACTIVE)
+        poisoned = shard_pb2.RegistrySnapshot(generation=10**9, groups=[fake])
+        shard.PutRegistry(poisoned, timeout=5, metadata=[("strata-ring-epoch", "1")])
+        after = shard.GetRegistry(shard_pb2.GetRegistryRequest(), timeout=5, metadata=[("strata-ring-epoch", "1")])
+        assert after.generation < 10**9 and fake.spec.name not in {g.spec.name for g in after.groups}
 
     # A registry change through n1 still reaches n2.
     g = unique("after_poison")

@@ -150,9 +150,11 @@ class ShardServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ApplyOnLeader(self, request, context):
-        """Registry, kept identical on every node: the registry leader (the first node of the cluster file)
-        assigns versions and pushes its whole registry to every node after each change; a node that was
-        down pulls it when it starts.
+        """Registry of a cluster started from a cluster file (a cluster whose metadata is in etcd refuses
+        these four with FAILED_PRECONDITION, except GetRegistry): the registry leader (the first node of
+        the file) assigns versions and, after each change, calls PutRegistry on every node; a node that
+        was down pulls the registry when it starts. PutRegistry's snapshot is not trusted: the receiving
+        node pulls the registry from the leader (GetRegistry) and adopts that.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
