@@ -9,9 +9,10 @@
 #   5. clients/python/run-tests.sh: the Python SDK's pytest suite against a real node and a 3-node
 #      cluster;
 #   6. clients/c/run-tests.sh: the C client's tests against a real node;
-#      Tests/FaultBed/run.py --short: a 3-node RF-3 cluster in network namespaces under load while one
-#      node is killed, paused, partitioned and made lossy (checks C1-C7, Tests/FaultBed/README.md);
-#      SKIPPED (exit 77, printed, not a failure) when not root or network namespaces are refused;
+#      Tests/FaultBed/run.py --short: a 3-node RF-3 cluster (metadata in etcd) in network namespaces
+#      under load while one node is killed, paused, partitioned and made lossy, and while etcd is down
+#      (checks C1-C8, Tests/FaultBed/README.md); SKIPPED (exit 77, printed, not a failure) when not
+#      root, network namespaces are refused, or etcd is missing;
 #   7. swift test: the whole swift-testing suite (unit and property tests, storage conformance on both
 #      engines, in-process gRPC, the simulated cluster, and multi-process tests that start real
 #      `strata serve` processes on loopback).
