@@ -29,6 +29,8 @@ public final class EtcdRegistry: ClusterRegistry {
   let logger: Logger
   /// How long a change waits for every live node to apply it.
   public let ackTimeout: Duration
+  /// How long a change waits for a member that holds no lease (see `waitForNodes`).
+  static let leaseGrace: Duration = .seconds(3)
   private let appliedRevision = Mutex<Int64>(0)
   /// Where `follow` resumes its watch.
   private let nextRevision = Mutex<Int64>(1)
@@ -172,16 +174,24 @@ public final class EtcdRegistry: ClusterRegistry {
     throw StrataError.unavailable("the registry changed under this change 10 times in a row; try again")
   }
 
-  /// Waits until this node and every node holding a lease serve `revision`.
+  /// Waits until this node and every node holding a lease serve `revision`. A member without a lease
+  /// is waited for up to `leaseGrace` too: a node whose lease expired while etcd was paused publishes
+  /// again within about a second of etcd's return; one that is down is then given up on.
   func waitForNodes(_ revision: Int64) async throws {
-    let deadline = ContinuousClock.now + ackTimeout
+    let start = ContinuousClock.now
+    let deadline = start + ackTimeout
     while true {
       var behind: [String] = []
       if self.revision < revision { behind.append(nodeID) }
       if let applied = try? await etcd.get(.prefix(keys.applied)) {
+        var leased: Set<String> = []
         for kv in applied.keyValues {
           let node = String(kv.key.dropFirst(keys.applied.count))
+          leased.insert(node)
           if node != nodeID, (Int64(kv.valueString) ?? 0) < revision { behind.append(node) }
+        }
+        if ContinuousClock.now - start < Self.leaseGrace {
+          behind += members.filter { $0 != nodeID && !leased.contains($0) }
         }
       } else {
         behind.append("(etcd did not answer)")
