@@ -1,5 +1,4 @@
 public import StrataCore
-internal import Synchronization
 
 /// Where each entity's replicas live: the `replicationFactor` distinct nodes the ring lists for the
 /// entity's token, with nodes of distinct zones first.
@@ -13,7 +12,8 @@ internal import Synchronization
 ///   replica) is always the ring's primary.
 ///
 /// The replica list is a function of the ring, the factor and the zones only, so every node computes
-/// the same one. It depends on the token's vnode only, so it is computed once per vnode and cached.
+/// the same one. It depends on the token's vnode only, so it is computed once per vnode when the
+/// placement is made: a lookup is a binary search and an array read (no lock, no allocation).
 public final class ReplicaPlacement: Sendable {
   public let ring: HashRing
   /// Replicas per entity: between 1 and the node count.
@@ -21,7 +21,8 @@ public final class ReplicaPlacement: Sendable {
   /// Zone per node id (nodes missing or with "" have none).
   public let zones: [String: String]
 
-  private let cache: Mutex<[Int: [String]]> = Mutex([:])
+  /// `table[k]`: the replicas of the tokens whose primary vnode is `k`.
+  private let table: [[String]]
 
   /// The default replication factor for `nodeCount` nodes: 3, or every node when there are fewer.
   public static func defaultReplicationFactor(nodeCount: Int) -> Int { min(3, max(1, nodeCount)) }
@@ -34,7 +35,11 @@ public final class ReplicaPlacement: Sendable {
     }
     self.ring = ring
     self.replicationFactor = replicationFactor
-    self.zones = zones.filter { !$0.value.isEmpty }
+    let zones = zones.filter { !$0.value.isEmpty }
+    self.zones = zones
+    table = (0..<ring.vnodeCount).map { k in
+      Self.replicas(ofToken: ring.vnodePosition(k), ring: ring, replicationFactor: replicationFactor, zones: zones)
+    }
   }
 
   /// The replicas of `entityID`, primary first.
@@ -44,9 +49,12 @@ public final class ReplicaPlacement: Sendable {
 
   /// The replicas of `token`, primary first.
   public func replicas(ofToken token: UInt64) -> [String] {
+    table[ring.primaryVnode(ofToken: token)]
+  }
+
+  /// The rule of the type's documentation, for one token.
+  static func replicas(ofToken token: UInt64, ring: HashRing, replicationFactor: Int, zones: [String: String]) -> [String] {
     if zones.isEmpty { return ring.owners(ofToken: token, replicas: replicationFactor) }
-    let vnode = ring.primaryVnode(ofToken: token)
-    if let known = cache.withLock({ $0[vnode] }) { return known }
     let walk = ring.owners(ofToken: token, replicas: ring.nodes.count)
     var picked: [String] = []
     var skipped: [String] = []
@@ -60,10 +68,6 @@ public final class ReplicaPlacement: Sendable {
       }
     }
     for node in skipped where picked.count < replicationFactor { picked.append(node) }
-    if picked.count < replicationFactor {
-      for node in walk where picked.count < replicationFactor && !picked.contains(node) { picked.append(node) }
-    }
-    cache.withLock { $0[vnode] = picked }
     return picked
   }
 

@@ -1,4 +1,4 @@
-/// The acknowledgement of one replicated write batch, as the nodes of its `WritePlan` answer.
+/// The acknowledgement of one replicated write batch, as the nodes of its `ReplicaPlan` answer.
 ///
 /// Each node stores its part atomically, so a node's answer counts for every row of its part. The batch
 /// is acknowledged once every row has been stored by `required` of its replicas, and has failed once
@@ -23,7 +23,7 @@ public struct WriteQuorum: Sendable {
     case failed(rows: [Int])
   }
 
-  let plan: WritePlan
+  let plan: ReplicaPlan
   public let required: Int
   private var stored: [Int]
   private var failedCount: [Int]
@@ -34,7 +34,7 @@ public struct WriteQuorum: Sendable {
   public private(set) var outcome: Outcome = .waiting
 
   /// `required` is clamped to 1...(each row's replica count).
-  public init(plan: WritePlan, required: Int) {
+  public init(plan: ReplicaPlan, required: Int) {
     self.plan = plan
     self.required = max(1, required)
     stored = [Int](repeating: 0, count: plan.replicas.count)

@@ -177,6 +177,13 @@ public struct HashRing: Sendable {
   /// have the same owners.
   public func primaryVnode(ofToken token: UInt64) -> Int { vnodeIndex(ofToken: token) }
 
+  /// The number of vnodes on the ring (members × virtual nodes), the range of `primaryVnode`.
+  public var vnodeCount: Int { positions.count }
+
+  /// The position of vnode `k` (in ring order): a token whose primary vnode is `k` (or, when several
+  /// vnodes share the position, the first of them).
+  public func vnodePosition(_ k: Int) -> UInt64 { positions[k] }
+
   /// The node that owns `token` as primary.
   @inlinable
   public func primary(ofToken token: UInt64) -> String {

@@ -188,7 +188,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
     let writeIDs = store.assignWriteIDs(message.rows.count, now: now)
     let placement = cluster.placement
-    let plan = WritePlan(entityIDs: message.rows.lazy.map(\.entityID), placement: placement)
+    let plan = ReplicaPlan(entityIDs: message.rows.lazy.map(\.entityID), placement: placement)
     var rows = message.rows
     for i in rows.indices {
       // Every replica stores the same created time for rows that had none: the coordinator's clock.
@@ -237,7 +237,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// answered: exact with one replica per row; with several, each replica counts the late rows of its
   /// part, and the count is scaled from the rows they stored to the batch's rows (exact when the
   /// replicas agree, as they do unless one missed earlier writes).
-  static func lateRows(_ results: [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>], plan: WritePlan) -> UInt64 {
+  static func lateRows(_ results: [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>], plan: ReplicaPlan) -> UInt64 {
     var late: UInt64 = 0
     var stored = 0
     for (k, result) in results {
@@ -284,7 +284,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// The error of a batch some of whose rows cannot reach the replicas `consistency` requires: the first
   /// failed node's status (with its details), then what each node did with its rows.
   private func writeFailure(
-    lost: [Int], quorum: WriteQuorum, consistency: Consistency, plan: WritePlan,
+    lost: [Int], quorum: WriteQuorum, consistency: Consistency, plan: ReplicaPlan,
     results: [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>]
   ) -> RPCError {
     let order = plan.nodes.indices.sorted { plan.nodes[$0] < plan.nodes[$1] }

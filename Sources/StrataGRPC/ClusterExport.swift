@@ -99,9 +99,10 @@ struct ClusterExport<Transport: ClientTransport> {
         // Route.
         // Each label to `readReplicas` replicas of its entity: this node first when it holds one, then
         // those that have not failed recently (nor failed earlier in this export).
-        let firstPlan = Self.route(
-          message.labels.map(\.entityID), placement: cluster.placement, count: readReplicas, preferring: cluster.selfID,
-          avoiding: cluster.health.avoided(at: .now).union(failedInExport))
+        let chosen = ReplicaPlan(
+          entityIDs: message.labels.lazy.map(\.entityID), placement: cluster.placement, count: readReplicas,
+          preferring: cluster.selfID, avoiding: cluster.health.avoided(at: .now).union(failedInExport))
+        let firstPlan = (nodes: chosen.nodes, parts: chosen.parts)
         func send(_ plan: (nodes: [String], parts: [[Int]])) throws {
           for (owner, idx) in zip(plan.nodes, plan.parts) {
             var part = owners[owner] == nil ? first! : Strata_V1_GetHistoricalFeaturesRequest()
@@ -378,33 +379,6 @@ struct ClusterExport<Transport: ClientTransport> {
   /// (`RF - (RF / 2 + 1) + 1`: 2 of 3, 1 of 2, 3 of 5).
   static func readReplicas(_ placement: ReplicaPlacement) -> Int {
     placement.replicationFactor - placement.required(.quorum) + 1
-  }
-
-  /// Each entity to `count` of its replicas: `preferring` first when it holds one, then the replicas
-  /// not in `avoiding` in placement order, then the others.
-  static func route(
-    _ entityIDs: [String], placement: ReplicaPlacement, count: Int, preferring: String, avoiding: Set<String>
-  ) -> (nodes: [String], parts: [[Int]]) {
-    var nodes: [String] = []
-    var parts: [[Int]] = []
-    var slot: [String: Int] = [:]
-    for (i, id) in entityIDs.enumerated() {
-      let replicas = placement.replicas(of: id)
-      var ordered = replicas.filter { $0 == preferring && !avoiding.contains($0) }
-      ordered += replicas.filter { $0 != preferring && !avoiding.contains($0) }
-      ordered += replicas.filter { !ordered.contains($0) }
-      for node in ordered.prefix(count) {
-        let k: Int
-        if let known = slot[node] { k = known } else {
-          k = nodes.count
-          slot[node] = k
-          nodes.append(node)
-          parts.append([])
-        }
-        parts[k].append(i)
-      }
-    }
-    return (nodes, parts)
   }
 
   /// The group version of each column, numbered in order of first appearance (the order of

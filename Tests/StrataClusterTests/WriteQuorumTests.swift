@@ -7,13 +7,13 @@ import Testing
 struct WriteQuorumTests {
   @Test("every row goes to each of its replicas once, in request order per node")
   func plan() throws {
-    var rng = SplitMix64.forTest("WritePlan.routes")
+    var rng = SplitMix64.forTest("ReplicaPlan.routes")
     for _ in 0..<100 {
       let n = 1 + rng.below(6)
       let ring = try HashRing(nodes: (1...n).map { "n\($0)" }, virtualNodes: 32, epoch: 1)
       let placement = try ReplicaPlacement(ring: ring, replicationFactor: 1 + rng.below(n))
       let ids = (0..<rng.below(200)).map { _ in "e\(rng.below(100))" }
-      let plan = WritePlan(entityIDs: ids, placement: placement)
+      let plan = ReplicaPlan(entityIDs: ids, placement: placement)
       #expect(plan.replicas.count == ids.count)
       for (i, id) in ids.enumerated() {
         #expect(plan.replicas[i].map { plan.nodes[$0] } == placement.replicas(of: id), "seed \(SplitMix64.hex(rng.seed))")
@@ -33,7 +33,7 @@ struct WriteQuorumTests {
       let ring = try HashRing(nodes: (1...n).map { "n\($0)" }, virtualNodes: 16, epoch: 1)
       let placement = try ReplicaPlacement(ring: ring, replicationFactor: 1 + rng.below(n))
       let ids = (0..<(1 + rng.below(40))).map { _ in "e\(rng.below(60))" }
-      let plan = WritePlan(entityIDs: ids, placement: placement)
+      let plan = ReplicaPlan(entityIDs: ids, placement: placement)
       let required = placement.required([Consistency.one, .quorum, .all][rng.below(3)])
       var quorum = WriteQuorum(plan: plan, required: required)
       var order = Array(plan.nodes.indices)
@@ -63,7 +63,7 @@ struct WriteQuorumTests {
   @Test("RF 3 QUORUM: two stores acknowledge, a node's second answer is ignored, two failures fail the rows")
   func quorumExamples() throws {
     let placement = try ReplicaPlacement(ring: try HashRing(nodes: ["a", "b", "c"], epoch: 1), replicationFactor: 3)
-    let plan = WritePlan(entityIDs: ["x", "y"], placement: placement)
+    let plan = ReplicaPlan(entityIDs: ["x", "y"], placement: placement)
     var q = WriteQuorum(plan: plan, required: 2)
     #expect(q.record(0, stored: true) == .waiting)
     #expect(q.record(0, stored: true) == .waiting, "a node counts once")
@@ -72,6 +72,6 @@ struct WriteQuorumTests {
     var f = WriteQuorum(plan: plan, required: 2)
     #expect(f.record(0, stored: false) == .waiting)
     #expect(f.record(2, stored: false) == .failed(rows: [0, 1]))
-    #expect(WriteQuorum(plan: WritePlan(entityIDs: [String](), placement: placement), required: 2).outcome == .acknowledged(replicas: 0))
+    #expect(WriteQuorum(plan: ReplicaPlan(entityIDs: [String](), placement: placement), required: 2).outcome == .acknowledged(replicas: 0))
   }
 }
