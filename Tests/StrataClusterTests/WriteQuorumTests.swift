@@ -75,3 +75,94 @@ struct WriteQuorumTests {
     #expect(WriteQuorum(plan: ReplicaPlan(entityIDs: [String](), placement: placement), required: 2).outcome == .acknowledged(replicas: 0))
   }
 }
+
+@Suite("Write quorum over several replica sets")
+struct WriteQuorumSetsTests {
+  /// The oracle: a row is written when each of its sets has min(required, set size) stores, and lost
+  /// when some set has more than size - min(required, size) failures; the first answer that settles the
+  /// batch decides it.
+  @Test("the outcome is decided by the first answer that settles it, against a per-row, per-set count oracle")
+  func oracle() throws {
+    var rng = SplitMix64.forTest("WriteQuorum.sets.oracle")
+    let pool = ["a", "b", "c", "d", "e", "f"]
+    for _ in 0..<400 {
+      let setCount = 1 + rng.below(3)
+      let rows: [[[String]]] = (0..<(1 + rng.below(30))).map { _ in
+        (0..<setCount).map { _ in Array(pool.shuffled(using: &rng).prefix(1 + rng.below(4))) }
+      }
+      let plan = ReplicaPlan(replicaSets: rows)
+      #expect(plan.setCount == setCount)
+      let required = 1 + rng.below(4)
+      var quorum = WriteQuorum(plan: plan, required: required)
+      var order = Array(plan.nodes.indices)
+      order.shuffle(using: &rng)
+      let ok = order.map { _ in rng.below(4) != 0 }
+      var storedBy: Set<String> = []
+      var failedBy: Set<String> = []
+      var expected: WriteQuorum.Outcome = .waiting
+      func needed(_ set: [String]) -> Int { min(required, set.count) }
+      func lost(_ row: Int) -> Bool { rows[row].contains { set in set.count - set.filter(failedBy.contains).count < needed(set) } }
+      func written(_ row: Int) -> Bool { rows[row].allSatisfy { set in set.filter(storedBy.contains).count >= needed(set) } }
+      func stores(_ row: Int) -> Int { Set(rows[row].joined()).intersection(storedBy).count }
+      for (k, stored) in zip(order, ok) {
+        let node = plan.nodes[k]
+        if stored { storedBy.insert(node) } else { failedBy.insert(node) }
+        let part = rows.indices.filter { rows[$0].joined().contains(node) }
+        #expect(plan.parts[k] == part)
+        if expected == .waiting {
+          let lostRows = part.filter { !stored && lost($0) }
+          if !lostRows.isEmpty {
+            expected = .failed(rows: lostRows)
+          } else if rows.indices.allSatisfy(written) {
+            expected = .acknowledged(replicas: rows.indices.map(stores).min()!)
+          }
+        }
+        #expect(quorum.record(k, stored: stored) == expected, "\(rows) required \(required), \(rng.seedDescription)")
+      }
+      #expect(quorum.storesPerRow == rows.indices.map(stores))
+      #expect(quorum.outcome != .waiting, "every node answered")
+    }
+  }
+
+  @Test("one set per row is the plan of a placement, and its quorum the same")
+  func oneSet() throws {
+    var rng = SplitMix64.forTest("WriteQuorum.sets.oneSet")
+    for _ in 0..<50 {
+      let n = 1 + rng.below(6)
+      let ring = try HashRing(nodes: (1...n).map { "n\($0)" }, virtualNodes: 16, epoch: 1)
+      let placement = try ReplicaPlacement(ring: ring, replicationFactor: 1 + rng.below(n))
+      let ids = (0..<(1 + rng.below(40))).map { _ in "e\(rng.below(60))" }
+      let plan = ReplicaPlan(entityIDs: ids, placement: placement)
+      #expect(ReplicaPlan(replicaSets: ids.map { [placement.replicas(of: $0)] }) == plan, "\(rng.seedDescription)")
+      #expect(plan.setCount == 1 && plan.replicaSets(ofRow: 0) == [plan.replicas[0]])
+    }
+  }
+
+  @Test("RF 3 QUORUM while n4 joins: old a,b,c and new a,b,d need two of each")
+  func dualWriteExamples() throws {
+    let plan = ReplicaPlan(replicaSets: [[["a", "b", "c"], ["a", "b", "d"]], [["a", "b", "c"], ["a", "b", "c"]]])
+    #expect(plan.nodes == ["a", "b", "c", "d"])
+    #expect(plan.replicas == [[0, 1, 2, 3], [0, 1, 2]])
+    #expect(plan.replicaSets(ofRow: 0) == [[0, 1, 2], [0, 1, 3]])
+    // c and d: one of each set; then a makes two of each.
+    var q = WriteQuorum(plan: plan, required: 2)
+    #expect(q.record(2, stored: true) == .waiting)
+    #expect(q.record(3, stored: true) == .waiting, "row 0 has 1 old and 1 new store; row 1 has 1")
+    #expect(q.record(0, stored: true) == .acknowledged(replicas: 2), "row 0: a,c,d (2 old, 2 new); row 1: a,c")
+    // Two of the old set failing loses row 0 even though its new set could still make it.
+    var f = WriteQuorum(plan: plan, required: 2)
+    #expect(f.record(3, stored: true) == .waiting)
+    #expect(f.record(2, stored: false) == .waiting)
+    #expect(f.record(1, stored: false) == .failed(rows: [0, 1]))
+    // d and c failing leaves old {a, b} and new {a, b}, which can still make two of each.
+    var g = WriteQuorum(plan: plan, required: 2)
+    #expect(g.record(3, stored: false) == .waiting)
+    #expect(g.record(2, stored: false) == .waiting)
+    #expect(g.record(1, stored: true) == .waiting)
+    #expect(g.record(0, stored: true) == .acknowledged(replicas: 2))
+    // ALL: row 0 needs all of a,b,c and all of a,b,d.
+    var all = WriteQuorum(plan: plan, required: 3)
+    for k in [0, 1, 2] { #expect(all.record(k, stored: true) == .waiting) }
+    #expect(all.record(3, stored: true) == .acknowledged(replicas: 3))
+  }
+}
