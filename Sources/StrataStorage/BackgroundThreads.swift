@@ -69,9 +69,18 @@ public final class BackgroundThreads: Sendable {
   }
 
   /// Runs `body` on one of the threads and returns its result.
+  ///
+  /// The thread lets go of `body` (and of everything it captured) before the caller resumes, so that
+  /// what the caller then drops is released by the caller: a store whose last use was a `run` is
+  /// closed when the caller drops it, not a moment later on this thread (a RocksDB directory stays
+  /// locked until then, and a process that exits meanwhile aborts inside RocksDB's close).
   public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-      enqueue([{ continuation.resume(with: Result { try body() }) }])
+    let handover = Handover(body)
+    return try await withCheckedThrowingContinuation { continuation in
+      enqueue([{
+        let result = Result { try handover.take()() }
+        continuation.resume(with: result)
+      }])
     }
   }
 
@@ -103,4 +112,13 @@ public final class BackgroundThreads: Sendable {
     while done.load(ordering: .acquiring) < iterations { finished.wait() }
     finished.unlock()
   }
+}
+
+/// A value handed to another thread exactly once: `take` leaves nothing behind.
+private final class Handover<Value: Sendable>: Sendable {
+  private let slot: Mutex<Value?>
+
+  init(_ value: Value) { slot = Mutex(value) }
+
+  func take() -> Value { slot.withLock { $0.take()! } }
 }

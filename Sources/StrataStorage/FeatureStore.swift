@@ -110,9 +110,10 @@ public final class FeatureStore: Sendable {
     return outcome
   }
 
-  /// After a write to `group`: once writes to it pause for the policy's quiet time, build its image in
-  /// the background if it has enough rows and none (or a stale one), so the next export finds it ready.
-  private func schedulePrebuild(_ group: FeatureGroup) {
+  /// After a write to `group` (or a removal of its rows): once writes to it pause for the policy's quiet
+  /// time, build its image in the background if it has enough rows and none (or a stale one), so the
+  /// next export finds it ready.
+  func schedulePrebuild(_ group: FeatureGroup) {
     guard let quiet = imagePolicy.prebuildAfterQuietSeconds, imagePolicy.budgetBytes > 0 else { return }
     let sid = group.storageID
     let first = prebuildState.withLock { state in

@@ -49,8 +49,9 @@ public struct HistoryImageStats: Sendable, Equatable {
 /// Correctness does not depend on freshness: a label whose entity was written after the image's scan
 /// began (or that has a known-at time) is answered from storage, every other label from the image,
 /// which holds exactly that entity's stored history. Writers record the entities of a batch here
-/// before the batch is written to storage (`LocalShard.append`, under the writer lock), and a build
-/// takes its storage snapshot under the same lock, so every write is either in the image or recorded.
+/// before the batch is written to storage (`LocalShard.append` and `removeEntities`, under the writer
+/// lock), and a build takes its storage snapshot under the same lock, so every write (or removal) is
+/// either in the image or recorded.
 final class HistoryImages: Sendable {
   struct Entry {
     var image: HistoryImage?
@@ -77,7 +78,8 @@ final class HistoryImages: Sendable {
 
   let state = Mutex(State())
 
-  /// Records that `tokens` of group version `sid` are about to be written. Called under the writer lock.
+  /// Records that `tokens` of group version `sid` are about to be written (or removed). Called under
+  /// the writer lock.
   func noteWrite(_ sid: UInt32, tokens: some Sequence<UInt64>) {
     state.withLock { s in
       guard var e = s.entries[sid], e.image != nil || e.pending != nil else { return }

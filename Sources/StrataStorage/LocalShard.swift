@@ -39,7 +39,11 @@ public struct AppendOutcome: Sendable, Equatable {
 
 /// Persisted write statistics of one group version.
 public struct GroupWriteStats: Sendable, Equatable {
+  /// The `now` of the latest append (a removal leaves it unchanged).
   public var lastWrite: Timestamp?
+  /// Rows appended, every delivery counted (a copy of a row already stored, such as a replica's retry
+  /// or a repair, counts again although history stores it once), minus the history rows removed by
+  /// `removeEntities`. So it is at least the number of history rows stored, not always equal to it.
   public var rowsTotal: UInt64
 
   public init(lastWrite: Timestamp?, rowsTotal: UInt64) {
@@ -54,6 +58,7 @@ public struct GroupWriteStats: Sendable, Equatable {
 /// Writes are serialized (one writer at a time) because the online update is a read-compare-replace;
 /// each append is one atomic engine write batch containing the history rows, the online rows that won,
 /// the greatest write id stored so far and the group's write statistics. Reads never take the writer lock.
+/// Rows leave only through `removeEntities` (the token ranges this node no longer replicates).
 ///
 /// Rows are ordered by (event time, created time, write id) (`StoredRow.supersedes`); the write id is
 /// the `sequence` of `StoredRow` and of the history key. Storing a row that is already stored (same
@@ -329,6 +334,13 @@ public final class LocalShard: Sendable {
   /// Persisted write statistics per group storage id.
   public var writeStats: [UInt32: GroupWriteStats] {
     writer.withLock { $0.stats }
+  }
+
+  /// Runs `body` holding the writer lock, with the write statistics to update: for the writes that
+  /// extensions make (`removeEntities`). Appends wait meanwhile; reads do not. `body` must not call
+  /// back into the writer (the lock is not reentrant).
+  func withWriter<R: Sendable>(_ body: (inout [UInt32: GroupWriteStats]) throws -> R) throws -> R {
+    try writer.withLock { state in try body(&state.stats) }
   }
 
   static func statsKey(_ sid: UInt32) -> [UInt8] {

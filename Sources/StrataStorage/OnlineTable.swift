@@ -8,8 +8,8 @@ internal import Synchronization
 /// Layout, for memory: 16 shards by key hash, each an append-only byte arena of entries
 /// (`keyLength:u16 key valueLength:u32 value`) and a dictionary from a 64-bit key hash to the offset
 /// of the key's newest entry. Keys whose hash collides with another key's live in a small overflow
-/// dictionary keyed by the full key bytes, so answers are exact whatever the hash. Replaced entries
-/// become garbage; a shard's arena is compacted when its garbage exceeds half of it (and
+/// dictionary keyed by the full key bytes, so answers are exact whatever the hash. Replaced and removed
+/// entries become garbage; a shard's arena is compacted when its garbage exceeds half of it (and
 /// `compactionMinimumBytes`). About 40 bytes of overhead per key beyond the key and value bytes.
 ///
 /// Readers and the writer take each shard's lock once per batch of keys (`get([...])`, `put([...])`).
@@ -140,6 +140,9 @@ final class OnlineTable: Sendable {
                 s.overflow[key] = offset
               }
             } else {
+              // A removal may have freed this slot while the key itself lives in the overflow (it
+              // collided with the slot's former key): a key lives in one place only.
+              if !s.overflow.isEmpty, let previous = s.overflow.removeValue(forKey: key) { s.garbage += s.entrySize(at: previous) }
               s.slots[h] = offset
             }
           }
@@ -147,6 +150,26 @@ final class OnlineTable: Sendable {
         }
         if compact { locked.compact() }
       }
+    }
+  }
+
+  /// Removes every key given (keys not stored, or given twice, are ignored) and returns how many were
+  /// stored. Each shard's lock is taken once for all of its keys; a shard whose garbage then exceeds
+  /// half of its arena (and `compactionMinimumBytes`) is compacted outside the lock, as after `put`.
+  @discardableResult
+  func remove(_ keys: [[UInt8]]) -> Int {
+    let hashes = keys.map(hash)
+    return writer.withLock { _ in
+      var removed = 0
+      for (shard, indexes) in byShard(hashes) {
+        let locked = shards[shard]
+        let compact = locked.withLock { s in
+          for i in indexes where s.remove(keys[i], hash: hashes[i]) { removed += 1 }
+          return s.garbage > compactionMinimumBytes && s.garbage * 2 > s.arena.count
+        }
+        if compact { locked.compact() }
+      }
+      return removed
     }
   }
 
@@ -174,6 +197,19 @@ extension OnlineTable.Shard {
   func find(_ key: [UInt8], hash: UInt64) -> Int? {
     if let offset = slots[hash], keyEquals(at: offset, key) { return offset }
     return overflow.isEmpty ? nil : overflow[key]
+  }
+
+  /// Removes `key`'s entry (its bytes become garbage); false if there is none. A key lives either in
+  /// the slot of its hash or in the overflow, never in both (see `OnlineTable.put`).
+  mutating func remove(_ key: [UInt8], hash: UInt64) -> Bool {
+    if let offset = slots[hash], keyEquals(at: offset, key) {
+      garbage += entrySize(at: offset)
+      slots[hash] = nil
+      return true
+    }
+    guard !overflow.isEmpty, let offset = overflow.removeValue(forKey: key) else { return false }
+    garbage += entrySize(at: offset)
+    return true
   }
 
   mutating func append(_ key: [UInt8], _ value: [UInt8]) -> Int {

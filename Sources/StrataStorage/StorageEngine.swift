@@ -4,7 +4,8 @@ public enum Keyspace: Int, CaseIterable, Sendable {
   case catalog
   /// The latest row per (entity, group version). Key: `KeyCodec.onlineKey`.
   case online
-  /// Every row ever written, append-only. Key: `KeyCodec.historyKey`.
+  /// Every row ever written, append-only except for the cleanup of token ranges a node no longer
+  /// replicates (`LocalShard.removeEntities`). Key: `KeyCodec.historyKey`.
   case history
   /// Writes a coordinator keeps for replicas that did not acknowledge them, until they do.
   /// Key: `HintStore` (node id, sequence). Added after the first three: a RocksDB directory created

@@ -55,6 +55,64 @@ struct OnlineTableTests {
     #expect(table.arenaBytes <= 2 * live + 16 * 64 * 2, "arena \(table.arenaBytes) bytes for \(live) live bytes")
   }
 
+  @Test(
+    "random puts and removals equal a dictionary, whatever the hash (exact, colliding, constant), and removed bytes are compacted away",
+    arguments: ["real", "weak", "constant"])
+  func removalsAgainstOracle(hashKind: String) {
+    var rng = SplitMix64.forTest("OnlineTable.removals.\(hashKind)")
+    let hash: @Sendable ([UInt8]) -> UInt64 =
+      switch hashKind {
+      case "real": OnlineTable.keyHash
+      case "weak": { UInt64($0.count % 5) }
+      default: { _ in 7 }
+      }
+    let table = OnlineTable(hash: hash, compactionMinimumBytes: 64)
+    var oracle: [[UInt8]: [UInt8]] = [:]
+    let keys: [[UInt8]] = (0..<200).map { KeyCodec.onlineKey(entityID: "e\(rng.below(1_000))-\($0)", groupVersion: UInt32(rng.below(3) + 1)) }
+    for step in 0..<4_000 {
+      switch rng.below(5) {
+      case 0, 1:
+        let batch = (0..<rng.below(20)).map { _ in
+          (key: rng.element(of: keys), value: (0..<rng.below(40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        }
+        table.put(batch)
+        for (k, v) in batch { oracle[k] = v }
+      case 2, 3:
+        // A batch removal, possibly naming a key twice or a key not stored.
+        let batch = (0..<rng.below(12)).map { _ in rng.element(of: keys) }
+        let stored = Set(batch).filter { oracle[$0] != nil }.count
+        #expect(table.remove(batch) == stored, "step \(step); \(rng.seedDescription)")
+        for k in batch { oracle[k] = nil }
+      default:
+        let batch = (0..<rng.below(30)).map { _ in rng.element(of: keys) }
+        #expect(table.get(batch) == batch.map { oracle[$0] }, "step \(step); \(rng.seedDescription)")
+      }
+    }
+    #expect(table.get(keys) == keys.map { oracle[$0] }, "\(rng.seedDescription)")
+    #expect(table.count == oracle.count, "\(rng.seedDescription)")
+    // Removing everything leaves nothing, and compaction returns the arenas to (about) nothing.
+    #expect(table.remove(keys) == oracle.count)
+    #expect(table.count == 0 && table.get(keys).allSatisfy { $0 == nil })
+    #expect(table.arenaBytes <= 16 * 64 * 2, "arena \(table.arenaBytes) bytes with nothing stored")
+  }
+
+  @Test("a key stored in the overflow while its slot held another key is found, replaced and removed exactly once that key is gone")
+  func removalFreesACollidingSlot() {
+    let table = OnlineTable(hash: { _ in 7 }, compactionMinimumBytes: 1 << 20)
+    let (a, b, c) = ([UInt8]("a".utf8), [UInt8]("b".utf8), [UInt8]("c".utf8))
+    table.put(a, [1])  // the slot
+    table.put(b, [2])  // the overflow
+    #expect(table.remove([a]) == 1)  // the slot is free, b stays in the overflow
+    #expect(table.get([a, b]) == [nil, [2]])
+    table.put(b, [3])  // b moves into the free slot: it must leave the overflow
+    #expect(table.count == 1 && table.get(b) == [3])
+    table.put(c, [4])
+    #expect(table.remove([b]) == 1)
+    #expect(table.get([a, b, c]) == [nil, nil, [4]], "no stale copy of b comes back")
+    #expect(table.count == 1)
+    #expect(table.remove([b, a]) == 0)
+  }
+
   @Test("readers running while the writer grows and compacts shards see, for every key, a value the writer put, never older than one they saw before")
   func readersDuringCompaction() async throws {
     // Small compaction threshold and values that grow: the writer grows arenas and slots and compacts
