@@ -65,6 +65,17 @@ struct ServeCommand: AsyncParsableCommand {
     help: "With --etcd, when the cluster is created: nodes per entity (default 3, or every node when there are fewer).")
   var replicationFactor: Int?
   @Option(name: .customLong("join-timeout"), help: "With --etcd: seconds to wait for the cluster to form.") var joinTimeout = 300
+  @Flag(
+    help: "With --etcd: when this node is not a member of the running cluster, add it (the cluster streams the ranges it gains to it while serving; docs/scale-out.md).")
+  var join = false
+  @Option(
+    name: .customLong("stream-mb-per-s"),
+    help: "With --etcd: megabytes per second this node receives at most while it takes over token ranges in a membership change (0 = unlimited).")
+  var streamMBPerS = 32.0
+  @Option(
+    name: .customLong("cleanup-grace"),
+    help: "With --etcd: seconds the old copies of moved ranges stay after a membership change switched, before they are deleted (`strata cluster cleanup` deletes them at once).")
+  var cleanupGrace = 300
   @Option(
     name: .customLong("hedge-delay-ms"),
     help: "Cluster reads: milliseconds to wait for a replica before asking the next one as well (default: that replica's recent p99 answer time, between 2 and 250 ms).")
@@ -149,7 +160,7 @@ struct ServeCommand: AsyncParsableCommand {
         settings = try await source.join(
           .init(
             me: .init(id: node, host: me.host, port: me.port, internodePort: internode, zone: zone), expectedNodes: initialNodes,
-            replicationFactor: replicationFactor, virtualNodes: HashRing.defaultVirtualNodes),
+            replicationFactor: replicationFactor, virtualNodes: HashRing.defaultVirtualNodes, join: join),
           lookups: lookups, lanePort: lanePort, timeout: .seconds(joinTimeout), logger: logger)
       } catch let error as StrataError {
         client.shutdown()
@@ -171,6 +182,9 @@ struct ServeCommand: AsyncParsableCommand {
       throw ValidationError("--repair-interval must be >= 0 and --repair-rate >= 1")
     }
     if repairInterval > 0 { settings?.repairInterval = .seconds(repairInterval) }
+    guard streamMBPerS >= 0, cleanupGrace >= 0 else { throw ValidationError("--stream-mb-per-s and --cleanup-grace must be >= 0") }
+    settings?.streamBytesPerSecond = streamMBPerS == 0 ? nil : max(1, Int(streamMBPerS * 1_048_576))
+    settings?.cleanupGrace = .seconds(cleanupGrace)
     settings?.repairRowsPerSecond = repairRate
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,

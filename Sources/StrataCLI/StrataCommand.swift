@@ -14,7 +14,7 @@ public struct StrataCommand: AsyncParsableCommand {
     version: "0.1.0",
     subcommands: [
       ServeCommand.self, ApplyCommand.self, GroupsCommand.self, DescribeCommand.self, SetStatusCommand.self, IngestCommand.self,
-      GetCommand.self, JoinCommand.self, StatusCommand.self, RepairCommand.self, BenchCommand.self,
+      GetCommand.self, JoinCommand.self, StatusCommand.self, RepairCommand.self, ClusterCommand.self, BenchCommand.self,
     ])
 
   public init() {}

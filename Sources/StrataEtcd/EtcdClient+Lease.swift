@@ -136,3 +136,18 @@ extension EtcdClient {
     }
   }
 }
+
+extension EtcdClient {
+  /// Grants a lease of `ttl` and runs `body` with it while the lease is kept alive (`keepAlive`).
+  /// Returns when `body` returns; throws what `body` throws, or the keep-alive's error when the lease
+  /// is lost first (then `body` is cancelled: whatever it holds under the lease may be taken over).
+  public func withLease(ttl: Duration, _ body: @escaping @Sendable (EtcdLease) async throws -> Void) async throws {
+    let lease = try await grantLease(ttl: ttl)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await self.keepAlive(lease) }
+      group.addTask { try await body(lease) }
+      try await group.next()
+      group.cancelAll()
+    }
+  }
+}

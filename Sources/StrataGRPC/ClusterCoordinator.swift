@@ -24,18 +24,33 @@ internal import Synchronization
 ///   succeed.
 public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureStore.SimpleServiceProtocol {
   let local: FeatureStoreService
+  /// The view this coordinator routes by: the topology's current one when it was made (each call
+  /// works on one view; see `ClusterTopology`).
   let cluster: ClusterView<Transport>
+  /// Where the node's views come from (a write stream takes a fresh one for each batch).
+  let topology: ClusterTopology<Transport>
   let logger: Logger
 
+  /// A coordinator for one call, on `topology`'s current view.
+  public init(local: FeatureStoreService, topology: ClusterTopology<Transport>, logger: Logger) {
+    self.init(local: local, cluster: topology.current, topology: topology, logger: logger)
+  }
+
+  /// A coordinator of a cluster whose membership never changes.
   public init(local: FeatureStoreService, cluster: ClusterView<Transport>, logger: Logger) {
+    self.init(local: local, cluster: cluster, topology: ClusterTopology(cluster), logger: logger)
+  }
+
+  init(local: FeatureStoreService, cluster: ClusterView<Transport>, topology: ClusterTopology<Transport>, logger: Logger) {
     self.local = local
     self.cluster = cluster
+    self.topology = topology
     self.logger = logger
   }
 
   var store: FeatureStore { local.store }
   /// This node's side of the internode service (used when this node is the registry leader).
-  var shard: ShardService<Transport> { ShardService(local: local, cluster: cluster, logger: logger) }
+  var shard: ShardService<Transport> { ShardService(local: local, topology: topology, logger: logger) }
 
   // MARK: Registry
 
@@ -160,7 +175,13 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     for try await message in request {
       do {
         if consistency == nil { consistency = try Consistency(message.consistency, default: .quorum) }
-        try await writeBatch(message, consistency: consistency!, into: &response, context: context)
+        // Each batch is routed by the view current when it starts (a membership change may move on
+        // during a long stream), and counted in flight under it until it is acknowledged or failed.
+        let view = topology.current
+        let batch = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
+        try await view.activity.write {
+          try await batch.writeBatch(message, consistency: consistency!, into: &response, context: context)
+        }
       } catch let error as RPCError {
         guard response.batches > 0 else { throw error }
         throw RPCError(
@@ -177,7 +198,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// when each row has been stored by the replicas `consistency` requires (`WriteQuorum`); the other
   /// replicas' writes go on after the answer, and a replica that fails or does not answer in time gets
   /// its part later from a hint (`ClusterView.hints`).
-  private func writeBatch(
+  func writeBatch(
     _ message: Strata_V1_WriteFeaturesRequest, consistency: Consistency, into response: inout Strata_V1_WriteFeaturesResponse,
     context: ServerContext
   ) async throws {
@@ -188,7 +209,10 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
     let writeIDs = store.assignWriteIDs(message.rows.count, now: now)
     let placement = cluster.placement
-    let plan = ReplicaPlan(entityIDs: message.rows.lazy.map(\.entityID), placement: placement)
+    // During a membership change: every row to its old and its new replicas, a quorum of each.
+    let plan =
+      cluster.transition.map { ReplicaPlan(entityIDs: message.rows.lazy.map(\.entityID), transition: $0) }
+      ?? ReplicaPlan(entityIDs: message.rows.lazy.map(\.entityID), placement: placement)
     var rows = message.rows
     for i in rows.indices {
       // Every replica stores the same created time for rows that had none: the coordinator's clock.
@@ -544,7 +568,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   ) async throws -> Strata_V1_GetStatusResponse {
     var status = try await local.getStatus(request: request, context: context)
     let nodes = await withTaskGroup(of: Strata_V1_ClusterNodeStatus.self) { tasks in
-      for node in cluster.ring.nodes {
+      for node in cluster.members {
         tasks.addTask {
           var n = Strata_V1_ClusterNodeStatus()
           n.nodeID = node
@@ -569,11 +593,16 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       return all
     }
     status.ringEpoch = cluster.ring.epoch
+    if let control = cluster.membership,
+      let answer = try? await control.change(.with { $0.action = .status }), answer.hasChange
+    {
+      status.membershipChange = answer.change
+    }
     status.replicationFactor = UInt32(cluster.placement.replicationFactor)
     status.internodeLookupsOnLanes = cluster.lookupCounters.onLanes
     status.internodeLookupsOverGrpc = cluster.lookupCounters.overGRPC
     status.laneLookupsAnswered = cluster.laneServer?.answered ?? 0
-    status.clusterNodes = cluster.ring.nodes.compactMap { id in nodes.first { $0.nodeID == id } }
+    status.clusterNodes = cluster.members.compactMap { id in nodes.first { $0.nodeID == id } }
     return status
   }
 }

@@ -8,8 +8,19 @@ internal import Synchronization
 /// client per node (itself included: a coordinator calls its own shard like any other owner).
 public struct ClusterView<Transport: ClientTransport>: Sendable {
   public let ring: HashRing
-  /// Where each entity's replicas live (the ring, the replication factor and the zones).
+  /// Where each entity's replicas live (the ring, the replication factor and the zones): where reads go.
   public let placement: ReplicaPlacement
+  /// During a membership change (until it is switched): the old and new placements, which writes go
+  /// to both of (`ReplicaPlan(entityIDs:transition:)`); nil otherwise.
+  public let transition: PlacementTransition?
+  /// Where membership changes are made (etcd); nil: the membership cannot change while serving.
+  public let membership: (any MembershipControl)?
+  /// While ranges stream (a change's dual-write phases): which node receives which ranges from which.
+  public let moves: (toEpoch: UInt64, ranges: MovedRanges)?
+  /// The nodes shown by status: the ring's, and during a membership change those of both rings.
+  public let members: [String]
+  /// Write batches in flight under this view (`ClusterTopology.install` waits for them).
+  public let activity = ViewActivity()
   /// Recent failures and answer times of the peers (which replicas reads avoid, and when they hedge).
   public let health: PeerHealth
   /// Where writes that a replica did not acknowledge are kept until it does (nil: nowhere; the
@@ -45,9 +56,14 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
     addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
     laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:], placement: ReplicaPlacement? = nil,
-    health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil, registry: (any ClusterRegistry)? = nil
+    health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil, registry: (any ClusterRegistry)? = nil,
+    transition: PlacementTransition? = nil, members: [String]? = nil, membership: (any MembershipControl)? = nil
   ) {
+    self.membership = membership
     self.registry = registry
+    self.transition = transition
+    self.moves = transition.flatMap { $0.phase == .dualWrite ? ($0.new.ring.epoch, MovedRanges($0)) : nil }
+    self.members = members ?? ring.nodes
     self.ring = ring
     // Without a placement, one copy per entity (its primary): replication factor 1.
     self.placement = placement ?? (try! ReplicaPlacement(ring: ring, replicationFactor: 1))

@@ -3,6 +3,7 @@ internal import GRPCProtobuf
 internal import SwiftProtobuf
 public import StrataProto
 internal import StrataStorage
+public import Logging
 
 // The hot paths of the public service, registered with gRPC's router in place of the generated
 // registrations: answers encoded faster, and bulk decoding and encoding moved off the cooperative pool.
@@ -99,25 +100,93 @@ struct BulkEncodingWriter<Message: SwiftProtobuf.Message>: RPCWriterProtocol {
 
 /// A cluster node's `FeatureStore` service with its online hot path tuned: `GetOnlineFeatures`
 /// answers are the owners' encoded vectors spliced together (`ClusterCoordinator.onlineAnswer`),
-/// never decoded and encoded again. Every other method is the coordinator's own registration.
+/// never decoded and encoded again. Every call is served by a coordinator on the topology's view
+/// current when the call starts (`ClusterTopology`).
 public struct ClusterFastPaths<Transport: ClientTransport>: RegistrableRPCService {
-  public let coordinator: ClusterCoordinator<Transport>
+  let dispatcher: CoordinatorDispatcher<Transport>
 
+  public init(local: FeatureStoreService, topology: ClusterTopology<Transport>, logger: Logger) {
+    dispatcher = CoordinatorDispatcher(local: local, topology: topology, logger: logger)
+  }
+
+  /// A cluster whose membership never changes.
   public init(_ coordinator: ClusterCoordinator<Transport>) {
-    self.coordinator = coordinator
+    dispatcher = CoordinatorDispatcher(local: coordinator.local, topology: coordinator.topology, logger: coordinator.logger)
   }
 
   public func registerMethods<ServerTransport: GRPCCore.ServerTransport>(with router: inout RPCRouter<ServerTransport>) {
-    coordinator.registerMethods(with: &router)
-    let coordinator = self.coordinator
+    dispatcher.registerMethods(with: &router)
+    let dispatcher = self.dispatcher
     router.registerHandler(
       forMethod: Strata_V1_FeatureStore.Method.GetOnlineFeatures.descriptor,
       deserializer: ProtobufDeserializer<Strata_V1_GetOnlineFeaturesRequest>(),
       serializer: RawBytesSerializer(),
       handler: { request, context in
         let single = try await ServerRequest(stream: request)
-        let answer = try await coordinator.onlineAnswer(single.message)
+        let answer = try await dispatcher.coordinator.onlineAnswer(single.message)
         return StreamingServerResponse(single: ServerResponse(message: answer, metadata: [:]))
       })
+  }
+}
+
+/// Serves each `FeatureStore` call with a `ClusterCoordinator` on the current view.
+struct CoordinatorDispatcher<Transport: ClientTransport>: Strata_V1_FeatureStore.SimpleServiceProtocol {
+  let local: FeatureStoreService
+  let topology: ClusterTopology<Transport>
+  let logger: Logger
+
+  var coordinator: ClusterCoordinator<Transport> { ClusterCoordinator(local: local, topology: topology, logger: logger) }
+
+  func applyFeatureGroups(request: Strata_V1_ApplyFeatureGroupsRequest, context: ServerContext) async throws -> Strata_V1_ApplyFeatureGroupsResponse {
+    try await coordinator.applyFeatureGroups(request: request, context: context)
+  }
+
+  func listFeatureGroups(request: Strata_V1_ListFeatureGroupsRequest, context: ServerContext) async throws -> Strata_V1_ListFeatureGroupsResponse {
+    try await coordinator.listFeatureGroups(request: request, context: context)
+  }
+
+  func getFeatureGroup(request: Strata_V1_GetFeatureGroupRequest, context: ServerContext) async throws -> Strata_V1_GetFeatureGroupResponse {
+    try await coordinator.getFeatureGroup(request: request, context: context)
+  }
+
+  func setFeatureGroupStatus(
+    request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
+    try await coordinator.setFeatureGroupStatus(request: request, context: context)
+  }
+
+  func writeFeatures(
+    request: RPCAsyncSequence<Strata_V1_WriteFeaturesRequest, any Error>, context: ServerContext
+  ) async throws -> Strata_V1_WriteFeaturesResponse {
+    try await coordinator.writeFeatures(request: request, context: context)
+  }
+
+  func getOnlineFeatures(request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext) async throws -> Strata_V1_GetOnlineFeaturesResponse {
+    try await coordinator.getOnlineFeatures(request: request, context: context)
+  }
+
+  func getHistoricalFeatures(
+    request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
+    response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>, context: ServerContext
+  ) async throws {
+    try await coordinator.getHistoricalFeatures(request: request, response: response, context: context)
+  }
+
+  func getStatus(request: Strata_V1_GetStatusRequest, context: ServerContext) async throws -> Strata_V1_GetStatusResponse {
+    try await coordinator.getStatus(request: request, context: context)
+  }
+
+  func ping(request: Strata_V1_PingRequest, context: ServerContext) async throws -> Strata_V1_PingResponse {
+    try await coordinator.ping(request: request, context: context)
+  }
+
+  func repair(request: Strata_V1_RepairRequest, context: ServerContext) async throws -> Strata_V1_RepairResponse {
+    try await coordinator.repair(request: request, context: context)
+  }
+
+  func changeMembership(
+    request: Strata_V1_ChangeMembershipRequest, context: ServerContext
+  ) async throws -> Strata_V1_ChangeMembershipResponse {
+    try await coordinator.changeMembership(request: request, context: context)
   }
 }

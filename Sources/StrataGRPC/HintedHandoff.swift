@@ -41,6 +41,27 @@ public final class HintedHandoff: HintSink {
 
   public func pendingRows(for node: String) -> UInt64 { UInt64(store.pending(node: node).rows) }
 
+  /// Deletes the hints kept for nodes that are not in `members` any more (a node removed or replaced
+  /// by a membership change: its rows reached a quorum of the new replicas); returns the rows dropped.
+  public func dropHints(forNodesNotIn members: Set<String>) async -> UInt64 {
+    let store = self.store
+    var dropped: UInt64 = 0
+    for node in store.nodesWithHints where !members.contains(node) {
+      do {
+        while true {
+          let hints = try await executor.write { try store.next(node: node, limit: 1_024) }
+          if hints.isEmpty { break }
+          try await executor.write { try store.remove(node: node, ids: hints.map(\.id)) }
+          dropped += hints.reduce(0) { $0 + UInt64($1.rows) }
+        }
+        logger.info("dropped the hints of a node that left the cluster", metadata: ["strata.node": "\(node)"])
+      } catch {
+        logger.warning("could not drop the hints of a node that left the cluster", metadata: ["strata.node": "\(node)", "error": "\(error)"])
+      }
+    }
+    return dropped
+  }
+
   public func answered(_ node: String) {
     replayer.withLock { $0 }?.nodeAnswered(node)
   }
@@ -53,9 +74,14 @@ public final class HintedHandoff: HintSink {
 
   /// Replays hints to the nodes of `cluster` until cancelled.
   public func replay<Transport: ClientTransport>(through cluster: ClusterView<Transport>) async {
+    await replay(through: ClusterTopology(cluster))
+  }
+
+  /// Replays hints to the nodes of the topology's current view until cancelled.
+  public func replay<Transport: ClientTransport>(through topology: ClusterTopology<Transport>) async {
     let logger = self.logger
     let replayer = HintReplayer(
-      queue: StoredHintQueue(store: store), delivery: InternodeHintDelivery(cluster: cluster),
+      queue: StoredHintQueue(store: store), delivery: InternodeHintDelivery(topology: topology),
       configuration: Self.replay,
       report: { report in
         switch report {
@@ -73,9 +99,10 @@ public final class HintedHandoff: HintSink {
 
 /// Delivers a hint with the internode write it was kept from (`Shard.WriteBatch`).
 struct InternodeHintDelivery<Transport: ClientTransport>: HintDelivery {
-  let cluster: ClusterView<Transport>
+  let topology: ClusterTopology<Transport>
 
   func deliver(_ payload: [UInt8], to node: String) async throws {
+    let cluster = topology.current
     let request = try Strata_V1_WriteFeaturesRequest(serializedBytes: payload)
     var options = cluster.options
     options.timeout = min(cluster.callTimeout, .seconds(10))

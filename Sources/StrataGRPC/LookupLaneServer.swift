@@ -29,7 +29,7 @@ public final class LookupLaneServer: Sendable {
   /// Answers one lookup: an encoded `GetOnlineFeaturesResponse` without columns, or its error.
   public typealias Answerer = @Sendable (Strata_V1_GetOnlineFeaturesRequest) -> Answer
 
-  let epoch: UInt64
+  let window: EpochWindow
   let answer: Answerer
   private let answeredCount = Atomic<UInt64>(0)
   private struct State {
@@ -43,7 +43,14 @@ public final class LookupLaneServer: Sendable {
   ///   - epoch: this node's ring epoch; lookups made with another one are refused.
   ///   - answer: computes the answers (see `answerer(for:)` for a node's own).
   public init(epoch: UInt64, answer: @escaping Answerer) {
-    self.epoch = epoch
+    self.window = EpochWindow(epoch: epoch)
+    self.answer = answer
+  }
+
+  /// - Parameters:
+  ///   - window: the ring epochs this node accepts; lookups made with another one are refused.
+  public init(window: EpochWindow, answer: @escaping Answerer) {
+    self.window = window
     self.answer = answer
   }
 
@@ -75,7 +82,7 @@ public final class LookupLaneServer: Sendable {
   /// Starts listening on `host:port` (port 0: any free port) and returns the port.
   @discardableResult
   public func start(host: String, port: Int) async throws -> Int {
-    let epoch = self.epoch
+    let window = self.window
     let answer: Answerer = { [weak self] request in
       self?.answeredCount.add(1, ordering: .relaxed)
       return self?.answer(request) ?? .now(.failure(RPCError(code: .unavailable, message: "the lookup lane is closed")))
@@ -88,7 +95,7 @@ public final class LookupLaneServer: Sendable {
         self?.track(channel)
         return channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LookupLaneFrameDecoder()))
-          try channel.pipeline.syncOperations.addHandler(LookupLaneServerHandler(epoch: epoch, answer: answer))
+          try channel.pipeline.syncOperations.addHandler(LookupLaneServerHandler(window: window, answer: answer))
         }
       }
       .bind(host: host, port: port).get()
@@ -141,11 +148,11 @@ final class LookupLaneServerHandler: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
-  let epoch: UInt64
+  let window: EpochWindow
   let answer: LookupLaneServer.Answerer
 
-  init(epoch: UInt64, answer: @escaping LookupLaneServer.Answerer) {
-    self.epoch = epoch
+  init(window: EpochWindow, answer: @escaping LookupLaneServer.Answerer) {
+    self.window = window
     self.answer = answer
   }
 
@@ -159,8 +166,8 @@ final class LookupLaneServerHandler: ChannelInboundHandler {
       return
     }
     let id = lookup.id
-    guard lookup.ringEpoch == epoch else {
-      let refused = RingEpochInterceptor.mismatch(caller: lookup.ringEpoch, node: epoch)
+    guard window.accepts(lookup.ringEpoch) else {
+      let refused = RingEpochInterceptor.mismatch(caller: lookup.ringEpoch, node: window)
       context.write(wrapOutboundOut(Self.answerFrame(id: id, .failure(refused), allocator: context.channel.allocator)), promise: nil)
       return
     }

@@ -28,6 +28,15 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
   let logger: Logger
   /// nil: unlimited.
   let rowsPerSecond: Int?
+  /// Nonzero: a range transfer of the membership change to this epoch (`RangeTransfer`): with each
+  /// source, only the entities this node receives from it, and the pace in bytes per second.
+  var transferEpoch: UInt64 = 0
+  /// With a transfer: the most bytes per second received (nil: unlimited).
+  var bytesPerSecond: Int?
+  /// Called after each (bucket, group version) merged: pairs merged, rows and bytes received.
+  var onMerged: (@Sendable (_ rows: UInt64, _ bytes: UInt64) -> Void)?
+  /// Called when the pairs that differ with a peer are known (how many).
+  var onPlanned: (@Sendable (_ pairs: Int) -> Void)?
 
   /// The node default of `max_rows_per_second`.
   public static var defaultRowsPerSecond: Int { 20_000 }
@@ -86,12 +95,16 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
   /// Compares digests with `peer` and merges every differing (bucket, group version). The first
   /// error of a pair is thrown after the other pairs were tried.
   func repair(with peer: String, report: inout RepairReport, pace: inout RepairPace, start: ContinuousClock.Instant) async throws {
-    let shared = cluster.placement.sharedBy(cluster.selfID, peer)
+    let shared = try filter(with: peer)
     let client = try cluster.peer(peer)
-    let (metadata, selfID) = (cluster.metadata, cluster.selfID)
+    let (metadata, selfID, epoch) = (cluster.metadata, cluster.selfID, transferEpoch)
     // A digest pass reads the whole history: allow it minutes, not the call timeout.
     let digestOptions = options(timeout: max(cluster.callTimeout, .seconds(600)))
-    async let remote = client.getDigests(.with { $0.peer = selfID }, metadata: metadata, options: digestOptions)
+    async let remote = client.getDigests(
+      .with {
+        $0.peer = selfID
+        $0.movingToEpoch = epoch
+      }, metadata: metadata, options: digestOptions)
     let local = try await store.digests(including: shared)
     var peerDigests: [BucketGroup: HistoryDigest] = [:]
     for d in try await remote.digests {
@@ -100,6 +113,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
     let plan = RepairPlan(local: local, peer: peerDigests)
     report.bucketsCompared += plan.compared
     report.bucketsDiffering += plan.items.count
+    onPlanned?(plan.items.count)
     var firstError: (any Error)?
     for item in plan.items {
       try Task.checkCancellation()
@@ -108,6 +122,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
         report.rowsReceived += moved.received
         report.rowsSent += moved.sent
         pace = moved.pace
+        onMerged?(moved.received, moved.bytes)
       } catch is CancellationError {
         throw CancellationError()
       } catch {
@@ -122,9 +137,10 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
   func merge(
     _ item: RepairPlan.Item, with peer: String, client: Strata_V1_Shard.Client<Transport>, shared: @escaping @Sendable (UInt64) -> Bool,
     pace: RepairPace, start: ContinuousClock.Instant
-  ) async throws -> (received: UInt64, sent: UInt64, pace: RepairPace) {
+  ) async throws -> (received: UInt64, sent: UInt64, bytes: UInt64, pace: RepairPace) {
     let group = try store.catalog.group(named: item.key.group, version: item.key.version)
     guard item.fetchesFromPeer else {
+      // Nothing to fetch: this node sends what the peer lacks.
       return try await exchange(item, group: group, client: client, shared: shared, pace: pace, start: start) { nil }
     }
     let request = Strata_V1_RangeRowsRequest.with {
@@ -132,10 +148,13 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
       $0.bucket = UInt32(item.key.bucket)
       $0.group = item.key.group
       $0.version = UInt32(item.key.version)
+      $0.movingToEpoch = transferEpoch
     }
     // Paced rows take their time: a minute plus twice the time the pair's rows take at the pace.
     let rows = Double(item.local.rows + item.peer.rows)
-    let timeout = Duration.seconds(60 + 2 * rows / Double(rowsPerSecond ?? 100_000))
+    let timeout =
+      transferEpoch != 0
+      ? Duration.seconds(600) : Duration.seconds(60 + 2 * rows / Double(rowsPerSecond ?? 100_000))
     let repair = self
     return try await client.getRangeRows(request, metadata: cluster.metadata, options: options(timeout: timeout)) { response in
       var messages = response.messages.makeAsyncIterator()
@@ -152,7 +171,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
     _ item: RepairPlan.Item, group: FeatureGroup, client: Strata_V1_Shard.Client<Transport>,
     shared: @escaping @Sendable (UInt64) -> Bool, pace start: RepairPace, start began: ContinuousClock.Instant,
     nextPeerMessage: () async throws -> Strata_V1_WriteFeaturesRequest?
-  ) async throws -> (received: UInt64, sent: UInt64, pace: RepairPace) {
+  ) async throws -> (received: UInt64, sent: UInt64, bytes: UInt64, pace: RepairPace) {
     var pace = start
     var merge = RepairMerge<RepairKey, Strata_V1_WriteRow>()
     let localFeatures = group.spec.features.map(\.name)
@@ -163,6 +182,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
     var toPeer: [Strata_V1_WriteRow] = []
     var received: UInt64 = 0
     var sent: UInt64 = 0
+    var bytes: UInt64 = 0
     var finished = false
     while !finished || !toHere.isEmpty || !toPeer.isEmpty {
       if !finished {
@@ -174,6 +194,9 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
           merge.addLocal(page.rows.map { ($0.repairKey, ShardService<Transport>.writeRow($0)) }, last: after == nil)
         case .needPeer:
           if let message = try await nextPeerMessage() {
+            let size = UInt64(FeatureStoreService.estimate(message))
+            bytes += size
+            if transferEpoch != 0 { try await wait(pace.record(Int(size), elapsed: .now - began)) }
             peerFeatures = message.features
             merge.addPeer(
               message.rows.map { r in
@@ -198,7 +221,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
         let request = Self.batch(batch, group: group, features: peerFeatures)
         _ = try await store.write(WriteRequest(proto: request), writeIDs: .accept)
         received += UInt64(batch.count)
-        try await wait(pace.record(batch.count, elapsed: .now - began))
+        if transferEpoch == 0 { try await wait(pace.record(batch.count, elapsed: .now - began)) }
       }
       if toPeer.count >= Self.pageRows || (finished && !toPeer.isEmpty) {
         let batch = Array(toPeer.prefix(Self.pageRows))
@@ -206,10 +229,20 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
         let request = Self.batch(batch, group: group, features: localFeatures)
         _ = try await client.writeBatch(request, metadata: cluster.metadata, options: options(timeout: cluster.callTimeout))
         sent += UInt64(batch.count)
-        try await wait(pace.record(batch.count, elapsed: .now - began))
+        if transferEpoch == 0 { try await wait(pace.record(batch.count, elapsed: .now - began)) }
       }
     }
-    return (received, sent, pace)
+    return (received, sent, bytes, pace)
+  }
+
+  /// The entities a repair with `peer` covers (replicated on both), or with a transfer those this node
+  /// receives from `peer`.
+  func filter(with peer: String) throws -> @Sendable (UInt64) -> Bool {
+    guard transferEpoch != 0 else { return cluster.placement.sharedBy(cluster.selfID, peer) }
+    guard let moves = cluster.moves, moves.toEpoch == transferEpoch else {
+      throw StrataError.failedPrecondition("this node is not moving ranges to epoch \(transferEpoch) any more")
+    }
+    return moves.ranges.movingTo(cluster.selfID, from: peer)
   }
 
   private func wait(_ duration: Duration) async throws {

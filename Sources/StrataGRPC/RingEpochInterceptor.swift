@@ -1,15 +1,20 @@
 public import GRPCCore
 
-/// Refuses internode calls made with another ring epoch than this node's: FAILED_PRECONDITION naming
-/// both, so a caller with a stale (or newer) view of the ring never gets an answer computed for entities
-/// this node may not own. Applied to the `Shard` service only; client calls never carry an epoch.
+/// Refuses internode calls made with a ring epoch this node does not accept (`EpochWindow`: its own,
+/// and during a membership change the change's other epoch): FAILED_PRECONDITION naming both, so a
+/// caller with a stale (or newer) view of the ring never gets an answer computed for entities this node
+/// may not hold. Applied to the `Shard` service only; client calls never carry an epoch.
 public struct RingEpochInterceptor: ServerInterceptor {
-  public let epoch: UInt64
+  public let window: EpochWindow
   /// The metadata header every internode call carries: the caller's ring epoch, in decimal.
   public static let header = "strata-ring-epoch"
 
+  public init(window: EpochWindow) {
+    self.window = window
+  }
+
   public init(epoch: UInt64) {
-    self.epoch = epoch
+    self.window = EpochWindow(epoch: epoch)
   }
 
   public func intercept<Input: Sendable, Output: Sendable>(
@@ -20,18 +25,18 @@ public struct RingEpochInterceptor: ServerInterceptor {
     let sent = request.metadata[stringValues: RingEpochInterceptor.header].first(where: { _ in true })
     guard let sent, let theirs = UInt64(sent) else {
       return StreamingServerResponse(
-        error: RPCError(code: .failedPrecondition, message: "internode call without a ring epoch (header \(RingEpochInterceptor.header)); this node is at epoch \(epoch)"))
+        error: RPCError(code: .failedPrecondition, message: "internode call without a ring epoch (header \(RingEpochInterceptor.header)); this node is at \(window.description)"))
     }
-    guard theirs == epoch else {
-      return StreamingServerResponse(error: Self.mismatch(caller: theirs, node: epoch))
+    guard window.accepts(theirs) else {
+      return StreamingServerResponse(error: Self.mismatch(caller: theirs, node: window))
     }
     return try await next(request, context)
   }
 
   /// FAILED_PRECONDITION for a call made at epoch `caller` to a node at epoch `node`.
-  static func mismatch(caller: UInt64, node: UInt64) -> RPCError {
+  static func mismatch(caller: UInt64, node: EpochWindow) -> RPCError {
     RPCError(
       code: .failedPrecondition,
-      message: "ring epoch mismatch: the caller is at epoch \(caller), this node at epoch \(node); restart the nodes with the same cluster file")
+      message: "ring epoch mismatch: the caller is at epoch \(caller), this node at \(node.description); the two disagree on the cluster's membership (restart the nodes with the same cluster file, or let a membership change finish)")
   }
 }

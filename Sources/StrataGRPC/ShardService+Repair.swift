@@ -14,7 +14,7 @@ extension ShardService {
 
   public func getDigests(request: Strata_V1_DigestRequest, context: ServerContext) async throws -> Strata_V1_DigestResponse {
     try await rpc {
-      let shared = try sharedWith(request.peer)
+      let shared = try scope(peer: request.peer, movingToEpoch: request.movingToEpoch)
       let digests = try await store.digests(including: shared)
       return .with {
         $0.digests = digests.sorted { $0.key < $1.key }.map { key, digest in
@@ -34,7 +34,7 @@ extension ShardService {
     request: Strata_V1_RangeRowsRequest, response: RPCWriter<Strata_V1_WriteFeaturesRequest>, context: ServerContext
   ) async throws {
     try await rpc {
-      let shared = try sharedWith(request.peer)
+      let shared = try scope(peer: request.peer, movingToEpoch: request.movingToEpoch)
       guard request.bucket < HistoryDigest.bucketCount else {
         throw StrataError.invalidArgument("bucket \(request.bucket) is out of range (0-255)")
       }
@@ -52,10 +52,23 @@ extension ShardService {
   /// The filter of a repair with `peer`: entities replicated on both nodes. INVALID_ARGUMENT for a
   /// node that is not in this node's ring, or this node itself.
   func sharedWith(_ peer: String) throws(StrataError) -> @Sendable (UInt64) -> Bool {
-    guard peer != cluster.selfID, cluster.ring.nodes.contains(peer) else {
-      throw .invalidArgument("'\(peer)' is not another node of this cluster (nodes: \(cluster.ring.nodes.joined(separator: ", ")))")
+    try scope(peer: peer, movingToEpoch: 0)
+  }
+
+  /// The filter of a repair (`movingToEpoch` 0) or of a range transfer to `peer` in the membership
+  /// change to that epoch: the entities `peer` receives that this node holds as an old replica.
+  /// FAILED_PRECONDITION when this node's view has no such change (it is over, or not known here yet).
+  func scope(peer: String, movingToEpoch: UInt64) throws(StrataError) -> @Sendable (UInt64) -> Bool {
+    let cluster = self.cluster
+    guard peer != cluster.selfID, cluster.members.contains(peer) else {
+      throw .invalidArgument("'\(peer)' is not another node of this cluster (nodes: \(cluster.members.joined(separator: ", ")))")
     }
-    return cluster.placement.sharedBy(cluster.selfID, peer)
+    guard movingToEpoch != 0 else { return cluster.placement.sharedBy(cluster.selfID, peer) }
+    guard let moves = cluster.moves, moves.toEpoch == movingToEpoch else {
+      throw .failedPrecondition(
+        "node \(cluster.selfID) is not moving ranges to epoch \(movingToEpoch) (it routes by \(cluster.transition.map { "a change to epoch \($0.new.ring.epoch)" } ?? "epoch \(cluster.ring.epoch) with no change in progress")); retry once both nodes applied the same layout")
+    }
+    return moves.ranges.movingTo(peer, from: cluster.selfID)
   }
 
   /// `rows` of `group` as one internode write: every feature, created times and write ids set.

@@ -11,14 +11,22 @@ internal import ServiceLifecycle
 /// `RingEpochInterceptor` before any method runs.
 public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleServiceProtocol {
   let local: FeatureStoreService
-  let cluster: ClusterView<Transport>
+  let topology: ClusterTopology<Transport>
   let logger: Logger
 
-  public init(local: FeatureStoreService, cluster: ClusterView<Transport>, logger: Logger) {
+  public init(local: FeatureStoreService, topology: ClusterTopology<Transport>, logger: Logger) {
     self.local = local
-    self.cluster = cluster
+    self.topology = topology
     self.logger = logger
   }
+
+  /// A shard of a cluster whose membership never changes.
+  public init(local: FeatureStoreService, cluster: ClusterView<Transport>, logger: Logger) {
+    self.init(local: local, topology: ClusterTopology(cluster), logger: logger)
+  }
+
+  /// The node's current view.
+  var cluster: ClusterView<Transport> { topology.current }
 
   var store: FeatureStore { local.store }
 

@@ -3,7 +3,9 @@
 /// replica placement from this document only, so they all agree.
 ///
 /// A cluster is `forming` until `expectedNodes` nodes have joined, then `active`; the document of an
-/// active cluster changes only through membership changes (which move data, and come with scale-out).
+/// active cluster changes only through membership changes (`change`, docs/scale-out.md). `epoch` and
+/// `nodes` are always the ring the cluster routes by: the old one until a change is `switched`, the
+/// new one from then on.
 public struct ClusterLayout: Codable, Sendable, Equatable {
   public enum State: String, Codable, Sendable { case forming, active }
 
@@ -17,13 +19,18 @@ public struct ClusterLayout: Codable, Sendable, Equatable {
     public var internodePort: Int
     /// "" for none.
     public var zone: String
+    /// The node's slot in the write ids it assigns (`WriteID`), unique in the cluster for good; nil in
+    /// layouts written before membership changes: then the node's position among the ring's node ids
+    /// in sorted order, plus one (`slots`).
+    public var slot: Int?
 
-    public init(id: String, host: String, port: Int, internodePort: Int, zone: String) {
+    public init(id: String, host: String, port: Int, internodePort: Int, zone: String, slot: Int? = nil) {
       self.id = id
       self.host = host
       self.port = port
       self.internodePort = internodePort
       self.zone = zone
+      self.slot = slot
     }
 
     public var address: String { "\(host):\(port)" }
@@ -39,6 +46,8 @@ public struct ClusterLayout: Codable, Sendable, Equatable {
   public var expectedNodes: Int
   /// In the order they joined.
   public var nodes: [Member]
+  /// The membership change in progress, if any.
+  public var change: MembershipChange?
 
   public init(
     state: State, epoch: UInt64, virtualNodes: Int, replicationFactor: Int?, expectedNodes: Int, nodes: [Member]
@@ -52,4 +61,27 @@ public struct ClusterLayout: Codable, Sendable, Equatable {
   }
 
   public func member(_ id: String) -> Member? { nodes.first { $0.id == id } }
+
+  /// Every node that takes part: the ring's, and during a change those of both rings.
+  public var participants: [Member] { change?.allMembers ?? nodes }
+
+  /// Every participant's write-id slot: its own, else its position among the ring's sorted node ids
+  /// plus one (how slots were given before they were recorded).
+  public var slots: [String: Int] {
+    let sorted = nodes.map(\.id).sorted()
+    var out: [String: Int] = [:]
+    for m in participants { out[m.id] = m.slot ?? ((sorted.firstIndex(of: m.id) ?? 0) + 1) }
+    return out
+  }
+
+  /// The layout with every member's slot recorded (before a change adds a node, so that no slot moves).
+  public func withRecordedSlots() -> ClusterLayout {
+    var copy = self
+    let slots = self.slots
+    for i in copy.nodes.indices { copy.nodes[i].slot = slots[copy.nodes[i].id] }
+    return copy
+  }
+
+  /// The participant `id`, if any.
+  public func participant(_ id: String) -> Member? { participants.first { $0.id == id } }
 }

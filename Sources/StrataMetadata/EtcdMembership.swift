@@ -11,9 +11,11 @@ public import Logging
 ///   `active` in the same transaction;
 /// - then every node waits until the layout is active and returns it.
 ///
-/// A node that is already a member (a restart) must come back with the same host and ports, or it is
-/// refused: other nodes and clients reach it there. A node that is not a member of an active cluster
-/// is refused: adding nodes to a running cluster moves data and comes with scale-out. Settings that
+/// A node that is already a member (a restart), or that a membership change in progress adds, must come
+/// with the same host and ports as recorded, or it is refused: other nodes and clients reach it there.
+/// A node that is not a member of an active cluster is refused, unless the request says `join`: then
+/// it records the change that adds it (`MembershipChanges.add`), refused while another change is in
+/// progress. Settings that
 /// belong to the whole cluster (expected nodes, replication factor, virtual nodes) must agree with the
 /// layout, or the join is refused naming both values.
 public struct EtcdMembership: Sendable {
@@ -23,12 +25,17 @@ public struct EtcdMembership: Sendable {
     public var expectedNodes: Int?
     public var replicationFactor: Int?
     public var virtualNodes: Int
+    /// Not a member of an active cluster: add this node (a membership change) instead of refusing.
+    public var join: Bool
 
-    public init(me: ClusterLayout.Member, expectedNodes: Int?, replicationFactor: Int?, virtualNodes: Int) {
+    public init(
+      me: ClusterLayout.Member, expectedNodes: Int?, replicationFactor: Int?, virtualNodes: Int, join: Bool = false
+    ) {
       self.me = me
       self.expectedNodes = expectedNodes
       self.replicationFactor = replicationFactor
       self.virtualNodes = virtualNodes
+      self.join = join
     }
   }
 
@@ -70,7 +77,7 @@ public struct EtcdMembership: Sendable {
         continue
       }
       try Self.check(request, against: layout)
-      if let member = layout.member(request.me.id) {
+      if let member = layout.participant(request.me.id) {
         guard member.host == request.me.host, member.port == request.me.port, member.internodePort == request.me.internodePort else {
           throw StrataError.failedPrecondition(
             "node \(member.id) is a member of this cluster at \(member.address) (internode port \(member.internodePort)); start it with that address and internode port, not \(request.me.address) (internode port \(request.me.internodePort))")
@@ -84,8 +91,12 @@ public struct EtcdMembership: Sendable {
         }
       } else {
         guard layout.state == .forming else {
-          throw StrataError.failedPrecondition(
-            "node \(request.me.id) is not a member of this cluster (epoch \(layout.epoch): \(layout.nodes.map(\.id).joined(separator: ", "))); adding nodes to a running cluster is not supported yet")
+          guard request.join else {
+            throw StrataError.failedPrecondition(
+              "node \(request.me.id) is not a member of this cluster (epoch \(layout.epoch): \(layout.nodes.map(\.id).joined(separator: ", "))); start it with --join to add it (the cluster streams its ranges to it), or add it with `strata cluster add-node`")
+          }
+          _ = try await MembershipChanges(etcd: etcd, keys: keys, logger: logger).add(request.me)
+          continue
         }
         if let clash = layout.nodes.first(where: { $0.address == request.me.address || ($0.host == request.me.host && $0.internodePort == request.me.internodePort) }) {
           throw StrataError.failedPrecondition(
@@ -133,7 +144,7 @@ public struct EtcdMembership: Sendable {
 
   /// Writes `layout` if the key's modification revision is still `revision` (0: absent). Returns
   /// whether it did.
-  private func write(_ layout: ClusterLayout, ifRevision revision: Int64) async throws -> Bool {
+  func write(_ layout: ClusterLayout, ifRevision revision: Int64) async throws -> Bool {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let bytes = Array(try encoder.encode(layout))

@@ -25,7 +25,9 @@ public final class EtcdRegistry: ClusterRegistry {
   let keys: MetadataKeys
   let store: FeatureStore
   let nodeID: String
-  let members: [String]
+  /// The nodes a change waits for (`waitForNodes`); moved by membership changes (`setMembers`).
+  private let memberList: Mutex<[String]>
+  var members: [String] { memberList.withLock { $0 } }
   let logger: Logger
   /// How long a change waits for every live node to apply it.
   public let ackTimeout: Duration
@@ -43,15 +45,46 @@ public final class EtcdRegistry: ClusterRegistry {
     self.keys = keys
     self.store = store
     self.nodeID = nodeID
-    self.members = members
+    self.memberList = Mutex(members)
     self.logger = logger
     self.ackTimeout = ackTimeout
   }
 
   var head: String { keys.prefix + "registry-head" }
 
+  /// The nodes of the cluster now (after a membership change).
+  public func setMembers(_ members: [String]) {
+    memberList.withLock { $0 = members }
+  }
+
   /// The revision of etcd's registry this node serves.
   public var revision: Int64 { appliedRevision.withLock { $0 } }
+
+  /// When etcd holds no registry yet and this node's store has one (a single node's data directory
+  /// that becomes the first node of a cluster), writes the store's versions to etcd as they are
+  /// (numbers, statuses and storage ids), in one transaction on condition that the registry is still
+  /// empty. Returns whether it did.
+  @discardableResult
+  public func seedFromStoreIfEmpty() async throws -> Bool {
+    let versions = store.catalog.allVersions
+    guard !versions.isEmpty else { return false }
+    var operations: [EtcdOperation] = try versions.map {
+      .put(key: keys.registry(group: $0.name, version: $0.version), value: try RegistryStore.encodeVersion($0))
+    }
+    operations.append(.put(head, "\(versions.count)"))
+    let result: EtcdTransactionResult
+    do {
+      let empty = try await etcd.get(.prefix(keys.registry), limit: 1)
+      guard empty.keyValues.isEmpty else { return false }
+      result = try await etcd.transaction(if: [.missing(head)], then: operations)
+    } catch {
+      throw StrataError.unavailable("etcd did not answer seeding the registry from this node's data: \(error)")
+    }
+    if result.succeeded {
+      logger.info("seeded the cluster's registry from this node's data", metadata: ["strata.versions": "\(versions.count)"])
+    }
+    return result.succeeded
+  }
 
   /// Loads every version from etcd into the store (before the node serves). Returns the revision read.
   @discardableResult
@@ -80,28 +113,22 @@ public final class EtcdRegistry: ClusterRegistry {
     nextRevision.withLock { $0 = revision + 1 }
     while !Task.isCancelled {
       do {
-        let lease = try await etcd.grantLease(ttl: .seconds(5))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-          group.addTask { try await self.etcd.keepAlive(lease) }
-          group.addTask {
-            try await self.publish(lease: lease.id)
-            // The versions and the head key: a change's transaction writes its versions, then the head,
-            // so the head's event says the whole change is in.
-            try await self.etcd.watch(.prefix(self.keys.prefix + "registry"), fromRevision: self.nextRevision.withLock { $0 }) { events in
-              for try await event in events {
-                if event.keyValue.key == self.head {
-                  self.appliedRevision.withLock { $0 = max($0, event.revision) }
-                  self.nextRevision.withLock { $0 = event.revision + 1 }
-                  try await self.publish(lease: lease.id)
-                } else if event.kind == .put {
-                  let version = try RegistryStore.decodeVersion(event.keyValue.value)
-                  _ = try await self.store.adoptRegistry([version], generation: UInt64(event.revision), onlyIfNewer: false)
-                }
+        try await etcd.withLease(ttl: .seconds(5)) { lease in
+          try await self.publish(lease: lease.id)
+          // The versions and the head key: a change's transaction writes its versions, then the head,
+          // so the head's event says the whole change is in.
+          try await self.etcd.watch(.prefix(self.keys.prefix + "registry"), fromRevision: self.nextRevision.withLock { $0 }) { events in
+            for try await event in events {
+              if event.keyValue.key == self.head {
+                self.appliedRevision.withLock { $0 = max($0, event.revision) }
+                self.nextRevision.withLock { $0 = event.revision + 1 }
+                try await self.publish(lease: lease.id)
+              } else if event.kind == .put {
+                let version = try RegistryStore.decodeVersion(event.keyValue.value)
+                _ = try await self.store.adoptRegistry([version], generation: UInt64(event.revision), onlyIfNewer: false)
               }
             }
           }
-          try await group.next()
-          group.cancelAll()
         }
       } catch is CancellationError {
         return
@@ -191,6 +218,7 @@ public final class EtcdRegistry: ClusterRegistry {
           if node != nodeID, (Int64(kv.valueString) ?? 0) < revision { behind.append(node) }
         }
         if ContinuousClock.now - start < Self.leaseGrace {
+          let members = self.members
           behind += members.filter { $0 != nodeID && !leased.contains($0) }
         }
       } else {

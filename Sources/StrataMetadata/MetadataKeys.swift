@@ -4,7 +4,9 @@
 /// - `registry/<group>/<version, 10 digits>`: one group version (JSON, the registry's own form), its
 ///   status included; a change of the registry is one transaction against these keys;
 /// - `applied/<node id>`: the registry revision the node serves (decimal), under the node's lease, so
-///   it disappears when the node stops or loses etcd.
+///   it disappears when the node stops or loses etcd;
+/// - `layout-applied/`, `change-driver`, `change-done/`, `change-progress/`: membership changes
+///   (`MembershipChanges`).
 public struct MetadataKeys: Sendable, Equatable {
   public let prefix: String
 
@@ -29,4 +31,15 @@ public struct MetadataKeys: Sendable, Equatable {
   }
   public var applied: String { prefix + "applied/" }
   public func applied(node: String) -> String { applied + node }
+  /// `layout-applied/<node>`: the layout revision the node routes by (under its lease).
+  public var layoutApplied: String { prefix + "layout-applied/" }
+  public func layoutApplied(node: String) -> String { layoutApplied + node }
+  /// `change-driver`: the node driving the membership change in progress (under its lease).
+  public var changeDriver: String { prefix + "change-driver" }
+  /// `change-done/<node>`: the last phase of a change the node finished (`MembershipChange.doneMarker`).
+  public var changeDone: String { prefix + "change-done/" }
+  public func changeDone(node: String) -> String { changeDone + node }
+  /// `change-progress/<node>`: how the node's transfer of the ranges it gains goes (JSON).
+  public var changeProgress: String { prefix + "change-progress/" }
+  public func changeProgress(node: String) -> String { changeProgress + node }
 }

@@ -152,6 +152,19 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ChangeMembership" metadata.
+        public enum ChangeMembership: Sendable {
+            /// Request type for "ChangeMembership".
+            public typealias Input = Strata_V1_ChangeMembershipRequest
+            /// Response type for "ChangeMembership".
+            public typealias Output = Strata_V1_ChangeMembershipResponse
+            /// Descriptor for "ChangeMembership".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "ChangeMembership",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "strata.v1.FeatureStore" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ApplyFeatureGroups.descriptor,
@@ -163,7 +176,8 @@ public enum Strata_V1_FeatureStore: Sendable {
             GetHistoricalFeatures.descriptor,
             GetStatus.descriptor,
             Ping.descriptor,
-            Repair.descriptor
+            Repair.descriptor,
+            ChangeMembership.descriptor
         ]
     }
 }
@@ -379,6 +393,29 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_RepairRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RepairResponse>
+
+        /// Handle the "ChangeMembership" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+        /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+        /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+        /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_ChangeMembershipRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_ChangeMembershipResponse` messages.
+        func changeMembership(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_ChangeMembershipRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ChangeMembershipResponse>
     }
 
     /// Service protocol for the "strata.v1.FeatureStore" service.
@@ -578,6 +615,29 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.ServerRequest<Strata_V1_RepairRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_RepairResponse>
+
+        /// Handle the "ChangeMembership" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+        /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+        /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+        /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ChangeMembershipRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_ChangeMembershipResponse` message.
+        func changeMembership(
+            request: GRPCCore.ServerRequest<Strata_V1_ChangeMembershipRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_ChangeMembershipResponse>
     }
 
     /// Simple service protocol for the "strata.v1.FeatureStore" service.
@@ -776,6 +836,29 @@ extension Strata_V1_FeatureStore {
             request: Strata_V1_RepairRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_RepairResponse
+
+        /// Handle the "ChangeMembership" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+        /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+        /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+        /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_ChangeMembershipRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_ChangeMembershipResponse` to respond with.
+        func changeMembership(
+            request: Strata_V1_ChangeMembershipRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_ChangeMembershipResponse
     }
 }
 
@@ -893,6 +976,17 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.ChangeMembership.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ChangeMembershipRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ChangeMembershipResponse>(),
+            handler: { request, context in
+                try await self.changeMembership(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -992,6 +1086,17 @@ extension Strata_V1_FeatureStore.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RepairResponse> {
         let response = try await self.repair(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func changeMembership(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_ChangeMembershipRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ChangeMembershipResponse> {
+        let response = try await self.changeMembership(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1129,6 +1234,19 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_RepairResponse> {
         return GRPCCore.ServerResponse<Strata_V1_RepairResponse>(
             message: try await self.repair(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func changeMembership(
+        request: GRPCCore.ServerRequest<Strata_V1_ChangeMembershipRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_ChangeMembershipResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_ChangeMembershipResponse>(
+            message: try await self.changeMembership(
                 request: request.message,
                 context: context
             ),
@@ -1384,6 +1502,34 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RepairResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RepairResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ChangeMembership" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+        /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+        /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+        /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ChangeMembershipRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ChangeMembershipRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ChangeMembershipResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func changeMembership<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ChangeMembershipRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ChangeMembershipRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ChangeMembershipResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ChangeMembershipResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1750,6 +1896,45 @@ extension Strata_V1_FeatureStore {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ChangeMembership" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+        /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+        /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+        /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ChangeMembershipRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ChangeMembershipRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ChangeMembershipResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func changeMembership<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ChangeMembershipRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ChangeMembershipRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ChangeMembershipResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ChangeMembershipResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.ChangeMembership.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2049,6 +2234,40 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RepairRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RepairResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ChangeMembership" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+    /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+    /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+    /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+    /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+    /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_ChangeMembershipRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func changeMembership<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_ChangeMembershipRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ChangeMembershipResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.changeMembership(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ChangeMembershipRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ChangeMembershipResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2392,6 +2611,44 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             metadata: metadata
         )
         return try await self.repair(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ChangeMembership" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+    /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+    /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+    /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+    /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+    /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func changeMembership<Result>(
+        _ message: Strata_V1_ChangeMembershipRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ChangeMembershipResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_ChangeMembershipRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.changeMembership(
             request: request,
             options: options,
             onResponse: handleResponse

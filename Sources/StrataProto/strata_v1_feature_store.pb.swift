@@ -78,6 +78,194 @@ public nonisolated enum Strata_V1_Consistency: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
+public nonisolated struct Strata_V1_ChangeMembershipRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var action: Strata_V1_ChangeMembershipRequest.Action = .unspecified
+
+  public var node: String = String()
+
+  public var replacement: String = String()
+
+  public var address: String = String()
+
+  public var internodePort: UInt32 = 0
+
+  public var zone: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// Add `node` at `address` (host:port) with `internode_port` and `zone`.
+    case add // = 1
+
+    /// Stream `node`'s ranges to the nodes that own them without it, then drop it from the ring.
+    case remove // = 2
+
+    /// Replace the (dead) `node` by `replacement` at `address`: its ranges are streamed from the
+    /// surviving replicas.
+    case replace // = 3
+
+    /// Delete the copies that moved away now (the change must be switched).
+    case cleanup // = 4
+
+    /// Only answer with the change in progress (if any).
+    case status // = 5
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .add
+      case 2: self = .remove
+      case 3: self = .replace
+      case 4: self = .cleanup
+      case 5: self = .status
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .add: return 1
+      case .remove: return 2
+      case .replace: return 3
+      case .cleanup: return 4
+      case .status: return 5
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Strata_V1_ChangeMembershipRequest.Action] = [
+      .unspecified,
+      .add,
+      .remove,
+      .replace,
+      .cleanup,
+      .status,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_ChangeMembershipResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The change in progress (absent: none).
+  public var change: Strata_V1_MembershipChange {
+    get {_change ?? Strata_V1_MembershipChange()}
+    set {_change = newValue}
+  }
+  /// Returns true if `change` has been explicitly set.
+  public var hasChange: Bool {self._change != nil}
+  /// Clears the value of `change`. Subsequent reads from it will return its default value.
+  public mutating func clearChange() {self._change = nil}
+
+  /// The ring's epoch and members now.
+  public var ringEpoch: UInt64 = 0
+
+  public var members: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _change: Strata_V1_MembershipChange? = nil
+}
+
+public nonisolated struct Strata_V1_MembershipChange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "add", "remove" or "replace".
+  public var kind: String = String()
+
+  /// The node added, removed or replaced; with replace, the replacement too.
+  public var node: String = String()
+
+  public var replacement: String = String()
+
+  /// dual_write, streaming, read_new, switched, cleanup (docs/scale-out.md).
+  public var phase: String = String()
+
+  public var fromEpoch: UInt64 = 0
+
+  public var fromMembers: [String] = []
+
+  public var toMembers: [String] = []
+
+  public var startedAtMicros: Int64 = 0
+
+  /// The node driving the change now (empty: none yet).
+  public var driver: String = String()
+
+  public var transfers: [Strata_V1_RangeTransfer] = []
+
+  /// When phase is switched: the copies that moved away are deleted at this time (0: unknown).
+  public var cleanupAtMicros: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One node receiving the token ranges it gains, from their current replicas.
+public nonisolated struct Strata_V1_RangeTransfer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var target: String = String()
+
+  /// The fraction of the token space the target receives.
+  public var tokenShare: Double = 0
+
+  public var sources: [String] = []
+
+  /// Sources done, of all.
+  public var sourcesDone: UInt32 = 0
+
+  /// (bucket, group version) pairs compared and merged so far / in all, over the sources done and the
+  /// one in progress.
+  public var bucketsDone: UInt64 = 0
+
+  public var bucketsTotal: UInt64 = 0
+
+  public var rowsReceived: UInt64 = 0
+
+  public var bytesReceived: UInt64 = 0
+
+  /// Since the transfer started.
+  public var startedAtMicros: Int64 = 0
+
+  public var updatedAtMicros: Int64 = 0
+
+  public var done: Bool = false
+
+  /// The last failure (a source down), retried.
+  public var error: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Strata_V1_RepairRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -816,6 +1004,16 @@ public nonisolated struct Strata_V1_GetStatusResponse: @unchecked Sendable {
     set {_uniqueStorage()._replicationFactor = newValue}
   }
 
+  /// A membership change in progress (etcd clusters; absent: none).
+  public var membershipChange: Strata_V1_MembershipChange {
+    get {_storage._membershipChange ?? Strata_V1_MembershipChange()}
+    set {_uniqueStorage()._membershipChange = newValue}
+  }
+  /// Returns true if `membershipChange` has been explicitly set.
+  public var hasMembershipChange: Bool {_storage._membershipChange != nil}
+  /// Clears the value of `membershipChange`. Subsequent reads from it will return its default value.
+  public mutating func clearMembershipChange() {_uniqueStorage()._membershipChange = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -902,6 +1100,274 @@ fileprivate nonisolated let _protobuf_package = "strata.v1"
 
 nonisolated extension Strata_V1_Consistency: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSISTENCY_DEFAULT\0\u{1}CONSISTENCY_ONE\0\u{1}CONSISTENCY_QUORUM\0\u{1}CONSISTENCY_ALL\0")
+}
+
+nonisolated extension Strata_V1_ChangeMembershipRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeMembershipRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}action\0\u{1}node\0\u{1}replacement\0\u{1}address\0\u{3}internode_port\0\u{1}zone\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.replacement) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.internodePort) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.zone) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.action != .unspecified {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 1)
+    }
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 2)
+    }
+    if !self.replacement.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacement, fieldNumber: 3)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 4)
+    }
+    if self.internodePort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.internodePort, fieldNumber: 5)
+    }
+    if !self.zone.isEmpty {
+      try visitor.visitSingularStringField(value: self.zone, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ChangeMembershipRequest, rhs: Strata_V1_ChangeMembershipRequest) -> Bool {
+    if lhs.action != rhs.action {return false}
+    if lhs.node != rhs.node {return false}
+    if lhs.replacement != rhs.replacement {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.internodePort != rhs.internodePort {return false}
+    if lhs.zone != rhs.zone {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ChangeMembershipRequest.Action: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACTION_UNSPECIFIED\0\u{1}ADD\0\u{1}REMOVE\0\u{1}REPLACE\0\u{1}CLEANUP\0\u{1}STATUS\0")
+}
+
+nonisolated extension Strata_V1_ChangeMembershipResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeMembershipResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}change\0\u{3}ring_epoch\0\u{1}members\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._change) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.ringEpoch) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.members) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._change {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.ringEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ringEpoch, fieldNumber: 2)
+    }
+    if !self.members.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.members, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ChangeMembershipResponse, rhs: Strata_V1_ChangeMembershipResponse) -> Bool {
+    if lhs._change != rhs._change {return false}
+    if lhs.ringEpoch != rhs.ringEpoch {return false}
+    if lhs.members != rhs.members {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_MembershipChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MembershipChange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}node\0\u{1}replacement\0\u{1}phase\0\u{3}from_epoch\0\u{3}from_members\0\u{3}to_members\0\u{3}started_at_micros\0\u{1}driver\0\u{1}transfers\0\u{3}cleanup_at_micros\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.replacement) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.phase) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.fromEpoch) }()
+      case 6: try { try decoder.decodeRepeatedStringField(value: &self.fromMembers) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.toMembers) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.startedAtMicros) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.driver) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.transfers) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.cleanupAtMicros) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 2)
+    }
+    if !self.replacement.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacement, fieldNumber: 3)
+    }
+    if !self.phase.isEmpty {
+      try visitor.visitSingularStringField(value: self.phase, fieldNumber: 4)
+    }
+    if self.fromEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fromEpoch, fieldNumber: 5)
+    }
+    if !self.fromMembers.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.fromMembers, fieldNumber: 6)
+    }
+    if !self.toMembers.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.toMembers, fieldNumber: 7)
+    }
+    if self.startedAtMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedAtMicros, fieldNumber: 8)
+    }
+    if !self.driver.isEmpty {
+      try visitor.visitSingularStringField(value: self.driver, fieldNumber: 9)
+    }
+    if !self.transfers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.transfers, fieldNumber: 10)
+    }
+    if self.cleanupAtMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.cleanupAtMicros, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_MembershipChange, rhs: Strata_V1_MembershipChange) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.node != rhs.node {return false}
+    if lhs.replacement != rhs.replacement {return false}
+    if lhs.phase != rhs.phase {return false}
+    if lhs.fromEpoch != rhs.fromEpoch {return false}
+    if lhs.fromMembers != rhs.fromMembers {return false}
+    if lhs.toMembers != rhs.toMembers {return false}
+    if lhs.startedAtMicros != rhs.startedAtMicros {return false}
+    if lhs.driver != rhs.driver {return false}
+    if lhs.transfers != rhs.transfers {return false}
+    if lhs.cleanupAtMicros != rhs.cleanupAtMicros {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_RangeTransfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RangeTransfer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{3}token_share\0\u{1}sources\0\u{3}sources_done\0\u{3}buckets_done\0\u{3}buckets_total\0\u{3}rows_received\0\u{3}bytes_received\0\u{3}started_at_micros\0\u{3}updated_at_micros\0\u{1}done\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.target) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.tokenShare) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.sources) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.sourcesDone) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.bucketsDone) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.bucketsTotal) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.rowsReceived) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.bytesReceived) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.startedAtMicros) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.updatedAtMicros) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.done) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.target.isEmpty {
+      try visitor.visitSingularStringField(value: self.target, fieldNumber: 1)
+    }
+    if self.tokenShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.tokenShare, fieldNumber: 2)
+    }
+    if !self.sources.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.sources, fieldNumber: 3)
+    }
+    if self.sourcesDone != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sourcesDone, fieldNumber: 4)
+    }
+    if self.bucketsDone != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bucketsDone, fieldNumber: 5)
+    }
+    if self.bucketsTotal != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bucketsTotal, fieldNumber: 6)
+    }
+    if self.rowsReceived != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rowsReceived, fieldNumber: 7)
+    }
+    if self.bytesReceived != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytesReceived, fieldNumber: 8)
+    }
+    if self.startedAtMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedAtMicros, fieldNumber: 9)
+    }
+    if self.updatedAtMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedAtMicros, fieldNumber: 10)
+    }
+    if self.done != false {
+      try visitor.visitSingularBoolField(value: self.done, fieldNumber: 11)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_RangeTransfer, rhs: Strata_V1_RangeTransfer) -> Bool {
+    if lhs.target != rhs.target {return false}
+    if lhs.tokenShare != rhs.tokenShare {return false}
+    if lhs.sources != rhs.sources {return false}
+    if lhs.sourcesDone != rhs.sourcesDone {return false}
+    if lhs.bucketsDone != rhs.bucketsDone {return false}
+    if lhs.bucketsTotal != rhs.bucketsTotal {return false}
+    if lhs.rowsReceived != rhs.rowsReceived {return false}
+    if lhs.bytesReceived != rhs.bytesReceived {return false}
+    if lhs.startedAtMicros != rhs.startedAtMicros {return false}
+    if lhs.updatedAtMicros != rhs.updatedAtMicros {return false}
+    if lhs.done != rhs.done {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Strata_V1_RepairRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1996,7 +2462,7 @@ nonisolated extension Strata_V1_PingResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0\u{3}replication_factor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0\u{3}replication_factor\0\u{3}membership_change\0")
 
   fileprivate class _StorageClass {
     var _nodeID: String = String()
@@ -2021,6 +2487,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     var _internodeLookupsOverGrpc: UInt64 = 0
     var _laneLookupsAnswered: UInt64 = 0
     var _replicationFactor: UInt32 = 0
+    var _membershipChange: Strata_V1_MembershipChange? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2053,6 +2520,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       _internodeLookupsOverGrpc = source._internodeLookupsOverGrpc
       _laneLookupsAnswered = source._laneLookupsAnswered
       _replicationFactor = source._replicationFactor
+      _membershipChange = source._membershipChange
     }
   }
 
@@ -2093,6 +2561,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._internodeLookupsOverGrpc) }()
         case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._laneLookupsAnswered) }()
         case 22: try { try decoder.decodeSingularUInt32Field(value: &_storage._replicationFactor) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._membershipChange) }()
         default: break
         }
       }
@@ -2171,6 +2640,9 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       if _storage._replicationFactor != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._replicationFactor, fieldNumber: 22)
       }
+      try { if let v = _storage._membershipChange {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2202,6 +2674,7 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         if _storage._internodeLookupsOverGrpc != rhs_storage._internodeLookupsOverGrpc {return false}
         if _storage._laneLookupsAnswered != rhs_storage._laneLookupsAnswered {return false}
         if _storage._replicationFactor != rhs_storage._replicationFactor {return false}
+        if _storage._membershipChange != rhs_storage._membershipChange {return false}
         return true
       }
       if !storagesAreEqual {return false}

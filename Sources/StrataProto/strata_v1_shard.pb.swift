@@ -35,6 +35,11 @@ public nonisolated struct Strata_V1_DigestRequest: Sendable {
   /// The node id of the caller.
   public var peer: String = String()
 
+  /// Nonzero: the caller is a target of the membership change to this ring epoch, and asks for the
+  /// entities it receives that this node holds as a current replica (instead of the entities both
+  /// replicate). FAILED_PRECONDITION when this node knows no change to that epoch.
+  public var movingToEpoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -88,6 +93,9 @@ public nonisolated struct Strata_V1_RangeRowsRequest: Sendable {
   public var group: String = String()
 
   public var version: UInt32 = 0
+
+  /// As in DigestRequest.
+  public var movingToEpoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -224,7 +232,7 @@ fileprivate nonisolated let _protobuf_package = "strata.v1"
 
 nonisolated extension Strata_V1_DigestRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DigestRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}peer\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}peer\0\u{3}moving_to_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -233,6 +241,7 @@ nonisolated extension Strata_V1_DigestRequest: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.peer) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.movingToEpoch) }()
       default: break
       }
     }
@@ -242,11 +251,15 @@ nonisolated extension Strata_V1_DigestRequest: SwiftProtobuf.Message, SwiftProto
     if !self.peer.isEmpty {
       try visitor.visitSingularStringField(value: self.peer, fieldNumber: 1)
     }
+    if self.movingToEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.movingToEpoch, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_DigestRequest, rhs: Strata_V1_DigestRequest) -> Bool {
     if lhs.peer != rhs.peer {return false}
+    if lhs.movingToEpoch != rhs.movingToEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -334,7 +347,7 @@ nonisolated extension Strata_V1_DigestResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Strata_V1_RangeRowsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RangeRowsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}peer\0\u{1}bucket\0\u{1}group\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}peer\0\u{1}bucket\0\u{1}group\0\u{1}version\0\u{3}moving_to_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -346,6 +359,7 @@ nonisolated extension Strata_V1_RangeRowsRequest: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.bucket) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.group) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.movingToEpoch) }()
       default: break
       }
     }
@@ -364,6 +378,9 @@ nonisolated extension Strata_V1_RangeRowsRequest: SwiftProtobuf.Message, SwiftPr
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 4)
     }
+    if self.movingToEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.movingToEpoch, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -372,6 +389,7 @@ nonisolated extension Strata_V1_RangeRowsRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.bucket != rhs.bucket {return false}
     if lhs.group != rhs.group {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.movingToEpoch != rhs.movingToEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

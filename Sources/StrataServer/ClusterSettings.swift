@@ -1,6 +1,7 @@
 public import StrataCore
 public import StrataGRPC
 public import StrataCluster
+public import StrataMetadata
 
 /// The cluster a node belongs to, as its cluster file describes it (see `cluster/local-3.yaml`).
 public struct ClusterSettings: Sendable, Equatable {
@@ -50,6 +51,14 @@ public struct ClusterSettings: Sendable, Equatable {
   public var repairInterval: Duration?
   /// Rows a background repair moves per second at most.
   public var repairRowsPerSecond = 20_000
+  /// A cluster whose metadata is in etcd: the layout the node joined with, and its etcd revision (the
+  /// node then follows the layout, and `nodes` are every participant of a change in progress).
+  public var layout: ClusterLayout?
+  public var layoutRevision: Int64 = 0
+  /// Bytes per second a node receives at most while it takes over token ranges (nil: unlimited).
+  public var streamBytesPerSecond: Int? = 32 << 20
+  /// How long the old copies of moved ranges stay after a membership change switched.
+  public var cleanupGrace: Duration = .seconds(300)
 
   public init(
     nodes: [Node], selfID: String, epoch: UInt64, virtualNodes: Int = HashRing.defaultVirtualNodes,
@@ -69,6 +78,7 @@ public struct ClusterSettings: Sendable, Equatable {
   /// This node's slot in the write ids it assigns (`WriteID`): its position among the node ids in
   /// sorted order, plus one (0 is a single node's). Unique within the cluster file; 1...1023.
   public var writeIDSlot: UInt16 {
+    if let slot = layout?.slots[selfID] { return UInt16(clamping: min(slot, Int(WriteID.maxSlot))) }
     let position = nodes.map(\.id).sorted().firstIndex(of: selfID) ?? 0
     return UInt16(clamping: min(position + 1, Int(WriteID.maxSlot)))
   }

@@ -76,27 +76,11 @@ public struct StrataNode: Sendable {
     var services: [any Service] = []
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     if let settings = config.cluster {
-      let ring = try settings.ring()
-      let placement = try settings.placement()
-      var peers: [String: Strata_V1_Shard.Client<HTTP2ClientTransport.Posix>] = [:]
-      for node in settings.nodes {
-        let client = GRPCClient(
-          transport: try .http2NIOPosix(
-            target: .ipv4(address: node.host, port: node.internodePort),
-            transportSecurity: .plaintext,
-            config: .defaults {
-              $0.connection.flushCoalescing = nil
-              $0.http2.maxFrameSize = 1 << 20
-              // Peers on a LAN: after a node comes back, reconnect within about a second (the default
-              // backoff grows to two minutes, and calls fail at once until the next attempt).
-              $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
-            }))
-        peers[node.id] = Strata_V1_Shard.Client(wrapping: client)
-        services.append(GRPCClientService(client: client))
-      }
+      // The epochs this node accepts: moved by membership changes (etcd), fixed with a cluster file.
+      let window = EpochWindow(epoch: settings.epoch)
       // Every node serves a lookup lane (whatever its own coordinator uses), on the host of its gRPC
       // server and the port of --lane-port (0: any free port; peers ask for it with GetLookupLane).
-      let laneServer = LookupLaneServer(epoch: ring.epoch, answer: LookupLaneServer.answerer(for: service))
+      let laneServer = LookupLaneServer(window: window, answer: LookupLaneServer.answerer(for: service))
       // Bound before anything else starts, so a taken --lane-port fails the start cleanly.
       do {
         let bound = try await laneServer.start(host: config.host, port: settings.lanePort)
@@ -106,37 +90,90 @@ public struct StrataNode: Sendable {
           "the lookup lane could not listen on \(config.host):\(settings.lanePort) (--lane-port; 0 picks a free port): \(error)")
       }
       let handoff = HintedHandoff(store: hints, logger: logger)
-      // A registry in etcd: loaded before the node serves, then followed with a watch.
+      let topology: ClusterTopology<HTTP2ClientTransport.Posix>
+      var worker: MembershipWorker?
       var registry: EtcdRegistry?
-      if let metadata {
+      if let metadata, let layout = settings.layout {
+        // A registry in etcd: loaded before the node serves, then followed with a watch.
         let r = EtcdRegistry(
-          etcd: metadata.etcd, keys: metadata.keys, store: store, nodeID: settings.selfID, members: settings.nodes.map(\.id),
-          logger: logger)
+          etcd: metadata.etcd, keys: metadata.keys, store: store, nodeID: settings.selfID,
+          members: layout.participants.map(\.id), logger: logger)
         do {
+          // A single node's data directory becoming a cluster's first node keeps its feature groups.
+          if layout.nodes.count == 1, layout.nodes[0].id == settings.selfID { try await r.seedFromStoreIfEmpty() }
           try await r.load()
         } catch {
           throw StrataError.unavailable("could not load the registry from etcd before serving: \(error)")
         }
         registry = r
+        let peers = PeerClients()
+        services.append(PeerClientsService(peers: peers))
+        let factory = ClusterViewFactory(
+          selfID: settings.selfID, lookups: settings.lookups, laneServer: laneServer, health: settings.peerHealth(),
+          hints: handoff, registry: r, peers: peers,
+          membership: EtcdMembershipControl(etcd: metadata.etcd, keys: metadata.keys, logger: logger))
+        let (view, other) = try factory.view(for: layout)
+        window.set(epoch: view.ring.epoch, alsoAccepting: other)
+        topology = ClusterTopology(view, window: window)
+        topology.startConnections()
+        let removed = RemovalSignal()
+        let w = MembershipWorker(
+          factory: factory, topology: topology, store: store, etcd: metadata.etcd, keys: metadata.keys, registry: r,
+          logger: logger, bytesPerSecond: settings.streamBytesPerSecond, onRemoved: { removed.fire() })
+        worker = w
+        let follower = EtcdLayoutFollower(etcd: metadata.etcd, keys: metadata.keys, nodeID: settings.selfID, logger: logger)
+        let revision = settings.layoutRevision
+        services.append(
+          UntilShutdownService {
+            // The layout the node started with: its own part of a change in progress starts now.
+            await w.apply(layout)
+            await follower.follow(from: revision) { layout, _ in await w.apply(layout) }
+          })
+        let driver = MembershipDriver(
+          etcd: metadata.etcd, keys: metadata.keys, nodeID: settings.selfID, logger: logger, cleanupGrace: settings.cleanupGrace)
+        services.append(UntilShutdownService { await driver.run() })
+        services.append(RemovalService(signal: removed, worker: w, topology: topology))
+      } else {
+        let ring = try settings.ring()
+        let placement = try settings.placement()
+        var peers: [String: Strata_V1_Shard.Client<HTTP2ClientTransport.Posix>] = [:]
+        for node in settings.nodes {
+          let client = GRPCClient(
+            transport: try .http2NIOPosix(
+              target: .ipv4(address: node.host, port: node.internodePort),
+              transportSecurity: .plaintext,
+              config: .defaults {
+                $0.connection.flushCoalescing = nil
+                $0.http2.maxFrameSize = 1 << 20
+                // Peers on a LAN: after a node comes back, reconnect within about a second (the default
+                // backoff grows to two minutes, and calls fail at once until the next attempt).
+                $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
+              }))
+          peers[node.id] = Strata_V1_Shard.Client(wrapping: client)
+          services.append(GRPCClientService(client: client))
+        }
+        let view = ClusterView(
+          ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
+          addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
+          lookups: settings.lookups, laneServer: laneServer,
+          hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }), placement: placement,
+          health: settings.peerHealth(), hints: handoff, registry: nil)
+        topology = ClusterTopology(view, window: window)
+        if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
+        if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
       }
-      let view = ClusterView(
-        ring: ring, selfID: settings.selfID, leaderID: settings.nodes[0].id, peers: peers,
-        addresses: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.address) }),
-        lookups: settings.lookups, laneServer: laneServer,
-        hosts: Dictionary(uniqueKeysWithValues: settings.nodes.map { ($0.id, $0.host) }), placement: placement,
-        health: settings.peerHealth(), hints: handoff, registry: registry)
-      let shard = ShardService(local: service, cluster: view, logger: logger)
-      let coordinator = ClusterCoordinator(local: service, cluster: view, logger: logger)
+      _ = worker
+      let shard = ShardService(local: service, topology: topology, logger: logger)
       // Clients reach only the FeatureStore service; the Shard service listens on the internode port.
       server = GRPCServer(
-        transport: transport, services: [ClusterFastPaths(coordinator)],
+        transport: transport, services: [ClusterFastPaths(local: service, topology: topology, logger: logger)],
         interceptorPipeline: [.apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor]))])
-      let me = settings.me!
+      guard let me = settings.me else { throw StrataError.invalidArgument("--node \(settings.selfID) is not a node of the cluster") }
       try Self.checkPortIsFree(host: config.host, port: me.internodePort, what: "the internode service (internode_port of \(me.id) in the cluster file)")
       let internode = GRPCServer(
         transport: Self.serverTransport(host: config.host, port: me.internodePort, config: config),
         services: [shard],
-        interceptorPipeline: [.apply(RingEpochInterceptor(epoch: ring.epoch), to: .services([Strata_V1_Shard.descriptor]))])
+        interceptorPipeline: [.apply(RingEpochInterceptor(window: window), to: .services([Strata_V1_Shard.descriptor]))])
       services.insert(
         GRPCServerService(server: internode) { address in
           logger.info("internode service listening", metadata: ["strata.internode": "\(address)"])
@@ -147,18 +184,16 @@ public struct StrataNode: Sendable {
       } else {
         services.append(RegistryPullService(shard: shard))
       }
-      services.append(UntilShutdownService { await handoff.replay(through: view) })
+      services.append(UntilShutdownService { await handoff.replay(through: topology) })
       if let interval = settings.repairInterval {
         let (store, rate) = (self.store, settings.repairRowsPerSecond)
         services.append(
           UntilShutdownService {
             await BackgroundRepair(interval: interval, logger: logger) {
-              try await ReplicaRepair(store: store, cluster: view, logger: logger, rowsPerSecond: rate).run()
+              try await ReplicaRepair(store: store, cluster: topology.current, logger: logger, rowsPerSecond: rate).run()
             }.run()
           })
       }
-      if let streams = view.lookupStreams { services.append(LookupStreamsService(streams: streams)) }
-      if let lanes = view.lookupLanes { services.append(LookupLanesService(lanes: lanes)) }
       services.insert(LookupLaneServerService(server: laneServer), at: 0)
     } else {
       server = GRPCServer(transport: transport, services: [FeatureStoreFastPaths(service)])
@@ -174,7 +209,11 @@ public struct StrataNode: Sendable {
     }
     let group = ServiceGroup(
       configuration: .init(
-        services: ([serverService] + services).map { .init(service: $0) },
+        services: ([serverService] + services).map {
+          // A node removed from its cluster stops by itself: the removal service returns, and the
+          // node shuts down as on SIGTERM.
+          $0 is RemovalService ? .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) : .init(service: $0)
+        },
         gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
         logger: logger))
     try await group.run()

@@ -41,9 +41,9 @@ public struct AppendOutcome: Sendable, Equatable {
 public struct GroupWriteStats: Sendable, Equatable {
   /// The `now` of the latest append (a removal leaves it unchanged).
   public var lastWrite: Timestamp?
-  /// Rows appended, every delivery counted (a copy of a row already stored, such as a replica's retry
-  /// or a repair, counts again although history stores it once), minus the history rows removed by
-  /// `removeEntities`. So it is at least the number of history rows stored, not always equal to it.
+  /// The history rows stored: rows appended (a copy of a row already stored, such as a replica's
+  /// retry, a hint, a repair or a range transfer, is not counted again), minus the history rows
+  /// removed by `removeEntities`.
   public var rowsTotal: UInt64
 
   public init(lastWrite: Timestamp?, rowsTotal: UInt64) {
@@ -187,6 +187,8 @@ public final class LocalShard: Sendable {
       }
       // In key order: RocksDB's memtable (a skip list) inserts a run of ascending keys several times
       // faster than the same keys in random order. History keys are unique, so order changes nothing else.
+      // Copies (rows with write ids) may be stored already: keep their keys to count them once below.
+      let rowKeys = greatestGiven == nil ? [] : history.map(\.key)
       history.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in history { batch.put(key, value, in: .history) }
       var previous = [StoredRow?](repeating: nil, count: onlineKeys.count)
@@ -204,6 +206,7 @@ public final class LocalShard: Sendable {
       for (i, row) in rowSlots {
         if let old = previous[i], !row.supersedes(old) { late += 1 }
       }
+      let added = greatestGiven == nil ? rows.count : try newRows(rows, keys: rowKeys, slots: rowSlots, previous: previous)
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
       var seqBytes = ByteWriter(capacity: 8)
@@ -211,7 +214,7 @@ public final class LocalShard: Sendable {
       batch.put(Self.lastWriteIDKey, seqBytes.bytes, in: .catalog)
       var stats = state.stats[sid] ?? GroupWriteStats(lastWrite: nil, rowsTotal: 0)
       stats.lastWrite = now
-      stats.rowsTotal += UInt64(rows.count)
+      stats.rowsTotal += UInt64(added)
       batch.put(Self.statsKey(sid), Self.encodeStats(stats), in: .catalog)
 
       // Before the rows become visible: an image built from an earlier snapshot must not answer them.
@@ -222,6 +225,39 @@ public final class LocalShard: Sendable {
       state.stats[sid] = stats
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
     }
+  }
+
+  /// How many of `rows` are not stored yet (what `rowsTotal` counts). A row without a write id is new.
+  /// A copy (a replica's retry, a hint, a repair or a range transfer) is stored already when the same
+  /// row came earlier in the batch, when it is the entity's online row, or, when it is older than the
+  /// online row, when history holds its key (one engine read for those rows only). A copy newer than the
+  /// online row cannot be stored: the online row is the greatest stored. Runs under the writer lock.
+  private func newRows(
+    _ rows: [RowToStore], keys: [[UInt8]], slots: [(slot: Int, row: StoredRow)], previous: [StoredRow?]
+  ) throws -> Int {
+    var added = 0
+    var seen: Set<[UInt8]> = []
+    var lookups: [[UInt8]] = []
+    for r in rows.indices {
+      guard rows[r].writeID != nil else {
+        added += 1
+        continue
+      }
+      guard seen.insert(keys[r]).inserted else { continue }
+      let (i, row) = slots[r]
+      if let old = previous[i] {
+        if row.eventTime == old.eventTime && row.createdTime == old.createdTime && row.sequence == old.sequence { continue }
+        if !row.supersedes(old) {
+          lookups.append(keys[r])
+          continue
+        }
+      }
+      added += 1
+    }
+    if !lookups.isEmpty {
+      added += try engine.multiGet(lookups, in: .history).reduce(0) { $0 + ($1 == nil ? 1 : 0) }
+    }
+    return added
   }
 
   /// The next `count` ids of this node's write-id clock at `now` (for rows this node accepted and sends

@@ -211,6 +211,35 @@ struct LocalShardTests {
     }
   }
 
+  @Test(
+    "copies of stored rows (a replica's retry, a hint, a repair, a range transfer) are stored once and counted once in rowsTotal: equal to the online row, older than it, or repeated in one batch",
+    arguments: EngineKind.allCases)
+  func copiesCountedOnce(kind: EngineKind) throws {
+    try kind.withEngine { engine throws in
+      let shard = try LocalShard(engine: engine)
+      func row(_ entity: String, _ event: Int64, id: UInt64) -> RowToStore {
+        RowToStore(
+          entityID: entity, eventTime: at(event), createdTime: at(event), values: [.int(Int64(id)), nil, nil],
+          writeID: WriteID(rawValue: id << 10 | 1))
+      }
+      func total() -> UInt64 { shard.writeStats[group1.storageID]?.rowsTotal ?? 0 }
+      let first = [row("e", 10, id: 1), row("e", 20, id: 2), row("e", 30, id: 3), row("f", 5, id: 4)]
+      _ = try shard.append(first, to: group1, now: at(100))
+      #expect(total() == 4)
+      // The same batch again: 30 and 5 equal the online rows, 10 and 20 are older ones held in history.
+      _ = try shard.append(first, to: group1, now: at(101))
+      #expect(total() == 4)
+      // A copy twice in one batch, with one new row newer than online and one older, not stored yet.
+      _ = try shard.append([row("e", 20, id: 2), row("e", 20, id: 2), row("e", 40, id: 5), row("e", 15, id: 6)], to: group1, now: at(102))
+      #expect(total() == 6)
+      // Rows without write ids are always new.
+      var log = WriteLog()
+      _ = try shard.append([log.row("e", event: 40, created: 40)], to: group1, now: at(103))
+      #expect(total() == 7)
+      #expect(try shard.history(entityID: "e", group: group1).count + shard.history(entityID: "f", group: group1).count == 7)
+    }
+  }
+
   @Test("sequence numbers and write stats survive reopening the engine", arguments: EngineKind.allCases)
   func reopen(kind: EngineKind) throws {
     try withTemporaryDirectory { path in

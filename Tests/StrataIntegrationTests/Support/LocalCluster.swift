@@ -25,8 +25,7 @@ func strata(_ args: [String], server: String?, timeout: Double) throws -> TimedR
   let process = Process()
   process.executableURL = URL(fileURLWithPath: StrataBinary.path)
   process.arguments = args + (server.map { ["--server", $0] } ?? [])
-  let out = Pipe()
-  let err = Pipe()
+  let (out, err) = closeOnExecPipes()
   process.standardOutput = out
   process.standardError = err
   let started = Date()
@@ -93,7 +92,7 @@ final class LocalCluster: @unchecked Sendable {
   // @unchecked: used from the one test task that owns it; the concurrent start in `init` only touches
   // distinct `ServerProcess` objects and a `Locked` error list.
   let dir: TempDirectory
-  let ids: [String]
+  private(set) var ids: [String]
   /// The ring the nodes build from the cluster file (epochs do not affect placement).
   let ring: HashRing
   private(set) var addresses: [String: String] = [:]
@@ -101,6 +100,8 @@ final class LocalCluster: @unchecked Sendable {
   private(set) var internodePorts: [String: Int] = [:]
   private var processes: [String: ServerProcess] = [:]
   private let epochs: [String: UInt64]
+  /// The nodes the cluster formed with.
+  let initialIDs: [String]
   /// The cluster file's replication_factor.
   let replicationFactor: Int
   /// With an etcd endpoint, the nodes keep their metadata there (`strata serve --etcd`) instead of
@@ -123,6 +124,7 @@ final class LocalCluster: @unchecked Sendable {
     self.etcd = etcd
     self.serveArgs = serveArgs
     ids = (1...size).map { "n\($0)" }
+    initialIDs = ids
     ring = try HashRing(nodes: ids, epoch: 1)
     self.epochs = epochs
     var lastError: (any Error)?
@@ -196,15 +198,45 @@ final class LocalCluster: @unchecked Sendable {
     try text.write(toFile: clusterFile(for: id), atomically: true, encoding: .utf8)
   }
 
-  private func makeProcess(_ id: String) -> ServerProcess {
+  /// The etcd cluster name of this cluster's nodes.
+  var clusterName: String { URL(fileURLWithPath: dir.path).lastPathComponent }
+
+  /// Etcd mode: starts node `id` on new free ports, not part of the cluster's initial nodes: with
+  /// `join` it adds itself (a membership change); without, it must have been added already
+  /// (`strata cluster add-node` or `replace-node` with `address(id)`, see `reservePorts`).
+  func startNewNode(_ id: String, join: Bool) throws {
+    precondition(etcd != nil, "new nodes join clusters whose metadata is in etcd")
+    if addresses[id] == nil { try reservePorts(id) }
+    if !ids.contains(id) { ids.append(id) }
+    let p = makeProcess(id, join: join)
+    processes[id] = p
+    try p.start()
+  }
+
+  /// Picks the client and internode ports of a node that is not started yet.
+  func reservePorts(_ id: String) throws {
+    let ports = try freeLoopbackPorts(2)
+    addresses[id] = "127.0.0.1:\(ports[0])"
+    internodePorts[id] = ports[1]
+  }
+
+  /// The internode port of node `id`.
+  func internodePort(_ id: String) -> Int { internodePorts[id]! }
+
+  /// Forgets a node that left the cluster (it must not run).
+  func forget(_ id: String) {
+    ids.removeAll { $0 == id }
+  }
+
+  private func makeProcess(_ id: String, join: Bool = false) -> ServerProcess {
     if let etcd {
+      let initial = initialIDs.contains(id) ? ["--initial-nodes", String(initialIDs.count)] : []
       return ServerProcess(
         dataDirectory: dataDirectory(of: id),
         extraArgs: [
           "--etcd", etcd, "--node", id, "--address", address(id), "--internode-port", String(internodePorts[id]!),
-          "--initial-nodes", String(ids.count), "--replication-factor", String(replicationFactor),
-          "--cluster-name", URL(fileURLWithPath: dir.path).lastPathComponent,
-        ] + serveArgs)
+          "--replication-factor", String(replicationFactor), "--cluster-name", clusterName,
+        ] + initial + (join ? ["--join"] : []) + serveArgs)
     }
     return ServerProcess(dataDirectory: dataDirectory(of: id), extraArgs: ["--cluster", clusterFile(for: id), "--node", id] + serveArgs)
   }

@@ -22,6 +22,27 @@ final class Locked<Value: Sendable>: Sendable {
   func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
 
+/// Two pipes for a CLI's stdout and stderr, both ends close-on-exec. The child they are given to still gets them (as its stdout
+/// and stderr, which the spawn duplicates without the flag), but a server another thread spawns
+/// meanwhile does not inherit them: otherwise it would hold the write ends open, and a read of the
+/// CLI's output to end of file would wait until that server exits.
+/// Made and marked under `spawnLock`, which servers are spawned under too, so no server is forked
+/// between the two steps.
+func closeOnExecPipes() -> (Pipe, Pipe) {
+  spawnLock.withLock { _ in
+    let pipes = (Pipe(), Pipe())
+    for pipe in [pipes.0, pipes.1] {
+      for fd in [pipe.fileHandleForReading.fileDescriptor, pipe.fileHandleForWriting.fileDescriptor] {
+        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+      }
+    }
+    return pipes
+  }
+}
+
+/// Held while CLI pipes are made (`closeOnExecPipes`) and while a server process is spawned.
+let spawnLock = Mutex(())
+
 /// Output of one finished CLI invocation.
 struct CommandResult: Sendable {
   var status: Int32
@@ -34,8 +55,7 @@ func strata(_ args: [String], server: String? = nil) throws -> CommandResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: StrataBinary.path)
   process.arguments = args + (server.map { ["--server", $0] } ?? [])
-  let out = Pipe()
-  let err = Pipe()
+  let (out, err) = closeOnExecPipes()
   process.standardOutput = out
   process.standardError = err
   try process.run()
@@ -85,7 +105,7 @@ final class ServerProcess: @unchecked Sendable {
       let d = h.availableData
       log.withLock { $0.append(d) }
     }
-    try process.run()
+    try spawnLock.withLock { _ in try process.run() }
     let deadline = Date().addingTimeInterval(30)
     while Date() < deadline {
       if let a = ready.withLock({ $0 }) {

@@ -7,6 +7,186 @@
 #endif
 
 #include "strata/v1/feature_store.pb-c.h"
+void   strata__v1__change_membership_request__init
+                     (Strata__V1__ChangeMembershipRequest         *message)
+{
+  static const Strata__V1__ChangeMembershipRequest init_value = STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__change_membership_request__get_packed_size
+                     (const Strata__V1__ChangeMembershipRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__change_membership_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__change_membership_request__pack
+                     (const Strata__V1__ChangeMembershipRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__change_membership_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__change_membership_request__pack_to_buffer
+                     (const Strata__V1__ChangeMembershipRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__change_membership_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ChangeMembershipRequest *
+       strata__v1__change_membership_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ChangeMembershipRequest *)
+     protobuf_c_message_unpack (&strata__v1__change_membership_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__change_membership_request__free_unpacked
+                     (Strata__V1__ChangeMembershipRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__change_membership_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__change_membership_response__init
+                     (Strata__V1__ChangeMembershipResponse         *message)
+{
+  static const Strata__V1__ChangeMembershipResponse init_value = STRATA__V1__CHANGE_MEMBERSHIP_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__change_membership_response__get_packed_size
+                     (const Strata__V1__ChangeMembershipResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__change_membership_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__change_membership_response__pack
+                     (const Strata__V1__ChangeMembershipResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__change_membership_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__change_membership_response__pack_to_buffer
+                     (const Strata__V1__ChangeMembershipResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__change_membership_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ChangeMembershipResponse *
+       strata__v1__change_membership_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ChangeMembershipResponse *)
+     protobuf_c_message_unpack (&strata__v1__change_membership_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__change_membership_response__free_unpacked
+                     (Strata__V1__ChangeMembershipResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__change_membership_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__membership_change__init
+                     (Strata__V1__MembershipChange         *message)
+{
+  static const Strata__V1__MembershipChange init_value = STRATA__V1__MEMBERSHIP_CHANGE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__membership_change__get_packed_size
+                     (const Strata__V1__MembershipChange *message)
+{
+  assert(message->base.descriptor == &strata__v1__membership_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__membership_change__pack
+                     (const Strata__V1__MembershipChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__membership_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__membership_change__pack_to_buffer
+                     (const Strata__V1__MembershipChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__membership_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__MembershipChange *
+       strata__v1__membership_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__MembershipChange *)
+     protobuf_c_message_unpack (&strata__v1__membership_change__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__membership_change__free_unpacked
+                     (Strata__V1__MembershipChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__membership_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__range_transfer__init
+                     (Strata__V1__RangeTransfer         *message)
+{
+  static const Strata__V1__RangeTransfer init_value = STRATA__V1__RANGE_TRANSFER__INIT;
+  *message = init_value;
+}
+size_t strata__v1__range_transfer__get_packed_size
+                     (const Strata__V1__RangeTransfer *message)
+{
+  assert(message->base.descriptor == &strata__v1__range_transfer__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__range_transfer__pack
+                     (const Strata__V1__RangeTransfer *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__range_transfer__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__range_transfer__pack_to_buffer
+                     (const Strata__V1__RangeTransfer *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__range_transfer__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__RangeTransfer *
+       strata__v1__range_transfer__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__RangeTransfer *)
+     protobuf_c_message_unpack (&strata__v1__range_transfer__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__range_transfer__free_unpacked
+                     (Strata__V1__RangeTransfer *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__range_transfer__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__repair_request__init
                      (Strata__V1__RepairRequest         *message)
 {
@@ -1408,6 +1588,558 @@ void   strata__v1__group_write_status__free_unpacked
   assert(message->base.descriptor == &strata__v1__group_write_status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCEnumValue strata__v1__change_membership_request__action__enum_values_by_number[6] =
+{
+  { "ACTION_UNSPECIFIED", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ACTION_UNSPECIFIED", 0 },
+  { "ADD", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ADD", 1 },
+  { "REMOVE", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__REMOVE", 2 },
+  { "REPLACE", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__REPLACE", 3 },
+  { "CLEANUP", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__CLEANUP", 4 },
+  { "STATUS", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__STATUS", 5 },
+};
+static const ProtobufCIntRange strata__v1__change_membership_request__action__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex strata__v1__change_membership_request__action__enum_values_by_name[6] =
+{
+  { "ACTION_UNSPECIFIED", 0 },
+  { "ADD", 1 },
+  { "CLEANUP", 4 },
+  { "REMOVE", 2 },
+  { "REPLACE", 3 },
+  { "STATUS", 5 },
+};
+const ProtobufCEnumDescriptor strata__v1__change_membership_request__action__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.ChangeMembershipRequest.Action",
+  "Action",
+  "Strata__V1__ChangeMembershipRequest__Action",
+  "strata.v1",
+  6,
+  strata__v1__change_membership_request__action__enum_values_by_number,
+  6,
+  strata__v1__change_membership_request__action__enum_values_by_name,
+  1,
+  strata__v1__change_membership_request__action__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor strata__v1__change_membership_request__field_descriptors[6] =
+{
+  {
+    "action",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipRequest, action),
+    &strata__v1__change_membership_request__action__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "node",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipRequest, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replacement",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipRequest, replacement),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "address",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipRequest, address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "internode_port",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipRequest, internode_port),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "zone",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipRequest, zone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__change_membership_request__field_indices_by_name[] = {
+  0,   /* field[0] = action */
+  3,   /* field[3] = address */
+  4,   /* field[4] = internode_port */
+  1,   /* field[1] = node */
+  2,   /* field[2] = replacement */
+  5,   /* field[5] = zone */
+};
+static const ProtobufCIntRange strata__v1__change_membership_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor strata__v1__change_membership_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ChangeMembershipRequest",
+  "ChangeMembershipRequest",
+  "Strata__V1__ChangeMembershipRequest",
+  "strata.v1",
+  sizeof(Strata__V1__ChangeMembershipRequest),
+  6,
+  strata__v1__change_membership_request__field_descriptors,
+  strata__v1__change_membership_request__field_indices_by_name,
+  1,  strata__v1__change_membership_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__change_membership_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__change_membership_response__field_descriptors[3] =
+{
+  {
+    "change",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipResponse, change),
+    &strata__v1__membership_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ring_epoch",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ChangeMembershipResponse, ring_epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "members",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__ChangeMembershipResponse, n_members),
+    offsetof(Strata__V1__ChangeMembershipResponse, members),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__change_membership_response__field_indices_by_name[] = {
+  0,   /* field[0] = change */
+  2,   /* field[2] = members */
+  1,   /* field[1] = ring_epoch */
+};
+static const ProtobufCIntRange strata__v1__change_membership_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor strata__v1__change_membership_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ChangeMembershipResponse",
+  "ChangeMembershipResponse",
+  "Strata__V1__ChangeMembershipResponse",
+  "strata.v1",
+  sizeof(Strata__V1__ChangeMembershipResponse),
+  3,
+  strata__v1__change_membership_response__field_descriptors,
+  strata__v1__change_membership_response__field_indices_by_name,
+  1,  strata__v1__change_membership_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__change_membership_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__membership_change__field_descriptors[11] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "node",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replacement",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, replacement),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phase",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, phase),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_epoch",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, from_epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_members",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__MembershipChange, n_from_members),
+    offsetof(Strata__V1__MembershipChange, from_members),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_members",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__MembershipChange, n_to_members),
+    offsetof(Strata__V1__MembershipChange, to_members),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_micros",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, started_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "driver",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, driver),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transfers",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__MembershipChange, n_transfers),
+    offsetof(Strata__V1__MembershipChange, transfers),
+    &strata__v1__range_transfer__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cleanup_at_micros",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__MembershipChange, cleanup_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__membership_change__field_indices_by_name[] = {
+  10,   /* field[10] = cleanup_at_micros */
+  8,   /* field[8] = driver */
+  4,   /* field[4] = from_epoch */
+  5,   /* field[5] = from_members */
+  0,   /* field[0] = kind */
+  1,   /* field[1] = node */
+  3,   /* field[3] = phase */
+  2,   /* field[2] = replacement */
+  7,   /* field[7] = started_at_micros */
+  6,   /* field[6] = to_members */
+  9,   /* field[9] = transfers */
+};
+static const ProtobufCIntRange strata__v1__membership_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor strata__v1__membership_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.MembershipChange",
+  "MembershipChange",
+  "Strata__V1__MembershipChange",
+  "strata.v1",
+  sizeof(Strata__V1__MembershipChange),
+  11,
+  strata__v1__membership_change__field_descriptors,
+  strata__v1__membership_change__field_indices_by_name,
+  1,  strata__v1__membership_change__number_ranges,
+  (ProtobufCMessageInit) strata__v1__membership_change__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__range_transfer__field_descriptors[12] =
+{
+  {
+    "target",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, target),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token_share",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, token_share),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sources",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__RangeTransfer, n_sources),
+    offsetof(Strata__V1__RangeTransfer, sources),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sources_done",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, sources_done),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buckets_done",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, buckets_done),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buckets_total",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, buckets_total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rows_received",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, rows_received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_received",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, bytes_received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_micros",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, started_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at_micros",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, updated_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "done",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, done),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RangeTransfer, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__range_transfer__field_indices_by_name[] = {
+  4,   /* field[4] = buckets_done */
+  5,   /* field[5] = buckets_total */
+  7,   /* field[7] = bytes_received */
+  10,   /* field[10] = done */
+  11,   /* field[11] = error */
+  6,   /* field[6] = rows_received */
+  2,   /* field[2] = sources */
+  3,   /* field[3] = sources_done */
+  8,   /* field[8] = started_at_micros */
+  0,   /* field[0] = target */
+  1,   /* field[1] = token_share */
+  9,   /* field[9] = updated_at_micros */
+};
+static const ProtobufCIntRange strata__v1__range_transfer__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 12 }
+};
+const ProtobufCMessageDescriptor strata__v1__range_transfer__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.RangeTransfer",
+  "RangeTransfer",
+  "Strata__V1__RangeTransfer",
+  "strata.v1",
+  sizeof(Strata__V1__RangeTransfer),
+  12,
+  strata__v1__range_transfer__field_descriptors,
+  strata__v1__range_transfer__field_indices_by_name,
+  1,  strata__v1__range_transfer__number_ranges,
+  (ProtobufCMessageInit) strata__v1__range_transfer__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor strata__v1__repair_request__field_descriptors[1] =
 {
   {
@@ -3126,7 +3858,7 @@ const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor =
   (ProtobufCMessageInit) strata__v1__ping_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[22] =
+static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[23] =
 {
   {
     "node_id",
@@ -3392,6 +4124,18 @@ static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "membership_change",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, membership_change),
+    &strata__v1__membership_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_status_response__field_indices_by_name[] = {
   15,   /* field[15] = cluster_nodes */
@@ -3407,6 +4151,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
   20,   /* field[20] = lane_lookups_answered */
   7,   /* field[7] = late_rows */
   16,   /* field[16] = limits */
+  22,   /* field[22] = membership_change */
   0,   /* field[0] = node_id */
   8,   /* field[8] = online_lookups */
   17,   /* field[17] = online_rows */
@@ -3420,7 +4165,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
 static const ProtobufCIntRange strata__v1__get_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 22 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
 {
@@ -3430,7 +4175,7 @@ const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
   "Strata__V1__GetStatusResponse",
   "strata.v1",
   sizeof(Strata__V1__GetStatusResponse),
-  22,
+  23,
   strata__v1__get_status_response__field_descriptors,
   strata__v1__get_status_response__field_indices_by_name,
   1,  strata__v1__get_status_response__number_ranges,
@@ -3752,7 +4497,7 @@ const ProtobufCEnumDescriptor strata__v1__consistency__descriptor =
   strata__v1__consistency__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[10] =
+static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[11] =
 {
   { "ApplyFeatureGroups", &strata__v1__apply_feature_groups_request__descriptor, &strata__v1__apply_feature_groups_response__descriptor },
   { "ListFeatureGroups", &strata__v1__list_feature_groups_request__descriptor, &strata__v1__list_feature_groups_response__descriptor },
@@ -3764,9 +4509,11 @@ static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descrip
   { "GetStatus", &strata__v1__get_status_request__descriptor, &strata__v1__get_status_response__descriptor },
   { "Ping", &strata__v1__ping_request__descriptor, &strata__v1__ping_response__descriptor },
   { "Repair", &strata__v1__repair_request__descriptor, &strata__v1__repair_response__descriptor },
+  { "ChangeMembership", &strata__v1__change_membership_request__descriptor, &strata__v1__change_membership_response__descriptor },
 };
 const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   0,        /* ApplyFeatureGroups */
+  10,        /* ChangeMembership */
   2,        /* GetFeatureGroup */
   6,        /* GetHistoricalFeatures */
   5,        /* GetOnlineFeatures */
@@ -3784,7 +4531,7 @@ const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
   "FeatureStore",
   "Strata__V1__FeatureStore",
   "strata.v1",
-  10,
+  11,
   strata__v1__feature_store__method_descriptors,
   strata__v1__feature_store__method_indices_by_name
 };
@@ -3867,6 +4614,14 @@ void strata__v1__feature_store__repair(ProtobufCService *service,
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__change_membership(ProtobufCService *service,
+                                                  const Strata__V1__ChangeMembershipRequest *input,
+                                                  Strata__V1__ChangeMembershipResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
                                       Strata__V1__FeatureStore_ServiceDestroy destroy)

@@ -16,6 +16,10 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "strata/v1/types.pb-c.h"
 
+typedef struct Strata__V1__ChangeMembershipRequest Strata__V1__ChangeMembershipRequest;
+typedef struct Strata__V1__ChangeMembershipResponse Strata__V1__ChangeMembershipResponse;
+typedef struct Strata__V1__MembershipChange Strata__V1__MembershipChange;
+typedef struct Strata__V1__RangeTransfer Strata__V1__RangeTransfer;
 typedef struct Strata__V1__RepairRequest Strata__V1__RepairRequest;
 typedef struct Strata__V1__RepairResponse Strata__V1__RepairResponse;
 typedef struct Strata__V1__RepairPeerFailure Strata__V1__RepairPeerFailure;
@@ -52,6 +56,31 @@ typedef struct Strata__V1__GroupWriteStatus Strata__V1__GroupWriteStatus;
 
 /* --- enums --- */
 
+typedef enum _Strata__V1__ChangeMembershipRequest__Action {
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ACTION_UNSPECIFIED = 0,
+  /*
+   * Add `node` at `address` (host:port) with `internode_port` and `zone`.
+   */
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ADD = 1,
+  /*
+   * Stream `node`'s ranges to the nodes that own them without it, then drop it from the ring.
+   */
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__REMOVE = 2,
+  /*
+   * Replace the (dead) `node` by `replacement` at `address`: its ranges are streamed from the
+   * surviving replicas.
+   */
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__REPLACE = 3,
+  /*
+   * Delete the copies that moved away now (the change must be switched).
+   */
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__CLEANUP = 4,
+  /*
+   * Only answer with the change in progress (if any).
+   */
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__STATUS = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION)
+} Strata__V1__ChangeMembershipRequest__Action;
 typedef enum _Strata__V1__ApplyFeatureGroupsResponse__Outcome {
   STRATA__V1__APPLY_FEATURE_GROUPS_RESPONSE__OUTCOME__OUTCOME_UNSPECIFIED = 0,
   /*
@@ -92,6 +121,119 @@ typedef enum _Strata__V1__Consistency {
 } Strata__V1__Consistency;
 
 /* --- messages --- */
+
+struct  Strata__V1__ChangeMembershipRequest
+{
+  ProtobufCMessage base;
+  Strata__V1__ChangeMembershipRequest__Action action;
+  char *node;
+  char *replacement;
+  char *address;
+  uint32_t internode_port;
+  char *zone;
+};
+#define STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__change_membership_request__descriptor) \
+    , STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ACTION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Strata__V1__ChangeMembershipResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The change in progress (absent: none).
+   */
+  Strata__V1__MembershipChange *change;
+  /*
+   * The ring's epoch and members now.
+   */
+  uint64_t ring_epoch;
+  size_t n_members;
+  char **members;
+};
+#define STRATA__V1__CHANGE_MEMBERSHIP_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__change_membership_response__descriptor) \
+    , NULL, 0, 0,NULL }
+
+
+struct  Strata__V1__MembershipChange
+{
+  ProtobufCMessage base;
+  /*
+   * "add", "remove" or "replace".
+   */
+  char *kind;
+  /*
+   * The node added, removed or replaced; with replace, the replacement too.
+   */
+  char *node;
+  char *replacement;
+  /*
+   * dual_write, streaming, read_new, switched, cleanup (docs/scale-out.md).
+   */
+  char *phase;
+  uint64_t from_epoch;
+  size_t n_from_members;
+  char **from_members;
+  size_t n_to_members;
+  char **to_members;
+  int64_t started_at_micros;
+  /*
+   * The node driving the change now (empty: none yet).
+   */
+  char *driver;
+  size_t n_transfers;
+  Strata__V1__RangeTransfer **transfers;
+  /*
+   * When phase is switched: the copies that moved away are deleted at this time (0: unknown).
+   */
+  int64_t cleanup_at_micros;
+};
+#define STRATA__V1__MEMBERSHIP_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__membership_change__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
+/*
+ * One node receiving the token ranges it gains, from their current replicas.
+ */
+struct  Strata__V1__RangeTransfer
+{
+  ProtobufCMessage base;
+  char *target;
+  /*
+   * The fraction of the token space the target receives.
+   */
+  double token_share;
+  size_t n_sources;
+  char **sources;
+  /*
+   * Sources done, of all.
+   */
+  uint32_t sources_done;
+  /*
+   * (bucket, group version) pairs compared and merged so far / in all, over the sources done and the
+   * one in progress.
+   */
+  uint64_t buckets_done;
+  uint64_t buckets_total;
+  uint64_t rows_received;
+  uint64_t bytes_received;
+  /*
+   * Since the transfer started.
+   */
+  int64_t started_at_micros;
+  int64_t updated_at_micros;
+  protobuf_c_boolean done;
+  /*
+   * The last failure (a source down), retried.
+   */
+  char *error;
+};
+#define STRATA__V1__RANGE_TRANSFER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__range_transfer__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
 
 struct  Strata__V1__RepairRequest
 {
@@ -680,10 +822,14 @@ struct  Strata__V1__GetStatusResponse
    * Cluster nodes only: how many nodes hold each entity's rows.
    */
   uint32_t replication_factor;
+  /*
+   * A membership change in progress (etcd clusters; absent: none).
+   */
+  Strata__V1__MembershipChange *membership_change;
 };
 #define STRATA__V1__GET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_status_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0, NULL }
 
 
 struct  Strata__V1__NodeLimits
@@ -760,6 +906,82 @@ struct  Strata__V1__GroupWriteStatus
     , (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
+/* Strata__V1__ChangeMembershipRequest methods */
+void   strata__v1__change_membership_request__init
+                     (Strata__V1__ChangeMembershipRequest         *message);
+size_t strata__v1__change_membership_request__get_packed_size
+                     (const Strata__V1__ChangeMembershipRequest   *message);
+size_t strata__v1__change_membership_request__pack
+                     (const Strata__V1__ChangeMembershipRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__change_membership_request__pack_to_buffer
+                     (const Strata__V1__ChangeMembershipRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ChangeMembershipRequest *
+       strata__v1__change_membership_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__change_membership_request__free_unpacked
+                     (Strata__V1__ChangeMembershipRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__ChangeMembershipResponse methods */
+void   strata__v1__change_membership_response__init
+                     (Strata__V1__ChangeMembershipResponse         *message);
+size_t strata__v1__change_membership_response__get_packed_size
+                     (const Strata__V1__ChangeMembershipResponse   *message);
+size_t strata__v1__change_membership_response__pack
+                     (const Strata__V1__ChangeMembershipResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__change_membership_response__pack_to_buffer
+                     (const Strata__V1__ChangeMembershipResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ChangeMembershipResponse *
+       strata__v1__change_membership_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__change_membership_response__free_unpacked
+                     (Strata__V1__ChangeMembershipResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__MembershipChange methods */
+void   strata__v1__membership_change__init
+                     (Strata__V1__MembershipChange         *message);
+size_t strata__v1__membership_change__get_packed_size
+                     (const Strata__V1__MembershipChange   *message);
+size_t strata__v1__membership_change__pack
+                     (const Strata__V1__MembershipChange   *message,
+                      uint8_t             *out);
+size_t strata__v1__membership_change__pack_to_buffer
+                     (const Strata__V1__MembershipChange   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__MembershipChange *
+       strata__v1__membership_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__membership_change__free_unpacked
+                     (Strata__V1__MembershipChange *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__RangeTransfer methods */
+void   strata__v1__range_transfer__init
+                     (Strata__V1__RangeTransfer         *message);
+size_t strata__v1__range_transfer__get_packed_size
+                     (const Strata__V1__RangeTransfer   *message);
+size_t strata__v1__range_transfer__pack
+                     (const Strata__V1__RangeTransfer   *message,
+                      uint8_t             *out);
+size_t strata__v1__range_transfer__pack_to_buffer
+                     (const Strata__V1__RangeTransfer   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__RangeTransfer *
+       strata__v1__range_transfer__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__range_transfer__free_unpacked
+                     (Strata__V1__RangeTransfer *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__RepairRequest methods */
 void   strata__v1__repair_request__init
                      (Strata__V1__RepairRequest         *message);
@@ -1354,6 +1576,18 @@ void   strata__v1__group_write_status__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Strata__V1__ChangeMembershipRequest_Closure)
+                 (const Strata__V1__ChangeMembershipRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__ChangeMembershipResponse_Closure)
+                 (const Strata__V1__ChangeMembershipResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__MembershipChange_Closure)
+                 (const Strata__V1__MembershipChange *message,
+                  void *closure_data);
+typedef void (*Strata__V1__RangeTransfer_Closure)
+                 (const Strata__V1__RangeTransfer *message,
+                  void *closure_data);
 typedef void (*Strata__V1__RepairRequest_Closure)
                  (const Strata__V1__RepairRequest *message,
                   void *closure_data);
@@ -1497,6 +1731,10 @@ struct Strata__V1__FeatureStore_Service
                  const Strata__V1__RepairRequest *input,
                  Strata__V1__RepairResponse_Closure closure,
                  void *closure_data);
+  void (*change_membership)(Strata__V1__FeatureStore_Service *service,
+                            const Strata__V1__ChangeMembershipRequest *input,
+                            Strata__V1__ChangeMembershipResponse_Closure closure,
+                            void *closure_data);
 };
 typedef void (*Strata__V1__FeatureStore_ServiceDestroy)(Strata__V1__FeatureStore_Service *);
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
@@ -1514,7 +1752,8 @@ void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
       function_prefix__ ## get_historical_features,\
       function_prefix__ ## get_status,\
       function_prefix__ ## ping,\
-      function_prefix__ ## repair  }
+      function_prefix__ ## repair,\
+      function_prefix__ ## change_membership  }
 void strata__v1__feature_store__apply_feature_groups(ProtobufCService *service,
                                                      const Strata__V1__ApplyFeatureGroupsRequest *input,
                                                      Strata__V1__ApplyFeatureGroupsResponse_Closure closure,
@@ -1555,10 +1794,19 @@ void strata__v1__feature_store__repair(ProtobufCService *service,
                                        const Strata__V1__RepairRequest *input,
                                        Strata__V1__RepairResponse_Closure closure,
                                        void *closure_data);
+void strata__v1__feature_store__change_membership(ProtobufCService *service,
+                                                  const Strata__V1__ChangeMembershipRequest *input,
+                                                  Strata__V1__ChangeMembershipResponse_Closure closure,
+                                                  void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    strata__v1__consistency__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__change_membership_request__descriptor;
+extern const ProtobufCEnumDescriptor    strata__v1__change_membership_request__action__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__change_membership_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__membership_change__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__range_transfer__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__repair_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__repair_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__repair_peer_failure__descriptor;

@@ -19,6 +19,100 @@ CONSISTENCY_ONE: Consistency
 CONSISTENCY_QUORUM: Consistency
 CONSISTENCY_ALL: Consistency
 
+class ChangeMembershipRequest(_message.Message):
+    __slots__ = ("action", "node", "replacement", "address", "internode_port", "zone")
+    class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ACTION_UNSPECIFIED: _ClassVar[ChangeMembershipRequest.Action]
+        ADD: _ClassVar[ChangeMembershipRequest.Action]
+        REMOVE: _ClassVar[ChangeMembershipRequest.Action]
+        REPLACE: _ClassVar[ChangeMembershipRequest.Action]
+        CLEANUP: _ClassVar[ChangeMembershipRequest.Action]
+        STATUS: _ClassVar[ChangeMembershipRequest.Action]
+    ACTION_UNSPECIFIED: ChangeMembershipRequest.Action
+    ADD: ChangeMembershipRequest.Action
+    REMOVE: ChangeMembershipRequest.Action
+    REPLACE: ChangeMembershipRequest.Action
+    CLEANUP: ChangeMembershipRequest.Action
+    STATUS: ChangeMembershipRequest.Action
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    REPLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    INTERNODE_PORT_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    action: ChangeMembershipRequest.Action
+    node: str
+    replacement: str
+    address: str
+    internode_port: int
+    zone: str
+    def __init__(self, action: _Optional[_Union[ChangeMembershipRequest.Action, str]] = ..., node: _Optional[str] = ..., replacement: _Optional[str] = ..., address: _Optional[str] = ..., internode_port: _Optional[int] = ..., zone: _Optional[str] = ...) -> None: ...
+
+class ChangeMembershipResponse(_message.Message):
+    __slots__ = ("change", "ring_epoch", "members")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    RING_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    change: MembershipChange
+    ring_epoch: int
+    members: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, change: _Optional[_Union[MembershipChange, _Mapping]] = ..., ring_epoch: _Optional[int] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MembershipChange(_message.Message):
+    __slots__ = ("kind", "node", "replacement", "phase", "from_epoch", "from_members", "to_members", "started_at_micros", "driver", "transfers", "cleanup_at_micros")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    REPLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    FROM_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    FROM_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TO_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    CLEANUP_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    node: str
+    replacement: str
+    phase: str
+    from_epoch: int
+    from_members: _containers.RepeatedScalarFieldContainer[str]
+    to_members: _containers.RepeatedScalarFieldContainer[str]
+    started_at_micros: int
+    driver: str
+    transfers: _containers.RepeatedCompositeFieldContainer[RangeTransfer]
+    cleanup_at_micros: int
+    def __init__(self, kind: _Optional[str] = ..., node: _Optional[str] = ..., replacement: _Optional[str] = ..., phase: _Optional[str] = ..., from_epoch: _Optional[int] = ..., from_members: _Optional[_Iterable[str]] = ..., to_members: _Optional[_Iterable[str]] = ..., started_at_micros: _Optional[int] = ..., driver: _Optional[str] = ..., transfers: _Optional[_Iterable[_Union[RangeTransfer, _Mapping]]] = ..., cleanup_at_micros: _Optional[int] = ...) -> None: ...
+
+class RangeTransfer(_message.Message):
+    __slots__ = ("target", "token_share", "sources", "sources_done", "buckets_done", "buckets_total", "rows_received", "bytes_received", "started_at_micros", "updated_at_micros", "done", "error")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SHARE_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_DONE_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_DONE_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ROWS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    token_share: float
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    sources_done: int
+    buckets_done: int
+    buckets_total: int
+    rows_received: int
+    bytes_received: int
+    started_at_micros: int
+    updated_at_micros: int
+    done: bool
+    error: str
+    def __init__(self, target: _Optional[str] = ..., token_share: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., sources_done: _Optional[int] = ..., buckets_done: _Optional[int] = ..., buckets_total: _Optional[int] = ..., rows_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., started_at_micros: _Optional[int] = ..., updated_at_micros: _Optional[int] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
 class RepairRequest(_message.Message):
     __slots__ = ("max_rows_per_second",)
     MAX_ROWS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
@@ -297,7 +391,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered", "replication_factor")
+    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered", "replication_factor", "membership_change")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -320,6 +414,7 @@ class GetStatusResponse(_message.Message):
     INTERNODE_LOOKUPS_OVER_GRPC_FIELD_NUMBER: _ClassVar[int]
     LANE_LOOKUPS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    MEMBERSHIP_CHANGE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     version: str
     started_at_micros: int
@@ -342,7 +437,8 @@ class GetStatusResponse(_message.Message):
     internode_lookups_over_grpc: int
     lane_lookups_answered: int
     replication_factor: int
-    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ..., replication_factor: _Optional[int] = ...) -> None: ...
+    membership_change: MembershipChange
+    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ..., replication_factor: _Optional[int] = ..., membership_change: _Optional[_Union[MembershipChange, _Mapping]] = ...) -> None: ...
 
 class NodeLimits(_message.Message):
     __slots__ = ("max_rows_per_batch", "max_request_bytes", "max_entities_per_lookup", "max_labels_per_message")

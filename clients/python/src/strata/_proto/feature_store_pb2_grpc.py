@@ -84,6 +84,11 @@ class FeatureStoreStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.RepairRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.RepairResponse.FromString,
                 _registered_method=True)
+        self.ChangeMembership = channel.unary_unary(
+                '/strata.v1.FeatureStore/ChangeMembership',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.ChangeMembershipRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.ChangeMembershipResponse.FromString,
+                _registered_method=True)
 
 
 class FeatureStoreServicer:
@@ -172,6 +177,18 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangeMembership(self, request, context):
+        """Membership changes of a cluster whose metadata is in etcd (docs/scale-out.md): add a node, remove
+        (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
+        driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
+        recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
+        Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeatureStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +241,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.Repair,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.RepairRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.RepairResponse.SerializeToString,
+            ),
+            'ChangeMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeMembership,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.ChangeMembershipRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.ChangeMembershipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -496,6 +518,33 @@ class FeatureStore:
             '/strata.v1.FeatureStore/Repair',
             strata_dot_v1_dot_feature__store__pb2.RepairRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.RepairResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/ChangeMembership',
+            strata_dot_v1_dot_feature__store__pb2.ChangeMembershipRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.ChangeMembershipResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from . import feature_store_pb2 as strata_dot_v1_dot_feature__store__pb2
 from . import types_pb2 as strata_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/shard.proto\x12\tstrata.v1\x1a\x1dstrata/v1/feature_store.proto\x1a\x15strata/v1/types.proto\"\x1d\n\rDigestRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\"Y\n\x0c\x42ucketDigest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\r\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0b\n\x03sum\x18\x04 \x01(\x06\x12\x0c\n\x04rows\x18\x05 \x01(\x04\":\n\x0e\x44igestResponse\x12(\n\x07\x64igests\x18\x01 \x03(\x0b\x32\x17.strata.v1.BucketDigest\"P\n\x10RangeRowsRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x02 \x01(\r\x12\r\n\x05group\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\"c\n\x0bShardLookup\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x34\n\x07request\x18\x02 \x01(\x0b\x32#.strata.v1.GetOnlineFeaturesRequest\x12\x12\n\nring_epoch\x18\x03 \x01(\x04\"v\n\x11ShardLookupAnswer\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x36\n\x08response\x18\x02 \x01(\x0b\x32$.strata.v1.GetOnlineFeaturesResponse\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x16\n\x14GetLookupLaneRequest\"(\n\nLookupLane\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x0c\n\x04host\x18\x02 \x01(\t\"O\n\x10RegistrySnapshot\x12\'\n\x06groups\x18\x01 \x03(\x0b\x32\x17.strata.v1.FeatureGroup\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"$\n\x13PutRegistryResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\"\x14\n\x12GetRegistryRequest2\xe7\x07\n\x05Shard\x12O\n\nWriteBatch\x12\x1f.strata.v1.WriteFeaturesRequest\x1a .strata.v1.WriteFeaturesResponse\x12V\n\tGetOnline\x12#.strata.v1.GetOnlineFeaturesRequest\x1a$.strata.v1.GetOnlineFeaturesResponse\x12H\n\x0cLookupStream\x12\x16.strata.v1.ShardLookup\x1a\x1c.strata.v1.ShardLookupAnswer(\x01\x30\x01\x12G\n\rGetLookupLane\x12\x1f.strata.v1.GetLookupLaneRequest\x1a\x15.strata.v1.LookupLane\x12\x66\n\rGetHistorical\x12\'.strata.v1.GetHistoricalFeaturesRequest\x1a(.strata.v1.GetHistoricalFeaturesResponse(\x01\x30\x01\x12\\\n\rApplyOnLeader\x12$.strata.v1.ApplyFeatureGroupsRequest\x1a%.strata.v1.ApplyFeatureGroupsResponse\x12\x66\n\x11SetStatusOnLeader\x12\'.strata.v1.SetFeatureGroupStatusRequest\x1a(.strata.v1.SetFeatureGroupStatusResponse\x12J\n\x0bPutRegistry\x12\x1b.strata.v1.RegistrySnapshot\x1a\x1e.strata.v1.PutRegistryResponse\x12I\n\x0bGetRegistry\x12\x1d.strata.v1.GetRegistryRequest\x1a\x1b.strata.v1.RegistrySnapshot\x12J\n\rGetNodeStatus\x12\x1b.strata.v1.GetStatusRequest\x1a\x1c.strata.v1.GetStatusResponse\x12\x41\n\nGetDigests\x12\x18.strata.v1.DigestRequest\x1a\x19.strata.v1.DigestResponse\x12N\n\x0cGetRangeRows\x12\x1b.strata.v1.RangeRowsRequest\x1a\x1f.strata.v1.WriteFeaturesRequest0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/shard.proto\x12\tstrata.v1\x1a\x1dstrata/v1/feature_store.proto\x1a\x15strata/v1/types.proto\"6\n\rDigestRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x17\n\x0fmoving_to_epoch\x18\x02 \x01(\x04\"Y\n\x0c\x42ucketDigest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\r\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0b\n\x03sum\x18\x04 \x01(\x06\x12\x0c\n\x04rows\x18\x05 \x01(\x04\":\n\x0e\x44igestResponse\x12(\n\x07\x64igests\x18\x01 \x03(\x0b\x32\x17.strata.v1.BucketDigest\"i\n\x10RangeRowsRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x02 \x01(\r\x12\r\n\x05group\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x17\n\x0fmoving_to_epoch\x18\x05 \x01(\x04\"c\n\x0bShardLookup\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x34\n\x07request\x18\x02 \x01(\x0b\x32#.strata.v1.GetOnlineFeaturesRequest\x12\x12\n\nring_epoch\x18\x03 \x01(\x04\"v\n\x11ShardLookupAnswer\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x36\n\x08response\x18\x02 \x01(\x0b\x32$.strata.v1.GetOnlineFeaturesResponse\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x16\n\x14GetLookupLaneRequest\"(\n\nLookupLane\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x0c\n\x04host\x18\x02 \x01(\t\"O\n\x10RegistrySnapshot\x12\'\n\x06groups\x18\x01 \x03(\x0b\x32\x17.strata.v1.FeatureGroup\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"$\n\x13PutRegistryResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\"\x14\n\x12GetRegistryRequest2\xe7\x07\n\x05Shard\x12O\n\nWriteBatch\x12\x1f.strata.v1.WriteFeaturesRequest\x1a .strata.v1.WriteFeaturesResponse\x12V\n\tGetOnline\x12#.strata.v1.GetOnlineFeaturesRequest\x1a$.strata.v1.GetOnlineFeaturesResponse\x12H\n\x0cLookupStream\x12\x16.strata.v1.ShardLookup\x1a\x1c.strata.v1.ShardLookupAnswer(\x01\x30\x01\x12G\n\rGetLookupLane\x12\x1f.strata.v1.GetLookupLaneRequest\x1a\x15.strata.v1.LookupLane\x12\x66\n\rGetHistorical\x12\'.strata.v1.GetHistoricalFeaturesRequest\x1a(.strata.v1.GetHistoricalFeaturesResponse(\x01\x30\x01\x12\\\n\rApplyOnLeader\x12$.strata.v1.ApplyFeatureGroupsRequest\x1a%.strata.v1.ApplyFeatureGroupsResponse\x12\x66\n\x11SetStatusOnLeader\x12\'.strata.v1.SetFeatureGroupStatusRequest\x1a(.strata.v1.SetFeatureGroupStatusResponse\x12J\n\x0bPutRegistry\x12\x1b.strata.v1.RegistrySnapshot\x1a\x1e.strata.v1.PutRegistryResponse\x12I\n\x0bGetRegistry\x12\x1d.strata.v1.GetRegistryRequest\x1a\x1b.strata.v1.RegistrySnapshot\x12J\n\rGetNodeStatus\x12\x1b.strata.v1.GetStatusRequest\x1a\x1c.strata.v1.GetStatusResponse\x12\x41\n\nGetDigests\x12\x18.strata.v1.DigestRequest\x1a\x19.strata.v1.DigestResponse\x12N\n\x0cGetRangeRows\x12\x1b.strata.v1.RangeRowsRequest\x1a\x1f.strata.v1.WriteFeaturesRequest0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,27 +34,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.shard_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DIGESTREQUEST']._serialized_start=90
-  _globals['_DIGESTREQUEST']._serialized_end=119
-  _globals['_BUCKETDIGEST']._serialized_start=121
-  _globals['_BUCKETDIGEST']._serialized_end=210
-  _globals['_DIGESTRESPONSE']._serialized_start=212
-  _globals['_DIGESTRESPONSE']._serialized_end=270
-  _globals['_RANGEROWSREQUEST']._serialized_start=272
-  _globals['_RANGEROWSREQUEST']._serialized_end=352
-  _globals['_SHARDLOOKUP']._serialized_start=354
-  _globals['_SHARDLOOKUP']._serialized_end=453
-  _globals['_SHARDLOOKUPANSWER']._serialized_start=455
-  _globals['_SHARDLOOKUPANSWER']._serialized_end=573
-  _globals['_GETLOOKUPLANEREQUEST']._serialized_start=575
-  _globals['_GETLOOKUPLANEREQUEST']._serialized_end=597
-  _globals['_LOOKUPLANE']._serialized_start=599
-  _globals['_LOOKUPLANE']._serialized_end=639
-  _globals['_REGISTRYSNAPSHOT']._serialized_start=641
-  _globals['_REGISTRYSNAPSHOT']._serialized_end=720
-  _globals['_PUTREGISTRYRESPONSE']._serialized_start=722
-  _globals['_PUTREGISTRYRESPONSE']._serialized_end=758
-  _globals['_GETREGISTRYREQUEST']._serialized_start=760
-  _globals['_GETREGISTRYREQUEST']._serialized_end=780
-  _globals['_SHARD']._serialized_start=783
-  _globals['_SHARD']._serialized_end=1782
+  _globals['_DIGESTREQUEST']._serialized_end=144
+  _globals['_BUCKETDIGEST']._serialized_start=146
+  _globals['_BUCKETDIGEST']._serialized_end=235
+  _globals['_DIGESTRESPONSE']._serialized_start=237
+  _globals['_DIGESTRESPONSE']._serialized_end=295
+  _globals['_RANGEROWSREQUEST']._serialized_start=297
+  _globals['_RANGEROWSREQUEST']._serialized_end=402
+  _globals['_SHARDLOOKUP']._serialized_start=404
+  _globals['_SHARDLOOKUP']._serialized_end=503
+  _globals['_SHARDLOOKUPANSWER']._serialized_start=505
+  _globals['_SHARDLOOKUPANSWER']._serialized_end=623
+  _globals['_GETLOOKUPLANEREQUEST']._serialized_start=625
+  _globals['_GETLOOKUPLANEREQUEST']._serialized_end=647
+  _globals['_LOOKUPLANE']._serialized_start=649
+  _globals['_LOOKUPLANE']._serialized_end=689
+  _globals['_REGISTRYSNAPSHOT']._serialized_start=691
+  _globals['_REGISTRYSNAPSHOT']._serialized_end=770
+  _globals['_PUTREGISTRYRESPONSE']._serialized_start=772
+  _globals['_PUTREGISTRYRESPONSE']._serialized_end=808
+  _globals['_GETREGISTRYREQUEST']._serialized_start=810
+  _globals['_GETREGISTRYREQUEST']._serialized_end=830
+  _globals['_SHARD']._serialized_start=833
+  _globals['_SHARD']._serialized_end=1832
 # @@protoc_insertion_point(module_scope)

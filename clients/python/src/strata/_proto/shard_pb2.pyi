@@ -9,10 +9,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DigestRequest(_message.Message):
-    __slots__ = ("peer",)
+    __slots__ = ("peer", "moving_to_epoch")
     PEER_FIELD_NUMBER: _ClassVar[int]
+    MOVING_TO_EPOCH_FIELD_NUMBER: _ClassVar[int]
     peer: str
-    def __init__(self, peer: _Optional[str] = ...) -> None: ...
+    moving_to_epoch: int
+    def __init__(self, peer: _Optional[str] = ..., moving_to_epoch: _Optional[int] = ...) -> None: ...
 
 class BucketDigest(_message.Message):
     __slots__ = ("bucket", "group", "version", "sum", "rows")
@@ -35,16 +37,18 @@ class DigestResponse(_message.Message):
     def __init__(self, digests: _Optional[_Iterable[_Union[BucketDigest, _Mapping]]] = ...) -> None: ...
 
 class RangeRowsRequest(_message.Message):
-    __slots__ = ("peer", "bucket", "group", "version")
+    __slots__ = ("peer", "bucket", "group", "version", "moving_to_epoch")
     PEER_FIELD_NUMBER: _ClassVar[int]
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    MOVING_TO_EPOCH_FIELD_NUMBER: _ClassVar[int]
     peer: str
     bucket: int
     group: str
     version: int
-    def __init__(self, peer: _Optional[str] = ..., bucket: _Optional[int] = ..., group: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    moving_to_epoch: int
+    def __init__(self, peer: _Optional[str] = ..., bucket: _Optional[int] = ..., group: _Optional[str] = ..., version: _Optional[int] = ..., moving_to_epoch: _Optional[int] = ...) -> None: ...
 
 class ShardLookup(_message.Message):
     __slots__ = ("id", "request", "ring_epoch")

@@ -1,0 +1,145 @@
+public import StrataEtcd
+internal import Foundation
+public import Logging
+
+/// Drives the membership change in the layout through its phases (`MembershipChange`). Every node runs
+/// one; the node holding the `change-driver` key (under its lease) drives, so when it dies another
+/// takes over within the lease's TTL and resumes from the phase recorded in etcd: every step is a
+/// condition on etcd's state followed by one transaction against the layout's revision.
+///
+/// A phase is left when every live participant applied it (`layout-applied/<node>` at or past the
+/// layout's revision; a participant without a lease is waited for `leaseGrace`, then taken to be down:
+/// it reads the layout before it serves again), and:
+/// - `streaming`: when every node of the new ring reported its transfer done (`change-done/<node>`);
+///   nodes that are down are waited for (they must hold their ranges before reads move to them);
+/// - `switched`: when `cleanupAtMicros` passed (`MembershipChanges.cleanupNow` sets it to 0);
+/// - `cleanup`: when every live node of the old ring reported its cleanup done; the change is then
+///   removed from the layout.
+public struct MembershipDriver: Sendable {
+  let etcd: EtcdClient
+  let keys: MetadataKeys
+  let nodeID: String
+  let logger: Logger
+  /// How long old copies stay after the switch before the cleanup starts by itself.
+  let cleanupGrace: Duration
+  static let leaseGrace: Duration = .seconds(3)
+
+  public init(etcd: EtcdClient, keys: MetadataKeys, nodeID: String, logger: Logger, cleanupGrace: Duration) {
+    self.etcd = etcd
+    self.keys = keys
+    self.nodeID = nodeID
+    self.logger = logger
+    self.cleanupGrace = cleanupGrace
+  }
+
+  var membership: EtcdMembership { EtcdMembership(etcd: etcd, keys: keys, logger: logger) }
+
+  /// Runs until cancelled.
+  public func run() async {
+    while !Task.isCancelled {
+      do {
+        try await etcd.withLease(ttl: .seconds(5)) { lease in try await self.loop(lease: lease.id) }
+      } catch is CancellationError {
+        return
+      } catch {
+        if Task.isCancelled { return }
+        logger.info("membership driver: etcd failed; retrying", metadata: ["error": "\(error)"])
+        try? await Task.sleep(for: .seconds(1))
+      }
+    }
+  }
+
+  private func loop(lease: Int64) async throws {
+    var waitingSince: (phase: String, since: ContinuousClock.Instant)?
+    while !Task.isCancelled {
+      guard let (layout, revision) = try await membership.read(), let change = layout.change else {
+        waitingSince = nil
+        try await Task.sleep(for: .milliseconds(250))
+        continue
+      }
+      guard try await holdDriverKey(lease: lease) else {
+        try await Task.sleep(for: .milliseconds(500))
+        continue
+      }
+      let key = "\(change.toEpoch):\(change.phase.rawValue):\(revision)"
+      if waitingSince?.phase != key { waitingSince = (key, .now) }
+      let waited = ContinuousClock.now - waitingSince!.since
+      if let next = try await step(layout, change: change, revision: revision, waited: waited) {
+        if try await membership.write(next, ifRevision: revision) {
+          logger.info(
+            "membership change moved on",
+            metadata: ["strata.change": "\(change.summary)", "strata.phase": "\(next.change?.phase.rawValue ?? "done")"])
+        }
+        continue
+      }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+  }
+
+  /// Takes the driver key if nobody holds it; whether this node holds it.
+  private func holdDriverKey(lease: Int64) async throws -> Bool {
+    let result = try await etcd.transaction(
+      if: [.missing(keys.changeDriver)], then: [.put(keys.changeDriver, nodeID, lease: lease)],
+      else: [.get(.key(keys.changeDriver))])
+    if result.succeeded {
+      logger.info("driving the membership change", metadata: ["strata.node": "\(nodeID)"])
+      return true
+    }
+    guard case .get(let holder) = result.responses.first else { return false }
+    return holder.first?.valueString == nodeID
+  }
+
+  /// The next layout when `change` may leave its phase; nil while it must wait.
+  func step(_ layout: ClusterLayout, change: MembershipChange, revision: Int64, waited: Duration) async throws -> ClusterLayout? {
+    let participants = change.allMembers.map(\.id).filter { $0 != change.dead }
+    let (applied, leased) = try await appliedRevisions()
+    let grace = waited >= Self.leaseGrace
+    // Every live participant routes by this layout (one without a lease: after the grace).
+    let allApplied = participants.allSatisfy { node in
+      if let r = applied[node] { return r >= revision }
+      return grace && !leased.contains(node)
+    }
+    guard allApplied else { return nil }
+    var next = layout
+    switch change.phase {
+    case .dualWrite:
+      next.change!.phase = .streaming
+    case .streaming:
+      let done = try await doneMarkers()
+      let marker = change.doneMarker(.streaming)
+      guard change.to.allSatisfy({ done[$0.id] == marker }) else { return nil }
+      next.change!.phase = .readNew
+    case .readNew:
+      next.change!.phase = .switched
+      next.epoch = change.toEpoch
+      next.nodes = change.to
+      next.change!.cleanupAtMicros = MembershipChanges.nowMicros + Int64(cleanupGrace.components.seconds * 1_000_000)
+    case .switched:
+      guard MembershipChanges.nowMicros >= change.cleanupAtMicros ?? 0 else { return nil }
+      next.change!.phase = .cleanup
+    case .cleanup:
+      let done = try await doneMarkers()
+      let marker = change.doneMarker(.cleanup)
+      let losing = change.from.map(\.id).filter { $0 != change.dead }
+      guard losing.allSatisfy({ done[$0] == marker || (grace && applied[$0] == nil) }) else { return nil }
+      next.change = nil
+    }
+    return next
+  }
+
+  /// Layout revision per node holding a lease.
+  private func appliedRevisions() async throws -> ([String: Int64], Set<String>) {
+    let result = try await etcd.get(.prefix(keys.layoutApplied))
+    var out: [String: Int64] = [:]
+    for kv in result.keyValues {
+      out[String(kv.key.dropFirst(keys.layoutApplied.count))] = Int64(kv.valueString) ?? 0
+    }
+    return (out, Set(out.keys))
+  }
+
+  private func doneMarkers() async throws -> [String: String] {
+    let result = try await etcd.get(.prefix(keys.changeDone))
+    return Dictionary(
+      result.keyValues.map { (String($0.key.dropFirst(keys.changeDone.count)), $0.valueString) }, uniquingKeysWith: { a, _ in a })
+  }
+}
