@@ -15,7 +15,7 @@ struct ClusterCommand: AsyncParsableCommand {
       then reads and the ring switch over, and after a grace period the old copies are deleted.
       One change at a time. --wait follows the change with a progress bar until it is done.
       """,
-    subcommands: [AddNode.self, RemoveNode.self, ReplaceNode.self, Cleanup.self, Status.self])
+    subcommands: [AddNode.self, RemoveNode.self, ReplaceNode.self, Cleanup.self, Abort.self, Status.self])
 
   struct AddNode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -88,6 +88,17 @@ struct ClusterCommand: AsyncParsableCommand {
 
     func run() async throws {
       try await ClusterCommand.submit(.with { $0.action = .cleanup }, client: client, wait: wait)
+    }
+  }
+
+  struct Abort: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "abort",
+      abstract: "Give up the change in progress while reads still use the old ring (before read_new); a node being added stops.")
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+      try await ClusterCommand.submit(.with { $0.action = .abort }, client: client, wait: false)
     }
   }
 

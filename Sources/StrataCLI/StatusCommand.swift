@@ -38,6 +38,11 @@ struct StatusCommand: AsyncParsableCommand {
         "internode:      \(s.internodeLookupsOnLanes) lookups sent on lookup lanes, \(s.internodeLookupsOverGrpc) over gRPC; \(s.laneLookupsAnswered) answered on this node's lane")
       print("cluster (ring epoch \(s.ringEpoch), replication factor \(s.replicationFactor); HINTS HERE: rows this node keeps for that node until it stores them):")
       print(Table.render(rows))
+      if s.hasMembershipChange {
+        // The change in progress and each receiving node's transfer (docs/scale-out.md).
+        let change = ClusterCommand.describe(.with { $0.ringEpoch = s.ringEpoch; $0.change = s.membershipChange })
+        print(change.split(separator: "\n").dropFirst().joined(separator: "\n"))
+      }
     }
     if !s.groups.isEmpty {
       var rows = [["GROUP", "ROWS", "LAST WRITE"]]

@@ -101,6 +101,32 @@ public struct MembershipChanges: Sendable {
     throw StrataError.unavailable("the cluster layout changed under this request 10 times in a row; try again")
   }
 
+  /// Gives up the change in progress while reads still use the old ring (`dualWrite`, `streaming`):
+  /// the layout goes back to the old ring alone (a node being added is no member and stops; the rows
+  /// it received stay in its data directory). Every acknowledged write is on a quorum of the old
+  /// replicas, which reads never left. FAILED_PRECONDITION once reads moved to the new ring.
+  public func abort() async throws -> ClusterLayout {
+    for _ in 0..<10 {
+      guard let (layout, revision) = try await read() else { throw Self.noCluster(keys) }
+      guard let change = layout.change else {
+        throw StrataError.failedPrecondition("no membership change is in progress: there is nothing to abort")
+      }
+      guard change.phase <= .streaming else {
+        throw StrataError.failedPrecondition(
+          "the change \"\(change.summary)\" is in phase \(change.phase.rawValue): reads already moved to the new ring, so it can only go forward (strata cluster status)")
+      }
+      var next = layout
+      next.change = nil
+      next.nodes = change.from
+      next.epoch = change.fromEpoch
+      if try await membership.write(next, ifRevision: revision) {
+        logger.notice("membership change aborted", metadata: ["strata.change": "\(change.summary)"])
+        return next
+      }
+    }
+    throw StrataError.unavailable("the cluster layout changed under this request 10 times in a row; try again")
+  }
+
   /// The layout now (nil: no cluster).
   public func read() async throws -> (ClusterLayout, Int64)? {
     do {

@@ -402,7 +402,8 @@ extension Strata_V1_FeatureStore {
         /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
         /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
         /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+        /// > moved) and `status`.
         /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
         ///
         /// - Parameters:
@@ -624,7 +625,8 @@ extension Strata_V1_FeatureStore {
         /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
         /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
         /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+        /// > moved) and `status`.
         /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
         ///
         /// - Parameters:
@@ -845,7 +847,8 @@ extension Strata_V1_FeatureStore {
         /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
         /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
         /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+        /// > moved) and `status`.
         /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
         ///
         /// - Parameters:
@@ -1512,7 +1515,8 @@ extension Strata_V1_FeatureStore {
         /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
         /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
         /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+        /// > moved) and `status`.
         /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
         ///
         /// - Parameters:
@@ -1905,7 +1909,8 @@ extension Strata_V1_FeatureStore {
         /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
         /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
         /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-        /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+        /// > moved) and `status`.
         /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
         ///
         /// - Parameters:
@@ -2247,7 +2252,8 @@ extension Strata_V1_FeatureStore.ClientProtocol {
     /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
     /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
     /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-    /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+    /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+    /// > moved) and `status`.
     /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
     ///
     /// - Parameters:
@@ -2625,7 +2631,8 @@ extension Strata_V1_FeatureStore.ClientProtocol {
     /// > (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
     /// > driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
     /// > recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-    /// > Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+    /// > Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+    /// > moved) and `status`.
     /// > FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
     ///
     /// - Parameters:

@@ -116,6 +116,10 @@ public nonisolated struct Strata_V1_ChangeMembershipRequest: Sendable {
 
     /// Only answer with the change in progress (if any).
     case status // = 5
+
+    /// Give up the change in progress while reads still use the old ring (phases dual_write and
+    /// streaming): the old ring stays, a node being added stops. FAILED_PRECONDITION later.
+    case abort // = 6
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -130,6 +134,7 @@ public nonisolated struct Strata_V1_ChangeMembershipRequest: Sendable {
       case 3: self = .replace
       case 4: self = .cleanup
       case 5: self = .status
+      case 6: self = .abort
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -142,6 +147,7 @@ public nonisolated struct Strata_V1_ChangeMembershipRequest: Sendable {
       case .replace: return 3
       case .cleanup: return 4
       case .status: return 5
+      case .abort: return 6
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -154,6 +160,7 @@ public nonisolated struct Strata_V1_ChangeMembershipRequest: Sendable {
       .replace,
       .cleanup,
       .status,
+      .abort,
     ]
 
   }
@@ -1158,7 +1165,7 @@ nonisolated extension Strata_V1_ChangeMembershipRequest: SwiftProtobuf.Message, 
 }
 
 nonisolated extension Strata_V1_ChangeMembershipRequest.Action: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACTION_UNSPECIFIED\0\u{1}ADD\0\u{1}REMOVE\0\u{1}REPLACE\0\u{1}CLEANUP\0\u{1}STATUS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACTION_UNSPECIFIED\0\u{1}ADD\0\u{1}REMOVE\0\u{1}REPLACE\0\u{1}CLEANUP\0\u{1}STATUS\0\u{1}ABORT\0")
 }
 
 nonisolated extension Strata_V1_ChangeMembershipResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -27,10 +27,12 @@ struct EtcdMembershipControl: MembershipControl {
       _ = try await changes.replace(request.node, with: try Self.member(request.replacement, request))
     case .cleanup:
       _ = try await changes.cleanupNow()
+    case .abort:
+      _ = try await changes.abort()
     case .status:
       break
     case .unspecified, .UNRECOGNIZED:
-      throw StrataError.invalidArgument("action must be ADD, REMOVE, REPLACE, CLEANUP or STATUS")
+      throw StrataError.invalidArgument("action must be ADD, REMOVE, REPLACE, CLEANUP, ABORT or STATUS")
     }
     return try await describe()
   }

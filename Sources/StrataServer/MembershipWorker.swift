@@ -67,6 +67,9 @@ final class MembershipWorker: Sendable {
       return
     }
     registry?.setMembers(layout.participants.map(\.id))
+    // Work of a phase that is over (or of a change that was aborted) stops.
+    let current = layout.change.map { "\($0.phase == .cleanup ? "cleanup" : "stream") \($0.toEpoch)" }
+    cancelJobs(except: layout.change?.phase == .streaming || layout.change?.phase == .cleanup ? current : nil)
     guard let change = layout.change else {
       _ = await factory.hints.dropHints(forNodesNotIn: Set(layout.nodes.map(\.id)))
       if layout.member(me) == nil {
@@ -83,6 +86,16 @@ final class MembershipWorker: Sendable {
     default:
       break
     }
+  }
+
+  /// Cancels every job but `name`.
+  private func cancelJobs(except name: String?) {
+    let stale = jobs.withLock { jobs -> [Task<Void, Never>] in
+      let gone = jobs.filter { $0.key != name }
+      for key in gone.keys { jobs[key] = nil }
+      return Array(gone.values)
+    }
+    for task in stale { task.cancel() }
   }
 
   /// Cancels the jobs (node shutdown).

@@ -173,7 +173,7 @@ struct ScaleOutTests {
   }
 
   @Test(
-    "kill -9 of the joining node in the middle of its transfer, then of the node driving the change: the change resumes (the node restarts and picks up where it stopped; another node takes over driving) and nothing is lost"
+    "kill -9 of the joining node in the middle of its transfer, of the node driving the change, then of a source: the change resumes (the node restarts and picks up where it stopped; another node takes over driving; the source is retried) and nothing is lost"
   )
   func killsDuringTransfer() async throws {
     try await EtcdProcess.with { etcd in
@@ -199,6 +199,21 @@ struct ScaleOutTests {
       usleep(500_000)
       if let driver, driver != "n4" { try cluster.restart(driver) }
       try cluster.startNewNode("n4", join: false)
+      // n4 resumes; then one of its sources (not the driver) dies for a moment.
+      var again = false
+      for _ in 0..<300 where !again {
+        status = try strata(["cluster", "status"], server: cluster.address("n4"), timeout: 10).stdout
+        let line = status.split(separator: "\n").first { $0.hasPrefix("  n4: ") } ?? ""
+        again = status.contains("phase streaming") && !line.isEmpty && !line.contains(" 0 rows,")
+        if !again { usleep(100_000) }
+      }
+      #expect(again, "n4 did not resume its transfer: \(status)")
+      let nowDriving: String = status.components(separatedBy: "driven by ").dropFirst().first.map { String($0.prefix { $0 != "\n" && $0 != "," }) } ?? ""
+      if again, let source = ["n1", "n2", "n3"].first(where: { $0 != nowDriving && $0 != (driver ?? "") }) {
+        cluster.kill9(source)
+        usleep(1_500_000)
+        try cluster.restart(source)
+      }
       let via = ["n1", "n2", "n3"].first { $0 != driver } ?? "n1"
       try Self.waitForChange(cluster, via: via, members: ["n1", "n2", "n3", "n4"], timeout: 300)
       try Self.checkAll(cluster, ledger: ledger, via: ["n1", "n2", "n3", "n4"])
@@ -252,6 +267,39 @@ struct ScaleOutTests {
       let table = clusterTable(try strata(["status"], server: n2.address, timeout: Self.timeout).stdout)
       #expect((table["n1"]?.rows ?? 0) + (table["n2"]?.rows ?? 0) == 500, "\(table)")
       #expect((table["n2"]?.rows ?? 0) > 100, "\(table)")
+    }
+  }
+
+  @Test(
+    "abort while n4 receives its ranges: the cluster stays on its old ring (epoch 1), n4 stops by itself, every entity stays readable; abort with nothing in progress is FAILED_PRECONDITION"
+  )
+  func abortWhileStreaming() async throws {
+    try await EtcdProcess.with { etcd in
+      let cluster = try LocalCluster(replicationFactor: 3, etcd: etcd.endpoint, serveArgs: Self.serveArgs + ["--stream-mb-per-s", "0.005"])
+      defer { cluster.shutdown() }
+      let ledger = try Self.seed(cluster, count: 6_000)
+      try cluster.startNewNode("n4", join: true)
+      var status = ""
+      var streaming = false
+      for _ in 0..<300 where !streaming {
+        status = try strata(["cluster", "status"], server: cluster.address("n1"), timeout: 10).stdout
+        streaming = status.contains("phase streaming")
+        if !streaming { usleep(100_000) }
+      }
+      try #require(streaming, "\(status)")
+      try Self.ok(strata(["cluster", "abort"], server: cluster.address("n2"), timeout: Self.timeout), "abort")
+      let after = try Self.waitForChange(cluster, via: "n3", members: ["n1", "n2", "n3"])
+      #expect(after.hasPrefix("ring epoch 1:"), "\(after)")
+      var stopped = false
+      for _ in 0..<100 where !stopped {
+        stopped = !cluster.isRunning("n4")
+        if !stopped { usleep(100_000) }
+      }
+      #expect(stopped, "n4 still runs after the change that added it was aborted")
+      cluster.forget("n4")
+      try Self.checkAll(cluster, ledger: ledger, via: ["n1", "n2", "n3"])
+      let r = try strata(["cluster", "abort"], server: cluster.address("n1"), timeout: Self.timeout)
+      #expect(r.status != 0 && r.stderr.contains("FAILED_PRECONDITION") && r.stderr.contains("nothing to abort"), "\(r.stderr)")
     }
   }
 }

@@ -1588,7 +1588,7 @@ void   strata__v1__group_write_status__free_unpacked
   assert(message->base.descriptor == &strata__v1__group_write_status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCEnumValue strata__v1__change_membership_request__action__enum_values_by_number[6] =
+static const ProtobufCEnumValue strata__v1__change_membership_request__action__enum_values_by_number[7] =
 {
   { "ACTION_UNSPECIFIED", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ACTION_UNSPECIFIED", 0 },
   { "ADD", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ADD", 1 },
@@ -1596,12 +1596,14 @@ static const ProtobufCEnumValue strata__v1__change_membership_request__action__e
   { "REPLACE", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__REPLACE", 3 },
   { "CLEANUP", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__CLEANUP", 4 },
   { "STATUS", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__STATUS", 5 },
+  { "ABORT", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ABORT", 6 },
 };
 static const ProtobufCIntRange strata__v1__change_membership_request__action__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex strata__v1__change_membership_request__action__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex strata__v1__change_membership_request__action__enum_values_by_name[7] =
 {
+  { "ABORT", 6 },
   { "ACTION_UNSPECIFIED", 0 },
   { "ADD", 1 },
   { "CLEANUP", 4 },
@@ -1616,9 +1618,9 @@ const ProtobufCEnumDescriptor strata__v1__change_membership_request__action__des
   "Action",
   "Strata__V1__ChangeMembershipRequest__Action",
   "strata.v1",
-  6,
+  7,
   strata__v1__change_membership_request__action__enum_values_by_number,
-  6,
+  7,
   strata__v1__change_membership_request__action__enum_values_by_name,
   1,
   strata__v1__change_membership_request__action__value_ranges,

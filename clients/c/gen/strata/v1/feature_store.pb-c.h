@@ -78,7 +78,12 @@ typedef enum _Strata__V1__ChangeMembershipRequest__Action {
   /*
    * Only answer with the change in progress (if any).
    */
-  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__STATUS = 5
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__STATUS = 5,
+  /*
+   * Give up the change in progress while reads still use the old ring (phases dual_write and
+   * streaming): the old ring stays, a node being added stops. FAILED_PRECONDITION later.
+   */
+  STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ABORT = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION)
 } Strata__V1__ChangeMembershipRequest__Action;
 typedef enum _Strata__V1__ApplyFeatureGroupsResponse__Outcome {

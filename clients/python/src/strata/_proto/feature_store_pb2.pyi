@@ -29,12 +29,14 @@ class ChangeMembershipRequest(_message.Message):
         REPLACE: _ClassVar[ChangeMembershipRequest.Action]
         CLEANUP: _ClassVar[ChangeMembershipRequest.Action]
         STATUS: _ClassVar[ChangeMembershipRequest.Action]
+        ABORT: _ClassVar[ChangeMembershipRequest.Action]
     ACTION_UNSPECIFIED: ChangeMembershipRequest.Action
     ADD: ChangeMembershipRequest.Action
     REMOVE: ChangeMembershipRequest.Action
     REPLACE: ChangeMembershipRequest.Action
     CLEANUP: ChangeMembershipRequest.Action
     STATUS: ChangeMembershipRequest.Action
+    ABORT: ChangeMembershipRequest.Action
     ACTION_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     REPLACEMENT_FIELD_NUMBER: _ClassVar[int]

@@ -182,7 +182,8 @@ class FeatureStoreServicer:
         (decommission) one, or replace a dead one, while serving. The change is recorded in etcd and
         driven to the end by the cluster (any node resumes it after a crash); the answer comes once it is
         recorded, with its state. One change at a time: FAILED_PRECONDITION naming the change in progress.
-        Also `cleanup` (delete moved copies now instead of after the grace period) and `status`.
+        Also `cleanup` (delete moved copies now instead of after the grace period), `abort` (before reads
+        moved) and `status`.
         FAILED_PRECONDITION on a single node or a cluster started from a cluster file.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
