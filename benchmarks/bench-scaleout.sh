@@ -6,11 +6,14 @@
 # megabytes the receiving nodes got and at what rate, and the lookup p50/p99 before, during the
 # transfer and after, side by side. Rounds of lookups count as "during" only when the change was in
 # its transfer phase both before and after the round.
-# Usage: benchmarks/bench-scaleout.sh [ENTITIES] [STREAM_MB_PER_S]      (defaults 1000000 and 32)
+# The receiving node's throttle (--stream-mb-per-s) is varied: n4 is added once per rate in ADD_RATES
+# (and removed again each time, the remaining nodes receiving at REMOVE_RATE).
+# Usage: benchmarks/bench-scaleout.sh [ENTITIES] [ADD_RATES] [REMOVE_RATE]   (defaults 1000000, "32 1 0.5", 0.5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENTITIES="${1:-1000000}"
-RATE="${2:-32}"
+ADD_RATES="${2:-32 1 0.5}"
+REMOVE_RATE="${3:-0.5}"
 dev/install-deps.sh >/dev/null
 swift build -c release --product strata >/dev/null
 BIN="$(swift build -c release --show-bin-path)/strata"
@@ -19,7 +22,7 @@ BENCH="$PWD/clients/c/build/strata-bench"
 WORK="$(mktemp -d)"
 RUN="$WORK/run"
 export STRATA_BIN="$BIN" STRATA_RF=3 STRATA_BASE_PORT=7700 ETCD_PORT=2679
-export STRATA_SERVE_ARGS="--stream-mb-per-s $RATE --cleanup-grace 5 --repair-interval 0"
+export STRATA_SERVE_ARGS="--stream-mb-per-s $REMOVE_RATE --cleanup-grace 5 --repair-interval 0"
 cleanup() {
   cluster/stop.sh "$RUN" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -109,47 +112,55 @@ transfer() { # -> "rows MB MB/s" summed over the receiving nodes, from the last 
     } END { printf "%d %.1f %.1f", r, m, rate }'
 }
 
+# Let the ingest's compactions and the history images settle before the baseline.
+sleep 30
 read -r b1 b1p b100 b100p <<<"$(quiet)"
 
-# Grow: n4 joins.
-t0=$(date +%s.%N)
-STRATA_BIN="$BIN" cluster/start-node.sh n4 --join "$RUN" >/dev/null
-read -r g1 g1p g100 g100p gn1 gn100 <<<"$(during)"
-grow_tx="$(transfer)"
-grow_switch=$(wait_for "$t0" switched)
-grow_tx_final="$(transfer)"
-[ "${grow_tx_final%% *}" != "0" ] && grow_tx="$grow_tx_final"
-"$BIN" cluster cleanup --server "$S" >/dev/null 2>&1 || true
-grow_done=$(wait_for "$t0" done)
-read -r a1 a1p a100 a100p <<<"$(quiet)"
-rows4=$("$BIN" status --server "$S" | awk '$1 ~ /^n[0-9]+$/ && NF >= 5 { printf "%s %s  ", $1, $4 }')
+changes=()
+lookups=("| before (3 nodes, median of 3 rounds) | $b1 / $b1p | 1.00x | $b100 / $b100p | 1.00x |")
+# One change: "label" start-command; prints nothing, appends to the tables.
+change() { # label rate(for the table) command...
+  local label="$1" rate="$2"
+  shift 2
+  local t0; t0=$(date +%s.%N)
+  "$@" >/dev/null
+  local d1 d1p d100 d100p n1 n100
+  read -r d1 d1p d100 d100p n1 n100 <<<"$(during)"
+  local tx; tx="$(transfer)"
+  local switched; switched=$(wait_for "$t0" switched)
+  local final; final="$(transfer)"
+  [ "${final%% *}" != "0" ] && tx="$final"
+  "$BIN" cluster cleanup --server "$S" >/dev/null 2>&1 || true
+  local done_s; done_s=$(wait_for "$t0" done)
+  local r m rate_seen
+  read -r r m rate_seen <<<"$tx"
+  changes+=("| $label | $rate | $switched | $done_s | $r | $m | $rate_seen |")
+  lookups+=("| while $label ($n1 + $n100 rounds) | $d1 / $d1p | $(ratio "$d1p" "$b1p") | $d100 / $d100p | $(ratio "$d100p" "$b100p") |")
+}
+rows4=""
+for rate in $ADD_RATES; do
+  rm -rf "$RUN/data/n4"
+  change "n4 joins" "$rate" env STRATA_SERVE_ARGS="--stream-mb-per-s $rate --cleanup-grace 5 --repair-interval 0" \
+    cluster/start-node.sh n4 --join "$RUN"
+  if [ -z "$rows4" ]; then
+    read -r a1 a1p a100 a100p <<<"$(quiet)"
+    lookups+=("| after (4 nodes, median of 3 rounds) | $a1 / $a1p | $(ratio "$a1p" "$b1p") | $a100 / $a100p | $(ratio "$a100p" "$b100p") |")
+    rows4=$("$BIN" status --server "$S" | awk '$1 ~ /^n[0-9]+$/ && NF >= 5 { printf "%s %s  ", $1, $4 }')
+  fi
+  change "n4 leaves" "$REMOVE_RATE" "$BIN" cluster remove-node n4 --server "$S"
+  for _ in $(seq 1 100); do kill -0 "$(cat "$RUN/n4.pid")" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$RUN/n4.pid"
+done
 
-# Shrink: n4 leaves.
-t1=$(date +%s.%N)
-"$BIN" cluster remove-node n4 --server "$S" >/dev/null
-read -r r1 r1p r100 r100p rn1 rn100 <<<"$(during)"
-shrink_tx="$(transfer)"
-shrink_switch=$(wait_for "$t1" switched)
-shrink_tx_final="$(transfer)"
-[ "${shrink_tx_final%% *}" != "0" ] && shrink_tx="$shrink_tx_final"
-"$BIN" cluster cleanup --server "$S" >/dev/null 2>&1 || true
-shrink_done=$(wait_for "$t1" done)
-
-read -r gr gm grate <<<"$grow_tx"
-read -r sr sm srate <<<"$shrink_tx"
 echo
-echo "Scale-out on one machine ($(nproc) CPUs), release build, RF 3: $ENTITIES entities x 10 features (ingested in $ingest_s s), --stream-mb-per-s $RATE"
+echo "Scale-out on one machine ($(nproc) CPUs), release build, RF 3: $ENTITIES entities x 10 features (ingested in $ingest_s s)"
 echo
-echo "| change | until switched (s) | until done (s) | rows received | MB received | MB/s (sum over receivers) |"
-echo "|---|---:|---:|---:|---:|---:|"
-echo "| add n4 to n1-n3 | $grow_switch | $grow_done | $gr | $gm | $grate |"
-echo "| remove n4 | $shrink_switch | $shrink_done | $sr | $sm | $srate |"
+echo "| change | --stream-mb-per-s of the receivers | until switched (s) | until done (s) | rows received | MB received | MB/s (sum over receivers) |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${changes[@]}"
 echo
 echo "Rows per node with 4 nodes: $rows4"
 echo
-echo "| online lookups through n1 (C client) | 1 entity p50 / p99 (µs) | vs before | 100 entities p50 / p99 (µs) | vs before |"
+echo "| online lookups through n1 (C client) | 1 entity p50 / p99 (µs) | p99 vs before | 100 entities p50 / p99 (µs) | p99 vs before |"
 echo "|---|---:|---:|---:|---:|"
-echo "| before (3 nodes, median of 3 rounds) | $b1 / $b1p | 1.00x | $b100 / $b100p | 1.00x |"
-echo "| while n4 receives its ranges ($gn1 + $gn100 rounds) | $g1 / $g1p | $(ratio "$g1p" "$b1p") | $g100 / $g100p | $(ratio "$g100p" "$b100p") |"
-echo "| after (4 nodes, median of 3 rounds) | $a1 / $a1p | $(ratio "$a1p" "$b1p") | $a100 / $a100p | $(ratio "$a100p" "$b100p") |"
-echo "| while n4's ranges move back ($rn1 + $rn100 rounds) | $r1 / $r1p | $(ratio "$r1p" "$b1p") | $r100 / $r100p | $(ratio "$r100p" "$b100p") |"
+printf '%s\n' "${lookups[@]}"

@@ -70,8 +70,8 @@ struct ServeCommand: AsyncParsableCommand {
   var join = false
   @Option(
     name: .customLong("stream-mb-per-s"),
-    help: "With --etcd: megabytes per second this node receives at most while it takes over token ranges in a membership change (0 = unlimited).")
-  var streamMBPerS = 32.0
+    help: "With --etcd: megabytes per second (of row payload) this node receives at most while it takes over token ranges in a membership change (0 = unlimited). The default keeps lookups' p99 within about 2x on a small shared machine; raise it on dedicated ones.")
+  var streamMBPerS = 0.5
   @Option(
     name: .customLong("cleanup-grace"),
     help: "With --etcd: seconds the old copies of moved ranges stay after a membership change switched, before they are deleted (`strata cluster cleanup` deletes them at once).")

@@ -55,8 +55,10 @@ public struct ClusterSettings: Sendable, Equatable {
   /// node then follows the layout, and `nodes` are every participant of a change in progress).
   public var layout: ClusterLayout?
   public var layoutRevision: Int64 = 0
-  /// Bytes per second a node receives at most while it takes over token ranges (nil: unlimited).
-  public var streamBytesPerSecond: Int? = 32 << 20
+  /// Bytes per second (of row payload) a node receives at most while it takes over token ranges (nil:
+  /// unlimited). The default, 0.5 MiB/s, is what kept lookups' p99 within about 2x while a node joined
+  /// in `benchmarks/bench-scaleout.sh` on a 2-core machine.
+  public var streamBytesPerSecond: Int? = 512 << 10
   /// How long the old copies of moved ranges stay after a membership change switched.
   public var cleanupGrace: Duration = .seconds(300)
 
