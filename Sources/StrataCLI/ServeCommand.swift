@@ -84,6 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("repair-interval"),
     help: "Cluster: seconds between background anti-entropy repairs of this node with its peers (±10%; 0 = only `strata repair`).")
   var repairInterval = 21_600
+  @Flag(
+    name: .customLong("repair-after-crash"), inversion: .prefixedNo,
+    help: "Cluster: when the previous process of this data directory did not stop cleanly (kill -9, crash), repair this node with its peers a few seconds after the start (it may hold rows it never sent to the other replicas).")
+  var repairAfterCrash = true
   @Option(name: .customLong("repair-rate"), help: "Cluster: rows per second a background repair moves at most.")
   var repairRate = 20_000
 
@@ -186,6 +190,7 @@ struct ServeCommand: AsyncParsableCommand {
     settings?.streamBytesPerSecond = streamMBPerS == 0 ? nil : max(1, Int(streamMBPerS * 1_048_576))
     settings?.cleanupGrace = .seconds(cleanupGrace)
     settings?.repairRowsPerSecond = repairRate
+    settings?.repairAfterCrash = repairAfterCrash
     let config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
       maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy, cluster: settings)

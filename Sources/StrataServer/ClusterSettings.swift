@@ -51,6 +51,8 @@ public struct ClusterSettings: Sendable, Equatable {
   public var repairInterval: Duration?
   /// Rows a background repair moves per second at most.
   public var repairRowsPerSecond = 20_000
+  /// Repair with the peers soon after a start that follows an unclean stop (`CrashRecoveryRepair`).
+  public var repairAfterCrash = true
   /// A cluster whose metadata is in etcd: the layout the node joined with, and its etcd revision (the
   /// node then follows the layout, and `nodes` are every participant of a change in progress).
   public var layout: ClusterLayout?

@@ -73,6 +73,8 @@ public struct StrataNode: Sendable {
       logger: logger,
       sizeLimit: RequestSizeLimit(maxBytes: config.maxRequestBytes))
     let logger = self.logger
+    // Whether the previous process of this data directory was killed (no clean-shutdown marker).
+    let uncleanStop = try store.startRun()
     var services: [any Service] = []
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     if let settings = config.cluster {
@@ -185,6 +187,16 @@ public struct StrataNode: Sendable {
         services.append(RegistryPullService(shard: shard))
       }
       services.append(UntilShutdownService { await handoff.replay(through: topology) })
+      // A node without rows has nothing only it could hold (a new node, or a new cluster forming).
+      if uncleanStop, settings.repairAfterCrash, store.shard.writeStats.values.contains(where: { $0.rowsTotal > 0 }) {
+        let (store, rate) = (self.store, settings.repairRowsPerSecond)
+        services.append(
+          UntilShutdownService {
+            await CrashRecoveryRepair(logger: logger) {
+              try await ReplicaRepair(store: store, cluster: topology.current, logger: logger, rowsPerSecond: rate).run()
+            }.run()
+          })
+      }
       if let interval = settings.repairInterval {
         let (store, rate) = (self.store, settings.repairRowsPerSecond)
         services.append(
@@ -217,6 +229,7 @@ public struct StrataNode: Sendable {
         gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
         logger: logger))
     try await group.run()
+    try store.endRunCleanly()
     logger.info("strata node stopped")
   }
 

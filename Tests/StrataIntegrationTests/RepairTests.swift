@@ -22,7 +22,8 @@ struct RepairIntegrationTests {
 
   @Test("RF 3: n2 killed, a QUORUM write through n3, n3 killed with its hints, n2 restarted: n2 is stale until `strata repair` brings it the rows (n3 down is reported, exit 1); with n3 back a second repair is clean")
   func repairBringsWhatHintsCannot() throws {
-    let cluster = try LocalCluster(replicationFactor: 3)
+    // Without the repair after an unclean stop (checked below), so that n2 stays stale until asked.
+    let cluster = try LocalCluster(replicationFactor: 3, serveArgs: ["--no-repair-after-crash"])
     defer { cluster.shutdown() }
     let dir = cluster.dir
     let defs = "groups:\n  - name: g\n    features:\n      - name: n\n        dtype: INT\n"
@@ -71,5 +72,34 @@ struct RepairIntegrationTests {
       let got = try strata(get, server: cluster.address(via), timeout: 10)
       #expect(Self.values(got.stdout, entities) == entities.indices.map { String(1_000 + $0) }, "through \(via)")
     }
+  }
+
+  @Test("RF 3: the same rows that no hint can deliver (n2 killed, a QUORUM write, n3 killed with its hints, n2 restarted) reach n2 by themselves: a node restarted after kill -9 repairs with its peers")
+  func repairAfterUncleanStop() throws {
+    let cluster = try LocalCluster(replicationFactor: 3)
+    defer { cluster.shutdown() }
+    let dir = cluster.dir
+    let defs = "groups:\n  - name: g\n    features:\n      - name: n\n        dtype: INT\n"
+    try Self.ok(strata(["apply", try dir.file("g.yaml", defs)], server: cluster.address("n1"), timeout: Self.timeout), "apply")
+    let entities = (0..<60).map { "e\($0)" }
+    var csv = "entity_id,event_timestamp,n\n" + entities.enumerated().map { "\($1),2024-05-01T00:00:00Z,\($0)\n" }.joined()
+    try Self.ok(
+      strata(["ingest", "--group", "g", "--consistency", "ALL", try dir.file("base.csv", csv)], server: cluster.address("n1"), timeout: Self.timeout),
+      "ingest at ALL")
+    cluster.kill9("n2")
+    csv = "entity_id,event_timestamp,n\n" + entities.enumerated().map { "\($1),2024-05-02T00:00:00Z,\(1_000 + $0)\n" }.joined()
+    try Self.ok(
+      strata(["ingest", "--group", "g", try dir.file("more.csv", csv)], server: cluster.address("n3"), timeout: Self.timeout), "QUORUM ingest")
+    cluster.kill9("n3")
+    try cluster.restart("n2")
+    let get = ["get", "--entity", entities.joined(separator: ","), "--features", "g:n", "--json"]
+    var values: [String] = []
+    for _ in 0..<100 {
+      values = Self.values(try strata(get, server: cluster.address("n2"), timeout: 10).stdout, entities)
+      if values == entities.indices.map({ String(1_000 + $0) }) { break }
+      usleep(200_000)
+    }
+    #expect(values == entities.indices.map { String(1_000 + $0) }, "n2 did not repair itself within 20 s: \(values.prefix(5))")
+    #expect(cluster.log("n2").contains("repaired with every peer after an unclean stop") || cluster.log("n2").contains("repair after an unclean stop"), "\(cluster.log("n2").suffix(2000))")
   }
 }
