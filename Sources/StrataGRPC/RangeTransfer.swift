@@ -20,6 +20,9 @@ public import StrataStorage
 /// Sources are tried in rounds; the transfer is done when every source was merged, or, after sources
 /// failed for `giveUpAfter`, when every range was merged with at least RF − quorum + 1 of its old
 /// replicas (every write acknowledged at QUORUM is on one of them).
+///
+/// `bytesPerSecond` is the budget of the whole change (row payload received, each node's own
+/// `--stream-mb-per-s`): each of the change's receiving nodes takes an equal share of it.
 public struct RangeTransfer<Transport: ClientTransport>: Sendable {
   let store: FeatureStore
   let topology: ClusterTopology<Transport>
@@ -52,6 +55,10 @@ public struct RangeTransfer<Transport: ClientTransport>: Sendable {
     let sources = ranges.sources(of: me).sorted()
     let rf = transition.new.replicationFactor
     let needed = rf - transition.new.required(.quorum) + 1
+    // The throttle is the change's budget: split evenly among the nodes that receive ranges (a removal
+    // has several), so that serving pays about the same whatever the change.
+    let receivers = max(1, ranges.targets.count)
+    let rate = bytesPerSecond.map { max(1, $0 / receivers) }
     let state = TransferState(RangeTransferProgress(toEpoch: toEpoch, tokenShare: ranges.share(receivedBy: me), sources: sources))
     await report(state.snapshot)
     // Progress while a source's rows arrive, every second (the caller publishes it).
@@ -69,7 +76,7 @@ public struct RangeTransfer<Transport: ClientTransport>: Sendable {
         try Task.checkCancellation()
         var repair = ReplicaRepair(store: store, cluster: topology.current, logger: logger, rowsPerSecond: nil)
         repair.transferEpoch = toEpoch
-        repair.bytesPerSecond = bytesPerSecond
+        repair.bytesPerSecond = rate
         repair.onPlanned = { pairs in state.update { $0.pairsTotal += UInt64(pairs) } }
         repair.onMerged = { rows, bytes in
           state.update {
@@ -78,7 +85,7 @@ public struct RangeTransfer<Transport: ClientTransport>: Sendable {
             $0.bytesReceived += bytes
           }
         }
-        var pace = RepairPace(rowsPerSecond: bytesPerSecond)
+        var pace = RepairPace(rowsPerSecond: rate)
         var partial = RepairReport()
         do {
           try await repair.repair(with: source, report: &partial, pace: &pace, start: .now)
