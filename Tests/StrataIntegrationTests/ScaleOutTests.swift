@@ -71,6 +71,25 @@ struct ScaleOutTests {
     return rows
   }
 
+  /// Polls `strata cluster status` through `via` (every 100 ms, 30 s at most) until the change is
+  /// streaming and, with `receiving`, that node's transfer shows rows received. Returns whether it
+  /// got there and the last status.
+  static func waitForStreaming(_ cluster: LocalCluster, via: String, receiving node: String? = nil) throws -> (Bool, String) {
+    var status = ""
+    for _ in 0..<300 {
+      status = try strata(["cluster", "status"], server: cluster.address(via), timeout: 10).stdout
+      let line = node.map { n in status.split(separator: "\n").first { $0.hasPrefix("  \(n): ") } ?? "" }
+      if status.contains("phase streaming"), line.map({ !$0.isEmpty && !$0.contains(" 0 rows,") }) ?? true { return (true, status) }
+      usleep(100_000)
+    }
+    return (false, status)
+  }
+
+  /// The node driving the change in a `strata cluster status` output ("" for none).
+  static func driver(in status: String) -> String {
+    status.components(separatedBy: "driven by ").dropFirst().first.map { String($0.prefix { $0 != "\n" && $0 != "," }) } ?? ""
+  }
+
   @Test(
     "growing 3 -> 4 nodes (--join) and shrinking back (remove-node) under writes and reads: no entity is ever MISSING, every acknowledged row is readable with its value, and afterwards each node holds exactly the rows of the ranges it owns"
   )
@@ -183,33 +202,20 @@ struct ScaleOutTests {
       let ledger = try Self.seed(cluster, count: 6_000)
       try cluster.startNewNode("n4", join: true)
       // Wait until n4 received some rows, then kill it.
-      var status = ""
-      var streaming = false
-      for _ in 0..<300 where !streaming {
-        status = try strata(["cluster", "status"], server: cluster.address("n1"), timeout: 10).stdout
-        let line = status.split(separator: "\n").first { $0.hasPrefix("  n4: ") } ?? ""
-        streaming = status.contains("phase streaming") && !line.isEmpty && !line.contains(" 0 rows,")
-        if !streaming { usleep(100_000) }
-      }
+      let (streaming, status) = try Self.waitForStreaming(cluster, via: "n1", receiving: "n4")
       try #require(streaming, "n4 never streamed: \(status)")
       cluster.kill9("n4")
       // The driver (whoever it is; not n4 while n4 was killed) dies too.
-      let driver = status.components(separatedBy: "driven by ").dropFirst().first.map { String($0.prefix { $0 != "\n" && $0 != "," }) }
-      if let driver, driver != "n4", cluster.isRunning(driver) { cluster.kill9(driver) }
+      let driver = Self.driver(in: status)
+      if !driver.isEmpty, driver != "n4", cluster.isRunning(driver) { cluster.kill9(driver) }
       usleep(500_000)
-      if let driver, driver != "n4" { try cluster.restart(driver) }
+      if !driver.isEmpty, driver != "n4" { try cluster.restart(driver) }
       try cluster.startNewNode("n4", join: false)
       // n4 resumes; then one of its sources (not the driver) dies for a moment.
-      var again = false
-      for _ in 0..<300 where !again {
-        status = try strata(["cluster", "status"], server: cluster.address("n4"), timeout: 10).stdout
-        let line = status.split(separator: "\n").first { $0.hasPrefix("  n4: ") } ?? ""
-        again = status.contains("phase streaming") && !line.isEmpty && !line.contains(" 0 rows,")
-        if !again { usleep(100_000) }
-      }
-      #expect(again, "n4 did not resume its transfer: \(status)")
-      let nowDriving: String = status.components(separatedBy: "driven by ").dropFirst().first.map { String($0.prefix { $0 != "\n" && $0 != "," }) } ?? ""
-      if again, let source = ["n1", "n2", "n3"].first(where: { $0 != nowDriving && $0 != (driver ?? "") }) {
+      let (again, resumed) = try Self.waitForStreaming(cluster, via: "n4", receiving: "n4")
+      #expect(again, "n4 did not resume its transfer: \(resumed)")
+      let nowDriving = Self.driver(in: resumed)
+      if again, let source = ["n1", "n2", "n3"].first(where: { $0 != nowDriving && $0 != driver }) {
         cluster.kill9(source)
         usleep(1_500_000)
         try cluster.restart(source)
@@ -279,13 +285,7 @@ struct ScaleOutTests {
       defer { cluster.shutdown() }
       let ledger = try Self.seed(cluster, count: 6_000)
       try cluster.startNewNode("n4", join: true)
-      var status = ""
-      var streaming = false
-      for _ in 0..<300 where !streaming {
-        status = try strata(["cluster", "status"], server: cluster.address("n1"), timeout: 10).stdout
-        streaming = status.contains("phase streaming")
-        if !streaming { usleep(100_000) }
-      }
+      let (streaming, status) = try Self.waitForStreaming(cluster, via: "n1")
       try #require(streaming, "\(status)")
       try Self.ok(strata(["cluster", "abort"], server: cluster.address("n2"), timeout: Self.timeout), "abort")
       let after = try Self.waitForChange(cluster, via: "n3", members: ["n1", "n2", "n3"])
