@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import StrataCore
 import StrataTestSupport
 import Testing
@@ -29,7 +30,8 @@ func strata(_ args: [String], server: String?, timeout: Double) throws -> TimedR
   process.standardOutput = out
   process.standardError = err
   let started = Date()
-  try process.run()
+  // Foundation's Process.run is not safe from several threads at once (it crashed in memcpy).
+  try spawnLock.withLock { _ in try process.run() }
   let outData = Locked<Data?>(nil)
   let errData = Locked<Data?>(nil)
   Thread { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }.start()

@@ -40,7 +40,8 @@ func closeOnExecPipes() -> (Pipe, Pipe) {
   }
 }
 
-/// Held while CLI pipes are made (`closeOnExecPipes`) and while a server process is spawned.
+/// Held while CLI pipes are made (`closeOnExecPipes`) and while any process is spawned (Foundation's
+/// `Process.run` crashed when called from several threads at once).
 let spawnLock = Mutex(())
 
 /// Output of one finished CLI invocation.
@@ -58,7 +59,7 @@ func strata(_ args: [String], server: String? = nil) throws -> CommandResult {
   let (out, err) = closeOnExecPipes()
   process.standardOutput = out
   process.standardError = err
-  try process.run()
+  try spawnLock.withLock { _ in try process.run() }
   // Read both pipes before waiting so a chatty child never blocks on a full pipe.
   let errData = Locked(Data())
   let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
