@@ -219,7 +219,8 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
         let batch = Array(toHere.prefix(Self.pageRows))
         toHere.removeFirst(batch.count)
         let request = Self.batch(batch, group: group, features: peerFeatures)
-        _ = try await store.write(WriteRequest(proto: request), writeIDs: .accept)
+        // Converted on the store's writer thread, not on the cooperative pool that serves lookups.
+        _ = try await store.write(writeIDs: .accept) { WriteRequest(proto: request) }
         received += UInt64(batch.count)
         if transferEpoch == 0 { try await wait(pace.record(batch.count, elapsed: .now - began)) }
       }

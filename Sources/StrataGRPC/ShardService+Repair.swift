@@ -9,8 +9,9 @@ internal import StrataStorage
 // node replicates together with the caller.
 
 extension ShardService {
-  /// Rows per `GetRangeRows` message (and per page read from storage).
-  static var rangeRowsPerMessage: Int { 1_024 }
+  /// Rows per `GetRangeRows` message (and per page read from storage): small enough that decoding one
+  /// on the receiving node holds its thread for well under a millisecond.
+  static var rangeRowsPerMessage: Int { 256 }
 
   public func getDigests(request: Strata_V1_DigestRequest, context: ServerContext) async throws -> Strata_V1_DigestResponse {
     try await rpc {
@@ -43,7 +44,11 @@ extension ShardService {
       repeat {
         let page = try await store.bucketRows(
           bucket: Int(request.bucket), group: group, including: shared, after: after, limit: Self.rangeRowsPerMessage)
-        if !page.rows.isEmpty { try await response.write(Self.writeRequest(page.rows, group: group)) }
+        if !page.rows.isEmpty {
+          // Rows become a message on the bulk threads: the cooperative pool serves online lookups.
+          let rows = page.rows
+          try await response.write(BackgroundThreads.shared.run { Self.writeRequest(rows, group: group) })
+        }
         after = page.resumeAfter
       } while after != nil
     }

@@ -44,6 +44,26 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     }
   }
 
+  /// `writeBatch` of a message still encoded: decoded on the store's writer thread.
+  func writeBatch(raw bytes: [UInt8]) async throws -> Strata_V1_WriteFeaturesResponse {
+    try await rpc {
+      let outcome = try await store.write(writeIDs: .accept) {
+        let message: Strata_V1_WriteFeaturesRequest
+        do {
+          message = try Strata_V1_WriteFeaturesRequest(serializedBytes: bytes)
+        } catch {
+          throw StrataError.invalidArgument("the write batch is not a valid WriteFeaturesRequest message: \(error)")
+        }
+        return WriteRequest(proto: message)
+      }
+      return .with {
+        $0.rowsWritten = UInt64(outcome.rowsWritten)
+        $0.lateRows = UInt64(outcome.lateRows)
+        $0.batches = 1
+      }
+    }
+  }
+
   public func getOnline(
     request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext
   ) async throws -> Strata_V1_GetOnlineFeaturesResponse {

@@ -174,7 +174,7 @@ public struct StrataNode: Sendable {
       try Self.checkPortIsFree(host: config.host, port: me.internodePort, what: "the internode service (internode_port of \(me.id) in the cluster file)")
       let internode = GRPCServer(
         transport: Self.serverTransport(host: config.host, port: me.internodePort, config: config),
-        services: [shard],
+        services: [ShardFastPaths(shard)],
         interceptorPipeline: [.apply(RingEpochInterceptor(window: window), to: .services([Strata_V1_Shard.descriptor]))])
       services.insert(
         GRPCServerService(server: internode) { address in

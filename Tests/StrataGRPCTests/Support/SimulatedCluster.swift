@@ -440,7 +440,7 @@ func withSimulatedCluster(
         transport: transports[i].server,
         services: [
           ClusterFastPaths(ClusterCoordinator(local: local, cluster: view, logger: logger)),
-          ShardService(local: local, cluster: view, logger: logger),
+          ShardFastPaths(ShardService(local: local, cluster: view, logger: logger)),
         ],
         interceptorPipeline: [
           .apply(RingEpochInterceptor(epoch: epoch), to: .services([Strata_V1_Shard.descriptor])),
@@ -449,7 +449,8 @@ func withSimulatedCluster(
     nodes.append(
       SimulatedNode(
         id: id,
-        api: StrataHarness(client: Strata_V1_FeatureStore.Client(wrapping: clients[i]), store: store, clock: clock, node: info),
+        api: StrataHarness(
+          client: Strata_V1_FeatureStore.Client(wrapping: clients[i]), store: store, clock: clock, node: info, grpc: clients[i]),
         view: view))
   }
   let cluster = SimulatedCluster(nodes: nodes, ring: ring, faults: faults)
