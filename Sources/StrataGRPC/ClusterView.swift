@@ -31,7 +31,8 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   public let selfID: String
   /// The node that assigns registry versions: the first node of the cluster file.
   public let leaderID: String
-  public let peers: [String: Strata_V1_Shard.Client<Transport>]
+  /// The internode client of every node (itself included).
+  public let peers: [String: GRPCClient<Transport>]
   /// host:port per node id, for messages and status.
   public let addresses: [String: String]
   /// Timeout of one internode call (a node that is down fails its calls sooner: connections are not
@@ -53,7 +54,7 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// `hosts` maps node ids to the host of their cluster-file address: where a peer's lane is reached
   /// when it listens on every interface.
   public init(
-    ring: HashRing, selfID: String, leaderID: String, peers: [String: Strata_V1_Shard.Client<Transport>],
+    ring: HashRing, selfID: String, leaderID: String, peers: [String: GRPCClient<Transport>],
     addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
     laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:], placement: ReplicaPlacement? = nil,
     health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil, registry: (any ClusterRegistry)? = nil,
@@ -79,12 +80,14 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     var m = Metadata()
     m.addString(String(ring.epoch), forKey: RingEpochInterceptor.header)
     let others = peers.filter { $0.key != selfID }
-    self.lookupStreams = lookups == .stream ? ShardLookupStreams(peers: others, metadata: m) : nil
+    self.lookupStreams = lookups == .stream ? ShardLookupStreams(peers: others.mapValues { Strata_V1_Shard.Client(wrapping: $0) }, metadata: m) : nil
     if lookups == .lane {
       let metadata = m
       let peerHosts = Dictionary(uniqueKeysWithValues: others.keys.map { ($0, hosts[$0] ?? "") })
       self.lookupLanes = LookupLanes(epoch: ring.epoch, hosts: peerHosts) { node in
-        guard let peer = others[node] else { throw RPCError(code: .internalError, message: "no client for cluster node \(node)") }
+        guard let peer = others[node].map(Strata_V1_Shard.Client.init(wrapping:)) else {
+          throw RPCError(code: .internalError, message: "no client for cluster node \(node)")
+        }
         var options = CallOptions.defaults
         options.waitForReady = false
         options.timeout = .seconds(2)
@@ -126,6 +129,12 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
 
   /// The client of `node`; INTERNAL if the ring names a node without one (a configuration bug).
   public func peer(_ node: String) throws -> Strata_V1_Shard.Client<Transport> {
+    Strata_V1_Shard.Client(wrapping: try grpcClient(node))
+  }
+
+  /// The gRPC client under `peer(node)`, for calls with hand-made serializers (messages decoded off the
+  /// cooperative pool); INTERNAL like `peer`.
+  public func grpcClient(_ node: String) throws -> GRPCClient<Transport> {
     guard let peer = peers[node] else { throw StrataError.internalError("no client for cluster node \(node)") }
     return peer
   }

@@ -1,4 +1,5 @@
 public import GRPCCore
+internal import GRPCProtobuf
 public import Logging
 public import StrataCluster
 internal import StrataCore
@@ -156,10 +157,18 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
       transferEpoch != 0
       ? Duration.seconds(600) : Duration.seconds(60 + 2 * rows / Double(rowsPerSecond ?? 100_000))
     let repair = self
-    return try await client.getRangeRows(request, metadata: cluster.metadata, options: options(timeout: timeout)) { response in
+    // The peer's messages are decoded on the bulk threads: the cooperative pool serves online lookups.
+    return try await cluster.grpcClient(peer).serverStreaming(
+      request: ClientRequest(message: request, metadata: cluster.metadata),
+      descriptor: Strata_V1_Shard.Method.GetRangeRows.descriptor,
+      serializer: ProtobufSerializer<Strata_V1_RangeRowsRequest>(),
+      deserializer: RawBytesDeserializer(),
+      options: options(timeout: timeout)
+    ) { response in
       var messages = response.messages.makeAsyncIterator()
       return try await repair.exchange(item, group: group, client: client, shared: shared, pace: pace, start: start) {
-        try await messages.next()
+        guard let bytes = try await messages.next() else { return nil }
+        return try await BackgroundThreads.shared.run { try Strata_V1_WriteFeaturesRequest(serializedBytes: bytes) }
       }
     }
   }

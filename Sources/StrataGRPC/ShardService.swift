@@ -164,7 +164,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     // The snapshot sent is not trusted: any process that reaches the internode port can send one (a
     // snapshot with a huge generation used to make a node ignore every later change). It only says
     // that the registry changed: this node pulls the registry from the leader itself, once.
-    guard cluster.selfID != cluster.leaderID, let leader = cluster.peers[cluster.leaderID] else {
+    guard cluster.selfID != cluster.leaderID, let leader = try? cluster.peer(cluster.leaderID) else {
       return .with { $0.added = 0 }
     }
     do {
@@ -222,7 +222,8 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
   func pushRegistry() async {
     let snapshot = Self.snapshot(store)
     await withTaskGroup(of: Void.self) { group in
-      for (node, peer) in cluster.peers where node != cluster.selfID {
+      for (node, client) in cluster.peers where node != cluster.selfID {
+        let peer = Strata_V1_Shard.Client(wrapping: client)
         group.addTask {
           do {
             _ = try await peer.putRegistry(snapshot, metadata: cluster.metadata, options: cluster.options)
@@ -246,7 +247,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
 
   /// Adopts the leader's registry once, retrying every second until the leader answers.
   public func pullRegistry() async {
-    guard cluster.selfID != cluster.leaderID, let leader = cluster.peers[cluster.leaderID] else { return }
+    guard cluster.selfID != cluster.leaderID, let leader = try? cluster.peer(cluster.leaderID) else { return }
     while !Task.isCancelled {
       do {
         let snapshot = try await leader.getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)

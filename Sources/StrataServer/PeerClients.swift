@@ -7,7 +7,7 @@ internal import Synchronization
 /// The node's internode clients, one per peer, made when a view first names the peer (a node added by
 /// a membership change gets one then) and kept until the node shuts down.
 final class PeerClients: Sendable {
-  typealias Client = Strata_V1_Shard.Client<HTTP2ClientTransport.Posix>
+  typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
   private struct State {
     var clients: [String: (address: String, client: GRPCClient<HTTP2ClientTransport.Posix>)] = [:]
     var tasks: [Task<Void, Never>] = []
@@ -19,7 +19,7 @@ final class PeerClients: Sendable {
   /// address changed gets a new client.
   func client(for node: String, host: String, internodePort: Int) throws -> Client {
     let address = "\(host):\(internodePort)"
-    if let known = state.withLock({ $0.clients[node] }), known.address == address { return Client(wrapping: known.client) }
+    if let known = state.withLock({ $0.clients[node] }), known.address == address { return known.client }
     let client = GRPCClient(
       transport: try .http2NIOPosix(
         target: .ipv4(address: host, port: internodePort),
@@ -38,7 +38,7 @@ final class PeerClients: Sendable {
       return s.closed
     }
     if closed { client.beginGracefulShutdown() }
-    return Client(wrapping: client)
+    return client
   }
 
   /// Shuts every client down (node shutdown).

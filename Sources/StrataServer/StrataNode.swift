@@ -138,7 +138,7 @@ public struct StrataNode: Sendable {
       } else {
         let ring = try settings.ring()
         let placement = try settings.placement()
-        var peers: [String: Strata_V1_Shard.Client<HTTP2ClientTransport.Posix>] = [:]
+        var peers: [String: GRPCClient<HTTP2ClientTransport.Posix>] = [:]
         for node in settings.nodes {
           let client = GRPCClient(
             transport: try .http2NIOPosix(
@@ -151,7 +151,7 @@ public struct StrataNode: Sendable {
                 // backoff grows to two minutes, and calls fail at once until the next attempt).
                 $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
               }))
-          peers[node.id] = Strata_V1_Shard.Client(wrapping: client)
+          peers[node.id] = client
           services.append(GRPCClientService(client: client))
         }
         let view = ClusterView(

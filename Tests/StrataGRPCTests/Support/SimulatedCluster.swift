@@ -406,7 +406,7 @@ func withSimulatedCluster(
         .apply(FaultInjectingInterceptor(node: id, plan: faults), to: .services([Strata_V1_Shard.descriptor]))
       ])
   }
-  let peers = Dictionary(uniqueKeysWithValues: zip(ids, clients.map { Strata_V1_Shard.Client(wrapping: $0) }))
+  let peers = Dictionary(uniqueKeysWithValues: zip(ids, clients))
   let addresses = Dictionary(uniqueKeysWithValues: ids.map { ($0, "sim://\($0)") })
 
   var nodes: [SimulatedNode] = []
