@@ -1,0 +1,94 @@
+/// The windowed read: one code path for every source.
+///
+/// The value at `T` covers the events with `T - window < eventTime <= T` and, when `knownAt` is
+/// given, `createdTime <= knownAt` (an event ingested after `knownAt` is excluded, whatever its
+/// event time; one ingested exactly at `knownAt` counts). Late events (an event time in the past)
+/// are in every window that contains their event time, like any other event.
+///
+/// How the window is covered (`AggregationTiling`): whole tiles of the coarsest width inside the
+/// window, then whole tiles of each finer width at the two edges, then the raw events closer to the
+/// ends than the finest width. A tile whose events were not all known at `knownAt` is not used
+/// whole: if none of its events was known (`minCreatedTime > knownAt`) it is skipped, otherwise it
+/// is covered again by the next finer width (and at the finest, by its raw events, filtered).
+///
+/// Cost, with the tiling of `AggregationTiling(windows:)`: at most 360 tiles of the coarsest width
+/// plus 66 finer ones, plus the raw events within 1 s of each end of the window (all tile and event
+/// lookups are range scans), plus, for a `knownAt` read, the finer tiles and raw events of each tile
+/// that straddles `knownAt` (tiles holding events ingested after `knownAt` among ones ingested
+/// before: typically only the last few tiles before `knownAt`, and tiles that received late events
+/// after `knownAt`). Without `knownAt`, and for tiles entirely known or unknown, no event inside a
+/// whole tile is read.
+extension AggregationSource {
+  /// The value of `spec` at `time` over this source's events known at `knownAt` (nil: all events).
+  ///
+  /// ```swift
+  /// let spend1h = try AggregateSpec(function: .sum, fieldType: .float, window: AggregationWindow(seconds: 3_600))
+  /// let online = try source.value(of: spend1h, at: now, knownAt: nil)
+  /// let asOfLabel = try source.value(of: spend1h, at: labelTime, knownAt: labelTime)
+  /// ```
+  public func value(of spec: AggregateSpec, at time: Timestamp, knownAt: Timestamp?) throws(Failure) -> AggregateResult {
+    precondition(spec.fieldType == fieldType, "\(spec) read from a \(fieldType) source")
+    return try partial(window: spec.window, at: time, knownAt: knownAt).result(spec.function)
+  }
+
+  /// The partial aggregate of the window ending at `time` (every function's result is then one call
+  /// to `result(_:)` away; read it once for several functions over the same window).
+  public func partial(window: AggregationWindow, at time: Timestamp, knownAt: Timestamp?) throws(Failure) -> AggregatePartial {
+    var partial = AggregatePartial(fieldType: fieldType)
+    // Inclusive bounds: T - (window - 1) ... T, clamped at the start of time.
+    let low = time.microseconds.subtractingReportingOverflow(window.microseconds - 1)
+    let first = low.overflow ? Int64.min : low.partialValue
+    try accumulate(from: first, through: time.microseconds, level: 0, knownAt: knownAt, into: &partial)
+    return partial
+  }
+
+  /// Adds the events with event time in `first...last` (known at `knownAt`) to `partial`, using the
+  /// tiles of `tiling.widths[level...]`.
+  private func accumulate(
+    from first: Int64, through last: Int64, level: Int, knownAt: Timestamp?, into partial: inout AggregatePartial
+  ) throws(Failure) {
+    let widths = tiling.widths
+    guard level < widths.count else {
+      try forEachEvent(eventTimes: Timestamp(microseconds: first)...Timestamp(microseconds: last)) { event in
+        if knownAt.map({ event.createdTime <= $0 }) ?? true { partial.add(event) }
+      }
+      return
+    }
+    let width = Int128(widths[level])
+    // Whole tiles k with first <= k * width and (k + 1) * width - 1 <= last.
+    let firstTile = Self.ceilDiv(Int128(first), width)
+    let lastTile = Self.floorDiv(Int128(last) + 1, width) - 1
+    guard firstTile <= lastTile else {
+      try accumulate(from: first, through: last, level: level + 1, knownAt: knownAt, into: &partial)
+      return
+    }
+    let wholeFirst = firstTile * width
+    let wholeLast = (lastTile + 1) * width - 1
+    if Int128(first) < wholeFirst {
+      try accumulate(from: first, through: Int64(wholeFirst - 1), level: level + 1, knownAt: knownAt, into: &partial)
+    }
+    var straddling: [Int64] = []
+    try forEachTile(width: widths[level], indices: Int64(firstTile)...Int64(lastTile)) { index, tile in
+      guard let knownAt, let maxCreated = tile.maxCreatedTime, maxCreated > knownAt else {
+        partial.merge(tile)
+        return
+      }
+      if let minCreated = tile.minCreatedTime, minCreated <= knownAt { straddling.append(index) }
+    }
+    for index in straddling {
+      let start = Int128(index) * width
+      try accumulate(
+        from: Int64(start), through: Int64(start + width - 1), level: level + 1, knownAt: knownAt, into: &partial)
+    }
+    if wholeLast < Int128(last) {
+      try accumulate(from: Int64(wholeLast + 1), through: last, level: level + 1, knownAt: knownAt, into: &partial)
+    }
+  }
+
+  static func floorDiv(_ a: Int128, _ b: Int128) -> Int128 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+  }
+
+  static func ceilDiv(_ a: Int128, _ b: Int128) -> Int128 { -floorDiv(-a, b) }
+}
