@@ -82,7 +82,12 @@ struct ExactSumTests {
       case 2: x = Double(Int64(truncatingIfNeeded: rng.next()) >> rng.below(60))
       default: x = Double(rng.below(2_000) - 1_000) / 8
       }
-      let n = Int64(rng.oneIn(4) ? rng.below(1 << 20) + 1 : rng.below(7) + 1)
+      let n: Int64 =
+        switch rng.below(8) {
+        case 0, 1: Int64(rng.below(1 << 20) + 1)
+        case 2: Int64(rng.next() >> 11) + 1  // up to 2^53: Double(n) is still exact
+        default: Int64(rng.below(7) + 1)
+        }
       let got = sum([x]).quotient(dividingBy: n)
       let want = x / Double(n)
       let wantBits = (want == 0 && x == 0) ? 0.0.bitPattern : want.bitPattern  // zero sum: +0.0
@@ -128,6 +133,11 @@ struct ExactSumTests {
     let ints = sum(ints: [Int64.max, Int64.max]).quotient(dividingBy: 2)  // 2^63 - 1, rounds to 2^63
     #expect(ints == 0x1p63)
     #expect(sum([-0x1p-1074]).quotient(dividingBy: 3).bitPattern == (-0.0).bitPattern)
+    // 2^106 / (2^53 - 1) = 2^53 + 1 + 1/(2^53 - 1): the computed quotient bits after the round bit are
+    // all zero, only the remainder says the value is above the halfway point 2^53 + 1: up to 2^53 + 2.
+    #expect(sum([0x1p106]).quotient(dividingBy: (1 << 53) - 1) == 0x1p53 + 2)
+    #expect(sum([-0x1p106]).quotient(dividingBy: (1 << 53) - 1) == -(0x1p53 + 2))
+    #expect(sum([0x1p106]).quotient(dividingBy: (1 << 53) - 1) == 0x1p106 / Double((1 << 53) - 1))
   }
 
   @Test("random sums equal fsum bit for bit and do not depend on order or grouping")
