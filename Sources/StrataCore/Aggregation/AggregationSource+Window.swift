@@ -11,13 +11,15 @@
 /// whole: if none of its events was known (`minCreatedTime > knownAt`) it is skipped, otherwise it
 /// is covered again by the next finer width (and at the finest, by its raw events, filtered).
 ///
-/// Cost, with the tiling of `AggregationTiling(windows:)`: at most 360 tiles of the coarsest width
-/// plus 66 finer ones, plus the raw events within 1 s of each end of the window (all tile and event
-/// lookups are range scans), plus, for a `knownAt` read, the finer tiles and raw events of each tile
-/// that straddles `knownAt` (tiles holding events ingested after `knownAt` among ones ingested
-/// before: typically only the last few tiles before `knownAt`, and tiles that received late events
-/// after `knownAt`). Without `knownAt`, and for tiles entirely known or unknown, no event inside a
-/// whole tile is read.
+/// Cost, with a tiling of the ladder (`AggregationTiling(windows:)`): at most 360 tiles of the
+/// window's own `tileWidth` (fewer when the tiling has coarser widths too) plus at most 66 finer
+/// ones at the edges, plus the raw events less than 1 s from either end of the window; every tile
+/// and event lookup is a range scan, and a tile with no events costs nothing. A `knownAt` read adds,
+/// for each tile that straddles `knownAt` (holding events ingested both before and after it), its
+/// finer tiles down to the raw events of the 1 s tiles that straddle too: typically only the tiles
+/// of the last seconds to minutes before `knownAt` and tiles that received late events after
+/// `knownAt`. Without `knownAt`, and for tiles entirely known or entirely unknown at `knownAt`, no
+/// event inside a whole tile is read.
 extension AggregationSource {
   /// The value of `spec` at `time` over this source's events known at `knownAt` (nil: all events).
   ///
