@@ -178,6 +178,16 @@ let package = Package(
       dependencies: ["strata", "StrataCore", "StrataTestSupport"],
       swiftSettings: strictSettings
     ),
+    // Membership changes (driver, layout follower, change commands) against an in-memory etcd on a
+    // virtual clock, with simulated nodes and seeded faults.
+    .testTarget(
+      name: "StrataMetadataTests",
+      dependencies: [
+        "StrataMetadata", "StrataEtcd", "StrataCore", "StrataTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .testTarget(
       name: "StrataEtcdTests",
       dependencies: [

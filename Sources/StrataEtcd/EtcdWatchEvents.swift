@@ -36,3 +36,10 @@ public struct EtcdWatchEvents: AsyncSequence, Sendable {
     }
   }
 }
+
+extension EtcdWatchEvents {
+  /// The events of `stream`: for stand-ins of etcd in tests (`EtcdClient.watch` makes its own).
+  public init(_ stream: AsyncThrowingStream<EtcdEvent, any Error>) {
+    self.init(stream: stream)
+  }
+}

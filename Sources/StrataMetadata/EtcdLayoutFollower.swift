@@ -1,4 +1,4 @@
-public import StrataEtcd
+internal import StrataEtcd
 internal import Foundation
 internal import Synchronization
 public import Logging
@@ -8,16 +8,21 @@ public import Logging
 /// `layout-applied/<node>` with its lease, so the node driving a membership change knows which nodes
 /// route by which layout. Reconnects by itself while etcd is away (a fresh read then catches up).
 public struct EtcdLayoutFollower: Sendable {
-  let etcd: EtcdClient
+  let etcd: any MetadataStore
   let keys: MetadataKeys
   let nodeID: String
   let logger: Logger
+  /// Paces the retries after a failure.
+  let clock: any Clock<Duration>
 
-  public init(etcd: EtcdClient, keys: MetadataKeys, nodeID: String, logger: Logger) {
+  public init(
+    etcd: any MetadataStore, keys: MetadataKeys, nodeID: String, logger: Logger, clock: any Clock<Duration> = ContinuousClock()
+  ) {
     self.etcd = etcd
     self.keys = keys
     self.nodeID = nodeID
     self.logger = logger
+    self.clock = clock
   }
 
   /// Follows from `revision` (the revision of the layout the node started with, already applied)
@@ -47,7 +52,7 @@ public struct EtcdLayoutFollower: Sendable {
       } catch {
         if Task.isCancelled { return }
         logger.warning("following the cluster layout in etcd failed; retrying", metadata: ["error": "\(error)"])
-        try? await Task.sleep(for: .seconds(1))
+        try? await clock.sleep(for: .seconds(1))
       }
     }
   }

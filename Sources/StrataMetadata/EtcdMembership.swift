@@ -1,4 +1,4 @@
-public import StrataEtcd
+internal import StrataEtcd
 public import StrataCore
 internal import Foundation
 public import Logging
@@ -39,11 +39,11 @@ public struct EtcdMembership: Sendable {
     }
   }
 
-  let etcd: EtcdClient
+  let etcd: any MetadataStore
   let keys: MetadataKeys
   let logger: Logger
 
-  public init(etcd: EtcdClient, keys: MetadataKeys, logger: Logger) {
+  public init(etcd: any MetadataStore, keys: MetadataKeys, logger: Logger) {
     self.etcd = etcd
     self.keys = keys
     self.logger = logger

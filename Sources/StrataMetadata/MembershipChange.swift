@@ -77,6 +77,8 @@ public struct MembershipChange: Codable, Sendable, Equatable {
     }
   }
 
-  /// The key `change-done/<node>` holds once `node` finished `phase` of this change.
-  public func doneMarker(_ phase: Phase) -> String { "\(toEpoch):\(phase.rawValue)" }
+  /// The key `change-done/<node>` holds once `node` finished `phase` of this change. It names the
+  /// change by its epoch and its start: after an abort, the next change has the same `toEpoch`, and
+  /// the markers the aborted one left must not count for it (a node would skip receiving its ranges).
+  public func doneMarker(_ phase: Phase) -> String { "\(toEpoch):\(startedAtMicros):\(phase.rawValue)" }
 }

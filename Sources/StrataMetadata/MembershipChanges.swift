@@ -1,4 +1,4 @@
-public import StrataEtcd
+internal import StrataEtcd
 public import StrataCore
 internal import Foundation
 public import Logging
@@ -8,14 +8,20 @@ public import Logging
 /// `MembershipDriver`). One change at a time: another is refused with FAILED_PRECONDITION naming the
 /// change in progress.
 public struct MembershipChanges: Sendable {
-  let etcd: EtcdClient
+  let etcd: any MetadataStore
   let keys: MetadataKeys
   let logger: Logger
+  /// Microseconds since 1970: `MembershipChange.startedAtMicros`.
+  let wallClockMicros: @Sendable () -> Int64
 
-  public init(etcd: EtcdClient, keys: MetadataKeys, logger: Logger) {
+  public init(
+    etcd: any MetadataStore, keys: MetadataKeys, logger: Logger,
+    wallClockMicros: @escaping @Sendable () -> Int64 = { MembershipChanges.nowMicros }
+  ) {
     self.etcd = etcd
     self.keys = keys
     self.logger = logger
+    self.wallClockMicros = wallClockMicros
   }
 
   var membership: EtcdMembership { EtcdMembership(etcd: etcd, keys: keys, logger: logger) }
@@ -30,7 +36,7 @@ public struct MembershipChanges: Sendable {
       added.slot = (next.slots.values.max() ?? 0) + 1
       next.change = MembershipChange(
         kind: .add, node: member.id, fromEpoch: layout.epoch, from: next.nodes, to: next.nodes + [added],
-        startedAtMicros: Self.nowMicros)
+        startedAtMicros: wallClockMicros())
       return next
     }
   }
@@ -51,7 +57,7 @@ public struct MembershipChanges: Sendable {
       next.replicationFactor = rf
       next.change = MembershipChange(
         kind: .remove, node: id, fromEpoch: layout.epoch, from: next.nodes, to: next.nodes.filter { $0.id != id },
-        startedAtMicros: Self.nowMicros)
+        startedAtMicros: wallClockMicros())
       return next
     }
   }
@@ -76,7 +82,7 @@ public struct MembershipChanges: Sendable {
       added.slot = (next.slots.values.max() ?? 0) + 1
       next.change = MembershipChange(
         kind: .replace, node: dead, replacement: member.id, fromEpoch: layout.epoch, from: next.nodes,
-        to: next.nodes.map { $0.id == dead ? added : $0 }, startedAtMicros: Self.nowMicros)
+        to: next.nodes.map { $0.id == dead ? added : $0 }, startedAtMicros: wallClockMicros())
       return next
     }
   }
@@ -188,5 +194,6 @@ public struct MembershipChanges: Sendable {
     .failedPrecondition("there is no cluster layout at \(keys.layout) in etcd: start the first node with --etcd")
   }
 
-  static var nowMicros: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+  /// The system's wall clock, in microseconds since 1970 (the default `wallClockMicros`).
+  public static var nowMicros: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 }

@@ -1,4 +1,4 @@
-public import StrataEtcd
+internal import StrataEtcd
 internal import Foundation
 public import Logging
 
@@ -15,21 +15,33 @@ public import Logging
 /// - `switched`: when `cleanupAtMicros` passed (`MembershipChanges.cleanupNow` sets it to 0);
 /// - `cleanup`: when every live node of the old ring reported its cleanup done; the change is then
 ///   removed from the layout.
+///
+/// Time is injected: `clock` paces the polling and measures the grace, `wallClockMicros` stamps
+/// `cleanupAtMicros` and is compared with it (the defaults are the system's clocks).
 public struct MembershipDriver: Sendable {
-  let etcd: EtcdClient
+  let etcd: any MetadataStore
   let keys: MetadataKeys
   let nodeID: String
   let logger: Logger
   /// How long old copies stay after the switch before the cleanup starts by itself.
   let cleanupGrace: Duration
+  let clock: any Clock<Duration>
+  /// Microseconds since 1970.
+  let wallClockMicros: @Sendable () -> Int64
   static let leaseGrace: Duration = .seconds(3)
 
-  public init(etcd: EtcdClient, keys: MetadataKeys, nodeID: String, logger: Logger, cleanupGrace: Duration) {
+  public init(
+    etcd: any MetadataStore, keys: MetadataKeys, nodeID: String, logger: Logger, cleanupGrace: Duration,
+    clock: any Clock<Duration> = ContinuousClock(),
+    wallClockMicros: @escaping @Sendable () -> Int64 = { MembershipChanges.nowMicros }
+  ) {
     self.etcd = etcd
     self.keys = keys
     self.nodeID = nodeID
     self.logger = logger
     self.cleanupGrace = cleanupGrace
+    self.clock = clock
+    self.wallClockMicros = wallClockMicros
   }
 
   var membership: EtcdMembership { EtcdMembership(etcd: etcd, keys: keys, logger: logger) }
@@ -44,26 +56,27 @@ public struct MembershipDriver: Sendable {
       } catch {
         if Task.isCancelled { return }
         logger.info("membership driver: etcd failed; retrying", metadata: ["error": "\(error)"])
-        try? await Task.sleep(for: .seconds(1))
+        try? await clock.sleep(for: .seconds(1))
       }
     }
   }
 
   private func loop(lease: Int64) async throws {
-    var waitingSince: (phase: String, since: ContinuousClock.Instant)?
+    let stopwatch = Stopwatch.start(on: clock)
+    var waitingSince: (phase: String, since: Duration)?
     while !Task.isCancelled {
       guard let (layout, revision) = try await membership.read(), let change = layout.change else {
         waitingSince = nil
-        try await Task.sleep(for: .milliseconds(250))
+        try await clock.sleep(for: .milliseconds(250))
         continue
       }
       guard try await holdDriverKey(lease: lease) else {
-        try await Task.sleep(for: .milliseconds(500))
+        try await clock.sleep(for: .milliseconds(500))
         continue
       }
       let key = "\(change.toEpoch):\(change.phase.rawValue):\(revision)"
-      if waitingSince?.phase != key { waitingSince = (key, .now) }
-      let waited = ContinuousClock.now - waitingSince!.since
+      if waitingSince?.phase != key { waitingSince = (key, stopwatch.elapsed()) }
+      let waited = stopwatch.elapsed() - waitingSince!.since
       if let next = try await step(layout, change: change, revision: revision, waited: waited) {
         if try await membership.write(next, ifRevision: revision) {
           logger.info(
@@ -72,7 +85,7 @@ public struct MembershipDriver: Sendable {
         }
         continue
       }
-      try await Task.sleep(for: .milliseconds(50))
+      try await clock.sleep(for: .milliseconds(50))
     }
   }
 
@@ -113,9 +126,9 @@ public struct MembershipDriver: Sendable {
       next.change!.phase = .switched
       next.epoch = change.toEpoch
       next.nodes = change.to
-      next.change!.cleanupAtMicros = MembershipChanges.nowMicros + Int64(cleanupGrace.components.seconds * 1_000_000)
+      next.change!.cleanupAtMicros = wallClockMicros() + Int64(cleanupGrace.components.seconds * 1_000_000)
     case .switched:
-      guard MembershipChanges.nowMicros >= change.cleanupAtMicros ?? 0 else { return nil }
+      guard wallClockMicros() >= change.cleanupAtMicros ?? 0 else { return nil }
       next.change!.phase = .cleanup
     case .cleanup:
       let done = try await doneMarkers()

@@ -1,0 +1,87 @@
+import Foundation
+import StrataTestSupport
+import Testing
+
+/// The membership-change protocol (`MembershipDriver`, `EtcdLayoutFollower`, `MembershipChanges`) run
+/// against an in-memory etcd on a virtual clock, with simulated nodes and seeded faults; the checks
+/// are `MembershipChecker`'s, plus liveness (`SimConfig.livenessBound`). Seeds 1...200 run every time;
+/// `STRATA_TEST_SEED=N` runs seed N alone and prints its whole trace.
+@Suite("Membership changes in a simulated cluster")
+struct MembershipSimulationTests {
+  static let batches = 8
+  static let seedsPerBatch = 25
+
+  /// Runs one seed; its problems (empty: none) and what it did.
+  static func run(seed: UInt64, config: SimConfig = SimConfig()) async -> (problems: [String], stats: ScenarioStats, trace: SimTrace) {
+    let cluster = SimCluster(seed: seed, config: config)
+    let stats = Locked(ScenarioStats())
+    let problems = await cluster.run { await $0.membershipScenario(stats: stats) }
+    return (problems, stats.value, cluster.trace)
+  }
+
+  @Test(
+    "add, remove and replace under crashes, driver deaths and slow nodes: every invariant, and done within the bound",
+    arguments: 0..<batches)
+  func seeds(batch: Int) async {
+    if ProcessInfo.processInfo.environment[SplitMix64.seedVariable] != nil, batch > 0 { return }
+    let seeds: [UInt64] =
+      ProcessInfo.processInfo.environment[SplitMix64.seedVariable] != nil
+      ? [SplitMix64.testSeed()] : (0..<Self.seedsPerBatch).map { UInt64(1 + batch * Self.seedsPerBatch + $0) }
+    var total = ScenarioStats()
+    for seed in seeds {
+      let (problems, stats, trace) = await Self.run(seed: seed)
+      if seeds.count == 1 { print(trace.all.joined(separator: "\n")) }
+      #expect(
+        problems.isEmpty,
+        "seed \(seed) (replay with \(SplitMix64.seedVariable)=\(seed)):\n\(problems.joined(separator: "\n"))\n--- trace (last 80 lines) ---\n\(trace.tail(80))"
+      )
+      total.completed += stats.completed
+      total.aborted += stats.aborted
+      total.refused += stats.refused
+      total.longestAfterFaults = max(total.longestAfterFaults, stats.longestAfterFaults)
+      total.virtualTime += stats.virtualTime
+    }
+    print(
+      "[MembershipSimulation] seeds \(seeds.first!)...\(seeds.last!): \(total.completed) changes completed, \(total.aborted) aborted, "
+        + "\(total.refused) refused; longest after the last fault \(total.longestAfterFaults); \(total.virtualTime) of virtual time")
+  }
+
+  @Test("the done markers of an aborted change do not count for the next change to the same epoch")
+  func abortedChangeMarkers() async {
+    let cluster = SimCluster(seed: 1)
+    let problems = await cluster.run { await $0.abortThenRemove() }
+    #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))\n--- trace ---\n\(cluster.trace.tail(60))")
+  }
+
+  /// The protocol's timing assumption, shown (`SimCluster.slowRestartDuringChange`): a restarting node
+  /// reads the layout when it joins, opens its storage, serves by that layout, and publishes
+  /// `layout-applied` only then. Meanwhile its old key runs out with its old lease, and the driver takes
+  /// a participant without a key for down once the driver itself has waited the grace (3 s) on the
+  /// layout, not once the key has been gone for the grace: when the start takes longer, the node
+  /// serves by a layout the driver already left, two phases behind (reading the old ring while writes
+  /// go to the new one only). The 200 seeds keep starts within the assumption (`SimConfig.slowStart`,
+  /// `quickFirstApplies`).
+  @Test("known issue: a node whose start outlasts the driver's grace serves by a layout the driver already left")
+  func slowRestart() async {
+    let cluster = SimCluster(seed: 1)
+    let problems = await cluster.run { await $0.slowRestartDuringChange() }
+    let other = problems.filter { !Self.isStaleServing($0) }
+    #expect(other.isEmpty, "\(other.joined(separator: "\n"))\n--- trace ---\n\(cluster.trace.tail(60))")
+    withKnownIssue("a restarted node serves before it publishes layout-applied; the driver's grace runs from when it began waiting") {
+      #expect(problems.filter(Self.isStaleServing).isEmpty, "\(problems.joined(separator: "\n"))\n--- trace ---\n\(cluster.trace.tail(40))")
+    }
+  }
+
+  static func isStaleServing(_ problem: String) -> Bool {
+    problem.contains("stale start:") || problem.contains(" while ") && problem.contains(" serves by ")
+      || problem.contains(", serving, cleaned up")
+  }
+
+  @Test("a seed gives the same history every time")
+  func deterministic() async {
+    let first = await Self.run(seed: 77)
+    let second = await Self.run(seed: 77)
+    #expect(first.trace.all.count > 50)
+    #expect(first.trace.all == second.trace.all)
+  }
+}
