@@ -50,6 +50,18 @@ public struct StrataNode: Sendable {
       ])
   }
 
+  /// The cluster's layout and its revision read from etcd now; `joined` (read when the node joined) if
+  /// etcd does not answer. FAILED_PRECONDITION when the node is no longer a participant (it was removed
+  /// or replaced while it started).
+  static func currentLayout(_ metadata: EtcdMetadata, joined: ClusterLayout, revision: Int64, node: String) async throws -> (ClusterLayout, Int64) {
+    let membership = EtcdMembership(etcd: metadata.etcd, keys: metadata.keys, logger: Logger(label: "strata"))
+    guard let (layout, current) = try? await membership.read(), current >= revision else { return (joined, revision) }
+    guard layout.participant(node) != nil else {
+      throw StrataError.failedPrecondition("node \(node) is no longer a member of this cluster (removed or replaced while it started)")
+    }
+    return (layout, current)
+  }
+
   /// Serves until a shutdown signal arrives (or, in tests, until the surrounding task is cancelled).
   /// `onListening` receives the bound "host:port" once the socket is listening.
   ///
@@ -95,7 +107,12 @@ public struct StrataNode: Sendable {
       let topology: ClusterTopology<HTTP2ClientTransport.Posix>
       var worker: MembershipWorker?
       var registry: EtcdRegistry?
-      if let metadata, let layout = settings.layout {
+      if let metadata, let joined = settings.layout {
+        // The layout again, now that the storage is open (which can take long after a crash): the node
+        // serves by the layout current when it starts serving, not by the one it joined with, which a
+        // membership change may have left meanwhile (the driver takes a node without `layout-applied`
+        // for down after its grace, so it may have moved on more than one phase).
+        let (layout, revision) = try await Self.currentLayout(metadata, joined: joined, revision: settings.layoutRevision, node: settings.selfID)
         // A registry in etcd: loaded before the node serves, then followed with a watch.
         let r = EtcdRegistry(
           etcd: metadata.etcd, keys: metadata.keys, store: store, nodeID: settings.selfID,
@@ -124,7 +141,6 @@ public struct StrataNode: Sendable {
           logger: logger, bytesPerSecond: settings.streamBytesPerSecond, onRemoved: { removed.fire() })
         worker = w
         let follower = EtcdLayoutFollower(etcd: metadata.etcd, keys: metadata.keys, nodeID: settings.selfID, logger: logger)
-        let revision = settings.layoutRevision
         services.append(
           UntilShutdownService {
             // The layout the node started with: its own part of a change in progress starts now.

@@ -16,8 +16,9 @@ struct SimConfig: Sendable {
   var livenessBound: Duration = .seconds(45)
   /// An add whose new node never starts is aborted this long after it was recorded.
   var abortStuckAfter: Duration = .seconds(20)
-  /// How long a slow start (1 in 4 while faults happen) opens its storage, in milliseconds.
-  var slowStart: ClosedRange<Int> = 1000...2000
+  /// How long a slow start (1 in 4 while faults happen) opens its storage, in milliseconds: up to twice
+  /// the driver's grace (a node reads the layout again before it serves, `MembershipSimulationTests.slowRestart`).
+  var slowStart: ClosedRange<Int> = 1000...6000
   /// Whether the first two layouts a process applies (the one it started with, the one its follower
   /// catches up with) are applied quickly, however slow its later applies: with `slowStart` below the
   /// grace, this keeps a restarted node's first `layout-applied` within the driver's grace of its old
@@ -181,8 +182,9 @@ final class SimCluster: Sendable {
 }
 
 /// One simulated node: a process that can crash and restart. Each start mirrors `strata serve
-/// --etcd`: read the layout (`EtcdMembership`), open the storage (a delay), serve by that layout, apply
-/// it, then follow the layout and run the driver until the process stops.
+/// --etcd`: read the layout (`EtcdMembership`), open the storage (a delay), read the layout again
+/// (`StrataNode.currentLayout`), serve by that layout, apply it, then follow the layout and run the
+/// driver until the process stops.
 final class SimNode: Sendable {
   enum Status: Sendable { case down, starting, serving, gone }
 
@@ -261,15 +263,27 @@ final class SimNode: Sendable {
       joined = try? await membership.read()
       if joined == nil { do { try await cluster.sleep(.milliseconds(100)) } catch { return } }
     }
-    guard let (layout, revision) = joined else { return }
-    guard layout.participant(id) != nil else {
-      cluster.trace.log("\(id) is no participant of r\(revision): refused, stays down")
+    guard let (joinedLayout, joinedRevision) = joined else { return }
+    guard joinedLayout.participant(id) != nil else {
+      cluster.trace.log("\(id) is no participant of r\(joinedRevision): refused, stays down")
       crash(permanently: true, quietly: true)
       return
     }
     // Opening the storage.
     let drawn = cluster.faultsActive && cluster.oneIn(4) ? cluster.millis(cluster.config.slowStart) : cluster.millis(50...500)
     do { try await cluster.sleep(opening ?? drawn) } catch { return }
+    guard session.isUp, !Task.isCancelled else { return }
+    // The layout again before serving (`StrataNode.currentLayout`): the one joined with if etcd fails.
+    var layout = joinedLayout
+    var revision = joinedRevision
+    if let (fresh, freshRevision) = try? await membership.read(), freshRevision >= joinedRevision {
+      guard fresh.participant(id) != nil else {
+        cluster.trace.log("\(id) is no participant of r\(freshRevision) any more: refused, stays down")
+        crash(permanently: true, quietly: true)
+        return
+      }
+      (layout, revision) = (fresh, freshRevision)
+    }
     guard session.isUp, !Task.isCancelled else { return }
     let worker = SimWorker(node: self, session: session)
     state.withLock { s in
@@ -286,10 +300,11 @@ final class SimNode: Sendable {
     let driver = MembershipDriver(
       etcd: cluster.client("\(id)/driver", session: session), keys: cluster.keys, nodeID: id, logger: logger,
       cleanupGrace: cluster.config.cleanupGrace, clock: cluster.clock, wallClockMicros: cluster.wallClockMicros)
+    let (servedLayout, servedRevision) = (layout, revision)
     await withTaskGroup(of: Void.self) { group in
       group.addTask {
-        await worker.apply(layout, revision: revision)
-        await follower.follow(from: revision) { layout, revision in await worker.apply(layout, revision: revision) }
+        await worker.apply(servedLayout, revision: servedRevision)
+        await follower.follow(from: servedRevision) { layout, revision in await worker.apply(layout, revision: revision) }
       }
       group.addTask { await driver.run() }
     }
