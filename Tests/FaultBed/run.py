@@ -2,7 +2,8 @@
 """The fault bed: a 3-node RF-3 Strata cluster of real `strata serve` processes, each in its own network
 namespace behind a bridge, its metadata in one etcd in the root namespace (or, with --cluster-file, the
 legacy cluster file), under write/read/export load from the root namespace, while one fault at a time is
-injected; an operation ledger (JSONL) and the checks C1-C8 afterwards (see README.md).
+injected, or the membership changes (a 4th node n4 joins and leaves, is killed mid-transfer, replaces a
+dead node); an operation ledger (JSONL) and the checks C1-C11 afterwards (see README.md).
 
   Tests/FaultBed/run.py --short [--strata BIN] [--seed N] [--scenarios F1,F12] [--cluster-file] [--keep]
   Tests/FaultBed/run.py --long  ...
