@@ -152,8 +152,10 @@ def check_live(o: Oracle) -> Findings:
 
 
 def final_round(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: random.Random,
-                timeout: float = 30) -> tuple[Findings, dict]:
-    """C1-C5 through every node, C7 on every replica; `nodes`: (id, client address, internode address)."""
+                timeout: float = 30, owners=None, epoch: int = 1) -> tuple[Findings, dict]:
+    """C1-C5 through every node, C7 on every replica; `nodes`: (id, client address, internode address).
+    `owners(entity)`: the node ids that must hold the entity (default: every node); `epoch`: the ring
+    epoch the replica reads claim."""
     led = o.led
     addresses = [a for _, a, _ in nodes]
     entities = sorted(o.rows)
@@ -230,13 +232,15 @@ def final_round(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: r
     rows = [r for rs in o.rows.values() for r in rs]
     missing: dict[str, dict] = {}
     for node_id, _, internode in nodes:
+        mine = [r for r in rows if owners is None or node_id in owners(r.entity)]
         try:
-            vs, ss, evs = replica_export(internode, group, [r.entity for r in rows], [r.event_us for r in rows], timeout)
+            vs, ss, evs = replica_export(internode, group, [r.entity for r in mine], [r.event_us for r in mine],
+                                         timeout, epoch=epoch)
         except strata.StrataError as e:
             f.add("C7 replica convergence", f"{node_id}: could not be read: {e.message[:300]}")
             continue
         lacking = []
-        for r, v, s_, ev in zip(rows, vs, ss, evs):
+        for r, v, s_, ev in zip(mine, vs, ss, evs):
             got = check_value(o, f, f"replica {node_id}", r.entity, r.event_us, v, s_, ev)
             if o.counts(r) and (got is None or got.value != r.value):
                 lacking.append(r)
@@ -268,13 +272,14 @@ def final_round(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: r
                "replica_missing": missing}
 
 
-def converge(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: random.Random, seconds: float = 30):
+def converge(o: Oracle, nodes: list[tuple[str, str, str]], group: str, rng: random.Random, seconds: float = 30,
+             owners=None, epoch: int = 1):
     """Final rounds until one finds nothing or `seconds` pass; (findings of the last round, info)."""
     started = time.monotonic()
     rounds = 0
     while True:
         rounds += 1
-        f, info = final_round(o, nodes, group, rng)
+        f, info = final_round(o, nodes, group, rng, owners=owners, epoch=epoch)
         elapsed = time.monotonic() - started
         if f.total() == 0 or elapsed > seconds:
             info.update(rounds=rounds, converged=f.total() == 0, seconds=round(elapsed, 1))
@@ -333,3 +338,75 @@ def stats(led: Ledger, windows: dict[str, tuple[float, float]]) -> dict:
                          "p50": percentile(lat, 50), "p99": percentile(lat, 99), "max": max(lat, default=None)}
         out[name] = per
     return out
+
+
+# -- membership changes (F7, F8, F13) -----------------------------------------------------------------------
+def check_readable(o: Oracle, seeded: set[str], spans: list[tuple[float, float]], settle: float = 1.0):
+    """C9: no ok online read (live) answers MISSING for an entity that has an ok write completed `settle` s
+    or more before the read began; and a seeded entity (one write at ALL before the load, never written
+    again) is always answered with exactly its value. Reads that overlap a membership change (`spans`) are
+    counted apart, to show the check covered the change."""
+    f = Findings()
+    led = o.led
+    first_ok: dict[str, float] = {}
+    for w in led.writes:
+        if w.result == "ok":
+            for r in w.rows:
+                first_ok[r.entity] = min(first_ok.get(r.entity, w.t1), w.t1)
+    checked = {"reads": 0, "entity_reads": 0, "seeded_entity_reads": 0, "reads_during_change": 0,
+               "entity_reads_during_change": 0}
+    for rec in led.reads:
+        if rec["result"] != "ok":
+            continue
+        during = any(rec["t0"] < b and rec["t1"] > a for a, b in spans)
+        checked["reads"] += 1
+        checked["reads_during_change"] += during
+        for e, v in zip(rec["entities"], rec["v"]):
+            checked["entity_reads"] += 1
+            checked["entity_reads_during_change"] += during
+            where = f"live read via {rec['node']} t={rec['t0']:.1f}-{rec['t1']:.1f}s{' (during a change)' if during else ''}"
+            if e in seeded:
+                checked["seeded_entity_reads"] += 1
+                want = o.expected(e, None, only_ok=True)
+                if v is None or want is None or v != want.value:
+                    r = led.rows_by_value.get(v) if v is not None else None
+                    f.add("C9 readable", f"{where}: seeded {e}: got {'MISSING' if v is None else _row_text(led, r)}, "
+                                         f"its value is {_row_text(led, want)}")
+            elif v is None and first_ok.get(e, float("inf")) <= rec["t0"] - settle:
+                f.add("C9 readable", f"{where}: {e}: MISSING, but it had an ok write at t={first_ok[e]:.1f}s")
+    return f, checked
+
+
+def holdings(nodes: list[tuple[str, str, str]], group: str, entities: list[str], at_us: int, epoch: int,
+             timeout: float = 30) -> dict[str, set[str] | str]:
+    """Per node, the entities its replica alone holds any row of (a point-in-time read at `at_us`, after
+    every row's event time), or the error text."""
+    out: dict[str, set[str] | str] = {}
+    for node_id, _, internode in nodes:
+        try:
+            vs, _, _ = replica_export(internode, group, entities, [at_us] * len(entities), timeout, epoch=epoch)
+            out[node_id] = {e for e, v in zip(entities, vs) if v is not None}
+        except strata.StrataError as e:
+            out[node_id] = e.message[:300]
+    return out
+
+
+def check_placement(held: dict, owners, entities: list[str], f: Findings, when: str) -> dict:
+    """C11: each node holds exactly the entities the ring gives it (`owners(entity)`: node ids), no entity is
+    held by no node. Returns per node: held, owned, extra (held, not owned), lacking (owned, not held)."""
+    info = {}
+    for node_id, h in held.items():
+        if isinstance(h, str):
+            f.add("C11 placement", f"{when}: {node_id} could not be read: {h}")
+            continue
+        own = {e for e in entities if node_id in owners(e)}
+        extra, lacking = sorted(h - own), sorted(own - h)
+        info[node_id] = {"held": len(h), "owned": len(own), "extra": len(extra), "lacking": len(lacking)}
+        if extra:
+            f.add("C11 placement", f"{when}: {node_id} still holds {len(extra)} entities it does not own, e.g. {extra[:5]}")
+        if lacking:
+            f.add("C11 placement", f"{when}: {node_id} lacks {len(lacking)} entities it owns, e.g. {lacking[:5]}")
+    nobody = [e for e in entities if not any(not isinstance(h, str) and e in h for h in held.values())]
+    if nobody:
+        f.add("C11 placement", f"{when}: {len(nobody)} entities held by no node, e.g. {nobody[:5]}")
+    return info

@@ -83,9 +83,15 @@ class Etcd:
 
 
 class Node:
+    """`initial_nodes`: the cluster size it forms with (`--initial-nodes`, for the nodes that create the
+    cluster); None for a node added later. `serve_args`: more `strata serve` flags."""
+
     def __init__(self, i: int, binary: str, topo: Topology, workdir: str, cluster_file: str | None = None,
-                 etcd: str | None = None, cluster_name: str = "strata"):
+                 etcd: str | None = None, cluster_name: str = "strata", initial_nodes: int | None = 3,
+                 serve_args: list[str] | None = None):
         self.i = i
+        self.initial_nodes = initial_nodes
+        self.serve_args = list(serve_args or [])
         self.id = f"n{i}"
         self.binary = binary
         self.topo = topo
@@ -100,20 +106,24 @@ class Node:
         self.stopped = False  # SIGSTOPped
         self.starts = 0
 
-    def start(self) -> None:
+    def start(self, join: bool = False) -> None:
+        """`join`: `strata serve --join` (a node that is not a member yet adds itself)."""
         assert self.proc is None or self.proc.poll() is not None
         self.starts += 1
         log = open(self.log_path, "a")
-        log.write(f"\n==== start {self.starts} at {time.strftime('%H:%M:%S')} ====\n")
+        log.write(f"\n==== start {self.starts} at {time.strftime('%H:%M:%S')}{' (--join)' if join else ''} ====\n")
         log.flush()
         if self.etcd:
             where = ["--etcd", self.etcd, "--address", self.address, "--internode-port", str(INTERNODE_PORT),
-                     "--initial-nodes", str(self.topo.n), "--replication-factor", "3",
-                     "--cluster-name", self.cluster_name, "--repair-interval", "0"]
+                     "--replication-factor", "3", "--cluster-name", self.cluster_name, "--repair-interval", "0"]
+            if self.initial_nodes is not None:
+                where += ["--initial-nodes", str(self.initial_nodes)]
+            if join:
+                where.append("--join")
         else:
             where = ["--cluster", self.cluster_file]
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.topo.ns(self.i), self.binary, "serve", *where,
+            ["ip", "netns", "exec", self.topo.ns(self.i), self.binary, "serve", *where, *self.serve_args,
              "--node", self.id, "--data-dir", self.data_dir],
             stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
         log.close()
@@ -137,6 +147,9 @@ class Node:
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def kill9(self) -> None:
         self.signal(signal.SIGKILL)
@@ -166,11 +179,16 @@ class Node:
 
 class Cluster:
     """With `etcd` (HOST:PORT): the nodes keep their metadata there, under /strata/`name`/ (a new name per
-    scenario, so each scenario forms a new cluster). Without: the legacy cluster file (registry on n1)."""
+    scenario, so each scenario forms a new cluster). Without: the legacy cluster file (registry on n1).
 
-    def __init__(self, binary: str, topo: Topology, workdir: str, etcd: str | None = None, name: str = "strata"):
+    `nodes` are the members (n1..n`size` at first; the membership scenarios change the list); `spare(i)`
+    makes node i of the topology (not started, not a member); `stop` stops every node made."""
+
+    def __init__(self, binary: str, topo: Topology, workdir: str, etcd: str | None = None, name: str = "strata",
+                 size: int = 3, serve_args: list[str] | None = None):
         self.topo = topo
         self.workdir = workdir
+        self.binary, self.etcd, self.name, self.serve_args = binary, etcd, name, list(serve_args or [])
         os.makedirs(workdir, exist_ok=True)
         self.cluster_file = None
         if not etcd:
@@ -178,8 +196,20 @@ class Cluster:
             with open(self.cluster_file, "w") as f:
                 f.write("epoch: 1\nreplication_factor: 3\nnodes:\n" + "".join(
                     f"  - id: n{i}\n    address: {topo.ip(i)}:{CLIENT_PORT}\n    internode_port: {INTERNODE_PORT}\n"
-                    for i in range(1, topo.n + 1)))
-        self.nodes = [Node(i, binary, topo, workdir, self.cluster_file, etcd, name) for i in range(1, topo.n + 1)]
+                    for i in range(1, size + 1)))
+        self.nodes = [Node(i, binary, topo, workdir, self.cluster_file, etcd, name, size, serve_args)
+                      for i in range(1, size + 1)]
+        self.made = list(self.nodes)
+
+    def spare(self, i: int) -> Node:
+        """Node i (a namespace of the topology), made for a membership change: no --initial-nodes."""
+        assert self.etcd, "membership changes need etcd"
+        n = Node(i, self.binary, self.topo, self.workdir, None, self.etcd, self.name, None, self.serve_args)
+        self.made.append(n)
+        return n
+
+    def node(self, node_id: str) -> Node:
+        return next(n for n in self.made if n.id == node_id)
 
     @property
     def addresses(self) -> list[str]:
@@ -228,8 +258,22 @@ class Cluster:
                     time.sleep(0.2)
 
     def stop(self) -> None:
-        for n in self.nodes:
+        for n in self.made:
             try:
                 n.stop()
             except Exception:  # noqa: BLE001 - keep stopping the others
                 n.kill9()
+
+
+def membership(address: str, timeout: float = 5):
+    """The ring and the membership change in progress as node `address` sees it
+    (`FeatureStore.ChangeMembership`, action STATUS): a ChangeMembershipResponse."""
+    from strata._proto import feature_store_pb2 as fs
+    with strata.Client(address, timeout=timeout) as c:
+        return c._unary("ChangeMembership", fs.ChangeMembershipRequest(action=fs.ChangeMembershipRequest.STATUS),
+                        timeout)
+
+
+def cli(binary: str, args: list[str], server: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """`strata ARGS --server SERVER` from the root namespace (it reaches every node's address)."""
+    return subprocess.run([binary, *args, "--server", server], capture_output=True, text=True, timeout=timeout)

@@ -108,7 +108,7 @@ class Load:
                  export_labels: int = 100, write_timeout: float = 5, read_timeout: float = 2,
                  export_timeout: float = 10):
         self.ledger = ledger
-        self.addresses = addresses
+        self.addresses = list(addresses)  # replaced as a whole by set_addresses (membership changes)
         self.group = group
         self.entities = entities
         self.seed = rng.randrange(2 ** 32)
@@ -129,6 +129,10 @@ class Load:
         self.extra: list[str] = []
         self.threads: list[threading.Thread] = []
         self.crashes: list[str] = []
+        # Entities written once before the load (`seed_entities`), never again: readers look some of them up too
+        # (`read_seeded` per lookup), and every answer must be their one value.
+        self.seeded: list[str] = []
+        self.read_seeded = 0
 
     def _op(self) -> int:
         with self._lock:
@@ -158,8 +162,62 @@ class Load:
             self.crashes.append(f"{threading.current_thread().name}: {traceback.format_exc()}")
             print(f"load thread crashed: {e!r}", flush=True)
 
+    def set_addresses(self, addresses: list[str]) -> None:
+        """The nodes the threads send to from their next operation on (a node joins or leaves)."""
+        self.addresses = list(addresses)
+
     def _clients(self, timeout):
-        return {a: strata.Client(a, timeout=timeout) for a in self.addresses}
+        """Per thread: address -> client, made on first use (addresses change with membership)."""
+        class Clients(dict):
+            def __missing__(self, a):
+                c = self[a] = strata.Client(a, timeout=timeout)
+                return c
+        return Clients()
+
+    # -- seeding --------------------------------------------------------------------------------------
+    def seed_entities(self, entities: list[str], batch: int = 500, consistency: str = "ALL", timeout: float = 30):
+        """Before `start`: one row for each of `entities`, in write ops of `batch` rows (ledger entries like
+        the load's) through the nodes in turn, at `consistency`, retried (new op) until ok. Raises when a
+        batch does not succeed in 5 attempts."""
+        assert not self.threads and batch < 1000
+        led = self.ledger
+        for e in entities:
+            self._events_used.setdefault(e, set())
+        self.seeded = list(entities)
+        rng = random.Random(self.seed + 999)
+        for k in range(0, len(entities), batch):
+            chunk = entities[k:k + batch]
+            for attempt in range(5):
+                address = self.addresses[(k // batch + attempt) % len(self.addresses)]
+                op = self._op()
+                base = now_us()
+                rows = [Row(e, self._event_time(rng, e, base), op * 1000 + j, op) for j, e in enumerate(chunk)]
+                w = Write(op, address, led.t(), rows, False)
+                with led.lock:
+                    led.writes.append(w)
+                    led.write_by_op[op] = w
+                    for r in rows:
+                        led.rows_by_value[r.value] = r
+                df = pd.DataFrame({
+                    "entity_id": chunk,
+                    "event_timestamp": pd.to_datetime([r.event_us for r in rows], unit="us", utc=True),
+                    "v": pd.array([r.value for r in rows], dtype="Int64"),
+                    "s": [f"{op}.{j}" for j in range(len(rows))],
+                })
+                try:
+                    with strata.Client(address, timeout=timeout) as c:
+                        c.write(self.group, df, consistency=consistency, progress=False, timeout=timeout)
+                    w.result, w.error = "ok", "seed"
+                except strata.StrataError as e:
+                    w.result, w.error = classify(e), f"{e.code.name}: {e.message[:300]}"
+                w.t1 = led.t()
+                led.log({"kind": "write", "op": op, "node": address, "t0": round(w.t0, 4), "t1": round(w.t1, 4),
+                         "result": w.result, "error": w.error, "invalid": False, "seed": True,
+                         "rows": [[r.entity, r.event_us, r.value] for r in rows]})
+                if w.result == "ok":
+                    break
+            else:
+                raise RuntimeError(f"seeding {len(chunk)} entities failed 5 times: {w.error}")
 
     # -- writes ---------------------------------------------------------------------------------------
     def fault_entities(self, names: list[str]) -> None:
@@ -225,6 +283,8 @@ class Load:
         while not self._stop.is_set():
             address = rng.choice(self.addresses)
             ents = rng.sample(self.entities, min(10, len(self.entities)))
+            if self.read_seeded and self.seeded:
+                ents += rng.sample(self.seeded, min(self.read_seeded, len(self.seeded)))
             t0 = led.t()
             rec = {"kind": "read", "node": address, "t0": round(t0, 4), "entities": ents}
             try:
@@ -275,9 +335,10 @@ def export(client: strata.Client, group: str, entities: list[str], times: list[i
 
 
 def replica_export(internode_address: str, group: str, entities: list[str], times: list[int], timeout: float,
-                   chunk: int = 5000):
+                   chunk: int = 5000, epoch: int = 1):
     """(v, s, event_us) per label as ONE replica stores it: the internode Shard.GetHistorical of that node
-    (it never fans out), in row form."""
+    (it never fans out), in row form. `epoch`: the ring epoch the call claims (the node refuses any it
+    does not accept)."""
     from strata._proto import shard_pb2_grpc
     with grpc.insecure_channel(internode_address, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
         stub = shard_pb2_grpc.ShardStub(ch)
@@ -293,7 +354,7 @@ def replica_export(internode_address: str, group: str, entities: list[str], time
 
         v, s, ev = [], [], []
         try:
-            for answer in stub.GetHistorical(requests(), timeout=timeout, metadata=[("strata-ring-epoch", "1")]):
+            for answer in stub.GetHistorical(requests(), timeout=timeout, metadata=[("strata-ring-epoch", str(epoch))]):
                 for row in answer.rows:
                     a, b = row.results[0], row.results[1]
                     v.append(a.value.int_value if a.value.HasField("int_value") else None)
