@@ -370,6 +370,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// the next replica is asked too, and the first answer wins. The answers' encoded vectors are spliced
   /// together in request order.
   func onlineAnswer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
+    // Counted, so that a membership change keeps this view's lanes open until the lookup is done.
+    try await cluster.activity.lookup { try await answer(request) }
+  }
+
+  private func answer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
     try local.sizeLimit.check(
       request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
     let columns = try await rpc { () async throws -> [ResolvedFeature] in

@@ -11,7 +11,8 @@ internal import StrataCore
 /// routed by the layout before is still in flight from it.
 ///
 /// Each view's lookup lanes and lookup streams (connections to the view's peers, carrying its epoch) are
-/// run by the topology from `install` until the next view is installed.
+/// run by the topology from `install` until the next view is installed and the lookups begun under
+/// the view finished.
 public final class ClusterTopology<Transport: ClientTransport>: Sendable {
   private struct State {
     var view: ClusterView<Transport>
@@ -66,11 +67,20 @@ public final class ClusterTopology<Transport: ClientTransport>: Sendable {
       if ContinuousClock.now >= deadline { break }
       try? await Task.sleep(for: .milliseconds(5))
     }
-    let done = state.withLock { s -> [Task<Void, Never>] in
+    let retired = state.withLock { s -> [(view: ClusterView<Transport>, tasks: [Task<Void, Never>])] in
       defer { s.retired.removeAll() }
-      return s.retired.flatMap(\.tasks)
+      return s.retired
     }
-    for task in done { task.cancel() }
+    // The replaced views' lanes and streams stay open until the lookups that may wait on them finished
+    // (at most `drainTimeout` more): closing a lane fails every lookup waiting on it, on every replica
+    // at once, so the lookup would fail although the cluster is healthy.
+    Task {
+      let deadline = ContinuousClock.now + drainTimeout
+      while retired.contains(where: { $0.view.activity.lookupsInFlight > 0 }), ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(20))
+      }
+      for task in retired.flatMap(\.tasks) { task.cancel() }
+    }
     return drained
   }
 
@@ -90,13 +100,23 @@ public final class ClusterTopology<Transport: ClientTransport>: Sendable {
   }
 }
 
-/// Write batches in flight under one `ClusterView` (see `ClusterTopology.install`).
+/// Write batches and online lookups in flight under one `ClusterView` (see `ClusterTopology.install`).
 public final class ViewActivity: Sendable {
   private let writes = Atomic<Int>(0)
+  private let lookups = Atomic<Int>(0)
 
   public init() {}
 
   public var writesInFlight: Int { writes.load(ordering: .acquiring) }
+
+  public var lookupsInFlight: Int { lookups.load(ordering: .acquiring) }
+
+  /// Runs `body` counted as an online lookup in flight (it may be waiting on the view's lanes).
+  func lookup<T>(_ body: () async throws -> T) async rethrows -> T {
+    lookups.add(1, ordering: .acquiringAndReleasing)
+    defer { lookups.subtract(1, ordering: .acquiringAndReleasing) }
+    return try await body()
+  }
 
   /// Runs `body` counted as a write batch in flight.
   func write<T>(_ body: () async throws -> T) async rethrows -> T {

@@ -43,16 +43,19 @@ public struct RangeTransfer<Transport: ClientTransport>: Sendable {
   }
 
   /// Runs the transfer of the change to `toEpoch`; `report` is called after each pair merged and at
-  /// the end. Throws FAILED_PRECONDITION when this node's view is not streaming that change (any more),
-  /// CancellationError when cancelled.
-  public func run(toEpoch: UInt64, report: @escaping @Sendable (RangeTransferProgress) async -> Void) async throws {
+  /// the end. `skipping`: old replicas not to ask (the node a replacement replaces: it is gone, and
+  /// waiting `giveUpAfter` for it would only delay the change). Throws FAILED_PRECONDITION when this
+  /// node's view is not streaming that change (any more), CancellationError when cancelled.
+  public func run(
+    toEpoch: UInt64, skipping: Set<String> = [], report: @escaping @Sendable (RangeTransferProgress) async -> Void
+  ) async throws {
     let view = topology.current
     guard let moves = view.moves, moves.toEpoch == toEpoch, let transition = view.transition else {
       throw StrataError.failedPrecondition("node \(view.selfID) is not streaming ranges to epoch \(toEpoch)")
     }
     let me = view.selfID
     let ranges = moves.ranges
-    let sources = ranges.sources(of: me).sorted()
+    let sources = ranges.sources(of: me).filter { !skipping.contains($0) }.sorted()
     let rf = transition.new.replicationFactor
     let needed = rf - transition.new.required(.quorum) + 1
     // The throttle is the change's budget: split evenly among the nodes that receive ranges (a removal

@@ -1,4 +1,5 @@
 internal import StrataEtcd
+internal import StrataCore
 internal import Foundation
 public import Logging
 
@@ -61,23 +62,41 @@ public struct MembershipDriver: Sendable {
     }
   }
 
+  /// How often the driver reads etcd while a change waits (and every node while no change is in
+  /// progress). Each round is one request: etcd answers every request with an HTTP/2 PING (its flow
+  /// control estimate), and the client closes a connection that gets more than 200 PINGs in 30 s
+  /// (swift-nio-http2's flood protection), which at the former 4 requests every 50 ms broke the
+  /// driving node's etcd connection every 5-6 s.
+  static let pollInterval: Duration = .milliseconds(500)
+
   private func loop(lease: Int64) async throws {
     let stopwatch = Stopwatch.start(on: clock)
     var waitingSince: (phase: String, since: Duration)?
     while !Task.isCancelled {
-      guard let (layout, revision) = try await membership.read(), let change = layout.change else {
+      let snapshot = try await read()
+      guard let (layout, revision) = snapshot.layout, let change = layout.change else {
         waitingSince = nil
-        try await clock.sleep(for: .milliseconds(250))
+        try await clock.sleep(for: Self.pollInterval)
         continue
       }
-      guard try await holdDriverKey(lease: lease) else {
-        try await clock.sleep(for: .milliseconds(500))
+      let holding: Bool
+      switch snapshot.driver {
+      case nil: holding = try await holdDriverKey(lease: lease)
+      case (nodeID, lease)?: holding = true
+      // This node's id under another lease: left by its previous process (it runs out within the
+      // TTL; nobody keeps it alive). Taken over under this lease, so that the key lives as long as
+      // this driver does.
+      case (nodeID, _)?: holding = try await retakeDriverKey(lease: lease)
+      default: holding = false
+      }
+      guard holding else {
+        try await clock.sleep(for: Self.pollInterval)
         continue
       }
       let key = "\(change.toEpoch):\(change.phase.rawValue):\(revision)"
       if waitingSince?.phase != key { waitingSince = (key, stopwatch.elapsed()) }
       let waited = stopwatch.elapsed() - waitingSince!.since
-      if let next = try await step(layout, change: change, revision: revision, waited: waited) {
+      if let next = step(layout, change: change, revision: revision, waited: waited, applied: snapshot.applied, done: snapshot.done) {
         if try await membership.write(next, ifRevision: revision) {
           logger.info(
             "membership change moved on",
@@ -85,8 +104,56 @@ public struct MembershipDriver: Sendable {
         }
         continue
       }
-      try await clock.sleep(for: .milliseconds(50))
+      try await clock.sleep(for: Self.pollInterval)
     }
+  }
+
+  /// What one round of the driver reads, at one revision of etcd.
+  struct Snapshot {
+    /// The layout and its modification revision (nil: no layout).
+    var layout: (ClusterLayout, Int64)?
+    /// The layout revision each node with a lease applied (`layout-applied/<node>`).
+    var applied: [String: Int64]
+    /// The done markers (`change-done/<node>`).
+    var done: [String: String]
+    /// The node holding the `change-driver` key and the lease the key is under (nil: nobody).
+    var driver: (node: String, lease: Int64)?
+  }
+
+  /// The layout, the applied revisions, the done markers and the driver key, in one request.
+  private func read() async throws -> Snapshot {
+    let result = try await etcd.transaction(
+      if: [],
+      then: [.get(.key(keys.layout)), .get(.prefix(keys.layoutApplied)), .get(.prefix(keys.changeDone)), .get(.key(keys.changeDriver))],
+      else: [])
+    var ranges: [EtcdRangeResult] = []
+    for response in result.responses {
+      if case .get(let range) = response { ranges.append(range) }
+    }
+    guard ranges.count == 4 else { throw StrataError.internalError("etcd answered \(ranges.count) of the driver's 4 reads") }
+    var snapshot = Snapshot(layout: nil, applied: [:], done: [:], driver: ranges[3].keyValues.first.map { ($0.valueString, $0.lease) })
+    if let kv = ranges[0].keyValues.first {
+      do {
+        snapshot.layout = (try JSONDecoder().decode(ClusterLayout.self, from: Data(kv.value)), kv.modRevision)
+      } catch {
+        throw StrataError.internalError("the cluster layout at \(keys.layout) does not decode", cause: error)
+      }
+    }
+    for kv in ranges[1].keyValues {
+      snapshot.applied[String(kv.key.dropFirst(keys.layoutApplied.count))] = Int64(kv.valueString) ?? 0
+    }
+    for kv in ranges[2].keyValues where snapshot.done[String(kv.key.dropFirst(keys.changeDone.count))] == nil {
+      snapshot.done[String(kv.key.dropFirst(keys.changeDone.count))] = kv.valueString
+    }
+    return snapshot
+  }
+
+  /// Puts the driver key, which holds this node's id, under `lease` if it still holds that id; whether
+  /// it did.
+  private func retakeDriverKey(lease: Int64) async throws -> Bool {
+    let result = try await etcd.transaction(
+      if: [.value(keys.changeDriver, .equal, Array(nodeID.utf8))], then: [.put(keys.changeDriver, nodeID, lease: lease)], else: [])
+    return result.succeeded
   }
 
   /// Takes the driver key if nobody holds it; whether this node holds it.
@@ -103,9 +170,11 @@ public struct MembershipDriver: Sendable {
   }
 
   /// The next layout when `change` may leave its phase; nil while it must wait.
-  func step(_ layout: ClusterLayout, change: MembershipChange, revision: Int64, waited: Duration) async throws -> ClusterLayout? {
+  func step(
+    _ layout: ClusterLayout, change: MembershipChange, revision: Int64, waited: Duration, applied: [String: Int64], done: [String: String]
+  ) -> ClusterLayout? {
     let participants = change.allMembers.map(\.id).filter { $0 != change.dead }
-    let (applied, leased) = try await appliedRevisions()
+    let leased = Set(applied.keys)
     let grace = waited >= Self.leaseGrace
     // Every live participant routes by this layout (one without a lease: after the grace).
     let allApplied = participants.allSatisfy { node in
@@ -118,7 +187,6 @@ public struct MembershipDriver: Sendable {
     case .dualWrite:
       next.change!.phase = .streaming
     case .streaming:
-      let done = try await doneMarkers()
       let marker = change.doneMarker(.streaming)
       guard change.to.allSatisfy({ done[$0.id] == marker }) else { return nil }
       next.change!.phase = .readNew
@@ -131,28 +199,11 @@ public struct MembershipDriver: Sendable {
       guard wallClockMicros() >= change.cleanupAtMicros ?? 0 else { return nil }
       next.change!.phase = .cleanup
     case .cleanup:
-      let done = try await doneMarkers()
       let marker = change.doneMarker(.cleanup)
       let losing = change.from.map(\.id).filter { $0 != change.dead }
       guard losing.allSatisfy({ done[$0] == marker || (grace && applied[$0] == nil) }) else { return nil }
       next.change = nil
     }
     return next
-  }
-
-  /// Layout revision per node holding a lease.
-  private func appliedRevisions() async throws -> ([String: Int64], Set<String>) {
-    let result = try await etcd.get(.prefix(keys.layoutApplied))
-    var out: [String: Int64] = [:]
-    for kv in result.keyValues {
-      out[String(kv.key.dropFirst(keys.layoutApplied.count))] = Int64(kv.valueString) ?? 0
-    }
-    return (out, Set(out.keys))
-  }
-
-  private func doneMarkers() async throws -> [String: String] {
-    let result = try await etcd.get(.prefix(keys.changeDone))
-    return Dictionary(
-      result.keyValues.map { (String($0.key.dropFirst(keys.changeDone.count)), $0.valueString) }, uniquingKeysWith: { a, _ in a })
   }
 }

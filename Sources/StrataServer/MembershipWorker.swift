@@ -136,7 +136,8 @@ final class MembershipWorker: Sendable {
     let started = Self.nowMicros
     let lastPublished = Mutex<ContinuousClock.Instant?>(nil)
     let transfer = RangeTransfer(store: store, topology: topology, logger: logger, bytesPerSecond: bytesPerSecond)
-    try await transfer.run(toEpoch: change.toEpoch) { progress in
+    // A replaced node is gone: its ranges come from the surviving replicas only.
+    try await transfer.run(toEpoch: change.toEpoch, skipping: Set([change.dead].compactMap { $0 })) { progress in
       // A node that gains nothing has nothing to show.
       guard !progress.sources.isEmpty else { return }
       let now = ContinuousClock.now
