@@ -11,7 +11,7 @@
 #   6. clients/c/run-tests.sh: the C client's tests against a real node;
 #      Tests/FaultBed/run.py --short: a 3-node RF-3 cluster (metadata in etcd) in network namespaces
 #      under load while one node is killed, paused, partitioned and made lossy, and while etcd is down
-#      (checks C1-C8, Tests/FaultBed/README.md); SKIPPED (exit 77, printed, not a failure) when not
+#      (checks C1-C11, Tests/FaultBed/README.md); SKIPPED (exit 77, printed, not a failure) when not
 #      root, network namespaces are refused, or etcd is missing;
 #   7. swift test: the whole swift-testing suite (unit and property tests, storage conformance on both
 #      engines, in-process gRPC, the simulated cluster), then, in a second run, the multi-process tests
