@@ -106,7 +106,8 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
         $0.peer = selfID
         $0.movingToEpoch = epoch
       }, metadata: metadata, options: digestOptions)
-    let local = try await store.digests(including: shared)
+    let within = ranges(with: peer)
+    let local = try await store.digests(including: shared, within: within)
     var peerDigests: [BucketGroup: HistoryDigest] = [:]
     for d in try await remote.digests {
       peerDigests[BucketGroup(bucket: Int(d.bucket), group: d.group, version: Int(d.version))] = HistoryDigest(rows: d.rows, sum: d.sum)
@@ -119,7 +120,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
     for item in plan.items {
       try Task.checkCancellation()
       do {
-        let moved = try await merge(item, with: peer, client: client, shared: shared, pace: pace, start: start)
+        let moved = try await merge(item, with: peer, client: client, shared: shared, within: within, pace: pace, start: start)
         report.rowsReceived += moved.received
         report.rowsSent += moved.sent
         pace = moved.pace
@@ -137,12 +138,13 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
   /// Merges one differing (bucket, group version) with `peer`.
   func merge(
     _ item: RepairPlan.Item, with peer: String, client: Strata_V1_Shard.Client<Transport>, shared: @escaping @Sendable (UInt64) -> Bool,
+    within: [ClosedRange<UInt64>]?,
     pace: RepairPace, start: ContinuousClock.Instant
   ) async throws -> (received: UInt64, sent: UInt64, bytes: UInt64, pace: RepairPace) {
     let group = try store.catalog.group(named: item.key.group, version: item.key.version)
     guard item.fetchesFromPeer else {
       // Nothing to fetch: this node sends what the peer lacks.
-      return try await exchange(item, group: group, client: client, shared: shared, pace: pace, start: start) { nil }
+      return try await exchange(item, group: group, client: client, shared: shared, within: within, pace: pace, start: start) { nil }
     }
     let request = Strata_V1_RangeRowsRequest.with {
       $0.peer = cluster.selfID
@@ -166,7 +168,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
       options: options(timeout: timeout)
     ) { response in
       var messages = response.messages.makeAsyncIterator()
-      return try await repair.exchange(item, group: group, client: client, shared: shared, pace: pace, start: start) {
+      return try await repair.exchange(item, group: group, client: client, shared: shared, within: within, pace: pace, start: start) {
         guard let bytes = try await messages.next() else { return nil }
         return try await BackgroundThreads.shared.run { try Strata_V1_WriteFeaturesRequest(serializedBytes: bytes) }
       }
@@ -178,7 +180,8 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
   /// batches of `pageRows`, pacing after each batch.
   func exchange(
     _ item: RepairPlan.Item, group: FeatureGroup, client: Strata_V1_Shard.Client<Transport>,
-    shared: @escaping @Sendable (UInt64) -> Bool, pace start: RepairPace, start began: ContinuousClock.Instant,
+    shared: @escaping @Sendable (UInt64) -> Bool, within: [ClosedRange<UInt64>]?, pace start: RepairPace,
+    start began: ContinuousClock.Instant,
     nextPeerMessage: () async throws -> Strata_V1_WriteFeaturesRequest?
   ) async throws -> (received: UInt64, sent: UInt64, bytes: UInt64, pace: RepairPace) {
     var pace = start
@@ -198,7 +201,7 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
         switch merge.step() {
         case .needLocal:
           let page = try await store.bucketRows(
-            bucket: item.key.bucket, group: group, including: shared, after: after, limit: Self.pageRows)
+            bucket: item.key.bucket, group: group, including: shared, after: after, limit: Self.pageRows, within: within)
           after = page.resumeAfter
           merge.addLocal(page.rows.map { ($0.repairKey, ShardService<Transport>.writeRow($0)) }, last: after == nil)
         case .needPeer:
@@ -253,6 +256,13 @@ public struct ReplicaRepair<Transport: ClientTransport>: Sendable {
       throw StrataError.failedPrecondition("this node is not moving ranges to epoch \(transferEpoch) any more")
     }
     return moves.ranges.movingTo(cluster.selfID, from: peer)
+  }
+
+  /// With a transfer: the token ranges this node receives from `peer` (what `filter` accepts), so
+  /// that reads seek over the rest; nil for a repair.
+  func ranges(with peer: String) -> [ClosedRange<UInt64>]? {
+    guard transferEpoch != 0, let moves = cluster.moves, moves.toEpoch == transferEpoch else { return nil }
+    return moves.ranges.ranges(to: cluster.selfID, from: peer)
   }
 
   private func wait(_ duration: Duration) async throws {

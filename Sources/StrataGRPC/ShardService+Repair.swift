@@ -16,7 +16,7 @@ extension ShardService {
   public func getDigests(request: Strata_V1_DigestRequest, context: ServerContext) async throws -> Strata_V1_DigestResponse {
     try await rpc {
       let shared = try scope(peer: request.peer, movingToEpoch: request.movingToEpoch)
-      let digests = try await store.digests(including: shared)
+      let digests = try await store.digests(including: shared, within: ranges(peer: request.peer, movingToEpoch: request.movingToEpoch))
       return .with {
         $0.digests = digests.sorted { $0.key < $1.key }.map { key, digest in
           .with {
@@ -40,10 +40,12 @@ extension ShardService {
         throw StrataError.invalidArgument("bucket \(request.bucket) is out of range (0-255)")
       }
       let group = try store.catalog.group(named: request.group, version: Int(request.version))
+      let within = ranges(peer: request.peer, movingToEpoch: request.movingToEpoch)
       var after: [UInt8]?
       repeat {
         let page = try await store.bucketRows(
-          bucket: Int(request.bucket), group: group, including: shared, after: after, limit: Self.rangeRowsPerMessage)
+          bucket: Int(request.bucket), group: group, including: shared, after: after, limit: Self.rangeRowsPerMessage,
+          within: within)
         if !page.rows.isEmpty {
           // Rows become a message on the bulk threads: the cooperative pool serves online lookups.
           let rows = page.rows
@@ -74,6 +76,13 @@ extension ShardService {
         "node \(cluster.selfID) is not moving ranges to epoch \(movingToEpoch) (it routes by \(cluster.transition.map { "a change to epoch \($0.new.ring.epoch)" } ?? "epoch \(cluster.ring.epoch) with no change in progress")); retry once both nodes applied the same layout")
     }
     return moves.ranges.movingTo(peer, from: cluster.selfID)
+  }
+
+  /// With a range transfer (`movingToEpoch` nonzero): the token ranges `peer` receives from this node,
+  /// outside which `scope` is false, so reads seek over the rest of the history; nil for a repair.
+  func ranges(peer: String, movingToEpoch: UInt64) -> [ClosedRange<UInt64>]? {
+    guard movingToEpoch != 0, let moves = cluster.moves, moves.toEpoch == movingToEpoch else { return nil }
+    return moves.ranges.ranges(to: peer, from: cluster.selfID)
   }
 
   /// `rows` of `group` as one internode write: every feature, created times and write ids set.

@@ -12,15 +12,18 @@ extension FeatureStore {
   }
 
   /// The digests of every bucket (see `LocalShard.digests`) for the rows of repairable group versions
-  /// whose entity's token passes `including`. One pass over the history keyspace, bucket by bucket.
-  /// Empty (bucket, group version) pairs are absent.
-  public func digests(including: @escaping @Sendable (UInt64) -> Bool) async throws -> [BucketGroup: HistoryDigest] {
+  /// whose entity's token passes `including`. One pass over the history keyspace, bucket by bucket
+  /// (with `within`: over those token ranges only, see `LocalShard.digests`). Empty (bucket, group
+  /// version) pairs are absent.
+  public func digests(
+    including: @escaping @Sendable (UInt64) -> Bool, within: [ClosedRange<UInt64>]? = nil
+  ) async throws -> [BucketGroup: HistoryDigest] {
     let shard = self.shard
     let groups = repairableGroups
     return try await BackgroundThreads.shared.run {
       var all: [BucketGroup: HistoryDigest] = [:]
       for bucket in 0..<HistoryDigest.bucketCount {
-        all.merge(try shard.digests(bucket: bucket, groups: groups, including: including)) { a, _ in a }
+        all.merge(try shard.digests(bucket: bucket, groups: groups, including: including, within: within)) { a, _ in a }
       }
       return all
     }
@@ -29,11 +32,12 @@ extension FeatureStore {
   /// One page of the rows of `group` in `bucket` whose entity's token passes `including` (see
   /// `LocalShard.bucketRows`).
   public func bucketRows(
-    bucket: Int, group: FeatureGroup, including: @escaping @Sendable (UInt64) -> Bool, after: [UInt8]?, limit: Int
+    bucket: Int, group: FeatureGroup, including: @escaping @Sendable (UInt64) -> Bool, after: [UInt8]?, limit: Int,
+    within: [ClosedRange<UInt64>]? = nil
   ) async throws -> BucketRowsPage {
     let shard = self.shard
     return try await BackgroundThreads.shared.run {
-      try shard.bucketRows(bucket: bucket, group: group, including: including, after: after, limit: limit)
+      try shard.bucketRows(bucket: bucket, group: group, including: including, after: after, limit: limit, within: within)
     }
   }
 }

@@ -133,4 +133,77 @@ struct HistoryDigestTests {
       }
     }
   }
+  /// Random ascending, disjoint, non-adjacent token ranges, bounds often at (or next to) an entity's
+  /// token, some spanning bucket boundaries.
+  static func randomRanges(_ rng: inout SplitMix64) -> [ClosedRange<UInt64>] {
+    let tokens = (0..<300).map { EntityToken.of("e\($0)") }
+    var points: Set<UInt64> = []
+    for _ in 0..<(2 + 2 * rng.below(20)) {
+      switch rng.below(4) {
+      case 0: points.insert(rng.next())
+      case 1: points.insert(tokens[rng.below(tokens.count)])
+      case 2: points.insert(tokens[rng.below(tokens.count)] &+ 1)
+      default: points.insert(UInt64(rng.below(256)) << 56)
+      }
+    }
+    var sorted = points.sorted()
+    if sorted.count % 2 == 1 { sorted.removeLast() }
+    var out: [ClosedRange<UInt64>] = []
+    for k in stride(from: 0, to: sorted.count, by: 2) {
+      let r = sorted[k]...sorted[k + 1]
+      if let last = out.last, last.upperBound &+ 1 >= r.lowerBound { continue }
+      out.append(r)
+    }
+    return out
+  }
+
+  @Test("reads limited to token ranges (within) seek over the rest and equal the oracle's for those ranges", arguments: EngineKind.allCases)
+  func readsWithinRanges(kind: EngineKind) throws {
+    var rng = SplitMix64.forTest("HistoryDigest.within.\(kind)")
+    let rows = Self.rows(&rng, count: 2_000)
+    try kind.withEngine { engine throws in
+      let (shard, groups) = try Self.store(rows, ids: (4, 5), engine: engine, rng: &rng)
+      for round in 0..<12 {
+        let ranges = round == 0 ? [] : Self.randomRanges(&rng)
+        let set = TokenRangeSet(ranges)
+        let including: @Sendable (UInt64) -> Bool = { set.contains($0) }
+        var digests: [BucketGroup: HistoryDigest] = [:]
+        for b in 0..<HistoryDigest.bucketCount {
+          digests.merge(try shard.digests(bucket: b, groups: groups, including: including, within: ranges)) { a, _ in a }
+        }
+        #expect(digests == Self.oracle(rows, including: including), "round \(round), \(ranges.count) ranges; seed \(SplitMix64.hex(rng.seed))")
+        for (sid, group) in groups {
+          for bucket in ranges.prefix(3).map({ HistoryDigest.bucket(ofToken: $0.lowerBound) }) + [rng.below(256)] {
+            var want = rows.filter {
+              $0.group == group.name && including(EntityToken.of($0.row.entityID))
+                && HistoryDigest.bucket(ofToken: EntityToken.of($0.row.entityID)) == bucket
+            }.map {
+              BucketRow(
+                entityID: $0.row.entityID,
+                row: StoredRow(eventTime: $0.row.eventTime, createdTime: $0.row.createdTime, sequence: $0.row.writeID!.rawValue, values: $0.row.values))
+            }
+            want.sort { $0.repairKey < $1.repairKey }
+            let limit = 1 + rng.below(5)
+            var got: [BucketRow] = []
+            var after: [UInt8]?
+            var pages = 0
+            repeat {
+              let page = try shard.bucketRows(bucket: bucket, group: group, including: including, after: after, limit: limit, within: ranges)
+              got += page.rows
+              after = page.resumeAfter
+              pages += 1
+            } while after != nil && pages < 10_000
+            #expect(got == want, "group \(sid) bucket \(bucket) limit \(limit), round \(round); seed \(SplitMix64.hex(rng.seed))")
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Ascending disjoint ranges, searched one by one (the test's own oracle, not `TokenRanges`).
+struct TokenRangeSet: Sendable {
+  let ranges: [ClosedRange<UInt64>]
+  init(_ ranges: [ClosedRange<UInt64>]) { self.ranges = ranges }
+  func contains(_ token: UInt64) -> Bool { ranges.contains { $0.contains(token) } }
 }
