@@ -55,6 +55,21 @@ struct HistoryDigestTests {
     return (shard, Dictionary(uniqueKeysWithValues: groups.values.map { ($0.storageID, $0) }))
   }
 
+  /// The oracle of `bucketRows`: the rows of `group` in `bucket` whose token passes `including`, in
+  /// repair key order.
+  static func oracleRows(
+    _ rows: [(group: String, row: RowToStore)], group: FeatureGroup, bucket: Int, including: (UInt64) -> Bool
+  ) -> [BucketRow] {
+    rows.filter {
+      $0.group == group.name && including(EntityToken.of($0.row.entityID))
+        && HistoryDigest.bucket(ofToken: EntityToken.of($0.row.entityID)) == bucket
+    }.map {
+      BucketRow(
+        entityID: $0.row.entityID,
+        row: StoredRow(eventTime: $0.row.eventTime, createdTime: $0.row.createdTime, sequence: $0.row.writeID!.rawValue, values: $0.row.values))
+    }.sorted { $0.repairKey < $1.repairKey }
+  }
+
   static func allDigests(_ shard: LocalShard, groups: [UInt32: FeatureGroup], including: (UInt64) -> Bool) throws -> [BucketGroup: HistoryDigest] {
     var all: [BucketGroup: HistoryDigest] = [:]
     for b in 0..<HistoryDigest.bucketCount { all.merge(try shard.digests(bucket: b, groups: groups, including: including)) { a, _ in a } }
@@ -108,15 +123,7 @@ struct HistoryDigestTests {
       let (shard, groups) = try Self.store(rows, ids: (4, 5), engine: engine, rng: &rng)
       for (sid, group) in groups {
         for bucket in [0, 17, 128, 255] + (0..<4).map({ _ in rng.below(256) }) {
-          var want = rows.filter {
-            $0.group == group.name && including(EntityToken.of($0.row.entityID))
-              && HistoryDigest.bucket(ofToken: EntityToken.of($0.row.entityID)) == bucket
-          }.map {
-            BucketRow(
-              entityID: $0.row.entityID,
-              row: StoredRow(eventTime: $0.row.eventTime, createdTime: $0.row.createdTime, sequence: $0.row.writeID!.rawValue, values: $0.row.values))
-          }
-          want.sort { $0.repairKey < $1.repairKey }
+          let want = Self.oracleRows(rows, group: group, bucket: bucket, including: including)
           let limit = 1 + rng.below(4)
           var got: [BucketRow] = []
           var after: [UInt8]?
@@ -174,15 +181,7 @@ struct HistoryDigestTests {
         #expect(digests == Self.oracle(rows, including: including), "round \(round), \(ranges.count) ranges; seed \(SplitMix64.hex(rng.seed))")
         for (sid, group) in groups {
           for bucket in ranges.prefix(3).map({ HistoryDigest.bucket(ofToken: $0.lowerBound) }) + [rng.below(256)] {
-            var want = rows.filter {
-              $0.group == group.name && including(EntityToken.of($0.row.entityID))
-                && HistoryDigest.bucket(ofToken: EntityToken.of($0.row.entityID)) == bucket
-            }.map {
-              BucketRow(
-                entityID: $0.row.entityID,
-                row: StoredRow(eventTime: $0.row.eventTime, createdTime: $0.row.createdTime, sequence: $0.row.writeID!.rawValue, values: $0.row.values))
-            }
-            want.sort { $0.repairKey < $1.repairKey }
+            let want = Self.oracleRows(rows, group: group, bucket: bucket, including: including)
             let limit = 1 + rng.below(5)
             var got: [BucketRow] = []
             var after: [UInt8]?
