@@ -29,14 +29,14 @@ public struct ReplicaPlan: Sendable, Equatable {
   public static let maxSetCount = 32
 
   /// Routes each row (by its entity id) to all of its replicas under `placement`, primary first.
-  public init(entityIDs: some Collection<String>, placement: ReplicaPlacement) {
+  public init(entityIDs: [String], placement: ReplicaPlacement) {
     self.init(entityIDs: entityIDs, placement: placement) { $0 }
   }
 
   /// Routes each entity to `count` of its replicas: `preferring` first when it holds one and is not
   /// avoided, then the replicas not in `avoiding` in placement order, then the others.
   public init(
-    entityIDs: some Collection<String>, placement: ReplicaPlacement, count: Int, preferring: String?,
+    entityIDs: [String], placement: ReplicaPlacement, count: Int, preferring: String?,
     avoiding: Set<String>
   ) {
     self.init(entityIDs: entityIDs, placement: placement) { replicas in
@@ -48,7 +48,7 @@ public struct ReplicaPlan: Sendable, Equatable {
   }
 
   /// Routes each entity to `choose(its replicas)`.
-  init(entityIDs: some Collection<String>, placement: ReplicaPlacement, choose: ([String]) -> [String]) {
+  init(entityIDs: [String], placement: ReplicaPlacement, choose: ([String]) -> [String]) {
     replicas.reserveCapacity(entityIDs.count)
     var slot: [String: Int] = [:]
     for (i, id) in entityIDs.enumerated() {
@@ -64,7 +64,7 @@ public struct ReplicaPlan: Sendable, Equatable {
   /// ones first, in old order, then the new-only ones in new order) with two sets, old (set 0) and
   /// new (set 1); once `switched`, to its new replicas with one set, as
   /// `init(entityIDs:placement: transition.new)`.
-  public init(entityIDs: some Collection<String>, transition: PlacementTransition) {
+  public init(entityIDs: [String], transition: PlacementTransition) {
     guard transition.writesBothSets else {
       self.init(entityIDs: entityIDs, placement: transition.new)
       return

@@ -211,8 +211,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     let placement = cluster.placement
     // During a membership change: every row to its old and its new replicas, a quorum of each.
     let plan =
-      cluster.transition.map { ReplicaPlan(entityIDs: message.rows.lazy.map(\.entityID), transition: $0) }
-      ?? ReplicaPlan(entityIDs: message.rows.lazy.map(\.entityID), placement: placement)
+      cluster.transition.map { ReplicaPlan(entityIDs: message.rows.map(\.entityID), transition: $0) }
+      ?? ReplicaPlan(entityIDs: message.rows.map(\.entityID), placement: placement)
     var rows = message.rows
     for i in rows.indices {
       // Every replica stores the same created time for rows that had none: the coordinator's clock.

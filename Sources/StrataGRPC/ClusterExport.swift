@@ -100,7 +100,7 @@ struct ClusterExport<Transport: ClientTransport> {
         // Each label to `readReplicas` replicas of its entity: this node first when it holds one, then
         // those that have not failed recently (nor failed earlier in this export).
         let chosen = ReplicaPlan(
-          entityIDs: message.labels.lazy.map(\.entityID), placement: cluster.placement, count: readReplicas,
+          entityIDs: message.labels.map(\.entityID), placement: cluster.placement, count: readReplicas,
           preferring: cluster.selfID, avoiding: cluster.health.avoided(at: .now).union(failedInExport))
         let firstPlan = (nodes: chosen.nodes, parts: chosen.parts)
         func send(_ plan: (nodes: [String], parts: [[Int]])) throws {

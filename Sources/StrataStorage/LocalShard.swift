@@ -157,9 +157,9 @@ public final class LocalShard: Sendable {
       var best: [(row: StoredRow, encoded: [UInt8])] = []
       var rowSlots: [(slot: Int, row: StoredRow)] = []
       rowSlots.reserveCapacity(rows.count)
-      var history: [(key: [UInt8], value: [UInt8])] = []
+      var history: [(key: [UInt8], value: [UInt8], row: Int)] = []
       history.reserveCapacity(rows.count)
-      for row in rows {
+      for (r, row) in rows.enumerated() {
         let seq: UInt64
         if let given = row.writeID {
           seq = given.rawValue
@@ -172,7 +172,7 @@ public final class LocalShard: Sendable {
           KeyCodec.historyKey(
             entityID: row.entityID, groupVersion: sid, eventTime: row.eventTime, createdTime: row.createdTime,
             sequence: seq),
-          encoded))
+          encoded, r))
         let s = StoredRow(eventTime: row.eventTime, createdTime: row.createdTime, sequence: seq, values: [])
         let key = KeyCodec.onlineKey(entityID: row.entityID, groupVersion: sid)
         if let i = slot[key] {
@@ -186,11 +186,10 @@ public final class LocalShard: Sendable {
         }
       }
       // In key order: RocksDB's memtable (a skip list) inserts a run of ascending keys several times
-      // faster than the same keys in random order. History keys are unique, so order changes nothing else.
-      // Copies (rows with write ids) may be stored already: keep their keys to count them once below.
-      let rowKeys = greatestGiven == nil ? [] : history.map(\.key)
+      // faster than the same keys in random order. Keys the clock assigned are unique; copies (rows with
+      // write ids) may repeat a key, which then sorts next to itself (`newRows` counts it once).
       history.sort { Self.precedes($0.key, $1.key) }
-      for (key, value) in history { batch.put(key, value, in: .history) }
+      for (key, value, _) in history { batch.put(key, value, in: .history) }
       var previous = [StoredRow?](repeating: nil, count: onlineKeys.count)
       var winners: [(key: [UInt8], value: [UInt8])] = []
       let existing = online.get(onlineKeys)
@@ -206,7 +205,7 @@ public final class LocalShard: Sendable {
       for (i, row) in rowSlots {
         if let old = previous[i], !row.supersedes(old) { late += 1 }
       }
-      let added = greatestGiven == nil ? rows.count : try newRows(rows, keys: rowKeys, slots: rowSlots, previous: previous)
+      let added = greatestGiven == nil ? rows.count : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
       var seqBytes = ByteWriter(capacity: 8)
@@ -229,26 +228,29 @@ public final class LocalShard: Sendable {
 
   /// How many of `rows` are not stored yet (what `rowsTotal` counts). A row without a write id is new.
   /// A copy (a replica's retry, a hint, a repair or a range transfer) is stored already when the same
-  /// row came earlier in the batch, when it is the entity's online row, or, when it is older than the
-  /// online row, when history holds its key (one engine read for those rows only). A copy newer than the
-  /// online row cannot be stored: the online row is the greatest stored. Runs under the writer lock.
+  /// row came earlier in the batch (its key then sorts next to the earlier one's in `sortedHistory`),
+  /// when it is the entity's online row, or, when it is older than the online row, when history holds
+  /// its key (one engine read for those rows only; the memtables' bloom filters answer most of them).
+  /// A copy newer than the online row cannot be stored: the online row is the greatest stored. Runs
+  /// under the writer lock.
   private func newRows(
-    _ rows: [RowToStore], keys: [[UInt8]], slots: [(slot: Int, row: StoredRow)], previous: [StoredRow?]
+    _ rows: [RowToStore], sortedHistory history: [(key: [UInt8], value: [UInt8], row: Int)],
+    slots: [(slot: Int, row: StoredRow)], previous: [StoredRow?]
   ) throws -> Int {
     var added = 0
-    var seen: Set<[UInt8]> = []
     var lookups: [[UInt8]] = []
-    for r in rows.indices {
+    for h in history.indices {
+      let r = history[h].row
       guard rows[r].writeID != nil else {
         added += 1
         continue
       }
-      guard seen.insert(keys[r]).inserted else { continue }
+      if h > 0 && history[h - 1].key == history[h].key { continue }
       let (i, row) = slots[r]
       if let old = previous[i] {
         if row.eventTime == old.eventTime && row.createdTime == old.createdTime && row.sequence == old.sequence { continue }
         if !row.supersedes(old) {
-          lookups.append(keys[r])
+          lookups.append(history[h].key)
           continue
         }
       }
