@@ -50,36 +50,82 @@ public struct Catalog: Sendable, Equatable {
   ) throws(StrataError) -> (results: [ApplyResult], registered: [FeatureGroup]) {
     var names = Set<String>()
     for spec in specs {
-      try spec.validate()
+      // An aggregate group is validated once its stream resolved (which sets its features' types).
+      if spec.source.stream == nil { try spec.validate() }
       guard names.insert(spec.name).inserted else {
         throw .invalidArgument("group '\(spec.name)' is defined more than once in the same apply; keep one definition")
       }
     }
     var copy = self
-    var results: [ApplyResult] = []
+    var results: [ApplyResult?] = Array(repeating: nil, count: specs.count)
     var registered: [FeatureGroup] = []
-    for spec in specs {
+    // Streams and row groups first, so that an aggregate group may read a stream of the same apply.
+    let order = specs.indices.filter { specs[$0].source.stream == nil } + specs.indices.filter { specs[$0].source.stream != nil }
+    for i in order {
+      var spec = specs[i]
+      if spec.source.stream != nil {
+        spec = try copy.resolvingStream(of: spec)
+        try spec.validate()
+      }
       if let latest = copy.groups[spec.name]?.last {
         if latest.spec == spec {
-          results.append(ApplyResult(group: latest, outcome: .unchanged))
+          results[i] = ApplyResult(group: latest, outcome: .unchanged)
           continue
+        }
+        if latest.spec.source != spec.source && (latest.spec.source == .events || spec.source == .events) {
+          throw .failedPrecondition(
+            "'\(spec.name)' is registered as \(latest.spec.source == .events ? "a stream" : "a feature group"); a name cannot change between stream and feature group: pick another name")
         }
         let next = FeatureGroup(
           spec: spec, version: latest.version + 1, status: .active, createdAt: now, storageID: copy.nextStorageID)
         copy.nextStorageID &+= 1
         copy.groups[spec.name]!.append(next)
         registered.append(next)
-        results.append(ApplyResult(group: next, outcome: .newVersion))
+        results[i] = ApplyResult(group: next, outcome: .newVersion)
       } else {
         let first = FeatureGroup(spec: spec, version: 1, status: .active, createdAt: now, storageID: copy.nextStorageID)
         copy.nextStorageID &+= 1
         copy.groups[spec.name] = [first]
         registered.append(first)
-        results.append(ApplyResult(group: first, outcome: .created))
+        results[i] = ApplyResult(group: first, outcome: .created)
       }
     }
     self = copy
-    return (results, registered)
+    return (results.map { $0! }, registered)
+  }
+
+  /// `spec` (an aggregate group as written) with its stream resolved: the stream's newest ACTIVE
+  /// version recorded in `source`, and each feature's type set to its function's result type over
+  /// the field. NOT_FOUND for an unknown stream or field; INVALID_ARGUMENT when the name is not a
+  /// stream or a function does not apply to its field's type.
+  public func resolvingStream(of spec: FeatureGroupSpec) throws(StrataError) -> FeatureGroupSpec {
+    guard let (streamName, _) = spec.source.stream else { return spec }
+    guard groups[streamName] != nil else {
+      throw .notFound(
+        "group '\(spec.name)' reads stream '\(streamName)', which does not exist; declare it (under `streams:`) and apply it first or in the same file")
+    }
+    let stream = try group(named: streamName)
+    guard stream.spec.source == .events else {
+      throw .invalidArgument("group '\(spec.name)' reads '\(streamName)' as a stream, but '\(streamName)' is a feature group of written rows")
+    }
+    var resolved = spec
+    resolved.source = .aggregates(stream: streamName, streamVersion: stream.version)
+    for (i, feature) in spec.features.enumerated() {
+      guard let aggregation = feature.aggregation else { continue }  // validate() names it
+      guard let field = stream.spec.features.first(where: { $0.name == aggregation.field }),
+        let fieldType = AggregateFieldType(field.dtype)
+      else {
+        let known = stream.spec.features.map(\.name).joined(separator: ", ")
+        throw .notFound(
+          "group '\(spec.name)': feature '\(feature.name)' reads field '\(aggregation.field)', which stream \(stream.qualifiedName) does not have; its fields are: \(known)")
+      }
+      guard aggregation.function.accepts(fieldType) else {
+        throw .invalidArgument(
+          "group '\(spec.name)': feature '\(feature.name)' is \(aggregation.function) of '\(field.name)', a \(fieldType) field; \(aggregation.function) needs FLOAT or INT (count, min, max and last take any field)")
+      }
+      resolved.features[i].dtype = aggregation.function.resultType(for: fieldType).dtype
+    }
+    return resolved
   }
 
   /// Makes this catalog hold `versions` exactly as another node registered them (cluster registry sync:

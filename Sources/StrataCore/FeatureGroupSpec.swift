@@ -12,12 +12,20 @@ public struct FeatureSpec: Hashable, Sendable {
   /// Returned (status DEFAULTED, or EXPIRED) when no value is stored; must conform to `dtype`.
   public var defaultValue: FeatureValue?
   public var description: String
+  /// Set exactly for the features of an aggregate group (`GroupSource.aggregates`): how the value is
+  /// computed from the stream. `dtype` is then the function's result type over the field (applying
+  /// the group sets it: INT for count, FLOAT for avg, the field's type otherwise).
+  public var aggregation: FeatureAggregation?
 
-  public init(name: String, dtype: DType, defaultValue: FeatureValue? = nil, description: String = "") {
+  public init(
+    name: String, dtype: DType, defaultValue: FeatureValue? = nil, description: String = "",
+    aggregation: FeatureAggregation? = nil
+  ) {
     self.name = name
     self.dtype = dtype
     self.defaultValue = defaultValue
     self.description = description
+    self.aggregation = aggregation
   }
 }
 
@@ -34,6 +42,8 @@ public struct FeatureGroupSpec: Hashable, Sendable {
   public var maxAgeSeconds: Int64?
   /// In definition order; this order is the column order of `group:*` and of the row encoding.
   public var features: [FeatureSpec]
+  /// Rows written to the group (the default), an event stream, or aggregates of a stream.
+  public var source: GroupSource
 
   public init(
     name: String,
@@ -42,7 +52,8 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     owner: String = "",
     refreshIntervalSeconds: Int64? = nil,
     maxAgeSeconds: Int64? = nil,
-    features: [FeatureSpec]
+    features: [FeatureSpec],
+    source: GroupSource = .rows
   ) {
     self.name = name
     self.entityType = entityType
@@ -51,6 +62,7 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     self.refreshIntervalSeconds = refreshIntervalSeconds
     self.maxAgeSeconds = maxAgeSeconds
     self.features = features
+    self.source = source
   }
 
   public static let maxFeatures = 4_096
@@ -97,6 +109,7 @@ public struct FeatureGroupSpec: Hashable, Sendable {
           "group '\(name)': feature '\(feature.name)' has embedding dimension \(d); it must be between 1 and \(DType.maxEmbeddingDimension)"
         )
       }
+      try validateSource(of: feature)
       if let d = feature.defaultValue {
         switch d.conformance(to: feature.dtype) {
         case .ok: break
@@ -111,6 +124,40 @@ public struct FeatureGroupSpec: Hashable, Sendable {
             "group '\(name)': default of feature '\(feature.name)' has \(got) elements; the embedding dimension is \(expected)"
           )
         }
+      }
+    }
+  }
+
+  /// The rules `source` sets for one feature: a stream's fields are FLOAT, INT or STRING without a
+  /// default (an event carries its own values); an aggregate group's features each have an
+  /// aggregation (and only they do); an aggregate group declares no max age (a window is its age).
+  private func validateSource(of feature: FeatureSpec) throws(StrataError) {
+    switch source {
+    case .rows:
+      if feature.aggregation != nil {
+        throw .invalidArgument(
+          "group '\(name)': feature '\(feature.name)' has an aggregation, but the group reads no stream; set the group's stream")
+      }
+    case .events:
+      if feature.aggregation != nil {
+        throw .invalidArgument("stream '\(name)': field '\(feature.name)' has an aggregation; a stream's fields are plain values")
+      }
+      guard AggregateFieldType(feature.dtype) != nil else {
+        throw .invalidArgument("stream '\(name)': field '\(feature.name)' is \(feature.dtype); a stream's fields are FLOAT, INT or STRING")
+      }
+      if feature.defaultValue != nil {
+        throw .invalidArgument("stream '\(name)': field '\(feature.name)' has a default; a stream's fields take none (set defaults on the aggregates)")
+      }
+    case .aggregates(let stream, _):
+      guard feature.aggregation != nil else {
+        throw .invalidArgument(
+          "group '\(name)': feature '\(feature.name)' has no aggregation; every feature of a group over stream '\(stream)' needs field, function and window")
+      }
+      if maxAgeSeconds != nil {
+        throw .invalidArgument("group '\(name)': an aggregate group takes no max age (each window bounds the events it reads)")
+      }
+      guard FeatureGroupSpec.isValidName(stream) else {
+        throw .invalidArgument("group '\(name)': stream name '\(stream)' is invalid")
       }
     }
   }

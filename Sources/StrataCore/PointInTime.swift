@@ -38,6 +38,12 @@ public enum PointInTime {
     if let maxAge = group.maxAgeMicros, row.eventTime < reference.subtracting(microseconds: maxAge) {
       return FeatureResult(value: spec.defaultValue, status: .expired, eventTime: row.eventTime)
     }
+    if spec.aggregation != nil {
+      // An aggregate has no single source row (`AggregateResult.featureResult`).
+      return row.values[featureIndex].map { FeatureResult(value: $0, status: .present, eventTime: nil) }
+        ?? spec.defaultValue.map { FeatureResult(value: $0, status: .defaulted, eventTime: nil) }
+        ?? FeatureResult(value: nil, status: .missing, eventTime: nil)
+    }
     if let value = row.values[featureIndex] {
       return FeatureResult(value: value, status: .present, eventTime: row.eventTime)
     }

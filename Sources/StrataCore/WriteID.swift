@@ -46,6 +46,26 @@ public struct WriteID: Hashable, Comparable, Sendable, CustomStringConvertible {
   public static func < (lhs: WriteID, rhs: WriteID) -> Bool { lhs.rawValue < rhs.rawValue }
 
   public var description: String { "\(milliseconds)ms/\(slot)/\(counter)" }
+
+  /// The next id of the same slot: the counter plus one, or counter 0 of the next millisecond.
+  public var successor: WriteID {
+    counter < Self.maxCounter
+      ? WriteID(milliseconds: milliseconds, slot: slot, counter: counter + 1)
+      : WriteID(milliseconds: milliseconds + 1, slot: slot, counter: 0)
+  }
+
+  /// `count` ids of one slot from `first` on, each the `successor` of the one before: a block that
+  /// `WriteIDClock.reserve` hands out and that can be rebuilt from its first id and size alone.
+  public static func run(from first: WriteID, count: Int) -> [WriteID] {
+    var out: [WriteID] = []
+    out.reserveCapacity(count)
+    var id = first
+    for i in 0..<count {
+      if i > 0 { id = id.successor }
+      out.append(id)
+    }
+    return out
+  }
 }
 
 /// Hands out `WriteID`s for one node: a hybrid logical clock, strictly increasing, that follows the
@@ -71,6 +91,16 @@ public struct WriteIDClock: Sendable {
   /// hands out next order after it.
   public mutating func observe(_ id: WriteID) {
     if id > last { last = id }
+  }
+
+  /// A block of `count` (>= 1) ids, `WriteID.run(from:count:)` of the returned first one: the next id
+  /// at `now` and its successors; the clock moves past the whole block.
+  public mutating func reserve(_ count: Int, now: Timestamp) -> WriteID {
+    let first = next(now: now)
+    var id = first
+    for _ in 1..<max(count, 1) { id = id.successor }
+    last = id
+    return first
   }
 
   /// The next id at wall-clock time `now` (greater than every id handed out or observed before).

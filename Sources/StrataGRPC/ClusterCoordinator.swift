@@ -193,21 +193,73 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     return response
   }
 
+  /// `PushEvents` through this coordinator: each batch a write of events (`writeBatch`), answered
+  /// once acknowledged at its consistency; a batch with an idempotency key is stored with the stamp
+  /// this node's ledger fixed for the key (so its retries store the same rows) or, when already
+  /// acknowledged, answered as a duplicate.
+  public func pushEvents(
+    request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
+    context: ServerContext
+  ) async throws {
+    await catchUpWithLeader()
+    var consistency: Consistency?
+    var batches = 0
+    var events: UInt64 = 0
+    for try await message in request {
+      do {
+        let answer = try await rpc {
+          if consistency == nil { consistency = try Consistency(message.consistency, default: .quorum) }
+          let level = consistency!
+          let write = EventPush.writeRequest(message)
+          return try await EventPush.apply(message, store: store) { stamp in
+            let view = topology.current
+            let batch = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
+            var written = Strata_V1_WriteFeaturesResponse()
+            try await view.activity.write {
+              try await batch.writeBatch(write, consistency: level, into: &written, context: context, events: true, stamp: stamp)
+            }
+            return (written.rowsWritten, written.lateRows)
+          }
+        }
+        try await response.write(answer)
+        batches += 1
+        events += answer.eventsWritten
+      } catch let error as RPCError {
+        guard batches > 0 else { throw error }
+        throw RPCError(
+          code: error.code,
+          message: "event batch \(batches + 1): \(error.message) (the \(batches) earlier batches of this call, \(events) events, were stored and acknowledged)",
+          metadata: error.metadata)
+      }
+    }
+  }
+
   /// One batch: validated here, each row stamped with its write id (and, where the client gave none,
   /// the created time), then sent to every replica of its entity at once. The batch is acknowledged
   /// when each row has been stored by the replicas `consistency` requires (`WriteQuorum`); the other
   /// replicas' writes go on after the answer, and a replica that fails or does not answer in time gets
   /// its part later from a hint (`ClusterView.hints`).
+  /// `events`: the rows are events pushed to a stream. `stamp`: the created time (for rows without
+  /// one) and the write ids the batch's idempotency key fixed, instead of fresh ones.
   func writeBatch(
     _ message: Strata_V1_WriteFeaturesRequest, consistency: Consistency, into response: inout Strata_V1_WriteFeaturesResponse,
-    context: ServerContext
+    context: ServerContext, events: Bool = false, stamp: IdempotencyStamp? = nil
   ) async throws {
-    try local.sizeLimit.check(message, estimate: FeatureStoreService.estimate(message), what: "write batch \(response.batches + 1)")
+    let what = events ? "event batch" : "write batch"
+    try local.sizeLimit.check(message, estimate: FeatureStoreService.estimate(message), what: "\(what) \(response.batches + 1)")
     // Validate the whole batch here (every rule the owners apply), so a bad row writes nothing anywhere.
     let now = store.now
-    let group = try await rpc { try store.validate(WriteRequest(proto: message), now: now).0 }
+    var message = message
+    if let stamp {
+      for i in message.rows.indices where !message.rows[i].hasCreatedTimestampMicros {
+        message.rows[i].createdTimestampMicros = stamp.createdTime.microseconds
+      }
+    }
+    var validated = WriteRequest(proto: message)
+    validated.events = events
+    let group = try await rpc { [validated] in try store.validate(validated, now: now).0 }
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
-    let writeIDs = store.assignWriteIDs(message.rows.count, now: now)
+    let writeIDs = stamp?.writeIDs ?? store.assignWriteIDs(message.rows.count, now: now)
     let placement = cluster.placement
     // During a membership change: every row to its old and its new replicas, a quorum of each.
     let plan =

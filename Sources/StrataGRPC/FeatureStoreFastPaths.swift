@@ -161,6 +161,13 @@ struct CoordinatorDispatcher<Transport: ClientTransport>: Strata_V1_FeatureStore
     try await coordinator.writeFeatures(request: request, context: context)
   }
 
+  func pushEvents(
+    request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
+    context: ServerContext
+  ) async throws {
+    try await coordinator.pushEvents(request: request, response: response, context: context)
+  }
+
   func getOnlineFeatures(request: Strata_V1_GetOnlineFeaturesRequest, context: ServerContext) async throws -> Strata_V1_GetOnlineFeaturesResponse {
     try await coordinator.getOnlineFeatures(request: request, context: context)
   }

@@ -149,6 +149,41 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     }
   }
 
+  /// Each batch validated whole and written atomically, then answered; see the RPC's documentation.
+  public func pushEvents(
+    request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
+    context: ServerContext
+  ) async throws {
+    var batches = 0
+    var events: UInt64 = 0
+    do {
+      for try await message in request {
+        let write = EventPush.writeRequest(message)
+        try sizeLimit.check(write, estimate: Self.estimate(write), what: "event batch \(batches + 1)")
+        try Self.checkConsistency(write)
+        let answer = try await EventPush.apply(message, store: store) { stamp in
+          let outcome = try await store.write(stamp: stamp) {
+            var request = WriteRequest(proto: write)
+            request.events = true
+            return request
+          }
+          return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))
+        }
+        try await response.write(answer)
+        batches += 1
+        events += answer.eventsWritten
+      }
+    } catch let error as StrataError {
+      var e = error
+      if batches > 0 {
+        e.message = "event batch \(batches + 1) rejected: \(error.message) (the \(batches) earlier batches of this call, \(events) events, were stored and acknowledged)"
+      }
+      throw e.rpcError
+    } catch {
+      throw try await rpc { throw error }
+    }
+  }
+
   /// On one node every consistency level means that node, but a number no level has is refused.
   static func checkConsistency(_ message: Strata_V1_WriteFeaturesRequest) throws(StrataError) {
     if case .UNRECOGNIZED(let n) = message.consistency {

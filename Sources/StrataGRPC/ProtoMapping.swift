@@ -108,14 +108,30 @@ extension GroupStatus {
 
 extension FeatureGroupSpec {
   /// Converts a wire spec; 0 for refresh interval or max age means "not set". Call `validate()` after.
+  /// An aggregate feature's dtype is derived when the group is applied: unset on the wire, it reads
+  /// as FLOAT until then.
   public init(proto: Strata_V1_FeatureGroupSpec) throws(StrataError) {
     var features: [FeatureSpec] = []
     for f in proto.features {
-      let dtype = try DType(proto: f.dtype, embeddingDim: f.embeddingDim, feature: f.name)
+      let aggregation = f.hasAggregation ? try FeatureAggregation(proto: f.aggregation, feature: f.name) : nil
+      let dtype =
+        aggregation != nil && f.dtype == .unspecified
+        ? DType.float : try DType(proto: f.dtype, embeddingDim: f.embeddingDim, feature: f.name)
       features.append(
         FeatureSpec(
           name: f.name, dtype: dtype, defaultValue: f.hasDefaultValue ? FeatureValue(proto: f.defaultValue) : nil,
-          description: f.description_p))
+          description: f.description_p, aggregation: aggregation))
+    }
+    let source: GroupSource
+    switch proto.kind {
+    case .rows: source = .rows
+    case .stream: source = .events
+    case .aggregates:
+      guard !proto.stream.isEmpty else {
+        throw .invalidArgument("group '\(proto.name)' is GROUP_KIND_AGGREGATES but names no stream; set `stream`")
+      }
+      source = .aggregates(stream: proto.stream, streamVersion: Int(proto.streamVersion))
+    case .UNRECOGNIZED(let v): throw .invalidArgument("group '\(proto.name)': unknown group kind \(v); use ROWS, STREAM or AGGREGATES")
     }
     self.init(
       name: proto.name,
@@ -124,7 +140,7 @@ extension FeatureGroupSpec {
       owner: proto.owner,
       refreshIntervalSeconds: proto.refreshIntervalSeconds == 0 ? nil : proto.refreshIntervalSeconds,
       maxAgeSeconds: proto.maxAgeSeconds == 0 ? nil : proto.maxAgeSeconds,
-      features: features)
+      features: features, source: source)
   }
 
   public var proto: Strata_V1_FeatureGroupSpec {
@@ -141,7 +157,16 @@ extension FeatureGroupSpec {
           (fp.dtype, fp.embeddingDim) = f.dtype.proto
           if let d = f.defaultValue { fp.defaultValue = d.proto }
           fp.description_p = f.description
+          if let a = f.aggregation { fp.aggregation = a.proto }
         }
+      }
+      switch source {
+      case .rows: p.kind = .rows
+      case .events: p.kind = .stream
+      case .aggregates(let stream, let version):
+        p.kind = .aggregates
+        p.stream = stream
+        p.streamVersion = UInt32(clamping: version)
       }
     }
   }
@@ -280,6 +305,45 @@ extension Consistency {
     case .all: self = .all
     case .UNRECOGNIZED(let n):
       throw RPCError(code: .invalidArgument, message: "consistency \(n) is not one of ONE (1), QUORUM (2), ALL (3)")
+    }
+  }
+}
+
+extension FeatureAggregation {
+  public init(proto: Strata_V1_Aggregation, feature: String) throws(StrataError) {
+    let function: AggregateFunction
+    switch proto.function {
+    case .count: function = .count
+    case .sum: function = .sum
+    case .avg: function = .avg
+    case .min: function = .min
+    case .max: function = .max
+    case .last: function = .last
+    case .unspecified, .UNRECOGNIZED:
+      throw .invalidArgument("feature '\(feature)': aggregation function is not set; use COUNT, SUM, AVG, MIN, MAX or LAST")
+    }
+    guard !proto.field.isEmpty else { throw .invalidArgument("feature '\(feature)': the aggregation names no field") }
+    let window: AggregationWindow
+    do {
+      window = try AggregationWindow(seconds: proto.windowSeconds)
+    } catch {
+      throw .invalidArgument("feature '\(feature)': window of \(proto.windowSeconds) seconds is out of range: use 60 (1 minute) to 7776000 (90 days)")
+    }
+    self.init(field: proto.field, function: function, window: window)
+  }
+
+  public var proto: Strata_V1_Aggregation {
+    .with {
+      $0.field = field
+      $0.windowSeconds = window.microseconds / 1_000_000
+      switch function {
+      case .count: $0.function = .count
+      case .sum: $0.function = .sum
+      case .avg: $0.function = .avg
+      case .min: $0.function = .min
+      case .max: $0.function = .max
+      case .last: $0.function = .last
+      }
     }
   }
 }

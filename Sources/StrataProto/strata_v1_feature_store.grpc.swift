@@ -87,6 +87,19 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .clientStreaming
             )
         }
+        /// Namespace for "PushEvents" metadata.
+        public enum PushEvents: Sendable {
+            /// Request type for "PushEvents".
+            public typealias Input = Strata_V1_PushEventsRequest
+            /// Response type for "PushEvents".
+            public typealias Output = Strata_V1_PushEventsResponse
+            /// Descriptor for "PushEvents".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "PushEvents",
+                type: .bidirectionalStreaming
+            )
+        }
         /// Namespace for "GetOnlineFeatures" metadata.
         public enum GetOnlineFeatures: Sendable {
             /// Request type for "GetOnlineFeatures".
@@ -172,6 +185,7 @@ public enum Strata_V1_FeatureStore: Sendable {
             GetFeatureGroup.descriptor,
             SetFeatureGroupStatus.descriptor,
             WriteFeatures.descriptor,
+            PushEvents.descriptor,
             GetOnlineFeatures.descriptor,
             GetHistoricalFeatures.descriptor,
             GetStatus.descriptor,
@@ -299,6 +313,29 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_WriteFeaturesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_WriteFeaturesResponse>
+
+        /// Handle the "PushEvents" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+        /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+        /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+        /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+        /// > idempotency key that this node already applied is not applied again: its response repeats the
+        /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_PushEventsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_PushEventsResponse` messages.
+        func pushEvents(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_PushEventsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PushEventsResponse>
 
         /// Handle the "GetOnlineFeatures" method.
         ///
@@ -523,6 +560,29 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_WriteFeaturesResponse>
 
+        /// Handle the "PushEvents" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+        /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+        /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+        /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+        /// > idempotency key that this node already applied is not applied again: its response repeats the
+        /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_PushEventsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_PushEventsResponse` messages.
+        func pushEvents(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_PushEventsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PushEventsResponse>
+
         /// Handle the "GetOnlineFeatures" method.
         ///
         /// > Source IDL Documentation:
@@ -744,6 +804,30 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_WriteFeaturesResponse
 
+        /// Handle the "PushEvents" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+        /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+        /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+        /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+        /// > idempotency key that this node already applied is not applied again: its response repeats the
+        /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Strata_V1_PushEventsRequest` messages.
+        ///   - response: A response stream of `Strata_V1_PushEventsResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func pushEvents(
+            request: GRPCCore.RPCAsyncSequence<Strata_V1_PushEventsRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Strata_V1_PushEventsResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
         /// Handle the "GetOnlineFeatures" method.
         ///
         /// > Source IDL Documentation:
@@ -919,6 +1003,17 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_WriteFeaturesResponse>(),
             handler: { request, context in
                 try await self.writeFeatures(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.PushEvents.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PushEventsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PushEventsResponse>(),
+            handler: { request, context in
+                try await self.pushEvents(
                     request: request,
                     context: context
                 )
@@ -1175,6 +1270,23 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
         )
     }
 
+    public func pushEvents(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_PushEventsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PushEventsResponse> {
+        return GRPCCore.StreamingServerResponse<Strata_V1_PushEventsResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.pushEvents(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
     public func getOnlineFeatures(
         request: GRPCCore.ServerRequest<Strata_V1_GetOnlineFeaturesRequest>,
         context: GRPCCore.ServerContext
@@ -1386,6 +1498,34 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_WriteFeaturesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_WriteFeaturesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PushEvents" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+        /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+        /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+        /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+        /// > idempotency key that this node already applied is not applied again: its response repeats the
+        /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Strata_V1_PushEventsRequest` messages.
+        ///   - serializer: A serializer for `Strata_V1_PushEventsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_PushEventsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pushEvents<Result>(
+            request: GRPCCore.StreamingClientRequest<Strata_V1_PushEventsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_PushEventsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PushEventsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_PushEventsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetOnlineFeatures" method.
@@ -1722,6 +1862,43 @@ extension Strata_V1_FeatureStore {
             try await self.client.clientStreaming(
                 request: request,
                 descriptor: Strata_V1_FeatureStore.Method.WriteFeatures.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PushEvents" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+        /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+        /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+        /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+        /// > idempotency key that this node already applied is not applied again: its response repeats the
+        /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Strata_V1_PushEventsRequest` messages.
+        ///   - serializer: A serializer for `Strata_V1_PushEventsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_PushEventsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pushEvents<Result>(
+            request: GRPCCore.StreamingClientRequest<Strata_V1_PushEventsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_PushEventsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PushEventsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_PushEventsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.PushEvents.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -2097,6 +2274,38 @@ extension Strata_V1_FeatureStore.ClientProtocol {
         )
     }
 
+    /// Call the "PushEvents" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+    /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+    /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+    /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+    /// > idempotency key that this node already applied is not applied again: its response repeats the
+    /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Strata_V1_PushEventsRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pushEvents<Result>(
+        request: GRPCCore.StreamingClientRequest<Strata_V1_PushEventsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_PushEventsResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.pushEvents(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PushEventsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PushEventsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "GetOnlineFeatures" method.
     ///
     /// > Source IDL Documentation:
@@ -2449,6 +2658,43 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             producer: producer
         )
         return try await self.writeFeatures(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PushEvents" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+    /// > validated whole and stored atomically at its consistency (replicated like rows); each batch is
+    /// > answered by one response message, in order, once it is durable. A rejected batch writes nothing
+    /// > and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+    /// > idempotency key that this node already applied is not applied again: its response repeats the
+    /// > first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pushEvents<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Strata_V1_PushEventsRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strata_V1_PushEventsResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Strata_V1_PushEventsRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.pushEvents(
             request: request,
             options: options,
             onResponse: handleResponse

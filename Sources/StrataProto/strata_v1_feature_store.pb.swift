@@ -594,6 +594,57 @@ public nonisolated struct Strata_V1_WriteRow: Sendable {
   fileprivate var _writeID: UInt64? = nil
 }
 
+public nonisolated struct Strata_V1_PushEventsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The stream; `version` 0 = its newest ACTIVE version.
+  public var stream: String = String()
+
+  public var version: UInt32 = 0
+
+  /// The columns of `events[*].values`, by field name; fields not listed are null.
+  public var fields: [String] = []
+
+  /// One event per row: entity, event time, values (created time optional, as for rows; write_id unset).
+  public var events: [Strata_V1_WriteRow] = []
+
+  /// Optional, at most 128 bytes: the batch's identity for retries. A batch with a key this node
+  /// applied in the last 24 hours is answered without writing again; the same key with other events is
+  /// FAILED_PRECONDITION.
+  public var idempotencyKey: String = String()
+
+  /// As for WriteFeatures (default QUORUM).
+  public var consistency: Strata_V1_Consistency = .default
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_PushEventsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The batch's key, as sent.
+  public var idempotencyKey: String = String()
+
+  /// Events of the batch stored (on a duplicate: by the first application).
+  public var eventsWritten: UInt64 = 0
+
+  /// Events older than the entity's latest stored event (they count for every window containing them).
+  public var lateEvents: UInt64 = 0
+
+  /// The key had been applied: nothing was written by this message.
+  public var duplicate: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Strata_V1_WriteFeaturesResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1912,6 +1963,106 @@ nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs._createdTimestampMicros != rhs._createdTimestampMicros {return false}
     if lhs.values != rhs.values {return false}
     if lhs._writeID != rhs._writeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_PushEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PushEventsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stream\0\u{1}version\0\u{1}fields\0\u{1}events\0\u{3}idempotency_key\0\u{1}consistency\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.stream) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.fields) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.stream.isEmpty {
+      try visitor.visitSingularStringField(value: self.stream, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.fields.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.fields, fieldNumber: 3)
+    }
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 4)
+    }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 5)
+    }
+    if self.consistency != .default {
+      try visitor.visitSingularEnumField(value: self.consistency, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_PushEventsRequest, rhs: Strata_V1_PushEventsRequest) -> Bool {
+    if lhs.stream != rhs.stream {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.fields != rhs.fields {return false}
+    if lhs.events != rhs.events {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs.consistency != rhs.consistency {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_PushEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PushEventsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}idempotency_key\0\u{3}events_written\0\u{3}late_events\0\u{1}duplicate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.eventsWritten) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.lateEvents) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.duplicate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 1)
+    }
+    if self.eventsWritten != 0 {
+      try visitor.visitSingularUInt64Field(value: self.eventsWritten, fieldNumber: 2)
+    }
+    if self.lateEvents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lateEvents, fieldNumber: 3)
+    }
+    if self.duplicate != false {
+      try visitor.visitSingularBoolField(value: self.duplicate, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_PushEventsResponse, rhs: Strata_V1_PushEventsResponse) -> Bool {
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs.eventsWritten != rhs.eventsWritten {return false}
+    if lhs.lateEvents != rhs.lateEvents {return false}
+    if lhs.duplicate != rhs.duplicate {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

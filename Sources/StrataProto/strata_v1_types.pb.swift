@@ -220,6 +220,114 @@ public nonisolated enum Strata_V1_ValueStatus: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
+public nonisolated enum Strata_V1_AggregateFunction: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Events in the window (null field values included); INT.
+  case count // = 1
+
+  /// Exact sum of the non-null values, correctly rounded once for FLOAT; the field's type.
+  case sum // = 2
+
+  /// Exact sum / count of the non-null values; FLOAT.
+  case avg // = 3
+  case min // = 4
+  case max // = 5
+
+  /// The non-null value of the latest event (event time, then ingest time, then write id).
+  case last // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .count
+    case 2: self = .sum
+    case 3: self = .avg
+    case 4: self = .min
+    case 5: self = .max
+    case 6: self = .last
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .count: return 1
+    case .sum: return 2
+    case .avg: return 3
+    case .min: return 4
+    case .max: return 5
+    case .last: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Strata_V1_AggregateFunction] = [
+    .unspecified,
+    .count,
+    .sum,
+    .avg,
+    .min,
+    .max,
+    .last,
+  ]
+
+}
+
+/// Where a group's values come from.
+public nonisolated enum Strata_V1_GroupKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Rows written with WriteFeatures.
+  case rows // = 0
+
+  /// An event stream: its features are the events' fields (FLOAT, INT, STRING, no defaults), written
+  /// with PushEvents; reading it answers with the entity's latest event.
+  case stream // = 1
+
+  /// Windowed aggregates of the stream named in `stream`, computed at read time; accepts no writes.
+  case aggregates // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .rows
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .rows
+    case 1: self = .stream
+    case 2: self = .aggregates
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .rows: return 0
+    case .stream: return 1
+    case .aggregates: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Strata_V1_GroupKind] = [
+    .rows,
+    .stream,
+    .aggregates,
+  ]
+
+}
+
 public nonisolated struct Strata_V1_Embedding: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -310,11 +418,45 @@ public nonisolated struct Strata_V1_FeatureSpec: Sendable {
 
   public var description_p: String = String()
 
+  /// Set for every feature of an aggregate group (GROUP_KIND_AGGREGATES) and for no other: the feature
+  /// is `function` of the stream's field `field` over a sliding window. Its dtype is derived (INT for
+  /// count, FLOAT for avg, else the field's type): leave `dtype` unset; the registered spec carries it.
+  public var aggregation: Strata_V1_Aggregation {
+    get {_aggregation ?? Strata_V1_Aggregation()}
+    set {_aggregation = newValue}
+  }
+  /// Returns true if `aggregation` has been explicitly set.
+  public var hasAggregation: Bool {self._aggregation != nil}
+  /// Clears the value of `aggregation`. Subsequent reads from it will return its default value.
+  public mutating func clearAggregation() {self._aggregation = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _defaultValue: Strata_V1_Value? = nil
+  fileprivate var _aggregation: Strata_V1_Aggregation? = nil
+}
+
+/// A windowed aggregate of one field of a stream. The value at time T covers the entity's events with
+/// T - window < event_time <= T. count and sum over an empty window are 0 (PRESENT); avg, min, max and
+/// last are then MISSING (or the feature's default, DEFAULTED). Null field values count only for count.
+public nonisolated struct Strata_V1_Aggregation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A field of the group's stream.
+  public var field: String = String()
+
+  public var function: Strata_V1_AggregateFunction = .unspecified
+
+  /// 60 (1 minute) to 7776000 (90 days).
+  public var windowSeconds: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Strata_V1_FeatureGroupSpec: Sendable {
@@ -339,6 +481,15 @@ public nonisolated struct Strata_V1_FeatureGroupSpec: Sendable {
 
   /// At least one feature, names unique within the group.
   public var features: [Strata_V1_FeatureSpec] = []
+
+  public var kind: Strata_V1_GroupKind = .rows
+
+  /// GROUP_KIND_AGGREGATES: the stream the aggregates read.
+  public var stream: String = String()
+
+  /// GROUP_KIND_AGGREGATES, in a registered version: the stream version it reads (the stream's newest
+  /// ACTIVE version when the group was applied). Ignored in ApplyFeatureGroups.
+  public var streamVersion: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -443,6 +594,14 @@ nonisolated extension Strata_V1_GroupStatus: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Strata_V1_ValueStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0VALUE_STATUS_UNSPECIFIED\0\u{1}VALUE_STATUS_PRESENT\0\u{1}VALUE_STATUS_DEFAULTED\0\u{1}VALUE_STATUS_MISSING\0\u{1}VALUE_STATUS_EXPIRED\0")
+}
+
+nonisolated extension Strata_V1_AggregateFunction: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AGGREGATE_FUNCTION_UNSPECIFIED\0\u{1}AGGREGATE_FUNCTION_COUNT\0\u{1}AGGREGATE_FUNCTION_SUM\0\u{1}AGGREGATE_FUNCTION_AVG\0\u{1}AGGREGATE_FUNCTION_MIN\0\u{1}AGGREGATE_FUNCTION_MAX\0\u{1}AGGREGATE_FUNCTION_LAST\0")
+}
+
+nonisolated extension Strata_V1_GroupKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0GROUP_KIND_ROWS\0\u{1}GROUP_KIND_STREAM\0\u{1}GROUP_KIND_AGGREGATES\0")
 }
 
 nonisolated extension Strata_V1_Embedding: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -563,7 +722,7 @@ nonisolated extension Strata_V1_Value: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Strata_V1_FeatureSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dtype\0\u{3}embedding_dim\0\u{3}default_value\0\u{1}description\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dtype\0\u{3}embedding_dim\0\u{3}default_value\0\u{1}description\0\u{1}aggregation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -576,6 +735,7 @@ nonisolated extension Strata_V1_FeatureSpec: SwiftProtobuf.Message, SwiftProtobu
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.embeddingDim) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._defaultValue) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._aggregation) }()
       default: break
       }
     }
@@ -601,6 +761,9 @@ nonisolated extension Strata_V1_FeatureSpec: SwiftProtobuf.Message, SwiftProtobu
     if !self.description_p.isEmpty {
       try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 5)
     }
+    try { if let v = self._aggregation {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -610,6 +773,47 @@ nonisolated extension Strata_V1_FeatureSpec: SwiftProtobuf.Message, SwiftProtobu
     if lhs.embeddingDim != rhs.embeddingDim {return false}
     if lhs._defaultValue != rhs._defaultValue {return false}
     if lhs.description_p != rhs.description_p {return false}
+    if lhs._aggregation != rhs._aggregation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_Aggregation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Aggregation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}field\0\u{1}function\0\u{3}window_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.field) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.function) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.windowSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.field.isEmpty {
+      try visitor.visitSingularStringField(value: self.field, fieldNumber: 1)
+    }
+    if self.function != .unspecified {
+      try visitor.visitSingularEnumField(value: self.function, fieldNumber: 2)
+    }
+    if self.windowSeconds != 0 {
+      try visitor.visitSingularInt64Field(value: self.windowSeconds, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_Aggregation, rhs: Strata_V1_Aggregation) -> Bool {
+    if lhs.field != rhs.field {return false}
+    if lhs.function != rhs.function {return false}
+    if lhs.windowSeconds != rhs.windowSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -617,7 +821,7 @@ nonisolated extension Strata_V1_FeatureSpec: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureGroupSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}entity_type\0\u{1}description\0\u{1}owner\0\u{3}refresh_interval_seconds\0\u{3}max_age_seconds\0\u{1}features\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}entity_type\0\u{1}description\0\u{1}owner\0\u{3}refresh_interval_seconds\0\u{3}max_age_seconds\0\u{1}features\0\u{1}kind\0\u{1}stream\0\u{3}stream_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -632,6 +836,9 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.refreshIntervalSeconds) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.maxAgeSeconds) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.stream) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.streamVersion) }()
       default: break
       }
     }
@@ -659,6 +866,15 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
     if !self.features.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 7)
     }
+    if self.kind != .rows {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 8)
+    }
+    if !self.stream.isEmpty {
+      try visitor.visitSingularStringField(value: self.stream, fieldNumber: 9)
+    }
+    if self.streamVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.streamVersion, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -670,6 +886,9 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
     if lhs.refreshIntervalSeconds != rhs.refreshIntervalSeconds {return false}
     if lhs.maxAgeSeconds != rhs.maxAgeSeconds {return false}
     if lhs.features != rhs.features {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.stream != rhs.stream {return false}
+    if lhs.streamVersion != rhs.streamVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -46,11 +46,15 @@ public final class FeatureStore: Sendable {
   ) throws {
     self.imagePolicy = imagePolicy
     self.shard = try LocalShard(engine: engine, writeIDSlot: writeIDSlot)
+    self.idempotency = IdempotencyLedger(shard: shard)
     self.registry = try RegistryStore(engine: engine)
     self.limits = limits
     self.executor = BlockingExecutor()
     self.clock = clock
   }
+
+  /// The idempotency keys of the event batches this node accepted (`PushEvents`).
+  public let idempotency: IdempotencyLedger
 
   public var engineName: String { shard.engine.name }
   /// The store's clock (a cluster coordinator stamps missing created times with it).
@@ -92,14 +96,27 @@ public final class FeatureStore: Sendable {
   /// `write` of the request that `decode` makes. Decoding, validation and the append all run on the
   /// writer thread: a large batch then costs the cooperative pool (and the online lookups waiting for
   /// it) nothing. Throws what `decode` throws, unchanged.
+  ///
+  /// `stamp`: the created time (for rows without one) and write ids the batch's idempotency key
+  /// fixed (`IdempotencyLedger`); the rows must carry none themselves.
   public func write(
-    writeIDs: WriteIDPolicy = .refuse, decoding decode: @escaping @Sendable () throws -> WriteRequest
+    writeIDs: WriteIDPolicy = .refuse, stamp: IdempotencyStamp? = nil,
+    decoding decode: @escaping @Sendable () throws -> WriteRequest
   ) async throws -> AppendOutcome {
     let clock = self.clock
     let (outcome, group) = try await executor.write { () throws -> (AppendOutcome, FeatureGroup) in
-      let request = try decode()
+      var request = try decode()
       let now = clock()
-      let (group, rows) = try self.validate(request, now: now, writeIDs: writeIDs)
+      if let stamp {
+        guard stamp.count == request.rows.count else {
+          throw StrataError.internalError("an idempotency stamp for \(stamp.count) rows given to a batch of \(request.rows.count)")
+        }
+        for i in request.rows.indices where request.rows[i].createdTime == nil { request.rows[i].createdTime = stamp.createdTime }
+      }
+      var (group, rows) = try self.validate(request, now: now, writeIDs: writeIDs)
+      if let stamp {
+        for (i, id) in stamp.writeIDs.enumerated() { rows[i].writeID = id }
+      }
       return (try self.shard.append(rows, to: group, now: now), group)
     }
     counters.withLock {
@@ -108,6 +125,19 @@ public final class FeatureStore: Sendable {
     }
     schedulePrebuild(group)
     return outcome
+  }
+
+  /// `IdempotencyLedger.claim` on the writer thread (it reads and writes the catalog).
+  public func claimIdempotencyKey(_ key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
+    let now = clock()
+    let ledger = idempotency
+    return try await executor.write { try ledger.claim(key: key, digest: digest, count: count, now: now) }
+  }
+
+  /// `IdempotencyLedger.complete` on the writer thread.
+  public func completeIdempotencyKey(_ key: String, eventsWritten: UInt64, lateEvents: UInt64) async throws {
+    let ledger = idempotency
+    try await executor.write { try ledger.complete(key: key, eventsWritten: eventsWritten, lateEvents: lateEvents) }
   }
 
   /// After a write to `group` (or a removal of its rows): once writes to it pause for the policy's quiet
@@ -168,6 +198,7 @@ public final class FeatureStore: Sendable {
     guard group.status != .retired else {
       throw .failedPrecondition("feature group \(group.qualifiedName) is RETIRED and accepts no writes")
     }
+    try Self.checkSource(of: group, for: request, writeIDs: writeIDs)
     var slots: [Int] = []
     slots.reserveCapacity(request.features.count)
     var seen = Set<String>()
@@ -229,6 +260,22 @@ public final class FeatureStore: Sendable {
           writeID: row.writeID))
     }
     return (group, rows)
+  }
+
+  /// Rows go to row groups, events to streams (internode copies to either), nothing to aggregate groups.
+  static func checkSource(of group: FeatureGroup, for request: WriteRequest, writeIDs: WriteIDPolicy) throws(StrataError) {
+    switch group.spec.source {
+    case .aggregates(let stream, let version):
+      throw .failedPrecondition(
+        "\(group.qualifiedName) is computed from stream \(stream)@\(version) and accepts no writes; push events to the stream instead (PushEvents, `strata push --stream \(stream)`)")
+    case .events where !request.events && writeIDs == .refuse:
+      throw .failedPrecondition(
+        "\(group.name) is a stream: push its events with PushEvents (`strata push --stream \(group.name)`, `client.push`), not WriteFeatures")
+    case .rows where request.events:
+      throw .failedPrecondition("\(group.qualifiedName) is a feature group of written rows, not a stream; write it with WriteFeatures")
+    default:
+      return
+    }
   }
 
   private static func checkTime(
@@ -315,11 +362,18 @@ public final class FeatureStore: Sendable {
   ) throws(StrataError) -> (inline: Bool, fetch: @Sendable () throws -> (vectors: [[FeatureResult]], orders: [RowOrders])) {
     try checkLookup(entityIDs: entityIDs)
     let groups = Self.distinctGroups(columns)
+    let streams = try streamsRead(by: groups)
     let now = clock()
     let shard = self.shard
-    return (entityIDs.count * groups.count <= Self.inlineLookupKeys, {
+    // Aggregates read stored events: never inline.
+    return (entityIDs.count * groups.count <= Self.inlineLookupKeys && streams.isEmpty, {
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups {
+        if let stream = streams[g.storageID] {
+          let probes = entityIDs.map { AsOfProbe(entityID: $0, asOf: now) }
+          rowsByGroup[g.storageID] = try AggregateRows.rows(probes, group: g, stream: stream, shard: shard)
+          continue
+        }
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)
         // A row may be stored with an event time up to the allowed clock skew ahead of now; until then
         // it is the future and must not be served: answer from history as of now instead (rare path).
@@ -343,12 +397,17 @@ public final class FeatureStore: Sendable {
   public func historical(labels: [LabelRow], columns: [ResolvedFeature]) async throws -> [[FeatureResult]] {
     try check(labels)
     let groups = Self.distinctGroups(columns)
+    let streams = try streamsRead(by: groups)
     let shard = self.shard
     let parallelism = self.joinParallelism
     let result = try await executor.read {
       let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
-      for g in groups { rowsByGroup[g.storageID] = try shard.rowsAsOf(probes, group: g, parallelism: parallelism) }
+      for g in groups {
+        rowsByGroup[g.storageID] =
+          try streams[g.storageID].map { try AggregateRows.rows(probes, group: g, stream: $0, shard: shard) }
+          ?? shard.rowsAsOf(probes, group: g, parallelism: parallelism)
+      }
       return Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
     }
     counters.withLock { $0.historicalRows += UInt64(labels.count) }
@@ -382,6 +441,7 @@ public final class FeatureStore: Sendable {
   ) async throws -> (blocks: [ColumnBlock], orders: [RowOrders]) {
     try check(labels)
     let groups = Self.distinctGroups(columns)
+    let streams = try streamsRead(by: groups)
     let shard = self.shard
     let parallelism = self.joinParallelism
     let policy = self.imagePolicy
@@ -389,6 +449,11 @@ public final class FeatureStore: Sendable {
     let result = try await bulk.run {
       var chosen: [UInt32: ChosenRows] = [:]
       for g in groups {
+        if let stream = streams[g.storageID] {
+          let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
+          chosen[g.storageID] = ChosenRows(stored: try AggregateRows.rows(probes, group: g, stream: stream, shard: shard))
+          continue
+        }
         chosen[g.storageID] = try Self.choose(labels, group: g, shard: shard, policy: policy, parallelism: parallelism, bulk: bulk)
       }
       let times = labels.map(\.time.microseconds)
@@ -461,6 +526,22 @@ public final class FeatureStore: Sendable {
   static func distinctGroups(_ columns: [ResolvedFeature]) -> [FeatureGroup] {
     var seen = Set<UInt32>()
     return columns.compactMap { seen.insert($0.group.storageID).inserted ? $0.group : nil }
+  }
+
+  /// For each aggregate group of `groups` (by storage id), the stream version it reads. NOT_FOUND
+  /// when the registry lacks that version (a registry out of sync); FAILED_PRECONDITION when it is
+  /// RETIRED (its events are no longer read).
+  func streamsRead(by groups: [FeatureGroup]) throws(StrataError) -> [UInt32: FeatureGroup] {
+    var out: [UInt32: FeatureGroup] = [:]
+    for g in groups {
+      guard let (name, version) = g.spec.source.stream else { continue }
+      let stream = try catalog.group(named: name, version: version)
+      guard stream.status != .retired else {
+        throw .failedPrecondition("\(g.qualifiedName) reads stream \(stream.qualifiedName), which is RETIRED")
+      }
+      out[g.storageID] = stream
+    }
+    return out
   }
 
   static func assemble(

@@ -268,6 +268,22 @@ public final class LocalShard: Sendable {
     ids.withLock { clock in (0..<count).map { _ in clock.next(now: now) } }
   }
 
+  /// Reserves a block of `count` write ids at `now` (`WriteIDClock.reserve`) and stores what `record`
+  /// makes of the block's first id, in one engine write with the clock's new high-water mark, under
+  /// the writer lock (so that the stored high-water mark only grows and a restarted clock never
+  /// hands out an id of the block again).
+  func reserveWriteIDs(_ count: Int, now: Timestamp, recording record: (WriteID) -> WriteBatch) throws -> WriteID {
+    try writer.withLock { _ in
+      let (first, highWater) = ids.withLock { clock in (clock.reserve(count, now: now), clock.last) }
+      var batch = record(first)
+      var seqBytes = ByteWriter(capacity: 8)
+      seqBytes.u64BE(highWater.rawValue)
+      batch.put(Self.lastWriteIDKey, seqBytes.bytes, in: .catalog)
+      try engine.write(batch)
+      return first
+    }
+  }
+
   /// Returns free heap memory to the system: glibc's `malloc_trim(0)`, looked up at run time (the
   /// Glibc module does not export `<malloc.h>`); nothing where it does not exist.
   static func returnFreedMemory() {
@@ -367,6 +383,27 @@ public final class LocalShard: Sendable {
     }
     try cursor.checkStatus()
     return out
+  }
+
+  /// The events of (entity, stream version) with event times in `eventTimes`, in event order.
+  /// One seek and a scan of exactly those events.
+  public func events(entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>) throws -> StoredEvents {
+    let cursor = try engine.makeCursor(in: .history)
+    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
+    var start = ByteWriter(capacity: prefix.count + 8)
+    start.append(contentsOf: prefix)
+    start.i64Ordered(eventTimes.lowerBound.microseconds)
+    let dtypes = stream.dtypes
+    var rows: [StoredRow] = []
+    cursor.seek(start.bytes)
+    while cursor.isValid, cursor.key.starts(with: prefix) {
+      let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(cursor.key)
+      if event > eventTimes.upperBound { break }
+      rows.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(cursor.value, dtypes: dtypes)))
+      cursor.next()
+    }
+    try cursor.checkStatus()
+    return StoredEvents(rows: rows, dtypes: dtypes)
   }
 
   /// Persisted write statistics per group storage id.

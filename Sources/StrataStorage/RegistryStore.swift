@@ -153,12 +153,23 @@ private struct StoredGroup: Codable {
   var refreshIntervalSeconds: Int64?
   var maxAgeSeconds: Int64?
   var features: [StoredFeature]
+  /// nil (older entries) = rows; "events"; "aggregates" with `stream` and `streamVersion`.
+  var source: String?
+  var stream: String?
+  var streamVersion: Int?
 
   struct StoredFeature: Codable {
     var name: String
     var dtype: String
     var description: String
     var defaultValue: StoredValue?
+    var aggregation: StoredAggregation?
+  }
+
+  struct StoredAggregation: Codable {
+    var field: String
+    var function: String
+    var windowMicros: Int64
   }
 
   struct StoredValue: Codable {
@@ -188,7 +199,19 @@ private struct StoredGroup: Codable {
       case .string(let s)?: v = StoredValue(string: s)
       case .embedding(let e)?: v = StoredValue(embedding: e)
       }
-      return StoredFeature(name: f.name, dtype: f.dtype.description, description: f.description, defaultValue: v)
+      return StoredFeature(
+        name: f.name, dtype: f.dtype.description, description: f.description, defaultValue: v,
+        aggregation: f.aggregation.map {
+          StoredAggregation(field: $0.field, function: $0.function.rawValue, windowMicros: $0.window.microseconds)
+        })
+    }
+    switch g.spec.source {
+    case .rows: source = nil
+    case .events: source = "events"
+    case .aggregates(let name, let version):
+      source = "aggregates"
+      stream = name
+      streamVersion = version
     }
   }
 
@@ -207,11 +230,30 @@ private struct StoredGroup: Codable {
         else if let x = d.string { value = .string(x) }
         else if let x = d.embedding { value = .embedding(x) }
       }
-      return FeatureSpec(name: f.name, dtype: dtype, defaultValue: value, description: f.description)
+      var aggregation: FeatureAggregation?
+      if let a = f.aggregation {
+        guard let function = AggregateFunction(name: a.function), let window = try? AggregationWindow(microseconds: a.windowMicros) else {
+          throw StrataError.internalError("unknown aggregation of feature \(f.name) in registry entry for \(name)@\(version)")
+        }
+        aggregation = FeatureAggregation(field: a.field, function: function, window: window)
+      }
+      return FeatureSpec(name: f.name, dtype: dtype, defaultValue: value, description: f.description, aggregation: aggregation)
+    }
+    let groupSource: GroupSource
+    switch source {
+    case nil: groupSource = .rows
+    case "events": groupSource = .events
+    case "aggregates":
+      guard let stream, let streamVersion else {
+        throw StrataError.internalError("registry entry for \(name)@\(version) is an aggregate group without its stream")
+      }
+      groupSource = .aggregates(stream: stream, streamVersion: streamVersion)
+    case let other?: throw StrataError.internalError("unknown source '\(other)' in registry entry for \(name)@\(version)")
     }
     let spec = FeatureGroupSpec(
       name: name, entityType: entityType, description: description, owner: owner,
-      refreshIntervalSeconds: refreshIntervalSeconds, maxAgeSeconds: maxAgeSeconds, features: features)
+      refreshIntervalSeconds: refreshIntervalSeconds, maxAgeSeconds: maxAgeSeconds, features: features,
+      source: groupSource)
     return FeatureGroup(
       spec: spec, version: version, status: status, createdAt: Timestamp(microseconds: createdAtMicros), storageID: storageID)
   }

@@ -8,6 +8,9 @@ public struct WriteRequest: Sendable, Equatable {
   /// The columns of every row's `values`, by feature name.
   public var features: [String]
   public var rows: [Row]
+  /// The rows are events pushed to a stream (`PushEvents`): `group` must then be a stream, and a
+  /// stream accepts no other client writes (internode copies of its events are ordinary copies).
+  public var events: Bool
 
   public struct Row: Sendable, Equatable {
     public var entityID: String
@@ -30,11 +33,12 @@ public struct WriteRequest: Sendable, Equatable {
     }
   }
 
-  public init(group: String, version: Int? = nil, features: [String], rows: [Row]) {
+  public init(group: String, version: Int? = nil, features: [String], rows: [Row], events: Bool = false) {
     self.group = group
     self.version = version
     self.features = features
     self.rows = rows
+    self.events = events
   }
 }
 

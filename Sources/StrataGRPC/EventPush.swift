@@ -1,0 +1,68 @@
+import GRPCCore
+import StrataCore
+import StrataProto
+import StrataStorage
+import SwiftProtobuf
+
+/// What single nodes and cluster coordinators share to answer `PushEvents`: the batch as a write of
+/// events, its content digest, and the idempotent application of a batch that carries a key.
+enum EventPush {
+  /// The batch as the write batch it stores (the stream is the group, its fields the features).
+  static func writeRequest(_ message: Strata_V1_PushEventsRequest) -> Strata_V1_WriteFeaturesRequest {
+    .with {
+      $0.group = message.stream
+      $0.version = message.version
+      $0.features = message.fields
+      $0.rows = message.events
+      $0.consistency = message.consistency
+    }
+  }
+
+  /// FNV-1a (64 bits) of the batch's content: stream, version, fields and events as serialized
+  /// (deterministically), without the key and the consistency. Stable across processes and restarts.
+  static func digest(_ message: Strata_V1_PushEventsRequest) throws -> UInt64 {
+    var content = message
+    content.idempotencyKey = ""
+    content.consistency = .default
+    var options = BinaryEncodingOptions()
+    options.useDeterministicOrdering = true
+    let bytes: [UInt8] = try content.serializedBytes(options: options)
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes {
+      hash ^= UInt64(b)
+      hash = hash &* 0x100_0000_01b3
+    }
+    return hash
+  }
+
+  /// Applies one batch with `write` (given the stamp its key fixed, or nil without a key) and makes
+  /// its answer. A key already applied with the same content writes nothing and answers `duplicate`
+  /// with the first application's counts; a failed write leaves the key's stamp for the retry.
+  static func apply(
+    _ message: Strata_V1_PushEventsRequest, store: FeatureStore,
+    write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
+  ) async throws -> Strata_V1_PushEventsResponse {
+    var answer = Strata_V1_PushEventsResponse()
+    answer.idempotencyKey = message.idempotencyKey
+    guard !message.idempotencyKey.isEmpty else {
+      (answer.eventsWritten, answer.lateEvents) = try await write(nil)
+      return answer
+    }
+    let key = message.idempotencyKey
+    switch try await store.claimIdempotencyKey(key, digest: try digest(message), count: message.events.count) {
+    case .applied(_, let written, let late):
+      answer.eventsWritten = written
+      answer.lateEvents = late
+      answer.duplicate = true
+    case .apply(let stamp):
+      do {
+        (answer.eventsWritten, answer.lateEvents) = try await write(stamp)
+      } catch {
+        store.idempotency.release(key: key)
+        throw error
+      }
+      try await store.completeIdempotencyKey(key, eventsWritten: answer.eventsWritten, lateEvents: answer.lateEvents)
+    }
+    return answer
+  }
+}
