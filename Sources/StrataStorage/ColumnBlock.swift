@@ -38,6 +38,8 @@ public struct ColumnBlock: Sendable, Equatable {
     let dtype = spec.dtype
     let fallback = spec.defaultValue
     let maxAge = group.maxAgeMicros
+    // An aggregate's value has no source row, so no event time (`PointInTime.result`).
+    let keepsEventTime = spec.aggregation == nil
     let n = rows.refs.count
     let nullStatus = code(fallback == nil ? .missing : .defaulted)
     let expiredStatus = code(.expired)
@@ -74,7 +76,7 @@ public struct ColumnBlock: Sendable, Equatable {
                       event = row.eventTime.microseconds
                       has = row.values[k] != nil
                     }
-                    eventTimes[i] = event
+                    if keepsEventTime { eventTimes[i] = event }
                     if let maxAge, event < Timestamp(microseconds: times[i]).subtracting(microseconds: maxAge).microseconds {
                       statuses[i] = expiredStatus
                     } else if has {

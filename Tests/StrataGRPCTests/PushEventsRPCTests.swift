@@ -1,0 +1,185 @@
+import GRPCCore
+import StrataCore
+import StrataProto
+import StrataStorage
+import StrataTestSupport
+import SwiftProtobuf
+import Testing
+
+/// PushEvents over the wire: answers per batch, idempotency keys, refusals, aggregates read online
+/// and in exports, on one node and through a replicated cluster's coordinators.
+@Suite("PushEvents RPC")
+struct PushEventsRPCTests {
+  static let spend = ["user_spend:spend_5m", "user_spend:n_1h", "user_spend:avg_1h", "user_spend:last_category_1d"]
+
+  @Test("each batch is answered in order; aggregates follow the events online and in exports; the registry shows kinds and derived types")
+  func pushAndRead() async throws {
+    try await withStrata { s in
+      _ = try await s.apply([purchasesSpec(), userSpendSpec()])
+      let answers = try await s.push([
+        pushBatch(key: "k1", [event("u1", .t0(-100), 10, "books"), event("u1", .t0(-30), 2.5, nil), event("u2", .t0(-4_000), 7, "food")]),
+        pushBatch(key: "k2", [event("u1", .t0(-400), 1, "toys")]),
+      ])
+      #expect(answers.map(\.idempotencyKey) == ["k1", "k2"])
+      #expect(answers.map(\.eventsWritten) == [3, 1])
+      #expect(answers.map(\.lateEvents) == [0, 1])
+      #expect(answers.map(\.duplicate) == [false, false])
+      let online = try await s.online(["u1", "u2", "u3"], Self.spend)
+      #expect(online.vectors[0].results == [
+        result(.float(12.5), .present, event: nil), result(.int(3), .present, event: nil),
+        result(.float(13.5 / 3), .present, event: nil), result(.string("books"), .present, event: nil),
+      ])
+      #expect(online.vectors[1].results == [
+        result(.float(0), .present, event: nil), result(.int(0), .present, event: nil),
+        result(nil, .missing, event: nil), result(.string("food"), .present, event: nil),
+      ])
+      #expect(online.vectors[2].results == [
+        result(.float(0), .present, event: nil), result(.int(0), .present, event: nil),
+        result(nil, .missing, event: nil), result(.string("none"), .defaulted, event: nil),
+      ])
+      // An export at a label time sees the windows of that time.
+      let rows = try await s.historicalRows(Self.spend, [label("u1", .t0(-31)), label("u1", .t0(-100)), label("u1", .t0(-401))])
+      #expect(rows.map { $0.results[0] } == [
+        result(.float(10), .present, event: nil), result(.float(10), .present, event: nil), result(.float(0), .present, event: nil),
+      ])
+      #expect(rows.map { $0.results[1] } == [
+        result(.int(2), .present, event: nil), result(.int(2), .present, event: nil), result(.int(0), .present, event: nil),
+      ])
+      let group = try await s.getGroup("user_spend").group
+      #expect(group.spec.kind == .aggregates && group.spec.stream == "purchases" && group.spec.streamVersion == 1)
+      #expect(group.spec.features.map(\.dtype) == [.float, .int, .float, .string])
+      #expect(try await s.getGroup("purchases").group.spec.kind == .stream)
+    }
+  }
+
+  @Test("a resent key writes nothing and answers duplicate with the first counts; the same key with other events is refused")
+  func idempotencyKeys() async throws {
+    try await withStrata { s in
+      _ = try await s.apply([purchasesSpec(), userSpendSpec()])
+      let batch = pushBatch(key: "order-77", [event("u1", .t0(-10), 5, "a"), event("u1", .t0(-20), 6, "b")])
+      _ = try await s.push([batch])
+      s.clock.advance(seconds: 1)
+      let again = try await s.push([batch])
+      #expect(again.map(\.duplicate) == [true])
+      #expect(again.map(\.eventsWritten) == [2])
+      #expect(try await s.online(["u1"], ["user_spend:n_1h"]).vectors[0].results == [result(.int(2), .present, event: nil)])
+      var other = batch
+      other.events[0].values[0] = .float(5.5)
+      await expectRPCError(.failedPrecondition, mentioning: ["order-77", "other events"]) { _ = try await s.push([other]) }
+      #expect(try await s.online(["u1"], ["user_spend:n_1h"]).vectors[0].results == [result(.int(2), .present, event: nil)])
+    }
+  }
+
+  @Test("bad events and wrong targets are refused precisely, writing nothing; earlier batches of the call stay")
+  func refusals() async throws {
+    try await withStrata { s in
+      _ = try await s.apply([purchasesSpec(), userSpendSpec(), userStatsSpec()])
+      let good = pushBatch(key: "", [event("u1", .t0(-10), 1, "a")])
+      var nan = pushBatch(key: "", [event("u1", .t0(-10), 1, "a"), event("u2", .t0(-10), .nan, "a")])
+      nan.events[1].values[0] = .float(.nan)
+      await expectRPCError(.invalidArgument, mentioning: ["row 1", "u2", "NaN", "2 rejected", "1 earlier"]) { _ = try await s.push([good, nan]) }
+      await expectRPCError(.failedPrecondition, mentioning: ["not a stream"]) {
+        _ = try await s.push([pushBatch(stream: "user_stats", key: "", [])])
+      }
+      await expectRPCError(.failedPrecondition, mentioning: ["is a stream", "PushEvents"]) {
+        _ = try await s.write("purchases", features: ["amount"], rows: [writeRow("u1", .t0(-1), [.float(1)])])
+      }
+      await expectRPCError(.failedPrecondition, mentioning: ["accepts no writes"]) {
+        _ = try await s.write("user_spend", features: ["spend_5m"], rows: [writeRow("u1", .t0(-1), [.float(1)])])
+      }
+      await expectRPCError(.notFound, mentioning: ["no feature 'price'"]) {
+        _ = try await s.push([.with { $0.stream = "purchases"; $0.fields = ["price"]; $0.events = [writeRow("u1", .t0(-1), [.float(1)])] }])
+      }
+      #expect(try await s.online(["u1", "u2"], ["user_spend:n_1h"]).vectors.map(\.results) == [
+        [result(.int(1), .present, event: nil)], [result(.int(0), .present, event: nil)],
+      ])
+    }
+  }
+
+  @Test("through a replicated cluster: a batch that failed (ALL, one replica down) and is resent with its key is stored once on every replica")
+  func clusterRetryStoredOnce() async throws {
+    var rng = SplitMix64.forTest("PushEventsRPCTests.clusterRetryStoredOnce")
+    try await withSimulatedCluster(nodes: 3, seed: rng.next(), callTimeout: .seconds(5), replicationFactor: 3) { cluster in
+      try await cluster.seedRegistry([purchasesSpec(), userSpendSpec()])
+      let events = (0..<40).map { i in event("e\(i % 7)", .t0(-Int64(i) * 10), Double(i), i % 2 == 0 ? "x" : nil) }
+      var batch = pushBatch(key: "retry-1", events)
+      batch.consistency = .all
+      cluster.faults.set(.fail, on: ["n3"])
+      await expectRPCError(.unavailable, mentioning: []) { _ = try await cluster.node("n1").api.push([batch]) }
+      cluster.faults.set(.none, on: ["n3"])
+      let answers = try await cluster.node("n1").api.push([batch])
+      #expect(answers.map(\.duplicate) == [false] && answers.map(\.eventsWritten) == [40])
+      #expect(try await cluster.node("n1").api.push([batch]).map(\.duplicate) == [true])
+      // Every replica holds each event once (n1 and n2 stored the failed attempt's copy too).
+      for node in cluster.nodes {
+        let stream = try node.store.catalog.group(named: "purchases")
+        #expect(node.store.shard.writeStats[stream.storageID]?.rowsTotal == 40, "\(node.id)")
+        let counts = try await node.api.online((0..<7).map { "e\($0)" }, ["user_spend:n_1h"]).vectors.map { $0.results[0].value.intValue }
+        #expect(counts == [6, 6, 6, 6, 6, 5, 5], "\(node.id) \(rng.seedDescription)")
+      }
+    }
+  }
+}
+
+// MARK: - Fixtures
+
+/// The stream `purchases`: amount FLOAT, category STRING.
+func purchasesSpec() -> Strata_V1_FeatureGroupSpec {
+  .with {
+    $0.name = "purchases"
+    $0.kind = .stream
+    $0.features = [featureSpec("amount", .float), featureSpec("category", .string)]
+  }
+}
+
+/// `user_spend` over `purchases`: spend_5m sum, n_1h count, avg_1h avg, last_category_1d last (default "none").
+func userSpendSpec() -> Strata_V1_FeatureGroupSpec {
+  func aggregate(_ name: String, _ field: String, _ function: Strata_V1_AggregateFunction, _ seconds: Int64, default value: Strata_V1_Value? = nil) -> Strata_V1_FeatureSpec {
+    .with {
+      $0.name = name
+      if let value { $0.defaultValue = value }
+      $0.aggregation = .with {
+        $0.field = field
+        $0.function = function
+        $0.windowSeconds = seconds
+      }
+    }
+  }
+  return .with {
+    $0.name = "user_spend"
+    $0.kind = .aggregates
+    $0.stream = "purchases"
+    $0.features = [
+      aggregate("spend_5m", "amount", .sum, 300), aggregate("n_1h", "amount", .count, 3_600),
+      aggregate("avg_1h", "amount", .avg, 3_600), aggregate("last_category_1d", "category", .last, 86_400, default: .string("none")),
+    ]
+  }
+}
+
+func event(_ entity: String, _ time: Timestamp, _ amount: Double, _ category: String?) -> Strata_V1_WriteRow {
+  writeRow(entity, time, [.float(amount), category.map { .string($0) } ?? .null])
+}
+
+func pushBatch(stream: String = "purchases", key: String, _ events: [Strata_V1_WriteRow]) -> Strata_V1_PushEventsRequest {
+  .with {
+    $0.stream = stream
+    $0.fields = ["amount", "category"]
+    $0.events = events
+    $0.idempotencyKey = key
+  }
+}
+
+extension StrataHarness {
+  /// One PushEvents call sending `batches` in order; every answer.
+  func push(_ batches: [Strata_V1_PushEventsRequest]) async throws -> [Strata_V1_PushEventsResponse] {
+    try await client.pushEvents(
+      requestProducer: { writer in
+        for batch in batches { try await writer.write(batch) }
+      },
+      onResponse: { response in
+        var out: [Strata_V1_PushEventsResponse] = []
+        for try await message in response.messages { out.append(message) }
+        return out
+      })
+  }
+}

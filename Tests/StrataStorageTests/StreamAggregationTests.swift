@@ -1,0 +1,238 @@
+import Foundation
+import StrataCore
+import StrataTestSupport
+import Testing
+
+@testable import StrataStorage
+
+/// Streams and aggregate groups in a `FeatureStore`: events pushed in random order (late ones too),
+/// then every aggregate read online (clock at T), by the row-wise export and by the columnar export
+/// at random (T, knownAt), compared bit for bit with `AggregationState`, the in-memory source the
+/// core's property tests hold against a brute-force oracle, fed with exactly the stored events.
+@Suite("Stream aggregations in the store")
+struct StreamAggregationTests {
+  @Test("online, row-wise and columnar exports equal the in-memory state at every (T, knownAt), late events included", arguments: EngineKind.allCases)
+  func readsEqualState(kind: EngineKind) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.readsEqualState.\(kind)")
+    try await withStreamStore(kind) { store, clock in
+      let entities = ["u1", "u2", "u3", "u\u{e9}"]
+      // Pushes in batches, the clock moving forward; event times scattered over the last two hours
+      // before each push (late events), some with null fields, some exactly on shared instants.
+      var pushed = 0
+      for _ in 0..<(20 + rng.below(20)) {
+        clock.advance(microseconds: Int64(rng.below(30_000_000)))
+        let now = clock.now
+        var rows: [WriteRequest.Row] = []
+        for _ in 0..<(1 + rng.below(30)) {
+          let back = rng.oneIn(4) ? Int64(rng.below(4)) * 60_000_000 : Int64(rng.below(7_200_000_000))
+          let amount: FeatureValue? = rng.oneIn(5) ? nil : .float(Double(rng.below(20_001)) / 100 - 100)
+          let count: FeatureValue? = rng.oneIn(6) ? nil : .int(Int64(rng.below(1_000)) - 500)
+          let tag: FeatureValue? = rng.oneIn(4) ? nil : .string(rng.element(of: ["a", "b", "\u{e9}", "ab", ""]))
+          rows.append(WriteRequest.Row(entityID: rng.element(of: entities), eventTime: now.subtracting(microseconds: back), values: [amount, count, tag]))
+        }
+        pushed += rows.count
+        _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+      }
+      let stream = try store.catalog.group(named: "purchases")
+      let group = try store.catalog.group(named: "user_spend")
+      var states: [String: [AggregationState]] = [:]
+      var stored = 0
+      for e in entities {
+        let events = try store.shard.history(entityID: e, group: stream)
+        stored += events.count
+        states[e] = try stream.spec.features.map { field in
+          var state = AggregationState(fieldType: AggregateFieldType(field.dtype)!, tiling: .rawEvents)
+          let index = stream.featureIndex(named: field.name)!
+          for row in events {
+            try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[index]))
+          }
+          return state
+        }
+      }
+      #expect(stored == pushed, "every pushed event is stored once")
+      func expected(_ entity: String, at time: Timestamp, knownAt: Timestamp?) -> [FeatureResult] {
+        group.spec.features.map { f in
+          let a = f.aggregation!
+          let field = stream.featureIndex(named: a.field)!
+          let spec = try! AggregateSpec(function: a.function, fieldType: AggregateFieldType(stream.spec.features[field].dtype)!, window: a.window)
+          return states[entity]![field].value(of: spec, at: time, knownAt: knownAt).featureResult(defaultValue: f.defaultValue)
+        }
+      }
+      let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
+      let end = clock.now
+      var labels: [LabelRow] = []
+      for _ in 0..<60 {
+        let time = end.subtracting(microseconds: Int64(rng.below(9_000_000_000)))
+        let knownAt: Timestamp? = rng.oneIn(2) ? nil : time.subtracting(microseconds: Int64(rng.below(1_800_000_000)) - 300_000_000)
+
+        labels.append(LabelRow(entityID: rng.element(of: entities + ["nobody"]), time: time, knownAt: knownAt))
+      }
+      let rowWise = try await store.historical(labels: labels, columns: columns)
+      let columnar = try await store.historicalColumns(labels: labels, columns: columns)
+      for (i, label) in labels.enumerated() {
+        let want = label.entityID == "nobody"
+          ? expectedEmpty(group) : expected(label.entityID, at: label.time, knownAt: label.knownAt)
+        #expect(rowWise[i] == want, "label \(i) \(label) \(rng.seedDescription)")
+        #expect(columns.indices.map { columnar[$0].result(at: i, dtype: columns[$0].feature.dtype) } == want, "columnar label \(i) \(label) \(rng.seedDescription)")
+      }
+      // Online at T (the clock set to T) and an export of that one label: what the state gives at T.
+      // (One label per read: a read of many labels of an entity scans from its earliest window on.)
+      var nonEmpty = 0
+      for label in labels.prefix(30) where label.entityID != "nobody" {
+        clock.set(label.time)
+        let want = expected(label.entityID, at: label.time, knownAt: nil)
+        if want[2].value != .float(0) { nonEmpty += 1 }
+        let online = try await store.online(entityIDs: [label.entityID], columns: columns)[0]
+        #expect(online == want, "online at \(label.time) \(rng.seedDescription)")
+        let single = [LabelRow(entityID: label.entityID, time: label.time, knownAt: label.knownAt)]
+        #expect(try await store.historical(labels: single, columns: columns)[0] == expected(label.entityID, at: label.time, knownAt: label.knownAt),
+          "export of one label at \(label.time) \(rng.seedDescription)")
+      }
+      #expect(nonEmpty >= 5, "the labels must mostly see events (\(nonEmpty) did)")
+    }
+  }
+
+  @Test("empty windows: count and sum 0 PRESENT, avg/min/max/last MISSING or the default (DEFAULTED); no event time", arguments: EngineKind.allCases)
+  func emptyWindows(kind: EngineKind) async throws {
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(10_000))
+      _ = try await store.write(
+        WriteRequest(group: "purchases", features: ["amount"], rows: [WriteRequest.Row(entityID: "u1", eventTime: at(100), values: [.float(2.5)])], events: true))
+      let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
+      let names = columns.map(\.feature.name)
+      let online = try await store.online(entityIDs: ["u1"], columns: columns)[0]
+      let byName = Dictionary(uniqueKeysWithValues: zip(names, online))
+      #expect(byName["spend_1m"] == FeatureResult(value: .float(0), status: .present, eventTime: nil))
+      #expect(byName["events_1m"] == FeatureResult(value: .int(0), status: .present, eventTime: nil))
+      #expect(byName["avg_1h"] == FeatureResult(value: nil, status: .missing, eventTime: nil))
+      #expect(byName["max_n_1d"] == FeatureResult(value: .int(-1), status: .defaulted, eventTime: nil))
+      // The 1 d window at 10,000 s still holds the event at 100 s.
+      #expect(byName["last_tag_1d"] == FeatureResult(value: nil, status: .missing, eventTime: nil))  // its tag is null
+      #expect(byName["spend_1d"] == FeatureResult(value: .float(2.5), status: .present, eventTime: nil))
+    }
+  }
+
+  @Test("writes: WriteFeatures to a stream and any write to an aggregate group are FAILED_PRECONDITION; events to a row group too", arguments: EngineKind.allCases)
+  func writeRouting(kind: EngineKind) async throws {
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(1_000))
+      let row = WriteRequest.Row(entityID: "u1", eventTime: at(10), values: [.float(1)])
+      for (request, fragment) in [
+        (WriteRequest(group: "purchases", features: ["amount"], rows: [row]), "is a stream"),
+        (WriteRequest(group: "user_spend", features: ["spend_1m"], rows: [row], events: true), "accepts no writes"),
+        (WriteRequest(group: "plain", features: ["x"], rows: [row], events: true), "not a stream"),
+      ] {
+        do {
+          _ = try await store.write(request)
+          Issue.record("\(request.group) accepted the write")
+        } catch let error as StrataError {
+          #expect(error.code == .failedPrecondition && error.message.contains(fragment), "\(error)")
+        }
+      }
+      #expect(store.shard.writeStats.values.allSatisfy { $0.rowsTotal == 0 })
+    }
+  }
+
+  @Test("an idempotency stamp stores a retried batch once: same created time and write ids, rowsTotal unchanged", arguments: EngineKind.allCases)
+  func stampedRetryStoredOnce(kind: EngineKind) async throws {
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(1_000))
+      let rows = (0..<5).map { WriteRequest.Row(entityID: "u\($0 % 2)", eventTime: at(900 + Int64($0)), values: [.float(Double($0))]) }
+      let request = WriteRequest(group: "purchases", features: ["amount"], rows: rows, events: true)
+      guard case .apply(let stamp) = try await store.claimIdempotencyKey("k1", digest: 7, count: 5) else {
+        Issue.record("a new key must be applied")
+        return
+      }
+      _ = try await store.write(stamp: stamp) { request }
+      // The answer was lost: the claim ends without `complete`.
+      store.idempotency.release(key: "k1")
+      clock.advance(microseconds: 5_000_000)
+      // The retry (say the answer was lost): same stamp, later clock.
+      guard case .apply(let again) = try await store.claimIdempotencyKey("k1", digest: 7, count: 5) else {
+        Issue.record("an unfinished key must be applied again with its stamp")
+        return
+      }
+      #expect(again == stamp)
+      _ = try await store.write(stamp: again) { request }
+      let stream = try store.catalog.group(named: "purchases")
+      let stored = try store.shard.history(entityID: "u0", group: stream) + store.shard.history(entityID: "u1", group: stream)
+      #expect(stored.count == 5)
+      #expect(Set(stored.map(\.createdTime)) == [stamp.createdTime])
+      #expect(Set(stored.map(\.sequence)) == Set(stamp.writeIDs.map(\.rawValue)))
+      #expect(store.shard.writeStats[stream.storageID]?.rowsTotal == 5)
+      try await store.completeIdempotencyKey("k1", eventsWritten: 5, lateEvents: 0)
+      #expect(try await store.claimIdempotencyKey("k1", digest: 7, count: 5) == .applied(stamp, eventsWritten: 5, lateEvents: 0))
+    }
+  }
+}
+
+// MARK: - Fixtures
+
+extension ColumnBlock {
+  /// Row `i` as the `FeatureResult` it encodes.
+  fileprivate func result(at i: Int, dtype: DType) -> FeatureResult {
+    let status: ValueStatus = [1: .present, 2: .defaulted, 3: .missing, 4: .expired][statuses[i]]!
+    var value: FeatureValue?
+    if hasValue[i] == 1 {
+      switch dtype {
+      case .float: value = .float(floats[i])
+      case .int: value = .int(ints[i])
+      case .string: value = .string(strings[i])
+      case .embedding: value = nil
+      }
+    }
+    return FeatureResult(value: value, status: status, eventTime: eventTimes[i] == 0 ? nil : Timestamp(microseconds: eventTimes[i]))
+  }
+}
+
+private let base = Timestamp.seconds(1_700_000_000)
+
+private func at(_ seconds: Int64) -> Timestamp { base.adding(microseconds: seconds * 1_000_000) }
+
+/// The stream `purchases` (amount FLOAT, n INT, tag STRING), the aggregate group `user_spend` over
+/// it, and a row group `plain`.
+private let streamSpecs: [FeatureGroupSpec] = {
+  func agg(_ name: String, _ field: String, _ function: AggregateFunction, _ seconds: Int64, default value: FeatureValue? = nil) -> FeatureSpec {
+    FeatureSpec(
+      name: name, dtype: .float, defaultValue: value,
+      aggregation: FeatureAggregation(field: field, function: function, window: try! AggregationWindow(seconds: seconds)))
+  }
+  return [
+    FeatureGroupSpec(
+      name: "purchases",
+      features: [FeatureSpec(name: "amount", dtype: .float), FeatureSpec(name: "n", dtype: .int), FeatureSpec(name: "tag", dtype: .string)],
+      source: .events),
+    FeatureGroupSpec(
+      name: "user_spend",
+      features: [
+        agg("spend_1m", "amount", .sum, 60), agg("spend_1h", "amount", .sum, 3_600), agg("spend_1d", "amount", .sum, 86_400),
+        agg("events_1m", "amount", .count, 60), agg("events_1h", "n", .count, 3_600),
+        agg("avg_1h", "amount", .avg, 3_600), agg("avg_n_5m", "n", .avg, 300),
+        agg("min_1h", "amount", .min, 3_600), agg("max_n_1d", "n", .max, 86_400, default: .int(-1)),
+        agg("n_sum_1h", "n", .sum, 3_600), agg("last_tag_1d", "tag", .last, 86_400), agg("min_tag_1h", "tag", .min, 3_600),
+        agg("last_amount_10m", "amount", .last, 600),
+      ],
+      source: .aggregates(stream: "purchases", streamVersion: 0)),
+    FeatureGroupSpec(name: "plain", features: [FeatureSpec(name: "x", dtype: .float)]),
+  ]
+}()
+
+/// What a label of an entity without events gets.
+private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
+  group.spec.features.map { f in
+    switch f.aggregation!.function {
+    case .count: FeatureResult(value: .int(0), status: .present, eventTime: nil)
+    case .sum: FeatureResult(value: f.dtype == .int ? .int(0) : .float(0), status: .present, eventTime: nil)
+    default: f.defaultValue.map { FeatureResult(value: $0, status: .defaulted, eventTime: nil) } ?? FeatureResult(value: nil, status: .missing, eventTime: nil)
+    }
+  }
+}
+
+private func withStreamStore(_ kind: EngineKind, _ body: (FeatureStore, ManualClock) async throws -> Void) async throws {
+  try await withStoreDirectory { path in
+    let clock = ManualClock(at(0))
+    let store = try FeatureStore(engine: kind.open(at: path), clock: clock.function)
+    _ = try await store.apply(streamSpecs)
+    try await body(store, clock)
+  }
+}
