@@ -106,7 +106,12 @@ public struct Catalog: Sendable, Equatable {
     }
     let stream = try group(named: streamName)
     guard stream.spec.source == .events else {
-      throw .invalidArgument("group '\(spec.name)' reads '\(streamName)' as a stream, but '\(streamName)' is a feature group of written rows")
+      let what = stream.spec.source == .rows ? "a feature group of written rows" : "an aggregate group"
+      throw .invalidArgument("group '\(spec.name)' reads '\(streamName)' as a stream, but '\(streamName)' is \(what); name a stream")
+    }
+    guard stream.spec.entityType == spec.entityType else {
+      throw .invalidArgument(
+        "group '\(spec.name)' is for \(spec.entityType.rawValue) entities, but stream '\(streamName)' carries \(stream.spec.entityType.rawValue) events; give the group the stream's entity type")
     }
     var resolved = spec
     resolved.source = .aggregates(stream: streamName, streamVersion: stream.version)

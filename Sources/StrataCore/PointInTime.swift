@@ -40,8 +40,9 @@ public enum PointInTime {
     }
     if spec.aggregation != nil {
       // An aggregate has no single source row (`AggregateResult.featureResult`).
+      let fallback = row.overflowed.contains(featureIndex) ? nil : spec.defaultValue
       return row.values[featureIndex].map { FeatureResult(value: $0, status: .present, eventTime: nil) }
-        ?? spec.defaultValue.map { FeatureResult(value: $0, status: .defaulted, eventTime: nil) }
+        ?? fallback.map { FeatureResult(value: $0, status: .defaulted, eventTime: nil) }
         ?? FeatureResult(value: nil, status: .missing, eventTime: nil)
     }
     if let value = row.values[featureIndex] {

@@ -11,6 +11,10 @@ public struct StoredRow: Hashable, Sendable {
   public var sequence: UInt64
   /// One slot per feature of the group version, in definition order; `nil` is a null.
   public var values: [FeatureValue?]
+  /// Slots whose null must read as MISSING even when the feature has a default: an aggregate whose
+  /// sum does not fit its type (`AggregateResult.overflow`; a default, often 0, would pass for a real
+  /// sum). Empty for every stored row.
+  public var overflowed: Set<Int> = []
 
   public init(eventTime: Timestamp, createdTime: Timestamp, sequence: UInt64, values: [FeatureValue?]) {
     self.eventTime = eventTime

@@ -37,7 +37,9 @@ enum EventPush {
 
   /// Applies one batch with `write` (given the stamp its key fixed, or nil without a key) and makes
   /// its answer. A key already applied with the same content writes nothing and answers `duplicate`
-  /// with the first application's counts; a failed write leaves the key's stamp for the retry.
+  /// with the first application's counts; a failed write leaves the key's stamp for the retry. A
+  /// batch with a key is validated first: a batch the store refuses never claims its key (so the
+  /// corrected batch can be sent with the same key).
   static func apply(
     _ message: Strata_V1_PushEventsRequest, store: FeatureStore,
     write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
@@ -49,6 +51,9 @@ enum EventPush {
       return answer
     }
     let key = message.idempotencyKey
+    var request = WriteRequest(proto: writeRequest(message))
+    request.events = true
+    _ = try store.validate(request, now: store.now)
     switch try await store.claimIdempotencyKey(key, digest: try digest(message), count: message.events.count) {
     case .applied(_, let written, let late):
       answer.eventsWritten = written

@@ -16,29 +16,73 @@ public import StrataCore
 /// largest window, or all `.min`/0 when there is none: the order key a quorum read compares replicas
 /// by (the replica that has seen the latest event wins).
 ///
-/// Cost: one seek per distinct entity of the probes and a scan of its events from the earliest
-/// probe's largest window to the latest probe time; each probe then reads its windows' events by
-/// binary search. (Not yet O(tiles): stored tiles come next.)
+/// Where the events come from, per entity:
+/// - at most `storedTileProbes` probes (online lookups): the stored tiles (`StreamTiles`) and the raw
+///   events within a minute of each window's ends, read through one pair of cursors: O(tiles) per
+///   window, however many events the window holds;
+/// - more (an export with many labels of one entity): one scan of the entity's events from its
+///   earliest probe's largest window to its latest probe, into an in-memory `AggregationState` with
+///   the same tiling; each probe is then O(tiles) in memory.
+/// Both are the same windowed read over the same events, so they give the same bits.
 public enum AggregateRows {
+  /// Probes of one entity answered from stored tiles; more are answered from its scanned events.
+  static let storedTileProbes = 2
+
   /// One row per probe, in probe order. `stream` must be the version `group` reads.
   public static func rows(_ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard) throws -> [StoredRow?] {
     let plan = try Plan(group: group, stream: stream)
     var out = [StoredRow?](repeating: nil, count: probes.count)
-    // Probes of one entity share one scan.
     var byEntity: [String: [Int]] = [:]
     for (i, p) in probes.enumerated() { byEntity[p.entityID, default: []].append(i) }
+    let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
+    let fieldTypes = reader.fieldTypes
     for (entity, indices) in byEntity {
+      if indices.count <= storedTileProbes {
+        for i in indices {
+          let p = probes[i]
+          out[i] = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window throws(StrataError) in
+            try reader.field(field, of: entity).partial(window: window, at: p.asOf, knownAt: p.knownAt)
+          } latest: { floor in
+            try reader.latestEvent(of: entity, at: p.asOf, floor: floor, knownAt: p.knownAt)
+          }
+        }
+        continue
+      }
       let first = indices.lazy.map { probes[$0].asOf }.min()!
       let last = indices.lazy.map { probes[$0].asOf }.max()!
-      let low = first.subtracting(microseconds: plan.largestWindow - 1)
-      let events = try shard.events(entityID: entity, stream: stream, eventTimes: low...last)
-      for i in indices { out[i] = plan.row(events, at: probes[i].asOf, knownAt: probes[i].knownAt) }
+      let events = try shard.events(entityID: entity, stream: stream, eventTimes: first.subtracting(microseconds: plan.largestWindow - 1)...last)
+      var states: [Int: AggregationState] = [:]
+      for field in Set(plan.reads.map(\.field)) {
+        var state = AggregationState(fieldType: fieldTypes[field], tiling: StreamTiles.tiling)
+        for row in events.rows {
+          try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
+        }
+        states[field] = state
+      }
+      for i in indices {
+        let p = probes[i]
+        out[i] = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
+          states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
+        } latest: { floor in
+          Self.latest(in: events.rows, at: p.asOf, floor: floor, knownAt: p.knownAt)
+        }
+      }
     }
     return out
   }
 
-  /// What each feature reads: its field's index in the stream and its window, the distinct
-  /// (field, window) pairs read once per probe.
+  /// `StoredStreamReader.latestEvent` over events in event order.
+  static func latest(in rows: [StoredRow], at time: Timestamp, floor: Timestamp, knownAt: Timestamp?) -> (Timestamp, Timestamp, UInt64)? {
+    for row in rows.reversed() where row.eventTime <= time {
+      if row.eventTime < floor { break }
+      if let knownAt, row.createdTime > knownAt { continue }
+      return (row.eventTime, row.createdTime, row.sequence)
+    }
+    return nil
+  }
+
+  /// What each feature reads: its field's index in the stream and its window; the distinct
+  /// (field, window) pairs are read once per probe.
   struct Plan {
     let features: [(read: Int, function: AggregateFunction)]
     let reads: [(field: Int, window: AggregationWindow)]
@@ -65,24 +109,33 @@ public enum AggregateRows {
       self.largestWindow = reads.map(\.window.microseconds).max() ?? AggregationWindow.minimumMicroseconds
     }
 
-    func row(_ events: StoredEvents, at time: Timestamp, knownAt: Timestamp?) -> StoredRow {
-      let partials = reads.map { events.field($0.field).partial(window: $0.window, at: time, knownAt: knownAt) }
-      let values = features.map { f -> FeatureValue? in
-        if case .present(let v) = partials[f.read].result(f.function) { return v }
-        return nil
+    /// The row at `time`: `partial(field, window)` reads each distinct window once; `latest(floor)`
+    /// gives the order key's event (see the type's documentation).
+    func row<E: Error>(
+      at time: Timestamp, knownAt: Timestamp?,
+      partial: (Int, AggregationWindow) throws(E) -> AggregatePartial,
+      latest: (Timestamp) throws(E) -> (Timestamp, Timestamp, UInt64)?
+    ) throws(E) -> StoredRow {
+      var partials: [AggregatePartial] = []
+      partials.reserveCapacity(reads.count)
+      for read in reads { partials.append(try partial(read.field, read.window)) }
+      var values: [FeatureValue?] = []
+      values.reserveCapacity(features.count)
+      var overflowed: Set<Int> = []
+      for (k, f) in features.enumerated() {
+        switch partials[f.read].result(f.function) {
+        case .present(let v): values.append(v)
+        case .missing: values.append(nil)
+        case .overflow:
+          values.append(nil)
+          overflowed.insert(k)
+        }
       }
-      // The latest counted event within the largest window (events are in event order).
-      var order = StoredRow(eventTime: .min, createdTime: .min, sequence: 0, values: values)
-      let floor = time.subtracting(microseconds: largestWindow - 1)
-      for row in events.rows.reversed() where row.eventTime <= time {
-        if row.eventTime < floor { break }
-        if let knownAt, row.createdTime > knownAt { continue }
-        order.eventTime = row.eventTime
-        order.createdTime = row.createdTime
-        order.sequence = row.sequence
-        break
-      }
-      return order
+      let order = try latest(time.subtracting(microseconds: largestWindow - 1))
+      var row = StoredRow(
+        eventTime: order?.0 ?? .min, createdTime: order?.1 ?? .min, sequence: order?.2 ?? 0, values: values)
+      row.overflowed = overflowed
+      return row
     }
   }
 }

@@ -75,6 +75,12 @@ public struct ColumnBlock: Sendable, Equatable {
                       guard let row = rows.stored[Int(-2 - ref)] else { continue }
                       event = row.eventTime.microseconds
                       has = row.values[k] != nil
+                      if !has && row.overflowed.contains(k) {
+                        // An aggregate that overflowed: MISSING, never the default.
+                        statuses[i] = code(.missing)
+                        hasValue[i] = 0
+                        continue
+                      }
                     }
                     if keepsEventTime { eventTimes[i] = event }
                     if let maxAge, event < Timestamp(microseconds: times[i]).subtracting(microseconds: maxAge).microseconds {

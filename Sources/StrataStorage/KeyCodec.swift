@@ -41,6 +41,18 @@ public enum KeyCodec {
     onlineKey(entityID: entityID, groupVersion: groupVersion)
   }
 
+  /// The key of tile `index` of width level `level` (`StreamTiles.tiling.widths[level]`) of (entity,
+  /// stream version): the history prefix, then the level byte and the ordered index. Tiles of one
+  /// level sort by index.
+  public static func tileKey(entityID: String, stream: UInt32, level: UInt8, index: Int64) -> [UInt8] {
+    var w = ByteWriter(capacity: 23 + entityID.utf8.count)
+    appendEntity(entityID, to: &w)
+    w.u32BE(stream)
+    w.u8(level)
+    w.i64Ordered(index)
+    return w.bytes
+  }
+
   public static func historyKey(
     entityID: String, groupVersion: UInt32, eventTime: Timestamp, createdTime: Timestamp, sequence: UInt64
   ) -> [UInt8] {

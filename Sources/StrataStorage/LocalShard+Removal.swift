@@ -9,7 +9,7 @@ extension LocalShard {
   /// Matching history keys a removal batch aims at (see `removeEntities`).
   static let removalBatchKeys = 4_096
 
-  /// Deletes every history row and every online row of the entities whose token (`EntityToken.of`,
+  /// Deletes every history row, online row and stream tile of the entities whose token (`EntityToken.of`,
   /// the first 8 bytes of each of their keys) passes `tokenMatches`, in every group version, and
   /// returns what was deleted.
   ///
@@ -113,9 +113,10 @@ extension LocalShard {
       var tokens: [UInt32: [UInt64]] = [:]
       var onlineKeys: [[UInt8]] = []
       var entities = Set<[UInt8]>()
-      for keyspace in [Keyspace.history, .online] {
-        // History key: entity prefix, then group version and 24 bytes; online key: prefix, then version.
-        let suffix = keyspace == .history ? 28 : 4
+      for keyspace in [Keyspace.history, .online, .tiles] {
+        // History key: entity prefix, then group version and 24 bytes; online key: prefix, then
+        // version; tile key: prefix, version, level byte and index (derived from history: not counted).
+        let suffix = keyspace == .history ? 28 : keyspace == .tiles ? 13 : 4
         let cursor = try engine.makeCursor(in: keyspace)
         cursor.seek(lower)
         while cursor.isValid {
@@ -139,6 +140,10 @@ extension LocalShard {
             let key = cursor.key
             entities.insert(Array(key[0..<(key.count - suffix)]))
             write.delete(key, in: keyspace)
+            if keyspace == .tiles {
+              cursor.next()
+              continue
+            }
             if keyspace == .history {
               historyRows[sid, default: 0] += 1
             } else {

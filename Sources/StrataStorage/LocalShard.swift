@@ -205,7 +205,21 @@ public final class LocalShard: Sendable {
       for (i, row) in rowSlots {
         if let old = previous[i], !row.supersedes(old) { late += 1 }
       }
-      let added = greatestGiven == nil ? rows.count : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
+      // Which rows this node did not store before: all of them unless some are copies (write ids given).
+      let isStream = group.spec.source == .events
+      let fresh = greatestGiven == nil ? nil : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
+      let added = fresh.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? rows.count
+      if isStream {
+        // A stream's new events go into their tiles, in this same batch.
+        var events: [(entityID: String, row: StoredRow)] = []
+        events.reserveCapacity(added)
+        for r in rows.indices where fresh?[r] ?? true {
+          var row = rowSlots[r].row
+          row.values = rows[r].values
+          events.append((rows[r].entityID, row))
+        }
+        try StreamTiles.add(events, stream: group, engine: engine, into: &batch)
+      }
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
       var seqBytes = ByteWriter(capacity: 8)
@@ -226,23 +240,24 @@ public final class LocalShard: Sendable {
     }
   }
 
-  /// How many of `rows` are not stored yet (what `rowsTotal` counts). A row without a write id is new.
-  /// A copy (a replica's retry, a hint, a repair or a range transfer) is stored already when the same
-  /// row came earlier in the batch (its key then sorts next to the earlier one's in `sortedHistory`),
-  /// when it is the entity's online row, or, when it is older than the online row, when history holds
-  /// its key (one engine read for those rows only; the memtables' bloom filters answer most of them).
-  /// A copy newer than the online row cannot be stored: the online row is the greatest stored. Runs
-  /// under the writer lock.
+  /// Which of `rows` are not stored yet (what `rowsTotal` counts, and what a stream's tiles add), by
+  /// row index. A row without a write id is new. A copy (a replica's retry, a hint, a repair or a
+  /// range transfer) is stored already when the same row came earlier in the batch (its key then sorts
+  /// next to the earlier one's in `sortedHistory`: exactly one of them counts), when it is the entity's
+  /// online row, or, when it is older than the online row, when history holds its key (one engine read
+  /// for those rows only; the memtables' bloom filters answer most of them). A copy newer than the
+  /// online row cannot be stored: the online row is the greatest stored. Runs under the writer lock.
   private func newRows(
     _ rows: [RowToStore], sortedHistory history: [(key: [UInt8], value: [UInt8], row: Int)],
     slots: [(slot: Int, row: StoredRow)], previous: [StoredRow?]
-  ) throws -> Int {
-    var added = 0
+  ) throws -> [Bool] {
+    var fresh = [Bool](repeating: false, count: rows.count)
     var lookups: [[UInt8]] = []
+    var lookupRows: [Int] = []
     for h in history.indices {
       let r = history[h].row
       guard rows[r].writeID != nil else {
-        added += 1
+        fresh[r] = true
         continue
       }
       if h > 0 && history[h - 1].key == history[h].key { continue }
@@ -251,15 +266,16 @@ public final class LocalShard: Sendable {
         if row.eventTime == old.eventTime && row.createdTime == old.createdTime && row.sequence == old.sequence { continue }
         if !row.supersedes(old) {
           lookups.append(history[h].key)
+          lookupRows.append(r)
           continue
         }
       }
-      added += 1
+      fresh[r] = true
     }
     if !lookups.isEmpty {
-      added += try engine.multiGet(lookups, in: .history).reduce(0) { $0 + ($1 == nil ? 1 : 0) }
+      for (k, stored) in try engine.multiGet(lookups, in: .history).enumerated() where stored == nil { fresh[lookupRows[k]] = true }
     }
-    return added
+    return fresh
   }
 
   /// The next `count` ids of this node's write-id clock at `now` (for rows this node accepted and sends

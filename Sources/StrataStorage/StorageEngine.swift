@@ -11,6 +11,10 @@ public enum Keyspace: Int, CaseIterable, Sendable {
   /// Key: `HintStore` (node id, sequence). Added after the first three: a RocksDB directory created
   /// without it gets the column family when it is next opened.
   case hints
+  /// The partial aggregates of streams' events per tile (`StreamTiles`): derived from the history
+  /// rows of streams, updated in the same write batch, never copied between nodes.
+  /// Key: `KeyCodec.tileKey`. Added after `hints`, like it.
+  case tiles
 
   public var name: String {
     switch self {
@@ -18,6 +22,7 @@ public enum Keyspace: Int, CaseIterable, Sendable {
     case .online: "online"
     case .history: "history"
     case .hints: "hints"
+    case .tiles: "tiles"
     }
   }
 }

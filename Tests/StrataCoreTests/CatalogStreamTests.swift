@@ -67,7 +67,7 @@ struct CatalogStreamTests {
     _ = try catalog.apply([stream(), FeatureGroupSpec(name: "plain", features: [FeatureSpec(name: "x", dtype: .float)])], now: t0)
     let before = catalog
     expectError(.notFound, "does not exist") { _ = try catalog.apply([spend([aggregate("a", "amount", .sum)], over: "clicks")], now: t1) }
-    expectError(.invalidArgument, "is a feature group of written rows") { _ = try catalog.apply([spend([aggregate("a", "x", .sum)], over: "plain")], now: t1) }
+    expectError(.invalidArgument, "is a feature group of written rows; name a stream") { _ = try catalog.apply([spend([aggregate("a", "x", .sum)], over: "plain")], now: t1) }
     expectError(.notFound, "its fields are: amount, category") { _ = try catalog.apply([spend([aggregate("a", "price", .sum)])], now: t1) }
     expectError(.invalidArgument, "needs FLOAT or INT") { _ = try catalog.apply([spend([aggregate("a", "category", .avg)])], now: t1) }
     expectError(.invalidArgument, "has no aggregation") {
@@ -89,6 +89,11 @@ struct CatalogStreamTests {
     }
     expectError(.failedPrecondition, "cannot change between stream and feature group") {
       _ = try catalog.apply([FeatureGroupSpec(name: "plain", features: [FeatureSpec(name: "x", dtype: .float)], source: .events)], now: t1)
+    }
+    expectError(.invalidArgument, "is for ITEM entities, but stream 'purchases' carries USER events") {
+      var g = spend([aggregate("a", "amount", .sum)])
+      g.entityType = .item
+      _ = try catalog.apply([g], now: t1)
     }
     // A bad aggregate group in an apply with a good stream: nothing of the apply is registered.
     expectError(.notFound, "does not have") { _ = try catalog.apply([stream("views"), spend([aggregate("a", "nope", .sum)], over: "views")], now: t1) }

@@ -67,6 +67,37 @@ struct PushEventsRPCTests {
       other.events[0].values[0] = .float(5.5)
       await expectRPCError(.failedPrecondition, mentioning: ["order-77", "other events"]) { _ = try await s.push([other]) }
       #expect(try await s.online(["u1"], ["user_spend:n_1h"]).vectors[0].results == [result(.int(2), .present, event: nil)])
+      // A refused batch does not take its key: the corrected batch goes with the same key.
+      var bad = pushBatch(key: "order-78", [event("u1", .t0(-5), 1, "a")])
+      bad.events[0].values[0] = .float(.infinity)
+      await expectRPCError(.invalidArgument, mentioning: ["NaN or an infinite value"]) { _ = try await s.push([bad]) }
+      bad.events[0].values[0] = .float(1)
+      #expect(try await s.push([bad]).map(\.duplicate) == [false])
+      #expect(try await s.online(["u1"], ["user_spend:n_1h"]).vectors[0].results == [result(.int(3), .present, event: nil)])
+    }
+  }
+
+  @Test("a sum that does not fit its type is MISSING, never the feature's default, online and in exports")
+  func overflowIsMissing() async throws {
+    try await withStrata { s in
+      var spec = userSpendSpec()
+      spec.features.append(.with {
+        $0.name = "spend_1d"
+        $0.defaultValue = .float(0)
+        $0.aggregation = .with {
+          $0.field = "amount"
+          $0.function = .sum
+          $0.windowSeconds = 86_400
+        }
+      })
+      _ = try await s.apply([purchasesSpec(), spec])
+      _ = try await s.push([pushBatch(key: "", [event("u1", .t0(-5), .greatestFiniteMagnitude, nil), event("u1", .t0(-6), .greatestFiniteMagnitude, nil)])])
+      let missing = result(nil, .missing, event: nil)
+      #expect(try await s.online(["u1"], ["user_spend:spend_1d"]).vectors[0].results == [missing])
+      #expect(try await s.historicalRows(["user_spend:spend_1d"], [label("u1", .t0(-1))]).map(\.results) == [[missing]])
+      #expect(try await s.store.historicalColumns(labels: [LabelRow(entityID: "u1", time: .t0(-1))], columns: s.store.resolve([FeatureRef(group: "user_spend", feature: "spend_1d")]))[0].statuses == [3])
+      // An empty window's sum is 0, PRESENT (the default is for MISSING values only).
+      #expect(try await s.online(["u2"], ["user_spend:spend_1d"]).vectors[0].results == [result(.float(0), .present, event: nil)])
     }
   }
 

@@ -92,6 +92,44 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("stored tiles equal the tiles of the stored events after copies (retries, hints, transfers) and a removal, byte for byte", arguments: EngineKind.allCases)
+  func tilesMatchHistory(kind: EngineKind) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.tilesMatchHistory.\(kind)")
+    try await withStreamStore(kind) { store, clock in
+      let entities = (0..<12).map { "e\($0)" }
+      for _ in 0..<15 {
+        clock.advance(microseconds: Int64(rng.below(120_000_000)))
+        let rows = (0..<(1 + rng.below(40))).map { _ in
+          WriteRequest.Row(
+            entityID: rng.element(of: entities), eventTime: clock.now.subtracting(microseconds: Int64(rng.below(30_000_000_000))),
+            values: [rng.oneIn(5) ? nil : .float(Double(rng.below(1_000))), .int(Int64(rng.below(9))), rng.oneIn(3) ? nil : .string("t\(rng.below(3))")])
+        }
+        _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+      }
+      let stream = try store.catalog.group(named: "purchases")
+      // Copies of stored events (as replicas, hints, repairs and transfers deliver them), several in
+      // one batch, some twice, mixed with new events that carry ids too.
+      var copies: [RowToStore] = []
+      for e in entities {
+        for row in try store.shard.history(entityID: e, group: stream) where rng.oneIn(2) {
+          let copy = RowToStore(entityID: e, eventTime: row.eventTime, createdTime: row.createdTime, values: row.values, writeID: WriteID(rawValue: row.sequence))
+          copies.append(copy)
+          if rng.oneIn(4) { copies.append(copy) }
+        }
+      }
+      let extra = store.shard.assignWriteIDs(5, now: clock.now).map {
+        RowToStore(entityID: "e0", eventTime: clock.now.subtracting(microseconds: 7_000_000), createdTime: clock.now, values: [.float(1), nil, nil], writeID: $0)
+      }
+      _ = try store.shard.append(copies.shuffled(using: &rng) + extra, to: stream, now: clock.now)
+      try expectTilesMatchHistory(store, stream: stream, entities: entities, rng.seedDescription)
+      // Removing the entities of some tokens removes their tiles too.
+      let removed = Set(entities.prefix(4).map { EntityToken.of($0) })
+      _ = try store.shard.removeEntities { removed.contains($0) }
+      try expectTilesMatchHistory(store, stream: stream, entities: entities, rng.seedDescription)
+      #expect(try tileKeys(store).allSatisfy { key in !removed.contains(key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) })
+    }
+  }
+
   @Test("empty windows: count and sum 0 PRESENT, avg/min/max/last MISSING or the default (DEFAULTED); no event time", arguments: EngineKind.allCases)
   func emptyWindows(kind: EngineKind) async throws {
     try await withStreamStore(kind) { store, clock in
@@ -167,6 +205,49 @@ struct StreamAggregationTests {
 }
 
 // MARK: - Fixtures
+
+/// Every stored tile of `stream` equals, byte for byte, the tile an `AggregationState` makes of the
+/// entities' stored events, and no other tile is stored.
+private func expectTilesMatchHistory(_ store: FeatureStore, stream: FeatureGroup, entities: [String], _ context: String) throws {
+  var expected: [[UInt8]: [UInt8]] = [:]
+  for e in entities {
+    let events = try store.shard.history(entityID: e, group: stream)
+    let states = try stream.spec.features.indices.map { f in
+      var state = AggregationState(fieldType: AggregateFieldType(stream.spec.features[f].dtype)!, tiling: StreamTiles.tiling)
+      for row in events {
+        try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[f]))
+      }
+      return state
+    }
+    for (level, width) in StreamTiles.tiling.widths.enumerated() {
+      let perField = states.map { $0.tiles(width: width) }
+      for (k, tile) in perField[0].enumerated() {
+        let key = KeyCodec.tileKey(entityID: e, stream: stream.storageID, level: UInt8(level), index: tile.index)
+        expected[key] = StreamTiles.encode(perField.map { $0[k].tile })
+      }
+    }
+  }
+  let cursor = try store.shard.engine.makeCursor(in: .tiles)
+  var stored: [[UInt8]: [UInt8]] = [:]
+  cursor.seek([])
+  while cursor.isValid {
+    stored[cursor.key] = cursor.value
+    cursor.next()
+  }
+  #expect(stored.count == expected.count, "tiles stored \(stored.count), expected \(expected.count) \(context)")
+  #expect(stored == expected, "\(context)")
+}
+
+private func tileKeys(_ store: FeatureStore) throws -> [[UInt8]] {
+  let cursor = try store.shard.engine.makeCursor(in: .tiles)
+  var out: [[UInt8]] = []
+  cursor.seek([])
+  while cursor.isValid {
+    out.append(cursor.key)
+    cursor.next()
+  }
+  return out
+}
 
 extension ColumnBlock {
   /// Row `i` as the `FeatureResult` it encodes.
