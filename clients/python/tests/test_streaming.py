@@ -520,3 +520,59 @@ def test_push_to_a_missing_stream_and_bad_arguments(client, pushed):
         client.push(pushed["stream"], df, batch_rows=0, progress=False)
     with pytest.raises(strata.InvalidArgument, match="too long"):
         client.push(pushed["stream"], df, idempotency_prefix="k" * 120, progress=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# A connection dropped in the middle of a push: the SDK resends the unanswered batches, same keys
+# --------------------------------------------------------------------------------------------------
+
+class _DroppingProxy(grpc.GenericRpcHandler):
+    """Forwards every call to the node as raw bytes; the first PushEvents call fails UNAVAILABLE after
+    `answers` answers (the node may have applied more of the batches sent: their answers are lost)."""
+
+    def __init__(self, upstream: str, answers: int):
+        super().__init__()
+        self.channel = grpc.insecure_channel(upstream)
+        self.answers = answers
+        self.push_calls = 0
+
+    def service(self, details):
+        method = details.method
+        if method.endswith("/PushEvents"):
+            return grpc.stream_stream_rpc_method_handler(self._push)
+        call = self.channel.unary_unary(method)
+        return grpc.unary_unary_rpc_method_handler(lambda request, context: call(request, timeout=30))
+
+    def _push(self, requests, context):
+        self.push_calls += 1
+        upstream = self.channel.stream_stream("/strata.v1.FeatureStore/PushEvents")(requests, timeout=60)
+        for k, answer in enumerate(upstream):
+            if self.push_calls == 1 and k == self.answers:
+                upstream.cancel()
+                context.abort(grpc.StatusCode.UNAVAILABLE, "proxy: connection dropped")
+            yield answer
+
+
+def test_push_resends_unanswered_batches_after_unavailable(node, pushed, unique):
+    from concurrent import futures
+    proxy = _DroppingProxy(node.address, answers=2)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), handlers=[proxy])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        now_us = int(time.time()) * US
+        entity = unique("rs")
+        events = [{"entity_id": entity, "t": now_us - (30 + k % 7) * MIN - k, "created": now_us - 25 * MIN,
+                   "amount": float(k), "qty": k, "tag": str(k)} for k in range(40)]
+        with strata.Client(f"127.0.0.1:{port}", timeout=30) as client:
+            r = client.push(pushed["stream"], frame(events), batch_rows=4, progress=False)
+        assert proxy.push_calls == 2 and r.retries == 1
+        # Batches the node applied but whose answers were dropped answer as duplicates (with their first
+        # counts): every event is stored exactly once.
+        assert r.batches == 10 and r.events_written == 40 and r.duplicates <= 8
+        with strata.Client(node.address, timeout=30) as direct:
+            got = direct.get_online_features([f"{pushed['group']}:cnt_1h", f"{pushed['group']}:sum_i_1h"], [entity])
+        assert list(got.values.values()) == [[40], [sum(range(40))]]
+    finally:
+        server.stop(0)
+        proxy.channel.close()
