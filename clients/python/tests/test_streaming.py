@@ -90,20 +90,35 @@ def oracle(events: list[dict], entity: str, t: int, name: str, known_at: int | N
     present = [e for e in sel if e[field] is not None]
     values = [e[field] for e in present]
     if function == "sum":
+        # Exact; a sum outside the type's range (INT: int64; FLOAT: the finite doubles, after rounding
+        # once) is null, MISSING, never the default.
         if field == "qty":
-            return sum(values), "PRESENT"
-        return math.fsum(values), "PRESENT"
+            total = sum(values)
+            return (total, "PRESENT") if -2**63 <= total < 2**63 else (None, "MISSING")
+        try:
+            return float(sum((Fraction(v) for v in values), Fraction(0))), "PRESENT"
+        except OverflowError:
+            return None, "MISSING"
     if not values:
         return (default, "DEFAULTED") if default is not None else (None, "MISSING")
     if function == "avg":
         exact = sum((Fraction(v) for v in values), Fraction(0)) / len(values)
         return float(exact), "PRESENT"
+    # FLOAT in IEEE 754 totalOrder (-0.0 below +0.0), STRING by UTF-8 bytes.
+    order = (lambda v: (v, math.copysign(1.0, v))) if field == "amount" else \
+        (lambda v: v.encode()) if field == "tag" else (lambda v: v)
     if function == "min":
-        return min(values), "PRESENT"
+        return min(values, key=order), "PRESENT"
     if function == "max":
-        return max(values), "PRESENT"
+        return max(values, key=order), "PRESENT"
     latest = max(present, key=lambda e: (e["t"], e["created"]))
     return latest[field], "PRESENT"
+
+
+# Cells the general comparisons skip: an overflowing sum of a feature with a default, which the node
+# answers with the default (DEFAULTED) instead of null (MISSING); see
+# test_an_overflowing_sum_is_missing_not_the_default (a known server bug, expected to fail).
+KNOWN_SERVER_BUG = {("sum_f_1d", "uv")}
 
 
 def same(name: str, got, want) -> bool:
@@ -111,7 +126,7 @@ def same(name: str, got, want) -> bool:
         return got is None and want is None
     if isinstance(want, float):
         if want == 0:
-            return abs(got) <= 1e-300
+            return got == 0 and (not name.startswith(("min", "max")) or math.copysign(1, got) == math.copysign(1, want))
         return abs(got - want) <= 1e-12 * abs(want)
     return got == want
 
@@ -155,6 +170,14 @@ def make_events(now_us: int, seed: int = 7) -> list[dict]:
          "tag": None},
         {"entity_id": "uo", "t": now_us - 5 * DAY, "created": now_us - 5 * DAY, "amount": 3.5, "qty": 7, "tag": "old"},
     ]
+    # uv: sums out of range (MISSING, also where sum_f_1d has a default); avg still exact. uz: -0.0 < +0.0.
+    big = 1.7976931348623157e308
+    for k, (a, q) in enumerate([(big, 2**62), (big, 2**62)]):
+        t = now_us - (20 + k) * MIN
+        events.append({"entity_id": "uv", "t": t, "created": t, "amount": a, "qty": q, "tag": None})
+    for k, a in enumerate([0.0, -0.0, 0.0]):
+        t = now_us - (20 + k) * MIN
+        events.append({"entity_id": "uz", "t": t, "created": t, "amount": a, "qty": None, "tag": None})
     for k, (a, q) in enumerate([(1e16, 2**53 + 1), (1.0, 2**53 + 1), (-1e16, 3)]):
         t = now_us - (40 - k) * MIN
         events.append({"entity_id": "ux", "t": t, "created": t, "amount": a, "qty": q, "tag": "x"})
@@ -173,7 +196,7 @@ def frame(events: list[dict]) -> pd.DataFrame:
     })
 
 
-ENTITIES = ["u0", "u1", "u2", "u3", "u4", "u5", "ut", "un", "uo", "ux", "nobody"]
+ENTITIES = ["u0", "u1", "u2", "u3", "u4", "u5", "ut", "un", "uo", "ux", "uv", "uz", "nobody"]
 
 
 @pytest.fixture(scope="module")
@@ -363,6 +386,8 @@ def check_export(pushed, labels: pd.DataFrame, out: pd.DataFrame) -> int:
         status = out[f"{group}:{name}__status"].tolist()
         for i, entity in enumerate(labels["entity_id"].tolist()):
             k = known[i]
+            if (name, entity) in KNOWN_SERVER_BUG:
+                continue
             want, want_status = oracle(events, entity, times[i], name, k)
             got = col[i]
             got = None if got is None or got is pd.NA or (isinstance(got, float) and math.isnan(got)) else got
@@ -395,6 +420,8 @@ def online_check(client, pushed):
         column = f"{group}:{name}"
         assert all(t is None for t in r.event_timestamps[column])  # aggregates carry no event time
         for i, entity in enumerate(ENTITIES):
+            if (name, entity) in KNOWN_SERVER_BUG:
+                continue
             want = oracle(events, entity, before, name)
             assert want == oracle(events, entity, after, name), "the test's events sit too close to a window edge"
             got = (values[column][i], statuses[column][i].name)
@@ -415,8 +442,20 @@ def test_online_matches_the_oracle(client, pushed):
     assert values[f"{g}:sum_f_1h"][i("ux")] == 1.0  # exact: 1e16 + 1.0 - 1e16
     assert values[f"{g}:sum_i_1h"][i("ux")] == 2 * (2**53 + 1) + 3
     assert values[f"{g}:cnt_1m"] == [0] * len(ENTITIES)
+    assert values[f"{g}:sum_i_1h"][i("uv")] is None and values[f"{g}:sum_f_1h"][i("uv")] is None
+    assert values[f"{g}:avg_f_1d"][i("uv")] == 1.7976931348623157e308 and values[f"{g}:avg_i_1h"][i("uv")] == 2.0**62
+    assert math.copysign(1, values[f"{g}:min_f_1d"][i("uz")]) == -1 and math.copysign(1, values[f"{g}:max_f_1h"][i("uz")]) == 1
     statuses = client.get_online_features([f"{g}:avg_f_1d", f"{g}:min_i_1h", f"{g}:cnt_1h"], ["nobody"]).statuses
     assert [s[0] for s in statuses.values()] == [strata.MISSING, strata.DEFAULTED, strata.PRESENT]
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: AggregateRows.Plan.row turns every non-present result into "
+                   "a null, so an overflowing sum gets the feature's default (DEFAULTED) although AggregateResult "
+                   "says overflow is MISSING, never the default")
+def test_an_overflowing_sum_is_missing_not_the_default(client, pushed):
+    g = pushed["group"]
+    r = client.get_online_features([f"{g}:sum_f_1d"], ["uv"])
+    assert (r.values[f"{g}:sum_f_1d"][0], r.statuses[f"{g}:sum_f_1d"][0]) == (None, strata.MISSING)
 
 
 def test_repush_with_the_same_prefix_is_all_duplicates(client, pushed):
