@@ -669,3 +669,19 @@ def test_cluster_push_and_aggregates(cluster, unique):
         out = export(via_n3, group, labels)
         skip = {(n, e) for n, e0 in KNOWN_SERVER_BUG for e in entities if e.split("_")[0] == e0}
         assert check_export(dict(pushed, skip=skip), labels, out) > 10_000
+
+
+def test_push_and_write_take_polars_frames(client, pushed, unique):
+    pl = pytest.importorskip("polars")
+    entity = unique("pl")
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    df = pl.DataFrame({"entity_id": [entity] * 3,
+                       "event_timestamp": [now - dt.timedelta(minutes=m) for m in (3, 2, 1)],
+                       "amount": [1.5, None, 2.25], "qty": [1, 2, None], "tag": ["x", None, "é"]})
+    r = client.push(pushed["stream"], df, progress=False)
+    assert (r.events_written, r.batches) == (3, 1)
+    g = pushed["group"]
+    got = client.get_online_features([f"{g}:cnt_1h", f"{g}:sum_f_1h", f"{g}:sum_i_1h", f"{g}:last_s_1d"], [entity])
+    assert list(got.values.values()) == [[3], [3.75], [3], ["é"]]
+    with pytest.raises(strata.InvalidArgument, match="LazyFrame"):
+        client.push(pushed["stream"], df.lazy(), progress=False)
