@@ -5,7 +5,7 @@
  * call is a gRPC call on its own stream of that connection, so any number of calls can be in flight
  * at once: submit several with the *_async functions, then wait for one (strata_call_wait), for the
  * next that completes (strata_wait_any), or for all (strata_wait_all). The synchronous functions
- * (strata_lookup, the writer) are the same machinery with a wait.
+ * (strata_lookup, the writer, strata_push_events) are the same machinery with a wait.
  *
  * Threads: a client and everything obtained from it (calls, results, writers) belong to one thread at
  * a time. Use one client per thread; clients are independent of each other.
@@ -34,6 +34,8 @@
  *   - strata_result accessors return pointers into the result (strings, embeddings): valid until
  *     strata_result_free.
  *   - strata_write_begin    -> strata_writer *   freed by strata_write_finish or strata_write_abort.
+ *   - strata_push_events    -> nothing to free: it runs one call to completion and fills the
+ *                              caller's summary and answers.
  *   - Request arguments (entity ids, feature names, values) are copied/encoded before the function
  *     returns; the caller may reuse them at once.
  *   - Calls, results and writers must be freed before the client they came from is closed.
