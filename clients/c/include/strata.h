@@ -5,7 +5,7 @@
  * call is a gRPC call on its own stream of that connection, so any number of calls can be in flight
  * at once: submit several with the *_async functions, then wait for one (strata_call_wait), for the
  * next that completes (strata_wait_any), or for all (strata_wait_all). The synchronous functions
- * (strata_lookup, the writer) are the same machinery with a wait.
+ * (strata_lookup, the writer, strata_push_events) are the same machinery with a wait.
  *
  * Threads: a client and everything obtained from it (calls, results, writers) belong to one thread at
  * a time. Use one client per thread; clients are independent of each other.
@@ -34,6 +34,8 @@
  *   - strata_result accessors return pointers into the result (strings, embeddings): valid until
  *     strata_result_free.
  *   - strata_write_begin    -> strata_writer *   freed by strata_write_finish or strata_write_abort.
+ *   - strata_push_events    -> nothing to free: it runs one call to completion and fills the
+ *                              caller's summary and answers.
  *   - Request arguments (entity ids, feature names, values) are copied/encoded before the function
  *     returns; the caller may reuse them at once.
  *   - Calls, results and writers must be freed before the client they came from is closed.
@@ -373,6 +375,82 @@ int strata_write_finish(strata_writer *writer, strata_write_summary *summary, st
 /* Cancels the stream (RST_STREAM CANCEL; batches the server already committed stay committed) and
  * frees the writer. */
 void strata_write_abort(strata_writer *writer);
+
+/* ---- events (PushEvents) ----------------------------------------------------------------------- */
+
+/* Write consistency, the numbers of strata.v1.Consistency: DEFAULT is the node's (QUORUM). */
+enum {
+    STRATA_CONSISTENCY_DEFAULT = 0,
+    STRATA_CONSISTENCY_ONE = 1,
+    STRATA_CONSISTENCY_QUORUM = 2,
+    STRATA_CONSISTENCY_ALL = 3
+};
+
+/* Longest idempotency key the server accepts, in bytes. */
+#define STRATA_IDEMPOTENCY_KEY_MAX 128
+
+/* One event: entity, event time and created time (µs since the Unix epoch; `created_us` may be
+ * STRATA_CREATED_UNSET: the node's clock), and one value per field of strata_push_events (STRATA_NULL
+ * for a null; FLOAT, INT or STRING as the stream's field). */
+typedef struct strata_event {
+    const char *entity_id;
+    int64_t event_us;
+    int64_t created_us;
+    const strata_value *values;
+} strata_event;
+
+/* One batch: one PushEventsRequest message, validated and stored atomically by the node.
+ * `idempotency_key` (NULL or "" = none; at most STRATA_IDEMPOTENCY_KEY_MAX bytes) makes a resend safe:
+ * a node answers a key it already applied with the same events as a duplicate without storing them
+ * again (keys are per node: resend to the same node); the same key with other events is
+ * STRATA_FAILED_PRECONDITION. */
+typedef struct strata_event_batch {
+    const strata_event *events;
+    size_t n_events;
+    const char *idempotency_key;
+} strata_event_batch;
+
+typedef struct strata_push_options {
+    /* Deadline of the whole call; 0 = none. */
+    int timeout_ms;
+    /* STRATA_CONSISTENCY_*: replicas that must store each batch before it is answered. */
+    int consistency;
+} strata_push_options;
+
+void strata_push_options_init(strata_push_options *options);
+
+/* The answers of one PushEvents call (also of a failed one: the batches answered before the error). */
+typedef struct strata_push_summary {
+    uint64_t events_written; /* events stored (for a duplicate batch: by its first application) */
+    uint64_t late_events;    /* events older than the entity's latest stored event */
+    uint32_t batches;        /* batches answered: stored (or already stored) and durable */
+    uint32_t duplicates;     /* of those, batches whose key had already been applied: nothing stored now */
+} strata_push_summary;
+
+/* The answer to one batch. */
+typedef struct strata_push_answer {
+    int answered; /* 0: the call ended before this batch was answered (it was not stored if it was rejected) */
+    int duplicate;
+    uint64_t events_written;
+    uint64_t late_events;
+} strata_push_answer;
+
+/* Pushes `n_batches` batches of events to `stream` (`version` 0 = the newest ACTIVE version) over one
+ * PushEvents call, with the value columns `fields` (every event gives one value per field, in this
+ * order), and waits for the node's answers. Every batch is encoded before the call starts (a bad
+ * argument sends nothing) and the whole request is held in memory: for large volumes make several
+ * calls. `options` may be NULL (no deadline, default consistency).
+ *
+ * Returns the status code. STRATA_OK: every batch was answered. Otherwise `status` says why, e.g. the
+ * server's INVALID_ARGUMENT naming the row and field of a rejected batch (that batch stored nothing;
+ * the call ends there) or STRATA_UNAVAILABLE; the batches answered before the error are stored, and
+ * `summary` and `answers` count them. `summary`, `answers` (an array of `n_batches`, filled in batch
+ * order) and `status` may be NULL. The library never retries: after STRATA_UNAVAILABLE, call again
+ * with the same batches and keys to the same node, and answered batches come back as duplicates. */
+int strata_push_events(strata_client *client, const char *stream, uint32_t version, const char *const *fields,
+                       size_t n_fields, const strata_event_batch *batches, size_t n_batches,
+                       const strata_push_options *options, strata_push_summary *summary,
+                       strata_push_answer *answers, strata_status *status);
 
 #ifdef __cplusplus
 }

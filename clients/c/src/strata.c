@@ -63,7 +63,7 @@ const char *strata_dtype_name(strata_dtype dtype) {
 
 /* ---- types ------------------------------------------------------------------------------------- */
 
-enum call_kind { CALL_UNARY, CALL_LOOKUP, CALL_WRITE };
+enum call_kind { CALL_UNARY, CALL_LOOKUP, CALL_WRITE, CALL_PUSH };
 
 /* Bump allocator for decoded lookup responses: protobuf-c makes several small allocations per entity
  * (vector, results, values); an arena turns them into a few large blocks freed at once. */
@@ -146,6 +146,10 @@ struct strata_call {
     const ProtobufCMessageDescriptor *resp_type;
     ProtobufCMessage *response;
     strata_result *result;
+    /* PushEvents (bidi): every response message received, one per answered batch, in order. */
+    Strata__V1__PushEventsResponse **answers;
+    size_t n_answers;
+    size_t answers_off; /* bytes of `resp` decoded into `answers` */
 
     strata_call *prev, *next; /* client's list of running calls */
     strata_call *done_next;   /* client's queue of completed, not yet returned calls */
@@ -311,6 +315,8 @@ static void done_queue_remove(strata_client *c, strata_call *call) {
     call->in_done_queue = 0;
 }
 
+static int decode_push_answers(strata_call *call);
+
 /* Marks a running call complete with `code` and a formatted message. If its stream is still open in
  * nghttp2 (local completion: timeout, cancel, size limit, connection loss), the stream is detached
  * and, when `reset` is set, reset with CANCEL. */
@@ -339,6 +345,8 @@ static void finish_call(strata_call *call, int reset, int code, const char *fmt,
     c->done_tail = call;
     call->in_done_queue = 1;
     c->completed_in_round++;
+    /* A push that ends locally (deadline, connection lost) keeps the answers that had arrived. */
+    if (call->kind == CALL_PUSH) decode_push_answers(call);
     /* The response body is no longer needed once decoded (or failed). */
     buf_free(&call->resp);
 }
@@ -350,15 +358,58 @@ static int lookup_shape_ok(const Strata__V1__GetOnlineFeaturesResponse *m) {
     return 1;
 }
 
+/* PushEvents: decodes every length-prefixed response message received (also when the call failed:
+ * the batches answered before the error). Returns 0, or -1 with the call finished as INTERNAL. */
+static int decode_push_answers(strata_call *call) {
+    const uint8_t *p = call->resp.data;
+    size_t n = call->resp.len, off = call->answers_off;
+    while (off < n) {
+        if (n - off < 5) {
+            finish_call(call, 0, STRATA_INTERNAL, "PushEvents response message truncated (%zu bytes left)", n - off);
+            return -1;
+        }
+        if (p[off] != 0) {
+            finish_call(call, 0, STRATA_INTERNAL, "compressed response message (flag %d) but no compression was negotiated", p[off]);
+            return -1;
+        }
+        size_t len = ((size_t)p[off + 1] << 24) | ((size_t)p[off + 2] << 16) | ((size_t)p[off + 3] << 8) | p[off + 4];
+        if (len > n - off - 5) {
+            finish_call(call, 0, STRATA_INTERNAL, "PushEvents response message truncated (%zu of %zu bytes)", n - off - 5, len);
+            return -1;
+        }
+        Strata__V1__PushEventsResponse **grown = realloc(call->answers, (call->n_answers + 1) * sizeof *grown);
+        if (!grown) {
+            finish_call(call, 0, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+            return -1;
+        }
+        call->answers = grown;
+        Strata__V1__PushEventsResponse *m = (Strata__V1__PushEventsResponse *)protobuf_c_message_unpack(
+            &strata__v1__push_events_response__descriptor, NULL, len, p + off + 5);
+        if (!m) {
+            finish_call(call, 0, STRATA_INTERNAL, "could not decode a PushEventsResponse (%zu bytes)", len);
+            return -1;
+        }
+        call->answers[call->n_answers++] = m;
+        off += 5 + len;
+        call->answers_off = off;
+    }
+    return 0;
+}
+
 /* The stream closed: derive the call's status from trailers/headers/RST and decode the response. */
 static void finish_from_stream(strata_call *call, uint32_t h2error) {
     strata_client *c = call->client;
+    if (call->kind == CALL_PUSH && decode_push_answers(call) < 0) return;
     if (call->grpc_status >= 0) {
         int code = call->grpc_status;
         if (code != STRATA_OK) {
             char *msg = call->grpc_message ? percent_decode(call->grpc_message, strlen(call->grpc_message)) : NULL;
             finish_call(call, 0, code, "%s", msg ? msg : "");
             free(msg);
+            return;
+        }
+        if (call->kind == CALL_PUSH) { /* decoded above: one message per answered batch */
+            finish_call(call, 0, STRATA_OK, "");
             return;
         }
         /* OK: exactly one length-prefixed message. */
@@ -1109,6 +1160,8 @@ void strata_call_free(strata_call *call) {
     buf_free(&call->body);
     buf_free(&call->resp);
     if (call->response) protobuf_c_message_free_unpacked(call->response, NULL);
+    for (size_t i = 0; i < call->n_answers; i++) protobuf_c_message_free_unpacked(&call->answers[i]->base, NULL);
+    free(call->answers);
     strata_result_free(call->result);
     free(call);
 }
@@ -1464,4 +1517,210 @@ int strata_write_finish(strata_writer *w, strata_write_summary *summary, strata_
 void strata_write_abort(strata_writer *w) {
     if (!w) return;
     writer_free(w); /* strata_call_free resets the stream with CANCEL */
+}
+
+/* ---- events (PushEvents) ----------------------------------------------------------------------- */
+
+void strata_push_options_init(strata_push_options *o) {
+    o->timeout_ms = 0;
+    o->consistency = STRATA_CONSISTENCY_DEFAULT;
+}
+
+/* Fills `v` (a wire Value) from `in`; returns 0, or -1 with `err` set. */
+static int value_to_proto(const strata_value *in, Strata__V1__Value *v, Strata__V1__Embedding *emb, char *err, size_t errlen) {
+    strata__v1__value__init(v);
+    switch (in->type) {
+    case STRATA_NULL: return 0;
+    case STRATA_FLOAT:
+        v->kind_case = STRATA__V1__VALUE__KIND_FLOAT_VALUE;
+        v->float_value = in->u.f;
+        return 0;
+    case STRATA_INT:
+        v->kind_case = STRATA__V1__VALUE__KIND_INT_VALUE;
+        v->int_value = in->u.i;
+        return 0;
+    case STRATA_STRING:
+        if (!in->u.s.ptr) {
+            snprintf(err, errlen, "a string value is NULL");
+            return -1;
+        }
+        v->kind_case = STRATA__V1__VALUE__KIND_STRING_VALUE;
+        v->string_value = (char *)in->u.s.ptr;
+        return 0;
+    case STRATA_EMBEDDING:
+        strata__v1__embedding__init(emb);
+        emb->n_values = in->u.e.dim;
+        emb->values = (float *)in->u.e.ptr;
+        v->kind_case = STRATA__V1__VALUE__KIND_EMBEDDING_VALUE;
+        v->embedding_value = emb;
+        return 0;
+    default:
+        snprintf(err, errlen, "a value has an invalid type %d", (int)in->type);
+        return -1;
+    }
+}
+
+/* Appends one framed PushEventsRequest for `batch` to `body`. Returns 0, or -1 with `err` set
+ * (`*code` = the status to report). */
+static int encode_push_batch(buf *body, const char *stream, uint32_t version, const char *const *fields, size_t n_fields,
+                             const strata_event_batch *batch, size_t index, int consistency, int *code, char *err, size_t errlen) {
+    size_t n = batch->n_events, cells = n * n_fields;
+    Strata__V1__WriteRow *rows = calloc(n ? n : 1, sizeof *rows);
+    Strata__V1__WriteRow **row_ptrs = calloc(n ? n : 1, sizeof *row_ptrs);
+    Strata__V1__Value *vals = calloc(cells ? cells : 1, sizeof *vals);
+    Strata__V1__Value **val_ptrs = calloc(cells ? cells : 1, sizeof *val_ptrs);
+    Strata__V1__Embedding *embs = calloc(cells ? cells : 1, sizeof *embs);
+    int rc = -1;
+    *code = STRATA_INVALID_ARGUMENT;
+    if (!rows || !row_ptrs || !vals || !val_ptrs || !embs) {
+        *code = STRATA_RESOURCE_EXHAUSTED;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t e = 0; e < n; e++) {
+        const strata_event *ev = &batch->events[e];
+        Strata__V1__WriteRow *row = &rows[e];
+        strata__v1__write_row__init(row);
+        row_ptrs[e] = row;
+        if (!ev->entity_id) {
+            snprintf(err, errlen, "batch %zu, event %zu: entity id is NULL", index, e);
+            goto out;
+        }
+        if (n_fields && !ev->values) {
+            snprintf(err, errlen, "batch %zu, event %zu (entity '%s'): values is NULL", index, e, ev->entity_id);
+            goto out;
+        }
+        row->entity_id = (char *)ev->entity_id;
+        row->event_timestamp_micros = ev->event_us;
+        if (ev->created_us != STRATA_CREATED_UNSET) {
+            row->_created_timestamp_micros_case = STRATA__V1__WRITE_ROW___CREATED_TIMESTAMP_MICROS_CREATED_TIMESTAMP_MICROS;
+            row->created_timestamp_micros = ev->created_us;
+        }
+        row->n_values = n_fields;
+        row->values = val_ptrs + e * n_fields;
+        for (size_t f = 0; f < n_fields; f++) {
+            size_t k = e * n_fields + f;
+            val_ptrs[k] = &vals[k];
+            char why[128];
+            if (value_to_proto(&ev->values[f], &vals[k], &embs[k], why, sizeof why) < 0) {
+                snprintf(err, errlen, "batch %zu, event %zu (entity '%s'), field '%s': %s", index, e, ev->entity_id, fields[f], why);
+                goto out;
+            }
+        }
+    }
+    Strata__V1__PushEventsRequest req = STRATA__V1__PUSH_EVENTS_REQUEST__INIT;
+    req.stream = (char *)stream;
+    req.version = version;
+    req.n_fields = n_fields;
+    req.fields = (char **)fields;
+    req.n_events = n;
+    req.events = row_ptrs;
+    req.idempotency_key = (char *)(batch->idempotency_key ? batch->idempotency_key : "");
+    req.consistency = (Strata__V1__Consistency)consistency;
+    if (encode_message(body, &req.base) < 0) {
+        *code = STRATA_RESOURCE_EXHAUSTED;
+        snprintf(err, errlen, "batch %zu: request too large or out of memory", index);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(rows);
+    free(row_ptrs);
+    free(vals);
+    free(val_ptrs);
+    free(embs);
+    return rc;
+}
+
+int strata_push_events(strata_client *c, const char *stream, uint32_t version, const char *const *fields, size_t n_fields,
+                       const strata_event_batch *batches, size_t n_batches, const strata_push_options *options,
+                       strata_push_summary *summary, strata_push_answer *answers, strata_status *status) {
+    strata_push_options opts;
+    if (options) opts = *options;
+    else strata_push_options_init(&opts);
+    if (summary) memset(summary, 0, sizeof *summary);
+    if (answers) memset(answers, 0, n_batches * sizeof *answers);
+    if (!c || !stream || (n_fields && !fields) || (n_batches && !batches)) {
+        set_status(status, STRATA_INVALID_ARGUMENT, "client, stream, fields and batches are required");
+        return STRATA_INVALID_ARGUMENT;
+    }
+    if (opts.consistency < STRATA_CONSISTENCY_DEFAULT || opts.consistency > STRATA_CONSISTENCY_ALL) {
+        set_status(status, STRATA_INVALID_ARGUMENT, "consistency %d is not one of STRATA_CONSISTENCY_*", opts.consistency);
+        return STRATA_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < n_fields; i++) {
+        if (!fields[i]) {
+            set_status(status, STRATA_INVALID_ARGUMENT, "field name %zu is NULL", i);
+            return STRATA_INVALID_ARGUMENT;
+        }
+    }
+    for (size_t b = 0; b < n_batches; b++) {
+        if (batches[b].n_events && !batches[b].events) {
+            set_status(status, STRATA_INVALID_ARGUMENT, "batch %zu has %zu events but events is NULL", b, batches[b].n_events);
+            return STRATA_INVALID_ARGUMENT;
+        }
+        if (batches[b].idempotency_key && strlen(batches[b].idempotency_key) > STRATA_IDEMPOTENCY_KEY_MAX) {
+            set_status(status, STRATA_INVALID_ARGUMENT, "batch %zu: idempotency key is %zu bytes; the limit is %d", b,
+                       strlen(batches[b].idempotency_key), STRATA_IDEMPOTENCY_KEY_MAX);
+            return STRATA_INVALID_ARGUMENT;
+        }
+    }
+    /* Every batch is encoded before anything is sent: a bad argument sends nothing. */
+    buf body = {0};
+    for (size_t b = 0; b < n_batches; b++) {
+        int code;
+        char err[STRATA_MESSAGE_MAX];
+        if (encode_push_batch(&body, stream, version, fields, n_fields, &batches[b], b, opts.consistency, &code, err, sizeof err) < 0) {
+            buf_free(&body);
+            set_status(status, code, "%s", err);
+            return code;
+        }
+    }
+    strata_call *call = call_new(c, CALL_PUSH, opts.timeout_ms);
+    if (!call) {
+        buf_free(&body);
+        set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+        return STRATA_RESOURCE_EXHAUSTED;
+    }
+    call->body = body;
+    call->body_eof = 1;
+    submit_call(call, SERVICE_PREFIX "PushEvents", opts.timeout_ms);
+    int code = strata_call_wait(call);
+    const char *message = strata_call_message(call);
+    /* The answers arrive in batch order, one per batch, each naming its batch's key. */
+    size_t answered = call->n_answers < n_batches ? call->n_answers : n_batches;
+    if (call->n_answers > n_batches) {
+        code = STRATA_INTERNAL;
+        message = "the server sent more PushEvents answers than batches";
+    }
+    for (size_t i = 0; i < answered && code != STRATA_INTERNAL; i++) {
+        const char *want = batches[i].idempotency_key ? batches[i].idempotency_key : "";
+        const char *got = call->answers[i]->idempotency_key ? call->answers[i]->idempotency_key : "";
+        if (strcmp(want, got) != 0) {
+            code = STRATA_INTERNAL;
+            message = "a PushEvents answer names another batch's idempotency key";
+        }
+    }
+    if (code == STRATA_OK && answered != n_batches) {
+        code = STRATA_INTERNAL;
+        message = "the server ended the PushEvents call before answering every batch";
+    }
+    for (size_t i = 0; i < answered; i++) {
+        const Strata__V1__PushEventsResponse *r = call->answers[i];
+        if (summary) {
+            summary->events_written += r->events_written;
+            summary->late_events += r->late_events;
+            summary->batches++;
+            summary->duplicates += r->duplicate ? 1 : 0;
+        }
+        if (answers) {
+            answers[i].answered = 1;
+            answers[i].events_written = r->events_written;
+            answers[i].late_events = r->late_events;
+            answers[i].duplicate = r->duplicate ? 1 : 0;
+        }
+    }
+    set_status(status, code, "%s", message);
+    strata_call_free(call);
+    return code;
 }

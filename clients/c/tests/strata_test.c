@@ -819,6 +819,224 @@ static void test_goaway_and_reconnect(void) {
     fake_stop(&f);
 }
 
+
+/* ---- events: PushEvents and aggregates ---------------------------------------------------------- */
+
+static Strata__V1__FeatureSpec *agg_spec(Strata__V1__FeatureSpec *f, Strata__V1__Aggregation *a, const char *name,
+                                         const char *field, Strata__V1__AggregateFunction fn, int64_t window_s) {
+    strata__v1__feature_spec__init(f);
+    strata__v1__aggregation__init(a);
+    f->name = (char *)name;
+    a->field = (char *)field;
+    a->function = fn;
+    a->window_seconds = window_s;
+    f->aggregation = a;
+    return f;
+}
+
+/* Registers the stream c_events (amount FLOAT, qty INT, tag STRING) and the aggregate group c_agg. */
+static int apply_stream_and_aggregates(strata_client *c) {
+    Strata__V1__FeatureSpec sf[3], af[6];
+    Strata__V1__FeatureSpec *sfp[3], *afp[6];
+    Strata__V1__Aggregation aggs[6];
+    const char *names[3] = {"amount", "qty", "tag"};
+    Strata__V1__DType types[3] = {STRATA__V1__DTYPE__DTYPE_FLOAT, STRATA__V1__DTYPE__DTYPE_INT, STRATA__V1__DTYPE__DTYPE_STRING};
+    for (int i = 0; i < 3; i++) {
+        strata__v1__feature_spec__init(&sf[i]);
+        sf[i].name = (char *)names[i];
+        sf[i].dtype = types[i];
+        sfp[i] = &sf[i];
+    }
+    afp[0] = agg_spec(&af[0], &aggs[0], "n_1h", "amount", STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_COUNT, 3600);
+    afp[1] = agg_spec(&af[1], &aggs[1], "spend_1h", "amount", STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_SUM, 3600);
+    afp[2] = agg_spec(&af[2], &aggs[2], "qty_1d", "qty", STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_SUM, 86400);
+    afp[3] = agg_spec(&af[3], &aggs[3], "avg_1d", "amount", STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_AVG, 86400);
+    Strata__V1__Value minus_one = STRATA__V1__VALUE__INIT;
+    minus_one.kind_case = STRATA__V1__VALUE__KIND_FLOAT_VALUE;
+    minus_one.float_value = -1;
+    af[3].default_value = &minus_one;
+    afp[4] = agg_spec(&af[4], &aggs[4], "max_qty_1h", "qty", STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_MAX, 3600);
+    afp[5] = agg_spec(&af[5], &aggs[5], "last_tag_1d", "tag", STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_LAST, 86400);
+    Strata__V1__FeatureGroupSpec stream = STRATA__V1__FEATURE_GROUP_SPEC__INIT, group = STRATA__V1__FEATURE_GROUP_SPEC__INIT;
+    stream.name = "c_events";
+    stream.entity_type = STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_USER;
+    stream.kind = STRATA__V1__GROUP_KIND__GROUP_KIND_STREAM;
+    stream.n_features = 3;
+    stream.features = sfp;
+    group.name = "c_agg";
+    group.entity_type = STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_USER;
+    group.kind = STRATA__V1__GROUP_KIND__GROUP_KIND_AGGREGATES;
+    group.stream = "c_events";
+    group.n_features = 6;
+    group.features = afp;
+    Strata__V1__FeatureGroupSpec *groups[2] = {&stream, &group};
+    Strata__V1__ApplyFeatureGroupsRequest req = STRATA__V1__APPLY_FEATURE_GROUPS_REQUEST__INIT;
+    req.n_groups = 2;
+    req.groups = groups;
+    strata_call *call = strata_call_unary(c, "ApplyFeatureGroups", &req.base, &strata__v1__apply_feature_groups_response__descriptor, 10000);
+    int code = strata_call_wait(call);
+    CHECK(code == STRATA_OK, "apply c_events + c_agg: %s %s", strata_code_name(code), strata_call_message(call));
+    strata_call_free(call);
+    return code == STRATA_OK ? 0 : -1;
+}
+
+/* c_agg for ce1, ce2, ce3 against the events pushed by test_push_events. */
+static void check_aggregates(strata_client *c, int64_t now_us) {
+    (void)now_us;
+    const char *ids[] = {"ce1", "ce2", "ce3"};
+    const char *features[] = {"c_agg:*"};
+    strata_status st;
+    strata_result *r = strata_lookup(c, ids, 3, features, 1, 5000, &st);
+    REQUIRE(r != NULL, "lookup c_agg: %s %s", strata_code_name(st.code), st.message);
+    long n = strata_result_column_index(r, "c_agg:n_1h"), spend = strata_result_column_index(r, "c_agg:spend_1h"),
+         qty = strata_result_column_index(r, "c_agg:qty_1d"), avg = strata_result_column_index(r, "c_agg:avg_1d"),
+         mx = strata_result_column_index(r, "c_agg:max_qty_1h"), last = strata_result_column_index(r, "c_agg:last_tag_1d");
+    if (n < 0 || spend < 0 || qty < 0 || avg < 0 || mx < 0 || last < 0) {
+        CHECK(0, "c_agg columns missing");
+        strata_result_free(r);
+        return;
+    }
+    CHECK(strata_result_column_dtype(r, (size_t)n) == STRATA_INT && strata_result_column_dtype(r, (size_t)avg) == STRATA_FLOAT,
+          "derived dtypes");
+    /* ce1: 1.5/2/"a" at -10 min, null/3/"b" at -5 min, 0.25/null/null at -3 min, 100/10/"old" at -2 h. */
+    expect_int(r, 0, (size_t)n, 3, STRATA_PRESENT);
+    expect_float(r, 0, (size_t)spend, 1.75, STRATA_PRESENT);
+    expect_int(r, 0, (size_t)qty, 15, STRATA_PRESENT);
+    expect_float(r, 0, (size_t)avg, (1.5 + 0.25 + 100.0) / 3, STRATA_PRESENT);
+    expect_int(r, 0, (size_t)mx, 3, STRATA_PRESENT);
+    expect_string(r, 0, (size_t)last, "b", STRATA_PRESENT);
+    CHECK(strata_result_event_time_us(r, 0, (size_t)n) == 0, "aggregates carry no event time");
+    /* ce2: 2.25/-4/null at -1 min. */
+    expect_int(r, 1, (size_t)n, 1, STRATA_PRESENT);
+    expect_float(r, 1, (size_t)spend, 2.25, STRATA_PRESENT);
+    expect_int(r, 1, (size_t)qty, -4, STRATA_PRESENT);
+    expect_int(r, 1, (size_t)mx, -4, STRATA_PRESENT);
+    expect_null(r, 1, (size_t)last, STRATA_MISSING);
+    /* ce3: no events: count and sum 0, avg its default, max and last null. */
+    expect_int(r, 2, (size_t)n, 0, STRATA_PRESENT);
+    expect_float(r, 2, (size_t)spend, 0.0, STRATA_PRESENT);
+    expect_int(r, 2, (size_t)qty, 0, STRATA_PRESENT);
+    expect_float(r, 2, (size_t)avg, -1.0, STRATA_DEFAULTED);
+    expect_null(r, 2, (size_t)mx, STRATA_MISSING);
+    expect_null(r, 2, (size_t)last, STRATA_MISSING);
+    strata_result_free(r);
+}
+
+static int64_t count_of(strata_client *c, const char *entity) {
+    const char *features[] = {"c_agg:n_1h"};
+    strata_status st;
+    strata_result *r = strata_lookup(c, &entity, 1, features, 1, 5000, &st);
+    if (!r) return -1;
+    strata_value v;
+    int64_t n = strata_result_value(r, 0, 0, &v) && v.type == STRATA_INT ? v.u.i : -1;
+    strata_result_free(r);
+    return n;
+}
+
+static void test_push_events(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    if (apply_stream_and_aggregates(c) < 0) {
+        strata_close(c);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000LL, m = 60 * 1000000LL;
+    const char *fields[] = {"amount", "qty", "tag"};
+    strata_value v[5][3] = {
+        {strata_value_float(1.5), strata_value_int(2), strata_value_string("a")},
+        {strata_value_null(), strata_value_int(3), strata_value_string("b")},
+        {strata_value_float(0.25), strata_value_null(), strata_value_null()},
+        {strata_value_float(100), strata_value_int(10), strata_value_string("old")},
+        {strata_value_float(2.25), strata_value_int(-4), strata_value_null()},
+    };
+    strata_event b0[] = {{"ce1", now - 10 * m, STRATA_CREATED_UNSET, v[0]}, {"ce1", now - 5 * m, STRATA_CREATED_UNSET, v[1]}};
+    strata_event b1[] = {{"ce1", now - 3 * m, now - 2 * m, v[2]}, {"ce1", now - 120 * m, STRATA_CREATED_UNSET, v[3]},
+                         {"ce2", now - 1 * m, STRATA_CREATED_UNSET, v[4]}};
+    strata_event_batch batches[] = {{b0, 2, "c-push:0"}, {b1, 3, "c-push:1"}};
+    strata_push_summary sum;
+    strata_push_answer answers[2];
+    strata_status st;
+    strata_push_options opts;
+    strata_push_options_init(&opts);
+    opts.timeout_ms = 10000;
+    opts.consistency = STRATA_CONSISTENCY_ALL;
+    int code = strata_push_events(c, "c_events", 0, fields, 3, batches, 2, &opts, &sum, answers, &st);
+    CHECK(code == STRATA_OK, "push: %s %s", strata_code_name(code), st.message);
+    CHECK(sum.events_written == 5 && sum.batches == 2 && sum.duplicates == 0 && sum.late_events == 1,
+          "push summary: %llu written, %llu late, %u batches, %u duplicates", (unsigned long long)sum.events_written,
+          (unsigned long long)sum.late_events, sum.batches, sum.duplicates);
+    CHECK(answers[0].answered && answers[1].answered && answers[0].events_written == 2 && answers[1].events_written == 3 &&
+              !answers[0].duplicate && !answers[1].duplicate, "per-batch answers");
+    check_aggregates(c, now);
+
+    /* The same batches and keys again: both answered as duplicates, with the first counts; nothing changes. */
+    code = strata_push_events(c, "c_events", 0, fields, 3, batches, 2, NULL, &sum, answers, &st);
+    CHECK(code == STRATA_OK, "resend: %s %s", strata_code_name(code), st.message);
+    CHECK(sum.events_written == 5 && sum.batches == 2 && sum.duplicates == 2 && answers[1].duplicate && answers[1].events_written == 3,
+          "resend summary: %llu written, %u batches, %u duplicates", (unsigned long long)sum.events_written, sum.batches, sum.duplicates);
+    check_aggregates(c, now);
+
+    /* A used key with other events: FAILED_PRECONDITION, nothing stored. */
+    strata_event_batch other[] = {{b1, 2, "c-push:1"}};
+    code = strata_push_events(c, "c_events", 0, fields, 3, other, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_FAILED_PRECONDITION && sum.batches == 0, "reused key: %s %s", strata_code_name(code), st.message);
+
+    /* A rejected batch ends the call: the batch before it is stored, it and the ones after are not. */
+    strata_value good[3] = {strata_value_float(1), strata_value_int(1), strata_value_string("g")};
+    strata_value nan_v[3] = {strata_value_float(NAN), strata_value_int(1), strata_value_null()};
+    strata_event ok_ev[] = {{"ce4", now - m, STRATA_CREATED_UNSET, good}};
+    strata_event bad_ev[] = {{"ce5", now - m, STRATA_CREATED_UNSET, good}, {"ce5", now - m, STRATA_CREATED_UNSET, nan_v}};
+    strata_event after_ev[] = {{"ce6", now - m, STRATA_CREATED_UNSET, good}};
+    strata_event_batch mixed[] = {{ok_ev, 1, "c-bad:0"}, {bad_ev, 2, "c-bad:1"}, {after_ev, 1, "c-bad:2"}};
+    strata_push_answer mixed_answers[3];
+    code = strata_push_events(c, "c_events", 0, fields, 3, mixed, 3, NULL, &sum, mixed_answers, &st);
+    CHECK(code == STRATA_INVALID_ARGUMENT && strstr(st.message, "NaN") && strstr(st.message, "'amount'"), "NaN: %s %s",
+          strata_code_name(code), st.message);
+    CHECK(sum.batches == 1 && sum.events_written == 1 && mixed_answers[0].answered && !mixed_answers[1].answered &&
+              !mixed_answers[2].answered, "answered before the rejection: %u", sum.batches);
+    CHECK(count_of(c, "ce4") == 1 && count_of(c, "ce5") == 0 && count_of(c, "ce6") == 0, "stored: ce4 %lld ce5 %lld ce6 %lld",
+          (long long)count_of(c, "ce4"), (long long)count_of(c, "ce5"), (long long)count_of(c, "ce6"));
+
+    /* A value of the wrong type, an unknown field, an aggregate group, a missing stream. */
+    strata_value wrong[3] = {strata_value_string("1.5"), strata_value_null(), strata_value_null()};
+    strata_event wrong_ev[] = {{"ce7", now - m, STRATA_CREATED_UNSET, wrong}};
+    strata_event_batch wrong_b[] = {{wrong_ev, 1, NULL}};
+    code = strata_push_events(c, "c_events", 0, fields, 3, wrong_b, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_INVALID_ARGUMENT && strstr(st.message, "FLOAT"), "wrong type: %s %s", strata_code_name(code), st.message);
+    const char *unknown[] = {"amount", "nope", "tag"};
+    strata_event_batch unkeyed[] = {{b0, 2, NULL}};
+    code = strata_push_events(c, "c_events", 0, unknown, 3, unkeyed, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_NOT_FOUND && strstr(st.message, "nope"), "unknown field: %s %s", strata_code_name(code), st.message);
+    code = strata_push_events(c, "c_agg", 0, fields, 3, wrong_b, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_FAILED_PRECONDITION, "push to an aggregate group: %s %s", strata_code_name(code), st.message);
+    code = strata_push_events(c, "no_such_stream", 0, fields, 3, wrong_b, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_NOT_FOUND, "missing stream: %s %s", strata_code_name(code), st.message);
+    CHECK(count_of(c, "ce7") == 0, "nothing stored for ce7");
+
+    /* Rejected by the client before sending: a key over 128 bytes, a NULL entity. */
+    char long_key[200];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = 0;
+    strata_event_batch long_b[] = {{wrong_ev, 1, long_key}};
+    code = strata_push_events(c, "c_events", 0, fields, 3, long_b, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_INVALID_ARGUMENT && strstr(st.message, "128"), "long key: %s", st.message);
+    strata_event null_ev[] = {{NULL, now, STRATA_CREATED_UNSET, good}};
+    strata_event_batch null_b[] = {{null_ev, 1, NULL}};
+    code = strata_push_events(c, "c_events", 0, fields, 3, null_b, 1, NULL, &sum, NULL, &st);
+    CHECK(code == STRATA_INVALID_ARGUMENT && strstr(st.message, "entity id is NULL"), "NULL entity: %s", st.message);
+
+    /* A plain write to the stream is refused: push events instead. */
+    strata_writer *w = strata_write_begin(c, "c_events", 0, fields, 3, NULL, &st);
+    if (w) {
+        strata_write_row(w, "ce8", now - m, STRATA_CREATED_UNSET, good);
+        code = strata_write_finish(w, NULL, &st);
+        CHECK(code == STRATA_FAILED_PRECONDITION, "write to a stream: %s %s", strata_code_name(code), st.message);
+    }
+    strata_close(c);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: STRATA_TEST_NOW=SECS [STRATA_BIN=strata] %s HOST:PORT\n", argv[0]);
@@ -847,6 +1065,7 @@ int main(int argc, char **argv) {
         {"timeout on the real node", test_timeout_real_server},
         {"timeout against a silent server", test_timeout_blackhole},
         {"GOAWAY, reconnect, closed connection", test_goaway_and_reconnect},
+        {"push events, duplicates, aggregates", test_push_events},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int before = g_failures;

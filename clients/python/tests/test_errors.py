@@ -110,7 +110,7 @@ def test_rejected_batch_reports_committed_batches(client, group):
     (lambda: frame(x=[1, 2], entity_id=["a", None]), "row 1: entity_id is null"),
     (lambda: pd.DataFrame({"entity_id": ["a"], "event_timestamp": pd.Series([None], dtype="datetime64[us, UTC]"),
                            "x": [1]}), "row 0: event_timestamp is null"),
-    (lambda: 42, "expected a pandas DataFrame"),
+    (lambda: 42, "expected a pandas or polars DataFrame"),
 ])
 def test_client_side_checks_send_nothing(client, group, bad, match):
     before = client.status().rows_written

@@ -4,13 +4,16 @@
     client = strata.Client("127.0.0.1:7400")
     client.apply("features.yaml")
     client.write("user_stats", df)
+    client.push("purchases", events_df)          # events to a stream
     client.get_online_features(["user_stats:*"], ["u1", "u2"]).to_df()
     client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
 """
 from ._columns import Status
-from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeLimits, NodeStatus, WriteResult)
-from .definitions import (FLOAT, INT, STRING, DType, Embedding, EntityType, Feature, FeatureGroup, GroupStatus,
-                          RegisteredGroup, load_definitions, parse_definitions)
+from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeLimits, NodeStatus, PushResult,
+                     WriteResult)
+from .definitions import (FLOAT, INT, STRING, Aggregate, AggregateFunction, AggregateGroup, DType, Embedding,
+                          EntityType, Feature, FeatureGroup, Field, GroupKind, GroupStatus, RegisteredGroup, Stream,
+                          load_definitions, parse_definitions)
 from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
                      NotFound, ResourceExhausted, StrataError, Unavailable, Unimplemented)
 from .results import ExportSummary, OnlineResponse, RetrievalJob
@@ -23,9 +26,10 @@ EXPIRED = Status.EXPIRED
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "ApplyResult", "WriteResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
+    "Client", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
-    "GroupStatus", "load_definitions", "parse_definitions",
+    "GroupStatus", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
+    "AggregateFunction", "GroupKind",
     "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",
     "StrataError", "InvalidArgument", "NotFound", "AlreadyExists", "FailedPrecondition", "ResourceExhausted",
     "Unavailable", "DeadlineExceeded", "Cancelled", "Unimplemented", "Internal",

@@ -33,6 +33,11 @@ class TableSource:
             self.table = data
             self.schema = data.schema
             self.num_rows = data.num_rows
+        elif type(data).__module__.split(".")[0] == "polars" and hasattr(data, "to_arrow"):
+            # A polars DataFrame: its Arrow form (mostly shared buffers, no copy through pandas).
+            self.table = _polars_to_arrow(data)
+            self.schema = self.table.schema
+            self.num_rows = self.table.num_rows
         elif isinstance(data, (str, os.PathLike)):
             self.path = os.fspath(data)
             if not os.path.exists(self.path):
@@ -44,8 +49,9 @@ class TableSource:
             self.schema = self.parquet.schema_arrow
             self.num_rows = self.parquet.metadata.num_rows
         else:
-            raise InvalidArgument(f"{what}: expected a pandas DataFrame, a pyarrow Table or RecordBatch, or the path of "
-                                  f"a Parquet file; got {type(data).__name__}")
+            hint = " (call .collect() on a polars LazyFrame first)" if type(data).__name__ == "LazyFrame" else ""
+            raise InvalidArgument(f"{what}: expected a pandas or polars DataFrame, a pyarrow Table or RecordBatch, or "
+                                  f"the path of a Parquet file; got {type(data).__name__}{hint}")
         names = list(self.schema.names)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -115,3 +121,12 @@ def _pandas_schema(df: pd.DataFrame, what: str) -> pa.Schema:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
             raise InvalidArgument(f"{what}: column '{c}' (dtype {df[c].dtype}) cannot be converted: {e}") from None
     raise InvalidArgument(f"{what}: the DataFrame cannot be converted to Arrow")
+
+
+def _polars_to_arrow(df) -> pa.Table:
+    table = df.to_arrow()
+    if not isinstance(table, pa.Table):
+        table = pa.table(table)
+    # Newer Arrow layouts polars may choose (string_view) as the classic ones the encoders read.
+    fields = [pa.field(f.name, pa.large_string()) if str(f.type) == "string_view" else f for f in table.schema]
+    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table

@@ -1,11 +1,14 @@
 """`strata.Client`: the Python client of a Strata node (any node of a cluster serves the whole API)."""
 from __future__ import annotations
 
+import collections
+import copy
 import dataclasses
 import datetime as _dt
 import os
 import threading
 import time
+import uuid
 from typing import Any, Iterable, Sequence
 
 import grpc
@@ -19,8 +22,8 @@ from ._proto import feature_store_pb2 as fs
 from ._proto import feature_store_pb2_grpc as fs_grpc
 from ._proto import types_pb2 as pb
 from ._sources import TableSource
-from .definitions import (DType, FeatureGroup, GroupStatus, RegisteredGroup, load_definitions, python_value)
-from .errors import FailedPrecondition, InvalidArgument, StrataError, Unavailable, from_rpc_error
+from .definitions import (AggregateGroup, DType, FeatureGroup, Stream, GroupStatus, RegisteredGroup, load_definitions, python_value)
+from .errors import FailedPrecondition, Internal, InvalidArgument, NotFound, StrataError, Unavailable, from_rpc_error
 from .results import OnlineResponse, RetrievalJob
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -28,6 +31,8 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 # --max-request-bytes (16 MiB by default).
 _MAX_WRITE_MESSAGE_BYTES = 4 << 20
 _MAX_MESSAGE = 64 << 20
+# Push batches sent and not yet answered, at most (bounds what a push holds for resending).
+_PUSH_IN_FLIGHT = 8
 
 
 def _utc(micros: int) -> _dt.datetime | None:
@@ -62,6 +67,27 @@ class WriteResult:
     @property
     def rows_per_second(self) -> float:
         return self.rows_written / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclasses.dataclass
+class PushResult:
+    """What `Client.push` did: events the node stored (on a duplicate batch: by its first application),
+    late events (older than the entity's latest stored event), batches sent, batches answered as
+    duplicates (already applied with the same idempotency key), the call's idempotency prefix (push
+    again with `idempotency_prefix=` it to resend safely), and how many times the call was reopened
+    after the node was unavailable."""
+
+    events_written: int
+    late_events: int
+    batches: int
+    duplicates: int
+    seconds: float
+    idempotency_prefix: str
+    retries: int = 0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events_written / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclasses.dataclass
@@ -206,6 +232,9 @@ class _Connection:
         self.write_features = self.channel.stream_unary(
             "/strata.v1.FeatureStore/WriteFeatures", request_serializer=bytes,
             response_deserializer=fs.WriteFeaturesResponse.FromString)
+        self.push_events = self.channel.stream_stream(
+            "/strata.v1.FeatureStore/PushEvents", request_serializer=bytes,
+            response_deserializer=fs.PushEventsResponse.FromString)
         self.historical_features = self.channel.stream_stream(
             "/strata.v1.FeatureStore/GetHistoricalFeatures", request_serializer=bytes,
             response_deserializer=fs.GetHistoricalFeaturesResponse.FromString)
@@ -310,8 +339,9 @@ class Client:
     # -- registry -------------------------------------------------------------------------------------
     def apply(self, definitions: str | os.PathLike | FeatureGroup | Iterable[FeatureGroup], *,
               timeout: float | None = None) -> list[ApplyResult]:
-        """Registers feature groups: a YAML definition file (the format of `strata apply`), a `FeatureGroup`
-        or a list of them. All or nothing. Returns per group CREATED, NEW_VERSION or UNCHANGED."""
+        """Registers feature groups: a YAML definition file (the format of `strata apply`, with `streams:` and
+        `groups:`), a `FeatureGroup` (or `Stream`, `AggregateGroup`) or a list of them. All or nothing.
+        Returns per group CREATED, NEW_VERSION or UNCHANGED."""
         if isinstance(definitions, (str, os.PathLike)):
             groups = load_definitions(definitions)
         elif isinstance(definitions, FeatureGroup):
@@ -320,11 +350,31 @@ class Client:
             groups = list(definitions)
         if not groups:
             raise InvalidArgument("nothing to apply: no feature groups given")
+        groups = self._resolve_aggregates(groups, timeout)
         request = fs.ApplyFeatureGroupsRequest(groups=[g.to_proto() for g in groups])
         response = self._unary("ApplyFeatureGroups", request, timeout)
         return [ApplyResult(r.group, r.version,
                             fs.ApplyFeatureGroupsResponse.Outcome.Name(r.outcome).removeprefix("OUTCOME_"))
                 for r in response.results]
+
+    def _resolve_aggregates(self, groups: list, timeout) -> list:
+        """Aggregate groups with defaults get their aggregates' dtypes from their stream (applied in the same
+        call, else registered), so that each default is sent with the type the node derives. Copies."""
+        fields = {g.name: {f.name: f.dtype for f in g.features} for g in groups if isinstance(g, Stream)}
+        out = []
+        for g in groups:
+            if isinstance(g, AggregateGroup) and any(f.default is not None for f in g.features):
+                g = copy.deepcopy(g)
+                if g.stream not in fields:
+                    try:
+                        registered = self.get_feature_group(g.stream, timeout=timeout)
+                        fields[g.stream] = {f.name: f.dtype for f in registered.features}
+                    except NotFound:
+                        pass  # the node names the missing stream
+                if g.stream in fields:
+                    g.resolve(fields[g.stream])
+            out.append(g)
+        return out
 
     def list_feature_groups(self, *, timeout: float | None = None) -> list[RegisteredGroup]:
         """Every registered version of every group, ordered by name then version."""
@@ -435,18 +485,7 @@ class Client:
         level = _parse_consistency(consistency)
         name, version = _parse_group_ref(group)
         g = self.get_feature_group(name, version or None)
-        # Batches within what the node accepts (older nodes do not say: then the defaults apply). Asked
-        # once per client: a node's limits are fixed while it runs, and GetStatus through a cluster
-        # node asks every node.
-        if not hasattr(self, "_limits"):
-            self._limits = self.status(timeout=timeout).limits
-        limits = self._limits
-        max_bytes = _MAX_WRITE_MESSAGE_BYTES
-        if limits is not None:
-            if limits.max_rows_per_batch > 0:
-                batch_size = min(batch_size, limits.max_rows_per_batch)
-            if limits.max_request_bytes > 0:
-                max_bytes = min(max_bytes, limits.max_request_bytes // 2)
+        batch_size, max_bytes = self._batch_limits(batch_size, timeout)
         plan = _WritePlan(g, source.schema, level)
         started = time.perf_counter()
         sent = {"rows": 0, "batches": 0}
@@ -500,6 +539,162 @@ class Client:
         return WriteResult(response.rows_written, response.late_rows, response.batches,
                            time.perf_counter() - started, response.replicas_acknowledged,
                            response.replication_factor)
+
+    # -- streams --------------------------------------------------------------------------------------
+    def push(self, stream: str, data, *, consistency: str | None = None, batch_rows: int = 5000,
+             idempotency_prefix: str | None = None, progress: bool | None = None, timeout: float | None = None,
+             retries: int = 3) -> PushResult:
+        """Pushes events to a stream (`name`, or `name@N` for a pinned version) over one `PushEvents` call.
+
+        `data`: a pandas DataFrame, a pyarrow Table or RecordBatch, or the path of a Parquet file, with the
+        columns of `write`: `entity_id`, `event_timestamp`, optionally `created_timestamp`, and fields of
+        the stream (a field without a column is null). Events are sent in batches of at most `batch_rows`
+        (and about 4 MiB, within the node's limits); the node stores each batch atomically and answers it
+        once it is durable at `consistency` ("ONE", "QUORUM" or "ALL"; None = the node's default, QUORUM).
+
+        Batch i carries the idempotency key `<idempotency_prefix>:<i>` (default prefix: a random uuid per
+        call). A node answers a key it has already applied (with the same events) as a duplicate without
+        storing anything again; keys are kept per node, so a resend must go to the same node. If the call
+        breaks because the node is unavailable, the unacknowledged batches are resent with the same keys
+        to the same address, up to `retries` times; pushing the same data again with the same prefix and
+        `batch_rows` is safe too. A rejected batch (bad value, unknown field, not a stream) stores
+        nothing and stops the push: earlier acknowledged batches stay, and the error says how many.
+        """
+        if batch_rows < 1:
+            raise InvalidArgument("batch_rows must be at least 1")
+        if retries < 0:
+            raise InvalidArgument("retries must be at least 0")
+        prefix = str(uuid.uuid4()) if idempotency_prefix is None else str(idempotency_prefix)
+        if len(f"{prefix}:0".encode()) > 100:
+            raise InvalidArgument("idempotency_prefix is too long: keys are at most 128 bytes ('<prefix>:<batch>')")
+        level = _parse_consistency(consistency)
+        source = TableSource(data, "push")
+        name, version = _parse_group_ref(stream)
+        g = self.get_feature_group(name, version or None)
+        batch_rows, max_bytes = self._batch_limits(batch_rows, timeout)
+        plan = _WritePlan(g, source.schema, level)
+        started = time.perf_counter()
+        address = self._current
+        connection = self._connection()
+        bar = Progress(source.num_rows, f"push {g.qualified_name}", progress)
+        lock = threading.Condition()
+        pending: collections.deque = collections.deque()  # (key, message, rows) sent and not yet answered
+        failure: list[BaseException] = []
+        done = {"events": 0, "late": 0, "batches": 0, "duplicates": 0, "rows": 0, "retries": 0}
+        state = {"exhausted": False, "next": 0}
+
+        def messages():
+            for batch in source.batches(batch_rows, columns=plan.input_columns):
+                for part in _split_by_bytes(batch, max_bytes):
+                    key = f"{prefix}:{state['next']}"
+                    header = fs.PushEventsRequest(stream=g.name, version=g.version, fields=plan.features,
+                                                  idempotency_key=key, consistency=level).SerializeToString()
+                    message = header + plan.rows(part, first_row=state["rows_encoded"])
+                    state["rows_encoded"] += part.num_rows
+                    state["next"] += 1
+                    yield key, message, part.num_rows
+
+        state["rows_encoded"] = 0
+        source_messages = messages()
+
+        def requests(call_box: dict):
+            # First the batches a broken call left unanswered (same keys), then new ones; at most
+            # _PUSH_IN_FLIGHT batches wait for their answer.
+            with lock:
+                resend = list(pending)
+            for _, message, _ in resend:
+                yield message
+            while True:
+                with lock:
+                    while len(pending) >= _PUSH_IN_FLIGHT and not call_box.get("over"):
+                        lock.wait(0.5)
+                    if call_box.get("over") or state["exhausted"]:
+                        return
+                    try:
+                        item = next(source_messages, None)
+                    except Exception as e:  # noqa: BLE001 - re-raised in the calling thread
+                        # The call ends normally, so the batches sent before are answered (and counted)
+                        # before the error is raised.
+                        failure.append(e)
+                        state["exhausted"] = True
+                        return
+                    if item is None:
+                        state["exhausted"] = True
+                        return
+                    pending.append(item)
+                yield item[1]
+
+        try:
+            while True:
+                call_box: dict = {}
+                call = connection.push_events(requests(call_box), timeout=timeout)
+                call_box["call"] = call
+                try:
+                    for response in call:
+                        with lock:
+                            key, _, rows = pending.popleft()
+                            lock.notify_all()
+                        if response.idempotency_key != key:
+                            raise Internal(f"push: the node answered batch '{response.idempotency_key}' where "
+                                           f"'{key}' was expected")
+                        done["events"] += response.events_written
+                        done["late"] += response.late_events
+                        done["batches"] += 1
+                        done["duplicates"] += int(response.duplicate)
+                        done["rows"] += rows
+                        bar.update(rows)
+                    with lock:
+                        call_box["over"] = True
+                        lock.notify_all()
+                    if failure:
+                        raise failure[0]
+                    if pending or not state["exhausted"]:
+                        raise Internal(f"push: the node ended the call with {len(pending)} batches unanswered")
+                    break
+                except grpc.RpcError as e:
+                    with lock:
+                        call_box["over"] = True
+                        lock.notify_all()
+                    if failure:
+                        raise failure[0] from None
+                    error = from_rpc_error(e, self.addresses[address])
+                    if isinstance(error, Unavailable) and error.node is None and done["retries"] < retries:
+                        done["retries"] += 1
+                        time.sleep(min(2.0, 0.2 * 2 ** done["retries"]))
+                        continue
+                    if isinstance(error, Unavailable) and error.node is None:
+                        self._next_address(error)
+                    raise error from None
+        except StrataError as error:
+            if done["batches"]:
+                raise type(error)(
+                    f"{error.message}\nstopped: {done['batches']} batches ({done['rows']} events) were acknowledged "
+                    f"and are stored; to resume, push the same data with idempotency_prefix='{prefix}' and "
+                    f"batch_rows={batch_rows} to {self.addresses[address]} (acknowledged batches answer as "
+                    "duplicates)", error.code, server=error.server, node=error.node, reason=error.reason) from None
+            raise
+        finally:
+            with lock:
+                state["exhausted"] = True
+                lock.notify_all()
+            bar.close()
+        return PushResult(done["events"], done["late"], done["batches"], done["duplicates"],
+                          time.perf_counter() - started, prefix, done["retries"])
+
+    def _batch_limits(self, batch_size: int, timeout) -> tuple[int, int]:
+        """Batches within what the node accepts (older nodes do not say: then the defaults apply). Asked
+        once per client: a node's limits are fixed while it runs, and GetStatus through a cluster node
+        asks every node."""
+        if not hasattr(self, "_limits"):
+            self._limits = self.status(timeout=timeout).limits
+        limits = self._limits
+        max_bytes = _MAX_WRITE_MESSAGE_BYTES
+        if limits is not None:
+            if limits.max_rows_per_batch > 0:
+                batch_size = min(batch_size, limits.max_rows_per_batch)
+            if limits.max_request_bytes > 0:
+                max_bytes = min(max_bytes, limits.max_request_bytes // 2)
+        return batch_size, max_bytes
 
     # -- historical -----------------------------------------------------------------------------------
     def get_historical_features(self, labels, features: str | Sequence[str], *, with_status: bool = False,
@@ -584,6 +779,10 @@ class _WritePlan:
 
     def message(self, batch: pa.RecordBatch, first_row: int) -> bytes:
         """One serialized WriteFeaturesRequest with the rows of `batch`."""
+        return self.header + self.rows(batch, first_row)
+
+    def rows(self, batch: pa.RecordBatch, first_row: int) -> bytes:
+        """Field 4 (`rows` of WriteFeaturesRequest, `events` of PushEventsRequest) with the rows of `batch`."""
         ids = batch.column("entity_id")
         entity = _wire.string_buffers(ids)
         null_ids = ids.is_null().to_numpy(zero_copy_only=False)
@@ -603,4 +802,4 @@ class _WritePlan:
         for name, dt in zip(self.features, self.dtypes):
             v, has = cols.feature_values(batch.column(name), dt, name, first_row)
             values.append(_wire.value_segments(dt.kind, dt.dim, v, has, n))
-        return self.header + _wire.write_rows(entity, events, created, created_mask, values)
+        return _wire.write_rows(entity, events, created, created_mask, values)

@@ -19,6 +19,8 @@ from .errors import InvalidArgument, NotFound
 MAX_FEATURES = 4096
 MAX_NAME_LENGTH = 63
 MAX_EMBEDDING_DIMENSION = 65536
+MIN_WINDOW_SECONDS = 60
+MAX_WINDOW_SECONDS = 90 * 86400
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
@@ -33,6 +35,31 @@ class GroupStatus(str, enum.Enum):
     ACTIVE = "ACTIVE"
     DEPRECATED = "DEPRECATED"
     RETIRED = "RETIRED"
+
+
+class GroupKind(str, enum.Enum):
+    """Where a group's values come from: ROWS (written with `write`), STREAM (events pushed with `push`;
+    a `Stream`) or AGGREGATES (windowed aggregates of a stream; an `AggregateGroup`)."""
+    ROWS = "ROWS"
+    STREAM = "STREAM"
+    AGGREGATES = "AGGREGATES"
+
+
+class AggregateFunction(str, enum.Enum):
+    """count (events in the window, nulls included: INT), sum (exact; the field's type), avg (FLOAT),
+    min, max, last (the value of the latest event) of a stream field over a sliding window."""
+    COUNT = "COUNT"
+    SUM = "SUM"
+    AVG = "AVG"
+    MIN = "MIN"
+    MAX = "MAX"
+    LAST = "LAST"
+
+    @staticmethod
+    def parse(text: "str | AggregateFunction") -> "AggregateFunction | None":
+        if isinstance(text, AggregateFunction):
+            return text
+        return AggregateFunction.__members__.get(str(text).strip().upper())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,19 +242,34 @@ class FeatureGroup:
             if f.name in seen:
                 raise InvalidArgument(f"group '{name}': feature '{f.name}' is defined more than once")
             seen.add(f.name)
-            if f.dtype.kind == "EMBEDDING" and not 1 <= f.dtype.dim <= MAX_EMBEDDING_DIMENSION:
-                raise InvalidArgument(
-                    f"group '{name}': feature '{f.name}' has embedding dimension {f.dtype.dim}; it must be between 1 "
-                    f"and {MAX_EMBEDDING_DIMENSION}")
-            if f.default is not None:
-                _check_default(f, name)
+            self._check_feature(f)
 
-    def to_proto(self) -> pb.FeatureGroupSpec:
-        self.validate()
-        spec = pb.FeatureGroupSpec(
+    @property
+    def kind(self) -> GroupKind:
+        return GroupKind.ROWS
+
+    def _check_feature(self, f: Feature) -> None:
+        name = self.name
+        if isinstance(f, Aggregate):
+            raise InvalidArgument(
+                f"group '{name}': feature '{f.name}' has an aggregation, but the group reads no stream; use "
+                "strata.AggregateGroup(name, stream=..., features=[...])")
+        if f.dtype.kind == "EMBEDDING" and not 1 <= f.dtype.dim <= MAX_EMBEDDING_DIMENSION:
+            raise InvalidArgument(
+                f"group '{name}': feature '{f.name}' has embedding dimension {f.dtype.dim}; it must be between 1 "
+                f"and {MAX_EMBEDDING_DIMENSION}")
+        if f.default is not None:
+            _check_default(f, name)
+
+    def _spec(self) -> pb.FeatureGroupSpec:
+        return pb.FeatureGroupSpec(
             name=self.name, entity_type=pb.EntityType.Value(f"ENTITY_TYPE_{self.entity_type.value}"),
             description=self.description, owner=self.owner, refresh_interval_seconds=self.refresh_interval or 0,
             max_age_seconds=self.max_age or 0)
+
+    def to_proto(self) -> pb.FeatureGroupSpec:
+        self.validate()
+        spec = self._spec()
         for f in self.features:
             dtype, dim = f.dtype.proto
             fs = spec.features.add(name=f.name, dtype=dtype, embedding_dim=dim, description=f.description)
@@ -237,16 +279,249 @@ class FeatureGroup:
 
     @staticmethod
     def from_proto(spec: pb.FeatureGroupSpec) -> "FeatureGroup":
+        et = pb.EntityType.Name(spec.entity_type).removeprefix("ENTITY_TYPE_")
+        et = "USER" if et == "UNSPECIFIED" else et
+        if spec.kind == pb.GROUP_KIND_STREAM:
+            return Stream(spec.name, [Field(f.name, DType.from_proto(f.dtype, f.embedding_dim),
+                                            description=f.description) for f in spec.features],
+                          entity_type=et, description=spec.description, owner=spec.owner,
+                          refresh_interval=spec.refresh_interval_seconds or None)
+        if spec.kind == pb.GROUP_KIND_AGGREGATES:
+            aggregates = []
+            for f in spec.features:
+                a = f.aggregation
+                dtype = DType.from_proto(f.dtype, f.embedding_dim) if f.dtype != pb.DTYPE_UNSPECIFIED else None
+                aggregates.append(Aggregate(
+                    f.name, a.field, pb.AggregateFunction.Name(a.function).removeprefix("AGGREGATE_FUNCTION_"),
+                    a.window_seconds,
+                    default=python_value(f.default_value) if f.HasField("default_value") else None,
+                    description=f.description, dtype=dtype))
+            return AggregateGroup(spec.name, spec.stream, aggregates, entity_type=et, description=spec.description,
+                                  owner=spec.owner, refresh_interval=spec.refresh_interval_seconds or None,
+                                  stream_version=spec.stream_version)
         features = []
         for f in spec.features:
             dtype = DType.from_proto(f.dtype, f.embedding_dim)
             default = python_value(f.default_value) if f.HasField("default_value") else None
             features.append(Feature(f.name, dtype, default=default, description=f.description))
-        et = pb.EntityType.Name(spec.entity_type).removeprefix("ENTITY_TYPE_")
-        return FeatureGroup(spec.name, features, entity_type="USER" if et == "UNSPECIFIED" else et,
+        return FeatureGroup(spec.name, features, entity_type=et,
                             description=spec.description, owner=spec.owner,
                             refresh_interval=spec.refresh_interval_seconds or None,
                             max_age=spec.max_age_seconds or None)
+
+
+class Field(Feature):
+    """One field of an event stream: `Field("amount", "FLOAT")` (FLOAT, INT or STRING; no default: an
+    event carries its own values, and defaults belong on the aggregates)."""
+
+    def __init__(self, name: str, dtype: DType | str, description: str = ""):
+        super().__init__(name, dtype, None, description)
+
+
+def _window_seconds(value: Any, feature: str) -> int:
+    """An aggregate's window: whole seconds, a `timedelta` or a duration text -> seconds."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidArgument(f"aggregate '{feature}': window must be a duration like '5m', '1h' or '30d', got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, _dt.timedelta):
+        seconds = value.total_seconds()
+        if seconds != int(seconds):
+            raise InvalidArgument(f"aggregate '{feature}': window must be a whole number of seconds, got {value}")
+        return int(seconds)
+    if isinstance(value, str):
+        seconds = parse_duration(value)
+        if seconds is None:
+            raise InvalidArgument(
+                f"aggregate '{feature}': window '{value}' is not a duration; use a whole number followed by s, m, h, "
+                "d or w (e.g. 5m, 1h, 30d), 1 minute to 90 days")
+        return seconds
+    raise InvalidArgument(f"aggregate '{feature}': window must be seconds, a timedelta or a duration like '1h', "
+                          f"got {value!r}")
+
+
+class Aggregate(Feature):
+    """One feature of an `AggregateGroup`: `function` of the stream's field `field` over a sliding
+    `window` (seconds, a `timedelta` or a duration like "1h"; 1 minute to 90 days), e.g.
+    `Aggregate("spend_1h", "amount", "sum", "1h", default=0.0)`.
+
+    Its dtype is derived by the node: INT for count, FLOAT for avg, else the field's type (`dtype` is
+    None until known: the SDK fills it in from the stream when it applies the group, and registered
+    groups carry it). The value at time T covers the entity's events with T - window < event time <= T;
+    over an empty window count and sum are 0, the others null (or `default`)."""
+
+    def __init__(self, name: str, field: str, function: "AggregateFunction | str", window: Any, *,
+                 default: Any = None, description: str = "", dtype: DType | str | None = None):
+        self.name = name
+        self.field = field
+        parsed = AggregateFunction.parse(function) if isinstance(function, (str, AggregateFunction)) else None
+        if parsed is None:
+            raise InvalidArgument(
+                f"aggregate '{name}': unknown function '{function}'; use count, sum, avg, min, max or last")
+        self.function = parsed
+        self.window = _window_seconds(window, name)
+        self.default = default
+        self.description = description
+        if dtype is None:
+            self.dtype = {AggregateFunction.COUNT: INT, AggregateFunction.AVG: FLOAT}.get(self.function)
+        else:
+            self.dtype = DType.parse(dtype)
+            if self.dtype is None:
+                raise InvalidArgument(f"aggregate '{name}': unknown dtype '{dtype}'")
+
+    def result_dtype(self, field_dtype: DType | None) -> DType | None:
+        """The feature's dtype over a field of `field_dtype` (None if that is unknown and needed)."""
+        if self.function == AggregateFunction.COUNT:
+            return INT
+        if self.function == AggregateFunction.AVG:
+            return FLOAT
+        return field_dtype
+
+    def _key(self):
+        return (self.name, self.field, self.function, self.window, self.default, self.description)
+
+    def __eq__(self, other):
+        if not isinstance(other, Aggregate):
+            return NotImplemented
+        return self._key() == other._key() and (self.dtype is None or other.dtype is None or self.dtype == other.dtype)
+
+    __hash__ = None  # mutable, like Feature
+
+    def __repr__(self) -> str:
+        extra = (f", default={self.default!r}" if self.default is not None else "") + \
+            (f", description={self.description!r}" if self.description else "")
+        return (f"Aggregate({self.name!r}, {self.field!r}, {self.function.value.lower()!r}, {self.window}{extra})")
+
+
+@dataclasses.dataclass(eq=True)
+class Stream(FeatureGroup):
+    """An event stream (`kind` STREAM): `Stream("purchases", [Field("amount", "FLOAT")], entity="USER")`.
+    Events are pushed with `Client.push`; reading the stream itself (`purchases:amount`) answers with
+    the entity's latest event. Fields are FLOAT, INT or STRING, without defaults; no max age."""
+
+    def __init__(self, name: str, fields: Sequence[Feature] = (), *, entity_type: EntityType | str | None = None,
+                 entity: EntityType | str | None = None, description: str = "", owner: str = "",
+                 refresh_interval: Any = None):
+        super().__init__(name, fields, entity_type=entity_type, entity=entity, description=description, owner=owner,
+                         refresh_interval=refresh_interval)
+
+    @property
+    def fields(self) -> list[Feature]:
+        return self.features
+
+    @property
+    def kind(self) -> GroupKind:
+        return GroupKind.STREAM
+
+    def _check_feature(self, f: Feature) -> None:
+        if isinstance(f, Aggregate):
+            raise InvalidArgument(f"stream '{self.name}': field '{f.name}' has an aggregation; a stream's fields are "
+                                  "plain values")
+        if f.dtype.kind not in ("FLOAT", "INT", "STRING"):
+            raise InvalidArgument(f"stream '{self.name}': field '{f.name}' is {f.dtype}; a stream's fields are FLOAT, "
+                                  "INT or STRING")
+        if f.default is not None:
+            raise InvalidArgument(f"stream '{self.name}': field '{f.name}' has a default; a stream's fields take none "
+                                  "(set defaults on the aggregates)")
+
+    def validate(self) -> None:
+        if self.max_age is not None:
+            raise InvalidArgument(f"stream '{self.name}' takes no max age")
+        super().validate()
+
+    def to_proto(self) -> pb.FeatureGroupSpec:
+        spec = super().to_proto()
+        spec.kind = pb.GROUP_KIND_STREAM
+        return spec
+
+
+@dataclasses.dataclass(eq=True)
+class AggregateGroup(FeatureGroup):
+    """Windowed aggregates of a stream (`kind` AGGREGATES), computed by the node at read time:
+    `AggregateGroup("user_spend", "purchases", [Aggregate("spend_1h", "amount", "sum", "1h")])`. It
+    accepts no writes. The entity type should be the stream's. A registered version has
+    `stream_version`, the stream version it reads (the newest ACTIVE one when it was applied)."""
+
+    stream: str = ""
+    stream_version: int = 0
+
+    def __init__(self, name: str, stream: str, features: Sequence[Aggregate] = (), *,
+                 entity_type: EntityType | str | None = None, entity: EntityType | str | None = None,
+                 description: str = "", owner: str = "", refresh_interval: Any = None, stream_version: int = 0):
+        super().__init__(name, features, entity_type=entity_type, entity=entity, description=description, owner=owner,
+                         refresh_interval=refresh_interval)
+        self.stream = stream
+        self.stream_version = stream_version
+
+    def __eq__(self, other):
+        if not isinstance(other, AggregateGroup):
+            return NotImplemented
+        return ((self.name, self.features, self.entity_type, self.description, self.owner, self.refresh_interval,
+                 self.stream) == (other.name, other.features, other.entity_type, other.description, other.owner,
+                                  other.refresh_interval, other.stream))
+
+    @property
+    def kind(self) -> GroupKind:
+        return GroupKind.AGGREGATES
+
+    def _check_feature(self, f: Feature) -> None:
+        name = self.name
+        if not isinstance(f, Aggregate):
+            raise InvalidArgument(
+                f"group '{name}': feature '{f.name}' has no aggregation; every feature of a group over stream "
+                f"'{self.stream}' needs field, function and window (strata.Aggregate)")
+        if not _valid_name(f.field):
+            raise InvalidArgument(f"group '{name}': aggregate '{f.name}' names no valid stream field ('{f.field}')")
+        if not MIN_WINDOW_SECONDS <= f.window <= MAX_WINDOW_SECONDS:
+            raise InvalidArgument(
+                f"group '{name}': aggregate '{f.name}' has a window of {f.window} seconds; use 1 minute to 90 days "
+                f"({MIN_WINDOW_SECONDS}..{MAX_WINDOW_SECONDS} seconds)")
+        if f.default is not None and f.dtype is not None:
+            _check_default(f, name)
+
+    def validate(self) -> None:
+        if not isinstance(self.stream, str) or not _valid_name(self.stream):
+            raise InvalidArgument(f"group '{self.name}': stream name '{self.stream}' is invalid")
+        if self.max_age is not None:
+            raise InvalidArgument(
+                f"group '{self.name}': an aggregate group takes no max age (each window bounds the events it reads)")
+        super().validate()
+
+    def resolve(self, field_dtypes: dict[str, DType]) -> None:
+        """Fills in each aggregate's dtype from the stream's field types (`{field: dtype}`); raises
+        InvalidArgument for a field the stream does not have."""
+        for f in self.features:
+            if isinstance(f, Aggregate):
+                if f.field not in field_dtypes:
+                    raise InvalidArgument(
+                        f"group '{self.name}': aggregate '{f.name}' reads field '{f.field}', which stream "
+                        f"'{self.stream}' does not have (fields: {', '.join(field_dtypes)})")
+                f.dtype = f.result_dtype(field_dtypes[f.field])
+
+    def to_proto(self) -> pb.FeatureGroupSpec:
+        self.validate()
+        spec = self._spec()
+        spec.kind = pb.GROUP_KIND_AGGREGATES
+        spec.stream = self.stream
+        for f in self.features:
+            fs = spec.features.add(name=f.name, description=f.description)
+            fs.aggregation.field = f.field
+            fs.aggregation.function = pb.AggregateFunction.Value(f"AGGREGATE_FUNCTION_{f.function.value}")
+            fs.aggregation.window_seconds = f.window
+            if f.default is not None:
+                fs.default_value.CopyFrom(_untyped_value(f.default) if f.dtype is None else value_proto(f.default, f.dtype))
+        return spec
+
+
+def _untyped_value(v: Any) -> pb.Value:
+    """A default whose feature's dtype is not known yet, by its Python type."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise InvalidArgument(f"an aggregate's default must be a number or a string, got {v!r}")
+    if isinstance(v, int):
+        return pb.Value(int_value=v)
+    if isinstance(v, float):
+        return pb.Value(float_value=v)
+    return pb.Value(string_value=v)
 
 
 def _entity_value(e: Any) -> str:
@@ -371,9 +646,12 @@ class RegisteredGroup:
 # The YAML definition file (mirrors Sources/StrataCLI/DefinitionFile.swift)
 # ----------------------------------------------------------------------------------------------------
 
-GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features"]
+GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "stream", "features"]
 FEATURE_KEYS = ["name", "dtype", "default", "description"]
-TOP_LEVEL_KEYS = ["groups"]
+STREAM_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "fields"]
+FIELD_KEYS = ["name", "dtype", "description"]
+AGGREGATE_KEYS = ["name", "field", "function", "window", "default", "description"]
+TOP_LEVEL_KEYS = ["streams", "groups"]
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -419,21 +697,41 @@ def parse_definitions(text: str, file_name: str = "<definitions>") -> list[Featu
     if not isinstance(root, yaml.MappingNode):
         raise ctx.error("", f"expected a mapping with a 'groups:' list at the top level, found {_kind(root)}")
     top = ctx.mapping(root, "", TOP_LEVEL_KEYS)
+    streams_node = top.get("streams")
     groups_node = top.get("groups")
-    if groups_node is None or _is_null(groups_node):
+    has_streams = streams_node is not None and not _is_null(streams_node)
+    has_groups = groups_node is not None and not _is_null(groups_node)
+    if not has_groups and not has_streams:
         raise ctx.error("", "missing the top-level 'groups:' list")
-    if not isinstance(groups_node, yaml.SequenceNode):
-        raise ctx.error("", "'groups' must be a list of groups (each item starting with '- name: ...'), found "
-                        f"{_kind(groups_node)}")
     specs: list[FeatureGroup] = []
-    first_index: dict[str, int] = {}
-    for index, node in enumerate(groups_node.value):
-        spec = _parse_group(node, index, ctx)
-        if spec.name in first_index:
-            raise ctx.error("", f"group '{spec.name}' is defined more than once (groups #{first_index[spec.name] + 1} "
-                            f"and #{index + 1}); group names must be unique")
-        first_index[spec.name] = index
-        specs.append(spec)
+    first_index: dict[str, str] = {}
+    if has_streams:
+        if not isinstance(streams_node, yaml.SequenceNode):
+            raise ctx.error("", "'streams' must be a list of streams (each item starting with '- name: ...'), found "
+                            f"{_kind(streams_node)}")
+        for index, node in enumerate(streams_node.value):
+            stream = _parse_stream(node, index, ctx)
+            if stream.name in first_index:
+                raise ctx.error("", f"'{stream.name}' is defined more than once ({first_index[stream.name]} and stream "
+                                f"#{index + 1}); stream and group names must be unique")
+            first_index[stream.name] = f"stream #{index + 1}"
+            specs.append(stream)
+    fields_of = {s.name: {f.name: f.dtype for f in s.features} for s in specs}
+    if has_groups:
+        if not isinstance(groups_node, yaml.SequenceNode):
+            raise ctx.error("", "'groups' must be a list of groups (each item starting with '- name: ...'), found "
+                            f"{_kind(groups_node)}")
+        for index, node in enumerate(groups_node.value):
+            spec = _parse_group(node, index, ctx, fields_of)
+            if spec.name in first_index:
+                if first_index[spec.name].startswith("group"):
+                    raise ctx.error("", f"group '{spec.name}' is defined more than once (groups "
+                                    f"{first_index[spec.name].removeprefix('group ')} and #{index + 1}); group names "
+                                    "must be unique")
+                raise ctx.error("", f"'{spec.name}' is defined more than once ({first_index[spec.name]} and group "
+                                f"#{index + 1}); stream and group names must be unique")
+            first_index[spec.name] = f"group #{index + 1}"
+            specs.append(spec)
     return specs
 
 
@@ -498,7 +796,36 @@ class _Context:
         return seconds
 
 
-def _parse_group(node, index: int, ctx: _Context) -> FeatureGroup:
+def _parse_common(fields: dict, label: str, ctx: _Context) -> dict:
+    entity_type = EntityType.USER
+    text = ctx.optional_string(fields, "entity_type", label)
+    if text is not None:
+        if text.upper() not in EntityType.__members__:
+            raise ctx.error(label, f"unknown entity_type '{text}'; use USER, ITEM or SESSION")
+        entity_type = EntityType(text.upper())
+    return dict(entity_type=entity_type, description=ctx.optional_string(fields, "description", label) or "",
+                owner=ctx.optional_string(fields, "owner", label) or "",
+                refresh_interval=ctx.optional_duration(fields, "refresh_interval", label))
+
+
+def _feature_list(fields: dict, key: str, label: str, ctx: _Context, what: str) -> list:
+    node = fields.get(key)
+    if node is None or _is_null(node):
+        raise ctx.error(label, f"missing required key '{key}' ({what})")
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.error(label, f"'{key}' must be a list (each item starting with '- name: ...'), found {_kind(node)}")
+    return node.value
+
+
+def _validated(group: FeatureGroup, ctx: _Context) -> FeatureGroup:
+    try:
+        group.validate()
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{ctx.file_name}: {e.message}") from None
+    return group
+
+
+def _parse_group(node, index: int, ctx: _Context, streams: dict | None = None) -> FeatureGroup:
     label = f"group #{index + 1}{_line(node)}"
     if not isinstance(node, yaml.MappingNode):
         raise ctx.error(label, f"expected a mapping with 'name', 'features', ..., found {_kind(node)}")
@@ -506,30 +833,92 @@ def _parse_group(node, index: int, ctx: _Context) -> FeatureGroup:
     name = ctx.required_string(fields, "name", label)
     label = f"group '{name}'"
     ctx.reject_unknown_keys(fields, GROUP_KEYS, label)
-    entity_type = EntityType.USER
-    text = ctx.optional_string(fields, "entity_type", label)
-    if text is not None:
-        if text.upper() not in EntityType.__members__:
-            raise ctx.error(label, f"unknown entity_type '{text}'; use USER, ITEM or SESSION")
-        entity_type = EntityType(text.upper())
-    description = ctx.optional_string(fields, "description", label) or ""
-    owner = ctx.optional_string(fields, "owner", label) or ""
-    refresh = ctx.optional_duration(fields, "refresh_interval", label)
+    common = _parse_common(fields, label, ctx)
+    stream = ctx.optional_string(fields, "stream", label)
+    if stream is not None:
+        if stream == "":
+            raise ctx.error(label, "'stream' must not be empty")
+        if fields.get("max_age") is not None and not _is_null(fields["max_age"]):
+            raise ctx.error(label, "an aggregate group takes no max age (each window bounds the events it reads)")
+        items = _feature_list(fields, "features", label, ctx,
+                              "a list of aggregates, each with 'name', 'field', 'function' and 'window'")
+        field_types = (streams or {}).get(stream)
+        aggregates = [_parse_aggregate(n, i, label, ctx, field_types) for i, n in enumerate(items)]
+        return _validated(AggregateGroup(name, stream, aggregates, **common), ctx)
     max_age = ctx.optional_duration(fields, "max_age", label, " (omit it for no expiry)")
-    features_node = fields.get("features")
-    if features_node is None or _is_null(features_node):
-        raise ctx.error(label, "missing required key 'features' (a list of features, each with 'name' and 'dtype')")
-    if not isinstance(features_node, yaml.SequenceNode):
-        raise ctx.error(label, "'features' must be a list (each item starting with '- name: ...'), found "
-                        f"{_kind(features_node)}")
-    features = [_parse_feature(n, i, label, ctx) for i, n in enumerate(features_node.value)]
-    group = FeatureGroup(name, features, entity_type=entity_type, description=description, owner=owner,
-                         refresh_interval=refresh, max_age=max_age)
-    try:
-        group.validate()
-    except InvalidArgument as e:
-        raise InvalidArgument(f"{ctx.file_name}: {e.message}") from None
-    return group
+    items = _feature_list(fields, "features", label, ctx, "a list of features, each with 'name' and 'dtype'")
+    features = [_parse_feature(n, i, label, ctx) for i, n in enumerate(items)]
+    return _validated(FeatureGroup(name, features, max_age=max_age, **common), ctx)
+
+
+def _parse_stream(node, index: int, ctx: _Context) -> "Stream":
+    label = f"stream #{index + 1}{_line(node)}"
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(label, f"expected a mapping with 'name', 'fields', ..., found {_kind(node)}")
+    fields = ctx.mapping(node, label, None)
+    name = ctx.required_string(fields, "name", label)
+    label = f"stream '{name}'"
+    ctx.reject_unknown_keys(fields, STREAM_KEYS, label)
+    common = _parse_common(fields, label, ctx)
+    items = _feature_list(fields, "fields", label, ctx, "a list of fields, each with 'name' and 'dtype'")
+    stream_fields = []
+    for i, n in enumerate(items):
+        flabel = f"{label}, field #{i + 1}{_line(n)}"
+        if not isinstance(n, yaml.MappingNode):
+            raise ctx.error(flabel, f"expected a mapping with 'name' and 'dtype', found {_kind(n)}")
+        f = ctx.mapping(n, flabel, None)
+        fname = ctx.required_string(f, "name", flabel)
+        flabel = f"{label}, field '{fname}'"
+        ctx.reject_unknown_keys(f, FIELD_KEYS, flabel)
+        dtype_text = ctx.required_string(f, "dtype", flabel)
+        dtype = DType.parse(dtype_text)
+        if dtype is None or dtype.kind not in ("FLOAT", "INT", "STRING"):
+            raise ctx.error(flabel, f"dtype '{dtype_text}' is not a stream field type; use FLOAT, INT or STRING")
+        stream_fields.append(Field(fname, dtype, description=ctx.optional_string(f, "description", flabel) or ""))
+    return _validated(Stream(name, stream_fields, **common), ctx)
+
+
+def _parse_aggregate(node, index: int, group: str, ctx: _Context, field_types: dict | None) -> "Aggregate":
+    label = f"{group}, feature #{index + 1}{_line(node)}"
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(label, f"expected a mapping with 'name', 'field', 'function' and 'window', found {_kind(node)}")
+    fields = ctx.mapping(node, label, None)
+    name = ctx.required_string(fields, "name", label)
+    label = f"{group}, feature '{name}'"
+    if "dtype" in fields:
+        raise ctx.error(label, "an aggregate takes no 'dtype': it is derived (INT for count, FLOAT for avg, else the "
+                        "field's type)")
+    ctx.reject_unknown_keys(fields, AGGREGATE_KEYS, label)
+    field = ctx.required_string(fields, "field", label)
+    function_text = ctx.required_string(fields, "function", label)
+    function = AggregateFunction.parse(function_text)
+    if function is None:
+        raise ctx.error(label, f"unknown function '{function_text}'; use count, sum, avg, min, max or last")
+    window_text = ctx.required_string(fields, "window", label)
+    window = parse_duration(window_text)
+    if window is None or window_text.startswith("-"):
+        raise ctx.error(label, f"window '{window_text}' is not a duration; use a whole number followed by s, m, h, d "
+                        "or w (e.g. 5m, 1h, 30d), 1 minute to 90 days")
+    description = ctx.optional_string(fields, "description", label) or ""
+    aggregate = Aggregate(name, field, function, window, description=description)
+    if field_types is not None:
+        if field not in field_types:
+            raise ctx.error(label, f"field '{field}' is not a field of the stream (fields: {', '.join(field_types)})")
+        aggregate.dtype = aggregate.result_dtype(field_types[field])
+    default_node = fields.get("default")
+    if default_node is not None and not _is_null(default_node):
+        if aggregate.dtype is not None:
+            aggregate.default = _parse_default(default_node, aggregate.dtype, label, ctx)
+        else:
+            # The stream is not in this file: the default keeps the type YAML gives it (`apply` converts it
+            # once the stream's field types are known).
+            if not isinstance(default_node, yaml.ScalarNode):
+                raise ctx.error(label, f"default must be a single value, found {_kind(default_node)}")
+            value = _construct(default_node) if _is_plain(default_node) else default_node.value
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                value = default_node.value
+            aggregate.default = value
+    return aggregate
 
 
 def _parse_feature(node, index: int, group: str, ctx: _Context) -> Feature:
@@ -539,6 +928,9 @@ def _parse_feature(node, index: int, group: str, ctx: _Context) -> Feature:
     fields = ctx.mapping(node, label, None)
     name = ctx.required_string(fields, "name", label)
     label = f"{group}, feature '{name}'"
+    if "function" in fields or "window" in fields or "field" in fields:
+        raise ctx.error(label, "has an aggregation ('field', 'function', 'window'), but the group names no stream; "
+                        "add 'stream: NAME' to the group")
     ctx.reject_unknown_keys(fields, FEATURE_KEYS, label)
     dtype_text = ctx.required_string(fields, "dtype", label)
     dtype = DType.parse(dtype_text)

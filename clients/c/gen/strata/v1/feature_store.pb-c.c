@@ -778,6 +778,96 @@ void   strata__v1__write_row__free_unpacked
   assert(message->base.descriptor == &strata__v1__write_row__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__push_events_request__init
+                     (Strata__V1__PushEventsRequest         *message)
+{
+  static const Strata__V1__PushEventsRequest init_value = STRATA__V1__PUSH_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__push_events_request__get_packed_size
+                     (const Strata__V1__PushEventsRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__push_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__push_events_request__pack
+                     (const Strata__V1__PushEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__push_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__push_events_request__pack_to_buffer
+                     (const Strata__V1__PushEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__push_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__PushEventsRequest *
+       strata__v1__push_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__PushEventsRequest *)
+     protobuf_c_message_unpack (&strata__v1__push_events_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__push_events_request__free_unpacked
+                     (Strata__V1__PushEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__push_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__push_events_response__init
+                     (Strata__V1__PushEventsResponse         *message)
+{
+  static const Strata__V1__PushEventsResponse init_value = STRATA__V1__PUSH_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__push_events_response__get_packed_size
+                     (const Strata__V1__PushEventsResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__push_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__push_events_response__pack
+                     (const Strata__V1__PushEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__push_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__push_events_response__pack_to_buffer
+                     (const Strata__V1__PushEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__push_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__PushEventsResponse *
+       strata__v1__push_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__PushEventsResponse *)
+     protobuf_c_message_unpack (&strata__v1__push_events_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__push_events_response__free_unpacked
+                     (Strata__V1__PushEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__push_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__write_features_response__init
                      (Strata__V1__WriteFeaturesResponse         *message)
 {
@@ -2985,6 +3075,186 @@ const ProtobufCMessageDescriptor strata__v1__write_row__descriptor =
   (ProtobufCMessageInit) strata__v1__write_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor strata__v1__push_events_request__field_descriptors[6] =
+{
+  {
+    "stream",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsRequest, stream),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsRequest, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fields",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__PushEventsRequest, n_fields),
+    offsetof(Strata__V1__PushEventsRequest, fields),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "events",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__PushEventsRequest, n_events),
+    offsetof(Strata__V1__PushEventsRequest, events),
+    &strata__v1__write_row__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "idempotency_key",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsRequest, idempotency_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consistency",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsRequest, consistency),
+    &strata__v1__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__push_events_request__field_indices_by_name[] = {
+  5,   /* field[5] = consistency */
+  3,   /* field[3] = events */
+  2,   /* field[2] = fields */
+  4,   /* field[4] = idempotency_key */
+  0,   /* field[0] = stream */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__push_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor strata__v1__push_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.PushEventsRequest",
+  "PushEventsRequest",
+  "Strata__V1__PushEventsRequest",
+  "strata.v1",
+  sizeof(Strata__V1__PushEventsRequest),
+  6,
+  strata__v1__push_events_request__field_descriptors,
+  strata__v1__push_events_request__field_indices_by_name,
+  1,  strata__v1__push_events_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__push_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__push_events_response__field_descriptors[4] =
+{
+  {
+    "idempotency_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsResponse, idempotency_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "events_written",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsResponse, events_written),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "late_events",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsResponse, late_events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duplicate",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsResponse, duplicate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__push_events_response__field_indices_by_name[] = {
+  3,   /* field[3] = duplicate */
+  1,   /* field[1] = events_written */
+  0,   /* field[0] = idempotency_key */
+  2,   /* field[2] = late_events */
+};
+static const ProtobufCIntRange strata__v1__push_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor strata__v1__push_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.PushEventsResponse",
+  "PushEventsResponse",
+  "Strata__V1__PushEventsResponse",
+  "strata.v1",
+  sizeof(Strata__V1__PushEventsResponse),
+  4,
+  strata__v1__push_events_response__field_descriptors,
+  strata__v1__push_events_response__field_indices_by_name,
+  1,  strata__v1__push_events_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__push_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor strata__v1__write_features_response__field_descriptors[5] =
 {
   {
@@ -4499,13 +4769,14 @@ const ProtobufCEnumDescriptor strata__v1__consistency__descriptor =
   strata__v1__consistency__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[11] =
+static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[12] =
 {
   { "ApplyFeatureGroups", &strata__v1__apply_feature_groups_request__descriptor, &strata__v1__apply_feature_groups_response__descriptor },
   { "ListFeatureGroups", &strata__v1__list_feature_groups_request__descriptor, &strata__v1__list_feature_groups_response__descriptor },
   { "GetFeatureGroup", &strata__v1__get_feature_group_request__descriptor, &strata__v1__get_feature_group_response__descriptor },
   { "SetFeatureGroupStatus", &strata__v1__set_feature_group_status_request__descriptor, &strata__v1__set_feature_group_status_response__descriptor },
   { "WriteFeatures", &strata__v1__write_features_request__descriptor, &strata__v1__write_features_response__descriptor },
+  { "PushEvents", &strata__v1__push_events_request__descriptor, &strata__v1__push_events_response__descriptor },
   { "GetOnlineFeatures", &strata__v1__get_online_features_request__descriptor, &strata__v1__get_online_features_response__descriptor },
   { "GetHistoricalFeatures", &strata__v1__get_historical_features_request__descriptor, &strata__v1__get_historical_features_response__descriptor },
   { "GetStatus", &strata__v1__get_status_request__descriptor, &strata__v1__get_status_response__descriptor },
@@ -4515,14 +4786,15 @@ static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descrip
 };
 const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   0,        /* ApplyFeatureGroups */
-  10,        /* ChangeMembership */
+  11,        /* ChangeMembership */
   2,        /* GetFeatureGroup */
-  6,        /* GetHistoricalFeatures */
-  5,        /* GetOnlineFeatures */
-  7,        /* GetStatus */
+  7,        /* GetHistoricalFeatures */
+  6,        /* GetOnlineFeatures */
+  8,        /* GetStatus */
   1,        /* ListFeatureGroups */
-  8,        /* Ping */
-  9,        /* Repair */
+  9,        /* Ping */
+  5,        /* PushEvents */
+  10,        /* Repair */
   3,        /* SetFeatureGroupStatus */
   4         /* WriteFeatures */
 };
@@ -4533,7 +4805,7 @@ const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
   "FeatureStore",
   "Strata__V1__FeatureStore",
   "strata.v1",
-  11,
+  12,
   strata__v1__feature_store__method_descriptors,
   strata__v1__feature_store__method_indices_by_name
 };
@@ -4577,13 +4849,21 @@ void strata__v1__feature_store__write_features(ProtobufCService *service,
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void strata__v1__feature_store__push_events(ProtobufCService *service,
+                                            const Strata__V1__PushEventsRequest *input,
+                                            Strata__V1__PushEventsResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void strata__v1__feature_store__get_online_features(ProtobufCService *service,
                                                     const Strata__V1__GetOnlineFeaturesRequest *input,
                                                     Strata__V1__GetOnlineFeaturesResponse_Closure closure,
                                                     void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__get_historical_features(ProtobufCService *service,
                                                         const Strata__V1__GetHistoricalFeaturesRequest *input,
@@ -4591,7 +4871,7 @@ void strata__v1__feature_store__get_historical_features(ProtobufCService *servic
                                                         void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__get_status(ProtobufCService *service,
                                            const Strata__V1__GetStatusRequest *input,
@@ -4599,7 +4879,7 @@ void strata__v1__feature_store__get_status(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__ping(ProtobufCService *service,
                                      const Strata__V1__PingRequest *input,
@@ -4607,7 +4887,7 @@ void strata__v1__feature_store__ping(ProtobufCService *service,
                                      void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__repair(ProtobufCService *service,
                                        const Strata__V1__RepairRequest *input,
@@ -4615,7 +4895,7 @@ void strata__v1__feature_store__repair(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__change_membership(ProtobufCService *service,
                                                   const Strata__V1__ChangeMembershipRequest *input,
@@ -4623,7 +4903,7 @@ void strata__v1__feature_store__change_membership(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
                                       Strata__V1__FeatureStore_ServiceDestroy destroy)

@@ -34,6 +34,8 @@ typedef struct Strata__V1__SetFeatureGroupStatusRequest Strata__V1__SetFeatureGr
 typedef struct Strata__V1__SetFeatureGroupStatusResponse Strata__V1__SetFeatureGroupStatusResponse;
 typedef struct Strata__V1__WriteFeaturesRequest Strata__V1__WriteFeaturesRequest;
 typedef struct Strata__V1__WriteRow Strata__V1__WriteRow;
+typedef struct Strata__V1__PushEventsRequest Strata__V1__PushEventsRequest;
+typedef struct Strata__V1__PushEventsResponse Strata__V1__PushEventsResponse;
 typedef struct Strata__V1__WriteFeaturesResponse Strata__V1__WriteFeaturesResponse;
 typedef struct Strata__V1__GetOnlineFeaturesRequest Strata__V1__GetOnlineFeaturesRequest;
 typedef struct Strata__V1__GetOnlineFeaturesResponse Strata__V1__GetOnlineFeaturesResponse;
@@ -480,6 +482,65 @@ struct  Strata__V1__WriteRow
 #define STRATA__V1__WRITE_ROW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_row__descriptor) \
     , (char *)protobuf_c_empty_string, 0, 0,NULL, STRATA__V1__WRITE_ROW___CREATED_TIMESTAMP_MICROS__NOT_SET, {0}, STRATA__V1__WRITE_ROW___WRITE_ID__NOT_SET, {0} }
+
+
+struct  Strata__V1__PushEventsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The stream; `version` 0 = its newest ACTIVE version.
+   */
+  char *stream;
+  uint32_t version;
+  /*
+   * The columns of `events[*].values`, by field name; fields not listed are null.
+   */
+  size_t n_fields;
+  char **fields;
+  /*
+   * One event per row: entity, event time, values (created time optional, as for rows; write_id unset).
+   */
+  size_t n_events;
+  Strata__V1__WriteRow **events;
+  /*
+   * Optional, at most 128 bytes: the batch's identity for retries. A batch with a key this node
+   * applied in the last 24 hours is answered without writing again; the same key with other events is
+   * FAILED_PRECONDITION.
+   */
+  char *idempotency_key;
+  /*
+   * As for WriteFeatures (default QUORUM).
+   */
+  Strata__V1__Consistency consistency;
+};
+#define STRATA__V1__PUSH_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__push_events_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT }
+
+
+struct  Strata__V1__PushEventsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The batch's key, as sent.
+   */
+  char *idempotency_key;
+  /*
+   * Events of the batch stored (on a duplicate: by the first application).
+   */
+  uint64_t events_written;
+  /*
+   * Events older than the entity's latest stored event (they count for every window containing them).
+   */
+  uint64_t late_events;
+  /*
+   * The key had been applied: nothing was written by this message.
+   */
+  protobuf_c_boolean duplicate;
+};
+#define STRATA__V1__PUSH_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__push_events_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Strata__V1__WriteFeaturesResponse
@@ -1237,6 +1298,44 @@ Strata__V1__WriteRow *
 void   strata__v1__write_row__free_unpacked
                      (Strata__V1__WriteRow *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__PushEventsRequest methods */
+void   strata__v1__push_events_request__init
+                     (Strata__V1__PushEventsRequest         *message);
+size_t strata__v1__push_events_request__get_packed_size
+                     (const Strata__V1__PushEventsRequest   *message);
+size_t strata__v1__push_events_request__pack
+                     (const Strata__V1__PushEventsRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__push_events_request__pack_to_buffer
+                     (const Strata__V1__PushEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__PushEventsRequest *
+       strata__v1__push_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__push_events_request__free_unpacked
+                     (Strata__V1__PushEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__PushEventsResponse methods */
+void   strata__v1__push_events_response__init
+                     (Strata__V1__PushEventsResponse         *message);
+size_t strata__v1__push_events_response__get_packed_size
+                     (const Strata__V1__PushEventsResponse   *message);
+size_t strata__v1__push_events_response__pack
+                     (const Strata__V1__PushEventsResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__push_events_response__pack_to_buffer
+                     (const Strata__V1__PushEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__PushEventsResponse *
+       strata__v1__push_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__push_events_response__free_unpacked
+                     (Strata__V1__PushEventsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__WriteFeaturesResponse methods */
 void   strata__v1__write_features_response__init
                      (Strata__V1__WriteFeaturesResponse         *message);
@@ -1635,6 +1734,12 @@ typedef void (*Strata__V1__WriteFeaturesRequest_Closure)
 typedef void (*Strata__V1__WriteRow_Closure)
                  (const Strata__V1__WriteRow *message,
                   void *closure_data);
+typedef void (*Strata__V1__PushEventsRequest_Closure)
+                 (const Strata__V1__PushEventsRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__PushEventsResponse_Closure)
+                 (const Strata__V1__PushEventsResponse *message,
+                  void *closure_data);
 typedef void (*Strata__V1__WriteFeaturesResponse_Closure)
                  (const Strata__V1__WriteFeaturesResponse *message,
                   void *closure_data);
@@ -1716,6 +1821,10 @@ struct Strata__V1__FeatureStore_Service
                          const Strata__V1__WriteFeaturesRequest *input,
                          Strata__V1__WriteFeaturesResponse_Closure closure,
                          void *closure_data);
+  void (*push_events)(Strata__V1__FeatureStore_Service *service,
+                      const Strata__V1__PushEventsRequest *input,
+                      Strata__V1__PushEventsResponse_Closure closure,
+                      void *closure_data);
   void (*get_online_features)(Strata__V1__FeatureStore_Service *service,
                               const Strata__V1__GetOnlineFeaturesRequest *input,
                               Strata__V1__GetOnlineFeaturesResponse_Closure closure,
@@ -1753,6 +1862,7 @@ void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
       function_prefix__ ## get_feature_group,\
       function_prefix__ ## set_feature_group_status,\
       function_prefix__ ## write_features,\
+      function_prefix__ ## push_events,\
       function_prefix__ ## get_online_features,\
       function_prefix__ ## get_historical_features,\
       function_prefix__ ## get_status,\
@@ -1779,6 +1889,10 @@ void strata__v1__feature_store__write_features(ProtobufCService *service,
                                                const Strata__V1__WriteFeaturesRequest *input,
                                                Strata__V1__WriteFeaturesResponse_Closure closure,
                                                void *closure_data);
+void strata__v1__feature_store__push_events(ProtobufCService *service,
+                                            const Strata__V1__PushEventsRequest *input,
+                                            Strata__V1__PushEventsResponse_Closure closure,
+                                            void *closure_data);
 void strata__v1__feature_store__get_online_features(ProtobufCService *service,
                                                     const Strata__V1__GetOnlineFeaturesRequest *input,
                                                     Strata__V1__GetOnlineFeaturesResponse_Closure closure,
@@ -1827,6 +1941,8 @@ extern const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_req
 extern const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__write_row__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__push_events_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__push_events_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__write_features_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descriptor;

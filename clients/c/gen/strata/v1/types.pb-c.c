@@ -142,6 +142,51 @@ void   strata__v1__feature_spec__free_unpacked
   assert(message->base.descriptor == &strata__v1__feature_spec__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__aggregation__init
+                     (Strata__V1__Aggregation         *message)
+{
+  static const Strata__V1__Aggregation init_value = STRATA__V1__AGGREGATION__INIT;
+  *message = init_value;
+}
+size_t strata__v1__aggregation__get_packed_size
+                     (const Strata__V1__Aggregation *message)
+{
+  assert(message->base.descriptor == &strata__v1__aggregation__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__aggregation__pack
+                     (const Strata__V1__Aggregation *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__aggregation__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__aggregation__pack_to_buffer
+                     (const Strata__V1__Aggregation *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__aggregation__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__Aggregation *
+       strata__v1__aggregation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__Aggregation *)
+     protobuf_c_message_unpack (&strata__v1__aggregation__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__aggregation__free_unpacked
+                     (Strata__V1__Aggregation *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__aggregation__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__feature_group_spec__init
                      (Strata__V1__FeatureGroupSpec         *message)
 {
@@ -437,7 +482,7 @@ const ProtobufCMessageDescriptor strata__v1__value__descriptor =
   (ProtobufCMessageInit) strata__v1__value__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__feature_spec__field_descriptors[5] =
+static const ProtobufCFieldDescriptor strata__v1__feature_spec__field_descriptors[6] =
 {
   {
     "name",
@@ -499,8 +544,21 @@ static const ProtobufCFieldDescriptor strata__v1__feature_spec__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "aggregation",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__FeatureSpec, aggregation),
+    &strata__v1__aggregation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__feature_spec__field_indices_by_name[] = {
+  5,   /* field[5] = aggregation */
   3,   /* field[3] = default_value */
   4,   /* field[4] = description */
   1,   /* field[1] = dtype */
@@ -510,7 +568,7 @@ static const unsigned strata__v1__feature_spec__field_indices_by_name[] = {
 static const ProtobufCIntRange strata__v1__feature_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor strata__v1__feature_spec__descriptor =
 {
@@ -520,14 +578,78 @@ const ProtobufCMessageDescriptor strata__v1__feature_spec__descriptor =
   "Strata__V1__FeatureSpec",
   "strata.v1",
   sizeof(Strata__V1__FeatureSpec),
-  5,
+  6,
   strata__v1__feature_spec__field_descriptors,
   strata__v1__feature_spec__field_indices_by_name,
   1,  strata__v1__feature_spec__number_ranges,
   (ProtobufCMessageInit) strata__v1__feature_spec__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_descriptors[7] =
+static const ProtobufCFieldDescriptor strata__v1__aggregation__field_descriptors[3] =
+{
+  {
+    "field",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Aggregation, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "function",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Aggregation, function),
+    &strata__v1__aggregate_function__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "window_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Aggregation, window_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__aggregation__field_indices_by_name[] = {
+  0,   /* field[0] = field */
+  1,   /* field[1] = function */
+  2,   /* field[2] = window_seconds */
+};
+static const ProtobufCIntRange strata__v1__aggregation__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor strata__v1__aggregation__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.Aggregation",
+  "Aggregation",
+  "Strata__V1__Aggregation",
+  "strata.v1",
+  sizeof(Strata__V1__Aggregation),
+  3,
+  strata__v1__aggregation__field_descriptors,
+  strata__v1__aggregation__field_indices_by_name,
+  1,  strata__v1__aggregation__number_ranges,
+  (ProtobufCMessageInit) strata__v1__aggregation__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_descriptors[10] =
 {
   {
     "name",
@@ -613,20 +735,59 @@ static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kind",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__FeatureGroupSpec, kind),
+    &strata__v1__group_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stream",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__FeatureGroupSpec, stream),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stream_version",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__FeatureGroupSpec, stream_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__feature_group_spec__field_indices_by_name[] = {
   2,   /* field[2] = description */
   1,   /* field[1] = entity_type */
   6,   /* field[6] = features */
+  7,   /* field[7] = kind */
   5,   /* field[5] = max_age_seconds */
   0,   /* field[0] = name */
   3,   /* field[3] = owner */
   4,   /* field[4] = refresh_interval_seconds */
+  8,   /* field[8] = stream */
+  9,   /* field[9] = stream_version */
 };
 static const ProtobufCIntRange strata__v1__feature_group_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor =
 {
@@ -636,7 +797,7 @@ const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor =
   "Strata__V1__FeatureGroupSpec",
   "strata.v1",
   sizeof(Strata__V1__FeatureGroupSpec),
-  7,
+  10,
   strata__v1__feature_group_spec__field_descriptors,
   strata__v1__feature_group_spec__field_indices_by_name,
   1,  strata__v1__feature_group_spec__number_ranges,
@@ -1017,5 +1178,73 @@ const ProtobufCEnumDescriptor strata__v1__value_status__descriptor =
   strata__v1__value_status__enum_values_by_name,
   1,
   strata__v1__value_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue strata__v1__aggregate_function__enum_values_by_number[7] =
+{
+  { "AGGREGATE_FUNCTION_UNSPECIFIED", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_UNSPECIFIED", 0 },
+  { "AGGREGATE_FUNCTION_COUNT", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_COUNT", 1 },
+  { "AGGREGATE_FUNCTION_SUM", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_SUM", 2 },
+  { "AGGREGATE_FUNCTION_AVG", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_AVG", 3 },
+  { "AGGREGATE_FUNCTION_MIN", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_MIN", 4 },
+  { "AGGREGATE_FUNCTION_MAX", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_MAX", 5 },
+  { "AGGREGATE_FUNCTION_LAST", "STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_LAST", 6 },
+};
+static const ProtobufCIntRange strata__v1__aggregate_function__value_ranges[] = {
+{0, 0},{0, 7}
+};
+static const ProtobufCEnumValueIndex strata__v1__aggregate_function__enum_values_by_name[7] =
+{
+  { "AGGREGATE_FUNCTION_AVG", 3 },
+  { "AGGREGATE_FUNCTION_COUNT", 1 },
+  { "AGGREGATE_FUNCTION_LAST", 6 },
+  { "AGGREGATE_FUNCTION_MAX", 5 },
+  { "AGGREGATE_FUNCTION_MIN", 4 },
+  { "AGGREGATE_FUNCTION_SUM", 2 },
+  { "AGGREGATE_FUNCTION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor strata__v1__aggregate_function__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.AggregateFunction",
+  "AggregateFunction",
+  "Strata__V1__AggregateFunction",
+  "strata.v1",
+  7,
+  strata__v1__aggregate_function__enum_values_by_number,
+  7,
+  strata__v1__aggregate_function__enum_values_by_name,
+  1,
+  strata__v1__aggregate_function__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue strata__v1__group_kind__enum_values_by_number[3] =
+{
+  { "GROUP_KIND_ROWS", "STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS", 0 },
+  { "GROUP_KIND_STREAM", "STRATA__V1__GROUP_KIND__GROUP_KIND_STREAM", 1 },
+  { "GROUP_KIND_AGGREGATES", "STRATA__V1__GROUP_KIND__GROUP_KIND_AGGREGATES", 2 },
+};
+static const ProtobufCIntRange strata__v1__group_kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex strata__v1__group_kind__enum_values_by_name[3] =
+{
+  { "GROUP_KIND_AGGREGATES", 2 },
+  { "GROUP_KIND_ROWS", 0 },
+  { "GROUP_KIND_STREAM", 1 },
+};
+const ProtobufCEnumDescriptor strata__v1__group_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.GroupKind",
+  "GroupKind",
+  "Strata__V1__GroupKind",
+  "strata.v1",
+  3,
+  strata__v1__group_kind__enum_values_by_number,
+  3,
+  strata__v1__group_kind__enum_values_by_name,
+  1,
+  strata__v1__group_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

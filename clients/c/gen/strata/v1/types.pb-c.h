@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Strata__V1__Embedding Strata__V1__Embedding;
 typedef struct Strata__V1__Value Strata__V1__Value;
 typedef struct Strata__V1__FeatureSpec Strata__V1__FeatureSpec;
+typedef struct Strata__V1__Aggregation Strata__V1__Aggregation;
 typedef struct Strata__V1__FeatureGroupSpec Strata__V1__FeatureGroupSpec;
 typedef struct Strata__V1__FeatureGroup Strata__V1__FeatureGroup;
 typedef struct Strata__V1__FeatureColumn Strata__V1__FeatureColumn;
@@ -90,6 +91,47 @@ typedef enum _Strata__V1__ValueStatus {
   STRATA__V1__VALUE_STATUS__VALUE_STATUS_EXPIRED = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__VALUE_STATUS)
 } Strata__V1__ValueStatus;
+typedef enum _Strata__V1__AggregateFunction {
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_UNSPECIFIED = 0,
+  /*
+   * Events in the window (null field values included); INT.
+   */
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_COUNT = 1,
+  /*
+   * Exact sum of the non-null values, correctly rounded once for FLOAT; the field's type.
+   */
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_SUM = 2,
+  /*
+   * Exact sum / count of the non-null values; FLOAT.
+   */
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_AVG = 3,
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_MIN = 4,
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_MAX = 5,
+  /*
+   * The non-null value of the latest event (event time, then ingest time, then write id).
+   */
+  STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_LAST = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__AGGREGATE_FUNCTION)
+} Strata__V1__AggregateFunction;
+/*
+ * Where a group's values come from.
+ */
+typedef enum _Strata__V1__GroupKind {
+  /*
+   * Rows written with WriteFeatures.
+   */
+  STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS = 0,
+  /*
+   * An event stream: its features are the events' fields (FLOAT, INT, STRING, no defaults), written
+   * with PushEvents; reading it answers with the entity's latest event.
+   */
+  STRATA__V1__GROUP_KIND__GROUP_KIND_STREAM = 1,
+  /*
+   * Windowed aggregates of the stream named in `stream`, computed at read time; accepts no writes.
+   */
+  STRATA__V1__GROUP_KIND__GROUP_KIND_AGGREGATES = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__GROUP_KIND)
+} Strata__V1__GroupKind;
 
 /* --- messages --- */
 
@@ -149,10 +191,39 @@ struct  Strata__V1__FeatureSpec
    */
   Strata__V1__Value *default_value;
   char *description;
+  /*
+   * Set for every feature of an aggregate group (GROUP_KIND_AGGREGATES) and for no other: the feature
+   * is `function` of the stream's field `field` over a sliding window. Its dtype is derived (INT for
+   * count, FLOAT for avg, else the field's type): leave `dtype` unset; the registered spec carries it.
+   */
+  Strata__V1__Aggregation *aggregation;
 };
 #define STRATA__V1__FEATURE_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__feature_spec__descriptor) \
-    , (char *)protobuf_c_empty_string, STRATA__V1__DTYPE__DTYPE_UNSPECIFIED, 0, NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, STRATA__V1__DTYPE__DTYPE_UNSPECIFIED, 0, NULL, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * A windowed aggregate of one field of a stream. The value at time T covers the entity's events with
+ * T - window < event_time <= T. count and sum over an empty window are 0 (PRESENT); avg, min, max and
+ * last are then MISSING (or the feature's default, DEFAULTED). Null field values count only for count.
+ */
+struct  Strata__V1__Aggregation
+{
+  ProtobufCMessage base;
+  /*
+   * A field of the group's stream.
+   */
+  char *field;
+  Strata__V1__AggregateFunction function;
+  /*
+   * 60 (1 minute) to 7776000 (90 days).
+   */
+  int64_t window_seconds;
+};
+#define STRATA__V1__AGGREGATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__aggregation__descriptor) \
+    , (char *)protobuf_c_empty_string, STRATA__V1__AGGREGATE_FUNCTION__AGGREGATE_FUNCTION_UNSPECIFIED, 0 }
 
 
 struct  Strata__V1__FeatureGroupSpec
@@ -178,10 +249,20 @@ struct  Strata__V1__FeatureGroupSpec
    */
   size_t n_features;
   Strata__V1__FeatureSpec **features;
+  Strata__V1__GroupKind kind;
+  /*
+   * GROUP_KIND_AGGREGATES: the stream the aggregates read.
+   */
+  char *stream;
+  /*
+   * GROUP_KIND_AGGREGATES, in a registered version: the stream version it reads (the stream's newest
+   * ACTIVE version when the group was applied). Ignored in ApplyFeatureGroups.
+   */
+  uint32_t stream_version;
 };
 #define STRATA__V1__FEATURE_GROUP_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__feature_group_spec__descriptor) \
-    , (char *)protobuf_c_empty_string, STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -299,6 +380,25 @@ Strata__V1__FeatureSpec *
 void   strata__v1__feature_spec__free_unpacked
                      (Strata__V1__FeatureSpec *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__Aggregation methods */
+void   strata__v1__aggregation__init
+                     (Strata__V1__Aggregation         *message);
+size_t strata__v1__aggregation__get_packed_size
+                     (const Strata__V1__Aggregation   *message);
+size_t strata__v1__aggregation__pack
+                     (const Strata__V1__Aggregation   *message,
+                      uint8_t             *out);
+size_t strata__v1__aggregation__pack_to_buffer
+                     (const Strata__V1__Aggregation   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__Aggregation *
+       strata__v1__aggregation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__aggregation__free_unpacked
+                     (Strata__V1__Aggregation *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__FeatureGroupSpec methods */
 void   strata__v1__feature_group_spec__init
                      (Strata__V1__FeatureGroupSpec         *message);
@@ -386,6 +486,9 @@ typedef void (*Strata__V1__Value_Closure)
 typedef void (*Strata__V1__FeatureSpec_Closure)
                  (const Strata__V1__FeatureSpec *message,
                   void *closure_data);
+typedef void (*Strata__V1__Aggregation_Closure)
+                 (const Strata__V1__Aggregation *message,
+                  void *closure_data);
 typedef void (*Strata__V1__FeatureGroupSpec_Closure)
                  (const Strata__V1__FeatureGroupSpec *message,
                   void *closure_data);
@@ -408,9 +511,12 @@ extern const ProtobufCEnumDescriptor    strata__v1__dtype__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__entity_type__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__group_status__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__value_status__descriptor;
+extern const ProtobufCEnumDescriptor    strata__v1__aggregate_function__descriptor;
+extern const ProtobufCEnumDescriptor    strata__v1__group_kind__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__embedding__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__value__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_spec__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__aggregation__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_group__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_column__descriptor;

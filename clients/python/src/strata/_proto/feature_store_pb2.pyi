@@ -252,6 +252,34 @@ class WriteRow(_message.Message):
     write_id: int
     def __init__(self, entity_id: _Optional[str] = ..., event_timestamp_micros: _Optional[int] = ..., created_timestamp_micros: _Optional[int] = ..., values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ..., write_id: _Optional[int] = ...) -> None: ...
 
+class PushEventsRequest(_message.Message):
+    __slots__ = ("stream", "version", "fields", "events", "idempotency_key", "consistency")
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    version: int
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    events: _containers.RepeatedCompositeFieldContainer[WriteRow]
+    idempotency_key: str
+    consistency: Consistency
+    def __init__(self, stream: _Optional[str] = ..., version: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., events: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+
+class PushEventsResponse(_message.Message):
+    __slots__ = ("idempotency_key", "events_written", "late_events", "duplicate")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    LATE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    events_written: int
+    late_events: int
+    duplicate: bool
+    def __init__(self, idempotency_key: _Optional[str] = ..., events_written: _Optional[int] = ..., late_events: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
 class WriteFeaturesResponse(_message.Message):
     __slots__ = ("rows_written", "late_rows", "batches", "replicas_acknowledged", "replication_factor")
     ROWS_WRITTEN_FIELD_NUMBER: _ClassVar[int]

@@ -59,6 +59,11 @@ class FeatureStoreStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.WriteFeaturesRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.WriteFeaturesResponse.FromString,
                 _registered_method=True)
+        self.PushEvents = channel.stream_stream(
+                '/strata.v1.FeatureStore/PushEvents',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.PushEventsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.PushEventsResponse.FromString,
+                _registered_method=True)
         self.GetOnlineFeatures = channel.unary_unary(
                 '/strata.v1.FeatureStore/GetOnlineFeatures',
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesRequest.SerializeToString,
@@ -130,6 +135,18 @@ class FeatureStoreServicer:
         (one storage write batch, in the write-ahead log before the next message is read). A rejected
         batch writes nothing and ends the call; the error message says how many earlier batches of the
         call were committed. The response arrives after the last batch is committed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushEvents(self, request_iterator, context):
+        """Pushes events to a stream (a group of kind GROUP_KIND_STREAM). Each request message is one batch,
+        validated whole and stored atomically at its consistency (replicated like rows); each batch is
+        answered by one response message, in order, once it is durable. A rejected batch writes nothing
+        and ends the call with its status (earlier acknowledged batches stay). A batch carrying an
+        idempotency key that this node already applied is not applied again: its response repeats the
+        first one's counts with `duplicate` set (resend to the same node; see docs/streaming.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -217,6 +234,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.WriteFeatures,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.WriteFeaturesRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.WriteFeaturesResponse.SerializeToString,
+            ),
+            'PushEvents': grpc.stream_stream_rpc_method_handler(
+                    servicer.PushEvents,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.PushEventsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.PushEventsResponse.SerializeToString,
             ),
             'GetOnlineFeatures': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOnlineFeatures,
@@ -384,6 +406,33 @@ class FeatureStore:
             '/strata.v1.FeatureStore/WriteFeatures',
             strata_dot_v1_dot_feature__store__pb2.WriteFeaturesRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.WriteFeaturesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushEvents(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/strata.v1.FeatureStore/PushEvents',
+            strata_dot_v1_dot_feature__store__pb2.PushEventsRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.PushEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

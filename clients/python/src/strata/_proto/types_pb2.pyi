@@ -36,6 +36,22 @@ class ValueStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VALUE_STATUS_DEFAULTED: _ClassVar[ValueStatus]
     VALUE_STATUS_MISSING: _ClassVar[ValueStatus]
     VALUE_STATUS_EXPIRED: _ClassVar[ValueStatus]
+
+class AggregateFunction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGGREGATE_FUNCTION_UNSPECIFIED: _ClassVar[AggregateFunction]
+    AGGREGATE_FUNCTION_COUNT: _ClassVar[AggregateFunction]
+    AGGREGATE_FUNCTION_SUM: _ClassVar[AggregateFunction]
+    AGGREGATE_FUNCTION_AVG: _ClassVar[AggregateFunction]
+    AGGREGATE_FUNCTION_MIN: _ClassVar[AggregateFunction]
+    AGGREGATE_FUNCTION_MAX: _ClassVar[AggregateFunction]
+    AGGREGATE_FUNCTION_LAST: _ClassVar[AggregateFunction]
+
+class GroupKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GROUP_KIND_ROWS: _ClassVar[GroupKind]
+    GROUP_KIND_STREAM: _ClassVar[GroupKind]
+    GROUP_KIND_AGGREGATES: _ClassVar[GroupKind]
 DTYPE_UNSPECIFIED: DType
 DTYPE_FLOAT: DType
 DTYPE_INT: DType
@@ -54,6 +70,16 @@ VALUE_STATUS_PRESENT: ValueStatus
 VALUE_STATUS_DEFAULTED: ValueStatus
 VALUE_STATUS_MISSING: ValueStatus
 VALUE_STATUS_EXPIRED: ValueStatus
+AGGREGATE_FUNCTION_UNSPECIFIED: AggregateFunction
+AGGREGATE_FUNCTION_COUNT: AggregateFunction
+AGGREGATE_FUNCTION_SUM: AggregateFunction
+AGGREGATE_FUNCTION_AVG: AggregateFunction
+AGGREGATE_FUNCTION_MIN: AggregateFunction
+AGGREGATE_FUNCTION_MAX: AggregateFunction
+AGGREGATE_FUNCTION_LAST: AggregateFunction
+GROUP_KIND_ROWS: GroupKind
+GROUP_KIND_STREAM: GroupKind
+GROUP_KIND_AGGREGATES: GroupKind
 
 class Embedding(_message.Message):
     __slots__ = ("values",)
@@ -74,21 +100,33 @@ class Value(_message.Message):
     def __init__(self, float_value: _Optional[float] = ..., int_value: _Optional[int] = ..., string_value: _Optional[str] = ..., embedding_value: _Optional[_Union[Embedding, _Mapping]] = ...) -> None: ...
 
 class FeatureSpec(_message.Message):
-    __slots__ = ("name", "dtype", "embedding_dim", "default_value", "description")
+    __slots__ = ("name", "dtype", "embedding_dim", "default_value", "description", "aggregation")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     dtype: DType
     embedding_dim: int
     default_value: Value
     description: str
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., embedding_dim: _Optional[int] = ..., default_value: _Optional[_Union[Value, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+    aggregation: Aggregation
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., embedding_dim: _Optional[int] = ..., default_value: _Optional[_Union[Value, _Mapping]] = ..., description: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, _Mapping]] = ...) -> None: ...
+
+class Aggregation(_message.Message):
+    __slots__ = ("field", "function", "window_seconds")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    function: AggregateFunction
+    window_seconds: int
+    def __init__(self, field: _Optional[str] = ..., function: _Optional[_Union[AggregateFunction, str]] = ..., window_seconds: _Optional[int] = ...) -> None: ...
 
 class FeatureGroupSpec(_message.Message):
-    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features")
+    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features", "kind", "stream", "stream_version")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +134,9 @@ class FeatureGroupSpec(_message.Message):
     REFRESH_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    STREAM_VERSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_type: EntityType
     description: str
@@ -103,7 +144,10 @@ class FeatureGroupSpec(_message.Message):
     refresh_interval_seconds: int
     max_age_seconds: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureSpec]
-    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ...) -> None: ...
+    kind: GroupKind
+    stream: str
+    stream_version: int
+    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ..., kind: _Optional[_Union[GroupKind, str]] = ..., stream: _Optional[str] = ..., stream_version: _Optional[int] = ...) -> None: ...
 
 class FeatureGroup(_message.Message):
     __slots__ = ("spec", "version", "status", "created_at_micros")
