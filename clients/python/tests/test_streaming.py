@@ -115,10 +115,9 @@ def oracle(events: list[dict], entity: str, t: int, name: str, known_at: int | N
     return latest[field], "PRESENT"
 
 
-# Cells the general comparisons skip: an overflowing sum of a feature with a default, which the node
-# answers with the default (DEFAULTED) instead of null (MISSING); see
-# test_an_overflowing_sum_is_missing_not_the_default (a known server bug, expected to fail).
-KNOWN_SERVER_BUG = {("sum_f_1d", "uv")}
+# Cells the general comparisons skip: none (an overflowing sum of a feature with a default answers
+# MISSING, as test_an_overflowing_sum_is_missing_not_the_default checks).
+KNOWN_SERVER_BUG: set = set()
 
 
 def same(name: str, got, want) -> bool:
@@ -449,9 +448,6 @@ def test_online_matches_the_oracle(client, pushed):
     assert [s[0] for s in statuses.values()] == [strata.MISSING, strata.DEFAULTED, strata.PRESENT]
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: AggregateRows.Plan.row turns every non-present result into "
-                   "a null, so an overflowing sum gets the feature's default (DEFAULTED) although AggregateResult "
-                   "says overflow is MISSING, never the default")
 def test_an_overflowing_sum_is_missing_not_the_default(client, pushed):
     g = pushed["group"]
     r = client.get_online_features([f"{g}:sum_f_1d"], ["uv"])
