@@ -90,6 +90,14 @@ struct ServeCommand: AsyncParsableCommand {
   var repairAfterCrash = true
   @Option(name: .customLong("repair-rate"), help: "Cluster: rows per second a background repair moves at most.")
   var repairRate = 20_000
+  @Option(
+    name: .customLong("alert-webhook"),
+    help: "POST a JSON document to this http:// URL whenever a group enters or leaves freshness ALERT (retried; never blocks serving). Alerts are logged either way.")
+  var alertWebhook: String?
+  @Option(
+    name: .customLong("freshness-check-seconds"),
+    help: "Seconds between checks of every group's freshness against its refresh interval.")
+  var freshnessCheckSeconds: Double = 5
 
   func run() async throws {
     guard let engine = ServerConfig.Engine(rawValue: engine) else {
@@ -191,9 +199,11 @@ struct ServeCommand: AsyncParsableCommand {
     settings?.cleanupGrace = .seconds(cleanupGrace)
     settings?.repairRowsPerSecond = repairRate
     settings?.repairAfterCrash = repairAfterCrash
-    let config = ServerConfig(
+    var config = ServerConfig(
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
       maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy, cluster: settings)
+    config.alertWebhook = alertWebhook
+    config.freshnessCheckSeconds = freshnessCheckSeconds
     let logger = Logger(label: "strata")
     let node: StrataNode
     do {

@@ -423,7 +423,23 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// together in request order.
   func onlineAnswer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
     // Counted, so that a membership change keeps this view's lanes open until the lookup is done.
-    try await cluster.activity.lookup { try await answer(request) }
+    var bytes = try await cluster.activity.lookup { try await answer(request) }
+    if request.withFreshness {
+      // Field 4 after the others: a parser merges fields in any order.
+      let columns = try await rpc { try store.resolve(try [FeatureRef](parsing: request.features)) }
+      for entry in local.freshness(of: columns) {
+        let encoded: [UInt8] = try entry.serializedBytes()
+        bytes.append(4 << 3 | 2)
+        var n = UInt64(encoded.count)
+        while n >= 0x80 {
+          bytes.append(UInt8(n & 0x7f) | 0x80)
+          n >>= 7
+        }
+        bytes.append(UInt8(n))
+        bytes.append(contentsOf: encoded)
+      }
+    }
+    return bytes
   }
 
   private func answer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
@@ -637,6 +653,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
             let s = try await cluster.peer(node).getNodeStatus(.init(), metadata: cluster.metadata, options: cluster.options)
             n.reachable = true
             n.rowsTotal = s.groups.reduce(0) { $0 + $1.rowsTotal }
+            n.groups = s.groups
             if node != cluster.selfID { cluster.hints?.answered(node) }
           } catch {
             n.reachable = false
@@ -660,7 +677,25 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     status.internodeLookupsOverGrpc = cluster.lookupCounters.overGRPC
     status.laneLookupsAnswered = cluster.laneServer?.answered ?? 0
     status.clusterNodes = cluster.members.compactMap { id in nodes.first { $0.nodeID == id } }
+    // The cluster's freshness: each group version's latest write on any reachable node.
+    let others = Self.lastWrites(nodes.filter(\.reachable).map(\.groups))
+    local.freshnessBoard.update(others)
+    status.groups = FeatureStoreService.groupStatus(
+      catalog: store.catalog, stats: store.shard.writeStats, freshness: store.freshness(otherLastWrites: others))
     return status
+  }
+
+  /// The latest last write per group version (`name@version`) over the nodes' reports.
+  static func lastWrites(_ reports: [[Strata_V1_GroupWriteStatus]]) -> [String: Timestamp] {
+    var out: [String: Timestamp] = [:]
+    for groups in reports {
+      for g in groups where g.lastWriteMicros != 0 {
+        let t = Timestamp(microseconds: g.lastWriteMicros)
+        let key = "\(g.group)@\(g.version)"
+        if out[key].map({ $0 < t }) ?? true { out[key] = t }
+      }
+    }
+    return out
   }
 }
 

@@ -36,12 +36,30 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   let node: NodeInfo
   let logger: Logger
   let sizeLimit: RequestSizeLimit
+  /// Other nodes' last writes (a cluster's freshness monitor fills it; empty on a single node).
+  public let freshnessBoard: FreshnessBoard
 
-  public init(store: FeatureStore, node: NodeInfo, logger: Logger, sizeLimit: RequestSizeLimit = .init(maxBytes: 16 << 20)) {
+  public init(
+    store: FeatureStore, node: NodeInfo, logger: Logger, sizeLimit: RequestSizeLimit = .init(maxBytes: 16 << 20),
+    freshnessBoard: FreshnessBoard = FreshnessBoard()
+  ) {
     self.store = store
     self.node = node
     self.logger = logger
     self.sizeLimit = sizeLimit
+    self.freshnessBoard = freshnessBoard
+  }
+
+  /// The freshness entries of an online answer: one per distinct group version of `columns`, in order
+  /// of first appearance, with other nodes' last writes merged (`freshnessBoard`).
+  func freshness(of columns: [ResolvedFeature]) -> [Strata_V1_GroupWriteStatus] {
+    let all = store.freshness(otherLastWrites: freshnessBoard.snapshot)
+    var seen = Set<String>()
+    var out: [Strata_V1_GroupWriteStatus] = []
+    for c in columns where seen.insert(c.group.qualifiedName).inserted {
+      if let f = all.first(where: { $0.group == c.group.name && $0.version == c.group.version }) { out.append(f.proto) }
+    }
+    return out
   }
 
   public func applyFeatureGroups(
@@ -250,6 +268,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       var response = Strata_V1_GetOnlineFeaturesResponse()
       response.columns = columns.map(\.proto)
       response.rowOrders = orders.map { $0.proto() }
+      if request.withFreshness { response.freshness = freshness(of: columns) }
       response.vectors.reserveCapacity(vectors.count)
       for (i, results) in vectors.enumerated() {
         var v = Strata_V1_FeatureVector()
@@ -440,6 +459,13 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   public func getStatus(
     request: Strata_V1_GetStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_GetStatusResponse {
+    status(context: context, mergingOtherNodes: true)
+  }
+
+  /// This node's status; its groups' freshness with other nodes' last writes merged, or (for another
+  /// node asking, `GetNodeStatus`) this node's own only.
+  func status(context: ServerContext, mergingOtherNodes: Bool) -> Strata_V1_GetStatusResponse {
+    let others = mergingOtherNodes ? freshnessBoard.snapshot : [:]
     let counters = store.counterValues
     let catalog = store.catalog
     let stats = store.shard.writeStats
@@ -465,15 +491,22 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         $0.maxEntitiesPerLookup = UInt32(clamping: store.limits.maxEntitiesPerLookup)
         $0.maxLabelsPerMessage = UInt32(clamping: store.limits.maxLabelsPerMessage)
       }
-      $0.groups = catalog.allVersions.map { g in
-        .with {
-          $0.group = g.name
-          $0.version = UInt32(g.version)
-          let s = stats[g.storageID]
-          $0.lastWriteMicros = s?.lastWrite?.microseconds ?? 0
-          $0.rowsTotal = s?.rowsTotal ?? 0
-        }
+      $0.groups = Self.groupStatus(catalog: catalog, stats: stats, freshness: store.freshness(otherLastWrites: others))
+    }
+  }
+
+  /// Per group version: rows stored here, and the freshness (whose last write merges other nodes'
+  /// when `freshness` was computed with them; a RETIRED version has no freshness: only its own last write).
+  static func groupStatus(catalog: Catalog, stats: [UInt32: GroupWriteStats], freshness: [GroupFreshness]) -> [Strata_V1_GroupWriteStatus] {
+    let byName = Dictionary(uniqueKeysWithValues: freshness.map { ($0.qualifiedName, $0) })
+    return catalog.allVersions.map { g in
+      var status = byName[g.qualifiedName]?.proto ?? .with {
+        $0.group = g.name
+        $0.version = UInt32(g.version)
+        $0.lastWriteMicros = stats[g.storageID]?.lastWrite?.microseconds ?? 0
       }
+      status.rowsTotal = stats[g.storageID]?.rowsTotal ?? 0
+      return status
     }
   }
 }

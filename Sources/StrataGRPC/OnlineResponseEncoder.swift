@@ -10,8 +10,8 @@ internal import StrataProto
 /// computes the sizes of everything nested in it again: the four levels of a lookup answer (response,
 /// vector, result, value) make it size each `Value` three times before writing it once. Here every
 /// size is computed once (bottom-up, kept in an array) and the bytes are written in one pass. The
-/// columns (a few per answer) and the row orders (internode answers only, a few per answer) are still
-/// encoded by SwiftProtobuf.
+/// columns (a few per answer), the row orders (internode answers only) and the freshness entries (a
+/// few per answer, when asked for) are still encoded by SwiftProtobuf.
 ///
 /// Byte equality with SwiftProtobuf is the contract (tested against it on random answers): fields in
 /// number order, proto3 defaults omitted, oneof members and set messages always written, packed
@@ -20,6 +20,7 @@ enum OnlineResponseEncoder {
   static func encode(_ response: Strata_V1_GetOnlineFeaturesResponse) throws -> [UInt8] {
     let columns: [[UInt8]] = try response.columns.map { try $0.serializedBytes() }
     let rowOrders: [[UInt8]] = try response.rowOrders.map { try $0.serializedBytes() }
+    let freshness: [[UInt8]] = try response.freshness.map { try $0.serializedBytes() }
     // Sizes, computed once: per vector, then per result of each vector (in order).
     var vectorSizes: [Int] = []
     vectorSizes.reserveCapacity(response.vectors.count)
@@ -41,6 +42,7 @@ enum OnlineResponseEncoder {
       total += 1 + varintSize(UInt64(size)) + size
     }
     total += rowOrders.reduce(0) { $0 + 1 + varintSize(UInt64($1.count)) + $1.count }
+    total += freshness.reduce(0) { $0 + 1 + varintSize(UInt64($1.count)) + $1.count }
     var out = Writer(capacity: total)
     for column in columns {
       out.tag(1, wire: 2)
@@ -63,6 +65,11 @@ enum OnlineResponseEncoder {
       out.tag(3, wire: 2)
       out.varint(UInt64(order.count))
       out.bytes(order)
+    }
+    for entry in freshness {
+      out.tag(4, wire: 2)
+      out.varint(UInt64(entry.count))
+      out.bytes(entry)
     }
     precondition(out.bytes.count == total, "online response size mismatch")
     return out.bytes

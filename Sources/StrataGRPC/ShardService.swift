@@ -187,7 +187,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
   public func getNodeStatus(
     request: Strata_V1_GetStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_GetStatusResponse {
-    try await local.getStatus(request: request, context: context)
+    local.status(context: context, mergingOtherNodes: false)
   }
 
   static func snapshot(_ store: FeatureStore) -> Strata_V1_RegistrySnapshot {

@@ -78,6 +78,97 @@ public nonisolated enum Strata_V1_Consistency: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
+public nonisolated enum Strata_V1_FreshnessState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case fresh // = 1
+  case late // = 2
+  case alert // = 3
+  case untracked // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .fresh
+    case 2: self = .late
+    case 3: self = .alert
+    case 4: self = .untracked
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .fresh: return 1
+    case .late: return 2
+    case .alert: return 3
+    case .untracked: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Strata_V1_FreshnessState] = [
+    .unspecified,
+    .fresh,
+    .late,
+    .alert,
+    .untracked,
+  ]
+
+}
+
+/// From the refresh interval: BATCH >= 1 day, NEAR_REAL_TIME >= 1 hour, STREAMING below; undeclared:
+/// STREAMING for streams and aggregate groups, BATCH for row groups. Clients' caches default their
+/// time-to-live by tier (1 hour for BATCH, 1 minute otherwise).
+public nonisolated enum Strata_V1_FreshnessTier: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case batch // = 1
+  case nearRealTime // = 2
+  case streaming // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .batch
+    case 2: self = .nearRealTime
+    case 3: self = .streaming
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .batch: return 1
+    case .nearRealTime: return 2
+    case .streaming: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Strata_V1_FreshnessTier] = [
+    .unspecified,
+    .batch,
+    .nearRealTime,
+    .streaming,
+  ]
+
+}
+
 public nonisolated struct Strata_V1_ChangeMembershipRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -691,6 +782,10 @@ public nonisolated struct Strata_V1_GetOnlineFeaturesRequest: Sendable {
   /// version, the order of the row each entity's values came from (row_orders).
   public var withRowOrder: Bool = false
 
+  /// The answer also carries the freshness of each group version it reads (`freshness`), so that an
+  /// inference service can tell a stale feature from a fresh one.
+  public var withFreshness: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -710,6 +805,10 @@ public nonisolated struct Strata_V1_GetOnlineFeaturesResponse: Sendable {
   /// Only when the request set `with_row_order`: one entry per distinct group version of `columns`, in
   /// order of first appearance there, each with one entry per entity (the online row that answered it).
   public var rowOrders: [Strata_V1_JoinedRowOrder] = []
+
+  /// Only when the request set `with_freshness`: one entry per distinct group version of `columns`, in
+  /// order of first appearance there (rows_total unset).
+  public var freshness: [Strata_V1_GroupWriteStatus] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -845,6 +944,10 @@ public nonisolated struct Strata_V1_JoinedBatch: Sendable {
   /// Only when the request set `with_row_order`: one entry per distinct group version of `columns`, in
   /// order of first appearance there.
   public var rowOrders: [Strata_V1_JoinedRowOrder] = []
+
+  /// Only when the request set `with_freshness`: one entry per distinct group version of `columns`, in
+  /// order of first appearance there (rows_total unset).
+  public var freshness: [Strata_V1_GroupWriteStatus] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1128,6 +1231,10 @@ public nonisolated struct Strata_V1_ClusterNodeStatus: Sendable {
   /// to answer, replayed to it when it answers again.
   public var hintsPending: UInt64 = 0
 
+  /// The node's own write status per group version (its last writes and freshness); empty when
+  /// unreachable.
+  public var groups: [Strata_V1_GroupWriteStatus] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1142,10 +1249,21 @@ public nonisolated struct Strata_V1_GroupWriteStatus: Sendable {
 
   public var version: UInt32 = 0
 
-  /// 0 = never written.
+  /// 0 = never written. For an aggregate group: its stream's last write.
   public var lastWriteMicros: Int64 = 0
 
   public var rowsTotal: UInt64 = 0
+
+  /// Freshness against the group's refresh interval (for an aggregate group without one: its
+  /// stream's): FRESH when the last write (or, never written, the registration) is at most one interval
+  /// old, LATE up to two, ALERT beyond; UNTRACKED without an interval. In a cluster's GetStatus `groups`
+  /// and in online answers, the last write is the latest of every reachable node's.
+  public var freshness: Strata_V1_FreshnessState = .unspecified
+
+  public var tier: Strata_V1_FreshnessTier = .unspecified
+
+  /// 0 = not declared.
+  public var refreshIntervalSeconds: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1158,6 +1276,14 @@ fileprivate nonisolated let _protobuf_package = "strata.v1"
 
 nonisolated extension Strata_V1_Consistency: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSISTENCY_DEFAULT\0\u{1}CONSISTENCY_ONE\0\u{1}CONSISTENCY_QUORUM\0\u{1}CONSISTENCY_ALL\0")
+}
+
+nonisolated extension Strata_V1_FreshnessState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FRESHNESS_STATE_UNSPECIFIED\0\u{1}FRESHNESS_STATE_FRESH\0\u{1}FRESHNESS_STATE_LATE\0\u{1}FRESHNESS_STATE_ALERT\0\u{1}FRESHNESS_STATE_UNTRACKED\0")
+}
+
+nonisolated extension Strata_V1_FreshnessTier: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FRESHNESS_TIER_UNSPECIFIED\0\u{1}FRESHNESS_TIER_BATCH\0\u{1}FRESHNESS_TIER_NEAR_REAL_TIME\0\u{1}FRESHNESS_TIER_STREAMING\0")
 }
 
 nonisolated extension Strata_V1_ChangeMembershipRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2120,7 +2246,7 @@ nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOnlineFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_ids\0\u{1}features\0\u{1}consistency\0\u{3}with_row_order\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_ids\0\u{1}features\0\u{1}consistency\0\u{3}with_row_order\0\u{3}with_freshness\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2132,6 +2258,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.withRowOrder) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.withFreshness) }()
       default: break
       }
     }
@@ -2150,6 +2277,9 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
     if self.withRowOrder != false {
       try visitor.visitSingularBoolField(value: self.withRowOrder, fieldNumber: 4)
     }
+    if self.withFreshness != false {
+      try visitor.visitSingularBoolField(value: self.withFreshness, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2158,6 +2288,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
     if lhs.features != rhs.features {return false}
     if lhs.consistency != rhs.consistency {return false}
     if lhs.withRowOrder != rhs.withRowOrder {return false}
+    if lhs.withFreshness != rhs.withFreshness {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2165,7 +2296,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
 
 nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOnlineFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}vectors\0\u{3}row_orders\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}vectors\0\u{3}row_orders\0\u{1}freshness\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2176,6 +2307,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.vectors) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.rowOrders) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.freshness) }()
       default: break
       }
     }
@@ -2191,6 +2323,9 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
     if !self.rowOrders.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.rowOrders, fieldNumber: 3)
     }
+    if !self.freshness.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.freshness, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2198,6 +2333,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
     if lhs.columns != rhs.columns {return false}
     if lhs.vectors != rhs.vectors {return false}
     if lhs.rowOrders != rhs.rowOrders {return false}
+    if lhs.freshness != rhs.freshness {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2418,7 +2554,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
 
 nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JoinedBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0\u{3}row_orders\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0\u{3}row_orders\0\u{1}freshness\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2429,6 +2565,7 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.rowCount) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.rowOrders) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.freshness) }()
       default: break
       }
     }
@@ -2444,6 +2581,9 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
     if !self.rowOrders.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.rowOrders, fieldNumber: 3)
     }
+    if !self.freshness.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.freshness, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2451,6 +2591,7 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
     if lhs.rowCount != rhs.rowCount {return false}
     if lhs.columns != rhs.columns {return false}
     if lhs.rowOrders != rhs.rowOrders {return false}
+    if lhs.freshness != rhs.freshness {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2889,7 +3030,7 @@ nonisolated extension Strata_V1_NodeLimits: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterNodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{3}ring_share\0\u{1}reachable\0\u{3}rows_total\0\u{1}error\0\u{1}zone\0\u{3}hints_pending\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{3}ring_share\0\u{1}reachable\0\u{3}rows_total\0\u{1}error\0\u{1}zone\0\u{3}hints_pending\0\u{1}groups\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2905,6 +3046,7 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.zone) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.hintsPending) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
       default: break
       }
     }
@@ -2935,6 +3077,9 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
     if self.hintsPending != 0 {
       try visitor.visitSingularUInt64Field(value: self.hintsPending, fieldNumber: 8)
     }
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2947,6 +3092,7 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
     if lhs.error != rhs.error {return false}
     if lhs.zone != rhs.zone {return false}
     if lhs.hintsPending != rhs.hintsPending {return false}
+    if lhs.groups != rhs.groups {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2954,7 +3100,7 @@ nonisolated extension Strata_V1_ClusterNodeStatus: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Strata_V1_GroupWriteStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GroupWriteStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{3}last_write_micros\0\u{3}rows_total\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{3}last_write_micros\0\u{3}rows_total\0\u{1}freshness\0\u{1}tier\0\u{3}refresh_interval_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2966,6 +3112,9 @@ nonisolated extension Strata_V1_GroupWriteStatus: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.lastWriteMicros) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.rowsTotal) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.freshness) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.tier) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.refreshIntervalSeconds) }()
       default: break
       }
     }
@@ -2984,6 +3133,15 @@ nonisolated extension Strata_V1_GroupWriteStatus: SwiftProtobuf.Message, SwiftPr
     if self.rowsTotal != 0 {
       try visitor.visitSingularUInt64Field(value: self.rowsTotal, fieldNumber: 4)
     }
+    if self.freshness != .unspecified {
+      try visitor.visitSingularEnumField(value: self.freshness, fieldNumber: 5)
+    }
+    if self.tier != .unspecified {
+      try visitor.visitSingularEnumField(value: self.tier, fieldNumber: 6)
+    }
+    if self.refreshIntervalSeconds != 0 {
+      try visitor.visitSingularInt64Field(value: self.refreshIntervalSeconds, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2992,6 +3150,9 @@ nonisolated extension Strata_V1_GroupWriteStatus: SwiftProtobuf.Message, SwiftPr
     if lhs.version != rhs.version {return false}
     if lhs.lastWriteMicros != rhs.lastWriteMicros {return false}
     if lhs.rowsTotal != rhs.rowsTotal {return false}
+    if lhs.freshness != rhs.freshness {return false}
+    if lhs.tier != rhs.tier {return false}
+    if lhs.refreshIntervalSeconds != rhs.refreshIntervalSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -32,6 +32,10 @@ public struct ServerConfig: Sendable, Equatable {
   public var imagePolicy: HistoryImagePolicy
   /// The cluster this node belongs to (`--cluster FILE --node ID`); nil = a single node.
   public var cluster: ClusterSettings?
+  /// Where freshness alerts are POSTed as JSON (`--alert-webhook`, http:// only); nil = log only.
+  public var alertWebhook: String?
+  /// How often the node checks its groups' freshness (`--freshness-check-seconds`).
+  public var freshnessCheckSeconds: Double = 5
 
   public static let defaultPort = 7400
 
@@ -78,5 +82,9 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard maxConcurrentStreams >= 1 else { throw .invalidArgument("--max-concurrent-streams must be at least 1") }
     guard maxIdleSeconds >= 1 else { throw .invalidArgument("--max-idle-seconds must be at least 1") }
+    guard freshnessCheckSeconds > 0 else {
+      throw .invalidArgument("--freshness-check-seconds must be positive, got \(freshnessCheckSeconds)")
+    }
+    if let alertWebhook { _ = try AlertWebhook.parse(alertWebhook) }
   }
 }

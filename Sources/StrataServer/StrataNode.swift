@@ -83,8 +83,19 @@ public struct StrataNode: Sendable {
         nodeID: nodeID, version: Self.version,
         dataDirectory: config.engine == .memory ? "(memory)" : dataDirectory, startedAt: .now()),
       logger: logger,
-      sizeLimit: RequestSizeLimit(maxBytes: config.maxRequestBytes))
+      sizeLimit: RequestSizeLimit(maxBytes: config.maxRequestBytes),
+      freshnessBoard: FreshnessBoard())
     let logger = self.logger
+    let webhook = try config.alertWebhook.map { url throws(StrataError) in try AlertWebhook(url: url, logger: logger) }
+    /// The freshness monitor, with the other members' last writes in a cluster.
+    func freshnessMonitor(
+      peers: (@Sendable () async -> (lastWrites: [String: Timestamp], reachable: [String]))?
+    ) -> UntilShutdownService {
+      let monitor = FreshnessMonitor(
+        store: store, board: service.freshnessBoard, interval: .milliseconds(Int(config.freshnessCheckSeconds * 1000)),
+        webhook: webhook, logger: logger, nodeID: config.nodeID ?? "\(config.host):\(config.port)", peers: peers)
+      return UntilShutdownService { await monitor.run() }
+    }
     // Whether the previous process of this data directory was killed (no clean-shutdown marker).
     let uncleanStop = try store.startRun()
     var services: [any Service] = []
@@ -223,8 +234,10 @@ public struct StrataNode: Sendable {
           })
       }
       services.insert(LookupLaneServerService(server: laneServer), at: 0)
+      services.append(freshnessMonitor { await topology.peersLastWrites() })
     } else {
       server = GRPCServer(transport: transport, services: [FeatureStoreFastPaths(service)])
+      services.append(freshnessMonitor(peers: nil))
     }
     let serverService = GRPCServerService(server: server) { address in
       logger.info(
