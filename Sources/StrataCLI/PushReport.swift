@@ -50,13 +50,16 @@ enum PushReport {
   ) -> String {
     let rejected = failure != .failed
     let failed = totals.answered < sent.count ? sent[totals.answered] : nil
-    var text = failed.map { "batch \(totals.answered + 1) (\(lines($0)) of \(file)) was not stored: \(status)" } ?? status
+    let outcome = rejected ? "was not stored" : "was not acknowledged"
+    var text = failed.map { "batch \(totals.answered + 1) (\(lines($0)) of \(file)) \(outcome): \(status)" } ?? status
     let unanswered = sent.count - totals.answered - 1
     if unanswered > 0 {
       text +=
         rejected
         ? "\nthe \(unanswered) batches sent after it were not applied (the node stops at a rejected batch)"
-        : "\nthe \(unanswered) batches sent after it were not answered: the node may have stored them"
+        : "\nneither were the \(unanswered) batches sent after it: the node may have stored some of them"
+    } else if !rejected, failed != nil {
+      text += "\nthe node may have stored it"
     }
     text += totals.answered > 0 ? "\nstopped: \(stored(sent: sent, totals: totals)). " : "\nstopped: no batch of this push was acknowledged. "
     guard let failed else { return text + retry(prefix: prefix) }

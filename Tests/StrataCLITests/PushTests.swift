@@ -136,8 +136,8 @@ struct PushReportTests {
       "UNAVAILABLE: gone", failure: .failed, file: "e.csv", sent: sent, totals: .init(answered: 1, eventsWritten: 10), prefix: "p")
     #expect(
       text == """
-        batch 2 (lines 12-21 of e.csv) was not stored: UNAVAILABLE: gone
-        the 1 batches sent after it were not answered: the node may have stored them
+        batch 2 (lines 12-21 of e.csv) was not acknowledged: UNAVAILABLE: gone
+        neither were the 1 batches sent after it: the node may have stored some of them
         stopped: 1 batches (10 events, lines 2-11) were acknowledged. Run the same command again to resume (against the same node): the node answers the batches it stored as duplicates, also those it stored without answering (their keys start with p:).
         """)
     let noKeys = PushReport.callFailure(
