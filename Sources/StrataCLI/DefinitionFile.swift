@@ -233,8 +233,8 @@ public enum DefinitionFile {
     try file.rejectUnknownKeys(keys, allowed: groupKeys, in: label)
 
     let common = try parseCommonKeys(keys, label: label, file: file)
-    var stream: String?
-    if keys["stream"] != nil { stream = try file.requiredString(keys, "stream", in: label) }
+    let stream = try file.optionalString(keys, "stream", in: label)
+    if stream?.isEmpty == true { throw file.error(label, "'stream' must not be empty") }
     var maxAge: Int64?
     if let stream {
       if let node = keys["max_age"], !isNull(node) {

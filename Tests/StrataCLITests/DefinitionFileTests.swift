@@ -528,7 +528,6 @@ private let purchasesSpec = FeatureGroupSpec(
   source: .events)
 
 private func window(_ seconds: Int64) -> AggregationWindow {
-  // swift-format-ignore
   try! AggregationWindow(seconds: seconds)
 }
 
@@ -787,9 +786,11 @@ struct StreamDefinitionTests {
       text == "features.yaml: group 'g': max_age does not apply to a group over a stream (stream: purchases): each feature's window bounds the events it reads; remove it")
   }
 
-  @Test("an empty stream name is rejected")
-  func emptyStreamName() {
+  @Test("an empty stream name is rejected; a null one means no stream")
+  func emptyStreamName() throws {
     #expect(message("groups:\n  - name: g\n    stream: ''\n    features: []\n") == "features.yaml: group 'g': 'stream' must not be empty")
+    let specs = try DefinitionFile.parse(yaml: "groups:\n  - name: g\n    stream: null\n    features: [{name: f, dtype: INT}]\n", fileName: "f.yaml")
+    #expect(specs.map(\.source) == [.rows])
   }
 
   @Test("a group listing 'fields' is pointed at 'streams:'")
