@@ -176,6 +176,7 @@ private struct BatchSender {
     batch.consistency = consistency
     var firstLine = 0
     var lastLine = 0
+    var sent = 0
     var events = 0
 
     /// Sends `batch`; false when the call ended while waiting for room.
@@ -184,11 +185,11 @@ private struct BatchSender {
         guard await answers.next() != nil else { return false }
         unanswered -= 1
       }
-      let index = tally.sent.count
-      batch.idempotencyKey = prefix.map { PushKeys.key(prefix: $0, batch: index) } ?? ""
+      batch.idempotencyKey = prefix.map { PushKeys.key(prefix: $0, batch: sent) } ?? ""
       tally.sending(.init(key: batch.idempotencyKey, firstLine: firstLine, lastLine: lastLine, events: batch.events.count))
       try await writer.write(batch)
       unanswered += 1
+      sent += 1
       events += batch.events.count
       batch.events.removeAll(keepingCapacity: true)
       progress.update(done: reader.bytesRead, rows: events)
