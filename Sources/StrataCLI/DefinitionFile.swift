@@ -2,38 +2,75 @@ public import StrataCore
 internal import Foundation
 internal import Yams
 
-/// Reads feature group definitions from a YAML file.
+/// Reads feature group and stream definitions from a YAML file.
 ///
-/// The format (every key other than `groups`, group `name`, `features`, feature `name` and `dtype` is optional):
+/// The format: a top-level `streams:` list, a `groups:` list, or both. Every key other than those
+/// marked required below is optional.
 ///
 /// ```yaml
+/// streams:                         # event streams: producers push events (`strata push`)
+///   - name: purchases              # required
+///     entity_type: USER            # as for groups
+///     description: "One event per purchase"
+///     owner: "checkout"
+///     refresh_interval: 1m         # a duration, as for groups
+///     fields:                      # required: the values each event carries
+///       - name: amount             # required
+///         dtype: FLOAT             # required: FLOAT | INT | STRING (no EMBEDDING, no default)
+///         description: "Order total in EUR"
+///
 /// groups:
-///   - name: user_stats
+///   - name: user_stats             # required
 ///     entity_type: USER            # USER | ITEM | SESSION (case-insensitive), default USER
 ///     description: "Purchase statistics per user"
 ///     owner: "ml-platform"
 ///     refresh_interval: 1d         # a duration: 30s, 5m, 1h, 1d, 2w, or a plain integer number of seconds
 ///     max_age: 30d                 # a duration; omitted (or null) = values never expire
-///     features:
-///       - name: purchases_30d
-///         dtype: INT               # FLOAT | INT | STRING | EMBEDDING(dim) (case-insensitive)
-///         default: 0               # optional; must fit the dtype (a list of numbers for EMBEDDING)
+///     features:                    # required
+///       - name: purchases_30d      # required
+///         dtype: INT               # required: FLOAT | INT | STRING | EMBEDDING(dim) (case-insensitive)
+///         default: 0               # must fit the dtype (a list of numbers for EMBEDDING)
 ///         description: "Purchases in the last 30 days"
+///
+///   - name: user_spend
+///     stream: purchases            # an aggregate group: every feature aggregates a field of the stream
+///     features:
+///       - name: spend_5m           # required
+///         field: amount            # required: a field of the stream
+///         function: sum            # required: count | sum | avg | min | max | last (case-insensitive)
+///         window: 5m               # required: a duration from 1m to 90d
+///         default: 0               # returned when the window holds no value
+///         description: "Spend in the last 5 minutes"
 /// ```
 ///
-/// Unknown keys are rejected (they are usually typos), and so are duplicate keys in a mapping and two groups
-/// with the same name. Every error is `StrataError.invalidArgument` (or `.notFound` for a missing file) with a
-/// message naming the file, the group, the feature and the field.
+/// An aggregate's type is derived, not written: INT for `count`, FLOAT for `avg`, the field's type for
+/// `sum`, `min`, `max` and `last` (`sum` and `avg` need a FLOAT or INT field). An aggregate group takes
+/// no `max_age` (each window bounds the events it reads), and `field`, `function` and `window` belong
+/// to aggregate groups only. The stream may be defined in the same file or be registered already: pass
+/// the registered ones as `knownStreams` so that fields, functions and defaults are checked against
+/// the field types (a stream that is in neither is left to the node; a default is then read with the
+/// type its YAML spelling has: `0` an INT, `0.0` a FLOAT, `"x"` a STRING). Applying the group records
+/// the stream's version and the derived types (`Catalog.resolvingStream`).
+///
+/// Unknown keys are rejected (they are usually typos), and so are duplicate keys in a mapping, two
+/// streams or two groups with the same name, and a stream and a group with the same name. Every error
+/// is `StrataError.invalidArgument` (or `.notFound` for a missing file) with a message naming the file,
+/// the stream or group, the field or feature, and the key.
 public enum DefinitionFile {
-  static let groupKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features"]
+  static let topLevelKeys = ["groups", "streams"]
+  static let groupKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream"]
   static let featureKeys = ["name", "dtype", "default", "description"]
-  static let topLevelKeys = ["groups"]
+  static let aggregateKeys = ["name", "field", "function", "window", "default", "description"]
+  static let streamKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "fields"]
+  static let fieldKeys = ["name", "dtype", "description"]
+  /// The keys that make a feature an aggregate.
+  static let aggregationKeys = ["field", "function", "window"]
 
   /// Reads and parses the definition file at `path`.
   ///
   /// Throws `.notFound` if there is no file at `path`, `.invalidArgument` if it cannot be read, is not UTF-8
-  /// or does not parse (see `parse(yaml:fileName:)`).
-  public static func load(path: String) throws(StrataError) -> [FeatureGroupSpec] {
+  /// or does not parse (see `parse(yaml:fileName:knownStreams:)`).
+  public static func load(path: String, knownStreams: [String: FeatureGroupSpec] = [:]) throws(StrataError) -> [FeatureGroupSpec] {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw StrataError(.notFound, "definition file '\(path)' does not exist")
@@ -50,11 +87,16 @@ public enum DefinitionFile {
     guard let text = String(data: data, encoding: .utf8) else {
       throw .invalidArgument("definition file '\(path)' is not valid UTF-8")
     }
-    return try parse(yaml: text, fileName: path)
+    return try parse(yaml: text, fileName: path, knownStreams: knownStreams)
   }
 
-  /// Parses a definition file's contents. `fileName` is used in error messages only.
-  public static func parse(yaml: String, fileName: String) throws(StrataError) -> [FeatureGroupSpec] {
+  /// Parses a definition file's contents: its streams (source `.events`) in file order, then its
+  /// groups in file order, so that applying them in this order registers every stream before the
+  /// groups that read it. `fileName` is used in error messages only. `knownStreams` are streams
+  /// defined elsewhere (registered), by name; the file's own streams take precedence over them.
+  public static func parse(
+    yaml: String, fileName: String, knownStreams: [String: FeatureGroupSpec] = [:]
+  ) throws(StrataError) -> [FeatureGroupSpec] {
     let root: Node?
     do {
       root = try Yams.compose(yaml: yaml)
@@ -63,33 +105,61 @@ public enum DefinitionFile {
     }
     let file = Context(fileName: fileName)
     guard let root, !isNull(root) else {
-      throw file.error("", "the file is empty; expected a top-level 'groups:' list")
+      throw file.error("", "the file is empty; expected a top-level 'groups:' or 'streams:' list")
     }
     guard case .mapping = root else {
-      throw file.error("", "expected a mapping with a 'groups:' list at the top level, found \(kindName(root))")
+      throw file.error("", "expected a mapping with a 'groups:' or 'streams:' list at the top level, found \(kindName(root))")
     }
     let top = try file.mapping(root, what: "", allowed: topLevelKeys)
-    guard let groupsNode = top["groups"], !isNull(groupsNode) else {
-      throw file.error("", "missing the top-level 'groups:' list")
-    }
-    guard case .sequence(let groupNodes) = groupsNode else {
-      throw file.error("", "'groups' must be a list of groups (each item starting with '- name: ...'), found \(kindName(groupsNode))")
+    let streamNodes = try topLevelList(top, "streams", items: "streams", file: file)
+    let groupNodes = try topLevelList(top, "groups", items: "groups", file: file)
+    guard streamNodes != nil || groupNodes != nil else {
+      throw file.error("", "missing a top-level 'groups:' or 'streams:' list")
     }
 
-    var specs: [FeatureGroupSpec] = []
-    var firstIndexByName: [String: Int] = [:]
-    for (index, groupNode) in groupNodes.enumerated() {
-      let spec = try parseGroup(groupNode, index: index, file: file)
-      if let previous = firstIndexByName[spec.name] {
+    var streams: [FeatureGroupSpec] = []
+    var streamIndexByName: [String: Int] = [:]
+    for (index, node) in (streamNodes ?? []).enumerated() {
+      let spec = try parseStream(node, index: index, file: file)
+      if let previous = streamIndexByName[spec.name] {
+        throw file.error(
+          "",
+          "stream '\(spec.name)' is defined more than once (streams #\(previous + 1) and #\(index + 1)); stream names must be unique"
+        )
+      }
+      streamIndexByName[spec.name] = index
+      streams.append(spec)
+    }
+    var available = knownStreams.filter { $0.value.source == .events }
+    for stream in streams { available[stream.name] = stream }
+
+    var groups: [FeatureGroupSpec] = []
+    var groupIndexByName: [String: Int] = [:]
+    for (index, node) in (groupNodes ?? []).enumerated() {
+      let spec = try parseGroup(node, index: index, streams: available, file: file)
+      if let previous = groupIndexByName[spec.name] {
         throw file.error(
           "",
           "group '\(spec.name)' is defined more than once (groups #\(previous + 1) and #\(index + 1)); group names must be unique"
         )
       }
-      firstIndexByName[spec.name] = index
-      specs.append(spec)
+      if let stream = streamIndexByName[spec.name] {
+        throw file.error(
+          "",
+          "'\(spec.name)' is defined both as a stream (streams #\(stream + 1)) and as a group (groups #\(index + 1)); streams and groups share one namespace, so rename one"
+        )
+      }
+      groupIndexByName[spec.name] = index
+      groups.append(spec)
     }
-    return specs
+    return streams + groups
+  }
+
+  /// The streams that the aggregate groups among `specs` read but `specs` does not define, sorted:
+  /// the ones to look up among the registered streams (`parse(yaml:fileName:knownStreams:)`).
+  public static func externalStreams(of specs: [FeatureGroupSpec]) -> [String] {
+    let defined = Set(specs.filter { $0.source == .events }.map(\.name))
+    return Set(specs.compactMap { $0.source.stream?.name }).subtracting(defined).sorted()
   }
 
   /// Parses a duration: a whole number followed by `s`, `m`, `h`, `d` or `w`, or a plain whole number of
@@ -115,32 +185,70 @@ public enum DefinitionFile {
     return overflow ? nil : seconds
   }
 
+  /// The items of the top-level list `key` (nil when the key is absent or null).
+  private static func topLevelList(_ top: [String: Node], _ key: String, items: String, file: Context) throws(StrataError) -> [Node]? {
+    guard let node = top[key], !isNull(node) else { return nil }
+    guard case .sequence(let nodes) = node else {
+      throw file.error("", "'\(key)' must be a list of \(items) (each item starting with '- name: ...'), found \(kindName(node))")
+    }
+    return Array(nodes)
+  }
+
   // MARK: - Groups and features
 
-  private static func parseGroup(_ node: Node, index: Int, file: Context) throws(StrataError) -> FeatureGroupSpec {
-    var label = "group #\(index + 1)\(lineSuffix(node))"
-    guard case .mapping = node else {
-      throw file.error(label, "expected a mapping with 'name', 'features', ..., found \(kindName(node))")
-    }
-    let fields = try file.mapping(node, what: label, allowed: nil)
-    let name = try file.requiredString(fields, "name", in: label)
-    label = "group '\(name)'"
-    try file.rejectUnknownKeys(fields, allowed: groupKeys, in: label)
-
+  /// The keys a stream and a group share: entity_type, description, owner, refresh_interval.
+  static func parseCommonKeys(_ keys: [String: Node], label: String, file: Context) throws(StrataError) -> (
+    entityType: EntityType, description: String, owner: String, refreshIntervalSeconds: Int64?
+  ) {
     var entityType = EntityType.user
-    if let text = try file.optionalString(fields, "entity_type", in: label) {
+    if let text = try file.optionalString(keys, "entity_type", in: label) {
       guard let parsed = EntityType(rawValue: text.uppercased()) else {
         throw file.error(label, "unknown entity_type '\(text)'; use USER, ITEM or SESSION")
       }
       entityType = parsed
     }
-    let description = try file.optionalString(fields, "description", in: label) ?? ""
-    let owner = try file.optionalString(fields, "owner", in: label) ?? ""
-    let refresh = try file.optionalDuration(fields, "refresh_interval", in: label)
-    let maxAge = try file.optionalDuration(fields, "max_age", in: label, hint: " (omit it for no expiry)")
+    let description = try file.optionalString(keys, "description", in: label) ?? ""
+    let owner = try file.optionalString(keys, "owner", in: label) ?? ""
+    let refresh = try file.optionalDuration(keys, "refresh_interval", in: label)
+    return (entityType, description, owner, refresh)
+  }
 
-    guard let featuresNode = fields["features"], !isNull(featuresNode) else {
-      throw file.error(label, "missing required key 'features' (a list of features, each with 'name' and 'dtype')")
+  /// One item of `groups:`; with a `stream` key an aggregate group (see `parseAggregate`) reading one
+  /// of `streams`, if there, by name.
+  private static func parseGroup(
+    _ node: Node, index: Int, streams: [String: FeatureGroupSpec], file: Context
+  ) throws(StrataError) -> FeatureGroupSpec {
+    var label = "group #\(index + 1)\(lineSuffix(node))"
+    guard case .mapping = node else {
+      throw file.error(label, "expected a mapping with 'name', 'features', ..., found \(kindName(node))")
+    }
+    let keys = try file.mapping(node, what: label, allowed: nil)
+    let name = try file.requiredString(keys, "name", in: label)
+    label = "group '\(name)'"
+    if keys["fields"] != nil {
+      throw file.error(
+        label,
+        "unknown key 'fields': a group lists its 'features'; a stream, which lists 'fields', is declared under the top-level 'streams:'")
+    }
+    try file.rejectUnknownKeys(keys, allowed: groupKeys, in: label)
+
+    let common = try parseCommonKeys(keys, label: label, file: file)
+    let stream = try file.optionalString(keys, "stream", in: label)
+    if stream?.isEmpty == true { throw file.error(label, "'stream' must not be empty") }
+    var maxAge: Int64?
+    if let stream {
+      if let node = keys["max_age"], !isNull(node) {
+        throw file.error(
+          label,
+          "max_age does not apply to a group over a stream (stream: \(stream)): each feature's window bounds the events it reads; remove it")
+      }
+    } else {
+      maxAge = try file.optionalDuration(keys, "max_age", in: label, hint: " (omit it for no expiry)")
+    }
+
+    guard let featuresNode = keys["features"], !isNull(featuresNode) else {
+      let each = stream == nil ? "'name' and 'dtype'" : "'name', 'field', 'function' and 'window'"
+      throw file.error(label, "missing required key 'features' (a list of features, each with \(each))")
     }
     guard case .sequence(let featureNodes) = featuresNode else {
       throw file.error(label, "'features' must be a list (each item starting with '- name: ...'), found \(kindName(featuresNode))")
@@ -148,43 +256,61 @@ public enum DefinitionFile {
     var features: [FeatureSpec] = []
     features.reserveCapacity(featureNodes.count)
     for (featureIndex, featureNode) in featureNodes.enumerated() {
-      features.append(try parseFeature(featureNode, index: featureIndex, group: label, file: file))
+      if let stream {
+        features.append(
+          try parseAggregate(
+            featureNode, index: featureIndex, group: label, stream: stream, streamSpec: streams[stream], file: file))
+      } else {
+        features.append(try parseFeature(featureNode, index: featureIndex, group: label, file: file))
+      }
     }
 
     let spec = FeatureGroupSpec(
       name: name,
-      entityType: entityType,
-      description: description,
-      owner: owner,
-      refreshIntervalSeconds: refresh,
+      entityType: common.entityType,
+      description: common.description,
+      owner: common.owner,
+      refreshIntervalSeconds: common.refreshIntervalSeconds,
       maxAgeSeconds: maxAge,
-      features: features
+      features: features,
+      source: stream.map { .aggregates(stream: $0, streamVersion: 0) } ?? .rows
     )
+    try validate(spec, file: file)
+    return spec
+  }
+
+  /// `spec.validate()`, its message prefixed with the file name.
+  static func validate(_ spec: FeatureGroupSpec, file: Context) throws(StrataError) {
     do {
       try spec.validate()
     } catch {
       throw StrataError(error.code, "\(file.fileName): \(error.message)")
     }
-    return spec
   }
 
+  /// A feature of a group of rows: name, dtype, default, description.
   private static func parseFeature(_ node: Node, index: Int, group: String, file: Context) throws(StrataError) -> FeatureSpec {
     var label = "\(group), feature #\(index + 1)\(lineSuffix(node))"
     guard case .mapping = node else {
       throw file.error(label, "expected a mapping with 'name' and 'dtype', found \(kindName(node))")
     }
-    let fields = try file.mapping(node, what: label, allowed: nil)
-    let name = try file.requiredString(fields, "name", in: label)
+    let keys = try file.mapping(node, what: label, allowed: nil)
+    let name = try file.requiredString(keys, "name", in: label)
     label = "\(group), feature '\(name)'"
-    try file.rejectUnknownKeys(fields, allowed: featureKeys, in: label)
+    if let key = aggregationKeys.first(where: { keys[$0] != nil }) {
+      throw file.error(
+        label,
+        "unknown key '\(key)': field, function and window define an aggregate, but \(group) reads no stream; set the group's stream (stream: NAME) to aggregate a stream's fields")
+    }
+    try file.rejectUnknownKeys(keys, allowed: featureKeys, in: label)
 
-    let dtypeText = try file.requiredString(fields, "dtype", in: label)
+    let dtypeText = try file.requiredString(keys, "dtype", in: label)
     guard let dtype = DType(parsing: dtypeText) else {
       throw file.error(label, "unknown dtype '\(dtypeText)'; use FLOAT, INT, STRING or EMBEDDING(dim)")
     }
-    let description = try file.optionalString(fields, "description", in: label) ?? ""
+    let description = try file.optionalString(keys, "description", in: label) ?? ""
     var defaultValue: FeatureValue?
-    if let node = fields["default"], !isNull(node) {
+    if let node = keys["default"], !isNull(node) {
       defaultValue = try parseDefault(node, dtype: dtype, label: label, file: file)
     }
     return FeatureSpec(name: name, dtype: dtype, defaultValue: defaultValue, description: description)
@@ -192,7 +318,7 @@ public enum DefinitionFile {
 
   /// Converts a `default:` node to a value of `dtype`. Embedding length and finiteness are left to
   /// `FeatureGroupSpec.validate()`.
-  private static func parseDefault(_ node: Node, dtype: DType, label: String, file: Context) throws(StrataError) -> FeatureValue {
+  static func parseDefault(_ node: Node, dtype: DType, label: String, file: Context) throws(StrataError) -> FeatureValue {
     switch dtype {
     case .string:
       guard case .scalar(let scalar) = node else {
@@ -236,178 +362,5 @@ public enum DefinitionFile {
       }
       return .embedding(values)
     }
-  }
-
-  // MARK: - Helpers
-
-  /// The file name and error construction shared by the parse functions.
-  struct Context {
-    let fileName: String
-
-    func error(_ label: String, _ message: String) -> StrataError {
-      label.isEmpty ? .invalidArgument("\(fileName): \(message)") : .invalidArgument("\(fileName): \(label): \(message)")
-    }
-
-    /// The mapping's entries keyed by their (string) key. Throws on a non-string or duplicate key and, when
-    /// `allowed` is given, on a key not in it.
-    func mapping(_ node: Node, what label: String, allowed: [String]?) throws(StrataError) -> [String: Node] {
-      guard case .mapping(let mapping) = node else {
-        throw error(label, "expected a mapping, found \(DefinitionFile.kindName(node))")
-      }
-      var result: [String: Node] = [:]
-      for (keyNode, value) in mapping {
-        guard case .scalar(let scalar) = keyNode else {
-          throw error(label, "keys must be plain words, found \(DefinitionFile.kindName(keyNode))\(DefinitionFile.lineSuffix(keyNode))")
-        }
-        let key = scalar.string
-        // Yams rejects identical keys itself; this also catches keys that differ only in YAML type (`1` vs "1").
-        guard result[key] == nil else {
-          throw error(label, "key '\(key)' appears more than once\(DefinitionFile.lineSuffix(keyNode)); each key may appear only once")
-        }
-        result[key] = value
-      }
-      if let allowed { try rejectUnknownKeys(result, allowed: allowed, in: label) }
-      return result
-    }
-
-    func rejectUnknownKeys(_ fields: [String: Node], allowed: [String], in label: String) throws(StrataError) {
-      // Sorted so the reported key does not depend on dictionary order.
-      for key in fields.keys.sorted() where !allowed.contains(key) {
-        var message = "unknown key '\(key)'"
-        if let suggestion = DefinitionFile.closest(to: key, in: allowed) {
-          message += "; did you mean '\(suggestion)'?"
-        } else {
-          message += "."
-        }
-        message += " Allowed keys: \(allowed.joined(separator: ", "))"
-        throw error(label, message)
-      }
-    }
-
-    func optionalString(_ fields: [String: Node], _ key: String, in label: String) throws(StrataError) -> String? {
-      guard let node = fields[key], !DefinitionFile.isNull(node) else { return nil }
-      guard case .scalar(let scalar) = node else {
-        throw error(label, "'\(key)' must be a single value, found \(DefinitionFile.kindName(node))")
-      }
-      return scalar.string
-    }
-
-    func requiredString(_ fields: [String: Node], _ key: String, in label: String) throws(StrataError) -> String {
-      guard let value = try optionalString(fields, key, in: label) else {
-        throw error(label, "missing required key '\(key)'")
-      }
-      guard !value.isEmpty else { throw error(label, "'\(key)' must not be empty") }
-      return value
-    }
-
-    func optionalDuration(_ fields: [String: Node], _ key: String, in label: String, hint: String = "") throws(StrataError) -> Int64? {
-      guard let text = try optionalString(fields, key, in: label) else { return nil }
-      if text.hasPrefix("-") || DefinitionFile.parseDuration(text) == 0 {
-        throw error(label, "\(key) must be positive\(hint), got '\(text)'")
-      }
-      guard let seconds = DefinitionFile.parseDuration(text) else {
-        throw error(
-          label,
-          "\(key) '\(text)' is not a duration; use a whole number followed by s, m, h, d or w (e.g. 30s, 5m, 1h, 1d, 2w), or a whole number of seconds"
-        )
-      }
-      return seconds
-    }
-  }
-
-  static func isNull(_ node: Node) -> Bool {
-    guard case .scalar(let scalar) = node, isPlain(scalar) else { return false }
-    return tagName(node) == .null
-  }
-
-  /// The resolved tag of a node (`Tag.name` itself is not public).
-  static func tagName(_ node: Node) -> Tag.Name {
-    Tag.Name(rawValue: node.tag.rawValue)
-  }
-
-  static func isPlain(_ scalar: Node.Scalar) -> Bool {
-    scalar.style == .plain || scalar.style == .any
-  }
-
-  /// The numeric value of a plain int or float scalar.
-  static func number(_ scalar: Node.Scalar, tag: Tag.Name) -> Double? {
-    switch tag {
-    case .int: Int64.construct(from: scalar).map(Double.init)
-    case .float: Double.construct(from: scalar)
-    default: nil
-    }
-  }
-
-  static func shown(_ node: Node) -> String {
-    guard case .scalar(let scalar) = node else { return "(\(kindName(node)))" }
-    return isPlain(scalar) ? scalar.string : "'\(scalar.string)'"
-  }
-
-  static func kindName(_ node: Node) -> String {
-    switch node {
-    case .scalar(let scalar): "the value '\(scalar.string)'"
-    case .mapping: "a mapping"
-    case .sequence: "a list"
-    case .alias: "an alias"
-    }
-  }
-
-  static func lineSuffix(_ node: Node) -> String {
-    node.mark.map { " (line \($0.line))" } ?? ""
-  }
-
-  /// The allowed key closest to a mistyped one (edit distance at most 3), if any.
-  static func closest(to key: String, in candidates: [String]) -> String? {
-    let best = candidates.map { ($0, editDistance(Array(key.utf8), Array($0.utf8))) }.min { $0.1 < $1.1 }
-    guard let best, best.1 <= min(3, max(1, key.utf8.count / 2)) else { return nil }
-    return best.0
-  }
-
-  static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
-    if a.isEmpty { return b.count }
-    var previous = Array(0...b.count)
-    var current = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-      current[0] = i
-      for j in stride(from: 1, through: b.count, by: 1) {
-        current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-      }
-      swap(&previous, &current)
-    }
-    return previous[b.count]
-  }
-
-  /// Converts a Yams error to an INVALID_ARGUMENT naming the file and, when Yams knows it, the line and column.
-  static func syntaxError(_ error: any Error, fileName: String) -> StrataError {
-    guard let yamlError = error as? YamlError else {
-      return StrataError(.invalidArgument, "\(fileName): invalid YAML", cause: error)
-    }
-    switch yamlError {
-    case .scanner(let context, let problem, let mark, _),
-      .parser(let context, let problem, let mark, _),
-      .composer(let context, let problem, let mark, _):
-      var message = "\(fileName) line \(mark.line), column \(mark.column): invalid YAML: \(problem)"
-      if let context {
-        message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
-      }
-      return .invalidArgument(message)
-    case .reader(let problem, let offset, _, let yaml):
-      if let offset, let line = lineNumber(ofCharacterOffset: offset, in: yaml) {
-        return .invalidArgument("\(fileName) line \(line): invalid YAML: \(problem)")
-      }
-      return .invalidArgument("\(fileName): invalid YAML: \(problem)")
-    case .duplicatedKeysInMapping(let duplicates, let context):
-      let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
-      return .invalidArgument(
-        "\(fileName) line \(context.mark.line): duplicate key \(keys) in the same mapping (first occurrence on this line); each key may appear only once, so remove or rename the repeated one"
-      )
-    default:
-      return .invalidArgument("\(fileName): invalid YAML: \(yamlError)")
-    }
-  }
-
-  private static func lineNumber(ofCharacterOffset offset: Int, in text: String) -> Int? {
-    guard offset >= 0, offset <= text.count else { return nil }
-    return text.prefix(offset).reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
   }
 }

@@ -6,17 +6,17 @@ internal import SwiftProtobuf
 
 struct GroupsCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "groups", abstract: "List every feature group version.")
+    commandName: "groups", abstract: "List every feature group and stream version.")
 
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
     let response = try await client.withFeatureStore { try await $0.listFeatureGroups(.init()) }
-    var rows = [["GROUP", "VERSION", "STATUS", "ENTITY", "FEATURES", "MAX AGE", "REFRESH", "OWNER"]]
+    var rows = [["GROUP", "VERSION", "STATUS", "KIND", "ENTITY", "FEATURES", "MAX AGE", "REFRESH", "OWNER"]]
     for g in response.groups {
       let group = try FeatureGroup(proto: g)
       rows.append([
-        group.name, String(group.version), group.status.rawValue, group.spec.entityType.rawValue,
+        group.name, String(group.version), group.status.rawValue, GroupKindText.kind(group.spec.source), group.spec.entityType.rawValue,
         String(group.spec.features.count), DurationText.format(group.spec.maxAgeSeconds),
         DurationText.format(group.spec.refreshIntervalSeconds), group.spec.owner,
       ])
@@ -31,7 +31,7 @@ struct GroupsCommand: AsyncParsableCommand {
 
 struct DescribeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "describe", abstract: "Show one feature group version (GROUP or GROUP@VERSION).")
+    commandName: "describe", abstract: "Show one feature group or stream version (GROUP or GROUP@VERSION).")
 
   @Argument(help: "GROUP (latest ACTIVE version) or GROUP@VERSION.") var group: String
   @OptionGroup var client: ClientOptions
@@ -44,20 +44,47 @@ struct DescribeCommand: AsyncParsableCommand {
     }
     let response = try await client.withFeatureStore { try await $0.getFeatureGroup(request) }
     let g = try FeatureGroup(proto: response.group)
-    print("group:        \(g.qualifiedName)  (\(g.status.rawValue))")
+    print("\(g.spec.source == .events ? "stream: " : "group:  ")      \(g.qualifiedName)  (\(g.status.rawValue))")
+    print("kind:         \(GroupKindText.kind(g.spec.source))")
     print("entity type:  \(g.spec.entityType.rawValue)")
     if !g.spec.description.isEmpty { print("description:  \(g.spec.description)") }
     if !g.spec.owner.isEmpty { print("owner:        \(g.spec.owner)") }
     print("refresh:      \(DurationText.format(g.spec.refreshIntervalSeconds))")
-    print("max age:      \(DurationText.format(g.spec.maxAgeSeconds))")
+    if g.spec.source.stream == nil { print("max age:      \(DurationText.format(g.spec.maxAgeSeconds))") }
     print("created at:   \(g.createdAt)")
     print("versions:     " + response.versions.map { "\($0.version) (\(GroupStatus(proto: $0.status)?.rawValue ?? "?"))" }.joined(separator: ", "))
     print("")
-    var rows = [["FEATURE", "DTYPE", "DEFAULT", "DESCRIPTION"]]
-    for f in g.spec.features {
-      rows.append([f.name, f.dtype.description, f.defaultValue.map { ValueText.format($0) } ?? "-", f.description])
+    print(Table.render(GroupKindText.featureRows(g.spec)))
+  }
+}
+
+/// How `groups` and `describe` show a group's source and its features.
+enum GroupKindText {
+  /// `rows`, `stream`, or `aggregates of purchases@2`.
+  static func kind(_ source: GroupSource) -> String {
+    switch source {
+    case .rows: "rows"
+    case .events: "stream"
+    case .aggregates(let stream, let version): version == 0 ? "aggregates of \(stream)" : "aggregates of \(stream)@\(version)"
     }
-    print(Table.render(rows))
+  }
+
+  /// The feature table with its header: name, type, default, description; a stream's fields have no
+  /// default; an aggregate also shows what it computes, e.g. `sum(amount) over 5m`.
+  static func featureRows(_ spec: FeatureGroupSpec) -> [[String]] {
+    func defaultText(_ f: FeatureSpec) -> String { f.defaultValue.map { ValueText.format($0) } ?? "-" }
+    switch spec.source {
+    case .rows:
+      return [["FEATURE", "DTYPE", "DEFAULT", "DESCRIPTION"]]
+        + spec.features.map { [$0.name, $0.dtype.description, defaultText($0), $0.description] }
+    case .events:
+      return [["FIELD", "DTYPE", "DESCRIPTION"]] + spec.features.map { [$0.name, $0.dtype.description, $0.description] }
+    case .aggregates:
+      return [["FEATURE", "DTYPE", "AGGREGATE", "DEFAULT", "DESCRIPTION"]]
+        + spec.features.map {
+          [$0.name, $0.dtype.description, $0.aggregation?.description ?? "-", defaultText($0), $0.description]
+        }
+    }
   }
 }
 

@@ -12,9 +12,9 @@ struct IngestCommand: AsyncParsableCommand {
     commandName: "ingest",
     abstract: "Write the rows of a CSV file into a feature group.",
     discussion: """
-      Columns: entity_id, event_timestamp (RFC 3339 or epoch seconds/milliseconds), optionally
-      created_timestamp, and any features of the group (an empty cell is a null). Rows are streamed in
-      batches; each batch is committed atomically. A bad row stops the ingest at that row: the batches
+      Columns: entity_id, event_timestamp (RFC 3339 or epoch seconds/milliseconds), optionally \
+      created_timestamp, and any features of the group (an empty cell is a null). Rows are streamed in \
+      batches; each batch is committed atomically. A bad row stops the ingest at that row: the batches \
       before it stay committed and the summary says how many rows that was.
       """)
 
@@ -34,12 +34,7 @@ struct IngestCommand: AsyncParsableCommand {
   }
 
   private func level() throws -> Strata_V1_Consistency {
-    switch consistency.uppercased() {
-    case "ONE": .one
-    case "QUORUM": .quorum
-    case "ALL": .all
-    default: throw ValidationError("--consistency must be ONE, QUORUM or ALL, got '\(consistency)'")
-    }
+    try ConsistencyArgument.parse(consistency)
   }
 
   func run() async throws {
@@ -130,6 +125,18 @@ enum GroupArgument {
       throw ValidationError("'\(text)' has an invalid version; write GROUP or GROUP@N with N >= 1")
     }
     return (String(text[..<at]), v)
+  }
+}
+
+/// Parses `--consistency`: ONE, QUORUM or ALL, case-insensitively.
+enum ConsistencyArgument {
+  static func parse(_ text: String) throws -> Strata_V1_Consistency {
+    switch text.uppercased() {
+    case "ONE": .one
+    case "QUORUM": .quorum
+    case "ALL": .all
+    default: throw ValidationError("--consistency must be ONE, QUORUM or ALL, got '\(text)'")
+    }
   }
 }
 

@@ -1,10 +1,11 @@
 public import StrataCore
 
-/// How the columns of a CSV file map onto a feature group's write batches.
+/// How the columns of a CSV file map onto a feature group's write batches (or a stream's event
+/// batches: the stream is the group, its fields the features).
 ///
 /// Required columns: `entity_id` and `event_timestamp`; optional `created_timestamp`; every other column
 /// must be a feature of the group (a typo is an error, not a silently dropped column). Features of the
-/// group without a column are written as null.
+/// group without a column are written as null. Messages say "field" instead of "feature" for a stream.
 public struct IngestPlan: Sendable {
   public let group: FeatureGroup
   public let fileName: String
@@ -14,10 +15,14 @@ public struct IngestPlan: Sendable {
   /// (CSV column index, dtype) per written feature, in the order of `featureNames`.
   let featureColumns: [(column: Int, dtype: DType)]
   public let featureNames: [String]
+  /// "field" for a stream, "feature" otherwise.
+  let noun: String
 
   public init(header: [String], group: FeatureGroup, fileName: String) throws(StrataError) {
     self.group = group
     self.fileName = fileName
+    let noun = group.spec.source == .events ? "field" : "feature"
+    self.noun = noun
     var entity: Int?
     var event: Int?
     var created: Int?
@@ -37,7 +42,7 @@ public struct IngestPlan: Sendable {
         guard let index = group.featureIndex(named: name) else {
           let known = group.spec.features.map(\.name).joined(separator: ", ")
           throw .invalidArgument(
-            "\(fileName): column '\(name)' is not a feature of \(group.qualifiedName) (features: \(known)); the other allowed columns are entity_id, event_timestamp, created_timestamp")
+            "\(fileName): column '\(name)' is not a \(noun) of \(group.qualifiedName) (\(noun)s: \(known)); the other allowed columns are entity_id, event_timestamp, created_timestamp")
         }
         features.append((i, group.spec.features[index].dtype))
         names.append(name)
@@ -46,7 +51,7 @@ public struct IngestPlan: Sendable {
     guard let entity else { throw .invalidArgument("\(fileName): the header has no 'entity_id' column") }
     guard let event else { throw .invalidArgument("\(fileName): the header has no 'event_timestamp' column") }
     guard !features.isEmpty else {
-      throw .invalidArgument("\(fileName): the header names no feature of \(group.qualifiedName)")
+      throw .invalidArgument("\(fileName): the header names no \(noun) of \(group.qualifiedName)")
     }
     self.entityColumn = entity
     self.eventColumn = event
@@ -81,7 +86,7 @@ public struct IngestPlan: Sendable {
     for (k, fc) in featureColumns.enumerated() {
       switch ValueText.parse(record[fc.column], as: fc.dtype) {
       case .success(let v): values.append(v)
-      case .failure(let e): throw fail(featureNames[k], "\(e.message) (the feature is \(fc.dtype))")
+      case .failure(let e): throw fail(featureNames[k], "\(e.message) (the \(noun) is \(fc.dtype))")
       }
     }
     return (entity, event, created, values)

@@ -7,14 +7,15 @@ public struct StrataCommand: AsyncParsableCommand {
     commandName: "strata",
     abstract: "Strata: a feature store for machine learning.",
     discussion: """
-      Start a node with `strata serve` (data in ./strata-data, gRPC on 127.0.0.1:7400), then register
-      feature groups with `strata apply`, load data with `strata ingest`, read it back with `strata get`
-      (online) and `strata join` (point-in-time training data).
+      Start a node with `strata serve` (data in ./strata-data, gRPC on 127.0.0.1:7400), then register \
+      feature groups and streams with `strata apply`, load data with `strata ingest` (rows) and \
+      `strata push` (events), read it back with `strata get` (online) and `strata join` (point-in-time \
+      training data).
       """,
     version: "0.1.0",
     subcommands: [
       ServeCommand.self, ApplyCommand.self, GroupsCommand.self, DescribeCommand.self, SetStatusCommand.self, IngestCommand.self,
-      GetCommand.self, JoinCommand.self, StatusCommand.self, RepairCommand.self, ClusterCommand.self, BenchCommand.self,
+      PushCommand.self, GetCommand.self, JoinCommand.self, StatusCommand.self, RepairCommand.self, ClusterCommand.self, BenchCommand.self,
     ])
 
   public init() {}
