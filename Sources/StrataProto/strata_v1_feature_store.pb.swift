@@ -945,10 +945,6 @@ public nonisolated struct Strata_V1_JoinedBatch: Sendable {
   /// order of first appearance there.
   public var rowOrders: [Strata_V1_JoinedRowOrder] = []
 
-  /// Only when the request set `with_freshness`: one entry per distinct group version of `columns`, in
-  /// order of first appearance there (rows_total unset).
-  public var freshness: [Strata_V1_GroupWriteStatus] = []
-
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2554,7 +2550,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
 
 nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JoinedBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0\u{3}row_orders\0\u{1}freshness\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}row_count\0\u{1}columns\0\u{3}row_orders\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2565,7 +2561,6 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.rowCount) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.rowOrders) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.freshness) }()
       default: break
       }
     }
@@ -2581,9 +2576,6 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
     if !self.rowOrders.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.rowOrders, fieldNumber: 3)
     }
-    if !self.freshness.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.freshness, fieldNumber: 4)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2591,7 +2583,6 @@ nonisolated extension Strata_V1_JoinedBatch: SwiftProtobuf.Message, SwiftProtobu
     if lhs.rowCount != rhs.rowCount {return false}
     if lhs.columns != rhs.columns {return false}
     if lhs.rowOrders != rhs.rowOrders {return false}
-    if lhs.freshness != rhs.freshness {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -646,12 +646,12 @@ class RegisteredGroup:
 # The YAML definition file (mirrors Sources/StrataCLI/DefinitionFile.swift)
 # ----------------------------------------------------------------------------------------------------
 
-GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "stream", "features"]
+GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream"]
 FEATURE_KEYS = ["name", "dtype", "default", "description"]
 STREAM_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "fields"]
 FIELD_KEYS = ["name", "dtype", "description"]
 AGGREGATE_KEYS = ["name", "field", "function", "window", "default", "description"]
-TOP_LEVEL_KEYS = ["streams", "groups"]
+TOP_LEVEL_KEYS = ["groups", "streams"]
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -692,17 +692,17 @@ def parse_definitions(text: str, file_name: str = "<definitions>") -> list[Featu
         raise InvalidArgument(f"{file_name}: invalid YAML: {e}") from None
     ctx = _Context(file_name)
     if root is None or _is_null(root):
-        raise ctx.error("", "the file is empty; expected a top-level 'groups:' list")
+        raise ctx.error("", "the file is empty; expected a top-level 'groups:' or 'streams:' list")
     _reject_duplicate_keys(root, file_name)
     if not isinstance(root, yaml.MappingNode):
-        raise ctx.error("", f"expected a mapping with a 'groups:' list at the top level, found {_kind(root)}")
+        raise ctx.error("", f"expected a mapping with a 'groups:' or 'streams:' list at the top level, found {_kind(root)}")
     top = ctx.mapping(root, "", TOP_LEVEL_KEYS)
     streams_node = top.get("streams")
     groups_node = top.get("groups")
     has_streams = streams_node is not None and not _is_null(streams_node)
     has_groups = groups_node is not None and not _is_null(groups_node)
     if not has_groups and not has_streams:
-        raise ctx.error("", "missing the top-level 'groups:' list")
+        raise ctx.error("", "missing a top-level 'groups:' or 'streams:' list")
     specs: list[FeatureGroup] = []
     first_index: dict[str, str] = {}
     if has_streams:

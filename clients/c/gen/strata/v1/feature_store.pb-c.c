@@ -3345,7 +3345,7 @@ const ProtobufCMessageDescriptor strata__v1__write_features_response__descriptor
   (ProtobufCMessageInit) strata__v1__write_features_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__field_descriptors[5] =
 {
   {
     "entity_ids",
@@ -3395,17 +3395,30 @@ static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "with_freshness",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetOnlineFeaturesRequest, with_freshness),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_online_features_request__field_indices_by_name[] = {
   2,   /* field[2] = consistency */
   0,   /* field[0] = entity_ids */
   1,   /* field[1] = features */
+  4,   /* field[4] = with_freshness */
   3,   /* field[3] = with_row_order */
 };
 static const ProtobufCIntRange strata__v1__get_online_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descriptor =
 {
@@ -3415,14 +3428,14 @@ const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descri
   "Strata__V1__GetOnlineFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__GetOnlineFeaturesRequest),
-  4,
+  5,
   strata__v1__get_online_features_request__field_descriptors,
   strata__v1__get_online_features_request__field_indices_by_name,
   1,  strata__v1__get_online_features_request__number_ranges,
   (ProtobufCMessageInit) strata__v1__get_online_features_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__field_descriptors[4] =
 {
   {
     "columns",
@@ -3460,16 +3473,29 @@ static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "freshness",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetOnlineFeaturesResponse, n_freshness),
+    offsetof(Strata__V1__GetOnlineFeaturesResponse, freshness),
+    &strata__v1__group_write_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_online_features_response__field_indices_by_name[] = {
   0,   /* field[0] = columns */
+  3,   /* field[3] = freshness */
   2,   /* field[2] = row_orders */
   1,   /* field[1] = vectors */
 };
 static const ProtobufCIntRange strata__v1__get_online_features_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descriptor =
 {
@@ -3479,7 +3505,7 @@ const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descr
   "Strata__V1__GetOnlineFeaturesResponse",
   "strata.v1",
   sizeof(Strata__V1__GetOnlineFeaturesResponse),
-  3,
+  4,
   strata__v1__get_online_features_response__field_descriptors,
   strata__v1__get_online_features_response__field_indices_by_name,
   1,  strata__v1__get_online_features_response__number_ranges,
@@ -4531,7 +4557,7 @@ const ProtobufCMessageDescriptor strata__v1__node_limits__descriptor =
   (ProtobufCMessageInit) strata__v1__node_limits__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_descriptors[8] =
+static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_descriptors[9] =
 {
   {
     "node_id",
@@ -4629,10 +4655,23 @@ static const ProtobufCFieldDescriptor strata__v1__cluster_node_status__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "groups",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__ClusterNodeStatus, n_groups),
+    offsetof(Strata__V1__ClusterNodeStatus, groups),
+    &strata__v1__group_write_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__cluster_node_status__field_indices_by_name[] = {
   1,   /* field[1] = address */
   5,   /* field[5] = error */
+  8,   /* field[8] = groups */
   7,   /* field[7] = hints_pending */
   0,   /* field[0] = node_id */
   3,   /* field[3] = reachable */
@@ -4643,7 +4682,7 @@ static const unsigned strata__v1__cluster_node_status__field_indices_by_name[] =
 static const ProtobufCIntRange strata__v1__cluster_node_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor =
 {
@@ -4653,14 +4692,14 @@ const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor =
   "Strata__V1__ClusterNodeStatus",
   "strata.v1",
   sizeof(Strata__V1__ClusterNodeStatus),
-  8,
+  9,
   strata__v1__cluster_node_status__field_descriptors,
   strata__v1__cluster_node_status__field_indices_by_name,
   1,  strata__v1__cluster_node_status__number_ranges,
   (ProtobufCMessageInit) strata__v1__cluster_node_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__group_write_status__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__group_write_status__field_descriptors[7] =
 {
   {
     "group",
@@ -4710,17 +4749,56 @@ static const ProtobufCFieldDescriptor strata__v1__group_write_status__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "freshness",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GroupWriteStatus, freshness),
+    &strata__v1__freshness_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tier",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GroupWriteStatus, tier),
+    &strata__v1__freshness_tier__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refresh_interval_seconds",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GroupWriteStatus, refresh_interval_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__group_write_status__field_indices_by_name[] = {
+  4,   /* field[4] = freshness */
   0,   /* field[0] = group */
   2,   /* field[2] = last_write_micros */
+  6,   /* field[6] = refresh_interval_seconds */
   3,   /* field[3] = rows_total */
+  5,   /* field[5] = tier */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange strata__v1__group_write_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor =
 {
@@ -4730,7 +4808,7 @@ const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor =
   "Strata__V1__GroupWriteStatus",
   "strata.v1",
   sizeof(Strata__V1__GroupWriteStatus),
-  4,
+  7,
   strata__v1__group_write_status__field_descriptors,
   strata__v1__group_write_status__field_indices_by_name,
   1,  strata__v1__group_write_status__number_ranges,
@@ -4767,6 +4845,72 @@ const ProtobufCEnumDescriptor strata__v1__consistency__descriptor =
   strata__v1__consistency__enum_values_by_name,
   1,
   strata__v1__consistency__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue strata__v1__freshness_state__enum_values_by_number[5] =
+{
+  { "FRESHNESS_STATE_UNSPECIFIED", "STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_UNSPECIFIED", 0 },
+  { "FRESHNESS_STATE_FRESH", "STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_FRESH", 1 },
+  { "FRESHNESS_STATE_LATE", "STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_LATE", 2 },
+  { "FRESHNESS_STATE_ALERT", "STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_ALERT", 3 },
+  { "FRESHNESS_STATE_UNTRACKED", "STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_UNTRACKED", 4 },
+};
+static const ProtobufCIntRange strata__v1__freshness_state__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex strata__v1__freshness_state__enum_values_by_name[5] =
+{
+  { "FRESHNESS_STATE_ALERT", 3 },
+  { "FRESHNESS_STATE_FRESH", 1 },
+  { "FRESHNESS_STATE_LATE", 2 },
+  { "FRESHNESS_STATE_UNSPECIFIED", 0 },
+  { "FRESHNESS_STATE_UNTRACKED", 4 },
+};
+const ProtobufCEnumDescriptor strata__v1__freshness_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.FreshnessState",
+  "FreshnessState",
+  "Strata__V1__FreshnessState",
+  "strata.v1",
+  5,
+  strata__v1__freshness_state__enum_values_by_number,
+  5,
+  strata__v1__freshness_state__enum_values_by_name,
+  1,
+  strata__v1__freshness_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue strata__v1__freshness_tier__enum_values_by_number[4] =
+{
+  { "FRESHNESS_TIER_UNSPECIFIED", "STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_UNSPECIFIED", 0 },
+  { "FRESHNESS_TIER_BATCH", "STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_BATCH", 1 },
+  { "FRESHNESS_TIER_NEAR_REAL_TIME", "STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_NEAR_REAL_TIME", 2 },
+  { "FRESHNESS_TIER_STREAMING", "STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_STREAMING", 3 },
+};
+static const ProtobufCIntRange strata__v1__freshness_tier__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex strata__v1__freshness_tier__enum_values_by_name[4] =
+{
+  { "FRESHNESS_TIER_BATCH", 1 },
+  { "FRESHNESS_TIER_NEAR_REAL_TIME", 2 },
+  { "FRESHNESS_TIER_STREAMING", 3 },
+  { "FRESHNESS_TIER_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor strata__v1__freshness_tier__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.FreshnessTier",
+  "FreshnessTier",
+  "Strata__V1__FreshnessTier",
+  "strata.v1",
+  4,
+  strata__v1__freshness_tier__enum_values_by_number,
+  4,
+  strata__v1__freshness_tier__enum_values_by_name,
+  1,
+  strata__v1__freshness_tier__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[12] =

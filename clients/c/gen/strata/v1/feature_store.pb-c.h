@@ -126,6 +126,26 @@ typedef enum _Strata__V1__Consistency {
   STRATA__V1__CONSISTENCY__CONSISTENCY_ALL = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__CONSISTENCY)
 } Strata__V1__Consistency;
+typedef enum _Strata__V1__FreshnessState {
+  STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_UNSPECIFIED = 0,
+  STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_FRESH = 1,
+  STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_LATE = 2,
+  STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_ALERT = 3,
+  STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_UNTRACKED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__FRESHNESS_STATE)
+} Strata__V1__FreshnessState;
+/*
+ * From the refresh interval: BATCH >= 1 day, NEAR_REAL_TIME >= 1 hour, STREAMING below; undeclared:
+ * STREAMING for streams and aggregate groups, BATCH for row groups. Clients' caches default their
+ * time-to-live by tier (1 hour for BATCH, 1 minute otherwise).
+ */
+typedef enum _Strata__V1__FreshnessTier {
+  STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_UNSPECIFIED = 0,
+  STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_BATCH = 1,
+  STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_NEAR_REAL_TIME = 2,
+  STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_STREAMING = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__FRESHNESS_TIER)
+} Strata__V1__FreshnessTier;
 
 /* --- messages --- */
 
@@ -593,10 +613,15 @@ struct  Strata__V1__GetOnlineFeaturesRequest
    * version, the order of the row each entity's values came from (row_orders).
    */
   protobuf_c_boolean with_row_order;
+  /*
+   * The answer also carries the freshness of each group version it reads (`freshness`), so that an
+   * inference service can tell a stale feature from a fresh one.
+   */
+  protobuf_c_boolean with_freshness;
 };
 #define STRATA__V1__GET_ONLINE_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_online_features_request__descriptor) \
-    , 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, 0 }
+    , 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, 0, 0 }
 
 
 struct  Strata__V1__GetOnlineFeaturesResponse
@@ -618,10 +643,16 @@ struct  Strata__V1__GetOnlineFeaturesResponse
    */
   size_t n_row_orders;
   Strata__V1__JoinedRowOrder **row_orders;
+  /*
+   * Only when the request set `with_freshness`: one entry per distinct group version of `columns`, in
+   * order of first appearance there (rows_total unset).
+   */
+  size_t n_freshness;
+  Strata__V1__GroupWriteStatus **freshness;
 };
 #define STRATA__V1__GET_ONLINE_FEATURES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_online_features_response__descriptor) \
-    , 0,NULL, 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Strata__V1__FeatureVector
@@ -950,10 +981,16 @@ struct  Strata__V1__ClusterNodeStatus
    * to answer, replayed to it when it answers again.
    */
   uint64_t hints_pending;
+  /*
+   * The node's own write status per group version (its last writes and freshness); empty when
+   * unreachable.
+   */
+  size_t n_groups;
+  Strata__V1__GroupWriteStatus **groups;
 };
 #define STRATA__V1__CLUSTER_NODE_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__cluster_node_status__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 struct  Strata__V1__GroupWriteStatus
@@ -962,14 +999,26 @@ struct  Strata__V1__GroupWriteStatus
   char *group;
   uint32_t version;
   /*
-   * 0 = never written.
+   * 0 = never written. For an aggregate group: its stream's last write.
    */
   int64_t last_write_micros;
   uint64_t rows_total;
+  /*
+   * Freshness against the group's refresh interval (for an aggregate group without one: its
+   * stream's): FRESH when the last write (or, never written, the registration) is at most one interval
+   * old, LATE up to two, ALERT beyond; UNTRACKED without an interval. In a cluster's GetStatus `groups`
+   * and in online answers, the last write is the latest of every reachable node's.
+   */
+  Strata__V1__FreshnessState freshness;
+  Strata__V1__FreshnessTier tier;
+  /*
+   * 0 = not declared.
+   */
+  int64_t refresh_interval_seconds;
 };
 #define STRATA__V1__GROUP_WRITE_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__group_write_status__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_UNSPECIFIED, STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_UNSPECIFIED, 0 }
 
 
 /* Strata__V1__ChangeMembershipRequest methods */
@@ -1921,6 +1970,8 @@ void strata__v1__feature_store__change_membership(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    strata__v1__consistency__descriptor;
+extern const ProtobufCEnumDescriptor    strata__v1__freshness_state__descriptor;
+extern const ProtobufCEnumDescriptor    strata__v1__freshness_tier__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__change_membership_request__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__change_membership_request__action__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__change_membership_response__descriptor;

@@ -14,10 +14,34 @@ class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSISTENCY_ONE: _ClassVar[Consistency]
     CONSISTENCY_QUORUM: _ClassVar[Consistency]
     CONSISTENCY_ALL: _ClassVar[Consistency]
+
+class FreshnessState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRESHNESS_STATE_UNSPECIFIED: _ClassVar[FreshnessState]
+    FRESHNESS_STATE_FRESH: _ClassVar[FreshnessState]
+    FRESHNESS_STATE_LATE: _ClassVar[FreshnessState]
+    FRESHNESS_STATE_ALERT: _ClassVar[FreshnessState]
+    FRESHNESS_STATE_UNTRACKED: _ClassVar[FreshnessState]
+
+class FreshnessTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRESHNESS_TIER_UNSPECIFIED: _ClassVar[FreshnessTier]
+    FRESHNESS_TIER_BATCH: _ClassVar[FreshnessTier]
+    FRESHNESS_TIER_NEAR_REAL_TIME: _ClassVar[FreshnessTier]
+    FRESHNESS_TIER_STREAMING: _ClassVar[FreshnessTier]
 CONSISTENCY_DEFAULT: Consistency
 CONSISTENCY_ONE: Consistency
 CONSISTENCY_QUORUM: Consistency
 CONSISTENCY_ALL: Consistency
+FRESHNESS_STATE_UNSPECIFIED: FreshnessState
+FRESHNESS_STATE_FRESH: FreshnessState
+FRESHNESS_STATE_LATE: FreshnessState
+FRESHNESS_STATE_ALERT: FreshnessState
+FRESHNESS_STATE_UNTRACKED: FreshnessState
+FRESHNESS_TIER_UNSPECIFIED: FreshnessTier
+FRESHNESS_TIER_BATCH: FreshnessTier
+FRESHNESS_TIER_NEAR_REAL_TIME: FreshnessTier
+FRESHNESS_TIER_STREAMING: FreshnessTier
 
 class ChangeMembershipRequest(_message.Message):
     __slots__ = ("action", "node", "replacement", "address", "internode_port", "zone")
@@ -295,26 +319,30 @@ class WriteFeaturesResponse(_message.Message):
     def __init__(self, rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., batches: _Optional[int] = ..., replicas_acknowledged: _Optional[int] = ..., replication_factor: _Optional[int] = ...) -> None: ...
 
 class GetOnlineFeaturesRequest(_message.Message):
-    __slots__ = ("entity_ids", "features", "consistency", "with_row_order")
+    __slots__ = ("entity_ids", "features", "consistency", "with_row_order", "with_freshness")
     ENTITY_IDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     WITH_ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
+    WITH_FRESHNESS_FIELD_NUMBER: _ClassVar[int]
     entity_ids: _containers.RepeatedScalarFieldContainer[str]
     features: _containers.RepeatedScalarFieldContainer[str]
     consistency: Consistency
     with_row_order: bool
-    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., with_row_order: _Optional[bool] = ...) -> None: ...
+    with_freshness: bool
+    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., with_row_order: _Optional[bool] = ..., with_freshness: _Optional[bool] = ...) -> None: ...
 
 class GetOnlineFeaturesResponse(_message.Message):
-    __slots__ = ("columns", "vectors", "row_orders")
+    __slots__ = ("columns", "vectors", "row_orders", "freshness")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
     ROW_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureColumn]
     vectors: _containers.RepeatedCompositeFieldContainer[FeatureVector]
     row_orders: _containers.RepeatedCompositeFieldContainer[JoinedRowOrder]
-    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ..., row_orders: _Optional[_Iterable[_Union[JoinedRowOrder, _Mapping]]] = ...) -> None: ...
+    freshness: _containers.RepeatedCompositeFieldContainer[GroupWriteStatus]
+    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ..., row_orders: _Optional[_Iterable[_Union[JoinedRowOrder, _Mapping]]] = ..., freshness: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ...) -> None: ...
 
 class FeatureVector(_message.Message):
     __slots__ = ("entity_id", "results")
@@ -483,7 +511,7 @@ class NodeLimits(_message.Message):
     def __init__(self, max_rows_per_batch: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., max_entities_per_lookup: _Optional[int] = ..., max_labels_per_message: _Optional[int] = ...) -> None: ...
 
 class ClusterNodeStatus(_message.Message):
-    __slots__ = ("node_id", "address", "ring_share", "reachable", "rows_total", "error", "zone", "hints_pending")
+    __slots__ = ("node_id", "address", "ring_share", "reachable", "rows_total", "error", "zone", "hints_pending", "groups")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RING_SHARE_FIELD_NUMBER: _ClassVar[int]
@@ -492,6 +520,7 @@ class ClusterNodeStatus(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     HINTS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     address: str
     ring_share: float
@@ -500,16 +529,23 @@ class ClusterNodeStatus(_message.Message):
     error: str
     zone: str
     hints_pending: int
-    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., ring_share: _Optional[float] = ..., reachable: _Optional[bool] = ..., rows_total: _Optional[int] = ..., error: _Optional[str] = ..., zone: _Optional[str] = ..., hints_pending: _Optional[int] = ...) -> None: ...
+    groups: _containers.RepeatedCompositeFieldContainer[GroupWriteStatus]
+    def __init__(self, node_id: _Optional[str] = ..., address: _Optional[str] = ..., ring_share: _Optional[float] = ..., reachable: _Optional[bool] = ..., rows_total: _Optional[int] = ..., error: _Optional[str] = ..., zone: _Optional[str] = ..., hints_pending: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ...) -> None: ...
 
 class GroupWriteStatus(_message.Message):
-    __slots__ = ("group", "version", "last_write_micros", "rows_total")
+    __slots__ = ("group", "version", "last_write_micros", "rows_total", "freshness", "tier", "refresh_interval_seconds")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LAST_WRITE_MICROS_FIELD_NUMBER: _ClassVar[int]
     ROWS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     group: str
     version: int
     last_write_micros: int
     rows_total: int
-    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., last_write_micros: _Optional[int] = ..., rows_total: _Optional[int] = ...) -> None: ...
+    freshness: FreshnessState
+    tier: FreshnessTier
+    refresh_interval_seconds: int
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., last_write_micros: _Optional[int] = ..., rows_total: _Optional[int] = ..., freshness: _Optional[_Union[FreshnessState, str]] = ..., tier: _Optional[_Union[FreshnessTier, str]] = ..., refresh_interval_seconds: _Optional[int] = ...) -> None: ...
