@@ -1361,6 +1361,59 @@ static void test_cache_eviction(void) {
     strata_close(c);
 }
 
+/* A new ACTIVE version: an unpinned reference answers from the old one within its TTL, never next to a
+ * reference the node has just resolved to the new one. */
+static void test_cache_new_version(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    strata_status st;
+    REQUIRE(strata_client_enable_cache(c, NULL, &st) == STRATA_OK, "enable");
+    const char *ids[] = {"x"};
+    const char *v[] = {"c_cache_rows:v"};
+    const char *vw[] = {"c_cache_rows:v", "c_cache_rows:w"};
+    strata_result *r = strata_lookup(c, ids, 1, v, 1, 10000, &st);
+    CHECK(r && strata_result_column_version(r, 0) == 1, "version 1");
+    strata_result_free(r);
+    /* Version 2: a second feature. */
+    Strata__V1__FeatureSpec f[2];
+    Strata__V1__FeatureSpec *fp[2] = {&f[0], &f[1]};
+    for (int i = 0; i < 2; i++) {
+        strata__v1__feature_spec__init(&f[i]);
+        f[i].name = i ? "w" : "v";
+        f[i].dtype = STRATA__V1__DTYPE__DTYPE_INT;
+    }
+    Strata__V1__FeatureGroupSpec spec;
+    strata__v1__feature_group_spec__init(&spec);
+    spec.name = "c_cache_rows";
+    spec.entity_type = STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_USER;
+    spec.n_features = 2;
+    spec.features = fp;
+    Strata__V1__FeatureGroupSpec *sp[1] = {&spec};
+    Strata__V1__ApplyFeatureGroupsRequest req = STRATA__V1__APPLY_FEATURE_GROUPS_REQUEST__INIT;
+    req.n_groups = 1;
+    req.groups = sp;
+    strata_call *call = strata_call_unary(c, "ApplyFeatureGroups", &req.base, &strata__v1__apply_feature_groups_response__descriptor, 10000);
+    int code = strata_call_wait(call);
+    CHECK(code == STRATA_OK, "apply version 2: %s", strata_call_message(call));
+    strata_call_free(call);
+    r = strata_lookup(c, ids, 1, v, 1, 10000, &st);
+    CHECK(r && strata_result_column_version(r, 0) == 1, "within the TTL: version 1 from the cache");
+    strata_result_free(r);
+    strata_cache_stats before, cs;
+    strata_cache_stats_get(c, &before);
+    r = strata_lookup(c, ids, 1, vw, 2, 10000, &st);
+    CHECK(r && strata_result_column_count(r) == 2 && strata_result_column_version(r, 0) == 2 && strata_result_column_version(r, 1) == 2,
+          "mixed: both version 2 (%s)", st.message);
+    strata_result_free(r);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == before.hits && cs.misses == before.misses + 2, "asked again without the cache");
+    r = strata_lookup(c, ids, 1, v, 1, 10000, &st);
+    CHECK(r && strata_result_column_version(r, 0) == 2, "then version 2");
+    strata_result_free(r);
+    CHECK(strata_cache_group_ttl(c, "c_cache_rows", 2, NULL, NULL) == 1, "version 2 learned");
+    strata_close(c);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: STRATA_TEST_NOW=SECS [STRATA_BIN=strata] %s HOST:PORT\n", argv[0]);
@@ -1394,6 +1447,7 @@ int main(int argc, char **argv) {
         {"online cache: hits, misses, merged lookups", test_cache_hits_and_merge},
         {"online cache: expiry by TTL", test_cache_expiry},
         {"online cache: LRU eviction", test_cache_eviction},
+        {"online cache: a new version", test_cache_new_version},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int before = g_failures;
