@@ -502,7 +502,10 @@ void strata_cache_options_init(strata_cache_options *options);
  * only while (now - the monotonic time its lookup was sent) < its TTL. How each reference resolves
  * (unpinned: the newest ACTIVE version) is learned from the node's answers and re-confirmed at least
  * once per TTL; a group version's tier is read once with GetFeatureGroup. Answers of every status
- * (DEFAULTED, MISSING, EXPIRED) are cached. The cache belongs to the client: one thread at a time.
+ * (DEFAULTED, MISSING, EXPIRED) are cached. A cached strata_lookup may make more than one call (the
+ * GetFeatureGroup of a new group version; one plain lookup of everything when a reference now resolves
+ * to another version than its cached cells): `timeout_ms` applies to each. The cache belongs to the
+ * client: one thread at a time.
  * Returns STRATA_OK, or STRATA_INVALID_ARGUMENT (bad options) / STRATA_RESOURCE_EXHAUSTED with
  * `status` (may be NULL) set. Freed by strata_close or strata_client_disable_cache. */
 int strata_client_enable_cache(strata_client *client, const strata_cache_options *options, strata_status *status);

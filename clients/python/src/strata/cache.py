@@ -14,6 +14,7 @@ import enum
 import math
 import threading
 import time
+import types
 from typing import Any, Mapping
 
 from .definitions import GroupKind
@@ -147,12 +148,14 @@ class OnlineCache:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise InvalidArgument(f"max_entries must be an integer >= 1, got {max_entries!r}")
         self.max_entries = max_entries
-        self.ttl: dict[Tier, float] = dict(DEFAULT_TTL)
+        tiers = dict(DEFAULT_TTL)
         for k, v in (ttl or {}).items():
             t = _tier(k)
-            self.ttl[t] = _seconds(v, f"ttl[{t.value!r}]")
-        self.ttl_by_group: dict[str, float] = {
-            str(g): _seconds(v, f"ttl_by_group[{g!r}]") for g, v in (ttl_by_group or {}).items()}
+            tiers[t] = _seconds(v, f"ttl[{t.value!r}]")
+        # Read-only: the TTL of a group version is fixed when the cache first learns it.
+        self.ttl: Mapping[Tier, float] = types.MappingProxyType(tiers)
+        self.ttl_by_group: Mapping[str, float] = types.MappingProxyType({
+            str(g): _seconds(v, f"ttl_by_group[{g!r}]") for g, v in (ttl_by_group or {}).items()})
         self._lock = threading.Lock()
         # (group, version, feature, entity) -> (expires_at monotonic, status, has_value, value, event_micros)
         self._entries: collections.OrderedDict = collections.OrderedDict()

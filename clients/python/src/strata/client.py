@@ -454,7 +454,9 @@ class Client:
         With a cache (`Client(cache=strata.OnlineCache(...))` or `enable_cache`), a lookup at the default
         consistency or "ONE" with `use_cache` serves the cells it can from the cache and asks the node,
         in one request, for the others (the entities with a missing cell times the references with a
-        missing cell); "QUORUM" and "ALL" lookups always go to the node and do not touch the cache."""
+        missing cell); "QUORUM" and "ALL" lookups always go to the node and do not touch the cache. A
+        cached lookup may make more than one call (the first lookup of a group version also reads its
+        tier with GetFeatureGroup); `timeout` applies to each."""
         level = _parse_consistency(consistency)
         refs = _feature_list(features)
         if isinstance(entities, (str, bytes)):
