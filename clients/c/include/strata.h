@@ -282,8 +282,9 @@ void strata_call_free(strata_call *call);
 
 typedef struct strata_result strata_result;
 
-/* Synchronous lookup: strata_lookup_async + strata_call_wait. Returns the result (free with
- * strata_result_free) or NULL with `status` set. `status` may be NULL. */
+/* Synchronous lookup: strata_lookup_async + strata_call_wait, or through the client's online cache
+ * when one is enabled (strata_client_enable_cache). Returns the result (free with strata_result_free)
+ * or NULL with `status` set. `status` may be NULL. */
 strata_result *strata_lookup(strata_client *client, const char *const *entity_ids, size_t n_entities,
                              const char *const *features, size_t n_features, int timeout_ms,
                              strata_status *status);
@@ -451,6 +452,85 @@ int strata_push_events(strata_client *client, const char *stream, uint32_t versi
                        size_t n_fields, const strata_event_batch *batches, size_t n_batches,
                        const strata_push_options *options, strata_push_summary *summary,
                        strata_push_answer *answers, strata_status *status);
+
+/* ---- online cache (opt-in) -------------------------------------------------------------------- */
+
+/* A group's kind, the numbers of strata.v1.GroupKind. */
+typedef enum strata_group_kind {
+    STRATA_GROUP_KIND_ROWS = 0,
+    STRATA_GROUP_KIND_STREAM = 1,
+    STRATA_GROUP_KIND_AGGREGATES = 2
+} strata_group_kind;
+
+/* How fresh a group's values are expected to be. */
+typedef enum strata_tier {
+    STRATA_TIER_BATCH = 0,
+    STRATA_TIER_NEAR_REAL_TIME = 1,
+    STRATA_TIER_STREAMING = 2
+} strata_tier;
+
+/* The freshness tier of a group from its registered refresh_interval_seconds and kind (the node uses
+ * the same rule): >= 86400 s BATCH; 3600 ... 86399 s NEAR_REAL_TIME; 1 ... 3599 s STREAMING; not
+ * declared (<= 0): STREAMING for streams and aggregate groups, BATCH for row groups. */
+strata_tier strata_freshness_tier(int64_t refresh_interval_seconds, strata_group_kind kind);
+
+/* "batch", "near_real_time", "streaming" ("unknown" otherwise). Static storage. */
+const char *strata_tier_name(strata_tier tier);
+
+typedef struct strata_cache_options {
+    /* Cells (entity x feature of a group version) held at most; the least recently used go first
+     * (default 100000). */
+    size_t max_entries;
+    /* Seconds a value of each tier is served (defaults 3600, 60, 60); 0 = do not cache that tier. */
+    double ttl_batch_s;
+    double ttl_near_real_time_s;
+    double ttl_streaming_s;
+    /* Per group name, whatever its tier: `n_group_ttls` names and TTLs in seconds (copied by
+     * strata_client_enable_cache). Default none. */
+    const char *const *group_ttl_names;
+    const double *group_ttl_s;
+    size_t n_group_ttls;
+} strata_cache_options;
+
+/* Fills `options` with the defaults. */
+void strata_cache_options_init(strata_cache_options *options);
+
+/* Attaches a new, empty cache to the client (replacing one it had); `options` may be NULL (defaults).
+ * From then on strata_lookup (not strata_lookup_async) serves the cells it finds in the cache and
+ * asks the node, in one GetOnlineFeatures call, for the entities with a missing cell times the
+ * references with a missing cell; the result looks exactly like the node's answer. A cell is served
+ * only while (now - the monotonic time its lookup was sent) < its TTL. How each reference resolves
+ * (unpinned: the newest ACTIVE version) is learned from the node's answers and re-confirmed at least
+ * once per TTL; a group version's tier is read once with GetFeatureGroup. Answers of every status
+ * (DEFAULTED, MISSING, EXPIRED) are cached. A cached strata_lookup may make more than one call (the
+ * GetFeatureGroup of a new group version; one plain lookup of everything when a reference now resolves
+ * to another version than its cached cells): `timeout_ms` applies to each. The cache belongs to the
+ * client: one thread at a time.
+ * Returns STRATA_OK, or STRATA_INVALID_ARGUMENT (bad options) / STRATA_RESOURCE_EXHAUSTED with
+ * `status` (may be NULL) set. Freed by strata_close or strata_client_disable_cache. */
+int strata_client_enable_cache(strata_client *client, const strata_cache_options *options, strata_status *status);
+
+/* Drops the client's cache (if any). */
+void strata_client_disable_cache(strata_client *client);
+
+typedef struct strata_cache_stats {
+    uint64_t hits;        /* requested (entity, column) cells served from the cache */
+    uint64_t misses;      /* requested cells answered by the node */
+    uint64_t evictions;   /* entries dropped to stay within max_entries */
+    uint64_t expirations; /* entries found older than their TTL (and dropped) */
+    uint64_t entries;     /* entries held now */
+} strata_cache_stats;
+
+/* The counters since the cache was enabled or cleared; all 0 without a cache. Returns 1 if the client
+ * has a cache, else 0. */
+int strata_cache_stats_get(const strata_client *client, strata_cache_stats *stats);
+
+/* Drops every entry and what was learned about references and groups; resets the counters. */
+void strata_cache_clear(strata_client *client);
+
+/* What the cache learned of a group version: 1 and `tier` and `ttl_s` (either may be NULL) if known. */
+int strata_cache_group_ttl(const strata_client *client, const char *group, uint32_t version, strata_tier *tier,
+                           double *ttl_s);
 
 #ifdef __cplusplus
 }

@@ -179,7 +179,10 @@ struct strata_client {
     int completed_in_round;
 
     strata_client_stats stats;
+    struct strata_cache *cache; /* NULL: no online cache */
 };
+
+static void cache_free(struct strata_cache *cache);
 
 /* ---- small helpers ----------------------------------------------------------------------------- */
 
@@ -923,6 +926,7 @@ void strata_close(strata_client *c) {
     for (strata_call *call = c->running; call; call = call->next) call->client = NULL;
     for (strata_call *call = c->done_head; call; call = call->done_next) call->client = NULL;
     drop_connection(c);
+    cache_free(c->cache);
     free(c->out);
     free(c);
 }
@@ -1168,8 +1172,17 @@ void strata_call_free(strata_call *call) {
 
 /* ---- lookup results ---------------------------------------------------------------------------- */
 
+static strata_result *cached_lookup(strata_client *c, const char *const *ids, size_t n, const char *const *refs,
+                                   size_t nf, int timeout_ms, strata_status *status);
+
 strata_result *strata_lookup(strata_client *c, const char *const *entity_ids, size_t n_entities,
                              const char *const *features, size_t n_features, int timeout_ms, strata_status *status) {
+    if (c->cache && n_entities > 0 && n_features > 0) {
+        int ok = 1;
+        for (size_t i = 0; i < n_entities && ok; i++) ok = entity_ids[i] != NULL;
+        for (size_t i = 0; i < n_features && ok; i++) ok = features[i] != NULL;
+        if (ok) return cached_lookup(c, entity_ids, n_entities, features, n_features, timeout_ms, status);
+    }
     strata_call *call = strata_lookup_async(c, entity_ids, n_entities, features, n_features, timeout_ms);
     if (!call) {
         set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
@@ -1723,4 +1736,851 @@ int strata_push_events(strata_client *c, const char *stream, uint32_t version, c
     set_status(status, code, "%s", message);
     strata_call_free(call);
     return code;
+}
+
+/* ---- online cache ------------------------------------------------------------------------------ */
+
+strata_tier strata_freshness_tier(int64_t refresh_interval_seconds, strata_group_kind kind) {
+    if (refresh_interval_seconds >= 86400) return STRATA_TIER_BATCH;
+    if (refresh_interval_seconds >= 3600) return STRATA_TIER_NEAR_REAL_TIME;
+    if (refresh_interval_seconds > 0) return STRATA_TIER_STREAMING;
+    return kind == STRATA_GROUP_KIND_ROWS ? STRATA_TIER_BATCH : STRATA_TIER_STREAMING;
+}
+
+const char *strata_tier_name(strata_tier tier) {
+    switch (tier) {
+    case STRATA_TIER_BATCH: return "batch";
+    case STRATA_TIER_NEAR_REAL_TIME: return "near_real_time";
+    case STRATA_TIER_STREAMING: return "streaming";
+    default: return "unknown";
+    }
+}
+
+void strata_cache_options_init(strata_cache_options *o) {
+    memset(o, 0, sizeof *o);
+    o->max_entries = 100000;
+    o->ttl_batch_s = 3600;
+    o->ttl_near_real_time_s = 60;
+    o->ttl_streaming_s = 60;
+}
+
+/* One cached cell: the FeatureResult of (group, version, feature, entity), with its expiry. */
+typedef struct cache_entry {
+    struct cache_entry *hnext;            /* hash bucket chain */
+    struct cache_entry *newer, *older;    /* LRU list */
+    uint64_t hash;
+    int64_t expires_ns;
+    uint32_t version;
+    int status;
+    int64_t event_us;
+    int kind; /* Strata__V1__Value__KindCase */
+    union {
+        double f;
+        int64_t i;
+        char *s;
+        struct {
+            float *v;
+            size_t n;
+        } e;
+    } u;
+    size_t key_len;
+    char key[]; /* group NUL feature NUL entity NUL */
+} cache_entry;
+
+/* One resolved column, as the node answered it. */
+typedef struct cache_column {
+    char *ref, *group, *feature;
+    uint32_t version, dtype, dim;
+} cache_column;
+
+/* How a requested reference resolved, confirmed by the node at `confirmed_ns`. */
+typedef struct cache_ref {
+    char *ref;
+    cache_column *cols;
+    size_t n_cols;
+    int64_t ttl_ns, confirmed_ns;
+} cache_ref;
+
+typedef struct cache_group {
+    char *name;
+    uint32_t version;
+    strata_tier tier;
+    double ttl_s;
+    size_t n_features;
+} cache_group;
+
+#define CACHE_MAX_REFS 1024
+
+struct strata_cache {
+    strata_cache_options opts;
+    char **group_names;
+    double *group_ttl;
+    size_t n_group_ttls;
+    cache_entry **buckets;
+    size_t mask;
+    cache_entry *newest, *oldest;
+    size_t n_entries;
+    cache_ref *refs;
+    size_t n_refs;
+    cache_group *groups;
+    size_t n_groups, cap_groups;
+    strata_cache_stats stats;
+};
+
+static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void entry_free(cache_entry *e) {
+    if (e->kind == STRATA__V1__VALUE__KIND_STRING_VALUE) free(e->u.s);
+    else if (e->kind == STRATA__V1__VALUE__KIND_EMBEDDING_VALUE) free(e->u.e.v);
+    free(e);
+}
+
+static void refs_clear(struct strata_cache *k) {
+    for (size_t i = 0; i < k->n_refs; i++) {
+        cache_ref *r = &k->refs[i];
+        for (size_t j = 0; j < r->n_cols; j++) {
+            free(r->cols[j].ref);
+            free(r->cols[j].group);
+            free(r->cols[j].feature);
+        }
+        free(r->cols);
+        free(r->ref);
+    }
+    k->n_refs = 0;
+}
+
+static void cache_drop_all(struct strata_cache *k) {
+    for (cache_entry *e = k->newest; e;) {
+        cache_entry *next = e->older;
+        entry_free(e);
+        e = next;
+    }
+    memset(k->buckets, 0, (k->mask + 1) * sizeof *k->buckets);
+    k->newest = k->oldest = NULL;
+    k->n_entries = 0;
+    refs_clear(k);
+    for (size_t i = 0; i < k->n_groups; i++) free(k->groups[i].name);
+    k->n_groups = 0;
+}
+
+static void cache_free(struct strata_cache *k) {
+    if (!k) return;
+    cache_drop_all(k);
+    for (size_t i = 0; i < k->n_group_ttls; i++) free(k->group_names[i]);
+    free(k->group_names);
+    free(k->group_ttl);
+    free(k->buckets);
+    free(k->refs);
+    free(k->groups);
+    free(k);
+}
+
+int strata_client_enable_cache(strata_client *c, const strata_cache_options *options, strata_status *status) {
+    strata_cache_options o;
+    if (options) o = *options;
+    else strata_cache_options_init(&o);
+    if (o.max_entries < 1) {
+        set_status(status, STRATA_INVALID_ARGUMENT, "max_entries must be at least 1");
+        return STRATA_INVALID_ARGUMENT;
+    }
+    double tiers[3] = {o.ttl_batch_s, o.ttl_near_real_time_s, o.ttl_streaming_s};
+    for (int i = 0; i < 3; i++)
+        if (!(tiers[i] >= 0 && tiers[i] < 1e9)) {
+            set_status(status, STRATA_INVALID_ARGUMENT, "the TTL of tier %s must be >= 0 seconds (and finite)",
+                       strata_tier_name((strata_tier)i));
+            return STRATA_INVALID_ARGUMENT;
+        }
+    for (size_t i = 0; i < o.n_group_ttls; i++)
+        if (!o.group_ttl_names || !o.group_ttl_names[i] || !o.group_ttl_s || !(o.group_ttl_s[i] >= 0 && o.group_ttl_s[i] < 1e9)) {
+            set_status(status, STRATA_INVALID_ARGUMENT, "group TTL %zu needs a group name and a TTL >= 0 seconds", i);
+            return STRATA_INVALID_ARGUMENT;
+        }
+    struct strata_cache *k = calloc(1, sizeof *k);
+    size_t buckets = 16;
+    while (buckets < o.max_entries && buckets < ((size_t)1 << 30)) buckets <<= 1;
+    if (k) {
+        k->buckets = calloc(buckets, sizeof *k->buckets);
+        k->refs = calloc(CACHE_MAX_REFS, sizeof *k->refs);
+        k->group_names = calloc(o.n_group_ttls + 1, sizeof *k->group_names);
+        k->group_ttl = calloc(o.n_group_ttls + 1, sizeof *k->group_ttl);
+    }
+    if (!k || !k->buckets || !k->refs || !k->group_names || !k->group_ttl) {
+        cache_free(k);
+        set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+        return STRATA_RESOURCE_EXHAUSTED;
+    }
+    k->mask = buckets - 1;
+    for (size_t i = 0; i < o.n_group_ttls; i++) {
+        k->group_names[i] = strdup(o.group_ttl_names[i]);
+        k->group_ttl[i] = o.group_ttl_s[i];
+        k->n_group_ttls++;
+        if (!k->group_names[i]) {
+            cache_free(k);
+            set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+            return STRATA_RESOURCE_EXHAUSTED;
+        }
+    }
+    o.group_ttl_names = NULL;
+    o.group_ttl_s = NULL;
+    o.n_group_ttls = 0;
+    k->opts = o;
+    cache_free(c->cache);
+    c->cache = k;
+    set_status(status, STRATA_OK, "");
+    return STRATA_OK;
+}
+
+void strata_client_disable_cache(strata_client *c) {
+    cache_free(c->cache);
+    c->cache = NULL;
+}
+
+int strata_cache_stats_get(const strata_client *c, strata_cache_stats *stats) {
+    memset(stats, 0, sizeof *stats);
+    if (!c->cache) return 0;
+    *stats = c->cache->stats;
+    stats->entries = c->cache->n_entries;
+    return 1;
+}
+
+void strata_cache_clear(strata_client *c) {
+    if (!c->cache) return;
+    cache_drop_all(c->cache);
+    memset(&c->cache->stats, 0, sizeof c->cache->stats);
+}
+
+static cache_group *cache_group_find(const struct strata_cache *k, const char *name, uint32_t version) {
+    for (size_t i = 0; i < k->n_groups; i++)
+        if (k->groups[i].version == version && strcmp(k->groups[i].name, name) == 0) return &k->groups[i];
+    return NULL;
+}
+
+int strata_cache_group_ttl(const strata_client *c, const char *group, uint32_t version, strata_tier *tier, double *ttl_s) {
+    if (!c->cache) return 0;
+    const cache_group *g = cache_group_find(c->cache, group, version);
+    if (!g) return 0;
+    if (tier) *tier = g->tier;
+    if (ttl_s) *ttl_s = g->ttl_s;
+    return 1;
+}
+
+static double cache_ttl_for(const struct strata_cache *k, const char *group, strata_tier tier) {
+    for (size_t i = 0; i < k->n_group_ttls; i++)
+        if (strcmp(k->group_names[i], group) == 0) return k->group_ttl[i];
+    switch (tier) {
+    case STRATA_TIER_BATCH: return k->opts.ttl_batch_s;
+    case STRATA_TIER_NEAR_REAL_TIME: return k->opts.ttl_near_real_time_s;
+    default: return k->opts.ttl_streaming_s;
+    }
+}
+
+static int cache_group_add(struct strata_cache *k, const Strata__V1__FeatureGroup *g) {
+    if (!g || !g->spec || cache_group_find(k, g->spec->name, g->version)) return 0;
+    if (k->n_groups == k->cap_groups) {
+        size_t cap = k->cap_groups ? 2 * k->cap_groups : 16;
+        cache_group *ng = realloc(k->groups, cap * sizeof *ng);
+        if (!ng) return -1;
+        k->groups = ng;
+        k->cap_groups = cap;
+    }
+    cache_group *x = &k->groups[k->n_groups];
+    x->name = strdup(g->spec->name);
+    if (!x->name) return -1;
+    x->version = g->version;
+    x->tier = strata_freshness_tier(g->spec->refresh_interval_seconds, (strata_group_kind)g->spec->kind);
+    x->ttl_s = cache_ttl_for(k, x->name, x->tier);
+    x->n_features = g->spec->n_features;
+    k->n_groups++;
+    return 0;
+}
+
+/* Reads the tiers of `name` (all its versions) from the registry. Returns the status code. */
+static int cache_learn_group(strata_client *c, const char *name, uint32_t version, int timeout_ms, strata_status *status) {
+    Strata__V1__GetFeatureGroupRequest req = STRATA__V1__GET_FEATURE_GROUP_REQUEST__INIT;
+    req.name = (char *)name;
+    req.version = version;
+    strata_call *call = strata_call_unary(c, "GetFeatureGroup", &req.base, &strata__v1__get_feature_group_response__descriptor, timeout_ms);
+    if (!call) {
+        set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+        return STRATA_RESOURCE_EXHAUSTED;
+    }
+    int code = strata_call_wait(call);
+    if (code == STRATA_OK) {
+        const Strata__V1__GetFeatureGroupResponse *r = (const Strata__V1__GetFeatureGroupResponse *)strata_call_response(call);
+        for (size_t i = 0; i < r->n_versions && code == STRATA_OK; i++)
+            if (cache_group_add(c->cache, r->versions[i]) < 0) code = STRATA_RESOURCE_EXHAUSTED;
+        if (code == STRATA_OK && cache_group_add(c->cache, r->group) < 0) code = STRATA_RESOURCE_EXHAUSTED;
+        if (code == STRATA_OK && !cache_group_find(c->cache, name, version)) code = STRATA_NOT_FOUND;
+    }
+    set_status(status, code, "%s", code == STRATA_OK ? "" : strata_call_message(call));
+    strata_call_free(call);
+    return code;
+}
+
+static const cache_ref *cache_ref_find(const struct strata_cache *k, const char *ref) {
+    for (size_t i = 0; i < k->n_refs; i++)
+        if (strcmp(k->refs[i].ref, ref) == 0) return &k->refs[i];
+    return NULL;
+}
+
+static int column_same(const cache_column *a, const Strata__V1__FeatureColumn *b) {
+    return a->version == b->version && strcmp(a->group, b->group) == 0 && strcmp(a->feature, b->feature) == 0 &&
+           strcmp(a->ref, b->ref) == 0 && a->dtype == (uint32_t)b->dtype && a->dim == b->embedding_dim;
+}
+
+/* Records that `ref` resolved to `cols` (the node's columns) at `at_ns`. */
+static int cache_ref_confirm(struct strata_cache *k, const char *ref, Strata__V1__FeatureColumn *const *cols, size_t n,
+                             int64_t ttl_ns, int64_t at_ns) {
+    cache_ref *r = (cache_ref *)cache_ref_find(k, ref);
+    if (r) {
+        int same = r->n_cols == n;
+        for (size_t i = 0; same && i < n; i++) same = column_same(&r->cols[i], cols[i]);
+        if (same) {
+            r->ttl_ns = ttl_ns;
+            r->confirmed_ns = at_ns;
+            return 0;
+        }
+    }
+    cache_ref fresh = {0};
+    fresh.ref = strdup(ref);
+    fresh.cols = calloc(n ? n : 1, sizeof *fresh.cols);
+    fresh.n_cols = n;
+    fresh.ttl_ns = ttl_ns;
+    fresh.confirmed_ns = at_ns;
+    int ok = fresh.ref && fresh.cols;
+    for (size_t i = 0; ok && i < n; i++) {
+        cache_column *x = &fresh.cols[i];
+        x->ref = strdup(cols[i]->ref);
+        x->group = strdup(cols[i]->group);
+        x->feature = strdup(cols[i]->feature);
+        x->version = cols[i]->version;
+        x->dtype = (uint32_t)cols[i]->dtype;
+        x->dim = cols[i]->embedding_dim;
+        ok = x->ref && x->group && x->feature;
+    }
+    if (!ok) {
+        for (size_t i = 0; fresh.cols && i < n; i++) {
+            free(fresh.cols[i].ref);
+            free(fresh.cols[i].group);
+            free(fresh.cols[i].feature);
+        }
+        free(fresh.cols);
+        free(fresh.ref);
+        return -1;
+    }
+    if (r) { /* replace in place */
+        cache_ref old = *r;
+        *r = fresh;
+        for (size_t i = 0; i < old.n_cols; i++) {
+            free(old.cols[i].ref);
+            free(old.cols[i].group);
+            free(old.cols[i].feature);
+        }
+        free(old.cols);
+        free(old.ref);
+        return 0;
+    }
+    if (k->n_refs == CACHE_MAX_REFS) refs_clear(k); /* references are few in practice */
+    k->refs[k->n_refs++] = fresh;
+    return 0;
+}
+
+static uint64_t entry_hash(const char *group, uint32_t version, const char *feature, const char *entity) {
+    uint64_t h = 1469598103934665603ULL;
+    h = fnv1a(group, strlen(group) + 1, h);
+    h = fnv1a(&version, sizeof version, h);
+    h = fnv1a(feature, strlen(feature) + 1, h);
+    return fnv1a(entity, strlen(entity) + 1, h);
+}
+
+static int entry_is(const cache_entry *e, uint64_t h, const char *group, uint32_t version, const char *feature,
+                    const char *entity) {
+    if (e->hash != h || e->version != version) return 0;
+    const char *p = e->key;
+    if (strcmp(p, group) != 0) return 0;
+    p += strlen(p) + 1;
+    if (strcmp(p, feature) != 0) return 0;
+    p += strlen(p) + 1;
+    return strcmp(p, entity) == 0;
+}
+
+static void lru_unlink(struct strata_cache *k, cache_entry *e) {
+    if (e->newer) e->newer->older = e->older;
+    else k->newest = e->older;
+    if (e->older) e->older->newer = e->newer;
+    else k->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void lru_push(struct strata_cache *k, cache_entry *e) {
+    e->newer = NULL;
+    e->older = k->newest;
+    if (k->newest) k->newest->newer = e;
+    k->newest = e;
+    if (!k->oldest) k->oldest = e;
+}
+
+static void entry_remove(struct strata_cache *k, cache_entry *e) {
+    cache_entry **pp = &k->buckets[e->hash & k->mask];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(k, e);
+    k->n_entries--;
+    entry_free(e);
+}
+
+static cache_entry *entry_find(struct strata_cache *k, const char *group, uint32_t version, const char *feature,
+                               const char *entity) {
+    uint64_t h = entry_hash(group, version, feature, entity);
+    for (cache_entry *e = k->buckets[h & k->mask]; e; e = e->hnext)
+        if (entry_is(e, h, group, version, feature, entity)) return e;
+    return NULL;
+}
+
+/* Stores one cell (replacing an older copy), then evicts the least recently used beyond max_entries. */
+static int entry_put(struct strata_cache *k, const char *group, uint32_t version, const char *feature, const char *entity,
+                     const Strata__V1__FeatureResult *fr, int64_t expires_ns) {
+    size_t gl = strlen(group), fl = strlen(feature), el = strlen(entity);
+    cache_entry *e = calloc(1, sizeof *e + gl + fl + el + 3);
+    if (!e) return -1;
+    memcpy(e->key, group, gl + 1);
+    memcpy(e->key + gl + 1, feature, fl + 1);
+    memcpy(e->key + gl + fl + 2, entity, el + 1);
+    e->key_len = gl + fl + el + 3;
+    e->hash = entry_hash(group, version, feature, entity);
+    e->version = version;
+    e->expires_ns = expires_ns;
+    e->status = fr->status;
+    e->event_us = fr->event_timestamp_micros;
+    e->kind = fr->value ? (int)fr->value->kind_case : STRATA__V1__VALUE__KIND__NOT_SET;
+    switch (e->kind) {
+    case STRATA__V1__VALUE__KIND_FLOAT_VALUE: e->u.f = fr->value->float_value; break;
+    case STRATA__V1__VALUE__KIND_INT_VALUE: e->u.i = fr->value->int_value; break;
+    case STRATA__V1__VALUE__KIND_STRING_VALUE:
+        e->u.s = strdup(fr->value->string_value ? fr->value->string_value : "");
+        if (!e->u.s) {
+            free(e);
+            return -1;
+        }
+        break;
+    case STRATA__V1__VALUE__KIND_EMBEDDING_VALUE: {
+        size_t n = fr->value->embedding_value ? fr->value->embedding_value->n_values : 0;
+        e->u.e.n = n;
+        e->u.e.v = malloc((n ? n : 1) * sizeof(float));
+        if (!e->u.e.v) {
+            free(e);
+            return -1;
+        }
+        if (n) memcpy(e->u.e.v, fr->value->embedding_value->values, n * sizeof(float));
+        break;
+    }
+    default: e->kind = STRATA__V1__VALUE__KIND__NOT_SET; break;
+    }
+    cache_entry *old = entry_find(k, group, version, feature, entity);
+    if (old) entry_remove(k, old);
+    cache_entry **b = &k->buckets[e->hash & k->mask];
+    e->hnext = *b;
+    *b = e;
+    lru_push(k, e);
+    k->n_entries++;
+    while (k->n_entries > k->opts.max_entries && k->oldest) {
+        entry_remove(k, k->oldest);
+        k->stats.evictions++;
+    }
+    return 0;
+}
+
+/* ---- building results in an arena ---- */
+
+static char *arena_strdup(arena *a, const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = arena_alloc(a, n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* A FeatureResult in the arena from a cache entry. */
+static Strata__V1__FeatureResult *result_from_entry(arena *a, const cache_entry *e) {
+    static const Strata__V1__FeatureResult fr_init = STRATA__V1__FEATURE_RESULT__INIT;
+    static const Strata__V1__Value v_init = STRATA__V1__VALUE__INIT;
+    static const Strata__V1__Embedding emb_init = STRATA__V1__EMBEDDING__INIT;
+    Strata__V1__FeatureResult *fr = arena_alloc(a, sizeof *fr);
+    if (!fr) return NULL;
+    *fr = fr_init;
+    fr->status = (Strata__V1__ValueStatus)e->status;
+    fr->event_timestamp_micros = e->event_us;
+    if (e->kind == STRATA__V1__VALUE__KIND__NOT_SET) return fr;
+    Strata__V1__Value *v = arena_alloc(a, sizeof *v);
+    if (!v) return NULL;
+    *v = v_init;
+    v->kind_case = (Strata__V1__Value__KindCase)e->kind;
+    switch (e->kind) {
+    case STRATA__V1__VALUE__KIND_FLOAT_VALUE: v->float_value = e->u.f; break;
+    case STRATA__V1__VALUE__KIND_INT_VALUE: v->int_value = e->u.i; break;
+    case STRATA__V1__VALUE__KIND_STRING_VALUE:
+        if (!(v->string_value = arena_strdup(a, e->u.s))) return NULL;
+        break;
+    default: {
+        Strata__V1__Embedding *emb = arena_alloc(a, sizeof *emb);
+        if (!emb) return NULL;
+        *emb = emb_init;
+        emb->n_values = e->u.e.n;
+        emb->values = arena_alloc(a, (e->u.e.n ? e->u.e.n : 1) * sizeof(float));
+        if (!emb->values) return NULL;
+        if (e->u.e.n) memcpy(emb->values, e->u.e.v, e->u.e.n * sizeof(float));
+        v->embedding_value = emb;
+    }
+    }
+    fr->value = v;
+    return fr;
+}
+
+/* A deep copy of a FeatureResult (from another result) into the arena. */
+static Strata__V1__FeatureResult *result_copy(arena *a, const Strata__V1__FeatureResult *src) {
+    cache_entry e;
+    memset(&e, 0, sizeof e);
+    e.status = src->status;
+    e.event_us = src->event_timestamp_micros;
+    e.kind = src->value ? (int)src->value->kind_case : STRATA__V1__VALUE__KIND__NOT_SET;
+    switch (e.kind) {
+    case STRATA__V1__VALUE__KIND_FLOAT_VALUE: e.u.f = src->value->float_value; break;
+    case STRATA__V1__VALUE__KIND_INT_VALUE: e.u.i = src->value->int_value; break;
+    case STRATA__V1__VALUE__KIND_STRING_VALUE: e.u.s = src->value->string_value ? src->value->string_value : (char *)""; break;
+    case STRATA__V1__VALUE__KIND_EMBEDDING_VALUE:
+        e.u.e.v = src->value->embedding_value ? src->value->embedding_value->values : NULL;
+        e.u.e.n = src->value->embedding_value ? src->value->embedding_value->n_values : 0;
+        break;
+    default: e.kind = STRATA__V1__VALUE__KIND__NOT_SET;
+    }
+    return result_from_entry(a, &e);
+}
+
+/* ---- the cached lookup ---- */
+
+/* A string -> first index map over a list of strings (open addressing). */
+typedef struct str_index {
+    long *slots;
+    size_t mask;
+    const char *const *keys;
+} str_index;
+
+static int str_index_init(str_index *x, size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    x->slots = malloc(cap * sizeof *x->slots);
+    if (!x->slots) return -1;
+    for (size_t i = 0; i < cap; i++) x->slots[i] = -1;
+    x->mask = cap - 1;
+    return 0;
+}
+
+/* The index stored for `s`, or stores `add` (>= 0) and returns -1 when absent. */
+static long str_index_get(str_index *x, const char *const *keys, const char *s, long add) {
+    size_t i = fnv1a(s, strlen(s), 1469598103934665603ULL) & x->mask;
+    while (x->slots[i] >= 0) {
+        if (strcmp(keys[x->slots[i]], s) == 0) return x->slots[i];
+        i = (i + 1) & x->mask;
+    }
+    if (add >= 0) x->slots[i] = add;
+    return -1;
+}
+
+static int ref_is_wildcard(const char *ref) {
+    const char *colon = strchr(ref, ':');
+    if (!colon) return 0;
+    const char *p = colon + 1;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p != '*') return 0;
+    p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return *p == 0;
+}
+
+static int ref_is_unpinned(const char *ref) {
+    const char *colon = strchr(ref, ':');
+    const char *at = strchr(ref, '@');
+    return !at || (colon && at > colon);
+}
+
+/* How the node's answer to (refs x entities) splits into the columns of each ref: first[k], count[k].
+ * Learns the tiers of new group versions. Returns 0, 1 if the columns do not match the refs, or -1 on
+ * an error (status set). */
+static int split_columns(strata_client *c, const Strata__V1__GetOnlineFeaturesResponse *m, const char *const *refs, size_t nr,
+                         size_t *first, size_t *count, int timeout_ms, strata_status *status) {
+    struct strata_cache *k = c->cache;
+    for (size_t i = 0; i < m->n_columns; i++) {
+        const Strata__V1__FeatureColumn *col = m->columns[i];
+        if (!cache_group_find(k, col->group, col->version)) {
+            int code = cache_learn_group(c, col->group, col->version, timeout_ms, status);
+            if (code == STRATA_NOT_FOUND) return 1;
+            if (code != STRATA_OK) return -1;
+        }
+    }
+    size_t p = 0;
+    for (size_t j = 0; j < nr; j++) {
+        if (p >= m->n_columns) return 1;
+        const Strata__V1__FeatureColumn *f = m->columns[p];
+        size_t n = ref_is_wildcard(refs[j]) ? cache_group_find(k, f->group, f->version)->n_features : 1;
+        if (p + n > m->n_columns) return 1;
+        for (size_t i = p; i < p + n; i++)
+            if (m->columns[i]->version != f->version || strcmp(m->columns[i]->group, f->group) != 0) return 1;
+        first[j] = p;
+        count[j] = n;
+        p += n;
+    }
+    return p == m->n_columns ? 0 : 1;
+}
+
+/* Stores every cell of the node's answer (stamped with the time the request was sent) and confirms
+ * how each ref resolved. */
+static void absorb(struct strata_cache *k, const Strata__V1__GetOnlineFeaturesResponse *m, const char *const *refs, size_t nr,
+                   const size_t *first, const size_t *count, int64_t sent_ns) {
+    for (size_t ci = 0; ci < m->n_columns; ci++) {
+        const Strata__V1__FeatureColumn *col = m->columns[ci];
+        double ttl = cache_group_find(k, col->group, col->version)->ttl_s;
+        if (ttl <= 0) continue;
+        int64_t expires = sent_ns + (int64_t)(ttl * 1e9);
+        for (size_t e = 0; e < m->n_vectors; e++)
+            entry_put(k, col->group, col->version, col->feature, m->vectors[e]->entity_id, m->vectors[e]->results[ci], expires);
+    }
+    for (size_t j = 0; j < nr; j++) {
+        const Strata__V1__FeatureColumn *f = m->columns[first[j]];
+        double ttl = cache_group_find(k, f->group, f->version)->ttl_s;
+        cache_ref_confirm(k, refs[j], m->columns + first[j], count[j], (int64_t)(ttl * 1e9), sent_ns);
+    }
+}
+
+static strata_result *plain_lookup(strata_client *c, const char *const *ids, size_t n, const char *const *refs, size_t nf,
+                                   int timeout_ms, strata_status *status) {
+    strata_call *call = strata_lookup_async(c, ids, n, refs, nf, timeout_ms);
+    if (!call) {
+        set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    int code = strata_call_wait(call);
+    set_status(status, code, "%s", strata_call_message(call));
+    strata_result *r = strata_call_take_result(call);
+    strata_call_free(call);
+    return r;
+}
+
+static strata_result *cached_lookup(strata_client *c, const char *const *ids, size_t n, const char *const *refs, size_t nf,
+                                    int timeout_ms, strata_status *status) {
+    struct strata_cache *k = c->cache;
+    strata_result *res = calloc(1, sizeof *res);
+    /* Per ref: the columns it resolved to (copied) and, per column and entity, the hit or NULL. */
+    cache_column **res_cols = calloc(nf, sizeof *res_cols);
+    size_t *res_n = calloc(nf, sizeof *res_n);
+    Strata__V1__FeatureResult ***found = calloc(nf, sizeof *found);
+    char *ref_miss = calloc(nf, 1), *entity_miss = calloc(n, 1);
+    const char **req_refs = calloc(nf, sizeof *req_refs);
+    const char **req_ids = calloc(n, sizeof *req_ids);
+    size_t *first = calloc(nf + 1, sizeof *first), *count = calloc(nf + 1, sizeof *count);
+    long *ref_pos = calloc(nf, sizeof *ref_pos);
+    str_index idx = {0};
+    strata_result *fetched = NULL, *out = NULL;
+    uint64_t hits = 0, misses = 0;
+    if (!res || !res_cols || !res_n || !found || !ref_miss || !entity_miss || !req_refs || !req_ids || !first || !count ||
+        !ref_pos || str_index_init(&idx, n) < 0)
+        goto oom;
+    arena *a = &res->mem;
+    int64_t now = now_ns();
+    for (size_t j = 0; j < nf; j++) {
+        const cache_ref *r = cache_ref_find(k, refs[j]);
+        if (!r || !(now - r->confirmed_ns < r->ttl_ns)) {
+            ref_miss[j] = 1;
+            memset(entity_miss, 1, n);
+            continue;
+        }
+        res_n[j] = r->n_cols;
+        res_cols[j] = arena_alloc(a, (r->n_cols ? r->n_cols : 1) * sizeof **res_cols);
+        found[j] = arena_alloc(a, (r->n_cols * n > 0 ? r->n_cols * n : 1) * sizeof **found);
+        if (!res_cols[j] || !found[j]) goto oom;
+        for (size_t ci = 0; ci < r->n_cols; ci++) {
+            cache_column *dst = &res_cols[j][ci];
+            *dst = r->cols[ci];
+            dst->ref = arena_strdup(a, r->cols[ci].ref);
+            dst->group = arena_strdup(a, r->cols[ci].group);
+            dst->feature = arena_strdup(a, r->cols[ci].feature);
+            if (!dst->ref || !dst->group || !dst->feature) goto oom;
+            for (size_t i = 0; i < n; i++) {
+                Strata__V1__FeatureResult *hit = NULL;
+                cache_entry *e = entry_find(k, dst->group, dst->version, dst->feature, ids[i]);
+                if (e && !(now < e->expires_ns)) {
+                    entry_remove(k, e);
+                    k->stats.expirations++;
+                    e = NULL;
+                }
+                if (e) {
+                    lru_unlink(k, e);
+                    lru_push(k, e);
+                    if (!(hit = result_from_entry(a, e))) goto oom;
+                } else {
+                    ref_miss[j] = 1;
+                    entity_miss[i] = 1;
+                }
+                found[j][ci * n + i] = hit;
+            }
+        }
+    }
+    /* The request for the missing cells: distinct refs and entities, in request order. */
+    size_t nr = 0, ne = 0;
+    for (size_t j = 0; j < nf; j++) {
+        ref_pos[j] = -1;
+        if (!ref_miss[j]) continue;
+        for (size_t q = 0; q < nr && ref_pos[j] < 0; q++)
+            if (strcmp(req_refs[q], refs[j]) == 0) ref_pos[j] = (long)q;
+        if (ref_pos[j] < 0) {
+            ref_pos[j] = (long)nr;
+            req_refs[nr++] = refs[j];
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (entity_miss[i] && str_index_get(&idx, req_ids, ids[i], (long)ne) < 0) req_ids[ne++] = ids[i];
+    const Strata__V1__GetOnlineFeaturesResponse *fm = NULL;
+    if (nr > 0) {
+        int64_t sent = now_ns();
+        fetched = plain_lookup(c, req_ids, ne, req_refs, nr, timeout_ms, status);
+        if (!fetched) goto done;
+        fm = fetched->msg;
+        int split = fm->n_vectors == ne ? split_columns(c, fm, req_refs, nr, first, count, timeout_ms, status) : 1;
+        if (split < 0) goto done;
+        int consistent = split == 0;
+        if (consistent) absorb(k, fm, req_refs, nr, first, count, sent);
+        /* A ref answered partly from its cached resolution must resolve the same way now, and every
+         * unpinned ref answered from the cache must name the version the node just chose for its group. */
+        for (size_t j = 0; consistent && j < nf; j++) {
+            if (!res_cols[j]) continue;
+            if (ref_miss[j]) {
+                size_t q = (size_t)ref_pos[j];
+                consistent = count[q] == res_n[j];
+                for (size_t ci = 0; consistent && ci < res_n[j]; ci++)
+                    consistent = column_same(&res_cols[j][ci], fm->columns[first[q] + ci]);
+            } else if (ref_is_unpinned(refs[j])) {
+                for (size_t q = 0; consistent && q < nr; q++) {
+                    const Strata__V1__FeatureColumn *f = fm->columns[first[q]];
+                    if (ref_is_unpinned(req_refs[q]) && strcmp(f->group, res_cols[j][0].group) == 0)
+                        consistent = f->version == res_cols[j][0].version;
+                }
+            }
+        }
+        if (!consistent) {
+            /* One plain lookup of everything, stored too. */
+            strata_result_free(fetched);
+            fetched = NULL;
+            int64_t sent2 = now_ns();
+            out = plain_lookup(c, ids, n, refs, nf, timeout_ms, status);
+            if (out) {
+                size_t *f2 = calloc(nf, sizeof *f2), *n2 = calloc(nf, sizeof *n2);
+                if (f2 && n2 && split_columns(c, out->msg, refs, nf, f2, n2, timeout_ms, status) == 0)
+                    absorb(k, out->msg, refs, nf, f2, n2, sent2);
+                free(f2);
+                free(n2);
+                k->stats.misses += (uint64_t)out->msg->n_columns * n;
+                set_status(status, STRATA_OK, "");
+            }
+            goto done;
+        }
+    }
+    /* Assemble the answer in request order. */
+    {
+        static const Strata__V1__GetOnlineFeaturesResponse m_init = STRATA__V1__GET_ONLINE_FEATURES_RESPONSE__INIT;
+        static const Strata__V1__FeatureColumn col_init = STRATA__V1__FEATURE_COLUMN__INIT;
+        static const Strata__V1__FeatureVector vec_init = STRATA__V1__FEATURE_VECTOR__INIT;
+        size_t total = 0;
+        for (size_t j = 0; j < nf; j++) total += ref_miss[j] ? count[ref_pos[j]] : res_n[j];
+        Strata__V1__GetOnlineFeaturesResponse *m = arena_alloc(a, sizeof *m);
+        if (!m) goto oom;
+        *m = m_init;
+        m->n_columns = total;
+        m->columns = arena_alloc(a, (total ? total : 1) * sizeof *m->columns);
+        m->n_vectors = n;
+        m->vectors = arena_alloc(a, (n ? n : 1) * sizeof *m->vectors);
+        if (!m->columns || !m->vectors) goto oom;
+        size_t col = 0;
+        for (size_t j = 0; j < nf; j++) {
+            size_t cols = ref_miss[j] ? count[ref_pos[j]] : res_n[j];
+            for (size_t ci = 0; ci < cols; ci++, col++) {
+                Strata__V1__FeatureColumn *x = arena_alloc(a, sizeof *x);
+                if (!x) goto oom;
+                *x = col_init;
+                if (ref_miss[j]) {
+                    const Strata__V1__FeatureColumn *f = fm->columns[first[ref_pos[j]] + ci];
+                    x->ref = arena_strdup(a, f->ref);
+                    x->group = arena_strdup(a, f->group);
+                    x->feature = arena_strdup(a, f->feature);
+                    x->version = f->version;
+                    x->dtype = f->dtype;
+                    x->embedding_dim = f->embedding_dim;
+                } else {
+                    const cache_column *f = &res_cols[j][ci];
+                    x->ref = f->ref;
+                    x->group = f->group;
+                    x->feature = f->feature;
+                    x->version = f->version;
+                    x->dtype = (Strata__V1__DType)f->dtype;
+                    x->embedding_dim = f->dim;
+                }
+                if (!x->ref || !x->group || !x->feature) goto oom;
+                m->columns[col] = x;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            Strata__V1__FeatureVector *v = arena_alloc(a, sizeof *v);
+            if (!v) goto oom;
+            *v = vec_init;
+            v->entity_id = arena_strdup(a, ids[i]);
+            v->n_results = total;
+            v->results = arena_alloc(a, (total ? total : 1) * sizeof *v->results);
+            if (!v->entity_id || !v->results) goto oom;
+            long row = entity_miss[i] ? str_index_get(&idx, req_ids, ids[i], -1) : -1;
+            col = 0;
+            for (size_t j = 0; j < nf; j++) {
+                size_t cols = ref_miss[j] ? count[ref_pos[j]] : res_n[j];
+                for (size_t ci = 0; ci < cols; ci++, col++) {
+                    if (ref_miss[j] && row >= 0) {
+                        v->results[col] = result_copy(a, fm->vectors[row]->results[first[ref_pos[j]] + ci]);
+                        if (!v->results[col]) goto oom;
+                        misses++;
+                    } else {
+                        v->results[col] = found[j][ci * n + i];
+                        hits++;
+                    }
+                }
+            }
+            m->vectors[i] = v;
+        }
+        res->msg = m;
+        out = res;
+        res = NULL;
+        k->stats.hits += hits;
+        k->stats.misses += misses;
+        set_status(status, STRATA_OK, "");
+    }
+    goto done;
+oom:
+    set_status(status, STRATA_RESOURCE_EXHAUSTED, "out of memory");
+    out = NULL;
+done:
+    strata_result_free(res);
+    strata_result_free(fetched);
+    free(res_cols);
+    free(res_n);
+    free(found);
+    free(ref_miss);
+    free(entity_miss);
+    free(req_refs);
+    free(req_ids);
+    free(first);
+    free(count);
+    free(ref_pos);
+    free(idx.slots);
+    return out;
 }

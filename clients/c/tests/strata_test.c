@@ -1037,6 +1037,383 @@ static void test_push_events(void) {
     strata_close(c);
 }
 
+
+/* ---- online cache ------------------------------------------------------------------------------ */
+
+/* Groups with refresh intervals of 1 day, 1 hour, 60 s and none (one INT feature `v`). */
+static int apply_cache_groups(strata_client *c) {
+    const char *names[4] = {"c_cache_day", "c_cache_hour", "c_cache_min", "c_cache_rows"};
+    const int64_t refresh[4] = {86400, 3600, 60, 0};
+    Strata__V1__FeatureSpec f;
+    strata__v1__feature_spec__init(&f);
+    f.name = "v";
+    f.dtype = STRATA__V1__DTYPE__DTYPE_INT;
+    Strata__V1__FeatureSpec *fp[1] = {&f};
+    Strata__V1__FeatureGroupSpec specs[4];
+    Strata__V1__FeatureGroupSpec *sp[4];
+    for (int i = 0; i < 4; i++) {
+        strata__v1__feature_group_spec__init(&specs[i]);
+        specs[i].name = (char *)names[i];
+        specs[i].entity_type = STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_USER;
+        specs[i].refresh_interval_seconds = refresh[i];
+        specs[i].n_features = 1;
+        specs[i].features = fp;
+        sp[i] = &specs[i];
+    }
+    Strata__V1__ApplyFeatureGroupsRequest req = STRATA__V1__APPLY_FEATURE_GROUPS_REQUEST__INIT;
+    req.n_groups = 4;
+    req.groups = sp;
+    strata_call *call = strata_call_unary(c, "ApplyFeatureGroups", &req.base, &strata__v1__apply_feature_groups_response__descriptor, 10000);
+    int code = strata_call_wait(call);
+    CHECK(code == STRATA_OK, "apply the cache groups: %s %s", strata_code_name(code), strata_call_message(call));
+    strata_call_free(call);
+    return code == STRATA_OK ? 0 : -1;
+}
+
+static void test_cache_tiers(void) {
+    CHECK(strata_freshness_tier(86400, STRATA_GROUP_KIND_ROWS) == STRATA_TIER_BATCH, "1d rows");
+    CHECK(strata_freshness_tier(7 * 86400, STRATA_GROUP_KIND_STREAM) == STRATA_TIER_BATCH, "7d stream");
+    CHECK(strata_freshness_tier(86399, STRATA_GROUP_KIND_ROWS) == STRATA_TIER_NEAR_REAL_TIME, "just under 1d");
+    CHECK(strata_freshness_tier(3600, STRATA_GROUP_KIND_AGGREGATES) == STRATA_TIER_NEAR_REAL_TIME, "1h aggregates");
+    CHECK(strata_freshness_tier(3599, STRATA_GROUP_KIND_ROWS) == STRATA_TIER_STREAMING, "just under 1h");
+    CHECK(strata_freshness_tier(1, STRATA_GROUP_KIND_ROWS) == STRATA_TIER_STREAMING, "1s");
+    CHECK(strata_freshness_tier(0, STRATA_GROUP_KIND_ROWS) == STRATA_TIER_BATCH, "undeclared rows");
+    CHECK(strata_freshness_tier(0, STRATA_GROUP_KIND_STREAM) == STRATA_TIER_STREAMING, "undeclared stream");
+    CHECK(strata_freshness_tier(0, STRATA_GROUP_KIND_AGGREGATES) == STRATA_TIER_STREAMING, "undeclared aggregates");
+    CHECK(strcmp(strata_tier_name(STRATA_TIER_NEAR_REAL_TIME), "near_real_time") == 0, "name");
+
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    if (apply_cache_groups(c) < 0) {
+        strata_close(c);
+        return;
+    }
+    strata_cache_stats cs;
+    CHECK(strata_cache_stats_get(c, &cs) == 0 && cs.hits == 0, "no cache yet");
+    strata_cache_options o;
+    strata_cache_options_init(&o);
+    CHECK(o.max_entries == 100000 && o.ttl_batch_s == 3600 && o.ttl_near_real_time_s == 60 && o.ttl_streaming_s == 60, "defaults");
+    strata_status st;
+    o.max_entries = 0;
+    CHECK(strata_client_enable_cache(c, &o, &st) == STRATA_INVALID_ARGUMENT, "max_entries 0");
+    strata_cache_options_init(&o);
+    o.ttl_streaming_s = -1;
+    CHECK(strata_client_enable_cache(c, &o, &st) == STRATA_INVALID_ARGUMENT, "negative ttl");
+    strata_cache_options_init(&o);
+    const char *names[] = {"c_cache_min"};
+    const double ttls[] = {42};
+    o.group_ttl_names = names;
+    o.group_ttl_s = ttls;
+    o.n_group_ttls = 1;
+    REQUIRE(strata_client_enable_cache(c, &o, &st) == STRATA_OK, "enable: %s", st.message);
+    const char *ids[] = {"x"};
+    /* c_events and c_agg: the stream and aggregate group of test_push_events, which runs before. */
+    const char *refs[] = {"c_cache_day:v", "c_cache_hour:v", "c_cache_min:v", "c_cache_rows:v", "c_events:qty", "c_agg:n_1h"};
+    strata_result *r = strata_lookup(c, ids, 1, refs, 6, 10000, &st);
+    CHECK(r != NULL, "lookup: %s %s", strata_code_name(st.code), st.message);
+    strata_result_free(r);
+    struct {
+        const char *group;
+        strata_tier tier;
+        double ttl;
+    } want[] = {{"c_cache_day", STRATA_TIER_BATCH, 3600}, {"c_cache_hour", STRATA_TIER_NEAR_REAL_TIME, 60},
+                {"c_cache_min", STRATA_TIER_STREAMING, 42}, {"c_cache_rows", STRATA_TIER_BATCH, 3600},
+                {"c_events", STRATA_TIER_STREAMING, 60}, {"c_agg", STRATA_TIER_STREAMING, 60}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        strata_tier t = (strata_tier)-1;
+        double ttl = -1;
+        CHECK(strata_cache_group_ttl(c, want[i].group, 1, &t, &ttl) == 1 && t == want[i].tier && ttl == want[i].ttl,
+              "%s: tier %s ttl %g", want[i].group, strata_tier_name(t), ttl);
+    }
+    r = strata_lookup(c, ids, 1, refs, 6, 10000, &st);
+    CHECK(r != NULL && strata_result_column_count(r) == 6, "second lookup");
+    strata_result_free(r);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 6 && cs.misses == 6 && cs.entries == 6, "hits %llu misses %llu entries %llu", (unsigned long long)cs.hits,
+          (unsigned long long)cs.misses, (unsigned long long)cs.entries);
+    strata_close(c);
+}
+
+static uint64_t node_online_lookups(strata_client *c) {
+    Strata__V1__GetStatusRequest req = STRATA__V1__GET_STATUS_REQUEST__INIT;
+    strata_call *call = strata_call_unary(c, "GetStatus", &req.base, &strata__v1__get_status_response__descriptor, 10000);
+    uint64_t n = 0;
+    if (strata_call_wait(call) == STRATA_OK) n = ((const Strata__V1__GetStatusResponse *)strata_call_response(call))->online_lookups;
+    strata_call_free(call);
+    return n;
+}
+
+/* Every cell, column and entity of two results is the same. */
+static void expect_same_result(const strata_result *a, const strata_result *b) {
+    REQUIRE(strata_result_entity_count(a) == strata_result_entity_count(b), "entity counts");
+    REQUIRE(strata_result_column_count(a) == strata_result_column_count(b), "column counts %zu %zu", strata_result_column_count(a),
+            strata_result_column_count(b));
+    for (size_t k = 0; k < strata_result_column_count(a); k++) {
+        CHECK(strcmp(strata_result_column_ref(a, k), strata_result_column_ref(b, k)) == 0 &&
+                  strcmp(strata_result_column_group(a, k), strata_result_column_group(b, k)) == 0 &&
+                  strcmp(strata_result_column_feature(a, k), strata_result_column_feature(b, k)) == 0 &&
+                  strata_result_column_version(a, k) == strata_result_column_version(b, k) &&
+                  strata_result_column_dtype(a, k) == strata_result_column_dtype(b, k) &&
+                  strata_result_column_embedding_dim(a, k) == strata_result_column_embedding_dim(b, k),
+              "column %zu: %s vs %s", k, strata_result_column_ref(a, k), strata_result_column_ref(b, k));
+    }
+    for (size_t e = 0; e < strata_result_entity_count(a); e++) {
+        CHECK(strcmp(strata_result_entity_id(a, e), strata_result_entity_id(b, e)) == 0, "entity %zu", e);
+        for (size_t k = 0; k < strata_result_column_count(a); k++) {
+            strata_value va, vb;
+            int ha = strata_result_value(a, e, k, &va), hb = strata_result_value(b, e, k, &vb);
+            int same = ha == hb && va.type == vb.type;
+            if (same && ha) {
+                switch (va.type) {
+                case STRATA_FLOAT: same = va.u.f == vb.u.f; break;
+                case STRATA_INT: same = va.u.i == vb.u.i; break;
+                case STRATA_STRING: same = strcmp(va.u.s.ptr, vb.u.s.ptr) == 0 && va.u.s.len == vb.u.s.len; break;
+                case STRATA_EMBEDDING:
+                    same = va.u.e.dim == vb.u.e.dim && memcmp(va.u.e.ptr, vb.u.e.ptr, va.u.e.dim * sizeof(float)) == 0;
+                    break;
+                default: break;
+                }
+            }
+            CHECK(same, "%s/%s: values differ", strata_result_entity_id(a, e), strata_result_column_ref(a, k));
+            CHECK(strata_result_status(a, e, k) == strata_result_status(b, e, k), "%s/%s: statuses differ",
+                  strata_result_entity_id(a, e), strata_result_column_ref(a, k));
+            CHECK(strata_result_event_time_us(a, e, k) == strata_result_event_time_us(b, e, k), "%s/%s: event times differ",
+                  strata_result_entity_id(a, e), strata_result_column_ref(a, k));
+        }
+    }
+}
+
+static void test_cache_hits_and_merge(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    strata_client *plain = connect_or_fail(g_server, NULL);
+    if (!c || !plain) {
+        strata_close(c);
+        strata_close(plain);
+        return;
+    }
+    strata_status st;
+    REQUIRE(strata_client_enable_cache(c, NULL, &st) == STRATA_OK, "enable");
+    const char *two[] = {"e1", "e2"};
+    const char *is[] = {"c_all:i", "c_all:s"};
+    strata_result *r1 = strata_lookup(c, two, 2, is, 2, 10000, &st);
+    strata_cache_stats cs;
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 0 && cs.misses == 4 && cs.entries == 4, "first: hits %llu misses %llu", (unsigned long long)cs.hits,
+          (unsigned long long)cs.misses);
+    strata_result *r2 = strata_lookup(c, two, 2, is, 2, 10000, &st);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 4 && cs.misses == 4 && cs.entries == 4, "second: hits %llu misses %llu", (unsigned long long)cs.hits,
+          (unsigned long long)cs.misses);
+    strata_result *want = strata_lookup(plain, two, 2, is, 2, 10000, &st);
+    if (r1 && r2 && want) {
+        expect_same_result(r1, want);
+        expect_same_result(r2, want);
+        expect_int(r2, 0, 0, 42, STRATA_PRESENT);
+        expect_string(r2, 0, 1, "héllo, wörld", STRATA_PRESENT);
+        expect_int(r2, 1, 0, 7, STRATA_DEFAULTED);
+    } else {
+        CHECK(0, "lookups failed");
+    }
+    strata_result_free(r1);
+    strata_result_free(r2);
+    strata_result_free(want);
+
+    /* A mixed lookup: e1 cached, the others not; wildcard, a pinned ref, duplicates, unknown entities. */
+    const char *ids[] = {"e2", "e1", "nobody", "e3", "e1", "e4"};
+    const char *refs[] = {"c_all:i", "c_all:*", "c_all@1:s", "c_all:e"};
+    const char *e1[] = {"e1"};
+    strata_result_free(strata_lookup(c, e1, 1, refs, 4, 10000, &st));
+    strata_cache_stats before;
+    strata_cache_stats_get(c, &before);
+    uint64_t lookups = node_online_lookups(plain);
+    strata_result *got = strata_lookup(c, ids, 6, refs, 4, 10000, &st);
+    uint64_t asked = node_online_lookups(plain) - lookups;
+    CHECK(asked == 4, "the node looked up %llu entities, want 4 (e2, nobody, e3, e4)", (unsigned long long)asked);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits - before.hits == 2 * 7 && cs.misses - before.misses == 4 * 7, "mixed: hits +%llu misses +%llu",
+          (unsigned long long)(cs.hits - before.hits), (unsigned long long)(cs.misses - before.misses));
+    want = strata_lookup(plain, ids, 6, refs, 4, 10000, &st);
+    if (got && want) {
+        CHECK(strata_result_column_count(got) == 7, "columns %zu", strata_result_column_count(got));
+        expect_same_result(got, want);
+        CHECK(strata_result_status(got, 2, 0) == STRATA_DEFAULTED, "nobody/i DEFAULTED");
+        CHECK(strata_result_status(got, 2, 2) == STRATA_MISSING, "nobody/f MISSING");
+    } else {
+        CHECK(0, "mixed lookups failed: %s", st.message);
+    }
+    strata_result_free(got);
+    strata_result_free(want);
+    /* MISSING and DEFAULTED answers are cached too. */
+    const char *nobody[] = {"nobody"};
+    strata_cache_stats_get(c, &before);
+    got = strata_lookup(c, nobody, 1, refs, 4, 10000, &st);
+    strata_cache_stats_get(c, &cs);
+    CHECK(got && cs.hits - before.hits == 7 && cs.misses == before.misses, "nobody cached");
+    strata_result_free(got);
+    /* Errors from the node come through. */
+    const char *bad[] = {"c_all:nope"};
+    got = strata_lookup(c, e1, 1, bad, 1, 10000, &st);
+    CHECK(got == NULL && st.code == STRATA_NOT_FOUND, "unknown feature: %s", strata_code_name(st.code));
+    strata_cache_clear(c);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 0 && cs.misses == 0 && cs.entries == 0, "cleared");
+    strata_client_disable_cache(c);
+    CHECK(strata_cache_stats_get(c, &cs) == 0, "disabled");
+    strata_close(c);
+    strata_close(plain);
+}
+
+static int write_cache_value(strata_client *c, const char *entity, int64_t v, int64_t event_us) {
+    const char *feats[] = {"i"};
+    strata_status st;
+    strata_writer *w = strata_write_begin(c, "c_write", 0, feats, 1, NULL, &st);
+    if (!w) return -1;
+    strata_value val = strata_value_int(v);
+    if (strata_write_row(w, entity, event_us, STRATA_CREATED_UNSET, &val) != 0) {
+        strata_write_abort(w);
+        return -1;
+    }
+    return strata_write_finish(w, NULL, &st) == STRATA_OK ? 0 : -1;
+}
+
+static int64_t cached_int(strata_client *c, const char *entity) {
+    const char *ids[] = {entity};
+    const char *refs[] = {"c_write:i"};
+    strata_status st;
+    strata_result *r = strata_lookup(c, ids, 1, refs, 1, 10000, &st);
+    strata_value v;
+    int64_t out = r && strata_result_value(r, 0, 0, &v) ? v.u.i : INT64_MIN;
+    strata_result_free(r);
+    return out;
+}
+
+static void test_cache_expiry(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    strata_cache_options o;
+    strata_cache_options_init(&o);
+    const char *names[] = {"c_write"};
+    const double ttls[] = {0.5};
+    o.group_ttl_names = names;
+    o.group_ttl_s = ttls;
+    o.n_group_ttls = 1;
+    strata_status st;
+    REQUIRE(strata_client_enable_cache(c, &o, &st) == STRATA_OK, "enable");
+    int64_t t = g_now_us - 3600 * 1000000LL;
+    REQUIRE(write_cache_value(c, "cache-x", 1, t) == 0, "write 1");
+    int64_t sent = mono_ms();
+    CHECK(cached_int(c, "cache-x") == 1, "first");
+    REQUIRE(write_cache_value(c, "cache-x", 2, t + 1) == 0, "write 2");
+    int64_t v = cached_int(c, "cache-x");
+    if (mono_ms() - sent < 500) CHECK(v == 1, "cached value within its TTL: %lld", (long long)v);
+    /* The old value is never served once its TTL has passed. */
+    for (;;) {
+        int64_t asked = mono_ms();
+        v = cached_int(c, "cache-x");
+        if (v == 1) {
+            REQUIRE(asked - sent < 500, "value 1 served %lld ms after it was fetched (TTL 500 ms)", (long long)(asked - sent));
+            usleep(20000);
+            continue;
+        }
+        CHECK(v == 2, "after the TTL: %lld", (long long)v);
+        break;
+    }
+    CHECK(mono_ms() - sent >= 500, "expired early");
+    strata_close(c);
+}
+
+static void test_cache_eviction(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    strata_cache_options o;
+    strata_cache_options_init(&o);
+    o.max_entries = 3;
+    strata_status st;
+    REQUIRE(strata_client_enable_cache(c, &o, &st) == STRATA_OK, "enable");
+    const char *ids[] = {"e1", "e2", "e3", "e4", "nobody"};
+    const char *refs[] = {"c_all:i"};
+    strata_result_free(strata_lookup(c, ids, 5, refs, 1, 10000, &st));
+    strata_cache_stats cs;
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.entries == 3 && cs.evictions == 2 && cs.misses == 5, "entries %llu evictions %llu", (unsigned long long)cs.entries,
+          (unsigned long long)cs.evictions);
+    strata_result_free(strata_lookup(c, ids + 2, 3, refs, 1, 10000, &st)); /* the 3 most recent: hits */
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 3 && cs.misses == 5, "hits %llu", (unsigned long long)cs.hits);
+    strata_result_free(strata_lookup(c, ids + 2, 1, refs, 1, 10000, &st)); /* e3 most recent */
+    strata_result_free(strata_lookup(c, ids, 1, refs, 1, 10000, &st));     /* e1: miss, evicts e4 */
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 4 && cs.misses == 6 && cs.evictions == 3 && cs.entries == 3, "hits %llu misses %llu evictions %llu",
+          (unsigned long long)cs.hits, (unsigned long long)cs.misses, (unsigned long long)cs.evictions);
+    const char *kept[] = {"e3", "nobody", "e1"};
+    strata_result *r = strata_lookup(c, kept, 3, refs, 1, 10000, &st);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == 7, "kept: hits %llu", (unsigned long long)cs.hits);
+    if (r) {
+        expect_int(r, 0, 0, 7, STRATA_EXPIRED); /* e3's row is older than the max age: the default */
+        expect_int(r, 1, 0, 7, STRATA_DEFAULTED);
+        expect_int(r, 2, 0, 42, STRATA_PRESENT);
+    }
+    strata_result_free(r);
+    strata_result_free(strata_lookup(c, ids + 3, 1, refs, 1, 10000, &st));
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.misses == 7, "e4 was evicted: misses %llu", (unsigned long long)cs.misses);
+    strata_close(c);
+}
+
+/* A new ACTIVE version: an unpinned reference answers from the old one within its TTL, never next to a
+ * reference the node has just resolved to the new one. */
+static void test_cache_new_version(void) {
+    strata_client *c = connect_or_fail(g_server, NULL);
+    if (!c) return;
+    strata_status st;
+    REQUIRE(strata_client_enable_cache(c, NULL, &st) == STRATA_OK, "enable");
+    const char *ids[] = {"x"};
+    const char *v[] = {"c_cache_rows:v"};
+    const char *vw[] = {"c_cache_rows:v", "c_cache_rows:w"};
+    strata_result *r = strata_lookup(c, ids, 1, v, 1, 10000, &st);
+    CHECK(r && strata_result_column_version(r, 0) == 1, "version 1");
+    strata_result_free(r);
+    /* Version 2: a second feature. */
+    Strata__V1__FeatureSpec f[2];
+    Strata__V1__FeatureSpec *fp[2] = {&f[0], &f[1]};
+    for (int i = 0; i < 2; i++) {
+        strata__v1__feature_spec__init(&f[i]);
+        f[i].name = i ? "w" : "v";
+        f[i].dtype = STRATA__V1__DTYPE__DTYPE_INT;
+    }
+    Strata__V1__FeatureGroupSpec spec;
+    strata__v1__feature_group_spec__init(&spec);
+    spec.name = "c_cache_rows";
+    spec.entity_type = STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_USER;
+    spec.n_features = 2;
+    spec.features = fp;
+    Strata__V1__FeatureGroupSpec *sp[1] = {&spec};
+    Strata__V1__ApplyFeatureGroupsRequest req = STRATA__V1__APPLY_FEATURE_GROUPS_REQUEST__INIT;
+    req.n_groups = 1;
+    req.groups = sp;
+    strata_call *call = strata_call_unary(c, "ApplyFeatureGroups", &req.base, &strata__v1__apply_feature_groups_response__descriptor, 10000);
+    int code = strata_call_wait(call);
+    CHECK(code == STRATA_OK, "apply version 2: %s", strata_call_message(call));
+    strata_call_free(call);
+    r = strata_lookup(c, ids, 1, v, 1, 10000, &st);
+    CHECK(r && strata_result_column_version(r, 0) == 1, "within the TTL: version 1 from the cache");
+    strata_result_free(r);
+    strata_cache_stats before, cs;
+    strata_cache_stats_get(c, &before);
+    r = strata_lookup(c, ids, 1, vw, 2, 10000, &st);
+    CHECK(r && strata_result_column_count(r) == 2 && strata_result_column_version(r, 0) == 2 && strata_result_column_version(r, 1) == 2,
+          "mixed: both version 2 (%s)", st.message);
+    strata_result_free(r);
+    strata_cache_stats_get(c, &cs);
+    CHECK(cs.hits == before.hits && cs.misses == before.misses + 2, "asked again without the cache");
+    r = strata_lookup(c, ids, 1, v, 1, 10000, &st);
+    CHECK(r && strata_result_column_version(r, 0) == 2, "then version 2");
+    strata_result_free(r);
+    CHECK(strata_cache_group_ttl(c, "c_cache_rows", 2, NULL, NULL) == 1, "version 2 learned");
+    strata_close(c);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: STRATA_TEST_NOW=SECS [STRATA_BIN=strata] %s HOST:PORT\n", argv[0]);
@@ -1066,6 +1443,11 @@ int main(int argc, char **argv) {
         {"timeout against a silent server", test_timeout_blackhole},
         {"GOAWAY, reconnect, closed connection", test_goaway_and_reconnect},
         {"push events, duplicates, aggregates", test_push_events},
+        {"online cache: tiers and their TTLs", test_cache_tiers},
+        {"online cache: hits, misses, merged lookups", test_cache_hits_and_merge},
+        {"online cache: expiry by TTL", test_cache_expiry},
+        {"online cache: LRU eviction", test_cache_eviction},
+        {"online cache: a new version", test_cache_new_version},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int before = g_failures;

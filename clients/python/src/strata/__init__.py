@@ -9,6 +9,7 @@
     client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
 """
 from ._columns import Status
+from .cache import CacheStats, GroupTTL, OnlineCache, Tier, freshness_tier
 from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeLimits, NodeStatus, PushResult,
                      WriteResult)
 from .definitions import (FLOAT, INT, STRING, Aggregate, AggregateFunction, AggregateGroup, DType, Embedding,
@@ -26,7 +27,7 @@ EXPIRED = Status.EXPIRED
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
+    "Client", "OnlineCache", "CacheStats", "GroupTTL", "Tier", "freshness_tier", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
     "GroupStatus", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
     "AggregateFunction", "GroupKind",

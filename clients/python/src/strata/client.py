@@ -23,6 +23,8 @@ from ._proto import feature_store_pb2_grpc as fs_grpc
 from ._proto import types_pb2 as pb
 from ._sources import TableSource
 from .definitions import (AggregateGroup, DType, FeatureGroup, Stream, GroupStatus, RegisteredGroup, load_definitions, python_value)
+from ._columns import ColumnData
+from .cache import OnlineCache, _Column, monotonic
 from .errors import FailedPrecondition, Internal, InvalidArgument, NotFound, StrataError, Unavailable, from_rpc_error
 from .results import OnlineResponse, RetrievalJob
 
@@ -272,7 +274,10 @@ class Client:
     """
 
     def __init__(self, address: str | Sequence[str] | None = None, *, timeout: float | None = 30.0,
-                 options: Sequence[tuple[str, Any]] = ()):
+                 options: Sequence[tuple[str, Any]] = (), cache: OnlineCache | None = None):
+        if cache is not None and not isinstance(cache, OnlineCache):
+            raise InvalidArgument(f"cache must be a strata.OnlineCache (or None), got {type(cache).__name__}")
+        self.cache: OnlineCache | None = cache
         self.addresses = _parse_addresses(address)
         self.timeout = timeout
         self._options = tuple(options)
@@ -426,14 +431,32 @@ class Client:
             if s.HasField("limits") else None)
 
     # -- online ---------------------------------------------------------------------------------------
+    def enable_cache(self, cache: OnlineCache | None = None, **options) -> OnlineCache:
+        """Turns the online cache on (`cache`, or `OnlineCache(**options)`) and returns it; replaces the
+        cache the client had, if any. `client.cache = None` turns it off."""
+        if cache is not None and options:
+            raise InvalidArgument("pass a cache or OnlineCache options, not both")
+        if cache is not None and not isinstance(cache, OnlineCache):
+            raise InvalidArgument(f"cache must be a strata.OnlineCache, got {type(cache).__name__}")
+        self.cache = cache if cache is not None else OnlineCache(**options)
+        return self.cache
+
     def get_online_features(self, features: str | Sequence[str], entities: Iterable[Any], *,
-                            timeout: float | None = None, consistency: str | None = None) -> OnlineResponse:
+                            timeout: float | None = None, consistency: str | None = None,
+                            use_cache: bool = True) -> OnlineResponse:
         """The latest value of each feature for each entity (ids are strings; integers are sent as their
         decimal text). `features`: `group:feature`, `group@2:feature`, `group:*`, from any groups.
 
         `consistency` on a cluster with replication: None or "ONE" (one replica per entity, the fastest;
         it may miss a write that replica has not received yet), "QUORUM" (a majority of the replicas,
-        the greatest row wins: it sees every QUORUM write) or "ALL"."""
+        the greatest row wins: it sees every QUORUM write) or "ALL".
+
+        With a cache (`Client(cache=strata.OnlineCache(...))` or `enable_cache`), a lookup at the default
+        consistency or "ONE" with `use_cache` serves the cells it can from the cache and asks the node,
+        in one request, for the others (the entities with a missing cell times the references with a
+        missing cell); "QUORUM" and "ALL" lookups always go to the node and do not touch the cache. A
+        cached lookup may make more than one call (the first lookup of a group version also reads its
+        tier with GetFeatureGroup); `timeout` applies to each."""
         level = _parse_consistency(consistency)
         refs = _feature_list(features)
         if isinstance(entities, (str, bytes)):
@@ -448,8 +471,159 @@ class Client:
                 raise InvalidArgument(f"entity ids must be strings (or integers), got {e!r}")
         if not ids:
             raise InvalidArgument("no entities given; pass at least one entity id")
+        cache = self.cache
+        if cache is not None and use_cache and level in (fs.CONSISTENCY_DEFAULT, fs.CONSISTENCY_ONE):
+            return self._cached_online(cache, refs, ids, level, timeout)
         request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs, consistency=level)
         return OnlineResponse(self._unary("GetOnlineFeatures", request, timeout))
+
+    # -- the online cache -----------------------------------------------------------------------------
+    def _cached_online(self, cache: OnlineCache, refs: list[str], ids: list[str], level: int,
+                       timeout) -> OnlineResponse:
+        now = monotonic()
+        resolved = [cache._resolution(r, now) for r in refs]
+        # Cached entries of the references whose resolution is fresh: found[j][ci][i] (None = miss).
+        found: list = [None] * len(refs)
+        keys = []
+        for j, columns in enumerate(resolved):
+            if columns is not None:
+                keys.extend((c.group, c.version, c.feature, e) for c in columns for e in ids)
+        entries = cache._get(keys, now) if keys else []
+        n = len(ids)
+        miss_refs: dict[str, None] = {}
+        miss_entities: dict[str, None] = {}
+        pos = 0
+        for j, columns in enumerate(resolved):
+            if columns is None:
+                miss_refs[refs[j]] = None
+                for e in ids:
+                    miss_entities[e] = None
+                continue
+            per_column = []
+            for _ in columns:
+                cells = entries[pos:pos + n]
+                pos += n
+                per_column.append(cells)
+                for i, entry in enumerate(cells):
+                    if entry is None:
+                        miss_refs[refs[j]] = None
+                        miss_entities[ids[i]] = None
+            found[j] = per_column
+        if not miss_refs:
+            return self._assemble(refs, ids, resolved, found, None, None)
+        req_refs = list(miss_refs)
+        req_ids = list(miss_entities)
+        sent_at = monotonic()
+        response = self._unary("GetOnlineFeatures", fs.GetOnlineFeaturesRequest(
+            entity_ids=req_ids, features=req_refs, consistency=level), timeout)
+        absorbed = self._absorb(cache, response, req_refs, sent_at, timeout)
+        if absorbed is not None:
+            fresh, fetched = absorbed
+            # A reference whose cached resolution was used for some cells must still resolve the same
+            # way (an unpinned one may now name a newer ACTIVE version): else ask for everything.
+            # So must every unpinned reference to a group the node has just resolved (all columns of
+            # one group in an answer are of one version, as the node's would be).
+            newest = {cs[0].group: cs[0].version for r, cs in fresh.items() if _unpinned(r)}
+            if all(resolved[j] is None or resolved[j] == fresh[refs[j]] for j in range(len(refs))
+                   if refs[j] in miss_refs) and \
+                    all(resolved[j][0].version == newest.get(resolved[j][0].group, resolved[j][0].version)
+                        for j in range(len(refs)) if refs[j] not in miss_refs and _unpinned(refs[j])):
+                index = {e: r for r, e in enumerate(req_ids)}
+                return self._assemble(refs, ids, [fresh.get(r, resolved[j]) if r in miss_refs else resolved[j]
+                                                  for j, r in enumerate(refs)],
+                                      found, fetched, (miss_refs, index))
+        # Inconsistent or changed resolution: one plain lookup of everything (stored too).
+        sent_at = monotonic()
+        response = self._unary("GetOnlineFeatures", fs.GetOnlineFeaturesRequest(
+            entity_ids=ids, features=refs, consistency=level), timeout)
+        self._absorb(cache, response, refs, sent_at, timeout)
+        cache._count(0, len(response.columns) * n)
+        return OnlineResponse(response)
+
+    def _learn_groups(self, cache: OnlineCache, name: str, version: int, timeout) -> None:
+        """The tier of a group version (and of all its versions) from the registry, once per version."""
+        g = self.get_feature_group(name, version, timeout=timeout)
+        for v in g.versions or [g]:
+            cache._learn_group(v.name, v.version, int(v.spec.refresh_interval or 0), v.spec.kind,
+                               tuple(f.name for f in v.features))
+        if cache._group(name, version) is None:  # a registry without the versions list
+            cache._learn_group(g.name, g.version, int(g.spec.refresh_interval or 0), g.spec.kind,
+                               tuple(f.name for f in g.features))
+
+    def _absorb(self, cache: OnlineCache, response, req_refs: list[str], sent_at: float, timeout):
+        """Stores the cells of a node's answer to (req_refs x its entities), values stamped with the time
+        the request was sent, and records how each reference resolved. Returns (ref -> columns, one list
+        of entries per answered column), or None if the answer's columns cannot be matched with the
+        references (then nothing is stored)."""
+        columns = [_Column(c.ref, c.group, c.version, c.feature, c.dtype, c.embedding_dim) for c in response.columns]
+        for g, v in dict.fromkeys((c.group, c.version) for c in columns):
+            if cache._group(g, v) is None:
+                try:
+                    self._learn_groups(cache, g, v, timeout)
+                except NotFound:
+                    return None
+        per_ref: dict[str, tuple] = {}
+        p = 0
+        for r in req_refs:
+            if p >= len(columns):
+                return None
+            first = columns[p]
+            wildcard = r.partition(":")[2].strip() == "*"
+            count = len(cache._group(first.group, first.version).features) if wildcard else 1
+            cs = tuple(columns[p:p + count])
+            if len(cs) != count or any((c.group, c.version) != (first.group, first.version) for c in cs):
+                return None
+            per_ref[r] = cs
+            p += count
+        if p != len(columns):
+            return None
+        answer = OnlineResponse(response)
+        data = [answer._data[name] for name in answer.columns] if len(set(answer.columns)) == len(columns) \
+            else [cols.online_column([v.results[k] for v in response.vectors],
+                                     DType.from_proto(c.dtype, c.embedding_dim)) for k, c in enumerate(columns)]
+        ids = [v.entity_id for v in response.vectors]
+        fetched = []
+        store = []
+        for c, d in zip(columns, data):
+            ttl = cache._group(c.group, c.version).ttl
+            expires = sent_at + ttl
+            cells = _entries(d, expires)
+            fetched.append(cells)
+            if ttl > 0:
+                store.extend(((c.group, c.version, c.feature, e), cell) for e, cell in zip(ids, cells))
+        cache._put(store)
+        for r, cs in per_ref.items():
+            cache._confirm(r, cs, cache._group(cs[0].group, cs[0].version).ttl, sent_at)
+        # Per reference, the entries of its columns (the answer's columns are the references' in order).
+        out: dict[str, list] = {}
+        p = 0
+        for r in req_refs:
+            k = len(per_ref[r])
+            out[r] = fetched[p:p + k]
+            p += k
+        return per_ref, out
+
+    def _assemble(self, refs, ids, resolved, found, fetched, fetched_index) -> OnlineResponse:
+        """The answer in request order: a cell comes from the node's answer when its reference and entity
+        were asked for, else from the cache."""
+        columns = []
+        data = []
+        hits = misses = 0
+        for j, r in enumerate(refs):
+            from_node = fetched is not None and r in fetched_index[0]
+            for ci, c in enumerate(resolved[j]):
+                cells = []
+                for i, e in enumerate(ids):
+                    if from_node and e in fetched_index[1]:
+                        cells.append(fetched[r][ci][fetched_index[1][e]])
+                        misses += 1
+                    else:
+                        cells.append(found[j][ci][i])
+                        hits += 1
+                columns.append(c)
+                data.append(_column_data(c, cells))
+        self.cache._count(hits, misses)
+        return OnlineResponse._from_columns(ids, columns, data)
 
     # -- writes ---------------------------------------------------------------------------------------
     def write(self, group: str, data, *, batch_size: int = 5000, progress: bool | None = None,
@@ -803,3 +977,50 @@ class _WritePlan:
             v, has = cols.feature_values(batch.column(name), dt, name, first_row)
             values.append(_wire.value_segments(dt.kind, dt.dim, v, has, n))
         return _wire.write_rows(entity, events, created, created_mask, values)
+
+
+def _unpinned(ref: str) -> bool:
+    """`group:feature` or `group:*` (the newest ACTIVE version), not `group@N:...`."""
+    return "@" not in ref.partition(":")[0]
+
+
+def _entries(d: ColumnData, expires: float) -> list:
+    """Cache entries (expires_at, status, has_value, value, event_micros) of one decoded column."""
+    statuses = d.statuses.tolist()
+    has = d.has_value.tolist()
+    ev = d.event_micros.tolist() if d.event_micros is not None else [0] * len(has)
+    if d.dtype.kind == "EMBEDDING":
+        values = []
+        for i, h in enumerate(has):
+            if h:
+                row = np.array(d.values[i], dtype=np.float32)
+                row.flags.writeable = False
+                values.append(row)
+            else:
+                values.append(None)
+    else:
+        values = d.values.tolist()
+    return [(expires, s, h, v, t) for s, h, v, t in zip(statuses, has, values, ev)]
+
+
+def _column_data(c: _Column, cells: list) -> ColumnData:
+    """One column of an assembled answer from cache entries."""
+    dtype = DType.from_proto(c.dtype, c.embedding_dim)
+    n = len(cells)
+    statuses = np.fromiter((e[1] for e in cells), dtype=np.uint8, count=n)
+    has = np.fromiter((e[2] for e in cells), dtype=bool, count=n)
+    ev = np.fromiter((e[4] for e in cells), dtype=np.int64, count=n)
+    k = dtype.kind
+    if k == "FLOAT":
+        values = np.fromiter((e[3] for e in cells), dtype=np.float64, count=n)
+    elif k == "INT":
+        values = np.fromiter((e[3] for e in cells), dtype=np.int64, count=n)
+    elif k == "STRING":
+        values = np.empty(n, dtype=object)
+        values[:] = [e[3] for e in cells]
+    else:
+        values = np.zeros((n, dtype.dim), dtype=np.float32)
+        for i, e in enumerate(cells):
+            if e[2]:
+                values[i] = e[3]
+    return ColumnData(dtype, values, has, statuses, ev)

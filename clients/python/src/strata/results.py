@@ -65,6 +65,18 @@ class OnlineResponse:
             results = [v.results[k] for v in response.vectors]
             self._data[name] = cols.online_column(results, self.dtypes[name])
 
+    @classmethod
+    def _from_columns(cls, entity_ids: list[str], columns: list, data: list[ColumnData]) -> "OnlineResponse":
+        """A response assembled by the client (the online cache): `columns` are FeatureColumn-like objects
+        (ref, group, version, feature, dtype, embedding_dim), `data` one ColumnData per column."""
+        self = cls.__new__(cls)
+        self.entity_ids = list(entity_ids)
+        self.columns = cols.column_names(columns)
+        self.refs = [c.ref for c in columns]
+        self.dtypes = {n: DType.from_proto(c.dtype, c.embedding_dim) for n, c in zip(self.columns, columns)}
+        self._data = dict(zip(self.columns, data))
+        return self
+
     def __len__(self) -> int:
         return len(self.entity_ids)
 
@@ -106,12 +118,12 @@ class OnlineResponse:
     def to_df(self, with_status: bool = False, with_event_timestamps: bool = False) -> pd.DataFrame:
         """A DataFrame with `entity_id` and one typed column per feature (see `RetrievalJob.to_df`)."""
         out: dict[str, Any] = {"entity_id": pd.array(self.entity_ids, dtype=_string_dtype())}
-        _add_feature_columns(out, self.columns, list(self._data.values()), with_status, with_event_timestamps, False)
+        _add_feature_columns(out, list(self._data), list(self._data.values()), with_status, with_event_timestamps, False)
         return _frame(out, len(self.entity_ids))
 
     def to_arrow(self, with_status: bool = False, with_event_timestamps: bool = False) -> pa.Table:
         out: dict[str, Any] = {"entity_id": pa.array(self.entity_ids, type=pa.string())}
-        _add_feature_columns(out, self.columns, list(self._data.values()), with_status, with_event_timestamps, True)
+        _add_feature_columns(out, list(self._data), list(self._data.values()), with_status, with_event_timestamps, True)
         return pa.table(out)
 
 
