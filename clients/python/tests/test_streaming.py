@@ -681,3 +681,17 @@ def test_push_and_write_take_polars_frames(client, pushed, unique):
     assert list(got.values.values()) == [[3], [3.75], [3], ["é"]]
     with pytest.raises(strata.InvalidArgument, match="LazyFrame"):
         client.push(pushed["stream"], df.lazy(), progress=False)
+
+
+def test_online_lookup_with_freshness(client, unique):
+    stream, group = unique("fr"), unique("fr_agg")
+    client.apply([strata.Stream(stream, [strata.Field("amount", "FLOAT")], refresh_interval=3600),
+                  strata.AggregateGroup(group, stream, [strata.Aggregate("n_1h", "amount", "count", "1h")])])
+    client.push(stream, pd.DataFrame({"entity_id": ["u1"], "event_timestamp": [pd.Timestamp.now(tz="UTC")],
+                                      "amount": [1.0]}), progress=False)
+    plain = client.get_online_features([f"{group}:n_1h"], ["u1"])
+    assert plain.freshness == {}
+    r = client.get_online_features([f"{group}:n_1h"], ["u1"], with_freshness=True)
+    f = r.freshness[f"{group}@1"]
+    assert (f["state"], f["tier"], f["refresh_interval_seconds"]) == ("FRESH", "NEAR_REAL_TIME", 3600)
+    assert f["last_write"] is not None and r.values[f"{group}:n_1h"] == [1]

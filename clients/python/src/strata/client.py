@@ -443,7 +443,7 @@ class Client:
 
     def get_online_features(self, features: str | Sequence[str], entities: Iterable[Any], *,
                             timeout: float | None = None, consistency: str | None = None,
-                            use_cache: bool = True) -> OnlineResponse:
+                            use_cache: bool = True, with_freshness: bool = False) -> OnlineResponse:
         """The latest value of each feature for each entity (ids are strings; integers are sent as their
         decimal text). `features`: `group:feature`, `group@2:feature`, `group:*`, from any groups.
 
@@ -456,7 +456,13 @@ class Client:
         in one request, for the others (the entities with a missing cell times the references with a
         missing cell); "QUORUM" and "ALL" lookups always go to the node and do not touch the cache. A
         cached lookup may make more than one call (the first lookup of a group version also reads its
-        tier with GetFeatureGroup); `timeout` applies to each."""
+        tier with GetFeatureGroup); `timeout` applies to each.
+
+        `with_freshness`: the answer's `freshness` maps each group version read (`group@v`) to its
+        freshness against its refresh interval: a dict with `state` (FRESH, LATE, ALERT, UNTRACKED),
+        `tier` (BATCH, NEAR_REAL_TIME, STREAMING), `refresh_interval_seconds` (0: none) and
+        `last_write` (a UTC datetime, None if never written; for an aggregate group, its stream's).
+        Such a lookup goes to the node (it does not use the cache)."""
         level = _parse_consistency(consistency)
         refs = _feature_list(features)
         if isinstance(entities, (str, bytes)):
@@ -472,9 +478,10 @@ class Client:
         if not ids:
             raise InvalidArgument("no entities given; pass at least one entity id")
         cache = self.cache
-        if cache is not None and use_cache and level in (fs.CONSISTENCY_DEFAULT, fs.CONSISTENCY_ONE):
+        if cache is not None and use_cache and not with_freshness and level in (fs.CONSISTENCY_DEFAULT, fs.CONSISTENCY_ONE):
             return self._cached_online(cache, refs, ids, level, timeout)
-        request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs, consistency=level)
+        request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs, consistency=level,
+                                              with_freshness=with_freshness)
         return OnlineResponse(self._unary("GetOnlineFeatures", request, timeout))
 
     # -- the online cache -----------------------------------------------------------------------------

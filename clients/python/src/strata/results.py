@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -51,10 +52,20 @@ class OnlineResponse:
     - `statuses`: dict column -> list of `Status` (PRESENT, DEFAULTED, MISSING, EXPIRED)
     - `event_timestamps`: dict column -> list of the event time (UTC datetime) of the row each value came
       from, None where no row was found
+    - `freshness`: dict `group@v` -> freshness of each group version read (only with
+      `get_online_features(..., with_freshness=True)`, else empty)
     - `to_dict()`, `to_df()`
     """
 
     def __init__(self, response: fs.GetOnlineFeaturesResponse):
+        self.freshness: dict[str, dict] = {
+            f"{f.group}@{f.version}": {
+                "state": fs.FreshnessState.Name(f.freshness).removeprefix("FRESHNESS_STATE_"),
+                "tier": fs.FreshnessTier.Name(f.tier).removeprefix("FRESHNESS_TIER_"),
+                "refresh_interval_seconds": f.refresh_interval_seconds,
+                "last_write": (datetime.datetime.fromtimestamp(f.last_write_micros / 1e6, tz=datetime.timezone.utc)
+                               if f.last_write_micros else None),
+            } for f in response.freshness}
         self.entity_ids: list[str] = [v.entity_id for v in response.vectors]
         self.columns: list[str] = cols.column_names(response.columns)
         self.refs: list[str] = [c.ref for c in response.columns]
@@ -70,6 +81,7 @@ class OnlineResponse:
         """A response assembled by the client (the online cache): `columns` are FeatureColumn-like objects
         (ref, group, version, feature, dtype, embedding_dim), `data` one ColumnData per column."""
         self = cls.__new__(cls)
+        self.freshness = {}
         self.entity_ids = list(entity_ids)
         self.columns = cols.column_names(columns)
         self.refs = [c.ref for c in columns]
