@@ -8,7 +8,8 @@ extension DefinitionFile {
     "use a lowercase letter followed by lowercase letters, digits or '_' (at most \(FeatureGroupSpec.maxNameLength) characters)"
 
   /// One item of `streams:`: `name`, the `entity_type`, `description`, `owner` and `refresh_interval`
-  /// a group has, and `fields` (required). A stream has no `max_age` and no `features`.
+  /// a group has, `retention` (a duration; omitted: events are kept forever) and `fields` (required).
+  /// A stream has no `max_age` and no `features`.
   static func parseStream(_ node: Node, index: Int, file: Context) throws(StrataError) -> FeatureGroupSpec {
     var label = "stream #\(index + 1)\(lineSuffix(node))"
     guard case .mapping = node else {
@@ -52,7 +53,8 @@ extension DefinitionFile {
       owner: common.owner,
       refreshIntervalSeconds: common.refreshIntervalSeconds,
       features: fields,
-      source: .events
+      source: .events,
+      retentionSeconds: try file.optionalDuration(keys, "retention", in: label)
     )
     try validate(spec, file: file)
     return spec

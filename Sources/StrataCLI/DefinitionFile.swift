@@ -61,7 +61,7 @@ public enum DefinitionFile {
   static let groupKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream"]
   static let featureKeys = ["name", "dtype", "default", "description"]
   static let aggregateKeys = ["name", "field", "function", "window", "default", "description"]
-  static let streamKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "fields"]
+  static let streamKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "retention", "fields"]
   static let fieldKeys = ["name", "dtype", "description"]
   /// The keys that make a feature an aggregate.
   static let aggregationKeys = ["field", "function", "window"]

@@ -50,7 +50,11 @@ struct DescribeCommand: AsyncParsableCommand {
     if !g.spec.description.isEmpty { print("description:  \(g.spec.description)") }
     if !g.spec.owner.isEmpty { print("owner:        \(g.spec.owner)") }
     print("refresh:      \(DurationText.format(g.spec.refreshIntervalSeconds))")
-    if g.spec.source.stream == nil { print("max age:      \(DurationText.format(g.spec.maxAgeSeconds))") }
+    if g.spec.source == .events {
+      print("retention:    \(g.spec.retentionSeconds.map { DurationText.format($0) } ?? "forever")")
+    } else if g.spec.source.stream == nil {
+      print("max age:      \(DurationText.format(g.spec.maxAgeSeconds))")
+    }
     print("created at:   \(g.createdAt)")
     print("versions:     " + response.versions.map { "\($0.version) (\(GroupStatus(proto: $0.status)?.rawValue ?? "?"))" }.joined(separator: ", "))
     print("")

@@ -98,6 +98,10 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("freshness-check-seconds"),
     help: "Seconds between checks of every group's freshness against its refresh interval.")
   var freshnessCheckSeconds: Double = 5
+  @Option(
+    name: .customLong("retention-check-seconds"),
+    help: "Seconds between deletions of streams' events older than their retention.")
+  var retentionCheckSeconds: Double = 600
 
   func run() async throws {
     guard let engine = ServerConfig.Engine(rawValue: engine) else {
@@ -204,6 +208,7 @@ struct ServeCommand: AsyncParsableCommand {
       maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy, cluster: settings)
     config.alertWebhook = alertWebhook
     config.freshnessCheckSeconds = freshnessCheckSeconds
+    config.retentionCheckSeconds = retentionCheckSeconds
     let logger = Logger(label: "strata")
     let node: StrataNode
     do {

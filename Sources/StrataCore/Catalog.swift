@@ -124,6 +124,10 @@ public struct Catalog: Sendable, Equatable {
         throw .notFound(
           "group '\(spec.name)': feature '\(feature.name)' reads field '\(aggregation.field)', which stream \(stream.qualifiedName) does not have; its fields are: \(known)")
       }
+      if let retention = stream.spec.retentionSeconds, aggregation.window.microseconds > retention * 1_000_000 {
+        throw .invalidArgument(
+          "group '\(spec.name)': feature '\(feature.name)' has a window of \(aggregation.window), longer than stream \(stream.qualifiedName)'s retention of \(retention) seconds; shorten the window or lengthen the stream's retention")
+      }
       guard aggregation.function.accepts(fieldType) else {
         throw .invalidArgument(
           "group '\(spec.name)': feature '\(feature.name)' is \(aggregation.function) of '\(field.name)', a \(fieldType) field; \(aggregation.function) needs FLOAT or INT (count, min, max and last take any field)")

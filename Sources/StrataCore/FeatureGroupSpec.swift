@@ -44,6 +44,9 @@ public struct FeatureGroupSpec: Hashable, Sendable {
   public var features: [FeatureSpec]
   /// Rows written to the group (the default), an event stream, or aggregates of a stream.
   public var source: GroupSource
+  /// Streams only: events older than this (in event time) are deleted; nil = kept forever. At least
+  /// the largest window of every aggregate over the stream (applying an aggregate group checks).
+  public var retentionSeconds: Int64?
 
   public init(
     name: String,
@@ -53,7 +56,8 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     refreshIntervalSeconds: Int64? = nil,
     maxAgeSeconds: Int64? = nil,
     features: [FeatureSpec],
-    source: GroupSource = .rows
+    source: GroupSource = .rows,
+    retentionSeconds: Int64? = nil
   ) {
     self.name = name
     self.entityType = entityType
@@ -63,6 +67,7 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     self.maxAgeSeconds = maxAgeSeconds
     self.features = features
     self.source = source
+    self.retentionSeconds = retentionSeconds
   }
 
   public static let maxFeatures = 4_096
@@ -90,6 +95,12 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     }
     if let r = refreshIntervalSeconds, r <= 0 {
       throw .invalidArgument("group '\(name)': refresh interval must be positive, got \(r) seconds")
+    }
+    if let r = retentionSeconds {
+      guard source == .events else {
+        throw .invalidArgument("group '\(name)': only a stream has a retention (its events are deleted after it); remove 'retention'")
+      }
+      guard r >= 60 else { throw .invalidArgument("stream '\(name)': retention must be at least 1 minute, got \(r) seconds") }
     }
     if let m = maxAgeSeconds, m <= 0 {
       throw .invalidArgument("group '\(name)': max age must be positive (omit it for no expiry), got \(m) seconds")

@@ -140,7 +140,8 @@ extension FeatureGroupSpec {
       owner: proto.owner,
       refreshIntervalSeconds: proto.refreshIntervalSeconds == 0 ? nil : proto.refreshIntervalSeconds,
       maxAgeSeconds: proto.maxAgeSeconds == 0 ? nil : proto.maxAgeSeconds,
-      features: features, source: source)
+      features: features, source: source,
+      retentionSeconds: proto.retentionSeconds == 0 ? nil : proto.retentionSeconds)
   }
 
   public var proto: Strata_V1_FeatureGroupSpec {
@@ -151,6 +152,7 @@ extension FeatureGroupSpec {
       p.owner = owner
       p.refreshIntervalSeconds = refreshIntervalSeconds ?? 0
       p.maxAgeSeconds = maxAgeSeconds ?? 0
+      p.retentionSeconds = retentionSeconds ?? 0
       p.features = features.map { f in
         Strata_V1_FeatureSpec.with { fp in
           fp.name = f.name

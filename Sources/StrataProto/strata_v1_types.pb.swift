@@ -491,6 +491,10 @@ public nonisolated struct Strata_V1_FeatureGroupSpec: Sendable {
   /// ACTIVE version when the group was applied). Ignored in ApplyFeatureGroups.
   public var streamVersion: UInt32 = 0
 
+  /// GROUP_KIND_STREAM: events with an event time older than this many seconds are deleted (in whole
+  /// 6-hour tiles); 0 = kept forever. At least the largest window of every aggregate group over it.
+  public var retentionSeconds: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -821,7 +825,7 @@ nonisolated extension Strata_V1_Aggregation: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureGroupSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}entity_type\0\u{1}description\0\u{1}owner\0\u{3}refresh_interval_seconds\0\u{3}max_age_seconds\0\u{1}features\0\u{1}kind\0\u{1}stream\0\u{3}stream_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}entity_type\0\u{1}description\0\u{1}owner\0\u{3}refresh_interval_seconds\0\u{3}max_age_seconds\0\u{1}features\0\u{1}kind\0\u{1}stream\0\u{3}stream_version\0\u{3}retention_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -839,6 +843,7 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
       case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.stream) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.streamVersion) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.retentionSeconds) }()
       default: break
       }
     }
@@ -875,6 +880,9 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
     if self.streamVersion != 0 {
       try visitor.visitSingularUInt32Field(value: self.streamVersion, fieldNumber: 10)
     }
+    if self.retentionSeconds != 0 {
+      try visitor.visitSingularInt64Field(value: self.retentionSeconds, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -889,6 +897,7 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
     if lhs.kind != rhs.kind {return false}
     if lhs.stream != rhs.stream {return false}
     if lhs.streamVersion != rhs.streamVersion {return false}
+    if lhs.retentionSeconds != rhs.retentionSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

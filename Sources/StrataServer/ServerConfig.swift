@@ -36,6 +36,8 @@ public struct ServerConfig: Sendable, Equatable {
   public var alertWebhook: String?
   /// How often the node checks its groups' freshness (`--freshness-check-seconds`).
   public var freshnessCheckSeconds: Double = 5
+  /// How often streams' old events are deleted (`--retention-check-seconds`).
+  public var retentionCheckSeconds: Double = 600
 
   public static let defaultPort = 7400
 
@@ -86,5 +88,8 @@ public struct ServerConfig: Sendable, Equatable {
       throw .invalidArgument("--freshness-check-seconds must be positive, got \(freshnessCheckSeconds)")
     }
     if let alertWebhook { _ = try AlertWebhook.parse(alertWebhook) }
+    guard retentionCheckSeconds > 0 else {
+      throw .invalidArgument("--retention-check-seconds must be positive, got \(retentionCheckSeconds)")
+    }
   }
 }

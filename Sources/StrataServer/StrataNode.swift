@@ -99,6 +99,22 @@ public struct StrataNode: Sendable {
     // Whether the previous process of this data directory was killed (no clean-shutdown marker).
     let uncleanStop = try store.startRun()
     var services: [any Service] = []
+    // Streams' retention: old events (and their tiles) deleted every --retention-check-seconds.
+    let (retentionStore, retentionEvery) = (store, config.retentionCheckSeconds)
+    services.append(
+      UntilShutdownService {
+        while !Task.isCancelled {
+          try? await Task.sleep(for: .milliseconds(Int(retentionEvery * 1000)))
+          do {
+            let deleted = try await retentionStore.expireStreamEvents()
+            for (stream, n) in deleted.sorted(by: { $0.key < $1.key }) {
+              logger.info("stream retention: deleted old events", metadata: ["strata.stream": "\(stream)", "strata.events": "\(n)"])
+            }
+          } catch {
+            logger.error("stream retention failed; retrying at the next check", metadata: ["strata.error": "\(error)"])
+          }
+        }
+      })
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     if let settings = config.cluster {
       // The epochs this node accepts: moved by membership changes (etcd), fixed with a cluster file.

@@ -48,3 +48,24 @@ extension FeatureStore {
     }
   }
 }
+
+extension FeatureStore {
+  /// Applies every stream's retention at `now` (default: the store's clock): deletes the events older
+  /// than `LocalShard.retentionCutoff`, with their tiles (`LocalShard.expireEvents`), on the bulk
+  /// threads. Returns the events deleted per stream version (`name@version`) that lost any.
+  public func expireStreamEvents(now: Timestamp? = nil) async throws -> [String: Int] {
+    let at = now ?? self.now
+    let streams = catalog.allVersions.filter { $0.spec.source == .events && $0.spec.retentionSeconds != nil }
+    guard !streams.isEmpty else { return [:] }
+    let shard = self.shard
+    return try await BackgroundThreads.shared.run {
+      var out: [String: Int] = [:]
+      for stream in streams {
+        let cutoff = LocalShard.retentionCutoff(now: at, retentionSeconds: stream.spec.retentionSeconds!)
+        let deleted = try shard.expireEvents(of: stream, before: cutoff)
+        if deleted > 0 { out[stream.qualifiedName] = deleted }
+      }
+      return out
+    }
+  }
+}

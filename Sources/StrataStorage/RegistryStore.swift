@@ -157,6 +157,7 @@ private struct StoredGroup: Codable {
   var source: String?
   var stream: String?
   var streamVersion: Int?
+  var retentionSeconds: Int64?
 
   struct StoredFeature: Codable {
     var name: String
@@ -205,6 +206,7 @@ private struct StoredGroup: Codable {
           StoredAggregation(field: $0.field, function: $0.function.rawValue, windowMicros: $0.window.microseconds)
         })
     }
+    retentionSeconds = g.spec.retentionSeconds
     switch g.spec.source {
     case .rows: source = nil
     case .events: source = "events"
@@ -253,7 +255,7 @@ private struct StoredGroup: Codable {
     let spec = FeatureGroupSpec(
       name: name, entityType: entityType, description: description, owner: owner,
       refreshIntervalSeconds: refreshIntervalSeconds, maxAgeSeconds: maxAgeSeconds, features: features,
-      source: groupSource)
+      source: groupSource, retentionSeconds: retentionSeconds)
     return FeatureGroup(
       spec: spec, version: version, status: status, createdAt: Timestamp(microseconds: createdAtMicros), storageID: storageID)
   }

@@ -579,6 +579,7 @@ struct StreamDefinitionTests {
           description: "One event per checkout"
           owner: checkout
           refresh_interval: 1m
+          retention: 120d
           fields:
             - name: amount
               dtype: FLOAT
@@ -596,7 +597,7 @@ struct StreamDefinitionTests {
         FeatureSpec(name: "quantity", dtype: .int),
         FeatureSpec(name: "category", dtype: .string),
       ],
-      source: .events)
+      source: .events, retentionSeconds: 120 * 86_400)
     func agg(_ field: String, _ function: AggregateFunction, _ seconds: Int64) -> FeatureAggregation {
       FeatureAggregation(field: field, function: function, window: window(seconds))
     }
@@ -833,7 +834,7 @@ struct StreamDefinitionTests {
   func streamKeys() {
     let unknown = message("streams:\n  - name: s\n    max_age: 1d\n    fields: [{name: a, dtype: INT}]\n")
     #expect(unknown.hasPrefix("features.yaml: stream 's': unknown key 'max_age'"))
-    #expect(unknown.hasSuffix("Allowed keys: name, entity_type, description, owner, refresh_interval, fields"))
+    #expect(unknown.hasSuffix("Allowed keys: name, entity_type, description, owner, refresh_interval, retention, fields"))
     let features = message("streams:\n  - name: s\n    features: [{name: a, dtype: INT}]\n")
     #expect(
       features == "features.yaml: stream 's': unknown key 'features': a stream lists its 'fields' (the values each event carries); aggregates over them are the features of a group with 'stream: s'")

@@ -95,6 +95,16 @@ struct CatalogStreamTests {
       g.entityType = .item
       _ = try catalog.apply([g], now: t1)
     }
+    expectError(.invalidArgument, "only a stream has a retention") {
+      var g = FeatureGroupSpec(name: "rows", features: [FeatureSpec(name: "x", dtype: .float)])
+      g.retentionSeconds = 86_400
+      _ = try catalog.apply([g], now: t1)
+    }
+    expectError(.invalidArgument, "longer than stream short@1's retention of 3600 seconds") {
+      var s = stream("short")
+      s.retentionSeconds = 3_600
+      _ = try catalog.apply([s, spend([aggregate("a", "amount", .sum, 7_200)], over: "short")], now: t1)
+    }
     // A bad aggregate group in an apply with a good stream: nothing of the apply is registered.
     expectError(.notFound, "does not have") { _ = try catalog.apply([stream("views"), spend([aggregate("a", "nope", .sum)], over: "views")], now: t1) }
     #expect(catalog == before)

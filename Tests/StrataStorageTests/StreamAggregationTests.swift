@@ -130,6 +130,47 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("retention deletes the events before a 6-hour boundary, their tiles and emptied online rows; what stays is exactly the newer events", arguments: EngineKind.allCases)
+  func retention(kind: EngineKind) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.retention.\(kind)")
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(4 * 86_400))
+      let entities = (0..<10).map { "r\($0)" }
+      var rows: [WriteRequest.Row] = []
+      for _ in 0..<600 {
+        let entity = rng.element(of: entities)
+        // r0 only has events older than 3 days: all of them expire.
+        let back = entity == "r0" ? 3 * 86_400 + Int64(rng.below(86_400)) : Int64(rng.below(3 * 86_400))
+        rows.append(WriteRequest.Row(entityID: entity, eventTime: clock.now.subtracting(microseconds: back * 1_000_000), values: [.float(Double(rng.below(100))), .int(1), nil]))
+      }
+      _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+      let stream = try store.catalog.group(named: "purchases")
+      let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
+      let before = try await store.online(entityIDs: entities, columns: columns)
+      // A retention of 2 days: the cutoff is now - 2 d rounded down to a 6-hour tile.
+      let cutoff = LocalShard.retentionCutoff(now: clock.now, retentionSeconds: 2 * 86_400)
+      #expect(cutoff.microseconds % 21_600_000_000 == 0 && cutoff <= clock.now.subtracting(microseconds: 2 * 86_400_000_000))
+      #expect(cutoff > clock.now.subtracting(microseconds: 2 * 86_400_000_000 + 21_600_000_000))
+      var kept = 0
+      for e in entities { kept += try store.shard.history(entityID: e, group: stream).filter { $0.eventTime >= cutoff }.count }
+      let deleted = try store.shard.expireEvents(of: stream, before: cutoff)
+      #expect(deleted == rows.count - kept)
+      var remaining = 0
+      for e in entities {
+        let events = try store.shard.history(entityID: e, group: stream)
+        #expect(events.allSatisfy { $0.eventTime >= cutoff }, "\(e) \(rng.seedDescription)")
+        remaining += events.count
+      }
+      #expect(remaining == kept && store.shard.writeStats[stream.storageID]?.rowsTotal == UInt64(kept))
+      try expectTilesMatchHistory(store, stream: stream, entities: entities, rng.seedDescription)
+      #expect(try store.shard.onlineRows(entityIDs: ["r0", "r1"], group: stream).map { $0 == nil } == [true, false])
+      // Windows shorter than the retention read the same values as before.
+      #expect(try await store.online(entityIDs: entities, columns: columns) == before)
+      // Nothing left to delete.
+      #expect(try store.shard.expireEvents(of: stream, before: cutoff) == 0)
+    }
+  }
+
   @Test("empty windows: count and sum 0 PRESENT, avg/min/max/last MISSING or the default (DEFAULTED); no event time", arguments: EngineKind.allCases)
   func emptyWindows(kind: EngineKind) async throws {
     try await withStreamStore(kind) { store, clock in

@@ -695,3 +695,12 @@ def test_online_lookup_with_freshness(client, unique):
     f = r.freshness[f"{group}@1"]
     assert (f["state"], f["tier"], f["refresh_interval_seconds"]) == ("FRESH", "NEAR_REAL_TIME", 3600)
     assert f["last_write"] is not None and r.values[f"{group}:n_1h"] == [1]
+
+
+def test_stream_retention_round_trips_and_bounds_windows(client, unique):
+    stream, group = unique("ret"), unique("ret_agg")
+    client.apply([strata.Stream(stream, [strata.Field("amount", "FLOAT")], retention="2d")])
+    assert client.get_feature_group(stream).spec.retention == 2 * 86400
+    with pytest.raises(strata.InvalidArgument, match="longer than stream .*retention of 172800 seconds"):
+        client.apply([strata.AggregateGroup(group, stream, [strata.Aggregate("s_7d", "amount", "sum", "7d")])])
+    client.apply([strata.AggregateGroup(group, stream, [strata.Aggregate("s_1d", "amount", "sum", "1d")])])

@@ -285,7 +285,8 @@ class FeatureGroup:
             return Stream(spec.name, [Field(f.name, DType.from_proto(f.dtype, f.embedding_dim),
                                             description=f.description) for f in spec.features],
                           entity_type=et, description=spec.description, owner=spec.owner,
-                          refresh_interval=spec.refresh_interval_seconds or None)
+                          refresh_interval=spec.refresh_interval_seconds or None,
+                          retention=spec.retention_seconds or None)
         if spec.kind == pb.GROUP_KIND_AGGREGATES:
             aggregates = []
             for f in spec.features:
@@ -397,13 +398,16 @@ class Aggregate(Feature):
 class Stream(FeatureGroup):
     """An event stream (`kind` STREAM): `Stream("purchases", [Field("amount", "FLOAT")], entity="USER")`.
     Events are pushed with `Client.push`; reading the stream itself (`purchases:amount`) answers with
-    the entity's latest event. Fields are FLOAT, INT or STRING, without defaults; no max age."""
+    the entity's latest event. Fields are FLOAT, INT or STRING, without defaults; no max age.
+    `retention` (seconds, a `timedelta` or a duration like "90d"; None = forever): the node deletes
+    events older than it; it must be at least the largest window of every aggregate over the stream."""
 
     def __init__(self, name: str, fields: Sequence[Feature] = (), *, entity_type: EntityType | str | None = None,
                  entity: EntityType | str | None = None, description: str = "", owner: str = "",
-                 refresh_interval: Any = None):
+                 refresh_interval: Any = None, retention: Any = None):
         super().__init__(name, fields, entity_type=entity_type, entity=entity, description=description, owner=owner,
                          refresh_interval=refresh_interval)
+        self.retention = _duration_seconds(retention, "retention", name)
 
     @property
     def fields(self) -> list[Feature]:
@@ -427,11 +431,14 @@ class Stream(FeatureGroup):
     def validate(self) -> None:
         if self.max_age is not None:
             raise InvalidArgument(f"stream '{self.name}' takes no max age")
+        if self.retention is not None and self.retention < 60:
+            raise InvalidArgument(f"stream '{self.name}': retention must be at least 1 minute, got {self.retention} seconds")
         super().validate()
 
     def to_proto(self) -> pb.FeatureGroupSpec:
         spec = super().to_proto()
         spec.kind = pb.GROUP_KIND_STREAM
+        spec.retention_seconds = self.retention or 0
         return spec
 
 
@@ -648,7 +655,7 @@ class RegisteredGroup:
 
 GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream"]
 FEATURE_KEYS = ["name", "dtype", "default", "description"]
-STREAM_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "fields"]
+STREAM_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "retention", "fields"]
 FIELD_KEYS = ["name", "dtype", "description"]
 AGGREGATE_KEYS = ["name", "field", "function", "window", "default", "description"]
 TOP_LEVEL_KEYS = ["groups", "streams"]
@@ -875,7 +882,7 @@ def _parse_stream(node, index: int, ctx: _Context) -> "Stream":
         if dtype is None or dtype.kind not in ("FLOAT", "INT", "STRING"):
             raise ctx.error(flabel, f"dtype '{dtype_text}' is not a stream field type; use FLOAT, INT or STRING")
         stream_fields.append(Field(fname, dtype, description=ctx.optional_string(f, "description", flabel) or ""))
-    return _validated(Stream(name, stream_fields, **common), ctx)
+    return _validated(Stream(name, stream_fields, retention=ctx.optional_duration(fields, "retention", label), **common), ctx)
 
 
 def _parse_aggregate(node, index: int, group: str, ctx: _Context, field_types: dict | None) -> "Aggregate":

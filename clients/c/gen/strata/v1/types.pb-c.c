@@ -649,7 +649,7 @@ const ProtobufCMessageDescriptor strata__v1__aggregation__descriptor =
   (ProtobufCMessageInit) strata__v1__aggregation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_descriptors[10] =
+static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_descriptors[11] =
 {
   {
     "name",
@@ -771,6 +771,18 @@ static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "retention_seconds",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__FeatureGroupSpec, retention_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__feature_group_spec__field_indices_by_name[] = {
   2,   /* field[2] = description */
@@ -781,13 +793,14 @@ static const unsigned strata__v1__feature_group_spec__field_indices_by_name[] = 
   0,   /* field[0] = name */
   3,   /* field[3] = owner */
   4,   /* field[4] = refresh_interval_seconds */
+  10,   /* field[10] = retention_seconds */
   8,   /* field[8] = stream */
   9,   /* field[9] = stream_version */
 };
 static const ProtobufCIntRange strata__v1__feature_group_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor =
 {
@@ -797,7 +810,7 @@ const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor =
   "Strata__V1__FeatureGroupSpec",
   "strata.v1",
   sizeof(Strata__V1__FeatureGroupSpec),
-  10,
+  11,
   strata__v1__feature_group_spec__field_descriptors,
   strata__v1__feature_group_spec__field_indices_by_name,
   1,  strata__v1__feature_group_spec__number_ranges,

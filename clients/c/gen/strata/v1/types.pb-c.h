@@ -259,10 +259,15 @@ struct  Strata__V1__FeatureGroupSpec
    * ACTIVE version when the group was applied). Ignored in ApplyFeatureGroups.
    */
   uint32_t stream_version;
+  /*
+   * GROUP_KIND_STREAM: events with an event time older than this many seconds are deleted (in whole
+   * 6-hour tiles); 0 = kept forever. At least the largest window of every aggregate group over it.
+   */
+  int64_t retention_seconds;
 };
 #define STRATA__V1__FEATURE_GROUP_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__feature_group_spec__descriptor) \
-    , (char *)protobuf_c_empty_string, STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /*

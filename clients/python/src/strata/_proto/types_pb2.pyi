@@ -126,7 +126,7 @@ class Aggregation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., function: _Optional[_Union[AggregateFunction, str]] = ..., window_seconds: _Optional[int] = ...) -> None: ...
 
 class FeatureGroupSpec(_message.Message):
-    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features", "kind", "stream", "stream_version")
+    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features", "kind", "stream", "stream_version", "retention_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,7 @@ class FeatureGroupSpec(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     STREAM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_type: EntityType
     description: str
@@ -147,7 +148,8 @@ class FeatureGroupSpec(_message.Message):
     kind: GroupKind
     stream: str
     stream_version: int
-    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ..., kind: _Optional[_Union[GroupKind, str]] = ..., stream: _Optional[str] = ..., stream_version: _Optional[int] = ...) -> None: ...
+    retention_seconds: int
+    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ..., kind: _Optional[_Union[GroupKind, str]] = ..., stream: _Optional[str] = ..., stream_version: _Optional[int] = ..., retention_seconds: _Optional[int] = ...) -> None: ...
 
 class FeatureGroup(_message.Message):
     __slots__ = ("spec", "version", "status", "created_at_micros")
