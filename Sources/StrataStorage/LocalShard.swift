@@ -75,6 +75,8 @@ public final class LocalShard: Sendable {
 
   private struct WriterState {
     var stats: [UInt32: GroupWriteStats]
+    /// Recently written stream tiles (`StreamTiles.Cache`), read by the next appends instead of the engine.
+    var tiles = StreamTiles.Cache()
   }
   /// This node's write-id clock: appends give ids from it to rows that have none, and a coordinator
   /// takes ids from it for the rows it sends to other nodes (`assignWriteIDs`). Its own lock, held for
@@ -209,6 +211,7 @@ public final class LocalShard: Sendable {
       let isStream = group.spec.source == .events
       let fresh = greatestGiven == nil ? nil : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
       let added = fresh.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? rows.count
+      var tilePuts: [(key: [UInt8], value: [UInt8])] = []
       if isStream {
         // A stream's new events go into their tiles, in this same batch.
         var events: [(entityID: String, row: StoredRow)] = []
@@ -218,7 +221,7 @@ public final class LocalShard: Sendable {
           row.values = rows[r].values
           events.append((rows[r].entityID, row))
         }
-        try StreamTiles.add(events, stream: group, engine: engine, into: &batch)
+        tilePuts = try StreamTiles.add(events, stream: group, engine: engine, cache: state.tiles, into: &batch)
       }
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
@@ -233,6 +236,7 @@ public final class LocalShard: Sendable {
       // Before the rows become visible: an image built from an earlier snapshot must not answer them.
       images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
+      state.tiles.store(tilePuts)
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
       state.stats[sid] = stats
@@ -431,7 +435,11 @@ public final class LocalShard: Sendable {
   /// extensions make (`removeEntities`). Appends wait meanwhile; reads do not. `body` must not call
   /// back into the writer (the lock is not reentrant).
   func withWriter<R: Sendable>(_ body: (inout [UInt32: GroupWriteStats]) throws -> R) throws -> R {
-    try writer.withLock { state in try body(&state.stats) }
+    try writer.withLock { state in
+      // Writers through here delete (removals, retention): the tile cache must not outlive what they delete.
+      state.tiles.clear()
+      return try body(&state.stats)
+    }
   }
 
   static func statsKey(_ sid: UInt32) -> [UInt8] {

@@ -60,12 +60,32 @@ public enum StreamTiles {
     stream.spec.features.map { AggregateFieldType($0.dtype)! }
   }
 
+  /// The stored bytes of recently written tiles, kept by the writer (under its lock) so that the next
+  /// events of a busy entity, which land in the same tiles, do not read them back from the engine.
+  /// Holds only what a committed write stored (`store` after the engine write succeeded); cleared
+  /// whole when it passes `capacity` entries and by every deletion of stored rows.
+  struct Cache: Sendable {
+    static let capacity = 100_000
+    private var entries: [[UInt8]: [UInt8]] = [:]
+
+    func value(_ key: [UInt8]) -> [UInt8]? { entries[key] }
+
+    mutating func store(_ puts: [(key: [UInt8], value: [UInt8])]) {
+      if entries.count + puts.count > Self.capacity { entries.removeAll(keepingCapacity: true) }
+      for (key, value) in puts { entries[key] = value }
+    }
+
+    mutating func clear() { entries.removeAll() }
+  }
+
   /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles:
-  /// reads the tiles they touch (one multiGet), merges, and puts the results into `batch`.
+  /// reads the tiles they touch (from `cache`, else one multiGet), merges, and puts the results into
+  /// `batch`. Returns those puts, for the cache once the batch is stored.
   static func add(
-    _ events: [(entityID: String, row: StoredRow)], stream: FeatureGroup, engine: any StorageEngine, into batch: inout WriteBatch
-  ) throws {
-    guard !events.isEmpty else { return }
+    _ events: [(entityID: String, row: StoredRow)], stream: FeatureGroup, engine: any StorageEngine, cache: Cache,
+    into batch: inout WriteBatch
+  ) throws -> [(key: [UInt8], value: [UInt8])] {
+    guard !events.isEmpty else { return [] }
     let types = fieldTypes(stream)
     var slot: [[UInt8]: Int] = [:]
     var keys: [[UInt8]] = []
@@ -88,7 +108,11 @@ public enum StreamTiles {
         }
       }
     }
-    let stored = try engine.multiGet(keys, in: .tiles)
+    var stored = keys.map { cache.value($0) }
+    let missing = stored.indices.filter { stored[$0] == nil }
+    if !missing.isEmpty {
+      for (k, value) in zip(missing, try engine.multiGet(missing.map { keys[$0] }, in: .tiles)) { stored[k] = value }
+    }
     var puts: [(key: [UInt8], value: [UInt8])] = []
     puts.reserveCapacity(keys.count)
     for k in keys.indices {
@@ -101,5 +125,6 @@ public enum StreamTiles {
     }
     puts.sort { LocalShard.precedes($0.key, $1.key) }
     for (key, value) in puts { batch.put(key, value, in: .tiles) }
+    return puts
   }
 }
