@@ -116,6 +116,8 @@ MUTATIONS = {
     "last-no-created": "order `last` by (event time, write order), ignoring created time",
     "last-with-nulls": "let `last` pick an event whose tag is null",
     "empty-sum-default": "an empty window's sum takes the feature's default (DEFAULTED)",
+    "known-at-strict": "use created < known_at instead of created <= known_at",
+    "naive-float-sum": "expect DuckDB's double-accumulated sum/avg bit for bit instead of the exact sum rounded once",
 }
 
 TAGS = ["alpha", "beta", "gamma", "delta", "Zürich", "São Paulo", "東京", "emoji 🚀", "a,b", 'say "hi"',
@@ -311,8 +313,11 @@ def expected(d, mutate: str, tmp: str):
     con.execute("CREATE TABLE labels AS SELECT * FROM labels_arrow")
     lo = ">=" if mutate == "edge-inclusive" else ">"
     hi = "<" if mutate == "end-exclusive" else "<="
-    ka = "" if mutate == "ignore-known-at" else "AND (l.ka IS NULL OR e.cr <= l.ka)"
+    ka = {"ignore-known-at": "", "known-at-strict": "AND (l.ka IS NULL OR e.cr < l.ka)"}.get(
+        mutate, "AND (l.ka IS NULL OR e.cr <= l.ka)")
     last_key = "(e.ev, e.row_no)" if mutate == "last-no-created" else "(e.ev, e.cr, e.row_no)"
+    # DuckDB's arg_max itself skips rows whose first argument is NULL; arg_max_null does not.
+    last_fn = "arg_max_null" if mutate == "last-with-nulls" else "arg_max"
     last_filter = "" if mutate == "last-with-nulls" else "FILTER (WHERE e.tag IS NOT NULL)"
 
     def win(w: str) -> str:
@@ -333,7 +338,7 @@ def expected(d, mutate: str, tmp: str):
           count(e.amount) FILTER (WHERE {win('1h')}) AS amt_n_1h,
           min(e.qty) FILTER (WHERE {win('1d')}) AS qty_min_1d,
           max(e.qty) FILTER (WHERE {win('1d')}) AS qty_max_1d,
-          arg_max(e.tag, {last_key}) {last_filter} AS tag_last_30d,
+          {last_fn}(e.tag, {last_key}) {last_filter} AS tag_last_30d,
           count(*) AS join_rows
         FROM labels l JOIN events e
           ON e.ent = l.ent AND e.ev {lo} l.t - {MAX_W} AND e.ev {hi} l.t {ka}
@@ -344,6 +349,20 @@ def expected(d, mutate: str, tmp: str):
                a.qty_min_1d, a.qty_max_1d, a.tag_last_30d
         FROM labels l LEFT JOIN agg a USING (lid) ORDER BY l.lid""").fetchall()
     join_rows = con.execute("SELECT coalesce(sum(join_rows), 0) FROM agg").fetchone()[0]
+    # How often the edges are exercised: (label, event) pairs with the event exactly at T, exactly at
+    # T - W for one of the windows, created exactly at known_at; events sharing (entity, event time)
+    # and (entity, event time, created time) with another event.
+    edges = " OR ".join(f"e.ev = l.t - {w}" for w in WINDOWS.values())
+    coverage = con.execute(f"""
+        SELECT count(*) FILTER (WHERE e.ev = l.t), count(*) FILTER (WHERE {edges}),
+               count(*) FILTER (WHERE e.cr = l.ka)
+        FROM labels l JOIN events e ON e.ent = l.ent AND e.ev >= l.t - {MAX_W} AND e.ev <= l.t""").fetchone()
+    ties = con.execute("""
+        SELECT (SELECT coalesce(sum(c), 0) FROM (SELECT count(*) AS c FROM events GROUP BY ent, ev HAVING c > 1)),
+               (SELECT coalesce(sum(c), 0) FROM (SELECT count(*) AS c FROM events GROUP BY ent, ev, cr HAVING c > 1))
+        """).fetchone()
+    stats = {"join_rows": int(join_rows), "at_t": coverage[0], "at_edge": coverage[1], "at_known_at": coverage[2],
+             "ev_ties": int(ties[0]), "ev_cr_ties": int(ties[1])}
     con.close()
     defaults = {name: default for (name, _, _, _, default) in FEATURES}
     out = []  # per label: {feature: (value, status, double-accumulated reference or None)}
@@ -357,8 +376,13 @@ def expected(d, mutate: str, tmp: str):
             r["qty_sum_1d"] = (defaults["qty_sum_1d"], "DEFAULTED", None)
         else:
             r["qty_sum_1d"] = (int(qsum or 0), "PRESENT", None)
-        r["amt_sum_7d"] = ((int(fx7) / (1 << 60)) if fx7 is not None else 0.0, "PRESENT", dbl7 or 0.0)
-        if n1h:
+        if mutate == "naive-float-sum":
+            r["amt_sum_7d"] = (dbl7 or 0.0, "PRESENT", dbl7 or 0.0)
+        else:
+            r["amt_sum_7d"] = ((int(fx7) / (1 << 60)) if fx7 is not None else 0.0, "PRESENT", dbl7 or 0.0)
+        if n1h and mutate == "naive-float-sum":
+            r["amt_avg_1h"] = (dbl1h / n1h, "PRESENT", dbl1h / n1h)
+        elif n1h:
             r["amt_avg_1h"] = (int(fx1h) / (n1h << 60), "PRESENT", dbl1h / n1h)
         else:
             r["amt_avg_1h"] = (defaults["amt_avg_1h"], "DEFAULTED", None)
@@ -366,7 +390,7 @@ def expected(d, mutate: str, tmp: str):
         r["qty_max_1d"] = (qmax, "PRESENT", None) if qmax is not None else (None, "MISSING", None)
         r["tag_last_30d"] = (last, "PRESENT", None) if last is not None else (defaults["tag_last_30d"], "DEFAULTED", None)
         out.append(r)
-    return out, int(join_rows)
+    return out, stats
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -448,7 +472,7 @@ def main() -> int:
         server.stop()
         server = None
 
-        exp, join_rows = expected(d, args.mutate, tmp)
+        exp, stats = expected(d, args.mutate, tmp)
         t_exp = time.monotonic()
 
         # Compare.
@@ -499,7 +523,10 @@ def main() -> int:
         print(f"  events: {d['n_main']} in the main push ({r1.batches} batches, {r1.late_events} late), "
               f"{d['n_late']} in the late push ({r2.batches} batches, {r2.late_events} late); "
               f"{len(np.unique(d['ent']))} entities; labels with known_at {int(d['l_has_ka'].sum())}; "
-              f"label x event pairs in the 30d windows {join_rows}")
+              f"label x event pairs in the 30d windows {stats['join_rows']}")
+        print(f"  edges: label-event pairs with event = T {stats['at_t']}, event = T - window {stats['at_edge']}, "
+              f"created = known_at {stats['at_known_at']}; events sharing (entity, event time) {stats['ev_ties']}, "
+              f"(entity, event time, created time) {stats['ev_cr_ties']}")
         print(f"  expected statuses: {', '.join(f'{k} {v}' for k, v in sorted(status_counts.items()))}; "
               f"max relative error of Strata's FLOAT vs DuckDB's double sum {max_rel:.3g}")
         print(f"  times: generate {t_gen - t0:.1f}s, serve+apply {t_apply - t_gen:.1f}s, "
