@@ -412,6 +412,8 @@ def describe_events(d, ent: int, t: int, ka: int | None, n_main: int, limit: int
     lines = []
     for i in sel[:limit]:
         cr = "late push (node clock)" if i >= n_main else f"created {int(d['cr'][i])}"
+        if ka is not None and int(d["cr"][i]) > ka:
+            cr += " (after known_at)"
         qty = None if d["qty_null"][i] else int(d["qty"][i])
         amount = None if d["amount_null"][i] else float(d["amount"][i])
         tag = None if d["tag_null"][i] else TAGS[d["tag_idx"][i]]
