@@ -6,6 +6,9 @@
 #   3. swift build --build-tests (debug), then, with that `strata` binary:
 #   4. Tests/Differential/pit_differential.py: the point-in-time join against DuckDB's ASOF JOIN
 #      (100k labels, every value and status compared);
+#      Tests/Differential/agg_differential.py: windowed stream aggregates (count, sum, avg, min, max,
+#      last; 5m to 30d windows, known_at) against a DuckDB range join (1M events pushed with the
+#      Python SDK, 100k labels, every value and status compared; about 3-4 minutes);
 #   5. clients/python/run-tests.sh: the Python SDK's pytest suite against a real node and a 3-node
 #      cluster;
 #   6. clients/c/run-tests.sh: the C client's tests against a real node;
@@ -30,6 +33,7 @@ python3 dev/check-doc-links.py
 swift build --build-tests
 BIN="$(swift build --show-bin-path)/strata"
 "$PYTHON" Tests/Differential/pit_differential.py --strata "$BIN" --labels 100000
+"$PYTHON" Tests/Differential/agg_differential.py --strata "$BIN" --events 1000000 --labels 100000
 STRATA_BIN="$BIN" clients/python/run-tests.sh
 STRATA_BIN="$BIN" clients/c/run-tests.sh
 faultbed=0
