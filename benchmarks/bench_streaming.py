@@ -54,6 +54,7 @@ PLAIN = [("n_1h", "INT"), ("sum_1h", "FLOAT"), ("avg_1h", "FLOAT"), ("n_30d", "I
 GOALS = dict(push_events_per_s=500_000, visible_p99_ms=100, agg_vs_plain=1.5, export_vs_duckdb=1.0)
 PUSH_BATCH_ROWS = 10_000  # the node's default --max-rows-per-batch: the largest batch it accepts
 STARTED: list = []
+PROBE_GROUP = 100  # latency: batches whose probe event goes to the same probe entity
 CBENCH = os.path.join(ROOT, "clients", "c", "build", "strata-bench")
 
 
@@ -487,7 +488,7 @@ def worker_pusher(address: str, rate: float, batch: int, seconds: float, probe: 
 
     def frame(k: int):
         now = time.time()
-        ids = names[rng.integers(0, len(names), size=batch - 1)].tolist() + [probe]
+        ids = names[rng.integers(0, len(names), size=batch - 1)].tolist() + [f"{probe}-{k // PROBE_GROUP}"]
         cat = [f"c{i}" for i in rng.integers(0, 100, size=batch - 1)] + [f"m{k}"]
         return pd.DataFrame({"entity_id": ids,
                              "event_timestamp": pd.to_datetime(np.full(batch, int(now * 1e6)), unit="us", utc=True),
@@ -525,26 +526,32 @@ def worker_pusher(address: str, rate: float, batch: int, seconds: float, probe: 
 
 
 def worker_reader(address: str, probe: str, poll_ms: float):
+    """Batch k's probe event goes to entity `<probe>-<k // PROBE_GROUP>` (so that no probe entity holds more
+    than PROBE_GROUP events and the lookup stays as cheap at the end as at the start). `seen` = batches
+    visible so far; each poll reads the probe entity of batch `seen` and the next one."""
     import strata
     client = strata.Client(address, timeout=None)
     feats = ["probe:n_1h", "probe:last_marker"]
     for _ in range(20):
-        v = client.get_online_features(feats, [probe]).values
-    answer({"ready": True, "base": v["probe:n_1h"][0]})
+        v = client.get_online_features(feats, [f"{probe}-0", f"{probe}-1"]).values
+    answer({"ready": True, "base": v["probe:n_1h"][0] + v["probe:n_1h"][1]})
     sys.stdin.readline()  # go
     import select
     changes, polls, durations = [], 0, []
-    prev = None
+    seen = 0
     while True:
+        g = seen // PROBE_GROUP
         t = time.monotonic_ns()
-        v = client.get_online_features(feats, [probe]).values
+        v = client.get_online_features(feats, [f"{probe}-{g}", f"{probe}-{g + 1}"]).values
         r = time.monotonic_ns()
         polls += 1
         durations.append(r - t)
-        n = v["probe:n_1h"][0]
-        if n != prev:
-            changes.append([r, n, v["probe:last_marker"][0]])
-            prev = n
+        c0, c1 = v["probe:n_1h"]
+        n = g * PROBE_GROUP + c0 + (c1 if c0 >= PROBE_GROUP else 0)
+        if n != seen:
+            marker = v["probe:last_marker"][1 if c0 >= PROBE_GROUP and c1 else 0]
+            changes.append([r, n, marker])
+            seen = n
         if select.select([sys.stdin], [], [], poll_ms / 1000)[0]:
             sys.stdin.readline()
             break
@@ -561,6 +568,8 @@ def latency(node, cfg, seed) -> dict:
                     probe, str(seed))
     try:
         base = reader.ready["base"] or 0
+        if base:
+            raise RuntimeError(f"the probe entities {probe}-0/1 already hold {base} events")
         reader.send("go")
         time.sleep(0.2)
         p = pusher.ask("go")
@@ -668,9 +677,10 @@ def render(r: dict) -> str:
         v, a = la["visible_ms"], la["ack_ms"]
         L += [f"### 2. Event-to-visible latency at {la['target_events_per_s']:,.0f} events/s", "",
               f"A pusher process sends batches of {la['batch']} events (one `client.push` per batch, pandas DataFrame; "
-              f"{la['batch'] - 1} events of 1,000 live entities and one of a probe entity with a unique marker) on a fixed "
+              f"{la['batch'] - 1} events of 1,000 live entities and one of a probe entity with a unique marker, a new probe "
+              f"entity every {PROBE_GROUP} batches) on a fixed "
               f"schedule; achieved {la['achieved_events_per_s']:,.0f} events/s over {la['batches']:,} batches. A reader process "
-              f"polls `get_online_features(['probe:n_1h', 'probe:last_marker'], [probe])` every {la['poll_interval_ms']:g} ms "
+              f"polls `get_online_features(['probe:n_1h', 'probe:last_marker'], [current probe, next probe])` every {la['poll_interval_ms']:g} ms "
               f"(lookup p50 {la['poll_p50_us']:.0f} µs, {la['polls']:,} polls). Visible = from just before the push call to the "
               f"return of the first lookup whose count includes the batch's probe event (CLOCK_MONOTONIC in both processes); "
               f"the first {la['warmup_batches']} batches are not counted.", "",
