@@ -389,12 +389,17 @@ def worker_sdk_export(work: str, address: str):
             break
 
 
-def export(node, work, data, cfg) -> dict:
+def images_line(binary, node) -> str:
+    out = run([binary, "status", "--server", node.address]).stdout
+    return next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("history images:")), "not reported")
+
+
+def export(binary, node, work, data, cfg) -> dict:
     wait_quiet(node)
     sdk = Worker("sdk-export", work, node.address)
     duck = Worker("duckdb", work)
     res = {"sdk": [], "duckdb": [], "duckdb_version": duck.ready["version"], "duckdb_threads": duck.ready["threads"],
-           "sdk_versions": sdk.ready}
+           "sdk_versions": sdk.ready, "images_before": images_line(binary, node)}
     try:
         for k in range(cfg["rounds"]):
             wait_quiet(node)
@@ -707,12 +712,13 @@ def render(r: dict) -> str:
         L += [f"### 4. Export: {n:,} labels x 6 aggregates over {d['events']:,} events, median of {len(ex['sdk'])} interleaved rounds", "",
               "| system | seconds | labels/s | ratio to DuckDB |", "|---|---:|---:|---:|",
               f"| Strata, Python SDK `get_historical_features(labels_df, 'agg:*').to_df()` (labels a pandas DataFrame in memory, "
-              f"a DataFrame returned; node history image built) | {ms['sdk']:.2f} | {n / ms['sdk']:,.0f} | {ex['ratio']:.2f}x |",
+              f"a DataFrame returned) | {ms['sdk']:.2f} | {n / ms['sdk']:,.0f} | {ex['ratio']:.2f}x |",
               f"| DuckDB {ex['duckdb_version']} ({ex['duckdb_threads']} threads), window functions over events UNION labels in "
               f"memory tables, `CREATE TABLE r AS` | {ms['duckdb']:.2f} | {n / ms['duckdb']:,.0f} | 1.00x |", "",
               f"Runs: SDK {runs(ex['sdk'], 's')} s (node CPU "
               f"{runs(ex['sdk'], 'server_cpu_s', 1)} s, Python CPU {runs(ex['sdk'], 'cpu_s', 1)} s); "
               f"DuckDB {runs(ex['duckdb'], 's')} s. DuckDB does not restore the label order (Strata does). "
+              f"The node's history images before the first round (`strata status`): {ex.get('images_before', 'n/a')}. "
               f"Verification: {ex['verify']['summary']} (relative tolerance {ex['verify']['relative_tolerance']:g}).", ""]
     for k in ("push", "load", "lookups", "export", "latency"):
         if isinstance(r.get(k), dict) and "error" in r[k]:
@@ -831,7 +837,7 @@ def main() -> int:
         if "lookups" not in skip:
             r["lookups"] = lookups(node, a.entities, cfg)
         if "export" not in skip:
-            r["export"] = export(node, work, data, cfg)
+            r["export"] = export(binary, node, work, data, cfg)
         if "latency" not in skip:
             r["latency"] = latency(node, cfg, a.seed)
     finally:
