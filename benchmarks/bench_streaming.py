@@ -673,7 +673,7 @@ def render(r: dict) -> str:
               "| client | events/s (median) | runs (s) |", "|---|---:|---|",
               f"| Python SDK `client.push(stream, df, batch_rows={PUSH_BATCH_ROWS})`, a pandas DataFrame in memory | "
               f"{pu['sdk_median']:,.0f} | {runs(pu['sdk'], 's')} |",
-              f"| CLI `strata push --stream S push.csv --batch-rows {PUSH_BATCH_ROWS}` ({d['push_csv_mb']:.0f} MB CSV, process wall time) | "
+              f"| CLI `strata push --stream S push.csv --batch-rows {PUSH_BATCH_ROWS}` ({d['push_csv_mb']:.1f} MB CSV, process wall time) | "
               f"{pu['cli_median']:,.0f} | {runs(pu['cli'], 's')} |", "",
               f"CLI / SDK: {pu['cli_median'] / pu['sdk_median']:.2f}x. Not part of the goal: loading the {d['events']:,} events "
               f"into `ev` (SDK, an Arrow table, one run, into a growing stream): {r['load']['events_per_s']:,.0f} events/s.", ""]
