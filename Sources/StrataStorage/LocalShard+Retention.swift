@@ -8,15 +8,15 @@ extension LocalShard {
   static let retentionBatchEntities = 512
 
   /// The first instant a stream with `retentionSeconds` keeps at `now`: `now - retention`, rounded down
-  /// to a whole 6-hour tile (so that every tile is either deleted whole or kept whole, and stored tiles
-  /// keep holding exactly the stored events).
+  /// to a whole tile of the coarsest width, 1 day (so that every tile is either deleted whole or kept
+  /// whole, and stored tiles keep holding exactly the stored events).
   public static func retentionCutoff(now: Timestamp, retentionSeconds: Int64) -> Timestamp {
     let coarsest = StreamTiles.tiling.widths[0]
     let raw = now.subtracting(microseconds: retentionSeconds.multipliedReportingOverflow(by: 1_000_000).partialValue)
     return Timestamp(microseconds: AggregationState.tileIndex(of: raw, width: coarsest) * coarsest)
   }
 
-  /// Deletes every event of `stream` with an event time before `cutoff` (a 6-hour tile boundary,
+  /// Deletes every event of `stream` with an event time before `cutoff` (a 1-day tile boundary,
   /// `retentionCutoff`), the tiles that end at or before it, and the online row of an entity whose
   /// latest event is before it; `rowsTotal` drops by the events deleted. Returns how many events were
   /// deleted.

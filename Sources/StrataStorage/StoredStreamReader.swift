@@ -64,8 +64,7 @@ final class StoredStreamReader {
           var r = ByteReader(key, offset: prefix.count)
           let index = try r.i64Ordered()
           if index > indices.upperBound { break }
-          let partials = try StreamTiles.decode(cursor.value, fieldTypes: reader.fieldTypes)
-          body(index, partials[field])
+          body(index, try StreamTiles.decode(cursor.value, field: field, fieldType: fieldType))
           cursor.next()
         }
         try cursor.checkStatus()

@@ -4,10 +4,11 @@ public import StrataCore
 /// `AggregatePartial` of each field over exactly the events stored in that tile, so that a windowed
 /// read merges whole tiles instead of reading every event of its window (`StoredTileSource`).
 ///
-/// Widths 6 h, 1 h and 1 min (`tiling`): a read of a window up to 90 days merges at most 360 tiles of
-/// 6 h, at most 5 of 1 h and 59 of 1 min at each edge, and reads raw events only within 1 minute of
-/// the window's two ends. A stored event updates one tile per width (3), all fields in one value.
-/// The tiling never changes an answer (`AggregationTiling`): only what a read costs.
+/// Widths 1 d, 6 h, 1 h, 10 min and 1 min (`tiling`): a read of a window up to 90 days merges at most
+/// 90 tiles of 1 d, and at each edge at most 3 of 6 h, 5 of 1 h, 5 of 10 min and 9 of 1 min (a 30-day
+/// window: at most 74 tiles), and reads raw events only within 1 minute of the window's two ends. A
+/// stored event updates one tile per width (5), all fields in one value. The tiling never changes an
+/// answer (`AggregationTiling`): only what a read and a write cost.
 ///
 /// Tiles are derived data: `LocalShard.append` adds each event new to the node (a copy already
 /// stored is not added again) to its tiles in the same atomic write batch as the event itself, so
@@ -17,8 +18,9 @@ public import StrataCore
 /// Value layout: u16 field count n (big-endian), then per field u32 length and that many bytes of
 /// `AggregatePartial.encoded()` (an empty partial for a field no event of the tile has).
 public enum StreamTiles {
-  /// 6 h, 1 h, 1 min.
-  public static let tiling = try! AggregationTiling(widths: [21_600_000_000, 3_600_000_000, 60_000_000])
+  /// 1 d, 6 h, 1 h, 10 min, 1 min.
+  public static let tiling = try! AggregationTiling(
+    widths: [86_400_000_000, 21_600_000_000, 3_600_000_000, 600_000_000, 60_000_000])
 
   /// The partials of a stream's fields in one tile (one per field, in field order).
   public static func decode(_ bytes: [UInt8], fieldTypes: [AggregateFieldType]) throws -> [AggregatePartial] {
@@ -37,6 +39,24 @@ public enum StreamTiles {
         out.append(partial)
       }
       return out
+    } catch let error as StrataError {
+      throw error
+    } catch {
+      throw StrataError.internalError("a stream tile does not decode: \(error)")
+    }
+  }
+
+  /// The partial of field `field` alone (of type `fieldType`) in one tile's bytes: the other fields
+  /// are skipped by their lengths, not decoded.
+  public static func decode(_ bytes: [UInt8], field: Int, fieldType: AggregateFieldType) throws -> AggregatePartial {
+    var r = ByteReader(bytes)
+    do {
+      let n = Int(try r.u16BE())
+      guard field < n else { throw StrataError.internalError("a stream tile holds \(n) fields; field \(field) asked") }
+      for _ in 0..<field { _ = try r.bytes(Int(try r.u32BE())) }
+      let partial = try AggregatePartial(encoded: Array(try r.bytes(Int(try r.u32BE()))))
+      guard partial.fieldType == fieldType else { throw StrataError.internalError("a stream tile's field \(field) has another type") }
+      return partial
     } catch let error as StrataError {
       throw error
     } catch {

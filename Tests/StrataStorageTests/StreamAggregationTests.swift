@@ -130,7 +130,7 @@ struct StreamAggregationTests {
     }
   }
 
-  @Test("retention deletes the events before a 6-hour boundary, their tiles and emptied online rows; what stays is exactly the newer events", arguments: EngineKind.allCases)
+  @Test("retention deletes the events before a 1-day boundary, their tiles and emptied online rows; what stays is exactly the newer events", arguments: EngineKind.allCases)
   func retention(kind: EngineKind) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.retention.\(kind)")
     try await withStreamStore(kind) { store, clock in
@@ -147,10 +147,10 @@ struct StreamAggregationTests {
       let stream = try store.catalog.group(named: "purchases")
       let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
       let before = try await store.online(entityIDs: entities, columns: columns)
-      // A retention of 2 days: the cutoff is now - 2 d rounded down to a 6-hour tile.
+      // A retention of 2 days: the cutoff is now - 2 d rounded down to a 1-day tile.
       let cutoff = LocalShard.retentionCutoff(now: clock.now, retentionSeconds: 2 * 86_400)
-      #expect(cutoff.microseconds % 21_600_000_000 == 0 && cutoff <= clock.now.subtracting(microseconds: 2 * 86_400_000_000))
-      #expect(cutoff > clock.now.subtracting(microseconds: 2 * 86_400_000_000 + 21_600_000_000))
+      #expect(cutoff.microseconds % 86_400_000_000 == 0 && cutoff <= clock.now.subtracting(microseconds: 2 * 86_400_000_000))
+      #expect(cutoff > clock.now.subtracting(microseconds: 3 * 86_400_000_000))
       var kept = 0
       for e in entities { kept += try store.shard.history(entityID: e, group: stream).filter { $0.eventTime >= cutoff }.count }
       let deleted = try store.shard.expireEvents(of: stream, before: cutoff)
