@@ -704,3 +704,17 @@ def test_stream_retention_round_trips_and_bounds_windows(client, unique):
     with pytest.raises(strata.InvalidArgument, match="longer than stream .*retention of 172800 seconds"):
         client.apply([strata.AggregateGroup(group, stream, [strata.Aggregate("s_7d", "amount", "sum", "7d")])])
     client.apply([strata.AggregateGroup(group, stream, [strata.Aggregate("s_1d", "amount", "sum", "1d")])])
+
+
+def test_push_takes_pyarrow_backed_string_columns(client, unique):
+    stream = unique("pa_str")
+    client.apply([strata.Stream(stream, [strata.Field("tag", "STRING")])])
+    n = 30_000
+    # A pyarrow-backed string column built from several chunks (what pandas holds after a concat).
+    parts = [pd.DataFrame({"entity_id": [f"u{i % 100}" for i in range(k, k + n // 3)],
+                           "event_timestamp": pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=5),
+                           "tag": pd.array([f"t{i}" for i in range(k, k + n // 3)], dtype="string[pyarrow]")})
+             for k in (0, n // 3, 2 * n // 3)]
+    df = pd.concat(parts, ignore_index=True)
+    r = client.push(stream, df, batch_rows=7_000, progress=False)
+    assert r.events_written == n

@@ -68,7 +68,10 @@ class TableSource:
             for start in range(0, len(df), rows):
                 part = df.iloc[start:start + rows]
                 try:
-                    yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+                    # Through a Table: a column backed by chunked Arrow data (string[pyarrow], ArrowDtype)
+                    # cannot go straight into a RecordBatch.
+                    table = pa.Table.from_pandas(part, schema=schema, preserve_index=False).combine_chunks()
+                    yield from (b for b in table.to_batches() if b.num_rows)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
                     raise InvalidArgument(f"rows {start}..{start + len(part) - 1}: cannot convert the DataFrame: {e}") \
                         from None
