@@ -54,7 +54,7 @@ public enum AggregateRows {
       var states: [Int: AggregationState] = [:]
       for field in Set(plan.reads.map(\.field)) {
         var state = AggregationState(fieldType: fieldTypes[field], tiling: StreamTiles.tiling)
-        for row in events.rows {
+        for row in events {
           try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
         }
         states[field] = state
@@ -64,7 +64,7 @@ public enum AggregateRows {
         out[i] = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
           states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
         } latest: { floor in
-          Self.latest(in: events.rows, at: p.asOf, floor: floor, knownAt: p.knownAt)
+          Self.latest(in: events, at: p.asOf, floor: floor, knownAt: p.knownAt)
         }
       }
     }

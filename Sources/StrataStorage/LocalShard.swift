@@ -407,7 +407,7 @@ public final class LocalShard: Sendable {
 
   /// The events of (entity, stream version) with event times in `eventTimes`, in event order.
   /// One seek and a scan of exactly those events.
-  public func events(entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>) throws -> StoredEvents {
+  public func events(entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>) throws -> [StoredRow] {
     let cursor = try engine.makeCursor(in: .history)
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
     var start = ByteWriter(capacity: prefix.count + 8)
@@ -423,7 +423,7 @@ public final class LocalShard: Sendable {
       cursor.next()
     }
     try cursor.checkStatus()
-    return StoredEvents(rows: rows, dtypes: dtypes)
+    return rows
   }
 
   /// Persisted write statistics per group storage id.
