@@ -34,7 +34,9 @@ public final class EtcdProcess: @unchecked Sendable {
   public let directory: String
   public private(set) var clientPort: Int
   public private(set) var peerPort: Int
-  private var process: Process?
+  private var process: ChildProcess?
+  /// The read end of etcd's stderr (its log), read by a readability handler while it runs.
+  private var stderrPipe: OutputPipe?
   private let log = LogBuffer()
 
   /// `host:port` of the client URL.
@@ -44,7 +46,7 @@ public final class EtcdProcess: @unchecked Sendable {
   public var logText: String { log.text }
 
   /// Whether the etcd process is running.
-  public var isRunning: Bool { process.map(ChildExit.isRunning) ?? false }
+  public var isRunning: Bool { process?.isRunning ?? false }
 
   /// Its pid while running.
   public var pid: pid_t? { isRunning ? process?.processIdentifier : nil }
@@ -109,32 +111,29 @@ public final class EtcdProcess: @unchecked Sendable {
     precondition(!isRunning, "etcd is already running (pid \(process!.processIdentifier))")
     let url = "http://127.0.0.1:\(clientPort)"
     let peerURL = "http://127.0.0.1:\(peerPort)"
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: Self.binary)
-    p.arguments = [
+    let arguments = [
       "--name", "t", "--data-dir", dataDirectory,
       "--listen-client-urls", url, "--advertise-client-urls", url,
       "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
       "--initial-cluster", "t=\(peerURL)",
     ]
-    let err = Pipe()
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = err
+    let err = try OutputPipe()
     let log = self.log
     let mark = log.mark()
-    err.fileHandleForReading.readabilityHandler = { handle in log.append(handle.availableData) }
-    try p.run()
+    err.reader.readabilityHandler = { handle in log.append(handle.availableData) }
+    let p = try ChildProcess(executable: Self.binary, arguments: arguments, stderr: err)
     process = p
+    stderrPipe = err
     let deadline = ContinuousClock.now + .seconds(30)
     // etcd prints this once its client listener serves (after it elected itself leader).
     let ready = "serving insecure client requests on 127.0.0.1:\(clientPort)"
     while ContinuousClock.now < deadline {
       if log.text(since: mark).contains(ready) { return }
-      if !ChildExit.isRunning(p) {
-        err.fileHandleForReading.readabilityHandler = nil
+      if !p.isRunning {
+        err.reader.readabilityHandler = nil
         let text = log.text(since: mark)
         throw EtcdProcessError(
-          "etcd exited while starting (status \(await ChildExit.exit(of: p))); its log:\n\(text)",
+          "etcd exited while starting (status \(await p.exit())); its log:\n\(text)",
           portTaken: text.contains("address already in use"))
       }
       try? await Task.sleep(for: .milliseconds(20))
@@ -145,23 +144,23 @@ public final class EtcdProcess: @unchecked Sendable {
 
   /// SIGTERM, and SIGKILL if etcd has not exited within `grace`; waits until it has exited (reaped).
   public func stop(grace: Duration = .seconds(10)) async {
-    guard let p = process, ChildExit.isRunning(p) else { return }
-    kill(p.processIdentifier, SIGTERM)
+    guard let p = process, p.isRunning else { return }
+    p.send(SIGTERM)
     let deadline = ContinuousClock.now + grace
-    while ChildExit.isRunning(p) && ContinuousClock.now < deadline {
+    while p.isRunning && ContinuousClock.now < deadline {
       try? await Task.sleep(for: .milliseconds(20))
     }
-    if ChildExit.isRunning(p) { kill(p.processIdentifier, SIGKILL) }
-    await ChildExit.exit(of: p)
-    (p.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+    if p.isRunning { p.send(SIGKILL) }
+    await p.exit()
+    stderrPipe?.reader.readabilityHandler = nil
   }
 
   /// SIGKILL (no clean shutdown) and wait until it has exited.
   public func kill9() async {
-    guard let p = process, ChildExit.isRunning(p) else { return }
-    kill(p.processIdentifier, SIGKILL)
-    await ChildExit.exit(of: p)
-    (p.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+    guard let p = process, p.isRunning else { return }
+    p.send(SIGKILL)
+    await p.exit()
+    stderrPipe?.reader.readabilityHandler = nil
   }
 
   /// Stops etcd and removes its directory.
@@ -172,9 +171,9 @@ public final class EtcdProcess: @unchecked Sendable {
 
   deinit {
     // Last resort for a test that forgot `destroy()`: never leave an etcd behind.
-    if let p = process, ChildExit.isRunning(p) {
-      kill(p.processIdentifier, SIGKILL)
-      ChildExit.wait(p)
+    if let p = process, p.isRunning {
+      p.send(SIGKILL)
+      p.wait()
     }
     try? FileManager.default.removeItem(atPath: directory)
   }

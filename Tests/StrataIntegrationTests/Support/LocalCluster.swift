@@ -23,30 +23,25 @@ struct TimedResult: Sendable {
 /// Runs `strata ARGS` and kills it (SIGKILL) if it has not finished within `timeout` seconds, so a test
 /// of a hang fails instead of hanging.
 func strata(_ args: [String], server: String?, timeout: Double) throws -> TimedResult {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: StrataBinary.path)
-  process.arguments = args + (server.map { ["--server", $0] } ?? [])
-  let (out, err) = closeOnExecPipes()
-  process.standardOutput = out
-  process.standardError = err
+  let (out, err) = (try OutputPipe(), try OutputPipe())
   let started = Date()
-  // Foundation's Process.run is not safe from several threads at once (it crashed in memcpy).
-  try spawnLock.withLock { _ in try process.run() }
+  let process = try ChildProcess(
+    executable: StrataBinary.path, arguments: args + (server.map { ["--server", $0] } ?? []), stdout: out, stderr: err)
   let outData = Locked<Data?>(nil)
   let errData = Locked<Data?>(nil)
-  Thread { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }.start()
-  Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }.start()
+  Thread { outData.withLock { $0 = out.reader.readDataToEndOfFile() } }.start()
+  Thread { errData.withLock { $0 = err.reader.readDataToEndOfFile() } }.start()
   let deadline = started.addingTimeInterval(timeout)
   var timedOut = false
-  while ChildExit.isRunning(process) {
+  while process.isRunning {
     if Date() > deadline {
       timedOut = true
-      kill(process.processIdentifier, SIGKILL)
+      process.send(SIGKILL)
       break
     }
     usleep(2_000)
   }
-  let status = ChildExit.wait(process)
+  let status = process.wait()
   let seconds = Date().timeIntervalSince(started)
   while outData.withLock({ $0 == nil }) || errData.withLock({ $0 == nil }) { usleep(1_000) }
   return TimedResult(

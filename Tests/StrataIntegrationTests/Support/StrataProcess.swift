@@ -22,28 +22,6 @@ final class Locked<Value: Sendable>: Sendable {
   func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
 
-/// Two pipes for a CLI's stdout and stderr, both ends close-on-exec. The child they are given to still gets them (as its stdout
-/// and stderr, which the spawn duplicates without the flag), but a server another thread spawns
-/// meanwhile does not inherit them: otherwise it would hold the write ends open, and a read of the
-/// CLI's output to end of file would wait until that server exits.
-/// Made and marked under `spawnLock`, which servers are spawned under too, so no server is forked
-/// between the two steps.
-func closeOnExecPipes() -> (Pipe, Pipe) {
-  spawnLock.withLock { _ in
-    let pipes = (Pipe(), Pipe())
-    for pipe in [pipes.0, pipes.1] {
-      for fd in [pipe.fileHandleForReading.fileDescriptor, pipe.fileHandleForWriting.fileDescriptor] {
-        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
-      }
-    }
-    return pipes
-  }
-}
-
-/// Held while CLI pipes are made (`closeOnExecPipes`) and while any process is spawned (Foundation's
-/// `Process.run` crashed when called from several threads at once).
-let spawnLock = Mutex(())
-
 /// Output of one finished CLI invocation.
 struct CommandResult: Sendable {
   var status: Int32
@@ -53,30 +31,27 @@ struct CommandResult: Sendable {
 
 /// Runs `strata ARGS` to completion.
 func strata(_ args: [String], server: String? = nil) throws -> CommandResult {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: StrataBinary.path)
-  process.arguments = args + (server.map { ["--server", $0] } ?? [])
-  let (out, err) = closeOnExecPipes()
-  process.standardOutput = out
-  process.standardError = err
-  try spawnLock.withLock { _ in try process.run() }
+  let (out, err) = (try OutputPipe(), try OutputPipe())
+  let process = try ChildProcess(
+    executable: StrataBinary.path, arguments: args + (server.map { ["--server", $0] } ?? []), stdout: out, stderr: err)
   // Read both pipes before waiting so a chatty child never blocks on a full pipe.
-  let errData = Locked(Data())
-  let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
-  reader.start()
-  let outData = out.fileHandleForReading.readDataToEndOfFile()
-  let status = ChildExit.wait(process)
-  while !errData.withLock({ !$0.isEmpty }) && reader.isExecuting { usleep(1_000) }
+  let errData = Locked<Data?>(nil)
+  Thread { errData.withLock { $0 = err.reader.readDataToEndOfFile() } }.start()
+  let outData = out.reader.readDataToEndOfFile()
+  let status = process.wait()
+  while errData.withLock({ $0 == nil }) { usleep(1_000) }
   return CommandResult(
     status: status, stdout: String(decoding: outData, as: UTF8.self),
-    stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+    stderr: String(decoding: errData.withLock { $0! }, as: UTF8.self))
 }
 
 /// A `strata serve` process on a free loopback port with its own data directory.
 final class ServerProcess: @unchecked Sendable {
-  // @unchecked: `process` is only touched from the test task that owns this object; the listening
-  // line is handed over through `ready` (a Mutex).
-  let process = Process()
+  // @unchecked: `process` and `address` are only set by the test task that owns this object; the
+  // listening line is handed over through `ready` (a Mutex).
+  private(set) var process: ChildProcess?
+  private let arguments: [String]
+  private var pipes: [OutputPipe] = []
   let dataDirectory: String
   private let ready = Locked<String?>(nil)
   private let log = Locked(Data())
@@ -84,17 +59,14 @@ final class ServerProcess: @unchecked Sendable {
 
   init(dataDirectory: String, extraArgs: [String] = []) {
     self.dataDirectory = dataDirectory
-    process.executableURL = URL(fileURLWithPath: StrataBinary.path)
-    process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArgs
+    arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArgs
   }
 
   /// Starts the process and waits (up to 30 s) for its "listening on HOST:PORT" line.
   func start() throws {
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    out.fileHandleForReading.readabilityHandler = { [ready] h in
+    let out = try OutputPipe()
+    let err = try OutputPipe()
+    out.reader.readabilityHandler = { [ready] h in
       let text = String(decoding: h.availableData, as: UTF8.self)
       if let range = text.range(of: "listening on ") {
         let rest = text[range.upperBound...]
@@ -102,18 +74,20 @@ final class ServerProcess: @unchecked Sendable {
         ready.withLock { $0 = String(addr) }
       }
     }
-    err.fileHandleForReading.readabilityHandler = { [log] h in
+    err.reader.readabilityHandler = { [log] h in
       let d = h.availableData
       log.withLock { $0.append(d) }
     }
-    try spawnLock.withLock { _ in try process.run() }
+    let process = try ChildProcess(executable: StrataBinary.path, arguments: arguments, stdout: out, stderr: err)
+    self.process = process
+    pipes = [out, err]
     let deadline = Date().addingTimeInterval(30)
     while Date() < deadline {
       if let a = ready.withLock({ $0 }) {
         address = a
         return
       }
-      if !ChildExit.isRunning(process) { break }
+      if !process.isRunning { break }
       usleep(20_000)
     }
     throw ServerStartError(log: stderrText)
@@ -123,24 +97,25 @@ final class ServerProcess: @unchecked Sendable {
 
   /// SIGKILL: no chance to flush anything.
   func kill9() {
-    kill(process.processIdentifier, SIGKILL)
-    ChildExit.wait(process)
+    process?.send(SIGKILL)
+    process?.wait()
   }
 
   /// SIGTERM and wait; returns the exit status.
   func terminate() -> Int32 {
-    kill(process.processIdentifier, SIGTERM)
-    return ChildExit.wait(process)
+    process?.send(SIGTERM)
+    return process?.wait() ?? -1
   }
 
   /// Whether the process has not exited yet.
-  var isRunning: Bool { ChildExit.isRunning(process) }
+  var isRunning: Bool { process?.isRunning ?? false }
 
   deinit {
-    if ChildExit.isRunning(process) {
-      kill(process.processIdentifier, SIGKILL)
-      ChildExit.wait(process)
+    if let process, process.isRunning {
+      process.send(SIGKILL)
+      process.wait()
     }
+    for pipe in pipes { pipe.reader.readabilityHandler = nil }
   }
 }
 
