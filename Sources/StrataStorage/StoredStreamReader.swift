@@ -3,23 +3,96 @@ public import StrataCore
 /// Reads one stream version's stored events and tiles for windowed aggregates, through one history
 /// cursor and one tile cursor (a snapshot each, taken when the reader is made). Not thread-safe: one
 /// reader per read, on one thread.
+///
+/// The reads of one entity share what they scanned: the windows of one probe (a 1 h and a 30 d window
+/// ending at the same time walk the same tiles down to the same minute) and the probes of one entity
+/// ask for overlapping ranges, so every tile range and event range scanned is kept until the reader
+/// moves to another entity, and a range inside one already scanned is answered from memory.
 final class StoredStreamReader {
   let stream: FeatureGroup
   let fieldTypes: [AggregateFieldType]
   private let history: any StorageCursor
   private let tiles: any StorageCursor
+  /// The entity whose scans `scannedTiles` and `scannedEvents` hold.
+  private var entity = ""
+  /// Per tile level, the ranges of indices scanned and the (index, stored value) of the tiles found.
+  private var scannedTiles: [[(indices: ClosedRange<Int64>, tiles: [(index: Int64, value: [UInt8])])]]
+  /// The event-time ranges scanned and the events found (all fields decoded), in event order.
+  private var scannedEvents: [(times: ClosedRange<Timestamp>, events: [StoredRow])] = []
 
   init(engine: any StorageEngine, stream: FeatureGroup) throws {
     self.stream = stream
     self.fieldTypes = StreamTiles.fieldTypes(stream)
     self.history = try engine.makeCursor(in: .history)
     self.tiles = try engine.makeCursor(in: .tiles)
+    self.scannedTiles = Array(repeating: [], count: StreamTiles.tiling.widths.count)
   }
 
   /// The source of field `field` of `entityID`'s events: stored tiles plus the raw events at the
   /// windows' edges.
   func field(_ field: Int, of entityID: String) -> Field {
     Field(reader: self, entityID: entityID, field: field, fieldType: fieldTypes[field])
+  }
+
+  /// Forgets the scans of the previous entity when `entityID` is another one.
+  private func focus(on entityID: String) {
+    guard entityID != entity else { return }
+    entity = entityID
+    for level in scannedTiles.indices { scannedTiles[level].removeAll(keepingCapacity: true) }
+    scannedEvents.removeAll(keepingCapacity: true)
+  }
+
+  /// The stored tiles of `entityID` at `level` with index in `indices` (a superset may come back: the
+  /// caller filters), in index order.
+  private func tiles(of entityID: String, level: Int, indices: ClosedRange<Int64>) throws -> [(index: Int64, value: [UInt8])] {
+    focus(on: entityID)
+    if let known = scannedTiles[level].first(where: { $0.indices.lowerBound <= indices.lowerBound && indices.upperBound <= $0.indices.upperBound }) {
+      return known.tiles
+    }
+    let first = KeyCodec.tileKey(entityID: entityID, stream: stream.storageID, level: UInt8(level), index: indices.lowerBound)
+    let prefixLength = first.count - 8
+    var found: [(index: Int64, value: [UInt8])] = []
+    tiles.seek(first)
+    while tiles.isValid {
+      let index: Int64? = try tiles.withKey { key in
+        guard key.count == prefixLength + 8, first.withUnsafeBytes({ $0.prefix(prefixLength).elementsEqual(key.prefix(prefixLength)) }) else {
+          return nil
+        }
+        var r = ByteReader(Array(key.suffix(8)))
+        return try r.i64Ordered()
+      }
+      guard let index, index <= indices.upperBound else { break }
+      found.append((index, tiles.value))
+      tiles.next()
+    }
+    try tiles.checkStatus()
+    scannedTiles[level].append((indices, found))
+    return found
+  }
+
+  /// The events of `entityID` with event time in `times` (a superset may come back: the caller
+  /// filters), in event order.
+  private func events(of entityID: String, times: ClosedRange<Timestamp>) throws -> [StoredRow] {
+    focus(on: entityID)
+    if let known = scannedEvents.first(where: { $0.times.lowerBound <= times.lowerBound && times.upperBound <= $0.times.upperBound }) {
+      return known.events
+    }
+    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
+    var start = ByteWriter(capacity: prefix.count + 8)
+    start.append(contentsOf: prefix)
+    start.i64Ordered(times.lowerBound.microseconds)
+    let dtypes = stream.dtypes
+    var found: [StoredRow] = []
+    history.seek(start.bytes)
+    while history.isValid, history.key.starts(with: prefix) {
+      let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(history.key)
+      if event > times.upperBound { break }
+      found.append(StoredRow(eventTime: event, createdTime: created, sequence: sequence, values: try RowCodec.decode(history.value, dtypes: dtypes)))
+      history.next()
+    }
+    try history.checkStatus()
+    scannedEvents.append((times, found))
+    return found
   }
 
   /// The latest event (event, created, sequence) with `floor <= event <= time` and, with `knownAt`,
@@ -53,21 +126,10 @@ final class StoredStreamReader {
 
     func forEachTile(width: Int64, indices: ClosedRange<Int64>, _ body: (Int64, AggregatePartial) -> Void) throws(StrataError) {
       guard let level = StreamTiles.tiling.widths.firstIndex(of: width) else { return }
-      let cursor = reader.tiles
-      let first = KeyCodec.tileKey(entityID: entityID, stream: reader.stream.storageID, level: UInt8(level), index: indices.lowerBound)
-      let prefix = Array(first.dropLast(8))
       do {
-        cursor.seek(first)
-        while cursor.isValid {
-          let key = cursor.key
-          guard key.count == prefix.count + 8, key.starts(with: prefix) else { break }
-          var r = ByteReader(key, offset: prefix.count)
-          let index = try r.i64Ordered()
-          if index > indices.upperBound { break }
-          body(index, try StreamTiles.decode(cursor.value, field: field, fieldType: fieldType))
-          cursor.next()
+        for (index, value) in try reader.tiles(of: entityID, level: level, indices: indices) where indices.contains(index) {
+          body(index, try StreamTiles.decode(value, field: field, fieldType: fieldType))
         }
-        try cursor.checkStatus()
       } catch let error as StrataError {
         throw error
       } catch {
@@ -76,22 +138,10 @@ final class StoredStreamReader {
     }
 
     func forEachEvent(eventTimes: ClosedRange<Timestamp>, _ body: (AggregationEvent) -> Void) throws(StrataError) {
-      let cursor = reader.history
-      let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: reader.stream.storageID)
-      var start = ByteWriter(capacity: prefix.count + 8)
-      start.append(contentsOf: prefix)
-      start.i64Ordered(eventTimes.lowerBound.microseconds)
-      let dtypes = reader.stream.dtypes
       do {
-        cursor.seek(start.bytes)
-        while cursor.isValid, cursor.key.starts(with: prefix) {
-          let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(cursor.key)
-          if event > eventTimes.upperBound { break }
-          let values = try RowCodec.decode(cursor.value, dtypes: dtypes)
-          body(AggregationEvent(eventTime: event, createdTime: created, sequence: sequence, value: values[field]))
-          cursor.next()
+        for row in try reader.events(of: entityID, times: eventTimes) where eventTimes.contains(row.eventTime) {
+          body(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
         }
-        try cursor.checkStatus()
       } catch let error as StrataError {
         throw error
       } catch {

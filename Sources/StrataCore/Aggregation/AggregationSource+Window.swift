@@ -14,7 +14,9 @@
 /// Cost, with a tiling of the ladder (`AggregationTiling(windows:)`): at most 360 tiles of the
 /// window's own `tileWidth` (fewer when the tiling has coarser widths too) plus at most 66 finer
 /// ones at the edges, plus the raw events less than 1 s from either end of the window; every tile
-/// and event lookup is a range scan, and a tile with no events costs nothing. A `knownAt` read adds,
+/// and event lookup is a range scan, and a tile with no events costs nothing: each width is scanned
+/// once per range (its whole tiles and the end tiles it holds only in part, together), and a finer
+/// width, or the raw events, only under an end tile that exists. A `knownAt` read adds,
 /// for each tile that straddles `knownAt` (holding events ingested both before and after it), its
 /// finer tiles down to the raw events of the 1 s tiles that straddle too: typically only the tiles
 /// of the last seconds to minutes before `knownAt` and tiles that received late events after
@@ -46,6 +48,11 @@ extension AggregationSource {
 
   /// Adds the events with event time in `first...last` (known at `knownAt`) to `partial`, using the
   /// tiles of `tiling.widths[level...]`.
+  ///
+  /// One tile scan per call covers every tile of this width that overlaps the range: the whole ones
+  /// are merged, and a tile at either end that holds the range only in part is covered by the next
+  /// finer width only when it exists (an absent tile has no events, so nothing finer under it does
+  /// either). A sparse entity's window thus costs a scan or two, not one per width and edge.
   private func accumulate(
     from first: Int64, through last: Int64, level: Int, knownAt: Timestamp?, into partial: inout AggregatePartial
   ) throws(Failure) {
@@ -57,33 +64,36 @@ extension AggregationSource {
       return
     }
     let width = Int128(widths[level])
-    // Whole tiles k with first <= k * width and (k + 1) * width - 1 <= last.
-    let firstTile = Self.ceilDiv(Int128(first), width)
-    let lastTile = Self.floorDiv(Int128(last) + 1, width) - 1
-    guard firstTile <= lastTile else {
-      try accumulate(from: first, through: last, level: level + 1, knownAt: knownAt, into: &partial)
-      return
-    }
-    let wholeFirst = firstTile * width
-    let wholeLast = (lastTile + 1) * width - 1
-    if Int128(first) < wholeFirst {
-      try accumulate(from: first, through: Int64(wholeFirst - 1), level: level + 1, knownAt: knownAt, into: &partial)
-    }
+    // Tiles lowTile...highTile overlap the range; k is whole when first <= k * width and
+    // (k + 1) * width - 1 <= last.
+    let lowTile = Self.floorDiv(Int128(first), width)
+    let highTile = Self.floorDiv(Int128(last), width)
+    let firstWhole = Self.ceilDiv(Int128(first), width)
+    let lastWhole = Self.floorDiv(Int128(last) + 1, width) - 1
+    var partialEnds: [Int64] = []
     var straddling: [Int64] = []
-    try forEachTile(width: widths[level], indices: Int64(firstTile)...Int64(lastTile)) { index, tile in
+    try forEachTile(width: widths[level], indices: Int64(lowTile)...Int64(highTile)) { index, tile in
+      guard firstWhole <= Int128(index) && Int128(index) <= lastWhole else {
+        partialEnds.append(index)
+        return
+      }
       guard let knownAt, let maxCreated = tile.maxCreatedTime, maxCreated > knownAt else {
         partial.merge(tile)
         return
       }
       if let minCreated = tile.minCreatedTime, minCreated <= knownAt { straddling.append(index) }
     }
+    for index in partialEnds {
+      // The part of tile `index` inside the range.
+      let start = Int128(index) * width
+      try accumulate(
+        from: Int64(Swift.max(Int128(first), start)), through: Int64(Swift.min(Int128(last), start + width - 1)), level: level + 1,
+        knownAt: knownAt, into: &partial)
+    }
     for index in straddling {
       let start = Int128(index) * width
       try accumulate(
         from: Int64(start), through: Int64(start + width - 1), level: level + 1, knownAt: knownAt, into: &partial)
-    }
-    if wholeLast < Int128(last) {
-      try accumulate(from: Int64(wholeLast + 1), through: last, level: level + 1, knownAt: knownAt, into: &partial)
     }
   }
 
