@@ -2,13 +2,21 @@ public import StrataCore
 
 /// The tiles a node keeps for every stream: per (entity, stream version, width, tile index), the
 /// `AggregatePartial` of each field over exactly the events stored in that tile, so that a windowed
-/// read merges whole tiles instead of reading every event of its window (`StoredTileSource`).
+/// read merges whole tiles instead of reading every event of its window (`StoredStreamReader`).
 ///
-/// Widths 1 d, 6 h, 1 h, 10 min and 1 min (`tiling`): a read of a window up to 90 days merges at most
-/// 90 tiles of 1 d, and at each edge at most 3 of 6 h, 5 of 1 h, 5 of 10 min and 9 of 1 min (a 30-day
-/// window: at most 74 tiles), and reads raw events only within 1 minute of the window's two ends. A
-/// stored event updates one tile per width (5), all fields in one value. The tiling never changes an
-/// answer (`AggregationTiling`): only what a read and a write cost.
+/// Widths 1 d, 6 h, 1 h, 10 min and 1 min (`tiling`). Every event is in its 1 d tile; the tiles of a
+/// finer width under a tile are kept only once that tile holds at least `tiling.finerTilesFrom` (16)
+/// events, and a read covers part of a smaller tile with its raw events instead (fewer than 16). A
+/// tile costs several times the bytes of an event, so a sparse entity keeps one tile per day with
+/// events, and a busy one the whole ladder where it is busy. A read of a window up to 90 days merges
+/// at most 90 tiles of 1 d and, at each edge, at most 3 of 6 h, 5 of 1 h, 5 of 10 min and 9 of 1 min,
+/// plus fewer than 16 raw events where a tile is sparse, or the raw events within 1 minute of the
+/// window's ends. The tiling never changes an answer (`AggregationTiling`): only what a read and a
+/// write cost.
+///
+/// Which tiles exist is a function of the stored events alone (a tile's event count only grows while
+/// the events under it are stored; removals and retention delete whole entities and whole days, with
+/// every tile under them): replicas that hold the same events hold the same tiles, byte for byte.
 ///
 /// Tiles are derived data: `LocalShard.append` adds each event new to the node (a copy already
 /// stored is not added again) to its tiles in the same atomic write batch as the event itself, so
@@ -18,9 +26,9 @@ public import StrataCore
 /// Value layout: u16 field count n (big-endian), then per field u32 length and that many bytes of
 /// `AggregatePartial.encoded()` (an empty partial for a field no event of the tile has).
 public enum StreamTiles {
-  /// 1 d, 6 h, 1 h, 10 min, 1 min.
+  /// 1 d, 6 h, 1 h, 10 min, 1 min; finer tiles under a tile of at least 16 events.
   public static let tiling = try! AggregationTiling(
-    widths: [86_400_000_000, 21_600_000_000, 3_600_000_000, 600_000_000, 60_000_000])
+    widths: [86_400_000_000, 21_600_000_000, 3_600_000_000, 600_000_000, 60_000_000], finerTilesFrom: 16)
 
   /// The partials of a stream's fields in one tile (one per field, in field order).
   public static func decode(_ bytes: [UInt8], fieldTypes: [AggregateFieldType]) throws -> [AggregatePartial] {
@@ -98,53 +106,127 @@ public enum StreamTiles {
     mutating func clear() { entries.removeAll() }
   }
 
-  /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles:
-  /// reads the tiles they touch (from `cache`, else one multiGet), merges, and puts the results into
-  /// `batch`. Returns those puts, for the cache once the batch is stored.
+  /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles and
+  /// puts the results into `batch`; returns those puts, for the cache once the batch is stored.
+  ///
+  /// Width by width, coarsest first: each tile an event falls in is read (from `cache`, else one
+  /// multiGet per width), merged with its new events and put. Under a tile that already held
+  /// `tiling.finerTilesFrom` events the same is done one width finer; a tile that reaches that count
+  /// now gets its finer tiles made whole from its stored events (one range scan) and the new ones.
   static func add(
     _ events: [(entityID: String, row: StoredRow)], stream: FeatureGroup, engine: any StorageEngine, cache: Cache,
     into batch: inout WriteBatch
   ) throws -> [(key: [UInt8], value: [UInt8])] {
     guard !events.isEmpty else { return [] }
     let types = fieldTypes(stream)
-    var slot: [[UInt8]: Int] = [:]
-    var keys: [[UInt8]] = []
-    var updates: [[AggregatePartial]] = []
-    for (entity, row) in events {
-      for (level, width) in tiling.widths.enumerated() {
-        let key = KeyCodec.tileKey(
-          entityID: entity, stream: stream.storageID, level: UInt8(level), index: AggregationState.tileIndex(of: row.eventTime, width: width))
-        let k: Int
-        if let known = slot[key] {
-          k = known
-        } else {
-          k = keys.count
-          slot[key] = k
-          keys.append(key)
-          updates.append(types.map { AggregatePartial(fieldType: $0) })
-        }
-        for f in types.indices {
-          updates[k][f].add(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[f]))
-        }
-      }
-    }
-    var stored = keys.map { cache.value($0) }
-    let missing = stored.indices.filter { stored[$0] == nil }
-    if !missing.isEmpty {
-      for (k, value) in zip(missing, try engine.multiGet(missing.map { keys[$0] }, in: .tiles)) { stored[k] = value }
-    }
+    let widths = tiling.widths
+    let finerFrom = tiling.finerTilesFrom
     var puts: [(key: [UInt8], value: [UInt8])] = []
-    puts.reserveCapacity(keys.count)
-    for k in keys.indices {
-      var partials = updates[k]
-      if let bytes = stored[k] {
-        let old = try decode(bytes, fieldTypes: types)
-        for f in partials.indices { partials[f].merge(old[f]) }
+    var history: (any StorageCursor)?
+    var work = TileWork.group(events, stream: stream, level: 0)
+    var level = 0
+    while !work.isEmpty {
+      var stored = work.map { cache.value($0.key) }
+      let missing = stored.indices.filter { stored[$0] == nil }
+      if !missing.isEmpty {
+        for (k, value) in zip(missing, try engine.multiGet(missing.map { work[$0].key }, in: .tiles)) { stored[k] = value }
       }
-      puts.append((keys[k], encode(partials)))
+      var finer: [(entityID: String, row: StoredRow)] = []
+      for (k, tile) in work.enumerated() {
+        var partials = try stored[k].map { try decode($0, fieldTypes: types) } ?? types.map { AggregatePartial(fieldType: $0) }
+        let before = partials.first?.eventCount ?? 0
+        add(tile.rows, to: &partials)
+        puts.append((tile.key, encode(partials)))
+        let after = before + Int64(tile.rows.count)
+        guard level + 1 < widths.count, after >= finerFrom else { continue }
+        if before >= finerFrom {
+          finer += tile.rows.map { (tile.entityID, $0) }
+        } else {
+          if history == nil { history = try engine.makeCursor(in: .history) }
+          let start = tile.index * widths[level]
+          let old = try storedEvents(
+            of: tile.entityID, stream: stream,
+            times: Timestamp(microseconds: start)...Timestamp(microseconds: start + widths[level] - 1), cursor: history!)
+          puts += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
+        }
+      }
+      level += 1
+      work = level < widths.count ? TileWork.group(finer, stream: stream, level: level) : []
     }
     puts.sort { LocalShard.precedes($0.key, $1.key) }
     for (key, value) in puts { batch.put(key, value, in: .tiles) }
     return puts
+  }
+
+  /// The tiles of `rows` (all the events of one coarser tile, which holds at least
+  /// `tiling.finerTilesFrom`) from width `level` down, made whole: none of them is stored yet.
+  private static func build(
+    _ rows: [StoredRow], entityID: String, stream: FeatureGroup, level: Int, types: [AggregateFieldType]
+  ) -> [(key: [UInt8], value: [UInt8])] {
+    var out: [(key: [UInt8], value: [UInt8])] = []
+    for tile in TileWork.group(rows.map { (entityID, $0) }, stream: stream, level: level) {
+      var partials = types.map { AggregatePartial(fieldType: $0) }
+      add(tile.rows, to: &partials)
+      out.append((tile.key, encode(partials)))
+      if level + 1 < tiling.widths.count && Int64(tile.rows.count) >= tiling.finerTilesFrom {
+        out += build(tile.rows, entityID: entityID, stream: stream, level: level + 1, types: types)
+      }
+    }
+    return out
+  }
+
+  private static func add(_ rows: [StoredRow], to partials: inout [AggregatePartial]) {
+    for row in rows {
+      for f in partials.indices {
+        partials[f].add(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[f]))
+      }
+    }
+  }
+
+  /// The stored events of `entityID` in `stream` with event time in `times`.
+  private static func storedEvents(
+    of entityID: String, stream: FeatureGroup, times: ClosedRange<Timestamp>, cursor: any StorageCursor
+  ) throws -> [StoredRow] {
+    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
+    var start = ByteWriter(capacity: prefix.count + 8)
+    start.append(contentsOf: prefix)
+    start.i64Ordered(times.lowerBound.microseconds)
+    let dtypes = stream.dtypes
+    var rows: [StoredRow] = []
+    cursor.seek(start.bytes)
+    while cursor.isValid, cursor.key.starts(with: prefix) {
+      let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(cursor.key)
+      if event > times.upperBound { break }
+      rows.append(StoredRow(eventTime: event, createdTime: created, sequence: sequence, values: try RowCodec.decode(cursor.value, dtypes: dtypes)))
+      cursor.next()
+    }
+    try cursor.checkStatus()
+    return rows
+  }
+
+  /// One tile of one width and the new events it receives.
+  private struct TileWork {
+    var entityID: String
+    var index: Int64
+    var key: [UInt8]
+    var rows: [StoredRow]
+
+    /// `events` grouped by their tile of width `level`, in first-seen order.
+    static func group(_ events: [(entityID: String, row: StoredRow)], stream: FeatureGroup, level: Int) -> [TileWork] {
+      let width = tiling.widths[level]
+      var slot: [[UInt8]: Int] = [:]
+      var out: [TileWork] = []
+      for (entity, row) in events {
+        let index = AggregationState.tileIndex(of: row.eventTime, width: width)
+        let key = KeyCodec.tileKey(entityID: entity, stream: stream.storageID, level: UInt8(level), index: index)
+        if let k = slot[key] {
+          out[k].rows.append(row)
+        } else {
+          slot[key] = out.count
+          out.append(TileWork(entityID: entity, index: index, key: key, rows: [row]))
+        }
+      }
+      return out
+    }
   }
 }

@@ -15,14 +15,18 @@ struct AggregationPropertyTests {
     minute, 5 * minute, 6 * minute, 6 * minute + 1, hour, hour + 1, 6 * hour, day, 7 * day, 15 * day + 1, 30 * day, 90 * day,
   ]
 
-  /// Tilings other than the rule's: none, any subset of the ladder, and widths off the ladder.
+  /// Tilings other than the rule's: none, any subset of the ladder, and widths off the ladder; half of
+  /// them read the raw events of tiles holding fewer than 2 to 6 events instead of their finer tiles.
   static func randomTiling(_ rng: inout SplitMix64) -> AggregationTiling {
+    let finerFrom: Int64 = rng.oneIn(2) ? 1 : Int64(2 + rng.below(5))
     switch rng.below(4) {
     case 0: return .rawEvents
-    case 1: return try! AggregationTiling(widths: [90 * minute, 45 * minute, 15 * minute, 75 * second, 15 * second])
+    case 1:
+      return try! AggregationTiling(
+        widths: [90 * minute, 45 * minute, 15 * minute, 75 * second, 15 * second], finerTilesFrom: finerFrom)
     default:
       let subset = AggregationTiling.ladder.filter { _ in rng.oneIn(2) }
-      return try! AggregationTiling(widths: subset.reversed())
+      return try! AggregationTiling(widths: subset.reversed(), finerTilesFrom: finerFrom)
     }
   }
 

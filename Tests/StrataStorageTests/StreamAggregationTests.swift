@@ -248,7 +248,8 @@ struct StreamAggregationTests {
 // MARK: - Fixtures
 
 /// Every stored tile of `stream` equals, byte for byte, the tile an `AggregationState` makes of the
-/// entities' stored events, and no other tile is stored.
+/// entities' stored events, and no other tile is stored: every tile of the coarsest width, and a finer
+/// one only under a tile holding at least `finerTilesFrom` events.
 private func expectTilesMatchHistory(_ store: FeatureStore, stream: FeatureGroup, entities: [String], _ context: String) throws {
   var expected: [[UInt8]: [UInt8]] = [:]
   for e in entities {
@@ -260,12 +261,21 @@ private func expectTilesMatchHistory(_ store: FeatureStore, stream: FeatureGroup
       }
       return state
     }
+    var denseAbove: Set<Int64>? = nil  // indices of the coarser width's tiles with finer tiles kept
     for (level, width) in StreamTiles.tiling.widths.enumerated() {
       let perField = states.map { $0.tiles(width: width) }
+      var dense: Set<Int64> = []
       for (k, tile) in perField[0].enumerated() {
+        if let denseAbove, level > 0 {
+          let parent = AggregationState.tileIndex(
+            of: Timestamp(microseconds: tile.index * width), width: StreamTiles.tiling.widths[level - 1])
+          guard denseAbove.contains(parent) else { continue }
+        }
         let key = KeyCodec.tileKey(entityID: e, stream: stream.storageID, level: UInt8(level), index: tile.index)
         expected[key] = StreamTiles.encode(perField.map { $0[k].tile })
+        if tile.tile.eventCount >= StreamTiles.tiling.finerTilesFrom { dense.insert(tile.index) }
       }
+      denseAbove = dense
     }
   }
   let cursor = try store.shard.engine.makeCursor(in: .tiles)

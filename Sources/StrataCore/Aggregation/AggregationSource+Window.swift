@@ -51,16 +51,15 @@ extension AggregationSource {
   ///
   /// One tile scan per call covers every tile of this width that overlaps the range: the whole ones
   /// are merged, and a tile at either end that holds the range only in part is covered by the next
-  /// finer width only when it exists (an absent tile has no events, so nothing finer under it does
-  /// either). A sparse entity's window thus costs a scan or two, not one per width and edge.
+  /// finer width when it holds at least `tiling.finerTilesFrom` events, by its raw events otherwise,
+  /// and not at all when it is absent (it has no events). A sparse entity's window thus costs a scan
+  /// or two, not one per width and edge.
   private func accumulate(
     from first: Int64, through last: Int64, level: Int, knownAt: Timestamp?, into partial: inout AggregatePartial
   ) throws(Failure) {
     let widths = tiling.widths
     guard level < widths.count else {
-      try forEachEvent(eventTimes: Timestamp(microseconds: first)...Timestamp(microseconds: last)) { event in
-        if knownAt.map({ event.createdTime <= $0 }) ?? true { partial.add(event) }
-      }
+      try accumulateEvents(from: first, through: last, knownAt: knownAt, into: &partial)
       return
     }
     let width = Int128(widths[level])
@@ -70,30 +69,39 @@ extension AggregationSource {
     let highTile = Self.floorDiv(Int128(last), width)
     let firstWhole = Self.ceilDiv(Int128(first), width)
     let lastWhole = Self.floorDiv(Int128(last) + 1, width) - 1
-    var partialEnds: [Int64] = []
-    var straddling: [Int64] = []
+    let finerFrom = tiling.finerTilesFrom
+    // Tiles to cover in part (range ends) or again (straddling `knownAt`), and whether finer tiles do it.
+    var covers: [(index: Int64, finer: Bool)] = []
     try forEachTile(width: widths[level], indices: Int64(lowTile)...Int64(highTile)) { index, tile in
       guard firstWhole <= Int128(index) && Int128(index) <= lastWhole else {
-        partialEnds.append(index)
+        covers.append((index, tile.eventCount >= finerFrom))
         return
       }
       guard let knownAt, let maxCreated = tile.maxCreatedTime, maxCreated > knownAt else {
         partial.merge(tile)
         return
       }
-      if let minCreated = tile.minCreatedTime, minCreated <= knownAt { straddling.append(index) }
+      if let minCreated = tile.minCreatedTime, minCreated <= knownAt { covers.append((index, tile.eventCount >= finerFrom)) }
     }
-    for index in partialEnds {
-      // The part of tile `index` inside the range.
+    for (index, finer) in covers {
+      // The part of tile `index` inside the range (all of it for a straddling tile).
       let start = Int128(index) * width
-      try accumulate(
-        from: Int64(Swift.max(Int128(first), start)), through: Int64(Swift.min(Int128(last), start + width - 1)), level: level + 1,
-        knownAt: knownAt, into: &partial)
+      let from = Int64(Swift.max(Int128(first), start))
+      let through = Int64(Swift.min(Int128(last), start + width - 1))
+      if finer {
+        try accumulate(from: from, through: through, level: level + 1, knownAt: knownAt, into: &partial)
+      } else {
+        try accumulateEvents(from: from, through: through, knownAt: knownAt, into: &partial)
+      }
     }
-    for index in straddling {
-      let start = Int128(index) * width
-      try accumulate(
-        from: Int64(start), through: Int64(start + width - 1), level: level + 1, knownAt: knownAt, into: &partial)
+  }
+
+  /// Adds the raw events with event time in `first...last` known at `knownAt` to `partial`.
+  private func accumulateEvents(
+    from first: Int64, through last: Int64, knownAt: Timestamp?, into partial: inout AggregatePartial
+  ) throws(Failure) {
+    try forEachEvent(eventTimes: Timestamp(microseconds: first)...Timestamp(microseconds: last)) { event in
+      if knownAt.map({ event.createdTime <= $0 }) ?? true { partial.add(event) }
     }
   }
 

@@ -16,6 +16,13 @@
 /// merges at most 360 tiles of the coarsest width, at most 9 + 5 + 9 + 5 + 5 = 33 finer tiles per
 /// edge, and reads raw only the events within 1 s of the window's two ends (less than 1 s each).
 /// A write updates one tile per width (at most 6).
+///
+/// `finerTilesFrom` lets a store keep fine tiles only where they pay: a read covers the part of a
+/// tile it does not take whole with the next finer width only when that tile holds at least
+/// `finerTilesFrom` events, and with the tile's raw events in that part otherwise (fewer than
+/// `finerTilesFrom` of them). A store may then keep the finer tiles under a tile only while it holds
+/// that many events (`StreamTiles`); the coarsest width must always be kept. At 1 (the default)
+/// every existing tile is descended into.
 public struct AggregationTiling: Hashable, Sendable {
   /// 1 s, 10 s, 1 min, 10 min, 1 h, 6 h (microseconds), finest first.
   public static let ladder: [Int64] = [1, 10, 60, 600, 3_600, 21_600].map { $0 * 1_000_000 }
@@ -24,15 +31,22 @@ public struct AggregationTiling: Hashable, Sendable {
 
   /// Tile widths in microseconds, coarsest first; each a multiple of the next.
   public let widths: [Int64]
+  /// The fewest events a tile holds for a read to cover part of it with finer tiles rather than
+  /// with its raw events (at least 1).
+  public let finerTilesFrom: Int64
 
   /// No tiles: every read scans the raw events of its window (the oracle's cost, the same answer).
   public static let rawEvents = AggregationTiling(checked: [])
 
-  private init(checked widths: [Int64]) { self.widths = widths }
+  private init(checked widths: [Int64]) {
+    self.widths = widths
+    self.finerTilesFrom = 1
+  }
 
   /// Throws INVALID_ARGUMENT unless every width is positive and each is a multiple of the next
-  /// (`widths` coarsest first, no repeats).
-  public init(widths: [Int64]) throws(StrataError) {
+  /// (`widths` coarsest first, no repeats) and `finerTilesFrom` is at least 1.
+  public init(widths: [Int64], finerTilesFrom: Int64 = 1) throws(StrataError) {
+    guard finerTilesFrom >= 1 else { throw .invalidArgument("finerTilesFrom \(finerTilesFrom) must be at least 1") }
     for (i, w) in widths.enumerated() {
       guard w > 0 else { throw .invalidArgument("tile width \(w) must be positive (microseconds)") }
       if i > 0 {
@@ -44,6 +58,7 @@ public struct AggregationTiling: Hashable, Sendable {
       }
     }
     self.widths = widths
+    self.finerTilesFrom = finerTilesFrom
   }
 
   /// The ladder's widths from 1 s up to the largest `tileWidth` of `windows` (none for no windows).
