@@ -10,10 +10,12 @@ internal import CRocksDB
 /// - `rocksdb_block_based_options_set_block_cache` and `rocksdb_options_set_block_based_table_factory`
 ///   copy `shared_ptr`s / the table options, so destroying our handles later is safe.
 final class RocksDBOptions {
-  /// Capacity of the LRU block cache shared by all column families. Online lookups never read
-  /// RocksDB (`OnlineTable`) and large exports read history images, so the cache serves the storage
-  /// join of small or touched label sets and the image builds; it is kept small for memory.
-  static let blockCacheBytes = 64 << 20
+  /// Capacity of the LRU block cache shared by all column families (filled on demand, never
+  /// allocated up front). Online lookups of row groups never read RocksDB (`OnlineTable`), but those
+  /// of stream aggregates read stream tiles and events on every request, and the storage join and
+  /// image builds read history: a cache that holds their working set saves decompressing a block per
+  /// read.
+  static let blockCacheBytes = 512 << 20
   /// Memtable size per column family (RocksDB's default is 64 MiB): with two memtables per family at
   /// most, this bounds the write buffers at about 3 x 2 x 32 MiB.
   static let writeBufferBytes = 32 << 20

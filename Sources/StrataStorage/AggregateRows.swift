@@ -86,6 +86,9 @@ public enum AggregateRows {
   struct Plan {
     let features: [(read: Int, function: AggregateFunction)]
     let reads: [(field: Int, window: AggregationWindow)]
+    /// The indices of `reads`, largest window first: the ranges a smaller window of the same end
+    /// scans then lie inside those the larger one scanned (`StoredStreamReader` keeps them).
+    let readOrder: [Int]
     let largestWindow: Int64
 
     init(group: FeatureGroup, stream: FeatureGroup) throws(StrataError) {
@@ -106,6 +109,7 @@ public enum AggregateRows {
       }
       self.features = features
       self.reads = reads
+      self.readOrder = reads.indices.sorted { reads[$0].window.microseconds > reads[$1].window.microseconds }
       self.largestWindow = reads.map(\.window.microseconds).max() ?? AggregationWindow.minimumMicroseconds
     }
 
@@ -116,14 +120,13 @@ public enum AggregateRows {
       partial: (Int, AggregationWindow) throws(E) -> AggregatePartial,
       latest: (Timestamp) throws(E) -> (Timestamp, Timestamp, UInt64)?
     ) throws(E) -> StoredRow {
-      var partials: [AggregatePartial] = []
-      partials.reserveCapacity(reads.count)
-      for read in reads { partials.append(try partial(read.field, read.window)) }
+      var partials: [AggregatePartial?] = Array(repeating: nil, count: reads.count)
+      for k in readOrder { partials[k] = try partial(reads[k].field, reads[k].window) }
       var values: [FeatureValue?] = []
       values.reserveCapacity(features.count)
       var overflowed: Set<Int> = []
       for (k, f) in features.enumerated() {
-        switch partials[f.read].result(f.function) {
+        switch partials[f.read]!.result(f.function) {
         case .present(let v): values.append(v)
         case .missing: values.append(nil)
         case .overflow:

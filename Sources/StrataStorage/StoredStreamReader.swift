@@ -98,6 +98,15 @@ final class StoredStreamReader {
   /// The latest event (event, created, sequence) with `floor <= event <= time` and, with `knownAt`,
   /// `created <= knownAt`; nil when there is none.
   func latestEvent(of entityID: String, at time: Timestamp, floor: Timestamp, knownAt: Timestamp?) throws -> (Timestamp, Timestamp, UInt64)? {
+    // An event range already scanned that reaches `time` holds the answer when it has a qualifying
+    // event at or after its own start (nothing later before `time` can be outside it).
+    focus(on: entityID)
+    for scanned in scannedEvents where scanned.times.upperBound >= time {
+      for row in scanned.events.reversed() where row.eventTime <= time {
+        if row.eventTime < Swift.max(floor, scanned.times.lowerBound) { break }
+        if knownAt.map({ row.createdTime <= $0 }) ?? true { return (row.eventTime, row.createdTime, row.sequence) }
+      }
+    }
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
     var upper = ByteWriter(capacity: prefix.count + 24)
     upper.append(contentsOf: prefix)
