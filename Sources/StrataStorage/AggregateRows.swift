@@ -28,22 +28,39 @@ public enum AggregateRows {
   /// Probes of one entity answered from stored tiles; more are answered from its scanned events.
   static let storedTileProbes = 2
 
-  /// One row per probe, in probe order. `stream` must be the version `group` reads.
-  public static func rows(_ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard) throws -> [StoredRow?] {
+  /// One row per probe, in probe order. `stream` must be the version `group` reads. With `cache`
+  /// (online lookups), probes without `knownAt` are answered from it when it holds a row valid at
+  /// their time, and the rows computed are stored in it with the interval they stay valid for.
+  public static func rows(
+    _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil
+  ) throws -> [StoredRow?] {
     let plan = try Plan(group: group, stream: stream)
     var out = [StoredRow?](repeating: nil, count: probes.count)
     var byEntity: [String: [Int]] = [:]
     for (i, p) in probes.enumerated() { byEntity[p.entityID, default: []].append(i) }
+    // Before the reader's snapshot: a row computed from it is stored only if no write came since.
+    let readGeneration = cache?.generation() ?? 0
     let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
     let fieldTypes = reader.fieldTypes
     for (entity, indices) in byEntity {
       if indices.count <= storedTileProbes {
         for i in indices {
           let p = probes[i]
-          out[i] = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window throws(StrataError) in
+          let cached = p.knownAt == nil ? cache : nil
+          if let cached, let row = cached.row(stream: stream.storageID, group: group.storageID, entityID: entity, at: p.asOf) {
+            out[i] = row
+            continue
+          }
+          let row = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window throws(StrataError) in
             try reader.field(field, of: entity).partial(window: window, at: p.asOf, knownAt: p.knownAt)
           } latest: { floor in
             try reader.latestEvent(of: entity, at: p.asOf, floor: floor, knownAt: p.knownAt)
+          }
+          out[i] = row
+          if let cached {
+            cached.store(
+              stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf,
+              until: try plan.validUntil(of: entity, at: p.asOf, reader: reader), readGeneration: readGeneration)
           }
         }
         continue
@@ -111,6 +128,23 @@ public enum AggregateRows {
       self.reads = reads
       self.readOrder = reads.indices.sorted { reads[$0].window.microseconds > reads[$1].window.microseconds }
       self.largestWindow = reads.map(\.window.microseconds).max() ?? AggregationWindow.minimumMicroseconds
+    }
+
+    /// The first time after `time` at which the row (without `knownAt`) of `entityID` may differ from
+    /// its row at `time` with no new event stored: the next stored event after `time` (it enters
+    /// every window) or the first moment an event leaves a window (its event time plus the window),
+    /// whichever comes first; `.max` when neither exists.
+    func validUntil(of entityID: String, at time: Timestamp, reader: StoredStreamReader) throws -> Timestamp {
+      var until = Timestamp.max
+      if time < .max, let next = try reader.firstEventTime(of: entityID, atOrAfter: time.adding(microseconds: 1)) {
+        until = next
+      }
+      for window in Set(reads.map(\.window.microseconds)) {
+        if let first = try reader.firstEventTime(of: entityID, atOrAfter: time.subtracting(microseconds: window - 1)), first <= time {
+          until = Swift.min(until, first.adding(microseconds: window))
+        }
+      }
+      return until
     }
 
     /// The row at `time`: `partial(field, window)` reads each distinct window once; `latest(floor)`

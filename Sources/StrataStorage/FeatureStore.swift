@@ -371,7 +371,7 @@ public final class FeatureStore: Sendable {
       for g in groups {
         if let stream = streams[g.storageID] {
           let probes = entityIDs.map { AsOfProbe(entityID: $0, asOf: now) }
-          rowsByGroup[g.storageID] = try AggregateRows.rows(probes, group: g, stream: stream, shard: shard)
+          rowsByGroup[g.storageID] = try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, cache: shard.aggregateRows)
           continue
         }
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)

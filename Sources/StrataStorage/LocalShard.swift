@@ -72,6 +72,9 @@ public final class LocalShard: Sendable {
   /// The whole online keyspace in memory (see `OnlineTable`): lookups and the writer's
   /// read-compare-replace read it instead of the engine.
   let online = OnlineTable()
+  /// Online rows of aggregate groups with the interval each stays exact (`AggregateRowCache`):
+  /// invalidated per entity by every stored stream batch and cleared by every deletion.
+  public let aggregateRows = AggregateRowCache()
 
   private struct WriterState {
     var stats: [UInt32: GroupWriteStats]
@@ -237,6 +240,7 @@ public final class LocalShard: Sendable {
       images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
       state.tiles.store(tilePuts)
+      if isStream { aggregateRows.invalidate(stream: sid, entityIDs: rows.lazy.map(\.entityID)) }
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
       state.stats[sid] = stats
@@ -436,8 +440,10 @@ public final class LocalShard: Sendable {
   /// back into the writer (the lock is not reentrant).
   func withWriter<R: Sendable>(_ body: (inout [UInt32: GroupWriteStats]) throws -> R) throws -> R {
     try writer.withLock { state in
-      // Writers through here delete (removals, retention): the tile cache must not outlive what they delete.
+      // Writers through here delete (removals, retention): the caches must not outlive what they
+      // delete (cached aggregate rows are dropped once the deletion is stored).
       state.tiles.clear()
+      defer { aggregateRows.clear() }
       return try body(&state.stats)
     }
   }

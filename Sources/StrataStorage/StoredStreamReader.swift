@@ -95,6 +95,25 @@ final class StoredStreamReader {
     return found
   }
 
+  /// The event time of `entityID`'s first event at or after `time`, nil when there is none.
+  func firstEventTime(of entityID: String, atOrAfter time: Timestamp) throws -> Timestamp? {
+    // A scanned range holding `time` answers when it has an event at or after `time`.
+    focus(on: entityID)
+    for scanned in scannedEvents where scanned.times.lowerBound <= time && time <= scanned.times.upperBound {
+      if let row = scanned.events.first(where: { $0.eventTime >= time }) { return row.eventTime }
+    }
+    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
+    var start = ByteWriter(capacity: prefix.count + 8)
+    start.append(contentsOf: prefix)
+    start.i64Ordered(time.microseconds)
+    history.seek(start.bytes)
+    guard history.isValid, history.key.starts(with: prefix) else {
+      try history.checkStatus()
+      return nil
+    }
+    return try KeyCodec.decodeHistoryKeySuffix(history.key).0
+  }
+
   /// The latest event (event, created, sequence) with `floor <= event <= time` and, with `knownAt`,
   /// `created <= knownAt`; nil when there is none.
   func latestEvent(of entityID: String, at time: Timestamp, floor: Timestamp, knownAt: Timestamp?) throws -> (Timestamp, Timestamp, UInt64)? {

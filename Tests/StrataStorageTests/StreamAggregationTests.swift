@@ -92,6 +92,71 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("online rows from the aggregate row cache equal fresh reads while events arrive, time passes (to the instants events leave windows) and events expire", arguments: EngineKind.allCases)
+  func cachedOnlineRowsStayExact(kind: EngineKind) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.cachedOnlineRowsStayExact.\(kind)")
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(3 * 86_400))
+      let entities = ["c1", "c2", "c3", "c4"]
+      let stream = try store.catalog.group(named: "purchases")
+      let group = try store.catalog.group(named: "user_spend")
+      let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
+      let windows: [Int64] = [60, 300, 600, 3_600, 86_400].map { $0 * 1_000_000 }
+      let hitsBefore = store.shard.aggregateRows.counters.hits
+      for step in 0..<250 {
+        switch rng.below(10) {
+        case 0...2:
+          // Events, some late (up to two days back), some exactly at now.
+          let rows = (0..<(1 + rng.below(6))).map { _ in
+            WriteRequest.Row(
+              entityID: rng.element(of: entities),
+              eventTime: rng.oneIn(4)
+                ? clock.now.adding(microseconds: rng.oneIn(2) ? 0 : Int64(rng.below(30_000_000)))  // now, or ahead (within the skew)
+                : clock.now.subtracting(microseconds: Int64(rng.below(2 * 86_400)) * 1_000_000),
+              values: [rng.oneIn(5) ? nil : .float(Double(rng.below(1_000))), .int(Int64(rng.below(9))), .string("t\(rng.below(3))")])
+          }
+          _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+        case 3...4:
+          // To the instant a stored event leaves a window, or just before or after it.
+          let e = rng.element(of: entities)
+          let events = try store.shard.history(entityID: e, group: stream)
+          if let event = events.isEmpty ? nil : rng.element(of: events) {
+            let leaves = event.eventTime.adding(microseconds: rng.element(of: windows) + Int64(rng.below(3)) - 1)
+            if leaves > clock.now { clock.set(leaves) }
+          }
+        case 5:
+          if rng.oneIn(10) {
+            _ = try store.shard.expireEvents(of: stream, before: LocalShard.retentionCutoff(now: clock.now, retentionSeconds: 86_400))
+          } else if rng.oneIn(3) {
+            // An entity leaves the node (a range transfer's cleanup): its events and tiles go.
+            let token = EntityToken.of(rng.element(of: entities))
+            _ = try store.shard.removeEntities { $0 == token }
+          }
+        case 6:
+          // To the instant of a stored event still ahead of the clock, or next to it.
+          let ahead = try entities.flatMap { try store.shard.history(entityID: $0, group: stream) }.filter { $0.eventTime > clock.now }
+          if let event = ahead.isEmpty ? nil : rng.element(of: ahead) {
+            clock.set(event.eventTime.adding(microseconds: Int64(rng.below(3)) - 1))
+          }
+        default:
+          clock.advance(microseconds: rng.oneIn(3) ? Int64(rng.below(1_000)) : Int64(rng.below(900_000_000)))
+        }
+        let online = try await store.online(entityIDs: entities, columns: columns)
+        let fresh = try AggregateRows.rows(
+          entities.map { AsOfProbe(entityID: $0, asOf: clock.now) }, group: group, stream: stream, shard: store.shard)
+        let cachedRows = try AggregateRows.rows(
+          entities.map { AsOfProbe(entityID: $0, asOf: clock.now) }, group: group, stream: stream, shard: store.shard,
+          cache: store.shard.aggregateRows)
+        for (i, e) in entities.enumerated() {
+          #expect(cachedRows[i] == fresh[i], "step \(step), \(e) at \(clock.now) \(rng.seedDescription)")
+          let want = FeatureStore.assemble(count: 1, columns: columns, rowsByGroup: [group.storageID: [fresh[i]]]) { _ in clock.now }[0]
+          #expect(online[i] == want, "step \(step), \(e) at \(clock.now) \(rng.seedDescription)")
+        }
+      }
+      #expect(store.shard.aggregateRows.counters.hits - hitsBefore > 200, "the lookups must mostly be answered from the cache")
+    }
+  }
+
   @Test("stored tiles equal the tiles of the stored events after copies (retries, hints, transfers) and a removal, byte for byte", arguments: EngineKind.allCases)
   func tilesMatchHistory(kind: EngineKind) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.tilesMatchHistory.\(kind)")

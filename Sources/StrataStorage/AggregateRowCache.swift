@@ -1,0 +1,112 @@
+public import StrataCore
+import Synchronization
+
+/// Online rows of aggregate groups, each kept with the interval of request times over which it stays
+/// exactly the row a fresh read would compute, so that repeated lookups of an entity cost a dictionary
+/// probe instead of reading its tiles and events.
+///
+/// A row computed at `T` (no `knownAt`) depends only on the entity's events with event time in
+/// `(T - largest window, T]`, and on which of them lie in each smaller window. With no new event
+/// stored, it changes only when the clock reaches the next stored event after `T` (it enters every
+/// window) or when an event leaves a window (at its event time plus the window): `AggregateRows`
+/// stores the row with `until` = the earliest of those moments, and it answers any request time in
+/// `[T, until)`.
+///
+/// New events (and deletions) change rows before `until`: the writer calls `invalidate` for the
+/// entities of every stored stream batch after the batch is stored and before the write is
+/// acknowledged, and `clear` after every deletion. A read that began before an invalidation must
+/// not store what it computed (its snapshot may predate the write): each read takes `generation()`
+/// before its storage snapshot, and `store` drops its row when the entity (or the whole cache) was
+/// invalidated at or after that generation.
+///
+/// Bounded: past `capacity` rows, or as many invalidation records, it empties itself.
+public final class AggregateRowCache: Sendable {
+  /// One cached row: valid for request times in `from..<until`.
+  struct Entry: Sendable {
+    var row: StoredRow
+    var from: Timestamp
+    var until: Timestamp
+  }
+
+  struct Key: Hashable, Sendable {
+    var stream: UInt32
+    var entityID: String
+  }
+
+  private struct State: Sendable {
+    /// stream and entity -> aggregate group version -> row.
+    var rows: [Key: [UInt32: Entry]] = [:]
+    var rowCount = 0
+    var generation: UInt64 = 0
+    /// The generation of each entity's latest invalidation (since `clearedAt`).
+    var invalidated: [Key: UInt64] = [:]
+    var clearedAt: UInt64 = 0
+    var hits: UInt64 = 0
+    var misses: UInt64 = 0
+
+    mutating func clear() {
+      generation += 1
+      clearedAt = generation
+      rows.removeAll()
+      invalidated.removeAll()
+      rowCount = 0
+    }
+  }
+
+  let capacity: Int
+  private let state = Mutex(State())
+
+  public init(capacity: Int = 1_000_000) {
+    self.capacity = capacity
+  }
+
+  /// The current generation: take it before the storage snapshot a row is computed from.
+  func generation() -> UInt64 { state.withLock { $0.generation } }
+
+  /// The row of `group` (an aggregate group version over `stream`) for `entityID` at `time`, if one
+  /// is cached for an interval holding `time`.
+  func row(stream: UInt32, group: UInt32, entityID: String, at time: Timestamp) -> StoredRow? {
+    state.withLock { s in
+      guard let entry = s.rows[Key(stream: stream, entityID: entityID)]?[group], entry.from <= time, time < entry.until else {
+        s.misses += 1
+        return nil
+      }
+      s.hits += 1
+      return entry.row
+    }
+  }
+
+  /// Keeps `row`, computed from a snapshot taken after `generation()` returned `readGeneration`, for
+  /// request times in `from..<until`; dropped when the entity was invalidated since.
+  func store(stream: UInt32, group: UInt32, entityID: String, row: StoredRow, from: Timestamp, until: Timestamp, readGeneration: UInt64) {
+    guard from < until else { return }
+    state.withLock { s in
+      let key = Key(stream: stream, entityID: entityID)
+      guard s.clearedAt <= readGeneration, (s.invalidated[key] ?? 0) <= readGeneration else { return }
+      if s.rowCount >= capacity { s.clear() }
+      if s.rows[key, default: [:]].updateValue(Entry(row: row, from: from, until: until), forKey: group) == nil {
+        s.rowCount += 1
+      }
+    }
+  }
+
+  /// Forgets the rows of `entityIDs` over `stream`: call after their new events are stored, before the
+  /// write is acknowledged.
+  func invalidate(stream: UInt32, entityIDs: some Sequence<String>) {
+    state.withLock { s in
+      s.generation += 1
+      for entityID in entityIDs {
+        let key = Key(stream: stream, entityID: entityID)
+        if let removed = s.rows.removeValue(forKey: key) { s.rowCount -= removed.count }
+        s.invalidated[key] = s.generation
+      }
+      if s.invalidated.count > capacity { s.clear() }
+    }
+  }
+
+  /// Forgets every row: call after stored events were deleted.
+  func clear() { state.withLock { $0.clear() } }
+
+  /// Lookups answered from the cache and computed, since the node started.
+  public var counters: (hits: UInt64, misses: UInt64) { state.withLock { ($0.hits, $0.misses) } }
+}
