@@ -102,6 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("retention-check-seconds"),
     help: "Seconds between deletions of streams' events older than their retention.")
   var retentionCheckSeconds: Double = 600
+  @Option(
+    name: .customLong("aggregate-row-cache"),
+    help: "Online rows of aggregate groups kept with the interval they stay exact (0 turns the cache off; every lookup then reads tiles and events).")
+  var aggregateRowCache = ServerConfig.defaultAggregateRowCache
 
   func run() async throws {
     guard let engine = ServerConfig.Engine(rawValue: engine) else {
@@ -209,6 +213,8 @@ struct ServeCommand: AsyncParsableCommand {
     config.alertWebhook = alertWebhook
     config.freshnessCheckSeconds = freshnessCheckSeconds
     config.retentionCheckSeconds = retentionCheckSeconds
+    guard aggregateRowCache >= 0 else { throw ValidationError("--aggregate-row-cache must be >= 0") }
+    config.aggregateRowCache = aggregateRowCache
     let logger = Logger(label: "strata")
     let node: StrataNode
     do {

@@ -38,6 +38,9 @@ public struct ServerConfig: Sendable, Equatable {
   public var freshnessCheckSeconds: Double = 5
   /// How often streams' old events are deleted (`--retention-check-seconds`).
   public var retentionCheckSeconds: Double = 600
+  /// Online aggregate rows cached (`--aggregate-row-cache`, `AggregateRowCache`); 0 = no cache.
+  public var aggregateRowCache = ServerConfig.defaultAggregateRowCache
+  public static let defaultAggregateRowCache = 1_000_000
 
   public static let defaultPort = 7400
 

@@ -40,7 +40,7 @@ public struct StrataNode: Sendable {
     self.hints = try HintStore(engine: engine)
     self.store = try FeatureStore(
       engine: engine, limits: config.limits, imagePolicy: config.imagePolicy,
-      writeIDSlot: config.cluster?.writeIDSlot ?? 0)
+      writeIDSlot: config.cluster?.writeIDSlot ?? 0, aggregateRowCache: config.aggregateRowCache)
     logger.info(
       "storage opened",
       metadata: [

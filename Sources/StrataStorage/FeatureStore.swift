@@ -42,10 +42,11 @@ public final class FeatureStore: Sendable {
     limits: StoreLimits = .defaults,
     imagePolicy: HistoryImagePolicy = .defaults,
     writeIDSlot: UInt16 = 0,
+    aggregateRowCache: Int = 1_000_000,
     clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
   ) throws {
     self.imagePolicy = imagePolicy
-    self.shard = try LocalShard(engine: engine, writeIDSlot: writeIDSlot)
+    self.shard = try LocalShard(engine: engine, writeIDSlot: writeIDSlot, aggregateRowCache: aggregateRowCache)
     self.idempotency = IdempotencyLedger(shard: shard)
     self.registry = try RegistryStore(engine: engine)
     self.limits = limits
@@ -371,7 +372,7 @@ public final class FeatureStore: Sendable {
       for g in groups {
         if let stream = streams[g.storageID] {
           let probes = entityIDs.map { AsOfProbe(entityID: $0, asOf: now) }
-          rowsByGroup[g.storageID] = try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, cache: shard.aggregateRows)
+          rowsByGroup[g.storageID] = try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, cache: shard.aggregateRows.capacity > 0 ? shard.aggregateRows : nil)
           continue
         }
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)

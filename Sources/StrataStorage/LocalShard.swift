@@ -74,7 +74,7 @@ public final class LocalShard: Sendable {
   let online = OnlineTable()
   /// Online rows of aggregate groups with the interval each stays exact (`AggregateRowCache`):
   /// invalidated per entity by every stored stream batch and cleared by every deletion.
-  public let aggregateRows = AggregateRowCache()
+  public let aggregateRows: AggregateRowCache
 
   private struct WriterState {
     var stats: [UInt32: GroupWriteStats]
@@ -94,8 +94,10 @@ public final class LocalShard: Sendable {
 
   /// `writeIDSlot`: this node's slot in the write ids it assigns (0 for a single node; unique per
   /// node in a cluster, see `WriteID`).
-  public init(engine: any StorageEngine, writeIDSlot: UInt16 = 0) throws {
+  /// `aggregateRowCache`: the capacity of `aggregateRows` (0: online lookups do not use it).
+  public init(engine: any StorageEngine, writeIDSlot: UInt16 = 0, aggregateRowCache: Int = 1_000_000) throws {
     self.engine = engine
+    self.aggregateRows = AggregateRowCache(capacity: aggregateRowCache)
     var floor: UInt64 = 0
     for key in [Self.lastWriteIDKey, Self.legacySequenceKey] {
       guard let bytes = try engine.get(key, in: .catalog) else { continue }

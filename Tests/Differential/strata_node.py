@@ -9,9 +9,9 @@ import threading
 
 
 class Server:
-    def __init__(self, binary: str, data_dir: str, log_path: str):
+    def __init__(self, binary: str, data_dir: str, log_path: str, extra_args=()):
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data_dir],
+        self.proc = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data_dir, *extra_args],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
         self.address = None
         ready = threading.Event()
