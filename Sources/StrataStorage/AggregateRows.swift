@@ -22,11 +22,13 @@ public import StrataCore
 ///   window, however many events the window holds;
 /// - more (an export with many labels of one entity): one scan of the entity's events from its
 ///   earliest probe's largest window to its latest probe, into an in-memory `AggregationState` with
-///   the same tiling; each probe is then O(tiles) in memory.
+///   the same tiling (none below 64 events: the window's events are then read in memory); each probe is then O(tiles).
 /// Both are the same windowed read over the same events, so they give the same bits.
 public enum AggregateRows {
   /// Probes of one entity answered from stored tiles; more are answered from its scanned events.
   static let storedTileProbes = 2
+  /// An entity's scanned events get in-memory tiles from this many on; fewer are read raw.
+  static let inMemoryTilesFrom = 64
 
   /// One row per probe, in probe order. `stream` must be the version `group` reads. With `cache`
   /// (online lookups), probes without `knownAt` are answered from it when it holds a row valid at
@@ -68,9 +70,11 @@ public enum AggregateRows {
       let first = indices.lazy.map { probes[$0].asOf }.min()!
       let last = indices.lazy.map { probes[$0].asOf }.max()!
       let events = try shard.events(entityID: entity, stream: stream, eventTimes: first.subtracting(microseconds: plan.largestWindow - 1)...last)
+      // Few events: no tiles (a read scans the window's events in memory, cheaper than keeping tiles).
+      let tiling = events.count < inMemoryTilesFrom ? AggregationTiling.rawEvents : StreamTiles.tiling
       var states: [Int: AggregationState] = [:]
       for field in Set(plan.reads.map(\.field)) {
-        var state = AggregationState(fieldType: fieldTypes[field], tiling: StreamTiles.tiling)
+        var state = AggregationState(fieldType: fieldTypes[field], tiling: tiling)
         for row in events {
           try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
         }
