@@ -93,8 +93,16 @@ public enum AggregateRows {
   }
 
   /// `StoredStreamReader.latestEvent` over events in event order.
+  /// Finds the end of the events at or before `time` by binary search, then walks back: O(log n)
+  /// plus the events skipped for `knownAt`, not a walk from the last event.
   static func latest(in rows: [StoredRow], at time: Timestamp, floor: Timestamp, knownAt: Timestamp?) -> (Timestamp, Timestamp, UInt64)? {
-    for row in rows.reversed() where row.eventTime <= time {
+    var low = 0
+    var high = rows.count
+    while low < high {
+      let mid = (low + high) / 2
+      if rows[mid].eventTime <= time { low = mid + 1 } else { high = mid }
+    }
+    for row in rows[..<low].reversed() {
       if row.eventTime < floor { break }
       if let knownAt, row.createdTime > knownAt { continue }
       return (row.eventTime, row.createdTime, row.sequence)
