@@ -414,7 +414,11 @@ public final class LocalShard: Sendable {
   /// The events of (entity, stream version) with event times in `eventTimes`, in event order.
   /// One seek and a scan of exactly those events.
   public func events(entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>) throws -> [StoredRow] {
-    let cursor = try engine.makeCursor(in: .history)
+    try Self.events(entityID: entityID, stream: stream, eventTimes: eventTimes, cursor: try engine.makeCursor(in: .history))
+  }
+
+  /// `events(entityID:stream:eventTimes:)` through `cursor` (a history cursor, repositioned).
+  static func events(entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>, cursor: any StorageCursor) throws -> [StoredRow] {
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
     var start = ByteWriter(capacity: prefix.count + 8)
     start.append(contentsOf: prefix)

@@ -77,20 +77,7 @@ final class StoredStreamReader {
     if let known = scannedEvents.first(where: { $0.times.lowerBound <= times.lowerBound && times.upperBound <= $0.times.upperBound }) {
       return known.events
     }
-    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
-    var start = ByteWriter(capacity: prefix.count + 8)
-    start.append(contentsOf: prefix)
-    start.i64Ordered(times.lowerBound.microseconds)
-    let dtypes = stream.dtypes
-    var found: [StoredRow] = []
-    history.seek(start.bytes)
-    while history.isValid, history.key.starts(with: prefix) {
-      let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(history.key)
-      if event > times.upperBound { break }
-      found.append(StoredRow(eventTime: event, createdTime: created, sequence: sequence, values: try RowCodec.decode(history.value, dtypes: dtypes)))
-      history.next()
-    }
-    try history.checkStatus()
+    let found = try LocalShard.events(entityID: entityID, stream: stream, eventTimes: times, cursor: history)
     scannedEvents.append((times, found))
     return found
   }

@@ -144,9 +144,9 @@ public enum StreamTiles {
         } else {
           if history == nil { history = try engine.makeCursor(in: .history) }
           let start = tile.index * widths[level]
-          let old = try storedEvents(
-            of: tile.entityID, stream: stream,
-            times: Timestamp(microseconds: start)...Timestamp(microseconds: start + widths[level] - 1), cursor: history!)
+          let old = try LocalShard.events(
+            entityID: tile.entityID, stream: stream,
+            eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + widths[level] - 1), cursor: history!)
           puts += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
         }
       }
@@ -181,27 +181,6 @@ public enum StreamTiles {
         partials[f].add(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[f]))
       }
     }
-  }
-
-  /// The stored events of `entityID` in `stream` with event time in `times`.
-  private static func storedEvents(
-    of entityID: String, stream: FeatureGroup, times: ClosedRange<Timestamp>, cursor: any StorageCursor
-  ) throws -> [StoredRow] {
-    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
-    var start = ByteWriter(capacity: prefix.count + 8)
-    start.append(contentsOf: prefix)
-    start.i64Ordered(times.lowerBound.microseconds)
-    let dtypes = stream.dtypes
-    var rows: [StoredRow] = []
-    cursor.seek(start.bytes)
-    while cursor.isValid, cursor.key.starts(with: prefix) {
-      let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(cursor.key)
-      if event > times.upperBound { break }
-      rows.append(StoredRow(eventTime: event, createdTime: created, sequence: sequence, values: try RowCodec.decode(cursor.value, dtypes: dtypes)))
-      cursor.next()
-    }
-    try cursor.checkStatus()
-    return rows
   }
 
   /// One tile of one width and the new events it receives.
