@@ -40,7 +40,7 @@ public struct ServerConfig: Sendable, Equatable {
   public var retentionCheckSeconds: Double = 600
   /// Online aggregate rows cached (`--aggregate-row-cache`, `AggregateRowCache`); 0 = no cache.
   public var aggregateRowCache = ServerConfig.defaultAggregateRowCache
-  public static let defaultAggregateRowCache = 1_000_000
+  public static let defaultAggregateRowCache = AggregateRowCache.defaultCapacity
 
   public static let defaultPort = 7400
 

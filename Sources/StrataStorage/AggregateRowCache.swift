@@ -56,7 +56,11 @@ public final class AggregateRowCache: Sendable {
   let capacity: Int
   private let state = Mutex(State())
 
-  public init(capacity: Int = 1_000_000) {
+  /// 250,000 rows: a few hundred bytes each (the row's values, its key and interval), so a full cache
+  /// takes on the order of 100 MB.
+  public static let defaultCapacity = 250_000
+
+  public init(capacity: Int = AggregateRowCache.defaultCapacity) {
     self.capacity = capacity
   }
 

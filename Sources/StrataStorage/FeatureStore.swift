@@ -42,7 +42,7 @@ public final class FeatureStore: Sendable {
     limits: StoreLimits = .defaults,
     imagePolicy: HistoryImagePolicy = .defaults,
     writeIDSlot: UInt16 = 0,
-    aggregateRowCache: Int = 1_000_000,
+    aggregateRowCache: Int = AggregateRowCache.defaultCapacity,
     clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
   ) throws {
     self.imagePolicy = imagePolicy

@@ -95,7 +95,7 @@ public final class LocalShard: Sendable {
   /// `writeIDSlot`: this node's slot in the write ids it assigns (0 for a single node; unique per
   /// node in a cluster, see `WriteID`).
   /// `aggregateRowCache`: the capacity of `aggregateRows` (0: online lookups do not use it).
-  public init(engine: any StorageEngine, writeIDSlot: UInt16 = 0, aggregateRowCache: Int = 1_000_000) throws {
+  public init(engine: any StorageEngine, writeIDSlot: UInt16 = 0, aggregateRowCache: Int = AggregateRowCache.defaultCapacity) throws {
     self.engine = engine
     self.aggregateRows = AggregateRowCache(capacity: aggregateRowCache)
     var floor: UInt64 = 0
