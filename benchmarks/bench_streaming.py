@@ -43,6 +43,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "Tests", "Differential"))  # strata_node.py
 SDK_SRC = os.path.join(ROOT, "clients", "python", "src")
 sys.path.insert(0, SDK_SRC)  # the SDK of this checkout
+from bench_common import STARTED, cpu_seconds, forget, git, log, machine, run, stop_all, wait_quiet  # noqa: E402
 
 DAY = 86400
 FIELDS = [("amount", "FLOAT"), ("qty", "INT"), ("category", "STRING"), ("score", "FLOAT")]
@@ -53,65 +54,8 @@ PLAIN = [("n_1h", "INT"), ("sum_1h", "FLOAT"), ("avg_1h", "FLOAT"), ("n_30d", "I
          ("avg_30d", "FLOAT")]
 GOALS = dict(push_events_per_s=500_000, visible_p99_ms=100, agg_vs_plain=1.5, export_vs_duckdb=1.0)
 PUSH_BATCH_ROWS = 10_000  # the node's default --max-rows-per-batch: the largest batch it accepts
-STARTED: list = []
 PROBE_GROUP = 100  # latency: batches whose probe event goes to the same probe entity
 CBENCH = os.path.join(ROOT, "clients", "c", "build", "strata-bench")
-
-
-def log(msg: str):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------------------------------------
-# Processes (the suite's helpers)
-# ------------------------------------------------------------------------------------------------
-def stop_all():
-    while STARTED:
-        p = STARTED.pop()
-        try:
-            if hasattr(p, "stop"):
-                p.stop()
-            elif p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        except Exception as e:  # keep stopping the others
-            log(f"while stopping a process: {e}")
-
-
-def forget(p):
-    if p in STARTED:
-        STARTED.remove(p)
-
-
-def run(cmd, **kw) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if p.returncode != 0:
-        raise RuntimeError(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return p
-
-
-def cpu_seconds(pid) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_quiet(node, timeout=60.0) -> float:
-    """Until the node used under 5% of a core over 0.5 s (history images built, flushes done)."""
-    t = time.perf_counter()
-    prev = cpu_seconds(node.proc.pid)
-    while time.perf_counter() - t < timeout:
-        time.sleep(0.5)
-        cur = cpu_seconds(node.proc.pid)
-        if cur - prev < 0.025:
-            return time.perf_counter() - t
-        prev = cur
-    log(f"node still busy after {timeout:.0f} s; measuring anyway")
-    return time.perf_counter() - t
 
 
 class Worker:
@@ -460,7 +404,7 @@ def verify(work: str, sdk_pq: str, duck_pq: str, sample: int) -> dict:
 
     if s.height != d.height:
         problems.append(f"rows: Strata {s.height}, DuckDB {d.height}")
-    bad_all = compare(s, d, "Strata vs DuckDB")
+    compare(s, d, "Strata vs DuckDB")
     # Direct computation for a sample.
     rng = np.random.default_rng(7)
     lab = pl.read_parquet(f"{work}/labels.parquet")
@@ -750,27 +694,6 @@ def render(r: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-def machine() -> dict:
-    import platform
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-    except OSError:
-        pass
-    mem = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1])
-    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "memory_gib": round(mem / 1024 / 1024, 1), "python": platform.python_version()}
-
-
-def git(*args) -> str:
-    return subprocess.run(["git", "-C", ROOT] + list(args), capture_output=True, text=True).stdout.strip()
-
-
 def config(a) -> dict:
     if a.quick:
         c = dict(rounds=3, lookup_requests=300, lookup_warmup=50, latency_seconds=10, verify_sample=300)

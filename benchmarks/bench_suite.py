@@ -17,7 +17,6 @@ import atexit
 import datetime as dt
 import json
 import os
-import platform
 import re
 import signal
 import socket
@@ -32,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "Differential"))  # strata_node.py
 sys.path.insert(0, os.path.join(ROOT, "clients", "python", "src"))  # the SDK of this checkout
 from strata_node import Server  # noqa: E402
+from bench_common import (STARTED, cpu_seconds, forget, git, log, machine, popen, run, run_json, stop_all,  # noqa: E402
+                          wait_quiet)
 from bench_join import vm_kb  # noqa: E402  (this folder is on the path: the script's own)
 
 CBUILD = os.path.join(ROOT, "clients", "c", "build")
@@ -49,46 +50,9 @@ TYPE_LETTERS = "".join(t[0] for _, t in ONLINE)
 GOALS = dict(p99_1_us=600, floor_ratio=1.3, p99_100_us=1500, rps_1=15_000, entities_per_s_100=300_000,
              interference=2.0, ingest_values_per_s=1_000_000, memory_mb=500)
 
-STARTED: list = []  # everything to stop at exit: Server objects and Popen objects
-
-
-def log(msg: str):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 # ------------------------------------------------------------------------------------------------
 # Processes
 # ------------------------------------------------------------------------------------------------
-def stop_all():
-    while STARTED:
-        p = STARTED.pop()
-        try:
-            if isinstance(p, Server):
-                p.stop()
-            elif p.poll() is None:
-                # bench_join.py stops its own node in a `finally`: SIGINT lets it run.
-                p.send_signal(signal.SIGINT if getattr(p, "graceful", False) else signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        except Exception as e:  # keep stopping the others
-            log(f"while stopping a process: {e}")
-
-
-def popen(cmd, graceful=False, **kw) -> subprocess.Popen:
-    p = subprocess.Popen(cmd, **kw)
-    p.graceful = graceful
-    STARTED.append(p)
-    return p
-
-
-def forget(p):
-    if p in STARTED:
-        STARTED.remove(p)
-
-
 def start_node(binary: str, work: str, name: str) -> Server:
     s = Server(binary, os.path.join(work, name), os.path.join(work, name + ".log"))
     STARTED.append(s)
@@ -171,39 +135,6 @@ def start_redis(work: str):
             time.sleep(0.1)
     log(f"redis-server on 127.0.0.1:{port} (pid {p.pid})")
     return p, port, r
-
-
-def run(cmd, **kw) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if p.returncode != 0:
-        raise RuntimeError(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return p
-
-
-def run_json(cmd) -> dict:
-    return json.loads(run(cmd).stdout.strip().splitlines()[-1])
-
-
-def cpu_seconds(pid) -> float:
-    """utime + stime of a process (all threads), seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_quiet(node, timeout=30.0) -> float:
-    """Waits until the node used under 5% of a core over 0.5 s (background image builds, flushes and
-    compactions done), so that an idle figure is idle. Returns the seconds waited."""
-    t = time.perf_counter()
-    prev = cpu_seconds(node.proc.pid)
-    while time.perf_counter() - t < timeout:
-        time.sleep(0.5)
-        cur = cpu_seconds(node.proc.pid)
-        if cur - prev < 0.025:
-            return time.perf_counter() - t
-        prev = cur
-    log(f"node still busy after {timeout:.0f} s; measuring anyway")
-    return time.perf_counter() - t
 
 
 def images(binary: str, addr: str) -> tuple[int, int, int]:
@@ -805,32 +736,6 @@ def goals(r: dict, mem: dict | None) -> list[list[str]]:
                      f"{mem['images_held_after_load']} history images held)", f"{mb:,.0f} MiB "
                      f"({mem['rss_with_image_kb'] / 1024:,.0f} MiB with its history image)", met(mb * 1.048576 < G["memory_mb"])])
     return rows
-
-
-def machine() -> dict:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-    except OSError:
-        pass
-    mem_kb = vm_kb_file("/proc/meminfo", "MemTotal")
-    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "memory_gib": round((mem_kb or 0) / 1024 / 1024, 1), "python": platform.python_version()}
-
-
-def vm_kb_file(path, field):
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-
-
-def git(*args) -> str:
-    return subprocess.run(["git", "-C", ROOT] + list(args), capture_output=True, text=True).stdout.strip()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -69,12 +69,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
 
-from strata_node import Server
+from strata_node import Server, clean_up, report
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python", "src"))
@@ -542,21 +541,11 @@ def main() -> int:
               f"duckdb {t_exp - t_export:.1f}s, compare {t_cmp - t_exp:.1f}s, total {t_cmp - t0:.1f}s")
         if args.mutate != "none":
             print(f"  (expected computation deliberately corrupted: --mutate {args.mutate})")
-        print(f"agg-differential: {len(d['ev'])} events, {L} labels, {n_values} values, {n_mismatch} mismatches "
-              f"(seed {seed})")
-        if n_mismatch:
-            print("first mismatches:")
-            for msg in mismatches:
-                print("  " + msg)
-            return 1
-        return 0
+        args.keep = args.keep or n_mismatch > 0  # the data of a failed run stays for a look
+        return report("agg-differential", f"{len(d['ev'])} events, {L} labels, {n_values} values, "
+                      f"{n_mismatch} mismatches (seed {seed})", mismatches)
     finally:
-        if server is not None:
-            server.stop()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.isdir(tmp):
-            print(f"  data in {tmp}")
+        clean_up(server, tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,12 @@ import datetime as dt
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from strata_node import Server
+from strata_node import Server, clean_up, report
 
 try:
     import duckdb
@@ -551,21 +550,11 @@ def main() -> int:
               f"strata join {t_join - t_ing:.1f}s, duckdb {t_exp - t_join:.1f}s, compare {t_cmp - t_exp:.1f}s")
         if args.mutate != "none":
             print(f"  (expected computation deliberately corrupted: --mutate {args.mutate})")
-        print(f"pit-differential: {len(labels)} labels, {n_feat} features, {n_mismatch} mismatches (seed {seed})")
-        if n_mismatch:
-            print("first mismatches:")
-            for m in mismatches:
-                print("  " + m)
-            args.keep = True  # the finally block prints where the data is
-            return 1
-        return 0
+        args.keep = args.keep or n_mismatch > 0  # the data of a failed run stays for a look
+        return report("pit-differential", f"{len(labels)} labels, {n_feat} features, {n_mismatch} mismatches "
+                      f"(seed {seed})", mismatches)
     finally:
-        if server is not None:
-            server.stop()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.isdir(tmp):
-            print(f"  data in {tmp}")
+        clean_up(server, tmp, args.keep)
 
 
 if __name__ == "__main__":

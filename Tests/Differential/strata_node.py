@@ -2,7 +2,9 @@
 loopback port with its own data directory, stopped with SIGTERM."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -47,3 +49,25 @@ class Server:
             return True
         except OSError:
             return False
+
+
+def report(tool: str, summary: str, first_mismatches: list[str]) -> int:
+    """Prints a differential run's verdict (`tool: summary`) and its first mismatches; the exit code: 1 when
+    there were mismatches, else 0."""
+    print(f"{tool}: {summary}")
+    if not first_mismatches:
+        return 0
+    print("first mismatches:")
+    for m in first_mismatches:
+        print("  " + m)
+    return 1
+
+
+def clean_up(server: Server | None, tmp: str, keep: bool):
+    """Stops the node and removes the run's directory, unless asked to keep it (then says where it is)."""
+    if server is not None:
+        server.stop()
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif os.path.isdir(tmp):
+        print(f"  data in {tmp}")
