@@ -47,6 +47,9 @@ public struct FeatureGroupSpec: Hashable, Sendable {
   /// Streams only: events older than this (in event time) are deleted; nil = kept forever. At least
   /// the largest window of every aggregate over the stream (applying an aggregate group checks).
   public var retentionSeconds: Int64?
+  /// The longest retention accepted: 100 years (36,500 days). Longer ones would overflow timestamp
+  /// arithmetic; a stream that keeps events forever omits its retention.
+  public static let maxRetentionSeconds: Int64 = 36_500 * 86_400
 
   public init(
     name: String,
@@ -101,6 +104,10 @@ public struct FeatureGroupSpec: Hashable, Sendable {
         throw .invalidArgument("group '\(name)': only a stream has a retention (its events are deleted after it); remove 'retention'")
       }
       guard r >= 60 else { throw .invalidArgument("stream '\(name)': retention must be at least 1 minute, got \(r) seconds") }
+      guard r <= Self.maxRetentionSeconds else {
+        throw .invalidArgument(
+          "stream '\(name)': retention must be at most 100 years (\(Self.maxRetentionSeconds) seconds), got \(r) seconds; omit 'retention' to keep events forever")
+      }
     }
     if let m = maxAgeSeconds, m <= 0 {
       throw .invalidArgument("group '\(name)': max age must be positive (omit it for no expiry), got \(m) seconds")

@@ -207,6 +207,22 @@ public final class RocksDBEngine: StorageEngine, @unchecked Sendable {
     return RocksDBCursor(engine: self, iterator: iterator)
   }
 
+  public func makeCursors(in keyspaces: [Keyspace]) throws -> [any StorageCursor] {
+    // NewIterators: one implicit snapshot for all the column families.
+    var families: [OpaquePointer?] = keyspaces.map { columnFamilies[$0.rawValue] }
+    var iterators = [OpaquePointer?](repeating: nil, count: keyspaces.count)
+    var error: UnsafeMutablePointer<CChar>?
+    rocksdb_create_iterators(db, options.readOptions, &families, &iterators, keyspaces.count, &error)
+    if let failure = Self.takeError(error, "creating iterators over \(keyspaces.map(\.name)) in \(path)") {
+      for case let iterator? in iterators { rocksdb_iter_destroy(iterator) }
+      throw failure
+    }
+    return try iterators.map { iterator in
+      guard let iterator else { throw StrataError.internalError("creating iterators in \(path) returned none") }
+      return RocksDBCursor(engine: self, iterator: iterator)
+    }
+  }
+
   /// Copies the bytes of a pinnable slice (which the caller still owns).
   private static func copyValue(_ slice: OpaquePointer) -> [UInt8] {
     var length = 0

@@ -87,12 +87,12 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard maxConcurrentStreams >= 1 else { throw .invalidArgument("--max-concurrent-streams must be at least 1") }
     guard maxIdleSeconds >= 1 else { throw .invalidArgument("--max-idle-seconds must be at least 1") }
-    guard freshnessCheckSeconds > 0 else {
-      throw .invalidArgument("--freshness-check-seconds must be positive, got \(freshnessCheckSeconds)")
+    guard freshnessCheckSeconds > 0, freshnessCheckSeconds <= 86_400 else {
+      throw .invalidArgument("--freshness-check-seconds must be positive and at most 86400 (1 day), got \(freshnessCheckSeconds)")
     }
     if let alertWebhook { _ = try AlertWebhook.parse(alertWebhook) }
-    guard retentionCheckSeconds > 0 else {
-      throw .invalidArgument("--retention-check-seconds must be positive, got \(retentionCheckSeconds)")
+    guard retentionCheckSeconds > 0, retentionCheckSeconds <= 7 * 86_400 else {
+      throw .invalidArgument("--retention-check-seconds must be positive and at most 604800 (7 days), got \(retentionCheckSeconds)")
     }
   }
 }

@@ -104,7 +104,7 @@ public struct StrataNode: Sendable {
     services.append(
       UntilShutdownService {
         while !Task.isCancelled {
-          try? await Task.sleep(for: .milliseconds(Int(retentionEvery * 1000)))
+          do { try await Task.sleep(for: .seconds(retentionEvery)) } catch { break }  // shutting down: no last pass
           do {
             let deleted = try await retentionStore.expireStreamEvents()
             for (stream, n) in deleted.sorted(by: { $0.key < $1.key }) {

@@ -15,9 +15,10 @@ import Synchronization
 /// New events (and deletions) change rows before `until`: the writer calls `invalidate` for the
 /// entities of every stored stream batch after the batch is stored and before the write is
 /// acknowledged, and `clear` after every deletion. A read that began before an invalidation must
-/// not store what it computed (its snapshot may predate the write): each read takes `generation()`
-/// before its storage snapshot, and `store` drops its row when the entity (or the whole cache) was
-/// invalidated at or after that generation.
+/// not store what it computed (its snapshot may predate the write): each read calls `beginRead()`
+/// before its storage snapshot and `endRead` when it stored its rows, and `store` drops a row when
+/// the entity (or the whole cache) was invalidated after the read began. Invalidations are recorded
+/// only while reads are in flight, and forgotten when none is.
 ///
 /// Bounded: past `capacity` rows, or as many invalidation records, it empties itself.
 public final class AggregateRowCache: Sendable {
@@ -30,7 +31,12 @@ public final class AggregateRowCache: Sendable {
 
   struct Key: Hashable, Sendable {
     var stream: UInt32
-    var entityID: String
+    var entityID: ExactEntityID
+
+    init(stream: UInt32, entityID: String) {
+      self.stream = stream
+      self.entityID = ExactEntityID(entityID)
+    }
   }
 
   private struct State: Sendable {
@@ -38,11 +44,23 @@ public final class AggregateRowCache: Sendable {
     var rows: [Key: [UInt32: Entry]] = [:]
     var rowCount = 0
     var generation: UInt64 = 0
-    /// The generation of each entity's latest invalidation (since `clearedAt`).
+    /// The generation of each entity's latest invalidation (since `clearedAt`), while reads are in flight.
     var invalidated: [Key: UInt64] = [:]
+    /// Reads in flight (between `beginRead` and `endRead`).
+    var reads = 0
     var clearedAt: UInt64 = 0
     var hits: UInt64 = 0
     var misses: UInt64 = 0
+
+    /// The row of `group` under `key` valid at `time`, counted as a hit or a miss.
+    mutating func row(_ key: Key, group: UInt32, at time: Timestamp) -> StoredRow? {
+      guard let entry = rows[key]?[group], entry.from <= time, time < entry.until else {
+        misses += 1
+        return nil
+      }
+      hits += 1
+      return entry.row
+    }
 
     mutating func clear() {
       generation += 1
@@ -64,23 +82,41 @@ public final class AggregateRowCache: Sendable {
     self.capacity = capacity
   }
 
-  /// The current generation: take it before the storage snapshot a row is computed from.
-  func generation() -> UInt64 { state.withLock { $0.generation } }
+  /// Starts a read that may `store` rows: call before taking the storage snapshot the rows are
+  /// computed from, pass the generation returned to `store`, and call `endRead` when done.
+  func beginRead() -> UInt64 {
+    state.withLock { s in
+      s.reads += 1
+      return s.generation
+    }
+  }
+
+  /// Ends a read started by `beginRead`; with no read left in flight, no invalidation record can
+  /// matter any more.
+  func endRead() {
+    state.withLock { s in
+      s.reads -= 1
+      if s.reads == 0 { s.invalidated.removeAll(keepingCapacity: true) }
+    }
+  }
+
+  /// Invalidation records kept (for tests).
+  var recordedInvalidations: Int { state.withLock { $0.invalidated.count } }
+
+  /// `row(stream:group:entityID:at:)` for each of `entityIDs` (nil where none is cached), under one lock.
+  func rows(stream: UInt32, group: UInt32, entityIDs: [String], at time: Timestamp) -> [StoredRow?] {
+    state.withLock { s in
+      entityIDs.map { s.row(Key(stream: stream, entityID: $0), group: group, at: time) }
+    }
+  }
 
   /// The row of `group` (an aggregate group version over `stream`) for `entityID` at `time`, if one
   /// is cached for an interval holding `time`.
   func row(stream: UInt32, group: UInt32, entityID: String, at time: Timestamp) -> StoredRow? {
-    state.withLock { s in
-      guard let entry = s.rows[Key(stream: stream, entityID: entityID)]?[group], entry.from <= time, time < entry.until else {
-        s.misses += 1
-        return nil
-      }
-      s.hits += 1
-      return entry.row
-    }
+    state.withLock { $0.row(Key(stream: stream, entityID: entityID), group: group, at: time) }
   }
 
-  /// Keeps `row`, computed from a snapshot taken after `generation()` returned `readGeneration`, for
+  /// Keeps `row`, computed from a snapshot taken after `beginRead()` returned `readGeneration`, for
   /// request times in `from..<until`; dropped when the entity was invalidated since.
   func store(stream: UInt32, group: UInt32, entityID: String, row: StoredRow, from: Timestamp, until: Timestamp, readGeneration: UInt64) {
     guard from < until else { return }
@@ -102,7 +138,7 @@ public final class AggregateRowCache: Sendable {
       for entityID in entityIDs {
         let key = Key(stream: stream, entityID: entityID)
         if let removed = s.rows.removeValue(forKey: key) { s.rowCount -= removed.count }
-        s.invalidated[key] = s.generation
+        if s.reads > 0 { s.invalidated[key] = s.generation }
       }
       if s.invalidated.count > capacity { s.clear() }
     }

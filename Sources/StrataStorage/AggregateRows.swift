@@ -18,8 +18,9 @@ public import StrataCore
 ///
 /// Where the events come from, per entity:
 /// - at most `storedTileProbes` probes (online lookups): the stored tiles (`StreamTiles`) and the raw
-///   events within a minute of each window's ends, read through one pair of cursors: O(tiles) per
-///   window, however many events the window holds;
+///   events at each window's ends (under the finest tile, or under a sparse tile of any width),
+///   read through one pair of cursors over one snapshot: O(tiles) per window, however many events
+///   the window holds;
 /// - more (an export with many labels of one entity): one scan of the entity's events from its
 ///   earliest probe's largest window to its latest probe, into an in-memory `AggregationState` with
 ///   the same tiling (none below 64 events: the window's events are then read in memory); each probe is then O(tiles).
@@ -32,24 +33,32 @@ public enum AggregateRows {
 
   /// One row per probe, in probe order. `stream` must be the version `group` reads. With `cache`
   /// (online lookups), probes without `knownAt` are answered from it when it holds a row valid at
-  /// their time, and the rows computed are stored in it with the interval they stay valid for.
+  /// their time, and the rows computed are stored in it with the interval they stay valid for;
+  /// `cached`, when given, is what the cache answered for these probes already (`AggregateRowCache.rows`):
+  /// its rows are used as they are, its nils computed without asking the cache again. Storage is
+  /// read only when some probe is not answered from the cache.
   public static func rows(
-    _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil
+    _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
+    cached: [StoredRow?]? = nil
   ) throws -> [StoredRow?] {
+    precondition(cached.map { $0.count == probes.count } ?? true, "one cached answer per probe")
     let plan = try Plan(group: group, stream: stream)
-    var out = [StoredRow?](repeating: nil, count: probes.count)
-    var byEntity: [String: [Int]] = [:]
-    for (i, p) in probes.enumerated() { byEntity[p.entityID, default: []].append(i) }
+    var out = cached ?? [StoredRow?](repeating: nil, count: probes.count)
+    var byEntity: [ExactEntityID: [Int]] = [:]
+    for (i, p) in probes.enumerated() where out[i] == nil { byEntity[ExactEntityID(p.entityID), default: []].append(i) }
+    guard !byEntity.isEmpty else { return out }
     // Before the reader's snapshot: a row computed from it is stored only if no write came since.
-    let readGeneration = cache?.generation() ?? 0
+    let readGeneration = cache?.beginRead() ?? 0
+    defer { cache?.endRead() }
     let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
     let fieldTypes = reader.fieldTypes
-    for (entity, indices) in byEntity {
+    for (key, indices) in byEntity {
+      let entity = key.id
       if indices.count <= storedTileProbes {
         for i in indices {
           let p = probes[i]
-          let cached = p.knownAt == nil ? cache : nil
-          if let cached, let row = cached.row(stream: stream.storageID, group: group.storageID, entityID: entity, at: p.asOf) {
+          let cache = p.knownAt == nil ? cache : nil
+          if let cache, cached == nil, let row = cache.row(stream: stream.storageID, group: group.storageID, entityID: entity, at: p.asOf) {
             out[i] = row
             continue
           }
@@ -59,8 +68,8 @@ public enum AggregateRows {
             try reader.latestEvent(of: entity, at: p.asOf, floor: floor, knownAt: p.knownAt)
           }
           out[i] = row
-          if let cached {
-            cached.store(
+          if let cache {
+            cache.store(
               stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf,
               until: try plan.validUntil(of: entity, at: p.asOf, reader: reader), readGeneration: readGeneration)
           }
@@ -115,8 +124,9 @@ public enum AggregateRows {
   struct Plan {
     let features: [(read: Int, function: AggregateFunction)]
     let reads: [(field: Int, window: AggregationWindow)]
-    /// The indices of `reads`, largest window first: the ranges a smaller window of the same end
-    /// scans then lie inside those the larger one scanned (`StoredStreamReader` keeps them).
+    /// The indices of `reads`, largest window first: at the common end `T`, the ranges a smaller
+    /// window scans then mostly lie inside those the larger one scanned (`StoredStreamReader` keeps
+    /// them); its own start edge is scanned afresh.
     let readOrder: [Int]
     let largestWindow: Int64
 

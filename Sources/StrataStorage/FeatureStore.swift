@@ -324,9 +324,10 @@ public final class FeatureStore: Sendable {
   }
 
   /// `online`, answered on the calling thread when the lookup is small enough to run inline (at most
-  /// `inlineLookupKeys` entity x group keys: it reads the in-memory online table only, except for
-  /// rows whose event time is still in the future); nil when it is larger and must go through
-  /// `online` (the storage read threads). For callers that cannot suspend, such as network threads.
+  /// `inlineLookupKeys` entity x group keys, and any aggregate rows all in the aggregate row cache:
+  /// it reads the in-memory online table and that cache only, except for rows whose event time is
+  /// still in the future); nil when it must go through `online` (the storage read threads). For
+  /// callers that cannot suspend, such as network threads.
   public func onlineInline(entityIDs: [String], columns: [ResolvedFeature]) throws -> [[FeatureResult]]? {
     try onlineInline(entityIDs: entityIDs, columns: columns, withOrder: false)?.vectors
   }
@@ -366,13 +367,28 @@ public final class FeatureStore: Sendable {
     let streams = try streamsRead(by: groups)
     let now = clock()
     let shard = self.shard
-    // Aggregates read stored events: never inline.
-    return (entityIDs.count * groups.count <= Self.inlineLookupKeys && streams.isEmpty, {
+    // Aggregate rows from the row cache, asked here: a lookup they answer in full reads no storage and
+    // may run inline; otherwise the storage read threads compute only the rows it lacks.
+    let cache = shard.aggregateRows.capacity > 0 ? shard.aggregateRows : nil
+    var cachedByGroup: [UInt32: [StoredRow?]] = [:]
+    var aggregatesCached = true
+    for g in groups {
+      guard let stream = streams[g.storageID] else { continue }
+      guard let cache else {
+        aggregatesCached = false
+        break
+      }
+      let rows = cache.rows(stream: stream.storageID, group: g.storageID, entityIDs: entityIDs, at: now)
+      if rows.contains(where: { $0 == nil }) { aggregatesCached = false }
+      cachedByGroup[g.storageID] = rows
+    }
+    return (entityIDs.count * groups.count <= Self.inlineLookupKeys && aggregatesCached, { [cachedByGroup] in
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups {
         if let stream = streams[g.storageID] {
           let probes = entityIDs.map { AsOfProbe(entityID: $0, asOf: now) }
-          rowsByGroup[g.storageID] = try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, cache: shard.aggregateRows.capacity > 0 ? shard.aggregateRows : nil)
+          rowsByGroup[g.storageID] = try AggregateRows.rows(
+            probes, group: g, stream: stream, shard: shard, cache: cache, cached: cachedByGroup[g.storageID])
           continue
         }
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)

@@ -34,6 +34,10 @@ public final class InMemoryEngine: StorageEngine {
     // Arrays are copy-on-write: the copy taken here is the snapshot, later writes do not affect it.
     InMemoryCursor(spaces.withLock { $0[keyspace.rawValue] })
   }
+
+  public func makeCursors(in keyspaces: [Keyspace]) throws -> [any StorageCursor] {
+    spaces.withLock { s in keyspaces.map { InMemoryCursor(s[$0.rawValue]) } }
+  }
 }
 
 /// Parallel sorted arrays of keys and values.

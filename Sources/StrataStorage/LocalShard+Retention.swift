@@ -12,7 +12,10 @@ extension LocalShard {
   /// whole, and stored tiles keep holding exactly the stored events).
   public static func retentionCutoff(now: Timestamp, retentionSeconds: Int64) -> Timestamp {
     let coarsest = StreamTiles.tiling.widths[0]
-    let raw = now.subtracting(microseconds: retentionSeconds.multipliedReportingOverflow(by: 1_000_000).partialValue)
+    // Saturating: a retention too long to express in microseconds keeps everything.
+    let (retention, overflow) = retentionSeconds.multipliedReportingOverflow(by: 1_000_000)
+    guard !overflow else { return .min }
+    let raw = now.subtracting(microseconds: retention)
     return Timestamp(microseconds: AggregationState.tileIndex(of: raw, width: coarsest) * coarsest)
   }
 

@@ -51,6 +51,11 @@ public protocol StorageEngine: Sendable {
   /// A cursor over a consistent snapshot of `keyspace` taken now. Not thread-safe: use it from one
   /// thread at a time and drop it when done.
   func makeCursor(in keyspace: Keyspace) throws -> any StorageCursor
+
+  /// Cursors over one consistent snapshot of `keyspaces` taken now, in that order: an atomic write
+  /// is visible through all of them or through none (two `makeCursor` calls may fall either side of
+  /// a write).
+  func makeCursors(in keyspaces: [Keyspace]) throws -> [any StorageCursor]
 }
 
 /// An iterator positioned on one entry of a snapshot, or invalid.

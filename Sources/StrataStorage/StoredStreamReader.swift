@@ -1,7 +1,7 @@
 public import StrataCore
 
 /// Reads one stream version's stored events and tiles for windowed aggregates, through one history
-/// cursor and one tile cursor (a snapshot each, taken when the reader is made). Not thread-safe: one
+/// cursor and one tile cursor over one snapshot, taken when the reader is made. Not thread-safe: one
 /// reader per read, on one thread.
 ///
 /// The reads of one entity share what they scanned: the windows of one probe (a 1 h and a 30 d window
@@ -23,8 +23,10 @@ final class StoredStreamReader {
   init(engine: any StorageEngine, stream: FeatureGroup) throws {
     self.stream = stream
     self.fieldTypes = StreamTiles.fieldTypes(stream)
-    self.history = try engine.makeCursor(in: .history)
-    self.tiles = try engine.makeCursor(in: .tiles)
+    // One snapshot: a batch's events and its tiles are seen together or not at all.
+    let cursors = try engine.makeCursors(in: [.history, .tiles])
+    self.history = cursors[0]
+    self.tiles = cursors[1]
     self.scannedTiles = Array(repeating: [], count: StreamTiles.tiling.widths.count)
   }
 
@@ -36,7 +38,7 @@ final class StoredStreamReader {
 
   /// Forgets the scans of the previous entity when `entityID` is another one.
   private func focus(on entityID: String) {
-    guard entityID != entity else { return }
+    guard !entityID.utf8.elementsEqual(entity.utf8) else { return }  // bytes: distinct ids may be canonically equal
     entity = entityID
     for level in scannedTiles.indices { scannedTiles[level].removeAll(keepingCapacity: true) }
     scannedEvents.removeAll(keepingCapacity: true)

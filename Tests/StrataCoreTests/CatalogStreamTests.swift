@@ -100,6 +100,16 @@ struct CatalogStreamTests {
       g.retentionSeconds = 86_400
       _ = try catalog.apply([g], now: t1)
     }
+    expectError(.invalidArgument, "retention must be at most 100 years") {
+      var s = stream("forever")
+      s.retentionSeconds = 10_000_000_000_000  // microseconds would overflow Int64
+      _ = try catalog.apply([s], now: t1)
+    }
+    expectError(.invalidArgument, "retention must be at least 1 minute") {
+      var s = stream("brief")
+      s.retentionSeconds = 59
+      _ = try catalog.apply([s], now: t1)
+    }
     expectError(.invalidArgument, "longer than stream short@1's retention of 3600 seconds") {
       var s = stream("short")
       s.retentionSeconds = 3_600

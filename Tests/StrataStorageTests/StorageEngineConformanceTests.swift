@@ -135,6 +135,50 @@ struct StorageEngineConformanceTests {
     }
   }
 
+  @Test("cursors made together share one snapshot: a batch over two keyspaces is in both or in neither", arguments: EngineKind.allCases)
+  func cursorsShareASnapshot(kind: EngineKind) throws {
+    try kind.withEngine { engine throws in
+      // The writer puts generation g under one key of .history and one of .tiles in one batch; every
+      // pair of cursors made together must read the same generation from both keyspaces.
+      let writer = DispatchQueue(label: "writer")
+      let group = DispatchGroup()
+      let failures = Failures()
+      writer.async(group: group) {
+        do {
+          for generation in 0..<2_000 {
+            var batch = WriteBatch()
+            batch.put([1], [UInt8(generation % 256)], in: .history)
+            batch.put([1], [UInt8(generation % 256)], in: .tiles)
+            try engine.write(batch)
+          }
+        } catch {
+          failures.record("\(error)")
+        }
+      }
+      var pairs = 0
+      while group.wait(timeout: .now()) == .timedOut || pairs == 0 {
+        let cursors = try engine.makeCursors(in: [.history, .tiles])
+        for cursor in cursors { cursor.seek([1]) }
+        let read = cursors.map { $0.isValid ? $0.value : [] }
+        #expect(read[0] == read[1], "one snapshot read \(read[0]) from history and \(read[1]) from tiles")
+        pairs += 1
+      }
+      group.wait()
+      #expect(failures.all.isEmpty)
+      // Cursors made now see the last batch, later writes not.
+      let cursors = try engine.makeCursors(in: [.tiles, .history])
+      var batch = WriteBatch()
+      batch.put([2], [9], in: .tiles)
+      try engine.write(batch)
+      cursors[0].seek([1])
+      #expect(cursors[0].value == [UInt8(1_999 % 256)])
+      cursors[0].next()
+      #expect(!cursors[0].isValid)
+      cursors[1].seek([0])
+      #expect(cursors[1].key == [1] && cursors[1].value == [UInt8(1_999 % 256)])
+    }
+  }
+
   @Test("an empty batch is a no-op", arguments: EngineKind.allCases)
   func emptyBatch(kind: EngineKind) throws {
     try kind.withEngine { engine throws in

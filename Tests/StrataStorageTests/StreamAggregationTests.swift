@@ -152,6 +152,8 @@ struct StreamAggregationTests {
           let want = FeatureStore.assemble(count: 1, columns: columns, rowsByGroup: [group.storageID: [fresh[i]]]) { _ in clock.now }[0]
           #expect(online[i] == want, "step \(step), \(e) at \(clock.now) \(rng.seedDescription)")
         }
+        // Cached and fresh rows read the same tiles: check those against the events (writes after removals and expiries).
+        try expectTilesMatchHistory(store, stream: stream, entities: entities, "step \(step) \(rng.seedDescription)")
       }
       #expect(store.shard.aggregateRows.counters.hits - hitsBefore > 200, "the lookups must mostly be answered from the cache")
     }
@@ -216,6 +218,9 @@ struct StreamAggregationTests {
       let cutoff = LocalShard.retentionCutoff(now: clock.now, retentionSeconds: 2 * 86_400)
       #expect(cutoff.microseconds % 86_400_000_000 == 0 && cutoff <= clock.now.subtracting(microseconds: 2 * 86_400_000_000))
       #expect(cutoff > clock.now.subtracting(microseconds: 3 * 86_400_000_000))
+      // A retention too long for microseconds keeps everything (it once wrapped to a cutoff in the future).
+      #expect(LocalShard.retentionCutoff(now: clock.now, retentionSeconds: 10_000_000_000_000) == .min)
+      #expect(LocalShard.retentionCutoff(now: clock.now, retentionSeconds: .max) == .min)
       var kept = 0
       for e in entities { kept += try store.shard.history(entityID: e, group: stream).filter { $0.eventTime >= cutoff }.count }
       let deleted = try store.shard.expireEvents(of: stream, before: cutoff)
@@ -253,6 +258,32 @@ struct StreamAggregationTests {
       // The 1 d window at 10,000 s still holds the event at 100 s.
       #expect(byName["last_tag_1d"] == FeatureResult(value: nil, status: .missing, eventTime: nil))  // its tag is null
       #expect(byName["spend_1d"] == FeatureResult(value: .float(2.5), status: .present, eventTime: nil))
+    }
+  }
+
+  @Test("entity ids that Swift calls equal (canonically equivalent) but whose bytes differ are two entities, also when answered from the row cache", arguments: EngineKind.allCases)
+  func canonicallyEquivalentIDs(kind: EngineKind) async throws {
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(10_000))
+      let (composed, decomposed) = ("caf\u{E9}", "cafe\u{301}")
+      #expect(composed == decomposed)
+      _ = try await store.write(
+        WriteRequest(
+          group: "purchases", features: ["amount"],
+          rows: [
+            WriteRequest.Row(entityID: composed, eventTime: at(9_000), values: [.float(1)]),
+            WriteRequest.Row(entityID: decomposed, eventTime: at(9_100), values: [.float(10)]),
+            WriteRequest.Row(entityID: decomposed, eventTime: at(9_200), values: [.float(100)]),
+          ], events: true))
+      let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: "spend_1h")])
+      let hits = store.shard.aggregateRows.counters.hits
+      for _ in 0..<3 {  // computed, then from the cache, in both orders
+        let online = try await store.online(entityIDs: [composed, decomposed], columns: columns)
+        #expect(online.map { $0[0].value } == [.float(1), .float(110)])
+        let reversed = try await store.online(entityIDs: [decomposed, composed], columns: columns)
+        #expect(reversed.map { $0[0].value } == [.float(110), .float(1)])
+      }
+      #expect(store.shard.aggregateRows.counters.hits - hits >= 8)
     }
   }
 

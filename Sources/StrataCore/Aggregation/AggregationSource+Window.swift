@@ -7,9 +7,11 @@
 ///
 /// How the window is covered (`AggregationTiling`): whole tiles of the coarsest width inside the
 /// window, then whole tiles of each finer width at the two edges, then the raw events closer to the
-/// ends than the finest width. A tile whose events were not all known at `knownAt` is not used
-/// whole: if none of its events was known (`minCreatedTime > knownAt`) it is skipped, otherwise it
-/// is covered again by the next finer width (and at the finest, by its raw events, filtered).
+/// ends than the finest width. A tile at an edge that holds fewer than `tiling.finerTilesFrom`
+/// events is covered by its raw events directly, at any width (its finer tiles are not kept). A
+/// tile whose events were not all known at `knownAt` is not used whole: if none of its events was
+/// known (`minCreatedTime > knownAt`) it is skipped, otherwise it is covered again by the next finer
+/// width or, under the same rule, by its raw events, filtered.
 ///
 /// Cost, with a tiling of the ladder (`AggregationTiling(windows:)`): at most 360 tiles of the
 /// window's own `tileWidth` (fewer when the tiling has coarser widths too) plus at most 66 finer
