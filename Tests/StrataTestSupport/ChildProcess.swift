@@ -26,15 +26,26 @@ public final class ChildProcess: Sendable {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    for (pipe, target) in [(stdout, Int32(1)), (stderr, Int32(2))] {
-      if let pipe {
-        posix_spawn_file_actions_adddup2(&actions, pipe.writeDescriptor, target)  // dup2 clears close-on-exec
-      } else {
-        posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
+    // Each setup call returns 0 or an errno; a failed one would leave the child with an inherited
+    // descriptor (the hang this type exists to prevent) or without its output: refuse to spawn.
+    func check(_ result: Int32, _ what: String) throws {
+      guard result == 0 else {
+        throw ChildProcessError(description: "spawning \(executable): \(what): \(String(cString: strerror(result)))")
       }
     }
-    GlibcExtensions.addCloseFrom(&actions, 3)
+    try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "stdin from /dev/null")
+    for (pipe, target) in [(stdout, Int32(1)), (stderr, Int32(2))] {
+      if let pipe {
+        // A pipe serves one child: its write end is closed once that child has it, and the number may
+        // belong to another file by now.
+        guard pipe.isWriteOpen else { throw ChildProcessError(description: "spawning \(executable): an OutputPipe serves one child only") }
+        // dup2 clears close-on-exec.
+        try check(posix_spawn_file_actions_adddup2(&actions, pipe.writeDescriptor, target), "output to a pipe")
+      } else {
+        try check(posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0), "output to /dev/null")
+      }
+    }
+    try check(GlibcExtensions.addCloseFrom(&actions, 3), "closing inherited descriptors")
 
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
@@ -45,11 +56,11 @@ public final class ChildProcess: Sendable {
     sigfillset(&defaults)
     sigdelset(&defaults, SIGKILL)
     sigdelset(&defaults, SIGSTOP)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    try check(posix_spawnattr_setsigdefault(&attributes, &defaults), "default signal dispositions")
     var empty = sigset_t()
     sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    try check(posix_spawnattr_setsigmask(&attributes, &empty), "an empty signal mask")
+    try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)), "spawn flags")
 
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
@@ -127,6 +138,8 @@ public final class OutputPipe: Sendable {
     reader = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
     writeDescriptor = fds[1]
   }
+
+  var isWriteOpen: Bool { writeOpen.withLock { $0 } }
 
   func closeWriteEnd() {
     writeOpen.withLock { open in
