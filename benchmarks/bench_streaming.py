@@ -241,9 +241,18 @@ def load_events(node, work) -> dict:
 # 3. Online lookups: aggregates vs plain features (C client)
 # ------------------------------------------------------------------------------------------------
 def lookups(node, n_ent, cfg) -> dict:
-    """Each run draws its own ids (its own seed): a run never repeats the entities an earlier run looked up,
-    so the node's aggregate row cache holds only what earlier runs happened to draw too."""
+    """First a pass of 3 x entities/100 requests of each kind (ids drawn at random: it looks up about 95% of
+    the entities at least once; its figures are those of a node whose aggregate row cache starts empty),
+    then the measured rounds. Each run draws its own ids (its own seed)."""
     res = {"agg": [], "plain": []}
+    first = {}
+    for gi, g in enumerate(("plain", "agg")):
+        first[g] = json.loads(run([CBENCH, "--server", node.address, "--features", f"{g}:*", "--entities", str(n_ent),
+                                   "--batch", "100", "--requests", str(max(100, 3 * n_ent // 100)), "--warmup", "0",
+                                   "--seed", str(900 + gi), "--json"]).stdout.strip().splitlines()[-1])
+    res["first_pass"] = first
+    log(f"first pass ({first['agg']['requests']} requests): plain p50/p99 "
+        f"{first['plain']['p50_us']}/{first['plain']['p99_us']} µs, aggregates {first['agg']['p50_us']}/{first['agg']['p99_us']} µs")
     for k in range(cfg["rounds"]):
         wait_quiet(node)
         for gi, g in enumerate(("plain", "agg")):
@@ -258,6 +267,7 @@ def lookups(node, n_ent, cfg) -> dict:
     res["errors"] = sum(x.get("errors", 0) for g in ("agg", "plain") for x in res[g])
     m = res["median"]
     res["ratio"] = {q: m["agg"][q] / m["plain"][q] for q in ("p50_us", "p99_us")}
+    res["first_pass_ratio"] = {q: first["agg"][q] / first["plain"][q] for q in ("p50_us", "p99_us")}
     return res
 
 
@@ -581,9 +591,15 @@ def goals(r: dict) -> list[list[str]]:
                      + ("" if rate_ok else " (target rate not reached)"), met(ok)])
     lo = r.get("lookups")
     if lo and "ratio" in lo:
-        rows.append([f"100 entities x 6 aggregates within {G['agg_vs_plain']}x of 6 plain features (p50 and p99)",
+        rows.append([f"100 entities x 6 aggregates within {G['agg_vs_plain']}x of 6 plain features (p50 and p99), "
+                     "after a first pass over the entities (the aggregate row cache holds their rows)",
                      f"p50 {lo['ratio']['p50_us']:.2f}x, p99 {lo['ratio']['p99_us']:.2f}x",
                      met(lo["ratio"]["p50_us"] <= G["agg_vs_plain"] and lo["ratio"]["p99_us"] <= G["agg_vs_plain"])])
+    if lo and "first_pass_ratio" in lo:
+        fr = lo["first_pass_ratio"]
+        rows.append(["the same during the first pass (the cache starts empty and fills)",
+                     f"p50 {fr['p50_us']:.2f}x, p99 {fr['p99_us']:.2f}x",
+                     met(fr["p50_us"] <= G["agg_vs_plain"] and fr["p99_us"] <= G["agg_vs_plain"])])
     lu = r.get("lookups_uncached")
     if lu and "ratio" in lu:
         rows.append([f"the same with the aggregate row cache off (`--aggregate-row-cache 0`: every lookup reads tiles and events)",
@@ -656,6 +672,11 @@ def render(r: dict) -> str:
               f"| 6 plain features (`plain:*`, 2 INT + 4 FLOAT, one row per entity) | {mm['plain']['p50_us']:.0f} | {mm['plain']['p99_us']:.0f} |",
               f"| 6 aggregates (`agg:*`: count/sum/avg over 1h and 30d) | {mm['agg']['p50_us']:.0f} | {mm['agg']['p99_us']:.0f} |",
               f"| aggregates / plain | {lo['ratio']['p50_us']:.2f}x | {lo['ratio']['p99_us']:.2f}x |"]
+        fp = lo.get("first_pass")
+        if fp:
+            L += [f"| first pass (before the rounds; the cache starts empty): 6 plain features | {fp['plain']['p50_us']:.0f} | {fp['plain']['p99_us']:.0f} |",
+                  f"| first pass: 6 aggregates | {fp['agg']['p50_us']:.0f} | {fp['agg']['p99_us']:.0f} |",
+                  f"| aggregates / plain, first pass | {lo['first_pass_ratio']['p50_us']:.2f}x | {lo['first_pass_ratio']['p99_us']:.2f}x |"]
         lu = r.get("lookups_uncached")
         if lu and "median" in lu:
             mu = lu["median"]
@@ -663,11 +684,13 @@ def render(r: dict) -> str:
                   f"| node restarted with `--aggregate-row-cache 0`: 6 aggregates | {mu['agg']['p50_us']:.0f} | {mu['agg']['p99_us']:.0f} |",
                   f"| aggregates / plain, cache off | {lu['ratio']['p50_us']:.2f}x | {lu['ratio']['p99_us']:.2f}x |"]
         per_round = ", ".join(f"{x['p50_us']:.0f}" for x in lo["agg"])
+        n_first = max(100, 3 * d["entities"] // 100)
         L += ["", "With the cache on (the default), an entity's row is computed on its first lookup and then served from the "
-              "node's aggregate row cache until a new event of the entity is stored or an event leaves a window. Every run "
-              "draws its own ids (its own seed), so a run finds in the cache only the entities earlier runs happened to draw "
-              f"too: the cache warms from round to round (aggregate p50 per round: {per_round} µs). With it off, every "
-              "lookup reads the entity's tiles and edge events from RocksDB.", "",
+              "node's aggregate row cache until a new event of the entity is stored or an event leaves a window. Before the "
+              f"rounds, a first pass of {n_first:,} requests of each kind (random ids: about 95% of the entities looked up at "
+              "least once) measures lookups while the cache fills; the rounds then measure a node that has served its "
+              f"entities before (aggregate p50 per round: {per_round} µs). Every run draws its own ids (its own seed). "
+              "With the cache off, every lookup reads the entity's tiles and edge events from RocksDB.", "",
               f"Errors: {lo['errors']}" + (f", cache off {lu['errors']}" if lu and "errors" in lu else "") + ".", ""]
     ex = r.get("export")
     if ex and "median_s" in ex:
