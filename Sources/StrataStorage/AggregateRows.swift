@@ -1,4 +1,5 @@
 public import StrataCore
+import Synchronization
 
 /// The values of an aggregate group (`GroupSource.aggregates`) at given times, computed from the
 /// stream's stored events: one row per probe, shaped like a stored row of the group so that online
@@ -39,27 +40,81 @@ public enum AggregateRows {
   /// read only when some probe is not answered from the cache.
   public static func rows(
     _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
-    cached: [StoredRow?]? = nil
+    cached: [StoredRow?]? = nil, parallelism: Int = 1
   ) throws -> [StoredRow?] {
     precondition(cached.map { $0.count == probes.count } ?? true, "one cached answer per probe")
-    let plan = try Plan(group: group, stream: stream)
     var out = cached ?? [StoredRow?](repeating: nil, count: probes.count)
     var byEntity: [ExactEntityID: [Int]] = [:]
     for (i, p) in probes.enumerated() where out[i] == nil { byEntity[ExactEntityID(p.entityID), default: []].append(i) }
     guard !byEntity.isEmpty else { return out }
-    // Before the reader's snapshot: a row computed from it is stored only if no write came since.
+    // Before the readers' snapshots: a row computed from them is stored only if no write came since.
     let readGeneration = cache?.beginRead() ?? 0
     defer { cache?.endRead() }
-    let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
-    let fieldTypes = reader.fieldTypes
-    for (key, indices) in byEntity {
-      let entity = key.id
+    let answerer = EntityAnswerer(
+      probes: probes, plan: try Plan(group: group, stream: stream), group: group, stream: stream, shard: shard,
+      cache: cache, askCache: cached == nil, readGeneration: readGeneration)
+    let parts = parallelism > 1 && probes.count >= parallelThreshold ? Self.parts(of: byEntity, count: 4 * parallelism) : [Array(byEntity)]
+    if parts.count == 1 {
+      let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
+      for (key, indices) in parts[0] { try answerer.answer(key.id, indices, reader: reader) { out[$0] = $1 } }
+      return out
+    }
+    // Entities are independent: parts of them on the bulk threads, one reader (cursors) per part.
+    let answers = Mutex([[(Int, StoredRow)]](repeating: [], count: parts.count))
+    let failure = Mutex<(any Error)?>(nil)
+    BackgroundThreads.shared.parallelFor(parts.count) { part in
+      do {
+        let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
+        var found: [(Int, StoredRow)] = []
+        for (key, indices) in parts[part] { try answerer.answer(key.id, indices, reader: reader) { found.append(($0, $1)) } }
+        answers.withLock { $0[part] = found }
+      } catch {
+        failure.withLock { $0 = error }
+      }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    answers.withLock { all in
+      for part in all { for (i, row) in part { out[i] = row } }
+    }
+    return out
+  }
+
+  /// Exports of at least this many probes are spread over `parallelism` threads.
+  static let parallelThreshold = 4_096
+
+  /// Splits the entities into `count` parts of similar probe counts (largest first, each to the part
+  /// with the fewest probes so far), so that one busy entity does not leave the other threads idle.
+  static func parts(of byEntity: [ExactEntityID: [Int]], count: Int) -> [[(key: ExactEntityID, value: [Int])]] {
+    var parts = [[(key: ExactEntityID, value: [Int])]](repeating: [], count: max(1, min(count, byEntity.count)))
+    var load = [Int](repeating: 0, count: parts.count)
+    for entry in byEntity.sorted(by: { $0.value.count > $1.value.count }) {
+      let lightest = load.indices.min { load[$0] < load[$1] }!
+      parts[lightest].append(entry)
+      load[lightest] += entry.value.count
+    }
+    return parts
+  }
+
+  /// Computes the rows of one entity's probes (and stores online ones in the cache).
+  struct EntityAnswerer: Sendable {
+    let probes: [AsOfProbe]
+    let plan: Plan
+    let group: FeatureGroup
+    let stream: FeatureGroup
+    let shard: LocalShard
+    let cache: AggregateRowCache?
+    /// Whether probes are looked up in `cache` first (false: the caller did it already).
+    let askCache: Bool
+    let readGeneration: UInt64
+
+    /// Answers `probes[i]` for each `i` of `indices` (all of `entity`), calling `emit(i, row)`.
+    func answer(_ entity: String, _ indices: [Int], reader: StoredStreamReader, emit: (Int, StoredRow) -> Void) throws {
       if indices.count <= storedTileProbes {
         for i in indices {
           let p = probes[i]
           let cache = p.knownAt == nil ? cache : nil
-          if let cache, cached == nil, let row = cache.row(stream: stream.storageID, group: group.storageID, entityID: entity, at: p.asOf) {
-            out[i] = row
+          if let cache, askCache, let row = cache.row(stream: stream.storageID, group: group.storageID, entityID: entity, at: p.asOf) {
+            emit(i, row)
             continue
           }
           let row = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window throws(StrataError) in
@@ -67,14 +122,14 @@ public enum AggregateRows {
           } latest: { floor in
             try reader.latestEvent(of: entity, at: p.asOf, floor: floor, knownAt: p.knownAt)
           }
-          out[i] = row
+          emit(i, row)
           if let cache {
             cache.store(
               stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf,
               until: try plan.validUntil(of: entity, at: p.asOf, reader: reader), readGeneration: readGeneration)
           }
         }
-        continue
+        return
       }
       let first = indices.lazy.map { probes[$0].asOf }.min()!
       let last = indices.lazy.map { probes[$0].asOf }.max()!
@@ -83,7 +138,7 @@ public enum AggregateRows {
       let tiling = events.count < inMemoryTilesFrom ? AggregationTiling.rawEvents : StreamTiles.tiling
       var states: [Int: AggregationState] = [:]
       for field in Set(plan.reads.map(\.field)) {
-        var state = AggregationState(fieldType: fieldTypes[field], tiling: tiling)
+        var state = AggregationState(fieldType: reader.fieldTypes[field], tiling: tiling)
         for row in events {
           try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
         }
@@ -91,14 +146,13 @@ public enum AggregateRows {
       }
       for i in indices {
         let p = probes[i]
-        out[i] = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
+        emit(i, try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
           states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
         } latest: { floor in
-          Self.latest(in: events, at: p.asOf, floor: floor, knownAt: p.knownAt)
-        }
+          AggregateRows.latest(in: events, at: p.asOf, floor: floor, knownAt: p.knownAt)
+        })
       }
     }
-    return out
   }
 
   /// `StoredStreamReader.latestEvent` over events in event order.
@@ -121,7 +175,7 @@ public enum AggregateRows {
 
   /// What each feature reads: its field's index in the stream and its window; the distinct
   /// (field, window) pairs are read once per probe.
-  struct Plan {
+  struct Plan: Sendable {
     let features: [(read: Int, function: AggregateFunction)]
     let reads: [(field: Int, window: AggregationWindow)]
     /// The indices of `reads`, largest window first: at the common end `T`, the ranges a smaller

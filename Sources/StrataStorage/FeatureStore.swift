@@ -422,7 +422,7 @@ public final class FeatureStore: Sendable {
       var rowsByGroup: [UInt32: [StoredRow?]] = [:]
       for g in groups {
         rowsByGroup[g.storageID] =
-          try streams[g.storageID].map { try AggregateRows.rows(probes, group: g, stream: $0, shard: shard) }
+          try streams[g.storageID].map { try AggregateRows.rows(probes, group: g, stream: $0, shard: shard, parallelism: parallelism) }
           ?? shard.rowsAsOf(probes, group: g, parallelism: parallelism)
       }
       return Self.assemble(count: labels.count, columns: columns, rowsByGroup: rowsByGroup) { labels[$0].time }
@@ -468,7 +468,7 @@ public final class FeatureStore: Sendable {
       for g in groups {
         if let stream = streams[g.storageID] {
           let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
-          chosen[g.storageID] = ChosenRows(stored: try AggregateRows.rows(probes, group: g, stream: stream, shard: shard))
+          chosen[g.storageID] = ChosenRows(stored: try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, parallelism: parallelism))
           continue
         }
         chosen[g.storageID] = try Self.choose(labels, group: g, shard: shard, policy: policy, parallelism: parallelism, bulk: bulk)

@@ -261,6 +261,53 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("an export spread over threads gives exactly the rows of one thread, for entities with few and with many labels", arguments: EngineKind.allCases)
+  func parallelExportEqualsSequential(kind: EngineKind) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.parallelExportEqualsSequential.\(kind)")
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(5 * 86_400))
+      // 300 entities; u0 is busy (a third of the events), the rest share the others.
+      let entities = (0..<300).map { "u\($0)" }
+      for _ in 0..<6 {
+        let rows = (0..<2_000).map { _ in
+          WriteRequest.Row(
+            entityID: rng.oneIn(3) ? "u0" : rng.element(of: entities),
+            eventTime: clock.now.subtracting(microseconds: Int64(rng.below(4 * 86_400)) * 1_000_000),
+            values: [rng.oneIn(7) ? nil : .float(Double(rng.below(100_000)) / 7), .int(Int64(rng.below(50))), .string("t\(rng.below(4))")])
+        }
+        _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+      }
+      let stream = try store.catalog.group(named: "purchases")
+      let group = try store.catalog.group(named: "user_spend")
+      // Above the parallel threshold; a third of the entities get 1 or 2 labels (answered from stored
+      // tiles), the others more (from their scanned events); some labels with a known-at time.
+      var probes: [AsOfProbe] = []
+      for (k, e) in entities.enumerated() {
+        let n = k % 3 == 0 ? 1 + rng.below(2) : 3 + rng.below(40)
+        for _ in 0..<n {
+          let t = clock.now.subtracting(microseconds: Int64(rng.below(4 * 86_400_000)) * 1_000)
+          probes.append(AsOfProbe(entityID: e, asOf: t, knownAt: rng.oneIn(5) ? t.subtracting(microseconds: Int64(rng.below(3_600)) * 1_000_000) : nil))
+        }
+      }
+      while probes.count < AggregateRows.parallelThreshold + 100 {
+        probes.append(AsOfProbe(entityID: "u0", asOf: clock.now.subtracting(microseconds: Int64(rng.below(4 * 86_400)) * 1_000_000)))
+      }
+      probes.shuffle(using: &rng)
+      let sequential = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 1)
+      let parallel = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 3)
+      #expect(parallel.count == probes.count)
+      #expect(parallel.allSatisfy { $0 != nil })
+      let differing = probes.indices.filter { parallel[$0] != sequential[$0] }
+      #expect(differing.isEmpty, "\(differing.count) rows differ, e.g. probe \(differing.first.map { "\(probes[$0])" } ?? "") \(rng.seedDescription)")
+      // And the sequential rows are those of the in-memory oracle state for a sample.
+      for i in probes.indices where i % 97 == 0 {
+        let p = probes[i]
+        let fresh = try AggregateRows.rows([p], group: group, stream: stream, shard: store.shard)
+        #expect(fresh[0] == sequential[i], "probe \(p) \(rng.seedDescription)")
+      }
+    }
+  }
+
   @Test("entity ids that Swift calls equal (canonically equivalent) but whose bytes differ are two entities, also when answered from the row cache", arguments: EngineKind.allCases)
   func canonicallyEquivalentIDs(kind: EngineKind) async throws {
     try await withStreamStore(kind) { store, clock in
