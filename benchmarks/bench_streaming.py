@@ -241,14 +241,14 @@ def load_events(node, work) -> dict:
 # 3. Online lookups: aggregates vs plain features (C client)
 # ------------------------------------------------------------------------------------------------
 def lookups(node, n_ent, cfg) -> dict:
-    """First a pass of 3 x entities/100 requests of each kind (ids drawn at random: it looks up about 95% of
+    """First a pass of 5 x entities/100 requests of each kind (ids drawn at random: it looks up about 99% of
     the entities at least once; its figures are those of a node whose aggregate row cache starts empty),
     then the measured rounds. Each run draws its own ids (its own seed)."""
     res = {"agg": [], "plain": []}
     first = {}
     for gi, g in enumerate(("plain", "agg")):
         first[g] = json.loads(run([CBENCH, "--server", node.address, "--features", f"{g}:*", "--entities", str(n_ent),
-                                   "--batch", "100", "--requests", str(max(100, 3 * n_ent // 100)), "--warmup", "0",
+                                   "--batch", "100", "--requests", str(max(100, 5 * n_ent // 100)), "--warmup", "0",
                                    "--seed", str(900 + gi), "--json"]).stdout.strip().splitlines()[-1])
     res["first_pass"] = first
     log(f"first pass ({first['agg']['requests']} requests): plain p50/p99 "
@@ -684,10 +684,10 @@ def render(r: dict) -> str:
                   f"| node restarted with `--aggregate-row-cache 0`: 6 aggregates | {mu['agg']['p50_us']:.0f} | {mu['agg']['p99_us']:.0f} |",
                   f"| aggregates / plain, cache off | {lu['ratio']['p50_us']:.2f}x | {lu['ratio']['p99_us']:.2f}x |"]
         per_round = ", ".join(f"{x['p50_us']:.0f}" for x in lo["agg"])
-        n_first = max(100, 3 * d["entities"] // 100)
+        n_first = max(100, 5 * d["entities"] // 100)
         L += ["", "With the cache on (the default), an entity's row is computed on its first lookup and then served from the "
               "node's aggregate row cache until a new event of the entity is stored or an event leaves a window. Before the "
-              f"rounds, a first pass of {n_first:,} requests of each kind (random ids: about 95% of the entities looked up at "
+              f"rounds, a first pass of {n_first:,} requests of each kind (random ids: about 99% of the entities looked up at "
               "least once) measures lookups while the cache fills; the rounds then measure a node that has served its "
               f"entities before (aggregate p50 per round: {per_round} µs). Every run draws its own ids (its own seed). "
               "With the cache off, every lookup reads the entity's tiles and edge events from RocksDB.", "",
