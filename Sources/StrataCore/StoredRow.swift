@@ -29,3 +29,10 @@ public struct StoredRow: Hashable, Sendable {
     (eventTime, createdTime, sequence) > (other.eventTime, other.createdTime, other.sequence)
   }
 }
+
+extension StoredRow {
+  /// This stored event as the input of a windowed aggregate over its field `field`.
+  @inlinable public func aggregationEvent(field: Int) -> AggregationEvent {
+    AggregationEvent(eventTime: eventTime, createdTime: createdTime, sequence: sequence, value: values[field])
+  }
+}

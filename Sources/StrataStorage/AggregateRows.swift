@@ -140,7 +140,7 @@ public enum AggregateRows {
       for field in Set(plan.reads.map(\.field)) {
         var state = AggregationState(fieldType: reader.fieldTypes[field], tiling: tiling)
         for row in events {
-          try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
+          try state.insert(row.aggregationEvent(field: field))
         }
         states[field] = state
       }
@@ -183,6 +183,8 @@ public enum AggregateRows {
     /// them); its own start edge is scanned afresh.
     let readOrder: [Int]
     let largestWindow: Int64
+    /// The distinct windows (µs).
+    let windows: [Int64]
 
     init(group: FeatureGroup, stream: FeatureGroup) throws(StrataError) {
       var reads: [(field: Int, window: AggregationWindow)] = []
@@ -204,6 +206,7 @@ public enum AggregateRows {
       self.reads = reads
       self.readOrder = reads.indices.sorted { reads[$0].window.microseconds > reads[$1].window.microseconds }
       self.largestWindow = reads.map(\.window.microseconds).max() ?? AggregationWindow.minimumMicroseconds
+      self.windows = Array(Set(reads.map(\.window.microseconds))).sorted()
     }
 
     /// The first time after `time` at which the row (without `knownAt`) of `entityID` may differ from
@@ -215,7 +218,7 @@ public enum AggregateRows {
       if time < .max, let next = try reader.firstEventTime(of: entityID, atOrAfter: time.adding(microseconds: 1)) {
         until = next
       }
-      for window in Set(reads.map(\.window.microseconds)) {
+      for window in windows {
         if let first = try reader.firstEventTime(of: entityID, atOrAfter: time.subtracting(microseconds: window - 1)), first <= time {
           until = Swift.min(until, first.adding(microseconds: window))
         }

@@ -110,9 +110,8 @@ final class StoredStreamReader {
     // event at or after its own start (nothing later before `time` can be outside it).
     focus(on: entityID)
     for scanned in scannedEvents where scanned.times.upperBound >= time {
-      for row in scanned.events.reversed() where row.eventTime <= time {
-        if row.eventTime < Swift.max(floor, scanned.times.lowerBound) { break }
-        if knownAt.map({ row.createdTime <= $0 }) ?? true { return (row.eventTime, row.createdTime, row.sequence) }
+      if let found = AggregateRows.latest(in: scanned.events, at: time, floor: Swift.max(floor, scanned.times.lowerBound), knownAt: knownAt) {
+        return found
       }
     }
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
@@ -157,7 +156,7 @@ final class StoredStreamReader {
     func forEachEvent(eventTimes: ClosedRange<Timestamp>, _ body: (AggregationEvent) -> Void) throws(StrataError) {
       do {
         for row in try reader.events(of: entityID, times: eventTimes) where eventTimes.contains(row.eventTime) {
-          body(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[field]))
+          body(row.aggregationEvent(field: field))
         }
       } catch let error as StrataError {
         throw error

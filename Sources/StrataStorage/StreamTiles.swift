@@ -178,7 +178,7 @@ public enum StreamTiles {
   private static func add(_ rows: [StoredRow], to partials: inout [AggregatePartial]) {
     for row in rows {
       for f in partials.indices {
-        partials[f].add(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[f]))
+        partials[f].add(row.aggregationEvent(field: f))
       }
     }
   }
