@@ -18,6 +18,14 @@ struct StatusCommand: AsyncParsableCommand {
     print("since start:    \(s.rowsWritten) rows written (\(s.lateRows) late), \(s.onlineLookups) entities looked up online, \(s.historicalRows) label rows joined")
     print("history images: \(s.historyImages) held, \(s.historyImageBytes >> 20) MiB, \(s.historyImageBuilds) built since start")
     print("online rows:    \(s.onlineRows) in memory")
+    if s.aggregateRowCacheCapacity == 0 {
+      print("aggregate rows: cache off (--aggregate-row-cache 0)")
+    } else {
+      let asked = s.aggregateRowCacheHits + s.aggregateRowCacheMisses
+      let rate = asked == 0 ? "" : String(format: " (%.1f%% answered from the cache)", 100 * Double(s.aggregateRowCacheHits) / Double(asked))
+      print(
+        "aggregate rows: \(s.aggregateRowCacheRows) of \(s.aggregateRowCacheCapacity) cached, \(s.aggregateRowCacheHits) lookups answered from the cache and \(s.aggregateRowCacheMisses) computed since start\(rate)")
+    }
     if s.hasLimits {
       let l = s.limits
       print(

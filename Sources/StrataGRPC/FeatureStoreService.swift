@@ -485,6 +485,11 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       $0.historyImageBytes = UInt64(images.bytes)
       $0.historyImageBuilds = UInt64(images.builds)
       $0.onlineRows = UInt64(store.shard.onlineRowsInMemory)
+      let rowCache = store.aggregateRowCache
+      $0.aggregateRowCacheCapacity = UInt64(rowCache.capacity)
+      $0.aggregateRowCacheRows = UInt64(rowCache.rows)
+      $0.aggregateRowCacheHits = rowCache.hits
+      $0.aggregateRowCacheMisses = rowCache.misses
       $0.limits = .with {
         $0.maxRowsPerBatch = UInt32(clamping: store.limits.maxRowsPerBatch)
         $0.maxRequestBytes = UInt64(sizeLimit.maxBytes)

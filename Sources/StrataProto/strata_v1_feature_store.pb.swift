@@ -1171,6 +1171,29 @@ public nonisolated struct Strata_V1_GetStatusResponse: @unchecked Sendable {
   /// Clears the value of `membershipChange`. Subsequent reads from it will return its default value.
   public mutating func clearMembershipChange() {_uniqueStorage()._membershipChange = nil}
 
+  /// The aggregate row cache (online rows of aggregate groups, `--aggregate-row-cache`): rows it holds
+  /// at most (0: off) and now, and the online lookups (entity x aggregate group) it answered and that
+  /// were computed from storage, since the process started.
+  public var aggregateRowCacheCapacity: UInt64 {
+    get {_storage._aggregateRowCacheCapacity}
+    set {_uniqueStorage()._aggregateRowCacheCapacity = newValue}
+  }
+
+  public var aggregateRowCacheRows: UInt64 {
+    get {_storage._aggregateRowCacheRows}
+    set {_uniqueStorage()._aggregateRowCacheRows = newValue}
+  }
+
+  public var aggregateRowCacheHits: UInt64 {
+    get {_storage._aggregateRowCacheHits}
+    set {_uniqueStorage()._aggregateRowCacheHits = newValue}
+  }
+
+  public var aggregateRowCacheMisses: UInt64 {
+    get {_storage._aggregateRowCacheMisses}
+    set {_uniqueStorage()._aggregateRowCacheMisses = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2752,7 +2775,7 @@ nonisolated extension Strata_V1_PingResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0\u{3}replication_factor\0\u{3}membership_change\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}version\0\u{3}started_at_micros\0\u{3}storage_engine\0\u{3}data_directory\0\u{3}feature_groups\0\u{3}rows_written\0\u{3}late_rows\0\u{3}online_lookups\0\u{3}historical_rows\0\u{1}groups\0\u{3}history_images\0\u{3}history_image_bytes\0\u{3}history_image_builds\0\u{3}ring_epoch\0\u{3}cluster_nodes\0\u{1}limits\0\u{3}online_rows\0\u{3}internode_lookups_on_lanes\0\u{3}internode_lookups_over_grpc\0\u{3}lane_lookups_answered\0\u{3}replication_factor\0\u{3}membership_change\0\u{3}aggregate_row_cache_capacity\0\u{3}aggregate_row_cache_rows\0\u{3}aggregate_row_cache_hits\0\u{3}aggregate_row_cache_misses\0")
 
   fileprivate class _StorageClass {
     var _nodeID: String = String()
@@ -2778,6 +2801,10 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
     var _laneLookupsAnswered: UInt64 = 0
     var _replicationFactor: UInt32 = 0
     var _membershipChange: Strata_V1_MembershipChange? = nil
+    var _aggregateRowCacheCapacity: UInt64 = 0
+    var _aggregateRowCacheRows: UInt64 = 0
+    var _aggregateRowCacheHits: UInt64 = 0
+    var _aggregateRowCacheMisses: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2811,6 +2838,10 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       _laneLookupsAnswered = source._laneLookupsAnswered
       _replicationFactor = source._replicationFactor
       _membershipChange = source._membershipChange
+      _aggregateRowCacheCapacity = source._aggregateRowCacheCapacity
+      _aggregateRowCacheRows = source._aggregateRowCacheRows
+      _aggregateRowCacheHits = source._aggregateRowCacheHits
+      _aggregateRowCacheMisses = source._aggregateRowCacheMisses
     }
   }
 
@@ -2852,6 +2883,10 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._laneLookupsAnswered) }()
         case 22: try { try decoder.decodeSingularUInt32Field(value: &_storage._replicationFactor) }()
         case 23: try { try decoder.decodeSingularMessageField(value: &_storage._membershipChange) }()
+        case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._aggregateRowCacheCapacity) }()
+        case 25: try { try decoder.decodeSingularUInt64Field(value: &_storage._aggregateRowCacheRows) }()
+        case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._aggregateRowCacheHits) }()
+        case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._aggregateRowCacheMisses) }()
         default: break
         }
       }
@@ -2933,6 +2968,18 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._membershipChange {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
       } }()
+      if _storage._aggregateRowCacheCapacity != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._aggregateRowCacheCapacity, fieldNumber: 24)
+      }
+      if _storage._aggregateRowCacheRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._aggregateRowCacheRows, fieldNumber: 25)
+      }
+      if _storage._aggregateRowCacheHits != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._aggregateRowCacheHits, fieldNumber: 26)
+      }
+      if _storage._aggregateRowCacheMisses != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._aggregateRowCacheMisses, fieldNumber: 27)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2965,6 +3012,10 @@ nonisolated extension Strata_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftP
         if _storage._laneLookupsAnswered != rhs_storage._laneLookupsAnswered {return false}
         if _storage._replicationFactor != rhs_storage._replicationFactor {return false}
         if _storage._membershipChange != rhs_storage._membershipChange {return false}
+        if _storage._aggregateRowCacheCapacity != rhs_storage._aggregateRowCacheCapacity {return false}
+        if _storage._aggregateRowCacheRows != rhs_storage._aggregateRowCacheRows {return false}
+        if _storage._aggregateRowCacheHits != rhs_storage._aggregateRowCacheHits {return false}
+        if _storage._aggregateRowCacheMisses != rhs_storage._aggregateRowCacheMisses {return false}
         return true
       }
       if !storagesAreEqual {return false}

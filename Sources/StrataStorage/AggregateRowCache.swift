@@ -52,13 +52,13 @@ public final class AggregateRowCache: Sendable {
     var hits: UInt64 = 0
     var misses: UInt64 = 0
 
-    /// The row of `group` under `key` valid at `time`, counted as a hit or a miss.
-    mutating func row(_ key: Key, group: UInt32, at time: Timestamp) -> StoredRow? {
+    /// The row of `group` under `key` valid at `time`, counted as a hit or a miss when `counting`.
+    mutating func row(_ key: Key, group: UInt32, at time: Timestamp, counting: Bool = true) -> StoredRow? {
       guard let entry = rows[key]?[group], entry.from <= time, time < entry.until else {
-        misses += 1
+        if counting { misses += 1 }
         return nil
       }
-      hits += 1
+      if counting { hits += 1 }
       return entry.row
     }
 
@@ -103,10 +103,20 @@ public final class AggregateRowCache: Sendable {
   /// Invalidation records kept (for tests).
   var recordedInvalidations: Int { state.withLock { $0.invalidated.count } }
 
-  /// `row(stream:group:entityID:at:)` for each of `entityIDs` (nil where none is cached), under one lock.
-  func rows(stream: UInt32, group: UInt32, entityIDs: [String], at time: Timestamp) -> [StoredRow?] {
+  /// `row(stream:group:entityID:at:)` for each of `entityIDs` (nil where none is cached), under one
+  /// lock; counted as hits and misses only when `counting` (a caller that may ask again for the same
+  /// lookup counts it once, with `record`).
+  func rows(stream: UInt32, group: UInt32, entityIDs: [String], at time: Timestamp, counting: Bool = true) -> [StoredRow?] {
     state.withLock { s in
-      entityIDs.map { s.row(Key(stream: stream, entityID: $0), group: group, at: time) }
+      entityIDs.map { s.row(Key(stream: stream, entityID: $0), group: group, at: time, counting: counting) }
+    }
+  }
+
+  /// Counts lookups answered from the cache (`hits`) and computed (`misses`) that `rows(counting: false)` found.
+  func record(hits: Int, misses: Int) {
+    state.withLock { s in
+      s.hits += UInt64(hits)
+      s.misses += UInt64(misses)
     }
   }
 
@@ -149,4 +159,20 @@ public final class AggregateRowCache: Sendable {
 
   /// Lookups answered from the cache and computed, since the node started.
   public var counters: (hits: UInt64, misses: UInt64) { state.withLock { ($0.hits, $0.misses) } }
+
+  /// What `GetStatus` reports: the capacity, the rows held, and the counters.
+  public var stats: AggregateRowCacheStats {
+    state.withLock { AggregateRowCacheStats(capacity: capacity, rows: $0.rowCount, hits: $0.hits, misses: $0.misses) }
+  }
+}
+
+/// The aggregate row cache as a node reports it.
+public struct AggregateRowCacheStats: Sendable, Equatable {
+  /// Rows it holds at most (0: online lookups do not use it).
+  public var capacity: Int
+  /// Rows held now.
+  public var rows: Int
+  /// Online lookups (entity x aggregate group) answered from it, and computed, since the node started.
+  public var hits: UInt64
+  public var misses: UInt64
 }

@@ -64,6 +64,8 @@ public final class FeatureStore: Sendable {
   public var catalog: Catalog { registry.catalog }
   /// The in-memory history images used by columnar exports.
   public var historyImages: HistoryImageStats { shard.images.summary }
+  /// The aggregate row cache's capacity, rows and counters.
+  public var aggregateRowCache: AggregateRowCacheStats { shard.aggregateRows.stats }
 
   // MARK: Registry
 
@@ -378,7 +380,7 @@ public final class FeatureStore: Sendable {
         aggregatesCached = false
         break
       }
-      let rows = cache.rows(stream: stream.storageID, group: g.storageID, entityIDs: entityIDs, at: now)
+      let rows = cache.rows(stream: stream.storageID, group: g.storageID, entityIDs: entityIDs, at: now, counting: false)
       if rows.contains(where: { $0 == nil }) { aggregatesCached = false }
       cachedByGroup[g.storageID] = rows
     }
@@ -387,6 +389,11 @@ public final class FeatureStore: Sendable {
       for g in groups {
         if let stream = streams[g.storageID] {
           let probes = entityIDs.map { AsOfProbe(entityID: $0, asOf: now) }
+          if let cache, let cached = cachedByGroup[g.storageID] {
+            // Counted here, once per lookup served (`onlineInline` may look a lookup up twice).
+            let hits = cached.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+            cache.record(hits: hits, misses: cached.count - hits)
+          }
           rowsByGroup[g.storageID] = try AggregateRows.rows(
             probes, group: g, stream: stream, shard: shard, cache: cache, cached: cachedByGroup[g.storageID])
           continue

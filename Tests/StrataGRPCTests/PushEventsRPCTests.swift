@@ -52,6 +52,29 @@ struct PushEventsRPCTests {
     }
   }
 
+  @Test("GetStatus reports the aggregate row cache: its capacity and rows, each lookup counted once as a hit or a miss; a new event makes the next lookup a miss")
+  func rowCacheInStatus() async throws {
+    try await withStrata { s in
+      _ = try await s.apply([purchasesSpec(), userSpendSpec()])
+      var status = try await s.status()
+      #expect(status.aggregateRowCacheCapacity == UInt64(AggregateRowCache.defaultCapacity))
+      #expect(status.aggregateRowCacheRows == 0 && status.aggregateRowCacheHits == 0 && status.aggregateRowCacheMisses == 0)
+      _ = try await s.push([pushBatch(key: "k1", [event("u1", .t0(-100), 10, "books"), event("u2", .t0(-50), 3, "food")])])
+      _ = try await s.online(["u1", "u2", "u3"], Self.spend)  // 3 computed (u3 has no events: still a row)
+      _ = try await s.online(["u1", "u2"], Self.spend)  // 2 from the cache
+      status = try await s.status()
+      #expect(status.aggregateRowCacheMisses == 3)
+      #expect(status.aggregateRowCacheHits == 2)
+      #expect(status.aggregateRowCacheRows == 3)
+      _ = try await s.push([pushBatch(key: "k2", [event("u1", .t0(-10), 1, "toys")])])
+      _ = try await s.online(["u1", "u2"], Self.spend)  // u1 computed again, u2 from the cache
+      status = try await s.status()
+      #expect(status.aggregateRowCacheMisses == 4)
+      #expect(status.aggregateRowCacheHits == 3)
+      #expect(status.aggregateRowCacheRows == 3)
+    }
+  }
+
   @Test("a resent key writes nothing and answers duplicate with the first counts; the same key with other events is refused")
   func idempotencyKeys() async throws {
     try await withStrata { s in

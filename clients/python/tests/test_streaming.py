@@ -446,6 +446,16 @@ def test_online_matches_the_oracle(client, pushed):
     assert math.copysign(1, values[f"{g}:min_f_1d"][i("uz")]) == -1 and math.copysign(1, values[f"{g}:max_f_1h"][i("uz")]) == 1
     statuses = client.get_online_features([f"{g}:avg_f_1d", f"{g}:min_i_1h", f"{g}:cnt_1h"], ["nobody"]).statuses
     assert [s[0] for s in statuses.values()] == [strata.MISSING, strata.DEFAULTED, strata.PRESENT]
+    # The aggregate row cache as the node reports it: a repeated lookup is answered from it.
+    before = client.status()
+    assert before.aggregate_row_cache_capacity > 0
+    client.get_online_features([f"{g}:cnt_1h"], ["ut", "un"])
+    client.get_online_features([f"{g}:cnt_1h"], ["ut", "un"])
+    after = client.status()
+    assert after.aggregate_row_cache_hits - before.aggregate_row_cache_hits >= 1  # the second lookup at least
+    assert after.aggregate_row_cache_hits + after.aggregate_row_cache_misses \
+        - before.aggregate_row_cache_hits - before.aggregate_row_cache_misses == 4
+    assert "aggregate rows:" in str(after) and "answered from the cache" in str(after)
 
 
 def test_an_overflowing_sum_is_missing_not_the_default(client, pushed):

@@ -147,6 +147,12 @@ class NodeStatus:
     internode_lookups_on_lanes: int = 0
     internode_lookups_over_grpc: int = 0
     lane_lookups_answered: int = 0
+    # The aggregate row cache: rows held at most (0: off) and now, online lookups (entity x aggregate
+    # group) answered from it and computed from storage, since the node started.
+    aggregate_row_cache_capacity: int = 0
+    aggregate_row_cache_rows: int = 0
+    aggregate_row_cache_hits: int = 0
+    aggregate_row_cache_misses: int = 0
 
     @property
     def is_cluster(self) -> bool:
@@ -162,6 +168,10 @@ class NodeStatus:
             f"looked up online, {self.historical_rows} label rows joined",
             f"history images: {self.history_images} held, {self.history_image_bytes >> 20} MiB, "
             f"{self.history_image_builds} built since start",
+            f"aggregate rows: {self.aggregate_row_cache_rows} of {self.aggregate_row_cache_capacity} cached, "
+            f"{self.aggregate_row_cache_hits} lookups answered from the cache and {self.aggregate_row_cache_misses} "
+            f"computed since start" if self.aggregate_row_cache_capacity else
+            "aggregate rows: cache off (--aggregate-row-cache 0)",
         ]
         if self.cluster_nodes:
             lines.append(f"internode:      {self.internode_lookups_on_lanes} lookups sent on lookup lanes, "
@@ -426,6 +436,10 @@ class Client:
             internode_lookups_on_lanes=s.internode_lookups_on_lanes,
             internode_lookups_over_grpc=s.internode_lookups_over_grpc,
             lane_lookups_answered=s.lane_lookups_answered,
+            aggregate_row_cache_capacity=s.aggregate_row_cache_capacity,
+            aggregate_row_cache_rows=s.aggregate_row_cache_rows,
+            aggregate_row_cache_hits=s.aggregate_row_cache_hits,
+            aggregate_row_cache_misses=s.aggregate_row_cache_misses,
             limits=NodeLimits(s.limits.max_rows_per_batch, s.limits.max_request_bytes,
                               s.limits.max_entities_per_lookup, s.limits.max_labels_per_message)
             if s.HasField("limits") else None)

@@ -4156,7 +4156,7 @@ const ProtobufCMessageDescriptor strata__v1__ping_response__descriptor =
   (ProtobufCMessageInit) strata__v1__ping_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[23] =
+static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_descriptors[27] =
 {
   {
     "node_id",
@@ -4434,8 +4434,60 @@ static const ProtobufCFieldDescriptor strata__v1__get_status_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "aggregate_row_cache_capacity",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, aggregate_row_cache_capacity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "aggregate_row_cache_rows",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, aggregate_row_cache_rows),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "aggregate_row_cache_hits",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, aggregate_row_cache_hits),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "aggregate_row_cache_misses",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetStatusResponse, aggregate_row_cache_misses),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_status_response__field_indices_by_name[] = {
+  23,   /* field[23] = aggregate_row_cache_capacity */
+  25,   /* field[25] = aggregate_row_cache_hits */
+  26,   /* field[26] = aggregate_row_cache_misses */
+  24,   /* field[24] = aggregate_row_cache_rows */
   15,   /* field[15] = cluster_nodes */
   4,   /* field[4] = data_directory */
   5,   /* field[5] = feature_groups */
@@ -4463,7 +4515,7 @@ static const unsigned strata__v1__get_status_response__field_indices_by_name[] =
 static const ProtobufCIntRange strata__v1__get_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 23 }
+  { 0, 27 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
 {
@@ -4473,7 +4525,7 @@ const ProtobufCMessageDescriptor strata__v1__get_status_response__descriptor =
   "Strata__V1__GetStatusResponse",
   "strata.v1",
   sizeof(Strata__V1__GetStatusResponse),
-  23,
+  27,
   strata__v1__get_status_response__field_descriptors,
   strata__v1__get_status_response__field_indices_by_name,
   1,  strata__v1__get_status_response__number_ranges,

@@ -923,10 +923,19 @@ struct  Strata__V1__GetStatusResponse
    * A membership change in progress (etcd clusters; absent: none).
    */
   Strata__V1__MembershipChange *membership_change;
+  /*
+   * The aggregate row cache (online rows of aggregate groups, `--aggregate-row-cache`): rows it holds
+   * at most (0: off) and now, and the online lookups (entity x aggregate group) it answered and that
+   * were computed from storage, since the process started.
+   */
+  uint64_t aggregate_row_cache_capacity;
+  uint64_t aggregate_row_cache_rows;
+  uint64_t aggregate_row_cache_hits;
+  uint64_t aggregate_row_cache_misses;
 };
 #define STRATA__V1__GET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_status_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0 }
 
 
 struct  Strata__V1__NodeLimits

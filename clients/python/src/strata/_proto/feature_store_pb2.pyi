@@ -449,7 +449,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered", "replication_factor", "membership_change")
+    __slots__ = ("node_id", "version", "started_at_micros", "storage_engine", "data_directory", "feature_groups", "rows_written", "late_rows", "online_lookups", "historical_rows", "groups", "history_images", "history_image_bytes", "history_image_builds", "ring_epoch", "cluster_nodes", "limits", "online_rows", "internode_lookups_on_lanes", "internode_lookups_over_grpc", "lane_lookups_answered", "replication_factor", "membership_change", "aggregate_row_cache_capacity", "aggregate_row_cache_rows", "aggregate_row_cache_hits", "aggregate_row_cache_misses")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -473,6 +473,10 @@ class GetStatusResponse(_message.Message):
     LANE_LOOKUPS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
     MEMBERSHIP_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_ROW_CACHE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_ROW_CACHE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_ROW_CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_ROW_CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     version: str
     started_at_micros: int
@@ -496,7 +500,11 @@ class GetStatusResponse(_message.Message):
     lane_lookups_answered: int
     replication_factor: int
     membership_change: MembershipChange
-    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ..., replication_factor: _Optional[int] = ..., membership_change: _Optional[_Union[MembershipChange, _Mapping]] = ...) -> None: ...
+    aggregate_row_cache_capacity: int
+    aggregate_row_cache_rows: int
+    aggregate_row_cache_hits: int
+    aggregate_row_cache_misses: int
+    def __init__(self, node_id: _Optional[str] = ..., version: _Optional[str] = ..., started_at_micros: _Optional[int] = ..., storage_engine: _Optional[str] = ..., data_directory: _Optional[str] = ..., feature_groups: _Optional[int] = ..., rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., online_lookups: _Optional[int] = ..., historical_rows: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., history_images: _Optional[int] = ..., history_image_bytes: _Optional[int] = ..., history_image_builds: _Optional[int] = ..., ring_epoch: _Optional[int] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStatus, _Mapping]]] = ..., limits: _Optional[_Union[NodeLimits, _Mapping]] = ..., online_rows: _Optional[int] = ..., internode_lookups_on_lanes: _Optional[int] = ..., internode_lookups_over_grpc: _Optional[int] = ..., lane_lookups_answered: _Optional[int] = ..., replication_factor: _Optional[int] = ..., membership_change: _Optional[_Union[MembershipChange, _Mapping]] = ..., aggregate_row_cache_capacity: _Optional[int] = ..., aggregate_row_cache_rows: _Optional[int] = ..., aggregate_row_cache_hits: _Optional[int] = ..., aggregate_row_cache_misses: _Optional[int] = ...) -> None: ...
 
 class NodeLimits(_message.Message):
     __slots__ = ("max_rows_per_batch", "max_request_bytes", "max_entities_per_lookup", "max_labels_per_message")
