@@ -342,6 +342,31 @@ def test_push_counts(pushed):
     assert 0 < r.late_events <= late
 
 
+def test_a_pinned_push_looks_the_stream_up_once(node, unique):
+    stream = unique("pin")
+    with strata.Client(node.address, timeout=30) as client:
+        client.apply(strata.Stream(stream, [strata.Field("v", "INT")]))
+        asked = []
+        unary = client._unary
+
+        def counting(method, request, timeout):
+            asked.append(method)
+            return unary(method, request, timeout)
+
+        client._unary = counting
+        df = pd.DataFrame({"entity_id": ["a", "b"], "event_timestamp": [pd.Timestamp.now(tz="UTC")] * 2, "v": [1, 2]})
+        assert client.push(f"{stream}@1", df, progress=False).events_written == 2
+        assert client.push(f"{stream}@1", df, progress=False).events_written == 2
+        assert asked.count("GetFeatureGroup") == 1
+        assert client.push(stream, df, progress=False).events_written == 2  # unpinned: asked again
+        assert asked.count("GetFeatureGroup") == 2
+        with pytest.raises(strata.NotFound):  # an unknown version is not cached as anything
+            client.push(f"{stream}@9", df, progress=False)
+        with pytest.raises(strata.NotFound):
+            client.push(f"{stream}@9", df, progress=False)
+        assert asked.count("GetFeatureGroup") == 4
+
+
 def export(client, group, labels: pd.DataFrame) -> pd.DataFrame:
     return client.get_historical_features(labels, [f"{group}:*"], with_status=True, progress=False).to_df()
 

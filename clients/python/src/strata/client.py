@@ -740,6 +740,8 @@ class Client:
              idempotency_prefix: str | None = None, progress: bool | None = None, timeout: float | None = None,
              retries: int = 3) -> PushResult:
         """Pushes events to a stream (`name`, or `name@N` for a pinned version) over one `PushEvents` call.
+        An unpinned name costs one `GetFeatureGroup` call per push (the latest ACTIVE version may change);
+        a pinned version is looked up once per client, which matters for producers of small batches.
 
         `data`: a pandas DataFrame, a pyarrow Table or RecordBatch, or the path of a Parquet file, with the
         columns of `write`: `entity_id`, `event_timestamp`, optionally `created_timestamp`, and fields of
@@ -765,7 +767,7 @@ class Client:
         level = _parse_consistency(consistency)
         source = TableSource(data, "push")
         name, version = _parse_group_ref(stream)
-        g = self.get_feature_group(name, version or None)
+        g = self._push_definition(name, version or None, timeout)
         batch_rows, max_bytes = self._batch_limits(batch_rows, timeout)
         plan = _WritePlan(g, source.schema, level)
         started = time.perf_counter()
@@ -875,6 +877,19 @@ class Client:
             bar.close()
         return PushResult(done["events"], done["late"], done["batches"], done["duplicates"],
                           time.perf_counter() - started, prefix, done["retries"])
+
+    def _push_definition(self, name: str, version: int | None, timeout) -> RegisteredGroup:
+        """The stream version a push writes to. A pinned version (`name@N`) is asked for once per client:
+        a version's fields never change (a changed definition is version N+1), and the node checks the
+        version's status on every push. An unpinned name is resolved on every push, since a newer
+        version may have been applied since."""
+        if version is None:
+            return self.get_feature_group(name, None, timeout=timeout)
+        pinned = self.__dict__.setdefault("_pinned_streams", {})
+        g = pinned.get((name, version))
+        if g is None:
+            g = pinned[(name, version)] = self.get_feature_group(name, version, timeout=timeout)
+        return g
 
     def _batch_limits(self, batch_size: int, timeout) -> tuple[int, int]:
         """Batches within what the node accepts (older nodes do not say: then the defaults apply). Asked
