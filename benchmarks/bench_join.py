@@ -59,6 +59,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "Differential"))
 from strata_node import Server  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import vm_kb_file  # noqa: E402
 
 N_FLOAT, N_INT, N_STRING = 12, 7, 1
 FEATURES = ([(f"f{i:02d}", "FLOAT") for i in range(N_FLOAT)] + [(f"i{i:02d}", "INT") for i in range(N_INT)]
@@ -149,14 +151,8 @@ def rss_self_kb() -> int:
 
 
 def vm_kb(pid, field: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    """A kB field of /proc/PID/status (VmRSS, VmHWM), or None."""
+    return vm_kb_file(f"/proc/{pid}/status", field)
 
 
 def peer_duckdb(data: str, repeat: int, out: str | None, exact: bool) -> dict:
