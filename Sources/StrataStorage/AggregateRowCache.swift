@@ -103,9 +103,10 @@ public final class AggregateRowCache: Sendable {
   /// Invalidation records kept (for tests).
   var recordedInvalidations: Int { state.withLock { $0.invalidated.count } }
 
-  /// `row(stream:group:entityID:at:)` for each of `entityIDs` (nil where none is cached), under one
-  /// lock; counted as hits and misses only when `counting` (a caller that may ask again for the same
-  /// lookup counts it once, with `record`).
+  /// The row of `group` (an aggregate group version over `stream`) for each of `entityIDs` at `time`,
+  /// where one is cached for an interval holding `time` (nil elsewhere), under one lock; counted as
+  /// hits and misses only when `counting` (a caller that may ask again for the same lookup counts it
+  /// once, with `record`).
   func rows(stream: UInt32, group: UInt32, entityIDs: [String], at time: Timestamp, counting: Bool = true) -> [StoredRow?] {
     state.withLock { s in
       entityIDs.map { s.row(Key(stream: stream, entityID: $0), group: group, at: time, counting: counting) }
@@ -118,12 +119,6 @@ public final class AggregateRowCache: Sendable {
       s.hits += UInt64(hits)
       s.misses += UInt64(misses)
     }
-  }
-
-  /// The row of `group` (an aggregate group version over `stream`) for `entityID` at `time`, if one
-  /// is cached for an interval holding `time`.
-  func row(stream: UInt32, group: UInt32, entityID: String, at time: Timestamp) -> StoredRow? {
-    state.withLock { $0.row(Key(stream: stream, entityID: entityID), group: group, at: time) }
   }
 
   /// Keeps `row`, computed from a snapshot taken after `beginRead()` returned `readGeneration`, for

@@ -32,12 +32,11 @@ public enum AggregateRows {
   /// An entity's scanned events get in-memory tiles from this many on; fewer are read raw.
   static let inMemoryTilesFrom = 64
 
-  /// One row per probe, in probe order. `stream` must be the version `group` reads. With `cache`
-  /// (online lookups), probes without `knownAt` are answered from it when it holds a row valid at
-  /// their time, and the rows computed are stored in it with the interval they stay valid for;
-  /// `cached`, when given, is what the cache answered for these probes already (`AggregateRowCache.rows`):
-  /// its rows are used as they are, its nils computed without asking the cache again. Storage is
-  /// read only when some probe is not answered from the cache.
+  /// One row per probe, in probe order. `stream` must be the version `group` reads. `cached`, when
+  /// given, is what the aggregate row cache answered for these probes (`AggregateRowCache.rows`): its
+  /// rows are used as they are, its nils computed. With `cache` (online lookups), the rows computed
+  /// for probes without `knownAt` are stored in it with the interval they stay valid for. Storage is
+  /// read only when some probe has no row in `cached`.
   public static func rows(
     _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
     cached: [StoredRow?]? = nil, parallelism: Int = 1
@@ -52,7 +51,7 @@ public enum AggregateRows {
     defer { cache?.endRead() }
     let answerer = EntityAnswerer(
       probes: probes, plan: try Plan(group: group, stream: stream), group: group, stream: stream, shard: shard,
-      cache: cache, askCache: cached == nil, readGeneration: readGeneration)
+      cache: cache, readGeneration: readGeneration)
     let parts = parallelism > 1 && probes.count >= parallelThreshold ? Self.parts(of: byEntity, count: 4 * parallelism) : [Array(byEntity)]
     if parts.count == 1 {
       let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
@@ -103,8 +102,6 @@ public enum AggregateRows {
     let stream: FeatureGroup
     let shard: LocalShard
     let cache: AggregateRowCache?
-    /// Whether probes are looked up in `cache` first (false: the caller did it already).
-    let askCache: Bool
     let readGeneration: UInt64
 
     /// Answers `probes[i]` for each `i` of `indices` (all of `entity`), calling `emit(i, row)`.
@@ -113,10 +110,6 @@ public enum AggregateRows {
         for i in indices {
           let p = probes[i]
           let cache = p.knownAt == nil ? cache : nil
-          if let cache, askCache, let row = cache.row(stream: stream.storageID, group: group.storageID, entityID: entity, at: p.asOf) {
-            emit(i, row)
-            continue
-          }
           let row = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window throws(StrataError) in
             try reader.field(field, of: entity).partial(window: window, at: p.asOf, knownAt: p.knownAt)
           } latest: { floor in

@@ -88,3 +88,10 @@ struct AggregateRowCacheTests {
     #expect(cache.row(stream: 1, group: 2, entityID: "c", at: .seconds(1)) == row(2))
   }
 }
+
+extension AggregateRowCache {
+  /// One entity's cached row at `time`, counted like a lookup (`rows(stream:group:entityIDs:at:)`).
+  fileprivate func row(stream: UInt32, group: UInt32, entityID: String, at time: Timestamp) -> StoredRow? {
+    rows(stream: stream, group: group, entityIDs: [entityID], at: time)[0]
+  }
+}

@@ -146,7 +146,8 @@ struct StreamAggregationTests {
           entities.map { AsOfProbe(entityID: $0, asOf: clock.now) }, group: group, stream: stream, shard: store.shard)
         let cachedRows = try AggregateRows.rows(
           entities.map { AsOfProbe(entityID: $0, asOf: clock.now) }, group: group, stream: stream, shard: store.shard,
-          cache: store.shard.aggregateRows)
+          cache: store.shard.aggregateRows,
+          cached: store.shard.aggregateRows.rows(stream: stream.storageID, group: group.storageID, entityIDs: entities, at: clock.now))
         for (i, e) in entities.enumerated() {
           #expect(cachedRows[i] == fresh[i], "step \(step), \(e) at \(clock.now) \(rng.seedDescription)")
           let want = FeatureStore.assemble(count: 1, columns: columns, rowsByGroup: [group.storageID: [fresh[i]]]) { _ in clock.now }[0]
