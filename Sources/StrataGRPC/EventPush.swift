@@ -35,26 +35,48 @@ enum EventPush {
     return hash
   }
 
+  /// A batch checked before it is applied: the write it stores and, when it carries an idempotency
+  /// key, its content digest (`prepare`).
+  struct Prepared: Sendable {
+    var message: Strata_V1_PushEventsRequest
+    var write: Strata_V1_WriteFeaturesRequest
+    var digest: UInt64?
+  }
+
+  /// The checks of `apply` that need no writer: a batch with a key is validated whole (a batch the
+  /// store refuses never claims its key, so the corrected batch can be sent with the same key) and
+  /// digested. Throws what validation throws.
+  static func prepare(_ message: Strata_V1_PushEventsRequest, store: FeatureStore) throws -> Prepared {
+    let write = writeRequest(message)
+    guard !message.idempotencyKey.isEmpty else { return Prepared(message: message, write: write, digest: nil) }
+    var request = WriteRequest(proto: write)
+    request.events = true
+    _ = try store.validate(request, now: store.now)
+    return Prepared(message: message, write: write, digest: try digest(message))
+  }
+
   /// Applies one batch with `write` (given the stamp its key fixed, or nil without a key) and makes
   /// its answer. A key already applied with the same content writes nothing and answers `duplicate`
-  /// with the first application's counts; a failed write leaves the key's stamp for the retry. A
-  /// batch with a key is validated first: a batch the store refuses never claims its key (so the
-  /// corrected batch can be sent with the same key).
+  /// with the first application's counts; a failed write leaves the key's stamp for the retry.
   static func apply(
     _ message: Strata_V1_PushEventsRequest, store: FeatureStore,
     write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
   ) async throws -> Strata_V1_PushEventsResponse {
+    try await apply(try prepare(message, store: store), store: store, write: write)
+  }
+
+  /// `apply` of a batch `prepare` checked.
+  static func apply(
+    _ batch: Prepared, store: FeatureStore, write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
+  ) async throws -> Strata_V1_PushEventsResponse {
     var answer = Strata_V1_PushEventsResponse()
-    answer.idempotencyKey = message.idempotencyKey
-    guard !message.idempotencyKey.isEmpty else {
+    answer.idempotencyKey = batch.message.idempotencyKey
+    guard let digest = batch.digest else {
       (answer.eventsWritten, answer.lateEvents) = try await write(nil)
       return answer
     }
-    let key = message.idempotencyKey
-    var request = WriteRequest(proto: writeRequest(message))
-    request.events = true
-    _ = try store.validate(request, now: store.now)
-    switch try await store.claimIdempotencyKey(key, digest: try digest(message), count: message.events.count) {
+    let key = batch.message.idempotencyKey
+    switch try await store.claimIdempotencyKey(key, digest: digest, count: batch.message.events.count) {
     case .applied(_, let written, let late):
       answer.eventsWritten = written
       answer.lateEvents = late

@@ -167,26 +167,47 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     }
   }
 
-  /// Each batch validated whole and written atomically, then answered; see the RPC's documentation.
+  /// Each batch validated whole and written atomically, then answered in order; see the RPC's
+  /// documentation. Pipelined: while the writer stores batch N, batch N + 1 is received and checked
+  /// (`EventPush.prepare`), so the writer does not wait for it; batches are still stored one after
+  /// the other, in the order sent. A batch that fails its checks is refused after every batch
+  /// before it was stored and answered.
   public func pushEvents(
     request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
     context: ServerContext
   ) async throws {
     var batches = 0
     var events: UInt64 = 0
-    do {
-      for try await message in request {
+    var received = 0
+    var messages = request.makeAsyncIterator()
+    let store = self.store
+    /// The next message, checked; nil once the call's messages ended.
+    func receive() async -> Result<EventPush.Prepared, any Error>? {
+      do {
+        guard let message = try await messages.next() else { return nil }
+        received += 1
         let write = EventPush.writeRequest(message)
-        try sizeLimit.check(write, estimate: Self.estimate(write), what: "event batch \(batches + 1)")
+        try sizeLimit.check(write, estimate: Self.estimate(write), what: "event batch \(received)")
         try Self.checkConsistency(write)
-        let answer = try await EventPush.apply(message, store: store) { stamp in
+        return .success(try EventPush.prepare(message, store: store))
+      } catch {
+        return .failure(error)
+      }
+    }
+    do {
+      var next = await receive()
+      while let current = next {
+        let batch = try current.get()
+        async let stored = EventPush.apply(batch, store: store) { stamp in
           let outcome = try await store.write(stamp: stamp) {
-            var request = WriteRequest(proto: write)
+            var request = WriteRequest(proto: batch.write)
             request.events = true
             return request
           }
           return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))
         }
+        next = await receive()
+        let answer = try await stored
         try await response.write(answer)
         batches += 1
         events += answer.eventsWritten

@@ -219,12 +219,14 @@ public final class LocalShard: Sendable {
       var tilePuts: [(key: [UInt8], value: [UInt8])] = []
       if isStream {
         // A stream's new events go into their tiles, in this same batch.
-        var events: [(entityID: String, row: StoredRow)] = []
+        var events: [StreamTiles.NewEvent] = []
         events.reserveCapacity(added)
         for r in rows.indices where fresh?[r] ?? true {
           var row = rowSlots[r].row
           row.values = rows[r].values
-          events.append((rows[r].entityID, row))
+          // The online row is the entity's latest stored event (retention and removals delete it
+          // with the entity's last event), so no stored event, and no tile, lies after it.
+          events.append((rows[r].entityID, row, previous[rowSlots[r].slot]?.eventTime))
         }
         tilePuts = try StreamTiles.add(events, stream: group, engine: engine, cache: state.tiles, into: &batch)
       }

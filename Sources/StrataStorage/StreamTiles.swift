@@ -90,31 +90,49 @@ public enum StreamTiles {
 
   /// The stored bytes of recently written tiles, kept by the writer (under its lock) so that the next
   /// events of a busy entity, which land in the same tiles, do not read them back from the engine.
-  /// Holds only what a committed write stored (`store` after the engine write succeeded); cleared
-  /// whole when it passes `capacity` entries and by every deletion of stored rows.
+  /// Holds only what a committed write stored (`store` after the engine write succeeded). Two
+  /// generations of at most `capacity` entries each: when the current one fills up it becomes the
+  /// previous one (the one before is dropped), so the tiles written last stay cached across the
+  /// turn. Cleared whole by every deletion of stored rows.
   struct Cache: Sendable {
     static let capacity = 100_000
-    private var entries: [[UInt8]: [UInt8]] = [:]
+    private var current: [[UInt8]: [UInt8]] = [:]
+    private var previous: [[UInt8]: [UInt8]] = [:]
 
-    func value(_ key: [UInt8]) -> [UInt8]? { entries[key] }
+    func value(_ key: [UInt8]) -> [UInt8]? { current[key] ?? previous[key] }
 
     mutating func store(_ puts: [(key: [UInt8], value: [UInt8])]) {
-      if entries.count + puts.count > Self.capacity { entries.removeAll(keepingCapacity: true) }
-      for (key, value) in puts { entries[key] = value }
+      if current.count + puts.count > Self.capacity {
+        previous = current
+        current = [:]
+        current.reserveCapacity(Self.capacity)
+      }
+      for (key, value) in puts { current[key] = value }
     }
 
-    mutating func clear() { entries.removeAll() }
+    mutating func clear() {
+      current.removeAll()
+      previous.removeAll()
+    }
   }
+
+  /// One event to add to its tiles: its entity, the row, and the event time of the entity's latest
+  /// event stored before this batch (nil: the entity has none). A tile that starts after that time
+  /// holds no stored event, so it is not stored (tiles exist only where stored events are) and is not
+  /// read: in a stream that arrives in event-time order most events open new tiles, and skipping
+  /// those reads is most of what a push costs less.
+  typealias NewEvent = (entityID: String, row: StoredRow, storedUntil: Timestamp?)
 
   /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles and
   /// puts the results into `batch`; returns those puts, for the cache once the batch is stored.
   ///
   /// Width by width, coarsest first: each tile an event falls in is read (from `cache`, else one
-  /// multiGet per width), merged with its new events and put. Under a tile that already held
+  /// multiGet per width, except a tile after its entity's latest stored event, which cannot be
+  /// stored), merged with its new events and put. Under a tile that already held
   /// `tiling.finerTilesFrom` events the same is done one width finer; a tile that reaches that count
   /// now gets its finer tiles made whole from its stored events (one range scan) and the new ones.
   static func add(
-    _ events: [(entityID: String, row: StoredRow)], stream: FeatureGroup, engine: any StorageEngine, cache: Cache,
+    _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, cache: Cache,
     into batch: inout WriteBatch
   ) throws -> [(key: [UInt8], value: [UInt8])] {
     guard !events.isEmpty else { return [] }
@@ -126,12 +144,14 @@ public enum StreamTiles {
     var work = TileWork.group(events, stream: stream, level: 0)
     var level = 0
     while !work.isEmpty {
-      var stored = work.map { cache.value($0.key) }
-      let missing = stored.indices.filter { stored[$0] == nil }
+      let width = widths[level]
+      let mayBeStored = work.map { $0.mayBeStored(width: width) }
+      var stored: [[UInt8]?] = work.indices.map { mayBeStored[$0] ? cache.value(work[$0].key) : nil }
+      let missing = work.indices.filter { mayBeStored[$0] && stored[$0] == nil }
       if !missing.isEmpty {
         for (k, value) in zip(missing, try engine.multiGet(missing.map { work[$0].key }, in: .tiles)) { stored[k] = value }
       }
-      var finer: [(entityID: String, row: StoredRow)] = []
+      var finer: [NewEvent] = []
       for (k, tile) in work.enumerated() {
         var partials = try stored[k].map { try decode($0, fieldTypes: types) } ?? types.map { AggregatePartial(fieldType: $0) }
         let before = partials.first?.eventCount ?? 0
@@ -140,13 +160,13 @@ public enum StreamTiles {
         let after = before + Int64(tile.rows.count)
         guard level + 1 < widths.count, after >= finerFrom else { continue }
         if before >= finerFrom {
-          finer += tile.rows.map { (tile.entityID, $0) }
+          finer += tile.rows.map { (tile.entityID, $0, tile.storedUntil) }
         } else {
           if history == nil { history = try engine.makeCursor(in: .history) }
-          let start = tile.index * widths[level]
+          let start = tile.index * width
           let old = try LocalShard.events(
             entityID: tile.entityID, stream: stream,
-            eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + widths[level] - 1), cursor: history!)
+            eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + width - 1), cursor: history!)
           puts += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
         }
       }
@@ -164,7 +184,7 @@ public enum StreamTiles {
     _ rows: [StoredRow], entityID: String, stream: FeatureGroup, level: Int, types: [AggregateFieldType]
   ) -> [(key: [UInt8], value: [UInt8])] {
     var out: [(key: [UInt8], value: [UInt8])] = []
-    for tile in TileWork.group(rows.map { (entityID, $0) }, stream: stream, level: level) {
+    for tile in TileWork.group(rows.map { (entityID, $0, nil) }, stream: stream, level: level) {
       var partials = types.map { AggregatePartial(fieldType: $0) }
       add(tile.rows, to: &partials)
       out.append((tile.key, encode(partials)))
@@ -189,20 +209,29 @@ public enum StreamTiles {
     var index: Int64
     var key: [UInt8]
     var rows: [StoredRow]
+    /// The entity's latest stored event time before this batch (`NewEvent.storedUntil`).
+    var storedUntil: Timestamp?
+
+    /// Whether this tile (of `width`) can be stored: it starts at or before the entity's latest
+    /// stored event.
+    func mayBeStored(width: Int64) -> Bool {
+      guard let storedUntil else { return false }
+      return index * width <= storedUntil.microseconds
+    }
 
     /// `events` grouped by their tile of width `level`, in first-seen order.
-    static func group(_ events: [(entityID: String, row: StoredRow)], stream: FeatureGroup, level: Int) -> [TileWork] {
+    static func group(_ events: [NewEvent], stream: FeatureGroup, level: Int) -> [TileWork] {
       let width = tiling.widths[level]
       var slot: [[UInt8]: Int] = [:]
       var out: [TileWork] = []
-      for (entity, row) in events {
+      for (entity, row, storedUntil) in events {
         let index = AggregationState.tileIndex(of: row.eventTime, width: width)
         let key = KeyCodec.tileKey(entityID: entity, stream: stream.storageID, level: UInt8(level), index: index)
         if let k = slot[key] {
           out[k].rows.append(row)
         } else {
           slot[key] = out.count
-          out.append(TileWork(entityID: entity, index: index, key: key, rows: [row]))
+          out.append(TileWork(entityID: entity, index: index, key: key, rows: [row], storedUntil: storedUntil))
         }
       }
       return out

@@ -198,6 +198,28 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("in-order batches whose latest stored event sits exactly on a tile's first instant, at every width, add to that tile (a write reads every tile that can be stored)", arguments: EngineKind.allCases)
+  func tilesAtTheirFirstInstant(kind: EngineKind) async throws {
+    try await withStreamStore(kind) { store, clock in
+      let stream = try store.catalog.group(named: "purchases")
+      let day: Int64 = 86_400_000_000
+      // A day boundary after `base`, then one batch per event: 20 events (past `finerTilesFrom`, so
+      // the finer widths are kept) each exactly at the start of a tile of some width, then events
+      // later in the same tiles.
+      let start = (base.microseconds / day + 1) * day
+      let offsets: [Int64] = (0..<20).map { Int64($0) * 60_000_000 } + [600_000_000, 3_600_000_000, 21_600_000_000]
+      var times = offsets.map { start + $0 }
+      times += times.map { $0 + 1 }
+      clock.set(Timestamp(microseconds: start + day - 1))
+      for t in times.sorted() {
+        _ = try await store.write(WriteRequest(
+          group: "purchases", features: ["amount", "n", "tag"],
+          rows: [WriteRequest.Row(entityID: "e", eventTime: Timestamp(microseconds: t), values: [.float(1), .int(1), nil])], events: true))
+        try expectTilesMatchHistory(store, stream: stream, entities: ["e"], "after the event at \(t - start) µs")
+      }
+    }
+  }
+
   @Test("retention deletes the events before a 1-day boundary, their tiles and emptied online rows; what stays is exactly the newer events", arguments: EngineKind.allCases)
   func retention(kind: EngineKind) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.retention.\(kind)")
