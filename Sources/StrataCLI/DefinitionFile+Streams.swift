@@ -54,7 +54,8 @@ extension DefinitionFile {
       refreshIntervalSeconds: common.refreshIntervalSeconds,
       features: fields,
       source: .events,
-      retentionSeconds: try file.optionalDuration(keys, "retention", in: label)
+      retentionSeconds: try file.optionalDuration(keys, "retention", in: label),
+      lineage: try parseLineage(keys, label: label, file: file)
     )
     try validate(spec, file: file)
     return spec

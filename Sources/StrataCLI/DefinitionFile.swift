@@ -41,6 +41,11 @@ internal import Yams
 ///         window: 5m               # required: a duration from 1m to 90d
 ///         default: 0               # returned when the window holds no value
 ///         description: "Spend in the last 5 minutes"
+///     lineage:                     # any stream or group: where its values come from (all optional)
+///       source: "warehouse.orders" # a URI or table name
+///       transformation: "sum(amount) over sliding windows"  # SQL, or a code reference with its commit
+///       upstream: [purchases]      # groups and streams it is derived from: NAME or NAME@VERSION
+///       pipeline: checkout_events  # the pipeline expected to write it
 /// ```
 ///
 /// An aggregate's type is derived, not written: INT for `count`, FLOAT for `avg`, the field's type for
@@ -58,10 +63,10 @@ internal import Yams
 /// the stream or group, the field or feature, and the key.
 public enum DefinitionFile {
   static let topLevelKeys = ["groups", "streams"]
-  static let groupKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream"]
+  static let groupKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream", "lineage"]
   static let featureKeys = ["name", "dtype", "default", "description"]
   static let aggregateKeys = ["name", "field", "function", "window", "default", "description"]
-  static let streamKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "retention", "fields"]
+  static let streamKeys = ["name", "entity_type", "description", "owner", "refresh_interval", "retention", "fields", "lineage"]
   static let fieldKeys = ["name", "dtype", "description"]
   /// The keys that make a feature an aggregate.
   static let aggregationKeys = ["field", "function", "window"]
@@ -273,7 +278,8 @@ public enum DefinitionFile {
       refreshIntervalSeconds: common.refreshIntervalSeconds,
       maxAgeSeconds: maxAge,
       features: features,
-      source: stream.map { .aggregates(stream: $0, streamVersion: 0) } ?? .rows
+      source: stream.map { .aggregates(stream: $0, streamVersion: 0) } ?? .rows,
+      lineage: try parseLineage(keys, label: label, file: file)
     )
     try validate(spec, file: file)
     return spec

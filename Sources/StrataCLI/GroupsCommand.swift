@@ -56,6 +56,7 @@ struct DescribeCommand: AsyncParsableCommand {
       print("max age:      \(DurationText.format(g.spec.maxAgeSeconds))")
     }
     print("created at:   \(g.createdAt)")
+    for line in GroupKindText.lineageLines(g.spec.lineage) { print(line) }
     print("versions:     " + response.versions.map { "\($0.version) (\(GroupStatus(proto: $0.status)?.rawValue ?? "?"))" }.joined(separator: ", "))
     print("")
     print(Table.render(GroupKindText.featureRows(g.spec)))
@@ -71,6 +72,22 @@ enum GroupKindText {
     case .events: "stream"
     case .aggregates(let stream, let version): version == 0 ? "aggregates of \(stream)" : "aggregates of \(stream)@\(version)"
     }
+  }
+
+  /// The lineage a definition declares, one line per field set (none when it declares none); a
+  /// multi-line transformation is indented under its label (without its trailing blank lines).
+  static func lineageLines(_ lineage: Lineage) -> [String] {
+    var out: [String] = []
+    if !lineage.source.isEmpty { out.append("source:       \(lineage.source)") }
+    if !lineage.upstream.isEmpty { out.append("upstream:     \(lineage.upstream.joined(separator: ", "))") }
+    if !lineage.pipeline.isEmpty { out.append("pipeline:     \(lineage.pipeline)") }
+    if !lineage.transformation.isEmpty {
+      var lines = lineage.transformation.split(separator: "\n", omittingEmptySubsequences: false)
+      while lines.count > 1, lines.last!.allSatisfy(\.isWhitespace) { lines.removeLast() }
+      out.append("transform:    \(lines[0])")
+      out += lines.dropFirst().map { "              \($0)" }
+    }
+    return out
   }
 
   /// The feature table with its header: name, type, default, description; a stream's fields have no

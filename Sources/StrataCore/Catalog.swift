@@ -90,6 +90,20 @@ public struct Catalog: Sendable, Equatable {
         results[i] = ApplyResult(group: first, outcome: .created)
       }
     }
+    // Upstream groups named by a lineage exist now (registered before or in this apply).
+    for spec in specs {
+      for text in spec.lineage.upstream {
+        guard let reference = Lineage.Reference(text) else { continue }  // validate() refused it
+        guard let versions = copy.groups[reference.name] else {
+          throw .notFound(
+            "group '\(spec.name)': lineage upstream '\(text)' is not a registered group or stream; apply it first or in the same call")
+        }
+        if let v = reference.version, !versions.contains(where: { $0.version == v }) {
+          throw .notFound(
+            "group '\(spec.name)': lineage upstream '\(text)': \(reference.name) has versions 1 to \(versions.last!.version); name one of them or drop the version")
+        }
+      }
+    }
     self = copy
     return (results.map { $0! }, registered)
   }

@@ -50,6 +50,9 @@ public struct FeatureGroupSpec: Hashable, Sendable {
   /// The longest retention accepted: 100 years (36,500 days). Longer ones would overflow timestamp
   /// arithmetic; a stream that keeps events forever omits its retention.
   public static let maxRetentionSeconds: Int64 = 36_500 * 86_400
+  /// Where the values come from (source, transformation, upstream groups, pipeline); empty when not
+  /// declared.
+  public var lineage: Lineage
 
   public init(
     name: String,
@@ -60,7 +63,8 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     maxAgeSeconds: Int64? = nil,
     features: [FeatureSpec],
     source: GroupSource = .rows,
-    retentionSeconds: Int64? = nil
+    retentionSeconds: Int64? = nil,
+    lineage: Lineage = Lineage()
   ) {
     self.name = name
     self.entityType = entityType
@@ -71,6 +75,7 @@ public struct FeatureGroupSpec: Hashable, Sendable {
     self.features = features
     self.source = source
     self.retentionSeconds = retentionSeconds
+    self.lineage = lineage
   }
 
   public static let maxFeatures = 4_096
@@ -109,6 +114,7 @@ public struct FeatureGroupSpec: Hashable, Sendable {
           "stream '\(name)': retention must be at most 100 years (\(Self.maxRetentionSeconds) seconds), got \(r) seconds; omit 'retention' to keep events forever")
       }
     }
+    try lineage.validate(group: name)
     if let m = maxAgeSeconds, m <= 0 {
       throw .invalidArgument("group '\(name)': max age must be positive (omit it for no expiry), got \(m) seconds")
     }

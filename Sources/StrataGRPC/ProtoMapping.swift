@@ -141,7 +141,10 @@ extension FeatureGroupSpec {
       refreshIntervalSeconds: proto.refreshIntervalSeconds == 0 ? nil : proto.refreshIntervalSeconds,
       maxAgeSeconds: proto.maxAgeSeconds == 0 ? nil : proto.maxAgeSeconds,
       features: features, source: source,
-      retentionSeconds: proto.retentionSeconds == 0 ? nil : proto.retentionSeconds)
+      retentionSeconds: proto.retentionSeconds == 0 ? nil : proto.retentionSeconds,
+      lineage: Lineage(
+        source: proto.lineage.source, transformation: proto.lineage.transformation, upstream: proto.lineage.upstream,
+        pipeline: proto.lineage.pipeline))
   }
 
   public var proto: Strata_V1_FeatureGroupSpec {
@@ -153,6 +156,14 @@ extension FeatureGroupSpec {
       p.refreshIntervalSeconds = refreshIntervalSeconds ?? 0
       p.maxAgeSeconds = maxAgeSeconds ?? 0
       p.retentionSeconds = retentionSeconds ?? 0
+      if !lineage.isEmpty {
+        p.lineage = .with {
+          $0.source = lineage.source
+          $0.transformation = lineage.transformation
+          $0.upstream = lineage.upstream
+          $0.pipeline = lineage.pipeline
+        }
+      }
       p.features = features.map { f in
         Strata_V1_FeatureSpec.with { fp in
           fp.name = f.name

@@ -495,38 +495,84 @@ public nonisolated struct Strata_V1_FeatureGroupSpec: Sendable {
   /// 6-hour tiles); 0 = kept forever. At least the largest window of every aggregate group over it.
   public var retentionSeconds: Int64 = 0
 
+  /// Where the values come from (all optional; part of the definition: a change is a new version).
+  public var lineage: Strata_V1_Lineage {
+    get {_lineage ?? Strata_V1_Lineage()}
+    set {_lineage = newValue}
+  }
+  /// Returns true if `lineage` has been explicitly set.
+  public var hasLineage: Bool {self._lineage != nil}
+  /// Clears the value of `lineage`. Subsequent reads from it will return its default value.
+  public mutating func clearLineage() {self._lineage = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lineage: Strata_V1_Lineage? = nil
+}
+
+/// Where a group's or stream's values come from. Shown by `strata describe`; every field optional.
+public nonisolated struct Strata_V1_Lineage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A URI or table name the values are read from, e.g. "s3://lake/orders/" or "warehouse.orders";
+  /// at most 2,048 bytes.
+  public var source: String = String()
+
+  /// How they are computed: text such as SQL, or a code reference with its commit; at most 65,536 bytes.
+  public var transformation: String = String()
+
+  /// The groups and streams they are derived from: NAME (its latest version) or NAME@VERSION; each
+  /// registered (or applied in the same call), at most 64, no repeats, not the group itself.
+  public var upstream: [String] = []
+
+  /// The pipeline expected to write the group (a name, at most 256 bytes).
+  public var pipeline: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
 /// One registered version of a feature group.
-public nonisolated struct Strata_V1_FeatureGroup: Sendable {
+public nonisolated struct Strata_V1_FeatureGroup: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var spec: Strata_V1_FeatureGroupSpec {
-    get {_spec ?? Strata_V1_FeatureGroupSpec()}
-    set {_spec = newValue}
+    get {_storage._spec ?? Strata_V1_FeatureGroupSpec()}
+    set {_uniqueStorage()._spec = newValue}
   }
   /// Returns true if `spec` has been explicitly set.
-  public var hasSpec: Bool {self._spec != nil}
+  public var hasSpec: Bool {_storage._spec != nil}
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
-  public mutating func clearSpec() {self._spec = nil}
+  public mutating func clearSpec() {_uniqueStorage()._spec = nil}
 
   /// 1, 2, 3, ... in order of registration.
-  public var version: UInt32 = 0
+  public var version: UInt32 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
 
-  public var status: Strata_V1_GroupStatus = .unspecified
+  public var status: Strata_V1_GroupStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
 
-  public var createdAtMicros: Int64 = 0
+  public var createdAtMicros: Int64 {
+    get {_storage._createdAtMicros}
+    set {_uniqueStorage()._createdAtMicros = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _spec: Strata_V1_FeatureGroupSpec? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// A resolved feature reference: which group version and feature a requested column reads.
@@ -825,7 +871,7 @@ nonisolated extension Strata_V1_Aggregation: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureGroupSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}entity_type\0\u{1}description\0\u{1}owner\0\u{3}refresh_interval_seconds\0\u{3}max_age_seconds\0\u{1}features\0\u{1}kind\0\u{1}stream\0\u{3}stream_version\0\u{3}retention_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}entity_type\0\u{1}description\0\u{1}owner\0\u{3}refresh_interval_seconds\0\u{3}max_age_seconds\0\u{1}features\0\u{1}kind\0\u{1}stream\0\u{3}stream_version\0\u{3}retention_seconds\0\u{1}lineage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -844,12 +890,17 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
       case 9: try { try decoder.decodeSingularStringField(value: &self.stream) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.streamVersion) }()
       case 11: try { try decoder.decodeSingularInt64Field(value: &self.retentionSeconds) }()
+      case 12: try { try decoder.decodeSingularMessageField(value: &self._lineage) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
@@ -883,6 +934,9 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
     if self.retentionSeconds != 0 {
       try visitor.visitSingularInt64Field(value: self.retentionSeconds, fieldNumber: 11)
     }
+    try { if let v = self._lineage {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -898,6 +952,52 @@ nonisolated extension Strata_V1_FeatureGroupSpec: SwiftProtobuf.Message, SwiftPr
     if lhs.stream != rhs.stream {return false}
     if lhs.streamVersion != rhs.streamVersion {return false}
     if lhs.retentionSeconds != rhs.retentionSeconds {return false}
+    if lhs._lineage != rhs._lineage {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_Lineage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Lineage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}source\0\u{1}transformation\0\u{1}upstream\0\u{1}pipeline\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.transformation) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.upstream) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.pipeline) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 1)
+    }
+    if !self.transformation.isEmpty {
+      try visitor.visitSingularStringField(value: self.transformation, fieldNumber: 2)
+    }
+    if !self.upstream.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.upstream, fieldNumber: 3)
+    }
+    if !self.pipeline.isEmpty {
+      try visitor.visitSingularStringField(value: self.pipeline, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_Lineage, rhs: Strata_V1_Lineage) -> Bool {
+    if lhs.source != rhs.source {return false}
+    if lhs.transformation != rhs.transformation {return false}
+    if lhs.upstream != rhs.upstream {return false}
+    if lhs.pipeline != rhs.pipeline {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -907,46 +1007,88 @@ nonisolated extension Strata_V1_FeatureGroup: SwiftProtobuf.Message, SwiftProtob
   public static let protoMessageName: String = _protobuf_package + ".FeatureGroup"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spec\0\u{1}version\0\u{1}status\0\u{3}created_at_micros\0")
 
+  fileprivate class _StorageClass {
+    var _spec: Strata_V1_FeatureGroupSpec? = nil
+    var _version: UInt32 = 0
+    var _status: Strata_V1_GroupStatus = .unspecified
+    var _createdAtMicros: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _spec = source._spec
+      _version = source._version
+      _status = source._status
+      _createdAtMicros = source._createdAtMicros
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 4: try { try decoder.decodeSingularInt64Field(value: &self.createdAtMicros) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._spec) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._version) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAtMicros) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._spec {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.version != 0 {
-      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
-    }
-    if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 3)
-    }
-    if self.createdAtMicros != 0 {
-      try visitor.visitSingularInt64Field(value: self.createdAtMicros, fieldNumber: 4)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._spec {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._version != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._version, fieldNumber: 2)
+      }
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 3)
+      }
+      if _storage._createdAtMicros != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._createdAtMicros, fieldNumber: 4)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_FeatureGroup, rhs: Strata_V1_FeatureGroup) -> Bool {
-    if lhs._spec != rhs._spec {return false}
-    if lhs.version != rhs.version {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.createdAtMicros != rhs.createdAtMicros {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._spec != rhs_storage._spec {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._createdAtMicros != rhs_storage._createdAtMicros {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

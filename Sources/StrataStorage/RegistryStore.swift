@@ -158,6 +158,15 @@ private struct StoredGroup: Codable {
   var stream: String?
   var streamVersion: Int?
   var retentionSeconds: Int64?
+  /// nil (older entries, and definitions that declare none) = no lineage.
+  var lineage: StoredLineage?
+
+  struct StoredLineage: Codable {
+    var source: String
+    var transformation: String
+    var upstream: [String]
+    var pipeline: String
+  }
 
   struct StoredFeature: Codable {
     var name: String
@@ -207,6 +216,8 @@ private struct StoredGroup: Codable {
         })
     }
     retentionSeconds = g.spec.retentionSeconds
+    let l = g.spec.lineage
+    lineage = l.isEmpty ? nil : StoredLineage(source: l.source, transformation: l.transformation, upstream: l.upstream, pipeline: l.pipeline)
     switch g.spec.source {
     case .rows: source = nil
     case .events: source = "events"
@@ -255,7 +266,8 @@ private struct StoredGroup: Codable {
     let spec = FeatureGroupSpec(
       name: name, entityType: entityType, description: description, owner: owner,
       refreshIntervalSeconds: refreshIntervalSeconds, maxAgeSeconds: maxAgeSeconds, features: features,
-      source: groupSource, retentionSeconds: retentionSeconds)
+      source: groupSource, retentionSeconds: retentionSeconds,
+      lineage: lineage.map { Lineage(source: $0.source, transformation: $0.transformation, upstream: $0.upstream, pipeline: $0.pipeline) } ?? Lineage())
     return FeatureGroup(
       spec: spec, version: version, status: status, createdAt: Timestamp(microseconds: createdAtMicros), storageID: storageID)
   }

@@ -834,7 +834,7 @@ struct StreamDefinitionTests {
   func streamKeys() {
     let unknown = message("streams:\n  - name: s\n    max_age: 1d\n    fields: [{name: a, dtype: INT}]\n")
     #expect(unknown.hasPrefix("features.yaml: stream 's': unknown key 'max_age'"))
-    #expect(unknown.hasSuffix("Allowed keys: name, entity_type, description, owner, refresh_interval, retention, fields"))
+    #expect(unknown.hasSuffix("Allowed keys: name, entity_type, description, owner, refresh_interval, retention, fields, lineage"))
     let features = message("streams:\n  - name: s\n    features: [{name: a, dtype: INT}]\n")
     #expect(
       features == "features.yaml: stream 's': unknown key 'features': a stream lists its 'fields' (the values each event carries); aggregates over them are the features of a group with 'stream: s'")
@@ -865,5 +865,42 @@ struct StreamDefinitionTests {
     let both = message(purchasesStream + "\ngroups:\n  - name: purchases\n    features: [{name: f, dtype: INT}]\n")
     #expect(
       both == "features.yaml: 'purchases' is defined both as a stream (streams #1) and as a group (groups #1); streams and groups share one namespace, so rename one")
+  }
+  @Test("a stream's and a group's 'lineage' mapping is read whole; unknown keys, a non-list upstream and bad values are rejected")
+  func lineage() throws {
+    let yaml = """
+      streams:
+        - name: purchases
+          fields: [{name: amount, dtype: FLOAT}]
+          lineage:
+            source: "kafka://orders"
+            pipeline: checkout
+      groups:
+        - name: user_stats
+          features: [{name: n, dtype: INT}]
+          lineage:
+            source: warehouse.orders
+            transformation: |
+              SELECT user_id, count(*)
+              FROM orders GROUP BY 1
+            upstream: [purchases, purchases@1]
+            pipeline: nightly
+      """
+    let specs = try DefinitionFile.parse(yaml: yaml, fileName: "features.yaml")
+    #expect(specs.first { $0.name == "purchases" }?.lineage == Lineage(source: "kafka://orders", pipeline: "checkout"))
+    #expect(
+      specs.first { $0.name == "user_stats" }?.lineage
+        == Lineage(
+          source: "warehouse.orders", transformation: "SELECT user_id, count(*)\nFROM orders GROUP BY 1\n",
+          upstream: ["purchases", "purchases@1"], pipeline: "nightly"))
+    #expect(try DefinitionFile.parse(yaml: oneFeature(dtype: "INT"), fileName: "f.yaml")[0].lineage.isEmpty)
+
+    let group = "groups:\n  - name: g\n    features: [{name: f, dtype: INT}]\n    lineage: "
+    #expect(message(group + "{sorce: x}\n").hasPrefix("features.yaml: group 'g': lineage: unknown key 'sorce'; did you mean 'source'?"))
+    #expect(
+      message(group + "{upstream: purchases}\n")
+        == "features.yaml: group 'g': lineage: 'upstream' must be a list of group or stream names (NAME or NAME@VERSION), found the value 'purchases'")
+    #expect(message(group + "{upstream: [g]}\n") == "features.yaml: group 'g': lineage upstream 'g' is the group itself; list the groups and streams it is derived from")
+    #expect(message(group + "x\n").hasPrefix("features.yaml: group 'g': lineage: expected a mapping"))
   }
 }

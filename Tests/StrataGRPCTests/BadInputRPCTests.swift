@@ -431,6 +431,21 @@ struct BadInputRPCTests {
     }
   }
 
+  @Test("an apply whose lineage names an unknown upstream group is NOT_FOUND, a malformed one INVALID_ARGUMENT; nothing is applied")
+  func applyBadLineage() async throws {
+    try await Self.withSeeded { s in
+      var derived = groupSpec("derived", [featureSpec("x", .int)])
+      derived.lineage = .with { $0.upstream = ["user_stats", "orders"] }
+      try await s.expectRejected(.notFound, mentioning: ["'derived'", "upstream 'orders'", "not a registered group or stream"]) {
+        try await s.apply([groupSpec("fine_group", [featureSpec("x", .int)]), derived])
+      }
+      derived.lineage = .with { $0.upstream = ["user_stats@0"] }
+      try await s.expectRejected(.invalidArgument, mentioning: ["'derived'", "upstream 'user_stats@0'", "NAME@VERSION"]) {
+        try await s.apply([derived])
+      }
+    }
+  }
+
   @Test("an apply with a duplicate feature is INVALID_ARGUMENT and applies none of the request's groups")
   func applyDuplicateFeature() async throws {
     try await Self.withSeeded { s in

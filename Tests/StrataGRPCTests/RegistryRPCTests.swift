@@ -25,6 +25,28 @@ struct RegistryRPCTests {
     }
   }
 
+  @Test("a definition's lineage round-trips through apply, get and list; changing it is NEW_VERSION")
+  func lineageRoundTrips() async throws {
+    try await withStrata { s in
+      _ = try await s.apply(userStatsSpec())
+      var derived = userStatsSpec()
+      derived.name = "derived"
+      derived.lineage = .with {
+        $0.source = "warehouse.orders"
+        $0.transformation = "SELECT user_id, count(*)\nFROM orders GROUP BY 1"
+        $0.upstream = ["user_stats", "user_stats@1"]
+        $0.pipeline = "nightly_stats"
+      }
+      #expect(try await s.apply(derived).outcome == .created)
+      #expect(try await s.getGroup("derived").group.spec == derived)
+      #expect(try await s.listGroups().first { $0.spec.name == "derived" }?.spec.lineage == derived.lineage)
+      #expect(try await s.apply(derived).outcome == .unchanged)
+      derived.lineage.pipeline = "hourly_stats"
+      let changed = try await s.apply(derived)
+      #expect(changed.outcome == .newVersion && changed.version == 2)
+    }
+  }
+
   @Test("re-applying an identical spec is UNCHANGED and registers nothing")
   func identicalReapplyIsUnchanged() async throws {
     try await withStrata { s in

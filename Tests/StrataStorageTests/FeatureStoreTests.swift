@@ -299,7 +299,9 @@ struct FeatureStoreTests {
         FeatureSpec(name: "s_empty", dtype: .string, defaultValue: .string("")),
         FeatureSpec(name: "e", dtype: .embedding(dimension: 3), defaultValue: .embedding([0.1, -0.0, .greatestFiniteMagnitude])),
         FeatureSpec(name: "plain", dtype: .embedding(dimension: 2)),
-      ])
+      ],
+      lineage: Lineage(
+        source: "s3://lake/défauts/", transformation: "SELECT 1\n-- \"q\" 🙂", upstream: ["user_stats", "profile@1"], pipeline: "nightly"))
     try await withStoreDirectory { path in
       let memory = InMemoryEngine()
       let clock = ManualClock(at(1_000))

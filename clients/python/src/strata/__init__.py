@@ -13,8 +13,8 @@ from .cache import CacheStats, GroupTTL, OnlineCache, Tier, freshness_tier
 from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeLimits, NodeStatus, PushResult,
                      WriteResult)
 from .definitions import (FLOAT, INT, STRING, Aggregate, AggregateFunction, AggregateGroup, DType, Embedding,
-                          EntityType, Feature, FeatureGroup, Field, GroupKind, GroupStatus, RegisteredGroup, Stream,
-                          load_definitions, parse_definitions)
+                          EntityType, Feature, FeatureGroup, Field, GroupKind, GroupStatus, Lineage, RegisteredGroup,
+                          Stream, load_definitions, parse_definitions)
 from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
                      NotFound, ResourceExhausted, StrataError, Unavailable, Unimplemented)
 from .results import ExportSummary, OnlineResponse, RetrievalJob
@@ -30,7 +30,7 @@ __all__ = [
     "Client", "OnlineCache", "CacheStats", "GroupTTL", "Tier", "freshness_tier", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
     "GroupStatus", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
-    "AggregateFunction", "GroupKind",
+    "AggregateFunction", "GroupKind", "Lineage",
     "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",
     "StrataError", "InvalidArgument", "NotFound", "AlreadyExists", "FailedPrecondition", "ResourceExhausted",
     "Unavailable", "DeadlineExceeded", "Cancelled", "Unimplemented", "Internal",

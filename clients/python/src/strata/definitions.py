@@ -9,7 +9,7 @@ import enum
 import math
 import os
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -162,6 +162,161 @@ def _duration_seconds(value: Any, what: str, group: str) -> int | None:
     raise InvalidArgument(f"group '{group}': {what} must be seconds, a timedelta or a duration like '1d', got {value!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Lineage:
+    """Where a group's or stream's values come from (`Lineage` on the wire); every field is optional
+    (empty = not declared). The lineage is part of the definition: applying a group whose lineage
+    changed registers a new version. `bool(lineage)` is False when no field is set.
+
+    - `source`: a URI or table name the values are read from ("s3://lake/orders/", "warehouse.orders");
+      at most 2,048 bytes (UTF-8).
+    - `transformation`: how they are computed: SQL text, or a code reference with its commit; at most
+      65,536 bytes.
+    - `upstream`: the groups and streams they are derived from, each `NAME` (its latest version) or
+      `NAME@VERSION` (a version from 1); at most 64, no repeats, not the group itself. A list is
+      accepted and stored as a tuple. The node checks, when the group is applied, that each is
+      registered or applied in the same call.
+    - `pipeline`: the pipeline expected to write the group; at most 256 bytes.
+
+    None for any field means not set. Constructing a `Lineage` checks only the types; the limits are
+    checked by `validate` (called by `FeatureGroup.validate`, hence by `to_proto` and `Client.apply`),
+    with the node's messages.
+    """
+
+    source: str = ""
+    transformation: str = ""
+    upstream: tuple[str, ...] = ()
+    pipeline: str = ""
+
+    MAX_SOURCE_BYTES: ClassVar[int] = 2048
+    MAX_TRANSFORMATION_BYTES: ClassVar[int] = 65536
+    MAX_PIPELINE_BYTES: ClassVar[int] = 256
+    MAX_UPSTREAM: ClassVar[int] = 64
+    KEYS: ClassVar[tuple[str, ...]] = ("source", "transformation", "upstream", "pipeline")
+
+    def __post_init__(self):
+        for key in ("source", "transformation", "pipeline"):
+            value = getattr(self, key)
+            if value is None:
+                object.__setattr__(self, key, "")
+            elif not isinstance(value, str):
+                raise InvalidArgument(f"lineage {key} must be a string, got {type(value).__name__} {value!r}")
+        upstream = self.upstream
+        if upstream is None:
+            upstream = ()
+        elif isinstance(upstream, (str, bytes)):
+            raise InvalidArgument(
+                f"lineage upstream must be a list of group or stream names, got the single string {upstream!r}; "
+                f"write upstream=[{upstream!r}]")
+        else:
+            try:
+                upstream = tuple(upstream)
+            except TypeError:
+                raise InvalidArgument(f"lineage upstream must be a list of group or stream names, got "
+                                      f"{type(upstream).__name__}") from None
+        for i, entry in enumerate(upstream):
+            if not isinstance(entry, str):
+                raise InvalidArgument(f"lineage upstream #{i + 1} must be a string (NAME or NAME@VERSION), got "
+                                      f"{type(entry).__name__} {entry!r}")
+        object.__setattr__(self, "upstream", upstream)
+
+    def __bool__(self) -> bool:
+        return bool(self.source or self.transformation or self.upstream or self.pipeline)
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={getattr(self, k)!r}" for k in self.KEYS if getattr(self, k)]
+        return f"Lineage({', '.join(parts)})"
+
+    def validate(self, group: str) -> None:
+        """The node's checks (`Lineage.validate(group:)`) for the lineage of group `group`: the byte
+        limits, at most 64 upstream entries, each `NAME` or `NAME@VERSION`, not the group itself, none
+        listed twice. Raises InvalidArgument naming the group and the field (the node's message, followed
+        by what to change). Whether the upstream groups exist is for the node to check."""
+        for key, limit, hint in (
+                ("source", self.MAX_SOURCE_BYTES, "give the URI or table name the values are read from"),
+                ("transformation", self.MAX_TRANSFORMATION_BYTES,
+                 "for longer code, give a reference to it with its commit, e.g. repo/path/job.py@<commit>"),
+                ("pipeline", self.MAX_PIPELINE_BYTES, "give the pipeline's name")):
+            value = getattr(self, key)
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError as e:
+                raise InvalidArgument(f"group '{group}': lineage {key} is not valid Unicode text (character "
+                                      f"{e.start + 1} is a lone surrogate); it must encode as UTF-8") from None
+            if size > limit:
+                raise InvalidArgument(
+                    f"group '{group}': lineage {key} is {size} bytes; at most {limit} are allowed ({hint})")
+        if len(self.upstream) > self.MAX_UPSTREAM:
+            raise InvalidArgument(f"group '{group}': lineage lists {len(self.upstream)} upstream groups; at most "
+                                  f"{self.MAX_UPSTREAM} are allowed")
+        seen: set[str] = set()
+        for text in self.upstream:
+            reference = _upstream_reference(text)
+            if isinstance(reference, str):
+                raise InvalidArgument(f"group '{group}': lineage upstream '{text}' is not a group or stream reference: "
+                                      f"write NAME or NAME@VERSION (a version from 1); {reference}")
+            if reference[0] == group:
+                raise InvalidArgument(f"group '{group}': lineage upstream '{text}' is the group itself; list the "
+                                      "groups and streams it is derived from")
+            if text in seen:
+                raise InvalidArgument(f"group '{group}': lineage upstream '{text}' is listed twice; list each once")
+            seen.add(text)
+
+    def to_proto(self) -> pb.Lineage:
+        return pb.Lineage(source=self.source, transformation=self.transformation, upstream=list(self.upstream),
+                          pipeline=self.pipeline)
+
+    @staticmethod
+    def from_proto(lineage: pb.Lineage) -> "Lineage":
+        return Lineage(source=lineage.source, transformation=lineage.transformation, upstream=tuple(lineage.upstream),
+                       pipeline=lineage.pipeline)
+
+
+def _upstream_reference(text: str) -> tuple[str, int | None] | str:
+    """`NAME` or `NAME@VERSION` (a version from 1, written without sign or leading zeros, at most 2^63 - 1)
+    -> (name, version or None), the rules of the node's `Lineage.Reference`; when `text` is neither, the
+    reason (a text)."""
+    parts = text.split("@")
+    if len(parts) > 2:
+        return "it contains more than one '@'"
+    if not _valid_name(parts[0]):
+        if parts[0] == "":
+            return "the name before '@' is empty" if len(parts) == 2 else "it is empty"
+        return (f"the name '{parts[0]}' is invalid: use a lowercase letter followed by lowercase letters, digits or "
+                f"'_' (at most {MAX_NAME_LENGTH} characters)")
+    if len(parts) == 1:
+        return parts[0], None
+    digits = parts[1]
+    if not digits:
+        return "nothing follows '@'; write NAME@VERSION with a version from 1, or NAME alone"
+    if not re.fullmatch(r"[1-9][0-9]*", digits, re.ASCII):
+        return f"the version '{digits}' is not a whole number from 1 (digits only, no sign or leading zeros)"
+    if int(digits) >= 2**63:
+        return f"the version '{digits}' is too large"
+    return parts[0], int(digits)
+
+
+def _as_lineage(value: Any, group: str) -> Lineage:
+    """A group's `lineage=` argument: a `Lineage`, a dict with its keys, or None (none declared)."""
+    if value is None:
+        return Lineage()
+    if isinstance(value, Lineage):
+        return value
+    if isinstance(value, Mapping):
+        for key in value:
+            if key not in Lineage.KEYS:
+                message = f"group '{group}': unknown lineage key {key!r}"
+                suggestion = _closest(key, Lineage.KEYS) if isinstance(key, str) else None
+                message += f"; did you mean '{suggestion}'?" if suggestion else "."
+                raise InvalidArgument(message + " Allowed keys: " + ", ".join(Lineage.KEYS))
+        try:
+            return Lineage(**value)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"group '{group}': {e.message}") from None
+    raise InvalidArgument(f"group '{group}': lineage must be a strata.Lineage or a dict with keys "
+                          f"{', '.join(Lineage.KEYS)}, got {type(value).__name__}")
+
+
 @dataclasses.dataclass
 class Feature:
     """One feature of a group: `Feature("purchases_30d", "INT", default=0, description=...)`."""
@@ -184,7 +339,9 @@ class FeatureGroup:
     """A feature group definition, as in a YAML definition file (mirrors `FeatureGroupSpec`).
 
     `refresh_interval` and `max_age` are seconds, `timedelta`s or durations like "1d"; None = not set
-    (for `max_age`: values never expire). `entity` is an alias of `entity_type`.
+    (for `max_age`: values never expire). `entity` is an alias of `entity_type`. `lineage` is a
+    `Lineage`, or a dict with its keys (source, transformation, upstream, pipeline); the attribute is
+    always a `Lineage` (empty when none is declared).
     """
 
     name: str
@@ -194,10 +351,11 @@ class FeatureGroup:
     owner: str = ""
     refresh_interval: Any = None
     max_age: Any = None
+    lineage: Lineage = dataclasses.field(default_factory=Lineage)
 
     def __init__(self, name: str, features: Sequence[Feature] = (), *, entity_type: EntityType | str | None = None,
                  entity: EntityType | str | None = None, description: str = "", owner: str = "",
-                 refresh_interval: Any = None, max_age: Any = None):
+                 refresh_interval: Any = None, max_age: Any = None, lineage: Lineage | Mapping | None = None):
         if entity is not None and entity_type is not None and str(entity).upper() != str(_entity_value(entity_type)):
             raise InvalidArgument(f"group '{name}': give entity or entity_type, not both")
         self.name = name
@@ -211,6 +369,7 @@ class FeatureGroup:
         self.owner = owner
         self.refresh_interval = _duration_seconds(refresh_interval, "refresh interval", name)
         self.max_age = _duration_seconds(max_age, "max age", name)
+        self.lineage = _as_lineage(lineage, name)
 
     def validate(self) -> None:
         """The server's checks (`FeatureGroupSpec.validate()`): raises InvalidArgument naming the group
@@ -228,6 +387,7 @@ class FeatureGroup:
         if self.refresh_interval is not None and self.refresh_interval <= 0:
             raise InvalidArgument(
                 f"group '{name}': refresh interval must be positive, got {self.refresh_interval} seconds")
+        _as_lineage(self.lineage, name).validate(name)
         if self.max_age is not None and self.max_age <= 0:
             raise InvalidArgument(
                 f"group '{name}': max age must be positive (omit it for no expiry), got {self.max_age} seconds")
@@ -262,10 +422,14 @@ class FeatureGroup:
             _check_default(f, name)
 
     def _spec(self) -> pb.FeatureGroupSpec:
-        return pb.FeatureGroupSpec(
+        spec = pb.FeatureGroupSpec(
             name=self.name, entity_type=pb.EntityType.Value(f"ENTITY_TYPE_{self.entity_type.value}"),
             description=self.description, owner=self.owner, refresh_interval_seconds=self.refresh_interval or 0,
             max_age_seconds=self.max_age or 0)
+        lineage = _as_lineage(self.lineage, self.name)
+        if lineage:  # unset when empty, as the node writes it
+            spec.lineage.CopyFrom(lineage.to_proto())
+        return spec
 
     def to_proto(self) -> pb.FeatureGroupSpec:
         self.validate()
@@ -281,12 +445,13 @@ class FeatureGroup:
     def from_proto(spec: pb.FeatureGroupSpec) -> "FeatureGroup":
         et = pb.EntityType.Name(spec.entity_type).removeprefix("ENTITY_TYPE_")
         et = "USER" if et == "UNSPECIFIED" else et
+        lineage = Lineage.from_proto(spec.lineage)
         if spec.kind == pb.GROUP_KIND_STREAM:
             return Stream(spec.name, [Field(f.name, DType.from_proto(f.dtype, f.embedding_dim),
                                             description=f.description) for f in spec.features],
                           entity_type=et, description=spec.description, owner=spec.owner,
                           refresh_interval=spec.refresh_interval_seconds or None,
-                          retention=spec.retention_seconds or None)
+                          retention=spec.retention_seconds or None, lineage=lineage)
         if spec.kind == pb.GROUP_KIND_AGGREGATES:
             aggregates = []
             for f in spec.features:
@@ -299,7 +464,7 @@ class FeatureGroup:
                     description=f.description, dtype=dtype))
             return AggregateGroup(spec.name, spec.stream, aggregates, entity_type=et, description=spec.description,
                                   owner=spec.owner, refresh_interval=spec.refresh_interval_seconds or None,
-                                  stream_version=spec.stream_version)
+                                  stream_version=spec.stream_version, lineage=lineage)
         features = []
         for f in spec.features:
             dtype = DType.from_proto(f.dtype, f.embedding_dim)
@@ -308,7 +473,7 @@ class FeatureGroup:
         return FeatureGroup(spec.name, features, entity_type=et,
                             description=spec.description, owner=spec.owner,
                             refresh_interval=spec.refresh_interval_seconds or None,
-                            max_age=spec.max_age_seconds or None)
+                            max_age=spec.max_age_seconds or None, lineage=lineage)
 
 
 class Field(Feature):
@@ -400,13 +565,14 @@ class Stream(FeatureGroup):
     Events are pushed with `Client.push`; reading the stream itself (`purchases:amount`) answers with
     the entity's latest event. Fields are FLOAT, INT or STRING, without defaults; no max age.
     `retention` (seconds, a `timedelta` or a duration like "90d"; None = forever): the node deletes
-    events older than it; it must be at least the largest window of every aggregate over the stream."""
+    events older than it; it must be at least the largest window of every aggregate over the stream.
+    `lineage`: as for `FeatureGroup` (e.g. the topic or table the events come from)."""
 
     def __init__(self, name: str, fields: Sequence[Feature] = (), *, entity_type: EntityType | str | None = None,
                  entity: EntityType | str | None = None, description: str = "", owner: str = "",
-                 refresh_interval: Any = None, retention: Any = None):
+                 refresh_interval: Any = None, retention: Any = None, lineage: Lineage | Mapping | None = None):
         super().__init__(name, fields, entity_type=entity_type, entity=entity, description=description, owner=owner,
-                         refresh_interval=refresh_interval)
+                         refresh_interval=refresh_interval, lineage=lineage)
         self.retention = _duration_seconds(retention, "retention", name)
 
     @property
@@ -447,16 +613,18 @@ class AggregateGroup(FeatureGroup):
     """Windowed aggregates of a stream (`kind` AGGREGATES), computed by the node at read time:
     `AggregateGroup("user_spend", "purchases", [Aggregate("spend_1h", "amount", "sum", "1h")])`. It
     accepts no writes. The entity type should be the stream's. A registered version has
-    `stream_version`, the stream version it reads (the newest ACTIVE one when it was applied)."""
+    `stream_version`, the stream version it reads (the newest ACTIVE one when it was applied).
+    `lineage`: as for `FeatureGroup` (its upstream would typically name the stream)."""
 
     stream: str = ""
     stream_version: int = 0
 
     def __init__(self, name: str, stream: str, features: Sequence[Aggregate] = (), *,
                  entity_type: EntityType | str | None = None, entity: EntityType | str | None = None,
-                 description: str = "", owner: str = "", refresh_interval: Any = None, stream_version: int = 0):
+                 description: str = "", owner: str = "", refresh_interval: Any = None, stream_version: int = 0,
+                 lineage: Lineage | Mapping | None = None):
         super().__init__(name, features, entity_type=entity_type, entity=entity, description=description, owner=owner,
-                         refresh_interval=refresh_interval)
+                         refresh_interval=refresh_interval, lineage=lineage)
         self.stream = stream
         self.stream_version = stream_version
 
@@ -464,8 +632,8 @@ class AggregateGroup(FeatureGroup):
         if not isinstance(other, AggregateGroup):
             return NotImplemented
         return ((self.name, self.features, self.entity_type, self.description, self.owner, self.refresh_interval,
-                 self.stream) == (other.name, other.features, other.entity_type, other.description, other.owner,
-                                  other.refresh_interval, other.stream))
+                 self.stream, self.lineage) == (other.name, other.features, other.entity_type, other.description,
+                                                other.owner, other.refresh_interval, other.stream, other.lineage))
 
     @property
     def kind(self) -> GroupKind:
@@ -640,6 +808,11 @@ class RegisteredGroup:
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.spec.features if f.name == name), None)
 
+    @property
+    def lineage(self) -> "Lineage":
+        """Where this version's values come from, as its definition declares (empty when none)."""
+        return self.spec.lineage
+
     @staticmethod
     def from_proto(g) -> "RegisteredGroup":
         status = pb.GroupStatus.Name(g.status).removeprefix("GROUP_STATUS_")
@@ -653,11 +826,13 @@ class RegisteredGroup:
 # The YAML definition file (mirrors Sources/StrataCLI/DefinitionFile.swift)
 # ----------------------------------------------------------------------------------------------------
 
-GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream"]
+GROUP_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "max_age", "features", "stream",
+              "lineage"]
 FEATURE_KEYS = ["name", "dtype", "default", "description"]
-STREAM_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "retention", "fields"]
+STREAM_KEYS = ["name", "entity_type", "description", "owner", "refresh_interval", "retention", "fields", "lineage"]
 FIELD_KEYS = ["name", "dtype", "description"]
 AGGREGATE_KEYS = ["name", "field", "function", "window", "default", "description"]
+LINEAGE_KEYS = list(Lineage.KEYS)
 TOP_LEVEL_KEYS = ["groups", "streams"]
 
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -812,7 +987,37 @@ def _parse_common(fields: dict, label: str, ctx: _Context) -> dict:
         entity_type = EntityType(text.upper())
     return dict(entity_type=entity_type, description=ctx.optional_string(fields, "description", label) or "",
                 owner=ctx.optional_string(fields, "owner", label) or "",
-                refresh_interval=ctx.optional_duration(fields, "refresh_interval", label))
+                refresh_interval=ctx.optional_duration(fields, "refresh_interval", label),
+                lineage=_parse_lineage(fields, label, ctx))
+
+
+def _parse_lineage(fields: dict, label: str, ctx: _Context) -> Lineage:
+    """A group's or stream's optional `lineage:` mapping: source, transformation and pipeline are single
+    values (text), upstream a list of NAME or NAME@VERSION. Its limits are checked with the group's
+    (`FeatureGroup.validate`)."""
+    node = fields.get("lineage")
+    if node is None or _is_null(node):
+        return Lineage()
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(label, "'lineage' must be a mapping with any of " + ", ".join(LINEAGE_KEYS) +
+                        f", found {_kind(node)}")
+    label = f"{label}, lineage"
+    keys = ctx.mapping(node, label, LINEAGE_KEYS)
+    upstream: list[str] = []
+    upstream_node = keys.get("upstream")
+    if upstream_node is not None and not _is_null(upstream_node):
+        if not isinstance(upstream_node, yaml.SequenceNode):
+            raise ctx.error(label, "'upstream' must be a list of group or stream names, each NAME or NAME@VERSION "
+                            f"(e.g. [purchases, user_stats@2]), found {_kind(upstream_node)}")
+        for i, item in enumerate(upstream_node.value):
+            if not isinstance(item, yaml.ScalarNode) or _is_null(item):
+                found = "an empty item" if isinstance(item, yaml.ScalarNode) else _kind(item)
+                raise ctx.error(label, f"upstream #{i + 1}{_line(item)} must be a group or stream name, NAME or "
+                                f"NAME@VERSION, found {found}")
+            upstream.append(item.value)
+    return Lineage(source=ctx.optional_string(keys, "source", label) or "",
+                   transformation=ctx.optional_string(keys, "transformation", label) or "",
+                   upstream=tuple(upstream), pipeline=ctx.optional_string(keys, "pipeline", label) or "")
 
 
 def _feature_list(fields: dict, key: str, label: str, ctx: _Context, what: str) -> list:

@@ -232,6 +232,51 @@ void   strata__v1__feature_group_spec__free_unpacked
   assert(message->base.descriptor == &strata__v1__feature_group_spec__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__lineage__init
+                     (Strata__V1__Lineage         *message)
+{
+  static const Strata__V1__Lineage init_value = STRATA__V1__LINEAGE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__lineage__get_packed_size
+                     (const Strata__V1__Lineage *message)
+{
+  assert(message->base.descriptor == &strata__v1__lineage__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__lineage__pack
+                     (const Strata__V1__Lineage *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__lineage__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__lineage__pack_to_buffer
+                     (const Strata__V1__Lineage *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__lineage__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__Lineage *
+       strata__v1__lineage__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__Lineage *)
+     protobuf_c_message_unpack (&strata__v1__lineage__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__lineage__free_unpacked
+                     (Strata__V1__Lineage *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__lineage__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__feature_group__init
                      (Strata__V1__FeatureGroup         *message)
 {
@@ -649,7 +694,7 @@ const ProtobufCMessageDescriptor strata__v1__aggregation__descriptor =
   (ProtobufCMessageInit) strata__v1__aggregation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_descriptors[11] =
+static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_descriptors[12] =
 {
   {
     "name",
@@ -783,12 +828,25 @@ static const ProtobufCFieldDescriptor strata__v1__feature_group_spec__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "lineage",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__FeatureGroupSpec, lineage),
+    &strata__v1__lineage__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__feature_group_spec__field_indices_by_name[] = {
   2,   /* field[2] = description */
   1,   /* field[1] = entity_type */
   6,   /* field[6] = features */
   7,   /* field[7] = kind */
+  11,   /* field[11] = lineage */
   5,   /* field[5] = max_age_seconds */
   0,   /* field[0] = name */
   3,   /* field[3] = owner */
@@ -800,7 +858,7 @@ static const unsigned strata__v1__feature_group_spec__field_indices_by_name[] = 
 static const ProtobufCIntRange strata__v1__feature_group_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor =
 {
@@ -810,11 +868,88 @@ const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor =
   "Strata__V1__FeatureGroupSpec",
   "strata.v1",
   sizeof(Strata__V1__FeatureGroupSpec),
-  11,
+  12,
   strata__v1__feature_group_spec__field_descriptors,
   strata__v1__feature_group_spec__field_indices_by_name,
   1,  strata__v1__feature_group_spec__number_ranges,
   (ProtobufCMessageInit) strata__v1__feature_group_spec__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__lineage__field_descriptors[4] =
+{
+  {
+    "source",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Lineage, source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transformation",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Lineage, transformation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "upstream",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__Lineage, n_upstream),
+    offsetof(Strata__V1__Lineage, upstream),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pipeline",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Lineage, pipeline),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__lineage__field_indices_by_name[] = {
+  3,   /* field[3] = pipeline */
+  0,   /* field[0] = source */
+  1,   /* field[1] = transformation */
+  2,   /* field[2] = upstream */
+};
+static const ProtobufCIntRange strata__v1__lineage__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor strata__v1__lineage__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.Lineage",
+  "Lineage",
+  "Strata__V1__Lineage",
+  "strata.v1",
+  sizeof(Strata__V1__Lineage),
+  4,
+  strata__v1__lineage__field_descriptors,
+  strata__v1__lineage__field_indices_by_name,
+  1,  strata__v1__lineage__number_ranges,
+  (ProtobufCMessageInit) strata__v1__lineage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor strata__v1__feature_group__field_descriptors[4] =

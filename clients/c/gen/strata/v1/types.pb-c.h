@@ -20,6 +20,7 @@ typedef struct Strata__V1__Value Strata__V1__Value;
 typedef struct Strata__V1__FeatureSpec Strata__V1__FeatureSpec;
 typedef struct Strata__V1__Aggregation Strata__V1__Aggregation;
 typedef struct Strata__V1__FeatureGroupSpec Strata__V1__FeatureGroupSpec;
+typedef struct Strata__V1__Lineage Strata__V1__Lineage;
 typedef struct Strata__V1__FeatureGroup Strata__V1__FeatureGroup;
 typedef struct Strata__V1__FeatureColumn Strata__V1__FeatureColumn;
 typedef struct Strata__V1__FeatureResult Strata__V1__FeatureResult;
@@ -264,10 +265,45 @@ struct  Strata__V1__FeatureGroupSpec
    * 6-hour tiles); 0 = kept forever. At least the largest window of every aggregate group over it.
    */
   int64_t retention_seconds;
+  /*
+   * Where the values come from (all optional; part of the definition: a change is a new version).
+   */
+  Strata__V1__Lineage *lineage;
 };
 #define STRATA__V1__FEATURE_GROUP_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__feature_group_spec__descriptor) \
-    , (char *)protobuf_c_empty_string, STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, STRATA__V1__ENTITY_TYPE__ENTITY_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS, (char *)protobuf_c_empty_string, 0, 0, NULL }
+
+
+/*
+ * Where a group's or stream's values come from. Shown by `strata describe`; every field optional.
+ */
+struct  Strata__V1__Lineage
+{
+  ProtobufCMessage base;
+  /*
+   * A URI or table name the values are read from, e.g. "s3://lake/orders/" or "warehouse.orders";
+   * at most 2,048 bytes.
+   */
+  char *source;
+  /*
+   * How they are computed: text such as SQL, or a code reference with its commit; at most 65,536 bytes.
+   */
+  char *transformation;
+  /*
+   * The groups and streams they are derived from: NAME (its latest version) or NAME@VERSION; each
+   * registered (or applied in the same call), at most 64, no repeats, not the group itself.
+   */
+  size_t n_upstream;
+  char **upstream;
+  /*
+   * The pipeline expected to write the group (a name, at most 256 bytes).
+   */
+  char *pipeline;
+};
+#define STRATA__V1__LINEAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__lineage__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -423,6 +459,25 @@ Strata__V1__FeatureGroupSpec *
 void   strata__v1__feature_group_spec__free_unpacked
                      (Strata__V1__FeatureGroupSpec *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__Lineage methods */
+void   strata__v1__lineage__init
+                     (Strata__V1__Lineage         *message);
+size_t strata__v1__lineage__get_packed_size
+                     (const Strata__V1__Lineage   *message);
+size_t strata__v1__lineage__pack
+                     (const Strata__V1__Lineage   *message,
+                      uint8_t             *out);
+size_t strata__v1__lineage__pack_to_buffer
+                     (const Strata__V1__Lineage   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__Lineage *
+       strata__v1__lineage__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__lineage__free_unpacked
+                     (Strata__V1__Lineage *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__FeatureGroup methods */
 void   strata__v1__feature_group__init
                      (Strata__V1__FeatureGroup         *message);
@@ -497,6 +552,9 @@ typedef void (*Strata__V1__Aggregation_Closure)
 typedef void (*Strata__V1__FeatureGroupSpec_Closure)
                  (const Strata__V1__FeatureGroupSpec *message,
                   void *closure_data);
+typedef void (*Strata__V1__Lineage_Closure)
+                 (const Strata__V1__Lineage *message,
+                  void *closure_data);
 typedef void (*Strata__V1__FeatureGroup_Closure)
                  (const Strata__V1__FeatureGroup *message,
                   void *closure_data);
@@ -523,6 +581,7 @@ extern const ProtobufCMessageDescriptor strata__v1__value__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_spec__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__aggregation__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__lineage__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_group__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_column__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_result__descriptor;

@@ -24,25 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/types.proto\x12\tstrata.v1\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x84\x01\n\x05Value\x12\x15\n\x0b\x66loat_value\x18\x01 \x01(\x01H\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12/\n\x0f\x65mbedding_value\x18\x04 \x01(\x0b\x32\x14.strata.v1.EmbeddingH\x00\x42\x06\n\x04kind\"\xbe\x01\n\x0b\x46\x65\x61tureSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05\x64type\x18\x02 \x01(\x0e\x32\x10.strata.v1.DType\x12\x15\n\rembedding_dim\x18\x03 \x01(\r\x12\'\n\rdefault_value\x18\x04 \x01(\x0b\x32\x10.strata.v1.Value\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12+\n\x0b\x61ggregation\x18\x06 \x01(\x0b\x32\x16.strata.v1.Aggregation\"d\n\x0b\x41ggregation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12.\n\x08\x66unction\x18\x02 \x01(\x0e\x32\x1c.strata.v1.AggregateFunction\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\x03\"\xbc\x02\n\x10\x46\x65\x61tureGroupSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x15.strata.v1.EntityType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12 \n\x18refresh_interval_seconds\x18\x05 \x01(\x03\x12\x17\n\x0fmax_age_seconds\x18\x06 \x01(\x03\x12(\n\x08\x66\x65\x61tures\x18\x07 \x03(\x0b\x32\x16.strata.v1.FeatureSpec\x12\"\n\x04kind\x18\x08 \x01(\x0e\x32\x14.strata.v1.GroupKind\x12\x0e\n\x06stream\x18\t \x01(\t\x12\x16\n\x0estream_version\x18\n \x01(\r\x12\x19\n\x11retention_seconds\x18\x0b \x01(\x03\"\x8d\x01\n\x0c\x46\x65\x61tureGroup\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.strata.v1.FeatureGroupSpec\x12\x0f\n\x07version\x18\x02 \x01(\r\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.strata.v1.GroupStatus\x12\x19\n\x11\x63reated_at_micros\x18\x04 \x01(\x03\"\x85\x01\n\rFeatureColumn\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0f\n\x07\x66\x65\x61ture\x18\x04 \x01(\t\x12\x1f\n\x05\x64type\x18\x05 \x01(\x0e\x32\x10.strata.v1.DType\x12\x15\n\rembedding_dim\x18\x06 \x01(\r\"x\n\rFeatureResult\x12\x1f\n\x05value\x18\x01 \x01(\x0b\x32\x10.strata.v1.Value\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.strata.v1.ValueStatus\x12\x1e\n\x16\x65vent_timestamp_micros\x18\x03 \x01(\x03*e\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x44TYPE_FLOAT\x10\x01\x12\r\n\tDTYPE_INT\x10\x02\x12\x10\n\x0c\x44TYPE_STRING\x10\x03\x12\x13\n\x0f\x44TYPE_EMBEDDING\x10\x04*n\n\nEntityType\x12\x1b\n\x17\x45NTITY_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NTITY_TYPE_USER\x10\x01\x12\x14\n\x10\x45NTITY_TYPE_ITEM\x10\x02\x12\x17\n\x13\x45NTITY_TYPE_SESSION\x10\x03*{\n\x0bGroupStatus\x12\x1c\n\x18GROUP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13GROUP_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17GROUP_STATUS_DEPRECATED\x10\x02\x12\x18\n\x14GROUP_STATUS_RETIRED\x10\x03*\x95\x01\n\x0bValueStatus\x12\x1c\n\x18VALUE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14VALUE_STATUS_PRESENT\x10\x01\x12\x1a\n\x16VALUE_STATUS_DEFAULTED\x10\x02\x12\x18\n\x14VALUE_STATUS_MISSING\x10\x03\x12\x18\n\x14VALUE_STATUS_EXPIRED\x10\x04*\xe2\x01\n\x11\x41ggregateFunction\x12\"\n\x1e\x41GGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41GGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n\x16\x41GGREGATE_FUNCTION_SUM\x10\x02\x12\x1a\n\x16\x41GGREGATE_FUNCTION_AVG\x10\x03\x12\x1a\n\x16\x41GGREGATE_FUNCTION_MIN\x10\x04\x12\x1a\n\x16\x41GGREGATE_FUNCTION_MAX\x10\x05\x12\x1b\n\x17\x41GGREGATE_FUNCTION_LAST\x10\x06*R\n\tGroupKind\x12\x13\n\x0fGROUP_KIND_ROWS\x10\x00\x12\x15\n\x11GROUP_KIND_STREAM\x10\x01\x12\x19\n\x15GROUP_KIND_AGGREGATES\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/types.proto\x12\tstrata.v1\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x84\x01\n\x05Value\x12\x15\n\x0b\x66loat_value\x18\x01 \x01(\x01H\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12/\n\x0f\x65mbedding_value\x18\x04 \x01(\x0b\x32\x14.strata.v1.EmbeddingH\x00\x42\x06\n\x04kind\"\xbe\x01\n\x0b\x46\x65\x61tureSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x05\x64type\x18\x02 \x01(\x0e\x32\x10.strata.v1.DType\x12\x15\n\rembedding_dim\x18\x03 \x01(\r\x12\'\n\rdefault_value\x18\x04 \x01(\x0b\x32\x10.strata.v1.Value\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12+\n\x0b\x61ggregation\x18\x06 \x01(\x0b\x32\x16.strata.v1.Aggregation\"d\n\x0b\x41ggregation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12.\n\x08\x66unction\x18\x02 \x01(\x0e\x32\x1c.strata.v1.AggregateFunction\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\x03\"\xe1\x02\n\x10\x46\x65\x61tureGroupSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x15.strata.v1.EntityType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12 \n\x18refresh_interval_seconds\x18\x05 \x01(\x03\x12\x17\n\x0fmax_age_seconds\x18\x06 \x01(\x03\x12(\n\x08\x66\x65\x61tures\x18\x07 \x03(\x0b\x32\x16.strata.v1.FeatureSpec\x12\"\n\x04kind\x18\x08 \x01(\x0e\x32\x14.strata.v1.GroupKind\x12\x0e\n\x06stream\x18\t \x01(\t\x12\x16\n\x0estream_version\x18\n \x01(\r\x12\x19\n\x11retention_seconds\x18\x0b \x01(\x03\x12#\n\x07lineage\x18\x0c \x01(\x0b\x32\x12.strata.v1.Lineage\"U\n\x07Lineage\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x16\n\x0etransformation\x18\x02 \x01(\t\x12\x10\n\x08upstream\x18\x03 \x03(\t\x12\x10\n\x08pipeline\x18\x04 \x01(\t\"\x8d\x01\n\x0c\x46\x65\x61tureGroup\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.strata.v1.FeatureGroupSpec\x12\x0f\n\x07version\x18\x02 \x01(\r\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.strata.v1.GroupStatus\x12\x19\n\x11\x63reated_at_micros\x18\x04 \x01(\x03\"\x85\x01\n\rFeatureColumn\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0f\n\x07\x66\x65\x61ture\x18\x04 \x01(\t\x12\x1f\n\x05\x64type\x18\x05 \x01(\x0e\x32\x10.strata.v1.DType\x12\x15\n\rembedding_dim\x18\x06 \x01(\r\"x\n\rFeatureResult\x12\x1f\n\x05value\x18\x01 \x01(\x0b\x32\x10.strata.v1.Value\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.strata.v1.ValueStatus\x12\x1e\n\x16\x65vent_timestamp_micros\x18\x03 \x01(\x03*e\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x44TYPE_FLOAT\x10\x01\x12\r\n\tDTYPE_INT\x10\x02\x12\x10\n\x0c\x44TYPE_STRING\x10\x03\x12\x13\n\x0f\x44TYPE_EMBEDDING\x10\x04*n\n\nEntityType\x12\x1b\n\x17\x45NTITY_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NTITY_TYPE_USER\x10\x01\x12\x14\n\x10\x45NTITY_TYPE_ITEM\x10\x02\x12\x17\n\x13\x45NTITY_TYPE_SESSION\x10\x03*{\n\x0bGroupStatus\x12\x1c\n\x18GROUP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13GROUP_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17GROUP_STATUS_DEPRECATED\x10\x02\x12\x18\n\x14GROUP_STATUS_RETIRED\x10\x03*\x95\x01\n\x0bValueStatus\x12\x1c\n\x18VALUE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14VALUE_STATUS_PRESENT\x10\x01\x12\x1a\n\x16VALUE_STATUS_DEFAULTED\x10\x02\x12\x18\n\x14VALUE_STATUS_MISSING\x10\x03\x12\x18\n\x14VALUE_STATUS_EXPIRED\x10\x04*\xe2\x01\n\x11\x41ggregateFunction\x12\"\n\x1e\x41GGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41GGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n\x16\x41GGREGATE_FUNCTION_SUM\x10\x02\x12\x1a\n\x16\x41GGREGATE_FUNCTION_AVG\x10\x03\x12\x1a\n\x16\x41GGREGATE_FUNCTION_MIN\x10\x04\x12\x1a\n\x16\x41GGREGATE_FUNCTION_MAX\x10\x05\x12\x1b\n\x17\x41GGREGATE_FUNCTION_LAST\x10\x06*R\n\tGroupKind\x12\x13\n\x0fGROUP_KIND_ROWS\x10\x00\x12\x15\n\x11GROUP_KIND_STREAM\x10\x01\x12\x19\n\x15GROUP_KIND_AGGREGATES\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DTYPE']._serialized_start=1216
-  _globals['_DTYPE']._serialized_end=1317
-  _globals['_ENTITYTYPE']._serialized_start=1319
-  _globals['_ENTITYTYPE']._serialized_end=1429
-  _globals['_GROUPSTATUS']._serialized_start=1431
-  _globals['_GROUPSTATUS']._serialized_end=1554
-  _globals['_VALUESTATUS']._serialized_start=1557
-  _globals['_VALUESTATUS']._serialized_end=1706
-  _globals['_AGGREGATEFUNCTION']._serialized_start=1709
-  _globals['_AGGREGATEFUNCTION']._serialized_end=1935
-  _globals['_GROUPKIND']._serialized_start=1937
-  _globals['_GROUPKIND']._serialized_end=2019
+  _globals['_DTYPE']._serialized_start=1340
+  _globals['_DTYPE']._serialized_end=1441
+  _globals['_ENTITYTYPE']._serialized_start=1443
+  _globals['_ENTITYTYPE']._serialized_end=1553
+  _globals['_GROUPSTATUS']._serialized_start=1555
+  _globals['_GROUPSTATUS']._serialized_end=1678
+  _globals['_VALUESTATUS']._serialized_start=1681
+  _globals['_VALUESTATUS']._serialized_end=1830
+  _globals['_AGGREGATEFUNCTION']._serialized_start=1833
+  _globals['_AGGREGATEFUNCTION']._serialized_end=2059
+  _globals['_GROUPKIND']._serialized_start=2061
+  _globals['_GROUPKIND']._serialized_end=2143
   _globals['_EMBEDDING']._serialized_start=36
   _globals['_EMBEDDING']._serialized_end=63
   _globals['_VALUE']._serialized_start=66
@@ -52,11 +52,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGGREGATION']._serialized_start=393
   _globals['_AGGREGATION']._serialized_end=493
   _globals['_FEATUREGROUPSPEC']._serialized_start=496
-  _globals['_FEATUREGROUPSPEC']._serialized_end=812
-  _globals['_FEATUREGROUP']._serialized_start=815
-  _globals['_FEATUREGROUP']._serialized_end=956
-  _globals['_FEATURECOLUMN']._serialized_start=959
-  _globals['_FEATURECOLUMN']._serialized_end=1092
-  _globals['_FEATURERESULT']._serialized_start=1094
-  _globals['_FEATURERESULT']._serialized_end=1214
+  _globals['_FEATUREGROUPSPEC']._serialized_end=849
+  _globals['_LINEAGE']._serialized_start=851
+  _globals['_LINEAGE']._serialized_end=936
+  _globals['_FEATUREGROUP']._serialized_start=939
+  _globals['_FEATUREGROUP']._serialized_end=1080
+  _globals['_FEATURECOLUMN']._serialized_start=1083
+  _globals['_FEATURECOLUMN']._serialized_end=1216
+  _globals['_FEATURERESULT']._serialized_start=1218
+  _globals['_FEATURERESULT']._serialized_end=1338
 # @@protoc_insertion_point(module_scope)

@@ -126,7 +126,7 @@ class Aggregation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., function: _Optional[_Union[AggregateFunction, str]] = ..., window_seconds: _Optional[int] = ...) -> None: ...
 
 class FeatureGroupSpec(_message.Message):
-    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features", "kind", "stream", "stream_version", "retention_seconds")
+    __slots__ = ("name", "entity_type", "description", "owner", "refresh_interval_seconds", "max_age_seconds", "features", "kind", "stream", "stream_version", "retention_seconds", "lineage")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class FeatureGroupSpec(_message.Message):
     STREAM_FIELD_NUMBER: _ClassVar[int]
     STREAM_VERSION_FIELD_NUMBER: _ClassVar[int]
     RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_type: EntityType
     description: str
@@ -149,7 +150,20 @@ class FeatureGroupSpec(_message.Message):
     stream: str
     stream_version: int
     retention_seconds: int
-    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ..., kind: _Optional[_Union[GroupKind, str]] = ..., stream: _Optional[str] = ..., stream_version: _Optional[int] = ..., retention_seconds: _Optional[int] = ...) -> None: ...
+    lineage: Lineage
+    def __init__(self, name: _Optional[str] = ..., entity_type: _Optional[_Union[EntityType, str]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., refresh_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureSpec, _Mapping]]] = ..., kind: _Optional[_Union[GroupKind, str]] = ..., stream: _Optional[str] = ..., stream_version: _Optional[int] = ..., retention_seconds: _Optional[int] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ...) -> None: ...
+
+class Lineage(_message.Message):
+    __slots__ = ("source", "transformation", "upstream", "pipeline")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORMATION_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    transformation: str
+    upstream: _containers.RepeatedScalarFieldContainer[str]
+    pipeline: str
+    def __init__(self, source: _Optional[str] = ..., transformation: _Optional[str] = ..., upstream: _Optional[_Iterable[str]] = ..., pipeline: _Optional[str] = ...) -> None: ...
 
 class FeatureGroup(_message.Message):
     __slots__ = ("spec", "version", "status", "created_at_micros")
