@@ -136,3 +136,27 @@ def test_internode_service_is_not_on_the_client_port(cluster, unique):
         while g not in {r.spec.name for r in via_n2.list_feature_groups()}:
             assert time.time() < deadline, f"n2 never listed {g}"
             time.sleep(0.1)
+
+
+def test_lineage_is_replicated_with_the_registry(cluster, unique):
+    s, g = unique("cls"), unique("clg")
+    n1, n2, n3 = cluster.addresses
+    lineage = strata.Lineage(source="warehouse.orders", transformation="SELECT 1", upstream=[s], pipeline="nightly")
+    with strata.Client(n3) as via_n3, strata.Client(n1) as via_n1, strata.Client(n2) as via_n2:
+        # Applied through a non-leader, the group naming a stream of the same call.
+        outcomes = via_n3.apply([strata.FeatureGroup(g, [strata.Feature("n", "INT")], lineage=lineage),
+                                 strata.Stream(s, [strata.Field("amount", "FLOAT")])])
+        assert [r.outcome for r in outcomes] == ["CREATED", "CREATED"]
+        for via in (via_n1, via_n2, via_n3):
+            deadline = time.time() + 10
+            while True:  # every node adopts the leader's registry (pushed, or fetched within seconds)
+                try:
+                    got = via.get_feature_group(g).lineage
+                    break
+                except strata.NotFound:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.1)
+            assert got == lineage
+        with pytest.raises(strata.NotFound, match="not a registered group or stream"):
+            via_n2.apply(strata.FeatureGroup(unique("clx"), [strata.Feature("n", "INT")], lineage={"upstream": [unique("no")]}))
