@@ -26,6 +26,7 @@ struct IngestCommand: AsyncParsableCommand {
       "On a replicated cluster: how many replicas of each row must store it before a batch is acknowledged: ONE, QUORUM (the default: a majority) or ALL.",
       valueName: "LEVEL"))
   var consistency: String = "QUORUM"
+  @OptionGroup var writerOptions: WriterOptions
   @OptionGroup var client: ClientOptions
 
   func validate() throws {
@@ -42,6 +43,7 @@ struct IngestCommand: AsyncParsableCommand {
     let file = self.file
     let batchSize = self.batchSize
     let level = try level()
+    let identity = writerOptions.identity
     let started = ContinuousClock.now
     let sent = Mutex((rows: 0, batches: 0))
     let failure = Mutex<(any Error)?>(nil)
@@ -66,6 +68,7 @@ struct IngestCommand: AsyncParsableCommand {
             batch.version = UInt32(g.version)
             batch.features = plan.featureNames
             batch.consistency = level
+            if let identity { batch.writer = identity }
             var rows = 0
             func flush() async throws {
               try await writer.write(batch)

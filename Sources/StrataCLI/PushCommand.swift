@@ -43,6 +43,7 @@ struct PushCommand: AsyncParsableCommand {
   var idempotencyPrefix: String?
   @Flag(name: .customLong("no-idempotency"), help: "Send no idempotency keys: pushing the file again stores its events again.")
   var noIdempotency = false
+  @OptionGroup var writerOptions: WriterOptions
   @OptionGroup var client: ClientOptions
 
   /// Batches sent before waiting for the answer to the oldest of them: the node works on one while the
@@ -63,6 +64,7 @@ struct PushCommand: AsyncParsableCommand {
   func run() async throws {
     let (name, version) = try GroupArgument.parse(stream)
     let level = try ConsistencyArgument.parse(consistency)
+    let identity = writerOptions.identity
     let (host, port) = try client.address
     let (file, batchRows, chosenPrefix, useKeys) = (self.file, self.batchRows, idempotencyPrefix, !noIdempotency)
     let started = ContinuousClock.now
@@ -91,7 +93,8 @@ struct PushCommand: AsyncParsableCommand {
         try await store.pushEvents(
           requestProducer: { writer in
             let sender = BatchSender(
-              writer: writer, plan: plan, file: file, batchRows: batchRows, consistency: level, prefix: prefix, tally: tally)
+              writer: writer, plan: plan, file: file, batchRows: batchRows, consistency: level, prefix: prefix, tally: tally,
+              identity: identity)
             if let failure = try await sender.run(acknowledgements: acks) {
               inputFailure.withLock { $0 = failure }
             }
@@ -154,6 +157,8 @@ private struct BatchSender {
   let consistency: Strata_V1_Consistency
   let prefix: String?
   let tally: PushTally
+  /// Who pushes (every batch carries it), nil when not named.
+  let identity: Strata_V1_WriterIdentity?
 
   /// Sends every batch; `acknowledgements` yields once per answer and ends with the call. Returns the
   /// error of the file's first bad record (the batches before it are sent, its own is not), nil when
@@ -174,6 +179,7 @@ private struct BatchSender {
     batch.version = UInt32(plan.group.version)
     batch.fields = plan.featureNames
     batch.consistency = consistency
+    if let identity { batch.writer = identity }
     var firstLine = 0
     var lastLine = 0
     var sent = 0

@@ -301,6 +301,13 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       response.replicasAcknowledged =
         response.batches == 0 ? UInt32(replicas) : min(response.replicasAcknowledged, UInt32(replicas))
       response.batches += 1
+      // Acknowledged: the batch goes into this node's write log. A failure to record it does not
+      // fail the write the replicas stored (a retry would store it again); it is logged.
+      do {
+        try await store.recordWrite(group: group, writer: validated.writer, rows: validated.rows)
+      } catch {
+        logger.warning("could not record an acknowledged batch in the write log", metadata: ["strata.group": "\(group.qualifiedName)", "error": "\(error)"])
+      }
     case .failed(let lost):
       throw writeFailure(lost: lost, quorum: quorum, consistency: consistency, plan: plan, results: results)
     case .waiting:
@@ -683,6 +690,41 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     status.groups = FeatureStoreService.groupStatus(
       catalog: store.catalog, stats: store.shard.writeStats, freshness: store.freshness(otherLastWrites: others))
     return status
+  }
+
+  /// `GetLineage` on a cluster: the graph from this node's registry (caught up with the leader) and
+  /// the write logs of every member (each record names its node). UNAVAILABLE naming a member that
+  /// does not answer: a lineage never leaves out a node's writers silently.
+  public func getLineage(
+    request: Strata_V1_GetLineageRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetLineageResponse {
+    await catchUpWithLeader()
+    return try await rpc {
+      var response = try FeatureStoreService.lineage(request, catalog: store.catalog)
+      let cluster = self.cluster
+      let exact = Strata_V1_GetLineageRequest.with {
+        $0.group = request.group
+        $0.version = response.group.version
+      }
+      let logs = try await withThrowingTaskGroup(of: [Strata_V1_WriteRecord].self) { tasks in
+        for node in cluster.members {
+          tasks.addTask {
+            do {
+              return try await cluster.peer(node).getNodeWriteLog(exact, metadata: cluster.metadata, options: cluster.options).writers
+            } catch {
+              throw cluster.failure(error, node: node)
+            }
+          }
+        }
+        var all: [Strata_V1_WriteRecord] = []
+        for try await records in tasks { all += records }
+        return all
+      }
+      response.writers = logs.sorted {
+        ($0.lastWriteMicros, $1.nodeID, $1.pipeline, $1.runID) > ($1.lastWriteMicros, $0.nodeID, $0.pipeline, $0.runID)
+      }
+      return response
+    }
   }
 
   /// The latest last write per group version (`name@version`) over the nodes' reports.

@@ -15,15 +15,19 @@ enum EventPush {
       $0.features = message.fields
       $0.rows = message.events
       $0.consistency = message.consistency
+      if message.hasWriter { $0.writer = message.writer }
     }
   }
 
   /// FNV-1a (64 bits) of the batch's content: stream, version, fields and events as serialized
-  /// (deterministically), without the key and the consistency. Stable across processes and restarts.
+  /// (deterministically), without the key, the consistency and the writer (a rerun of a push by
+  /// another run of its pipeline is the same batch; the write log keeps the first application's
+  /// writer). Stable across processes and restarts.
   static func digest(_ message: Strata_V1_PushEventsRequest) throws -> UInt64 {
     var content = message
     content.idempotencyKey = ""
     content.consistency = .default
+    content.clearWriter()
     var options = BinaryEncodingOptions()
     options.useDeterministicOrdering = true
     let bytes: [UInt8] = try content.serializedBytes(options: options)

@@ -183,6 +183,10 @@ struct CoordinatorDispatcher<Transport: ClientTransport>: Strata_V1_FeatureStore
     try await coordinator.getStatus(request: request, context: context)
   }
 
+  func getLineage(request: Strata_V1_GetLineageRequest, context: ServerContext) async throws -> Strata_V1_GetLineageResponse {
+    try await coordinator.getLineage(request: request, context: context)
+  }
+
   func ping(request: Strata_V1_PingRequest, context: ServerContext) async throws -> Strata_V1_PingResponse {
     try await coordinator.ping(request: request, context: context)
   }

@@ -295,7 +295,8 @@ extension WriteRequest {
           createdTime: r.hasCreatedTimestampMicros ? Timestamp(microseconds: r.createdTimestampMicros) : nil,
           values: r.values.map { FeatureValue(proto: $0) },
           writeID: r.hasWriteID ? WriteID(rawValue: r.writeID) : nil)
-      })
+      },
+      writer: proto.hasWriter ? WriterIdentity(pipeline: proto.writer.pipeline, runID: proto.writer.runID) : nil)
   }
 }
 

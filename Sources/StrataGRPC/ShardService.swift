@@ -190,6 +190,15 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     local.status(context: context, mergingOtherNodes: false)
   }
 
+  public func getNodeWriteLog(
+    request: Strata_V1_GetLineageRequest, context: ServerContext
+  ) async throws -> Strata_V1_GetLineageResponse {
+    try await rpc {
+      let group = try FeatureStoreService.version(request, catalog: store.catalog)
+      return .with { $0.writers = FeatureStoreService.writeRecords(store, storageID: group.storageID, nodeID: cluster.selfID) }
+    }
+  }
+
   static func snapshot(_ store: FeatureStore) -> Strata_V1_RegistrySnapshot {
     .with {
       // The generation first: a change landing in between makes the snapshot look older, never newer.

@@ -139,6 +139,19 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetLineage" metadata.
+        public enum GetLineage: Sendable {
+            /// Request type for "GetLineage".
+            public typealias Input = Strata_V1_GetLineageRequest
+            /// Response type for "GetLineage".
+            public typealias Output = Strata_V1_GetLineageResponse
+            /// Descriptor for "GetLineage".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "GetLineage",
+                type: .unary
+            )
+        }
         /// Namespace for "Ping" metadata.
         public enum Ping: Sendable {
             /// Request type for "Ping".
@@ -189,6 +202,7 @@ public enum Strata_V1_FeatureStore: Sendable {
             GetOnlineFeatures.descriptor,
             GetHistoricalFeatures.descriptor,
             GetStatus.descriptor,
+            GetLineage.descriptor,
             Ping.descriptor,
             Repair.descriptor,
             ChangeMembership.descriptor
@@ -388,6 +402,27 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse>
+
+        /// Handle the "GetLineage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where one group version's values come from and where they go: the versions it is derived from
+        /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+        /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+        /// > NOT_FOUND for an unknown group or version.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_GetLineageRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_GetLineageResponse` messages.
+        func getLineage(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetLineageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetLineageResponse>
 
         /// Handle the "Ping" method.
         ///
@@ -635,6 +670,27 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>
 
+        /// Handle the "GetLineage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where one group version's values come from and where they go: the versions it is derived from
+        /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+        /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+        /// > NOT_FOUND for an unknown group or version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_GetLineageResponse` message.
+        func getLineage(
+            request: GRPCCore.ServerRequest<Strata_V1_GetLineageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetLineageResponse>
+
         /// Handle the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -881,6 +937,27 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetStatusResponse
 
+        /// Handle the "GetLineage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where one group version's values come from and where they go: the versions it is derived from
+        /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+        /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+        /// > NOT_FOUND for an unknown group or version.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_GetLineageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_GetLineageResponse` to respond with.
+        func getLineage(
+            request: Strata_V1_GetLineageRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_GetLineageResponse
+
         /// Handle the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -1053,6 +1130,17 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.GetLineage.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetLineageRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetLineageResponse>(),
+            handler: { request, context in
+                try await self.getLineage(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Strata_V1_FeatureStore.Method.Ping.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PingRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PingResponse>(),
@@ -1162,6 +1250,17 @@ extension Strata_V1_FeatureStore.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse> {
         let response = try await self.getStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getLineage(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetLineageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetLineageResponse> {
+        let response = try await self.getLineage(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1323,6 +1422,19 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse> {
         return GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>(
             message: try await self.getStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getLineage(
+        request: GRPCCore.ServerRequest<Strata_V1_GetLineageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetLineageResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_GetLineageResponse>(
+            message: try await self.getLineage(
                 request: request.message,
                 context: context
             ),
@@ -1593,6 +1705,32 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetLineage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where one group version's values come from and where they go: the versions it is derived from
+        /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+        /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+        /// > NOT_FOUND for an unknown group or version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetLineageRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetLineageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getLineage<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetLineageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetLineageResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Ping" method.
@@ -2004,6 +2142,43 @@ extension Strata_V1_FeatureStore {
             )
         }
 
+        /// Call the "GetLineage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where one group version's values come from and where they go: the versions it is derived from
+        /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+        /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+        /// > NOT_FOUND for an unknown group or version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetLineageRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetLineageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getLineage<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetLineageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetLineageResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.GetLineage.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -2384,6 +2559,38 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetLineage" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Where one group version's values come from and where they go: the versions it is derived from
+    /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+    /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+    /// > NOT_FOUND for an unknown group or version.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getLineage<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getLineage(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetLineageRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetLineageResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2791,6 +2998,42 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             metadata: metadata
         )
         return try await self.getStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetLineage" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Where one group version's values come from and where they go: the versions it is derived from
+    /// > (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+    /// > it, transitively; and who wrote it (the write log of every node that accepted its batches).
+    /// > NOT_FOUND for an unknown group or version.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getLineage<Result>(
+        _ message: Strata_V1_GetLineageRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getLineage(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -634,6 +634,35 @@ public nonisolated struct Strata_V1_WriteFeaturesRequest: Sendable {
   /// level means that node.
   public var consistency: Strata_V1_Consistency = .default
 
+  /// Optional: who wrote this batch, recorded in the group version's write log (`GetLineage`).
+  public var writer: Strata_V1_WriterIdentity {
+    get {_writer ?? Strata_V1_WriterIdentity()}
+    set {_writer = newValue}
+  }
+  /// Returns true if `writer` has been explicitly set.
+  public var hasWriter: Bool {self._writer != nil}
+  /// Clears the value of `writer`. Subsequent reads from it will return its default value.
+  public mutating func clearWriter() {self._writer = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _writer: Strata_V1_WriterIdentity? = nil
+}
+
+/// Who wrote a batch: the pipeline and its run. Each at most 256 bytes of UTF-8. A batch without one
+/// is recorded as written by an unnamed writer.
+public nonisolated struct Strata_V1_WriterIdentity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pipeline: String = String()
+
+  /// The run of the pipeline, e.g. an orchestrator's run id.
+  public var runID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -709,9 +738,21 @@ public nonisolated struct Strata_V1_PushEventsRequest: Sendable {
   /// As for WriteFeatures (default QUORUM).
   public var consistency: Strata_V1_Consistency = .default
 
+  /// Optional: who pushed this batch, as for WriteFeatures.
+  public var writer: Strata_V1_WriterIdentity {
+    get {_writer ?? Strata_V1_WriterIdentity()}
+    set {_writer = newValue}
+  }
+  /// Returns true if `writer` has been explicitly set.
+  public var hasWriter: Bool {self._writer != nil}
+  /// Clears the value of `writer`. Subsequent reads from it will return its default value.
+  public mutating func clearWriter() {self._writer = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _writer: Strata_V1_WriterIdentity? = nil
 }
 
 public nonisolated struct Strata_V1_PushEventsResponse: Sendable {
@@ -1283,6 +1324,123 @@ public nonisolated struct Strata_V1_GroupWriteStatus: Sendable {
 
   /// 0 = not declared.
   public var refreshIntervalSeconds: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_GetLineageRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  /// 0 = the latest ACTIVE version.
+  public var version: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_GetLineageResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The version asked about.
+  public var group: Strata_V1_FeatureGroup {
+    get {_group ?? Strata_V1_FeatureGroup()}
+    set {_group = newValue}
+  }
+  /// Returns true if `group` has been explicitly set.
+  public var hasGroup: Bool {self._group != nil}
+  /// Clears the value of `group`. Subsequent reads from it will return its default value.
+  public mutating func clearGroup() {self._group = nil}
+
+  /// The versions it is derived from, transitively, nearest first (then by name and version).
+  public var upstream: [Strata_V1_LineageNode] = []
+
+  /// The versions derived from it, transitively, nearest first (then by name and version).
+  public var downstream: [Strata_V1_LineageNode] = []
+
+  /// Who wrote the version: one record per (node, pipeline, run), the most recently written first.
+  public var writers: [Strata_V1_WriteRecord] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _group: Strata_V1_FeatureGroup? = nil
+}
+
+/// One group version in a lineage graph.
+public nonisolated struct Strata_V1_LineageNode: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  public var version: UInt32 = 0
+
+  public var kind: Strata_V1_GroupKind = .rows
+
+  public var status: Strata_V1_GroupStatus = .unspecified
+
+  /// What its definition declares (source, transformation, upstream, pipeline).
+  public var lineage: Strata_V1_Lineage {
+    get {_lineage ?? Strata_V1_Lineage()}
+    set {_lineage = newValue}
+  }
+  /// Returns true if `lineage` has been explicitly set.
+  public var hasLineage: Bool {self._lineage != nil}
+  /// Clears the value of `lineage`. Subsequent reads from it will return its default value.
+  public mutating func clearLineage() {self._lineage = nil}
+
+  /// Steps from the version asked about: 1 = directly derived from it (or it from this one).
+  public var depth: UInt32 = 0
+
+  /// The versions it is directly derived from, as NAME@VERSION.
+  public var derivedFrom: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lineage: Strata_V1_Lineage? = nil
+}
+
+/// The batches one writer (pipeline and run) wrote to a group version through one node.
+public nonisolated struct Strata_V1_WriteRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The node that accepted them (empty on a single node).
+  public var nodeID: String = String()
+
+  /// Empty for batches that named no writer.
+  public var pipeline: String = String()
+
+  public var runID: String = String()
+
+  public var batches: UInt64 = 0
+
+  /// Rows (or events) acknowledged.
+  public var rows: UInt64 = 0
+
+  /// When the first and the latest of these batches were acknowledged (node clock).
+  public var firstWriteMicros: Int64 = 0
+
+  public var lastWriteMicros: Int64 = 0
+
+  /// The event time range of their rows.
+  public var minEventMicros: Int64 = 0
+
+  public var maxEventMicros: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2011,7 +2169,7 @@ nonisolated extension Strata_V1_SetFeatureGroupStatusResponse: SwiftProtobuf.Mes
 
 nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{1}features\0\u{1}rows\0\u{1}consistency\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{1}features\0\u{1}rows\0\u{1}consistency\0\u{1}writer\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2024,12 +2182,17 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
       case 5: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._writer) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.group.isEmpty {
       try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
     }
@@ -2045,6 +2208,9 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
     if self.consistency != .default {
       try visitor.visitSingularEnumField(value: self.consistency, fieldNumber: 5)
     }
+    try { if let v = self._writer {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2054,6 +2220,42 @@ nonisolated extension Strata_V1_WriteFeaturesRequest: SwiftProtobuf.Message, Swi
     if lhs.features != rhs.features {return false}
     if lhs.rows != rhs.rows {return false}
     if lhs.consistency != rhs.consistency {return false}
+    if lhs._writer != rhs._writer {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_WriterIdentity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WriterIdentity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pipeline\0\u{3}run_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.pipeline) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.pipeline.isEmpty {
+      try visitor.visitSingularStringField(value: self.pipeline, fieldNumber: 1)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_WriterIdentity, rhs: Strata_V1_WriterIdentity) -> Bool {
+    if lhs.pipeline != rhs.pipeline {return false}
+    if lhs.runID != rhs.runID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2115,7 +2317,7 @@ nonisolated extension Strata_V1_WriteRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_PushEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PushEventsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stream\0\u{1}version\0\u{1}fields\0\u{1}events\0\u{3}idempotency_key\0\u{1}consistency\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stream\0\u{1}version\0\u{1}fields\0\u{1}events\0\u{3}idempotency_key\0\u{1}consistency\0\u{1}writer\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2129,12 +2331,17 @@ nonisolated extension Strata_V1_PushEventsRequest: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       case 6: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._writer) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.stream.isEmpty {
       try visitor.visitSingularStringField(value: self.stream, fieldNumber: 1)
     }
@@ -2153,6 +2360,9 @@ nonisolated extension Strata_V1_PushEventsRequest: SwiftProtobuf.Message, SwiftP
     if self.consistency != .default {
       try visitor.visitSingularEnumField(value: self.consistency, fieldNumber: 6)
     }
+    try { if let v = self._writer {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2163,6 +2373,7 @@ nonisolated extension Strata_V1_PushEventsRequest: SwiftProtobuf.Message, SwiftP
     if lhs.events != rhs.events {return false}
     if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.consistency != rhs.consistency {return false}
+    if lhs._writer != rhs._writer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3195,6 +3406,224 @@ nonisolated extension Strata_V1_GroupWriteStatus: SwiftProtobuf.Message, SwiftPr
     if lhs.freshness != rhs.freshness {return false}
     if lhs.tier != rhs.tier {return false}
     if lhs.refreshIntervalSeconds != rhs.refreshIntervalSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_GetLineageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetLineageRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_GetLineageRequest, rhs: Strata_V1_GetLineageRequest) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_GetLineageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetLineageResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}upstream\0\u{1}downstream\0\u{1}writers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._group) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.upstream) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.downstream) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.writers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._group {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.upstream.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.upstream, fieldNumber: 2)
+    }
+    if !self.downstream.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.downstream, fieldNumber: 3)
+    }
+    if !self.writers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.writers, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_GetLineageResponse, rhs: Strata_V1_GetLineageResponse) -> Bool {
+    if lhs._group != rhs._group {return false}
+    if lhs.upstream != rhs.upstream {return false}
+    if lhs.downstream != rhs.downstream {return false}
+    if lhs.writers != rhs.writers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_LineageNode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LineageNode"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}version\0\u{1}kind\0\u{1}status\0\u{1}lineage\0\u{1}depth\0\u{3}derived_from\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._lineage) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.depth) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.derivedFrom) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    if self.kind != .rows {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 4)
+    }
+    try { if let v = self._lineage {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.depth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.depth, fieldNumber: 6)
+    }
+    if !self.derivedFrom.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.derivedFrom, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_LineageNode, rhs: Strata_V1_LineageNode) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs._lineage != rhs._lineage {return false}
+    if lhs.depth != rhs.depth {return false}
+    if lhs.derivedFrom != rhs.derivedFrom {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_WriteRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WriteRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}pipeline\0\u{3}run_id\0\u{1}batches\0\u{1}rows\0\u{3}first_write_micros\0\u{3}last_write_micros\0\u{3}min_event_micros\0\u{3}max_event_micros\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pipeline) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.batches) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.rows) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.firstWriteMicros) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.lastWriteMicros) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.minEventMicros) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.maxEventMicros) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.pipeline.isEmpty {
+      try visitor.visitSingularStringField(value: self.pipeline, fieldNumber: 2)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 3)
+    }
+    if self.batches != 0 {
+      try visitor.visitSingularUInt64Field(value: self.batches, fieldNumber: 4)
+    }
+    if self.rows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rows, fieldNumber: 5)
+    }
+    if self.firstWriteMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.firstWriteMicros, fieldNumber: 6)
+    }
+    if self.lastWriteMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastWriteMicros, fieldNumber: 7)
+    }
+    if self.minEventMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.minEventMicros, fieldNumber: 8)
+    }
+    if self.maxEventMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.maxEventMicros, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_WriteRecord, rhs: Strata_V1_WriteRecord) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.pipeline != rhs.pipeline {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.batches != rhs.batches {return false}
+    if lhs.rows != rhs.rows {return false}
+    if lhs.firstWriteMicros != rhs.firstWriteMicros {return false}
+    if lhs.lastWriteMicros != rhs.lastWriteMicros {return false}
+    if lhs.minEventMicros != rhs.minEventMicros {return false}
+    if lhs.maxEventMicros != rhs.maxEventMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

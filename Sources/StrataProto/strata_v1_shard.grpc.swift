@@ -157,6 +157,19 @@ public enum Strata_V1_Shard: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetNodeWriteLog" metadata.
+        public enum GetNodeWriteLog: Sendable {
+            /// Request type for "GetNodeWriteLog".
+            public typealias Input = Strata_V1_GetLineageRequest
+            /// Response type for "GetNodeWriteLog".
+            public typealias Output = Strata_V1_GetLineageResponse
+            /// Descriptor for "GetNodeWriteLog".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "GetNodeWriteLog",
+                type: .unary
+            )
+        }
         /// Namespace for "GetDigests" metadata.
         public enum GetDigests: Sendable {
             /// Request type for "GetDigests".
@@ -195,6 +208,7 @@ public enum Strata_V1_Shard: Sendable {
             PutRegistry.descriptor,
             GetRegistry.descriptor,
             GetNodeStatus.descriptor,
+            GetNodeWriteLog.descriptor,
             GetDigests.descriptor,
             GetRangeRows.descriptor
         ]
@@ -408,6 +422,25 @@ extension Strata_V1_Shard {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse>
+
+        /// Handle the "GetNodeWriteLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's write log of one group version (the batches clients wrote through it), for
+        /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_GetLineageRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_GetLineageResponse` messages.
+        func getNodeWriteLog(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetLineageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetLineageResponse>
 
         /// Handle the "GetDigests" method.
         ///
@@ -645,6 +678,25 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>
 
+        /// Handle the "GetNodeWriteLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's write log of one group version (the batches clients wrote through it), for
+        /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_GetLineageResponse` message.
+        func getNodeWriteLog(
+            request: GRPCCore.ServerRequest<Strata_V1_GetLineageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetLineageResponse>
+
         /// Handle the "GetDigests" method.
         ///
         /// > Source IDL Documentation:
@@ -881,6 +933,25 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetStatusResponse
 
+        /// Handle the "GetNodeWriteLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's write log of one group version (the batches clients wrote through it), for
+        /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_GetLineageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_GetLineageResponse` to respond with.
+        func getNodeWriteLog(
+            request: Strata_V1_GetLineageRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_GetLineageResponse
+
         /// Handle the "GetDigests" method.
         ///
         /// > Source IDL Documentation:
@@ -1040,6 +1111,17 @@ extension Strata_V1_Shard.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.GetNodeWriteLog.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetLineageRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetLineageResponse>(),
+            handler: { request, context in
+                try await self.getNodeWriteLog(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Strata_V1_Shard.Method.GetDigests.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_DigestRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_DigestResponse>(),
@@ -1149,6 +1231,17 @@ extension Strata_V1_Shard.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetStatusResponse> {
         let response = try await self.getNodeStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getNodeWriteLog(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetLineageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetLineageResponse> {
+        let response = try await self.getNodeWriteLog(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1312,6 +1405,19 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetStatusResponse> {
         return GRPCCore.ServerResponse<Strata_V1_GetStatusResponse>(
             message: try await self.getNodeStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getNodeWriteLog(
+        request: GRPCCore.ServerRequest<Strata_V1_GetLineageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetLineageResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_GetLineageResponse>(
+            message: try await self.getNodeWriteLog(
                 request: request.message,
                 context: context
             ),
@@ -1593,6 +1699,30 @@ extension Strata_V1_Shard {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetNodeWriteLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's write log of one group version (the batches clients wrote through it), for
+        /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetLineageRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetLineageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getNodeWriteLog<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetLineageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetLineageResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetDigests" method.
@@ -2005,6 +2135,41 @@ extension Strata_V1_Shard {
             )
         }
 
+        /// Call the "GetNodeWriteLog" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This node's write log of one group version (the batches clients wrote through it), for
+        /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetLineageRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetLineageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getNodeWriteLog<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetLineageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetLineageResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.GetNodeWriteLog.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "GetDigests" method.
         ///
         /// > Source IDL Documentation:
@@ -2368,6 +2533,36 @@ extension Strata_V1_Shard.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetNodeWriteLog" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > This node's write log of one group version (the batches clients wrote through it), for
+    /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_GetLineageRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getNodeWriteLog<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getNodeWriteLog(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetLineageRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetLineageResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2766,6 +2961,40 @@ extension Strata_V1_Shard.ClientProtocol {
             metadata: metadata
         )
         return try await self.getNodeStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetNodeWriteLog" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > This node's write log of one group version (the batches clients wrote through it), for
+    /// > `GetLineage` on a cluster: `writers` only, each with this node's id.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getNodeWriteLog<Result>(
+        _ message: Strata_V1_GetLineageRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_GetLineageRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getNodeWriteLog(
             request: request,
             options: options,
             onResponse: handleResponse

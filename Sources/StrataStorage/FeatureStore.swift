@@ -49,6 +49,7 @@ public final class FeatureStore: Sendable {
     self.shard = try LocalShard(engine: engine, writeIDSlot: writeIDSlot, aggregateRowCache: aggregateRowCache)
     self.idempotency = IdempotencyLedger(shard: shard)
     self.registry = try RegistryStore(engine: engine)
+    self.writeLog = try WriteLog(engine: engine)
     self.limits = limits
     self.executor = BlockingExecutor()
     self.clock = clock
@@ -56,6 +57,8 @@ public final class FeatureStore: Sendable {
 
   /// The idempotency keys of the event batches this node accepted (`PushEvents`).
   public let idempotency: IdempotencyLedger
+  /// Who wrote each group version through this node (client writes only).
+  public let writeLog: WriteLog
 
   public var engineName: String { shard.engine.name }
   /// The store's clock (a cluster coordinator stamps missing created times with it).
@@ -120,7 +123,13 @@ public final class FeatureStore: Sendable {
       if let stamp {
         for (i, id) in stamp.writeIDs.enumerated() { rows[i].writeID = id }
       }
-      return (try self.shard.append(rows, to: group, now: now), group)
+      let outcome = try self.shard.append(rows, to: group, now: now)
+      // A client's batch (not a copy another node accepted) goes into the write log once stored.
+      if writeIDs == .refuse {
+        try self.writeLog.record(
+          storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: Self.eventRange(of: rows), at: now)
+      }
+      return (outcome, group)
     }
     counters.withLock {
       $0.rowsWritten += UInt64(outcome.rowsWritten)
@@ -128,6 +137,29 @@ public final class FeatureStore: Sendable {
     }
     schedulePrebuild(group)
     return outcome
+  }
+
+  /// The event-time range of `rows` (nil when there are none).
+  static func eventRange(of rows: [RowToStore]) -> ClosedRange<Timestamp>? {
+    guard var low = rows.first?.eventTime else { return nil }
+    var high = low
+    for row in rows.dropFirst() {
+      low = min(low, row.eventTime)
+      high = max(high, row.eventTime)
+    }
+    return low...high
+  }
+
+  /// Records a client batch another component stored (a cluster coordinator, once the batch is
+  /// acknowledged at its consistency) in this node's write log, on the writer thread.
+  public func recordWrite(group: FeatureGroup, writer: WriterIdentity?, rows: [WriteRequest.Row]) async throws {
+    let now = clock()
+    let range = rows.first.map { first in
+      rows.reduce(first.eventTime...first.eventTime) { min($0.lowerBound, $1.eventTime)...max($0.upperBound, $1.eventTime) }
+    }
+    let log = writeLog
+    let count = rows.count
+    try await executor.write { try log.record(storageID: group.storageID, writer: writer ?? .none, rows: count, events: range, at: now) }
   }
 
   /// `IdempotencyLedger.claim` on the writer thread (it reads and writes the catalog).
@@ -202,6 +234,7 @@ public final class FeatureStore: Sendable {
       throw .failedPrecondition("feature group \(group.qualifiedName) is RETIRED and accepts no writes")
     }
     try Self.checkSource(of: group, for: request, writeIDs: writeIDs)
+    try request.writer?.validate()
     var slots: [Int] = []
     slots.reserveCapacity(request.features.count)
     var seen = Set<String>()

@@ -11,6 +11,8 @@ public struct WriteRequest: Sendable, Equatable {
   /// The rows are events pushed to a stream (`PushEvents`): `group` must then be a stream, and a
   /// stream accepts no other client writes (internode copies of its events are ordinary copies).
   public var events: Bool
+  /// Who wrote the batch (nil: not named); recorded in the write log of the node that accepts it.
+  public var writer: WriterIdentity?
 
   public struct Row: Sendable, Equatable {
     public var entityID: String
@@ -33,12 +35,13 @@ public struct WriteRequest: Sendable, Equatable {
     }
   }
 
-  public init(group: String, version: Int? = nil, features: [String], rows: [Row], events: Bool = false) {
+  public init(group: String, version: Int? = nil, features: [String], rows: [Row], events: Bool = false, writer: WriterIdentity? = nil) {
     self.group = group
     self.version = version
     self.features = features
     self.rows = rows
     self.events = events
+    self.writer = writer
   }
 }
 

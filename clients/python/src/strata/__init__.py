@@ -5,13 +5,14 @@
     client.apply("features.yaml")
     client.write("user_stats", df)
     client.push("purchases", events_df)          # events to a stream
+    client.lineage("user_stats")                 # upstream, downstream and writers of a group version
     client.get_online_features(["user_stats:*"], ["u1", "u2"]).to_df()
     client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
 """
 from ._columns import Status
 from .cache import CacheStats, GroupTTL, OnlineCache, Tier, freshness_tier
-from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, NodeLimits, NodeStatus, PushResult,
-                     WriteResult)
+from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, LineageGraph, LineageNode, NodeLimits,
+                     NodeStatus, PushResult, WriteRecord, WriteResult, Writer)
 from .definitions import (FLOAT, INT, STRING, Aggregate, AggregateFunction, AggregateGroup, DType, Embedding,
                           EntityType, Feature, FeatureGroup, Field, GroupKind, GroupStatus, Lineage, RegisteredGroup,
                           Stream, load_definitions, parse_definitions)
@@ -30,7 +31,7 @@ __all__ = [
     "Client", "OnlineCache", "CacheStats", "GroupTTL", "Tier", "freshness_tier", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
     "GroupStatus", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
-    "AggregateFunction", "GroupKind", "Lineage",
+    "AggregateFunction", "GroupKind", "Lineage", "Writer", "LineageGraph", "LineageNode", "WriteRecord",
     "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",
     "StrataError", "InvalidArgument", "NotFound", "AlreadyExists", "FailedPrecondition", "ResourceExhausted",
     "Unavailable", "DeadlineExceeded", "Cancelled", "Unimplemented", "Internal",

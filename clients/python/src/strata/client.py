@@ -9,7 +9,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence, Union
 
 import grpc
 import numpy as np
@@ -22,7 +22,8 @@ from ._proto import feature_store_pb2 as fs
 from ._proto import feature_store_pb2_grpc as fs_grpc
 from ._proto import types_pb2 as pb
 from ._sources import TableSource
-from .definitions import (AggregateGroup, DType, FeatureGroup, Stream, GroupStatus, RegisteredGroup, load_definitions, python_value)
+from .definitions import (AggregateGroup, DType, FeatureGroup, GroupKind, GroupStatus, Lineage, RegisteredGroup, Stream,
+                          _reject_unknown_keys, load_definitions, python_value)
 from ._columns import ColumnData
 from .cache import OnlineCache, _Column, monotonic
 from .errors import FailedPrecondition, Internal, InvalidArgument, NotFound, StrataError, Unavailable, from_rpc_error
@@ -90,6 +91,186 @@ class PushResult:
     @property
     def events_per_second(self) -> float:
         return self.events_written / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Writer:
+    """Who writes a batch: a pipeline and its run (`WriterIdentity` on the wire). Passed as `writer=` to
+    `Client.write`, `Client.write_parquet` and `Client.push`, it goes with every batch of the call; the
+    node records, per group version, a write log of who wrote how many rows (or events) when, which
+    `Client.lineage` returns (`LineageGraph.writers`).
+
+    - `pipeline`: the pipeline's name, e.g. "nightly-orders".
+    - `run_id`: its run, e.g. an orchestrator's run id.
+
+    Each is a string of at most 256 bytes (UTF-8); None means "" (not set). Checked when constructed
+    (InvalidArgument, naming the field). `Writer()` (both empty, falsy) is the same as no writer: the
+    batches are recorded as written by an unnamed writer.
+    """
+
+    pipeline: str = ""
+    run_id: str = ""
+
+    MAX_BYTES: ClassVar[int] = 256
+    KEYS: ClassVar[tuple[str, ...]] = ("pipeline", "run_id")
+
+    def __post_init__(self):
+        for key in self.KEYS:
+            value = getattr(self, key)
+            if value is None:
+                object.__setattr__(self, key, "")
+                continue
+            if not isinstance(value, str):
+                raise InvalidArgument(f"writer {key} must be a string, got {type(value).__name__} {value!r}")
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError as e:
+                raise InvalidArgument(f"writer {key} is not valid Unicode text (character {e.start + 1} is a lone "
+                                      "surrogate); it must encode as UTF-8") from None
+            if size > self.MAX_BYTES:
+                raise InvalidArgument(f"writer {key} is {size} bytes; at most {self.MAX_BYTES} are allowed")
+
+    def __bool__(self) -> bool:
+        return bool(self.pipeline or self.run_id)
+
+    def to_proto(self) -> fs.WriterIdentity:
+        return fs.WriterIdentity(pipeline=self.pipeline, run_id=self.run_id)
+
+
+# What `writer=` takes: a Writer, a dict with its keys, a string (the pipeline), or None (no writer).
+WriterLike = Union[Writer, Mapping[str, Any], str, None]
+
+
+def _as_writer(writer: WriterLike) -> Writer | None:
+    """The `writer=` argument of `write`, `write_parquet` and `push` as a `Writer`; None when it names no
+    writer (None, or both fields empty). Raises InvalidArgument before anything is sent."""
+    if writer is None:
+        return None
+    if isinstance(writer, Writer):
+        w = writer
+    elif isinstance(writer, str):
+        w = Writer(pipeline=writer)
+    elif isinstance(writer, Mapping):
+        _reject_unknown_keys(writer, Writer.KEYS, "writer key")
+        w = Writer(**writer)
+    else:
+        raise InvalidArgument(f"writer must be a strata.Writer, a dict with keys {', '.join(Writer.KEYS)}, or a "
+                              f"string (the pipeline), got {type(writer).__name__}")
+    return w if w else None
+
+
+def _group_kind(value: int) -> GroupKind:
+    try:
+        name = pb.GroupKind.Name(value).removeprefix("GROUP_KIND_")
+    except ValueError:  # a kind this SDK does not know
+        return GroupKind.ROWS
+    return GroupKind(name) if name in GroupKind.__members__ else GroupKind.ROWS
+
+
+def _group_status(value: int) -> GroupStatus:
+    try:
+        name = pb.GroupStatus.Name(value).removeprefix("GROUP_STATUS_")
+    except ValueError:
+        return GroupStatus.ACTIVE
+    return GroupStatus(name) if name in GroupStatus.__members__ else GroupStatus.ACTIVE
+
+
+@dataclasses.dataclass
+class LineageNode:
+    """One group version in a `LineageGraph`: its kind and status, the lineage its definition declares,
+    `depth` (steps from the version asked about: 1 = directly derived from it, or it directly from this
+    one) and `derived_from` (the versions of the graph it is directly derived from, as `NAME@VERSION`)."""
+
+    name: str
+    version: int
+    kind: GroupKind
+    status: GroupStatus
+    lineage: Lineage
+    depth: int
+    derived_from: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @staticmethod
+    def from_proto(n: fs.LineageNode) -> "LineageNode":
+        return LineageNode(n.group, n.version, _group_kind(n.kind), _group_status(n.status),
+                           Lineage.from_proto(n.lineage), n.depth, list(n.derived_from))
+
+
+@dataclasses.dataclass
+class WriteRecord:
+    """The batches one writer (pipeline and run) wrote to a group version through one node: `node_id`
+    (empty on a single node), `pipeline` and `run_id` (both empty for batches that named no writer),
+    `batches`, `rows` (rows or events acknowledged), `first_write` and `last_write` (when the first and
+    the latest of them were acknowledged, by the node's clock; UTC datetimes) and `min_event_time`,
+    `max_event_time` (the event time range of their rows; UTC datetimes, None when there are no rows)."""
+
+    node_id: str
+    pipeline: str
+    run_id: str
+    batches: int
+    rows: int
+    first_write: _dt.datetime
+    last_write: _dt.datetime
+    min_event_time: _dt.datetime | None
+    max_event_time: _dt.datetime | None
+
+    @property
+    def writer(self) -> Writer:
+        """The writer as a `Writer` (`Writer()`, falsy, for batches that named none)."""
+        return Writer(self.pipeline, self.run_id)
+
+    @staticmethod
+    def from_proto(r: fs.WriteRecord) -> "WriteRecord":
+        has_events = r.rows > 0
+        return WriteRecord(r.node_id, r.pipeline, r.run_id, r.batches, r.rows, _utc0(r.first_write_micros),
+                           _utc0(r.last_write_micros), _utc0(r.min_event_micros) if has_events else None,
+                           _utc0(r.max_event_micros) if has_events else None)
+
+
+@dataclasses.dataclass
+class LineageGraph:
+    """What `Client.lineage` returns: the group version asked about (`group`, a `RegisteredGroup`), the
+    versions it is derived from (`upstream`: its lineage's upstream entries and an aggregate group's
+    stream, transitively) and the versions derived from it (`downstream`, transitively), each list
+    nearest first, then by name and version; and who wrote it (`writers`: one `WriteRecord` per
+    node, pipeline and run, the most recently written first). `str(graph)` is a readable summary."""
+
+    group: RegisteredGroup
+    upstream: list[LineageNode]
+    downstream: list[LineageNode]
+    writers: list[WriteRecord]
+
+    @staticmethod
+    def from_proto(response: fs.GetLineageResponse) -> "LineageGraph":
+        return LineageGraph(RegisteredGroup.from_proto(response.group),
+                            [LineageNode.from_proto(n) for n in response.upstream],
+                            [LineageNode.from_proto(n) for n in response.downstream],
+                            [WriteRecord.from_proto(w) for w in response.writers])
+
+    def __str__(self) -> str:
+        def at(t: _dt.datetime) -> str:
+            return t.strftime("%Y-%m-%d %H:%M:%S")
+
+        g = self.group
+        lines = [f"{g.qualified_name}  {g.spec.kind.value} {g.status.value}"]
+        for title, nodes in (("upstream (it is derived from)", self.upstream),
+                             ("downstream (derived from it)", self.downstream)):
+            lines.append(f"{title}:" + ("" if nodes else " none"))
+            for n in nodes:
+                lines.append(f"  {n.qualified_name}  {n.kind.value} {n.status.value}  depth {n.depth}"
+                             + (f"  from {', '.join(n.derived_from)}" if n.derived_from else ""))
+        lines.append("writers (most recent first; times UTC):" + ("" if self.writers else " none"))
+        for w in self.writers:
+            who = (w.pipeline or "(unnamed)") + (f" run {w.run_id}" if w.run_id else "") \
+                + (f" on {w.node_id}" if w.node_id else "")
+            events = f"; events {at(w.min_event_time)} .. {at(w.max_event_time)}" \
+                if w.min_event_time is not None and w.max_event_time is not None else ""
+            lines.append(f"  {who}: {w.batches} {'batch' if w.batches == 1 else 'batches'}, {w.rows} rows; "
+                         f"written {at(w.first_write)} .. {at(w.last_write)}{events}")
+        return "\n".join(lines)
 
 
 @dataclasses.dataclass
@@ -419,6 +600,30 @@ class Client:
                                                   status=pb.GroupStatus.Value(f"GROUP_STATUS_{s.value}"))
         return RegisteredGroup.from_proto(self._unary("SetFeatureGroupStatus", request, timeout).group)
 
+    def lineage(self, group: str, version: int | None = None, *, timeout: float | None = None) -> LineageGraph:
+        """Where one group version's values come from and where they go (`GetLineage`), as a `LineageGraph`:
+        the version (`name` or `version=None`/0: the latest ACTIVE one; `name@N` or `version=N`: version
+        N), `upstream`: the versions it is derived from (its lineage's upstream entries, and an aggregate
+        group's stream), transitively; `downstream`: the versions derived from it, transitively (both
+        nearest first, then by name and version; each `LineageNode` says its `depth` and which versions of
+        the graph it is `derived_from`); `writers`: who wrote it, one `WriteRecord` per node, pipeline and
+        run (`writer=` of `write` and `push`; batches without one are the unnamed writer, pipeline and
+        run_id ""), the most recently written first. NotFound for an unknown group or version;
+        FailedPrecondition for an unpinned name without an ACTIVE version."""
+        name, pinned = _parse_group_ref(group)
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+                raise InvalidArgument(f"version must be a whole number from 1 (or 0/None for the latest ACTIVE "
+                                      f"version), got {version!r}")
+            if pinned and pinned != version:
+                raise InvalidArgument(f"'{group}' names version {pinned} but version={version} was passed; "
+                                      "give the version once")
+            pinned = int(version)
+        if pinned >= 1 << 32:
+            raise InvalidArgument(f"version {pinned} is out of range; versions are at most {(1 << 32) - 1}")
+        response = self._unary("GetLineage", fs.GetLineageRequest(group=name, version=pinned), timeout)
+        return LineageGraph.from_proto(response)
+
     # -- status ---------------------------------------------------------------------------------------
     def status(self, *, timeout: float | None = None) -> NodeStatus:
         s = self._unary("GetStatus", fs.GetStatusRequest(), timeout)
@@ -648,7 +853,8 @@ class Client:
 
     # -- writes ---------------------------------------------------------------------------------------
     def write(self, group: str, data, *, batch_size: int = 5000, progress: bool | None = None,
-              timeout: float | None = None, consistency: str | None = None) -> WriteResult:
+              timeout: float | None = None, consistency: str | None = None,
+              writer: WriterLike = None) -> WriteResult:
         """Writes the rows of a pandas DataFrame or pyarrow Table (or RecordBatch) to a group (`name` for the
         latest ACTIVE version, `name@N` for a pinned one).
 
@@ -662,26 +868,33 @@ class Client:
         each row must have stored it before the write is acknowledged, on a cluster with replication. The
         result's `replicas_acknowledged` is the fewest replicas that had stored any row when it was
         acknowledged, `replication_factor` the cluster's (both 1 on a single node).
+
+        `writer`: who writes, recorded in the group version's write log (`Client.lineage`): a
+        `strata.Writer(pipeline, run_id)`, a dict with those keys, or a string (the pipeline). Each field
+        is at most 256 bytes (UTF-8), checked before anything is sent. Every batch of the call carries
+        it; None (or an empty Writer) sends none, and the node records the batches as written by an
+        unnamed writer.
         """
-        return self._write(group, TableSource(data, "write"), batch_size, progress, timeout, consistency)
+        return self._write(group, TableSource(data, "write"), batch_size, progress, timeout, consistency, writer)
 
     def write_parquet(self, group: str, path: str | os.PathLike, *, batch_size: int = 5000,
                       progress: bool | None = None, timeout: float | None = None,
-                      consistency: str | None = None) -> WriteResult:
+                      consistency: str | None = None, writer: WriterLike = None) -> WriteResult:
         """Writes a Parquet file (e.g. from Spark or dbt) to a group, reading it batch by batch (never the
-        whole file). The same columns and `consistency` as `write`."""
+        whole file). The same columns, `consistency` and `writer` as `write`."""
         return self._write(group, TableSource(path, f"write_parquet('{os.fspath(path)}')"), batch_size, progress,
-                           timeout, consistency)
+                           timeout, consistency, writer)
 
     def _write(self, group: str, source: TableSource, batch_size: int, progress, timeout,
-               consistency: str | None = None) -> WriteResult:
+               consistency: str | None = None, writer: WriterLike = None) -> WriteResult:
         if batch_size < 1:
             raise InvalidArgument("batch_size must be at least 1")
         level = _parse_consistency(consistency)
+        identity = _as_writer(writer)
         name, version = _parse_group_ref(group)
         g = self.get_feature_group(name, version or None)
         batch_size, max_bytes = self._batch_limits(batch_size, timeout)
-        plan = _WritePlan(g, source.schema, level)
+        plan = _WritePlan(g, source.schema, level, identity)
         started = time.perf_counter()
         sent = {"rows": 0, "batches": 0}
         failure: list[BaseException] = []
@@ -738,7 +951,7 @@ class Client:
     # -- streams --------------------------------------------------------------------------------------
     def push(self, stream: str, data, *, consistency: str | None = None, batch_rows: int = 5000,
              idempotency_prefix: str | None = None, progress: bool | None = None, timeout: float | None = None,
-             retries: int = 3) -> PushResult:
+             retries: int = 3, writer: WriterLike = None) -> PushResult:
         """Pushes events to a stream (`name`, or `name@N` for a pinned version) over one `PushEvents` call.
         An unpinned name costs one `GetFeatureGroup` call per push (the latest ACTIVE version may change);
         a pinned version is looked up once per client, which matters for producers of small batches.
@@ -756,6 +969,9 @@ class Client:
         to the same address, up to `retries` times; pushing the same data again with the same prefix and
         `batch_rows` is safe too. A rejected batch (bad value, unknown field, not a stream) stores
         nothing and stops the push: earlier acknowledged batches stay, and the error says how many.
+
+        `writer`: who pushes, as for `write` (a `strata.Writer`, a dict with its keys, or a string: the
+        pipeline); every batch carries it, resent batches included.
         """
         if batch_rows < 1:
             raise InvalidArgument("batch_rows must be at least 1")
@@ -765,11 +981,12 @@ class Client:
         if len(f"{prefix}:0".encode()) > 100:
             raise InvalidArgument("idempotency_prefix is too long: keys are at most 128 bytes ('<prefix>:<batch>')")
         level = _parse_consistency(consistency)
+        identity = _as_writer(writer)
         source = TableSource(data, "push")
         name, version = _parse_group_ref(stream)
         g = self._push_definition(name, version or None, timeout)
         batch_rows, max_bytes = self._batch_limits(batch_rows, timeout)
-        plan = _WritePlan(g, source.schema, level)
+        plan = _WritePlan(g, source.schema, level, identity)
         started = time.perf_counter()
         address = self._current
         connection = self._connection()
@@ -785,7 +1002,8 @@ class Client:
                 for part in _split_by_bytes(batch, max_bytes):
                     key = f"{prefix}:{state['next']}"
                     header = fs.PushEventsRequest(stream=g.name, version=g.version, fields=plan.features,
-                                                  idempotency_key=key, consistency=level).SerializeToString()
+                                                  idempotency_key=key, consistency=level,
+                                                  **plan.writer_field).SerializeToString()
                     message = header + plan.rows(part, first_row=state["rows_encoded"])
                     state["rows_encoded"] += part.num_rows
                     state["next"] += 1
@@ -952,7 +1170,7 @@ def _split_by_bytes(batch: pa.RecordBatch, max_bytes: int = _MAX_WRITE_MESSAGE_B
 class _WritePlan:
     """How an input table's columns map onto a group's write messages; checked before anything is sent."""
 
-    def __init__(self, group: RegisteredGroup, schema: pa.Schema, consistency: int = 0):
+    def __init__(self, group: RegisteredGroup, schema: pa.Schema, consistency: int = 0, writer: Writer | None = None):
         self.group = group
         names = list(schema.names)
         features: list[str] = []
@@ -981,9 +1199,11 @@ class _WritePlan:
         self.dtypes = [group.feature(n).dtype for n in features]
         for n, dt in zip(features, self.dtypes):
             cols.check_feature_type(schema.field(n).type, dt, n, group.qualified_name)
-        # The node reads the consistency from the first message of a call; every message carries it.
+        # The node reads the consistency from the first message of a call; every message carries it. The
+        # writer (when one is named) is recorded per batch: every message carries it too.
+        self.writer_field = {"writer": writer.to_proto()} if writer else {}
         self.header = fs.WriteFeaturesRequest(group=group.name, version=group.version, features=features,
-                                              consistency=consistency).SerializeToString()
+                                              consistency=consistency, **self.writer_field).SerializeToString()
         self.input_columns = ["entity_id", "event_timestamp"] + (["created_timestamp"] if self.created else []) \
             + features
 

@@ -296,6 +296,17 @@ def _upstream_reference(text: str) -> tuple[str, int | None] | str:
     return parts[0], int(digits)
 
 
+def _reject_unknown_keys(mapping: Mapping, allowed: Sequence[str], what: str) -> None:
+    """InvalidArgument naming the first key of `mapping` not in `allowed` (`what`: e.g. "lineage key"),
+    with the closest allowed key as a suggestion."""
+    for key in mapping:
+        if key not in allowed:
+            message = f"unknown {what} {key!r}"
+            suggestion = _closest(key, allowed) if isinstance(key, str) else None
+            message += f"; did you mean '{suggestion}'?" if suggestion else "."
+            raise InvalidArgument(message + " Allowed keys: " + ", ".join(allowed))
+
+
 def _as_lineage(value: Any, group: str) -> Lineage:
     """A group's `lineage=` argument: a `Lineage`, a dict with its keys, or None (none declared)."""
     if value is None:
@@ -303,13 +314,8 @@ def _as_lineage(value: Any, group: str) -> Lineage:
     if isinstance(value, Lineage):
         return value
     if isinstance(value, Mapping):
-        for key in value:
-            if key not in Lineage.KEYS:
-                message = f"group '{group}': unknown lineage key {key!r}"
-                suggestion = _closest(key, Lineage.KEYS) if isinstance(key, str) else None
-                message += f"; did you mean '{suggestion}'?" if suggestion else "."
-                raise InvalidArgument(message + " Allowed keys: " + ", ".join(Lineage.KEYS))
         try:
+            _reject_unknown_keys(value, Lineage.KEYS, "lineage key")
             return Lineage(**value)
         except InvalidArgument as e:
             raise InvalidArgument(f"group '{group}': {e.message}") from None

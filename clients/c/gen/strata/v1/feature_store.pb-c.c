@@ -733,6 +733,51 @@ void   strata__v1__write_features_request__free_unpacked
   assert(message->base.descriptor == &strata__v1__write_features_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__writer_identity__init
+                     (Strata__V1__WriterIdentity         *message)
+{
+  static const Strata__V1__WriterIdentity init_value = STRATA__V1__WRITER_IDENTITY__INIT;
+  *message = init_value;
+}
+size_t strata__v1__writer_identity__get_packed_size
+                     (const Strata__V1__WriterIdentity *message)
+{
+  assert(message->base.descriptor == &strata__v1__writer_identity__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__writer_identity__pack
+                     (const Strata__V1__WriterIdentity *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__writer_identity__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__writer_identity__pack_to_buffer
+                     (const Strata__V1__WriterIdentity *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__writer_identity__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__WriterIdentity *
+       strata__v1__writer_identity__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__WriterIdentity *)
+     protobuf_c_message_unpack (&strata__v1__writer_identity__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__writer_identity__free_unpacked
+                     (Strata__V1__WriterIdentity *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__writer_identity__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__write_row__init
                      (Strata__V1__WriteRow         *message)
 {
@@ -1676,6 +1721,186 @@ void   strata__v1__group_write_status__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &strata__v1__group_write_status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__get_lineage_request__init
+                     (Strata__V1__GetLineageRequest         *message)
+{
+  static const Strata__V1__GetLineageRequest init_value = STRATA__V1__GET_LINEAGE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__get_lineage_request__get_packed_size
+                     (const Strata__V1__GetLineageRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__get_lineage_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__get_lineage_request__pack
+                     (const Strata__V1__GetLineageRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__get_lineage_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__get_lineage_request__pack_to_buffer
+                     (const Strata__V1__GetLineageRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__get_lineage_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__GetLineageRequest *
+       strata__v1__get_lineage_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__GetLineageRequest *)
+     protobuf_c_message_unpack (&strata__v1__get_lineage_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__get_lineage_request__free_unpacked
+                     (Strata__V1__GetLineageRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__get_lineage_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__get_lineage_response__init
+                     (Strata__V1__GetLineageResponse         *message)
+{
+  static const Strata__V1__GetLineageResponse init_value = STRATA__V1__GET_LINEAGE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__get_lineage_response__get_packed_size
+                     (const Strata__V1__GetLineageResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__get_lineage_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__get_lineage_response__pack
+                     (const Strata__V1__GetLineageResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__get_lineage_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__get_lineage_response__pack_to_buffer
+                     (const Strata__V1__GetLineageResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__get_lineage_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__GetLineageResponse *
+       strata__v1__get_lineage_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__GetLineageResponse *)
+     protobuf_c_message_unpack (&strata__v1__get_lineage_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__get_lineage_response__free_unpacked
+                     (Strata__V1__GetLineageResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__get_lineage_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__lineage_node__init
+                     (Strata__V1__LineageNode         *message)
+{
+  static const Strata__V1__LineageNode init_value = STRATA__V1__LINEAGE_NODE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__lineage_node__get_packed_size
+                     (const Strata__V1__LineageNode *message)
+{
+  assert(message->base.descriptor == &strata__v1__lineage_node__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__lineage_node__pack
+                     (const Strata__V1__LineageNode *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__lineage_node__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__lineage_node__pack_to_buffer
+                     (const Strata__V1__LineageNode *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__lineage_node__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__LineageNode *
+       strata__v1__lineage_node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__LineageNode *)
+     protobuf_c_message_unpack (&strata__v1__lineage_node__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__lineage_node__free_unpacked
+                     (Strata__V1__LineageNode *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__lineage_node__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__write_record__init
+                     (Strata__V1__WriteRecord         *message)
+{
+  static const Strata__V1__WriteRecord init_value = STRATA__V1__WRITE_RECORD__INIT;
+  *message = init_value;
+}
+size_t strata__v1__write_record__get_packed_size
+                     (const Strata__V1__WriteRecord *message)
+{
+  assert(message->base.descriptor == &strata__v1__write_record__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__write_record__pack
+                     (const Strata__V1__WriteRecord *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__write_record__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__write_record__pack_to_buffer
+                     (const Strata__V1__WriteRecord *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__write_record__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__WriteRecord *
+       strata__v1__write_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__WriteRecord *)
+     protobuf_c_message_unpack (&strata__v1__write_record__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__write_record__free_unpacked
+                     (Strata__V1__WriteRecord *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__write_record__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 static const ProtobufCEnumValue strata__v1__change_membership_request__action__enum_values_by_number[7] =
@@ -2895,7 +3120,7 @@ const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_response__
   (ProtobufCMessageInit) strata__v1__set_feature_group_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__write_features_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor strata__v1__write_features_request__field_descriptors[6] =
 {
   {
     "group",
@@ -2957,6 +3182,18 @@ static const ProtobufCFieldDescriptor strata__v1__write_features_request__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "writer",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteFeaturesRequest, writer),
+    &strata__v1__writer_identity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__write_features_request__field_indices_by_name[] = {
   4,   /* field[4] = consistency */
@@ -2964,11 +3201,12 @@ static const unsigned strata__v1__write_features_request__field_indices_by_name[
   0,   /* field[0] = group */
   3,   /* field[3] = rows */
   1,   /* field[1] = version */
+  5,   /* field[5] = writer */
 };
 static const ProtobufCIntRange strata__v1__write_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor =
 {
@@ -2978,11 +3216,62 @@ const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor 
   "Strata__V1__WriteFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__WriteFeaturesRequest),
-  5,
+  6,
   strata__v1__write_features_request__field_descriptors,
   strata__v1__write_features_request__field_indices_by_name,
   1,  strata__v1__write_features_request__number_ranges,
   (ProtobufCMessageInit) strata__v1__write_features_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__writer_identity__field_descriptors[2] =
+{
+  {
+    "pipeline",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriterIdentity, pipeline),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "run_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriterIdentity, run_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__writer_identity__field_indices_by_name[] = {
+  0,   /* field[0] = pipeline */
+  1,   /* field[1] = run_id */
+};
+static const ProtobufCIntRange strata__v1__writer_identity__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor strata__v1__writer_identity__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.WriterIdentity",
+  "WriterIdentity",
+  "Strata__V1__WriterIdentity",
+  "strata.v1",
+  sizeof(Strata__V1__WriterIdentity),
+  2,
+  strata__v1__writer_identity__field_descriptors,
+  strata__v1__writer_identity__field_indices_by_name,
+  1,  strata__v1__writer_identity__number_ranges,
+  (ProtobufCMessageInit) strata__v1__writer_identity__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor strata__v1__write_row__field_descriptors[5] =
@@ -3075,7 +3364,7 @@ const ProtobufCMessageDescriptor strata__v1__write_row__descriptor =
   (ProtobufCMessageInit) strata__v1__write_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__push_events_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor strata__v1__push_events_request__field_descriptors[7] =
 {
   {
     "stream",
@@ -3149,6 +3438,18 @@ static const ProtobufCFieldDescriptor strata__v1__push_events_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "writer",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__PushEventsRequest, writer),
+    &strata__v1__writer_identity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__push_events_request__field_indices_by_name[] = {
   5,   /* field[5] = consistency */
@@ -3157,11 +3458,12 @@ static const unsigned strata__v1__push_events_request__field_indices_by_name[] =
   4,   /* field[4] = idempotency_key */
   0,   /* field[0] = stream */
   1,   /* field[1] = version */
+  6,   /* field[6] = writer */
 };
 static const ProtobufCIntRange strata__v1__push_events_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor strata__v1__push_events_request__descriptor =
 {
@@ -3171,7 +3473,7 @@ const ProtobufCMessageDescriptor strata__v1__push_events_request__descriptor =
   "Strata__V1__PushEventsRequest",
   "strata.v1",
   sizeof(Strata__V1__PushEventsRequest),
-  6,
+  7,
   strata__v1__push_events_request__field_descriptors,
   strata__v1__push_events_request__field_indices_by_name,
   1,  strata__v1__push_events_request__number_ranges,
@@ -4867,6 +5169,392 @@ const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor =
   (ProtobufCMessageInit) strata__v1__group_write_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor strata__v1__get_lineage_request__field_descriptors[2] =
+{
+  {
+    "group",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetLineageRequest, group),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetLineageRequest, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__get_lineage_request__field_indices_by_name[] = {
+  0,   /* field[0] = group */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__get_lineage_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor strata__v1__get_lineage_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.GetLineageRequest",
+  "GetLineageRequest",
+  "Strata__V1__GetLineageRequest",
+  "strata.v1",
+  sizeof(Strata__V1__GetLineageRequest),
+  2,
+  strata__v1__get_lineage_request__field_descriptors,
+  strata__v1__get_lineage_request__field_indices_by_name,
+  1,  strata__v1__get_lineage_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__get_lineage_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__get_lineage_response__field_descriptors[4] =
+{
+  {
+    "group",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetLineageResponse, group),
+    &strata__v1__feature_group__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "upstream",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetLineageResponse, n_upstream),
+    offsetof(Strata__V1__GetLineageResponse, upstream),
+    &strata__v1__lineage_node__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "downstream",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetLineageResponse, n_downstream),
+    offsetof(Strata__V1__GetLineageResponse, downstream),
+    &strata__v1__lineage_node__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "writers",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetLineageResponse, n_writers),
+    offsetof(Strata__V1__GetLineageResponse, writers),
+    &strata__v1__write_record__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__get_lineage_response__field_indices_by_name[] = {
+  2,   /* field[2] = downstream */
+  0,   /* field[0] = group */
+  1,   /* field[1] = upstream */
+  3,   /* field[3] = writers */
+};
+static const ProtobufCIntRange strata__v1__get_lineage_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor strata__v1__get_lineage_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.GetLineageResponse",
+  "GetLineageResponse",
+  "Strata__V1__GetLineageResponse",
+  "strata.v1",
+  sizeof(Strata__V1__GetLineageResponse),
+  4,
+  strata__v1__get_lineage_response__field_descriptors,
+  strata__v1__get_lineage_response__field_indices_by_name,
+  1,  strata__v1__get_lineage_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__get_lineage_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__lineage_node__field_descriptors[7] =
+{
+  {
+    "group",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__LineageNode, group),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__LineageNode, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__LineageNode, kind),
+    &strata__v1__group_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__LineageNode, status),
+    &strata__v1__group_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lineage",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__LineageNode, lineage),
+    &strata__v1__lineage__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "depth",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__LineageNode, depth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "derived_from",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__LineageNode, n_derived_from),
+    offsetof(Strata__V1__LineageNode, derived_from),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__lineage_node__field_indices_by_name[] = {
+  5,   /* field[5] = depth */
+  6,   /* field[6] = derived_from */
+  0,   /* field[0] = group */
+  2,   /* field[2] = kind */
+  4,   /* field[4] = lineage */
+  3,   /* field[3] = status */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__lineage_node__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor strata__v1__lineage_node__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.LineageNode",
+  "LineageNode",
+  "Strata__V1__LineageNode",
+  "strata.v1",
+  sizeof(Strata__V1__LineageNode),
+  7,
+  strata__v1__lineage_node__field_descriptors,
+  strata__v1__lineage_node__field_indices_by_name,
+  1,  strata__v1__lineage_node__number_ranges,
+  (ProtobufCMessageInit) strata__v1__lineage_node__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__write_record__field_descriptors[9] =
+{
+  {
+    "node_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, node_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pipeline",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, pipeline),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "run_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, run_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "batches",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, batches),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rows",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, rows),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_write_micros",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, first_write_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_write_micros",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, last_write_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "min_event_micros",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, min_event_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_event_micros",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__WriteRecord, max_event_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__write_record__field_indices_by_name[] = {
+  3,   /* field[3] = batches */
+  5,   /* field[5] = first_write_micros */
+  6,   /* field[6] = last_write_micros */
+  8,   /* field[8] = max_event_micros */
+  7,   /* field[7] = min_event_micros */
+  0,   /* field[0] = node_id */
+  1,   /* field[1] = pipeline */
+  4,   /* field[4] = rows */
+  2,   /* field[2] = run_id */
+};
+static const ProtobufCIntRange strata__v1__write_record__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor strata__v1__write_record__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.WriteRecord",
+  "WriteRecord",
+  "Strata__V1__WriteRecord",
+  "strata.v1",
+  sizeof(Strata__V1__WriteRecord),
+  9,
+  strata__v1__write_record__field_descriptors,
+  strata__v1__write_record__field_indices_by_name,
+  1,  strata__v1__write_record__number_ranges,
+  (ProtobufCMessageInit) strata__v1__write_record__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue strata__v1__consistency__enum_values_by_number[4] =
 {
   { "CONSISTENCY_DEFAULT", "STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT", 0 },
@@ -4965,7 +5653,7 @@ const ProtobufCEnumDescriptor strata__v1__freshness_tier__descriptor =
   strata__v1__freshness_tier__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[12] =
+static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[13] =
 {
   { "ApplyFeatureGroups", &strata__v1__apply_feature_groups_request__descriptor, &strata__v1__apply_feature_groups_response__descriptor },
   { "ListFeatureGroups", &strata__v1__list_feature_groups_request__descriptor, &strata__v1__list_feature_groups_response__descriptor },
@@ -4976,21 +5664,23 @@ static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descrip
   { "GetOnlineFeatures", &strata__v1__get_online_features_request__descriptor, &strata__v1__get_online_features_response__descriptor },
   { "GetHistoricalFeatures", &strata__v1__get_historical_features_request__descriptor, &strata__v1__get_historical_features_response__descriptor },
   { "GetStatus", &strata__v1__get_status_request__descriptor, &strata__v1__get_status_response__descriptor },
+  { "GetLineage", &strata__v1__get_lineage_request__descriptor, &strata__v1__get_lineage_response__descriptor },
   { "Ping", &strata__v1__ping_request__descriptor, &strata__v1__ping_response__descriptor },
   { "Repair", &strata__v1__repair_request__descriptor, &strata__v1__repair_response__descriptor },
   { "ChangeMembership", &strata__v1__change_membership_request__descriptor, &strata__v1__change_membership_response__descriptor },
 };
 const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   0,        /* ApplyFeatureGroups */
-  11,        /* ChangeMembership */
+  12,        /* ChangeMembership */
   2,        /* GetFeatureGroup */
   7,        /* GetHistoricalFeatures */
+  9,        /* GetLineage */
   6,        /* GetOnlineFeatures */
   8,        /* GetStatus */
   1,        /* ListFeatureGroups */
-  9,        /* Ping */
+  10,        /* Ping */
   5,        /* PushEvents */
-  10,        /* Repair */
+  11,        /* Repair */
   3,        /* SetFeatureGroupStatus */
   4         /* WriteFeatures */
 };
@@ -5001,7 +5691,7 @@ const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
   "FeatureStore",
   "Strata__V1__FeatureStore",
   "strata.v1",
-  12,
+  13,
   strata__v1__feature_store__method_descriptors,
   strata__v1__feature_store__method_indices_by_name
 };
@@ -5077,13 +5767,21 @@ void strata__v1__feature_store__get_status(ProtobufCService *service,
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void strata__v1__feature_store__get_lineage(ProtobufCService *service,
+                                            const Strata__V1__GetLineageRequest *input,
+                                            Strata__V1__GetLineageResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void strata__v1__feature_store__ping(ProtobufCService *service,
                                      const Strata__V1__PingRequest *input,
                                      Strata__V1__PingResponse_Closure closure,
                                      void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__repair(ProtobufCService *service,
                                        const Strata__V1__RepairRequest *input,
@@ -5091,7 +5789,7 @@ void strata__v1__feature_store__repair(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__change_membership(ProtobufCService *service,
                                                   const Strata__V1__ChangeMembershipRequest *input,
@@ -5099,7 +5797,7 @@ void strata__v1__feature_store__change_membership(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
                                       Strata__V1__FeatureStore_ServiceDestroy destroy)

@@ -33,6 +33,7 @@ typedef struct Strata__V1__GetFeatureGroupResponse Strata__V1__GetFeatureGroupRe
 typedef struct Strata__V1__SetFeatureGroupStatusRequest Strata__V1__SetFeatureGroupStatusRequest;
 typedef struct Strata__V1__SetFeatureGroupStatusResponse Strata__V1__SetFeatureGroupStatusResponse;
 typedef struct Strata__V1__WriteFeaturesRequest Strata__V1__WriteFeaturesRequest;
+typedef struct Strata__V1__WriterIdentity Strata__V1__WriterIdentity;
 typedef struct Strata__V1__WriteRow Strata__V1__WriteRow;
 typedef struct Strata__V1__PushEventsRequest Strata__V1__PushEventsRequest;
 typedef struct Strata__V1__PushEventsResponse Strata__V1__PushEventsResponse;
@@ -54,6 +55,10 @@ typedef struct Strata__V1__GetStatusResponse Strata__V1__GetStatusResponse;
 typedef struct Strata__V1__NodeLimits Strata__V1__NodeLimits;
 typedef struct Strata__V1__ClusterNodeStatus Strata__V1__ClusterNodeStatus;
 typedef struct Strata__V1__GroupWriteStatus Strata__V1__GroupWriteStatus;
+typedef struct Strata__V1__GetLineageRequest Strata__V1__GetLineageRequest;
+typedef struct Strata__V1__GetLineageResponse Strata__V1__GetLineageResponse;
+typedef struct Strata__V1__LineageNode Strata__V1__LineageNode;
+typedef struct Strata__V1__WriteRecord Strata__V1__WriteRecord;
 
 
 /* --- enums --- */
@@ -456,10 +461,32 @@ struct  Strata__V1__WriteFeaturesRequest
    * level means that node.
    */
   Strata__V1__Consistency consistency;
+  /*
+   * Optional: who wrote this batch, recorded in the group version's write log (`GetLineage`).
+   */
+  Strata__V1__WriterIdentity *writer;
 };
 #define STRATA__V1__WRITE_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_features_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, NULL }
+
+
+/*
+ * Who wrote a batch: the pipeline and its run. Each at most 256 bytes of UTF-8. A batch without one
+ * is recorded as written by an unnamed writer.
+ */
+struct  Strata__V1__WriterIdentity
+{
+  ProtobufCMessage base;
+  char *pipeline;
+  /*
+   * The run of the pipeline, e.g. an orchestrator's run id.
+   */
+  char *run_id;
+};
+#define STRATA__V1__WRITER_IDENTITY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__writer_identity__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 typedef enum {
@@ -532,10 +559,14 @@ struct  Strata__V1__PushEventsRequest
    * As for WriteFeatures (default QUORUM).
    */
   Strata__V1__Consistency consistency;
+  /*
+   * Optional: who pushed this batch, as for WriteFeatures.
+   */
+  Strata__V1__WriterIdentity *writer;
 };
 #define STRATA__V1__PUSH_EVENTS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__push_events_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, NULL }
 
 
 struct  Strata__V1__PushEventsResponse
@@ -1030,6 +1061,113 @@ struct  Strata__V1__GroupWriteStatus
     , (char *)protobuf_c_empty_string, 0, 0, 0, STRATA__V1__FRESHNESS_STATE__FRESHNESS_STATE_UNSPECIFIED, STRATA__V1__FRESHNESS_TIER__FRESHNESS_TIER_UNSPECIFIED, 0 }
 
 
+struct  Strata__V1__GetLineageRequest
+{
+  ProtobufCMessage base;
+  char *group;
+  /*
+   * 0 = the latest ACTIVE version.
+   */
+  uint32_t version;
+};
+#define STRATA__V1__GET_LINEAGE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_lineage_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Strata__V1__GetLineageResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The version asked about.
+   */
+  Strata__V1__FeatureGroup *group;
+  /*
+   * The versions it is derived from, transitively, nearest first (then by name and version).
+   */
+  size_t n_upstream;
+  Strata__V1__LineageNode **upstream;
+  /*
+   * The versions derived from it, transitively, nearest first (then by name and version).
+   */
+  size_t n_downstream;
+  Strata__V1__LineageNode **downstream;
+  /*
+   * Who wrote the version: one record per (node, pipeline, run), the most recently written first.
+   */
+  size_t n_writers;
+  Strata__V1__WriteRecord **writers;
+};
+#define STRATA__V1__GET_LINEAGE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_lineage_response__descriptor) \
+    , NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+/*
+ * One group version in a lineage graph.
+ */
+struct  Strata__V1__LineageNode
+{
+  ProtobufCMessage base;
+  char *group;
+  uint32_t version;
+  Strata__V1__GroupKind kind;
+  Strata__V1__GroupStatus status;
+  /*
+   * What its definition declares (source, transformation, upstream, pipeline).
+   */
+  Strata__V1__Lineage *lineage;
+  /*
+   * Steps from the version asked about: 1 = directly derived from it (or it from this one).
+   */
+  uint32_t depth;
+  /*
+   * The versions it is directly derived from, as NAME@VERSION.
+   */
+  size_t n_derived_from;
+  char **derived_from;
+};
+#define STRATA__V1__LINEAGE_NODE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__lineage_node__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, STRATA__V1__GROUP_KIND__GROUP_KIND_ROWS, STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED, NULL, 0, 0,NULL }
+
+
+/*
+ * The batches one writer (pipeline and run) wrote to a group version through one node.
+ */
+struct  Strata__V1__WriteRecord
+{
+  ProtobufCMessage base;
+  /*
+   * The node that accepted them (empty on a single node).
+   */
+  char *node_id;
+  /*
+   * Empty for batches that named no writer.
+   */
+  char *pipeline;
+  char *run_id;
+  uint64_t batches;
+  /*
+   * Rows (or events) acknowledged.
+   */
+  uint64_t rows;
+  /*
+   * When the first and the latest of these batches were acknowledged (node clock).
+   */
+  int64_t first_write_micros;
+  int64_t last_write_micros;
+  /*
+   * The event time range of their rows.
+   */
+  int64_t min_event_micros;
+  int64_t max_event_micros;
+};
+#define STRATA__V1__WRITE_RECORD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_record__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
+
+
 /* Strata__V1__ChangeMembershipRequest methods */
 void   strata__v1__change_membership_request__init
                      (Strata__V1__ChangeMembershipRequest         *message);
@@ -1336,6 +1474,25 @@ Strata__V1__WriteFeaturesRequest *
                       const uint8_t       *data);
 void   strata__v1__write_features_request__free_unpacked
                      (Strata__V1__WriteFeaturesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__WriterIdentity methods */
+void   strata__v1__writer_identity__init
+                     (Strata__V1__WriterIdentity         *message);
+size_t strata__v1__writer_identity__get_packed_size
+                     (const Strata__V1__WriterIdentity   *message);
+size_t strata__v1__writer_identity__pack
+                     (const Strata__V1__WriterIdentity   *message,
+                      uint8_t             *out);
+size_t strata__v1__writer_identity__pack_to_buffer
+                     (const Strata__V1__WriterIdentity   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__WriterIdentity *
+       strata__v1__writer_identity__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__writer_identity__free_unpacked
+                     (Strata__V1__WriterIdentity *message,
                       ProtobufCAllocator *allocator);
 /* Strata__V1__WriteRow methods */
 void   strata__v1__write_row__init
@@ -1736,6 +1893,82 @@ Strata__V1__GroupWriteStatus *
 void   strata__v1__group_write_status__free_unpacked
                      (Strata__V1__GroupWriteStatus *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__GetLineageRequest methods */
+void   strata__v1__get_lineage_request__init
+                     (Strata__V1__GetLineageRequest         *message);
+size_t strata__v1__get_lineage_request__get_packed_size
+                     (const Strata__V1__GetLineageRequest   *message);
+size_t strata__v1__get_lineage_request__pack
+                     (const Strata__V1__GetLineageRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__get_lineage_request__pack_to_buffer
+                     (const Strata__V1__GetLineageRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__GetLineageRequest *
+       strata__v1__get_lineage_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__get_lineage_request__free_unpacked
+                     (Strata__V1__GetLineageRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__GetLineageResponse methods */
+void   strata__v1__get_lineage_response__init
+                     (Strata__V1__GetLineageResponse         *message);
+size_t strata__v1__get_lineage_response__get_packed_size
+                     (const Strata__V1__GetLineageResponse   *message);
+size_t strata__v1__get_lineage_response__pack
+                     (const Strata__V1__GetLineageResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__get_lineage_response__pack_to_buffer
+                     (const Strata__V1__GetLineageResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__GetLineageResponse *
+       strata__v1__get_lineage_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__get_lineage_response__free_unpacked
+                     (Strata__V1__GetLineageResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__LineageNode methods */
+void   strata__v1__lineage_node__init
+                     (Strata__V1__LineageNode         *message);
+size_t strata__v1__lineage_node__get_packed_size
+                     (const Strata__V1__LineageNode   *message);
+size_t strata__v1__lineage_node__pack
+                     (const Strata__V1__LineageNode   *message,
+                      uint8_t             *out);
+size_t strata__v1__lineage_node__pack_to_buffer
+                     (const Strata__V1__LineageNode   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__LineageNode *
+       strata__v1__lineage_node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__lineage_node__free_unpacked
+                     (Strata__V1__LineageNode *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__WriteRecord methods */
+void   strata__v1__write_record__init
+                     (Strata__V1__WriteRecord         *message);
+size_t strata__v1__write_record__get_packed_size
+                     (const Strata__V1__WriteRecord   *message);
+size_t strata__v1__write_record__pack
+                     (const Strata__V1__WriteRecord   *message,
+                      uint8_t             *out);
+size_t strata__v1__write_record__pack_to_buffer
+                     (const Strata__V1__WriteRecord   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__WriteRecord *
+       strata__v1__write_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__write_record__free_unpacked
+                     (Strata__V1__WriteRecord *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Strata__V1__ChangeMembershipRequest_Closure)
@@ -1788,6 +2021,9 @@ typedef void (*Strata__V1__SetFeatureGroupStatusResponse_Closure)
                   void *closure_data);
 typedef void (*Strata__V1__WriteFeaturesRequest_Closure)
                  (const Strata__V1__WriteFeaturesRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__WriterIdentity_Closure)
+                 (const Strata__V1__WriterIdentity *message,
                   void *closure_data);
 typedef void (*Strata__V1__WriteRow_Closure)
                  (const Strata__V1__WriteRow *message,
@@ -1852,6 +2088,18 @@ typedef void (*Strata__V1__ClusterNodeStatus_Closure)
 typedef void (*Strata__V1__GroupWriteStatus_Closure)
                  (const Strata__V1__GroupWriteStatus *message,
                   void *closure_data);
+typedef void (*Strata__V1__GetLineageRequest_Closure)
+                 (const Strata__V1__GetLineageRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__GetLineageResponse_Closure)
+                 (const Strata__V1__GetLineageResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__LineageNode_Closure)
+                 (const Strata__V1__LineageNode *message,
+                  void *closure_data);
+typedef void (*Strata__V1__WriteRecord_Closure)
+                 (const Strata__V1__WriteRecord *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1895,6 +2143,10 @@ struct Strata__V1__FeatureStore_Service
                      const Strata__V1__GetStatusRequest *input,
                      Strata__V1__GetStatusResponse_Closure closure,
                      void *closure_data);
+  void (*get_lineage)(Strata__V1__FeatureStore_Service *service,
+                      const Strata__V1__GetLineageRequest *input,
+                      Strata__V1__GetLineageResponse_Closure closure,
+                      void *closure_data);
   void (*ping)(Strata__V1__FeatureStore_Service *service,
                const Strata__V1__PingRequest *input,
                Strata__V1__PingResponse_Closure closure,
@@ -1924,6 +2176,7 @@ void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
       function_prefix__ ## get_online_features,\
       function_prefix__ ## get_historical_features,\
       function_prefix__ ## get_status,\
+      function_prefix__ ## get_lineage,\
       function_prefix__ ## ping,\
       function_prefix__ ## repair,\
       function_prefix__ ## change_membership  }
@@ -1963,6 +2216,10 @@ void strata__v1__feature_store__get_status(ProtobufCService *service,
                                            const Strata__V1__GetStatusRequest *input,
                                            Strata__V1__GetStatusResponse_Closure closure,
                                            void *closure_data);
+void strata__v1__feature_store__get_lineage(ProtobufCService *service,
+                                            const Strata__V1__GetLineageRequest *input,
+                                            Strata__V1__GetLineageResponse_Closure closure,
+                                            void *closure_data);
 void strata__v1__feature_store__ping(ProtobufCService *service,
                                      const Strata__V1__PingRequest *input,
                                      Strata__V1__PingResponse_Closure closure,
@@ -2000,6 +2257,7 @@ extern const ProtobufCMessageDescriptor strata__v1__get_feature_group_response__
 extern const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__write_features_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__writer_identity__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__write_row__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__push_events_request__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__push_events_response__descriptor;
@@ -2021,6 +2279,10 @@ extern const ProtobufCMessageDescriptor strata__v1__get_status_response__descrip
 extern const ProtobufCMessageDescriptor strata__v1__node_limits__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__cluster_node_status__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__group_write_status__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__get_lineage_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__get_lineage_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__lineage_node__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__write_record__descriptor;
 extern const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor;
 
 PROTOBUF_C__END_DECLS

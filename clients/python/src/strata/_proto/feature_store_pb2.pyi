@@ -249,18 +249,28 @@ class SetFeatureGroupStatusResponse(_message.Message):
     def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ...) -> None: ...
 
 class WriteFeaturesRequest(_message.Message):
-    __slots__ = ("group", "version", "features", "rows", "consistency")
+    __slots__ = ("group", "version", "features", "rows", "consistency", "writer")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    WRITER_FIELD_NUMBER: _ClassVar[int]
     group: str
     version: int
     features: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[WriteRow]
     consistency: Consistency
-    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+    writer: WriterIdentity
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., writer: _Optional[_Union[WriterIdentity, _Mapping]] = ...) -> None: ...
+
+class WriterIdentity(_message.Message):
+    __slots__ = ("pipeline", "run_id")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    run_id: str
+    def __init__(self, pipeline: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class WriteRow(_message.Message):
     __slots__ = ("entity_id", "event_timestamp_micros", "created_timestamp_micros", "values", "write_id")
@@ -277,20 +287,22 @@ class WriteRow(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., event_timestamp_micros: _Optional[int] = ..., created_timestamp_micros: _Optional[int] = ..., values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ..., write_id: _Optional[int] = ...) -> None: ...
 
 class PushEventsRequest(_message.Message):
-    __slots__ = ("stream", "version", "fields", "events", "idempotency_key", "consistency")
+    __slots__ = ("stream", "version", "fields", "events", "idempotency_key", "consistency", "writer")
     STREAM_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    WRITER_FIELD_NUMBER: _ClassVar[int]
     stream: str
     version: int
     fields: _containers.RepeatedScalarFieldContainer[str]
     events: _containers.RepeatedCompositeFieldContainer[WriteRow]
     idempotency_key: str
     consistency: Consistency
-    def __init__(self, stream: _Optional[str] = ..., version: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., events: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+    writer: WriterIdentity
+    def __init__(self, stream: _Optional[str] = ..., version: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., events: _Optional[_Iterable[_Union[WriteRow, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., writer: _Optional[_Union[WriterIdentity, _Mapping]] = ...) -> None: ...
 
 class PushEventsResponse(_message.Message):
     __slots__ = ("idempotency_key", "events_written", "late_events", "duplicate")
@@ -557,3 +569,63 @@ class GroupWriteStatus(_message.Message):
     tier: FreshnessTier
     refresh_interval_seconds: int
     def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., last_write_micros: _Optional[int] = ..., rows_total: _Optional[int] = ..., freshness: _Optional[_Union[FreshnessState, str]] = ..., tier: _Optional[_Union[FreshnessTier, str]] = ..., refresh_interval_seconds: _Optional[int] = ...) -> None: ...
+
+class GetLineageRequest(_message.Message):
+    __slots__ = ("group", "version")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    version: int
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetLineageResponse(_message.Message):
+    __slots__ = ("group", "upstream", "downstream", "writers")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    DOWNSTREAM_FIELD_NUMBER: _ClassVar[int]
+    WRITERS_FIELD_NUMBER: _ClassVar[int]
+    group: _types_pb2.FeatureGroup
+    upstream: _containers.RepeatedCompositeFieldContainer[LineageNode]
+    downstream: _containers.RepeatedCompositeFieldContainer[LineageNode]
+    writers: _containers.RepeatedCompositeFieldContainer[WriteRecord]
+    def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ..., upstream: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ..., downstream: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ..., writers: _Optional[_Iterable[_Union[WriteRecord, _Mapping]]] = ...) -> None: ...
+
+class LineageNode(_message.Message):
+    __slots__ = ("group", "version", "kind", "status", "lineage", "depth", "derived_from")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_FROM_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    version: int
+    kind: _types_pb2.GroupKind
+    status: _types_pb2.GroupStatus
+    lineage: _types_pb2.Lineage
+    depth: int
+    derived_from: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[_types_pb2.GroupKind, str]] = ..., status: _Optional[_Union[_types_pb2.GroupStatus, str]] = ..., lineage: _Optional[_Union[_types_pb2.Lineage, _Mapping]] = ..., depth: _Optional[int] = ..., derived_from: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WriteRecord(_message.Message):
+    __slots__ = ("node_id", "pipeline", "run_id", "batches", "rows", "first_write_micros", "last_write_micros", "min_event_micros", "max_event_micros")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_WRITE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    LAST_WRITE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MIN_EVENT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MAX_EVENT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    pipeline: str
+    run_id: str
+    batches: int
+    rows: int
+    first_write_micros: int
+    last_write_micros: int
+    min_event_micros: int
+    max_event_micros: int
+    def __init__(self, node_id: _Optional[str] = ..., pipeline: _Optional[str] = ..., run_id: _Optional[str] = ..., batches: _Optional[int] = ..., rows: _Optional[int] = ..., first_write_micros: _Optional[int] = ..., last_write_micros: _Optional[int] = ..., min_event_micros: _Optional[int] = ..., max_event_micros: _Optional[int] = ...) -> None: ...

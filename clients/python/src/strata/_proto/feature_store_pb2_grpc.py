@@ -79,6 +79,11 @@ class FeatureStoreStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.GetLineage = channel.unary_unary(
+                '/strata.v1.FeatureStore/GetLineage',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.FromString,
+                _registered_method=True)
         self.Ping = channel.unary_unary(
                 '/strata.v1.FeatureStore/Ping',
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.PingRequest.SerializeToString,
@@ -174,6 +179,16 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLineage(self, request, context):
+        """Where one group version's values come from and where they go: the versions it is derived from
+        (its lineage's upstream, an aggregate group's stream), transitively; the versions derived from
+        it, transitively; and who wrote it (the write log of every node that accepted its batches).
+        NOT_FOUND for an unknown group or version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Ping(self, request, context):
         """Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
         of a unary call on this server without any work of Strata's own).
@@ -254,6 +269,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'GetLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLineage,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
@@ -514,6 +534,33 @@ class FeatureStore:
             '/strata.v1.FeatureStore/GetStatus',
             strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/GetLineage',
+            strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.FromString,
             options,
             channel_credentials,
             insecure,

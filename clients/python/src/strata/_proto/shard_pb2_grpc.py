@@ -85,6 +85,11 @@ class ShardStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.GetNodeWriteLog = channel.unary_unary(
+                '/strata.v1.Shard/GetNodeWriteLog',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.FromString,
+                _registered_method=True)
         self.GetDigests = channel.unary_unary(
                 '/strata.v1.Shard/GetDigests',
                 request_serializer=strata_dot_v1_dot_shard__pb2.DigestRequest.SerializeToString,
@@ -185,6 +190,14 @@ class ShardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetNodeWriteLog(self, request, context):
+        """This node's write log of one group version (the batches clients wrote through it), for
+        `GetLineage` on a cluster: `writers` only, each with this node's id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetDigests(self, request, context):
         """Anti-entropy repair (docs/repair.md). The digests of this node's history rows whose entities are
         replicated on both this node and `peer`, per bucket (the top byte of the entity's token) and group
@@ -256,6 +269,11 @@ def add_ShardServicer_to_server(servicer, server):
                     servicer.GetNodeStatus,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'GetNodeWriteLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNodeWriteLog,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.SerializeToString,
             ),
             'GetDigests': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDigests,
@@ -538,6 +556,33 @@ class Shard:
             '/strata.v1.Shard/GetNodeStatus',
             strata_dot_v1_dot_feature__store__pb2.GetStatusRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNodeWriteLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.Shard/GetNodeWriteLog',
+            strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.FromString,
             options,
             channel_credentials,
             insecure,
