@@ -57,6 +57,11 @@ struct DescribeCommand: AsyncParsableCommand {
     }
     print("created at:   \(g.createdAt)")
     for line in GroupKindText.lineageLines(g.spec.lineage) { print(line) }
+    for c in g.statusChanges {
+      let who = c.by.isEmpty ? "" : " by \(c.by)"
+      let why = c.reason.isEmpty ? "" : ": \(c.reason)"
+      print("status:       \(c.from.rawValue) -> \(c.to.rawValue) at \(c.at)\(who)\(why)")
+    }
     print("versions:     " + response.versions.map { "\($0.version) (\(GroupStatus(proto: $0.status)?.rawValue ?? "?"))" }.joined(separator: ", "))
     print("")
     print(Table.render(GroupKindText.featureRows(g.spec)))

@@ -28,6 +28,8 @@ struct JoinCommand: AsyncParsableCommand {
   var discard = false
   @Option(name: .customLong("chunk-size"), help: "Label rows per request message. The node answers chunk by chunk, so smaller chunks overlap the node's work with the client's; larger ones save per-message overhead when the node reads history from disk.")
   var chunkSize = 25_000
+  @Flag(help: "Export pinned DEPRECATED versions too (refused otherwise: new training data should not be built on a version on its way out).")
+  var force = false
   @OptionGroup var client: ClientOptions
 
   func validate() throws {
@@ -75,6 +77,7 @@ struct JoinCommand: AsyncParsableCommand {
               var message = Strata_V1_GetHistoricalFeaturesRequest()
               message.features = refs
               message.columnar = true
+              message.force = force
               var sentRows = 0
               var chunk: [[String]] = []
               while let record = try reader.nextRecord() {

@@ -1,4 +1,5 @@
 internal import ArgumentParser
+internal import Foundation
 internal import StrataCore
 internal import StrataGRPC
 internal import StrataProto
@@ -10,11 +11,15 @@ struct SetStatusCommand: AsyncParsableCommand {
     abstract: "Change the lifecycle status of one group version: ACTIVE, DEPRECATED or RETIRED.",
     discussion: """
       DEPRECATED: still readable and writable when pinned (group@N:feature), never chosen by unpinned
-      references. RETIRED: reads and writes are refused. ACTIVE undoes either.
+      references, and refused in new training exports unless they pass --force. RETIRED: reads and
+      writes are refused. ACTIVE undoes either. Each change is recorded with who asked (--by, default
+      $USER), when and why (--reason); `strata describe` shows the history.
       """)
 
   @Argument(help: "GROUP@VERSION.") var group: String
   @Argument(help: "ACTIVE, DEPRECATED or RETIRED.") var status: String
+  @Option(help: ArgumentHelp("Why (recorded with the change; at most 1024 bytes).", valueName: "TEXT")) var reason: String?
+  @Option(help: ArgumentHelp("Who asks (recorded with the change; default: $USER).", valueName: "NAME")) var by: String?
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
@@ -27,6 +32,8 @@ struct SetStatusCommand: AsyncParsableCommand {
       $0.name = name
       $0.version = version
       $0.status = status.proto
+      $0.reason = reason ?? ""
+      $0.changedBy = by ?? ProcessInfo.processInfo.environment["USER"] ?? ""
     }
     let response = try await client.withFeatureStore { try await $0.setFeatureGroupStatus(request) }
     print("\(response.group.spec.name)@\(response.group.version)\t\(status.rawValue)")

@@ -173,9 +173,10 @@ public struct Catalog: Sendable, Equatable {
           throw .failedPrecondition(
             "registry diverged: \(v.qualifiedName) has another definition on this node than on the registry leader")
         }
-        if mine.status != v.status || mine.createdAt != v.createdAt {
+        if mine.status != v.status || mine.createdAt != v.createdAt || mine.statusChanges != v.statusChanges {
           mine.status = v.status
           mine.createdAt = v.createdAt
+          mine.statusChanges = v.statusChanges
           list[v.version - 1] = mine
           changed.append(mine)
         }
@@ -184,7 +185,9 @@ public struct Catalog: Sendable, Equatable {
           throw .failedPrecondition(
             "registry snapshot skips versions of '\(v.name)': this node has \(list.count), the snapshot starts at \(v.version)")
         }
-        let added = FeatureGroup(spec: v.spec, version: v.version, status: v.status, createdAt: v.createdAt, storageID: copy.nextStorageID)
+        let added = FeatureGroup(
+          spec: v.spec, version: v.version, status: v.status, createdAt: v.createdAt, storageID: copy.nextStorageID,
+          statusChanges: v.statusChanges)
         copy.nextStorageID &+= 1
         list.append(added)
         changed.append(added)
@@ -195,11 +198,18 @@ public struct Catalog: Sendable, Equatable {
     return changed
   }
 
-  /// Changes the status of one version. Returns the updated version (to persist).
-  public mutating func setStatus(_ status: GroupStatus, group name: String, version: Int) throws(StrataError) -> FeatureGroup {
+  /// Changes the status of one version at `at`, recording who asked and why (`note`) in its
+  /// `statusChanges`; setting the current status changes and records nothing. Returns the version
+  /// (updated: to persist).
+  public mutating func setStatus(
+    _ status: GroupStatus, group name: String, version: Int, at: Timestamp = .epoch, note: StatusNote = StatusNote()
+  ) throws(StrataError) -> FeatureGroup {
     let current = try self.group(named: name, version: version)
+    guard current.status != status else { return current }
     var versions = groups[name]!
     versions[current.version - 1].status = status
+    versions[current.version - 1].statusChanges.append(
+      StatusChange(from: current.status, to: status, at: at, by: note.by, reason: note.reason))
     groups[name] = versions
     return versions[current.version - 1]
   }
@@ -223,6 +233,18 @@ public struct Catalog: Sendable, Equatable {
         "feature group '\(name)' has no ACTIVE version (all \(versions.count) are deprecated or retired); pin one with \(name)@N")
     }
     return active
+  }
+
+  /// New training data may not read a DEPRECATED version: FAILED_PRECONDITION naming the first such
+  /// version of `columns` and its group's newest ACTIVE version, unless `force`. (Unpinned references
+  /// never resolve to a DEPRECATED version; RETIRED ones are refused by `resolve`.)
+  public func checkExport(of columns: [ResolvedFeature], force: Bool) throws(StrataError) {
+    guard !force, let old = columns.first(where: { $0.group.status == .deprecated })?.group else { return }
+    let newest = groups[old.name]?.last { $0.status == .active }
+    let instead =
+      newest.map { "export \($0.qualifiedName), its newest ACTIVE version, instead" } ?? "\(old.name) has no ACTIVE version"
+    throw .failedPrecondition(
+      "feature group \(old.qualifiedName) is DEPRECATED: new training exports may not read it; \(instead), or set force (`strata join --force`, force=True in the SDK) to export it anyway")
   }
 
   /// Every version of every group, ordered by name then version.

@@ -18,13 +18,19 @@ public struct FeatureGroup: Hashable, Sendable {
   /// Node-independent storage id of this group version, assigned by the catalog (1, 2, 3, ... across all
   /// groups, in registration order). Storage keys carry this id instead of the name.
   public var storageID: UInt32
+  /// Every change of `status` since the version was registered, oldest first (`Catalog.setStatus`).
+  public var statusChanges: [StatusChange]
 
-  public init(spec: FeatureGroupSpec, version: Int, status: GroupStatus, createdAt: Timestamp, storageID: UInt32) {
+  public init(
+    spec: FeatureGroupSpec, version: Int, status: GroupStatus, createdAt: Timestamp, storageID: UInt32,
+    statusChanges: [StatusChange] = []
+  ) {
     self.spec = spec
     self.version = version
     self.status = status
     self.createdAt = createdAt
     self.storageID = storageID
+    self.statusChanges = statusChanges
   }
 
   public var name: String { spec.name }

@@ -92,8 +92,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
     if let registry = cluster.registry {
       return try await Self.etcdFailures {
-        let status = try FeatureStoreService.statusChange(request)
-        let group = try await registry.setStatus(status, group: request.name, version: Int(request.version))
+        let (status, note) = try FeatureStoreService.statusChange(request)
+        let group = try await registry.setStatus(status, group: request.name, version: Int(request.version), now: store.now, note: note)
         return .with { $0.group = group.proto }
       }
     }

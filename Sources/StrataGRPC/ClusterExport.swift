@@ -71,11 +71,13 @@ struct ClusterExport<Transport: ClientTransport> {
               code: .invalidArgument,
               message: "the first GetHistoricalFeatures message must list the features to join (group:feature, group@2:feature or group:*)")
           }
-          columns = try await rpc { try coordinator.store.resolve(try [FeatureRef](parsing: message.features)) }
+          columns = try await rpc { try coordinator.store.resolveForExport(try [FeatureRef](parsing: message.features), force: message.force) }
           var header = message
           header.labels = []
-          // Owners join exactly the versions resolved here (their registries may lag or lead).
+          // Owners join exactly the versions resolved here (their registries may lag or lead), and
+          // the deprecation check was made here.
           header.features = columns.map(\.qualifiedName)
+          header.force = true
           // Several replicas per label: every owner answers in columns with event times and row orders,
           // and the answers are merged by the order (event time, created time, write id).
           (clientColumnar, clientEventTimes) = (message.columnar, message.withEventTimestamps)

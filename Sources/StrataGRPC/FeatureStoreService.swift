@@ -118,24 +118,30 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     request: Strata_V1_SetFeatureGroupStatusRequest, context: ServerContext
   ) async throws -> Strata_V1_SetFeatureGroupStatusResponse {
     try await rpc {
-      let status = try Self.statusChange(request)
-      let group = try await store.setStatus(status, group: request.name, version: Int(request.version))
+      let (status, note) = try Self.statusChange(request)
+      let group = try await store.setStatus(status, group: request.name, version: Int(request.version), note: note)
       logger.info(
         "feature group status changed",
-        metadata: ["strata.group": "\(group.qualifiedName)", "strata.group.status": "\(status.rawValue)"])
+        metadata: [
+          "strata.group": "\(group.qualifiedName)", "strata.group.status": "\(status.rawValue)", "strata.changed_by": "\(note.by)",
+          "strata.reason": "\(note.reason)",
+        ])
       return .with { $0.group = group.proto }
     }
   }
 
-  /// The status a status change asks for; INVALID_ARGUMENT without a version or a status.
-  static func statusChange(_ request: Strata_V1_SetFeatureGroupStatusRequest) throws(StrataError) -> GroupStatus {
+  /// The status a status change asks for and its note; INVALID_ARGUMENT without a version or a status,
+  /// or with a note over its limits.
+  static func statusChange(_ request: Strata_V1_SetFeatureGroupStatusRequest) throws(StrataError) -> (GroupStatus, StatusNote) {
     guard request.version >= 1 else {
       throw .invalidArgument("set a version (>= 1): the status of one version is changed at a time")
     }
     guard let status = GroupStatus(proto: request.status) else {
       throw .invalidArgument("set a status: ACTIVE, DEPRECATED or RETIRED")
     }
-    return status
+    let note = StatusNote(by: request.changedBy, reason: request.reason)
+    try note.validate()
+    return (status, note)
   }
 
   public func writeFeatures(
@@ -325,7 +331,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
             throw StrataError.invalidArgument(
               "the first GetHistoricalFeatures message must list the features to join (group:feature, group@2:feature or group:*)")
           }
-          let resolved = try store.resolve(try [FeatureRef](parsing: message.features))
+          let resolved = try store.resolveForExport(try [FeatureRef](parsing: message.features), force: message.force)
           columns = resolved
           columnar = message.columnar
           withEventTimes = message.withEventTimestamps

@@ -192,6 +192,15 @@ extension FeatureGroup {
       $0.version = UInt32(version)
       $0.status = status.proto
       $0.createdAtMicros = createdAt.microseconds
+      $0.statusChanges = statusChanges.map { c in
+        .with {
+          $0.from = c.from.proto
+          $0.to = c.to.proto
+          $0.atMicros = c.at.microseconds
+          $0.changedBy = c.by
+          $0.reason = c.reason
+        }
+      }
     }
   }
 
@@ -200,7 +209,12 @@ extension FeatureGroup {
     self.init(
       spec: try FeatureGroupSpec(proto: proto.spec), version: Int(proto.version),
       status: GroupStatus(proto: proto.status) ?? .active,
-      createdAt: Timestamp(microseconds: proto.createdAtMicros), storageID: 0)
+      createdAt: Timestamp(microseconds: proto.createdAtMicros), storageID: 0,
+      statusChanges: proto.statusChanges.map {
+        StatusChange(
+          from: GroupStatus(proto: $0.from) ?? .active, to: GroupStatus(proto: $0.to) ?? .active,
+          at: Timestamp(microseconds: $0.atMicros), by: $0.changedBy, reason: $0.reason)
+      })
   }
 }
 

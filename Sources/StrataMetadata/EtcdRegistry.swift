@@ -155,9 +155,9 @@ public final class EtcdRegistry: ClusterRegistry {
   }
 
   /// Changes one version's status for the whole cluster.
-  public func setStatus(_ status: GroupStatus, group: String, version: Int) async throws -> FeatureGroup {
+  public func setStatus(_ status: GroupStatus, group: String, version: Int, now: Timestamp, note: StatusNote) async throws -> FeatureGroup {
     try await change { catalog in
-      let updated = try catalog.setStatus(status, group: group, version: version)
+      let updated = try catalog.setStatus(status, group: group, version: version, at: now, note: note)
       return (updated, [updated])
     }
   }

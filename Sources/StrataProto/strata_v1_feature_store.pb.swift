@@ -587,6 +587,12 @@ public nonisolated struct Strata_V1_SetFeatureGroupStatusRequest: Sendable {
 
   public var status: Strata_V1_GroupStatus = .unspecified
 
+  /// Why (at most 1,024 bytes), recorded with the change in the version's `status_changes`.
+  public var reason: String = String()
+
+  /// Who asks (at most 256 bytes), as the client declares it (the CLI sends $USER), recorded likewise.
+  public var changedBy: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -919,6 +925,11 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesRequest: Sendable {
   /// per group version, the order of the row each label's values came from (JoinedBatch.row_orders).
   /// Requires `columnar`. Only read from the first message.
   public var withRowOrder: Bool = false
+
+  /// Only read from the first message of a call. A pinned reference to a DEPRECATED version is refused
+  /// (FAILED_PRECONDITION naming the version and the group's newest ACTIVE one) unless this is set: new
+  /// training data should not be built on a version on its way out. Online reads are not affected.
+  public var force: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2095,7 +2106,7 @@ nonisolated extension Strata_V1_GetFeatureGroupResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Strata_V1_SetFeatureGroupStatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetFeatureGroupStatusRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}reason\0\u{3}changed_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2106,6 +2117,8 @@ nonisolated extension Strata_V1_SetFeatureGroupStatusRequest: SwiftProtobuf.Mess
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.changedBy) }()
       default: break
       }
     }
@@ -2121,6 +2134,12 @@ nonisolated extension Strata_V1_SetFeatureGroupStatusRequest: SwiftProtobuf.Mess
     if self.status != .unspecified {
       try visitor.visitSingularEnumField(value: self.status, fieldNumber: 3)
     }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    if !self.changedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.changedBy, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2128,6 +2147,8 @@ nonisolated extension Strata_V1_SetFeatureGroupStatusRequest: SwiftProtobuf.Mess
     if lhs.name != rhs.name {return false}
     if lhs.version != rhs.version {return false}
     if lhs.status != rhs.status {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.changedBy != rhs.changedBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2650,7 +2671,7 @@ nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0\u{3}with_row_order\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0\u{3}with_row_order\0\u{1}force\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2663,6 +2684,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
       case 3: try { try decoder.decodeSingularBoolField(value: &self.columnar) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.withEventTimestamps) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.withRowOrder) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.force) }()
       default: break
       }
     }
@@ -2684,6 +2706,9 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if self.withRowOrder != false {
       try visitor.visitSingularBoolField(value: self.withRowOrder, fieldNumber: 5)
     }
+    if self.force != false {
+      try visitor.visitSingularBoolField(value: self.force, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2693,6 +2718,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if lhs.columnar != rhs.columnar {return false}
     if lhs.withEventTimestamps != rhs.withEventTimestamps {return false}
     if lhs.withRowOrder != rhs.withRowOrder {return false}
+    if lhs.force != rhs.force {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

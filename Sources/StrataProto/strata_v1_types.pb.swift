@@ -568,11 +568,38 @@ public nonisolated struct Strata_V1_FeatureGroup: @unchecked Sendable {
     set {_uniqueStorage()._createdAtMicros = newValue}
   }
 
+  /// Every change of `status` since registration, oldest first.
+  public var statusChanges: [Strata_V1_StatusChange] {
+    get {_storage._statusChanges}
+    set {_uniqueStorage()._statusChanges = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One change of a version's status: from, to, when (registry clock), who asked and why.
+public nonisolated struct Strata_V1_StatusChange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: Strata_V1_GroupStatus = .unspecified
+
+  public var to: Strata_V1_GroupStatus = .unspecified
+
+  public var atMicros: Int64 = 0
+
+  public var changedBy: String = String()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A resolved feature reference: which group version and feature a requested column reads.
@@ -1005,13 +1032,14 @@ nonisolated extension Strata_V1_Lineage: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Strata_V1_FeatureGroup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureGroup"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spec\0\u{1}version\0\u{1}status\0\u{3}created_at_micros\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spec\0\u{1}version\0\u{1}status\0\u{3}created_at_micros\0\u{3}status_changes\0")
 
   fileprivate class _StorageClass {
     var _spec: Strata_V1_FeatureGroupSpec? = nil
     var _version: UInt32 = 0
     var _status: Strata_V1_GroupStatus = .unspecified
     var _createdAtMicros: Int64 = 0
+    var _statusChanges: [Strata_V1_StatusChange] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1026,6 +1054,7 @@ nonisolated extension Strata_V1_FeatureGroup: SwiftProtobuf.Message, SwiftProtob
       _version = source._version
       _status = source._status
       _createdAtMicros = source._createdAtMicros
+      _statusChanges = source._statusChanges
     }
   }
 
@@ -1048,6 +1077,7 @@ nonisolated extension Strata_V1_FeatureGroup: SwiftProtobuf.Message, SwiftProtob
         case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._version) }()
         case 3: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
         case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAtMicros) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._statusChanges) }()
         default: break
         }
       }
@@ -1072,6 +1102,9 @@ nonisolated extension Strata_V1_FeatureGroup: SwiftProtobuf.Message, SwiftProtob
       if _storage._createdAtMicros != 0 {
         try visitor.visitSingularInt64Field(value: _storage._createdAtMicros, fieldNumber: 4)
       }
+      if !_storage._statusChanges.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._statusChanges, fieldNumber: 5)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1085,10 +1118,61 @@ nonisolated extension Strata_V1_FeatureGroup: SwiftProtobuf.Message, SwiftProtob
         if _storage._version != rhs_storage._version {return false}
         if _storage._status != rhs_storage._status {return false}
         if _storage._createdAtMicros != rhs_storage._createdAtMicros {return false}
+        if _storage._statusChanges != rhs_storage._statusChanges {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_StatusChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatusChange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{3}at_micros\0\u{3}changed_by\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.atMicros) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.changedBy) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.from != .unspecified {
+      try visitor.visitSingularEnumField(value: self.from, fieldNumber: 1)
+    }
+    if self.to != .unspecified {
+      try visitor.visitSingularEnumField(value: self.to, fieldNumber: 2)
+    }
+    if self.atMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.atMicros, fieldNumber: 3)
+    }
+    if !self.changedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.changedBy, fieldNumber: 4)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_StatusChange, rhs: Strata_V1_StatusChange) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.atMicros != rhs.atMicros {return false}
+    if lhs.changedBy != rhs.changedBy {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -79,8 +79,9 @@ public final class FeatureStore: Sendable {
     return try await executor.write { try self.registry.apply(specs, now: now) }
   }
 
-  public func setStatus(_ status: GroupStatus, group: String, version: Int) async throws -> FeatureGroup {
-    try await executor.write { try self.registry.setStatus(status, group: group, version: version) }
+  public func setStatus(_ status: GroupStatus, group: String, version: Int, note: StatusNote = StatusNote()) async throws -> FeatureGroup {
+    let now = clock()
+    return try await executor.write { try self.registry.setStatus(status, group: group, version: version, at: now, note: note) }
   }
 
   /// Adopts the registry leader's versions (cluster registry sync) if `generation` is newer than this
@@ -325,6 +326,14 @@ public final class FeatureStore: Sendable {
   }
 
   // MARK: Reads
+
+  /// `resolve` for a point-in-time export (new training data): a pinned reference to a DEPRECATED
+  /// version is FAILED_PRECONDITION unless `force` (`Catalog.checkExport`).
+  public func resolveForExport(_ refs: [FeatureRef], force: Bool) throws(StrataError) -> [ResolvedFeature] {
+    let columns = try resolve(refs)
+    try catalog.checkExport(of: columns, force: force)
+    return columns
+  }
 
   /// Resolves references, enforcing the per-request column limit.
   public func resolve(_ refs: [FeatureRef]) throws(StrataError) -> [ResolvedFeature] {

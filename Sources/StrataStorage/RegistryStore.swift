@@ -95,10 +95,14 @@ public final class RegistryStore: Sendable {
   }
 
   /// Changes one version's status and persists it.
-  public func setStatus(_ status: GroupStatus, group name: String, version: Int) throws -> FeatureGroup {
+  public func setStatus(
+    _ status: GroupStatus, group name: String, version: Int, at: Timestamp = .epoch, note: StatusNote = StatusNote()
+  ) throws -> FeatureGroup {
     try applyLock.withLock { _ in
       var next = catalog
-      let updated = try next.setStatus(status, group: name, version: version)
+      let updated = try next.setStatus(status, group: name, version: version, at: at, note: note)
+      // Setting the current status is a no-op: nothing to persist, no new generation.
+      if next == catalog { return updated }
       let generation = self.generation + 1
       var batch = WriteBatch()
       batch.put(Self.key(updated), try Self.encode(updated), in: .catalog)
@@ -158,8 +162,18 @@ private struct StoredGroup: Codable {
   var stream: String?
   var streamVersion: Int?
   var retentionSeconds: Int64?
+  /// nil (older entries, and versions whose status never changed) = none.
+  var statusChanges: [StoredStatusChange]?
   /// nil (older entries, and definitions that declare none) = no lineage.
   var lineage: StoredLineage?
+
+  struct StoredStatusChange: Codable {
+    var from: String
+    var to: String
+    var atMicros: Int64
+    var by: String
+    var reason: String
+  }
 
   struct StoredLineage: Codable {
     var source: String
@@ -216,6 +230,12 @@ private struct StoredGroup: Codable {
         })
     }
     retentionSeconds = g.spec.retentionSeconds
+    statusChanges =
+      g.statusChanges.isEmpty
+      ? nil
+      : g.statusChanges.map {
+        StoredStatusChange(from: $0.from.rawValue, to: $0.to.rawValue, atMicros: $0.at.microseconds, by: $0.by, reason: $0.reason)
+      }
     let l = g.spec.lineage
     lineage = l.isEmpty ? nil : StoredLineage(source: l.source, transformation: l.transformation, upstream: l.upstream, pipeline: l.pipeline)
     switch g.spec.source {
@@ -268,7 +288,14 @@ private struct StoredGroup: Codable {
       refreshIntervalSeconds: refreshIntervalSeconds, maxAgeSeconds: maxAgeSeconds, features: features,
       source: groupSource, retentionSeconds: retentionSeconds,
       lineage: lineage.map { Lineage(source: $0.source, transformation: $0.transformation, upstream: $0.upstream, pipeline: $0.pipeline) } ?? Lineage())
+    let changes = try (statusChanges ?? []).map { c throws -> StatusChange in
+      guard let from = GroupStatus(rawValue: c.from), let to = GroupStatus(rawValue: c.to) else {
+        throw StrataError.internalError("unknown status in the status history of registry entry \(name)@\(version)")
+      }
+      return StatusChange(from: from, to: to, at: Timestamp(microseconds: c.atMicros), by: c.by, reason: c.reason)
+    }
     return FeatureGroup(
-      spec: spec, version: version, status: status, createdAt: Timestamp(microseconds: createdAtMicros), storageID: storageID)
+      spec: spec, version: version, status: status, createdAt: Timestamp(microseconds: createdAtMicros), storageID: storageID,
+      statusChanges: changes)
   }
 }

@@ -1,6 +1,7 @@
 import GRPCCore
 import StrataCore
 import StrataProto
+import StrataStorage
 import SwiftProtobuf
 import Testing
 
@@ -73,6 +74,88 @@ struct LineageRPCTests {
       await expectRPCError(.unavailable, mentioning: [cluster.describe("n3")]) {
         try await cluster.node("n1").api.client.getLineage(lineageRequest("user_stats"))
       }
+    }
+  }
+}
+
+/// Status changes with their notes, and DEPRECATED versions in new training exports, over the wire.
+@Suite("Deprecation RPCs")
+struct DeprecationRPCTests {
+  private static func deprecate(_ api: StrataHarness, reason: String = "replaced by v2", by: String = "alice") async throws -> Strata_V1_FeatureGroup {
+    var request = Strata_V1_SetFeatureGroupStatusRequest()
+    request.name = "user_stats"
+    request.version = 1
+    request.status = .deprecated
+    request.reason = reason
+    request.changedBy = by
+    return try await api.client.setFeatureGroupStatus(request).group
+  }
+
+  private static func export(_ api: StrataHarness, _ ref: String, force: Bool) async throws -> [Strata_V1_JoinedRow] {
+    try await rows(api, [ref], [label("u1", .t0(0))], force: force)
+  }
+
+  /// One export call with `force` set in its (only) message; the rows answered.
+  private static func rows(_ api: StrataHarness, _ refs: [String], _ labels: [Strata_V1_LabelRow], force: Bool) async throws -> [Strata_V1_JoinedRow] {
+    try await api.client.getHistoricalFeatures(
+      requestProducer: { writer in
+        try await writer.write(.with {
+          $0.features = refs
+          $0.labels = labels
+          $0.force = force
+        })
+      },
+      onResponse: { response in
+        var out: [Strata_V1_JoinedRow] = []
+        for try await message in response.messages { out += message.rows }
+        return out
+      })
+  }
+
+  @Test("one node: the change is recorded with who and why; a pinned DEPRECATED version is refused in exports unless forced, online reads go on; an over-long note is INVALID_ARGUMENT")
+  func singleNode() async throws {
+    try await withStrata { s in
+      _ = try await s.apply(userStatsSpec())
+      _ = try await s.write("user_stats", features: ["score"], rows: [writeRow("u1", .t0(-10), [.float(1.5)])])
+      var v2 = userStatsSpec()
+      v2.features.append(featureSpec("extra", .int))
+      _ = try await s.apply(v2)
+      await expectRPCError(.invalidArgument, mentioning: ["reason is 1025 bytes"]) {
+        try await Self.deprecate(s, reason: String(repeating: "r", count: 1_025))
+      }
+      let group = try await Self.deprecate(s)
+      #expect(group.statusChanges.map { "\($0.from) \($0.to) \($0.atMicros) \($0.changedBy) \($0.reason)" }
+        == ["active deprecated \(TestClock.start.microseconds) alice replaced by v2"])
+      #expect(try await s.getGroup("user_stats", version: 1).group.statusChanges == group.statusChanges)
+      await expectRPCError(.failedPrecondition, mentioning: ["user_stats@1 is DEPRECATED", "user_stats@2"]) {
+        try await Self.export(s, "user_stats@1:score", force: false)
+      }
+      #expect(try await Self.export(s, "user_stats@1:score", force: true).map { $0.results[0].value } == [.float(1.5)])
+      #expect(try await Self.export(s, "user_stats:score", force: false).count == 1, "unpinned: v2, ACTIVE")
+      #expect(try await s.online(["u1"], ["user_stats@1:score"]).vectors[0].results[0].value == .float(1.5))
+    }
+  }
+
+  @Test("a cluster: a change through any node carries its note to every node; coordinators refuse DEPRECATED exports unless forced, and forced ones reach the owners")
+  func cluster() async throws {
+    try await withSimulatedCluster(seed: 43) { cluster in
+      _ = try await cluster.node("n2").api.apply([userStatsSpec()])
+      let ids = cluster.entities(ownedBy: "n1", count: 1, prefix: "u") + cluster.entities(ownedBy: "n3", count: 1, prefix: "u")
+      _ = try await cluster.node("n1").api.write("user_stats", features: ["score"], rows: ids.map { writeRow($0, .t0(-10), [.float(2)]) })
+      var v2 = userStatsSpec()
+      v2.features.append(featureSpec("extra", .int))
+      _ = try await cluster.node("n1").api.apply([v2])
+      let changed = try await Self.deprecate(cluster.node("n3").api)
+      #expect(changed.statusChanges.count == 1)
+      for node in cluster.nodes {
+        #expect(node.store.catalog.allVersions.first { $0.qualifiedName == "user_stats@1" }?.statusChanges.map(\.by) == ["alice"], "\(node.id)")
+      }
+      let api = cluster.node("n2").api
+      await expectRPCError(.failedPrecondition, mentioning: ["user_stats@1 is DEPRECATED"]) {
+        try await api.historicalRows(["user_stats@1:score"], ids.map { label($0, .t0(0)) })
+      }
+      let forced = try await Self.rows(api, ["user_stats@1:score"], ids.map { label($0, .t0(0)) }, force: true)
+      #expect(forced.map { $0.results[0].value } == [.float(2), .float(2)])
     }
   }
 }

@@ -277,7 +277,7 @@ final class RecordingRegistry: ClusterRegistry {
     var catalog = Catalog(versions: [])
     return try catalog.apply(specs, now: now).results
   }
-  func setStatus(_ status: GroupStatus, group: String, version: Int) async throws -> FeatureGroup {
+  func setStatus(_ status: GroupStatus, group: String, version: Int, now: Timestamp, note: StatusNote) async throws -> FeatureGroup {
     throw StrataError.unavailable("etcd did not answer")
   }
 }

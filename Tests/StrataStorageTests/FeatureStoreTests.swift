@@ -324,7 +324,7 @@ struct FeatureStoreTests {
         let v2 = try await store.apply([stats2, profile])
         #expect(v2.map(\.outcome) == [.newVersion, .unchanged])
         #expect(v2.map(\.group.storageID) == [4, 2])
-        _ = try await store.setStatus(.deprecated, group: "profile", version: 1)
+        _ = try await store.setStatus(.deprecated, group: "profile", version: 1, note: StatusNote(by: "alice", reason: "replaced by profile@2 🙂"))
         _ = try await store.put("user_stats", version: 1, features: ["clicks"], rows: [.init(entityID: "u1", eventTime: at(100), values: [.int(1)])])
         _ = try await store.put("user_stats", features: ["extra"], rows: [.init(entityID: "u1", eventTime: at(200), values: [.int(2)])])
         _ = try await store.put("tricky", features: ["i_max"], rows: [.init(entityID: "u2", eventTime: at(300), values: [.int(-5)])])

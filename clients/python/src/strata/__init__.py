@@ -15,7 +15,7 @@ from .client import (ApplyResult, Client, ClusterNode, GroupWriteStatus, Lineage
                      NodeStatus, PushResult, WriteRecord, WriteResult, Writer)
 from .definitions import (FLOAT, INT, STRING, Aggregate, AggregateFunction, AggregateGroup, DType, Embedding,
                           EntityType, Feature, FeatureGroup, Field, GroupKind, GroupStatus, Lineage, RegisteredGroup,
-                          Stream, load_definitions, parse_definitions)
+                          StatusChange, Stream, load_definitions, parse_definitions)
 from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
                      NotFound, ResourceExhausted, StrataError, Unavailable, Unimplemented)
 from .results import ExportSummary, OnlineResponse, RetrievalJob
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Client", "OnlineCache", "CacheStats", "GroupTTL", "Tier", "freshness_tier", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
-    "GroupStatus", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
+    "GroupStatus", "StatusChange", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
     "AggregateFunction", "GroupKind", "Lineage", "Writer", "LineageGraph", "LineageNode", "WriteRecord",
     "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",
     "StrataError", "InvalidArgument", "NotFound", "AlreadyExists", "FailedPrecondition", "ResourceExhausted",

@@ -5,6 +5,7 @@ import collections
 import copy
 import dataclasses
 import datetime as _dt
+import getpass
 import os
 import threading
 import time
@@ -396,6 +397,32 @@ def _parse_group_ref(group: str) -> tuple[str, int]:
     return name, int(v)
 
 
+# The node's limits of a status change's note (SetFeatureGroupStatusRequest.reason and .changed_by).
+_MAX_REASON_BYTES = 1024
+_MAX_CHANGED_BY_BYTES = 256
+
+
+def _os_user() -> str:
+    """The default `changed_by` of a status change: the OS user name, "" when it cannot be found."""
+    try:
+        return getpass.getuser() or ""
+    except Exception:  # noqa: BLE001 - no user name (OSError on 3.13+, KeyError before): send none
+        return ""
+
+
+def _check_note(field: str, value: Any, max_bytes: int) -> None:
+    """InvalidArgument (the node's wording) unless `value` is text of at most `max_bytes` UTF-8 bytes."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"the status change's {field} must be a string, got {type(value).__name__} {value!r}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise InvalidArgument(f"the status change's {field} is not valid Unicode text (character {e.start + 1} is a "
+                              "lone surrogate); it must encode as UTF-8") from None
+    if size > max_bytes:
+        raise InvalidArgument(f"the status change's {field} is {size} bytes; at most {max_bytes} are allowed")
+
+
 def _feature_list(features) -> list[str]:
     if isinstance(features, str):
         features = [features]
@@ -590,14 +617,35 @@ class Client:
         return group
 
     def set_feature_group_status(self, name: str, version: int, status: GroupStatus | str, *,
+                                 reason: str | None = None, changed_by: str | None = None,
                                  timeout: float | None = None) -> RegisteredGroup:
-        """ACTIVE, DEPRECATED or RETIRED for one version (RETIRED refuses reads and writes)."""
+        """Sets the status of one version and returns the version as changed (a `RegisteredGroup`).
+
+        - ACTIVE: served everywhere; an unpinned reference (`group:feature`) reads the newest ACTIVE
+          version.
+        - DEPRECATED: on its way out. Online lookups, writes and pushes that pin it (`group@N`) still
+          work, but unpinned references skip it, and a new training export that pins it
+          (`get_historical_features`) is refused with FailedPrecondition unless it passes `force=True`.
+        - RETIRED: reads and writes are refused (FailedPrecondition).
+
+        `reason` (why, at most 1,024 bytes UTF-8) and `changed_by` (who asks, at most 256 bytes; default:
+        the OS user name, `getpass.getuser()`, or "" if there is none) are recorded by the node with the
+        change, in the version's `status_changes` (a `StatusChange` with the old and new status and the
+        registry's time); None for `reason` sends none (""). They are notes the caller declares, not
+        authenticated. Both are checked before anything is sent (InvalidArgument, with the node's
+        wording). Setting the status a version already has changes and records nothing.
+        """
         try:
             s = GroupStatus(str(status.value if isinstance(status, GroupStatus) else status).upper())
         except ValueError:
             raise InvalidArgument(f"unknown status '{status}'; use ACTIVE, DEPRECATED or RETIRED") from None
+        if changed_by is None:
+            changed_by = _os_user()
+        _check_note("changed_by", changed_by, _MAX_CHANGED_BY_BYTES)
+        _check_note("reason", "" if reason is None else reason, _MAX_REASON_BYTES)
         request = fs.SetFeatureGroupStatusRequest(name=name, version=version,
-                                                  status=pb.GroupStatus.Value(f"GROUP_STATUS_{s.value}"))
+                                                  status=pb.GroupStatus.Value(f"GROUP_STATUS_{s.value}"),
+                                                  reason=reason or "", changed_by=changed_by)
         return RegisteredGroup.from_proto(self._unary("SetFeatureGroupStatus", request, timeout).group)
 
     def lineage(self, group: str, version: int | None = None, *, timeout: float | None = None) -> LineageGraph:
@@ -1127,7 +1175,8 @@ class Client:
     # -- historical -----------------------------------------------------------------------------------
     def get_historical_features(self, labels, features: str | Sequence[str], *, with_status: bool = False,
                                 with_event_timestamps: bool = False, chunk_size: int = 25_000,
-                                progress: bool | None = None, timeout: float | None = None) -> RetrievalJob:
+                                progress: bool | None = None, timeout: float | None = None,
+                                force: bool = False) -> RetrievalJob:
         """A point-in-time join (training data): for each label row (entity_id, label_timestamp) the value of
         each feature as of that time. Returns a `RetrievalJob`: `.to_df()`, `.to_arrow()`,
         `.to_parquet(path)`; the export runs when one of them is called.
@@ -1138,13 +1187,21 @@ class Client:
         are in input order. Feature columns are named `group:feature` (`group@v:feature` when two versions
         of one feature are requested); `with_status` adds `<column>__status`, `with_event_timestamps`
         `<column>__event_timestamp` (the event time of the row each value came from).
+
+        `force`: a reference that pins a DEPRECATED version (`group@1:feature`) is refused by the node
+        (FailedPrecondition naming the version and its group's newest ACTIVE version, raised when the
+        export runs): new training data should not be built on a version on its way out. `force=True`
+        exports it anyway (e.g. to reproduce an old training set). Unpinned references never read a
+        DEPRECATED version, and online lookups are not affected.
         """
         if chunk_size < 1:
             raise InvalidArgument("chunk_size must be at least 1")
+        if not isinstance(force, (bool, np.bool_)):
+            raise InvalidArgument(f"force must be True or False, got {type(force).__name__} {force!r}")
         source = TableSource(labels, "get_historical_features")
         return RetrievalJob(self, source, _feature_list(features), with_status=with_status,
                             with_event_timestamps=with_event_timestamps, chunk_size=chunk_size, progress=progress,
-                            timeout=timeout)
+                            timeout=timeout, force=bool(force))
 
 
 class _Cancelled(grpc.RpcError):

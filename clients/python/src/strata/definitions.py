@@ -788,9 +788,50 @@ def python_value(v: pb.Value) -> Any:
 # Registered groups (what the catalog returns)
 # ----------------------------------------------------------------------------------------------------
 
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _status_from_proto(value: int) -> GroupStatus:
+    """A wire `GroupStatus` as a `GroupStatus`; ACTIVE for a value this SDK does not know."""
+    try:
+        name = pb.GroupStatus.Name(value).removeprefix("GROUP_STATUS_")
+    except ValueError:  # a status of a newer node
+        return GroupStatus.ACTIVE
+    return GroupStatus(name) if name in GroupStatus.__members__ else GroupStatus.ACTIVE
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusChange:
+    """One change of a registered version's status (`StatusChange` on the wire), as the node recorded it
+    when `Client.set_feature_group_status` (or `strata set-status`) changed it:
+
+    - `from_status`, `to_status`: the status before and after (`GroupStatus`).
+    - `at`: when the registry applied it, by the registry's clock (a UTC datetime).
+    - `changed_by`: who asked, as the client declared it (the SDK's default is the OS user name; there
+      is no authentication, so this is a note, not a proof); "" when none was sent.
+    - `reason`: why, as the caller wrote it; "" when none was given.
+
+    Setting a version's current status again records nothing, so consecutive changes always differ.
+    """
+
+    from_status: GroupStatus
+    to_status: GroupStatus
+    at: _dt.datetime
+    changed_by: str = ""
+    reason: str = ""
+
+    @staticmethod
+    def from_proto(c) -> "StatusChange":
+        return StatusChange(from_status=_status_from_proto(getattr(c, "from")), to_status=_status_from_proto(c.to),
+                            at=_EPOCH + _dt.timedelta(microseconds=c.at_micros), changed_by=c.changed_by,
+                            reason=c.reason)
+
+
 @dataclasses.dataclass
 class RegisteredGroup:
-    """One registered version of a feature group (`FeatureGroup` on the wire)."""
+    """One registered version of a feature group (`FeatureGroup` on the wire). `status_changes` lists
+    every change of its status since it was registered (`StatusChange`s, oldest first; empty for a
+    version whose status never changed, and from a node that does not record them)."""
 
     spec: FeatureGroup
     version: int
@@ -798,6 +839,7 @@ class RegisteredGroup:
     created_at: _dt.datetime
     # get_feature_group only: every version of the group, ascending.
     versions: list["RegisteredGroup"] = dataclasses.field(default_factory=list)
+    status_changes: list[StatusChange] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -821,11 +863,10 @@ class RegisteredGroup:
 
     @staticmethod
     def from_proto(g) -> "RegisteredGroup":
-        status = pb.GroupStatus.Name(g.status).removeprefix("GROUP_STATUS_")
         return RegisteredGroup(
-            spec=FeatureGroup.from_proto(g.spec), version=g.version,
-            status=GroupStatus(status) if status in GroupStatus.__members__ else GroupStatus.ACTIVE,
-            created_at=_dt.datetime.fromtimestamp(0, _dt.timezone.utc) + _dt.timedelta(microseconds=g.created_at_micros))
+            spec=FeatureGroup.from_proto(g.spec), version=g.version, status=_status_from_proto(g.status),
+            created_at=_EPOCH + _dt.timedelta(microseconds=g.created_at_micros),
+            status_changes=[StatusChange.from_proto(c) for c in g.status_changes])
 
 
 # ----------------------------------------------------------------------------------------------------

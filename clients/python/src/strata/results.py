@@ -167,13 +167,18 @@ class RetrievalJob:
     Labels are streamed to the node in chunks of `chunk_size` rows while the joined rows stream back in
     the columnar form; at most four chunks are in flight. `to_parquet` writes the joined rows as they
     arrive, so with Parquet labels its memory is bounded by the chunk size, not the export size.
+
+    `force` (see `Client.get_historical_features`): export references that pin a DEPRECATED version
+    instead of failing with FailedPrecondition; sent in the call's first message.
     """
 
     def __init__(self, client: "Client", source: "TableSource", features: list[str], *, with_status: bool,
-                 with_event_timestamps: bool, chunk_size: int, progress: bool | None, timeout: float | None):
+                 with_event_timestamps: bool, chunk_size: int, progress: bool | None, timeout: float | None,
+                 force: bool = False):
         self._client = client
         self._source = source
         self.features = features
+        self.force = force
         self.with_status = with_status
         self.with_event_timestamps = with_event_timestamps
         self.chunk_size = chunk_size
@@ -339,9 +344,11 @@ class RetrievalJob:
         def requests():
             call_ready.wait()
             try:
+                # The node reads the features and the options (force included) from the first message
+                # only; the later ones carry labels alone.
                 first = fs.GetHistoricalFeaturesRequest(features=self.features, columnar=True,
-                                                        with_event_timestamps=self.with_event_timestamps
-                                                        ).SerializeToString()
+                                                        with_event_timestamps=self.with_event_timestamps,
+                                                        force=self.force).SerializeToString()
                 sent_first = False
                 for batch, count, encoded in self._label_chunks(need_labels):
                     with lock:

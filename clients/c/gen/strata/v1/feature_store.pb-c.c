@@ -3018,7 +3018,7 @@ const ProtobufCMessageDescriptor strata__v1__get_feature_group_response__descrip
   (ProtobufCMessageInit) strata__v1__get_feature_group_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__set_feature_group_status_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor strata__v1__set_feature_group_status_request__field_descriptors[5] =
 {
   {
     "name",
@@ -3056,16 +3056,42 @@ static const ProtobufCFieldDescriptor strata__v1__set_feature_group_status_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetFeatureGroupStatusRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changed_by",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetFeatureGroupStatusRequest, changed_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__set_feature_group_status_request__field_indices_by_name[] = {
+  4,   /* field[4] = changed_by */
   0,   /* field[0] = name */
+  3,   /* field[3] = reason */
   2,   /* field[2] = status */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange strata__v1__set_feature_group_status_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_request__descriptor =
 {
@@ -3075,7 +3101,7 @@ const ProtobufCMessageDescriptor strata__v1__set_feature_group_status_request__d
   "Strata__V1__SetFeatureGroupStatusRequest",
   "strata.v1",
   sizeof(Strata__V1__SetFeatureGroupStatusRequest),
-  3,
+  5,
   strata__v1__set_feature_group_status_request__field_descriptors,
   strata__v1__set_feature_group_status_request__field_indices_by_name,
   1,  strata__v1__set_feature_group_status_request__number_ranges,
@@ -3929,7 +3955,7 @@ const ProtobufCMessageDescriptor strata__v1__label_row__descriptor =
   (ProtobufCMessageInit) strata__v1__label_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_historical_features_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor strata__v1__get_historical_features_request__field_descriptors[6] =
 {
   {
     "features",
@@ -3991,10 +4017,23 @@ static const ProtobufCFieldDescriptor strata__v1__get_historical_features_reques
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "force",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetHistoricalFeaturesRequest, force),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_historical_features_request__field_indices_by_name[] = {
   2,   /* field[2] = columnar */
   0,   /* field[0] = features */
+  5,   /* field[5] = force */
   1,   /* field[1] = labels */
   3,   /* field[3] = with_event_timestamps */
   4,   /* field[4] = with_row_order */
@@ -4002,7 +4041,7 @@ static const unsigned strata__v1__get_historical_features_request__field_indices
 static const ProtobufCIntRange strata__v1__get_historical_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_historical_features_request__descriptor =
 {
@@ -4012,7 +4051,7 @@ const ProtobufCMessageDescriptor strata__v1__get_historical_features_request__de
   "Strata__V1__GetHistoricalFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__GetHistoricalFeaturesRequest),
-  5,
+  6,
   strata__v1__get_historical_features_request__field_descriptors,
   strata__v1__get_historical_features_request__field_indices_by_name,
   1,  strata__v1__get_historical_features_request__number_ranges,

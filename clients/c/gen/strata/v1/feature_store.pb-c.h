@@ -423,10 +423,18 @@ struct  Strata__V1__SetFeatureGroupStatusRequest
    */
   uint32_t version;
   Strata__V1__GroupStatus status;
+  /*
+   * Why (at most 1,024 bytes), recorded with the change in the version's `status_changes`.
+   */
+  char *reason;
+  /*
+   * Who asks (at most 256 bytes), as the client declares it (the CLI sends $USER), recorded likewise.
+   */
+  char *changed_by;
 };
 #define STRATA__V1__SET_FEATURE_GROUP_STATUS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__set_feature_group_status_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, 0, STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Strata__V1__SetFeatureGroupStatusResponse
@@ -745,10 +753,16 @@ struct  Strata__V1__GetHistoricalFeaturesRequest
    * Requires `columnar`. Only read from the first message.
    */
   protobuf_c_boolean with_row_order;
+  /*
+   * Only read from the first message of a call. A pinned reference to a DEPRECATED version is refused
+   * (FAILED_PRECONDITION naming the version and the group's newest ACTIVE one) unless this is set: new
+   * training data should not be built on a version on its way out. Online reads are not affected.
+   */
+  protobuf_c_boolean force;
 };
 #define STRATA__V1__GET_HISTORICAL_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_historical_features_request__descriptor) \
-    , 0,NULL, 0,NULL, 0, 0, 0 }
+    , 0,NULL, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Strata__V1__JoinedRow

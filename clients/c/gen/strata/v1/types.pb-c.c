@@ -322,6 +322,51 @@ void   strata__v1__feature_group__free_unpacked
   assert(message->base.descriptor == &strata__v1__feature_group__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__status_change__init
+                     (Strata__V1__StatusChange         *message)
+{
+  static const Strata__V1__StatusChange init_value = STRATA__V1__STATUS_CHANGE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__status_change__get_packed_size
+                     (const Strata__V1__StatusChange *message)
+{
+  assert(message->base.descriptor == &strata__v1__status_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__status_change__pack
+                     (const Strata__V1__StatusChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__status_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__status_change__pack_to_buffer
+                     (const Strata__V1__StatusChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__status_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__StatusChange *
+       strata__v1__status_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__StatusChange *)
+     protobuf_c_message_unpack (&strata__v1__status_change__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__status_change__free_unpacked
+                     (Strata__V1__StatusChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__status_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   strata__v1__feature_column__init
                      (Strata__V1__FeatureColumn         *message)
 {
@@ -952,7 +997,7 @@ const ProtobufCMessageDescriptor strata__v1__lineage__descriptor =
   (ProtobufCMessageInit) strata__v1__lineage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__feature_group__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__feature_group__field_descriptors[5] =
 {
   {
     "spec",
@@ -1002,17 +1047,30 @@ static const ProtobufCFieldDescriptor strata__v1__feature_group__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "status_changes",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__FeatureGroup, n_status_changes),
+    offsetof(Strata__V1__FeatureGroup, status_changes),
+    &strata__v1__status_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__feature_group__field_indices_by_name[] = {
   3,   /* field[3] = created_at_micros */
   0,   /* field[0] = spec */
   2,   /* field[2] = status */
+  4,   /* field[4] = status_changes */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange strata__v1__feature_group__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__feature_group__descriptor =
 {
@@ -1022,11 +1080,101 @@ const ProtobufCMessageDescriptor strata__v1__feature_group__descriptor =
   "Strata__V1__FeatureGroup",
   "strata.v1",
   sizeof(Strata__V1__FeatureGroup),
-  4,
+  5,
   strata__v1__feature_group__field_descriptors,
   strata__v1__feature_group__field_indices_by_name,
   1,  strata__v1__feature_group__number_ranges,
   (ProtobufCMessageInit) strata__v1__feature_group__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__status_change__field_descriptors[5] =
+{
+  {
+    "from",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__StatusChange, from),
+    &strata__v1__group_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__StatusChange, to),
+    &strata__v1__group_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "at_micros",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__StatusChange, at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changed_by",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__StatusChange, changed_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__StatusChange, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__status_change__field_indices_by_name[] = {
+  2,   /* field[2] = at_micros */
+  3,   /* field[3] = changed_by */
+  0,   /* field[0] = from */
+  4,   /* field[4] = reason */
+  1,   /* field[1] = to */
+};
+static const ProtobufCIntRange strata__v1__status_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor strata__v1__status_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.StatusChange",
+  "StatusChange",
+  "Strata__V1__StatusChange",
+  "strata.v1",
+  sizeof(Strata__V1__StatusChange),
+  5,
+  strata__v1__status_change__field_descriptors,
+  strata__v1__status_change__field_indices_by_name,
+  1,  strata__v1__status_change__number_ranges,
+  (ProtobufCMessageInit) strata__v1__status_change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor strata__v1__feature_column__field_descriptors[6] =

@@ -22,6 +22,7 @@ typedef struct Strata__V1__Aggregation Strata__V1__Aggregation;
 typedef struct Strata__V1__FeatureGroupSpec Strata__V1__FeatureGroupSpec;
 typedef struct Strata__V1__Lineage Strata__V1__Lineage;
 typedef struct Strata__V1__FeatureGroup Strata__V1__FeatureGroup;
+typedef struct Strata__V1__StatusChange Strata__V1__StatusChange;
 typedef struct Strata__V1__FeatureColumn Strata__V1__FeatureColumn;
 typedef struct Strata__V1__FeatureResult Strata__V1__FeatureResult;
 
@@ -319,10 +320,32 @@ struct  Strata__V1__FeatureGroup
   uint32_t version;
   Strata__V1__GroupStatus status;
   int64_t created_at_micros;
+  /*
+   * Every change of `status` since registration, oldest first.
+   */
+  size_t n_status_changes;
+  Strata__V1__StatusChange **status_changes;
 };
 #define STRATA__V1__FEATURE_GROUP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__feature_group__descriptor) \
-    , NULL, 0, STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED, 0 }
+    , NULL, 0, STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED, 0, 0,NULL }
+
+
+/*
+ * One change of a version's status: from, to, when (registry clock), who asked and why.
+ */
+struct  Strata__V1__StatusChange
+{
+  ProtobufCMessage base;
+  Strata__V1__GroupStatus from;
+  Strata__V1__GroupStatus to;
+  int64_t at_micros;
+  char *changed_by;
+  char *reason;
+};
+#define STRATA__V1__STATUS_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__status_change__descriptor) \
+    , STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED, STRATA__V1__GROUP_STATUS__GROUP_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -497,6 +520,25 @@ Strata__V1__FeatureGroup *
 void   strata__v1__feature_group__free_unpacked
                      (Strata__V1__FeatureGroup *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__StatusChange methods */
+void   strata__v1__status_change__init
+                     (Strata__V1__StatusChange         *message);
+size_t strata__v1__status_change__get_packed_size
+                     (const Strata__V1__StatusChange   *message);
+size_t strata__v1__status_change__pack
+                     (const Strata__V1__StatusChange   *message,
+                      uint8_t             *out);
+size_t strata__v1__status_change__pack_to_buffer
+                     (const Strata__V1__StatusChange   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__StatusChange *
+       strata__v1__status_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__status_change__free_unpacked
+                     (Strata__V1__StatusChange *message,
+                      ProtobufCAllocator *allocator);
 /* Strata__V1__FeatureColumn methods */
 void   strata__v1__feature_column__init
                      (Strata__V1__FeatureColumn         *message);
@@ -558,6 +600,9 @@ typedef void (*Strata__V1__Lineage_Closure)
 typedef void (*Strata__V1__FeatureGroup_Closure)
                  (const Strata__V1__FeatureGroup *message,
                   void *closure_data);
+typedef void (*Strata__V1__StatusChange_Closure)
+                 (const Strata__V1__StatusChange *message,
+                  void *closure_data);
 typedef void (*Strata__V1__FeatureColumn_Closure)
                  (const Strata__V1__FeatureColumn *message,
                   void *closure_data);
@@ -583,6 +628,7 @@ extern const ProtobufCMessageDescriptor strata__v1__aggregation__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_group_spec__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__lineage__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_group__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__status_change__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_column__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_result__descriptor;
 

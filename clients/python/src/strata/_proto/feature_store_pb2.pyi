@@ -233,14 +233,18 @@ class GetFeatureGroupResponse(_message.Message):
     def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[_types_pb2.FeatureGroup, _Mapping]]] = ...) -> None: ...
 
 class SetFeatureGroupStatusRequest(_message.Message):
-    __slots__ = ("name", "version", "status")
+    __slots__ = ("name", "version", "status", "reason", "changed_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     status: _types_pb2.GroupStatus
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[_types_pb2.GroupStatus, str]] = ...) -> None: ...
+    reason: str
+    changed_by: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[_types_pb2.GroupStatus, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class SetFeatureGroupStatusResponse(_message.Message):
     __slots__ = ("group",)
@@ -375,18 +379,20 @@ class LabelRow(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., label_timestamp_micros: _Optional[int] = ..., known_at_micros: _Optional[int] = ...) -> None: ...
 
 class GetHistoricalFeaturesRequest(_message.Message):
-    __slots__ = ("features", "labels", "columnar", "with_event_timestamps", "with_row_order")
+    __slots__ = ("features", "labels", "columnar", "with_event_timestamps", "with_row_order", "force")
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     COLUMNAR_FIELD_NUMBER: _ClassVar[int]
     WITH_EVENT_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
     WITH_ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     features: _containers.RepeatedScalarFieldContainer[str]
     labels: _containers.RepeatedCompositeFieldContainer[LabelRow]
     columnar: bool
     with_event_timestamps: bool
     with_row_order: bool
-    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ..., with_row_order: _Optional[bool] = ...) -> None: ...
+    force: bool
+    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ..., with_row_order: _Optional[bool] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class JoinedRow(_message.Message):
     __slots__ = ("entity_id", "label_timestamp_micros", "results")

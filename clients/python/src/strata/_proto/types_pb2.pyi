@@ -166,16 +166,31 @@ class Lineage(_message.Message):
     def __init__(self, source: _Optional[str] = ..., transformation: _Optional[str] = ..., upstream: _Optional[_Iterable[str]] = ..., pipeline: _Optional[str] = ...) -> None: ...
 
 class FeatureGroup(_message.Message):
-    __slots__ = ("spec", "version", "status", "created_at_micros")
+    __slots__ = ("spec", "version", "status", "created_at_micros", "status_changes")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CHANGES_FIELD_NUMBER: _ClassVar[int]
     spec: FeatureGroupSpec
     version: int
     status: GroupStatus
     created_at_micros: int
-    def __init__(self, spec: _Optional[_Union[FeatureGroupSpec, _Mapping]] = ..., version: _Optional[int] = ..., status: _Optional[_Union[GroupStatus, str]] = ..., created_at_micros: _Optional[int] = ...) -> None: ...
+    status_changes: _containers.RepeatedCompositeFieldContainer[StatusChange]
+    def __init__(self, spec: _Optional[_Union[FeatureGroupSpec, _Mapping]] = ..., version: _Optional[int] = ..., status: _Optional[_Union[GroupStatus, str]] = ..., created_at_micros: _Optional[int] = ..., status_changes: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ...) -> None: ...
+
+class StatusChange(_message.Message):
+    __slots__ = ("to", "at_micros", "changed_by", "reason")
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    to: GroupStatus
+    at_micros: int
+    changed_by: str
+    reason: str
+    def __init__(self, to: _Optional[_Union[GroupStatus, str]] = ..., at_micros: _Optional[int] = ..., changed_by: _Optional[str] = ..., reason: _Optional[str] = ..., **kwargs) -> None: ...
 
 class FeatureColumn(_message.Message):
     __slots__ = ("ref", "group", "version", "feature", "dtype", "embedding_dim")
