@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import strata
+from canned import FakeRpcError
 from strata._proto import feature_store_pb2 as fs
 from strata._proto import types_pb2 as pb
 
@@ -90,19 +91,6 @@ def test_from_proto_of_unknown_statuses():
 
 
 # -- canned node ------------------------------------------------------------------------------------------
-
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str = "canned"):
-        self._code, self._details = code, details
-
-    def code(self):
-        return self._code
-
-    def details(self):
-        return self._details
-
-    def trailing_metadata(self):
-        return ()
 
 
 DEPRECATION = ("feature group user_orders@1 is DEPRECATED: new training exports may not read it; export "

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import strata
+from canned import FakeRpcError
 from strata._proto import feature_store_pb2 as fs
 from strata._proto import feature_store_pb2_grpc as fs_grpc
 from strata._proto import types_pb2 as pb
@@ -105,19 +106,6 @@ def test_writer_constructor_checks():
 ROWS = strata.FeatureGroup("user_orders", [strata.Feature("n", "INT")])
 STREAM = strata.Stream("orders", [strata.Field("amount", "FLOAT")])
 
-
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str = "canned"):
-        self._code, self._details = code, details
-
-    def code(self):
-        return self._code
-
-    def details(self):
-        return self._details
-
-    def trailing_metadata(self):
-        return ()
 
 
 class FakeNode:

@@ -24,7 +24,7 @@ from ._proto import feature_store_pb2_grpc as fs_grpc
 from ._proto import types_pb2 as pb
 from ._sources import TableSource
 from .definitions import (AggregateGroup, DType, FeatureGroup, GroupKind, GroupStatus, Lineage, RegisteredGroup, Stream,
-                          _reject_unknown_keys, load_definitions, python_value)
+                          _reject_unknown_keys, _utf8_size, load_definitions, python_value)
 from ._columns import ColumnData
 from .cache import OnlineCache, _Column, monotonic
 from .errors import FailedPrecondition, Internal, InvalidArgument, NotFound, StrataError, Unavailable, from_rpc_error
@@ -123,11 +123,7 @@ class Writer:
                 continue
             if not isinstance(value, str):
                 raise InvalidArgument(f"writer {key} must be a string, got {type(value).__name__} {value!r}")
-            try:
-                size = len(value.encode("utf-8"))
-            except UnicodeEncodeError as e:
-                raise InvalidArgument(f"writer {key} is not valid Unicode text (character {e.start + 1} is a lone "
-                                      "surrogate); it must encode as UTF-8") from None
+            size = _utf8_size(value, f"writer {key}")
             if size > self.MAX_BYTES:
                 raise InvalidArgument(f"writer {key} is {size} bytes; at most {self.MAX_BYTES} are allowed")
 
@@ -414,11 +410,7 @@ def _check_note(field: str, value: Any, max_bytes: int) -> None:
     """InvalidArgument (the node's wording) unless `value` is text of at most `max_bytes` UTF-8 bytes."""
     if not isinstance(value, str):
         raise InvalidArgument(f"the status change's {field} must be a string, got {type(value).__name__} {value!r}")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError as e:
-        raise InvalidArgument(f"the status change's {field} is not valid Unicode text (character {e.start + 1} is a "
-                              "lone surrogate); it must encode as UTF-8") from None
+    size = _utf8_size(value, f"the status change's {field}")
     if size > max_bytes:
         raise InvalidArgument(f"the status change's {field} is {size} bytes; at most {max_bytes} are allowed")
 

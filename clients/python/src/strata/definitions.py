@@ -237,12 +237,7 @@ class Lineage:
                 ("transformation", self.MAX_TRANSFORMATION_BYTES,
                  "for longer code, give a reference to it with its commit, e.g. repo/path/job.py@<commit>"),
                 ("pipeline", self.MAX_PIPELINE_BYTES, "give the pipeline's name")):
-            value = getattr(self, key)
-            try:
-                size = len(value.encode("utf-8"))
-            except UnicodeEncodeError as e:
-                raise InvalidArgument(f"group '{group}': lineage {key} is not valid Unicode text (character "
-                                      f"{e.start + 1} is a lone surrogate); it must encode as UTF-8") from None
+            size = _utf8_size(getattr(self, key), f"group '{group}': lineage {key}")
             if size > limit:
                 raise InvalidArgument(
                     f"group '{group}': lineage {key} is {size} bytes; at most {limit} are allowed ({hint})")
@@ -294,6 +289,16 @@ def _upstream_reference(text: str) -> tuple[str, int | None] | str:
     if int(digits) >= 2**63:
         return f"the version '{digits}' is too large"
     return parts[0], int(digits)
+
+
+def _utf8_size(value: str, what: str) -> int:
+    """The UTF-8 size of `value`; InvalidArgument naming `what` when it has a lone surrogate (no
+    UTF-8 form)."""
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise InvalidArgument(f"{what} is not valid Unicode text (character {e.start + 1} is a lone surrogate); "
+                              "it must encode as UTF-8") from None
 
 
 def _reject_unknown_keys(mapping: Mapping, allowed: Sequence[str], what: str) -> None:
