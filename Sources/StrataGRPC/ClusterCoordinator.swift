@@ -196,7 +196,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// `PushEvents` through this coordinator: each batch a write of events (`writeBatch`), answered
   /// once acknowledged at its consistency; a batch with an idempotency key is stored with the stamp
   /// this node's ledger fixed for the key (so its retries store the same rows) or, when already
-  /// acknowledged, answered as a duplicate.
+  /// acknowledged, answered as a duplicate. Pipelined like a single node's: batch N + 1 is received
+  /// and checked (`EventPush.prepare`) while batch N is replicated; batches are still stored and
+  /// answered one after the other, in order.
   public func pushEvents(
     request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
     context: ServerContext
@@ -205,22 +207,38 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     var consistency: Consistency?
     var batches = 0
     var events: UInt64 = 0
-    for try await message in request {
+    var messages = request.makeAsyncIterator()
+    let store = self.store
+    /// The next message, checked, with the call's consistency; nil once the messages ended.
+    func receive() async -> Result<(EventPush.Prepared, Consistency), any Error>? {
       do {
-        let answer = try await rpc {
-          if consistency == nil { consistency = try Consistency(message.consistency, default: .quorum) }
-          let level = consistency!
-          let write = EventPush.writeRequest(message)
-          return try await EventPush.apply(message, store: store) { stamp in
+        guard let message = try await messages.next() else { return nil }
+        return .success(
+          try await rpc { () throws -> (EventPush.Prepared, Consistency) in
+            if consistency == nil { consistency = try Consistency(message.consistency, default: .quorum) }
+            return (try EventPush.prepare(message, store: store), consistency!)
+          })
+      } catch {
+        return .failure(error)
+      }
+    }
+    var next = await receive()
+    while let current = next {
+      do {
+        let (batch, level) = try current.get()
+        async let stored = rpc {
+          try await EventPush.apply(batch, store: store) { stamp in
             let view = topology.current
-            let batch = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
+            let coordinator = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
             var written = Strata_V1_WriteFeaturesResponse()
             try await view.activity.write {
-              try await batch.writeBatch(write, consistency: level, into: &written, context: context, events: true, stamp: stamp)
+              try await coordinator.writeBatch(batch.write, consistency: level, into: &written, context: context, events: true, stamp: stamp)
             }
             return (written.rowsWritten, written.lateRows)
           }
         }
+        next = await receive()
+        let answer = try await stored
         try await response.write(answer)
         batches += 1
         events += answer.eventsWritten
