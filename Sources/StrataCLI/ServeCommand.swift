@@ -95,6 +95,16 @@ struct ServeCommand: AsyncParsableCommand {
     help: "POST a JSON document to this http:// URL whenever a group enters or leaves freshness ALERT (retried; never blocks serving). Alerts are logged either way.")
   var alertWebhook: String?
   @Option(
+    name: .customLong("openlineage-file"),
+    help: ArgumentHelp("Append an OpenLineage run event (JSON, one per line) to this file for every apply, writer run and export.", valueName: "PATH"))
+  var openLineageFile: String?
+  @Option(
+    name: .customLong("openlineage-url"),
+    help: ArgumentHelp("POST the OpenLineage events to this http:// URL, e.g. Marquez's http://host:5000/api/v1/lineage (retried; never blocks serving).", valueName: "URL"))
+  var openLineageURL: String?
+  @Option(name: .customLong("openlineage-namespace"), help: "The namespace of this node's OpenLineage jobs and datasets.")
+  var openLineageNamespace = "strata"
+  @Option(
     name: .customLong("freshness-check-seconds"),
     help: "Seconds between checks of every group's freshness against its refresh interval.")
   var freshnessCheckSeconds: Double = 5
@@ -211,6 +221,9 @@ struct ServeCommand: AsyncParsableCommand {
       host: host, port: port, dataDirectory: dataDir, engine: engine, syncWrites: syncWrites, limits: limits,
       maxRequestBytes: maxRequestBytes, nodeID: nodeID, imagePolicy: imagePolicy, cluster: settings)
     config.alertWebhook = alertWebhook
+    config.openLineageFile = openLineageFile
+    config.openLineageURL = openLineageURL
+    config.openLineageNamespace = openLineageNamespace
     config.freshnessCheckSeconds = freshnessCheckSeconds
     config.retentionCheckSeconds = retentionCheckSeconds
     guard aggregateRowCache >= 0 else { throw ValidationError("--aggregate-row-cache must be >= 0") }

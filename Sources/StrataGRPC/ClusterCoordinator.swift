@@ -61,6 +61,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       return try await Self.etcdFailures {
         let specs = try request.groups.map { try FeatureGroupSpec(proto: $0) }
         let results = try await registry.apply(specs, now: store.now)
+        let registered = results.filter { $0.outcome != .unchanged }.map(\.group)
+        if !registered.isEmpty { store.lineageObserver?.registered(registered, catalog: store.catalog) }
         for r in results where r.outcome != .unchanged {
           logger.info(
             "registered feature group version",
@@ -651,7 +653,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     context: ServerContext
   ) async throws {
     let export = ClusterExport(coordinator: self)
-    try await cancelledWithRPC { try await export.run(request: request, response: response) }
+    let started = store.now
+    let (columns, labels) = try await cancelledWithRPC { try await export.run(request: request, response: response) }
+    store.lineageObserver?.exported(columns, labels: labels, started: started, ended: store.now)
   }
 
   // MARK: Status

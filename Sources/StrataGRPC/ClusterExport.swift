@@ -45,10 +45,11 @@ struct ClusterExport<Transport: ClientTransport> {
     }
   }
 
+  /// Returns the columns the export read and its label rows.
   func run(
     request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
     response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
-  ) async throws {
+  ) async throws -> (columns: [ResolvedFeature], labels: Int) {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       var owners: [String: OwnerStream] = [:]
       var iterators: [String: AsyncThrowingStream<Strata_V1_GetHistoricalFeaturesResponse, any Error>.AsyncIterator] = [:]
@@ -283,6 +284,7 @@ struct ClusterExport<Transport: ClientTransport> {
       // not waited for.
       if !failedInExport.isEmpty { tasks.cancelAll() }
       try await tasks.waitForAll()
+      return (columns, received)
     }
   }
 

@@ -312,6 +312,14 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
     context: ServerContext
   ) async throws {
+    _ = try await export(request: request, response: response)
+  }
+
+  /// Answers one export; returns the columns it read and its label rows.
+  private func export(
+    request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
+    response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
+  ) async throws -> (columns: [ResolvedFeature], labels: Int) {
     try await rpc {
       var columns: [ResolvedFeature]?
       var columnar = false
@@ -353,9 +361,10 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         }
         received += labels.count
       }
-      if columns == nil {
+      guard let columns else {
         throw StrataError.invalidArgument("GetHistoricalFeatures received no request message; send the features first")
       }
+      return (columns, received)
     }
   }
 
@@ -378,9 +387,11 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         }
       }
     }
-    try await getHistoricalFeatures(
-      request: RPCAsyncSequence(wrapping: decoded), response: RPCWriter(wrapping: BulkEncodingWriter(base: response)),
-      context: context)
+    let started = store.now
+    let (columns, labels) = try await export(
+      request: RPCAsyncSequence(wrapping: decoded), response: RPCWriter(wrapping: BulkEncodingWriter(base: response)))
+    // A client's export (internode ones, which owners answer for a coordinator, take the other entry).
+    store.lineageObserver?.exported(columns, labels: labels, started: started, ended: store.now)
   }
 
   /// The label rows of a request message.

@@ -7,7 +7,8 @@ import Synchronization
   import Glibc
 #endif
 
-/// Delivers alert documents (JSON) to an HTTP endpoint by POST, from a thread of its own: `post`
+/// Delivers JSON documents (freshness alerts; OpenLineage events with `what`/`flag` set) to an HTTP
+/// endpoint by POST, from a thread of its own: `post`
 /// only enqueues, so serving never waits for the endpoint. Each document is retried on failure
 /// (connection refused, timeout, a non-2xx answer) after 1, 2, 4, 8 and 16 s, then dropped with a
 /// logged error; at most `maxQueued` documents wait (the oldest are dropped first, counted).
@@ -23,6 +24,8 @@ final class AlertWebhook: Sendable {
 
   let endpoint: Endpoint
   let url: String
+  /// What the documents are, in log lines.
+  let what: String
   private let logger: Logger
   private let queue = Mutex<[(body: [UInt8], attempt: Int)]>([])
   private let wake = DispatchSemaphore(value: 0)
@@ -30,20 +33,21 @@ final class AlertWebhook: Sendable {
   static let maxQueued = 1_000
   static let retryDelays: [Double] = [1, 2, 4, 8, 16]
 
-  /// Throws INVALID_ARGUMENT for anything but `http://host[:port][/path]`.
-  init(url: String, logger: Logger) throws(StrataError) {
+  /// Throws INVALID_ARGUMENT for anything but `http://host[:port][/path]`, naming `flag`.
+  init(url: String, logger: Logger, flag: String = "--alert-webhook", what: String = "alert webhook") throws(StrataError) {
     self.url = url
-    self.endpoint = try Self.parse(url)
+    self.endpoint = try Self.parse(url, flag: flag)
+    self.what = what
     self.logger = logger
     let thread = Thread { [self] in self.loop() }
     thread.name = "strata-alert-webhook"
     thread.start()
   }
 
-  static func parse(_ url: String) throws(StrataError) -> Endpoint {
+  static func parse(_ url: String, flag: String = "--alert-webhook") throws(StrataError) -> Endpoint {
     guard url.hasPrefix("http://") else {
       throw .invalidArgument(
-        "--alert-webhook '\(url)' must be an http:// URL (https is not supported: put a TLS-terminating proxy in front)")
+        "\(flag) '\(url)' must be an http:// URL (https is not supported: put a TLS-terminating proxy in front)")
     }
     let rest = url.dropFirst("http://".count)
     let hostPort = rest.prefix { $0 != "/" }
@@ -52,12 +56,12 @@ final class AlertWebhook: Sendable {
     var port: UInt16 = 80
     if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
       guard let p = UInt16(hostPort[hostPort.index(after: colon)...]), p > 0 else {
-        throw .invalidArgument("--alert-webhook '\(url)' has an invalid port")
+        throw .invalidArgument("\(flag) '\(url)' has an invalid port")
       }
       port = p
       host = String(hostPort[..<colon])
     }
-    guard !host.isEmpty else { throw .invalidArgument("--alert-webhook '\(url)' names no host") }
+    guard !host.isEmpty else { throw .invalidArgument("\(flag) '\(url)' names no host") }
     return Endpoint(host: host, port: port, path: path.isEmpty ? "/" : String(path))
   }
 
@@ -77,7 +81,7 @@ final class AlertWebhook: Sendable {
     }
     if overflow {
       counters.withLock { $0.dropped += 1 }
-      logger.error("alert webhook queue full: dropped the oldest alert", metadata: ["strata.webhook": "\(url)"])
+      logger.error("\(what) queue full: dropped the oldest document", metadata: ["strata.webhook": "\(url)"])
     }
     wake.signal()
   }
@@ -92,13 +96,13 @@ final class AlertWebhook: Sendable {
         } catch {
           if attempt < Self.retryDelays.count {
             logger.warning(
-              "alert webhook failed; retrying",
+              "\(what) failed; retrying",
               metadata: ["strata.webhook": "\(url)", "strata.error": "\(error)", "strata.retry_in_s": "\(Self.retryDelays[attempt])"])
             Thread.sleep(forTimeInterval: Self.retryDelays[attempt])
             queue.withLock { $0.insert((body, attempt + 1), at: 0) }
           } else {
             counters.withLock { $0.dropped += 1 }
-            logger.error("alert webhook failed; alert dropped", metadata: ["strata.webhook": "\(url)", "strata.error": "\(error)"])
+            logger.error("\(what) failed; document dropped", metadata: ["strata.webhook": "\(url)", "strata.error": "\(error)"])
           }
         }
       }

@@ -34,6 +34,12 @@ public struct ServerConfig: Sendable, Equatable {
   public var cluster: ClusterSettings?
   /// Where freshness alerts are POSTed as JSON (`--alert-webhook`, http:// only); nil = log only.
   public var alertWebhook: String?
+  /// OpenLineage events appended to this file, one JSON event per line (`--openlineage-file`).
+  public var openLineageFile: String?
+  /// OpenLineage events POSTed to this http:// URL, e.g. Marquez's `/api/v1/lineage` (`--openlineage-url`).
+  public var openLineageURL: String?
+  /// The namespace of the node's OpenLineage jobs and datasets (`--openlineage-namespace`).
+  public var openLineageNamespace = "strata"
   /// How often the node checks its groups' freshness (`--freshness-check-seconds`).
   public var freshnessCheckSeconds: Double = 5
   /// How often streams' old events are deleted (`--retention-check-seconds`).
@@ -91,6 +97,10 @@ public struct ServerConfig: Sendable, Equatable {
       throw .invalidArgument("--freshness-check-seconds must be positive and at most 86400 (1 day), got \(freshnessCheckSeconds)")
     }
     if let alertWebhook { _ = try AlertWebhook.parse(alertWebhook) }
+    if let openLineageURL { _ = try AlertWebhook.parse(openLineageURL, flag: "--openlineage-url") }
+    guard !openLineageNamespace.isEmpty, openLineageNamespace.utf8.count <= 256 else {
+      throw .invalidArgument("--openlineage-namespace must be 1 to 256 bytes long")
+    }
     guard retentionCheckSeconds > 0, retentionCheckSeconds <= 7 * 86_400 else {
       throw .invalidArgument("--retention-check-seconds must be positive and at most 604800 (7 days), got \(retentionCheckSeconds)")
     }

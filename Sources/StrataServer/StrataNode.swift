@@ -87,6 +87,10 @@ public struct StrataNode: Sendable {
       freshnessBoard: FreshnessBoard())
     let logger = self.logger
     let webhook = try config.alertWebhook.map { url throws(StrataError) in try AlertWebhook(url: url, logger: logger) }
+    if config.openLineageFile != nil || config.openLineageURL != nil {
+      store.lineageObserver = try OpenLineageEmitter(
+        namespace: config.openLineageNamespace, filePath: config.openLineageFile, url: config.openLineageURL, logger: logger)
+    }
     /// The freshness monitor, with the other members' last writes in a cluster.
     func freshnessMonitor(
       peers: (@Sendable () async -> (lastWrites: [String: Timestamp], reachable: [String]))?

@@ -59,6 +59,13 @@ public final class FeatureStore: Sendable {
   public let idempotency: IdempotencyLedger
   /// Who wrote each group version through this node (client writes only).
   public let writeLog: WriteLog
+  private let lineageObserverBox = Mutex<(any LineageObserver)?>(nil)
+
+  /// What lineage tools are told (nil: nothing); set once when the node starts.
+  public var lineageObserver: (any LineageObserver)? {
+    get { lineageObserverBox.withLock { $0 } }
+    set { lineageObserverBox.withLock { $0 = newValue } }
+  }
 
   public var engineName: String { shard.engine.name }
   /// The store's clock (a cluster coordinator stamps missing created times with it).
@@ -76,7 +83,10 @@ public final class FeatureStore: Sendable {
   public func apply(_ specs: [FeatureGroupSpec]) async throws -> [Catalog.ApplyResult] {
     guard !specs.isEmpty else { throw StrataError.invalidArgument("no feature group definitions to apply") }
     let now = clock()
-    return try await executor.write { try self.registry.apply(specs, now: now) }
+    let results = try await executor.write { try self.registry.apply(specs, now: now) }
+    let registered = results.filter { $0.outcome != .unchanged }.map(\.group)
+    if !registered.isEmpty { lineageObserver?.registered(registered, catalog: catalog) }
+    return results
   }
 
   public func setStatus(_ status: GroupStatus, group: String, version: Int, note: StatusNote = StatusNote()) async throws -> FeatureGroup {
@@ -127,8 +137,9 @@ public final class FeatureStore: Sendable {
       let outcome = try self.shard.append(rows, to: group, now: now)
       // A client's batch (not a copy another node accepted) goes into the write log once stored.
       if writeIDs == .refuse {
-        try self.writeLog.record(
-          storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: Self.eventRange(of: rows), at: now)
+        let range = Self.eventRange(of: rows)
+        try self.writeLog.record(storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
+        self.lineageObserver?.wrote(group, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
       }
       return (outcome, group)
     }
@@ -161,6 +172,7 @@ public final class FeatureStore: Sendable {
     let log = writeLog
     let count = rows.count
     try await executor.write { try log.record(storageID: group.storageID, writer: writer ?? .none, rows: count, events: range, at: now) }
+    lineageObserver?.wrote(group, writer: writer ?? .none, rows: count, events: range, at: now)
   }
 
   /// `IdempotencyLedger.claim` on the writer thread (it reads and writes the catalog).
