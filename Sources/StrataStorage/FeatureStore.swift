@@ -135,10 +135,12 @@ public final class FeatureStore: Sendable {
         for (i, id) in stamp.writeIDs.enumerated() { rows[i].writeID = id }
       }
       let outcome = try self.shard.append(rows, to: group, now: now)
-      // A client's batch (not a copy another node accepted) goes into the write log once stored.
+      // A client's batch (not a copy another node accepted) goes into the write log once stored. The
+      // log is metadata: failing to record the batch must not fail a write that is stored (a retry
+      // would store its rows again), so a failure only leaves the batch out of the log.
       if writeIDs == .refuse {
         let range = Self.eventRange(of: rows)
-        try self.writeLog.record(storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
+        try? self.writeLog.record(storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
         self.lineageObserver?.wrote(group, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
       }
       return (outcome, group)
