@@ -139,7 +139,7 @@ public final class FeatureStore: Sendable {
       // log is metadata: failing to record the batch must not fail a write that is stored (a retry
       // would store its rows again), so a failure only leaves the batch out of the log.
       if writeIDs == .refuse {
-        let range = Self.eventRange(of: rows)
+        let range = Self.eventRange(of: rows.lazy.map(\.eventTime))
         try? self.writeLog.record(storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
         self.lineageObserver?.wrote(group, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
       }
@@ -154,12 +154,13 @@ public final class FeatureStore: Sendable {
   }
 
   /// The event-time range of `rows` (nil when there are none).
-  static func eventRange(of rows: [RowToStore]) -> ClosedRange<Timestamp>? {
-    guard var low = rows.first?.eventTime else { return nil }
+  static func eventRange<Times: Sequence<Timestamp>>(of times: Times) -> ClosedRange<Timestamp>? {
+    var it = times.makeIterator()
+    guard var low = it.next() else { return nil }
     var high = low
-    for row in rows.dropFirst() {
-      low = min(low, row.eventTime)
-      high = max(high, row.eventTime)
+    while let t = it.next() {
+      low = min(low, t)
+      high = max(high, t)
     }
     return low...high
   }
@@ -168,9 +169,7 @@ public final class FeatureStore: Sendable {
   /// acknowledged at its consistency) in this node's write log, on the writer thread.
   public func recordWrite(group: FeatureGroup, writer: WriterIdentity?, rows: [WriteRequest.Row]) async throws {
     let now = clock()
-    let range = rows.first.map { first in
-      rows.reduce(first.eventTime...first.eventTime) { min($0.lowerBound, $1.eventTime)...max($0.upperBound, $1.eventTime) }
-    }
+    let range = Self.eventRange(of: rows.lazy.map(\.eventTime))
     let log = writeLog
     let count = rows.count
     try await executor.write { try log.record(storageID: group.storageID, writer: writer ?? .none, rows: count, events: range, at: now) }

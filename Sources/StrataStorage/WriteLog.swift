@@ -56,8 +56,15 @@ public final class WriteLog: Sendable {
   /// Adds one acknowledged batch of `rows` rows with event times `events` by `writer` at `now`, and
   /// stores the record. Callers serialize calls (the store's writer).
   func record(storageID sid: UInt32, writer: WriterIdentity, rows: Int, events: ClosedRange<Timestamp>?, at now: Timestamp) throws {
-    let current = state.withLock { $0[sid] ?? [:] }
-    var record = current[writer] ?? Record(writer: writer, batches: 0, rows: 0, firstWrite: now, lastWrite: now, events: nil)
+    // Only what this batch needs, read under the lock (no copy of the version's whole log per batch).
+    let (existing, leastRecent) = state.withLock { all -> (Record?, WriterIdentity?) in
+      let log = all[sid]
+      if let found = log?[writer] { return (found, nil) }
+      guard let log, log.count >= Self.maxWritersPerVersion else { return (nil, nil) }
+      let oldest = log.values.min { ($0.lastWrite, $0.writer.pipeline, $0.writer.runID) < ($1.lastWrite, $1.writer.pipeline, $1.writer.runID) }
+      return (nil, oldest?.writer)
+    }
+    var record = existing ?? Record(writer: writer, batches: 0, rows: 0, firstWrite: now, lastWrite: now, events: nil)
     record.batches += 1
     record.rows += UInt64(rows)
     record.lastWrite = max(record.lastWrite, now)
@@ -65,11 +72,8 @@ public final class WriteLog: Sendable {
       record.events = record.events.map { min($0.lowerBound, events.lowerBound)...max($0.upperBound, events.upperBound) } ?? events
     }
     var batch = WriteBatch()
-    var evicted: WriterIdentity?
-    if current[writer] == nil, current.count >= Self.maxWritersPerVersion {
-      evicted = current.values.min { ($0.lastWrite, $0.writer.pipeline, $0.writer.runID) < ($1.lastWrite, $1.writer.pipeline, $1.writer.runID) }?.writer
-      if let evicted { batch.delete(Self.key(sid, evicted), in: .catalog) }
-    }
+    let evicted = leastRecent
+    if let evicted { batch.delete(Self.key(sid, evicted), in: .catalog) }
     batch.put(Self.key(sid, writer), Self.encode(record), in: .catalog)
     try engine.write(batch)
     state.withLock {
