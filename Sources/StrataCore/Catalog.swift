@@ -8,25 +8,48 @@
 ///   status and stay readable and writable until deprecated/retired.
 /// - An unpinned reference resolves to the newest ACTIVE version.
 ///
+/// The catalog also holds the models and the saved training sets that read the groups' versions
+/// (`Catalog+Models`, `Catalog+TrainingSets`), so that a status change can see who depends on a version.
+///
 /// `RegistryStore` persists it; the gRPC layer only ever reads and applies through it.
 public struct Catalog: Sendable, Equatable {
   /// Every version of every group, by name; each array ascending by version, without gaps.
   public private(set) var groups: [String: [FeatureGroup]]
   /// The storage id the next registered version gets.
   public private(set) var nextStorageID: UInt32
+  /// Every version of every model, by name; each array ascending by version (gaps allowed).
+  public internal(set) var models: [String: [RegisteredModel]]
+  /// Saved training sets by name.
+  public internal(set) var trainingSets: [String: TrainingSet]
 
   public init() {
     self.groups = [:]
     self.nextStorageID = 1
+    self.models = [:]
+    self.trainingSets = [:]
   }
 
   /// Rebuilds a catalog from persisted versions (any order).
   public init(versions: [FeatureGroup]) {
+    self.init(entries: versions.map { .group($0) })
+  }
+
+  /// Rebuilds a catalog from persisted entries (any order).
+  public init(entries: [RegistryEntry]) {
     self.init()
+    var versions: [FeatureGroup] = []
+    for entry in entries {
+      switch entry {
+      case .group(let g): versions.append(g)
+      case .model(let m): models[m.name, default: []].append(m)
+      case .trainingSet(let t): trainingSets[t.name] = t
+      }
+    }
     for v in versions.sorted(by: { ($0.name, $0.version) < ($1.name, $1.version) }) {
       groups[v.name, default: []].append(v)
       nextStorageID = Swift.max(nextStorageID, v.storageID &+ 1)
     }
+    for name in models.keys { models[name]!.sort { $0.version < $1.version } }
   }
 
   public enum ApplyOutcome: Hashable, Sendable {
@@ -206,6 +229,14 @@ public struct Catalog: Sendable, Equatable {
   ) throws(StrataError) -> FeatureGroup {
     let current = try self.group(named: name, version: version)
     guard current.status != status else { return current }
+    if status == .retired {
+      let users = activeModels(reading: current)
+      if !users.isEmpty {
+        let names = users.map(\.qualifiedName).joined(separator: ", ")
+        throw .failedPrecondition(
+          "feature group \(current.qualifiedName) cannot be RETIRED: \(users.count == 1 ? "model" : "models") \(names) still \(users.count == 1 ? "uses" : "use") it; move \(users.count == 1 ? "it" : "them") to another version and archive \(users.count == 1 ? "it" : "them") first (`strata models archive \(users[0].qualifiedName)`)")
+      }
+    }
     var versions = groups[name]!
     versions[current.version - 1].status = status
     versions[current.version - 1].statusChanges.append(
@@ -243,8 +274,12 @@ public struct Catalog: Sendable, Equatable {
     let newest = groups[old.name]?.last { $0.status == .active }
     let instead =
       newest.map { "export \($0.qualifiedName), its newest ACTIVE version, instead" } ?? "\(old.name) has no ACTIVE version"
+    let users = activeModels(reading: old)
+    let using =
+      users.isEmpty
+      ? "" : " (still used by \(users.count == 1 ? "model" : "models") \(users.map(\.qualifiedName).joined(separator: ", ")))"
     throw .failedPrecondition(
-      "feature group \(old.qualifiedName) is DEPRECATED: new training exports may not read it; \(instead), or set force (`strata join --force`, force=True in the SDK) to export it anyway")
+      "feature group \(old.qualifiedName) is DEPRECATED\(using): new training exports may not read it; \(instead), or set force (`strata join --force`, force=True in the SDK) to export it anyway")
   }
 
   /// Every version of every group, ordered by name then version.

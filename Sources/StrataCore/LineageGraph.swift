@@ -18,6 +18,11 @@ public struct LineageGraph: Sendable, Equatable {
 
   public var upstream: [Node]
   public var downstream: [Node]
+  /// The model versions (any status) that read the version asked about or one derived from it, by name
+  /// then version.
+  public var models: [RegisteredModel]
+  /// The saved training sets that read the version asked about or one derived from it, by name.
+  public var trainingSets: [TrainingSet]
 
   public init(of version: FeatureGroup, in catalog: Catalog) {
     var children: [String: [FeatureGroup]] = [:]
@@ -26,6 +31,9 @@ public struct LineageGraph: Sendable, Equatable {
     }
     upstream = Self.walk(from: version, catalog: catalog) { Self.parents(of: $0, in: catalog) }
     downstream = Self.walk(from: version, catalog: catalog) { children[$0.qualifiedName] ?? [] }
+    let affected = [version] + downstream.map(\.group)
+    models = catalog.allModels.filter { m in affected.contains { m.reads(group: $0.name, version: $0.version) } }
+    trainingSets = catalog.allTrainingSets.filter { t in affected.contains { t.reads(group: $0.name, version: $0.version) } }
   }
 
   /// Breadth first from `start` (left out), ordered by depth, then name, then version.

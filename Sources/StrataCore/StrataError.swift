@@ -61,6 +61,7 @@ public struct StrataError: Error, Hashable, Sendable, CustomStringConvertible {
   public static func notFound(_ message: String) -> StrataError { StrataError(.notFound, message) }
   public static func failedPrecondition(_ message: String) -> StrataError { StrataError(.failedPrecondition, message) }
   public static func resourceExhausted(_ message: String) -> StrataError { StrataError(.resourceExhausted, message) }
+  public static func alreadyExists(_ message: String) -> StrataError { StrataError(.alreadyExists, message) }
   public static func unavailable(_ message: String) -> StrataError { StrataError(.unavailable, message) }
   public static func internalError(_ message: String, cause: (any Error)? = nil) -> StrataError {
     StrataError(.internalError, message, cause: cause)
