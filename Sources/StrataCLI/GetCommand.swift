@@ -13,17 +13,21 @@ struct GetCommand: AsyncParsableCommand {
   @Option(name: .customLong("entity"), help: "Entity id; repeat the option or separate ids with commas.")
   var entities: [String]
   @Option(help: "Feature references, comma-separated: group:feature, group@2:feature, group:*.")
-  var features: String
+  var features: String?
+  @Option(help: "Serve by model instead of --features: NAME@VERSION (or NAME, its newest ACTIVE version) reads exactly the features that model version pinned.")
+  var model: String?
   @Flag(help: "Print one JSON object per entity instead of a table.") var json = false
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
     let ids = entities.flatMap { $0.split(separator: ",").map { String($0) } }
-    let refs = features.split(separator: ",").map { String($0).trimmingWhitespace }
+    guard (features == nil) != (model == nil) else { throw ValidationError("give either --features or --model") }
+    let refs = (features ?? "").split(separator: ",").map { String($0).trimmingWhitespace }
     guard !ids.isEmpty else { throw ValidationError("give at least one --entity") }
     let request = Strata_V1_GetOnlineFeaturesRequest.with {
       $0.entityIds = ids
       $0.features = refs
+      $0.model = model ?? ""
     }
     let started = ContinuousClock.now
     let response = try await client.withFeatureStore { try await $0.getOnlineFeatures(request) }
@@ -53,7 +57,7 @@ struct GetCommand: AsyncParsableCommand {
     }
     print(Table.render(rows))
     FileHandle.standardError.write(
-      Data("(\(response.vectors.count) entities x \(response.columns.count) features in \(String(format: "%.2f", millis)) ms, including connection setup)\n".utf8))
+      Data("(\(response.vectors.count) entities x \(response.columns.count) features\(response.model.isEmpty ? "" : " of model \(response.model)") in \(String(format: "%.2f", millis)) ms, including connection setup)\n".utf8))
   }
 }
 

@@ -30,11 +30,19 @@ struct JoinCommand: AsyncParsableCommand {
   var chunkSize = 25_000
   @Flag(help: "Export pinned DEPRECATED versions too (refused otherwise: new training data should not be built on a version on its way out).")
   var force = false
+  @Option(name: .customLong("training-set"), help: "Save the export as a named training set: its manifest (pinned columns, label count, checksum and time range, known_at use, who and when) is registered when the join completes; `strata training-sets` lists them and `strata models register --training-set` builds on one.")
+  var trainingSet: String?
+  @Option(help: ArgumentHelp("The training set's description (with --training-set).", valueName: "TEXT")) var description: String?
+  @Option(help: ArgumentHelp("Who makes the training set (with --training-set; default: the user running the command).", valueName: "NAME"))
+  var by: String?
   @OptionGroup var client: ClientOptions
 
   func validate() throws {
     guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1") }
     guard !(discard && (out != nil || withStatus)) else { throw ValidationError("--discard writes nothing: drop --out and --with-status") }
+    guard trainingSet != nil || (description == nil && by == nil) else {
+      throw ValidationError("--description and --by describe a training set: add --training-set NAME")
+    }
   }
 
   func run() async throws {
@@ -64,6 +72,7 @@ struct JoinCommand: AsyncParsableCommand {
     let pending = PendingLabels()
     let chunkSize = self.chunkSize
     let withStatus = self.withStatus
+    let (trainingSet, description, by) = (self.trainingSet, self.description, self.by)
     let started = ContinuousClock.now
     let failure = Mutex<(any Error)?>(nil)
     let summary: JoinSummary
@@ -78,6 +87,11 @@ struct JoinCommand: AsyncParsableCommand {
               message.features = refs
               message.columnar = true
               message.force = force
+              if let trainingSet {
+                message.trainingSet = trainingSet
+                message.trainingSetDescription = description ?? ""
+                message.createdBy = by ?? SetStatusCommand.userName
+              }
               var sentRows = 0
               var chunk: [[String]] = []
               while let record = try reader.nextRecord() {
@@ -130,7 +144,9 @@ struct JoinCommand: AsyncParsableCommand {
             var names: [String] = []
             var counts: [[Int]] = []
             var dtypes: [DType] = []
+            var saved: Strata_V1_TrainingSet?
             for try await message in response.messages {
+              if message.hasTrainingSet { saved = message.trainingSet }
               if !message.columns.isEmpty {
                 names = JoinCommand.columnNames(message.columns)
                 counts = Array(repeating: [0, 0, 0, 0], count: names.count)
@@ -163,7 +179,7 @@ struct JoinCommand: AsyncParsableCommand {
                 for text in texts.withLock({ $0 }) { output.write(bytes: text) }
               }
             }
-            return JoinSummary(rows: written, names: names, counts: counts)
+            return JoinSummary(rows: written, names: names, counts: counts, trainingSet: saved)
           })
       }
     } catch {
@@ -176,6 +192,9 @@ struct JoinCommand: AsyncParsableCommand {
     var text = "joined \(summary.rows) label rows in \(String(format: "%.2f", seconds))s (\(rate) rows/s)\(discard ? " (discarded)" : out.map { " -> \($0)" } ?? "")\n"
     for (name, c) in zip(summary.names, summary.counts) {
       text += "  \(name): \(c[0]) present, \(c[1]) defaulted, \(c[2]) missing, \(c[3]) expired\n"
+    }
+    if let set = summary.trainingSet {
+      text += "saved training set \(set.name): \(set.labelRows) label rows, \(set.labelChecksum), \(set.features.count) columns on \(ModelText.groupVersions(set.features).joined(separator: ", "))\n"
     }
     FileHandle.standardError.write(Data(text.utf8))
   }
@@ -198,6 +217,8 @@ struct JoinSummary: Sendable {
   var rows: Int
   var names: [String]
   var counts: [[Int]]
+  /// The manifest of the training set the join saved, if it named one.
+  var trainingSet: Strata_V1_TrainingSet?
 }
 
 /// Pass-through label records waiting for their joined row (the node answers in request order).

@@ -47,6 +47,8 @@ enum LineageText {
     out.append("downstream (what is derived from it):")
     out += table(r.downstream)
     out.append("")
+    out += ModelText.dependents(r)
+    out.append("")
     out.append("writers:")
     if r.writers.isEmpty {
       out.append("  (no writes recorded)")

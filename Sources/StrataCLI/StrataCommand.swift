@@ -15,7 +15,8 @@ public struct StrataCommand: AsyncParsableCommand {
     version: "0.1.0",
     subcommands: [
       ServeCommand.self, ApplyCommand.self, GroupsCommand.self, DescribeCommand.self, SetStatusCommand.self, IngestCommand.self,
-      PushCommand.self, GetCommand.self, JoinCommand.self, StatusCommand.self, FreshnessCommand.self, LineageCommand.self, RepairCommand.self,
+      PushCommand.self, GetCommand.self, JoinCommand.self, StatusCommand.self, FreshnessCommand.self, LineageCommand.self, ImpactCommand.self,
+      TrainingSetsCommand.self, ModelsCommand.self, DescribeModelCommand.self, RepairCommand.self,
       ClusterCommand.self,
       BenchCommand.self,
     ])

@@ -339,3 +339,8 @@ public struct ResolvedFeature: Hashable, Sendable {
   /// `group@version:feature`.
   public var qualifiedName: String { "\(group.qualifiedName):\(feature.name)" }
 }
+
+extension ResolvedFeature {
+  /// `group@V:feature` as a reference (what a training set or a model records).
+  public var pinnedReference: FeatureRef { FeatureRef(group: group.name, version: group.version, feature: feature.name) }
+}

@@ -125,12 +125,12 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   }
 
   /// Makes sure this node holds the leader's registry now (the leader's push may race the answer).
-  private func refreshRegistry(from leader: String, timeout: Duration? = nil) async throws {
+  func refreshRegistry(from leader: String, timeout: Duration? = nil) async throws {
     guard leader != cluster.selfID else { return }
     var options = cluster.options
     if let timeout { options.timeout = min(timeout, cluster.timeout) }
     let snapshot = try await cluster.peer(leader).getRegistry(.init(), metadata: cluster.metadata, options: options)
-    _ = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
+    _ = try await store.adoptRegistry(entries: try ShardService<Transport>.entries(of: snapshot), generation: snapshot.generation)
   }
 
   /// Before resolving what a write or a catalog read means: adopts the leader's registry if it is newer
@@ -138,7 +138,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// When the leader does not answer within 2 s, this node's registry is used as it is.
   /// A leader that failed is not asked again for 30 s (or until it answers another call), so a dead or
   /// paused leader costs writes one 2 s wait per 30 s at most.
-  private func catchUpWithLeader() async {
+  func catchUpWithLeader() async {
     // A registry in etcd is followed by every node: there is no leader to ask.
     guard cluster.registry == nil, cluster.leaderID != cluster.selfID else { return }
     guard !cluster.health.avoided(at: .now).contains(cluster.leaderID) else { return }
@@ -448,25 +448,31 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// next replica; one that has not answered within its hedging delay (its recent p99) gets company:
   /// the next replica is asked too, and the first answer wins. The answers' encoded vectors are spliced
   /// together in request order.
+  ///
+  /// A lookup by model is the lookup of the model's pinned features, with the model served in field 5.
   func onlineAnswer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
+    let (request, model) = try await rpc { try FeatureStoreService.byModel(request, catalog: store.catalog) }
     // Counted, so that a membership change keeps this view's lanes open until the lookup is done.
     var bytes = try await cluster.activity.lookup { try await answer(request) }
+    // Fields 4 and 5 after the others: a parser merges fields in any order.
     if request.withFreshness {
-      // Field 4 after the others: a parser merges fields in any order.
       let columns = try await rpc { try store.resolve(try [FeatureRef](parsing: request.features)) }
-      for entry in local.freshness(of: columns) {
-        let encoded: [UInt8] = try entry.serializedBytes()
-        bytes.append(4 << 3 | 2)
-        var n = UInt64(encoded.count)
-        while n >= 0x80 {
-          bytes.append(UInt8(n & 0x7f) | 0x80)
-          n >>= 7
-        }
-        bytes.append(UInt8(n))
-        bytes.append(contentsOf: encoded)
-      }
+      for entry in local.freshness(of: columns) { Self.appendField(4, try entry.serializedBytes(), to: &bytes) }
     }
+    if let model { Self.appendField(5, Array(model.qualifiedName.utf8), to: &bytes) }
     return bytes
+  }
+
+  /// Appends a length-delimited field (a message or a string) to an encoded message.
+  static func appendField(_ field: Int, _ encoded: [UInt8], to bytes: inout [UInt8]) {
+    bytes.append(UInt8(field << 3 | 2))
+    var n = UInt64(encoded.count)
+    while n >= 0x80 {
+      bytes.append(UInt8(n & 0x7f) | 0x80)
+      n >>= 7
+    }
+    bytes.append(UInt8(n))
+    bytes.append(contentsOf: encoded)
   }
 
   private func answer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {

@@ -62,6 +62,8 @@ struct ClusterExport<Transport: ClientTransport> {
       var failedInExport: Set<String> = []
       var columns: [ResolvedFeature] = []
       var received = 0
+      var trainingSet: TrainingSet?
+      var digest = LabelDigest()
       for try await message in request {
         try coordinator.local.sizeLimit.check(
           message, estimate: message.labels.reduce(0) { $0 + $1.entityID.utf8.count + 4 },
@@ -73,8 +75,13 @@ struct ClusterExport<Transport: ClientTransport> {
               message: "the first GetHistoricalFeatures message must list the features to join (group:feature, group@2:feature or group:*)")
           }
           columns = try await rpc { try coordinator.store.resolveForExport(try [FeatureRef](parsing: message.features), force: message.force) }
+          trainingSet = try await rpc { try FeatureStoreService.plannedTrainingSet(message, catalog: coordinator.store.catalog) }
           var header = message
           header.labels = []
+          // The training set is saved here, once, when every answer was sent.
+          header.trainingSet = ""
+          header.createdBy = ""
+          header.trainingSetDescription = ""
           // Owners join exactly the versions resolved here (their registries may lag or lead), and
           // the deprecation check was made here.
           header.features = columns.map(\.qualifiedName)
@@ -99,6 +106,7 @@ struct ClusterExport<Transport: ClientTransport> {
         if let i = message.labels.firstIndex(where: { $0.entityID.isEmpty }) {
           throw RPCError(code: .invalidArgument, message: "label row \(received + i) has an empty entity id")
         }
+        if trainingSet != nil { for label in FeatureStoreService.labelRows(message) { digest.add(label) } }
         // Route.
         // Each label to `readReplicas` replicas of its entity: this node first when it holds one, then
         // those that have not failed recently (nor failed earlier in this export).
@@ -284,6 +292,13 @@ struct ClusterExport<Transport: ClientTransport> {
       // not waited for.
       if !failedInExport.isEmpty { tasks.cancelAll() }
       try await tasks.waitForAll()
+      if var set = trainingSet {
+        set.features = columns.map(\.pinnedReference)
+        set.labels = digest.summary()
+        set.createdAt = coordinator.store.now
+        try await coordinator.saveTrainingSet(set)
+        try await response.write(.with { $0.trainingSet = set.proto })
+      }
       return (columns, received)
     }
   }

@@ -191,6 +191,28 @@ struct CoordinatorDispatcher<Transport: ClientTransport>: Strata_V1_FeatureStore
     try await coordinator.ping(request: request, context: context)
   }
 
+  func registerModel(request: Strata_V1_RegisterModelRequest, context: ServerContext) async throws -> Strata_V1_RegisterModelResponse {
+    try await coordinator.registerModel(request: request, context: context)
+  }
+
+  func listModels(request: Strata_V1_ListModelsRequest, context: ServerContext) async throws -> Strata_V1_ListModelsResponse {
+    try await coordinator.listModels(request: request, context: context)
+  }
+
+  func getModel(request: Strata_V1_GetModelRequest, context: ServerContext) async throws -> Strata_V1_GetModelResponse {
+    try await coordinator.getModel(request: request, context: context)
+  }
+
+  func setModelStatus(request: Strata_V1_SetModelStatusRequest, context: ServerContext) async throws -> Strata_V1_SetModelStatusResponse {
+    try await coordinator.setModelStatus(request: request, context: context)
+  }
+
+  func listTrainingSets(
+    request: Strata_V1_ListTrainingSetsRequest, context: ServerContext
+  ) async throws -> Strata_V1_ListTrainingSetsResponse {
+    try await coordinator.listTrainingSets(request: request, context: context)
+  }
+
   func repair(request: Strata_V1_RepairRequest, context: ServerContext) async throws -> Strata_V1_RepairResponse {
     try await coordinator.repair(request: request, context: context)
   }

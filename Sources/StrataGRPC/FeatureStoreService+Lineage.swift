@@ -42,6 +42,8 @@ extension FeatureStoreService {
       $0.group = group.proto
       $0.upstream = graph.upstream.map(node)
       $0.downstream = graph.downstream.map(node)
+      $0.models = graph.models.map(\.proto)
+      $0.trainingSets = graph.trainingSets.map(\.proto)
     }
   }
 

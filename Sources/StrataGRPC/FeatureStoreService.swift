@@ -289,6 +289,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     try await rpc {
       try sizeLimit.check(
         request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
+      let (request, model) = try Self.byModel(request, catalog: store.catalog)
       let columns = try store.resolve(try [FeatureRef](parsing: request.features))
       let (vectors, orders) = try await store.online(
         entityIDs: request.entityIds, columns: columns, withOrder: request.withRowOrder)
@@ -296,6 +297,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       response.columns = columns.map(\.proto)
       response.rowOrders = orders.map { $0.proto() }
       if request.withFreshness { response.freshness = freshness(of: columns) }
+      if let model { response.model = model.qualifiedName }
       response.vectors.reserveCapacity(vectors.count)
       for (i, results) in vectors.enumerated() {
         var v = Strata_V1_FeatureVector()
@@ -326,6 +328,8 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       var withEventTimes = false
       var withRowOrder = false
       var received = 0
+      var trainingSet: TrainingSet?
+      var digest = LabelDigest()
       for try await message in request {
         try sizeLimit.check(
           message, estimate: message.labels.reduce(0) { $0 + $1.entityID.utf8.count + 4 },
@@ -340,6 +344,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
               "the first GetHistoricalFeatures message must list the features to join (group:feature, group@2:feature or group:*)")
           }
           let resolved = try store.resolveForExport(try [FeatureRef](parsing: message.features), force: message.force)
+          trainingSet = try Self.plannedTrainingSet(message, catalog: store.catalog)
           columns = resolved
           columnar = message.columnar
           withEventTimes = message.withEventTimestamps
@@ -348,6 +353,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         }
         guard let columns, !message.labels.isEmpty else { continue }
         let labels = Self.labelRows(message)
+        if trainingSet != nil { for label in labels { digest.add(label) } }
         do {
           if columnar {
             try await writeColumnar(
@@ -363,6 +369,14 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       }
       guard let columns else {
         throw StrataError.invalidArgument("GetHistoricalFeatures received no request message; send the features first")
+      }
+      if var set = trainingSet {
+        set.features = columns.map(\.pinnedReference)
+        set.labels = digest.summary()
+        set.createdAt = store.now
+        try await store.saveTrainingSet(set)
+        logger.info("saved training set", metadata: ["strata.training_set": "\(set.name)", "strata.labels": "\(set.labels.rows)"])
+        try await response.write(.with { $0.trainingSet = set.proto })
       }
       return (columns, received)
     }

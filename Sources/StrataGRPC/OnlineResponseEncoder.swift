@@ -43,6 +43,8 @@ enum OnlineResponseEncoder {
     }
     total += rowOrders.reduce(0) { $0 + 1 + varintSize(UInt64($1.count)) + $1.count }
     total += freshness.reduce(0) { $0 + 1 + varintSize(UInt64($1.count)) + $1.count }
+    let model = response.model.utf8.count
+    if model > 0 { total += 1 + varintSize(UInt64(model)) + model }
     var out = Writer(capacity: total)
     for column in columns {
       out.tag(1, wire: 2)
@@ -71,6 +73,7 @@ enum OnlineResponseEncoder {
       out.varint(UInt64(entry.count))
       out.bytes(entry)
     }
+    if model > 0 { out.string(5, response.model) }
     precondition(out.bytes.count == total, "online response size mismatch")
     return out.bytes
   }

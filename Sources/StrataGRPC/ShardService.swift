@@ -157,6 +157,34 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     return response
   }
 
+  public func registerModelOnLeader(
+    request: Strata_V1_RegisterModelRequest, context: ServerContext
+  ) async throws -> Strata_V1_RegisterModelResponse {
+    try requireLeader()
+    let response = try await local.registerModel(request: request, context: context)
+    if response.created { await pushRegistry() }
+    return response
+  }
+
+  public func setModelStatusOnLeader(
+    request: Strata_V1_SetModelStatusRequest, context: ServerContext
+  ) async throws -> Strata_V1_SetModelStatusResponse {
+    try requireLeader()
+    let response = try await local.setModelStatus(request: request, context: context)
+    await pushRegistry()
+    return response
+  }
+
+  public func saveTrainingSetOnLeader(request: Strata_V1_TrainingSet, context: ServerContext) async throws -> Strata_V1_TrainingSet {
+    try requireLeader()
+    return try await rpc {
+      let set = try TrainingSet(proto: request)
+      try await store.saveTrainingSet(set)
+      await pushRegistry()
+      return set.proto
+    }
+  }
+
   public func putRegistry(
     request: Strata_V1_RegistrySnapshot, context: ServerContext
   ) async throws -> Strata_V1_PutRegistryResponse {
@@ -170,7 +198,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     do {
       let snapshot = try await leader.getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
       return try await rpc {
-        let changed = try await store.adoptRegistry(try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
+        let changed = try await store.adoptRegistry(entries: try Self.entries(of: snapshot), generation: snapshot.generation)
         return .with { $0.added = UInt32(changed) }
       }
     } catch {
@@ -203,8 +231,20 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     .with {
       // The generation first: a change landing in between makes the snapshot look older, never newer.
       $0.generation = store.registry.generation
-      $0.groups = store.catalog.allVersions.map(\.proto)
+      let catalog = store.catalog
+      $0.groups = catalog.allVersions.map(\.proto)
+      $0.models = catalog.allModels.map(\.proto)
+      $0.trainingSets = catalog.allTrainingSets.map(\.proto)
     }
+  }
+
+  /// Every entry of a leader's snapshot.
+  static func entries(of snapshot: Strata_V1_RegistrySnapshot) throws(StrataError) -> [RegistryEntry] {
+    var out: [RegistryEntry] = []
+    for g in snapshot.groups { out.append(.group(try FeatureGroup(proto: g))) }
+    for m in snapshot.models { out.append(.model(try RegisteredModel(proto: m))) }
+    for t in snapshot.trainingSets { out.append(.trainingSet(try TrainingSet(proto: t))) }
+    return out
   }
 
   /// A cluster whose registry is in etcd takes no registry pushes or leader calls: every node follows
@@ -260,8 +300,7 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     while !Task.isCancelled {
       do {
         let snapshot = try await leader.getRegistry(.init(), metadata: cluster.metadata, options: cluster.options)
-        let changed = try await store.adoptRegistry(
-          try snapshot.groups.map { try FeatureGroup(proto: $0) }, generation: snapshot.generation)
+        let changed = try await store.adoptRegistry(entries: try Self.entries(of: snapshot), generation: snapshot.generation)
         if changed > 0 { logger.info("registry pulled from the leader", metadata: ["strata.changed": "\(changed)"]) }
         return
       } catch {

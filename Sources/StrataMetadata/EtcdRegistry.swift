@@ -66,12 +66,12 @@ public final class EtcdRegistry: ClusterRegistry {
   /// empty. Returns whether it did.
   @discardableResult
   public func seedFromStoreIfEmpty() async throws -> Bool {
-    let versions = store.catalog.allVersions
-    guard !versions.isEmpty else { return false }
-    var operations: [EtcdOperation] = try versions.map {
-      .put(key: keys.registry(group: $0.name, version: $0.version), value: try RegistryStore.encodeVersion($0))
+    let entries = store.catalog.entries
+    guard !entries.isEmpty else { return false }
+    var operations: [EtcdOperation] = try entries.map {
+      .put(key: keys.registry(entry: $0), value: try RegistryStore.encodeEntry($0))
     }
-    operations.append(.put(head, "\(versions.count)"))
+    operations.append(.put(head, "\(entries.count)"))
     let result: EtcdTransactionResult
     do {
       let empty = try await etcd.get(.prefix(keys.registry), limit: 1)
@@ -81,7 +81,7 @@ public final class EtcdRegistry: ClusterRegistry {
       throw StrataError.unavailable("etcd did not answer seeding the registry from this node's data: \(error)")
     }
     if result.succeeded {
-      logger.info("seeded the cluster's registry from this node's data", metadata: ["strata.versions": "\(versions.count)"])
+      logger.info("seeded the cluster's registry from this node's data", metadata: ["strata.entries": "\(entries.count)"])
     }
     return result.succeeded
   }
@@ -89,22 +89,22 @@ public final class EtcdRegistry: ClusterRegistry {
   /// Loads every version from etcd into the store (before the node serves). Returns the revision read.
   @discardableResult
   public func load() async throws -> Int64 {
-    let (versions, revision) = try await read()
-    _ = try await store.adoptRegistry(versions, generation: UInt64(max(0, revision)), onlyIfNewer: false)
+    let (entries, revision) = try await read()
+    _ = try await store.adoptRegistry(entries: entries, generation: UInt64(max(0, revision)), onlyIfNewer: false)
     appliedRevision.withLock { $0 = max($0, revision) }
     return revision
   }
 
-  /// Every version in etcd, and the revision of the read.
-  func read() async throws -> ([FeatureGroup], Int64) {
+  /// Every entry in etcd, and the revision of the read.
+  func read() async throws -> ([RegistryEntry], Int64) {
     let result: EtcdRangeResult
     do {
       result = try await etcd.get(.prefix(keys.registry))
     } catch {
       throw StrataError.unavailable("etcd did not answer reading the registry: \(error)")
     }
-    let versions = try result.keyValues.map { try RegistryStore.decodeVersion($0.value) }
-    return (versions, result.revision)
+    let entries = try result.keyValues.map { try RegistryStore.decodeEntry($0.value) }
+    return (entries, result.revision)
   }
 
   /// Follows the registry from `revision + 1` into the store and publishes this node's applied
@@ -124,8 +124,8 @@ public final class EtcdRegistry: ClusterRegistry {
                 self.nextRevision.withLock { $0 = event.revision + 1 }
                 try await self.publish(lease: lease.id)
               } else if event.kind == .put {
-                let version = try RegistryStore.decodeVersion(event.keyValue.value)
-                _ = try await self.store.adoptRegistry([version], generation: UInt64(event.revision), onlyIfNewer: false)
+                let entry = try RegistryStore.decodeEntry(event.keyValue.value)
+                _ = try await self.store.adoptRegistry(entries: [entry], generation: UInt64(event.revision), onlyIfNewer: false)
               }
             }
           }
@@ -146,45 +146,33 @@ public final class EtcdRegistry: ClusterRegistry {
     _ = try await etcd.put(keys.applied(node: nodeID), String(revision), lease: lease)
   }
 
-  /// Applies `specs` for the whole cluster (see the type's documentation).
-  public func apply(_ specs: [FeatureGroupSpec], now: Timestamp) async throws -> [Catalog.ApplyResult] {
-    try await change { catalog in
-      let (results, registered) = try catalog.apply(specs, now: now)
-      return (results, registered)
-    }
-  }
-
-  /// Changes one version's status for the whole cluster.
-  public func setStatus(_ status: GroupStatus, group: String, version: Int, now: Timestamp, note: StatusNote) async throws -> FeatureGroup {
-    try await change { catalog in
-      let updated = try catalog.setStatus(status, group: group, version: version, at: now, note: note)
-      return (updated, [updated])
-    }
-  }
-
-  /// Reads, computes with `body` on the catalog read, writes what it returns on condition that the
-  /// registry did not change meanwhile (retried up to 10 times), then waits for every live node.
-  private func change<Result: Sendable>(_ body: (inout Catalog) throws -> (Result, [FeatureGroup])) async throws -> Result {
+  /// Reads the registry, computes with `body` on the catalog read, writes every entry it added or
+  /// changed (`Catalog.changes(since:)`) on condition that the registry did not change meanwhile
+  /// (retried up to 10 times), then waits for every live node. When `body` changes nothing, nothing is
+  /// written and nobody is waited for.
+  public func change<Result: Sendable>(_ body: (inout Catalog) throws(StrataError) -> Result) async throws -> Result {
     for _ in 0..<10 {
       let headRevision: Int64
-      let versions: [FeatureGroup]
+      let entries: [RegistryEntry]
       do {
         let snapshot = try await etcd.transaction(if: [], then: [.get(.key(head)), .get(.prefix(keys.registry))])
         guard case .get(let h) = snapshot.responses[0], case .get(let all) = snapshot.responses[1] else {
           throw StrataError.internalError("etcd answered a registry read with the wrong response kinds")
         }
         headRevision = h.first?.modRevision ?? 0
-        versions = try all.keyValues.map { try RegistryStore.decodeVersion($0.value) }
+        entries = try all.keyValues.map { try RegistryStore.decodeEntry($0.value) }
       } catch let error as StrataError {
         throw error
       } catch {
         throw StrataError.unavailable("etcd did not answer reading the registry (registry changes need etcd): \(error)")
       }
-      var catalog = Catalog(versions: versions)
-      let (result, changed) = try body(&catalog)
+      let before = Catalog(entries: entries)
+      var catalog = before
+      let result = try body(&catalog)
+      let changed = catalog.changes(since: before)
       guard !changed.isEmpty else { return result }
       var operations: [EtcdOperation] = try changed.map {
-        .put(key: keys.registry(group: $0.name, version: $0.version), value: try RegistryStore.encodeVersion($0))
+        .put(key: keys.registry(entry: $0), value: try RegistryStore.encodeEntry($0))
       }
       operations.append(.put(head, "\(changed.count)"))
       let committed: EtcdTransactionResult

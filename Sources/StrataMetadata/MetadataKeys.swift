@@ -1,8 +1,12 @@
+public import StrataCore
+
 /// Where a cluster's metadata lives in etcd: every key starts with `/strata/<cluster name>/`.
 ///
 /// - `layout`: the `ClusterLayout` (JSON);
 /// - `registry/<group>/<version, 10 digits>`: one group version (JSON, the registry's own form), its
-///   status included; a change of the registry is one transaction against these keys;
+///   status included; `registry/@model/<name>/<version, 10 digits>`: one model version;
+///   `registry/@training-set/<name>`: one training set (group names cannot start with `@`); a change
+///   of the registry is one transaction against these keys;
 /// - `applied/<node id>`: the registry revision the node serves (decimal), under the node's lease, so
 ///   it disappears when the node stops or loses etcd;
 /// - `layout-applied/`, `change-driver`, `change-done/`, `change-progress/`: membership changes
@@ -28,6 +32,16 @@ public struct MetadataKeys: Sendable, Equatable {
   public func registry(group: String, version: Int) -> String {
     let digits = String(version)
     return registry(group: group) + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+  }
+  /// The key of one registry entry (see the type's documentation).
+  public func registry(entry: RegistryEntry) -> String {
+    switch entry {
+    case .group(let g): return registry(group: g.name, version: g.version)
+    case .model(let m):
+      let digits = String(m.version)
+      return registry + "@model/\(m.name)/" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+    case .trainingSet(let t): return registry + "@training-set/\(t.name)"
+    }
   }
   public var applied: String { prefix + "applied/" }
   public func applied(node: String) -> String { applied + node }

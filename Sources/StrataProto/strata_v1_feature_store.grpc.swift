@@ -152,6 +152,71 @@ public enum Strata_V1_FeatureStore: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RegisterModel" metadata.
+        public enum RegisterModel: Sendable {
+            /// Request type for "RegisterModel".
+            public typealias Input = Strata_V1_RegisterModelRequest
+            /// Response type for "RegisterModel".
+            public typealias Output = Strata_V1_RegisterModelResponse
+            /// Descriptor for "RegisterModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "RegisterModel",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListModels" metadata.
+        public enum ListModels: Sendable {
+            /// Request type for "ListModels".
+            public typealias Input = Strata_V1_ListModelsRequest
+            /// Response type for "ListModels".
+            public typealias Output = Strata_V1_ListModelsResponse
+            /// Descriptor for "ListModels".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "ListModels",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetModel" metadata.
+        public enum GetModel: Sendable {
+            /// Request type for "GetModel".
+            public typealias Input = Strata_V1_GetModelRequest
+            /// Response type for "GetModel".
+            public typealias Output = Strata_V1_GetModelResponse
+            /// Descriptor for "GetModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "GetModel",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetModelStatus" metadata.
+        public enum SetModelStatus: Sendable {
+            /// Request type for "SetModelStatus".
+            public typealias Input = Strata_V1_SetModelStatusRequest
+            /// Response type for "SetModelStatus".
+            public typealias Output = Strata_V1_SetModelStatusResponse
+            /// Descriptor for "SetModelStatus".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "SetModelStatus",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListTrainingSets" metadata.
+        public enum ListTrainingSets: Sendable {
+            /// Request type for "ListTrainingSets".
+            public typealias Input = Strata_V1_ListTrainingSetsRequest
+            /// Response type for "ListTrainingSets".
+            public typealias Output = Strata_V1_ListTrainingSetsResponse
+            /// Descriptor for "ListTrainingSets".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.FeatureStore"),
+                method: "ListTrainingSets",
+                type: .unary
+            )
+        }
         /// Namespace for "Ping" metadata.
         public enum Ping: Sendable {
             /// Request type for "Ping".
@@ -203,6 +268,11 @@ public enum Strata_V1_FeatureStore: Sendable {
             GetHistoricalFeatures.descriptor,
             GetStatus.descriptor,
             GetLineage.descriptor,
+            RegisterModel.descriptor,
+            ListModels.descriptor,
+            GetModel.descriptor,
+            SetModelStatus.descriptor,
+            ListTrainingSets.descriptor,
             Ping.descriptor,
             Repair.descriptor,
             ChangeMembership.descriptor
@@ -423,6 +493,101 @@ extension Strata_V1_FeatureStore {
             request: GRPCCore.StreamingServerRequest<Strata_V1_GetLineageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetLineageResponse>
+
+        /// Handle the "RegisterModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+        /// > named, the training set it was trained on (its columns are then the model's when no features are
+        /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+        /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+        /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_RegisterModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_RegisterModelResponse` messages.
+        func registerModel(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_RegisterModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RegisterModelResponse>
+
+        /// Handle the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version of every model (or of one, by name), ordered by name then version.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_ListModelsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_ListModelsResponse` messages.
+        func listModels(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_ListModelsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ListModelsResponse>
+
+        /// Handle the "GetModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_GetModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_GetModelResponse` messages.
+        func getModel(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_GetModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetModelResponse>
+
+        /// Handle the "SetModelStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+        /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_SetModelStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_SetModelStatusResponse` messages.
+        func setModelStatus(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_SetModelStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetModelStatusResponse>
+
+        /// Handle the "ListTrainingSets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_ListTrainingSetsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_ListTrainingSetsResponse` messages.
+        func listTrainingSets(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_ListTrainingSetsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ListTrainingSetsResponse>
 
         /// Handle the "Ping" method.
         ///
@@ -691,6 +856,101 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetLineageResponse>
 
+        /// Handle the "RegisterModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+        /// > named, the training set it was trained on (its columns are then the model's when no features are
+        /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+        /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+        /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_RegisterModelResponse` message.
+        func registerModel(
+            request: GRPCCore.ServerRequest<Strata_V1_RegisterModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_RegisterModelResponse>
+
+        /// Handle the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version of every model (or of one, by name), ordered by name then version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ListModelsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_ListModelsResponse` message.
+        func listModels(
+            request: GRPCCore.ServerRequest<Strata_V1_ListModelsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_ListModelsResponse>
+
+        /// Handle the "GetModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_GetModelResponse` message.
+        func getModel(
+            request: GRPCCore.ServerRequest<Strata_V1_GetModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetModelResponse>
+
+        /// Handle the "SetModelStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+        /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_SetModelStatusResponse` message.
+        func setModelStatus(
+            request: GRPCCore.ServerRequest<Strata_V1_SetModelStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetModelStatusResponse>
+
+        /// Handle the "ListTrainingSets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ListTrainingSetsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_ListTrainingSetsResponse` message.
+        func listTrainingSets(
+            request: GRPCCore.ServerRequest<Strata_V1_ListTrainingSetsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_ListTrainingSetsResponse>
+
         /// Handle the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -958,6 +1218,101 @@ extension Strata_V1_FeatureStore {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_GetLineageResponse
 
+        /// Handle the "RegisterModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+        /// > named, the training set it was trained on (its columns are then the model's when no features are
+        /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+        /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+        /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_RegisterModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_RegisterModelResponse` to respond with.
+        func registerModel(
+            request: Strata_V1_RegisterModelRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_RegisterModelResponse
+
+        /// Handle the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version of every model (or of one, by name), ordered by name then version.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_ListModelsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_ListModelsResponse` to respond with.
+        func listModels(
+            request: Strata_V1_ListModelsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_ListModelsResponse
+
+        /// Handle the "GetModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_GetModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_GetModelResponse` to respond with.
+        func getModel(
+            request: Strata_V1_GetModelRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_GetModelResponse
+
+        /// Handle the "SetModelStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+        /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_SetModelStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_SetModelStatusResponse` to respond with.
+        func setModelStatus(
+            request: Strata_V1_SetModelStatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_SetModelStatusResponse
+
+        /// Handle the "ListTrainingSets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_ListTrainingSetsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_ListTrainingSetsResponse` to respond with.
+        func listTrainingSets(
+            request: Strata_V1_ListTrainingSetsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_ListTrainingSetsResponse
+
         /// Handle the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -1141,6 +1496,61 @@ extension Strata_V1_FeatureStore.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.RegisterModel.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RegisterModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegisterModelResponse>(),
+            handler: { request, context in
+                try await self.registerModel(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.ListModels.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ListModelsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ListModelsResponse>(),
+            handler: { request, context in
+                try await self.listModels(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.GetModel.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetModelResponse>(),
+            handler: { request, context in
+                try await self.getModel(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.SetModelStatus.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetModelStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetModelStatusResponse>(),
+            handler: { request, context in
+                try await self.setModelStatus(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_FeatureStore.Method.ListTrainingSets.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ListTrainingSetsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ListTrainingSetsResponse>(),
+            handler: { request, context in
+                try await self.listTrainingSets(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Strata_V1_FeatureStore.Method.Ping.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_PingRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_PingResponse>(),
@@ -1261,6 +1671,61 @@ extension Strata_V1_FeatureStore.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetLineageResponse> {
         let response = try await self.getLineage(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func registerModel(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_RegisterModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RegisterModelResponse> {
+        let response = try await self.registerModel(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listModels(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_ListModelsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ListModelsResponse> {
+        let response = try await self.listModels(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getModel(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_GetModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_GetModelResponse> {
+        let response = try await self.getModel(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setModelStatus(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_SetModelStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetModelStatusResponse> {
+        let response = try await self.setModelStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listTrainingSets(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_ListTrainingSetsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_ListTrainingSetsResponse> {
+        let response = try await self.listTrainingSets(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1435,6 +1900,71 @@ extension Strata_V1_FeatureStore.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetLineageResponse> {
         return GRPCCore.ServerResponse<Strata_V1_GetLineageResponse>(
             message: try await self.getLineage(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func registerModel(
+        request: GRPCCore.ServerRequest<Strata_V1_RegisterModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_RegisterModelResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_RegisterModelResponse>(
+            message: try await self.registerModel(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listModels(
+        request: GRPCCore.ServerRequest<Strata_V1_ListModelsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_ListModelsResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_ListModelsResponse>(
+            message: try await self.listModels(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getModel(
+        request: GRPCCore.ServerRequest<Strata_V1_GetModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_GetModelResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_GetModelResponse>(
+            message: try await self.getModel(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setModelStatus(
+        request: GRPCCore.ServerRequest<Strata_V1_SetModelStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetModelStatusResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_SetModelStatusResponse>(
+            message: try await self.setModelStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listTrainingSets(
+        request: GRPCCore.ServerRequest<Strata_V1_ListTrainingSetsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_ListTrainingSetsResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_ListTrainingSetsResponse>(
+            message: try await self.listTrainingSets(
                 request: request.message,
                 context: context
             ),
@@ -1731,6 +2261,126 @@ extension Strata_V1_FeatureStore {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetLineageResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetLineageResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RegisterModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+        /// > named, the training set it was trained on (its columns are then the model's when no features are
+        /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+        /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+        /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RegisterModelRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RegisterModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func registerModel<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RegisterModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RegisterModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version of every model (or of one, by name), ordered by name then version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ListModelsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ListModelsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ListModelsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listModels<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ListModelsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ListModelsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ListModelsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListModelsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetModelRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetModelRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getModel<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetModelResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetModelStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+        /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetModelStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetModelStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setModelStatus<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetModelStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetModelStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListTrainingSets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ListTrainingSetsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ListTrainingSetsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ListTrainingSetsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listTrainingSets<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ListTrainingSetsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ListTrainingSetsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ListTrainingSetsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListTrainingSetsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Ping" method.
@@ -2179,6 +2829,181 @@ extension Strata_V1_FeatureStore {
             )
         }
 
+        /// Call the "RegisterModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+        /// > named, the training set it was trained on (its columns are then the model's when no features are
+        /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+        /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+        /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RegisterModelRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RegisterModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func registerModel<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RegisterModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RegisterModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.RegisterModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version of every model (or of one, by name), ordered by name then version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ListModelsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ListModelsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ListModelsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listModels<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ListModelsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ListModelsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ListModelsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListModelsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.ListModels.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_GetModelRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_GetModelRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_GetModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getModel<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_GetModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_GetModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_GetModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetModelResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.GetModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetModelStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+        /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetModelStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetModelStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setModelStatus<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetModelStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetModelStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.SetModelStatus.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListTrainingSets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_ListTrainingSetsRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_ListTrainingSetsRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_ListTrainingSetsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listTrainingSets<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_ListTrainingSetsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_ListTrainingSetsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_ListTrainingSetsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListTrainingSetsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_FeatureStore.Method.ListTrainingSets.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -2591,6 +3416,156 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetLineageRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetLineageResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RegisterModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+    /// > named, the training set it was trained on (its columns are then the model's when no features are
+    /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+    /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+    /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func registerModel<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.registerModel(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegisterModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RegisterModelResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListModels" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every version of every model (or of one, by name), ordered by name then version.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_ListModelsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listModels<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_ListModelsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListModelsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listModels(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ListModelsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ListModelsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_GetModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getModel<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_GetModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getModel(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_GetModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetModelResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetModelStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+    /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setModelStatus<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setModelStatus(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetModelStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetModelStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListTrainingSets" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_ListTrainingSetsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listTrainingSets<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_ListTrainingSetsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListTrainingSetsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listTrainingSets(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_ListTrainingSetsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_ListTrainingSetsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3034,6 +4009,176 @@ extension Strata_V1_FeatureStore.ClientProtocol {
             metadata: metadata
         )
         return try await self.getLineage(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RegisterModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Registers a model version: its features (pinned to the versions they resolve to now) and, when
+    /// > named, the training set it was trained on (its columns are then the model's when no features are
+    /// > given, and every feature must be one of them). Registering the same definition again is a no-op;
+    /// > another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+    /// > (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func registerModel<Result>(
+        _ message: Strata_V1_RegisterModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.registerModel(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListModels" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every version of every model (or of one, by name), ordered by name then version.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listModels<Result>(
+        _ message: Strata_V1_ListModelsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListModelsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_ListModelsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listModels(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getModel<Result>(
+        _ message: Strata_V1_GetModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_GetModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_GetModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getModel(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetModelStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Archives a model version (it is no longer served and holds no feature version back) or makes an
+    /// > archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setModelStatus<Result>(
+        _ message: Strata_V1_SetModelStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setModelStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListTrainingSets" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listTrainingSets<Result>(
+        _ message: Strata_V1_ListTrainingSetsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_ListTrainingSetsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_ListTrainingSetsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listTrainingSets(
             request: request,
             options: options,
             onResponse: handleResponse

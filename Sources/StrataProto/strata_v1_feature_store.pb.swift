@@ -833,6 +833,11 @@ public nonisolated struct Strata_V1_GetOnlineFeaturesRequest: Sendable {
   /// inference service can tell a stale feature from a fresh one.
   public var withFreshness: Bool = false
 
+  /// Serve by model: "NAME@V", or "NAME" for its newest ACTIVE version. The columns are exactly the
+  /// model's pinned features, in its order; `features` must then be empty. An ARCHIVED model is
+  /// refused (FAILED_PRECONDITION).
+  public var model: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -856,6 +861,9 @@ public nonisolated struct Strata_V1_GetOnlineFeaturesResponse: Sendable {
   /// Only when the request set `with_freshness`: one entry per distinct group version of `columns`, in
   /// order of first appearance there (rows_total unset).
   public var freshness: [Strata_V1_GroupWriteStatus] = []
+
+  /// When the request served by model: the model version that was served ("NAME@V").
+  public var model: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -931,6 +939,18 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesRequest: Sendable {
   /// training data should not be built on a version on its way out. Online reads are not affected.
   public var force: Bool = false
 
+  /// Only read from the first message. Saves the export as a named training set: its manifest (the
+  /// resolved columns, the label rows' count, checksum and time range, whether known_at was used,
+  /// when and by whom) is registered once every answer was sent, and the last response message
+  /// carries it (`training_set`). The name must be new: ALREADY_EXISTS before any answer otherwise.
+  public var trainingSet: String = String()
+
+  /// Who makes the training set (at most 256 bytes), as the client declares it.
+  public var createdBy: String = String()
+
+  /// A description of the training set (at most 4,096 bytes).
+  public var trainingSetDescription: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -975,11 +995,22 @@ public nonisolated struct Strata_V1_GetHistoricalFeaturesResponse: Sendable {
   /// Clears the value of `batch`. Subsequent reads from it will return its default value.
   public mutating func clearBatch() {self._batch = nil}
 
+  /// Only when the request named a training set: the last message carries its saved manifest.
+  public var trainingSet: Strata_V1_TrainingSet {
+    get {_trainingSet ?? Strata_V1_TrainingSet()}
+    set {_trainingSet = newValue}
+  }
+  /// Returns true if `trainingSet` has been explicitly set.
+  public var hasTrainingSet: Bool {self._trainingSet != nil}
+  /// Clears the value of `trainingSet`. Subsequent reads from it will return its default value.
+  public mutating func clearTrainingSet() {self._trainingSet = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _batch: Strata_V1_JoinedBatch? = nil
+  fileprivate var _trainingSet: Strata_V1_TrainingSet? = nil
 }
 
 /// Joined values of consecutive label rows, one `JoinedColumn` per requested column (parallel to
@@ -1380,6 +1411,12 @@ public nonisolated struct Strata_V1_GetLineageResponse: Sendable {
   /// Who wrote the version: one record per (node, pipeline, run), the most recently written first.
   public var writers: [Strata_V1_WriteRecord] = []
 
+  /// The model versions (any status) reading the version asked about or one derived from it.
+  public var models: [Strata_V1_Model] = []
+
+  /// The saved training sets reading the version asked about or one derived from it.
+  public var trainingSets: [Strata_V1_TrainingSet] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1452,6 +1489,200 @@ public nonisolated struct Strata_V1_WriteRecord: Sendable {
   public var minEventMicros: Int64 = 0
 
   public var maxEventMicros: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_RegisterModelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or a digit.
+  public var name: String = String()
+
+  /// 0 = one more than the newest registered version (1 for a new model).
+  public var version: UInt32 = 0
+
+  /// Feature references (same forms as GetOnlineFeatures); unpinned ones are pinned now. Empty: the
+  /// training set's columns.
+  public var features: [String] = []
+
+  public var trainingSet: String = String()
+
+  /// At most 4,096 bytes.
+  public var description_p: String = String()
+
+  /// Who registers it (at most 256 bytes), as the client declares it.
+  public var registeredBy: String = String()
+
+  /// Allow pinning a DEPRECATED version.
+  public var force: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_RegisterModelResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: Strata_V1_Model {
+    get {_model ?? Strata_V1_Model()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// False when the same definition was already registered (nothing changed).
+  public var created: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Strata_V1_Model? = nil
+}
+
+public nonisolated struct Strata_V1_ListModelsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Only this model's versions; empty = every model.
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_ListModelsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var models: [Strata_V1_Model] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_GetModelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// 0 = the newest ACTIVE version.
+  public var version: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_GetModelResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: Strata_V1_Model {
+    get {_storage._model ?? Strata_V1_Model()}
+    set {_uniqueStorage()._model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {_storage._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {_uniqueStorage()._model = nil}
+
+  /// The manifest of its training set, when it names one.
+  public var trainingSet: Strata_V1_TrainingSet {
+    get {_storage._trainingSet ?? Strata_V1_TrainingSet()}
+    set {_uniqueStorage()._trainingSet = newValue}
+  }
+  /// Returns true if `trainingSet` has been explicitly set.
+  public var hasTrainingSet: Bool {_storage._trainingSet != nil}
+  /// Clears the value of `trainingSet`. Subsequent reads from it will return its default value.
+  public mutating func clearTrainingSet() {_uniqueStorage()._trainingSet = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Strata_V1_SetModelStatusRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// Required (>= 1).
+  public var version: UInt32 = 0
+
+  public var status: Strata_V1_ModelStatus = .unspecified
+
+  /// Why (at most 1,024 bytes) and who asks (at most 256 bytes), recorded with the change.
+  public var reason: String = String()
+
+  public var changedBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_SetModelStatusResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: Strata_V1_Model {
+    get {_model ?? Strata_V1_Model()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Strata_V1_Model? = nil
+}
+
+public nonisolated struct Strata_V1_ListTrainingSetsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Only this training set; empty = all of them.
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_ListTrainingSetsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var trainingSets: [Strata_V1_TrainingSet] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2497,7 +2728,7 @@ nonisolated extension Strata_V1_WriteFeaturesResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOnlineFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_ids\0\u{1}features\0\u{1}consistency\0\u{3}with_row_order\0\u{3}with_freshness\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}entity_ids\0\u{1}features\0\u{1}consistency\0\u{3}with_row_order\0\u{3}with_freshness\0\u{1}model\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2510,6 +2741,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
       case 3: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.withRowOrder) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.withFreshness) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.model) }()
       default: break
       }
     }
@@ -2531,6 +2763,9 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
     if self.withFreshness != false {
       try visitor.visitSingularBoolField(value: self.withFreshness, fieldNumber: 5)
     }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2540,6 +2775,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
     if lhs.consistency != rhs.consistency {return false}
     if lhs.withRowOrder != rhs.withRowOrder {return false}
     if lhs.withFreshness != rhs.withFreshness {return false}
+    if lhs.model != rhs.model {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2547,7 +2783,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesRequest: SwiftProtobuf.Message,
 
 nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOnlineFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}vectors\0\u{3}row_orders\0\u{1}freshness\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}vectors\0\u{3}row_orders\0\u{1}freshness\0\u{1}model\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2559,6 +2795,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.vectors) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.rowOrders) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.freshness) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.model) }()
       default: break
       }
     }
@@ -2577,6 +2814,9 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
     if !self.freshness.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.freshness, fieldNumber: 4)
     }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2585,6 +2825,7 @@ nonisolated extension Strata_V1_GetOnlineFeaturesResponse: SwiftProtobuf.Message
     if lhs.vectors != rhs.vectors {return false}
     if lhs.rowOrders != rhs.rowOrders {return false}
     if lhs.freshness != rhs.freshness {return false}
+    if lhs.model != rhs.model {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2671,7 +2912,7 @@ nonisolated extension Strata_V1_LabelRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0\u{3}with_row_order\0\u{1}force\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}labels\0\u{1}columnar\0\u{3}with_event_timestamps\0\u{3}with_row_order\0\u{1}force\0\u{3}training_set\0\u{3}created_by\0\u{3}training_set_description\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2685,6 +2926,9 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
       case 4: try { try decoder.decodeSingularBoolField(value: &self.withEventTimestamps) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.withRowOrder) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.force) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.trainingSet) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.trainingSetDescription) }()
       default: break
       }
     }
@@ -2709,6 +2953,15 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if self.force != false {
       try visitor.visitSingularBoolField(value: self.force, fieldNumber: 6)
     }
+    if !self.trainingSet.isEmpty {
+      try visitor.visitSingularStringField(value: self.trainingSet, fieldNumber: 7)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 8)
+    }
+    if !self.trainingSetDescription.isEmpty {
+      try visitor.visitSingularStringField(value: self.trainingSetDescription, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2719,6 +2972,9 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesRequest: SwiftProtobuf.Mess
     if lhs.withEventTimestamps != rhs.withEventTimestamps {return false}
     if lhs.withRowOrder != rhs.withRowOrder {return false}
     if lhs.force != rhs.force {return false}
+    if lhs.trainingSet != rhs.trainingSet {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.trainingSetDescription != rhs.trainingSetDescription {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2766,7 +3022,7 @@ nonisolated extension Strata_V1_JoinedRow: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetHistoricalFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}rows\0\u{1}batch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}rows\0\u{1}batch\0\u{3}training_set\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2777,6 +3033,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._batch) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._trainingSet) }()
       default: break
       }
     }
@@ -2796,6 +3053,9 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
     try { if let v = self._batch {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    try { if let v = self._trainingSet {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2803,6 +3063,7 @@ nonisolated extension Strata_V1_GetHistoricalFeaturesResponse: SwiftProtobuf.Mes
     if lhs.columns != rhs.columns {return false}
     if lhs.rows != rhs.rows {return false}
     if lhs._batch != rhs._batch {return false}
+    if lhs._trainingSet != rhs._trainingSet {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3474,7 +3735,7 @@ nonisolated extension Strata_V1_GetLineageRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Strata_V1_GetLineageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetLineageResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}upstream\0\u{1}downstream\0\u{1}writers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}upstream\0\u{1}downstream\0\u{1}writers\0\u{1}models\0\u{3}training_sets\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3486,6 +3747,8 @@ nonisolated extension Strata_V1_GetLineageResponse: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.upstream) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.downstream) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.writers) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.trainingSets) }()
       default: break
       }
     }
@@ -3508,6 +3771,12 @@ nonisolated extension Strata_V1_GetLineageResponse: SwiftProtobuf.Message, Swift
     if !self.writers.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.writers, fieldNumber: 4)
     }
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 5)
+    }
+    if !self.trainingSets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.trainingSets, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3516,6 +3785,8 @@ nonisolated extension Strata_V1_GetLineageResponse: SwiftProtobuf.Message, Swift
     if lhs.upstream != rhs.upstream {return false}
     if lhs.downstream != rhs.downstream {return false}
     if lhs.writers != rhs.writers {return false}
+    if lhs.models != rhs.models {return false}
+    if lhs.trainingSets != rhs.trainingSets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3650,6 +3921,421 @@ nonisolated extension Strata_V1_WriteRecord: SwiftProtobuf.Message, SwiftProtobu
     if lhs.lastWriteMicros != rhs.lastWriteMicros {return false}
     if lhs.minEventMicros != rhs.minEventMicros {return false}
     if lhs.maxEventMicros != rhs.maxEventMicros {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_RegisterModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegisterModelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}features\0\u{3}training_set\0\u{1}description\0\u{3}registered_by\0\u{1}force\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.trainingSet) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.registeredBy) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.force) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.features, fieldNumber: 3)
+    }
+    if !self.trainingSet.isEmpty {
+      try visitor.visitSingularStringField(value: self.trainingSet, fieldNumber: 4)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 5)
+    }
+    if !self.registeredBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.registeredBy, fieldNumber: 6)
+    }
+    if self.force != false {
+      try visitor.visitSingularBoolField(value: self.force, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_RegisterModelRequest, rhs: Strata_V1_RegisterModelRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.trainingSet != rhs.trainingSet {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.registeredBy != rhs.registeredBy {return false}
+    if lhs.force != rhs.force {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_RegisterModelResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegisterModelResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}created\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.created != false {
+      try visitor.visitSingularBoolField(value: self.created, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_RegisterModelResponse, rhs: Strata_V1_RegisterModelResponse) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs.created != rhs.created {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ListModelsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListModelsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ListModelsRequest, rhs: Strata_V1_ListModelsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ListModelsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListModelsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}models\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ListModelsResponse, rhs: Strata_V1_ListModelsResponse) -> Bool {
+    if lhs.models != rhs.models {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_GetModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetModelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_GetModelRequest, rhs: Strata_V1_GetModelRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_GetModelResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetModelResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}training_set\0")
+
+  fileprivate class _StorageClass {
+    var _model: Strata_V1_Model? = nil
+    var _trainingSet: Strata_V1_TrainingSet? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _model = source._model
+      _trainingSet = source._trainingSet
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._model) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._trainingSet) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._model {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._trainingSet {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_GetModelResponse, rhs: Strata_V1_GetModelResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._trainingSet != rhs_storage._trainingSet {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_SetModelStatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetModelStatusRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}reason\0\u{3}changed_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.changedBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    if !self.changedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.changedBy, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_SetModelStatusRequest, rhs: Strata_V1_SetModelStatusRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.changedBy != rhs.changedBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_SetModelStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetModelStatusResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_SetModelStatusResponse, rhs: Strata_V1_SetModelStatusResponse) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ListTrainingSetsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListTrainingSetsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ListTrainingSetsRequest, rhs: Strata_V1_ListTrainingSetsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ListTrainingSetsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListTrainingSetsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}training_sets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.trainingSets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.trainingSets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.trainingSets, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ListTrainingSetsResponse, rhs: Strata_V1_ListTrainingSetsResponse) -> Bool {
+    if lhs.trainingSets != rhs.trainingSets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

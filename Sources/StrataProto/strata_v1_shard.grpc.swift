@@ -131,6 +131,45 @@ public enum Strata_V1_Shard: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RegisterModelOnLeader" metadata.
+        public enum RegisterModelOnLeader: Sendable {
+            /// Request type for "RegisterModelOnLeader".
+            public typealias Input = Strata_V1_RegisterModelRequest
+            /// Response type for "RegisterModelOnLeader".
+            public typealias Output = Strata_V1_RegisterModelResponse
+            /// Descriptor for "RegisterModelOnLeader".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "RegisterModelOnLeader",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetModelStatusOnLeader" metadata.
+        public enum SetModelStatusOnLeader: Sendable {
+            /// Request type for "SetModelStatusOnLeader".
+            public typealias Input = Strata_V1_SetModelStatusRequest
+            /// Response type for "SetModelStatusOnLeader".
+            public typealias Output = Strata_V1_SetModelStatusResponse
+            /// Descriptor for "SetModelStatusOnLeader".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "SetModelStatusOnLeader",
+                type: .unary
+            )
+        }
+        /// Namespace for "SaveTrainingSetOnLeader" metadata.
+        public enum SaveTrainingSetOnLeader: Sendable {
+            /// Request type for "SaveTrainingSetOnLeader".
+            public typealias Input = Strata_V1_TrainingSet
+            /// Response type for "SaveTrainingSetOnLeader".
+            public typealias Output = Strata_V1_TrainingSet
+            /// Descriptor for "SaveTrainingSetOnLeader".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strata.v1.Shard"),
+                method: "SaveTrainingSetOnLeader",
+                type: .unary
+            )
+        }
         /// Namespace for "GetRegistry" metadata.
         public enum GetRegistry: Sendable {
             /// Request type for "GetRegistry".
@@ -206,6 +245,9 @@ public enum Strata_V1_Shard: Sendable {
             ApplyOnLeader.descriptor,
             SetStatusOnLeader.descriptor,
             PutRegistry.descriptor,
+            RegisterModelOnLeader.descriptor,
+            SetModelStatusOnLeader.descriptor,
+            SaveTrainingSetOnLeader.descriptor,
             GetRegistry.descriptor,
             GetNodeStatus.descriptor,
             GetNodeWriteLog.descriptor,
@@ -390,6 +432,52 @@ extension Strata_V1_Shard {
             request: GRPCCore.StreamingServerRequest<Strata_V1_RegistrySnapshot>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PutRegistryResponse>
+
+        /// Handle the "RegisterModelOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Models and training sets, on the leader likewise.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_RegisterModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_RegisterModelResponse` messages.
+        func registerModelOnLeader(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_RegisterModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RegisterModelResponse>
+
+        /// Handle the "SetModelStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_SetModelStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_SetModelStatusResponse` messages.
+        func setModelStatusOnLeader(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_SetModelStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetModelStatusResponse>
+
+        /// Handle the "SaveTrainingSetOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strata_V1_TrainingSet` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strata_V1_TrainingSet` messages.
+        func saveTrainingSetOnLeader(
+            request: GRPCCore.StreamingServerRequest<Strata_V1_TrainingSet>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_TrainingSet>
 
         /// Handle the "GetRegistry" method.
         ///
@@ -646,6 +734,52 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Strata_V1_PutRegistryResponse>
 
+        /// Handle the "RegisterModelOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Models and training sets, on the leader likewise.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_RegisterModelResponse` message.
+        func registerModelOnLeader(
+            request: GRPCCore.ServerRequest<Strata_V1_RegisterModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_RegisterModelResponse>
+
+        /// Handle the "SetModelStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_SetModelStatusResponse` message.
+        func setModelStatusOnLeader(
+            request: GRPCCore.ServerRequest<Strata_V1_SetModelStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetModelStatusResponse>
+
+        /// Handle the "SaveTrainingSetOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_TrainingSet` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Strata_V1_TrainingSet` message.
+        func saveTrainingSetOnLeader(
+            request: GRPCCore.ServerRequest<Strata_V1_TrainingSet>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Strata_V1_TrainingSet>
+
         /// Handle the "GetRegistry" method.
         ///
         /// - Parameters:
@@ -901,6 +1035,52 @@ extension Strata_V1_Shard {
             context: GRPCCore.ServerContext
         ) async throws -> Strata_V1_PutRegistryResponse
 
+        /// Handle the "RegisterModelOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Models and training sets, on the leader likewise.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_RegisterModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_RegisterModelResponse` to respond with.
+        func registerModelOnLeader(
+            request: Strata_V1_RegisterModelRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_RegisterModelResponse
+
+        /// Handle the "SetModelStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_SetModelStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_SetModelStatusResponse` to respond with.
+        func setModelStatusOnLeader(
+            request: Strata_V1_SetModelStatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_SetModelStatusResponse
+
+        /// Handle the "SaveTrainingSetOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Strata_V1_TrainingSet` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Strata_V1_TrainingSet` to respond with.
+        func saveTrainingSetOnLeader(
+            request: Strata_V1_TrainingSet,
+            context: GRPCCore.ServerContext
+        ) async throws -> Strata_V1_TrainingSet
+
         /// Handle the "GetRegistry" method.
         ///
         /// - Parameters:
@@ -1089,6 +1269,39 @@ extension Strata_V1_Shard.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.RegisterModelOnLeader.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RegisterModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegisterModelResponse>(),
+            handler: { request, context in
+                try await self.registerModelOnLeader(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.SetModelStatusOnLeader.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetModelStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetModelStatusResponse>(),
+            handler: { request, context in
+                try await self.setModelStatusOnLeader(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strata_V1_Shard.Method.SaveTrainingSetOnLeader.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_TrainingSet>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_TrainingSet>(),
+            handler: { request, context in
+                try await self.saveTrainingSetOnLeader(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Strata_V1_Shard.Method.GetRegistry.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_GetRegistryRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegistrySnapshot>(),
@@ -1209,6 +1422,39 @@ extension Strata_V1_Shard.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_PutRegistryResponse> {
         let response = try await self.putRegistry(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func registerModelOnLeader(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_RegisterModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_RegisterModelResponse> {
+        let response = try await self.registerModelOnLeader(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setModelStatusOnLeader(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_SetModelStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_SetModelStatusResponse> {
+        let response = try await self.setModelStatusOnLeader(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func saveTrainingSetOnLeader(
+        request: GRPCCore.StreamingServerRequest<Strata_V1_TrainingSet>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strata_V1_TrainingSet> {
+        let response = try await self.saveTrainingSetOnLeader(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1379,6 +1625,45 @@ extension Strata_V1_Shard.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Strata_V1_PutRegistryResponse> {
         return GRPCCore.ServerResponse<Strata_V1_PutRegistryResponse>(
             message: try await self.putRegistry(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func registerModelOnLeader(
+        request: GRPCCore.ServerRequest<Strata_V1_RegisterModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_RegisterModelResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_RegisterModelResponse>(
+            message: try await self.registerModelOnLeader(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setModelStatusOnLeader(
+        request: GRPCCore.ServerRequest<Strata_V1_SetModelStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_SetModelStatusResponse> {
+        return GRPCCore.ServerResponse<Strata_V1_SetModelStatusResponse>(
+            message: try await self.setModelStatusOnLeader(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func saveTrainingSetOnLeader(
+        request: GRPCCore.ServerRequest<Strata_V1_TrainingSet>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Strata_V1_TrainingSet> {
+        return GRPCCore.ServerResponse<Strata_V1_TrainingSet>(
+            message: try await self.saveTrainingSetOnLeader(
                 request: request.message,
                 context: context
             ),
@@ -1657,6 +1942,67 @@ extension Strata_V1_Shard {
             deserializer: some GRPCCore.MessageDeserializer<Strata_V1_PutRegistryResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_PutRegistryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RegisterModelOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Models and training sets, on the leader likewise.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RegisterModelRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RegisterModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func registerModelOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RegisterModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RegisterModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetModelStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetModelStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetModelStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setModelStatusOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetModelStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetModelStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SaveTrainingSetOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_TrainingSet` message.
+        ///   - serializer: A serializer for `Strata_V1_TrainingSet` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_TrainingSet` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func saveTrainingSetOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_TrainingSet>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_TrainingSet>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_TrainingSet>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_TrainingSet>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetRegistry" method.
@@ -2064,6 +2410,100 @@ extension Strata_V1_Shard {
             try await self.client.unary(
                 request: request,
                 descriptor: Strata_V1_Shard.Method.PutRegistry.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RegisterModelOnLeader" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Models and training sets, on the leader likewise.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_RegisterModelRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_RegisterModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func registerModelOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_RegisterModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_RegisterModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.RegisterModelOnLeader.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetModelStatusOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+        ///   - serializer: A serializer for `Strata_V1_SetModelStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_SetModelStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setModelStatusOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_SetModelStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_SetModelStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.SetModelStatusOnLeader.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SaveTrainingSetOnLeader" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Strata_V1_TrainingSet` message.
+        ///   - serializer: A serializer for `Strata_V1_TrainingSet` messages.
+        ///   - deserializer: A deserializer for `Strata_V1_TrainingSet` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func saveTrainingSetOnLeader<Result>(
+            request: GRPCCore.ClientRequest<Strata_V1_TrainingSet>,
+            serializer: some GRPCCore.MessageSerializer<Strata_V1_TrainingSet>,
+            deserializer: some GRPCCore.MessageDeserializer<Strata_V1_TrainingSet>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_TrainingSet>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Strata_V1_Shard.Method.SaveTrainingSetOnLeader.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -2484,6 +2924,85 @@ extension Strata_V1_Shard.ClientProtocol {
         )
     }
 
+    /// Call the "RegisterModelOnLeader" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Models and training sets, on the leader likewise.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_RegisterModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func registerModelOnLeader<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.registerModelOnLeader(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_RegisterModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_RegisterModelResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetModelStatusOnLeader" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_SetModelStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setModelStatusOnLeader<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setModelStatusOnLeader(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_SetModelStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_SetModelStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SaveTrainingSetOnLeader" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Strata_V1_TrainingSet` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func saveTrainingSetOnLeader<Result>(
+        request: GRPCCore.ClientRequest<Strata_V1_TrainingSet>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_TrainingSet>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.saveTrainingSetOnLeader(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strata_V1_TrainingSet>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strata_V1_TrainingSet>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "GetRegistry" method.
     ///
     /// - Parameters:
@@ -2899,6 +3418,97 @@ extension Strata_V1_Shard.ClientProtocol {
             metadata: metadata
         )
         return try await self.putRegistry(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RegisterModelOnLeader" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Models and training sets, on the leader likewise.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func registerModelOnLeader<Result>(
+        _ message: Strata_V1_RegisterModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_RegisterModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_RegisterModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.registerModelOnLeader(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetModelStatusOnLeader" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setModelStatusOnLeader<Result>(
+        _ message: Strata_V1_SetModelStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_SetModelStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_SetModelStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setModelStatusOnLeader(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SaveTrainingSetOnLeader" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func saveTrainingSetOnLeader<Result>(
+        _ message: Strata_V1_TrainingSet,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Strata_V1_TrainingSet>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Strata_V1_TrainingSet>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.saveTrainingSetOnLeader(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -198,6 +198,11 @@ public nonisolated struct Strata_V1_RegistrySnapshot: Sendable {
   /// last one it adopted (pushes may arrive out of order).
   public var generation: UInt64 = 0
 
+  /// Every version of every model, and every saved training set.
+  public var models: [Strata_V1_Model] = []
+
+  public var trainingSets: [Strata_V1_TrainingSet] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -544,7 +549,7 @@ nonisolated extension Strata_V1_LookupLane: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegistrySnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0\u{1}generation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0\u{1}generation\0\u{1}models\0\u{3}training_sets\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -554,6 +559,8 @@ nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.trainingSets) }()
       default: break
       }
     }
@@ -566,12 +573,20 @@ nonisolated extension Strata_V1_RegistrySnapshot: SwiftProtobuf.Message, SwiftPr
     if self.generation != 0 {
       try visitor.visitSingularUInt64Field(value: self.generation, fieldNumber: 2)
     }
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 3)
+    }
+    if !self.trainingSets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.trainingSets, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_V1_RegistrySnapshot, rhs: Strata_V1_RegistrySnapshot) -> Bool {
     if lhs.groups != rhs.groups {return false}
     if lhs.generation != rhs.generation {return false}
+    if lhs.models != rhs.models {return false}
+    if lhs.trainingSets != rhs.trainingSets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

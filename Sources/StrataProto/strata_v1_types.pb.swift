@@ -328,6 +328,49 @@ public nonisolated enum Strata_V1_GroupKind: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+/// Lifecycle of one version of a model.
+public nonisolated enum Strata_V1_ModelStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Served by name; the feature versions it reads cannot be RETIRED.
+  case active // = 1
+
+  /// No longer served (serving by it is FAILED_PRECONDITION); it holds no feature version back.
+  case archived // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .active
+    case 2: self = .archived
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .active: return 1
+    case .archived: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Strata_V1_ModelStatus] = [
+    .unspecified,
+    .active,
+    .archived,
+  ]
+
+}
+
 public nonisolated struct Strata_V1_Embedding: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -653,6 +696,114 @@ public nonisolated struct Strata_V1_FeatureResult: Sendable {
   fileprivate var _value: Strata_V1_Value? = nil
 }
 
+/// One version of a registered model: the exact columns it was trained on and is served with.
+public nonisolated struct Strata_V1_Model: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var version: UInt32 = 0
+
+  /// Its inputs in order, each one feature of a pinned version: "group@V:feature".
+  public var features: [String] = []
+
+  /// The saved training set it was trained on; empty when none was named.
+  public var trainingSet: String = String()
+
+  public var description_p: String = String()
+
+  public var status: Strata_V1_ModelStatus = .unspecified
+
+  public var registeredAtMicros: Int64 = 0
+
+  /// Who registered it, as the client declared it.
+  public var registeredBy: String = String()
+
+  /// Every change of `status`, oldest first.
+  public var statusChanges: [Strata_V1_ModelStatusChange] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_V1_ModelStatusChange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: Strata_V1_ModelStatus = .unspecified
+
+  public var to: Strata_V1_ModelStatus = .unspecified
+
+  public var atMicros: Int64 = 0
+
+  public var changedBy: String = String()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The manifest of a saved point-in-time export: what it read and what its label input was.
+public nonisolated struct Strata_V1_TrainingSet: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// The export's columns in order, resolved and pinned: "group@V:feature".
+  public var features: [String] = []
+
+  public var labelRows: UInt64 = 0
+
+  /// "sha256:" and the lowercase hex SHA-256 of the label rows in input order, each encoded as the
+  /// entity id's UTF-8 length (u32 big-endian), its bytes, the label time in microseconds (i64
+  /// big-endian), then 0x00 without known_at or 0x01 and known_at in microseconds (i64 big-endian).
+  public var labelChecksum: String = String()
+
+  /// The earliest and latest label time; unset when there were no label rows.
+  public var firstLabelMicros: Int64 {
+    get {_firstLabelMicros ?? 0}
+    set {_firstLabelMicros = newValue}
+  }
+  /// Returns true if `firstLabelMicros` has been explicitly set.
+  public var hasFirstLabelMicros: Bool {self._firstLabelMicros != nil}
+  /// Clears the value of `firstLabelMicros`. Subsequent reads from it will return its default value.
+  public mutating func clearFirstLabelMicros() {self._firstLabelMicros = nil}
+
+  public var lastLabelMicros: Int64 {
+    get {_lastLabelMicros ?? 0}
+    set {_lastLabelMicros = newValue}
+  }
+  /// Returns true if `lastLabelMicros` has been explicitly set.
+  public var hasLastLabelMicros: Bool {self._lastLabelMicros != nil}
+  /// Clears the value of `lastLabelMicros`. Subsequent reads from it will return its default value.
+  public mutating func clearLastLabelMicros() {self._lastLabelMicros = nil}
+
+  /// Whether any label row set known_at (an as-of-known-time export).
+  public var usedKnownAt: Bool = false
+
+  public var createdAtMicros: Int64 = 0
+
+  /// Who made it, as the client declared it.
+  public var createdBy: String = String()
+
+  public var description_p: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _firstLabelMicros: Int64? = nil
+  fileprivate var _lastLabelMicros: Int64? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "strata.v1"
@@ -679,6 +830,10 @@ nonisolated extension Strata_V1_AggregateFunction: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension Strata_V1_GroupKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0GROUP_KIND_ROWS\0\u{1}GROUP_KIND_STREAM\0\u{1}GROUP_KIND_AGGREGATES\0")
+}
+
+nonisolated extension Strata_V1_ModelStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_STATUS_UNSPECIFIED\0\u{1}MODEL_STATUS_ACTIVE\0\u{1}MODEL_STATUS_ARCHIVED\0")
 }
 
 nonisolated extension Strata_V1_Embedding: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1272,6 +1427,205 @@ nonisolated extension Strata_V1_FeatureResult: SwiftProtobuf.Message, SwiftProto
     if lhs._value != rhs._value {return false}
     if lhs.status != rhs.status {return false}
     if lhs.eventTimestampMicros != rhs.eventTimestampMicros {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_Model: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Model"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}features\0\u{3}training_set\0\u{1}description\0\u{1}status\0\u{3}registered_at_micros\0\u{3}registered_by\0\u{3}status_changes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.trainingSet) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.registeredAtMicros) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.registeredBy) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.statusChanges) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.features, fieldNumber: 3)
+    }
+    if !self.trainingSet.isEmpty {
+      try visitor.visitSingularStringField(value: self.trainingSet, fieldNumber: 4)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 5)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
+    }
+    if self.registeredAtMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.registeredAtMicros, fieldNumber: 7)
+    }
+    if !self.registeredBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.registeredBy, fieldNumber: 8)
+    }
+    if !self.statusChanges.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.statusChanges, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_Model, rhs: Strata_V1_Model) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.trainingSet != rhs.trainingSet {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.registeredAtMicros != rhs.registeredAtMicros {return false}
+    if lhs.registeredBy != rhs.registeredBy {return false}
+    if lhs.statusChanges != rhs.statusChanges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_ModelStatusChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelStatusChange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{3}at_micros\0\u{3}changed_by\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.atMicros) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.changedBy) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.from != .unspecified {
+      try visitor.visitSingularEnumField(value: self.from, fieldNumber: 1)
+    }
+    if self.to != .unspecified {
+      try visitor.visitSingularEnumField(value: self.to, fieldNumber: 2)
+    }
+    if self.atMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.atMicros, fieldNumber: 3)
+    }
+    if !self.changedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.changedBy, fieldNumber: 4)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_ModelStatusChange, rhs: Strata_V1_ModelStatusChange) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.atMicros != rhs.atMicros {return false}
+    if lhs.changedBy != rhs.changedBy {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_V1_TrainingSet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainingSet"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}features\0\u{3}label_rows\0\u{3}label_checksum\0\u{3}first_label_micros\0\u{3}last_label_micros\0\u{3}used_known_at\0\u{3}created_at_micros\0\u{3}created_by\0\u{1}description\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.labelRows) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.labelChecksum) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self._firstLabelMicros) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self._lastLabelMicros) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.usedKnownAt) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.createdAtMicros) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.features, fieldNumber: 2)
+    }
+    if self.labelRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.labelRows, fieldNumber: 3)
+    }
+    if !self.labelChecksum.isEmpty {
+      try visitor.visitSingularStringField(value: self.labelChecksum, fieldNumber: 4)
+    }
+    try { if let v = self._firstLabelMicros {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._lastLabelMicros {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 6)
+    } }()
+    if self.usedKnownAt != false {
+      try visitor.visitSingularBoolField(value: self.usedKnownAt, fieldNumber: 7)
+    }
+    if self.createdAtMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAtMicros, fieldNumber: 8)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 9)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_V1_TrainingSet, rhs: Strata_V1_TrainingSet) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.labelRows != rhs.labelRows {return false}
+    if lhs.labelChecksum != rhs.labelChecksum {return false}
+    if lhs._firstLabelMicros != rhs._firstLabelMicros {return false}
+    if lhs._lastLabelMicros != rhs._lastLabelMicros {return false}
+    if lhs.usedKnownAt != rhs.usedKnownAt {return false}
+    if lhs.createdAtMicros != rhs.createdAtMicros {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.description_p != rhs.description_p {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -11,8 +11,8 @@ public final class FeatureStore: Sendable {
   public let shard: LocalShard
   public let registry: RegistryStore
   public let limits: StoreLimits
-  private let executor: BlockingExecutor
-  private let clock: @Sendable () -> Timestamp
+  let executor: BlockingExecutor
+  let clock: @Sendable () -> Timestamp
   private let counters = Mutex(Counters())
   /// When columnar exports build and use in-memory history images.
   public let imagePolicy: HistoryImagePolicy

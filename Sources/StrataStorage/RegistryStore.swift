@@ -2,8 +2,9 @@ public import StrataCore
 internal import Foundation
 internal import Synchronization
 
-/// The `Catalog`, persisted in the engine's catalog keyspace (one JSON document per group version under
-/// `registry/<name>/<version:u32be>`), loaded at open.
+/// The `Catalog`, persisted in the engine's catalog keyspace (one JSON document per entry: a group
+/// version under `registry/<name>/<version:u32be>`, a model version under `models/<name>/<version:u32be>`,
+/// a training set under `training-sets/<name>`), loaded at open.
 ///
 /// Applies are serialized and persisted before they become visible: a reader never sees a version that
 /// is not on disk, and an apply that returned survives a restart.
@@ -18,22 +19,26 @@ public final class RegistryStore: Sendable {
   static let prefix = Array("registry/".utf8)
   static let generationKey = Array("meta/registry_generation".utf8)
 
+  static let modelPrefix = Array("models/".utf8)
+  static let trainingSetPrefix = Array("training-sets/".utf8)
+
   public init(engine: any StorageEngine) throws {
     self.engine = engine
-    var versions: [FeatureGroup] = []
+    var entries: [RegistryEntry] = []
     let cursor = try engine.makeCursor(in: .catalog)
-    cursor.seek(Self.prefix)
-    let decoder = JSONDecoder()
-    while cursor.isValid, cursor.key.starts(with: Self.prefix) {
-      do {
-        versions.append(try decoder.decode(StoredGroup.self, from: Data(cursor.value)).model())
-      } catch {
-        throw StrataError.internalError(
-          "registry entry '\(String(decoding: cursor.key, as: UTF8.self))' does not decode", cause: error)
+    for prefix in [Self.prefix, Self.modelPrefix, Self.trainingSetPrefix] {
+      cursor.seek(prefix)
+      while cursor.isValid, cursor.key.starts(with: prefix) {
+        do {
+          entries.append(try Self.decodeEntry(cursor.value))
+        } catch {
+          throw StrataError.internalError(
+            "registry entry '\(String(decoding: cursor.key, as: UTF8.self))' does not decode", cause: error)
+        }
+        cursor.next()
       }
-      cursor.next()
     }
-    current = Mutex(Catalog(versions: versions))
+    current = Mutex(Catalog(entries: entries))
     var generation: UInt64 = 0
     if let bytes = try engine.get(Self.generationKey, in: .catalog) {
       var r = ByteReader(bytes)
@@ -57,35 +62,53 @@ public final class RegistryStore: Sendable {
 
   /// Applies `specs` all-or-nothing (see `Catalog.apply`) and persists the new versions in one batch.
   public func apply(_ specs: [FeatureGroupSpec], now: Timestamp) throws -> [Catalog.ApplyResult] {
+    try change { catalog throws(StrataError) in try catalog.apply(specs, now: now).results }
+  }
+
+  /// Runs `body` on the catalog and persists, in one batch with a new generation, every entry it
+  /// added or changed (`Catalog.changes(since:)`); nothing is written when it changed nothing. All or
+  /// nothing: when `body` throws, nothing changes. Changes are serialized.
+  public func change<Result>(_ body: (inout Catalog) throws(StrataError) -> Result) throws -> Result {
     try applyLock.withLock { _ in
-      var next = catalog
-      let (results, registered) = try next.apply(specs, now: now)
-      if !registered.isEmpty {
-        let generation = self.generation + 1
-        var batch = WriteBatch()
-        for group in registered { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
-        batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
-        try engine.write(batch)
-        generationValue.withLock { $0 = generation }
-      }
+      let before = catalog
+      var next = before
+      let result = try body(&next)
+      let changed = next.changes(since: before)
+      guard !changed.isEmpty else { return result }
+      let generation = self.generation + 1
+      var batch = WriteBatch()
+      for entry in changed { batch.put(Self.key(entry), try Self.encodeEntry(entry), in: .catalog) }
+      batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
+      try engine.write(batch)
+      generationValue.withLock { $0 = generation }
       current.withLock { $0 = next }
-      return results
+      return result
     }
   }
 
   /// Adopts another node's versions (see `Catalog.adopt`) and persists what changed. Returns the
-  /// versions added or changed. A snapshot whose `generation` is not newer than this store's is
-  /// ignored (pushes can arrive out of order): nothing changes.
+  /// versions added or changed.
   @discardableResult
-  /// With `onlyIfNewer` false the snapshot is adopted whatever its generation (a registry kept in etcd,
-  /// whose revision is the generation, is authoritative even after etcd was recreated).
   public func adopt(_ versions: [FeatureGroup], generation: UInt64, onlyIfNewer: Bool = true) throws -> [FeatureGroup] {
+    try adopt(entries: versions.map { .group($0) }, generation: generation, onlyIfNewer: onlyIfNewer).compactMap {
+      if case .group(let g) = $0 { return g }
+      return nil
+    }
+  }
+
+  /// Adopts another node's entries (`Catalog.adopt(entries:)`) and persists what changed. Returns the
+  /// entries added or changed. A snapshot whose `generation` is not newer than this store's is ignored
+  /// (pushes can arrive out of order): nothing changes. With `onlyIfNewer` false the snapshot is
+  /// adopted whatever its generation (a registry kept in etcd, whose revision is the generation, is
+  /// authoritative even after etcd was recreated).
+  @discardableResult
+  public func adopt(entries: [RegistryEntry], generation: UInt64, onlyIfNewer: Bool = true) throws -> [RegistryEntry] {
     try applyLock.withLock { _ in
       guard !onlyIfNewer || generation > self.generation else { return [] }
       var next = catalog
-      let changed = try next.adopt(versions)
+      let changed = try next.adopt(entries: entries)
       var batch = WriteBatch()
-      for group in changed { batch.put(Self.key(group), try Self.encode(group), in: .catalog) }
+      for entry in changed { batch.put(Self.key(entry), try Self.encodeEntry(entry), in: .catalog) }
       batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
       try engine.write(batch)
       generationValue.withLock { $0 = generation }
@@ -98,19 +121,20 @@ public final class RegistryStore: Sendable {
   public func setStatus(
     _ status: GroupStatus, group name: String, version: Int, at: Timestamp = .epoch, note: StatusNote = StatusNote()
   ) throws -> FeatureGroup {
-    try applyLock.withLock { _ in
-      var next = catalog
-      let updated = try next.setStatus(status, group: name, version: version, at: at, note: note)
-      // Setting the current status is a no-op: nothing to persist, no new generation.
-      if next == catalog { return updated }
-      let generation = self.generation + 1
-      var batch = WriteBatch()
-      batch.put(Self.key(updated), try Self.encode(updated), in: .catalog)
-      batch.put(Self.generationKey, Self.encodeGeneration(generation), in: .catalog)
-      try engine.write(batch)
-      generationValue.withLock { $0 = generation }
-      current.withLock { $0 = next }
-      return updated
+    try change { catalog throws(StrataError) in try catalog.setStatus(status, group: name, version: version, at: at, note: note) }
+  }
+
+  static func key(_ entry: RegistryEntry) -> [UInt8] {
+    switch entry {
+    case .group(let g): return key(g)
+    case .model(let m):
+      var w = ByteWriter(capacity: modelPrefix.count + m.name.utf8.count + 5)
+      w.append(contentsOf: modelPrefix)
+      w.append(contentsOf: m.name.utf8)
+      w.u8(UInt8(ascii: "/"))
+      w.u32BE(UInt32(m.version))
+      return w.bytes
+    case .trainingSet(let t): return trainingSetPrefix + Array(t.name.utf8)
     }
   }
 
@@ -123,13 +147,27 @@ public final class RegistryStore: Sendable {
     return w.bytes
   }
 
-  /// The JSON form of a group version (the on-disk form; the storage id is this node's own).
-  public static func encodeVersion(_ group: FeatureGroup) throws -> [UInt8] { try encode(group) }
+  /// The JSON form of an entry (the on-disk form; a group version's storage id is this node's own).
+  /// Model versions and training sets carry a `kind`; group versions, the first kind, carry none.
+  public static func encodeEntry(_ entry: RegistryEntry) throws -> [UInt8] {
+    switch entry {
+    case .group(let g): return try encode(g)
+    case .model(let m): return try encodeJSON(StoredModel(m))
+    case .trainingSet(let t): return try encodeJSON(StoredTrainingSet(t))
+    }
+  }
 
-  /// A group version from its JSON form (`encodeVersion`).
-  public static func decodeVersion(_ bytes: [UInt8]) throws -> FeatureGroup {
+  /// An entry from its JSON form (`encodeEntry`).
+  public static func decodeEntry(_ bytes: [UInt8]) throws -> RegistryEntry {
     do {
-      return try JSONDecoder().decode(StoredGroup.self, from: Data(bytes)).model()
+      let decoder = JSONDecoder()
+      let data = Data(bytes)
+      switch try decoder.decode(EntryKind.self, from: data).kind {
+      case nil: return .group(try decoder.decode(StoredGroup.self, from: data).model())
+      case StoredModel.kind: return .model(try decoder.decode(StoredModel.self, from: data).model())
+      case StoredTrainingSet.kind: return .trainingSet(try decoder.decode(StoredTrainingSet.self, from: data).model())
+      case let other?: throw StrataError.internalError("a registry entry has the unknown kind '\(other)'")
+      }
     } catch let error as StrataError {
       throw error
     } catch {
@@ -137,11 +175,21 @@ public final class RegistryStore: Sendable {
     }
   }
 
+  static func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return Array(try encoder.encode(value))
+  }
+
   static func encode(_ group: FeatureGroup) throws -> [UInt8] {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     return Array(try encoder.encode(StoredGroup(group)))
   }
+}
+
+private struct EntryKind: Decodable {
+  var kind: String?
 }
 
 /// The persisted JSON form of a group version. Field names are part of the on-disk format.

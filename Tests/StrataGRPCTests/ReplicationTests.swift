@@ -269,16 +269,23 @@ struct ReplicationTests {
   }
 }
 
-/// A registry that records the changes it is asked for (a stand-in for etcd).
+/// A registry that records the changes it is asked for (a stand-in for etcd): applies it records
+/// (the labels of the entries each one registered); a status change fails UNAVAILABLE, as when etcd
+/// does not answer.
 final class RecordingRegistry: ClusterRegistry {
-  let applied = Mutex<[[FeatureGroupSpec]]>([])
-  func apply(_ specs: [FeatureGroupSpec], now: Timestamp) async throws -> [Catalog.ApplyResult] {
-    applied.withLock { $0.append(specs) }
-    var catalog = Catalog(versions: [])
-    return try catalog.apply(specs, now: now).results
-  }
-  func setStatus(_ status: GroupStatus, group: String, version: Int, now: Timestamp, note: StatusNote) async throws -> FeatureGroup {
-    throw StrataError.unavailable("etcd did not answer")
+  let applied = Mutex<[[String]]>([])
+  private let current = Mutex(Catalog())
+  func change<Result: Sendable>(_ body: (inout Catalog) throws(StrataError) -> Result) async throws -> Result {
+    let before = current.withLock { $0 }
+    var catalog = before
+    let result = try body(&catalog)
+    let changes = catalog.changes(since: before)
+    guard changes.allSatisfy({ if case .group(let g) = $0 { g.statusChanges.isEmpty } else { false } }) else {
+      throw StrataError.unavailable("etcd did not answer")
+    }
+    applied.withLock { $0.append(changes.map(\.label)) }
+    current.withLock { $0 = catalog }
+    return result
   }
 }
 

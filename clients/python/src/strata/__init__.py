@@ -8,6 +8,9 @@
     client.lineage("user_stats")                 # upstream, downstream and writers of a group version
     client.get_online_features(["user_stats:*"], ["u1", "u2"]).to_df()
     client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
+    client.get_historical_features(labels_df, ["user_stats:*"], training_set="churn-2024-06").to_df()
+    client.register_model("churn", training_set="churn-2024-06")          # the set's pinned columns
+    client.get_online_features(entities=["u1"], model="churn@1").to_df()  # serve by model
 """
 from ._columns import Status
 from .cache import CacheStats, GroupTTL, OnlineCache, Tier, freshness_tier
@@ -18,6 +21,7 @@ from .definitions import (FLOAT, INT, STRING, Aggregate, AggregateFunction, Aggr
                           StatusChange, Stream, load_definitions, parse_definitions)
 from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument,
                      NotFound, ResourceExhausted, StrataError, Unavailable, Unimplemented)
+from .models import Model, ModelStatus, ModelStatusChange, TrainingSet
 from .results import ExportSummary, OnlineResponse, RetrievalJob
 
 PRESENT = Status.PRESENT
@@ -32,6 +36,7 @@ __all__ = [
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
     "GroupStatus", "StatusChange", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
     "AggregateFunction", "GroupKind", "Lineage", "Writer", "LineageGraph", "LineageNode", "WriteRecord",
+    "Model", "ModelStatus", "ModelStatusChange", "TrainingSet",
     "OnlineResponse", "RetrievalJob", "ExportSummary", "Status", "PRESENT", "DEFAULTED", "MISSING", "EXPIRED",
     "StrataError", "InvalidArgument", "NotFound", "AlreadyExists", "FailedPrecondition", "ResourceExhausted",
     "Unavailable", "DeadlineExceeded", "Cancelled", "Unimplemented", "Internal",

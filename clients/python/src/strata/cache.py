@@ -163,6 +163,9 @@ class OnlineCache:
         self._refs: dict[str, tuple[tuple[_Column, ...], float, float]] = {}
         # (group, version) -> GroupTTL (a registered version's spec never changes)
         self._groups: dict[tuple[str, int], GroupTTL] = {}
+        # model reference as requested (NAME or NAME@V) -> (model served "NAME@V", its columns, ttl,
+        # confirmed_at): how the node last served a lookup by model
+        self._models: dict[str, tuple[str, tuple[_Column, ...], float, float]] = {}
         self._hits = self._misses = self._evictions = self._expirations = 0
 
     def __repr__(self) -> str:
@@ -182,11 +185,13 @@ class OnlineCache:
             return CacheStats(self._hits, self._misses, self._evictions, self._expirations, len(self._entries))
 
     def clear(self) -> None:
-        """Drops every entry, every learned resolution and group, and resets the counters."""
+        """Drops every entry, every learned resolution (of references and models) and group, and resets the
+        counters."""
         with self._lock:
             self._entries.clear()
             self._refs.clear()
             self._groups.clear()
+            self._models.clear()
             self._hits = self._misses = self._evictions = self._expirations = 0
 
     def groups(self) -> dict[str, GroupTTL]:
@@ -223,6 +228,20 @@ class OnlineCache:
             if len(self._refs) >= 10_000 and ref not in self._refs:
                 self._refs.clear()  # references are few in practice; never let them grow unbounded
             self._refs[ref] = (columns, ttl, at)
+
+    def _model_resolution(self, model: str, now: float) -> tuple[str, tuple[_Column, ...]] | None:
+        """(model served, its columns) of a lookup by `model`, if the node answered one less than its TTL ago."""
+        with self._lock:
+            r = self._models.get(model)
+        if r is None or not now - r[3] < r[2]:
+            return None
+        return r[0], r[1]
+
+    def _confirm_model(self, model: str, served: str, columns: tuple[_Column, ...], ttl: float, at: float) -> None:
+        with self._lock:
+            if len(self._models) >= 10_000 and model not in self._models:
+                self._models.clear()
+            self._models[model] = (served, columns, ttl, at)
 
     def _get(self, keys: list, now: float) -> list:
         """The live entries of `keys` (None where absent or expired); counts the expired ones."""

@@ -28,6 +28,8 @@ from .definitions import (AggregateGroup, DType, FeatureGroup, GroupKind, GroupS
 from ._columns import ColumnData
 from .cache import OnlineCache, _Column, monotonic
 from .errors import FailedPrecondition, Internal, InvalidArgument, NotFound, StrataError, Unavailable, from_rpc_error
+from .models import (MAX_BY_BYTES, MAX_DESCRIPTION_BYTES, Model, ModelStatus, TrainingSet, check_name, check_text,
+                     check_version, parse_model_ref)
 from .results import OnlineResponse, RetrievalJob
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -232,20 +234,27 @@ class LineageGraph:
     """What `Client.lineage` returns: the group version asked about (`group`, a `RegisteredGroup`), the
     versions it is derived from (`upstream`: its lineage's upstream entries and an aggregate group's
     stream, transitively) and the versions derived from it (`downstream`, transitively), each list
-    nearest first, then by name and version; and who wrote it (`writers`: one `WriteRecord` per
-    node, pipeline and run, the most recently written first). `str(graph)` is a readable summary."""
+    nearest first, then by name and version; who wrote it (`writers`: one `WriteRecord` per
+    node, pipeline and run, the most recently written first); the model versions of any status that
+    read it or a version derived from it (`models`, `Model`s) and the saved training sets that do
+    (`training_sets`, `TrainingSet`s). `str(graph)` is a readable summary (models and training sets
+    appear in it when there are some)."""
 
     group: RegisteredGroup
     upstream: list[LineageNode]
     downstream: list[LineageNode]
     writers: list[WriteRecord]
+    models: list[Model] = dataclasses.field(default_factory=list)
+    training_sets: list[TrainingSet] = dataclasses.field(default_factory=list)
 
     @staticmethod
     def from_proto(response: fs.GetLineageResponse) -> "LineageGraph":
         return LineageGraph(RegisteredGroup.from_proto(response.group),
                             [LineageNode.from_proto(n) for n in response.upstream],
                             [LineageNode.from_proto(n) for n in response.downstream],
-                            [WriteRecord.from_proto(w) for w in response.writers])
+                            [WriteRecord.from_proto(w) for w in response.writers],
+                            [Model.from_proto(m) for m in response.models],
+                            [TrainingSet.from_proto(t) for t in response.training_sets])
 
     def __str__(self) -> str:
         def at(t: _dt.datetime) -> str:
@@ -267,6 +276,12 @@ class LineageGraph:
                 if w.min_event_time is not None and w.max_event_time is not None else ""
             lines.append(f"  {who}: {w.batches} {'batch' if w.batches == 1 else 'batches'}, {w.rows} rows; "
                          f"written {at(w.first_write)} .. {at(w.last_write)}{events}")
+        if self.models:
+            lines.append("models (reading it or a version derived from it):")
+            lines.extend(f"  {m}" for m in self.models)
+        if self.training_sets:
+            lines.append("training sets (reading it or a version derived from it; times UTC):")
+            lines.extend(f"  {t}" for t in self.training_sets)
         return "\n".join(lines)
 
 
@@ -664,6 +679,127 @@ class Client:
         response = self._unary("GetLineage", fs.GetLineageRequest(group=name, version=pinned), timeout)
         return LineageGraph.from_proto(response)
 
+    # -- models and training sets ---------------------------------------------------------------------
+    def register_model(self, name: str, features: str | Sequence[str] | None = None, *, version: int | None = None,
+                       training_set: "str | TrainingSet | None" = None, description: str = "",
+                       registered_by: str | None = None, force: bool = False,
+                       timeout: float | None = None) -> Model:
+        """Registers a version of a model: the feature columns it was trained on and is served with, and
+        the saved training set it was trained on, if any (`RegisterModel`). Returns the `Model`, with
+        `created` True when this call registered it and False when the same definition was already
+        registered (nothing changed).
+
+        - `name`: 1 to 128 ASCII letters, digits, '_', '-' or '.', starting with a letter or a digit.
+        - `features`: references as for `get_online_features` (`group:feature`, `group@2:feature`,
+          `group:*`); the node pins the unpinned ones to the versions they resolve to now. None (or
+          empty): the training set's columns. With a training set, every feature must be one of its
+          columns (InvalidArgument otherwise).
+        - `version`: None registers the next one (1 for a new model; or returns the newest one when its
+          definition is the same); a taken version with another definition is AlreadyExists.
+        - `training_set`: a training set's name (or a `TrainingSet`).
+        - `description` (at most 4,096 bytes) and `registered_by` (who registers it, at most 256 bytes;
+          default: the OS user name) are recorded with it.
+        - `force`: pin a DEPRECATED feature group version anyway (refused with FailedPrecondition
+          otherwise); a RETIRED version is always refused.
+
+        Names, sizes and forms are checked before anything is sent (InvalidArgument)."""
+        check_name(name, "model")
+        label = f"model '{name}'"
+        if features is None:
+            refs: list[str] = []
+        elif isinstance(features, str):
+            refs = [features.strip()]
+        else:
+            refs = [f.strip() if isinstance(f, str) else f for f in features]
+        for f in refs:
+            if not isinstance(f, str) or not f:
+                raise InvalidArgument(f"{label}: each feature is a non-empty string (group:feature), got {f!r}")
+        if isinstance(training_set, TrainingSet):
+            training_set = training_set.name
+        if training_set is not None:
+            check_name(training_set, "training set")
+        if not refs and not training_set:
+            raise InvalidArgument(f"{label}: name its features (group@V:feature, group:*) or the training set it "
+                                  "was trained on (its columns are then the model's)")
+        if version is not None:
+            version = check_version(version, f"{label}: version")
+        description = check_text(description, label, "the description", MAX_DESCRIPTION_BYTES)
+        if registered_by is None:
+            registered_by = _os_user()
+        registered_by = check_text(registered_by, label, "registered_by", MAX_BY_BYTES)
+        if not isinstance(force, (bool, np.bool_)):
+            raise InvalidArgument(f"force must be True or False, got {type(force).__name__} {force!r}")
+        request = fs.RegisterModelRequest(name=name, version=version or 0, features=refs,
+                                          training_set=training_set or "", description=description,
+                                          registered_by=registered_by, force=bool(force))
+        response = self._unary("RegisterModel", request, timeout)
+        return Model.from_proto(response.model, created=response.created)
+
+    def list_models(self, name: str | None = None, *, timeout: float | None = None) -> list[Model]:
+        """Every version of every model (or of the model `name`), ordered by name then version, whatever
+        their status. NotFound for a `name` that is not registered."""
+        if name is not None:
+            check_name(name, "model")
+        response = self._unary("ListModels", fs.ListModelsRequest(name=name or ""), timeout)
+        return [Model.from_proto(m) for m in response.models]
+
+    def get_model(self, name: str, version: int | None = None, *, timeout: float | None = None) -> Model:
+        """One model version: `"ranker"` (its newest ACTIVE version), `"ranker@3"` or `("ranker", 3)`.
+        The returned `Model` also carries the manifest of its training set (`training_set_manifest`, a
+        `TrainingSet`; None when it names none). NotFound for an unknown model or version;
+        FailedPrecondition when no version is named and none is ACTIVE."""
+        model, pinned = parse_model_ref(name, version)
+        response = self._unary("GetModel", fs.GetModelRequest(name=model, version=pinned), timeout)
+        return Model.from_proto(response.model,
+                                training_set=response.training_set if response.HasField("training_set") else None)
+
+    def set_model_status(self, name: str, version: int | None, status: ModelStatus | str, *,
+                         reason: str | None = None, changed_by: str | None = None,
+                         timeout: float | None = None) -> Model:
+        """Sets the status of one model version (`"ranker", 3` or `"ranker@3", None`) and returns it:
+
+        - ARCHIVED: no longer served (`get_online_features(model=...)` is refused with
+          FailedPrecondition), and it holds no feature group version back from being RETIRED.
+        - ACTIVE: served again; FailedPrecondition when one of its feature group versions was RETIRED
+          meanwhile.
+
+        `reason` (at most 1,024 bytes) and `changed_by` (at most 256 bytes; default: the OS user name)
+        are recorded in the version's `status_changes`, as for `set_feature_group_status`. Setting the
+        status a version has changes and records nothing."""
+        model, pinned = parse_model_ref(name, version)
+        if not pinned:
+            raise InvalidArgument(f"name the model version whose status changes: '{model}@V' or version=V")
+        s = ModelStatus.parse(status)
+        if changed_by is None:
+            changed_by = _os_user()
+        _check_note("changed_by", changed_by, _MAX_CHANGED_BY_BYTES)
+        _check_note("reason", "" if reason is None else reason, _MAX_REASON_BYTES)
+        request = fs.SetModelStatusRequest(name=model, version=pinned, status=s.to_proto(), reason=reason or "",
+                                           changed_by=changed_by)
+        return Model.from_proto(self._unary("SetModelStatus", request, timeout).model)
+
+    def archive_model(self, name: str, version: int | None = None, *, reason: str | None = None,
+                      changed_by: str | None = None, timeout: float | None = None) -> Model:
+        """`set_model_status(name, version, "ARCHIVED", ...)`: `archive_model("ranker@1", reason="replaced
+        by ranker@2")`."""
+        return self.set_model_status(name, version, ModelStatus.ARCHIVED, reason=reason, changed_by=changed_by,
+                                     timeout=timeout)
+
+    def list_training_sets(self, *, timeout: float | None = None) -> list[TrainingSet]:
+        """Every saved training set (`get_historical_features(..., training_set=NAME)`), by name."""
+        response = self._unary("ListTrainingSets", fs.ListTrainingSetsRequest(), timeout)
+        return [TrainingSet.from_proto(t) for t in response.training_sets]
+
+    def get_training_set(self, name: str, *, timeout: float | None = None) -> TrainingSet:
+        """The manifest of one saved training set. NotFound when there is none of that name."""
+        check_name(name, "training set")
+        response = self._unary("ListTrainingSets", fs.ListTrainingSetsRequest(name=name), timeout)
+        for t in response.training_sets:
+            if t.name == name:
+                return TrainingSet.from_proto(t)
+        raise NotFound(f"training set '{name}' does not exist; `list_training_sets()` lists the saved ones",
+                       server=self.address)
+
     # -- status ---------------------------------------------------------------------------------------
     def status(self, *, timeout: float | None = None) -> NodeStatus:
         s = self._unary("GetStatus", fs.GetStatusRequest(), timeout)
@@ -700,9 +836,10 @@ class Client:
         self.cache = cache if cache is not None else OnlineCache(**options)
         return self.cache
 
-    def get_online_features(self, features: str | Sequence[str], entities: Iterable[Any], *,
-                            timeout: float | None = None, consistency: str | None = None,
-                            use_cache: bool = True, with_freshness: bool = False) -> OnlineResponse:
+    def get_online_features(self, features: str | Sequence[str] | None = None, entities: Iterable[Any] | None = None,
+                            *, timeout: float | None = None, consistency: str | None = None,
+                            use_cache: bool = True, with_freshness: bool = False,
+                            model: str | None = None) -> OnlineResponse:
         """The latest value of each feature for each entity (ids are strings; integers are sent as their
         decimal text). `features`: `group:feature`, `group@2:feature`, `group:*`, from any groups.
 
@@ -721,9 +858,32 @@ class Client:
         freshness against its refresh interval: a dict with `state` (FRESH, LATE, ALERT, UNTRACKED),
         `tier` (BATCH, NEAR_REAL_TIME, STREAMING), `refresh_interval_seconds` (0: none) and
         `last_write` (a UTC datetime, None if never written; for an aggregate group, its stream's).
-        Such a lookup goes to the node (it does not use the cache)."""
+        Such a lookup goes to the node (it does not use the cache).
+
+        `model`: serve by model instead of by features: `"ranker@2"`, or `"ranker"` for its newest
+        ACTIVE version (`get_online_features(entities=["u1"], model="ranker")`). The columns are exactly
+        the model's pinned features (`group@V:feature`), in its order, named as for those references;
+        `features` must then be None or empty (InvalidArgument otherwise). The answer's `model` says
+        which version was served. An ARCHIVED model is refused (FailedPrecondition). With a cache, the
+        node's answer to a model lookup tells the client the model's columns, and later lookups of the
+        same model serve cached cells and ask the node for the missing ones by those columns until the
+        resolution's TTL (the smallest of its groups') passes; then the node is asked by model again
+        (and refuses it if it was archived meanwhile)."""
         level = _parse_consistency(consistency)
-        refs = _feature_list(features)
+        if model is not None:
+            if features is not None and (isinstance(features, str) or len(list(features))):
+                raise InvalidArgument(f"the lookup names model '{model}' and features; a lookup by model reads "
+                                      "exactly the model's features: leave features empty (None)")
+            name, pinned = parse_model_ref(model)
+            model_ref = f"{name}@{pinned}" if pinned else name
+            refs: list[str] = []
+        else:
+            if features is None:
+                raise InvalidArgument("no features requested; pass at least one group:feature (or model=)")
+            model_ref = None
+            refs = _feature_list(features)
+        if entities is None:
+            raise InvalidArgument("no entities given; pass at least one entity id")
         if isinstance(entities, (str, bytes)):
             entities = [entities]
         ids = []
@@ -738,12 +898,39 @@ class Client:
             raise InvalidArgument("no entities given; pass at least one entity id")
         cache = self.cache
         if cache is not None and use_cache and not with_freshness and level in (fs.CONSISTENCY_DEFAULT, fs.CONSISTENCY_ONE):
+            if model_ref is not None:
+                return self._cached_model_online(cache, model_ref, ids, level, timeout)
             return self._cached_online(cache, refs, ids, level, timeout)
         request = fs.GetOnlineFeaturesRequest(entity_ids=ids, features=refs, consistency=level,
-                                              with_freshness=with_freshness)
+                                              with_freshness=with_freshness, model=model_ref or "")
         return OnlineResponse(self._unary("GetOnlineFeatures", request, timeout))
 
     # -- the online cache -----------------------------------------------------------------------------
+    def _cached_model_online(self, cache: OnlineCache, model: str, ids: list[str], level: int,
+                             timeout) -> OnlineResponse:
+        """A lookup by model through the cache. While the node's last answer for `model` is fresher than
+        the smallest TTL of its groups, the model is its pinned columns: a cached lookup of those
+        references. Otherwise the node is asked by model (which also checks that it is ACTIVE), and its
+        answer fills the cache and tells the model's columns again."""
+        resolution = cache._model_resolution(model, monotonic())
+        if resolution is not None:
+            served, columns = resolution
+            answer = self._cached_online(cache, [_pinned_ref(c) for c in columns], ids, level, timeout)
+            answer.model = served
+            return answer
+        sent_at = monotonic()
+        response = self._unary("GetOnlineFeatures", fs.GetOnlineFeaturesRequest(
+            entity_ids=ids, model=model, consistency=level), timeout)
+        pinned = [_pinned_ref(c) for c in response.columns]
+        if response.model and len(set(pinned)) == len(pinned):
+            absorbed = self._absorb(cache, response, pinned, sent_at, timeout)
+            if absorbed is not None:
+                columns = tuple(c for cs in absorbed[0].values() for c in cs)
+                ttl = min((cache._group(c.group, c.version).ttl for c in columns), default=0.0)
+                cache._confirm_model(model, response.model, columns, ttl, sent_at)
+        cache._count(0, len(response.columns) * len(ids))
+        return OnlineResponse(response)
+
     def _cached_online(self, cache: OnlineCache, refs: list[str], ids: list[str], level: int,
                        timeout) -> OnlineResponse:
         now = monotonic()
@@ -1168,7 +1355,9 @@ class Client:
     def get_historical_features(self, labels, features: str | Sequence[str], *, with_status: bool = False,
                                 with_event_timestamps: bool = False, chunk_size: int = 25_000,
                                 progress: bool | None = None, timeout: float | None = None,
-                                force: bool = False) -> RetrievalJob:
+                                force: bool = False, training_set: str | None = None,
+                                created_by: str | None = None,
+                                training_set_description: str | None = None) -> RetrievalJob:
         """A point-in-time join (training data): for each label row (entity_id, label_timestamp) the value of
         each feature as of that time. Returns a `RetrievalJob`: `.to_df()`, `.to_arrow()`,
         `.to_parquet(path)`; the export runs when one of them is called.
@@ -1185,15 +1374,37 @@ class Client:
         export runs): new training data should not be built on a version on its way out. `force=True`
         exports it anyway (e.g. to reproduce an old training set). Unpinned references never read a
         DEPRECATED version, and online lookups are not affected.
+
+        `training_set`: save the export as a named training set (1 to 128 ASCII letters, digits, '_', '-'
+        or '.', starting with a letter or a digit; a name is never reused: AlreadyExists, raised when the
+        export runs, before any row). The node records its manifest once every row was sent: the resolved
+        and pinned columns, the label rows' count, checksum and time range, whether `known_at` was used,
+        when, `created_by` (who, at most 256 bytes; default: the OS user name) and
+        `training_set_description` (at most 4,096 bytes). After the export ran, `job.training_set` is that
+        manifest (a `TrainingSet`); `Client.register_model(..., training_set=)` ties a model to it. The
+        whole export is one call, however many chunks the labels take; such a job runs once (see
+        `RetrievalJob`). Names and sizes are checked here (InvalidArgument).
         """
         if chunk_size < 1:
             raise InvalidArgument("chunk_size must be at least 1")
         if not isinstance(force, (bool, np.bool_)):
             raise InvalidArgument(f"force must be True or False, got {type(force).__name__} {force!r}")
+        if training_set is None:
+            if created_by is not None or training_set_description is not None:
+                raise InvalidArgument("created_by and training_set_description describe a training set: name it "
+                                      "(training_set=) or leave them out")
+        else:
+            check_name(training_set, "training set")
+            label = f"training set '{training_set}'"
+            created_by = check_text(_os_user() if created_by is None else created_by, label, "created_by",
+                                    MAX_BY_BYTES)
+            training_set_description = check_text(training_set_description, label, "the description",
+                                                  MAX_DESCRIPTION_BYTES)
         source = TableSource(labels, "get_historical_features")
         return RetrievalJob(self, source, _feature_list(features), with_status=with_status,
                             with_event_timestamps=with_event_timestamps, chunk_size=chunk_size, progress=progress,
-                            timeout=timeout, force=bool(force))
+                            timeout=timeout, force=bool(force), training_set=training_set,
+                            created_by=created_by or "", training_set_description=training_set_description or "")
 
 
 class _Cancelled(grpc.RpcError):
@@ -1282,6 +1493,11 @@ class _WritePlan:
             v, has = cols.feature_values(batch.column(name), dt, name, first_row)
             values.append(_wire.value_segments(dt.kind, dt.dim, v, has, n))
         return _wire.write_rows(entity, events, created, created_mask, values)
+
+
+def _pinned_ref(c) -> str:
+    """`group@V:feature` of a resolved column (FeatureColumn or cache `_Column`)."""
+    return f"{c.group}@{c.version}:{c.feature}"
 
 
 def _unpinned(ref: str) -> bool:

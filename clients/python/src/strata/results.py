@@ -20,7 +20,8 @@ from ._columns import ColumnData, Status
 from ._progress import Progress
 from ._proto import feature_store_pb2 as fs
 from .definitions import DType
-from .errors import InvalidArgument, StrataError, from_rpc_error
+from .errors import FailedPrecondition, InvalidArgument, StrataError, Unimplemented, from_rpc_error
+from .models import TrainingSet
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._sources import TableSource
@@ -54,10 +55,13 @@ class OnlineResponse:
       from, None where no row was found
     - `freshness`: dict `group@v` -> freshness of each group version read (only with
       `get_online_features(..., with_freshness=True)`, else empty)
+    - `model`: the model version served (`"NAME@V"`) by a lookup by model (`get_online_features(...,
+      model=)`), else None
     - `to_dict()`, `to_df()`
     """
 
     def __init__(self, response: fs.GetOnlineFeaturesResponse):
+        self.model: str | None = response.model or None
         self.freshness: dict[str, dict] = {
             f"{f.group}@{f.version}": {
                 "state": fs.FreshnessState.Name(f.freshness).removeprefix("FRESHNESS_STATE_"),
@@ -81,6 +85,7 @@ class OnlineResponse:
         """A response assembled by the client (the online cache): `columns` are FeatureColumn-like objects
         (ref, group, version, feature, dtype, embedding_dim), `data` one ColumnData per column."""
         self = cls.__new__(cls)
+        self.model = None
         self.freshness = {}
         self.entity_ids = list(entity_ids)
         self.columns = cols.column_names(columns)
@@ -93,7 +98,8 @@ class OnlineResponse:
         return len(self.entity_ids)
 
     def __repr__(self) -> str:
-        return f"<OnlineResponse {len(self.entity_ids)} entities x {len(self.columns)} features>"
+        served = f" of model {self.model}" if self.model else ""
+        return f"<OnlineResponse {len(self.entity_ids)} entities x {len(self.columns)} features{served}>"
 
     @property
     def values(self) -> dict[str, list]:
@@ -170,15 +176,27 @@ class RetrievalJob:
 
     `force` (see `Client.get_historical_features`): export references that pin a DEPRECATED version
     instead of failing with FailedPrecondition; sent in the call's first message.
+
+    `training_set_name` (with `created_by` and `training_set_description`): the export is saved as a
+    named training set. Its manifest (`training_set`, a `TrainingSet`) is set once the export ran: the
+    node sends it in its last answer. Such a job runs its export once (the name is then taken): the
+    joined rows are kept with their labels, so `to_df()` then `to_arrow()` reuse them; after
+    `to_parquet`, which keeps nothing, running it again raises FailedPrecondition.
     """
 
     def __init__(self, client: "Client", source: "TableSource", features: list[str], *, with_status: bool,
                  with_event_timestamps: bool, chunk_size: int, progress: bool | None, timeout: float | None,
-                 force: bool = False):
+                 force: bool = False, training_set: str | None = None, created_by: str = "",
+                 training_set_description: str = ""):
         self._client = client
         self._source = source
         self.features = features
         self.force = force
+        self.training_set_name = training_set
+        self.created_by = created_by
+        self.training_set_description = training_set_description
+        # The saved manifest, once the export ran (only when it names a training set).
+        self.training_set: TrainingSet | None = None
         self.with_status = with_status
         self.with_event_timestamps = with_event_timestamps
         self.chunk_size = chunk_size
@@ -204,7 +222,8 @@ class RetrievalJob:
         self._collected_labels: list[pa.RecordBatch] | None = None
 
     def __repr__(self) -> str:
-        return f"<RetrievalJob {len(self.features)} feature refs, {self._source.num_rows} labels>"
+        saved = f", training set '{self.training_set_name}'" if self.training_set_name else ""
+        return f"<RetrievalJob {len(self.features)} feature refs, {self._source.num_rows} labels{saved}>"
 
     # -- public ---------------------------------------------------------------------------------------
     def to_df(self) -> pd.DataFrame:
@@ -289,6 +308,8 @@ class RetrievalJob:
         return pa.schema(fields + [pa.field(n, a.type) for n, a in features.items()])
 
     def _collect(self, need_labels: bool) -> list[ColumnData]:
+        # A job that saves a training set runs once: keep the labels for every later form.
+        need_labels = need_labels or self.training_set_name is not None
         if self._collected is not None and (not need_labels or self._collected_labels is not None):
             return self._collected
         parts: list[list[ColumnData]] = []
@@ -332,6 +353,11 @@ class RetrievalJob:
             first += batch.num_rows
 
     def _run(self, sink: Callable[[pa.RecordBatch | None, list[ColumnData]], None], need_labels: bool) -> None:
+        if self.training_set is not None:
+            raise FailedPrecondition(
+                f"this export already ran and saved training set '{self.training_set.name}' (to_parquet keeps no "
+                "rows); it is not run twice: read the Parquet file it wrote, or call to_df()/to_arrow() first next "
+                "time")
         started = time.perf_counter()
         lock = threading.Condition()
         state = {"sent": 0, "received": 0, "done": False}
@@ -346,9 +372,12 @@ class RetrievalJob:
             try:
                 # The node reads the features and the options (force included) from the first message
                 # only; the later ones carry labels alone.
-                first = fs.GetHistoricalFeaturesRequest(features=self.features, columnar=True,
-                                                        with_event_timestamps=self.with_event_timestamps,
-                                                        force=self.force).SerializeToString()
+                first = fs.GetHistoricalFeaturesRequest(
+                    features=self.features, columnar=True, with_event_timestamps=self.with_event_timestamps,
+                    force=self.force, training_set=self.training_set_name or "",
+                    created_by=self.created_by if self.training_set_name else "",
+                    training_set_description=self.training_set_description if self.training_set_name else "",
+                ).SerializeToString()
                 sent_first = False
                 for batch, count, encoded in self._label_chunks(need_labels):
                     with lock:
@@ -371,6 +400,7 @@ class RetrievalJob:
         counts: list[np.ndarray] = []
         received = 0
         call = None
+        manifest = None
         try:
             call = self._client._historical_features(requests(), timeout=self.timeout)
             holder["call"] = call
@@ -381,6 +411,8 @@ class RetrievalJob:
                     self.columns = cols.column_names(message.columns)
                     self.dtypes = [DType.from_proto(c.dtype, c.embedding_dim) for c in message.columns]
                     counts = [np.zeros(5, dtype=np.int64) for _ in self.columns]
+                if message.HasField("training_set"):
+                    manifest = message.training_set
                 if not message.HasField("batch"):
                     continue
                 if self.dtypes is None:
@@ -419,6 +451,12 @@ class RetrievalJob:
                 raise failure[0]
             if state["received"] != state["sent"]:
                 raise InvalidArgument(f"the node answered {state['received']} of {state['sent']} label rows (a bug)")
+            if self.training_set_name and manifest is None:
+                raise Unimplemented(f"the node at {self._client.address} answered the export without saving training "
+                                    f"set '{self.training_set_name}' (a node without training sets?)",
+                                    server=self._client.address)
+            if manifest is not None:
+                self.training_set = TrainingSet.from_proto(manifest)
         except grpc.RpcError as e:
             if failure:
                 raise failure[0] from None

@@ -1903,6 +1903,456 @@ void   strata__v1__write_record__free_unpacked
   assert(message->base.descriptor == &strata__v1__write_record__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__register_model_request__init
+                     (Strata__V1__RegisterModelRequest         *message)
+{
+  static const Strata__V1__RegisterModelRequest init_value = STRATA__V1__REGISTER_MODEL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__register_model_request__get_packed_size
+                     (const Strata__V1__RegisterModelRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__register_model_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__register_model_request__pack
+                     (const Strata__V1__RegisterModelRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__register_model_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__register_model_request__pack_to_buffer
+                     (const Strata__V1__RegisterModelRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__register_model_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__RegisterModelRequest *
+       strata__v1__register_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__RegisterModelRequest *)
+     protobuf_c_message_unpack (&strata__v1__register_model_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__register_model_request__free_unpacked
+                     (Strata__V1__RegisterModelRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__register_model_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__register_model_response__init
+                     (Strata__V1__RegisterModelResponse         *message)
+{
+  static const Strata__V1__RegisterModelResponse init_value = STRATA__V1__REGISTER_MODEL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__register_model_response__get_packed_size
+                     (const Strata__V1__RegisterModelResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__register_model_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__register_model_response__pack
+                     (const Strata__V1__RegisterModelResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__register_model_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__register_model_response__pack_to_buffer
+                     (const Strata__V1__RegisterModelResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__register_model_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__RegisterModelResponse *
+       strata__v1__register_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__RegisterModelResponse *)
+     protobuf_c_message_unpack (&strata__v1__register_model_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__register_model_response__free_unpacked
+                     (Strata__V1__RegisterModelResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__register_model_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__list_models_request__init
+                     (Strata__V1__ListModelsRequest         *message)
+{
+  static const Strata__V1__ListModelsRequest init_value = STRATA__V1__LIST_MODELS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__list_models_request__get_packed_size
+                     (const Strata__V1__ListModelsRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__list_models_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__list_models_request__pack
+                     (const Strata__V1__ListModelsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__list_models_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__list_models_request__pack_to_buffer
+                     (const Strata__V1__ListModelsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__list_models_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ListModelsRequest *
+       strata__v1__list_models_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ListModelsRequest *)
+     protobuf_c_message_unpack (&strata__v1__list_models_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__list_models_request__free_unpacked
+                     (Strata__V1__ListModelsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__list_models_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__list_models_response__init
+                     (Strata__V1__ListModelsResponse         *message)
+{
+  static const Strata__V1__ListModelsResponse init_value = STRATA__V1__LIST_MODELS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__list_models_response__get_packed_size
+                     (const Strata__V1__ListModelsResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__list_models_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__list_models_response__pack
+                     (const Strata__V1__ListModelsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__list_models_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__list_models_response__pack_to_buffer
+                     (const Strata__V1__ListModelsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__list_models_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ListModelsResponse *
+       strata__v1__list_models_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ListModelsResponse *)
+     protobuf_c_message_unpack (&strata__v1__list_models_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__list_models_response__free_unpacked
+                     (Strata__V1__ListModelsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__list_models_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__get_model_request__init
+                     (Strata__V1__GetModelRequest         *message)
+{
+  static const Strata__V1__GetModelRequest init_value = STRATA__V1__GET_MODEL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__get_model_request__get_packed_size
+                     (const Strata__V1__GetModelRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__get_model_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__get_model_request__pack
+                     (const Strata__V1__GetModelRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__get_model_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__get_model_request__pack_to_buffer
+                     (const Strata__V1__GetModelRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__get_model_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__GetModelRequest *
+       strata__v1__get_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__GetModelRequest *)
+     protobuf_c_message_unpack (&strata__v1__get_model_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__get_model_request__free_unpacked
+                     (Strata__V1__GetModelRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__get_model_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__get_model_response__init
+                     (Strata__V1__GetModelResponse         *message)
+{
+  static const Strata__V1__GetModelResponse init_value = STRATA__V1__GET_MODEL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__get_model_response__get_packed_size
+                     (const Strata__V1__GetModelResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__get_model_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__get_model_response__pack
+                     (const Strata__V1__GetModelResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__get_model_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__get_model_response__pack_to_buffer
+                     (const Strata__V1__GetModelResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__get_model_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__GetModelResponse *
+       strata__v1__get_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__GetModelResponse *)
+     protobuf_c_message_unpack (&strata__v1__get_model_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__get_model_response__free_unpacked
+                     (Strata__V1__GetModelResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__get_model_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__set_model_status_request__init
+                     (Strata__V1__SetModelStatusRequest         *message)
+{
+  static const Strata__V1__SetModelStatusRequest init_value = STRATA__V1__SET_MODEL_STATUS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__set_model_status_request__get_packed_size
+                     (const Strata__V1__SetModelStatusRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__set_model_status_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__set_model_status_request__pack
+                     (const Strata__V1__SetModelStatusRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__set_model_status_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__set_model_status_request__pack_to_buffer
+                     (const Strata__V1__SetModelStatusRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__set_model_status_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__SetModelStatusRequest *
+       strata__v1__set_model_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__SetModelStatusRequest *)
+     protobuf_c_message_unpack (&strata__v1__set_model_status_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__set_model_status_request__free_unpacked
+                     (Strata__V1__SetModelStatusRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__set_model_status_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__set_model_status_response__init
+                     (Strata__V1__SetModelStatusResponse         *message)
+{
+  static const Strata__V1__SetModelStatusResponse init_value = STRATA__V1__SET_MODEL_STATUS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__set_model_status_response__get_packed_size
+                     (const Strata__V1__SetModelStatusResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__set_model_status_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__set_model_status_response__pack
+                     (const Strata__V1__SetModelStatusResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__set_model_status_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__set_model_status_response__pack_to_buffer
+                     (const Strata__V1__SetModelStatusResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__set_model_status_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__SetModelStatusResponse *
+       strata__v1__set_model_status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__SetModelStatusResponse *)
+     protobuf_c_message_unpack (&strata__v1__set_model_status_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__set_model_status_response__free_unpacked
+                     (Strata__V1__SetModelStatusResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__set_model_status_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__list_training_sets_request__init
+                     (Strata__V1__ListTrainingSetsRequest         *message)
+{
+  static const Strata__V1__ListTrainingSetsRequest init_value = STRATA__V1__LIST_TRAINING_SETS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t strata__v1__list_training_sets_request__get_packed_size
+                     (const Strata__V1__ListTrainingSetsRequest *message)
+{
+  assert(message->base.descriptor == &strata__v1__list_training_sets_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__list_training_sets_request__pack
+                     (const Strata__V1__ListTrainingSetsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__list_training_sets_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__list_training_sets_request__pack_to_buffer
+                     (const Strata__V1__ListTrainingSetsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__list_training_sets_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ListTrainingSetsRequest *
+       strata__v1__list_training_sets_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ListTrainingSetsRequest *)
+     protobuf_c_message_unpack (&strata__v1__list_training_sets_request__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__list_training_sets_request__free_unpacked
+                     (Strata__V1__ListTrainingSetsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__list_training_sets_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__list_training_sets_response__init
+                     (Strata__V1__ListTrainingSetsResponse         *message)
+{
+  static const Strata__V1__ListTrainingSetsResponse init_value = STRATA__V1__LIST_TRAINING_SETS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__list_training_sets_response__get_packed_size
+                     (const Strata__V1__ListTrainingSetsResponse *message)
+{
+  assert(message->base.descriptor == &strata__v1__list_training_sets_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__list_training_sets_response__pack
+                     (const Strata__V1__ListTrainingSetsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__list_training_sets_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__list_training_sets_response__pack_to_buffer
+                     (const Strata__V1__ListTrainingSetsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__list_training_sets_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ListTrainingSetsResponse *
+       strata__v1__list_training_sets_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ListTrainingSetsResponse *)
+     protobuf_c_message_unpack (&strata__v1__list_training_sets_response__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__list_training_sets_response__free_unpacked
+                     (Strata__V1__ListTrainingSetsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__list_training_sets_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCEnumValue strata__v1__change_membership_request__action__enum_values_by_number[7] =
 {
   { "ACTION_UNSPECIFIED", "STRATA__V1__CHANGE_MEMBERSHIP_REQUEST__ACTION__ACTION_UNSPECIFIED", 0 },
@@ -3673,7 +4123,7 @@ const ProtobufCMessageDescriptor strata__v1__write_features_response__descriptor
   (ProtobufCMessageInit) strata__v1__write_features_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__field_descriptors[6] =
 {
   {
     "entity_ids",
@@ -3735,18 +4185,31 @@ static const ProtobufCFieldDescriptor strata__v1__get_online_features_request__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetOnlineFeaturesRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_online_features_request__field_indices_by_name[] = {
   2,   /* field[2] = consistency */
   0,   /* field[0] = entity_ids */
   1,   /* field[1] = features */
+  5,   /* field[5] = model */
   4,   /* field[4] = with_freshness */
   3,   /* field[3] = with_row_order */
 };
 static const ProtobufCIntRange strata__v1__get_online_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descriptor =
 {
@@ -3756,14 +4219,14 @@ const ProtobufCMessageDescriptor strata__v1__get_online_features_request__descri
   "Strata__V1__GetOnlineFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__GetOnlineFeaturesRequest),
-  5,
+  6,
   strata__v1__get_online_features_request__field_descriptors,
   strata__v1__get_online_features_request__field_indices_by_name,
   1,  strata__v1__get_online_features_request__number_ranges,
   (ProtobufCMessageInit) strata__v1__get_online_features_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__field_descriptors[5] =
 {
   {
     "columns",
@@ -3813,17 +4276,30 @@ static const ProtobufCFieldDescriptor strata__v1__get_online_features_response__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetOnlineFeaturesResponse, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_online_features_response__field_indices_by_name[] = {
   0,   /* field[0] = columns */
   3,   /* field[3] = freshness */
+  4,   /* field[4] = model */
   2,   /* field[2] = row_orders */
   1,   /* field[1] = vectors */
 };
 static const ProtobufCIntRange strata__v1__get_online_features_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descriptor =
 {
@@ -3833,7 +4309,7 @@ const ProtobufCMessageDescriptor strata__v1__get_online_features_response__descr
   "Strata__V1__GetOnlineFeaturesResponse",
   "strata.v1",
   sizeof(Strata__V1__GetOnlineFeaturesResponse),
-  4,
+  5,
   strata__v1__get_online_features_response__field_descriptors,
   strata__v1__get_online_features_response__field_indices_by_name,
   1,  strata__v1__get_online_features_response__number_ranges,
@@ -3955,7 +4431,7 @@ const ProtobufCMessageDescriptor strata__v1__label_row__descriptor =
   (ProtobufCMessageInit) strata__v1__label_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_historical_features_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor strata__v1__get_historical_features_request__field_descriptors[9] =
 {
   {
     "features",
@@ -4029,19 +4505,58 @@ static const ProtobufCFieldDescriptor strata__v1__get_historical_features_reques
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "training_set",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetHistoricalFeaturesRequest, training_set),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetHistoricalFeaturesRequest, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_set_description",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetHistoricalFeaturesRequest, training_set_description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_historical_features_request__field_indices_by_name[] = {
   2,   /* field[2] = columnar */
+  7,   /* field[7] = created_by */
   0,   /* field[0] = features */
   5,   /* field[5] = force */
   1,   /* field[1] = labels */
+  6,   /* field[6] = training_set */
+  8,   /* field[8] = training_set_description */
   3,   /* field[3] = with_event_timestamps */
   4,   /* field[4] = with_row_order */
 };
 static const ProtobufCIntRange strata__v1__get_historical_features_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_historical_features_request__descriptor =
 {
@@ -4051,7 +4566,7 @@ const ProtobufCMessageDescriptor strata__v1__get_historical_features_request__de
   "Strata__V1__GetHistoricalFeaturesRequest",
   "strata.v1",
   sizeof(Strata__V1__GetHistoricalFeaturesRequest),
-  6,
+  9,
   strata__v1__get_historical_features_request__field_descriptors,
   strata__v1__get_historical_features_request__field_indices_by_name,
   1,  strata__v1__get_historical_features_request__number_ranges,
@@ -4122,7 +4637,7 @@ const ProtobufCMessageDescriptor strata__v1__joined_row__descriptor =
   (ProtobufCMessageInit) strata__v1__joined_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_historical_features_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor strata__v1__get_historical_features_response__field_descriptors[4] =
 {
   {
     "columns",
@@ -4160,16 +4675,29 @@ static const ProtobufCFieldDescriptor strata__v1__get_historical_features_respon
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "training_set",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetHistoricalFeaturesResponse, training_set),
+    &strata__v1__training_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_historical_features_response__field_indices_by_name[] = {
   2,   /* field[2] = batch */
   0,   /* field[0] = columns */
   1,   /* field[1] = rows */
+  3,   /* field[3] = training_set */
 };
 static const ProtobufCIntRange strata__v1__get_historical_features_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_historical_features_response__descriptor =
 {
@@ -4179,7 +4707,7 @@ const ProtobufCMessageDescriptor strata__v1__get_historical_features_response__d
   "Strata__V1__GetHistoricalFeaturesResponse",
   "strata.v1",
   sizeof(Strata__V1__GetHistoricalFeaturesResponse),
-  3,
+  4,
   strata__v1__get_historical_features_response__field_descriptors,
   strata__v1__get_historical_features_response__field_indices_by_name,
   1,  strata__v1__get_historical_features_response__number_ranges,
@@ -5259,7 +5787,7 @@ const ProtobufCMessageDescriptor strata__v1__get_lineage_request__descriptor =
   (ProtobufCMessageInit) strata__v1__get_lineage_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor strata__v1__get_lineage_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor strata__v1__get_lineage_response__field_descriptors[6] =
 {
   {
     "group",
@@ -5309,17 +5837,43 @@ static const ProtobufCFieldDescriptor strata__v1__get_lineage_response__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "models",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetLineageResponse, n_models),
+    offsetof(Strata__V1__GetLineageResponse, models),
+    &strata__v1__model__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_sets",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__GetLineageResponse, n_training_sets),
+    offsetof(Strata__V1__GetLineageResponse, training_sets),
+    &strata__v1__training_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned strata__v1__get_lineage_response__field_indices_by_name[] = {
   2,   /* field[2] = downstream */
   0,   /* field[0] = group */
+  4,   /* field[4] = models */
+  5,   /* field[5] = training_sets */
   1,   /* field[1] = upstream */
   3,   /* field[3] = writers */
 };
 static const ProtobufCIntRange strata__v1__get_lineage_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor strata__v1__get_lineage_response__descriptor =
 {
@@ -5329,7 +5883,7 @@ const ProtobufCMessageDescriptor strata__v1__get_lineage_response__descriptor =
   "Strata__V1__GetLineageResponse",
   "strata.v1",
   sizeof(Strata__V1__GetLineageResponse),
-  4,
+  6,
   strata__v1__get_lineage_response__field_descriptors,
   strata__v1__get_lineage_response__field_indices_by_name,
   1,  strata__v1__get_lineage_response__number_ranges,
@@ -5594,6 +6148,555 @@ const ProtobufCMessageDescriptor strata__v1__write_record__descriptor =
   (ProtobufCMessageInit) strata__v1__write_record__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor strata__v1__register_model_request__field_descriptors[7] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelRequest, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__RegisterModelRequest, n_features),
+    offsetof(Strata__V1__RegisterModelRequest, features),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_set",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelRequest, training_set),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelRequest, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "registered_by",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelRequest, registered_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "force",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelRequest, force),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__register_model_request__field_indices_by_name[] = {
+  4,   /* field[4] = description */
+  2,   /* field[2] = features */
+  6,   /* field[6] = force */
+  0,   /* field[0] = name */
+  5,   /* field[5] = registered_by */
+  3,   /* field[3] = training_set */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__register_model_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor strata__v1__register_model_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.RegisterModelRequest",
+  "RegisterModelRequest",
+  "Strata__V1__RegisterModelRequest",
+  "strata.v1",
+  sizeof(Strata__V1__RegisterModelRequest),
+  7,
+  strata__v1__register_model_request__field_descriptors,
+  strata__v1__register_model_request__field_indices_by_name,
+  1,  strata__v1__register_model_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__register_model_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__register_model_response__field_descriptors[2] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelResponse, model),
+    &strata__v1__model__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__RegisterModelResponse, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__register_model_response__field_indices_by_name[] = {
+  1,   /* field[1] = created */
+  0,   /* field[0] = model */
+};
+static const ProtobufCIntRange strata__v1__register_model_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor strata__v1__register_model_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.RegisterModelResponse",
+  "RegisterModelResponse",
+  "Strata__V1__RegisterModelResponse",
+  "strata.v1",
+  sizeof(Strata__V1__RegisterModelResponse),
+  2,
+  strata__v1__register_model_response__field_descriptors,
+  strata__v1__register_model_response__field_indices_by_name,
+  1,  strata__v1__register_model_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__register_model_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__list_models_request__field_descriptors[1] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ListModelsRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__list_models_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange strata__v1__list_models_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor strata__v1__list_models_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ListModelsRequest",
+  "ListModelsRequest",
+  "Strata__V1__ListModelsRequest",
+  "strata.v1",
+  sizeof(Strata__V1__ListModelsRequest),
+  1,
+  strata__v1__list_models_request__field_descriptors,
+  strata__v1__list_models_request__field_indices_by_name,
+  1,  strata__v1__list_models_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__list_models_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__list_models_response__field_descriptors[1] =
+{
+  {
+    "models",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__ListModelsResponse, n_models),
+    offsetof(Strata__V1__ListModelsResponse, models),
+    &strata__v1__model__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__list_models_response__field_indices_by_name[] = {
+  0,   /* field[0] = models */
+};
+static const ProtobufCIntRange strata__v1__list_models_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor strata__v1__list_models_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ListModelsResponse",
+  "ListModelsResponse",
+  "Strata__V1__ListModelsResponse",
+  "strata.v1",
+  sizeof(Strata__V1__ListModelsResponse),
+  1,
+  strata__v1__list_models_response__field_descriptors,
+  strata__v1__list_models_response__field_indices_by_name,
+  1,  strata__v1__list_models_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__list_models_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__get_model_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetModelRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetModelRequest, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__get_model_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__get_model_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor strata__v1__get_model_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.GetModelRequest",
+  "GetModelRequest",
+  "Strata__V1__GetModelRequest",
+  "strata.v1",
+  sizeof(Strata__V1__GetModelRequest),
+  2,
+  strata__v1__get_model_request__field_descriptors,
+  strata__v1__get_model_request__field_indices_by_name,
+  1,  strata__v1__get_model_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__get_model_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__get_model_response__field_descriptors[2] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetModelResponse, model),
+    &strata__v1__model__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_set",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__GetModelResponse, training_set),
+    &strata__v1__training_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__get_model_response__field_indices_by_name[] = {
+  0,   /* field[0] = model */
+  1,   /* field[1] = training_set */
+};
+static const ProtobufCIntRange strata__v1__get_model_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor strata__v1__get_model_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.GetModelResponse",
+  "GetModelResponse",
+  "Strata__V1__GetModelResponse",
+  "strata.v1",
+  sizeof(Strata__V1__GetModelResponse),
+  2,
+  strata__v1__get_model_response__field_descriptors,
+  strata__v1__get_model_response__field_indices_by_name,
+  1,  strata__v1__get_model_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__get_model_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__set_model_status_request__field_descriptors[5] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetModelStatusRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetModelStatusRequest, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetModelStatusRequest, status),
+    &strata__v1__model_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetModelStatusRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changed_by",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetModelStatusRequest, changed_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__set_model_status_request__field_indices_by_name[] = {
+  4,   /* field[4] = changed_by */
+  0,   /* field[0] = name */
+  3,   /* field[3] = reason */
+  2,   /* field[2] = status */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__set_model_status_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor strata__v1__set_model_status_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.SetModelStatusRequest",
+  "SetModelStatusRequest",
+  "Strata__V1__SetModelStatusRequest",
+  "strata.v1",
+  sizeof(Strata__V1__SetModelStatusRequest),
+  5,
+  strata__v1__set_model_status_request__field_descriptors,
+  strata__v1__set_model_status_request__field_indices_by_name,
+  1,  strata__v1__set_model_status_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__set_model_status_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__set_model_status_response__field_descriptors[1] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__SetModelStatusResponse, model),
+    &strata__v1__model__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__set_model_status_response__field_indices_by_name[] = {
+  0,   /* field[0] = model */
+};
+static const ProtobufCIntRange strata__v1__set_model_status_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor strata__v1__set_model_status_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.SetModelStatusResponse",
+  "SetModelStatusResponse",
+  "Strata__V1__SetModelStatusResponse",
+  "strata.v1",
+  sizeof(Strata__V1__SetModelStatusResponse),
+  1,
+  strata__v1__set_model_status_response__field_descriptors,
+  strata__v1__set_model_status_response__field_indices_by_name,
+  1,  strata__v1__set_model_status_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__set_model_status_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__list_training_sets_request__field_descriptors[1] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ListTrainingSetsRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__list_training_sets_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange strata__v1__list_training_sets_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor strata__v1__list_training_sets_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ListTrainingSetsRequest",
+  "ListTrainingSetsRequest",
+  "Strata__V1__ListTrainingSetsRequest",
+  "strata.v1",
+  sizeof(Strata__V1__ListTrainingSetsRequest),
+  1,
+  strata__v1__list_training_sets_request__field_descriptors,
+  strata__v1__list_training_sets_request__field_indices_by_name,
+  1,  strata__v1__list_training_sets_request__number_ranges,
+  (ProtobufCMessageInit) strata__v1__list_training_sets_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__list_training_sets_response__field_descriptors[1] =
+{
+  {
+    "training_sets",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__ListTrainingSetsResponse, n_training_sets),
+    offsetof(Strata__V1__ListTrainingSetsResponse, training_sets),
+    &strata__v1__training_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__list_training_sets_response__field_indices_by_name[] = {
+  0,   /* field[0] = training_sets */
+};
+static const ProtobufCIntRange strata__v1__list_training_sets_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor strata__v1__list_training_sets_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ListTrainingSetsResponse",
+  "ListTrainingSetsResponse",
+  "Strata__V1__ListTrainingSetsResponse",
+  "strata.v1",
+  sizeof(Strata__V1__ListTrainingSetsResponse),
+  1,
+  strata__v1__list_training_sets_response__field_descriptors,
+  strata__v1__list_training_sets_response__field_indices_by_name,
+  1,  strata__v1__list_training_sets_response__number_ranges,
+  (ProtobufCMessageInit) strata__v1__list_training_sets_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue strata__v1__consistency__enum_values_by_number[4] =
 {
   { "CONSISTENCY_DEFAULT", "STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT", 0 },
@@ -5692,7 +6795,7 @@ const ProtobufCEnumDescriptor strata__v1__freshness_tier__descriptor =
   strata__v1__freshness_tier__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[13] =
+static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descriptors[18] =
 {
   { "ApplyFeatureGroups", &strata__v1__apply_feature_groups_request__descriptor, &strata__v1__apply_feature_groups_response__descriptor },
   { "ListFeatureGroups", &strata__v1__list_feature_groups_request__descriptor, &strata__v1__list_feature_groups_response__descriptor },
@@ -5704,23 +6807,33 @@ static const ProtobufCMethodDescriptor strata__v1__feature_store__method_descrip
   { "GetHistoricalFeatures", &strata__v1__get_historical_features_request__descriptor, &strata__v1__get_historical_features_response__descriptor },
   { "GetStatus", &strata__v1__get_status_request__descriptor, &strata__v1__get_status_response__descriptor },
   { "GetLineage", &strata__v1__get_lineage_request__descriptor, &strata__v1__get_lineage_response__descriptor },
+  { "RegisterModel", &strata__v1__register_model_request__descriptor, &strata__v1__register_model_response__descriptor },
+  { "ListModels", &strata__v1__list_models_request__descriptor, &strata__v1__list_models_response__descriptor },
+  { "GetModel", &strata__v1__get_model_request__descriptor, &strata__v1__get_model_response__descriptor },
+  { "SetModelStatus", &strata__v1__set_model_status_request__descriptor, &strata__v1__set_model_status_response__descriptor },
+  { "ListTrainingSets", &strata__v1__list_training_sets_request__descriptor, &strata__v1__list_training_sets_response__descriptor },
   { "Ping", &strata__v1__ping_request__descriptor, &strata__v1__ping_response__descriptor },
   { "Repair", &strata__v1__repair_request__descriptor, &strata__v1__repair_response__descriptor },
   { "ChangeMembership", &strata__v1__change_membership_request__descriptor, &strata__v1__change_membership_response__descriptor },
 };
 const unsigned strata__v1__feature_store__method_indices_by_name[] = {
   0,        /* ApplyFeatureGroups */
-  12,        /* ChangeMembership */
+  17,        /* ChangeMembership */
   2,        /* GetFeatureGroup */
   7,        /* GetHistoricalFeatures */
   9,        /* GetLineage */
+  12,        /* GetModel */
   6,        /* GetOnlineFeatures */
   8,        /* GetStatus */
   1,        /* ListFeatureGroups */
-  10,        /* Ping */
+  11,        /* ListModels */
+  14,        /* ListTrainingSets */
+  15,        /* Ping */
   5,        /* PushEvents */
-  11,        /* Repair */
+  10,        /* RegisterModel */
+  16,        /* Repair */
   3,        /* SetFeatureGroupStatus */
+  13,        /* SetModelStatus */
   4         /* WriteFeatures */
 };
 const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
@@ -5730,7 +6843,7 @@ const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor =
   "FeatureStore",
   "Strata__V1__FeatureStore",
   "strata.v1",
-  13,
+  18,
   strata__v1__feature_store__method_descriptors,
   strata__v1__feature_store__method_indices_by_name
 };
@@ -5814,13 +6927,53 @@ void strata__v1__feature_store__get_lineage(ProtobufCService *service,
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void strata__v1__feature_store__register_model(ProtobufCService *service,
+                                               const Strata__V1__RegisterModelRequest *input,
+                                               Strata__V1__RegisterModelResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__list_models(ProtobufCService *service,
+                                            const Strata__V1__ListModelsRequest *input,
+                                            Strata__V1__ListModelsResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__get_model(ProtobufCService *service,
+                                          const Strata__V1__GetModelRequest *input,
+                                          Strata__V1__GetModelResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__set_model_status(ProtobufCService *service,
+                                                 const Strata__V1__SetModelStatusRequest *input,
+                                                 Strata__V1__SetModelStatusResponse_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void strata__v1__feature_store__list_training_sets(ProtobufCService *service,
+                                                   const Strata__V1__ListTrainingSetsRequest *input,
+                                                   Strata__V1__ListTrainingSetsResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &strata__v1__feature_store__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void strata__v1__feature_store__ping(ProtobufCService *service,
                                      const Strata__V1__PingRequest *input,
                                      Strata__V1__PingResponse_Closure closure,
                                      void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__repair(ProtobufCService *service,
                                        const Strata__V1__RepairRequest *input,
@@ -5828,7 +6981,7 @@ void strata__v1__feature_store__repair(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__change_membership(ProtobufCService *service,
                                                   const Strata__V1__ChangeMembershipRequest *input,
@@ -5836,7 +6989,7 @@ void strata__v1__feature_store__change_membership(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &strata__v1__feature_store__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
                                       Strata__V1__FeatureStore_ServiceDestroy destroy)

@@ -59,6 +59,16 @@ typedef struct Strata__V1__GetLineageRequest Strata__V1__GetLineageRequest;
 typedef struct Strata__V1__GetLineageResponse Strata__V1__GetLineageResponse;
 typedef struct Strata__V1__LineageNode Strata__V1__LineageNode;
 typedef struct Strata__V1__WriteRecord Strata__V1__WriteRecord;
+typedef struct Strata__V1__RegisterModelRequest Strata__V1__RegisterModelRequest;
+typedef struct Strata__V1__RegisterModelResponse Strata__V1__RegisterModelResponse;
+typedef struct Strata__V1__ListModelsRequest Strata__V1__ListModelsRequest;
+typedef struct Strata__V1__ListModelsResponse Strata__V1__ListModelsResponse;
+typedef struct Strata__V1__GetModelRequest Strata__V1__GetModelRequest;
+typedef struct Strata__V1__GetModelResponse Strata__V1__GetModelResponse;
+typedef struct Strata__V1__SetModelStatusRequest Strata__V1__SetModelStatusRequest;
+typedef struct Strata__V1__SetModelStatusResponse Strata__V1__SetModelStatusResponse;
+typedef struct Strata__V1__ListTrainingSetsRequest Strata__V1__ListTrainingSetsRequest;
+typedef struct Strata__V1__ListTrainingSetsResponse Strata__V1__ListTrainingSetsResponse;
 
 
 /* --- enums --- */
@@ -657,10 +667,16 @@ struct  Strata__V1__GetOnlineFeaturesRequest
    * inference service can tell a stale feature from a fresh one.
    */
   protobuf_c_boolean with_freshness;
+  /*
+   * Serve by model: "NAME@V", or "NAME" for its newest ACTIVE version. The columns are exactly the
+   * model's pinned features, in its order; `features` must then be empty. An ARCHIVED model is
+   * refused (FAILED_PRECONDITION).
+   */
+  char *model;
 };
 #define STRATA__V1__GET_ONLINE_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_online_features_request__descriptor) \
-    , 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, 0, 0 }
+    , 0,NULL, 0,NULL, STRATA__V1__CONSISTENCY__CONSISTENCY_DEFAULT, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Strata__V1__GetOnlineFeaturesResponse
@@ -688,10 +704,14 @@ struct  Strata__V1__GetOnlineFeaturesResponse
    */
   size_t n_freshness;
   Strata__V1__GroupWriteStatus **freshness;
+  /*
+   * When the request served by model: the model version that was served ("NAME@V").
+   */
+  char *model;
 };
 #define STRATA__V1__GET_ONLINE_FEATURES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_online_features_response__descriptor) \
-    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Strata__V1__FeatureVector
@@ -759,10 +779,25 @@ struct  Strata__V1__GetHistoricalFeaturesRequest
    * training data should not be built on a version on its way out. Online reads are not affected.
    */
   protobuf_c_boolean force;
+  /*
+   * Only read from the first message. Saves the export as a named training set: its manifest (the
+   * resolved columns, the label rows' count, checksum and time range, whether known_at was used,
+   * when and by whom) is registered once every answer was sent, and the last response message
+   * carries it (`training_set`). The name must be new: ALREADY_EXISTS before any answer otherwise.
+   */
+  char *training_set;
+  /*
+   * Who makes the training set (at most 256 bytes), as the client declares it.
+   */
+  char *created_by;
+  /*
+   * A description of the training set (at most 4,096 bytes).
+   */
+  char *training_set_description;
 };
 #define STRATA__V1__GET_HISTORICAL_FEATURES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_historical_features_request__descriptor) \
-    , 0,NULL, 0,NULL, 0, 0, 0, 0 }
+    , 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Strata__V1__JoinedRow
@@ -799,10 +834,14 @@ struct  Strata__V1__GetHistoricalFeaturesResponse
    * Columnar form (when the request set `columnar`): the next `batch.row_count` label rows, in input order.
    */
   Strata__V1__JoinedBatch *batch;
+  /*
+   * Only when the request named a training set: the last message carries its saved manifest.
+   */
+  Strata__V1__TrainingSet *training_set;
 };
 #define STRATA__V1__GET_HISTORICAL_FEATURES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_historical_features_response__descriptor) \
-    , 0,NULL, 0,NULL, NULL }
+    , 0,NULL, 0,NULL, NULL, NULL }
 
 
 /*
@@ -1111,10 +1150,20 @@ struct  Strata__V1__GetLineageResponse
    */
   size_t n_writers;
   Strata__V1__WriteRecord **writers;
+  /*
+   * The model versions (any status) reading the version asked about or one derived from it.
+   */
+  size_t n_models;
+  Strata__V1__Model **models;
+  /*
+   * The saved training sets reading the version asked about or one derived from it.
+   */
+  size_t n_training_sets;
+  Strata__V1__TrainingSet **training_sets;
 };
 #define STRATA__V1__GET_LINEAGE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_lineage_response__descriptor) \
-    , NULL, 0,NULL, 0,NULL, 0,NULL }
+    , NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 /*
@@ -1180,6 +1229,162 @@ struct  Strata__V1__WriteRecord
 #define STRATA__V1__WRITE_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&strata__v1__write_record__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
+
+
+struct  Strata__V1__RegisterModelRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or a digit.
+   */
+  char *name;
+  /*
+   * 0 = one more than the newest registered version (1 for a new model).
+   */
+  uint32_t version;
+  /*
+   * Feature references (same forms as GetOnlineFeatures); unpinned ones are pinned now. Empty: the
+   * training set's columns.
+   */
+  size_t n_features;
+  char **features;
+  char *training_set;
+  /*
+   * At most 4,096 bytes.
+   */
+  char *description;
+  /*
+   * Who registers it (at most 256 bytes), as the client declares it.
+   */
+  char *registered_by;
+  /*
+   * Allow pinning a DEPRECATED version.
+   */
+  protobuf_c_boolean force;
+};
+#define STRATA__V1__REGISTER_MODEL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__register_model_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Strata__V1__RegisterModelResponse
+{
+  ProtobufCMessage base;
+  Strata__V1__Model *model;
+  /*
+   * False when the same definition was already registered (nothing changed).
+   */
+  protobuf_c_boolean created;
+};
+#define STRATA__V1__REGISTER_MODEL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__register_model_response__descriptor) \
+    , NULL, 0 }
+
+
+struct  Strata__V1__ListModelsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Only this model's versions; empty = every model.
+   */
+  char *name;
+};
+#define STRATA__V1__LIST_MODELS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__list_models_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Strata__V1__ListModelsResponse
+{
+  ProtobufCMessage base;
+  size_t n_models;
+  Strata__V1__Model **models;
+};
+#define STRATA__V1__LIST_MODELS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__list_models_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Strata__V1__GetModelRequest
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * 0 = the newest ACTIVE version.
+   */
+  uint32_t version;
+};
+#define STRATA__V1__GET_MODEL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_model_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Strata__V1__GetModelResponse
+{
+  ProtobufCMessage base;
+  Strata__V1__Model *model;
+  /*
+   * The manifest of its training set, when it names one.
+   */
+  Strata__V1__TrainingSet *training_set;
+};
+#define STRATA__V1__GET_MODEL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__get_model_response__descriptor) \
+    , NULL, NULL }
+
+
+struct  Strata__V1__SetModelStatusRequest
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * Required (>= 1).
+   */
+  uint32_t version;
+  Strata__V1__ModelStatus status;
+  /*
+   * Why (at most 1,024 bytes) and who asks (at most 256 bytes), recorded with the change.
+   */
+  char *reason;
+  char *changed_by;
+};
+#define STRATA__V1__SET_MODEL_STATUS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__set_model_status_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, STRATA__V1__MODEL_STATUS__MODEL_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Strata__V1__SetModelStatusResponse
+{
+  ProtobufCMessage base;
+  Strata__V1__Model *model;
+};
+#define STRATA__V1__SET_MODEL_STATUS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__set_model_status_response__descriptor) \
+    , NULL }
+
+
+struct  Strata__V1__ListTrainingSetsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Only this training set; empty = all of them.
+   */
+  char *name;
+};
+#define STRATA__V1__LIST_TRAINING_SETS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__list_training_sets_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Strata__V1__ListTrainingSetsResponse
+{
+  ProtobufCMessage base;
+  size_t n_training_sets;
+  Strata__V1__TrainingSet **training_sets;
+};
+#define STRATA__V1__LIST_TRAINING_SETS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__list_training_sets_response__descriptor) \
+    , 0,NULL }
 
 
 /* Strata__V1__ChangeMembershipRequest methods */
@@ -1983,6 +2188,196 @@ Strata__V1__WriteRecord *
 void   strata__v1__write_record__free_unpacked
                      (Strata__V1__WriteRecord *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__RegisterModelRequest methods */
+void   strata__v1__register_model_request__init
+                     (Strata__V1__RegisterModelRequest         *message);
+size_t strata__v1__register_model_request__get_packed_size
+                     (const Strata__V1__RegisterModelRequest   *message);
+size_t strata__v1__register_model_request__pack
+                     (const Strata__V1__RegisterModelRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__register_model_request__pack_to_buffer
+                     (const Strata__V1__RegisterModelRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__RegisterModelRequest *
+       strata__v1__register_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__register_model_request__free_unpacked
+                     (Strata__V1__RegisterModelRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__RegisterModelResponse methods */
+void   strata__v1__register_model_response__init
+                     (Strata__V1__RegisterModelResponse         *message);
+size_t strata__v1__register_model_response__get_packed_size
+                     (const Strata__V1__RegisterModelResponse   *message);
+size_t strata__v1__register_model_response__pack
+                     (const Strata__V1__RegisterModelResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__register_model_response__pack_to_buffer
+                     (const Strata__V1__RegisterModelResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__RegisterModelResponse *
+       strata__v1__register_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__register_model_response__free_unpacked
+                     (Strata__V1__RegisterModelResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__ListModelsRequest methods */
+void   strata__v1__list_models_request__init
+                     (Strata__V1__ListModelsRequest         *message);
+size_t strata__v1__list_models_request__get_packed_size
+                     (const Strata__V1__ListModelsRequest   *message);
+size_t strata__v1__list_models_request__pack
+                     (const Strata__V1__ListModelsRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__list_models_request__pack_to_buffer
+                     (const Strata__V1__ListModelsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ListModelsRequest *
+       strata__v1__list_models_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__list_models_request__free_unpacked
+                     (Strata__V1__ListModelsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__ListModelsResponse methods */
+void   strata__v1__list_models_response__init
+                     (Strata__V1__ListModelsResponse         *message);
+size_t strata__v1__list_models_response__get_packed_size
+                     (const Strata__V1__ListModelsResponse   *message);
+size_t strata__v1__list_models_response__pack
+                     (const Strata__V1__ListModelsResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__list_models_response__pack_to_buffer
+                     (const Strata__V1__ListModelsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ListModelsResponse *
+       strata__v1__list_models_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__list_models_response__free_unpacked
+                     (Strata__V1__ListModelsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__GetModelRequest methods */
+void   strata__v1__get_model_request__init
+                     (Strata__V1__GetModelRequest         *message);
+size_t strata__v1__get_model_request__get_packed_size
+                     (const Strata__V1__GetModelRequest   *message);
+size_t strata__v1__get_model_request__pack
+                     (const Strata__V1__GetModelRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__get_model_request__pack_to_buffer
+                     (const Strata__V1__GetModelRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__GetModelRequest *
+       strata__v1__get_model_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__get_model_request__free_unpacked
+                     (Strata__V1__GetModelRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__GetModelResponse methods */
+void   strata__v1__get_model_response__init
+                     (Strata__V1__GetModelResponse         *message);
+size_t strata__v1__get_model_response__get_packed_size
+                     (const Strata__V1__GetModelResponse   *message);
+size_t strata__v1__get_model_response__pack
+                     (const Strata__V1__GetModelResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__get_model_response__pack_to_buffer
+                     (const Strata__V1__GetModelResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__GetModelResponse *
+       strata__v1__get_model_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__get_model_response__free_unpacked
+                     (Strata__V1__GetModelResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__SetModelStatusRequest methods */
+void   strata__v1__set_model_status_request__init
+                     (Strata__V1__SetModelStatusRequest         *message);
+size_t strata__v1__set_model_status_request__get_packed_size
+                     (const Strata__V1__SetModelStatusRequest   *message);
+size_t strata__v1__set_model_status_request__pack
+                     (const Strata__V1__SetModelStatusRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__set_model_status_request__pack_to_buffer
+                     (const Strata__V1__SetModelStatusRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__SetModelStatusRequest *
+       strata__v1__set_model_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__set_model_status_request__free_unpacked
+                     (Strata__V1__SetModelStatusRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__SetModelStatusResponse methods */
+void   strata__v1__set_model_status_response__init
+                     (Strata__V1__SetModelStatusResponse         *message);
+size_t strata__v1__set_model_status_response__get_packed_size
+                     (const Strata__V1__SetModelStatusResponse   *message);
+size_t strata__v1__set_model_status_response__pack
+                     (const Strata__V1__SetModelStatusResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__set_model_status_response__pack_to_buffer
+                     (const Strata__V1__SetModelStatusResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__SetModelStatusResponse *
+       strata__v1__set_model_status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__set_model_status_response__free_unpacked
+                     (Strata__V1__SetModelStatusResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__ListTrainingSetsRequest methods */
+void   strata__v1__list_training_sets_request__init
+                     (Strata__V1__ListTrainingSetsRequest         *message);
+size_t strata__v1__list_training_sets_request__get_packed_size
+                     (const Strata__V1__ListTrainingSetsRequest   *message);
+size_t strata__v1__list_training_sets_request__pack
+                     (const Strata__V1__ListTrainingSetsRequest   *message,
+                      uint8_t             *out);
+size_t strata__v1__list_training_sets_request__pack_to_buffer
+                     (const Strata__V1__ListTrainingSetsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ListTrainingSetsRequest *
+       strata__v1__list_training_sets_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__list_training_sets_request__free_unpacked
+                     (Strata__V1__ListTrainingSetsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__ListTrainingSetsResponse methods */
+void   strata__v1__list_training_sets_response__init
+                     (Strata__V1__ListTrainingSetsResponse         *message);
+size_t strata__v1__list_training_sets_response__get_packed_size
+                     (const Strata__V1__ListTrainingSetsResponse   *message);
+size_t strata__v1__list_training_sets_response__pack
+                     (const Strata__V1__ListTrainingSetsResponse   *message,
+                      uint8_t             *out);
+size_t strata__v1__list_training_sets_response__pack_to_buffer
+                     (const Strata__V1__ListTrainingSetsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ListTrainingSetsResponse *
+       strata__v1__list_training_sets_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__list_training_sets_response__free_unpacked
+                     (Strata__V1__ListTrainingSetsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Strata__V1__ChangeMembershipRequest_Closure)
@@ -2114,6 +2509,36 @@ typedef void (*Strata__V1__LineageNode_Closure)
 typedef void (*Strata__V1__WriteRecord_Closure)
                  (const Strata__V1__WriteRecord *message,
                   void *closure_data);
+typedef void (*Strata__V1__RegisterModelRequest_Closure)
+                 (const Strata__V1__RegisterModelRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__RegisterModelResponse_Closure)
+                 (const Strata__V1__RegisterModelResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__ListModelsRequest_Closure)
+                 (const Strata__V1__ListModelsRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__ListModelsResponse_Closure)
+                 (const Strata__V1__ListModelsResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__GetModelRequest_Closure)
+                 (const Strata__V1__GetModelRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__GetModelResponse_Closure)
+                 (const Strata__V1__GetModelResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__SetModelStatusRequest_Closure)
+                 (const Strata__V1__SetModelStatusRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__SetModelStatusResponse_Closure)
+                 (const Strata__V1__SetModelStatusResponse *message,
+                  void *closure_data);
+typedef void (*Strata__V1__ListTrainingSetsRequest_Closure)
+                 (const Strata__V1__ListTrainingSetsRequest *message,
+                  void *closure_data);
+typedef void (*Strata__V1__ListTrainingSetsResponse_Closure)
+                 (const Strata__V1__ListTrainingSetsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -2161,6 +2586,26 @@ struct Strata__V1__FeatureStore_Service
                       const Strata__V1__GetLineageRequest *input,
                       Strata__V1__GetLineageResponse_Closure closure,
                       void *closure_data);
+  void (*register_model)(Strata__V1__FeatureStore_Service *service,
+                         const Strata__V1__RegisterModelRequest *input,
+                         Strata__V1__RegisterModelResponse_Closure closure,
+                         void *closure_data);
+  void (*list_models)(Strata__V1__FeatureStore_Service *service,
+                      const Strata__V1__ListModelsRequest *input,
+                      Strata__V1__ListModelsResponse_Closure closure,
+                      void *closure_data);
+  void (*get_model)(Strata__V1__FeatureStore_Service *service,
+                    const Strata__V1__GetModelRequest *input,
+                    Strata__V1__GetModelResponse_Closure closure,
+                    void *closure_data);
+  void (*set_model_status)(Strata__V1__FeatureStore_Service *service,
+                           const Strata__V1__SetModelStatusRequest *input,
+                           Strata__V1__SetModelStatusResponse_Closure closure,
+                           void *closure_data);
+  void (*list_training_sets)(Strata__V1__FeatureStore_Service *service,
+                             const Strata__V1__ListTrainingSetsRequest *input,
+                             Strata__V1__ListTrainingSetsResponse_Closure closure,
+                             void *closure_data);
   void (*ping)(Strata__V1__FeatureStore_Service *service,
                const Strata__V1__PingRequest *input,
                Strata__V1__PingResponse_Closure closure,
@@ -2191,6 +2636,11 @@ void strata__v1__feature_store__init (Strata__V1__FeatureStore_Service *service,
       function_prefix__ ## get_historical_features,\
       function_prefix__ ## get_status,\
       function_prefix__ ## get_lineage,\
+      function_prefix__ ## register_model,\
+      function_prefix__ ## list_models,\
+      function_prefix__ ## get_model,\
+      function_prefix__ ## set_model_status,\
+      function_prefix__ ## list_training_sets,\
       function_prefix__ ## ping,\
       function_prefix__ ## repair,\
       function_prefix__ ## change_membership  }
@@ -2234,6 +2684,26 @@ void strata__v1__feature_store__get_lineage(ProtobufCService *service,
                                             const Strata__V1__GetLineageRequest *input,
                                             Strata__V1__GetLineageResponse_Closure closure,
                                             void *closure_data);
+void strata__v1__feature_store__register_model(ProtobufCService *service,
+                                               const Strata__V1__RegisterModelRequest *input,
+                                               Strata__V1__RegisterModelResponse_Closure closure,
+                                               void *closure_data);
+void strata__v1__feature_store__list_models(ProtobufCService *service,
+                                            const Strata__V1__ListModelsRequest *input,
+                                            Strata__V1__ListModelsResponse_Closure closure,
+                                            void *closure_data);
+void strata__v1__feature_store__get_model(ProtobufCService *service,
+                                          const Strata__V1__GetModelRequest *input,
+                                          Strata__V1__GetModelResponse_Closure closure,
+                                          void *closure_data);
+void strata__v1__feature_store__set_model_status(ProtobufCService *service,
+                                                 const Strata__V1__SetModelStatusRequest *input,
+                                                 Strata__V1__SetModelStatusResponse_Closure closure,
+                                                 void *closure_data);
+void strata__v1__feature_store__list_training_sets(ProtobufCService *service,
+                                                   const Strata__V1__ListTrainingSetsRequest *input,
+                                                   Strata__V1__ListTrainingSetsResponse_Closure closure,
+                                                   void *closure_data);
 void strata__v1__feature_store__ping(ProtobufCService *service,
                                      const Strata__V1__PingRequest *input,
                                      Strata__V1__PingResponse_Closure closure,
@@ -2297,6 +2767,16 @@ extern const ProtobufCMessageDescriptor strata__v1__get_lineage_request__descrip
 extern const ProtobufCMessageDescriptor strata__v1__get_lineage_response__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__lineage_node__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__write_record__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__register_model_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__register_model_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__list_models_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__list_models_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__get_model_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__get_model_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__set_model_status_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__set_model_status_response__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__list_training_sets_request__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__list_training_sets_response__descriptor;
 extern const ProtobufCServiceDescriptor strata__v1__feature_store__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -457,6 +457,141 @@ void   strata__v1__feature_result__free_unpacked
   assert(message->base.descriptor == &strata__v1__feature_result__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   strata__v1__model__init
+                     (Strata__V1__Model         *message)
+{
+  static const Strata__V1__Model init_value = STRATA__V1__MODEL__INIT;
+  *message = init_value;
+}
+size_t strata__v1__model__get_packed_size
+                     (const Strata__V1__Model *message)
+{
+  assert(message->base.descriptor == &strata__v1__model__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__model__pack
+                     (const Strata__V1__Model *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__model__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__model__pack_to_buffer
+                     (const Strata__V1__Model *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__model__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__Model *
+       strata__v1__model__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__Model *)
+     protobuf_c_message_unpack (&strata__v1__model__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__model__free_unpacked
+                     (Strata__V1__Model *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__model__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__model_status_change__init
+                     (Strata__V1__ModelStatusChange         *message)
+{
+  static const Strata__V1__ModelStatusChange init_value = STRATA__V1__MODEL_STATUS_CHANGE__INIT;
+  *message = init_value;
+}
+size_t strata__v1__model_status_change__get_packed_size
+                     (const Strata__V1__ModelStatusChange *message)
+{
+  assert(message->base.descriptor == &strata__v1__model_status_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__model_status_change__pack
+                     (const Strata__V1__ModelStatusChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__model_status_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__model_status_change__pack_to_buffer
+                     (const Strata__V1__ModelStatusChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__model_status_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__ModelStatusChange *
+       strata__v1__model_status_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__ModelStatusChange *)
+     protobuf_c_message_unpack (&strata__v1__model_status_change__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__model_status_change__free_unpacked
+                     (Strata__V1__ModelStatusChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__model_status_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   strata__v1__training_set__init
+                     (Strata__V1__TrainingSet         *message)
+{
+  static const Strata__V1__TrainingSet init_value = STRATA__V1__TRAINING_SET__INIT;
+  *message = init_value;
+}
+size_t strata__v1__training_set__get_packed_size
+                     (const Strata__V1__TrainingSet *message)
+{
+  assert(message->base.descriptor == &strata__v1__training_set__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t strata__v1__training_set__pack
+                     (const Strata__V1__TrainingSet *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &strata__v1__training_set__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t strata__v1__training_set__pack_to_buffer
+                     (const Strata__V1__TrainingSet *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &strata__v1__training_set__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Strata__V1__TrainingSet *
+       strata__v1__training_set__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Strata__V1__TrainingSet *)
+     protobuf_c_message_unpack (&strata__v1__training_set__descriptor,
+                                allocator, len, data);
+}
+void   strata__v1__training_set__free_unpacked
+                     (Strata__V1__TrainingSet *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &strata__v1__training_set__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor strata__v1__embedding__field_descriptors[1] =
 {
   {
@@ -1344,6 +1479,393 @@ const ProtobufCMessageDescriptor strata__v1__feature_result__descriptor =
   (ProtobufCMessageInit) strata__v1__feature_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor strata__v1__model__field_descriptors[9] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__Model, n_features),
+    offsetof(Strata__V1__Model, features),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_set",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, training_set),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, status),
+    &strata__v1__model_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "registered_at_micros",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, registered_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "registered_by",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__Model, registered_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status_changes",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Strata__V1__Model, n_status_changes),
+    offsetof(Strata__V1__Model, status_changes),
+    &strata__v1__model_status_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__model__field_indices_by_name[] = {
+  4,   /* field[4] = description */
+  2,   /* field[2] = features */
+  0,   /* field[0] = name */
+  6,   /* field[6] = registered_at_micros */
+  7,   /* field[7] = registered_by */
+  5,   /* field[5] = status */
+  8,   /* field[8] = status_changes */
+  3,   /* field[3] = training_set */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange strata__v1__model__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor strata__v1__model__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.Model",
+  "Model",
+  "Strata__V1__Model",
+  "strata.v1",
+  sizeof(Strata__V1__Model),
+  9,
+  strata__v1__model__field_descriptors,
+  strata__v1__model__field_indices_by_name,
+  1,  strata__v1__model__number_ranges,
+  (ProtobufCMessageInit) strata__v1__model__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__model_status_change__field_descriptors[5] =
+{
+  {
+    "from",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ModelStatusChange, from),
+    &strata__v1__model_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ModelStatusChange, to),
+    &strata__v1__model_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "at_micros",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ModelStatusChange, at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changed_by",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ModelStatusChange, changed_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__ModelStatusChange, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__model_status_change__field_indices_by_name[] = {
+  2,   /* field[2] = at_micros */
+  3,   /* field[3] = changed_by */
+  0,   /* field[0] = from */
+  4,   /* field[4] = reason */
+  1,   /* field[1] = to */
+};
+static const ProtobufCIntRange strata__v1__model_status_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor strata__v1__model_status_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.ModelStatusChange",
+  "ModelStatusChange",
+  "Strata__V1__ModelStatusChange",
+  "strata.v1",
+  sizeof(Strata__V1__ModelStatusChange),
+  5,
+  strata__v1__model_status_change__field_descriptors,
+  strata__v1__model_status_change__field_indices_by_name,
+  1,  strata__v1__model_status_change__number_ranges,
+  (ProtobufCMessageInit) strata__v1__model_status_change__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor strata__v1__training_set__field_descriptors[10] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Strata__V1__TrainingSet, n_features),
+    offsetof(Strata__V1__TrainingSet, features),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "label_rows",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, label_rows),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "label_checksum",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, label_checksum),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_label_micros",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Strata__V1__TrainingSet, _first_label_micros_case),
+    offsetof(Strata__V1__TrainingSet, first_label_micros),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_label_micros",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Strata__V1__TrainingSet, _last_label_micros_case),
+    offsetof(Strata__V1__TrainingSet, last_label_micros),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "used_known_at",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, used_known_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_micros",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, created_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Strata__V1__TrainingSet, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned strata__v1__training_set__field_indices_by_name[] = {
+  7,   /* field[7] = created_at_micros */
+  8,   /* field[8] = created_by */
+  9,   /* field[9] = description */
+  1,   /* field[1] = features */
+  4,   /* field[4] = first_label_micros */
+  3,   /* field[3] = label_checksum */
+  2,   /* field[2] = label_rows */
+  5,   /* field[5] = last_label_micros */
+  0,   /* field[0] = name */
+  6,   /* field[6] = used_known_at */
+};
+static const ProtobufCIntRange strata__v1__training_set__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor strata__v1__training_set__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "strata.v1.TrainingSet",
+  "TrainingSet",
+  "Strata__V1__TrainingSet",
+  "strata.v1",
+  sizeof(Strata__V1__TrainingSet),
+  10,
+  strata__v1__training_set__field_descriptors,
+  strata__v1__training_set__field_indices_by_name,
+  1,  strata__v1__training_set__number_ranges,
+  (ProtobufCMessageInit) strata__v1__training_set__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue strata__v1__dtype__enum_values_by_number[5] =
 {
   { "DTYPE_UNSPECIFIED", "STRATA__V1__DTYPE__DTYPE_UNSPECIFIED", 0 },
@@ -1542,5 +2064,35 @@ const ProtobufCEnumDescriptor strata__v1__group_kind__descriptor =
   strata__v1__group_kind__enum_values_by_name,
   1,
   strata__v1__group_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue strata__v1__model_status__enum_values_by_number[3] =
+{
+  { "MODEL_STATUS_UNSPECIFIED", "STRATA__V1__MODEL_STATUS__MODEL_STATUS_UNSPECIFIED", 0 },
+  { "MODEL_STATUS_ACTIVE", "STRATA__V1__MODEL_STATUS__MODEL_STATUS_ACTIVE", 1 },
+  { "MODEL_STATUS_ARCHIVED", "STRATA__V1__MODEL_STATUS__MODEL_STATUS_ARCHIVED", 2 },
+};
+static const ProtobufCIntRange strata__v1__model_status__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex strata__v1__model_status__enum_values_by_name[3] =
+{
+  { "MODEL_STATUS_ACTIVE", 1 },
+  { "MODEL_STATUS_ARCHIVED", 2 },
+  { "MODEL_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor strata__v1__model_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "strata.v1.ModelStatus",
+  "ModelStatus",
+  "Strata__V1__ModelStatus",
+  "strata.v1",
+  3,
+  strata__v1__model_status__enum_values_by_number,
+  3,
+  strata__v1__model_status__enum_values_by_name,
+  1,
+  strata__v1__model_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -25,6 +25,9 @@ typedef struct Strata__V1__FeatureGroup Strata__V1__FeatureGroup;
 typedef struct Strata__V1__StatusChange Strata__V1__StatusChange;
 typedef struct Strata__V1__FeatureColumn Strata__V1__FeatureColumn;
 typedef struct Strata__V1__FeatureResult Strata__V1__FeatureResult;
+typedef struct Strata__V1__Model Strata__V1__Model;
+typedef struct Strata__V1__ModelStatusChange Strata__V1__ModelStatusChange;
+typedef struct Strata__V1__TrainingSet Strata__V1__TrainingSet;
 
 
 /* --- enums --- */
@@ -134,6 +137,21 @@ typedef enum _Strata__V1__GroupKind {
   STRATA__V1__GROUP_KIND__GROUP_KIND_AGGREGATES = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__GROUP_KIND)
 } Strata__V1__GroupKind;
+/*
+ * Lifecycle of one version of a model.
+ */
+typedef enum _Strata__V1__ModelStatus {
+  STRATA__V1__MODEL_STATUS__MODEL_STATUS_UNSPECIFIED = 0,
+  /*
+   * Served by name; the feature versions it reads cannot be RETIRED.
+   */
+  STRATA__V1__MODEL_STATUS__MODEL_STATUS_ACTIVE = 1,
+  /*
+   * No longer served (serving by it is FAILED_PRECONDITION); it holds no feature version back.
+   */
+  STRATA__V1__MODEL_STATUS__MODEL_STATUS_ARCHIVED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__MODEL_STATUS)
+} Strata__V1__ModelStatus;
 
 /* --- messages --- */
 
@@ -387,6 +405,110 @@ struct  Strata__V1__FeatureResult
     , NULL, STRATA__V1__VALUE_STATUS__VALUE_STATUS_UNSPECIFIED, 0 }
 
 
+/*
+ * One version of a registered model: the exact columns it was trained on and is served with.
+ */
+struct  Strata__V1__Model
+{
+  ProtobufCMessage base;
+  char *name;
+  uint32_t version;
+  /*
+   * Its inputs in order, each one feature of a pinned version: "group@V:feature".
+   */
+  size_t n_features;
+  char **features;
+  /*
+   * The saved training set it was trained on; empty when none was named.
+   */
+  char *training_set;
+  char *description;
+  Strata__V1__ModelStatus status;
+  int64_t registered_at_micros;
+  /*
+   * Who registered it, as the client declared it.
+   */
+  char *registered_by;
+  /*
+   * Every change of `status`, oldest first.
+   */
+  size_t n_status_changes;
+  Strata__V1__ModelStatusChange **status_changes;
+};
+#define STRATA__V1__MODEL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__model__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, STRATA__V1__MODEL_STATUS__MODEL_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Strata__V1__ModelStatusChange
+{
+  ProtobufCMessage base;
+  Strata__V1__ModelStatus from;
+  Strata__V1__ModelStatus to;
+  int64_t at_micros;
+  char *changed_by;
+  char *reason;
+};
+#define STRATA__V1__MODEL_STATUS_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__model_status_change__descriptor) \
+    , STRATA__V1__MODEL_STATUS__MODEL_STATUS_UNSPECIFIED, STRATA__V1__MODEL_STATUS__MODEL_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+typedef enum {
+  STRATA__V1__TRAINING_SET___FIRST_LABEL_MICROS__NOT_SET = 0,
+  STRATA__V1__TRAINING_SET___FIRST_LABEL_MICROS_FIRST_LABEL_MICROS = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__TRAINING_SET___FIRST_LABEL_MICROS__CASE)
+} Strata__V1__TrainingSet__FirstLabelMicrosCase;
+
+typedef enum {
+  STRATA__V1__TRAINING_SET___LAST_LABEL_MICROS__NOT_SET = 0,
+  STRATA__V1__TRAINING_SET___LAST_LABEL_MICROS_LAST_LABEL_MICROS = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(STRATA__V1__TRAINING_SET___LAST_LABEL_MICROS__CASE)
+} Strata__V1__TrainingSet__LastLabelMicrosCase;
+
+/*
+ * The manifest of a saved point-in-time export: what it read and what its label input was.
+ */
+struct  Strata__V1__TrainingSet
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * The export's columns in order, resolved and pinned: "group@V:feature".
+   */
+  size_t n_features;
+  char **features;
+  uint64_t label_rows;
+  /*
+   * "sha256:" and the lowercase hex SHA-256 of the label rows in input order, each encoded as the
+   * entity id's UTF-8 length (u32 big-endian), its bytes, the label time in microseconds (i64
+   * big-endian), then 0x00 without known_at or 0x01 and known_at in microseconds (i64 big-endian).
+   */
+  char *label_checksum;
+  /*
+   * Whether any label row set known_at (an as-of-known-time export).
+   */
+  protobuf_c_boolean used_known_at;
+  int64_t created_at_micros;
+  /*
+   * Who made it, as the client declared it.
+   */
+  char *created_by;
+  char *description;
+  Strata__V1__TrainingSet__FirstLabelMicrosCase _first_label_micros_case;
+  union {
+    int64_t first_label_micros;
+  };
+  Strata__V1__TrainingSet__LastLabelMicrosCase _last_label_micros_case;
+  union {
+    int64_t last_label_micros;
+  };
+};
+#define STRATA__V1__TRAINING_SET__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&strata__v1__training_set__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, STRATA__V1__TRAINING_SET___FIRST_LABEL_MICROS__NOT_SET, {0}, STRATA__V1__TRAINING_SET___LAST_LABEL_MICROS__NOT_SET, {0} }
+
+
 /* Strata__V1__Embedding methods */
 void   strata__v1__embedding__init
                      (Strata__V1__Embedding         *message);
@@ -577,6 +699,63 @@ Strata__V1__FeatureResult *
 void   strata__v1__feature_result__free_unpacked
                      (Strata__V1__FeatureResult *message,
                       ProtobufCAllocator *allocator);
+/* Strata__V1__Model methods */
+void   strata__v1__model__init
+                     (Strata__V1__Model         *message);
+size_t strata__v1__model__get_packed_size
+                     (const Strata__V1__Model   *message);
+size_t strata__v1__model__pack
+                     (const Strata__V1__Model   *message,
+                      uint8_t             *out);
+size_t strata__v1__model__pack_to_buffer
+                     (const Strata__V1__Model   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__Model *
+       strata__v1__model__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__model__free_unpacked
+                     (Strata__V1__Model *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__ModelStatusChange methods */
+void   strata__v1__model_status_change__init
+                     (Strata__V1__ModelStatusChange         *message);
+size_t strata__v1__model_status_change__get_packed_size
+                     (const Strata__V1__ModelStatusChange   *message);
+size_t strata__v1__model_status_change__pack
+                     (const Strata__V1__ModelStatusChange   *message,
+                      uint8_t             *out);
+size_t strata__v1__model_status_change__pack_to_buffer
+                     (const Strata__V1__ModelStatusChange   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__ModelStatusChange *
+       strata__v1__model_status_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__model_status_change__free_unpacked
+                     (Strata__V1__ModelStatusChange *message,
+                      ProtobufCAllocator *allocator);
+/* Strata__V1__TrainingSet methods */
+void   strata__v1__training_set__init
+                     (Strata__V1__TrainingSet         *message);
+size_t strata__v1__training_set__get_packed_size
+                     (const Strata__V1__TrainingSet   *message);
+size_t strata__v1__training_set__pack
+                     (const Strata__V1__TrainingSet   *message,
+                      uint8_t             *out);
+size_t strata__v1__training_set__pack_to_buffer
+                     (const Strata__V1__TrainingSet   *message,
+                      ProtobufCBuffer     *buffer);
+Strata__V1__TrainingSet *
+       strata__v1__training_set__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   strata__v1__training_set__free_unpacked
+                     (Strata__V1__TrainingSet *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Strata__V1__Embedding_Closure)
@@ -609,6 +788,15 @@ typedef void (*Strata__V1__FeatureColumn_Closure)
 typedef void (*Strata__V1__FeatureResult_Closure)
                  (const Strata__V1__FeatureResult *message,
                   void *closure_data);
+typedef void (*Strata__V1__Model_Closure)
+                 (const Strata__V1__Model *message,
+                  void *closure_data);
+typedef void (*Strata__V1__ModelStatusChange_Closure)
+                 (const Strata__V1__ModelStatusChange *message,
+                  void *closure_data);
+typedef void (*Strata__V1__TrainingSet_Closure)
+                 (const Strata__V1__TrainingSet *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -621,6 +809,7 @@ extern const ProtobufCEnumDescriptor    strata__v1__group_status__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__value_status__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__aggregate_function__descriptor;
 extern const ProtobufCEnumDescriptor    strata__v1__group_kind__descriptor;
+extern const ProtobufCEnumDescriptor    strata__v1__model_status__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__embedding__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__value__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_spec__descriptor;
@@ -631,6 +820,9 @@ extern const ProtobufCMessageDescriptor strata__v1__feature_group__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__status_change__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_column__descriptor;
 extern const ProtobufCMessageDescriptor strata__v1__feature_result__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__model__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__model_status_change__descriptor;
+extern const ProtobufCMessageDescriptor strata__v1__training_set__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -335,30 +335,34 @@ class WriteFeaturesResponse(_message.Message):
     def __init__(self, rows_written: _Optional[int] = ..., late_rows: _Optional[int] = ..., batches: _Optional[int] = ..., replicas_acknowledged: _Optional[int] = ..., replication_factor: _Optional[int] = ...) -> None: ...
 
 class GetOnlineFeaturesRequest(_message.Message):
-    __slots__ = ("entity_ids", "features", "consistency", "with_row_order", "with_freshness")
+    __slots__ = ("entity_ids", "features", "consistency", "with_row_order", "with_freshness", "model")
     ENTITY_IDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     WITH_ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
     WITH_FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     entity_ids: _containers.RepeatedScalarFieldContainer[str]
     features: _containers.RepeatedScalarFieldContainer[str]
     consistency: Consistency
     with_row_order: bool
     with_freshness: bool
-    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., with_row_order: _Optional[bool] = ..., with_freshness: _Optional[bool] = ...) -> None: ...
+    model: str
+    def __init__(self, entity_ids: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., with_row_order: _Optional[bool] = ..., with_freshness: _Optional[bool] = ..., model: _Optional[str] = ...) -> None: ...
 
 class GetOnlineFeaturesResponse(_message.Message):
-    __slots__ = ("columns", "vectors", "row_orders", "freshness")
+    __slots__ = ("columns", "vectors", "row_orders", "freshness", "model")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
     ROW_ORDERS_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureColumn]
     vectors: _containers.RepeatedCompositeFieldContainer[FeatureVector]
     row_orders: _containers.RepeatedCompositeFieldContainer[JoinedRowOrder]
     freshness: _containers.RepeatedCompositeFieldContainer[GroupWriteStatus]
-    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ..., row_orders: _Optional[_Iterable[_Union[JoinedRowOrder, _Mapping]]] = ..., freshness: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ...) -> None: ...
+    model: str
+    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ..., row_orders: _Optional[_Iterable[_Union[JoinedRowOrder, _Mapping]]] = ..., freshness: _Optional[_Iterable[_Union[GroupWriteStatus, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class FeatureVector(_message.Message):
     __slots__ = ("entity_id", "results")
@@ -379,20 +383,26 @@ class LabelRow(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., label_timestamp_micros: _Optional[int] = ..., known_at_micros: _Optional[int] = ...) -> None: ...
 
 class GetHistoricalFeaturesRequest(_message.Message):
-    __slots__ = ("features", "labels", "columnar", "with_event_timestamps", "with_row_order", "force")
+    __slots__ = ("features", "labels", "columnar", "with_event_timestamps", "with_row_order", "force", "training_set", "created_by", "training_set_description")
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     COLUMNAR_FIELD_NUMBER: _ClassVar[int]
     WITH_EVENT_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
     WITH_ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SET_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SET_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     features: _containers.RepeatedScalarFieldContainer[str]
     labels: _containers.RepeatedCompositeFieldContainer[LabelRow]
     columnar: bool
     with_event_timestamps: bool
     with_row_order: bool
     force: bool
-    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ..., with_row_order: _Optional[bool] = ..., force: _Optional[bool] = ...) -> None: ...
+    training_set: str
+    created_by: str
+    training_set_description: str
+    def __init__(self, features: _Optional[_Iterable[str]] = ..., labels: _Optional[_Iterable[_Union[LabelRow, _Mapping]]] = ..., columnar: _Optional[bool] = ..., with_event_timestamps: _Optional[bool] = ..., with_row_order: _Optional[bool] = ..., force: _Optional[bool] = ..., training_set: _Optional[str] = ..., created_by: _Optional[str] = ..., training_set_description: _Optional[str] = ...) -> None: ...
 
 class JoinedRow(_message.Message):
     __slots__ = ("entity_id", "label_timestamp_micros", "results")
@@ -405,14 +415,16 @@ class JoinedRow(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., label_timestamp_micros: _Optional[int] = ..., results: _Optional[_Iterable[_Union[_types_pb2.FeatureResult, _Mapping]]] = ...) -> None: ...
 
 class GetHistoricalFeaturesResponse(_message.Message):
-    __slots__ = ("columns", "rows", "batch")
+    __slots__ = ("columns", "rows", "batch", "training_set")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SET_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureColumn]
     rows: _containers.RepeatedCompositeFieldContainer[JoinedRow]
     batch: JoinedBatch
-    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[JoinedRow, _Mapping]]] = ..., batch: _Optional[_Union[JoinedBatch, _Mapping]] = ...) -> None: ...
+    training_set: _types_pb2.TrainingSet
+    def __init__(self, columns: _Optional[_Iterable[_Union[_types_pb2.FeatureColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[JoinedRow, _Mapping]]] = ..., batch: _Optional[_Union[JoinedBatch, _Mapping]] = ..., training_set: _Optional[_Union[_types_pb2.TrainingSet, _Mapping]] = ...) -> None: ...
 
 class JoinedBatch(_message.Message):
     __slots__ = ("row_count", "columns", "row_orders")
@@ -585,16 +597,20 @@ class GetLineageRequest(_message.Message):
     def __init__(self, group: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetLineageResponse(_message.Message):
-    __slots__ = ("group", "upstream", "downstream", "writers")
+    __slots__ = ("group", "upstream", "downstream", "writers", "models", "training_sets")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     DOWNSTREAM_FIELD_NUMBER: _ClassVar[int]
     WRITERS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SETS_FIELD_NUMBER: _ClassVar[int]
     group: _types_pb2.FeatureGroup
     upstream: _containers.RepeatedCompositeFieldContainer[LineageNode]
     downstream: _containers.RepeatedCompositeFieldContainer[LineageNode]
     writers: _containers.RepeatedCompositeFieldContainer[WriteRecord]
-    def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ..., upstream: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ..., downstream: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ..., writers: _Optional[_Iterable[_Union[WriteRecord, _Mapping]]] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[_types_pb2.Model]
+    training_sets: _containers.RepeatedCompositeFieldContainer[_types_pb2.TrainingSet]
+    def __init__(self, group: _Optional[_Union[_types_pb2.FeatureGroup, _Mapping]] = ..., upstream: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ..., downstream: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ..., writers: _Optional[_Iterable[_Union[WriteRecord, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[_types_pb2.Model, _Mapping]]] = ..., training_sets: _Optional[_Iterable[_Union[_types_pb2.TrainingSet, _Mapping]]] = ...) -> None: ...
 
 class LineageNode(_message.Message):
     __slots__ = ("group", "version", "kind", "status", "lineage", "depth", "derived_from")
@@ -635,3 +651,89 @@ class WriteRecord(_message.Message):
     min_event_micros: int
     max_event_micros: int
     def __init__(self, node_id: _Optional[str] = ..., pipeline: _Optional[str] = ..., run_id: _Optional[str] = ..., batches: _Optional[int] = ..., rows: _Optional[int] = ..., first_write_micros: _Optional[int] = ..., last_write_micros: _Optional[int] = ..., min_event_micros: _Optional[int] = ..., max_event_micros: _Optional[int] = ...) -> None: ...
+
+class RegisterModelRequest(_message.Message):
+    __slots__ = ("name", "version", "features", "training_set", "description", "registered_by", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SET_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_BY_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    features: _containers.RepeatedScalarFieldContainer[str]
+    training_set: str
+    description: str
+    registered_by: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., training_set: _Optional[str] = ..., description: _Optional[str] = ..., registered_by: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RegisterModelResponse(_message.Message):
+    __slots__ = ("model", "created")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    model: _types_pb2.Model
+    created: bool
+    def __init__(self, model: _Optional[_Union[_types_pb2.Model, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[_types_pb2.Model]
+    def __init__(self, models: _Optional[_Iterable[_Union[_types_pb2.Model, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetModelResponse(_message.Message):
+    __slots__ = ("model", "training_set")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SET_FIELD_NUMBER: _ClassVar[int]
+    model: _types_pb2.Model
+    training_set: _types_pb2.TrainingSet
+    def __init__(self, model: _Optional[_Union[_types_pb2.Model, _Mapping]] = ..., training_set: _Optional[_Union[_types_pb2.TrainingSet, _Mapping]] = ...) -> None: ...
+
+class SetModelStatusRequest(_message.Message):
+    __slots__ = ("name", "version", "status", "reason", "changed_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    status: _types_pb2.ModelStatus
+    reason: str
+    changed_by: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[_types_pb2.ModelStatus, str]] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
+
+class SetModelStatusResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: _types_pb2.Model
+    def __init__(self, model: _Optional[_Union[_types_pb2.Model, _Mapping]] = ...) -> None: ...
+
+class ListTrainingSetsRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListTrainingSetsResponse(_message.Message):
+    __slots__ = ("training_sets",)
+    TRAINING_SETS_FIELD_NUMBER: _ClassVar[int]
+    training_sets: _containers.RepeatedCompositeFieldContainer[_types_pb2.TrainingSet]
+    def __init__(self, training_sets: _Optional[_Iterable[_Union[_types_pb2.TrainingSet, _Mapping]]] = ...) -> None: ...

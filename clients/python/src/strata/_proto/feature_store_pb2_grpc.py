@@ -84,6 +84,31 @@ class FeatureStoreStub:
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.FromString,
                 _registered_method=True)
+        self.RegisterModel = channel.unary_unary(
+                '/strata.v1.FeatureStore/RegisterModel',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelResponse.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/strata.v1.FeatureStore/ListModels',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/strata.v1.FeatureStore/GetModel',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.GetModelResponse.FromString,
+                _registered_method=True)
+        self.SetModelStatus = channel.unary_unary(
+                '/strata.v1.FeatureStore/SetModelStatus',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusResponse.FromString,
+                _registered_method=True)
+        self.ListTrainingSets = channel.unary_unary(
+                '/strata.v1.FeatureStore/ListTrainingSets',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.ListTrainingSetsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.ListTrainingSetsResponse.FromString,
+                _registered_method=True)
         self.Ping = channel.unary_unary(
                 '/strata.v1.FeatureStore/Ping',
                 request_serializer=strata_dot_v1_dot_feature__store__pb2.PingRequest.SerializeToString,
@@ -189,6 +214,46 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterModel(self, request, context):
+        """Registers a model version: its features (pinned to the versions they resolve to now) and, when
+        named, the training set it was trained on (its columns are then the model's when no features are
+        given, and every feature must be one of them). Registering the same definition again is a no-op;
+        another definition under a taken version is ALREADY_EXISTS. A DEPRECATED version is refused
+        (FAILED_PRECONDITION) unless `force`; a RETIRED one always is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Every version of every model (or of one, by name), ordered by name then version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModel(self, request, context):
+        """One model version (version 0: the newest ACTIVE one) and the manifest of its training set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelStatus(self, request, context):
+        """Archives a model version (it is no longer served and holds no feature version back) or makes an
+        archived one ACTIVE again (FAILED_PRECONDITION when one of its versions was RETIRED meanwhile).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTrainingSets(self, request, context):
+        """Saved training sets (GetHistoricalFeaturesRequest.training_set), by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Ping(self, request, context):
         """Does nothing and answers at once: a health check, and the transport floor in benchmarks (the cost
         of a unary call on this server without any work of Strata's own).
@@ -274,6 +339,31 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.GetLineage,
                     request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.FromString,
                     response_serializer=strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.SerializeToString,
+            ),
+            'RegisterModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterModel,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.ListModelsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.GetModelRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.GetModelResponse.SerializeToString,
+            ),
+            'SetModelStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelStatus,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusResponse.SerializeToString,
+            ),
+            'ListTrainingSets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrainingSets,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.ListTrainingSetsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.ListTrainingSetsResponse.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
@@ -561,6 +651,141 @@ class FeatureStore:
             '/strata.v1.FeatureStore/GetLineage',
             strata_dot_v1_dot_feature__store__pb2.GetLineageRequest.SerializeToString,
             strata_dot_v1_dot_feature__store__pb2.GetLineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/RegisterModel',
+            strata_dot_v1_dot_feature__store__pb2.RegisterModelRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.RegisterModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/ListModels',
+            strata_dot_v1_dot_feature__store__pb2.ListModelsRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/GetModel',
+            strata_dot_v1_dot_feature__store__pb2.GetModelRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/SetModelStatus',
+            strata_dot_v1_dot_feature__store__pb2.SetModelStatusRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.SetModelStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrainingSets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.FeatureStore/ListTrainingSets',
+            strata_dot_v1_dot_feature__store__pb2.ListTrainingSetsRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.ListTrainingSetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,12 +85,16 @@ class LookupLane(_message.Message):
     def __init__(self, port: _Optional[int] = ..., host: _Optional[str] = ...) -> None: ...
 
 class RegistrySnapshot(_message.Message):
-    __slots__ = ("groups", "generation")
+    __slots__ = ("groups", "generation", "models", "training_sets")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SETS_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[_types_pb2.FeatureGroup]
     generation: int
-    def __init__(self, groups: _Optional[_Iterable[_Union[_types_pb2.FeatureGroup, _Mapping]]] = ..., generation: _Optional[int] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[_types_pb2.Model]
+    training_sets: _containers.RepeatedCompositeFieldContainer[_types_pb2.TrainingSet]
+    def __init__(self, groups: _Optional[_Iterable[_Union[_types_pb2.FeatureGroup, _Mapping]]] = ..., generation: _Optional[int] = ..., models: _Optional[_Iterable[_Union[_types_pb2.Model, _Mapping]]] = ..., training_sets: _Optional[_Iterable[_Union[_types_pb2.TrainingSet, _Mapping]]] = ...) -> None: ...
 
 class PutRegistryResponse(_message.Message):
     __slots__ = ("added",)

@@ -5,6 +5,7 @@ import warnings
 
 from . import feature_store_pb2 as strata_dot_v1_dot_feature__store__pb2
 from . import shard_pb2 as strata_dot_v1_dot_shard__pb2
+from . import types_pb2 as strata_dot_v1_dot_types__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -74,6 +75,21 @@ class ShardStub:
                 '/strata.v1.Shard/PutRegistry',
                 request_serializer=strata_dot_v1_dot_shard__pb2.RegistrySnapshot.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_shard__pb2.PutRegistryResponse.FromString,
+                _registered_method=True)
+        self.RegisterModelOnLeader = channel.unary_unary(
+                '/strata.v1.Shard/RegisterModelOnLeader',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelResponse.FromString,
+                _registered_method=True)
+        self.SetModelStatusOnLeader = channel.unary_unary(
+                '/strata.v1.Shard/SetModelStatusOnLeader',
+                request_serializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusResponse.FromString,
+                _registered_method=True)
+        self.SaveTrainingSetOnLeader = channel.unary_unary(
+                '/strata.v1.Shard/SaveTrainingSetOnLeader',
+                request_serializer=strata_dot_v1_dot_types__pb2.TrainingSet.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_types__pb2.TrainingSet.FromString,
                 _registered_method=True)
         self.GetRegistry = channel.unary_unary(
                 '/strata.v1.Shard/GetRegistry',
@@ -177,6 +193,25 @@ class ShardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterModelOnLeader(self, request, context):
+        """Models and training sets, on the leader likewise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelStatusOnLeader(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveTrainingSetOnLeader(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRegistry(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -259,6 +294,21 @@ def add_ShardServicer_to_server(servicer, server):
                     servicer.PutRegistry,
                     request_deserializer=strata_dot_v1_dot_shard__pb2.RegistrySnapshot.FromString,
                     response_serializer=strata_dot_v1_dot_shard__pb2.PutRegistryResponse.SerializeToString,
+            ),
+            'RegisterModelOnLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterModelOnLeader,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.RegisterModelResponse.SerializeToString,
+            ),
+            'SetModelStatusOnLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelStatusOnLeader,
+                    request_deserializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_feature__store__pb2.SetModelStatusResponse.SerializeToString,
+            ),
+            'SaveTrainingSetOnLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveTrainingSetOnLeader,
+                    request_deserializer=strata_dot_v1_dot_types__pb2.TrainingSet.FromString,
+                    response_serializer=strata_dot_v1_dot_types__pb2.TrainingSet.SerializeToString,
             ),
             'GetRegistry': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRegistry,
@@ -502,6 +552,87 @@ class Shard:
             '/strata.v1.Shard/PutRegistry',
             strata_dot_v1_dot_shard__pb2.RegistrySnapshot.SerializeToString,
             strata_dot_v1_dot_shard__pb2.PutRegistryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterModelOnLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.Shard/RegisterModelOnLeader',
+            strata_dot_v1_dot_feature__store__pb2.RegisterModelRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.RegisterModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelStatusOnLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.Shard/SetModelStatusOnLeader',
+            strata_dot_v1_dot_feature__store__pb2.SetModelStatusRequest.SerializeToString,
+            strata_dot_v1_dot_feature__store__pb2.SetModelStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveTrainingSetOnLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.Shard/SaveTrainingSetOnLeader',
+            strata_dot_v1_dot_types__pb2.TrainingSet.SerializeToString,
+            strata_dot_v1_dot_types__pb2.TrainingSet.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,12 @@ class GroupKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GROUP_KIND_ROWS: _ClassVar[GroupKind]
     GROUP_KIND_STREAM: _ClassVar[GroupKind]
     GROUP_KIND_AGGREGATES: _ClassVar[GroupKind]
+
+class ModelStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_STATUS_UNSPECIFIED: _ClassVar[ModelStatus]
+    MODEL_STATUS_ACTIVE: _ClassVar[ModelStatus]
+    MODEL_STATUS_ARCHIVED: _ClassVar[ModelStatus]
 DTYPE_UNSPECIFIED: DType
 DTYPE_FLOAT: DType
 DTYPE_INT: DType
@@ -80,6 +86,9 @@ AGGREGATE_FUNCTION_LAST: AggregateFunction
 GROUP_KIND_ROWS: GroupKind
 GROUP_KIND_STREAM: GroupKind
 GROUP_KIND_AGGREGATES: GroupKind
+MODEL_STATUS_UNSPECIFIED: ModelStatus
+MODEL_STATUS_ACTIVE: ModelStatus
+MODEL_STATUS_ARCHIVED: ModelStatus
 
 class Embedding(_message.Message):
     __slots__ = ("values",)
@@ -217,3 +226,62 @@ class FeatureResult(_message.Message):
     status: ValueStatus
     event_timestamp_micros: int
     def __init__(self, value: _Optional[_Union[Value, _Mapping]] = ..., status: _Optional[_Union[ValueStatus, str]] = ..., event_timestamp_micros: _Optional[int] = ...) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("name", "version", "features", "training_set", "description", "status", "registered_at_micros", "registered_by", "status_changes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_SET_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_BY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    features: _containers.RepeatedScalarFieldContainer[str]
+    training_set: str
+    description: str
+    status: ModelStatus
+    registered_at_micros: int
+    registered_by: str
+    status_changes: _containers.RepeatedCompositeFieldContainer[ModelStatusChange]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., training_set: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[ModelStatus, str]] = ..., registered_at_micros: _Optional[int] = ..., registered_by: _Optional[str] = ..., status_changes: _Optional[_Iterable[_Union[ModelStatusChange, _Mapping]]] = ...) -> None: ...
+
+class ModelStatusChange(_message.Message):
+    __slots__ = ("to", "at_micros", "changed_by", "reason")
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    to: ModelStatus
+    at_micros: int
+    changed_by: str
+    reason: str
+    def __init__(self, to: _Optional[_Union[ModelStatus, str]] = ..., at_micros: _Optional[int] = ..., changed_by: _Optional[str] = ..., reason: _Optional[str] = ..., **kwargs) -> None: ...
+
+class TrainingSet(_message.Message):
+    __slots__ = ("name", "features", "label_rows", "label_checksum", "first_label_micros", "last_label_micros", "used_known_at", "created_at_micros", "created_by", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_ROWS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    FIRST_LABEL_MICROS_FIELD_NUMBER: _ClassVar[int]
+    LAST_LABEL_MICROS_FIELD_NUMBER: _ClassVar[int]
+    USED_KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    features: _containers.RepeatedScalarFieldContainer[str]
+    label_rows: int
+    label_checksum: str
+    first_label_micros: int
+    last_label_micros: int
+    used_known_at: bool
+    created_at_micros: int
+    created_by: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., label_rows: _Optional[int] = ..., label_checksum: _Optional[str] = ..., first_label_micros: _Optional[int] = ..., last_label_micros: _Optional[int] = ..., used_known_at: _Optional[bool] = ..., created_at_micros: _Optional[int] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
