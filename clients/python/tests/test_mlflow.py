@@ -94,20 +94,21 @@ def test_errors(tracking):
         pass
     with pytest.raises(strata.NotFound, match="has no artifact strata/training_set.json"):
         smlflow.load_training_set(run.info.run_id)
-    with pytest.raises(strata.NotFound, match="has no artifact strata/training_set.json"):
-        smlflow.register_model_from_run(strata.Client("127.0.0.1:1"), run.info.run_id, "churn")
-    # A job that saved no training set, or has not run yet.
-    client = strata.Client("127.0.0.1:1")
-    labels = pd.DataFrame({"entity_id": ["u1"], "label_timestamp": [T1]})
-    with pytest.raises(strata.InvalidArgument, match="it does not save a training set"):
-        smlflow.log_training_set(client.get_historical_features(labels, "g:x"), run_id=run.info.run_id)
-    with pytest.raises(strata.InvalidArgument, match="its export has not run yet"):
-        smlflow.log_training_set(client.get_historical_features(labels, "g:x", training_set="t"), run_id=run.info.run_id)
+    with strata.Client("127.0.0.1:1") as client:
+        with pytest.raises(strata.NotFound, match="has no artifact strata/training_set.json"):
+            smlflow.register_model_from_run(client, run.info.run_id, "churn")
+        # A job that saved no training set, or has not run yet.
+        labels = pd.DataFrame({"entity_id": ["u1"], "label_timestamp": [T1]})
+        with pytest.raises(strata.InvalidArgument, match="it does not save a training set"):
+            smlflow.log_training_set(client.get_historical_features(labels, "g:x"), run_id=run.info.run_id)
+        with pytest.raises(strata.InvalidArgument, match="its export has not run yet"):
+            smlflow.log_training_set(client.get_historical_features(labels, "g:x", training_set="t"),
+                                     run_id=run.info.run_id)
 
 
 def test_register_model_from_run_checks_the_store(tracking, monkeypatch):
     """The run's manifest must be the store's training set of that name (same columns and checksum)."""
-    client = strata.Client("127.0.0.1:1")
+    client = strata.Client("127.0.0.1:1")  # its RPCs are replaced below: it never connects
     calls = []
     stored = {"set": MANIFEST}
 

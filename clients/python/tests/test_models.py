@@ -281,6 +281,7 @@ def test_register_model_request(offline, monkeypatch):
     (("ranker", []), {}, "model 'ranker': name its features"),
     (("ranker", ["g:x", ""]), {}, "model 'ranker': each feature is a non-empty string (group:feature), got ''"),
     (("ranker", ["g:x", 3]), {}, "model 'ranker': each feature is a non-empty string"),
+    (("ranker", 3), {}, "model 'ranker': features must be a list of references (group:feature), got int 3"),
     (("ranker",), {"training_set": "bad name"}, "training set name 'bad name' is not valid"),
     (("ranker", ["g:x"]), {"version": 0}, "model 'ranker': version must be a whole number from 1 to 4294967295, got 0"),
     (("ranker", ["g:x"]), {"version": True}, "model 'ranker': version must be a whole number from 1"),

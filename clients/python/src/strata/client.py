@@ -709,8 +709,11 @@ class Client:
             refs: list[str] = []
         elif isinstance(features, str):
             refs = [features.strip()]
-        else:
+        elif isinstance(features, Iterable):
             refs = [f.strip() if isinstance(f, str) else f for f in features]
+        else:
+            raise InvalidArgument(f"{label}: features must be a list of references (group:feature), got "
+                                  f"{type(features).__name__} {features!r}")
         for f in refs:
             if not isinstance(f, str) or not f:
                 raise InvalidArgument(f"{label}: each feature is a non-empty string (group:feature), got {f!r}")
