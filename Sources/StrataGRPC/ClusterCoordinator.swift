@@ -660,8 +660,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   ) async throws {
     let export = ClusterExport(coordinator: self)
     let started = store.now
-    let (columns, labels) = try await cancelledWithRPC { try await export.run(request: request, response: response) }
-    store.lineageObserver?.exported(columns, labels: labels, started: started, ended: store.now)
+    let (columns, labels, trainingSet) = try await cancelledWithRPC { try await export.run(request: request, response: response) }
+    store.lineageObserver?.exported(columns, labels: labels, trainingSet: trainingSet, started: started, ended: store.now)
   }
 
   // MARK: Status

@@ -45,11 +45,11 @@ struct ClusterExport<Transport: ClientTransport> {
     }
   }
 
-  /// Returns the columns the export read and its label rows.
+  /// Returns the columns the export read, its label rows and the training set it saved.
   func run(
     request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
     response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
-  ) async throws -> (columns: [ResolvedFeature], labels: Int) {
+  ) async throws -> (columns: [ResolvedFeature], labels: Int, trainingSet: TrainingSet?) {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       var owners: [String: OwnerStream] = [:]
       var iterators: [String: AsyncThrowingStream<Strata_V1_GetHistoricalFeaturesResponse, any Error>.AsyncIterator] = [:]
@@ -298,8 +298,9 @@ struct ClusterExport<Transport: ClientTransport> {
         set.createdAt = coordinator.store.now
         try await coordinator.saveTrainingSet(set)
         try await response.write(.with { $0.trainingSet = set.proto })
+        return (columns, received, set)
       }
-      return (columns, received)
+      return (columns, received, nil)
     }
   }
 

@@ -317,11 +317,11 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     _ = try await export(request: request, response: response)
   }
 
-  /// Answers one export; returns the columns it read and its label rows.
+  /// Answers one export; returns the columns it read, its label rows and the training set it saved.
   private func export(
     request: RPCAsyncSequence<Strata_V1_GetHistoricalFeaturesRequest, any Error>,
     response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>
-  ) async throws -> (columns: [ResolvedFeature], labels: Int) {
+  ) async throws -> (columns: [ResolvedFeature], labels: Int, trainingSet: TrainingSet?) {
     try await rpc {
       var columns: [ResolvedFeature]?
       var columnar = false
@@ -377,8 +377,9 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         try await store.saveTrainingSet(set)
         logger.info("saved training set", metadata: ["strata.training_set": "\(set.name)", "strata.labels": "\(set.labels.rows)"])
         try await response.write(.with { $0.trainingSet = set.proto })
+        return (columns, received, set)
       }
-      return (columns, received)
+      return (columns, received, nil)
     }
   }
 
@@ -402,10 +403,10 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       }
     }
     let started = store.now
-    let (columns, labels) = try await export(
+    let (columns, labels, trainingSet) = try await export(
       request: RPCAsyncSequence(wrapping: decoded), response: RPCWriter(wrapping: BulkEncodingWriter(base: response)))
     // A client's export (internode ones, which owners answer for a coordinator, take the other entry).
-    store.lineageObserver?.exported(columns, labels: labels, started: started, ended: store.now)
+    store.lineageObserver?.exported(columns, labels: labels, trainingSet: trainingSet, started: started, ended: store.now)
   }
 
   /// The label rows of a request message.

@@ -110,10 +110,34 @@ final class OpenLineageEmitter: LineageObserver, Sendable {
     }
   }
 
-  func exported(_ columns: [ResolvedFeature], labels: Int, started: Timestamp, ended: Timestamp) {
+  func exported(_ columns: [ResolvedFeature], labels: Int, trainingSet: TrainingSet?, started: Timestamp, ended: Timestamp) {
     var seen = Set<String>()
     let inputs = columns.compactMap { c in seen.insert(c.group.qualifiedName).inserted ? dataset(c.group) : nil }
-    emitRun(job: "strata.export", runID: UUID().uuidString.lowercased(), started: started, ended: ended, inputs: inputs, outputs: [])
+    let outputs = trainingSet.map { [dataset($0, columns: columns)] } ?? []
+    emitRun(job: "strata.export", runID: UUID().uuidString.lowercased(), started: started, ended: ended, inputs: inputs, outputs: outputs)
+  }
+
+  /// A saved training set as a dataset: `training-set/NAME`, its columns (`group@V:feature`) as the
+  /// schema, its description, and its label rows as the output's row count.
+  private func dataset(_ set: TrainingSet, columns: [ResolvedFeature]) -> [String: Any] {
+    var facets: [String: Any] = [
+      "schema": facet(
+        "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+        ["fields": columns.map { c -> [String: Any] in ["name": c.qualifiedName, "type": c.feature.dtype.description] }])
+    ]
+    if !set.description.isEmpty {
+      facets["documentation"] = facet(
+        "https://openlineage.io/spec/facets/1-1-0/DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet",
+        ["description": set.description])
+    }
+    return [
+      "namespace": namespace, "name": "training-set/\(set.name)", "facets": facets,
+      "outputFacets": [
+        "outputStatistics": facet(
+          "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",
+          ["rowCount": set.labels.rows])
+      ],
+    ]
   }
 
   // MARK: Events

@@ -216,13 +216,19 @@ public struct StrataNode: Sendable {
       // Clients reach only the FeatureStore service; the Shard service listens on the internode port.
       server = GRPCServer(
         transport: transport, services: [ClusterFastPaths(local: service, topology: topology, logger: logger)],
-        interceptorPipeline: [.apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor]))])
+        interceptorPipeline: [
+          .apply(ForwardedErrorInterceptor(), to: .all),
+          .apply(CallerDeadlineInterceptor(), to: .services([Strata_V1_FeatureStore.descriptor])),
+        ])
       guard let me = settings.me else { throw StrataError.invalidArgument("--node \(settings.selfID) is not a node of the cluster") }
       try Self.checkPortIsFree(host: config.host, port: me.internodePort, what: "the internode service (internode_port of \(me.id) in the cluster file)")
       let internode = GRPCServer(
         transport: Self.serverTransport(host: config.host, port: me.internodePort, config: config),
         services: [ShardFastPaths(shard)],
-        interceptorPipeline: [.apply(RingEpochInterceptor(window: window), to: .services([Strata_V1_Shard.descriptor]))])
+        interceptorPipeline: [
+          .apply(ForwardedErrorInterceptor(), to: .all),
+          .apply(RingEpochInterceptor(window: window), to: .services([Strata_V1_Shard.descriptor])),
+        ])
       services.insert(
         GRPCServerService(server: internode) { address in
           logger.info("internode service listening", metadata: ["strata.internode": "\(address)"])

@@ -8,6 +8,7 @@ public protocol LineageObserver: Sendable {
   func registered(_ versions: [FeatureGroup], catalog: Catalog)
   /// One client batch stored (and, on a cluster, acknowledged) through this node.
   func wrote(_ group: FeatureGroup, writer: WriterIdentity, rows: Int, events: ClosedRange<Timestamp>?, at: Timestamp)
-  /// One export a client asked this node for: the columns it read and its label rows.
-  func exported(_ columns: [ResolvedFeature], labels: Int, started: Timestamp, ended: Timestamp)
+  /// One export a client asked this node for: the columns it read, its label rows, and the training
+  /// set it saved (if it named one).
+  func exported(_ columns: [ResolvedFeature], labels: Int, trainingSet: TrainingSet?, started: Timestamp, ended: Timestamp)
 }

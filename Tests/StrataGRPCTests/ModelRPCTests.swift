@@ -1,5 +1,6 @@
 import GRPCCore
 import StrataCore
+import StrataGRPC
 import StrataProto
 import StrataStorage
 import SwiftProtobuf
@@ -180,5 +181,20 @@ struct ModelRPCTests {
       #expect(reloaded == s.store.catalog)
       #expect(reloaded.models["m"]?.first?.trainingSet == "ok" && reloaded.trainingSets["ok"]?.labels.rows == 1)
     }
+  }
+}
+
+@Suite("Errors forwarded from a peer")
+struct ForwardedErrorTests {
+  @Test("a forwarded error keeps its code, message and node details, and drops the peer's other trailers")
+  func cleaned() {
+    let failure = NodeFailure.error(.unavailable, "n3 is down", reason: .unavailable, node: "n3", address: "127.0.0.1:1")
+    var received = failure
+    received.metadata.addString("application/grpc", forKey: "content-type")
+    received.metadata.addString("14", forKey: "grpc-status")
+    let cleaned = ForwardedErrorInterceptor.cleaned(received)
+    #expect(cleaned.code == .unavailable && cleaned.message == "n3 is down")
+    #expect(Array(cleaned.metadata.map(\.key)) == ["grpc-status-details-bin"])
+    #expect(NodeFailure.details(of: cleaned)?.node == "n3")
   }
 }

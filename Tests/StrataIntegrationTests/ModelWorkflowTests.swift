@@ -103,6 +103,13 @@ struct ModelWorkflowTests {
     try Self.workflow([server.address], dir: dir)
   }
 
+  @Test("three nodes from a cluster file (registry leader n1): the workflow through n2 and n3 first, so every refusal is the leader's, forwarded intact")
+  func leaderCluster() throws {
+    let cluster = try LocalCluster(replicationFactor: 3)
+    defer { cluster.shutdown() }
+    try Self.workflow(["n2", "n3", "n1"].map { cluster.address($0) }, dir: cluster.dir)
+  }
+
   @Test("three nodes with their registry in etcd: the same workflow through every node; a node killed meanwhile serves the archived model's state when back")
   func etcdCluster() async throws {
     try await EtcdProcess.with { etcd in

@@ -845,12 +845,17 @@ def test_cluster_serve_by_model_and_retire_refusal(cluster, unique):
             assert c.get_model(name).training_set_manifest == manifest
 
         c2.set_feature_group_status(g, 1, "DEPRECATED")
-        # Refused by the registry leader (n1), naming the model. (Through another node, the leader's
-        # refusal currently reaches the client as UNAVAILABLE "Stream removed (Socket closed)": a node
-        # forwarding a registry change to the leader breaks the stream when the leader answers with an
-        # error, for apply and set-status too.)
-        with pytest.raises(strata.FailedPrecondition) as refused:
-            c1.set_feature_group_status(g, 1, "RETIRED")
+        # Refused by the registry leader (n1), naming the model, through another node: the leader's
+        # refusal reaches the client as it is (an error forwarded with the leader's trailers once broke
+        # the stream: UNAVAILABLE "Stream removed").
+        for c in (c2, c3, c1):
+            with pytest.raises(strata.FailedPrecondition) as refused:
+                c.set_feature_group_status(g, 1, "RETIRED")
+            assert f"{name}@1" in refused.value.message, refused.value.message
+        with pytest.raises(strata.NotFound):
+            c3.set_feature_group_status(g, 9, "RETIRED")
+        with pytest.raises(strata.AlreadyExists):
+            c2.register_model(name, [f"{g}@1:clicks"], version=1, force=True)
         assert f"{name}@1" in refused.value.message, refused.value.message
         assert eventually(lambda: c3.get_feature_group(f"{g}@1")).status == strata.GroupStatus.DEPRECATED
         # Serving by model goes on while the version is DEPRECATED.
