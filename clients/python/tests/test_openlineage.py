@@ -13,7 +13,8 @@ What a node emits (Sources/StrataServer/OpenLineageEmitter.swift): an apply is a
 `strata.apply` (START and COMPLETE) with the new versions as outputs; client writes, coalesced per
 group version and writer until the writer is quiet for ~1 s, are an OTHER event of the writer's
 pipeline (run id: the writer's if a UUID, else one derived from it) or, without a writer, a run of
-`strata.write`; an export is a run of `strata.export` with the versions it read as inputs."""
+`strata.write`; an export is a run of `strata.export` with the versions it read as inputs (and the training
+set it saved, if named, as output)."""
 from __future__ import annotations
 
 import collections
@@ -407,8 +408,10 @@ def test_node_events_follow_the_openlineage_spec(lineage_node):
                                "amount": [1.5, 2.0, 3.25], "channel": ["web", "app", "web"]})
         assert client.push(s, pushed, writer="ingest", progress=False).batches == 1
         labels = pd.DataFrame({"entity_id": ["u0", "u1"], "label_timestamp": [start + dt.timedelta(minutes=30)] * 2})
-        exported = client.get_historical_features(labels, [f"{g}:n", f"{a}:spend_1h"], progress=False).to_df()
-        assert len(exported) == 2
+        job = client.get_historical_features(labels, [f"{g}:n", f"{a}:spend_1h"], progress=False,
+                                             training_set="orders_ts", training_set_description="orders by user")
+        exported = job.to_df()
+        assert len(exported) == 2 and job.training_set.label_rows == 2
 
         first = {("strata.apply", "START"): 1, ("strata.apply", "COMPLETE"): 1,
                  ("strata.export", "START"): 1, ("strata.export", "COMPLETE"): 1,
@@ -477,10 +480,16 @@ def test_node_events_follow_the_openlineage_spec(lineage_node):
     assert {"namespace": "source", "name": "warehouse.orders"} in apply["inputs"]
     assert next(d for d in apply["inputs"] if d["name"] == f"{s}@1") == outputs[f"{s}@1"]
 
-    # export: the versions it read as inputs, nothing as output.
+    # export: the versions it read as inputs; the training set it saved as output, its columns as the
+    # schema and its label rows as the row count.
     export = _one(events, "strata.export", "COMPLETE")[0]
     assert sorted(_names(export["inputs"])) == [("strata", f"{a}@1"), ("strata", f"{g}@1")]
-    assert export["outputs"] == []
+    (saved,) = export["outputs"]
+    assert (saved["namespace"], saved["name"]) == ("strata", "training-set/orders_ts")
+    assert [(f["name"], f["type"]) for f in saved["facets"]["schema"]["fields"]] == [(f"{g}@1:n", "INT"),
+                                                                                  (f"{a}@1:spend_1h", "FLOAT")]
+    assert saved["facets"]["documentation"]["description"] == "orders by user"
+    assert saved["outputFacets"]["outputStatistics"]["rowCount"] == 2
     for d in export["inputs"]:
         assert d["facets"]["schema"] == outputs[d["name"]]["facets"]["schema"]
 
