@@ -53,3 +53,14 @@ extension String {
     return s
   }
 }
+
+extension Array where Element == FeatureRef {
+  /// The distinct `group@V` of pinned references, in order of first appearance.
+  public var groupVersions: [String] {
+    var seen = Set<String>()
+    return compactMap { f in
+      let key = "\(f.group)@\(f.version ?? 0)"
+      return seen.insert(key).inserted ? key : nil
+    }
+  }
+}

@@ -78,25 +78,4 @@ extension ClusterCoordinator {
     await catchUpWithLeader()
     return try await rpc { try FeatureStoreService.trainingSets(request, catalog: store.catalog) }
   }
-
-  /// A registry change made by the leader of a cluster started from a cluster file: `here` when this
-  /// node leads, else `there` with the leader's client; then this node adopts the leader's registry,
-  /// so that the caller's next call here sees the change. The leader's refusals pass through as they are
-  /// (FAILED_PRECONDITION naming the leader); a leader that does not answer is UNAVAILABLE naming it.
-  private func onLeader<Response: Sendable>(
-    here: () async throws -> Response, there: (Strata_V1_Shard.Client<Transport>) async throws -> Response
-  ) async throws -> Response {
-    let leader = cluster.leaderID
-    do {
-      let response = leader == cluster.selfID ? try await here() : try await there(try cluster.peer(leader))
-      try await refreshRegistry(from: leader)
-      return response
-    } catch let error as RPCError where error.code == .failedPrecondition {
-      throw RPCError(code: error.code, message: "\(error.message) (from the registry leader \(cluster.describe(leader)))")
-    } catch let error as RPCError where error.code != .unavailable && error.code != .deadlineExceeded {
-      throw error
-    } catch {
-      throw cluster.failure(error, node: leader)
-    }
-  }
 }

@@ -71,22 +71,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         return FeatureStoreService.applyResponse(results)
       }
     }
-    let leader = cluster.leaderID
-    do {
-      // The leader applies its own requests directly: its client to itself may still be connecting.
-      let response =
-        leader == cluster.selfID
-        ? try await shard.applyOnLeader(request: request, context: context)
-        : try await cluster.peer(leader).applyOnLeader(request, metadata: cluster.metadata, options: cluster.options)
-      try await refreshRegistry(from: leader)
-      return response
-    } catch let error as RPCError where error.code == .invalidArgument {
-      throw error
-    } catch let error as RPCError where error.code == .failedPrecondition {
-      throw RPCError(code: error.code, message: "\(error.message) (from the registry leader \(cluster.describe(leader)))")
-    } catch {
-      throw cluster.failure(error, node: leader)
-    }
+    return try await onLeader(
+      here: { try await shard.applyOnLeader(request: request, context: context) },
+      there: { try await $0.applyOnLeader(request, metadata: cluster.metadata, options: cluster.options) })
   }
 
   public func setFeatureGroupStatus(
@@ -99,14 +86,26 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         return .with { $0.group = group.proto }
       }
     }
+    return try await onLeader(
+      here: { try await shard.setStatusOnLeader(request: request, context: context) },
+      there: { try await $0.setStatusOnLeader(request, metadata: cluster.metadata, options: cluster.options) })
+  }
+
+  /// A registry change made by the leader of a cluster started from a cluster file: `here` when this
+  /// node leads, else `there` with the leader's client; then this node adopts the leader's registry,
+  /// so that the caller's next call here sees the change. The leader's refusals pass through as they are
+  /// (FAILED_PRECONDITION naming the leader); a leader that does not answer is UNAVAILABLE naming it.
+  /// The leader runs its own requests directly (`here`): its client to itself may still be connecting.
+  func onLeader<Response: Sendable>(
+    here: () async throws -> Response, there: (Strata_V1_Shard.Client<Transport>) async throws -> Response
+  ) async throws -> Response {
     let leader = cluster.leaderID
     do {
-      let response =
-        leader == cluster.selfID
-        ? try await shard.setStatusOnLeader(request: request, context: context)
-        : try await cluster.peer(leader).setStatusOnLeader(request, metadata: cluster.metadata, options: cluster.options)
+      let response = leader == cluster.selfID ? try await here() : try await there(try cluster.peer(leader))
       try await refreshRegistry(from: leader)
       return response
+    } catch let error as RPCError where error.code == .failedPrecondition {
+      throw RPCError(code: error.code, message: "\(error.message) (from the registry leader \(cluster.describe(leader)))")
     } catch let error as RPCError where error.code != .unavailable && error.code != .deadlineExceeded {
       throw error
     } catch {

@@ -48,13 +48,7 @@ public struct RegisteredModel: Hashable, Sendable {
   }
 
   /// The distinct group versions it reads, as `group@V`, in order of first appearance.
-  public var groupVersions: [String] {
-    var seen = Set<String>()
-    return features.compactMap { f in
-      let key = "\(f.group)@\(f.version ?? 0)"
-      return seen.insert(key).inserted ? key : nil
-    }
-  }
+  public var groupVersions: [String] { features.groupVersions }
 
   /// Same model definition (what was registered), whatever its status and history.
   func sameDefinition(as other: RegisteredModel) -> Bool {

@@ -26,14 +26,8 @@ public struct TrainingSet: Hashable, Sendable {
     self.description = description
   }
 
-  /// The distinct group versions the set reads, as `group@V`, in order of first appearance.
-  public var groupVersions: [String] {
-    var seen = Set<String>()
-    return features.compactMap { f in
-      let key = "\(f.group)@\(f.version ?? 0)"
-      return seen.insert(key).inserted ? key : nil
-    }
-  }
+  /// The distinct group versions it reads, as `group@V`, in order of first appearance.
+  public var groupVersions: [String] { features.groupVersions }
 
   /// Whether one of its columns reads `group@version`.
   public func reads(group: String, version: Int) -> Bool {
