@@ -45,16 +45,25 @@ enum EventPush {
     var message: Strata_V1_PushEventsRequest
     var write: Strata_V1_WriteFeaturesRequest
     var digest: UInt64?
+    /// The batch validated for this node's store (`prepare` with `local`).
+    var validated: ValidatedWrite?
   }
 
   /// The checks of `apply` that need no writer: a batch with a key is validated whole (a batch the
   /// store refuses never claims its key, so the corrected batch can be sent with the same key) and
-  /// digested. Throws what validation throws.
-  static func prepare(_ message: Strata_V1_PushEventsRequest, store: FeatureStore) throws -> Prepared {
+  /// digested. With `local` (a single node, which stores the batch itself) every batch is validated,
+  /// keyed or not, and kept validated (`FeatureStore.prevalidate`): the writer then only appends it.
+  /// Throws what validation throws.
+  static func prepare(_ message: Strata_V1_PushEventsRequest, store: FeatureStore, local: Bool = false) throws -> Prepared {
     let write = writeRequest(message)
-    guard !message.idempotencyKey.isEmpty else { return Prepared(message: message, write: write, digest: nil) }
+    guard local || !message.idempotencyKey.isEmpty else { return Prepared(message: message, write: write, digest: nil) }
     var request = WriteRequest(proto: write)
     request.events = true
+    if local {
+      let validated = try store.prevalidate(request)
+      let digest = message.idempotencyKey.isEmpty ? nil : try digest(message)
+      return Prepared(message: message, write: write, digest: digest, validated: validated)
+    }
     _ = try store.validate(request, now: store.now)
     return Prepared(message: message, write: write, digest: try digest(message))
   }

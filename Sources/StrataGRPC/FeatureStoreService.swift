@@ -195,7 +195,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
         let write = EventPush.writeRequest(message)
         try sizeLimit.check(write, estimate: Self.estimate(write), what: "event batch \(received)")
         try Self.checkConsistency(write)
-        return .success(try EventPush.prepare(message, store: store))
+        return .success(try EventPush.prepare(message, store: store, local: true))
       } catch {
         return .failure(error)
       }
@@ -205,11 +205,8 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
       while let current = next {
         let batch = try current.get()
         async let stored = EventPush.apply(batch, store: store) { stamp in
-          let outcome = try await store.write(stamp: stamp) {
-            var request = WriteRequest(proto: batch.write)
-            request.events = true
-            return request
-          }
+          // Validated by `receive` while the batch before was stored: the writer only appends it.
+          let outcome = try await store.write(batch.validated!, stamp: stamp)
           return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))
         }
         next = await receive()

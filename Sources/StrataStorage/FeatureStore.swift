@@ -134,23 +134,33 @@ public final class FeatureStore: Sendable {
       if let stamp {
         for (i, id) in stamp.writeIDs.enumerated() { rows[i].writeID = id }
       }
-      let outcome = try self.shard.append(rows, to: group, now: now)
-      // A client's batch (not a copy another node accepted) goes into the write log once stored. The
-      // log is metadata: failing to record the batch must not fail a write that is stored (a retry
-      // would store its rows again), so a failure only leaves the batch out of the log.
-      if writeIDs == .refuse {
-        let range = Self.eventRange(of: rows.lazy.map(\.eventTime))
-        try? self.writeLog.record(storageID: group.storageID, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
-        self.lineageObserver?.wrote(group, writer: request.writer ?? .none, rows: rows.count, events: range, at: now)
-      }
-      return (outcome, group)
+      return (try self.append(rows, to: group, writer: request.writer, now: now, logged: writeIDs == .refuse), group)
     }
+    finishWrite(outcome, group: group)
+    return outcome
+  }
+
+  /// On the writer thread: appends validated rows, and, for a client's batch (`logged`; not a copy
+  /// another node accepted), records it in the write log once stored. The log is metadata: failing to
+  /// record the batch must not fail a write that is stored (a retry would store its rows again), so a
+  /// failure only leaves the batch out of the log.
+  func append(_ rows: [RowToStore], to group: FeatureGroup, writer: WriterIdentity?, now: Timestamp, logged: Bool) throws -> AppendOutcome {
+    let outcome = try shard.append(rows, to: group, now: now)
+    if logged {
+      let range = Self.eventRange(of: rows.lazy.map(\.eventTime))
+      try? writeLog.record(storageID: group.storageID, writer: writer ?? .none, rows: rows.count, events: range, at: now)
+      lineageObserver?.wrote(group, writer: writer ?? .none, rows: rows.count, events: range, at: now)
+    }
+    return outcome
+  }
+
+  /// After a write was stored: the counters, and the group's image prebuild.
+  func finishWrite(_ outcome: AppendOutcome, group: FeatureGroup) {
     counters.withLock {
       $0.rowsWritten += UInt64(outcome.rowsWritten)
       $0.lateRows += UInt64(outcome.lateRows)
     }
     schedulePrebuild(group)
-    return outcome
   }
 
   /// The event-time range of `rows` (nil when there are none).

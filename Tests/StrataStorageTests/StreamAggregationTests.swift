@@ -409,6 +409,46 @@ struct StreamAggregationTests {
       #expect(try await store.claimIdempotencyKey("k1", digest: 7, count: 5) == .applied(stamp, eventsWritten: 5, lateEvents: 0))
     }
   }
+
+  @Test("a prevalidated batch stores what the same batch written whole stores (stamp included); after a registry change it is validated again", arguments: EngineKind.allCases)
+  func prevalidatedWrites(kind: EngineKind) async throws {
+    try await withStreamStore(kind) { store, clock in
+      clock.set(at(1_000))
+      let rows = (0..<6).map {
+        WriteRequest.Row(
+          entityID: "u\($0 % 3)", eventTime: at(900 + Int64($0)), createdTime: $0 == 2 ? at(950) : nil, values: [.float(Double($0))])
+      }
+      let request = WriteRequest(group: "purchases", features: ["amount"], rows: rows, events: true, writer: WriterIdentity(pipeline: "p"))
+      let validated = try store.prevalidate(request)
+      clock.advance(microseconds: 1_000_000)
+      guard case .apply(let stamp) = try await store.claimIdempotencyKey("k", digest: 1, count: 6) else {
+        Issue.record("a new key must be applied")
+        return
+      }
+      let outcome = try await store.write(validated, stamp: stamp)
+      #expect(outcome.rowsWritten == 6)
+      let stream = try store.catalog.group(named: "purchases")
+      let stored = try (0..<3).flatMap { try store.shard.history(entityID: "u\($0)", group: stream) }
+      #expect(stored.count == 6)
+      // The stamp's created time where the row carried none; the row's own elsewhere; the stamp's ids.
+      #expect(stored.filter { $0.createdTime == at(950) }.count == 1)
+      #expect(stored.filter { $0.createdTime == stamp.createdTime }.count == 5)
+      #expect(Set(stored.map(\.sequence)) == Set(stamp.writeIDs.map(\.rawValue)))
+      #expect(store.writeLog.records(storageID: stream.storageID).map(\.rows) == [6], "recorded in the write log like a whole write")
+      // Unstamped: the rows without a created time get the validation's clock.
+      let plain = try store.prevalidate(WriteRequest(group: "purchases", features: ["amount"], rows: [rows[0]], events: true))
+      let validatedAt = clock.now
+      clock.advance(microseconds: 1_000_000)
+      _ = try await store.write(plain)
+      #expect(try store.shard.history(entityID: "u0", group: stream).contains { $0.createdTime == validatedAt })
+
+      // Retired between validation and write: the write validates again and is refused, storing nothing.
+      let late = try store.prevalidate(request)
+      _ = try await store.setStatus(.retired, group: "purchases", version: 1)
+      await #expect(throws: StrataError.self) { _ = try await store.write(late) }
+      #expect(try (0..<3).flatMap { try store.shard.history(entityID: "u\($0)", group: stream) }.count == 7)
+    }
+  }
 }
 
 // MARK: - Fixtures
