@@ -172,7 +172,10 @@ struct ClusterCoordinatorTests {
       }
       print("[cluster.deadline] two calls against a hanging node took \(clock.now - start) (call timeout 3 s)")
 
-      let ok = try await coordinator.online(other, ["user_stats:score"])
+      // The other owners stored their rows (possibly after the call failed, on a loaded machine).
+      let ok = try await settled({ try await coordinator.online(other, ["user_stats:score"]) }) {
+        $0.vectors.allSatisfy { $0.results[0].status == .present }
+      }
       #expect(ok.vectors.map { $0.results[0].status } == [.present, .present])
     }
   }
@@ -551,8 +554,11 @@ struct ClusterCoordinatorTests {
           "user_stats", features: ["score"], rows: ids.map { writeRow($0, .t0(-10), created: .t0(-5), [.float(3)]) })
       }
       let owner = cluster.node("n2").store
-      let stored = try await owner.online(entityIDs: [ids[1]], columns: try owner.resolve([FeatureRef](parsing: ["user_stats:score"])))
-      #expect(stored[0][0].status == .present, "the owner committed before the deadline passed")
+      let columns = try owner.resolve([FeatureRef](parsing: ["user_stats:score"]))
+      // The owner commits as soon as the batch arrives (only its answer is slow); on a loaded machine
+      // the commit itself may land after the coordinator gave up, so it is awaited.
+      let stored = try await settled({ try await owner.online(entityIDs: [ids[1]], columns: columns) }) { $0[0][0].status == .present }
+      #expect(stored[0][0].status == .present, "the owner committed the batch")
       #expect(
         error?.message.contains("\(cluster.describe("n2")): rows 1 not written") == false,
         "the error claims committed rows were not written: \(error?.message ?? "")")

@@ -102,3 +102,18 @@ extension Timestamp {
     TestClock.start.adding(microseconds: seconds * 1_000_000 + micros)
   }
 }
+
+/// `read` again (every 10 ms, up to `timeout`) until `done` holds for its result; returns the last
+/// result. For what a node finishes after the call that caused it returned (an owner's commit racing
+/// a coordinator's timeout), where a loaded 2-core machine may take seconds.
+func settled<T>(
+  timeout: Duration = .seconds(15), _ read: () async throws -> T, until done: (T) -> Bool
+) async throws -> T {
+  let deadline = ContinuousClock.now + timeout
+  var value = try await read()
+  while !done(value), ContinuousClock.now < deadline {
+    try await Task.sleep(for: .milliseconds(10))
+    value = try await read()
+  }
+  return value
+}
