@@ -197,59 +197,51 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// `PushEvents` through this coordinator: each batch a write of events (`writeBatch`), answered
   /// once acknowledged at its consistency; a batch with an idempotency key is stored with the stamp
   /// this node's ledger fixed for the key (so its retries store the same rows) or, when already
-  /// acknowledged, answered as a duplicate. Pipelined like a single node's: batch N + 1 is received
-  /// and checked (`EventPush.prepare`) while batch N is replicated; batches are still stored and
-  /// answered one after the other, in order.
+  /// acknowledged, answered as a duplicate. Pipelined like a single node's (`PushPipeline`): batch
+  /// N + 1 is received and checked (`EventPush.prepare`) while batch N is replicated; batches are
+  /// still stored and answered one after the other, in order, each once acknowledged.
   public func pushEvents(
     request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
     context: ServerContext
   ) async throws {
     await catchUpWithLeader()
-    var consistency: Consistency?
-    var batches = 0
-    var events: UInt64 = 0
-    var messages = request.makeAsyncIterator()
     let store = self.store
-    /// The next message, checked, with the call's consistency; nil once the messages ended.
-    func receive() async -> Result<(EventPush.Prepared, Consistency), any Error>? {
-      do {
-        guard let message = try await messages.next() else { return nil }
-        return .success(
+    let (local, topology, logger) = (self.local, self.topology, self.logger)
+    let consistency = Mutex<Consistency?>(nil)
+    let progress = PushPipeline.Progress()
+    do {
+      try await PushPipeline.run(
+        request, response: response, progress: progress,
+        prepare: { message, _ in
           try await rpc { () throws -> (EventPush.Prepared, Consistency) in
-            if consistency == nil { consistency = try Consistency(message.consistency, default: .quorum) }
-            return (try EventPush.prepare(message, store: store), consistency!)
-          })
-      } catch {
-        return .failure(error)
-      }
-    }
-    var next = await receive()
-    while let current = next {
-      do {
-        let (batch, level) = try current.get()
-        async let stored = rpc {
-          try await EventPush.apply(batch, store: store) { stamp in
-            let view = topology.current
-            let coordinator = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
-            var written = Strata_V1_WriteFeaturesResponse()
-            try await view.activity.write {
-              try await coordinator.writeBatch(batch.write, consistency: level, into: &written, context: context, events: true, stamp: stamp)
+            let level = try consistency.withLock { level throws -> Consistency in
+              if level == nil { level = try Consistency(message.consistency, default: .quorum) }
+              return level!
             }
-            return (written.rowsWritten, written.lateRows)
+            return (try EventPush.prepare(message, store: store), level)
           }
-        }
-        next = await receive()
-        let answer = try await stored
-        try await response.write(answer)
-        batches += 1
-        events += answer.eventsWritten
-      } catch let error as RPCError {
-        guard batches > 0 else { throw error }
-        throw RPCError(
-          code: error.code,
-          message: "event batch \(batches + 1): \(error.message) (the \(batches) earlier batches of this call, \(events) events, were stored and acknowledged)",
-          metadata: error.metadata)
-      }
+        },
+        store: { prepared in
+          let (batch, level) = prepared
+          return try await rpc {
+            try await EventPush.apply(batch, store: store) { stamp in
+              let view = topology.current
+              let coordinator = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
+              var written = Strata_V1_WriteFeaturesResponse()
+              try await view.activity.write {
+                try await coordinator.writeBatch(batch.write, consistency: level, into: &written, context: context, events: true, stamp: stamp)
+              }
+              return (written.rowsWritten, written.lateRows)
+            }
+          }
+        })
+    } catch let error as RPCError {
+      let (batches, events) = (progress.batches, progress.events)
+      guard batches > 0 else { throw error }
+      throw RPCError(
+        code: error.code,
+        message: "event batch \(batches + 1): \(error.message) (the \(batches) earlier batches of this call, \(events) events, were stored and acknowledged)",
+        metadata: error.metadata)
     }
   }
 
@@ -277,6 +269,11 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     var validated = WriteRequest(proto: message)
     validated.events = events
     let group = try await rpc { [validated] in try store.validate(validated, now: now).0 }
+    // An empty batch is valid and stores nothing: there is no replica to wait for.
+    guard !message.rows.isEmpty else {
+      response.batches += 1
+      return
+    }
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
     let writeIDs = stamp?.writeIDs ?? store.assignWriteIDs(message.rows.count, now: now)
     let placement = cluster.placement

@@ -176,47 +176,34 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
   /// Each batch validated whole and written atomically, then answered in order; see the RPC's
   /// documentation. Pipelined: while the writer stores batch N, batch N + 1 is received and checked
   /// (`EventPush.prepare`), so the writer does not wait for it; batches are still stored one after
-  /// the other, in the order sent. A batch that fails its checks is refused after every batch
+  /// the other, in the order sent, and each is answered once stored (not when the next one arrives). A batch that fails its checks is refused after every batch
   /// before it was stored and answered.
   public func pushEvents(
     request: RPCAsyncSequence<Strata_V1_PushEventsRequest, any Error>, response: RPCWriter<Strata_V1_PushEventsResponse>,
     context: ServerContext
   ) async throws {
-    var batches = 0
-    var events: UInt64 = 0
-    var received = 0
-    var messages = request.makeAsyncIterator()
     let store = self.store
-    /// The next message, checked; nil once the call's messages ended.
-    func receive() async -> Result<EventPush.Prepared, any Error>? {
-      do {
-        guard let message = try await messages.next() else { return nil }
-        received += 1
-        let write = EventPush.writeRequest(message)
-        try sizeLimit.check(write, estimate: Self.estimate(write), what: "event batch \(received)")
-        try Self.checkConsistency(write)
-        return .success(try EventPush.prepare(message, store: store, local: true))
-      } catch {
-        return .failure(error)
-      }
-    }
+    let sizeLimit = self.sizeLimit
+    let progress = PushPipeline.Progress()
     do {
-      var next = await receive()
-      while let current = next {
-        let batch = try current.get()
-        async let stored = EventPush.apply(batch, store: store) { stamp in
-          // Validated by `receive` while the batch before was stored: the writer only appends it.
-          let outcome = try await store.write(batch.validated!, stamp: stamp)
-          return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))
-        }
-        next = await receive()
-        let answer = try await stored
-        try await response.write(answer)
-        batches += 1
-        events += answer.eventsWritten
-      }
+      try await PushPipeline.run(
+        request, response: response, progress: progress,
+        prepare: { message, number in
+          let write = EventPush.writeRequest(message)
+          try sizeLimit.check(write, estimate: Self.estimate(write), what: "event batch \(number)")
+          try Self.checkConsistency(write)
+          return try EventPush.prepare(message, store: store, local: true)
+        },
+        store: { batch in
+          try await EventPush.apply(batch, store: store) { stamp in
+            // Validated by `prepare` while the batch before was stored: the writer only appends it.
+            let outcome = try await store.write(batch.validated!, stamp: stamp)
+            return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))
+          }
+        })
     } catch let error as StrataError {
       var e = error
+      let (batches, events) = (progress.batches, progress.events)
       if batches > 0 {
         e.message = "event batch \(batches + 1) rejected: \(error.message) (the \(batches) earlier batches of this call, \(events) events, were stored and acknowledged)"
       }

@@ -134,7 +134,17 @@ public struct ShardService<Transport: ClientTransport>: Strata_V1_Shard.SimpleSe
     response: RPCWriter<Strata_V1_GetHistoricalFeaturesResponse>,
     context: ServerContext
   ) async throws {
-    try await local.getHistoricalFeatures(request: request, response: response, context: context)
+    // An owner joins its labels; only the coordinator saves a named training set (through the
+    // cluster's registry), so a part that names one is refused rather than saved on this node alone.
+    let parts = request.map { message throws -> Strata_V1_GetHistoricalFeaturesRequest in
+      guard message.trainingSet.isEmpty else {
+        throw RPCError(
+          code: .invalidArgument,
+          message: "an internode export part names training set '\(message.trainingSet)'; the coordinator saves training sets, owners only join")
+      }
+      return message
+    }
+    try await local.getHistoricalFeatures(request: RPCAsyncSequence(wrapping: parts), response: response, context: context)
   }
 
   // MARK: Registry

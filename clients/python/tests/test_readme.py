@@ -61,4 +61,12 @@ def test_streams_example(node):
     assert defs[0] == strata.Stream("purchases", [strata.Field("amount", "FLOAT"), strata.Field("sku", "STRING")])
     assert defs[1].stream == "purchases" and defs[1].features == [
         strata.Aggregate("spend_1h", "amount", "sum", "1h", default=0.0)]
+    # The push session example, after the first one (same client and events).
+    session_code = re.search(r"#### Push sessions.*?```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(session_code, "README.md", "exec"), scope)
+    session = scope["session"]
+    assert session.closed and session.error is None and (session.batches, session.events_written) == (3, 9)
+    assert scope["r"].events_written == 3
+    r = scope["client"].get_online_features(["user_spend:orders_1d"], ["u1", "u2"])
+    assert r.values == {"user_spend:orders_1d": [8, 4]}
     scope["client"].close()

@@ -5,6 +5,8 @@
     client.apply("features.yaml")
     client.write("user_stats", df)
     client.push("purchases", events_df)          # events to a stream
+    with client.push_session("purchases") as session:  # one open call for many small pushes
+        session.push(events_df)
     client.lineage("user_stats")                 # upstream, downstream and writers of a group version
     client.get_online_features(["user_stats:*"], ["u1", "u2"]).to_df()
     client.get_historical_features(labels_df, ["user_stats:purchases_30d"]).to_df()
@@ -23,6 +25,7 @@ from .errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondit
                      NotFound, ResourceExhausted, StrataError, Unavailable, Unimplemented)
 from .models import Model, ModelStatus, ModelStatusChange, TrainingSet
 from .results import ExportSummary, OnlineResponse, RetrievalJob
+from .session import PendingPush, PushSession
 
 PRESENT = Status.PRESENT
 DEFAULTED = Status.DEFAULTED
@@ -32,7 +35,7 @@ EXPIRED = Status.EXPIRED
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "OnlineCache", "CacheStats", "GroupTTL", "Tier", "freshness_tier", "ApplyResult", "WriteResult", "PushResult", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
+    "Client", "OnlineCache", "CacheStats", "GroupTTL", "Tier", "freshness_tier", "ApplyResult", "WriteResult", "PushResult", "PushSession", "PendingPush", "NodeStatus", "NodeLimits", "GroupWriteStatus", "ClusterNode",
     "Feature", "FeatureGroup", "RegisteredGroup", "DType", "FLOAT", "INT", "STRING", "Embedding", "EntityType",
     "GroupStatus", "StatusChange", "load_definitions", "parse_definitions", "Stream", "Field", "AggregateGroup", "Aggregate",
     "AggregateFunction", "GroupKind", "Lineage", "Writer", "LineageGraph", "LineageNode", "WriteRecord",

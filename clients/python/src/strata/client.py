@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, ClassVar, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence, Union
 
 import grpc
 import numpy as np
@@ -31,6 +31,9 @@ from .errors import FailedPrecondition, Internal, InvalidArgument, NotFound, Str
 from .models import (MAX_BY_BYTES, MAX_DESCRIPTION_BYTES, Model, ModelStatus, TrainingSet, check_name, check_text,
                      check_version, parse_model_ref)
 from .results import OnlineResponse, RetrievalJob
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import PushSession
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 # Write messages are cut to stay under this many (estimated) bytes; the node accepts up to
@@ -1184,7 +1187,8 @@ class Client:
              retries: int = 3, writer: WriterLike = None) -> PushResult:
         """Pushes events to a stream (`name`, or `name@N` for a pinned version) over one `PushEvents` call.
         An unpinned name costs one `GetFeatureGroup` call per push (the latest ACTIVE version may change);
-        a pinned version is looked up once per client, which matters for producers of small batches.
+        a pinned version is looked up once per client, which matters for producers of small batches. A
+        producer that pushes small batches often is better served by `push_session` (one call for all).
 
         `data`: a pandas DataFrame, a pyarrow Table or RecordBatch, or the path of a Parquet file, with the
         columns of `write`: `entity_id`, `event_timestamp`, optionally `created_timestamp`, and fields of
@@ -1207,14 +1211,11 @@ class Client:
             raise InvalidArgument("batch_rows must be at least 1")
         if retries < 0:
             raise InvalidArgument("retries must be at least 0")
-        prefix = str(uuid.uuid4()) if idempotency_prefix is None else str(idempotency_prefix)
-        if len(f"{prefix}:0".encode()) > 100:
-            raise InvalidArgument("idempotency_prefix is too long: keys are at most 128 bytes ('<prefix>:<batch>')")
+        prefix = _idempotency_prefix(idempotency_prefix)
         level = _parse_consistency(consistency)
         identity = _as_writer(writer)
         source = TableSource(data, "push")
-        name, version = _parse_group_ref(stream)
-        g = self._push_definition(name, version or None, timeout)
+        g = self._push_target(stream, timeout)
         batch_rows, max_bytes = self._batch_limits(batch_rows, timeout)
         plan = _WritePlan(g, source.schema, level, identity)
         started = time.perf_counter()
@@ -1228,16 +1229,12 @@ class Client:
         state = {"exhausted": False, "next": 0}
 
         def messages():
-            for batch in source.batches(batch_rows, columns=plan.input_columns):
-                for part in _split_by_bytes(batch, max_bytes):
-                    key = f"{prefix}:{state['next']}"
-                    header = fs.PushEventsRequest(stream=g.name, version=g.version, fields=plan.features,
-                                                  idempotency_key=key, consistency=level,
-                                                  **plan.writer_field).SerializeToString()
-                    message = header + plan.rows(part, first_row=state["rows_encoded"])
-                    state["rows_encoded"] += part.num_rows
-                    state["next"] += 1
-                    yield key, message, part.num_rows
+            for part in _push_parts(source, plan, batch_rows, max_bytes):
+                key = f"{prefix}:{state['next']}"
+                message = plan.push_message(key, part, first_row=state["rows_encoded"])
+                state["rows_encoded"] += part.num_rows
+                state["next"] += 1
+                yield key, message, part.num_rows
 
         state["rows_encoded"] = 0
         source_messages = messages()
@@ -1325,6 +1322,50 @@ class Client:
             bar.close()
         return PushResult(done["events"], done["late"], done["batches"], done["duplicates"],
                           time.perf_counter() - started, prefix, done["retries"])
+
+    def push_session(self, stream: str, *, consistency: str | None = None, writer: WriterLike = None,
+                     idempotency_prefix: str | None = None, batch_rows: int = 5000,
+                     timeout: float | None = None) -> "PushSession":
+        """A `PushSession`: one `PushEvents` call kept open for many pushes to one stream, for producers that
+        push small batches often (each `Client.push` opens a new call, and for an unpinned stream name looks
+        the stream up first).
+
+        Opening it resolves `stream` (`name`: the latest ACTIVE version now; `name@N`: that version, looked
+        up once per client) and the node's batch limits (once per client), then opens the call to the
+        client's current address. Every later push of the session goes to that version on that node.
+
+            with client.push_session("purchases", writer="orders-ingest") as session:
+                for events in source:            # DataFrames, Arrow tables, ...
+                    session.push(events)         # -> PushResult once every batch is acknowledged
+
+        `session.push(data)` takes what `push` takes, checks the data whole (InvalidArgument before
+        anything is sent; the session stays open), sends it in batches of at most `batch_rows` events
+        (and about 4 MiB, within the node's limits), and returns once the node acknowledged them all,
+        each durable at `consistency` (as for `push`). Batches carry the idempotency keys
+        `<idempotency_prefix>:<i>` (default prefix: a new uuid per session), i counting the batches of the
+        whole session, so that no key repeats within it. `writer` goes with every batch, as for `push`.
+        `session.send(data)` sends without waiting (a `PendingPush`; `.result()` waits), `flush()` waits for
+        everything sent, `close()` (or leaving the `with` block) ends the call once every batch sent is
+        answered.
+
+        A batch the node refuses stores nothing and ends the call: the push that sent it raises the error
+        (the class `push` would raise), the batches acknowledged before it stay stored, and the session is
+        closed: its later calls raise FailedPrecondition saying it ended because of that error. A node that
+        goes away ends it too (Unavailable; the batches it had not answered may or may not be stored). A
+        session does not resend: open a new one. `timeout` (seconds) bounds the lookups made when opening
+        and each wait for acknowledgements (`push`, `flush`, `close`; a wait that runs out ends the session
+        with DeadlineExceeded); None: the lookups use the client's timeout and the waits have none.
+
+        A session is used by one thread at a time; it shows no progress bar.
+        """
+        from .session import PushSession
+        return PushSession(self, stream, consistency=consistency, writer=writer,
+                           idempotency_prefix=idempotency_prefix, batch_rows=batch_rows, timeout=timeout)
+
+    def _push_target(self, stream: str, timeout) -> RegisteredGroup:
+        """The stream version `stream` (`name` or `name@N`) names for a push (`_push_definition`)."""
+        name, version = _parse_group_ref(stream)
+        return self._push_definition(name, version or None, timeout)
 
     def _push_definition(self, name: str, version: int | None, timeout) -> RegisteredGroup:
         """The stream version a push writes to. A pinned version (`name@N`) is asked for once per client:
@@ -1430,6 +1471,21 @@ def _split_by_bytes(batch: pa.RecordBatch, max_bytes: int = _MAX_WRITE_MESSAGE_B
         yield batch.slice(start, rows)
 
 
+def _push_parts(source: TableSource, plan: "_WritePlan", batch_rows: int, max_bytes: int) -> Iterable[pa.RecordBatch]:
+    """The push batches of `source`, in order: at most `batch_rows` events each, cut to about `max_bytes`."""
+    for batch in source.batches(batch_rows, columns=plan.input_columns):
+        yield from _split_by_bytes(batch, max_bytes)
+
+
+def _idempotency_prefix(idempotency_prefix: str | None) -> str:
+    """The prefix of a push's (or a push session's) idempotency keys `<prefix>:<batch>`: the one given, or a
+    new uuid. InvalidArgument when the keys could exceed the node's 128 bytes."""
+    prefix = str(uuid.uuid4()) if idempotency_prefix is None else str(idempotency_prefix)
+    if len(f"{prefix}:0".encode()) > 100:
+        raise InvalidArgument("idempotency_prefix is too long: keys are at most 128 bytes ('<prefix>:<batch>')")
+    return prefix
+
+
 class _WritePlan:
     """How an input table's columns map onto a group's write messages; checked before anything is sent."""
 
@@ -1465,6 +1521,7 @@ class _WritePlan:
         # The node reads the consistency from the first message of a call; every message carries it. The
         # writer (when one is named) is recorded per batch: every message carries it too.
         self.writer_field = {"writer": writer.to_proto()} if writer else {}
+        self.consistency = consistency
         self.header = fs.WriteFeaturesRequest(group=group.name, version=group.version, features=features,
                                               consistency=consistency, **self.writer_field).SerializeToString()
         self.input_columns = ["entity_id", "event_timestamp"] + (["created_timestamp"] if self.created else []) \
@@ -1473,6 +1530,14 @@ class _WritePlan:
     def message(self, batch: pa.RecordBatch, first_row: int) -> bytes:
         """One serialized WriteFeaturesRequest with the rows of `batch`."""
         return self.header + self.rows(batch, first_row)
+
+    def push_message(self, key: str, batch: pa.RecordBatch, first_row: int) -> bytes:
+        """One serialized PushEventsRequest: the stream version, its columns, the idempotency key `key`, the
+        consistency, the writer, and the events of `batch` (its first row is row `first_row` of the data)."""
+        header = fs.PushEventsRequest(stream=self.group.name, version=self.group.version, fields=self.features,
+                                      idempotency_key=key, consistency=self.consistency,
+                                      **self.writer_field).SerializeToString()
+        return header + self.rows(batch, first_row)
 
     def rows(self, batch: pa.RecordBatch, first_row: int) -> bytes:
         """Field 4 (`rows` of WriteFeaturesRequest, `events` of PushEventsRequest) with the rows of `batch`."""
