@@ -4,6 +4,7 @@ import StrataProto
 import StrataStorage
 import StrataTestSupport
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 /// PushEvents over the wire: answers per batch, idempotency keys, refusals, aggregates read online
@@ -49,6 +50,60 @@ struct PushEventsRPCTests {
       #expect(group.spec.kind == .aggregates && group.spec.stream == "purchases" && group.spec.streamVersion == 1)
       #expect(group.spec.features.map(\.dtype) == [.float, .int, .float, .string])
       #expect(try await s.getGroup("purchases").group.spec.kind == .stream)
+    }
+  }
+
+  @Test("a batch is answered once stored, without a next message or a half-close; a batch refused when stored (its key used for other events) ends the open call at once", arguments: [false, true])
+  func answersWithoutNextMessage(clustered: Bool) async throws {
+    func run(_ api: StrataHarness, setUp: () async throws -> Void) async throws {
+      try await setUp()
+      _ = try await api.push([pushBatch(key: "used", [event("u9", .t0(-5), 1, nil)])])
+      let (gate, opened) = AsyncStream<Void>.makeStream()
+      let finished = Flag()
+      let outcome = try await withThrowingTaskGroup(of: [String]?.self) { tasks in
+        tasks.addTask {
+          try await api.client.pushEvents(
+            requestProducer: { writer in
+              try await writer.write(pushBatch(key: "a", [event("u1", .t0(-10), 1, nil)]))
+              for await _ in gate { break }  // the first answer came: nothing else is sent before it
+              // The same key as an earlier call's batch, with other events: refused when stored.
+              try await writer.write(pushBatch(key: "used", [event("u1", .t0(-9), 2, nil)]))
+              // The call stays open (no half-close) until the node ends it.
+              while !finished.isSet { try await Task.sleep(for: .milliseconds(5)) }
+            },
+            onResponse: { response in
+              var seen: [String] = []
+              do {
+                for try await message in response.messages {
+                  seen.append("\(message.idempotencyKey) \(message.eventsWritten)")
+                  opened.yield()
+                }
+              } catch let error as RPCError {
+                seen.append("\(error.code): \(error.message)")
+              }
+              finished.set()
+              return seen
+            })
+        }
+        tasks.addTask {
+          try await Task.sleep(for: .seconds(20))
+          return nil
+        }
+        let first = try await tasks.next()!
+        finished.set()
+        tasks.cancelAll()
+        return first
+      }
+      let seen = try #require(outcome, "the node neither answered the first batch nor ended the call within 20 s")
+      #expect(seen.count == 2 && seen[0] == "a 1", "\(seen)")
+      #expect(seen.last?.contains("failedPrecondition") == true && seen.last?.contains("'used'") == true, "\(seen)")
+    }
+    if clustered {
+      try await withSimulatedCluster(seed: 25, replicationFactor: 2) { cluster in
+        try await run(cluster.node("n2").api) { _ = try await cluster.node("n1").api.apply([purchasesSpec(), userSpendSpec()]) }
+      }
+    } else {
+      try await withStrata { s in try await run(s) { _ = try await s.apply([purchasesSpec(), userSpendSpec()]) } }
     }
   }
 
@@ -236,4 +291,11 @@ extension StrataHarness {
         return out
       })
   }
+}
+
+/// A flag set once, read from any task.
+final class Flag: Sendable {
+  private let value = Mutex(false)
+  var isSet: Bool { value.withLock { $0 } }
+  func set() { value.withLock { $0 = true } }
 }
