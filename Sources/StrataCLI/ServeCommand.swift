@@ -91,6 +91,10 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("repair-rate"), help: "Cluster: rows per second a background repair moves at most.")
   var repairRate = 20_000
   @Option(
+    name: .customLong("shutdown-grace"),
+    help: ArgumentHelp("On SIGTERM or SIGINT, how long open calls (a producer's push session, an export) may run on before they are cancelled (new calls are refused at once).", valueName: "SECONDS"))
+  var shutdownGrace: Double = 30
+  @Option(
     name: .customLong("alert-webhook"),
     help: "POST a JSON document to this http:// URL whenever a group enters or leaves freshness ALERT (retried; never blocks serving). Alerts are logged either way.")
   var alertWebhook: String?
@@ -226,6 +230,7 @@ struct ServeCommand: AsyncParsableCommand {
     config.openLineageNamespace = openLineageNamespace
     config.freshnessCheckSeconds = freshnessCheckSeconds
     config.retentionCheckSeconds = retentionCheckSeconds
+    config.shutdownGraceSeconds = shutdownGrace
     guard aggregateRowCache >= 0 else { throw ValidationError("--aggregate-row-cache must be >= 0") }
     config.aggregateRowCache = aggregateRowCache
     let logger = Logger(label: "strata")

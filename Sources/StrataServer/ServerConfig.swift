@@ -42,6 +42,10 @@ public struct ServerConfig: Sendable, Equatable {
   public var openLineageNamespace = "strata"
   /// How often the node checks its groups' freshness (`--freshness-check-seconds`).
   public var freshnessCheckSeconds: Double = 5
+  /// How long a stop (SIGTERM, SIGINT) waits for open calls to finish before it cancels them
+  /// (`--shutdown-grace`): a producer's push session or a long export would otherwise keep the node
+  /// running until its client closes it.
+  public var shutdownGraceSeconds: Double = 30
   /// How often streams' old events are deleted (`--retention-check-seconds`).
   public var retentionCheckSeconds: Double = 600
   /// Online aggregate rows cached (`--aggregate-row-cache`, `AggregateRowCache`); 0 = no cache.
@@ -100,6 +104,9 @@ public struct ServerConfig: Sendable, Equatable {
     if let openLineageURL { _ = try AlertWebhook.parse(openLineageURL, flag: "--openlineage-url") }
     guard !openLineageNamespace.isEmpty, openLineageNamespace.utf8.count <= 256 else {
       throw .invalidArgument("--openlineage-namespace must be 1 to 256 bytes long")
+    }
+    guard shutdownGraceSeconds > 0, shutdownGraceSeconds <= 86_400 else {
+      throw .invalidArgument("--shutdown-grace must be positive and at most 86400 (1 day), got \(shutdownGraceSeconds)")
     }
     guard retentionCheckSeconds > 0, retentionCheckSeconds <= 7 * 86_400 else {
       throw .invalidArgument("--retention-check-seconds must be positive and at most 604800 (7 days), got \(retentionCheckSeconds)")

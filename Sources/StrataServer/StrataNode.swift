@@ -274,16 +274,23 @@ public struct StrataNode: Sendable {
         ])
       onListening(address)
     }
-    let group = ServiceGroup(
-      configuration: .init(
-        services: ([serverService] + services).map {
-          // A node removed from its cluster stops by itself: the removal service returns, and the
-          // node shuts down as on SIGTERM.
-          $0 is RemovalService ? .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) : .init(service: $0)
-        },
-        gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-        logger: logger))
-    try await group.run()
+    var groupConfiguration = ServiceGroupConfiguration(
+      services: ([serverService] + services).map {
+        // A node removed from its cluster stops by itself: the removal service returns, and the
+        // node shuts down as on SIGTERM.
+        $0 is RemovalService ? .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) : .init(service: $0)
+      },
+      gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+      logger: logger)
+    // Open calls get `shutdownGraceSeconds` to finish; then they are cancelled (a push session would
+    // otherwise keep the node up until its producer closes it).
+    groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.shutdownGraceSeconds * 1000))
+    let group = ServiceGroup(configuration: groupConfiguration)
+    do {
+      try await group.run()
+    } catch is CancellationError {
+      logger.warning("open calls were cancelled after the shutdown grace", metadata: ["strata.grace_seconds": "\(config.shutdownGraceSeconds)"])
+    }
     try store.endRunCleanly()
     logger.info("strata node stopped")
   }

@@ -4,6 +4,7 @@ the node, a node that goes away, no answer in time), closing, a pinned stream ve
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import math
 import signal
 import time
@@ -422,3 +423,32 @@ def test_a_session_through_a_cluster_node(cluster, unique):
         with strata.Client(address, timeout=30) as reader:
             v = reader.get_online_features([f"{group}:n_1d", f"{group}:qty_1d"], entities).values
             assert v == {f"{group}:n_1d": [10] * 30, f"{group}:qty_1d": [45] * 30}
+
+
+def test_a_stopping_node_cancels_an_open_session_after_its_shutdown_grace(strata_bin, tmp_path):
+    """An open session does not keep a node from stopping: after SIGTERM, open calls get
+    `--shutdown-grace` seconds, then they are cancelled; the node stops cleanly and the session ends with
+    an error saying the batch it was pushing was not acknowledged."""
+    from conftest import NodeProcess
+    p = NodeProcess(strata_bin, ["--port", "0", "--data-dir", str(tmp_path / "data"), "--shutdown-grace", "1"],
+                    str(tmp_path / "node.log"), "grace")
+    try:
+        p.wait_ready()
+        with strata.Client(p.address, timeout=30) as client:
+            client.apply(strata.Stream("ev", [strata.Field("v", "INT")]))
+            session = client.push_session("ev")
+            now = dt.datetime.now(dt.timezone.utc)
+            first = session.push(pd.DataFrame({"entity_id": ["a"], "event_timestamp": [now], "v": [1]}))
+            assert first.events_written == 1
+            started = time.monotonic()
+            p.proc.send_signal(signal.SIGTERM)
+            p.proc.wait(15)
+            took = time.monotonic() - started
+            assert 0.8 <= took < 10, took
+            assert p.proc.returncode == 0
+            with pytest.raises(strata.StrataError):
+                session.push(pd.DataFrame({"entity_id": ["a"], "event_timestamp": [now], "v": [2]}))
+        with open(tmp_path / "node.log") as f:
+            assert "strata node stopped" in f.read()
+    finally:
+        p.stop()
