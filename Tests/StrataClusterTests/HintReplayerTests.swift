@@ -6,7 +6,7 @@ import Testing
 
 /// `HintReplayer` over a real `HintStore` (in memory) with a scripted delivery and a manual clock:
 /// the clock moves only when a test advances it, so backoffs take no real time.
-@Suite("Hint replayer", .timeLimit(.minutes(1)))
+@Suite("Hint replayer", .timeLimit(.minutes(2)))
 struct HintReplayerTests {
   /// 1 s, 2 s, 4 s... up to 60 s, no jitter; chunks of 3 hints; a rescan every hour (tests advance less).
   static let configuration = HintReplayConfiguration(
