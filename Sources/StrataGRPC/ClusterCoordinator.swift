@@ -447,7 +447,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   ///
   /// A lookup by model is the lookup of the model's pinned features, with the model served in field 5.
   func onlineAnswer(_ request: Strata_V1_GetOnlineFeaturesRequest) async throws -> [UInt8] {
-    let (request, model) = try await rpc { try FeatureStoreService.byModel(request, catalog: store.catalog) }
+    let (request, model) =
+      request.model.isEmpty ? (request, nil) : try await rpc { try FeatureStoreService.byModel(request, store: store) }
     // Counted, so that a membership change keeps this view's lanes open until the lookup is done.
     var bytes = try await cluster.activity.lookup { try await answer(request) }
     // Fields 4 and 5 after the others: a parser merges fields in any order.

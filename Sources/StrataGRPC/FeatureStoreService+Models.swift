@@ -101,11 +101,13 @@ extension FeatureStoreService {
 
   /// A lookup by model rewritten as the lookup of its pinned features, and the model served (nil when
   /// the request names features). INVALID_ARGUMENT when it names both; FAILED_PRECONDITION for an
-  /// ARCHIVED model.
+  /// ARCHIVED model. A lookup of features (the hot path) touches nothing: the registry is read only
+  /// for a lookup by model.
   static func byModel(
-    _ request: Strata_V1_GetOnlineFeaturesRequest, catalog: Catalog
+    _ request: Strata_V1_GetOnlineFeaturesRequest, store: FeatureStore
   ) throws(StrataError) -> (request: Strata_V1_GetOnlineFeaturesRequest, model: RegisteredModel?) {
     guard !request.model.isEmpty else { return (request, nil) }
+    let catalog = store.catalog
     guard request.features.isEmpty else {
       throw .invalidArgument(
         "the lookup names model '\(request.model)' and \(request.features.count) features; a lookup by model reads exactly the model's features: leave features empty")

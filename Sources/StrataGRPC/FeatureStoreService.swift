@@ -273,7 +273,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
     try await rpc {
       try sizeLimit.check(
         request, estimate: request.entityIds.reduce(0) { $0 + $1.utf8.count + 2 }, what: "the lookup request")
-      let (request, model) = try Self.byModel(request, catalog: store.catalog)
+      let (request, model) = try Self.byModel(request, store: store)
       let columns = try store.resolve(try [FeatureRef](parsing: request.features))
       let (vectors, orders) = try await store.online(
         entityIDs: request.entityIds, columns: columns, withOrder: request.withRowOrder)

@@ -215,14 +215,6 @@ private struct StoredGroup: Codable {
   /// nil (older entries, and definitions that declare none) = no lineage.
   var lineage: StoredLineage?
 
-  struct StoredStatusChange: Codable {
-    var from: String
-    var to: String
-    var atMicros: Int64
-    var by: String
-    var reason: String
-  }
-
   struct StoredLineage: Codable {
     var source: String
     var transformation: String

@@ -15,15 +15,7 @@ struct StoredModel: Codable {
   var status: String
   var registeredAtMicros: Int64
   var registeredBy: String
-  var statusChanges: [StoredChange]
-
-  struct StoredChange: Codable {
-    var from: String
-    var to: String
-    var atMicros: Int64
-    var by: String
-    var reason: String
-  }
+  var statusChanges: [StoredStatusChange]
 
   init(_ m: RegisteredModel) {
     name = m.name
@@ -35,7 +27,7 @@ struct StoredModel: Codable {
     registeredAtMicros = m.registeredAt.microseconds
     registeredBy = m.registeredBy
     statusChanges = m.statusChanges.map {
-      StoredChange(from: $0.from.rawValue, to: $0.to.rawValue, atMicros: $0.at.microseconds, by: $0.by, reason: $0.reason)
+      StoredStatusChange(from: $0.from.rawValue, to: $0.to.rawValue, atMicros: $0.at.microseconds, by: $0.by, reason: $0.reason)
     }
   }
 
@@ -92,4 +84,14 @@ struct StoredTrainingSet: Codable {
         lastLabelTime: lastLabelMicros.map { Timestamp(microseconds: $0) }, usedKnownAt: usedKnownAt),
       createdAt: Timestamp(microseconds: createdAtMicros), createdBy: createdBy, description: description)
   }
+}
+
+/// One recorded status change of a group or model version, as persisted (`from` and `to` are the
+/// status names of the entry's kind).
+struct StoredStatusChange: Codable {
+  var from: String
+  var to: String
+  var atMicros: Int64
+  var by: String
+  var reason: String
 }
