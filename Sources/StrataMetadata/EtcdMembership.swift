@@ -143,18 +143,23 @@ public struct EtcdMembership: Sendable {
   }
 
   /// Writes `layout` if the key's modification revision is still `revision` (0: absent). Returns
-  /// whether it did.
+  /// whether it did. A write whose answer etcd lost is settled by reading the layout back
+  /// (`MetadataStore.conditionalPut`), so that a change recorded is never reported as failed.
   func write(_ layout: ClusterLayout, ifRevision revision: Int64) async throws -> Bool {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let bytes = Array(try encoder.encode(layout))
     do {
-      let result = try await etcd.transaction(
-        if: [revision == 0 ? .missing(keys.layout) : .modRevision(keys.layout, .equal, revision)],
-        then: [.put(key: keys.layout, value: bytes)])
+      let result = try await etcd.conditionalPut([(keys.layout, bytes)], ifRevision: revision, of: keys.layout)
+      if result.readBack {
+        logger.info(
+          "etcd lost its answer to a layout write; read back",
+          metadata: ["strata.applied": "\(result.succeeded)", "strata.epoch": "\(layout.epoch)"])
+      }
       return result.succeeded
     } catch {
-      throw StrataError.unavailable("etcd did not answer writing the cluster layout at \(keys.layout): \(error)")
+      throw StrataError.unavailable(
+        "etcd did not answer writing the cluster layout at \(keys.layout), nor reading it back: \(error)")
     }
   }
 }

@@ -171,16 +171,18 @@ public final class EtcdRegistry: ClusterRegistry {
       let result = try body(&catalog)
       let changed = catalog.changes(since: before)
       guard !changed.isEmpty else { return result }
-      var operations: [EtcdOperation] = try changed.map {
-        .put(key: keys.registry(entry: $0), value: try RegistryStore.encodeEntry($0))
+      var puts: [(key: String, value: [UInt8])] = try changed.map {
+        (keys.registry(entry: $0), try RegistryStore.encodeEntry($0))
       }
-      operations.append(.put(head, "\(changed.count)"))
-      let committed: EtcdTransactionResult
+      puts.append((head, Array("\(changed.count)".utf8)))
+      let committed: ConditionalPutResult
       do {
-        committed = try await etcd.transaction(
-          if: [headRevision == 0 ? .missing(head) : .modRevision(head, .equal, headRevision)], then: operations)
+        // A lost answer is settled by reading the entries back: a change applied is never retried
+        // (it would register a model twice) nor reported as failed.
+        committed = try await etcd.conditionalPut(puts, ifRevision: headRevision, of: head)
       } catch {
-        throw StrataError.unavailable("etcd did not answer the registry change (it may or may not have been applied): \(error)")
+        throw StrataError.unavailable(
+          "etcd did not answer the registry change, nor reading it back (it may or may not have been applied): \(error)")
       }
       guard committed.succeeded else { continue }
       try await waitForNodes(committed.revision)

@@ -110,6 +110,9 @@ extension SimCluster {
       }
     } catch {
       trace.log("command refused: \(error)")
+      if current.change == nil, let recorded = layout?.0.change {
+        checker.fail("the command was refused (\(error)), yet it recorded \(recorded.summary)")
+      }
       stats.withLock { $0.refused += 1 }
       replaced?.revive()
       return true

@@ -26,6 +26,8 @@ struct SimConfig: Sendable {
   var quickFirstApplies = true
   /// `MembershipChecker.strict`.
   var strictChecks = false
+  /// While faults happen, 1 in 8 transactions that write loses etcd's answer after it was applied.
+  var lostAnswers = true
 }
 
 /// A simulated cluster: nodes that each run the real `MembershipDriver` and `EtcdLayoutFollower` over a
@@ -98,7 +100,13 @@ final class SimCluster: Sendable {
   }
 
   func client(_ name: String, session: SimSession?) -> SimEtcdClient {
-    SimEtcdClient(store: store, name: name, session: session, latency: { [weak self] in self?.latency() ?? .milliseconds(1) })
+    var client = SimEtcdClient(
+      store: store, name: name, session: session, latency: { [weak self] in self?.latency() ?? .milliseconds(1) })
+    client.loseAnswer = { [weak self] in
+      guard let self, config.lostAnswers, faultsActive else { return false }
+      return oneIn(8)
+    }
+    return client
   }
 
   var admin: MembershipChanges {

@@ -328,6 +328,9 @@ struct SimEtcdClient: MetadataStore {
   let name: String
   let session: SimSession?
   let latency: @Sendable () -> Duration
+  /// Drawn for each transaction that writes: true loses etcd's answer after the write was applied
+  /// (what a connection that breaks while the answer travels does): the caller gets `.unavailable`.
+  var loseAnswer: @Sendable () -> Bool = { false }
 
   var clock: VirtualClock { store.clock }
 
@@ -359,7 +362,14 @@ struct SimEtcdClient: MetadataStore {
   func transaction(if compares: [EtcdCompare], then success: [EtcdOperation], else failure: [EtcdOperation])
     async throws(EtcdError) -> EtcdTransactionResult
   {
-    try await request { () throws(EtcdError) in try store.transaction(if: compares, then: success, else: failure, writer: name) }
+    let result = try await request { () throws(EtcdError) in
+      try store.transaction(if: compares, then: success, else: failure, writer: name)
+    }
+    let writes = (success + failure).contains { if case .get = $0 { false } else { true } }
+    if writes, loseAnswer() {
+      throw EtcdError(.unavailable, "\(name): the connection broke before etcd's answer arrived (the write was applied)")
+    }
+    return result
   }
 
   func withLease(ttl: Duration, _ body: @escaping @Sendable (EtcdLease) async throws -> Void) async throws {
