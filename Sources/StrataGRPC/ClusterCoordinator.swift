@@ -224,7 +224,10 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         store: { prepared in
           let (batch, level) = prepared
           return try await rpc {
-            try await EventPush.apply(batch, store: store) { stamp in
+            // Keys in etcd when the cluster's metadata is there (a retry may reach any node), else
+            // in this node's catalog.
+            let keys = topology.current.idempotency ?? StoreIdempotencyKeys(store: store)
+            return try await EventPush.apply(batch, keys: keys) { stamp in
               let view = topology.current
               let coordinator = ClusterCoordinator(local: local, cluster: view, topology: topology, logger: logger)
               var written = Strata_V1_WriteFeaturesResponse()

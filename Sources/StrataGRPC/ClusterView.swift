@@ -2,6 +2,7 @@ public import GRPCCore
 public import StrataCore
 public import StrataProto
 public import StrataCluster
+public import StrataStorage
 internal import Synchronization
 
 /// One node's view of its cluster: the ring, which node it is, the registry leader, and an internode
@@ -28,6 +29,9 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   public let hints: (any HintSink)?
   /// Where registry changes are made (etcd); nil: through the registry leader, which pushes them.
   public let registry: (any ClusterRegistry)?
+  /// Where the idempotency keys of pushed event batches are recorded (etcd, shared by every node); nil:
+  /// in the coordinating node's catalog.
+  public let idempotency: (any IdempotencyKeys)?
   public let selfID: String
   /// The node that assigns registry versions: the first node of the cluster file.
   public let leaderID: String
@@ -58,10 +62,12 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     addresses: [String: String], callTimeout: Duration = .seconds(30), lookups: InternodeLookups = .unary,
     laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:], placement: ReplicaPlacement? = nil,
     health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil, registry: (any ClusterRegistry)? = nil,
-    transition: PlacementTransition? = nil, members: [String]? = nil, membership: (any MembershipControl)? = nil
+    transition: PlacementTransition? = nil, members: [String]? = nil, membership: (any MembershipControl)? = nil,
+    idempotency: (any IdempotencyKeys)? = nil
   ) {
     self.membership = membership
     self.registry = registry
+    self.idempotency = idempotency
     self.transition = transition
     self.moves = transition.flatMap { $0.phase == .dualWrite ? ($0.new.ring.epoch, MovedRanges($0)) : nil }
     self.members = members ?? ring.nodes

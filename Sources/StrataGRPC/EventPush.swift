@@ -68,19 +68,12 @@ enum EventPush {
     return Prepared(message: message, write: write, digest: try digest(message))
   }
 
-  /// Applies one batch with `write` (given the stamp its key fixed, or nil without a key) and makes
-  /// its answer. A key already applied with the same content writes nothing and answers `duplicate`
-  /// with the first application's counts; a failed write leaves the key's stamp for the retry.
+  /// Applies one batch `prepare` checked with `write` (given the stamp its key fixed in `keys`, or nil
+  /// without a key) and makes its answer. A key already applied with the same content writes nothing
+  /// and answers `duplicate` with the first application's counts; a failed write leaves the key's
+  /// stamp for the retry.
   static func apply(
-    _ message: Strata_V1_PushEventsRequest, store: FeatureStore,
-    write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
-  ) async throws -> Strata_V1_PushEventsResponse {
-    try await apply(try prepare(message, store: store), store: store, write: write)
-  }
-
-  /// `apply` of a batch `prepare` checked.
-  static func apply(
-    _ batch: Prepared, store: FeatureStore, write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
+    _ batch: Prepared, keys: any IdempotencyKeys, write: (IdempotencyStamp?) async throws -> (written: UInt64, late: UInt64)
   ) async throws -> Strata_V1_PushEventsResponse {
     var answer = Strata_V1_PushEventsResponse()
     answer.idempotencyKey = batch.message.idempotencyKey
@@ -89,7 +82,7 @@ enum EventPush {
       return answer
     }
     let key = batch.message.idempotencyKey
-    switch try await store.claimIdempotencyKey(key, digest: digest, count: batch.message.events.count) {
+    switch try await keys.claim(key: key, digest: digest, count: batch.message.events.count) {
     case .applied(_, let written, let late):
       answer.eventsWritten = written
       answer.lateEvents = late
@@ -98,10 +91,10 @@ enum EventPush {
       do {
         (answer.eventsWritten, answer.lateEvents) = try await write(stamp)
       } catch {
-        store.idempotency.release(key: key)
+        keys.release(key: key)
         throw error
       }
-      try await store.completeIdempotencyKey(key, eventsWritten: answer.eventsWritten, lateEvents: answer.lateEvents)
+      try await keys.complete(key: key, eventsWritten: answer.eventsWritten, lateEvents: answer.lateEvents)
     }
     return answer
   }

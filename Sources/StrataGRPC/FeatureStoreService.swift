@@ -195,7 +195,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           return try EventPush.prepare(message, store: store, local: true)
         },
         store: { batch in
-          try await EventPush.apply(batch, store: store) { stamp in
+          try await EventPush.apply(batch, keys: StoreIdempotencyKeys(store: store)) { stamp in
             // Validated by `prepare` while the batch before was stored: the writer only appends it.
             let outcome = try await store.write(batch.validated!, stamp: stamp)
             return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))

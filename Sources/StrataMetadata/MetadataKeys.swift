@@ -10,7 +10,9 @@ public import StrataCore
 /// - `applied/<node id>`: the registry revision the node serves (decimal), under the node's lease, so
 ///   it disappears when the node stops or loses etcd;
 /// - `layout-applied/`, `change-driver`, `change-done/`, `change-progress/`: membership changes
-///   (`MembershipChanges`).
+///   (`MembershipChanges`);
+/// - `idempotency/<key>`: the record of a pushed event batch's idempotency key (`EtcdIdempotencyKeys`),
+///   under a lease that ends it after the keys' retention.
 public struct MetadataKeys: Sendable, Equatable {
   public let prefix: String
 
@@ -56,4 +58,7 @@ public struct MetadataKeys: Sendable, Equatable {
   /// `change-progress/<node>`: how the node's transfer of the ranges it gains goes (JSON).
   public var changeProgress: String { prefix + "change-progress/" }
   public func changeProgress(node: String) -> String { changeProgress + node }
+  /// `idempotency/<key>`: one idempotency key's record (`IdempotencyRecord`).
+  public var idempotency: String { prefix + "idempotency/" }
+  public func idempotency(key: String) -> String { idempotency + key }
 }

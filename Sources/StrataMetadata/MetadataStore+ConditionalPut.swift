@@ -23,13 +23,14 @@ extension MetadataStore {
   /// - otherwise someone else wrote first: `succeeded` false, as when the comparison fails.
   ///
   /// The lost answer's error is thrown only when etcd stays unreachable for `settleTimeout`.
+  /// `lease`: the lease every key written is attached to (nil: none).
   func conditionalPut(
-    _ puts: [(key: String, value: [UInt8])], ifRevision revision: Int64, of guardKey: String,
+    _ puts: [(key: String, value: [UInt8])], ifRevision revision: Int64, of guardKey: String, lease: Int64? = nil,
     settleTimeout: Duration = .seconds(10)
   ) async throws(EtcdError) -> ConditionalPutResult {
     precondition(puts.contains { $0.key == guardKey }, "the guard key must be one of the keys written")
     let compare: EtcdCompare = revision == 0 ? .missing(guardKey) : .modRevision(guardKey, .equal, revision)
-    let operations = puts.map { EtcdOperation.put(key: $0.key, value: $0.value) }
+    let operations = puts.map { EtcdOperation.put(key: $0.key, value: $0.value, lease: lease) }
     let clock = ContinuousClock()
     let deadline = clock.now + settleTimeout
     var pause = Duration.milliseconds(50)

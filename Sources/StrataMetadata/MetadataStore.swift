@@ -16,6 +16,8 @@ public protocol MetadataStore: Sendable {
   /// Runs `success` if every comparison holds, else `failure`; all at one revision.
   func transaction(if compares: [EtcdCompare], then success: [EtcdOperation], else failure: [EtcdOperation])
     async throws(EtcdError) -> EtcdTransactionResult
+  /// A lease of `ttl` that nobody keeps alive: keys attached to it go when it runs out.
+  func grantLease(ttl: Duration) async throws(EtcdError) -> EtcdLease
   /// Runs `body` with a lease of `ttl` kept alive; throws the keep-alive's error when the lease is lost
   /// first (`body` is then cancelled).
   func withLease(ttl: Duration, _ body: @escaping @Sendable (EtcdLease) async throws -> Void) async throws

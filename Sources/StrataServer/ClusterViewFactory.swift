@@ -5,6 +5,7 @@ internal import StrataCluster
 internal import StrataGRPC
 internal import StrataMetadata
 internal import StrataProto
+internal import StrataStorage
 
 /// Builds a node's `ClusterView` from its cluster's layout in etcd, for the layout's ring and, during
 /// a membership change, its phase (docs/scale-out.md):
@@ -24,6 +25,8 @@ struct ClusterViewFactory: Sendable {
   let registry: (any ClusterRegistry)?
   let peers: PeerClients
   let membership: (any MembershipControl)?
+  /// The idempotency keys of pushed event batches, in etcd (`EtcdIdempotencyKeys`).
+  let idempotency: (any IdempotencyKeys)?
 
   typealias View = ClusterView<HTTP2ClientTransport.Posix>
 
@@ -68,7 +71,7 @@ struct ClusterViewFactory: Sendable {
       lookups: lookups, laneServer: laneServer,
       hosts: Dictionary(participants.map { ($0.id, $0.host) }, uniquingKeysWith: { a, _ in a }), placement: read,
       health: health, hints: hints, registry: registry, transition: transition, members: participants.map(\.id),
-      membership: membership)
+      membership: membership, idempotency: idempotency)
     return (view, other)
   }
 }

@@ -161,7 +161,10 @@ public struct StrataNode: Sendable {
         let factory = ClusterViewFactory(
           selfID: settings.selfID, lookups: settings.lookups, laneServer: laneServer, health: settings.peerHealth(),
           hints: handoff, registry: r, peers: peers,
-          membership: EtcdMembershipControl(etcd: metadata.etcd, keys: metadata.keys, logger: logger))
+          membership: EtcdMembershipControl(etcd: metadata.etcd, keys: metadata.keys, logger: logger),
+          idempotency: EtcdIdempotencyKeys(
+            etcd: metadata.etcd, keys: metadata.keys, nowSeconds: { Timestamp.now().microseconds / 1_000_000 },
+            reserve: { [store] count in try await store.reserveIdempotencyStamp(count: count) }))
         let (view, other) = try factory.view(for: layout)
         window.set(epoch: view.ring.epoch, alsoAccepting: other)
         topology = ClusterTopology(view, window: window)

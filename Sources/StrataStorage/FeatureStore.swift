@@ -193,6 +193,16 @@ public final class FeatureStore: Sendable {
     return try await executor.write { try ledger.claim(key: key, digest: digest, count: count, now: now) }
   }
 
+  /// A stamp for a batch of `count` rows recorded elsewhere than this node's catalog
+  /// (`IdempotencyKeys`): the current time and a block of `count` write ids of this node's clock,
+  /// reserved (the clock's high-water mark stored) on the writer thread.
+  public func reserveIdempotencyStamp(count: Int) async throws -> IdempotencyStamp {
+    let now = clock()
+    let shard = self.shard
+    let first = try await executor.write { try shard.reserveWriteIDs(max(count, 1), now: now) { _ in WriteBatch() } }
+    return IdempotencyStamp(createdTime: now, firstWriteID: first, count: count)
+  }
+
   /// `IdempotencyLedger.complete` on the writer thread.
   public func completeIdempotencyKey(_ key: String, eventsWritten: UInt64, lateEvents: UInt64) async throws {
     let ledger = idempotency

@@ -13,6 +13,12 @@ public struct IdempotencyStamp: Sendable, Equatable {
   public var count: Int
 
   public var writeIDs: [WriteID] { WriteID.run(from: firstWriteID, count: count) }
+
+  public init(createdTime: Timestamp, firstWriteID: WriteID, count: Int) {
+    self.createdTime = createdTime
+    self.firstWriteID = firstWriteID
+    self.count = count
+  }
 }
 
 /// What to do with a batch that carries an idempotency key.
@@ -36,11 +42,12 @@ public enum IdempotencyClaim: Sendable, Equatable {
 ///
 /// Keys are this node's own: a retry must go to the node that took the first attempt (the SDKs push
 /// each call to one node). Sent to another node, a batch is applied again (its events then stored
-/// twice, with different write ids).
+/// twice, with different write ids). A cluster whose metadata is in etcd keeps its keys there instead
+/// (`IdempotencyKeys`, `EtcdIdempotencyKeys`), shared by every node.
 public final class IdempotencyLedger: Sendable {
   let shard: LocalShard
   public let retentionMicros: Int64
-  private let inFlight = Mutex<Set<String>>([])
+  private let inFlight = IdempotencyKeysInFlight()
 
   public static let maxKeyBytes = 128
   static let recordPrefix = Array("idem/k/".utf8)
@@ -57,50 +64,37 @@ public final class IdempotencyLedger: Sendable {
   /// INVALID_ARGUMENT for a key over 128 bytes; FAILED_PRECONDITION when the key was used for other
   /// content; UNAVAILABLE while another call applies the same key.
   public func claim(key: String, digest: UInt64, count: Int, now: Timestamp) throws -> IdempotencyClaim {
-    guard key.utf8.count <= Self.maxKeyBytes else {
-      throw StrataError.invalidArgument("idempotency key is \(key.utf8.count) bytes; the limit is \(Self.maxKeyBytes)")
-    }
-    guard inFlight.withLock({ $0.insert(key).inserted }) else {
-      throw StrataError.unavailable(
-        "a batch with idempotency key '\(key.prefix(64))' is being applied right now by another call; retry once that call answers")
-    }
+    try inFlight.take(key)
     do {
       try expire(now: now)
       let recordKey = Self.recordPrefix + Array(key.utf8)
       if let bytes = try shard.engine.get(recordKey, in: .catalog) {
-        let record = try Record(decoding: bytes)
-        guard record.digest == digest, record.stamp.count == count else {
-          throw StrataError.failedPrecondition(
-            "idempotency key '\(key.prefix(64))' was used at \(record.recordedAt) for a batch with other events; a retry must resend the same batch, and new events need a new key")
-        }
-        if let done = record.done {
-          inFlight.withLock { _ = $0.remove(key) }
-          return .applied(record.stamp, eventsWritten: done.events, lateEvents: done.late)
-        }
-        return .apply(record.stamp)
+        let claim = try IdempotencyRecord(decoding: bytes).claim(key: key, digest: digest, count: count)
+        if case .applied = claim { inFlight.release(key) }
+        return claim
       }
       var stamp: IdempotencyStamp?
       _ = try shard.reserveWriteIDs(max(count, 1), now: now) { first in
         let s = IdempotencyStamp(createdTime: now, firstWriteID: first, count: count)
         stamp = s
         var batch = WriteBatch()
-        batch.put(recordKey, Record(digest: digest, stamp: s, recordedAt: now, done: nil).encoded, in: .catalog)
+        batch.put(recordKey, IdempotencyRecord(digest: digest, stamp: s, recordedAt: now, done: nil).encoded, in: .catalog)
         batch.put(Self.expiryKey(now, key), [], in: .catalog)
         return batch
       }
       return .apply(stamp!)
     } catch {
-      inFlight.withLock { _ = $0.remove(key) }
+      inFlight.release(key)
       throw error
     }
   }
 
   /// Records that the batch claimed with `key` was acknowledged with these counts, and ends the claim.
   public func complete(key: String, eventsWritten: UInt64, lateEvents: UInt64) throws {
-    defer { inFlight.withLock { _ = $0.remove(key) } }
+    defer { inFlight.release(key) }
     let recordKey = Self.recordPrefix + Array(key.utf8)
     guard let bytes = try shard.engine.get(recordKey, in: .catalog) else { return }
-    var record = try Record(decoding: bytes)
+    var record = try IdempotencyRecord(decoding: bytes)
     record.done = (eventsWritten, lateEvents)
     var batch = WriteBatch()
     batch.put(recordKey, record.encoded, in: .catalog)
@@ -109,7 +103,7 @@ public final class IdempotencyLedger: Sendable {
 
   /// Ends a claim whose batch failed; its record stays, so a retry reuses the stamp.
   public func release(key: String) {
-    inFlight.withLock { _ = $0.remove(key) }
+    inFlight.release(key)
   }
 
   /// Deletes up to `expiryBatch` records recorded before `now - retention`.
@@ -141,52 +135,66 @@ public final class IdempotencyLedger: Sendable {
     w.append(contentsOf: key.utf8)
     return w.bytes
   }
+}
 
-  /// A stored record: digest u64, created i64, first write id u64, count u32, recorded i64, then
-  /// done u8 (0/1) and, when 1, events u64 and late u64.
-  struct Record {
-    var digest: UInt64
-    var stamp: IdempotencyStamp
-    var recordedAt: Timestamp
-    var done: (events: UInt64, late: UInt64)?
+/// What is recorded for an idempotency key, in the node's catalog (`IdempotencyLedger`) or in etcd
+/// (`EtcdIdempotencyKeys`): the batch's content digest, its stamp, when it was recorded and, once the
+/// batch was acknowledged, its counts. Bytes: digest u64, created i64, first write id u64, count u32,
+/// recorded i64, then done u8 (0/1) and, when 1, events u64 and late u64.
+public struct IdempotencyRecord: Sendable {
+  public var digest: UInt64
+  public var stamp: IdempotencyStamp
+  public var recordedAt: Timestamp
+  public var done: (events: UInt64, late: UInt64)?
 
-    var encoded: [UInt8] {
-      var w = ByteWriter(capacity: 53)
-      w.u64BE(digest)
-      w.i64Ordered(stamp.createdTime.microseconds)
-      w.u64BE(stamp.firstWriteID.rawValue)
-      w.u32BE(UInt32(stamp.count))
-      w.i64Ordered(recordedAt.microseconds)
-      if let done {
-        w.u8(1)
-        w.u64BE(done.events)
-        w.u64BE(done.late)
-      } else {
-        w.u8(0)
-      }
-      return w.bytes
+  public var encoded: [UInt8] {
+    var w = ByteWriter(capacity: 53)
+    w.u64BE(digest)
+    w.i64Ordered(stamp.createdTime.microseconds)
+    w.u64BE(stamp.firstWriteID.rawValue)
+    w.u32BE(UInt32(stamp.count))
+    w.i64Ordered(recordedAt.microseconds)
+    if let done {
+      w.u8(1)
+      w.u64BE(done.events)
+      w.u64BE(done.late)
+    } else {
+      w.u8(0)
     }
+    return w.bytes
+  }
 
-    init(digest: UInt64, stamp: IdempotencyStamp, recordedAt: Timestamp, done: (events: UInt64, late: UInt64)?) {
-      self.digest = digest
-      self.stamp = stamp
-      self.recordedAt = recordedAt
-      self.done = done
-    }
+  public init(digest: UInt64, stamp: IdempotencyStamp, recordedAt: Timestamp, done: (events: UInt64, late: UInt64)?) {
+    self.digest = digest
+    self.stamp = stamp
+    self.recordedAt = recordedAt
+    self.done = done
+  }
 
-    init(decoding bytes: [UInt8]) throws {
-      var r = ByteReader(bytes)
-      do {
-        digest = try r.u64BE()
-        let created = try r.i64Ordered()
-        let first = try r.u64BE()
-        let count = try r.u32BE()
-        stamp = IdempotencyStamp(createdTime: Timestamp(microseconds: created), firstWriteID: WriteID(rawValue: first), count: Int(count))
-        recordedAt = Timestamp(microseconds: try r.i64Ordered())
-        done = try r.u8() == 1 ? (try r.u64BE(), try r.u64BE()) : nil
-      } catch {
-        throw StrataError.internalError("corrupt idempotency record in the catalog")
-      }
+  public init(decoding bytes: [UInt8]) throws {
+    var r = ByteReader(bytes)
+    do {
+      digest = try r.u64BE()
+      let created = try r.i64Ordered()
+      let first = try r.u64BE()
+      let count = try r.u32BE()
+      stamp = IdempotencyStamp(createdTime: Timestamp(microseconds: created), firstWriteID: WriteID(rawValue: first), count: Int(count))
+      recordedAt = Timestamp(microseconds: try r.i64Ordered())
+      done = try r.u8() == 1 ? (try r.u64BE(), try r.u64BE()) : nil
+    } catch {
+      throw StrataError.internalError("corrupt idempotency record in the catalog")
     }
+  }
+
+  /// What a claim of `key` for a batch with `digest` and `count` rows gets from this record: the same
+  /// content applied before answers `.applied` with its counts, claimed before but not acknowledged
+  /// `.apply` with the same stamp; other content is FAILED_PRECONDITION.
+  public func claim(key: String, digest: UInt64, count: Int) throws(StrataError) -> IdempotencyClaim {
+    guard self.digest == digest, stamp.count == count else {
+      throw StrataError.failedPrecondition(
+        "idempotency key '\(key.prefix(64))' was used at \(recordedAt) for a batch with other events; a retry must resend the same batch, and new events need a new key")
+    }
+    if let done { return .applied(stamp, eventsWritten: done.events, lateEvents: done.late) }
+    return .apply(stamp)
   }
 }

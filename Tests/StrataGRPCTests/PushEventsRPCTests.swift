@@ -208,7 +208,9 @@ struct PushEventsRPCTests {
   @Test("through a replicated cluster: a batch that failed (ALL, one replica down) and is resent with its key is stored once on every replica")
   func clusterRetryStoredOnce() async throws {
     var rng = SplitMix64.forTest("PushEventsRPCTests.clusterRetryStoredOnce")
-    try await withSimulatedCluster(nodes: 3, seed: rng.next(), callTimeout: .seconds(5), replicationFactor: 3) { cluster in
+    // n3 fails fast (`.fail`); the 30 s call timeout is for the healthy replicas, which a full parallel
+    // suite on 2 cores can starve for more than 5 s.
+    try await withSimulatedCluster(nodes: 3, seed: rng.next(), callTimeout: .seconds(30), replicationFactor: 3) { cluster in
       try await cluster.seedRegistry([purchasesSpec(), userSpendSpec()])
       let events = (0..<40).map { i in event("e\(i % 7)", .t0(-Int64(i) * 10), Double(i), i % 2 == 0 ? "x" : nil) }
       var batch = pushBatch(key: "retry-1", events)

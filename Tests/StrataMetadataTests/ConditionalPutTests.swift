@@ -46,6 +46,10 @@ struct ConditionalPutTests {
       return result
     }
 
+    func grantLease(ttl: Duration) async throws(EtcdError) -> EtcdLease {
+      store.grantLease(ttl: ttl)
+    }
+
     func withLease(ttl: Duration, _ body: @escaping @Sendable (EtcdLease) async throws -> Void) async throws {
       throw EtcdError(.internalError, "not simulated here")
     }

@@ -372,6 +372,10 @@ struct SimEtcdClient: MetadataStore {
     return result
   }
 
+  func grantLease(ttl: Duration) async throws(EtcdError) -> EtcdLease {
+    try await request { () throws(EtcdError) in store.grantLease(ttl: ttl) }
+  }
+
   func withLease(ttl: Duration, _ body: @escaping @Sendable (EtcdLease) async throws -> Void) async throws {
     let lease = try await request { store.grantLease(ttl: ttl) }
     try await withThrowingTaskGroup(of: Void.self) { group in

@@ -145,3 +145,42 @@ def test_embedding_column_types():
         values, has = cols.feature_values(arr, DType("EMBEDDING", dim), "e", 0)
         assert has.tolist() == [True, False]
         assert values[0].tolist() == [1.0, 2.0, 3.0] and values.dtype == np.float32
+
+
+def _strings(layout: str, n: int, rng: np.random.Generator) -> list[str]:
+    if layout == "short":
+        return [f"k{i}" for i in rng.integers(0, 1000, n)]
+    if layout == "even":  # all of one length
+        return [f"{i:036d}" for i in rng.integers(0, 2**62, n)]
+    if layout == "uneven":
+        return ["é" * int(k) for k in rng.integers(20, 400, n)]
+    if layout == "outlier":
+        return [f"k{i}" for i in range(n - 1)] + ["z" * 20_000]
+    return ["x"] * n  # "sliced": see below
+
+
+@pytest.mark.parametrize("layout", ["short", "even", "uneven", "outlier", "sliced"])
+def test_every_string_layout_parses_to_the_protobuf_message(layout):
+    """Strings go into the rows' byte matrix (short ones; ones all of one length as a view of their
+    buffer) or are interleaved with it (long ones of uneven lengths): each way, with nulls and empty
+    strings, and from a slice of a string array (int32 offsets), gives the same messages."""
+    rng = np.random.default_rng(7)
+    n = 300
+    ids = pa.array(_strings(layout, n, rng), type=pa.string())
+    values = _strings(layout, n, rng)
+    values = [None if k % 7 == 3 else "" if k % 11 == 5 else v for k, v in enumerate(values)]
+    strings = pa.array(values, type=pa.string())
+    if layout == "sliced":
+        ids = pa.array([f"id-{k}" for k in range(n + 50)], type=pa.string()).slice(50)
+        strings = pa.array(["w" * (k % 9) for k in range(n + 50)], type=pa.string()).slice(50)
+    table = pa.table({"entity_id": ids, "event_timestamp": pa.array(rng.integers(0, 2**52, n),
+                                                                    type=pa.timestamp("us", tz="UTC")),
+                      "s": strings, "i": pa.array(rng.integers(-100, 100, n))})
+    group = group_for(2)
+    plan = _WritePlan(group, table.schema)
+    batch = pa.RecordBatch.from_arrays([table.column(c).combine_chunks() for c in plan.input_columns],
+                                       names=plan.input_columns)
+    got = fs.WriteFeaturesRequest.FromString(plan.message(batch, first_row=0))
+    assert got == expected_write(table, group, plan.features)
+    encoded = _wire.label_rows(_wire.string_buffers(ids), np.arange(n))
+    assert [r.entity_id for r in fs.GetHistoricalFeaturesRequest.FromString(encoded).labels] == ids.to_pylist()

@@ -65,13 +65,29 @@ def check_entity_type(t: pa.DataType, column: str) -> None:
                           "decimal text)")
 
 
+def null_mask(arr: pa.Array) -> np.ndarray:
+    """True where `arr` is null (a bool numpy array)."""
+    if not arr.null_count:
+        return np.zeros(len(arr), dtype=bool)
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _numbers(arr: pa.Array, to: pa.DataType, fill) -> np.ndarray:
+    """`arr` cast to the numeric type `to` as a numpy array, `fill` where null."""
+    if not arr.type.equals(to):
+        arr = arr.cast(to)
+    if arr.null_count:
+        arr = arr.fill_null(fill)
+    return arr.to_numpy(zero_copy_only=False)
+
+
 def micros(arr: pa.Array, column: str) -> tuple[np.ndarray, np.ndarray]:
     """A timestamp or date column as int64 microseconds since the epoch (UTC) and a null mask."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     t = arr.type
     check_timestamp_type(t, column)
-    nulls = arr.is_null().to_numpy(zero_copy_only=False)
+    nulls = null_mask(arr)
     if pa.types.is_null(t):
         return np.zeros(len(arr), dtype=np.int64), nulls
     if pa.types.is_date32(t):
@@ -79,10 +95,12 @@ def micros(arr: pa.Array, column: str) -> tuple[np.ndarray, np.ndarray]:
         return raw * 86_400_000_000, nulls
     if pa.types.is_date64(t):
         return arr.cast(pa.int64()).fill_null(0).to_numpy() * 1_000, nulls
-    raw = arr.cast(pa.int64()).fill_null(0).to_numpy()
+    raw = _numbers(arr.view(pa.int64()), pa.int64(), 0)  # the stored numbers (what a cast to int64 gives)
     factor = _UNIT_MICROS[t.unit]
     if factor is None:
         return raw // 1_000, nulls  # floor: a time is never moved forward
+    if factor == 1:
+        return raw, nulls
     with np.errstate(over="raise"):
         try:
             return raw * factor, nulls
@@ -141,7 +159,7 @@ def feature_values(arr: pa.Array, dtype: DType, column: str, first_row: int):
     n = len(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    has = ~arr.is_null().to_numpy(zero_copy_only=False)
+    has = ~null_mask(arr)
     k = dtype.kind
     if pa.types.is_null(arr.type):
         if k == "STRING":
@@ -150,7 +168,7 @@ def feature_values(arr: pa.Array, dtype: DType, column: str, first_row: int):
             return np.zeros((n, dtype.dim), dtype=np.float32), has
         return np.zeros(n, dtype=np.float64 if k == "FLOAT" else np.int64), has
     if k == "FLOAT":
-        values = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        values = _numbers(arr, pa.float64(), 0.0)
         bad = has & ~np.isfinite(values)
         if bad.any():
             i = int(np.argmax(bad))
@@ -164,7 +182,7 @@ def feature_values(arr: pa.Array, dtype: DType, column: str, first_row: int):
                 i = int(np.argmax(big))
                 raise InvalidArgument(f"row {first_row + i}, column '{column}': {arr[i].as_py()} is out of range for "
                                       "INT (64-bit signed integer)")
-        return arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), has
+        return _numbers(arr, pa.int64(), 0), has
     if k == "STRING":
         return string_buffers(arr), has
     # EMBEDDING

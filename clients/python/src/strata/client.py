@@ -1543,7 +1543,7 @@ class _WritePlan:
         """Field 4 (`rows` of WriteFeaturesRequest, `events` of PushEventsRequest) with the rows of `batch`."""
         ids = batch.column("entity_id")
         entity = _wire.string_buffers(ids)
-        null_ids = ids.is_null().to_numpy(zero_copy_only=False)
+        null_ids = cols.null_mask(ids)
         bad = null_ids | (entity[2] == 0)
         if bad.any():
             i = int(np.argmax(bad))

@@ -1,0 +1,139 @@
+public import StrataCore
+public import StrataStorage
+internal import StrataEtcd
+internal import Synchronization
+
+/// The idempotency keys of pushed event batches, in etcd, for a cluster whose metadata is there: one
+/// record per key (`IdempotencyRecord`, at `MetadataKeys.idempotency(key:)`), so that a batch resent
+/// with the same key to any node (its first coordinator died, the client failed over) gets the first
+/// attempt's stamp (created time and write ids) and its rows are stored once on every replica, and
+/// one acknowledged before is answered as a duplicate with its first counts.
+///
+/// A claim reads the key; a key not recorded yet gets a stamp from this node's write-id clock
+/// (`reserve`) and is recorded on condition that it is still absent, so of two nodes claiming it at
+/// once exactly one records its stamp and both apply that one (the rows are then the same rows: storing
+/// them twice stores them once). A lost answer from etcd is settled by reading back
+/// (`MetadataStore.conditionalPut`). Records are attached to a lease of `retention` plus one hour,
+/// one lease per hour of claims: a key is remembered for at least `retention` and at most an hour more.
+///
+/// The rules are `IdempotencyKeys`'s: a key being applied by another call of this node is UNAVAILABLE
+/// (calls on two nodes with the same key may both apply it, with the same stamp); etcd not answering
+/// is UNAVAILABLE, and the batch can be resent with the same key.
+public final class EtcdIdempotencyKeys: IdempotencyKeys {
+  let etcd: any MetadataStore
+  let keys: MetadataKeys
+  let retention: Duration
+  /// A stamp for a batch of the given number of rows from this node's write-id clock
+  /// (`FeatureStore.reserveIdempotencyStamp`).
+  let reserve: @Sendable (Int) async throws -> IdempotencyStamp
+  /// Seconds since the epoch, for the hour of a claim's lease.
+  let nowSeconds: @Sendable () -> Int64
+  private let inFlight = IdempotencyKeysInFlight()
+  /// The lease of the records claimed in one hour.
+  struct HourLease: Sendable {
+    var hour: Int64
+    var id: Int64
+  }
+  /// The lease of the records claimed in the current hour.
+  private let hourLease = Mutex<HourLease?>(nil)
+
+  public init(
+    etcd: any MetadataStore, keys: MetadataKeys, retention: Duration = .seconds(86_400),
+    nowSeconds: @escaping @Sendable () -> Int64, reserve: @escaping @Sendable (Int) async throws -> IdempotencyStamp
+  ) {
+    self.etcd = etcd
+    self.keys = keys
+    self.retention = retention
+    self.nowSeconds = nowSeconds
+    self.reserve = reserve
+  }
+
+  public func claim(key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
+    try inFlight.take(key)
+    do {
+      let claim = try await claimInEtcd(key: key, digest: digest, count: count)
+      if case .applied = claim { release(key: key) }
+      return claim
+    } catch {
+      release(key: key)
+      throw Self.strataError(error, doing: "recording idempotency key '\(key.prefix(64))'")
+    }
+  }
+
+  public func complete(key: String, eventsWritten: UInt64, lateEvents: UInt64) async throws {
+    defer { release(key: key) }
+    do {
+      try await record(done: (eventsWritten, lateEvents), key: key)
+    } catch {
+      throw Self.strataError(error, doing: "recording that the batch with idempotency key '\(key.prefix(64))' was stored")
+    }
+  }
+
+  /// Adds the counts of the acknowledged batch to `key`'s record, under the record's lease. A record
+  /// whose lease ran out meanwhile is forgotten anyway: nothing is written.
+  private func record(done: (events: UInt64, late: UInt64), key: String) async throws {
+    let path = keys.idempotency(key: key)
+    guard let kv = try await etcd.get(path) else { return }
+    var record = try IdempotencyRecord(decoding: kv.value)
+    record.done = done
+    let lease: Int64? = kv.lease == 0 ? nil : kv.lease
+    let bytes: [UInt8] = record.encoded
+    let result: Result<Int64, EtcdError> = await Self.result { () async throws(EtcdError) -> Int64 in
+      try await self.etcd.put(path, bytes, lease: lease)
+    }
+    if case .failure(let error) = result, error.code != .notFound { throw error }
+  }
+
+  /// `body`'s value or error.
+  private static func result<T>(_ body: () async throws(EtcdError) -> T) async -> Result<T, EtcdError> {
+    do {
+      return .success(try await body())
+    } catch {
+      return .failure(error)
+    }
+  }
+
+  /// The keys this node's calls are applying now.
+  var inFlightKeys: Set<String> { inFlight.held }
+
+  public func release(key: String) {
+    inFlight.release(key)
+  }
+
+  private func claimInEtcd(key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
+    let path = keys.idempotency(key: key)
+    if let kv = try await etcd.get(path) {
+      return try IdempotencyRecord(decoding: kv.value).claim(key: key, digest: digest, count: count)
+    }
+    let stamp = try await reserve(count)
+    let record = IdempotencyRecord(digest: digest, stamp: stamp, recordedAt: stamp.createdTime, done: nil)
+    let leaseID: Int64 = try await lease()
+    let puts: [(key: String, value: [UInt8])] = [(key: path, value: record.encoded)]
+    let written: ConditionalPutResult = try await etcd.conditionalPut(puts, ifRevision: 0, of: path, lease: leaseID)
+    if written.succeeded { return .apply(stamp) }
+    // Another node recorded the key first: its stamp.
+    guard let kv = try await etcd.get(path) else {
+      throw StrataError.unavailable("idempotency key '\(key.prefix(64))' was recorded by another call and is gone again; retry")
+    }
+    return try IdempotencyRecord(decoding: kv.value).claim(key: key, digest: digest, count: count)
+  }
+
+  /// The lease of this hour's records (granted on its first claim).
+  private func lease() async throws -> Int64 {
+    let hour: Int64 = nowSeconds() / 3_600
+    let current: HourLease? = hourLease.withLock { $0 }
+    if let current, current.hour == hour { return current.id }
+    let ttl: Duration = retention + Duration.seconds(3_600)
+    let granted: EtcdLease = try await etcd.grantLease(ttl: ttl)
+    hourLease.withLock { $0 = HourLease(hour: hour, id: granted.id) }
+    return granted.id
+  }
+
+  static func strataError(_ error: any Error, doing what: String) -> any Error {
+    if error is StrataError { return error }
+    if let error = error as? EtcdError {
+      return StrataError.unavailable("etcd did not answer \(what): \(error); send the batch again with the same key")
+    }
+    return error
+  }
+}
