@@ -19,12 +19,12 @@ One Strata node (`strata serve --port 0`, its own data directory) holds everythi
      labels held in memory tables; each in its own long-lived process, interleaved rounds; all values
      compared with DuckDB's and a sample of labels with a direct computation from the events;
   5. event-to-visible latency: a pusher process sends batches of 100 events at a steady rate (10k
-     events/s: one `session.push` per batch over one push session, `client.push_session("ev")`, opened
+     events/s: one `session.send` per batch over one push session, `client.push_session("ev")`, opened
      before the warm-up: the stream is looked up and the PushEvents call opened once, not per batch;
-     each batch carries one event of a probe entity) while a reader process polls
+     `send` returns without waiting for the answer, at most 8 batches unanswered, every answer checked
+     at the end; each batch carries one event of a probe entity) while a reader process polls
      `get_online_features` for the probe's count aggregate; per batch, the time from just before the
-     push call to the return of the first lookup that sees its event, and the ack latency (until
-     `session.push` returns: the node acknowledged the batch).
+     send call to the return of the first lookup that sees its event.
 Processes started here are stopped on exit (also on Ctrl-C or failure). Method: benchmarks/README.md.
 """
 from __future__ import annotations
