@@ -2,6 +2,7 @@ public import StrataCore
 public import StrataStorage
 internal import StrataEtcd
 internal import Synchronization
+public import Logging
 
 /// The idempotency keys of pushed event batches, in etcd, for a cluster whose metadata is there: one
 /// record per key (`IdempotencyRecord`, at `MetadataKeys.idempotency(key:)`), so that a batch resent
@@ -17,8 +18,12 @@ internal import Synchronization
 /// one lease per hour of claims: a key is remembered for at least `retention` and at most an hour more.
 ///
 /// The rules are `IdempotencyKeys`'s: a key being applied by another call of this node is UNAVAILABLE
-/// (calls on two nodes with the same key may both apply it, with the same stamp); etcd not answering
-/// is UNAVAILABLE, and the batch can be resent with the same key.
+/// (calls on two nodes with the same key may both apply it, with the same stamp).
+///
+/// etcd unreachable (its first read of a key fails): pushes go on, as writes do, with the key recorded
+/// in `fallback` (this node's catalog) instead, logged once per outage: meanwhile a batch is stored once
+/// only if resent to the same node. etcd failing later in a claim (after the read) is UNAVAILABLE, and
+/// the batch can be resent with the same key.
 public final class EtcdIdempotencyKeys: IdempotencyKeys {
   let etcd: any MetadataStore
   let keys: MetadataKeys
@@ -29,6 +34,13 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   /// Seconds since the epoch, for the hour of a claim's lease.
   let nowSeconds: @Sendable () -> Int64
   private let inFlight = IdempotencyKeysInFlight()
+  /// Where keys are recorded while etcd does not answer (nil: such claims are UNAVAILABLE).
+  let fallback: (any IdempotencyKeys)?
+  let logger: Logger
+  /// The keys claimed through `fallback` and not completed or released yet.
+  private let fallbackKeys = Mutex<Set<String>>([])
+  /// Whether etcd is known to be unreachable (the outage was logged).
+  private let unreachable = Mutex(false)
   /// The lease of the records claimed in one hour.
   struct HourLease: Sendable {
     var hour: Int64
@@ -39,19 +51,44 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
 
   public init(
     etcd: any MetadataStore, keys: MetadataKeys, retention: Duration = .seconds(86_400),
-    nowSeconds: @escaping @Sendable () -> Int64, reserve: @escaping @Sendable (Int) async throws -> IdempotencyStamp
+    nowSeconds: @escaping @Sendable () -> Int64, reserve: @escaping @Sendable (Int) async throws -> IdempotencyStamp,
+    fallback: (any IdempotencyKeys)? = nil, logger: Logger = Logger(label: "strata.idempotency")
   ) {
     self.etcd = etcd
     self.keys = keys
     self.retention = retention
     self.nowSeconds = nowSeconds
     self.reserve = reserve
+    self.fallback = fallback
+    self.logger = logger
   }
 
   public func claim(key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
     try inFlight.take(key)
+    let path = keys.idempotency(key: key)
+    let read: Result<EtcdKeyValue?, EtcdError> = await Self.result { () async throws(EtcdError) -> EtcdKeyValue? in
+      try await self.etcd.get(path)
+    }
+    if case .failure(let error) = read, let fallback, error.code == .unavailable || error.code == .deadlineExceeded {
+      inFlight.release(key)
+      if !unreachable.withLock({ was in defer { was = true }; return was }) {
+        logger.warning(
+          "etcd does not answer: idempotency keys are recorded on this node until it does (a batch is stored once only if resent to the same node meanwhile)",
+          metadata: ["strata.error": "\(error)"])
+      }
+      fallbackKeys.withLock { _ = $0.insert(key) }
+      do {
+        return try await fallback.claim(key: key, digest: digest, count: count)
+      } catch {
+        fallbackKeys.withLock { _ = $0.remove(key) }
+        throw error
+      }
+    }
+    if unreachable.withLock({ was in defer { was = false }; return was }) {
+      logger.notice("etcd answers again: idempotency keys are recorded in etcd")
+    }
     do {
-      let claim = try await claimInEtcd(key: key, digest: digest, count: count)
+      let claim = try await claimInEtcd(key: key, digest: digest, count: count, existing: try read.get())
       if case .applied = claim { release(key: key) }
       return claim
     } catch {
@@ -61,6 +98,9 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   }
 
   public func complete(key: String, eventsWritten: UInt64, lateEvents: UInt64) async throws {
+    if let fallback, fallbackKeys.withLock({ $0.remove(key) != nil }) {
+      return try await fallback.complete(key: key, eventsWritten: eventsWritten, lateEvents: lateEvents)
+    }
     defer { release(key: key) }
     do {
       try await record(done: (eventsWritten, lateEvents), key: key)
@@ -97,12 +137,14 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   var inFlightKeys: Set<String> { inFlight.held }
 
   public func release(key: String) {
+    if let fallback, fallbackKeys.withLock({ $0.remove(key) != nil }) { return fallback.release(key: key) }
     inFlight.release(key)
   }
 
-  private func claimInEtcd(key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
+  /// The claim of `key`, whose record etcd answered with `existing` (nil: none).
+  private func claimInEtcd(key: String, digest: UInt64, count: Int, existing: EtcdKeyValue?) async throws -> IdempotencyClaim {
     let path = keys.idempotency(key: key)
-    if let kv = try await etcd.get(path) {
+    if let kv = existing {
       return try IdempotencyRecord(decoding: kv.value).claim(key: key, digest: digest, count: count)
     }
     let stamp = try await reserve(count)

@@ -164,7 +164,8 @@ public struct StrataNode: Sendable {
           membership: EtcdMembershipControl(etcd: metadata.etcd, keys: metadata.keys, logger: logger),
           idempotency: EtcdIdempotencyKeys(
             etcd: metadata.etcd, keys: metadata.keys, nowSeconds: { Timestamp.now().microseconds / 1_000_000 },
-            reserve: { [store] count in try await store.reserveIdempotencyStamp(count: count) }))
+            reserve: { [store] count in try await store.reserveIdempotencyStamp(count: count) },
+            fallback: StoreIdempotencyKeys(store: store), logger: logger))
         let (view, other) = try factory.view(for: layout)
         window.set(epoch: view.ring.epoch, alsoAccepting: other)
         topology = ClusterTopology(view, window: window)

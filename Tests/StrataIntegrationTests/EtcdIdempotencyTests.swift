@@ -16,7 +16,7 @@ struct EtcdIdempotencyTests {
         features: [{name: n, field: amount, function: count, window: 30d}]
     """
 
-  @Test("the same file pushed through n1, then (n1 killed) through n2 and n3: the resends are duplicates and every event counts once")
+  @Test("the same file pushed through n1, then (n1 killed) through n2 and n3: the resends are duplicates and every event counts once; with etcd killed, pushes go on")
   func resentThroughOtherNodes() async throws {
     try await EtcdProcess.with { etcd in
       let cluster = try LocalCluster(replicationFactor: 3, etcd: etcd.endpoint)
@@ -42,6 +42,17 @@ struct EtcdIdempotencyTests {
       r = try strata(["get", "--entity", entities, "--features", "clicks_30d:n", "--json"], server: n2, timeout: 30)
       #expect(r.status == 0, "\(r.stderr)")
       #expect(r.stdout.components(separatedBy: "\"clicks_30d@1:n\":{\"value\":10,").count - 1 == 20, "10 events per entity: \(r.stdout)")
+
+      // etcd down: pushes go on (keys recorded on the node meanwhile), and a resend to that node is
+      // still a duplicate.
+      await etcd.kill9()
+      csv = "entity_id,event_timestamp,amount\n" + (0..<20).map { "e\($0),\(at),1000\n" }.joined()
+      let more = try cluster.dir.file("more.csv", csv)
+      r = try strata(["push", "--stream", "clicks", more], server: n2, timeout: 30)
+      #expect(r.status == 0 && r.stdout.hasPrefix("pushed 20 events"), "with etcd down: \(r.stdout) \(r.stderr)")
+      r = try strata(["push", "--stream", "clicks", more], server: n2, timeout: 30)
+      #expect(r.status == 0 && r.stdout.contains("1 batches already applied (duplicates)"), "\(r.stdout) \(r.stderr)")
+      #expect(cluster.log("n2").contains("idempotency keys are recorded on this node until it does"))
     }
   }
 }

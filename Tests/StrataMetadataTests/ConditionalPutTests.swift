@@ -21,6 +21,8 @@ struct ConditionalPutTests {
     let store = SimEtcd(clock: VirtualClock())
     let faults: Locked<[Fault?]>
     let before: @Sendable (SimEtcd) -> Void
+    /// While true, every read fails as an unreachable etcd's would.
+    let readsFail = Locked(false)
 
     init(_ faults: [Fault?], before: @escaping @Sendable (SimEtcd) -> Void = { _ in }) {
       self.faults = Locked(faults)
@@ -28,7 +30,8 @@ struct ConditionalPutTests {
     }
 
     func get(_ range: EtcdKeyRange, revision: Int64, limit: Int64) async throws(EtcdError) -> EtcdRangeResult {
-      store.range(range, limit: limit)
+      if readsFail.value { throw EtcdError(.unavailable, "no etcd endpoint answered") }
+      return store.range(range, limit: limit)
     }
 
     func put(_ key: String, _ value: [UInt8], lease: Int64?) async throws(EtcdError) -> Int64 {

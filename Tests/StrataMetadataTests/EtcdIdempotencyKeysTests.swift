@@ -11,8 +11,24 @@ struct EtcdIdempotencyKeysTests {
   typealias ScriptedStore = ConditionalPutTests.ScriptedStore
   static let keys = MetadataKeys(clusterName: "t")
 
+  /// `IdempotencyKeys` that records the calls it gets and applies every claim with a fixed stamp.
+  final class RecordingKeys: IdempotencyKeys {
+    let calls = Locked<[String]>([])
+    static let stamp = IdempotencyStamp(createdTime: Timestamp(microseconds: 1), firstWriteID: WriteID(rawValue: 77), count: 1)
+    func claim(key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
+      calls.withLock { $0.append("claim \(key)") }
+      return .apply(Self.stamp)
+    }
+    func complete(key: String, eventsWritten: UInt64, lateEvents: UInt64) async throws {
+      calls.withLock { $0.append("complete \(key)") }
+    }
+    func release(key: String) { calls.withLock { $0.append("release \(key)") } }
+  }
+
   /// One node's keys over `etcd`: stamps from its own write-id slot, counted in `reserved`.
-  static func node(_ slot: UInt16, _ etcd: ScriptedStore, reserved: Locked<Int> = Locked(0)) -> EtcdIdempotencyKeys {
+  static func node(
+    _ slot: UInt16, _ etcd: ScriptedStore, reserved: Locked<Int> = Locked(0), fallback: (any IdempotencyKeys)? = nil
+  ) -> EtcdIdempotencyKeys {
     let next = Locked<UInt64>(0)
     return EtcdIdempotencyKeys(
       etcd: etcd, keys: keys, nowSeconds: { 1_800_000_000 },
@@ -25,7 +41,7 @@ struct EtcdIdempotencyKeysTests {
         return IdempotencyStamp(
           createdTime: Timestamp(microseconds: 1_800_000_000_000_000 + Int64(slot)),
           firstWriteID: WriteID(milliseconds: 1_000, slot: slot, counter: counter), count: count)
-      })
+      }, fallback: fallback)
   }
 
   static func code(_ body: () async throws -> Void) async -> StrataError.Code? {
@@ -113,5 +129,26 @@ struct EtcdIdempotencyKeysTests {
     }
     // The failed claim released the key: a new claim is not refused as "being applied".
     #expect(down.inFlightKeys.isEmpty)
+  }
+
+  @Test("etcd unreachable when a claim reads: the key goes to this node's catalog (pushes go on), its answer too; back in etcd once etcd answers")
+  func fallbackWhileUnreachable() async throws {
+    let etcd = ScriptedStore([])
+    let local = RecordingKeys()
+    let a = Self.node(1, etcd, fallback: local)
+    etcd.readsFail.withLock { $0 = true }
+    #expect(try await a.claim(key: "k", digest: 7, count: 1) == .apply(RecordingKeys.stamp))
+    try await a.complete(key: "k", eventsWritten: 1, lateEvents: 0)
+    _ = try await a.claim(key: "j", digest: 7, count: 1)
+    a.release(key: "j")
+    #expect(local.calls.value == ["claim k", "complete k", "claim j", "release j"])
+    #expect(etcd.store.value(Self.keys.idempotency(key: "k")) == nil && a.inFlightKeys.isEmpty)
+    etcd.readsFail.withLock { $0 = false }
+    guard case .apply(let stamp) = try await a.claim(key: "m", digest: 7, count: 1) else {
+      Issue.record("the claim must apply")
+      return
+    }
+    #expect(stamp != RecordingKeys.stamp && etcd.store.value(Self.keys.idempotency(key: "m")) != nil, "recorded in etcd again")
+    #expect(local.calls.value.count == 4)
   }
 }
