@@ -39,6 +39,9 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   let logger: Logger
   /// The keys claimed through `fallback` and not completed or released yet.
   private let fallbackKeys = Mutex<Set<String>>([])
+  /// The records of keys this node claimed in etcd lately (two generations of at most 50,000), so
+  /// that a batch retried through this node while etcd does not answer keeps its first stamp.
+  private let recent = Mutex(RecentRecords())
   /// Whether etcd is known to be unreachable (the outage was logged).
   private let unreachable = Mutex(false)
   /// The lease of the records claimed in one hour.
@@ -70,12 +73,23 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
       try await self.etcd.get(path)
     }
     if case .failure(let error) = read, let fallback, error.code == .unavailable || error.code == .deadlineExceeded {
-      inFlight.release(key)
       if !unreachable.withLock({ was in defer { was = true }; return was }) {
         logger.warning(
           "etcd does not answer: idempotency keys are recorded on this node until it does (a batch is stored once only if resent to the same node meanwhile)",
           metadata: ["strata.error": "\(error)"])
       }
+      // A key this node claimed in etcd before: its stamp (the answer is recorded when etcd is back).
+      if let record = recent.withLock({ $0.value(key) }) {
+        do {
+          let claim = try record.claim(key: key, digest: digest, count: count)
+          if case .applied = claim { inFlight.release(key) }
+          return claim
+        } catch {
+          inFlight.release(key)
+          throw error
+        }
+      }
+      inFlight.release(key)
       fallbackKeys.withLock { _ = $0.insert(key) }
       do {
         return try await fallback.claim(key: key, digest: digest, count: count)
@@ -102,10 +116,15 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
       return try await fallback.complete(key: key, eventsWritten: eventsWritten, lateEvents: lateEvents)
     }
     defer { release(key: key) }
+    recent.withLock { $0.done(key, (eventsWritten, lateEvents)) }
     do {
       try await record(done: (eventsWritten, lateEvents), key: key)
     } catch {
-      throw Self.strataError(error, doing: "recording that the batch with idempotency key '\(key.prefix(64))' was stored")
+      // The batch is stored: its answer is not failed for this. A retry gets `.apply` with the same
+      // stamp and stores the same rows again (kept once), instead of `.applied`.
+      logger.warning(
+        "could not record in etcd that a batch with an idempotency key was stored",
+        metadata: ["strata.key": "\(key.prefix(64))", "strata.error": "\(error)"])
     }
   }
 
@@ -145,14 +164,20 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   private func claimInEtcd(key: String, digest: UInt64, count: Int, existing: EtcdKeyValue?) async throws -> IdempotencyClaim {
     let path = keys.idempotency(key: key)
     if let kv = existing {
-      return try IdempotencyRecord(decoding: kv.value).claim(key: key, digest: digest, count: count)
+      let record = try IdempotencyRecord(decoding: kv.value)
+      let claim = try record.claim(key: key, digest: digest, count: count)
+      recent.withLock { $0.store(key, record) }
+      return claim
     }
     let stamp = try await reserve(count)
     let record = IdempotencyRecord(digest: digest, stamp: stamp, recordedAt: stamp.createdTime, done: nil)
     let leaseID: Int64 = try await lease()
     let puts: [(key: String, value: [UInt8])] = [(key: path, value: record.encoded)]
     let written: ConditionalPutResult = try await etcd.conditionalPut(puts, ifRevision: 0, of: path, lease: leaseID)
-    if written.succeeded { return .apply(stamp) }
+    if written.succeeded {
+      recent.withLock { $0.store(key, record) }
+      return .apply(stamp)
+    }
     // Another node recorded the key first: its stamp.
     guard let kv = try await etcd.get(path) else {
       throw StrataError.unavailable("idempotency key '\(key.prefix(64))' was recorded by another call and is gone again; retry")
@@ -177,5 +202,29 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
       return StrataError.unavailable("etcd did not answer \(what): \(error); send the batch again with the same key")
     }
     return error
+  }
+
+  /// Recently claimed records by key: two generations of at most `capacity` entries each (when the
+  /// current one fills up it becomes the previous one and the one before is dropped).
+  struct RecentRecords {
+    static let capacity = 50_000
+    private var current: [String: IdempotencyRecord] = [:]
+    private var previous: [String: IdempotencyRecord] = [:]
+
+    func value(_ key: String) -> IdempotencyRecord? { current[key] ?? previous[key] }
+
+    mutating func store(_ key: String, _ record: IdempotencyRecord) {
+      if current.count >= Self.capacity, current[key] == nil {
+        previous = current
+        current = [:]
+      }
+      current[key] = record
+    }
+
+    mutating func done(_ key: String, _ counts: (events: UInt64, late: UInt64)) {
+      guard var record = value(key) else { return }
+      record.done = counts
+      store(key, record)
+    }
   }
 }

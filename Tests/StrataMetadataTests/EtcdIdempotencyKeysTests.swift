@@ -151,4 +151,23 @@ struct EtcdIdempotencyKeysTests {
     #expect(stamp != RecordingKeys.stamp && etcd.store.value(Self.keys.idempotency(key: "m")) != nil, "recorded in etcd again")
     #expect(local.calls.value.count == 4)
   }
+
+  @Test("a key claimed in etcd, retried through the same node while etcd does not answer: the same stamp, not the catalog's; its answer is not failed for etcd")
+  func retriedDuringOutage() async throws {
+    let etcd = ScriptedStore([])
+    let local = RecordingKeys()
+    let a = Self.node(1, etcd, fallback: local)
+    guard case .apply(let stamp) = try await a.claim(key: "k", digest: 7, count: 2) else {
+      Issue.record("the claim must apply")
+      return
+    }
+    a.release(key: "k")  // the first attempt failed
+    etcd.readsFail.withLock { $0 = true }
+    #expect(try await a.claim(key: "k", digest: 7, count: 2) == .apply(stamp))
+    #expect(await Self.code { _ = try await a.claim(key: "k", digest: 7, count: 2) } == .unavailable, "still being applied")
+    try await a.complete(key: "k", eventsWritten: 2, lateEvents: 0)  // etcd cannot be told: not an error
+    #expect(try await a.claim(key: "k", digest: 7, count: 2) == .applied(stamp, eventsWritten: 2, lateEvents: 0))
+    #expect(await Self.code { _ = try await a.claim(key: "k", digest: 8, count: 2) } == .failedPrecondition)
+    #expect(local.calls.value.isEmpty, "the catalog was not used for a key etcd had")
+  }
 }
