@@ -80,8 +80,8 @@ struct EtcdIdempotencyKeysTests {
 
   @Test("two nodes claim a new key at once: one stamp is recorded and both apply it")
   func racingClaims() async throws {
-    // b's claim lands between a's read (key absent) and a's conditional write.
-    let b = Locked<EtcdIdempotencyKeys?>(nil)
+    // b's claim lands between a's read (key absent) and a's conditional write: b's record is put by
+    // the hook that runs before a's transaction reaches the store.
     let etcd = ScriptedStore([]) { store in
       guard store.value(Self.keys.idempotency(key: "k")) == nil else { return }
       let stamp = IdempotencyStamp(
@@ -89,7 +89,6 @@ struct EtcdIdempotencyKeysTests {
       let record = IdempotencyRecord(digest: 7, stamp: stamp, recordedAt: stamp.createdTime, done: nil)
       _ = try? store.put(Self.keys.idempotency(key: "k"), record.encoded, lease: nil, writer: "b")
     }
-    b.withLock { $0 = Self.node(2, etcd) }
     let a = Self.node(1, etcd)
     guard case .apply(let stamp) = try await a.claim(key: "k", digest: 7, count: 2) else {
       Issue.record("the claim must apply")
