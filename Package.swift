@@ -27,14 +27,19 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
   ],
   targets: [
     // The model and its exact semantics. No dependencies at all.
     .target(name: "StrataCore", swiftSettings: strictSettings),
 
     // Storage protocol, key and row codecs, the local shard (online + history), the registry store,
-    // and the in-memory engine. Depends on the core only.
-    .target(name: "StrataStorage", dependencies: ["StrataCore"], swiftSettings: strictSettings),
+    // and the in-memory engine. Depends on the core, and on swift-collections for the persistent hash
+    // map that publishes the stream tiles not yet written (`StreamTileBuffer`).
+    .target(
+      name: "StrataStorage",
+      dependencies: ["StrataCore", .product(name: "HashTreeCollections", package: "swift-collections")],
+      swiftSettings: strictSettings),
 
     // Cluster logic without sockets: how a coordinator routes a request to the nodes that answer it,
     // and the replay of hinted writes (over the storage's hint store). Imports neither gRPC, NIO,

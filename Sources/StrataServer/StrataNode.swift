@@ -102,6 +102,17 @@ public struct StrataNode: Sendable {
     }
     // Whether the previous process of this data directory was killed (no clean-shutdown marker).
     let uncleanStop = try store.startRun()
+    let replay = store.tileJournalReplay
+    if replay.records > 0 {
+      logger.info(
+        "stream tiles: added the journaled events a stopped process had not written to their tiles",
+        metadata: ["strata.records": "\(replay.records)", "strata.events": "\(replay.events)"])
+    }
+    if replay.skipped > 0 {
+      logger.warning(
+        "stream tiles: journal records of stream versions this node's registry does not hold were left for a later start",
+        metadata: ["strata.records": "\(replay.skipped)"])
+    }
     var services: [any Service] = []
     // Streams' retention: old events (and their tiles) deleted every --retention-check-seconds.
     let (retentionStore, retentionEvery) = (store, config.retentionCheckSeconds)

@@ -54,7 +54,7 @@ public enum AggregateRows {
       cache: cache, readGeneration: readGeneration)
     let parts = parallelism > 1 && probes.count >= parallelThreshold ? Self.parts(of: byEntity, count: 4 * parallelism) : [Array(byEntity)]
     if parts.count == 1 {
-      let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
+      let reader = try StoredStreamReader(shard: shard, stream: stream)
       for (key, indices) in parts[0] { try answerer.answer(key.id, indices, reader: reader) { out[$0] = $1 } }
       return out
     }
@@ -63,7 +63,7 @@ public enum AggregateRows {
     let failure = Mutex<(any Error)?>(nil)
     BackgroundThreads.shared.parallelFor(parts.count) { part in
       do {
-        let reader = try StoredStreamReader(engine: shard.engine, stream: stream)
+        let reader = try StoredStreamReader(shard: shard, stream: stream)
         var found: [(Int, StoredRow)] = []
         for (key, indices) in parts[part] { try answerer.answer(key.id, indices, reader: reader) { found.append(($0, $1)) } }
         answers.withLock { $0[part] = found }

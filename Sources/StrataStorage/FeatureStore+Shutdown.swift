@@ -17,8 +17,10 @@ extension FeatureStore {
     return !clean
   }
 
-  /// Records that this process stops cleanly (at the end of a graceful shutdown).
+  /// Records that this process stops cleanly (at the end of a graceful shutdown). Stream tiles not
+  /// yet written are written first, so that the next start has no journal to replay.
   public func endRunCleanly() throws {
+    try shard.flushStreamTiles()
     var batch = WriteBatch()
     batch.put(Self.cleanShutdownKey, [1], in: .catalog)
     try shard.engine.write(batch)

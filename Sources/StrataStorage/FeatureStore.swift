@@ -49,11 +49,18 @@ public final class FeatureStore: Sendable {
     self.shard = try LocalShard(engine: engine, writeIDSlot: writeIDSlot, aggregateRowCache: aggregateRowCache)
     self.idempotency = IdempotencyLedger(shard: shard)
     self.registry = try RegistryStore(engine: engine)
+    // Tiles a killed process had not written yet: added from their journaled events before serving.
+    let catalog = registry.catalog
+    self.tileJournalReplay = try shard.replayStreamTileJournal { catalog.group(storageID: $0) }
     self.writeLog = try WriteLog(engine: engine)
     self.limits = limits
     self.executor = BlockingExecutor()
     self.clock = clock
   }
+
+  /// What opening the store replayed of the stream tile journal (`LocalShard.replayStreamTileJournal`):
+  /// records and events added to their tiles, and records of stream versions the registry does not hold.
+  public let tileJournalReplay: (records: Int, events: Int, skipped: Int)
 
   /// The idempotency keys of the event batches this node accepted (`PushEvents`).
   public let idempotency: IdempotencyLedger

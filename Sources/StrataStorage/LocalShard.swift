@@ -80,7 +80,13 @@ public final class LocalShard: Sendable {
     var stats: [UInt32: GroupWriteStats]
     /// Recently written stream tiles (`StreamTiles.Cache`), read by the next appends instead of the engine.
     var tiles = StreamTiles.Cache()
+    /// Stream tiles changed and not yet written (`StreamTileBuffer`).
+    var buffer: StreamTileBuffer
+    var tilePolicy = StreamTileBuffer.Policy.defaults
   }
+  /// The dirty stream tiles as last published by the writer, with their generation: what stream
+  /// readers add to the stored tiles (`streamReadView`).
+  private let tileOverlay: Mutex<StreamTileOverlay>
   /// This node's write-id clock: appends give ids from it to rows that have none, and a coordinator
   /// takes ids from it for the rows it sends to other nodes (`assignWriteIDs`). Its own lock, held for
   /// a few integer operations, never while waiting for the writer.
@@ -119,7 +125,9 @@ public final class LocalShard: Sendable {
       cursor.next()
     }
     ids = Mutex(WriteIDClock(slot: writeIDSlot, floor: WriteID(rawValue: floor)))
-    writer = Mutex(WriterState(stats: stats))
+    let generation = try StreamTileBuffer.decodeGeneration(try engine.get(StreamTileBuffer.generationKey, in: .catalog))
+    writer = Mutex(WriterState(stats: stats, buffer: StreamTileBuffer(generation: generation)))
+    tileOverlay = Mutex(.empty(generation))
     let rows = try engine.makeCursor(in: .online)
     rows.seek([])
     var loaded: [(key: [UInt8], value: [UInt8])] = []
@@ -216,19 +224,37 @@ public final class LocalShard: Sendable {
       let isStream = group.spec.source == .events
       let fresh = greatestGiven == nil ? nil : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
       let added = fresh.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? rows.count
-      var tilePuts: [(key: [UInt8], value: [UInt8])] = []
-      if isStream {
-        // A stream's new events go into their tiles, in this same batch.
+      var tileUpdates: [(key: [UInt8], partials: [AggregatePartial])] = []
+      let tileGeneration = state.buffer.generation + 1
+      let tileJournalKey = StreamTileBuffer.journalKey(tileGeneration)
+      var tilesDue = StreamTileBuffer.Due.none
+      let instant = ContinuousClock.now
+      if isStream && added > 0 {
+        // A stream's new events go into their tiles, written behind them (`StreamTileBuffer`): this
+        // batch stores a journal record of the events instead, and the buffer's new generation.
         var events: [StreamTiles.NewEvent] = []
         events.reserveCapacity(added)
-        for r in rows.indices where fresh?[r] ?? true {
+        var journaled: [[UInt8]] = []
+        journaled.reserveCapacity(added)
+        for (key, _, r) in history where fresh?[r] ?? true {
           var row = rowSlots[r].row
           row.values = rows[r].values
           // The online row is the entity's latest stored event (retention and removals delete it
           // with the entity's last event), so no stored event, and no tile, lies after it.
           events.append((rows[r].entityID, row, previous[rowSlots[r].slot]?.eventTime))
+          journaled.append(key)
         }
-        tilePuts = try StreamTiles.add(events, stream: group, engine: engine, cache: state.tiles, into: &batch)
+        tileUpdates = try StreamTiles.add(
+          events, stream: group, engine: engine, buffer: state.buffer, cache: state.tiles)
+        // When the buffer's policy asks, every dirty tile goes with this write, and every journal
+        // record is deleted (`StreamTileBuffer.due`).
+        tilesDue = state.buffer.due(state.tilePolicy, now: instant, updates: tileUpdates)
+        if !tilesDue.all {
+          batch.put(tileJournalKey, StreamTileBuffer.encodeJournal(stream: sid, historyKeys: journaled), in: .catalog)
+        }
+        for (key, value) in tilesDue.puts { batch.put(key, value, in: .tiles) }
+        for key in tilesDue.released { batch.delete(key, in: .catalog) }
+        batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(tileGeneration), in: .catalog)
       }
       winners.sort { Self.precedes($0.key, $1.key) }
       for (key, value) in winners { batch.put(key, value, in: .online) }
@@ -243,7 +269,12 @@ public final class LocalShard: Sendable {
       // Before the rows become visible: an image built from an earlier snapshot must not answer them.
       images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
-      state.tiles.store(tilePuts)
+      if isStream && added > 0 {
+        state.tiles.store(tilesDue.puts)
+        state.buffer.commit(
+          tileUpdates, journalKey: tilesDue.all ? nil : tileJournalKey, due: tilesDue, generation: tileGeneration, now: instant)
+        publishTiles(state.buffer)
+      }
       if isStream { aggregateRows.invalidate(stream: sid, entityIDs: rows.lazy.map(\.entityID)) }
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
@@ -445,14 +476,140 @@ public final class LocalShard: Sendable {
 
   /// Runs `body` holding the writer lock, with the write statistics to update: for the writes that
   /// extensions make (`removeEntities`). Appends wait meanwhile; reads do not. `body` must not call
-  /// back into the writer (the lock is not reentrant).
+  /// back into the writer (the lock is not reentrant). Dirty stream tiles are written first, so that
+  /// `body` finds every tile stored.
   func withWriter<R: Sendable>(_ body: (inout [UInt32: GroupWriteStats]) throws -> R) throws -> R {
     try writer.withLock { state in
+      try flushStreamTiles(&state)
       // Writers through here delete (removals, retention): the caches must not outlive what they
       // delete (cached aggregate rows are dropped once the deletion is stored).
       state.tiles.clear()
       defer { aggregateRows.clear() }
       return try body(&state.stats)
+    }
+  }
+
+  /// Writes every dirty stream tile and deletes the journal records that covered them, in one atomic
+  /// engine write (`StreamTileBuffer`). Nothing to do when nothing is dirty.
+  public func flushStreamTiles() throws {
+    try writer.withLock { try flushStreamTiles(&$0) }
+  }
+
+  private func flushStreamTiles(_ state: inout WriterState) throws {
+    guard !state.buffer.isEmpty else { return }
+    let everything = state.buffer.everything()
+    try writeTiles(everything.puts, releasing: everything.released, &state)
+    state.buffer.commit([], journalKey: nil, due: everything, generation: state.buffer.generation + 1, now: .now)
+    publishTiles(state.buffer)
+  }
+
+  /// Writes `puts` (stored tiles) and deletes the journal records `released`, with the next generation.
+  private func writeTiles(_ puts: [(key: [UInt8], value: [UInt8])], releasing released: [[UInt8]], _ state: inout WriterState) throws {
+    var batch = WriteBatch()
+    for (key, value) in puts { batch.put(key, value, in: .tiles) }
+    for key in released { batch.delete(key, in: .catalog) }
+    batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(state.buffer.generation + 1), in: .catalog)
+    try engine.write(batch)
+    state.tiles.store(puts)
+  }
+
+  /// Adds the events of the journal records a killed process left (stored, their tiles not written)
+  /// to their tiles, then writes them (`StreamTileBuffer`). Call once when a node starts, before it
+  /// serves. `stream` resolves a stream version's storage id; a record of a version it does not know
+  /// is left for a later start (counted in `skipped`).
+  public func replayStreamTileJournal(
+    stream: (UInt32) -> FeatureGroup?
+  ) throws -> (records: Int, events: Int, skipped: Int) {
+    try writer.withLock { state in
+      let cursor = try engine.makeCursor(in: .catalog)
+      cursor.seek(StreamTileBuffer.journalPrefix)
+      var records: [(key: [UInt8], stream: UInt32, historyKeys: [[UInt8]])] = []
+      while cursor.isValid, cursor.key.starts(with: StreamTileBuffer.journalPrefix) {
+        let (sid, keys) = try StreamTileBuffer.decodeJournal(cursor.value)
+        records.append((cursor.key, sid, keys))
+        cursor.next()
+      }
+      try cursor.checkStatus()
+      guard !records.isEmpty else { return (0, 0, 0) }
+      var skipped = 0
+      var events = 0
+      var byStream: [UInt32: [[UInt8]]] = [:]
+      var replayed: [[UInt8]] = []
+      for record in records {
+        guard let group = stream(record.stream), group.spec.source == .events else {
+          skipped += 1
+          continue
+        }
+        byStream[group.storageID, default: []] += record.historyKeys
+        replayed.append(record.key)
+      }
+      var updates: [(key: [UInt8], partials: [AggregatePartial])] = []
+      for (sid, keys) in byStream.sorted(by: { $0.key < $1.key }) {
+        let group = stream(sid)!
+        var newEvents: [StreamTiles.NewEvent] = []
+        for (key, value) in zip(keys, try engine.multiGet(keys, in: .history)) {
+          // Deletions write the tiles first, so a journaled event is stored; one that is not has no tile to add to.
+          guard let value else { continue }
+          let (entityID, _) = try KeyCodec.decodeEntity(key)
+          let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(key)
+          let row = StoredRow(
+            eventTime: event, createdTime: created, sequence: sequence, values: try RowCodec.decode(value, dtypes: group.dtypes))
+          newEvents.append((entityID, row, Timestamp(microseconds: .max)))
+        }
+        events += newEvents.count
+        updates += try StreamTiles.add(
+          newEvents, stream: group, engine: engine, buffer: state.buffer, cache: StreamTiles.Cache(), replaying: Set(keys))
+      }
+      // Written at once (the buffer is empty when a node starts), with the records deleted.
+      var stored: [[UInt8]: [AggregatePartial]] = [:]
+      for (key, partials) in updates { stored[key] = partials }
+      let puts = stored.map { (key: $0.key, value: StreamTiles.encode($0.value)) }.sorted { Self.precedes($0.key, $1.key) }
+      try writeTiles(puts, releasing: replayed, &state)
+      state.buffer = StreamTileBuffer(generation: state.buffer.generation + 1)
+      publishTiles(state.buffer)
+      return (replayed.count, events, skipped)
+    }
+  }
+
+  /// Sets when dirty stream tiles are written (tests: `.immediate` writes them with their events).
+  func setStreamTileFlush(_ policy: StreamTileBuffer.Policy) {
+    writer.withLock { $0.tilePolicy = policy }
+  }
+
+  /// Publishes the buffer's dirty tiles for readers, once the write of its generation is stored.
+  private func publishTiles(_ buffer: StreamTileBuffer) {
+    let overlay = StreamTileOverlay(generation: buffer.generation, tiles: buffer.tiles)
+    tileOverlay.withLock { $0 = overlay }
+  }
+
+  /// Cursors over one snapshot of `keyspaces` and the dirty stream tiles at that same point: the
+  /// published tiles are taken, then the snapshot, again until the snapshot holds their generation
+  /// (a write stored and not yet published is a few microseconds away from it). INTERNAL after a
+  /// second without a match (another process or shard writing the same engine).
+  func streamReadView(_ keyspaces: [Keyspace]) throws -> (cursors: [any StorageCursor], tiles: StreamTileOverlay) {
+    var attempts = 0
+    let deadline = ContinuousClock.now + .seconds(1)
+    while true {
+      let overlay = tileOverlay.withLock { $0 }
+      let cursors = try engine.makeCursors(in: keyspaces + [.catalog])
+      let catalog = cursors[cursors.count - 1]
+      catalog.seek(StreamTileBuffer.generationKey)
+      let stored: UInt64
+      if catalog.isValid && catalog.key == StreamTileBuffer.generationKey {
+        stored = try StreamTileBuffer.decodeGeneration(catalog.value)
+      } else {
+        try catalog.checkStatus()
+        stored = 0
+      }
+      if stored == overlay.generation { return (Array(cursors.dropLast()), overlay) }
+      attempts += 1
+      if attempts % 64 == 0 {
+        guard ContinuousClock.now < deadline else {
+          throw StrataError.internalError(
+            "stream tiles: the stored generation \(stored) never matched the published one (\(overlay.generation))")
+        }
+        sched_yield()
+      }
     }
   }
 

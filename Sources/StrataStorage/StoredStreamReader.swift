@@ -13,20 +13,30 @@ final class StoredStreamReader {
   let fieldTypes: [AggregateFieldType]
   private let history: any StorageCursor
   private let tiles: any StorageCursor
+  /// The tiles not yet written at the snapshot's point (`StreamTileBuffer`).
+  private let dirty: StreamTileOverlay
   /// The entity whose scans `scannedTiles` and `scannedEvents` hold.
   private var entity = ""
-  /// Per tile level, the ranges of indices scanned and the (index, stored value) of the tiles found.
-  private var scannedTiles: [[(indices: ClosedRange<Int64>, tiles: [(index: Int64, value: [UInt8])])]]
+  /// Per tile level, the ranges of indices scanned and the (index, value) of the tiles found.
+  private var scannedTiles: [[(indices: ClosedRange<Int64>, tiles: [(index: Int64, value: Tile)])]]
   /// The event-time ranges scanned and the events found (all fields decoded), in event order.
   private var scannedEvents: [(times: ClosedRange<Timestamp>, events: [StoredRow])] = []
 
-  init(engine: any StorageEngine, stream: FeatureGroup) throws {
+  /// A tile as found: stored bytes, or the partials of a tile not yet written.
+  enum Tile {
+    case stored([UInt8])
+    case dirty([AggregatePartial])
+  }
+
+  init(shard: LocalShard, stream: FeatureGroup) throws {
     self.stream = stream
     self.fieldTypes = StreamTiles.fieldTypes(stream)
-    // One snapshot: a batch's events and its tiles are seen together or not at all.
-    let cursors = try engine.makeCursors(in: [.history, .tiles])
+    // One snapshot, and the tiles not yet written at its point: a batch's events and its tiles are
+    // seen together or not at all.
+    let (cursors, dirty) = try shard.streamReadView([.history, .tiles])
     self.history = cursors[0]
     self.tiles = cursors[1]
+    self.dirty = dirty
     self.scannedTiles = Array(repeating: [], count: StreamTiles.tiling.widths.count)
   }
 
@@ -46,14 +56,14 @@ final class StoredStreamReader {
 
   /// The stored tiles of `entityID` at `level` with index in `indices` (a superset may come back: the
   /// caller filters), in index order.
-  private func tiles(of entityID: String, level: Int, indices: ClosedRange<Int64>) throws -> [(index: Int64, value: [UInt8])] {
+  private func tiles(of entityID: String, level: Int, indices: ClosedRange<Int64>) throws -> [(index: Int64, value: Tile)] {
     focus(on: entityID)
     if let known = scannedTiles[level].first(where: { $0.indices.lowerBound <= indices.lowerBound && indices.upperBound <= $0.indices.upperBound }) {
       return known.tiles
     }
     let first = KeyCodec.tileKey(entityID: entityID, stream: stream.storageID, level: UInt8(level), index: indices.lowerBound)
     let prefixLength = first.count - 8
-    var found: [(index: Int64, value: [UInt8])] = []
+    var found: [(index: Int64, value: Tile)] = []
     tiles.seek(first)
     while tiles.isValid {
       let index: Int64? = try tiles.withKey { key in
@@ -64,10 +74,17 @@ final class StoredStreamReader {
         return try r.i64Ordered()
       }
       guard let index, index <= indices.upperBound else { break }
-      found.append((index, tiles.value))
+      found.append((index, .stored(tiles.value)))
       tiles.next()
     }
     try tiles.checkStatus()
+    let unwritten = dirty.tiles(prefix: Array(first.prefix(prefixLength)), indices: indices)
+    if !unwritten.isEmpty {
+      // A dirty tile is newer than the stored one of its index (which it replaces when written).
+      var merged = Dictionary(found.map { ($0.index, $0.value) }, uniquingKeysWith: { a, _ in a })
+      for (index, partials) in unwritten { merged[index] = .dirty(partials) }
+      found = merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
     scannedTiles[level].append((indices, found))
     return found
   }
@@ -144,7 +161,10 @@ final class StoredStreamReader {
       guard let level = StreamTiles.tiling.widths.firstIndex(of: width) else { return }
       do {
         for (index, value) in try reader.tiles(of: entityID, level: level, indices: indices) where indices.contains(index) {
-          body(index, try StreamTiles.decode(value, field: field, fieldType: fieldType))
+          switch value {
+          case .stored(let bytes): body(index, try StreamTiles.decode(bytes, field: field, fieldType: fieldType))
+          case .dirty(let partials): body(index, partials[field])
+          }
         }
       } catch let error as StrataError {
         throw error

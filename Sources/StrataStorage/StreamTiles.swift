@@ -19,9 +19,10 @@ public import StrataCore
 /// every tile under them): replicas that hold the same events hold the same tiles, byte for byte.
 ///
 /// Tiles are derived data: `LocalShard.append` adds each event new to the node (a copy already
-/// stored is not added again) to its tiles in the same atomic write batch as the event itself, so
-/// tiles and history always agree; they are never sent between nodes (a replica, a hint, a repair
-/// or a range transfer delivers events, whose append updates the receiver's tiles).
+/// stored is not added again) to its tiles, which are written behind the events (`StreamTileBuffer`:
+/// a journal record stored with the events covers them until they are written), so that what a
+/// reader sees of tiles and history always agrees; tiles are never sent between nodes (a replica, a
+/// hint, a repair or a range transfer delivers events, whose append updates the receiver's tiles).
 ///
 /// Value layout: u16 field count n (big-endian), then per field u32 length and that many bytes of
 /// `AggregatePartial.encoded()` (an empty partial for a field no event of the tile has).
@@ -124,39 +125,57 @@ public enum StreamTiles {
   typealias NewEvent = (entityID: String, row: StoredRow, storedUntil: Timestamp?)
 
   /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles and
-  /// puts the results into `batch`; returns those puts, for the cache once the batch is stored.
+  /// returns every tile changed, with its new partials (for the writer's `StreamTileBuffer`).
   ///
-  /// Width by width, coarsest first: each tile an event falls in is read (from `cache`, else one
-  /// multiGet per width, except a tile after its entity's latest stored event, which cannot be
-  /// stored), merged with its new events and put. Under a tile that already held
+  /// Width by width, coarsest first: each tile an event falls in is read (dirty in `buffer`, else
+  /// from `cache`, else one multiGet per width, except a tile after its entity's latest stored
+  /// event, which cannot exist), merged with its new events. Under a tile that already held
   /// `tiling.finerTilesFrom` events the same is done one width finer; a tile that reaches that count
   /// now gets its finer tiles made whole from its stored events (one range scan) and the new ones.
+  /// `replaying`: the history keys of `events` when history holds them already (the journal's replay
+  /// at start): the range scan then leaves them out, as they are added as new.
   static func add(
-    _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, cache: Cache,
-    into batch: inout WriteBatch
-  ) throws -> [(key: [UInt8], value: [UInt8])] {
+    _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, buffer: StreamTileBuffer, cache: Cache,
+    replaying: Set<[UInt8]>? = nil
+  ) throws -> [(key: [UInt8], partials: [AggregatePartial])] {
     guard !events.isEmpty else { return [] }
     let types = fieldTypes(stream)
     let widths = tiling.widths
     let finerFrom = tiling.finerTilesFrom
-    var puts: [(key: [UInt8], value: [UInt8])] = []
+    var out: [(key: [UInt8], partials: [AggregatePartial])] = []
     var history: (any StorageCursor)?
     var work = TileWork.group(events, stream: stream, level: 0)
     var level = 0
     while !work.isEmpty {
       let width = widths[level]
-      let mayBeStored = work.map { $0.mayBeStored(width: width) }
-      var stored: [[UInt8]?] = work.indices.map { mayBeStored[$0] ? cache.value(work[$0].key) : nil }
-      let missing = work.indices.filter { mayBeStored[$0] && stored[$0] == nil }
+      var current: [[AggregatePartial]?] = []
+      current.reserveCapacity(work.count)
+      var missing: [Int] = []
+      for (k, tile) in work.enumerated() {
+        guard tile.mayBeStored(width: width) else {
+          current.append(nil)
+          continue
+        }
+        if let dirty = buffer.value(tile.key) {
+          current.append(dirty)
+        } else if let bytes = cache.value(tile.key) {
+          current.append(try decode(bytes, fieldTypes: types))
+        } else {
+          current.append(nil)
+          missing.append(k)
+        }
+      }
       if !missing.isEmpty {
-        for (k, value) in zip(missing, try engine.multiGet(missing.map { work[$0].key }, in: .tiles)) { stored[k] = value }
+        for (k, value) in zip(missing, try engine.multiGet(missing.map { work[$0].key }, in: .tiles)) {
+          current[k] = try value.map { try decode($0, fieldTypes: types) }
+        }
       }
       var finer: [NewEvent] = []
       for (k, tile) in work.enumerated() {
-        var partials = try stored[k].map { try decode($0, fieldTypes: types) } ?? types.map { AggregatePartial(fieldType: $0) }
+        var partials = current[k] ?? types.map { AggregatePartial(fieldType: $0) }
         let before = partials.first?.eventCount ?? 0
         add(tile.rows, to: &partials)
-        puts.append((tile.key, encode(partials)))
+        out.append((tile.key, partials))
         let after = before + Int64(tile.rows.count)
         guard level + 1 < widths.count, after >= finerFrom else { continue }
         if before >= finerFrom {
@@ -164,30 +183,36 @@ public enum StreamTiles {
         } else {
           if history == nil { history = try engine.makeCursor(in: .history) }
           let start = tile.index * width
-          let old = try LocalShard.events(
+          var old = try LocalShard.events(
             entityID: tile.entityID, stream: stream,
             eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + width - 1), cursor: history!)
-          puts += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
+          if let replaying {
+            old.removeAll { row in
+              replaying.contains(
+                KeyCodec.historyKey(
+                  entityID: tile.entityID, groupVersion: stream.storageID, eventTime: row.eventTime,
+                  createdTime: row.createdTime, sequence: row.sequence))
+            }
+          }
+          out += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
         }
       }
       level += 1
       work = level < widths.count ? TileWork.group(finer, stream: stream, level: level) : []
     }
-    puts.sort { LocalShard.precedes($0.key, $1.key) }
-    for (key, value) in puts { batch.put(key, value, in: .tiles) }
-    return puts
+    return out
   }
 
   /// The tiles of `rows` (all the events of one coarser tile, which holds at least
   /// `tiling.finerTilesFrom`) from width `level` down, made whole: none of them is stored yet.
   private static func build(
     _ rows: [StoredRow], entityID: String, stream: FeatureGroup, level: Int, types: [AggregateFieldType]
-  ) -> [(key: [UInt8], value: [UInt8])] {
-    var out: [(key: [UInt8], value: [UInt8])] = []
+  ) -> [(key: [UInt8], partials: [AggregatePartial])] {
+    var out: [(key: [UInt8], partials: [AggregatePartial])] = []
     for tile in TileWork.group(rows.map { (entityID, $0, nil) }, stream: stream, level: level) {
       var partials = types.map { AggregatePartial(fieldType: $0) }
       add(tile.rows, to: &partials)
-      out.append((tile.key, encode(partials)))
+      out.append((tile.key, partials))
       if level + 1 < tiling.widths.count && Int64(tile.rows.count) >= tiling.finerTilesFrom {
         out += build(tile.rows, entityID: entityID, stream: stream, level: level + 1, types: types)
       }

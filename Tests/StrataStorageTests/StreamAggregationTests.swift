@@ -11,10 +11,10 @@ import Testing
 /// core's property tests hold against a brute-force oracle, fed with exactly the stored events.
 @Suite("Stream aggregations in the store")
 struct StreamAggregationTests {
-  @Test("online, row-wise and columnar exports equal the in-memory state at every (T, knownAt), late events included", arguments: EngineKind.allCases)
-  func readsEqualState(kind: EngineKind) async throws {
-    var rng = SplitMix64.forTest("StreamAggregationTests.readsEqualState.\(kind)")
-    try await withStreamStore(kind) { store, clock in
+  @Test("online, row-wise and columnar exports equal the in-memory state at every (T, knownAt), late events included", arguments: EngineKind.allCases, TileFlush.allCases)
+  func readsEqualState(kind: EngineKind, flush: TileFlush) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.readsEqualState.\(kind).\(flush)")
+    try await withStreamStore(kind, flush: flush) { store, clock in
       let entities = ["u1", "u2", "u3", "u\u{e9}"]
       // Pushes in batches, the clock moving forward; event times scattered over the last two hours
       // before each push (late events), some with null fields, some exactly on shared instants.
@@ -160,10 +160,10 @@ struct StreamAggregationTests {
     }
   }
 
-  @Test("stored tiles equal the tiles of the stored events after copies (retries, hints, transfers) and a removal, byte for byte", arguments: EngineKind.allCases)
-  func tilesMatchHistory(kind: EngineKind) async throws {
-    var rng = SplitMix64.forTest("StreamAggregationTests.tilesMatchHistory.\(kind)")
-    try await withStreamStore(kind) { store, clock in
+  @Test("stored tiles equal the tiles of the stored events after copies (retries, hints, transfers) and a removal, byte for byte", arguments: EngineKind.allCases, TileFlush.allCases)
+  func tilesMatchHistory(kind: EngineKind, flush: TileFlush) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.tilesMatchHistory.\(kind).\(flush)")
+    try await withStreamStore(kind, flush: flush) { store, clock in
       let entities = (0..<12).map { "e\($0)" }
       for _ in 0..<15 {
         clock.advance(microseconds: Int64(rng.below(120_000_000)))
@@ -211,11 +211,12 @@ struct StreamAggregationTests {
       var times = offsets.map { start + $0 }
       times += times.map { $0 + 1 }
       clock.set(Timestamp(microseconds: start + day - 1))
-      for t in times.sorted() {
+      for (k, t) in times.sorted().enumerated() {
         _ = try await store.write(WriteRequest(
           group: "purchases", features: ["amount", "n", "tag"],
           rows: [WriteRequest.Row(entityID: "e", eventTime: Timestamp(microseconds: t), values: [.float(1), .int(1), nil])], events: true))
-        try expectTilesMatchHistory(store, stream: stream, entities: ["e"], "after the event at \(t - start) µs")
+        // Tiles written after every other event: the next write finds its tiles stored, or not yet written.
+        try expectTilesMatchHistory(store, stream: stream, entities: ["e"], "after the event at \(t - start) µs", flush: k % 2 == 0)
       }
     }
   }
@@ -261,6 +262,58 @@ struct StreamAggregationTests {
       #expect(try await store.online(entityIDs: entities, columns: columns) == before)
       // Nothing left to delete.
       #expect(try store.shard.expireEvents(of: stream, before: cutoff) == 0)
+    }
+  }
+
+  @Test("a store reopened after a kill (tiles not yet written) adds the journaled events to their tiles: the same tiles and reads as before, no journal left", arguments: EngineKind.allCases)
+  func journalReplay(kind: EngineKind) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.journalReplay.\(kind)")
+    try await withStoreDirectory { path in
+      let memory = InMemoryEngine()
+      let clock = ManualClock(at(0))
+      func open() async throws -> FeatureStore {
+        if kind == .memory { return try FeatureStore(engine: memory, clock: clock.function) }
+        return try FeatureStore(engine: try await openRetryingLock(kind, at: path), clock: clock.function)
+      }
+      let entities = (0..<6).map { "k\($0)" }
+      let columns: [ResolvedFeature]
+      let before: [[FeatureResult]]
+      do {
+        let store = try await open()
+        _ = try await store.apply(streamSpecs)
+        #expect(store.tileJournalReplay == (0, 0, 0))
+        // Some appends written with their tiles, the later ones not: the kill finds both.
+        store.shard.setStreamTileFlush(StreamTileBuffer.Policy(maxTiles: .max, maxAge: .seconds(3_600)))
+        for k in 0..<12 {
+          if k == 6 { try store.shard.flushStreamTiles() }
+          clock.advance(microseconds: Int64(rng.below(60_000_000)))
+          // k0 is busy (finer tiles made whole from its stored events during the replay); late events too.
+          let rows = (0..<(1 + rng.below(40))).map { _ in
+            WriteRequest.Row(
+              entityID: rng.oneIn(2) ? "k0" : rng.element(of: entities),
+              eventTime: clock.now.subtracting(microseconds: Int64(rng.below(rng.oneIn(5) ? 86_400_000_000 : 600_000_000))),
+              values: [.float(Double(rng.below(1_000)) / 8), .int(Int64(rng.below(9))), rng.oneIn(3) ? nil : .string("t\(rng.below(3))")])
+          }
+          _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+        }
+        columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
+        before = try await store.online(entityIDs: entities, columns: columns)
+        #expect(try journalRecords(store) == 6)
+        // Killed: the store goes without `endRunCleanly`, its dirty tiles with it.
+      }
+      let store = try await open()
+      #expect(store.tileJournalReplay.records > 0 && store.tileJournalReplay.skipped == 0, "\(store.tileJournalReplay)")
+      #expect(try journalRecords(store) == 0)
+      let stream = try store.catalog.group(named: "purchases")
+      try expectTilesMatchHistory(store, stream: stream, entities: entities, rng.seedDescription)
+      #expect(try await store.online(entityIDs: entities, columns: columns) == before, "\(rng.seedDescription)")
+      // A clean stop writes the dirty tiles: the next start has nothing to replay.
+      _ = try await store.write(WriteRequest(
+        group: "purchases", features: ["amount", "n", "tag"],
+        rows: [WriteRequest.Row(entityID: "k1", eventTime: clock.now, values: [.float(1), .int(1), nil])], events: true))
+      #expect(try journalRecords(store) == 1)
+      try store.endRunCleanly()
+      #expect(try journalRecords(store) == 0)
     }
   }
 
@@ -456,7 +509,11 @@ struct StreamAggregationTests {
 /// Every stored tile of `stream` equals, byte for byte, the tile an `AggregationState` makes of the
 /// entities' stored events, and no other tile is stored: every tile of the coarsest width, and a finer
 /// one only under a tile holding at least `finerTilesFrom` events.
-private func expectTilesMatchHistory(_ store: FeatureStore, stream: FeatureGroup, entities: [String], _ context: String) throws {
+/// Checks what readers see (stored tiles and those not yet written), then, with `flush`, what writing
+/// the dirty ones stores.
+private func expectTilesMatchHistory(
+  _ store: FeatureStore, stream: FeatureGroup, entities: [String], _ context: String, flush: Bool = true
+) throws {
   var expected: [[UInt8]: [UInt8]] = [:]
   for e in entities {
     let events = try store.shard.history(entityID: e, group: stream)
@@ -484,15 +541,38 @@ private func expectTilesMatchHistory(_ store: FeatureStore, stream: FeatureGroup
       denseAbove = dense
     }
   }
-  let cursor = try store.shard.engine.makeCursor(in: .tiles)
-  var stored: [[UInt8]: [UInt8]] = [:]
-  cursor.seek([])
-  while cursor.isValid {
-    stored[cursor.key] = cursor.value
+  let (cursors, dirty) = try store.shard.streamReadView([.tiles])
+  var seen = try allTiles(cursors[0])
+  for (key, value) in dirty.storedForm { seen[key] = value }
+  #expect(seen.count == expected.count, "tiles seen \(seen.count), expected \(expected.count) \(context)")
+  #expect(seen == expected, "seen: \(context)")
+  guard flush else { return }
+  try store.shard.flushStreamTiles()
+  let stored = try allTiles(try store.shard.engine.makeCursor(in: .tiles))
+  #expect(stored.count == expected.count, "tiles stored \(stored.count), expected \(expected.count) \(context)")
+  #expect(stored == expected, "stored: \(context)")
+}
+
+/// Stream tile journal records in the store's catalog.
+private func journalRecords(_ store: FeatureStore) throws -> Int {
+  let cursor = try store.shard.engine.makeCursor(in: .catalog)
+  var n = 0
+  cursor.seek(StreamTileBuffer.journalPrefix)
+  while cursor.isValid, cursor.key.starts(with: StreamTileBuffer.journalPrefix) {
+    n += 1
     cursor.next()
   }
-  #expect(stored.count == expected.count, "tiles stored \(stored.count), expected \(expected.count) \(context)")
-  #expect(stored == expected, "\(context)")
+  return n
+}
+
+private func allTiles(_ cursor: any StorageCursor) throws -> [[UInt8]: [UInt8]] {
+  var out: [[UInt8]: [UInt8]] = [:]
+  cursor.seek([])
+  while cursor.isValid {
+    out[cursor.key] = cursor.value
+    cursor.next()
+  }
+  return out
 }
 
 private func tileKeys(_ store: FeatureStore) throws -> [[UInt8]] {
@@ -566,10 +646,33 @@ private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
   }
 }
 
-private func withStreamStore(_ kind: EngineKind, _ body: (FeatureStore, ManualClock) async throws -> Void) async throws {
+/// When a test's store writes its dirty stream tiles (`StreamTileBuffer.Policy`).
+enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
+  /// The node's policy: in these small tests, every tile stays dirty.
+  case behind
+  /// Every few appends: reads and writes meet tiles stored and tiles not yet written.
+  case everyFewAppends
+  /// With the append that changes them.
+  case immediate
+
+  var testDescription: String { rawValue }
+
+  var policy: StreamTileBuffer.Policy {
+    switch self {
+    case .behind: .defaults
+    case .everyFewAppends: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600))
+    case .immediate: .immediate
+    }
+  }
+}
+
+private func withStreamStore(
+  _ kind: EngineKind, flush: TileFlush = .behind, _ body: (FeatureStore, ManualClock) async throws -> Void
+) async throws {
   try await withStoreDirectory { path in
     let clock = ManualClock(at(0))
     let store = try FeatureStore(engine: kind.open(at: path), clock: clock.function)
+    store.shard.setStreamTileFlush(flush.policy)
     _ = try await store.apply(streamSpecs)
     try await body(store, clock)
   }
