@@ -83,7 +83,19 @@ public final class LocalShard: Sendable {
     /// Stream tiles changed and not yet written (`StreamTileBuffer`).
     var buffer: StreamTileBuffer
     var tilePolicy = StreamTileBuffer.Policy.defaults
+    /// The cut a background thread is writing (`startTileCut`), with its number.
+    var cut: (id: UInt64, cut: StreamTileBuffer.Cut)?
+    var cuts: UInt64 = 0
   }
+  /// Where the background write of a cut stands; held by that write while it runs.
+  private enum CutPhase {
+    case idle
+    case pending(UInt64)
+    case written(UInt64)
+    /// A synchronous flush wrote everything first: the background thread writes nothing.
+    case cancelled(UInt64)
+  }
+  private let cutPhase = Mutex(CutPhase.idle)
   /// The dirty stream tiles as last published by the writer, with their generation: what stream
   /// readers add to the stored tiles (`streamReadView`).
   private let tileOverlay: Mutex<StreamTileOverlay>
@@ -279,6 +291,7 @@ public final class LocalShard: Sendable {
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
       state.stats[sid] = stats
+      if state.cut == nil && state.buffer.needsCut(state.tilePolicy, now: instant) { startTileCut(&state) }
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
     }
   }
@@ -496,11 +509,65 @@ public final class LocalShard: Sendable {
   }
 
   private func flushStreamTiles(_ state: inout WriterState) throws {
+    if let (id, cut) = state.cut {
+      // A background write of a cut: waited for if it runs, else cancelled (everything is written here).
+      let phase = cutPhase.withLock { phase -> CutPhase in
+        if case .pending(id) = phase { phase = .cancelled(id) }
+        return phase
+      }
+      state.cut = nil
+      if case .written(id) = phase {
+        state.buffer.cutWritten(cut)
+        // The cached bytes of the tiles that leave the buffer here may be older than those stored.
+        state.tiles.clear()
+      } else {
+        state.buffer.cutNotWritten(cut)
+      }
+    }
     guard !state.buffer.isEmpty else { return }
     let everything = state.buffer.everything()
     try writeTiles(everything.puts, releasing: everything.released, &state)
     state.buffer.commit([], journalKey: nil, due: everything, generation: state.buffer.generation + 1, now: .now)
     publishTiles(state.buffer)
+  }
+
+  /// Takes a cut of the dirty tiles and hands its write to a background thread: the tiles' stored
+  /// form and the deletion of the records it covers, in one engine write, off the writer's path (a
+  /// busy stream's cut of thousands of tiles took tens of milliseconds, which every batch behind it
+  /// waited for). The write does not change the generation: readers see those tiles in the buffer
+  /// until it is stored, in the engine after. Then, under the writer lock, the tiles that did not
+  /// change since the cut leave the buffer. A write that fails gives the records back to the buffer.
+  private func startTileCut(_ state: inout WriterState) {
+    state.cuts += 1
+    let id = state.cuts
+    let cut = state.buffer.cut()
+    state.cut = (id, cut)
+    cutPhase.withLock { $0 = .pending(id) }
+    BackgroundThreads.shared.submit { [self] in
+      let puts = StreamTileBuffer.storedForm(cut.tiles)
+      var stored = false
+      cutPhase.withLock { phase in
+        guard case .pending(id) = phase else { return }
+        var batch = WriteBatch()
+        for (key, value) in puts { batch.put(key, value, in: .tiles) }
+        for key in cut.records { batch.delete(key, in: .catalog) }
+        do {
+          try engine.write(batch)
+          phase = .written(id)
+          stored = true
+        } catch {
+          phase = .idle
+        }
+      }
+      writer.withLock { state in
+        guard let current = state.cut, current.id == id else { return }  // a flush took it over
+        state.cut = nil
+        guard stored else { return state.buffer.cutNotWritten(cut) }
+        state.tiles.store(puts)
+        state.buffer.cutWritten(cut)
+        publishTiles(state.buffer)
+      }
+    }
   }
 
   /// Writes `puts` (stored tiles) and deletes the journal records `released`, with the next generation.
@@ -570,6 +637,9 @@ public final class LocalShard: Sendable {
       return (replayed.count, events, skipped)
     }
   }
+
+  /// Cuts of dirty stream tiles taken for background writes so far (`startTileCut`).
+  var streamTileCuts: UInt64 { writer.withLock { $0.cuts } }
 
   /// Sets when dirty stream tiles are written (tests: `.immediate` writes them with their events).
   func setStreamTileFlush(_ policy: StreamTileBuffer.Policy) {

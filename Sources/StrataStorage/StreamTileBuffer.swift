@@ -12,12 +12,14 @@ internal import StrataCore
 ///
 /// Dirty tiles are written all together, never some of them: the stored tiles then always hold
 /// exactly the events of the journal records deleted so far, and the records left are exactly the
-/// events they lack. An append writes them, with its own changes and in its own engine write, when
-/// the buffer reaches its `Policy` (`due`), deleting every record (and storing none of its own);
-/// so do every deletion of stored rows (removals, retention) and a graceful shutdown, first
-/// (`LocalShard.flushStreamTiles`). When a node starts, the records a killed process left are
-/// replayed from the stored events (`LocalShard.replayStreamTileJournal`). Tiles stay derived data: a
-/// written tile is what writing it with every batch would have written, byte for byte.
+/// events they lack. When the buffer reaches its `Policy`, an append takes a `Cut` (every dirty tile
+/// as it is then, and the records it covers), which a background thread writes in one engine write
+/// that also deletes those records, off the writer's path; tiles not changed since are then
+/// dropped from the buffer (`LocalShard.startTileCut`). Every deletion of stored rows (removals,
+/// retention) and a graceful shutdown first write everything (`LocalShard.flushStreamTiles`). When a
+/// node starts, the records a killed process left are replayed from the stored events
+/// (`LocalShard.replayStreamTileJournal`). Tiles stay derived data: a written tile is what writing it
+/// with every batch would have written, byte for byte.
 ///
 /// Readers see stored tiles and dirty tiles together, at one point (`StreamTileOverlay`): every write
 /// that changes the buffer stores its new generation in the catalog (`generationKey`) with its events,
@@ -33,12 +35,20 @@ struct StreamTileBuffer: Sendable {
   struct Policy: Sendable, Equatable {
     /// Dirty tiles (about 0.5 kB each in memory).
     var maxTiles: Int
-    /// Age of the oldest unwritten change (what a start after a kill replays, at most).
+    /// Age of the oldest unwritten change (what a start after a kill replays, about).
     var maxAge: Duration
+    /// Whether a background thread writes the tiles (a `Cut`); otherwise the append that reaches
+    /// the policy writes them in its own engine write (`due`).
+    var background: Bool
 
-    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5))
+    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), background: true)
     /// Every append writes its tiles.
-    static let immediate = Policy(maxTiles: 0, maxAge: .zero)
+    static let immediate = Policy(maxTiles: 0, maxAge: .zero, background: false)
+
+    /// Whether a buffer of `tiles` dirty tiles whose oldest change is `age` old is to be written.
+    func reached(tiles: Int, age: Duration?) -> Bool {
+      tiles > maxTiles || (age.map { $0 >= maxAge } ?? (maxAge == .zero))
+    }
   }
 
   /// The catalog key of the generation of the stored tiles and journal (u64be; absent: 0).
@@ -71,8 +81,7 @@ struct StreamTileBuffer: Sendable {
   /// when `policy` asks for it, every dirty tile with the append's changes and every journal record
   /// released (the append then stores no record). `commit` it once the write is stored.
   func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], partials: [AggregatePartial])]) -> Due {
-    let aged = since.map { now - $0 >= policy.maxAge } ?? (policy.maxAge == .zero)
-    guard aged || tileCount + updates.count > policy.maxTiles else { return .none }
+    guard !policy.background, policy.reached(tiles: tileCount + updates.count, age: since.map { now - $0 }) else { return .none }
     var all = tiles
     for (key, partials) in updates {
       let (prefix, index) = Self.split(key)
@@ -106,6 +115,43 @@ struct StreamTileBuffer: Sendable {
     if let journalKey { journal.append(journalKey) }
     if since == nil { since = now }
     self.generation = generation
+  }
+
+  /// Whether `policy` asks for a `Cut` now (a background policy).
+  func needsCut(_ policy: Policy, now: ContinuousClock.Instant) -> Bool {
+    policy.background && tileCount > 0 && policy.reached(tiles: tileCount, age: since.map { now - $0 })
+  }
+
+  /// Every dirty tile as it is now and the journal records it covers, for a background write; the
+  /// records leave the buffer (they are the cut's to delete), the tiles stay until it is written.
+  struct Cut: Sendable {
+    var tiles: Tiles
+    var records: [[UInt8]]
+  }
+
+  mutating func cut() -> Cut {
+    defer {
+      journal = []
+      since = nil
+    }
+    return Cut(tiles: tiles, records: journal)
+  }
+
+  /// The cut is stored: its tiles that did not change since leave the buffer.
+  mutating func cutWritten(_ cut: Cut) {
+    for (prefix, byIndex) in cut.tiles {
+      for (index, partials) in byIndex where tiles[prefix]?[index] == partials {
+        tiles[prefix]![index] = nil
+        tileCount -= 1
+      }
+      if tiles[prefix]?.isEmpty == true { tiles[prefix] = nil }
+    }
+  }
+
+  /// The cut was not stored: its records are the buffer's again (older than those taken since).
+  mutating func cutNotWritten(_ cut: Cut) {
+    journal = cut.records + journal
+    if since == nil && tileCount > 0 { since = .now }
   }
 
   /// Every dirty tile's stored form and every journal record: what writing everything at once writes.

@@ -189,6 +189,8 @@ struct StreamAggregationTests {
         RowToStore(entityID: "e0", eventTime: clock.now.subtracting(microseconds: 7_000_000), createdTime: clock.now, values: [.float(1), nil, nil], writeID: $0)
       }
       _ = try store.shard.append(copies.shuffled(using: &rng) + extra, to: stream, now: clock.now)
+      // (`behind` may take a cut too: its 5 s can pass in a starved test run.)
+      if flush != .behind { #expect((store.shard.streamTileCuts > 0) == (flush == .everyFewAppends), "\(store.shard.streamTileCuts) cuts") }
       try expectTilesMatchHistory(store, stream: stream, entities: entities, rng.seedDescription)
       // Removing the entities of some tokens removes their tiles too.
       let removed = Set(entities.prefix(4).map { EntityToken.of($0) })
@@ -283,7 +285,7 @@ struct StreamAggregationTests {
         _ = try await store.apply(streamSpecs)
         #expect(store.tileJournalReplay == (0, 0, 0))
         // Some appends written with their tiles, the later ones not: the kill finds both.
-        store.shard.setStreamTileFlush(StreamTileBuffer.Policy(maxTiles: .max, maxAge: .seconds(3_600)))
+        store.shard.setStreamTileFlush(StreamTileBuffer.Policy(maxTiles: .max, maxAge: .seconds(3_600), background: true))
         for k in 0..<12 {
           if k == 6 { try store.shard.flushStreamTiles() }
           clock.advance(microseconds: Int64(rng.below(60_000_000)))
@@ -650,8 +652,11 @@ private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
 enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
   /// The node's policy: in these small tests, every tile stays dirty.
   case behind
-  /// Every few appends: reads and writes meet tiles stored and tiles not yet written.
+  /// Every few appends, by a background thread: reads and writes meet tiles stored, tiles not yet
+  /// written, and tiles being written.
   case everyFewAppends
+  /// Every few appends, by the append that reaches the bound.
+  case everyFewAppendsInline
   /// With the append that changes them.
   case immediate
 
@@ -660,7 +665,8 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
   var policy: StreamTileBuffer.Policy {
     switch self {
     case .behind: .defaults
-    case .everyFewAppends: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600))
+    case .everyFewAppends: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600), background: true)
+    case .everyFewAppendsInline: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600), background: false)
     case .immediate: .immediate
     }
   }
