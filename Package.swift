@@ -35,10 +35,13 @@ let package = Package(
 
     // Storage protocol, key and row codecs, the local shard (online + history), the registry store,
     // and the in-memory engine. Depends on the core, and on swift-collections for the persistent hash
-    // map that publishes the stream tiles not yet written (`StreamTileBuffer`).
+    // map that publishes the stream tiles not yet written and the queue of them (`StreamTileBuffer`).
     .target(
       name: "StrataStorage",
-      dependencies: ["StrataCore", .product(name: "HashTreeCollections", package: "swift-collections")],
+      dependencies: [
+        "StrataCore", .product(name: "HashTreeCollections", package: "swift-collections"),
+        .product(name: "DequeModule", package: "swift-collections"),
+      ],
       swiftSettings: strictSettings),
 
     // Cluster logic without sockets: how a coordinator routes a request to the nodes that answer it,

@@ -83,19 +83,7 @@ public final class LocalShard: Sendable {
     /// Stream tiles changed and not yet written (`StreamTileBuffer`).
     var buffer: StreamTileBuffer
     var tilePolicy = StreamTileBuffer.Policy.defaults
-    /// The cut a background thread is writing (`startTileCut`), with its number.
-    var cut: (id: UInt64, cut: StreamTileBuffer.Cut)?
-    var cuts: UInt64 = 0
   }
-  /// Where the background write of a cut stands; held by that write while it runs.
-  private enum CutPhase {
-    case idle
-    case pending(UInt64)
-    case written(UInt64)
-    /// A synchronous flush wrote everything first: the background thread writes nothing.
-    case cancelled(UInt64)
-  }
-  private let cutPhase = Mutex(CutPhase.idle)
   /// The dirty stream tiles as last published by the writer, with their generation: what stream
   /// readers add to the stored tiles (`streamReadView`).
   private let tileOverlay: Mutex<StreamTileOverlay>
@@ -258,8 +246,8 @@ public final class LocalShard: Sendable {
         }
         tileUpdates = try StreamTiles.add(
           events, stream: group, engine: engine, buffer: state.buffer, cache: state.tiles)
-        // When the buffer's policy asks, every dirty tile goes with this write, and every journal
-        // record is deleted (`StreamTileBuffer.due`).
+        // The oldest dirty tiles due go with this write, and the journal records they release
+        // (`StreamTileBuffer.due`).
         tilesDue = state.buffer.due(state.tilePolicy, now: instant, updates: tileUpdates)
         if !tilesDue.all {
           batch.put(tileJournalKey, StreamTileBuffer.encodeJournal(stream: sid, historyKeys: journaled), in: .catalog)
@@ -291,7 +279,6 @@ public final class LocalShard: Sendable {
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
       online.put(winners)
       state.stats[sid] = stats
-      if state.cut == nil && state.buffer.needsCut(state.tilePolicy, now: instant) { startTileCut(&state) }
       return AppendOutcome(rowsWritten: rows.count, lateRows: late)
     }
   }
@@ -464,7 +451,9 @@ public final class LocalShard: Sendable {
   }
 
   /// `events(entityID:stream:eventTimes:)` through `cursor` (a history cursor, repositioned).
-  static func events(entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>, cursor: any StorageCursor) throws -> [StoredRow] {
+  static func events(
+    entityID: String, stream: FeatureGroup, eventTimes: ClosedRange<Timestamp>, cursor: any StorageCursor, limit: Int = .max
+  ) throws -> [StoredRow] {
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
     var start = ByteWriter(capacity: prefix.count + 8)
     start.append(contentsOf: prefix)
@@ -474,7 +463,7 @@ public final class LocalShard: Sendable {
     cursor.seek(start.bytes)
     while cursor.isValid, cursor.key.starts(with: prefix) {
       let (event, created, seq) = try KeyCodec.decodeHistoryKeySuffix(cursor.key)
-      if event > eventTimes.upperBound { break }
+      if event > eventTimes.upperBound || rows.count == limit { break }
       rows.append(StoredRow(eventTime: event, createdTime: created, sequence: seq, values: try RowCodec.decode(cursor.value, dtypes: dtypes)))
       cursor.next()
     }
@@ -509,65 +498,11 @@ public final class LocalShard: Sendable {
   }
 
   private func flushStreamTiles(_ state: inout WriterState) throws {
-    if let (id, cut) = state.cut {
-      // A background write of a cut: waited for if it runs, else cancelled (everything is written here).
-      let phase = cutPhase.withLock { phase -> CutPhase in
-        if case .pending(id) = phase { phase = .cancelled(id) }
-        return phase
-      }
-      state.cut = nil
-      if case .written(id) = phase {
-        state.buffer.cutWritten(cut)
-        // The cached bytes of the tiles that leave the buffer here may be older than those stored.
-        state.tiles.clear()
-      } else {
-        state.buffer.cutNotWritten(cut)
-      }
-    }
     guard !state.buffer.isEmpty else { return }
     let everything = state.buffer.everything()
     try writeTiles(everything.puts, releasing: everything.released, &state)
     state.buffer.commit([], journalKey: nil, due: everything, generation: state.buffer.generation + 1, now: .now)
     publishTiles(state.buffer)
-  }
-
-  /// Takes a cut of the dirty tiles and hands its write to a background thread: the tiles' stored
-  /// form and the deletion of the records it covers, in one engine write, off the writer's path (a
-  /// busy stream's cut of thousands of tiles took tens of milliseconds, which every batch behind it
-  /// waited for). The write does not change the generation: readers see those tiles in the buffer
-  /// until it is stored, in the engine after. Then, under the writer lock, the tiles that did not
-  /// change since the cut leave the buffer. A write that fails gives the records back to the buffer.
-  private func startTileCut(_ state: inout WriterState) {
-    state.cuts += 1
-    let id = state.cuts
-    let cut = state.buffer.cut()
-    state.cut = (id, cut)
-    cutPhase.withLock { $0 = .pending(id) }
-    BackgroundThreads.shared.submit { [self] in
-      let puts = StreamTileBuffer.storedForm(cut.tiles)
-      var stored = false
-      cutPhase.withLock { phase in
-        guard case .pending(id) = phase else { return }
-        var batch = WriteBatch()
-        for (key, value) in puts { batch.put(key, value, in: .tiles) }
-        for key in cut.records { batch.delete(key, in: .catalog) }
-        do {
-          try engine.write(batch)
-          phase = .written(id)
-          stored = true
-        } catch {
-          phase = .idle
-        }
-      }
-      writer.withLock { state in
-        guard let current = state.cut, current.id == id else { return }  // a flush took it over
-        state.cut = nil
-        guard stored else { return state.buffer.cutNotWritten(cut) }
-        state.tiles.store(puts)
-        state.buffer.cutWritten(cut)
-        publishTiles(state.buffer)
-      }
-    }
   }
 
   /// Writes `puts` (stored tiles) and deletes the journal records `released`, with the next generation.
@@ -580,66 +515,58 @@ public final class LocalShard: Sendable {
     state.tiles.store(puts)
   }
 
-  /// Adds the events of the journal records a killed process left (stored, their tiles not written)
-  /// to their tiles, then writes them (`StreamTileBuffer`). Call once when a node starts, before it
-  /// serves. `stream` resolves a stream version's storage id; a record of a version it does not know
-  /// is left for a later start (counted in `skipped`).
+  /// Makes the stream tiles that the journal records a killed process left may have stored short
+  /// again: every tile of each (entity, day) with journaled events, from the stored events and the
+  /// stored tiles without journaled events under them (`StreamTiles.rebuild`); then writes them and
+  /// deletes the records (`StreamTileBuffer`). Call once when a node starts, before it serves.
+  /// `stream` resolves a stream version's storage id; a record of a version it does not know is left
+  /// for a later start (counted in `skipped`).
   public func replayStreamTileJournal(
     stream: (UInt32) -> FeatureGroup?
   ) throws -> (records: Int, events: Int, skipped: Int) {
     try writer.withLock { state in
       let cursor = try engine.makeCursor(in: .catalog)
       cursor.seek(StreamTileBuffer.journalPrefix)
-      var records: [(key: [UInt8], stream: UInt32, historyKeys: [[UInt8]])] = []
+      var skipped = 0
+      var events = 0
+      var replayed: [[UInt8]] = []
+      // Per stream version and entity, the event times journaled.
+      var journaled: [UInt32: [String: [Timestamp]]] = [:]
       while cursor.isValid, cursor.key.starts(with: StreamTileBuffer.journalPrefix) {
         let (sid, keys) = try StreamTileBuffer.decodeJournal(cursor.value)
-        records.append((cursor.key, sid, keys))
+        if let group = stream(sid), group.spec.source == .events {
+          for key in keys {
+            let (entityID, _) = try KeyCodec.decodeEntity(key)
+            journaled[sid, default: [:]][entityID, default: []].append(try KeyCodec.decodeHistoryKeySuffix(key).0)
+          }
+          events += keys.count
+          replayed.append(cursor.key)
+        } else {
+          skipped += 1
+        }
         cursor.next()
       }
       try cursor.checkStatus()
-      guard !records.isEmpty else { return (0, 0, 0) }
-      var skipped = 0
-      var events = 0
-      var byStream: [UInt32: [[UInt8]]] = [:]
-      var replayed: [[UInt8]] = []
-      for record in records {
-        guard let group = stream(record.stream), group.spec.source == .events else {
-          skipped += 1
-          continue
-        }
-        byStream[group.storageID, default: []] += record.historyKeys
-        replayed.append(record.key)
-      }
-      var updates: [(key: [UInt8], partials: [AggregatePartial])] = []
-      for (sid, keys) in byStream.sorted(by: { $0.key < $1.key }) {
+      guard !replayed.isEmpty else { return (0, 0, skipped) }
+      let history = try engine.makeCursor(in: .history)
+      var puts: [(key: [UInt8], value: [UInt8])] = []
+      for (sid, entities) in journaled {
         let group = stream(sid)!
-        var newEvents: [StreamTiles.NewEvent] = []
-        for (key, value) in zip(keys, try engine.multiGet(keys, in: .history)) {
-          // Deletions write the tiles first, so a journaled event is stored; one that is not has no tile to add to.
-          guard let value else { continue }
-          let (entityID, _) = try KeyCodec.decodeEntity(key)
-          let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(key)
-          let row = StoredRow(
-            eventTime: event, createdTime: created, sequence: sequence, values: try RowCodec.decode(value, dtypes: group.dtypes))
-          newEvents.append((entityID, row, Timestamp(microseconds: .max)))
+        for (entityID, times) in entities {
+          for (key, partials) in try StreamTiles.rebuild(
+            entityID: entityID, stream: group, journaled: times.sorted(), engine: engine, history: history)
+          {
+            puts.append((key, StreamTiles.encode(partials)))
+          }
         }
-        events += newEvents.count
-        updates += try StreamTiles.add(
-          newEvents, stream: group, engine: engine, buffer: state.buffer, cache: StreamTiles.Cache(), replaying: Set(keys))
       }
-      // Written at once (the buffer is empty when a node starts), with the records deleted.
-      var stored: [[UInt8]: [AggregatePartial]] = [:]
-      for (key, partials) in updates { stored[key] = partials }
-      let puts = stored.map { (key: $0.key, value: StreamTiles.encode($0.value)) }.sorted { Self.precedes($0.key, $1.key) }
+      puts.sort { Self.precedes($0.key, $1.key) }
       try writeTiles(puts, releasing: replayed, &state)
       state.buffer = StreamTileBuffer(generation: state.buffer.generation + 1)
       publishTiles(state.buffer)
       return (replayed.count, events, skipped)
     }
   }
-
-  /// Cuts of dirty stream tiles taken for background writes so far (`startTileCut`).
-  var streamTileCuts: UInt64 { writer.withLock { $0.cuts } }
 
   /// Sets when dirty stream tiles are written (tests: `.immediate` writes them with their events).
   func setStreamTileFlush(_ policy: StreamTileBuffer.Policy) {

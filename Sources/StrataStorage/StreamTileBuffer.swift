@@ -1,3 +1,4 @@
+internal import DequeModule
 internal import HashTreeCollections
 internal import StrataCore
 
@@ -10,16 +11,17 @@ internal import StrataCore
 /// width: five), so writing them with every batch cost most of what a push cost; here a tile is
 /// encoded and written once however many batches change it while it is dirty.
 ///
-/// Dirty tiles are written all together, never some of them: the stored tiles then always hold
-/// exactly the events of the journal records deleted so far, and the records left are exactly the
-/// events they lack. When the buffer reaches its `Policy`, an append takes a `Cut` (every dirty tile
-/// as it is then, and the records it covers), which a background thread writes in one engine write
-/// that also deletes those records, off the writer's path; tiles not changed since are then
-/// dropped from the buffer (`LocalShard.startTileCut`). Every deletion of stored rows (removals,
-/// retention) and a graceful shutdown first write everything (`LocalShard.flushStreamTiles`). When a
-/// node starts, the records a killed process left are replayed from the stored events
-/// (`LocalShard.replayStreamTileJournal`). Tiles stay derived data: a written tile is what writing it
-/// with every batch would have written, byte for byte.
+/// Tiles are written oldest first (in the order they became dirty), a few with each append, in the
+/// append's own engine write (`due`): those dirty for `Policy.maxAge`, at most `Policy.perAppend`
+/// of them (so that the cost is spread over appends instead of stalling one), and as many more as
+/// keep the buffer at `Policy.maxTiles`. A journal record is deleted, in the same write, once every
+/// tile that was dirty when it was stored is written (each holds the record's events then).
+/// Everything is written at once (`LocalShard.flushStreamTiles`) before every deletion of stored
+/// rows (removals, retention) and at a graceful shutdown. When a node starts, the records a killed
+/// process left name the (entity, day) whose stored tiles may lack events: those tiles are made again
+/// from the stored events and the stored tiles without journaled events under them
+/// (`LocalShard.replayStreamTileJournal`, `StreamTiles.rebuild`). Tiles stay derived data: a written
+/// tile is what writing it with every batch would have written, byte for byte.
 ///
 /// Readers see stored tiles and dirty tiles together, at one point (`StreamTileOverlay`): every write
 /// that changes the buffer stores its new generation in the catalog (`generationKey`) with its events,
@@ -31,24 +33,18 @@ struct StreamTileBuffer: Sendable {
   /// between versions), so that publishing it after each batch copies nothing.
   typealias Tiles = TreeDictionary<[UInt8], [Int64: [AggregatePartial]]>
 
-  /// When the dirty tiles are written: whichever bound the buffer reaches first.
+  /// When dirty tiles are written.
   struct Policy: Sendable, Equatable {
-    /// Dirty tiles (about 0.5 kB each in memory).
+    /// Dirty tiles at most (about 0.5 kB each in memory); an append writes the oldest beyond it.
     var maxTiles: Int
-    /// Age of the oldest unwritten change (what a start after a kill replays, about).
+    /// A tile dirty this long is written by the next append (within `perAppend`).
     var maxAge: Duration
-    /// Whether a background thread writes the tiles (a `Cut`); otherwise the append that reaches
-    /// the policy writes them in its own engine write (`due`).
-    var background: Bool
+    /// Tiles an append writes for their age, at most.
+    var perAppend: Int
 
-    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), background: true)
-    /// Every append writes its tiles.
-    static let immediate = Policy(maxTiles: 0, maxAge: .zero, background: false)
-
-    /// Whether a buffer of `tiles` dirty tiles whose oldest change is `age` old is to be written.
-    func reached(tiles: Int, age: Duration?) -> Bool {
-      tiles > maxTiles || (age.map { $0 >= maxAge } ?? (maxAge == .zero))
-    }
+    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), perAppend: 256)
+    /// Every tile is written by the append that changes it.
+    static let immediate = Policy(maxTiles: 0, maxAge: .zero, perAppend: .max)
   }
 
   /// The catalog key of the generation of the stored tiles and journal (u64be; absent: 0).
@@ -58,10 +54,10 @@ struct StreamTileBuffer: Sendable {
 
   private(set) var tiles = Tiles()
   private(set) var tileCount = 0
-  /// The journal records not deleted yet (their catalog keys).
-  private(set) var journal: [[UInt8]] = []
-  /// When the oldest unwritten change was made.
-  private var since: ContinuousClock.Instant?
+  /// The dirty tiles in the order they became dirty, with that write's generation and time.
+  private var order = Deque<(key: [UInt8], generation: UInt64, at: ContinuousClock.Instant)>()
+  /// The journal records not deleted yet: generation and catalog key, in generation order.
+  private var journal = Deque<(generation: UInt64, key: [UInt8])>()
   /// The generation of the latest write that changed the stored tiles, the journal or this buffer.
   private(set) var generation: UInt64
 
@@ -77,22 +73,50 @@ struct StreamTileBuffer: Sendable {
     return tiles[prefix]?[index]
   }
 
-  /// What an append at `now` that changes the tiles `updates` writes for the buffer: nothing, or,
-  /// when `policy` asks for it, every dirty tile with the append's changes and every journal record
-  /// released (the append then stores no record). `commit` it once the write is stored.
+  /// What an append at `now` that changes the tiles `updates` (not committed yet) writes for the
+  /// buffer: the oldest dirty tiles due (their stored form, with this append's changes) and the
+  /// journal records that writing them releases. `commit` it once the write is stored.
   func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], partials: [AggregatePartial])]) -> Due {
-    guard !policy.background, policy.reached(tiles: tileCount + updates.count, age: since.map { now - $0 }) else { return .none }
-    var all = tiles
-    for (key, partials) in updates {
-      let (prefix, index) = Self.split(key)
-      all[prefix, default: [:]][index] = partials
+    var fresh = 0
+    for (key, _) in updates where value(key) == nil { fresh += 1 }
+    var count = 0
+    var aged = 0
+    for entry in order {
+      if tileCount + fresh - count > policy.maxTiles {
+        count += 1
+      } else if aged < policy.perAppend && now - entry.at >= policy.maxAge {
+        count += 1
+        aged += 1
+      } else {
+        break
+      }
     }
-    return Due(all: true, puts: Self.storedForm(all, count: tileCount + updates.count), released: journal)
+    // With nothing older left dirty, this append's own new tiles go too when the bound is zero.
+    let all = count == order.count && policy.maxTiles == 0
+    guard count > 0 || all else { return .none }
+    var changed: [[UInt8]: [AggregatePartial]] = [:]
+    for (key, partials) in updates { changed[key] = partials }
+    var puts: [(key: [UInt8], value: [UInt8])] = []
+    puts.reserveCapacity(count)
+    for entry in order.prefix(count) {
+      guard let partials = changed.removeValue(forKey: entry.key) ?? value(entry.key) else { continue }
+      puts.append((entry.key, StreamTiles.encode(partials)))
+    }
+    if all {
+      for (key, partials) in changed { puts.append((key, StreamTiles.encode(partials))) }
+    }
+    puts.sort { LocalShard.precedes($0.key, $1.key) }
+    // A record is released when no tile that was dirty when it was stored stays dirty.
+    let oldestLeft = all ? UInt64.max : count < order.count ? order[count].generation : generation + 1
+    let released = journal.prefix { $0.generation < oldestLeft }.map(\.key)
+    return Due(tiles: count, all: all, puts: puts, released: released)
   }
 
-  /// What `due` chose: nothing, or (`all`) the stored form of every tile and the records released.
+  /// What `due` chose: the oldest `tiles` dirty tiles (with `all`, this append's changes too),
+  /// their stored form, and the journal records released.
   struct Due {
-    static let none = Due(all: false, puts: [], released: [])
+    static let none = Due(tiles: 0, all: false, puts: [], released: [])
+    var tiles: Int
     var all: Bool
     var puts: [(key: [UInt8], value: [UInt8])]
     var released: [[UInt8]]
@@ -110,53 +134,25 @@ struct StreamTileBuffer: Sendable {
     }
     for (key, partials) in updates {
       let (prefix, index) = Self.split(key)
-      if tiles[prefix, default: [:]].updateValue(partials, forKey: index) == nil { tileCount += 1 }
-    }
-    if let journalKey { journal.append(journalKey) }
-    if since == nil { since = now }
-    self.generation = generation
-  }
-
-  /// Whether `policy` asks for a `Cut` now (a background policy).
-  func needsCut(_ policy: Policy, now: ContinuousClock.Instant) -> Bool {
-    policy.background && tileCount > 0 && policy.reached(tiles: tileCount, age: since.map { now - $0 })
-  }
-
-  /// Every dirty tile as it is now and the journal records it covers, for a background write; the
-  /// records leave the buffer (they are the cut's to delete), the tiles stay until it is written.
-  struct Cut: Sendable {
-    var tiles: Tiles
-    var records: [[UInt8]]
-  }
-
-  mutating func cut() -> Cut {
-    defer {
-      journal = []
-      since = nil
-    }
-    return Cut(tiles: tiles, records: journal)
-  }
-
-  /// The cut is stored: its tiles that did not change since leave the buffer.
-  mutating func cutWritten(_ cut: Cut) {
-    for (prefix, byIndex) in cut.tiles {
-      for (index, partials) in byIndex where tiles[prefix]?[index] == partials {
-        tiles[prefix]![index] = nil
-        tileCount -= 1
+      if tiles[prefix, default: [:]].updateValue(partials, forKey: index) == nil {
+        tileCount += 1
+        order.append((key, generation, now))
       }
+    }
+    if let journalKey { journal.append((generation, journalKey)) }
+    for _ in 0..<due.tiles {
+      let entry = order.removeFirst()
+      let (prefix, index) = Self.split(entry.key)
+      if tiles[prefix]?.removeValue(forKey: index) != nil { tileCount -= 1 }
       if tiles[prefix]?.isEmpty == true { tiles[prefix] = nil }
     }
-  }
-
-  /// The cut was not stored: its records are the buffer's again (older than those taken since).
-  mutating func cutNotWritten(_ cut: Cut) {
-    journal = cut.records + journal
-    if since == nil && tileCount > 0 { since = .now }
+    journal.removeFirst(due.released.count)
+    self.generation = generation
   }
 
   /// Every dirty tile's stored form and every journal record: what writing everything at once writes.
   func everything() -> Due {
-    Due(all: true, puts: puts(), released: journal)
+    Due(tiles: order.count, all: true, puts: puts(), released: journal.map(\.key))
   }
 
   /// The stored form of every dirty tile, in key order.

@@ -132,11 +132,8 @@ public enum StreamTiles {
   /// event, which cannot exist), merged with its new events. Under a tile that already held
   /// `tiling.finerTilesFrom` events the same is done one width finer; a tile that reaches that count
   /// now gets its finer tiles made whole from its stored events (one range scan) and the new ones.
-  /// `replaying`: the history keys of `events` when history holds them already (the journal's replay
-  /// at start): the range scan then leaves them out, as they are added as new.
   static func add(
-    _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, buffer: StreamTileBuffer, cache: Cache,
-    replaying: Set<[UInt8]>? = nil
+    _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, buffer: StreamTileBuffer, cache: Cache
   ) throws -> [(key: [UInt8], partials: [AggregatePartial])] {
     guard !events.isEmpty else { return [] }
     let types = fieldTypes(stream)
@@ -183,17 +180,9 @@ public enum StreamTiles {
         } else {
           if history == nil { history = try engine.makeCursor(in: .history) }
           let start = tile.index * width
-          var old = try LocalShard.events(
+          let old = try LocalShard.events(
             entityID: tile.entityID, stream: stream,
             eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + width - 1), cursor: history!)
-          if let replaying {
-            old.removeAll { row in
-              replaying.contains(
-                KeyCodec.historyKey(
-                  entityID: tile.entityID, groupVersion: stream.storageID, eventTime: row.eventTime,
-                  createdTime: row.createdTime, sequence: row.sequence))
-            }
-          }
           out += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
         }
       }
@@ -217,6 +206,58 @@ public enum StreamTiles {
         out += build(tile.rows, entityID: entityID, stream: stream, level: level + 1, types: types)
       }
     }
+    return out
+  }
+
+  /// Every tile of `entityID`'s events in `stream` over the 1-day tiles that hold an event time of
+  /// `journaled` (sorted): the events whose tiles may not have been written (`StreamTileBuffer`'s
+  /// journal, after a kill). Made from what is stored, whatever of the dirty tiles was written: a
+  /// stored tile with no journaled event under it holds exactly its events (all of them were in
+  /// tiles written since); any other is made again, from its events when it has fewer than
+  /// `tiling.finerTilesFrom` (or is of the finest width), else by merging its finer tiles (which it
+  /// has, as it holds that many events), made the same way. Returns the tiles made again.
+  static func rebuild(
+    entityID: String, stream: FeatureGroup, journaled: [Timestamp], engine: any StorageEngine, history: any StorageCursor
+  ) throws -> [(key: [UInt8], partials: [AggregatePartial])] {
+    let types = fieldTypes(stream)
+    let widths = tiling.widths
+    var out: [(key: [UInt8], partials: [AggregatePartial])] = []
+    /// Whether an event time in `range` is journaled.
+    func touched(_ range: ClosedRange<Timestamp>) -> Bool {
+      var lo = 0
+      var hi = journaled.count
+      while lo < hi {
+        let mid = (lo + hi) / 2
+        if journaled[mid] < range.lowerBound { lo = mid + 1 } else { hi = mid }
+      }
+      return lo < journaled.count && journaled[lo] <= range.upperBound
+    }
+    /// Tile `index` of width `level`: its partials (nil: no event in it), made again when needed.
+    func tile(level: Int, index: Int64) throws -> [AggregatePartial]? {
+      let width = widths[level]
+      let range = Timestamp(microseconds: index * width)...Timestamp(microseconds: index * width + width - 1)
+      let key = KeyCodec.tileKey(entityID: entityID, stream: stream.storageID, level: UInt8(level), index: index)
+      if !touched(range), let stored = try engine.get(key, in: .tiles) { return try decode(stored, fieldTypes: types) }
+      let finest = level + 1 == widths.count
+      let head = try LocalShard.events(
+        entityID: entityID, stream: stream, eventTimes: range, cursor: history, limit: finest ? .max : Int(tiling.finerTilesFrom))
+      guard !head.isEmpty else { return nil }
+      var partials = types.map { AggregatePartial(fieldType: $0) }
+      if finest || Int64(head.count) < tiling.finerTilesFrom {
+        add(head, to: &partials)
+      } else {
+        let finer = width / widths[level + 1]
+        for child in 0..<finer {
+          guard let parts = try tile(level: level + 1, index: index * finer + child) else { continue }
+          for f in partials.indices { partials[f].merge(parts[f]) }
+        }
+      }
+      out.append((key, partials))
+      return partials
+    }
+    var days = Set<Int64>()
+    for time in journaled { days.insert(AggregationState.tileIndex(of: time, width: widths[0])) }
+    for day in days.sorted() { _ = try tile(level: 0, index: day) }
     return out
   }
 
