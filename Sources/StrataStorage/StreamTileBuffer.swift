@@ -11,11 +11,12 @@ internal import StrataCore
 /// width: five), so writing them with every batch cost most of what a push cost; here a tile is
 /// encoded and written once however many batches change it while it is dirty.
 ///
-/// Tiles are written oldest first (in the order they became dirty), a few with each append, in the
-/// append's own engine write (`due`): those dirty for `Policy.maxAge`, at most `Policy.perAppend`
-/// of them (so that the cost is spread over appends instead of stalling one), and as many more as
-/// keep the buffer at `Policy.maxTiles`. A journal record is deleted, in the same write, once every
-/// tile that was dirty when it was stored is written (each holds the record's events then).
+/// Tiles are written by appends, in the append's own engine write (`due`): by default all of them
+/// (with the append's own changes) once the oldest change is `Policy.maxAge` old or the buffer holds
+/// `Policy.maxTiles`; otherwise (`Policy.whole` false) oldest first, those dirty for `maxAge`, at
+/// most `Policy.perAppend` of them per append, and as many more as keep the buffer at `maxTiles`. A
+/// journal record is deleted, in the same write, once every tile that was dirty when it was stored
+/// is written (each holds the record's events then).
 /// Everything is written at once (`LocalShard.flushStreamTiles`) before every deletion of stored
 /// rows (removals, retention) and at a graceful shutdown. When a node starts, the records a killed
 /// process left name the (entity, day) whose stored tiles may lack events: those tiles are made again
@@ -39,12 +40,18 @@ struct StreamTileBuffer: Sendable {
     var maxTiles: Int
     /// A tile dirty this long is written by the next append (within `perAppend`).
     var maxAge: Duration
-    /// Tiles an append writes for their age, at most.
+    /// Tiles an append writes for their age, at most (unless `whole`).
     var perAppend: Int
+    /// Whether an append that finds a tile due writes every dirty tile (its own changes too), so
+    /// that the buffer empties and every record goes at once.
+    var whole: Bool
 
-    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), perAppend: 256)
+    /// Everything written every 5 s: a busy stream's buffer grows from empty for 5 s (cheaper to keep
+    /// and publish than a buffer that always holds 5 s of changes), and a cut of a few thousand tiles
+    /// costs one append a few tens of milliseconds.
+    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), perAppend: .max, whole: true)
     /// Every tile is written by the append that changes it.
-    static let immediate = Policy(maxTiles: 0, maxAge: .zero, perAppend: .max)
+    static let immediate = Policy(maxTiles: 0, maxAge: .zero, perAppend: .max, whole: true)
   }
 
   /// The catalog key of the generation of the stored tiles and journal (u64be; absent: 0).
@@ -81,7 +88,13 @@ struct StreamTileBuffer: Sendable {
     for (key, _) in updates where value(key) == nil { fresh += 1 }
     var count = 0
     var aged = 0
-    for entry in order {
+    var whole = false
+    if policy.whole {
+      whole = tileCount + fresh > policy.maxTiles || (order.first.map { now - $0.at >= policy.maxAge } ?? (policy.maxAge == .zero))
+      count = whole ? order.count : 0
+      aged = policy.perAppend
+    }
+    for entry in order.dropFirst(count) {
       if tileCount + fresh - count > policy.maxTiles {
         count += 1
       } else if aged < policy.perAppend && now - entry.at >= policy.maxAge {
@@ -91,8 +104,8 @@ struct StreamTileBuffer: Sendable {
         break
       }
     }
-    // With nothing older left dirty, this append's own new tiles go too when the bound is zero.
-    let all = count == order.count && policy.maxTiles == 0
+    // With nothing older left dirty, this append's own new tiles go too (`whole`, or a zero bound).
+    let all = whole || (count == order.count && policy.maxTiles == 0)
     guard count > 0 || all else { return .none }
     var changed: [[UInt8]: [AggregatePartial]] = [:]
     for (key, partials) in updates { changed[key] = partials }
