@@ -114,6 +114,19 @@ public struct StrataNode: Sendable {
         metadata: ["strata.records": "\(replay.skipped)"])
     }
     var services: [any Service] = []
+    // Stream tiles written behind: a node that stops receiving events writes its dirty tiles when due.
+    let tileStore = store
+    services.append(
+      UntilShutdownService {
+        while !Task.isCancelled {
+          do { try await Task.sleep(for: .seconds(1)) } catch { break }
+          do {
+            try await tileStore.writeDueStreamTiles()
+          } catch {
+            logger.error("writing stream tiles failed; retrying in a second", metadata: ["strata.error": "\(error)"])
+          }
+        }
+      })
     // Streams' retention: old events (and their tiles) deleted every --retention-check-seconds.
     let (retentionStore, retentionEvery) = (store, config.retentionCheckSeconds)
     services.append(

@@ -50,6 +50,14 @@ extension FeatureStore {
 }
 
 extension FeatureStore {
+  /// Writes the dirty stream tiles that are due when no push comes to write them
+  /// (`LocalShard.writeDueStreamTiles`), on the writer thread. Returns the tiles written.
+  @discardableResult
+  public func writeDueStreamTiles() async throws -> Int {
+    let shard = self.shard
+    return try await executor.write { try shard.writeDueStreamTiles() }
+  }
+
   /// Applies every stream's retention at `now` (default: the store's clock): deletes the events older
   /// than `LocalShard.retentionCutoff`, with their tiles (`LocalShard.expireEvents`), on the bulk
   /// threads. Returns the events deleted per stream version (`name@version`) that lost any.

@@ -505,6 +505,20 @@ public final class LocalShard: Sendable {
     publishTiles(state.buffer)
   }
 
+  /// Writes the dirty stream tiles that the policy finds due with no append to write them (a node
+  /// that stopped receiving events): what the next append would write. Returns the tiles written.
+  @discardableResult
+  public func writeDueStreamTiles() throws -> Int {
+    try writer.withLock { state in
+      let due = state.buffer.due(state.tilePolicy, now: .now, updates: [])
+      guard due.tiles > 0 || !due.released.isEmpty else { return 0 }
+      try writeTiles(due.puts, releasing: due.released, &state)
+      state.buffer.commit([], journalKey: nil, due: due, generation: state.buffer.generation + 1, now: .now)
+      publishTiles(state.buffer)
+      return due.puts.count
+    }
+  }
+
   /// Writes `puts` (stored tiles) and deletes the journal records `released`, with the next generation.
   private func writeTiles(_ puts: [(key: [UInt8], value: [UInt8])], releasing released: [[UInt8]], _ state: inout WriterState) throws {
     var batch = WriteBatch()
