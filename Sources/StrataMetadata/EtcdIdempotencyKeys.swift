@@ -22,8 +22,10 @@ public import Logging
 ///
 /// etcd unreachable (its first read of a key fails): pushes go on, as writes do, with the key recorded
 /// in `fallback` (this node's catalog) instead, logged once per outage: meanwhile a batch is stored once
-/// only if resent to the same node. etcd failing later in a claim (after the read) is UNAVAILABLE, and
-/// the batch can be resent with the same key.
+/// only if resent to the same node. Once an outage is known, claims do not wait for etcd (a hung etcd
+/// would cost each its request timeout): one read at a time, every `recheck`, probes it in the
+/// background, and claims go to etcd again once one answers. etcd failing later in a claim (after the
+/// read) is UNAVAILABLE, and the batch can be resent with the same key.
 public final class EtcdIdempotencyKeys: IdempotencyKeys {
   let etcd: any MetadataStore
   let keys: MetadataKeys
@@ -42,8 +44,15 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   /// The records of keys this node claimed in etcd lately (two generations of at most 50,000), so
   /// that a batch retried through this node while etcd does not answer keeps its first stamp.
   private let recent = Mutex(RecentRecords())
-  /// Whether etcd is known to be unreachable (the outage was logged).
-  private let unreachable = Mutex(false)
+  /// Whether etcd is known to be unreachable (the outage was logged), and its background probe.
+  private struct Outage {
+    var known = false
+    var probing = false
+    var lastProbe: ContinuousClock.Instant?
+  }
+  private let outage = Mutex(Outage())
+  /// How often a known outage is probed.
+  let recheck: Duration
   /// The lease of the records claimed in one hour.
   struct HourLease: Sendable {
     var hour: Int64
@@ -55,8 +64,10 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   public init(
     etcd: any MetadataStore, keys: MetadataKeys, retention: Duration = .seconds(86_400),
     nowSeconds: @escaping @Sendable () -> Int64, reserve: @escaping @Sendable (Int) async throws -> IdempotencyStamp,
-    fallback: (any IdempotencyKeys)? = nil, logger: Logger = Logger(label: "strata.idempotency")
+    fallback: (any IdempotencyKeys)? = nil, recheck: Duration = .seconds(2),
+    logger: Logger = Logger(label: "strata.idempotency")
   ) {
+    self.recheck = recheck
     self.etcd = etcd
     self.keys = keys
     self.retention = retention
@@ -69,38 +80,29 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
   public func claim(key: String, digest: UInt64, count: Int) async throws -> IdempotencyClaim {
     try inFlight.take(key)
     let path = keys.idempotency(key: key)
+    if let fallback, outage.withLock({ $0.known }) {
+      probe(path)
+      return try await claimWhileUnreachable(key: key, digest: digest, count: count, fallback: fallback)
+    }
     let read: Result<EtcdKeyValue?, EtcdError> = await Self.result { () async throws(EtcdError) -> EtcdKeyValue? in
       try await self.etcd.get(path)
     }
     if case .failure(let error) = read, let fallback, error.code == .unavailable || error.code == .deadlineExceeded {
-      if !unreachable.withLock({ was in defer { was = true }; return was }) {
+      let known = outage.withLock { o -> Bool in
+        defer {
+          o.known = true
+          o.lastProbe = .now
+        }
+        return o.known
+      }
+      if !known {
         logger.warning(
           "etcd does not answer: idempotency keys are recorded on this node until it does (a batch is stored once only if resent to the same node meanwhile)",
           metadata: ["strata.error": "\(error)"])
       }
-      // A key this node claimed in etcd before: its stamp (the answer is recorded when etcd is back).
-      if let record = recent.withLock({ $0.value(key) }) {
-        do {
-          let claim = try record.claim(key: key, digest: digest, count: count)
-          if case .applied = claim { inFlight.release(key) }
-          return claim
-        } catch {
-          inFlight.release(key)
-          throw error
-        }
-      }
-      inFlight.release(key)
-      fallbackKeys.withLock { _ = $0.insert(key) }
-      do {
-        return try await fallback.claim(key: key, digest: digest, count: count)
-      } catch {
-        fallbackKeys.withLock { _ = $0.remove(key) }
-        throw error
-      }
+      return try await claimWhileUnreachable(key: key, digest: digest, count: count, fallback: fallback)
     }
-    if unreachable.withLock({ was in defer { was = false }; return was }) {
-      logger.notice("etcd answers again: idempotency keys are recorded in etcd")
-    }
+    if case .success = read { answered() }
     do {
       let claim = try await claimInEtcd(key: key, digest: digest, count: count, existing: try read.get())
       if case .applied = claim { release(key: key) }
@@ -111,12 +113,68 @@ public final class EtcdIdempotencyKeys: IdempotencyKeys {
     }
   }
 
+  /// The claim of `key` while etcd does not answer: a key this node claimed in etcd before keeps its
+  /// stamp (its answer is recorded when etcd is back), any other goes to `fallback`.
+  private func claimWhileUnreachable(
+    key: String, digest: UInt64, count: Int, fallback: any IdempotencyKeys
+  ) async throws -> IdempotencyClaim {
+    if let record = recent.withLock({ $0.value(key) }) {
+      do {
+        let claim = try record.claim(key: key, digest: digest, count: count)
+        if case .applied = claim { inFlight.release(key) }
+        return claim
+      } catch {
+        inFlight.release(key)
+        throw error
+      }
+    }
+    inFlight.release(key)
+    fallbackKeys.withLock { _ = $0.insert(key) }
+    do {
+      return try await fallback.claim(key: key, digest: digest, count: count)
+    } catch {
+      fallbackKeys.withLock { _ = $0.remove(key) }
+      throw error
+    }
+  }
+
+  /// During a known outage, reads `path` in the background (one read at a time, one every
+  /// `recheck`); the outage ends when one answers.
+  private func probe(_ path: String) {
+    let start = outage.withLock { o -> Bool in
+      guard o.known, !o.probing, o.lastProbe.map({ ContinuousClock.now - $0 >= recheck }) ?? true else { return false }
+      o.probing = true
+      o.lastProbe = .now
+      return true
+    }
+    guard start else { return }
+    Task.detached { [self] in
+      let read: Result<EtcdKeyValue?, EtcdError> = await Self.result { () async throws(EtcdError) -> EtcdKeyValue? in
+        try await self.etcd.get(path)
+      }
+      outage.withLock {
+        $0.probing = false
+        $0.lastProbe = .now
+      }
+      if case .success = read { answered() }
+    }
+  }
+
+  /// etcd answered: a known outage is over.
+  private func answered() {
+    if outage.withLock({ o in defer { o = Outage() }; return o.known }) {
+      logger.notice("etcd answers again: idempotency keys are recorded in etcd")
+    }
+  }
+
   public func complete(key: String, eventsWritten: UInt64, lateEvents: UInt64) async throws {
     if let fallback, fallbackKeys.withLock({ $0.remove(key) != nil }) {
       return try await fallback.complete(key: key, eventsWritten: eventsWritten, lateEvents: lateEvents)
     }
     defer { release(key: key) }
     recent.withLock { $0.done(key, (eventsWritten, lateEvents)) }
+    // While etcd is known not to answer, the answer is not sent to wait for it (see below).
+    guard !outage.withLock({ $0.known }) else { return }
     do {
       try await record(done: (eventsWritten, lateEvents), key: key)
     } catch {

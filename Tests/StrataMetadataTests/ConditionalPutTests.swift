@@ -29,7 +29,11 @@ struct ConditionalPutTests {
       self.before = before
     }
 
+    /// Reads asked so far.
+    let reads = Locked(0)
+
     func get(_ range: EtcdKeyRange, revision: Int64, limit: Int64) async throws(EtcdError) -> EtcdRangeResult {
+      reads.withLock { $0 += 1 }
       if readsFail.value { throw EtcdError(.unavailable, "no etcd endpoint answered") }
       return store.range(range, limit: limit)
     }
