@@ -451,9 +451,10 @@ class _Connection:
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
             # A node that restarts is reached again within about a second (gRPC's default backoff
-            # grows to two minutes, and calls fail at once meanwhile).
+            # grows to two minutes, and calls fail at once meanwhile). Not `min_reconnect_backoff_ms`:
+            # gRPC core takes it as the minimum connect timeout too, and at 100 ms a connection that
+            # takes longer (a node just started on a busy machine, a distant one) failed UNAVAILABLE.
             ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000),
             *options,
         ])
