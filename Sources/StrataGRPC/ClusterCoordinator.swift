@@ -299,7 +299,22 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
       }
     }
     let required = placement.required(consistency)
-    let answers = sendToReplicas(parts, nodes: plan.nodes, context: context)
+    // Stored before anything is sent: a process killed before every replica answered keeps the parts
+    // as hints when it starts again, so no replica is left without rows others stored.
+    let targets = plan.nodes.indices.filter { plan.nodes[$0] != cluster.selfID }.map {
+      WriteIntent.Target(node: plan.nodes[$0], rows: plan.parts[$0])
+    }
+    var intent: UInt64?
+    if let hints = cluster.hints, !targets.isEmpty {
+      let batch = Strata_V1_WriteFeaturesRequest.with {
+        $0.group = message.group
+        $0.version = UInt32(group.version)
+        $0.features = message.features
+        $0.rows = rows
+      }
+      intent = await hints.intend(WriteIntent(batch: batch, targets: targets))
+    }
+    let answers = sendToReplicas(parts, nodes: plan.nodes, intent: intent, context: context)
     // Wait for the outcome; after a failure, for every answer (so the error can say what was written).
     let outcome = try await cancelledWithRPC { () async -> (WriteQuorum, [Int: Result<Strata_V1_WriteFeaturesResponse, any Error>]) in
       var quorum = WriteQuorum(plan: plan, required: required)
@@ -354,11 +369,15 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
   /// Sends `parts[k]` to `nodes[k]` for every k, each in a task of its own that outlives the client's
   /// call: a write sent to a replica is carried through, and one that fails becomes a hint. Answers
   /// come out of the returned stream as they arrive.
+  /// `intent`: the stored intent of the parts for other nodes, removed once each of them was answered
+  /// or kept as a hint.
   private func sendToReplicas(
-    _ parts: [Strata_V1_WriteFeaturesRequest], nodes: [String], context: ServerContext
+    _ parts: [Strata_V1_WriteFeaturesRequest], nodes: [String], intent: UInt64?, context: ServerContext
   ) -> AsyncStream<(Int, Result<Strata_V1_WriteFeaturesResponse, any Error>)> {
     let (answers, sink) = AsyncStream.makeStream(of: (Int, Result<Strata_V1_WriteFeaturesResponse, any Error>).self)
     let (metadata, options) = (cluster.metadata, cluster.options)
+    let unsettled = Countdown(nodes.count { $0 != cluster.selfID })
+    let hints = cluster.hints
     for (k, node) in nodes.enumerated() {
       let part = parts[k]
       Task {
@@ -377,6 +396,9 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
           // Kept before the failure counts: once the client hears of the batch, the hint is durable.
           await cluster.hints?.keep(part, for: node)
           sink.yield((k, .failure(error)))
+        }
+        if node != cluster.selfID, let intent, unsettled.finishOne() {
+          await hints?.settled(intent)
         }
       }
     }
@@ -775,4 +797,13 @@ enum ReplicaReadEvent: Sendable {
   case answer(Int, Result<EncodedVectors, any Error>)
   /// Request `r`'s hedging delay passed.
   case hedge(Int)
+}
+
+/// Counts tasks down to zero; `finishOne` is true for exactly the last one.
+private final class Countdown: Sendable {
+  private let remaining: Atomic<Int>
+
+  init(_ count: Int) { remaining = Atomic(count) }
+
+  func finishOne() -> Bool { remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
 }

@@ -180,10 +180,18 @@ public protocol HintSink: Sendable {
   func pendingRows(for node: String) -> UInt64
   /// A call to `node` just succeeded (its hints may be replayed now).
   func answered(_ node: String)
+  /// Stores `intent` durably before its parts are sent; returns what to pass to `settled` once every
+  /// target answered or got a hint (nil: nothing was stored). A process that stops in between finds it
+  /// when it starts again and keeps its parts as hints.
+  func intend(_ intent: WriteIntent) async -> UInt64?
+  /// Every target of the intent `id` answered or got a hint: it is removed.
+  func settled(_ id: UInt64) async
 }
 
 extension HintSink {
   public func answered(_ node: String) {}
+  public func intend(_ intent: WriteIntent) async -> UInt64? { nil }
+  public func settled(_ id: UInt64) async {}
 }
 
 /// Online lookups a coordinator sent to other nodes since it started, by the way they went.

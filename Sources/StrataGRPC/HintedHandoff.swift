@@ -39,6 +39,56 @@ public final class HintedHandoff: HintSink {
     }
   }
 
+  public func intend(_ intent: WriteIntent) async -> UInt64? {
+    do {
+      let payload = try intent.encoded()
+      let store = self.store
+      return try await executor.write { try store.writeIntent(payload) }
+    } catch {
+      logger.error(
+        "could not store a write intent: if this process is killed before the write reaches every replica, only repair completes it",
+        metadata: ["strata.rows": "\(intent.batch.rows.count)", "error": "\(error)"])
+      return nil
+    }
+  }
+
+  public func settled(_ id: UInt64) async {
+    let store = self.store
+    do {
+      try await executor.write { try store.removeIntents([id]) }
+    } catch {
+      // Left stored: the next start keeps its parts as hints again, which changes nothing.
+      logger.warning("could not remove a settled write intent", metadata: ["error": "\(error)"])
+    }
+  }
+
+  /// Keeps the parts of the write intents the previous process left (it stopped while sending them) as
+  /// hints, then removes the intents. Call once after the start, before the hints are replayed.
+  /// - Returns: the intents found and the hints and rows kept from them.
+  @discardableResult
+  public func recoverIntents() async throws -> (intents: Int, hints: Int, rows: Int) {
+    let records = store.takeIntentsFromBefore()
+    if records.isEmpty { return (0, 0, 0) }
+    var hints = 0
+    var rows = 0
+    let store = self.store
+    for record in records {
+      let intent = try WriteIntent(decoding: record.payload)
+      for target in intent.targets where !target.rows.isEmpty {
+        let payload: [UInt8] = try intent.part(for: target).serializedBytes()
+        let count = target.rows.count
+        _ = try await executor.write { try store.append(node: target.node, payload: payload, rows: count) }
+        hints += 1
+        rows += count
+      }
+    }
+    try await executor.write { try store.removeIntents(records.map(\.sequence)) }
+    logger.info(
+      "kept the writes this node was sending when its process stopped as hints",
+      metadata: ["strata.intents": "\(records.count)", "strata.hints": "\(hints)", "strata.rows": "\(rows)"])
+    return (records.count, hints, rows)
+  }
+
   public func pendingRows(for node: String) -> UInt64 { UInt64(store.pending(node: node).rows) }
 
   /// Deletes the hints kept for nodes that are not in `members` any more (a node removed or replaced

@@ -159,6 +159,8 @@ public struct StrataNode: Sendable {
           "the lookup lane could not listen on \(config.host):\(settings.lanePort) (--lane-port; 0 picks a free port): \(error)")
       }
       let handoff = HintedHandoff(store: hints, logger: logger)
+      // Writes the previous process was sending when it stopped: hints now, replayed like any other.
+      try await handoff.recoverIntents()
       let topology: ClusterTopology<HTTP2ClientTransport.Posix>
       var worker: MembershipWorker?
       var registry: EtcdRegistry?

@@ -18,6 +18,10 @@ internal import Synchronization
 /// - Appends are serialized with removals: ids grow in the order appends become visible, so a reader
 ///   never sees a hint while an earlier one of the same node is still being written.
 ///
+/// The same keyspace holds the coordinator's write intents (`writeIntent`, in HintStore+Intents.swift):
+/// writes being sent to replicas, which a process killed meanwhile turns into hints when it starts
+/// again.
+///
 /// `init`, `append`, `next` and `remove` block on disk: call them off Swift's cooperative pool (for
 /// example through `BlockingExecutor`). `pending`, `pendingByNode` and `nodesWithHints` only read
 /// memory.
@@ -29,10 +33,14 @@ internal import Synchronization
 /// try hints.remove(node: "n2", ids: [id])
 /// ```
 public final class HintStore: Sendable {
-  private let engine: any StorageEngine
+  let engine: any StorageEngine
   private let state: Mutex<State>
   /// Serializes appends and removals (held over their disk write; `state` never is).
   private let writeLock = Mutex(())
+  /// The sequence of the next write intent (`writeIntent`).
+  let nextIntent: Atomic<UInt64>
+  /// The intents found when the store was opened, until `takeIntentsFromBefore`.
+  let intentsFromBefore: Mutex<[WriteIntentRecord]>
 
   struct State {
     /// The sequence of the next appended hint.
@@ -60,6 +68,13 @@ public final class HintStore: Sendable {
       recovered.nextSequence = max(recovered.nextSequence, try cursor.withValue { try Self.decodeSequence($0) })
       cursor.next()
     }
+    // Write intents sort after the next sequence and before every node's range.
+    var intents: [WriteIntentRecord] = []
+    while cursor.isValid, cursor.withKey({ Self.hasPrefix($0, Self.intentPrefix) }) {
+      let sequence = try cursor.withKey { try Self.decodeIntentKey($0) }
+      intents.append(WriteIntentRecord(sequence: sequence, payload: cursor.value))
+      cursor.next()
+    }
     while cursor.isValid {
       let (node, sequence) = try cursor.withKey { try Self.decodeKey($0) }
       let rows = try cursor.withValue { try Self.decodeRows($0) }
@@ -69,6 +84,8 @@ public final class HintStore: Sendable {
     }
     try cursor.checkStatus()
     state = Mutex(recovered)
+    nextIntent = Atomic((intents.last?.sequence ?? 0) + 1)
+    intentsFromBefore = Mutex(intents)
   }
 
   /// Stores `payload` (which carries `rows` rows) for `node`, after every hint already stored.

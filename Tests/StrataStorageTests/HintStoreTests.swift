@@ -140,6 +140,39 @@ struct HintStoreTests {
     }
   }
 
+  @Test("write intents: stored until removed, found by the next store over the same data, kept apart from every node's hints", arguments: EngineKind.allCases)
+  func writeIntents(kind: EngineKind) throws {
+    try withTemporaryDirectory { path in
+      var engine: (any StorageEngine)? = try kind.open(at: path)
+      var store: HintStore? = try HintStore(engine: engine!)
+      #expect(store!.takeIntentsFromBefore().isEmpty)
+      let a = try store!.writeIntent([1, 2, 3])
+      let hint = try store!.append(node: "n1", payload: [9], rows: 2)
+      let b = try store!.writeIntent([4])
+      let c = try store!.writeIntent([])
+      #expect(a < b && b < c)
+      try store!.removeIntents([b, 999])
+      // A second store over the same data (a restarted process) finds the intents left, not the removed one.
+      store = nil
+      if kind == .rocksdb {
+        engine = nil
+        engine = try kind.open(at: path)
+      }
+      store = try HintStore(engine: engine!)
+      #expect(store!.takeIntentsFromBefore() == [WriteIntentRecord(sequence: a, payload: [1, 2, 3]), WriteIntentRecord(sequence: c, payload: [])])
+      #expect(store!.takeIntentsFromBefore().isEmpty, "taken once")
+      // The node's hints are untouched by the intents around them.
+      #expect(try store!.next(node: "n1", limit: 10).map(\.id) == [hint])
+      #expect(store!.pending(node: "n1") == HintCount(hints: 1, rows: 2) && store!.nodesWithHints == ["n1"])
+      let d = try store!.writeIntent([5])
+      #expect(d > c, "a new intent never reuses a stored one's sequence")
+      try store!.removeIntents([a, c, d])
+      store = try HintStore(engine: engine!)
+      #expect(store!.takeIntentsFromBefore().isEmpty)
+      #expect(try store!.next(node: "n1", limit: 10).map(\.id) == [hint])
+    }
+  }
+
   @Test("bad arguments are rejected before anything is written", arguments: EngineKind.allCases)
   func badArguments(kind: EngineKind) throws {
     try kind.withEngine { engine in

@@ -124,4 +124,16 @@ RUN=()
 if [[ "${STRATA_C_VALGRIND:-0}" == 1 ]]; then
   RUN=(valgrind --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99 --track-fds=no)
 fi
-STRATA_TEST_NOW="$NOW" "${RUN[@]}" ./build/strata-test "$ADDR"
+status=0
+STRATA_TEST_NOW="$NOW" "${RUN[@]}" ./build/strata-test "$ADDR" || status=$?
+if (( status != 0 )); then
+  # The node's own account of a failure (a trap prints its reason and backtrace to stderr).
+  if ! kill -0 "$NODE" 2>/dev/null; then
+    wait "$NODE" 2>/dev/null && node_rc=0 || node_rc=$?
+    echo "the node exited during the tests (status $node_rc); the last lines of its log:" >&2
+  else
+    echo "the last lines of the node's log:" >&2
+  fi
+  tail -n 60 "$WORK/node.log" >&2; [[ -n "${STRATA_C_KEEP_LOG:-}" ]] && cp "$WORK/node.log" "$STRATA_C_KEEP_LOG"
+  exit "$status"
+fi
