@@ -64,7 +64,11 @@ public final class HintedHandoff: HintSink {
 
   /// Keeps the parts of the write intents the previous process left (it stopped while sending them) as
   /// hints, then removes the intents. Call once after the start, before the hints are replayed.
+  /// An intent that does not decode is logged and removed (its rows reach the other replicas only
+  /// through repair).
   /// - Returns: the intents found and the hints and rows kept from them.
+  /// - Throws: the engine's error when a hint or the removal cannot be written (then the intents stay
+  ///   for the next start; hints kept twice change nothing).
   @discardableResult
   public func recoverIntents() async throws -> (intents: Int, hints: Int, rows: Int) {
     let records = store.takeIntentsFromBefore()
@@ -73,7 +77,16 @@ public final class HintedHandoff: HintSink {
     var rows = 0
     let store = self.store
     for record in records {
-      let intent = try WriteIntent(decoding: record.payload)
+      let intent: WriteIntent
+      do {
+        intent = try WriteIntent(decoding: record.payload)
+      } catch {
+        // Removed with the others: keeping it would fail every start the same way.
+        logger.error(
+          "a stored write intent does not decode and is dropped: its rows reach every replica only through repair",
+          metadata: ["strata.bytes": "\(record.payload.count)", "error": "\(error)"])
+        continue
+      }
       for target in intent.targets where !target.rows.isEmpty {
         let payload: [UInt8] = try intent.part(for: target).serializedBytes()
         let count = target.rows.count

@@ -105,7 +105,7 @@ public struct StrataNode: Sendable {
     let replay = store.tileJournalReplay
     if replay.records > 0 {
       logger.info(
-        "stream tiles: added the journaled events a stopped process had not written to their tiles",
+        "stream tiles: rebuilt the tiles of the days whose journaled events a stopped process had not written to them",
         metadata: ["strata.records": "\(replay.records)", "strata.events": "\(replay.events)"])
     }
     if replay.skipped > 0 {

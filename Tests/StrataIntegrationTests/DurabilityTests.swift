@@ -91,7 +91,7 @@ struct DurabilityTests {
 
     let restarted = ServerProcess(dataDirectory: data)
     try restarted.start()
-    #expect(restarted.stderrText.contains("added the journaled events a stopped process had not written to their tiles"), "\(restarted.stderrText)")
+    #expect(restarted.stderrText.contains("rebuilt the tiles of the days whose journaled events a stopped process had not written to them"), "\(restarted.stderrText)")
     #expect(try aggregates(restarted.address) == before)
     // A clean stop writes the tiles: the next start replays nothing.
     #expect(restarted.terminate() == 0)
