@@ -13,9 +13,12 @@ cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "protoc not found: apt-get install -y protobuf-compiler" >&2; exit 1; }
 
 # Debug builds share the compiled dependencies with `swift build`/`swift test`, so this adds seconds, not minutes.
-swift build --product protoc-gen-swift >/dev/null
-swift build --product protoc-gen-grpc-swift-2 >/dev/null
-BIN="$(swift build --show-bin-path)"
+# STRATA_SWIFT_FLAGS: extra `swift build` flags, the same as the build that follows uses (scripts/test.sh
+# sets them), so that the dependencies are not compiled twice with different flags.
+read -r -a FLAGS <<<"${STRATA_SWIFT_FLAGS:-}"
+swift build "${FLAGS[@]}" --product protoc-gen-swift >/dev/null
+swift build "${FLAGS[@]}" --product protoc-gen-grpc-swift-2 >/dev/null
+BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
 
 STRATA_OUT="Sources/StrataProto"
 ETCD_OUT="Sources/EtcdProto"

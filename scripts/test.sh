@@ -27,10 +27,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dev/install-deps.sh
 source dev/python-env.sh Tests/Differential/requirements.txt clients/python/requirements-test.txt
-dev/generate-protos.sh --check
-python3 dev/check-doc-links.py
-# One debug build for everything below; the parts that need only the binary run first, so that a
-# broken Python environment or client fails in minutes, not after the whole Swift suite.
 # Debug build, with the debug-only `assert`s of the dependencies compiled out (`-assert-config Release`;
 # Strata's own code has none, it checks with `precondition`, which stays, as do overflow checks):
 # swift-nio-http2 1.46.0 asserts "Received flush data frames while buffering control frames"
@@ -38,7 +34,14 @@ python3 dev/check-doc-links.py
 # unflushed control frames, a state its release build handles (it sends the DATA frame first); a debug
 # node serving large responses to a client with 64 KiB windows died of it (the C client's tests, about
 # 1 run in 40 on a busy machine). Users run release builds, whose `assert`s are always compiled out.
+# Every `swift build`/`swift test` below (and the protoc plugins' build) uses the same flags, so the
+# build is made once.
 SWIFT_FLAGS=(-Xswiftc -assert-config -Xswiftc Release)
+export STRATA_SWIFT_FLAGS="${SWIFT_FLAGS[*]}"
+dev/generate-protos.sh --check
+python3 dev/check-doc-links.py
+# One debug build for everything below; the parts that need only the binary run first, so that a
+# broken Python environment or client fails in minutes, not after the whole Swift suite.
 swift build --build-tests "${SWIFT_FLAGS[@]}"
 BIN="$(swift build "${SWIFT_FLAGS[@]}" --show-bin-path)/strata"
 "$PYTHON" Tests/Differential/pit_differential.py --strata "$BIN" --labels 100000

@@ -108,4 +108,46 @@ struct RepairIntegrationTests {
     for _ in 0..<100 where !repairLogged() { usleep(200_000) }
     #expect(repairLogged(), "\(cluster.log("n2").suffix(2000))")
   }
+
+  @Test("RF 3: a coordinator killed while its writes are on their way to a replica (n3 paused) kept them as write intents: restarted, it hints n3, which gets every row with no repair")
+  func writeIntentOfAKilledCoordinator() throws {
+    // No repair after the unclean stop: only the intents can bring n3 the rows.
+    let cluster = try LocalCluster(replicationFactor: 3, serveArgs: ["--no-repair-after-crash"])
+    defer { cluster.shutdown() }
+    let dir = cluster.dir
+    let defs = "groups:\n  - name: g\n    features:\n      - name: n\n        dtype: INT\n      - name: s\n        dtype: STRING\n"
+    try Self.ok(strata(["apply", try dir.file("g.yaml", defs)], server: cluster.address("n1"), timeout: Self.timeout), "apply")
+    // About 16 MB: more than n3's HTTP/2 windows and socket buffers hold, so that while n3 is paused
+    // the later batches' parts stay in n1's memory (those that reach n3's socket are read by n3 when
+    // it resumes, even after n1 is gone).
+    let count = 40_000
+    let padding = String(repeating: "x", count: 400)
+    var csv = "entity_id,event_timestamp,n,s\n"
+    csv.reserveCapacity(count * 430)
+    for i in 0..<count { csv += "e\(i),2024-05-01T00:00:00Z,\(i),\(padding)\n" }
+    cluster.pause("n3")
+    let written = try Self.ok(
+      strata(["ingest", "--group", "g", try dir.file("rows.csv", csv)], server: cluster.address("n1"), timeout: 120), "QUORUM ingest")
+    #expect(written.stdout.contains("at least 2 of 3 replicas"), "\(written.stdout)")
+    // n1's calls to n3 still wait for their answers: n1 dies with them.
+    cluster.kill9("n1")
+    cluster.resume("n3")
+    try cluster.restart("n1")
+    for _ in 0..<50 where !cluster.log("n1").contains("kept the writes") { usleep(100_000) }
+    #expect(cluster.log("n1").contains("kept the writes this node was sending when its process stopped as hints"), "\(cluster.log("n1").suffix(2000))")
+    // n3's own copy: a lookup through n3 at ONE (the default) answers from its own replica. Every
+    // 500th entity and the last 100 (the batches least likely to have reached n3 before n1 died).
+    let sample = Array(stride(from: 0, to: count, by: 500)) + Array((count - 100)..<count)
+    let entities = sample.map { "e\($0)" }
+    let get = ["get", "--entity", entities.joined(separator: ","), "--features", "g:n", "--json"]
+    let want = sample.map { String($0) }
+    var values: [String] = []
+    for _ in 0..<150 {
+      values = Self.values(try strata(get, server: cluster.address("n3"), timeout: 10).stdout, entities)
+      if values == want { break }
+      usleep(200_000)
+    }
+    let lacking = zip(entities, values).filter { $0.1 == "?" || $0.1.isEmpty }.count
+    #expect(values == want, "n3 lacks \(lacking) of \(entities.count) sampled entities after 30 s; n1: \(cluster.log("n1").suffix(1500))")
+  }
 }

@@ -245,6 +245,12 @@ final class LocalCluster: @unchecked Sendable {
   /// SIGKILL: the node vanishes without closing anything.
   func kill9(_ id: String) { processes[id]!.kill9() }
 
+  /// SIGSTOP: the node holds its connections open and answers nothing until `resume`.
+  func pause(_ id: String) { processes[id]!.process?.send(SIGSTOP) }
+
+  /// SIGCONT after `pause`.
+  func resume(_ id: String) { processes[id]!.process?.send(SIGCONT) }
+
   /// Starts a stopped node again on its data directory and cluster file; waits until it listens.
   func restart(_ id: String) throws {
     precondition(!isRunning(id), "\(id) is still running")
