@@ -243,6 +243,15 @@ def load_events(node, work) -> dict:
 # ------------------------------------------------------------------------------------------------
 # 3. Online lookups: aggregates vs plain features (C client)
 # ------------------------------------------------------------------------------------------------
+def row_cache(node) -> dict:
+    """The node's aggregate row cache counters (GetStatus): rows held, hits and misses since its start."""
+    import strata
+
+    with strata.Client(node.address, timeout=30) as c:
+        s = c.status()
+    return {"rows": s.aggregate_row_cache_rows, "hits": s.aggregate_row_cache_hits, "misses": s.aggregate_row_cache_misses}
+
+
 def lookups(node, n_ent, cfg) -> dict:
     """First a pass of 5 x entities/100 requests of each kind (ids drawn at random: it looks up about 99% of
     the entities at least once; its figures are those of a node whose aggregate row cache starts empty),
@@ -254,6 +263,7 @@ def lookups(node, n_ent, cfg) -> dict:
                                    "--batch", "100", "--requests", str(max(100, 5 * n_ent // 100)), "--warmup", "0",
                                    "--seed", str(900 + gi), "--json"]).stdout.strip().splitlines()[-1])
     res["first_pass"] = first
+    res["row_cache"] = {"after first pass": row_cache(node)}
     log(f"first pass ({first['agg']['requests']} requests): plain p50/p99 "
         f"{first['plain']['p50_us']}/{first['plain']['p99_us']} µs, aggregates {first['agg']['p50_us']}/{first['agg']['p99_us']} µs")
     for k in range(cfg["rounds"]):
@@ -266,6 +276,11 @@ def lookups(node, n_ent, cfg) -> dict:
             res[g].append(j)
         log(f"lookup round {k + 1}: 100 entities, plain p50/p99 {res['plain'][-1]['p50_us']}/{res['plain'][-1]['p99_us']} µs, "
             f"aggregates {res['agg'][-1]['p50_us']}/{res['agg'][-1]['p99_us']} µs")
+    res["row_cache"]["after the rounds"] = row_cache(node)
+    before, after = res["row_cache"]["after first pass"], res["row_cache"]["after the rounds"]
+    hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
+    res["row_cache"]["rounds"] = {"hits": hits, "misses": misses, "hit_ratio": hits / max(1, hits + misses)}
+    log(f"aggregate row cache during the rounds: {hits} hits, {misses} misses")
     res["median"] = {g: {q: statistics.median(x[q] for x in res[g]) for q in ("p50_us", "p99_us")} for g in ("agg", "plain")}
     res["errors"] = sum(x.get("errors", 0) for g in ("agg", "plain") for x in res[g])
     m = res["median"]
@@ -722,7 +737,10 @@ def render(r: dict) -> str:
               f"rounds, a first pass of {n_first:,} requests of each kind (random ids: about 99% of the entities looked up at "
               "least once) measures lookups while the cache fills; the rounds then measure a node that has served its "
               f"entities before (aggregate p50 per round: {per_round} µs). Every run draws its own ids (its own seed). "
-              "With the cache off, every lookup reads the entity's tiles and edge events from RocksDB.", "",
+              "With the cache off, every lookup reads the entity's tiles and edge events from RocksDB."
+              + (f" The row cache answered {lo['row_cache']['rounds']['hits']:,} aggregate rows of the rounds and missed "
+                 f"{lo['row_cache']['rounds']['misses']:,} (entities not looked up before, or whose row changed: an event "
+                 "left a window)." if "row_cache" in lo else ""), "",
               f"Errors: {lo['errors']}" + (f", cache off {lu['errors']}" if lu and "errors" in lu else "") + ".", ""]
     ex = r.get("export")
     if ex and "median_s" in ex:
