@@ -1,5 +1,6 @@
 public import StrataProto
 internal import StrataCore
+internal import StrataStorage
 internal import SwiftProtobuf
 
 /// A write a coordinator is about to send to other nodes: every row of the batch (with its write id and
@@ -44,53 +45,44 @@ public struct WriteIntent: Sendable, Equatable {
   static let formatVersion: UInt8 = 1
 
   public func encoded() throws -> [UInt8] {
-    var bytes: [UInt8] = [Self.formatVersion]
-    func u32(_ v: Int) {
-      let x = UInt32(v)
-      bytes += [UInt8(x >> 24), UInt8(x >> 16 & 0xff), UInt8(x >> 8 & 0xff), UInt8(x & 0xff)]
-    }
-    u32(targets.count)
+    let batchBytes: [UInt8] = try batch.serializedBytes()
+    var w = ByteWriter(capacity: 5 + targets.reduce(0) { $0 + 6 + $1.node.utf8.count + 4 * $1.rows.count } + batchBytes.count)
+    w.u8(Self.formatVersion)
+    w.u32BE(UInt32(targets.count))
     for target in targets {
-      let node = Array(target.node.utf8)
-      bytes += [UInt8(node.count >> 8), UInt8(node.count & 0xff)]
-      bytes += node
-      u32(target.rows.count)
-      for i in target.rows { u32(i) }
+      w.u16BE(UInt16(target.node.utf8.count))
+      w.append(contentsOf: target.node.utf8)
+      w.u32BE(UInt32(target.rows.count))
+      for i in target.rows { w.u32BE(UInt32(i)) }
     }
-    bytes += try batch.serializedBytes() as [UInt8]
-    return bytes
+    w.append(contentsOf: batchBytes)
+    return w.bytes
   }
 
   /// - Throws: `StrataError.internalError` when `bytes` are not an encoded intent (or name a row the
   ///   batch does not have).
   public init(decoding bytes: [UInt8]) throws {
-    var at = 0
-    func corrupt() -> StrataError {
-      StrataError.internalError("a stored write intent does not decode (\(bytes.count) bytes): data corruption or a bug")
-    }
-    func take(_ n: Int) throws -> ArraySlice<UInt8> {
-      guard n >= 0, at + n <= bytes.count else { throw corrupt() }
-      defer { at += n }
-      return bytes[at..<(at + n)]
-    }
-    func u32() throws -> Int { try take(4).reduce(0) { $0 << 8 | Int($1) } }
-    guard try take(1).first == Self.formatVersion else { throw corrupt() }
-    let count = try u32()
+    let corrupt = StrataError.internalError("a stored write intent does not decode (\(bytes.count) bytes): data corruption or a bug")
+    var r = ByteReader(bytes)
     var targets: [Target] = []
-    for _ in 0..<count {
-      let length = try take(2).reduce(0) { $0 << 8 | Int($1) }
-      let node = String(decoding: try take(length), as: UTF8.self)
-      let rows = try u32()
-      guard rows <= bytes.count else { throw corrupt() }
-      targets.append(Target(node: node, rows: try (0..<rows).map { _ in try u32() }))
+    do {
+      guard try r.u8() == Self.formatVersion else { throw corrupt }
+      for _ in 0..<(try r.u32BE()) {
+        let node = String(decoding: try r.bytes(Int(try r.u16BE())), as: UTF8.self)
+        let count = Int(try r.u32BE())
+        guard count <= r.remaining / 4 else { throw corrupt }
+        targets.append(Target(node: node, rows: try (0..<count).map { _ in Int(try r.u32BE()) }))
+      }
+    } catch is CodecError {
+      throw corrupt
     }
     let batch: Strata_V1_WriteFeaturesRequest
     do {
-      batch = try Strata_V1_WriteFeaturesRequest(serializedBytes: Array(bytes[at...]))
+      batch = try Strata_V1_WriteFeaturesRequest(serializedBytes: Array(bytes[r.offset...]))
     } catch {
-      throw corrupt()
+      throw corrupt
     }
-    guard targets.allSatisfy({ $0.rows.allSatisfy { $0 < batch.rows.count } }) else { throw corrupt() }
+    guard targets.allSatisfy({ $0.rows.allSatisfy { $0 < batch.rows.count } }) else { throw corrupt }
     self.init(batch: batch, targets: targets)
   }
 }

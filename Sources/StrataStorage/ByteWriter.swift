@@ -1,19 +1,20 @@
-/// Big-endian and little-endian appenders and readers for the key and row codecs.
-struct ByteWriter {
-  var bytes: [UInt8]
+/// Big-endian and little-endian appenders and readers for the key and row codecs (and other stored
+/// forms, such as the write intents of StrataGRPC).
+public struct ByteWriter {
+  public var bytes: [UInt8]
 
-  init(capacity: Int = 64) {
+  public init(capacity: Int = 64) {
     bytes = []
     bytes.reserveCapacity(capacity)
   }
 
-  @inline(__always) mutating func u8(_ v: UInt8) { bytes.append(v) }
+  @inline(__always) public mutating func u8(_ v: UInt8) { bytes.append(v) }
 
-  @inline(__always) mutating func u16BE(_ v: UInt16) {
+  @inline(__always) public mutating func u16BE(_ v: UInt16) {
     bytes.append(UInt8(v >> 8)); bytes.append(UInt8(truncatingIfNeeded: v))
   }
 
-  @inline(__always) mutating func u32BE(_ v: UInt32) {
+  @inline(__always) public mutating func u32BE(_ v: UInt32) {
     withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
   }
 
@@ -43,33 +44,33 @@ struct ByteWriter {
     bytes.append(UInt8(v))
   }
 
-  mutating func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
+  public mutating func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
 }
 
-struct ByteReader {
-  let bytes: [UInt8]
-  var offset: Int
+public struct ByteReader {
+  public let bytes: [UInt8]
+  public var offset: Int
 
-  init(_ bytes: [UInt8], offset: Int = 0) {
+  public init(_ bytes: [UInt8], offset: Int = 0) {
     self.bytes = bytes
     self.offset = offset
   }
 
-  var remaining: Int { bytes.count - offset }
+  public var remaining: Int { bytes.count - offset }
 
-  mutating func u8() throws(CodecError) -> UInt8 {
+  public mutating func u8() throws(CodecError) -> UInt8 {
     guard offset < bytes.count else { throw CodecError() }
     defer { offset += 1 }
     return bytes[offset]
   }
 
-  mutating func u16BE() throws(CodecError) -> UInt16 {
+  public mutating func u16BE() throws(CodecError) -> UInt16 {
     guard remaining >= 2 else { throw CodecError() }
     defer { offset += 2 }
     return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
   }
 
-  mutating func u32BE() throws(CodecError) -> UInt32 {
+  public mutating func u32BE() throws(CodecError) -> UInt32 {
     guard remaining >= 4 else { throw CodecError() }
     var v: UInt32 = 0
     for i in 0..<4 { v = v << 8 | UInt32(bytes[offset + i]) }
@@ -117,7 +118,7 @@ struct ByteReader {
     }
   }
 
-  mutating func bytes(_ count: Int) throws(CodecError) -> ArraySlice<UInt8> {
+  public mutating func bytes(_ count: Int) throws(CodecError) -> ArraySlice<UInt8> {
     guard count >= 0, remaining >= count else { throw CodecError() }
     defer { offset += count }
     return bytes[offset..<(offset + count)]
@@ -125,4 +126,4 @@ struct ByteReader {
 }
 
 /// Stored bytes that do not decode: data corruption or a bug, never user input.
-struct CodecError: Error {}
+public struct CodecError: Error {}
