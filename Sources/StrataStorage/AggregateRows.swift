@@ -41,6 +41,17 @@ public enum AggregateRows {
     _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
     cached: [StoredRow?]? = nil, parallelism: Int = 1
   ) throws -> [StoredRow?] {
+    try rows(probes, group: group, stream: stream, shard: shard, cache: cache, cached: cached, parallelism: parallelism, image: nil)
+  }
+
+  /// `rows`, answering the probes of entities `image` holds as stored (`HistoryImages.Use.touched`)
+  /// from it (`answer(_:_:image:emit:)`), the others from storage. `imageTiles` (tests) makes every
+  /// entity read from the image use in-memory tiles (true) or raw events (false) instead of the
+  /// cheaper of the two.
+  static func rows(
+    _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
+    cached: [StoredRow?]? = nil, parallelism: Int = 1, image: HistoryImages.Use?, imageTiles: Bool? = nil
+  ) throws -> [StoredRow?] {
     precondition(cached.map { $0.count == probes.count } ?? true, "one cached answer per probe")
     var out = cached ?? [StoredRow?](repeating: nil, count: probes.count)
     var byEntity: [ExactEntityID: [Int]] = [:]
@@ -51,11 +62,11 @@ public enum AggregateRows {
     defer { cache?.endRead() }
     let answerer = EntityAnswerer(
       probes: probes, plan: try Plan(group: group, stream: stream), group: group, stream: stream, shard: shard,
-      cache: cache, readGeneration: readGeneration)
+      cache: cache, readGeneration: readGeneration, imageTiles: imageTiles)
     let parts = parallelism > 1 && probes.count >= parallelThreshold ? Self.parts(of: byEntity, count: 4 * parallelism) : [Array(byEntity)]
     if parts.count == 1 {
-      let reader = try StoredStreamReader(shard: shard, stream: stream)
-      for (key, indices) in parts[0] { try answerer.answer(key.id, indices, reader: reader) { out[$0] = $1 } }
+      var reader: StoredStreamReader?
+      for (key, indices) in parts[0] { try answerer.answer(key, indices, image: image, reader: &reader) { out[$0] = $1 } }
       return out
     }
     // Entities are independent: parts of them on the bulk threads, one reader (cursors) per part.
@@ -63,9 +74,9 @@ public enum AggregateRows {
     let failure = Mutex<(any Error)?>(nil)
     BackgroundThreads.shared.parallelFor(parts.count) { part in
       do {
-        let reader = try StoredStreamReader(shard: shard, stream: stream)
+        var reader: StoredStreamReader?
         var found: [(Int, StoredRow)] = []
-        for (key, indices) in parts[part] { try answerer.answer(key.id, indices, reader: reader) { found.append(($0, $1)) } }
+        for (key, indices) in parts[part] { try answerer.answer(key, indices, image: image, reader: &reader) { found.append(($0, $1)) } }
         answers.withLock { $0[part] = found }
       } catch {
         failure.withLock { $0 = error }
@@ -103,6 +114,22 @@ public enum AggregateRows {
     let shard: LocalShard
     let cache: AggregateRowCache?
     let readGeneration: UInt64
+    /// Tiles (true) or raw events (false) for entities read from an image; nil: the cheaper.
+    let imageTiles: Bool?
+
+    /// Answers the probes of `entity` from `image` when it holds the entity's events as stored now
+    /// (no write since its scan began), else from storage through `reader` (made on first use).
+    func answer(
+      _ entity: ExactEntityID, _ indices: [Int], image: HistoryImages.Use?, reader: inout StoredStreamReader?,
+      emit: (Int, StoredRow) -> Void
+    ) throws {
+      if let image, image.touched.isEmpty || !image.touched.contains(EntityToken.of(entity.id)) {
+        answer(entity.id, indices, image: image.image, emit: emit)
+        return
+      }
+      if reader == nil { reader = try StoredStreamReader(shard: shard, stream: stream) }
+      try answer(entity.id, indices, reader: reader!, emit: emit)
+    }
 
     /// Answers `probes[i]` for each `i` of `indices` (all of `entity`), calling `emit(i, row)`.
     func answer(_ entity: String, _ indices: [Int], reader: StoredStreamReader, emit: (Int, StoredRow) -> Void) throws {
@@ -148,20 +175,29 @@ public enum AggregateRows {
     }
   }
 
-  /// `StoredStreamReader.latestEvent` over events in event order.
-  /// Finds the end of the events at or before `time` by binary search, then walks back: O(log n)
-  /// plus the events skipped for `knownAt`, not a walk from the last event.
+  /// `StoredStreamReader.latestEvent` over rows in event order.
+  /// Finds the end of the rows at or before `time` by binary search, then walks back: O(log n)
+  /// plus the rows skipped for `knownAt`, not a walk from the last row.
   static func latest(in rows: [StoredRow], at time: Timestamp, floor: Timestamp, knownAt: Timestamp?) -> (Timestamp, Timestamp, UInt64)? {
+    latest(in: rows, at: time, floor: floor, knownAt: knownAt) { ($0.eventTime, $0.createdTime, $0.sequence) }
+  }
+
+  /// `latest` over any elements in event order, `key` giving each one's (event, created, sequence).
+  static func latest<Element>(
+    in rows: [Element], at time: Timestamp, floor: Timestamp, knownAt: Timestamp?,
+    key: (Element) -> (Timestamp, Timestamp, UInt64)
+  ) -> (Timestamp, Timestamp, UInt64)? {
     var low = 0
     var high = rows.count
     while low < high {
       let mid = (low + high) / 2
-      if rows[mid].eventTime <= time { low = mid + 1 } else { high = mid }
+      if key(rows[mid]).0 <= time { low = mid + 1 } else { high = mid }
     }
     for row in rows[..<low].reversed() {
-      if row.eventTime < floor { break }
-      if let knownAt, row.createdTime > knownAt { continue }
-      return (row.eventTime, row.createdTime, row.sequence)
+      let k = key(row)
+      if k.0 < floor { break }
+      if let knownAt, k.1 > knownAt { continue }
+      return k
     }
     return nil
   }

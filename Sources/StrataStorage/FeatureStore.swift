@@ -557,7 +557,9 @@ public final class FeatureStore: Sendable {
       for g in groups {
         if let stream = streams[g.storageID] {
           let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
-          chosen[g.storageID] = ChosenRows(stored: try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, parallelism: parallelism))
+          let image = try shard.imageForJoin(stream, labels: labels.count, policy: policy)
+          chosen[g.storageID] = ChosenRows(
+            stored: try AggregateRows.rows(probes, group: g, stream: stream, shard: shard, parallelism: parallelism, image: image))
           continue
         }
         chosen[g.storageID] = try Self.choose(labels, group: g, shard: shard, policy: policy, parallelism: parallelism, bulk: bulk)

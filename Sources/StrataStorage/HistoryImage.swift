@@ -7,10 +7,12 @@ internal import Foundation
 /// Layout (all arrays dense, indexes are `Int32`):
 /// - entities ascending by (token, id bytes), which is storage key order; a bucket directory over the
 ///   token's top bits finds an entity in O(1) on average (tokens are uniform hashes);
-/// - per entity a contiguous range of rows ascending by event time, one row per distinct event time:
-///   of several stored rows with the same event time only the winner (greatest created, then greatest
-///   sequence, exactly `StoredRow.supersedes`) is kept, since no label without a known-at time can
-///   choose another;
+/// - per entity a contiguous range of rows ascending by (event time, created time, sequence). For a
+///   group of rows, one row per distinct event time: of several stored rows with the same event time
+///   only the winner (greatest created, then greatest sequence, exactly `StoredRow.supersedes`) is
+///   kept, since no label without a known-at time can choose another. For an event stream
+///   (`keepsEveryRow`) every stored row, as every event counts in the aggregates over it; the last
+///   row at or before a time is still the winner, so joins read both kinds alike;
 /// - per row its event time, created time and sequence (write id): the kept row's full order key, so
 ///   a join can report which stored row answered a label (`RowOrders`, for merging replicas' answers);
 /// - per feature one packed value array of its dtype (0 / "" / zeros where null) and a presence bitmap.
@@ -27,6 +29,8 @@ internal import Foundation
 public final class HistoryImage: Sendable {
   public let storageID: UInt32
   let dtypes: [DType]
+  /// Whether every stored row is kept (an event stream), not only each event time's winner.
+  let keepsEveryRow: Bool
   let tokens: [UInt64]
   /// `entityCount + 1` offsets into `idBytes`.
   let idOffsets: [Int32]
@@ -67,6 +71,7 @@ public final class HistoryImage: Sendable {
   fileprivate init(storageID: UInt32, dtypes: [DType], builder b: Builder) {
     self.storageID = storageID
     self.dtypes = dtypes
+    keepsEveryRow = b.keepsEveryRow
     tokens = b.tokens
     idOffsets = b.idOffsets
     idBytes = b.idBytes
@@ -151,7 +156,9 @@ public final class HistoryImage: Sendable {
   /// (approximately) or 2^31 rows; the caller then answers from storage.
   static func build(from cursor: any StorageCursor, group: FeatureGroup, expectedRows: Int, maxBytes: Int) throws -> HistoryImage {
     let sid = group.storageID
-    var b = Builder(dtypes: group.dtypes, reserve: min(expectedRows, maxBytes / bytesPerRow(group.dtypes)))
+    var b = Builder(
+      dtypes: group.dtypes, keepsEveryRow: group.spec.source == .events,
+      reserve: min(expectedRows, maxBytes / bytesPerRow(group.dtypes)))
     cursor.seek([])
     while cursor.isValid {
       try cursor.withKey { key in
@@ -185,6 +192,7 @@ public final class HistoryImage: Sendable {
   /// Accumulates rows in key order.
   fileprivate struct Builder {
     let dtypes: [DType]
+    let keepsEveryRow: Bool
     var tokens: [UInt64] = []
     var idOffsets: [Int32] = [0]
     var idBytes: [UInt8] = []
@@ -207,8 +215,9 @@ public final class HistoryImage: Sendable {
     var bytes = 0
     let rowBytes: Int
 
-    init(dtypes: [DType], reserve n: Int) {
+    init(dtypes: [DType], keepsEveryRow: Bool, reserve n: Int) {
       self.dtypes = dtypes
+      self.keepsEveryRow = keepsEveryRow
       rowBytes = HistoryImage.bytesPerRow(dtypes)
       floats = Array(repeating: [], count: dtypes.count)
       ints = Array(repeating: [], count: dtypes.count)
@@ -243,8 +252,8 @@ public final class HistoryImage: Sendable {
       let id = UnsafeRawBufferPointer(rebasing: key[10..<(10 + idLength)])
       if open && tokens[tokens.count - 1] == token && sameID(id) {
         // Same entity. Rows come ascending by (event, created, sequence): an equal event time means
-        // this row supersedes the previous one.
-        if events[events.count - 1] == event { removeLastRow() }
+        // this row supersedes the previous one (in a group of rows; events all count).
+        if !keepsEveryRow && events[events.count - 1] == event { removeLastRow() }
       } else {
         if open { rowStart.append(Int32(events.count)) }
         tokens.append(token)

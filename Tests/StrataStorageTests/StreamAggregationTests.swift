@@ -75,6 +75,16 @@ struct StreamAggregationTests {
         #expect(rowWise[i] == want, "label \(i) \(label) \(rng.seedDescription)")
         #expect(columns.indices.map { columnar[$0].result(at: i, dtype: columns[$0].feature.dtype) } == want, "columnar label \(i) \(label) \(rng.seedDescription)")
       }
+      // The columnar export's fast path: the same labels answered from the stream's image (every
+      // stored event in memory, ties included), through in-memory tiles and through raw events.
+      let use = try #require(try store.shard.imageForJoin(stream, labels: .max, policy: imagesAlways))
+      #expect(use.touched.isEmpty && use.image.rowCount == stored, "the image holds every stored event")
+      let probes = labels.map { AsOfProbe(entityID: $0.entityID, asOf: $0.time, knownAt: $0.knownAt) }
+      let fromStorage = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard)
+      for tiles in [true, false] {
+        let fromImage = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, image: use, imageTiles: tiles)
+        #expect(fromImage == fromStorage, "image rows (tiles: \(tiles)) \(rng.seedDescription)")
+      }
       // Online at T (the clock set to T) and an export of that one label: what the state gives at T.
       // (One label per read: a read of many labels of an entity scans from its earliest window on.)
       var nonEmpty = 0
@@ -379,12 +389,29 @@ struct StreamAggregationTests {
       #expect(parallel.allSatisfy { $0 != nil })
       let differing = probes.indices.filter { parallel[$0] != sequential[$0] }
       #expect(differing.isEmpty, "\(differing.count) rows differ, e.g. probe \(differing.first.map { "\(probes[$0])" } ?? "") \(rng.seedDescription)")
+      // From the stream's image: the same rows, in parallel too, each entity by the cheaper reads.
+      let use = try #require(try store.shard.imageForJoin(stream, labels: .max, policy: imagesAlways))
+      let fromImage = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 3, image: use)
+      let differingImage = probes.indices.filter { fromImage[$0] != sequential[$0] }
+      #expect(differingImage.isEmpty, "\(differingImage.count) image rows differ \(rng.seedDescription)")
       // And the sequential rows are those of the in-memory oracle state for a sample.
       for i in probes.indices where i % 97 == 0 {
         let p = probes[i]
         let fresh = try AggregateRows.rows([p], group: group, stream: stream, shard: store.shard)
         #expect(fresh[0] == sequential[i], "probe \(p) \(rng.seedDescription)")
       }
+      // Events written after the image's scan: their entities are read from storage, the rest from the image.
+      let late = (1...5).map { k in
+        WriteRequest.Row(entityID: "u\(k)", eventTime: clock.now.subtracting(microseconds: Int64(k) * 3_600_000_000), values: [.float(1e6), .int(1), .string("late")])
+      }
+      _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: late, events: true))
+      let stale = try #require(try store.shard.imageForJoin(stream, labels: .max, policy: imagesAlways))
+      #expect(stale.image === use.image && stale.touched.count == 5)
+      let now = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 1)
+      let mixed = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 3, image: stale)
+      #expect(probes.indices.contains { now[$0] != sequential[$0] }, "the late events change some rows")
+      let differingMixed = probes.indices.filter { mixed[$0] != now[$0] }
+      #expect(differingMixed.isEmpty, "\(differingMixed.count) rows differ after writes \(rng.seedDescription)")
     }
   }
 
@@ -639,6 +666,9 @@ private let streamSpecs: [FeatureGroupSpec] = {
   ]
 }()
 
+/// Images built for any export and never rebuilt for staleness (tests that want one image throughout).
+private let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 1e9)
+
 /// What a label of an entity without events gets.
 private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
   group.spec.features.map { f in
@@ -652,7 +682,8 @@ private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
 
 /// When a test's store writes its dirty stream tiles (`StreamTileBuffer.Policy`).
 enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
-  /// The node's policy: in these small tests, every tile stays dirty.
+  /// The node's policy (`.defaults`) with an age limit no test reaches: every tile stays dirty.
+  /// (With the node's 5 s, a test slowed down by a loaded machine saw its tiles written.)
   case behind
   /// At most 20 dirty: each append writes the oldest beyond them.
   case capped
@@ -668,7 +699,9 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
   var policy: StreamTileBuffer.Policy {
     switch self {
-    case .behind: .defaults
+    case .behind:
+      StreamTileBuffer.Policy(
+        maxTiles: StreamTileBuffer.Policy.defaults.maxTiles, maxAge: .seconds(3_600), perAppend: .max, whole: true)
     case .capped: StreamTileBuffer.Policy(maxTiles: 20, maxAge: .seconds(3_600), perAppend: 0, whole: false)
     case .trickle: StreamTileBuffer.Policy(maxTiles: .max, maxAge: .zero, perAppend: 3, whole: false)
     case .wholeWhenCapped: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600), perAppend: .max, whole: true)

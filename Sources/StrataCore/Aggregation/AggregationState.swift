@@ -40,6 +40,32 @@ public struct AggregationState: AggregationSource, Sendable {
     self.levels = Array(repeating: TileLevel(), count: tiling.widths.count)
   }
 
+  /// A state holding exactly `sortedEvents`, built in one pass (O(n) per width): the same state
+  /// `insert` would build from them in any order, without its binary searches.
+  ///
+  /// The events must be strictly ascending in event order (event time, created time, sequence: so
+  /// also distinct) and their values of `fieldType`, as a store's event log gives them; an event out
+  /// of order or a value of another type traps.
+  public init(fieldType: AggregateFieldType, tiling: AggregationTiling, sortedEvents: [AggregationEvent]) {
+    self.init(fieldType: fieldType, tiling: tiling)
+    for i in sortedEvents.indices.dropFirst() {
+      precondition(sortedEvents[i].isLater(than: sortedEvents[i - 1]), "events must be strictly ascending in event order")
+    }
+    events = sortedEvents
+    for (level, width) in tiling.widths.enumerated() {
+      var tiles = TileLevel()
+      for event in sortedEvents {
+        let index = Self.tileIndex(of: event.eventTime, width: width)
+        if tiles.indices.last != index {
+          tiles.indices.append(index)
+          tiles.partials.append(AggregatePartial(fieldType: fieldType))
+        }
+        tiles.partials[tiles.partials.count - 1].add(event)
+      }
+      levels[level] = tiles
+    }
+  }
+
   /// Adds `event` unless the same event (same event time, created time and sequence) is already held.
   /// Returns whether it was added. Throws INVALID_ARGUMENT, changing nothing, when the value is not a
   /// value of `fieldType` (a different kind, or a non-finite float).

@@ -1,0 +1,97 @@
+internal import StrataCore
+
+/// Exports answered from the stream's history image (`HistoryImage` with `keepsEveryRow`): the
+/// entity's events are read from memory instead of storage, and go through the same windowed read
+/// (`AggregationSource.partial`) over an in-memory `AggregationState`, so the values are the same
+/// bits as from storage or online (the tiling only sets the cost, `AggregationTiling`).
+extension AggregateRows.EntityAnswerer {
+  /// Answers `probes[i]` for each `i` of `indices` (all of `entity`) from `image`, which must hold
+  /// exactly the entity's stored events (no write to the entity since the image's scan began).
+  ///
+  /// Only the events from the earliest probe's largest window to the latest probe are read. They get
+  /// in-memory tiles (`StreamTiles.tiling`) when the probes' windows together span more events than
+  /// building the tiles costs; otherwise every probe reads its window's events raw (cheaper for an
+  /// entity with few labels, whatever its number of events).
+  func answer(_ entity: String, _ indices: [Int], image: HistoryImage, emit: (Int, StoredRow) -> Void) {
+    let first = indices.lazy.map { probes[$0].asOf }.min()!
+    let last = indices.lazy.map { probes[$0].asOf }.max()!
+    var lo = 0
+    var hi = 0
+    if let e = image.entity(entity, token: EntityToken.of(entity)) {
+      let rows = Int(image.rowStart[e])..<Int(image.rowStart[e + 1])
+      lo = image.firstRow(in: rows, atOrAfter: first.subtracting(microseconds: plan.largestWindow - 1).microseconds)
+      hi = last == .max ? rows.upperBound : image.firstRow(in: lo..<rows.upperBound, atOrAfter: last.microseconds + 1)
+    }
+    let tiles = imageTiles ?? prefersTiles(image: image, rows: lo..<hi, indices)
+    let tiling = tiles ? StreamTiles.tiling : AggregationTiling.rawEvents
+    var states: [Int: AggregationState] = [:]
+    for field in Set(plan.reads.map(\.field)) {
+      states[field] = AggregationState(
+        fieldType: AggregateFieldType(stream.spec.features[field].dtype)!, tiling: tiling,
+        sortedEvents: image.aggregationEvents(field: field, rows: lo..<hi))
+    }
+    // Every field's events are the same events (nulls included): any one gives the order key.
+    let ordered = states.values.first?.events ?? []
+    for i in indices {
+      let p = probes[i]
+      emit(i, plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
+        states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
+      } latest: { floor in
+        AggregateRows.latest(in: ordered, at: p.asOf, floor: floor, knownAt: p.knownAt) { ($0.eventTime, $0.createdTime, $0.sequence) }
+      })
+    }
+  }
+
+  /// Whether in-memory tiles cost less than raw reads for these probes: raw, each probe adds every
+  /// event of each of its windows; tiled, every event is added once per tile width, and each probe
+  /// merges up to a few dozen tiles per window.
+  private func prefersTiles(image: HistoryImage, rows: Range<Int>, _ indices: [Int]) -> Bool {
+    guard rows.count >= AggregateRows.inMemoryTilesFrom else { return false }
+    let widths = StreamTiles.tiling.widths.count
+    let budget = rows.count * widths + indices.count * plan.windows.count * 64
+    var raw = 0
+    for i in indices {
+      let t = probes[i].asOf.microseconds
+      let end = t == .max ? rows.upperBound : image.firstRow(in: rows, atOrAfter: t + 1)
+      for window in plan.windows {
+        raw += end - image.firstRow(in: rows.lowerBound..<end, atOrAfter: t.subtractingReportingOverflow(window - 1).partialValue)
+        if raw > budget { return true }
+      }
+    }
+    return false
+  }
+}
+
+extension HistoryImage {
+  /// The first row of `rows` (one entity's, ascending by event time) whose event time is at least
+  /// `time`, or `rows.upperBound`.
+  func firstRow(in rows: Range<Int>, atOrAfter time: Int64) -> Int {
+    var lo = rows.lowerBound
+    var hi = rows.upperBound
+    while lo < hi {
+      let mid = (lo + hi) >> 1
+      if events[mid] < time { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+  }
+
+  /// The events of `rows` as the aggregates of field `field` see them (nil where the row has no
+  /// value), in row order. The field must be FLOAT, INT or STRING.
+  func aggregationEvents(field: Int, rows: Range<Int>) -> [AggregationEvent] {
+    let column = columns[field]
+    var out: [AggregationEvent] = []
+    out.reserveCapacity(rows.count)
+    func event(_ r: Int, _ value: FeatureValue?) -> AggregationEvent {
+      AggregationEvent(
+        eventTime: Timestamp(microseconds: events[r]), createdTime: Timestamp(microseconds: created[r]), sequence: sequences[r],
+        value: value)
+    }
+    switch column.values {
+    case .float(let v): for r in rows { out.append(event(r, column.has(r) ? .float(v[r]) : nil)) }
+    case .int(let v): for r in rows { out.append(event(r, column.has(r) ? .int(v[r]) : nil)) }
+    case .string(let v): for r in rows { out.append(event(r, column.has(r) ? .string(v[r]) : nil)) }
+    case .embedding: preconditionFailure("aggregates read FLOAT, INT or STRING fields")
+    }
+    return out
+  }
+}
