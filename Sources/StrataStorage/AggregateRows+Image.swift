@@ -11,18 +11,34 @@ extension AggregateRows.EntityAnswerer {
   /// Only the events from the earliest probe's largest window to the latest probe are read. They get
   /// in-memory tiles (`StreamTiles.tiling`) when the probes' windows together span more events than
   /// building the tiles costs; otherwise every probe reads its window's events raw (cheaper for an
-  /// entity with few labels, whatever its number of events).
-  func answer(_ entity: String, _ indices: [Int], image: HistoryImage, emit: (Int, StoredRow) -> Void) {
+  /// entity with few labels, whatever its number of events). Returns false, answering nothing, when
+  /// the entity has at most `storedTileProbes` probes whose windows hold more than
+  /// `imageRawEventsLimit` events together: the stored tiles answer those for a few seeks. Rows of
+  /// probes without `knownAt` go to `cache` as from storage.
+  func answer(_ entity: String, _ indices: [Int], image: HistoryImage, emit: (Int, StoredRow) -> Void) -> Bool {
     let first = indices.lazy.map { probes[$0].asOf }.min()!
     let last = indices.lazy.map { probes[$0].asOf }.max()!
     var lo = 0
     var hi = 0
+    var entityRows = 0..<0
     if let e = image.entity(entity, token: EntityToken.of(entity)) {
       let rows = Int(image.rowStart[e])..<Int(image.rowStart[e + 1])
+      entityRows = rows
       lo = image.firstRow(in: rows, atOrAfter: first.subtracting(microseconds: plan.largestWindow - 1).microseconds)
       hi = last == .max ? rows.upperBound : image.firstRow(in: lo..<rows.upperBound, atOrAfter: last.microseconds + 1)
     }
-    let tiles = imageTiles ?? prefersTiles(image: image, rows: lo..<hi, indices)
+    let tiles: Bool
+    if let imageTiles {
+      tiles = imageTiles
+    } else if indices.count <= AggregateRows.storedTileProbes {
+      // A few seeks into the stored tiles beat reading more than a few thousand events raw.
+      let limit = AggregateRows.imageRawEventsLimit
+      guard rawEvents(image: image, rows: lo..<hi, indices, limit: limit) <= limit else { return false }
+      tiles = false
+    } else {
+      let budget = (hi - lo) * StreamTiles.tiling.widths.count + indices.count * plan.windows.count * 64
+      tiles = hi - lo >= AggregateRows.inMemoryTilesFrom && rawEvents(image: image, rows: lo..<hi, indices, limit: budget) > budget
+    }
     let tiling = tiles ? StreamTiles.tiling : AggregationTiling.rawEvents
     var states: [Int: AggregationState] = [:]
     for field in Set(plan.reads.map(\.field)) {
@@ -34,31 +50,52 @@ extension AggregateRows.EntityAnswerer {
     let ordered = states.values.first?.events ?? []
     for i in indices {
       let p = probes[i]
-      emit(i, plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
+      let row = plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
         states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
       } latest: { floor in
         AggregateRows.latest(in: ordered, at: p.asOf, floor: floor, knownAt: p.knownAt) { ($0.eventTime, $0.createdTime, $0.sequence) }
-      })
+      }
+      emit(i, row)
+      if let cache, p.knownAt == nil {
+        cache.store(
+          stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf,
+          until: validUntil(at: p.asOf, image: image, rows: entityRows), readGeneration: readGeneration)
+      }
     }
+    return true
   }
 
-  /// Whether in-memory tiles cost less than raw reads for these probes: raw, each probe adds every
-  /// event of each of its windows; tiled, every event is added once per tile width, and each probe
-  /// merges up to a few dozen tiles per window.
-  private func prefersTiles(image: HistoryImage, rows: Range<Int>, _ indices: [Int]) -> Bool {
-    guard rows.count >= AggregateRows.inMemoryTilesFrom else { return false }
-    let widths = StreamTiles.tiling.widths.count
-    let budget = rows.count * widths + indices.count * plan.windows.count * 64
+  /// `Plan.validUntil` over the entity's rows of `image`: the next event after `time`, or the first
+  /// moment an event in a window leaves it, whichever comes first.
+  private func validUntil(at time: Timestamp, image: HistoryImage, rows: Range<Int>) -> Timestamp {
+    var until = Timestamp.max
+    if time < .max {
+      let next = image.firstRow(in: rows, atOrAfter: time.microseconds + 1)
+      if next < rows.upperBound { until = Timestamp(microseconds: image.events[next]) }
+    }
+    for window in plan.windows {
+      let first = image.firstRow(in: rows, atOrAfter: time.subtracting(microseconds: window - 1).microseconds)
+      if first < rows.upperBound && image.events[first] <= time.microseconds {
+        until = Swift.min(until, Timestamp(microseconds: image.events[first]).adding(microseconds: window))
+      }
+    }
+    return until
+  }
+
+  /// The events the probes' windows hold together (each probe adds every event of each of its
+  /// windows: the cost of reading them raw), counted until it exceeds `limit`. Tiles cost about one
+  /// add per event and width to build, then a few dozen merges per probe and window.
+  private func rawEvents(image: HistoryImage, rows: Range<Int>, _ indices: [Int], limit: Int) -> Int {
     var raw = 0
     for i in indices {
       let t = probes[i].asOf.microseconds
       let end = t == .max ? rows.upperBound : image.firstRow(in: rows, atOrAfter: t + 1)
       for window in plan.windows {
         raw += end - image.firstRow(in: rows.lowerBound..<end, atOrAfter: t.subtractingReportingOverflow(window - 1).partialValue)
-        if raw > budget { return true }
+        if raw > limit { return raw }
       }
     }
-    return false
+    return raw
   }
 }
 

@@ -31,17 +31,27 @@ public enum AggregateRows {
   static let storedTileProbes = 2
   /// An entity's scanned events get in-memory tiles from this many on; fewer are read raw.
   static let inMemoryTilesFrom = 64
+  /// Probes of one entity (at most `storedTileProbes`) are answered from a history image only when
+  /// their windows hold at most this many events together; beyond, stored tiles cost less.
+  static let imageRawEventsLimit = 4_096
 
   /// One row per probe, in probe order. `stream` must be the version `group` reads. `cached`, when
   /// given, is what the aggregate row cache answered for these probes (`AggregateRowCache.rows`): its
   /// rows are used as they are, its nils computed. With `cache` (online lookups), the rows computed
   /// for probes without `knownAt` are stored in it with the interval they stay valid for. Storage is
   /// read only when some probe has no row in `cached`.
+  ///
+  /// With `existingImage`, the probes of entities the stream's current history image holds as
+  /// stored are answered from it when that is cheaper than reading stored tiles (online lookups of
+  /// entities whose windows hold few events); the image is taken after the cache's read began, so
+  /// that a row computed from it is cached only if no write came since.
   public static func rows(
     _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
-    cached: [StoredRow?]? = nil, parallelism: Int = 1
+    cached: [StoredRow?]? = nil, parallelism: Int = 1, existingImage: Bool = false
   ) throws -> [StoredRow?] {
-    try rows(probes, group: group, stream: stream, shard: shard, cache: cache, cached: cached, parallelism: parallelism, image: nil)
+    try rows(
+      probes, group: group, stream: stream, shard: shard, cache: cache, cached: cached, parallelism: parallelism, image: nil,
+      existingImage: existingImage)
   }
 
   /// `rows`, answering the probes of entities `image` holds as stored (`HistoryImages.Use.touched`)
@@ -50,7 +60,8 @@ public enum AggregateRows {
   /// cheaper of the two.
   static func rows(
     _ probes: [AsOfProbe], group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache? = nil,
-    cached: [StoredRow?]? = nil, parallelism: Int = 1, image: HistoryImages.Use?, imageTiles: Bool? = nil
+    cached: [StoredRow?]? = nil, parallelism: Int = 1, image: HistoryImages.Use?, existingImage: Bool = false,
+    imageTiles: Bool? = nil
   ) throws -> [StoredRow?] {
     precondition(cached.map { $0.count == probes.count } ?? true, "one cached answer per probe")
     var out = cached ?? [StoredRow?](repeating: nil, count: probes.count)
@@ -60,6 +71,7 @@ public enum AggregateRows {
     // Before the readers' snapshots: a row computed from them is stored only if no write came since.
     let readGeneration = cache?.beginRead() ?? 0
     defer { cache?.endRead() }
+    let image = existingImage ? shard.images.existing(stream.storageID) : image
     let answerer = EntityAnswerer(
       probes: probes, plan: try Plan(group: group, stream: stream), group: group, stream: stream, shard: shard,
       cache: cache, readGeneration: readGeneration, imageTiles: imageTiles)
@@ -123,8 +135,9 @@ public enum AggregateRows {
       _ entity: ExactEntityID, _ indices: [Int], image: HistoryImages.Use?, reader: inout StoredStreamReader?,
       emit: (Int, StoredRow) -> Void
     ) throws {
-      if let image, image.touched.isEmpty || !image.touched.contains(EntityToken.of(entity.id)) {
+      if let image, image.touched.isEmpty || !image.touched.contains(EntityToken.of(entity.id)),
         answer(entity.id, indices, image: image.image, emit: emit)
+      {
         return
       }
       if reader == nil { reader = try StoredStreamReader(shard: shard, stream: stream) }

@@ -477,7 +477,8 @@ public final class FeatureStore: Sendable {
             cache.record(hits: hits, misses: cached.count - hits)
           }
           rowsByGroup[g.storageID] = try AggregateRows.rows(
-            probes, group: g, stream: stream, shard: shard, cache: cache, cached: cachedByGroup[g.storageID])
+            probes, group: g, stream: stream, shard: shard, cache: cache, cached: cachedByGroup[g.storageID],
+            existingImage: true)
           continue
         }
         var rows = try shard.onlineRows(entityIDs: entityIDs, group: g)

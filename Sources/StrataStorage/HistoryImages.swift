@@ -114,6 +114,13 @@ final class HistoryImages: Sendable {
     }
   }
 
+  /// The current image of `sid` and the entities written since its scan, as of this call; nil when
+  /// there is none. Never builds one (online lookups use an image only when exports or the
+  /// background build made one).
+  func existing(_ sid: UInt32) -> Use? {
+    state.withLock { s in s.entries[sid]?.image.map { Use(image: $0, touched: s.entries[sid]!.touched) } }
+  }
+
   /// Starts a build of `sid` (call under the writer lock, right before taking the storage snapshot).
   func beginBuild(_ sid: UInt32) {
     state.withLock { s in

@@ -102,9 +102,9 @@ struct StreamAggregationTests {
     }
   }
 
-  @Test("online rows from the aggregate row cache equal fresh reads while events arrive, time passes (to the instants events leave windows) and events expire", arguments: EngineKind.allCases)
-  func cachedOnlineRowsStayExact(kind: EngineKind) async throws {
-    var rng = SplitMix64.forTest("StreamAggregationTests.cachedOnlineRowsStayExact.\(kind)")
+  @Test("online rows from the aggregate row cache equal fresh reads while events arrive, time passes (to the instants events leave windows) and events expire; with a history image of the stream too (rebuilt now and then, stale in between)", arguments: EngineKind.allCases, [false, true])
+  func cachedOnlineRowsStayExact(kind: EngineKind, image: Bool) async throws {
+    var rng = SplitMix64.forTest("StreamAggregationTests.cachedOnlineRowsStayExact.\(kind).\(image)")
     try await withStreamStore(kind) { store, clock in
       clock.set(at(3 * 86_400))
       let entities = ["c1", "c2", "c3", "c4"]
@@ -113,7 +113,14 @@ struct StreamAggregationTests {
       let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
       let windows: [Int64] = [60, 300, 600, 3_600, 86_400].map { $0 * 1_000_000 }
       let hitsBefore = store.shard.aggregateRows.counters.hits
+      // Lookups read the image for entities not written since its scan (a rebuild whenever anything was).
+      let rebuildWhenStale = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 0)
+      var imageReads = 0
       for step in 0..<250 {
+        if image && rng.oneIn(8) { _ = try store.shard.imageForJoin(stream, labels: .max, policy: rebuildWhenStale) }
+        if let use = store.shard.images.existing(stream.storageID) {
+          imageReads += entities.filter { !use.touched.contains(EntityToken.of($0)) }.count
+        }
         switch rng.below(10) {
         case 0...2:
           // Events, some late (up to two days back), some exactly at now.
@@ -157,7 +164,8 @@ struct StreamAggregationTests {
         let cachedRows = try AggregateRows.rows(
           entities.map { AsOfProbe(entityID: $0, asOf: clock.now) }, group: group, stream: stream, shard: store.shard,
           cache: store.shard.aggregateRows,
-          cached: store.shard.aggregateRows.rows(stream: stream.storageID, group: group.storageID, entityIDs: entities, at: clock.now))
+          cached: store.shard.aggregateRows.rows(stream: stream.storageID, group: group.storageID, entityIDs: entities, at: clock.now),
+          existingImage: true)
         for (i, e) in entities.enumerated() {
           #expect(cachedRows[i] == fresh[i], "step \(step), \(e) at \(clock.now) \(rng.seedDescription)")
           let want = FeatureStore.assemble(count: 1, columns: columns, rowsByGroup: [group.storageID: [fresh[i]]]) { _ in clock.now }[0]
@@ -167,6 +175,7 @@ struct StreamAggregationTests {
         try expectTilesMatchHistory(store, stream: stream, entities: entities, "step \(step) \(rng.seedDescription)")
       }
       #expect(store.shard.aggregateRows.counters.hits - hitsBefore > 200, "the lookups must mostly be answered from the cache")
+      if image { #expect(imageReads > 200, "entity lookups with the image current: \(imageReads)") }
     }
   }
 
