@@ -113,6 +113,11 @@ public struct StrataNode: Sendable {
         "stream tiles: journal records of stream versions this node's registry does not hold were left for a later start",
         metadata: ["strata.records": "\(replay.skipped)"])
     }
+    // Streams' events in memory (history images) for aggregate lookups and exports, built in the background.
+    let imageBuilds = store.prebuildStreamImages()
+    if imageBuilds > 0 {
+      logger.info("history images: building the images of the streams in the background", metadata: ["strata.streams": "\(imageBuilds)"])
+    }
     var services: [any Service] = []
     // Stream tiles written behind: a node that stops receiving events writes its dirty tiles when due.
     let tileStore = store

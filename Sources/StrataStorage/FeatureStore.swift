@@ -216,6 +216,20 @@ public final class FeatureStore: Sendable {
     try await executor.write { try ledger.complete(key: key, eventsWritten: eventsWritten, lateEvents: lateEvents) }
   }
 
+  /// Schedules the background build of the history image of every stream version that is not
+  /// RETIRED and has at least the policy's `prebuildMinRows` events (as a write would): a node
+  /// calls it at start, so that online lookups of aggregates (and exports) find their events in
+  /// memory without waiting for the next export or push. Returns the stream versions scheduled.
+  @discardableResult
+  public func prebuildStreamImages() -> Int {
+    let stats = shard.writeStats
+    let streams = catalog.allVersions.filter {
+      $0.spec.source == .events && $0.status != .retired && (stats[$0.storageID]?.rowsTotal ?? 0) >= imagePolicy.prebuildMinRows
+    }
+    for stream in streams { schedulePrebuild(stream) }
+    return imagePolicy.prebuildAfterQuietSeconds == nil || imagePolicy.budgetBytes == 0 ? 0 : streams.count
+  }
+
   /// After a write to `group` (or a removal of its rows): once writes to it pause for the policy's quiet
   /// time, build its image in the background if it has enough rows and none (or a stale one), so the
   /// next export finds it ready.

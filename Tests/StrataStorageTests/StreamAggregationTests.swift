@@ -179,6 +179,34 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("a store opened again builds the images of its streams in the background when asked (what a node does at start), not those of row groups or small streams")
+  func streamImagesAtStart() async throws {
+    let engine = InMemoryEngine()
+    let policy = HistoryImagePolicy(
+      budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 0.02, prebuildAfterQuietSeconds: 0.05, prebuildMinRows: 100)
+    let clock = ManualClock(at(86_400))
+    do {
+      let store = try FeatureStore(engine: engine, imagePolicy: policy, clock: clock.function)
+      _ = try await store.apply(streamSpecs)
+      let events = (0..<150).map { k in
+        WriteRequest.Row(entityID: "u\(k % 7)", eventTime: clock.now.subtracting(microseconds: Int64(k) * 1_000_000), values: [.float(1), .int(1), nil])
+      }
+      _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: events, events: true))
+      let rows = (0..<150).map { k in WriteRequest.Row(entityID: "u\(k)", eventTime: clock.now, values: [.float(1)]) }
+      _ = try await store.write(WriteRequest(group: "plain", features: ["x"], rows: rows))
+    }
+    let store = try FeatureStore(engine: engine, imagePolicy: policy, clock: clock.function)
+    #expect(store.historyImages.images == 0)
+    #expect(store.prebuildStreamImages() == 1, "one stream version has at least 100 events; the row group is not a stream")
+    let deadline = ContinuousClock.now + .seconds(20)
+    while store.historyImages.images == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    let stream = try store.catalog.group(named: "purchases")
+    let use = try #require(store.shard.images.existing(stream.storageID), "the stream's image was built")
+    #expect(use.image.rowCount == 150 && store.historyImages.images == 1)
+    let noImages = try FeatureStore(engine: engine, imagePolicy: .disabled, clock: clock.function)
+    #expect(noImages.prebuildStreamImages() == 0)
+  }
+
   @Test("stored tiles equal the tiles of the stored events after copies (retries, hints, transfers) and a removal, byte for byte", arguments: EngineKind.allCases, TileFlush.allCases)
   func tilesMatchHistory(kind: EngineKind, flush: TileFlush) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.tilesMatchHistory.\(kind).\(flush)")
