@@ -438,16 +438,20 @@ struct StreamAggregationTests {
         #expect(fresh[0] == sequential[i], "probe \(p) \(rng.seedDescription)")
       }
       // Events written after the image's scan: their entities are read from storage, the rest from the image.
+      // (Besides the probes above, one at the clock's time for each of those entities, which the new event changes.)
+      let extra = (1...5).map { AsOfProbe(entityID: "u\($0)", asOf: clock.now) }
+      let extraBefore = try AggregateRows.rows(extra, group: group, stream: stream, shard: store.shard)
       let late = (1...5).map { k in
         WriteRequest.Row(entityID: "u\(k)", eventTime: clock.now.subtracting(microseconds: Int64(k) * 3_600_000_000), values: [.float(1e6), .int(1), .string("late")])
       }
       _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: late, events: true))
       let stale = try #require(try store.shard.imageForJoin(stream, labels: .max, policy: imagesAlways))
       #expect(stale.image === use.image && stale.touched.count == 5)
-      let now = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 1)
-      let mixed = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, parallelism: 3, image: stale)
-      #expect(probes.indices.contains { now[$0] != sequential[$0] }, "the late events change some rows")
-      let differingMixed = probes.indices.filter { mixed[$0] != now[$0] }
+      let all = probes + extra
+      let now = try AggregateRows.rows(all, group: group, stream: stream, shard: store.shard, parallelism: 1)
+      let mixed = try AggregateRows.rows(all, group: group, stream: stream, shard: store.shard, parallelism: 3, image: stale)
+      #expect(extra.indices.allSatisfy { now[probes.count + $0] != extraBefore[$0] }, "the late events change these rows")
+      let differingMixed = all.indices.filter { mixed[$0] != now[$0] }
       #expect(differingMixed.isEmpty, "\(differingMixed.count) rows differ after writes \(rng.seedDescription)")
     }
   }
