@@ -1,7 +1,7 @@
 internal import StrataCore
 
-/// Exports answered from the stream's history image (`HistoryImage` with `keepsEveryRow`): the
-/// entity's events are read from memory instead of storage, and go through the same windowed read
+/// Exports and online lookups answered from the stream's history image (`HistoryImage` with
+/// `keepsEveryRow`): the entity's events are read from memory instead of storage, and go through the same windowed read
 /// (`AggregationSource.partial`) over an in-memory `AggregationState`, so the values are the same
 /// bits as from storage or online (the tiling only sets the cost, `AggregationTiling`).
 extension AggregateRows.EntityAnswerer {

@@ -93,7 +93,10 @@ final class HistoryImages: Sendable {
   }
 
   /// The current image of `sid`, whether a (re)build is due for a chunk of `labels` labels, and
-  /// whether one is running.
+  /// whether one is running. A caller told to build owns the build from this call on (it must
+  /// `beginBuild` or `abandonBuild`): any other caller is told one is running, so two builds of one
+  /// group never overlap (the second's start would reset the first's record of writes, and the
+  /// first's image would miss them).
   func current(_ sid: UInt32, labels: Int, policy: HistoryImagePolicy, rowsTotal: UInt64, estimate: Int)
     -> (use: Use?, build: Bool, building: Bool)
   {
@@ -109,8 +112,12 @@ final class HistoryImages: Sendable {
       }
       let fits = estimate <= policy.budgetBytes && e.tooLargeAtRows != rowsTotal
       let wanted = stale && fits && labels >= policy.minLabelsToBuild && rowsTotal > 0
+      let build = wanted && e.pending == nil
+      let building = wanted && e.pending != nil
+      // Claimed: writes from here on are recorded (more than from the snapshot on: harmless).
+      if build { e.pending = [] }
       s.entries[sid] = e
-      return (use, wanted && e.pending == nil, wanted && e.pending != nil)
+      return (use, build, building)
     }
   }
 

@@ -207,6 +207,28 @@ struct StreamAggregationTests {
     #expect(noImages.prebuildStreamImages() == 0)
   }
 
+  @Test("exports and background builds asking for a stale image at once build it once (a second build would lose the first one's record of writes)")
+  func concurrentImageBuilds() async throws {
+    try await withStreamStore(.memory, imagePolicy: onlyWhenAsked) { store, clock in
+      clock.set(at(86_400))
+      let stream = try store.catalog.group(named: "purchases")
+      let rebuildWhenStale = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 0)
+      for round in 0..<30 {
+        let rows = (0..<200).map { k in
+          WriteRequest.Row(entityID: "u\(k)", eventTime: clock.now.subtracting(microseconds: Int64(round * 1_000 + k)), values: [.float(1), .int(1), nil])
+        }
+        _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+        let before = store.historyImages.builds
+        let shard = store.shard
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+          _ = try? shard.imageForJoin(stream, labels: .max, policy: rebuildWhenStale)
+        }
+        #expect(store.historyImages.builds == before + 1, "round \(round): \(store.historyImages.builds - before) builds")
+        #expect(store.shard.images.existing(stream.storageID)?.image.rowCount == 200 * (round + 1))
+      }
+    }
+  }
+
   @Test("stored tiles equal the tiles of the stored events after copies (retries, hints, transfers) and a removal, byte for byte", arguments: EngineKind.allCases, TileFlush.allCases)
   func tilesMatchHistory(kind: EngineKind, flush: TileFlush) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.tilesMatchHistory.\(kind).\(flush)")
@@ -391,7 +413,8 @@ struct StreamAggregationTests {
   @Test("an export spread over threads gives exactly the rows of one thread, for entities with few and with many labels", arguments: EngineKind.allCases)
   func parallelExportEqualsSequential(kind: EngineKind) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.parallelExportEqualsSequential.\(kind)")
-    try await withStreamStore(kind) { store, clock in
+    // No background image builds: the test builds the one image it reads and keeps it while stale.
+    try await withStreamStore(kind, imagePolicy: onlyWhenAsked) { store, clock in
       clock.set(at(5 * 86_400))
       // 300 entities; u0 is busy (a third of the events), the rest share the others.
       let entities = (0..<300).map { "u\($0)" }
@@ -707,6 +730,11 @@ private let streamSpecs: [FeatureGroupSpec] = {
   ]
 }()
 
+/// A store's policy that builds no image by itself (no background builds after writes, no export
+/// chunk large enough): the images a test reads are those it builds.
+private let onlyWhenAsked = HistoryImagePolicy(
+  budgetBytes: 1 << 30, minLabelsToBuild: .max, maxStaleFraction: 0.02, prebuildAfterQuietSeconds: nil)
+
 /// Images built for any export and never rebuilt for staleness (tests that want one image throughout).
 private let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 1e9)
 
@@ -752,11 +780,12 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 private func withStreamStore(
-  _ kind: EngineKind, flush: TileFlush = .behind, _ body: (FeatureStore, ManualClock) async throws -> Void
+  _ kind: EngineKind, flush: TileFlush = .behind, imagePolicy: HistoryImagePolicy = .defaults,
+  _ body: (FeatureStore, ManualClock) async throws -> Void
 ) async throws {
   try await withStoreDirectory { path in
     let clock = ManualClock(at(0))
-    let store = try FeatureStore(engine: kind.open(at: path), clock: clock.function)
+    let store = try FeatureStore(engine: kind.open(at: path), imagePolicy: imagePolicy, clock: clock.function)
     store.shard.setStreamTileFlush(flush.policy)
     _ = try await store.apply(streamSpecs)
     try await body(store, clock)
