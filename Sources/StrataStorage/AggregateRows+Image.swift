@@ -1,7 +1,7 @@
 internal import StrataCore
 
-/// Exports and online lookups answered from the stream's history image (`HistoryImage` with
-/// `keepsEveryRow`): the entity's events are read from memory instead of storage, and go through the same windowed read
+/// Exports and online lookups answered from the stream's history image (a stream's image keeps
+/// every event, `HistoryImage`): the entity's events are read from memory instead of storage, and go through the same windowed read
 /// (`AggregationSource.partial`) over an in-memory `AggregationState`, so the values are the same
 /// bits as from storage or online (the tiling only sets the cost, `AggregationTiling`).
 extension AggregateRows.EntityAnswerer {
@@ -15,13 +15,13 @@ extension AggregateRows.EntityAnswerer {
   /// the entity has at most `storedTileProbes` probes whose windows hold more than
   /// `imageRawEventsLimit` events together: the stored tiles answer those for a few seeks. Rows of
   /// probes without `knownAt` go to `cache` as from storage.
-  func answer(_ entity: String, _ indices: [Int], image: HistoryImage, emit: (Int, StoredRow) -> Void) -> Bool {
+  func answer(_ entity: String, token: UInt64, _ indices: [Int], image: HistoryImage, emit: (Int, StoredRow) -> Void) -> Bool {
     let first = indices.lazy.map { probes[$0].asOf }.min()!
     let last = indices.lazy.map { probes[$0].asOf }.max()!
     var lo = 0
     var hi = 0
     var entityRows = 0..<0
-    if let e = image.entity(entity, token: EntityToken.of(entity)) {
+    if let e = image.entity(entity, token: token) {
       let rows = Int(image.rowStart[e])..<Int(image.rowStart[e + 1])
       entityRows = rows
       lo = image.firstRow(in: rows, atOrAfter: first.subtracting(microseconds: plan.largestWindow - 1).microseconds)

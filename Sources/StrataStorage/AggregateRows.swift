@@ -135,10 +135,11 @@ public enum AggregateRows {
       _ entity: ExactEntityID, _ indices: [Int], image: HistoryImages.Use?, reader: inout StoredStreamReader?,
       emit: (Int, StoredRow) -> Void
     ) throws {
-      if let image, image.touched.isEmpty || !image.touched.contains(EntityToken.of(entity.id)),
-        answer(entity.id, indices, image: image.image, emit: emit)
-      {
-        return
+      if let image {
+        let token = EntityToken.of(entity.id)
+        if image.touched.isEmpty || !image.touched.contains(token), answer(entity.id, token: token, indices, image: image.image, emit: emit) {
+          return
+        }
       }
       if reader == nil { reader = try StoredStreamReader(shard: shard, stream: stream) }
       try answer(entity.id, indices, reader: reader!, emit: emit)

@@ -11,7 +11,7 @@ internal import Foundation
 ///   group of rows, one row per distinct event time: of several stored rows with the same event time
 ///   only the winner (greatest created, then greatest sequence, exactly `StoredRow.supersedes`) is
 ///   kept, since no label without a known-at time can choose another. For an event stream
-///   (`keepsEveryRow`) every stored row, as every event counts in the aggregates over it; the last
+///   every stored row, as every event counts in the aggregates over it; the last
 ///   row at or before a time is still the winner, so joins read both kinds alike;
 /// - per row its event time, created time and sequence (write id): the kept row's full order key, so
 ///   a join can report which stored row answered a label (`RowOrders`, for merging replicas' answers);
@@ -29,8 +29,6 @@ internal import Foundation
 public final class HistoryImage: Sendable {
   public let storageID: UInt32
   let dtypes: [DType]
-  /// Whether every stored row is kept (an event stream), not only each event time's winner.
-  let keepsEveryRow: Bool
   let tokens: [UInt64]
   /// `entityCount + 1` offsets into `idBytes`.
   let idOffsets: [Int32]
@@ -71,7 +69,6 @@ public final class HistoryImage: Sendable {
   fileprivate init(storageID: UInt32, dtypes: [DType], builder b: Builder) {
     self.storageID = storageID
     self.dtypes = dtypes
-    keepsEveryRow = b.keepsEveryRow
     tokens = b.tokens
     idOffsets = b.idOffsets
     idBytes = b.idBytes
@@ -192,6 +189,7 @@ public final class HistoryImage: Sendable {
   /// Accumulates rows in key order.
   fileprivate struct Builder {
     let dtypes: [DType]
+    /// Whether every stored row is kept (an event stream), not only each event time's winner.
     let keepsEveryRow: Bool
     var tokens: [UInt64] = []
     var idOffsets: [Int32] = [0]
