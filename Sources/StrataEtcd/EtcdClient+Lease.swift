@@ -96,7 +96,7 @@ extension EtcdClient {
     let options = streamOptions
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask {
-        try await connection.lease.leaseKeepAlive(
+        try await connection.leaseStreams.leaseKeepAlive(
           request: StreamingClientRequest { writer in
             for await _ in ticks { try await writer.write(renewal) }
           },

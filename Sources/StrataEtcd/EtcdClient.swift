@@ -19,12 +19,18 @@ internal import Synchronization
 /// - **Leases** expire `ttl` after their last keep-alive and take their keys with them.
 ///
 /// Endpoints and failover: calls go to the endpoint that answered last; when it fails with
-/// "unavailable" (refused, unreachable, no leader) the next endpoint is tried, in order, once each. A
-/// read is retried on every endpoint. A write (put, delete, a writing transaction, lease grant and
-/// revoke) moves on only when gRPC reports that the request never left this process (no connection to
-/// that endpoint); otherwise it fails with `.unavailable` or `.deadlineExceeded` and a message that
-/// says it may have been applied, so that a compare-and-swap is never silently sent twice. Every
-/// unary call has a deadline, `Configuration.requestTimeout`, per endpoint tried.
+/// "unavailable" (refused, unreachable, no leader, connection closed) the next endpoint is tried, in
+/// order; after a round over all of them, another round follows after a short pause (at most three
+/// rounds, none begun after `Configuration.requestTimeout`). A read is retried on every endpoint. A
+/// write (put, delete, a writing transaction, lease grant and revoke) moves on only when gRPC reports
+/// that the request never left this process (no connection to that endpoint); otherwise it fails with
+/// `.unavailable` or `.deadlineExceeded` and a message that says it may have been applied, so that a
+/// compare-and-swap is never silently sent twice. Every unary call has a deadline,
+/// `Configuration.requestTimeout`, per endpoint tried.
+///
+/// Connections: unary calls and long-lived streams use separate HTTP/2 connections per endpoint, and
+/// the unary calls' connection is replaced after a share of calls (`EtcdCallConnection` says why:
+/// etcd's PINGs would otherwise make swift-nio-http2 close it every 30 s under steady traffic).
 ///
 /// Lifecycle: like `GRPCClient`, the client's connections run inside `run()` until `shutdown()`;
 /// `withClient(endpoints:configuration:logger:_:)` and `running(_:)` do both around a body.
@@ -70,14 +76,24 @@ public final class EtcdClient: Sendable {
   /// Index into `connections` of the endpoint that answered last: calls start there.
   let preferred = Mutex(0)
 
-  /// One endpoint's gRPC client and the etcd service stubs over it.
+  /// One endpoint's connections and the etcd service stubs over them: unary calls on a connection that
+  /// is replaced after a share of calls (`EtcdCallConnection`), long-lived streams on their own.
   struct Connection: Sendable {
     let endpoint: EtcdEndpoint
-    let grpc: GRPCClient<HTTP2ClientTransport.Posix>
+    let calls: EtcdCallConnection
+    let streams: GRPCClient<HTTP2ClientTransport.Posix>
 
-    var kv: Etcdserverpb_KV.Client<HTTP2ClientTransport.Posix> { .init(wrapping: grpc) }
-    var watch: Etcdserverpb_Watch.Client<HTTP2ClientTransport.Posix> { .init(wrapping: grpc) }
-    var lease: Etcdserverpb_Lease.Client<HTTP2ClientTransport.Posix> { .init(wrapping: grpc) }
+    /// Stubs for one unary call.
+    func unaryStubs() -> UnaryStubs { UnaryStubs(client: calls.client()) }
+    var watch: Etcdserverpb_Watch.Client<HTTP2ClientTransport.Posix> { .init(wrapping: streams) }
+    var leaseStreams: Etcdserverpb_Lease.Client<HTTP2ClientTransport.Posix> { .init(wrapping: streams) }
+  }
+
+  /// The etcd services over the client one unary call uses.
+  struct UnaryStubs: Sendable {
+    let client: GRPCClient<HTTP2ClientTransport.Posix>
+    var kv: Etcdserverpb_KV.Client<HTTP2ClientTransport.Posix> { .init(wrapping: client) }
+    var lease: Etcdserverpb_Lease.Client<HTTP2ClientTransport.Posix> { .init(wrapping: client) }
   }
 
   /// A client for `endpoints` (tried in this order). Nothing connects until `run()` runs.
@@ -91,19 +107,23 @@ public final class EtcdClient: Sendable {
     var connections: [Connection] = []
     for endpoint in endpoints {
       do {
-        let transport = try HTTP2ClientTransport.Posix(
-          target: .dns(host: endpoint.host, port: endpoint.port),
-          transportSecurity: .plaintext,
-          config: .defaults {
-            $0.connection.maxIdleTime = nil  // watches and keep-alives may be quiet for long
-            // Notice a dead peer under a quiet watch. etcd refuses pings more often than every 5 s
-            // (--grpc-keepalive-min-time) or without an open stream.
-            $0.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: false)
-            // After an endpoint comes back, reconnect within about a second (gRPC's default backoff grows to
-            // two minutes, and calls to that endpoint fail at once until the next attempt).
-            $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
-          })
-        connections.append(Connection(endpoint: endpoint, grpc: GRPCClient(transport: transport)))
+        let makeClient = { @Sendable () throws -> GRPCClient<HTTP2ClientTransport.Posix> in
+          let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: endpoint.host, port: endpoint.port),
+            transportSecurity: .plaintext,
+            config: .defaults {
+              $0.connection.maxIdleTime = nil  // watches and keep-alives may be quiet for long
+              // Notice a dead peer under a quiet watch. etcd refuses pings more often than every 5 s
+              // (--grpc-keepalive-min-time) or without an open stream.
+              $0.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: false)
+              // After an endpoint comes back, reconnect within about a second (gRPC's default backoff grows to
+              // two minutes, and calls to that endpoint fail at once until the next attempt).
+              $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
+            })
+          return GRPCClient(transport: transport)
+        }
+        connections.append(
+          Connection(endpoint: endpoint, calls: try EtcdCallConnection(makeClient), streams: try makeClient()))
       } catch {
         throw EtcdError(.invalidArgument, "cannot create a gRPC transport to etcd at \(endpoint)", cause: error)
       }
@@ -121,14 +141,18 @@ public final class EtcdClient: Sendable {
   public func run() async throws {
     try await withThrowingDiscardingTaskGroup { group in
       for connection in connections {
-        group.addTask { try await connection.grpc.runConnections() }
+        group.addTask { await connection.calls.run() }
+        group.addTask { try await connection.streams.runConnections() }
       }
     }
   }
 
   /// Stops accepting new calls; `run()` returns once the open ones have finished.
   public func shutdown() {
-    for connection in connections { connection.grpc.beginGracefulShutdown() }
+    for connection in connections {
+      connection.calls.shutdown()
+      connection.streams.beginGracefulShutdown()
+    }
   }
 
   /// Runs `body` with a connected client, then shuts it down (also when `body` throws).

@@ -54,9 +54,16 @@ struct ClusterViewFactory: Sendable {
         transition = try PlacementTransition(old: old, new: new, phase: .readNew)
         read = new
         other = change.fromEpoch
-      case .switched, .cleanup:
+      case .switched:
         read = new
         other = change.fromEpoch
+      case .cleanup:
+        // Every live node applied `switched` (routes by the new ring) before the cleanup began; a call
+        // still made with the old ring (a repair or write begun before) could put back a copy the cleanup
+        // deletes, so the old epoch is refused from now on (`MembershipWorker.cleanUp` waits for the
+        // calls already accepted at it).
+        read = new
+        other = nil
       }
     } else {
       read = try placement(layout.nodes, epoch: layout.epoch)

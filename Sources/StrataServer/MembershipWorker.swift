@@ -15,8 +15,9 @@ internal import Synchronization
 ///
 /// - `streaming`, when the node is in the new ring: receives the ranges it gains (`RangeTransfer`),
 ///   publishing its progress under `change-progress/<node>`, then reports `change-done/<node>`;
-/// - `cleanup`, when the node was in the old ring: deletes the entities it no longer replicates, then
-///   reports done;
+/// - `cleanup`, when the node was in the old ring: once the internode calls accepted at the old epoch
+///   ended (the window refuses that epoch in this phase), deletes the entities it no longer replicates,
+///   then reports done;
 /// - once a change that removed the node is over: stops the node.
 ///
 /// Each job runs once per change (a restarted node checks its done marker and resumes).
@@ -171,6 +172,13 @@ final class MembershipWorker: Sendable {
     let ring = try HashRing(nodes: change.to.map(\.id), virtualNodes: layout.virtualNodes, epoch: change.toEpoch)
     let placement = try ReplicaPlacement(ring: ring, replicationFactor: min(rf, change.to.count), zones: zones)
     let me = self.me
+    // The window refuses the old epoch since this phase's view was installed; calls accepted at it
+    // before may still write (a repair's rows, a dual write), so they end first.
+    if !(await topology.window.drain(epoch: change.fromEpoch, timeout: .seconds(30))) {
+      logger.warning(
+        "internode calls made with the old ring did not end within 30 s; deleting the copies anyway",
+        metadata: ["strata.epoch": "\(change.fromEpoch)", "strata.calls": "\(topology.window.inFlight(at: change.fromEpoch))"])
+    }
     let report = try await store.removeEntities(where: { !placement.replicas(ofToken: $0).contains(me) })
     logger.info(
       "deleted the copies of ranges this node no longer replicates",

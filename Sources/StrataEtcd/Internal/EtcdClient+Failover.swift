@@ -29,37 +29,52 @@ extension EtcdClient {
   }
 
   /// Runs `body` against the preferred endpoint and then the others in order until one answers (see
-  /// `Retry`); an endpoint that answered becomes the preferred one. `what` names the operation in errors.
+  /// `Retry`); an endpoint that answered becomes the preferred one. When every endpoint failed in a way
+  /// that allows another try, the round is repeated after a pause (`retryDelay`), up to `maxRounds`
+  /// rounds and while less than `requestTimeout` has passed: a connection that just closed (etcd
+  /// restarting, a connection replaced) is open again within about 100 ms. `what` names the operation
+  /// in errors.
   func unary<R: Sendable>(
     _ what: String, retry: Retry,
-    _ body: (Connection, CallOptions) async throws -> R
+    _ body: (UnaryStubs, CallOptions) async throws -> R
   ) async throws(EtcdError) -> R {
     let options = unaryOptions
-    let start = preferred.withLock { $0 }
+    let started = ContinuousClock.now
     var failures: [String] = []
-    for step in 0..<connections.count {
-      let index = (start + step) % connections.count
-      let connection = connections[index]
-      do {
-        let result = try await body(connection, options)
-        if step > 0 {
-          preferred.withLock { $0 = index }
-          logger.info(
-            "etcd endpoint answered after others failed",
-            metadata: ["strata.etcd.endpoint": "\(connection.endpoint)", "strata.etcd.failed": "\(failures)"])
-        }
-        return result
-      } catch {
-        if Task.isCancelled || error is CancellationError {
+    for round in 0..<Self.maxRounds {
+      if round > 0 {
+        guard ContinuousClock.now - started < configuration.requestTimeout else { break }
+        do {
+          try await Task.sleep(for: retryDelay(failures: round))
+        } catch {
           throw EtcdError(.cancelled, "\(what) was cancelled")
         }
-        if let rpc = error as? RPCError, Self.isEndpointFailure(rpc),
-          retry == .always || Self.neverSent(rpc)
-        {
-          failures.append("\(connection.endpoint): \(Self.describe(rpc))")
-          continue
+      }
+      let start = preferred.withLock { $0 }
+      for step in 0..<connections.count {
+        let index = (start + step) % connections.count
+        let connection = connections[index]
+        do {
+          let result = try await body(connection.unaryStubs(), options)
+          if !failures.isEmpty {
+            preferred.withLock { $0 = index }
+            logger.info(
+              "etcd endpoint answered after others failed",
+              metadata: ["strata.etcd.endpoint": "\(connection.endpoint)", "strata.etcd.failed": "\(failures)"])
+          }
+          return result
+        } catch {
+          if Task.isCancelled || error is CancellationError {
+            throw EtcdError(.cancelled, "\(what) was cancelled")
+          }
+          if let rpc = error as? RPCError, Self.isEndpointFailure(rpc),
+            retry == .always || Self.neverSent(rpc)
+          {
+            failures.append("\(connection.endpoint): \(Self.describe(rpc))")
+            continue
+          }
+          throw Self.etcdError(error, doing: what, at: "\(connection.endpoint)", mayHaveApplied: retry == .ifNotSent)
         }
-        throw Self.etcdError(error, doing: what, at: "\(connection.endpoint)", mayHaveApplied: retry == .ifNotSent)
       }
     }
     throw EtcdError(
@@ -67,6 +82,9 @@ extension EtcdClient {
       "no etcd endpoint answered \(what): \(failures.joined(separator: "; ")); check that etcd runs at "
         + "\(endpointList) and that these are its client URLs")
   }
+
+  /// Rounds over the endpoints a unary call makes at most.
+  static let maxRounds = 3
 
   /// The next endpoint after `index`, for streams that broke.
   func nextIndex(after index: Int) -> Int { (index + 1) % connections.count }
