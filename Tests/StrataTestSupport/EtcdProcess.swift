@@ -57,6 +57,19 @@ public final class EtcdProcess: @unchecked Sendable {
     self.peerPort = peerPort
   }
 
+  /// Where test etcds keep their data: /dev/shm (memory) when it is a writable directory, else the
+  /// temporary directory. etcd syncs its log on every write; on a disk that the tests running next to it
+  /// keep busy, one sync took long enough to time out a put (5 s) in a loaded CI run.
+  static var scratchRoot: String {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory), isDirectory.boolValue,
+      FileManager.default.isWritableFile(atPath: "/dev/shm")
+    {
+      return "/dev/shm"
+    }
+    return FileManager.default.temporaryDirectory.path
+  }
+
   /// Starts a fresh etcd (new directory, free ports) and waits until it serves clients.
   public static func start() async throws -> EtcdProcess {
     guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -64,8 +77,7 @@ public final class EtcdProcess: @unchecked Sendable {
         "\(binary) not found: these tests run a real etcd; install it with `apt-get install -y etcd-server "
           + "etcd-client` (dev/install-deps.sh does), or point STRATA_ETCD_BINARY at an etcd 3.4+ server")
     }
-    let directory = FileManager.default.temporaryDirectory
-      .appendingPathComponent("strata-etcd-\(UUID().uuidString)").path
+    let directory = (scratchRoot as NSString).appendingPathComponent("strata-etcd-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let (client, peer) = try freePorts()
     let etcd = EtcdProcess(directory: directory, clientPort: client, peerPort: peer)
