@@ -279,11 +279,8 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
     }
     // This node accepts the rows: it gives each its write id, which every node that stores it keeps.
     let writeIDs = stamp?.writeIDs ?? store.assignWriteIDs(message.rows.count, now: now)
-    let placement = cluster.placement
     // During a membership change: every row to its old and its new replicas, a quorum of each.
-    let plan =
-      cluster.transition.map { ReplicaPlan(entityIDs: message.rows.map(\.entityID), transition: $0) }
-      ?? ReplicaPlan(entityIDs: message.rows.map(\.entityID), placement: placement)
+    let plan = cluster.writePlan(entityIDs: message.rows.map(\.entityID))
     var rows = message.rows
     for i in rows.indices {
       // Every replica stores the same created time for rows that had none: the coordinator's clock.
@@ -298,7 +295,7 @@ public struct ClusterCoordinator<Transport: ClientTransport>: Strata_V1_FeatureS
         $0.rows = indexes.map { rows[$0] }
       }
     }
-    let required = placement.required(consistency)
+    let required = cluster.placement.required(consistency)
     // Stored before anything is sent: a process killed before every replica answered keeps the parts
     // as hints when it starts again, so no replica is left without rows others stored.
     let targets = plan.nodes.indices.filter { plan.nodes[$0] != cluster.selfID }.map {

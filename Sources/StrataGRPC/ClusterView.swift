@@ -105,6 +105,14 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     }
   }
 
+  /// Where a write of rows of `entityIDs` (one per row) goes now: during a membership change's dual
+  /// writes, each row to its old and its new replicas, a quorum of each (`ReplicaPlan(entityIDs:transition:)`);
+  /// otherwise to its replicas.
+  public func writePlan(entityIDs: [String]) -> ReplicaPlan {
+    transition.map { ReplicaPlan(entityIDs: entityIDs, transition: $0) }
+      ?? ReplicaPlan(entityIDs: entityIDs, placement: placement)
+  }
+
   public var metadata: Metadata {
     var m = Metadata()
     m.addString(String(ring.epoch), forKey: RingEpochInterceptor.header)

@@ -15,6 +15,8 @@ public final class EpochWindow: Sendable {
     var current: UInt64
     var other: UInt64?
     var inFlight: [UInt64: Int] = [:]
+
+    func accepts(_ epoch: UInt64) -> Bool { current == epoch || other == epoch }
   }
   private let state: Mutex<State>
 
@@ -36,13 +38,13 @@ public final class EpochWindow: Sendable {
 
   /// Whether a call made at `epoch` is accepted.
   public func accepts(_ epoch: UInt64) -> Bool {
-    state.withLock { $0.current == epoch || $0.other == epoch }
+    state.withLock { $0.accepts(epoch) }
   }
 
   /// Whether a call made at `epoch` is accepted; if so it counts as in progress until `leave(epoch)`.
   public func enter(_ epoch: UInt64) -> Bool {
     state.withLock { s in
-      guard s.current == epoch || s.other == epoch else { return false }
+      guard s.accepts(epoch) else { return false }
       s.inFlight[epoch, default: 0] += 1
       return true
     }

@@ -161,53 +161,35 @@ public final class HintedHandoff: HintSink {
 }
 
 /// Delivers a hint with the internode write it was kept from (`Shard.WriteBatch`), keeping only the
-/// rows of entities the node still replicates under the current view (`rowsStillReplicated`).
+/// rows that a write of them made now would send to the node (`rows(for:of:plan:)`).
 struct InternodeHintDelivery<Transport: ClientTransport>: HintDelivery {
   let topology: ClusterTopology<Transport>
 
   func deliver(_ payload: [UInt8], to node: String) async throws {
     let cluster = topology.current
     let stored = try Strata_V1_WriteFeaturesRequest(serializedBytes: payload)
-    let transition = cluster.transition
-    let placement = cluster.placement
-    let replicas: (String) -> [String] = { entityID in
-      if let transition, transition.writesBothSets { return transition.writeSets(of: entityID).nodes }
-      return placement.replicas(of: entityID)
-    }
-    guard let request = Self.rowsStillReplicated(by: node, in: stored, replicas: replicas) else { return }
+    let plan = cluster.writePlan(entityIDs: stored.rows.map(\.entityID))
+    guard let request = Self.rows(for: node, of: stored, plan: plan) else { return }
     var options = cluster.options
     options.timeout = min(cluster.callTimeout, .seconds(10))
     _ = try await cluster.peer(node).writeBatch(request, metadata: cluster.metadata, options: options)
   }
 
-  /// `request` with only the rows whose entity `node` replicates (`replicas(entityID)` lists the nodes
-  /// a write of the entity goes to now); nil when none is left (the hint is then delivered as is: it has
-  /// nothing for the node).
+  /// `request` with only the rows `plan` (a write plan of its rows, in order) sends to `node`; nil when
+  /// it sends none (the hint is then delivered: it has nothing for the node).
   ///
   /// A hint kept across a membership change may be for a node that no longer replicates some of its
   /// entities; delivered after that node's cleanup, those rows would be a copy nothing deletes. Dropping
   /// them loses nothing: the write reached a quorum of the entity's other replicas, and the change's
   /// transfer or dual writes brought it to the new ones.
-  static func rowsStillReplicated(
-    by node: String, in request: Strata_V1_WriteFeaturesRequest, replicas: (String) -> [String]
+  static func rows(
+    for node: String, of request: Strata_V1_WriteFeaturesRequest, plan: ReplicaPlan
   ) -> Strata_V1_WriteFeaturesRequest? {
-    var keep: [String: Bool] = [:]
-    var rows: [Strata_V1_WriteRow] = []
-    rows.reserveCapacity(request.rows.count)
-    for row in request.rows {
-      let replicated: Bool
-      if let known = keep[row.entityID] {
-        replicated = known
-      } else {
-        replicated = replicas(row.entityID).contains(node)
-        keep[row.entityID] = replicated
-      }
-      if replicated { rows.append(row) }
-    }
-    guard !rows.isEmpty else { return nil }
-    guard rows.count != request.rows.count else { return request }
+    guard let k = plan.nodes.firstIndex(of: node) else { return nil }
+    let part = plan.parts[k]
+    guard part.count != request.rows.count else { return request }
     var kept = request
-    kept.rows = rows
+    kept.rows = part.map { request.rows[$0] }
     return kept
   }
 }

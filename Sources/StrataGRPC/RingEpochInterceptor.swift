@@ -39,19 +39,14 @@ public struct RingEpochInterceptor: ServerInterceptor {
       return StreamingServerResponse(
         error: RPCError(code: .failedPrecondition, message: "internode call without a ring epoch (header \(RingEpochInterceptor.header)); this node is at \(window.description)"))
     }
-    guard counted.contains(context.descriptor) else {
-      guard window.accepts(theirs) else {
-        return StreamingServerResponse(error: Self.mismatch(caller: theirs, node: window))
-      }
-      return try await next(request, context)
-    }
-    guard window.enter(theirs) else {
+    // A writing call is in progress (`EpochWindow.drain`) until its handler returned: the counted
+    // methods are unary, so their writes are done by then. (Waiting for the response's producer too
+    // would count forever a call whose caller vanished before the answer was sent: it never runs.)
+    let counts = counted.contains(context.descriptor)
+    guard counts ? window.enter(theirs) : window.accepts(theirs) else {
       return StreamingServerResponse(error: Self.mismatch(caller: theirs, node: window))
     }
-    // The call is in progress (`EpochWindow.drain`) until its handler returned: the counted methods are
-    // unary, so their writes are done by then. (Waiting for the response's producer too would count
-    // forever a call whose caller vanished before the answer was sent: the producer never runs.)
-    defer { window.leave(theirs) }
+    defer { if counts { window.leave(theirs) } }
     return try await next(request, context)
   }
 

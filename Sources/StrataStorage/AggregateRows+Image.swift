@@ -1,9 +1,10 @@
 internal import StrataCore
 
 /// Exports and online lookups answered from the stream's history image (a stream's image keeps
-/// every event, `HistoryImage`): the entity's events are read from memory instead of storage, and go through the same windowed read
-/// (`AggregationSource.partial`) over an in-memory `AggregationState`, so the values are the same
-/// bits as from storage or online (the tiling only sets the cost, `AggregationTiling`).
+/// every event, `HistoryImage`): the entity's events are read from memory instead of storage, and go
+/// through the same windowed read (`AggregationSource.partial`) over an in-memory `AggregationState`,
+/// so the values are the same bits as from storage or online (the tiling only sets the cost,
+/// `AggregationTiling`).
 extension AggregateRows.EntityAnswerer {
   /// Answers `probes[i]` for each `i` of `indices` (all of `entity`) from `image`, which must hold
   /// exactly the entity's stored events (no write to the entity since the image's scan began).

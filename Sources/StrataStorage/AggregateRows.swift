@@ -137,9 +137,7 @@ public enum AggregateRows {
     ) throws {
       if let image {
         let token = EntityToken.of(entity.id)
-        if image.touched.isEmpty || !image.touched.contains(token), answer(entity.id, token: token, indices, image: image.image, emit: emit) {
-          return
-        }
+        if !image.touched.contains(token), answer(entity.id, token: token, indices, image: image.image, emit: emit) { return }
       }
       if reader == nil { reader = try StoredStreamReader(shard: shard, stream: stream) }
       try answer(entity.id, indices, reader: reader!, emit: emit)

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCInProcessTransport
+import StrataCluster
 import StrataProto
 import SwiftProtobuf
 import Testing
@@ -29,13 +30,17 @@ struct HintPlacementTests {
   func keepsReplicatedRows() {
     // n2 replicates the entities whose names start with "a".
     let replicas: (String) -> [String] = { $0.hasPrefix("a") ? ["n1", "n2"] : ["n1", "n3"] }
+    func plan(_ request: Strata_V1_WriteFeaturesRequest) -> ReplicaPlan {
+      ReplicaPlan(replicaSets: request.rows.map { [replicas($0.entityID)] })
+    }
     let mixed = Self.request(["a1", "b1", "a2", "a1", "b2"])
-    let kept = Delivery.rowsStillReplicated(by: "n2", in: mixed, replicas: replicas)
+    let kept = Delivery.rows(for: "n2", of: mixed, plan: plan(mixed))
     #expect(kept?.rows.map(\.entityID) == ["a1", "a2", "a1"])
     #expect(kept?.rows.map(\.eventTimestampMicros) == [0, 2, 3])
     #expect(kept?.group == "g" && kept?.features == ["f"])
-    #expect(Delivery.rowsStillReplicated(by: "n1", in: mixed, replicas: replicas) == mixed)
-    #expect(Delivery.rowsStillReplicated(by: "n2", in: Self.request(["b1", "b2"]), replicas: replicas) == nil)
-    #expect(Delivery.rowsStillReplicated(by: "n4", in: mixed, replicas: replicas) == nil)
+    #expect(Delivery.rows(for: "n1", of: mixed, plan: plan(mixed)) == mixed)
+    let others = Self.request(["b1", "b2"])
+    #expect(Delivery.rows(for: "n2", of: others, plan: plan(others)) == nil)
+    #expect(Delivery.rows(for: "n4", of: mixed, plan: plan(mixed)) == nil)
   }
 }
