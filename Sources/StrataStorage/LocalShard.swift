@@ -167,7 +167,7 @@ public final class LocalShard: Sendable {
       // Per entity, keyed by the online key's bytes: Swift `String` equality is canonical equivalence
       // ("é" precomposed == "e" + combining accent), but entity ids are distinct whenever their UTF-8
       // bytes differ, exactly as storage keys are.
-      var slot: [[UInt8]: Int] = [:]
+      var slot: [HashedBytes: Int] = [:]
       var onlineKeys: [[UInt8]] = []
       var best: [(row: StoredRow, encoded: [UInt8])] = []
       var rowSlots: [(slot: Int, row: StoredRow)] = []
@@ -190,11 +190,11 @@ public final class LocalShard: Sendable {
           encoded, r))
         let s = StoredRow(eventTime: row.eventTime, createdTime: row.createdTime, sequence: seq, values: [])
         let key = KeyCodec.onlineKey(entityID: row.entityID, groupVersion: sid)
-        if let i = slot[key] {
+        if let i = slot[HashedBytes(key)] {
           if s.supersedes(best[i].row) { best[i] = (s, encoded) }
           rowSlots.append((i, s))
         } else {
-          slot[key] = onlineKeys.count
+          slot[HashedBytes(key)] = onlineKeys.count
           rowSlots.append((onlineKeys.count, s))
           onlineKeys.append(key)
           best.append((s, encoded))
@@ -224,7 +224,7 @@ public final class LocalShard: Sendable {
       let isStream = group.spec.source == .events
       let fresh = greatestGiven == nil ? nil : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
       let added = fresh.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? rows.count
-      var tileUpdates: [(key: [UInt8], partials: [AggregatePartial])] = []
+      var tileUpdates: [(key: [UInt8], tile: StreamTile)] = []
       let tileGeneration = state.buffer.generation + 1
       let tileJournalKey = StreamTileBuffer.journalKey(tileGeneration)
       var tilesDue = StreamTileBuffer.Due.none
@@ -567,10 +567,10 @@ public final class LocalShard: Sendable {
       for (sid, entities) in journaled {
         let group = stream(sid)!
         for (entityID, times) in entities {
-          for (key, partials) in try StreamTiles.rebuild(
+          for (key, tile) in try StreamTiles.rebuild(
             entityID: entityID, stream: group, journaled: times.sorted(), engine: engine, history: history)
           {
-            puts.append((key, StreamTiles.encode(partials)))
+            puts.append((key, tile.encoded()))
           }
         }
       }

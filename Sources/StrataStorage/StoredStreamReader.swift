@@ -22,10 +22,28 @@ final class StoredStreamReader {
   /// The event-time ranges scanned and the events found (all fields decoded), in event order.
   private var scannedEvents: [(times: ClosedRange<Timestamp>, events: [StoredRow])] = []
 
-  /// A tile as found: stored bytes, or the partials of a tile not yet written.
+  /// A tile as found: stored bytes, or a tile not yet written.
   enum Tile {
     case stored([UInt8])
-    case dirty([AggregatePartial])
+    case dirty(StreamTile)
+
+    /// Whether the tile is sparse (`StreamTile`: read its raw events).
+    func isSparse() throws(StrataError) -> Bool {
+      switch self {
+      case .stored(let bytes): return try StreamTile.sparseCount(bytes) != nil
+      case .dirty(.sparse): return true
+      case .dirty(.full): return false
+      }
+    }
+
+    /// The partial of field `field` of a full tile.
+    func partial(field: Int, fieldType: AggregateFieldType) throws -> AggregatePartial? {
+      switch self {
+      case .stored(let bytes): return try StreamTile.sparseCount(bytes) == nil ? StreamTiles.decode(bytes, field: field, fieldType: fieldType) : nil
+      case .dirty(.full(let partials)): return partials[field]
+      case .dirty(.sparse): return nil
+      }
+    }
   }
 
   init(shard: LocalShard, stream: FeatureGroup) throws {
@@ -82,7 +100,7 @@ final class StoredStreamReader {
     if !unwritten.isEmpty {
       // A dirty tile is newer than the stored one of its index (which it replaces when written).
       var merged = Dictionary(found.map { ($0.index, $0.value) }, uniquingKeysWith: { a, _ in a })
-      for (index, partials) in unwritten { merged[index] = .dirty(partials) }
+      for (index, tile) in unwritten { merged[index] = .dirty(tile) }
       found = merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
     scannedTiles[level].append((indices, found))
@@ -157,14 +175,36 @@ final class StoredStreamReader {
     let fieldType: AggregateFieldType
     var tiling: AggregationTiling { StreamTiles.tiling }
 
+    /// The tiles of `width` with index in `indices`, in index order. A sparse tile's partial is made
+    /// from its raw events; a run of sparse tiles with no full tile between them is read in one scan
+    /// (between them lie only tiles that do not exist, which hold no events).
     func forEachTile(width: Int64, indices: ClosedRange<Int64>, _ body: (Int64, AggregatePartial) -> Void) throws(StrataError) {
       guard let level = StreamTiles.tiling.widths.firstIndex(of: width) else { return }
       do {
-        for (index, value) in try reader.tiles(of: entityID, level: level, indices: indices) where indices.contains(index) {
-          switch value {
-          case .stored(let bytes): body(index, try StreamTiles.decode(bytes, field: field, fieldType: fieldType))
-          case .dirty(let partials): body(index, partials[field])
+        let found = try reader.tiles(of: entityID, level: level, indices: indices).filter { indices.contains($0.index) }
+        var k = 0
+        while k < found.count {
+          if let partial = try found[k].value.partial(field: field, fieldType: fieldType) {
+            body(found[k].index, partial)
+            k += 1
+            continue
           }
+          var end = k + 1
+          while end < found.count, try found[end].value.isSparse() { end += 1 }
+          let span = Timestamp(microseconds: found[k].index * width)...Timestamp(microseconds: found[end - 1].index * width + width - 1)
+          let events = try reader.events(of: entityID, times: span)
+          var next = 0
+          for (index, _) in found[k..<end] {
+            let start = index * width
+            while next < events.count, events[next].eventTime.microseconds < start { next += 1 }
+            var partial = AggregatePartial(fieldType: fieldType)
+            while next < events.count, events[next].eventTime.microseconds <= start + width - 1 {
+              partial.add(events[next].aggregationEvent(field: field))
+              next += 1
+            }
+            body(index, partial)
+          }
+          k = end
         }
       } catch let error as StrataError {
         throw error

@@ -30,13 +30,14 @@ internal import StrataCore
 /// tiles, then a snapshot, and retries until the snapshot holds the same generation.
 struct StreamTileBuffer: Sendable {
   /// Dirty tiles by their key's prefix (entity, stream version, width level: `KeyCodec.tileKey`
-  /// without the index), then by index: the partial of each field. Persistent (structure shared
+  /// without the index), then by index. Persistent (structure shared
   /// between versions), so that publishing it after each batch copies nothing.
-  typealias Tiles = TreeDictionary<[UInt8], [Int64: [AggregatePartial]]>
+  typealias Tiles = TreeDictionary<HashedBytes, [Int64: StreamTile]>
 
   /// When dirty tiles are written.
   struct Policy: Sendable, Equatable {
-    /// Dirty tiles at most (about 0.5 kB each in memory); an append writes the oldest beyond it.
+    /// Dirty tiles at most (about 0.5 kB each in memory when full, far less when sparse); an append
+    /// writes the oldest beyond it.
     var maxTiles: Int
     /// A tile dirty this long is written by the next append (within `perAppend`).
     var maxAge: Duration
@@ -74,8 +75,8 @@ struct StreamTileBuffer: Sendable {
 
   var isEmpty: Bool { tileCount == 0 && journal.isEmpty }
 
-  /// The dirty partials of the tile with `key`, nil when it is not dirty.
-  func value(_ key: [UInt8]) -> [AggregatePartial]? {
+  /// The dirty tile with `key`, nil when it is not dirty.
+  func value(_ key: [UInt8]) -> StreamTile? {
     let (prefix, index) = Self.split(key)
     return tiles[prefix]?[index]
   }
@@ -83,7 +84,7 @@ struct StreamTileBuffer: Sendable {
   /// What an append at `now` that changes the tiles `updates` (not committed yet) writes for the
   /// buffer: the oldest dirty tiles due (their stored form, with this append's changes) and the
   /// journal records that writing them releases. `commit` it once the write is stored.
-  func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], partials: [AggregatePartial])]) -> Due {
+  func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], tile: StreamTile)]) -> Due {
     var fresh = 0
     for (key, _) in updates where value(key) == nil { fresh += 1 }
     var count = 0
@@ -107,16 +108,16 @@ struct StreamTileBuffer: Sendable {
     // With nothing older left dirty, this append's own new tiles go too (`whole`, or a zero bound).
     let all = whole || (count == order.count && policy.maxTiles == 0)
     guard count > 0 || all else { return .none }
-    var changed: [[UInt8]: [AggregatePartial]] = [:]
-    for (key, partials) in updates { changed[key] = partials }
+    var changed: [HashedBytes: StreamTile] = [:]
+    for (key, tile) in updates { changed[HashedBytes(key)] = tile }
     var puts: [(key: [UInt8], value: [UInt8])] = []
     puts.reserveCapacity(count)
     for entry in order.prefix(count) {
-      guard let partials = changed.removeValue(forKey: entry.key) ?? value(entry.key) else { continue }
-      puts.append((entry.key, StreamTiles.encode(partials)))
+      guard let tile = changed.removeValue(forKey: HashedBytes(entry.key)) ?? value(entry.key) else { continue }
+      puts.append((entry.key, tile.encoded()))
     }
     if all {
-      for (key, partials) in changed { puts.append((key, StreamTiles.encode(partials))) }
+      for (key, tile) in changed { puts.append((key.bytes, tile.encoded())) }
     }
     puts.sort { LocalShard.precedes($0.key, $1.key) }
     // A record is released when no tile that was dirty when it was stored stays dirty.
@@ -138,16 +139,16 @@ struct StreamTileBuffer: Sendable {
   /// Takes the tiles of one stored write (generation `generation`), which stored its events' journal
   /// record under `journalKey` (nil: none) and wrote `due`.
   mutating func commit(
-    _ updates: [(key: [UInt8], partials: [AggregatePartial])], journalKey: [UInt8]?, due: Due, generation: UInt64,
+    _ updates: [(key: [UInt8], tile: StreamTile)], journalKey: [UInt8]?, due: Due, generation: UInt64,
     now: ContinuousClock.Instant
   ) {
     if due.all {
       self = StreamTileBuffer(generation: generation)
       return
     }
-    for (key, partials) in updates {
+    for (key, tile) in updates {
       let (prefix, index) = Self.split(key)
-      if tiles[prefix, default: [:]].updateValue(partials, forKey: index) == nil {
+      if tiles[prefix, default: [:]].updateValue(tile, forKey: index) == nil {
         tileCount += 1
         order.append((key, generation, now))
       }
@@ -176,11 +177,11 @@ struct StreamTileBuffer: Sendable {
     var out: [(key: [UInt8], value: [UInt8])] = []
     out.reserveCapacity(count)
     for (prefix, byIndex) in tiles {
-      for (index, partials) in byIndex {
-        var w = ByteWriter(capacity: prefix.count + 8)
-        w.append(contentsOf: prefix)
+      for (index, tile) in byIndex {
+        var w = ByteWriter(capacity: prefix.bytes.count + 8)
+        w.append(contentsOf: prefix.bytes)
         w.i64Ordered(index)
-        out.append((w.bytes, StreamTiles.encode(partials)))
+        out.append((w.bytes, tile.encoded()))
       }
     }
     out.sort { LocalShard.precedes($0.key, $1.key) }
@@ -188,9 +189,9 @@ struct StreamTileBuffer: Sendable {
   }
 
   /// A tile key's prefix (entity, stream version, level) and index.
-  static func split(_ key: [UInt8]) -> (prefix: [UInt8], index: Int64) {
+  static func split(_ key: [UInt8]) -> (prefix: HashedBytes, index: Int64) {
     var r = ByteReader(key, offset: key.count - 8)
-    return (Array(key.prefix(key.count - 8)), (try? r.i64Ordered()) ?? 0)
+    return (HashedBytes(Array(key.prefix(key.count - 8))), (try? r.i64Ordered()) ?? 0)
   }
 
   static func journalKey(_ generation: UInt64) -> [UInt8] {
@@ -255,8 +256,8 @@ struct StreamTileOverlay: Sendable {
   var storedForm: [(key: [UInt8], value: [UInt8])] { StreamTileBuffer.storedForm(tiles) }
 
   /// The dirty tiles under `prefix` (entity, stream version, level) with index in `indices`.
-  func tiles(prefix: [UInt8], indices: ClosedRange<Int64>) -> [(index: Int64, partials: [AggregatePartial])] {
-    guard let byIndex = tiles[prefix] else { return [] }
+  func tiles(prefix: [UInt8], indices: ClosedRange<Int64>) -> [(index: Int64, tile: StreamTile)] {
+    guard let byIndex = tiles[HashedBytes(prefix)] else { return [] }
     return byIndex.filter { indices.contains($0.key) }.map { ($0.key, $0.value) }
   }
 }

@@ -2,17 +2,19 @@ public import StrataCore
 
 /// The tiles a node keeps for every stream: per (entity, stream version, width, tile index), the
 /// `AggregatePartial` of each field over exactly the events stored in that tile, so that a windowed
-/// read merges whole tiles instead of reading every event of its window (`StoredStreamReader`).
+/// read merges whole tiles instead of reading every event of its window (`StoredStreamReader`). A
+/// tile of fewer than `StreamTile.sparseBelow` (4) events keeps only its event count (a sparse
+/// tile): a read covers it with its raw events, and a write counts the events it adds.
 ///
 /// Widths 1 d, 6 h, 1 h, 10 min and 1 min (`tiling`). Every event is in its 1 d tile; the tiles of a
 /// finer width under a tile are kept only once that tile holds at least `tiling.finerTilesFrom` (16)
 /// events, and a read covers part of a smaller tile with its raw events instead (fewer than 16). A
-/// tile costs several times the bytes of an event, so a sparse entity keeps one tile per day with
-/// events, and a busy one the whole ladder where it is busy. A read of a window up to 90 days merges
-/// at most 90 tiles of 1 d and, at each edge, at most 3 of 6 h, 5 of 1 h, 5 of 10 min and 9 of 1 min,
-/// plus fewer than 16 raw events where a tile is sparse, or the raw events within 1 minute of the
-/// window's ends. The tiling never changes an answer (`AggregationTiling`): only what a read and a
-/// write cost.
+/// full tile costs several times the bytes of an event, so a sparse entity keeps one small tile per
+/// day with events, and a busy one the whole ladder where it is busy. A read of a window up to 90
+/// days merges at most 90 tiles of 1 d and, at each edge, at most 3 of 6 h, 5 of 1 h, 5 of 10 min and
+/// 9 of 1 min, plus fewer than 16 raw events where a tile has no finer tiles and fewer than 4 per
+/// sparse tile (one scan per run of sparse tiles), or the raw events within 1 minute of the window's
+/// ends. The tiling never changes an answer (`AggregationTiling`): only what a read and a write cost.
 ///
 /// Which tiles exist is a function of the stored events alone (a tile's event count only grows while
 /// the events under it are stored; removals and retention delete whole entities and whole days, with
@@ -24,8 +26,9 @@ public import StrataCore
 /// reader sees of tiles and history always agrees; tiles are never sent between nodes (a replica, a
 /// hint, a repair or a range transfer delivers events, whose append updates the receiver's tiles).
 ///
-/// Value layout: u16 field count n (big-endian), then per field u32 length and that many bytes of
-/// `AggregatePartial.encoded()` (an empty partial for a field no event of the tile has).
+/// Value layout of a full tile: u16 field count n (big-endian), then per field u32 length and that
+/// many bytes of `AggregatePartial.encoded()` (an empty partial for a field no event of the tile
+/// has); of a sparse tile: `StreamTile.sparseMarker` and the event count (u16 each).
 public enum StreamTiles {
   /// 1 d, 6 h, 1 h, 10 min, 1 min; finer tiles under a tile of at least 16 events.
   public static let tiling = try! AggregationTiling(
@@ -97,10 +100,13 @@ public enum StreamTiles {
   /// turn. Cleared whole by every deletion of stored rows.
   struct Cache: Sendable {
     static let capacity = 100_000
-    private var current: [[UInt8]: [UInt8]] = [:]
-    private var previous: [[UInt8]: [UInt8]] = [:]
+    private var current: [HashedBytes: [UInt8]] = [:]
+    private var previous: [HashedBytes: [UInt8]] = [:]
 
-    func value(_ key: [UInt8]) -> [UInt8]? { current[key] ?? previous[key] }
+    func value(_ key: [UInt8]) -> [UInt8]? {
+      let key = HashedBytes(key)
+      return current[key] ?? previous[key]
+    }
 
     mutating func store(_ puts: [(key: [UInt8], value: [UInt8])]) {
       if current.count + puts.count > Self.capacity {
@@ -108,7 +114,7 @@ public enum StreamTiles {
         current = [:]
         current.reserveCapacity(Self.capacity)
       }
-      for (key, value) in puts { current[key] = value }
+      for (key, value) in puts { current[HashedBytes(key)] = value }
     }
 
     mutating func clear() {
@@ -125,27 +131,38 @@ public enum StreamTiles {
   typealias NewEvent = (entityID: String, row: StoredRow, storedUntil: Timestamp?)
 
   /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles and
-  /// returns every tile changed, with its new partials (for the writer's `StreamTileBuffer`).
+  /// returns every tile changed, in its new form (for the writer's `StreamTileBuffer`).
   ///
   /// Width by width, coarsest first: each tile an event falls in is read (dirty in `buffer`, else
   /// from `cache`, else one multiGet per width, except a tile after its entity's latest stored
-  /// event, which cannot exist), merged with its new events. Under a tile that already held
-  /// `tiling.finerTilesFrom` events the same is done one width finer; a tile that reaches that count
-  /// now gets its finer tiles made whole from its stored events (one range scan) and the new ones.
+  /// event, which cannot exist). A tile that stays below `StreamTile.sparseBelow` events stays sparse
+  /// (its count grows); a full one gets the new events merged in; one that reaches `sparseBelow`
+  /// now is made from its stored events (one range scan, none when it had no events) and the new
+  /// ones. Under a tile that already held `tiling.finerTilesFrom` events the same is done one width
+  /// finer; a tile that reaches that count now gets its finer tiles made whole from its stored
+  /// events and the new ones.
   static func add(
     _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, buffer: StreamTileBuffer, cache: Cache
-  ) throws -> [(key: [UInt8], partials: [AggregatePartial])] {
+  ) throws -> [(key: [UInt8], tile: StreamTile)] {
     guard !events.isEmpty else { return [] }
     let types = fieldTypes(stream)
     let widths = tiling.widths
     let finerFrom = tiling.finerTilesFrom
-    var out: [(key: [UInt8], partials: [AggregatePartial])] = []
+    var out: [(key: [UInt8], tile: StreamTile)] = []
     var history: (any StorageCursor)?
+    /// The stored events of `tile` (of `width`): a range scan of history.
+    func storedEvents(_ tile: TileWork, width: Int64) throws -> [StoredRow] {
+      if history == nil { history = try engine.makeCursor(in: .history) }
+      let start = tile.index * width
+      return try LocalShard.events(
+        entityID: tile.entityID, stream: stream,
+        eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + width - 1), cursor: history!)
+    }
     var work = TileWork.group(events, stream: stream, level: 0)
     var level = 0
     while !work.isEmpty {
       let width = widths[level]
-      var current: [[AggregatePartial]?] = []
+      var current: [StreamTile?] = []
       current.reserveCapacity(work.count)
       var missing: [Int] = []
       for (k, tile) in work.enumerated() {
@@ -156,7 +173,7 @@ public enum StreamTiles {
         if let dirty = buffer.value(tile.key) {
           current.append(dirty)
         } else if let bytes = cache.value(tile.key) {
-          current.append(try decode(bytes, fieldTypes: types))
+          current.append(try StreamTile.decode(bytes, fieldTypes: types))
         } else {
           current.append(nil)
           missing.append(k)
@@ -164,25 +181,31 @@ public enum StreamTiles {
       }
       if !missing.isEmpty {
         for (k, value) in zip(missing, try engine.multiGet(missing.map { work[$0].key }, in: .tiles)) {
-          current[k] = try value.map { try decode($0, fieldTypes: types) }
+          current[k] = try value.map { try StreamTile.decode($0, fieldTypes: types) }
         }
       }
       var finer: [NewEvent] = []
       for (k, tile) in work.enumerated() {
-        var partials = current[k] ?? types.map { AggregatePartial(fieldType: $0) }
-        let before = partials.first?.eventCount ?? 0
-        add(tile.rows, to: &partials)
-        out.append((tile.key, partials))
+        let before = current[k]?.eventCount ?? 0
         let after = before + Int64(tile.rows.count)
+        // The tile's stored events, read once when making it (or its finer tiles) needs them.
+        var stored: [StoredRow]?
+        switch current[k] {
+        case .full(var partials)?:
+          StreamTile.add(tile.rows, to: &partials)
+          out.append((tile.key, after < StreamTile.sparseBelow ? .sparse(eventCount: after) : .full(partials)))
+        case _ where after < StreamTile.sparseBelow:
+          out.append((tile.key, .sparse(eventCount: after)))
+        default:
+          let old = before > 0 ? try storedEvents(tile, width: width) : []
+          stored = old
+          out.append((tile.key, .full(StreamTile.partials(of: old + tile.rows, types: types))))
+        }
         guard level + 1 < widths.count, after >= finerFrom else { continue }
         if before >= finerFrom {
           finer += tile.rows.map { (tile.entityID, $0, tile.storedUntil) }
         } else {
-          if history == nil { history = try engine.makeCursor(in: .history) }
-          let start = tile.index * width
-          let old = try LocalShard.events(
-            entityID: tile.entityID, stream: stream,
-            eventTimes: Timestamp(microseconds: start)...Timestamp(microseconds: start + width - 1), cursor: history!)
+          let old = try stored ?? storedEvents(tile, width: width)
           out += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
         }
       }
@@ -196,12 +219,10 @@ public enum StreamTiles {
   /// `tiling.finerTilesFrom`) from width `level` down, made whole: none of them is stored yet.
   private static func build(
     _ rows: [StoredRow], entityID: String, stream: FeatureGroup, level: Int, types: [AggregateFieldType]
-  ) -> [(key: [UInt8], partials: [AggregatePartial])] {
-    var out: [(key: [UInt8], partials: [AggregatePartial])] = []
+  ) -> [(key: [UInt8], tile: StreamTile)] {
+    var out: [(key: [UInt8], tile: StreamTile)] = []
     for tile in TileWork.group(rows.map { (entityID, $0, nil) }, stream: stream, level: level) {
-      var partials = types.map { AggregatePartial(fieldType: $0) }
-      add(tile.rows, to: &partials)
-      out.append((tile.key, partials))
+      out.append((tile.key, StreamTile.of(tile.rows, types: types)))
       if level + 1 < tiling.widths.count && Int64(tile.rows.count) >= tiling.finerTilesFrom {
         out += build(tile.rows, entityID: entityID, stream: stream, level: level + 1, types: types)
       }
@@ -218,10 +239,10 @@ public enum StreamTiles {
   /// has, as it holds that many events), made the same way. Returns the tiles made again.
   static func rebuild(
     entityID: String, stream: FeatureGroup, journaled: [Timestamp], engine: any StorageEngine, history: any StorageCursor
-  ) throws -> [(key: [UInt8], partials: [AggregatePartial])] {
+  ) throws -> [(key: [UInt8], tile: StreamTile)] {
     let types = fieldTypes(stream)
     let widths = tiling.widths
-    var out: [(key: [UInt8], partials: [AggregatePartial])] = []
+    var out: [(key: [UInt8], tile: StreamTile)] = []
     /// Whether an event time in `range` is journaled.
     func touched(_ range: ClosedRange<Timestamp>) -> Bool {
       var lo = 0
@@ -232,41 +253,43 @@ public enum StreamTiles {
       }
       return lo < journaled.count && journaled[lo] <= range.upperBound
     }
-    /// Tile `index` of width `level`: its partials (nil: no event in it), made again when needed.
-    func tile(level: Int, index: Int64) throws -> [AggregatePartial]? {
+    /// Tile `index` of width `level`, made again when needed; returns the partials of its events for
+    /// a coarser tile made by merging (nil: no event in it, or `merging` false).
+    func tile(level: Int, index: Int64, merging: Bool) throws -> [AggregatePartial]? {
       let width = widths[level]
       let range = Timestamp(microseconds: index * width)...Timestamp(microseconds: index * width + width - 1)
       let key = KeyCodec.tileKey(entityID: entityID, stream: stream.storageID, level: UInt8(level), index: index)
-      if !touched(range), let stored = try engine.get(key, in: .tiles) { return try decode(stored, fieldTypes: types) }
+      if !touched(range), let stored = try engine.get(key, in: .tiles) {
+        switch try StreamTile.decode(stored, fieldTypes: types) {
+        case .full(let partials): return partials
+        case .sparse:
+          guard merging else { return nil }
+          return StreamTile.partials(
+            of: try LocalShard.events(entityID: entityID, stream: stream, eventTimes: range, cursor: history), types: types)
+        }
+      }
       let finest = level + 1 == widths.count
       let head = try LocalShard.events(
         entityID: entityID, stream: stream, eventTimes: range, cursor: history, limit: finest ? .max : Int(tiling.finerTilesFrom))
       guard !head.isEmpty else { return nil }
       var partials = types.map { AggregatePartial(fieldType: $0) }
       if finest || Int64(head.count) < tiling.finerTilesFrom {
-        add(head, to: &partials)
+        StreamTile.add(head, to: &partials)
       } else {
         let finer = width / widths[level + 1]
         for child in 0..<finer {
-          guard let parts = try tile(level: level + 1, index: index * finer + child) else { continue }
+          guard let parts = try tile(level: level + 1, index: index * finer + child, merging: true) else { continue }
           for f in partials.indices { partials[f].merge(parts[f]) }
         }
       }
-      out.append((key, partials))
+      let count = partials.first?.eventCount ?? 0
+      out.append((key, count < StreamTile.sparseBelow ? .sparse(eventCount: count) : .full(partials)))
       return partials
     }
     var days = Set<Int64>()
     for time in journaled { days.insert(AggregationState.tileIndex(of: time, width: widths[0])) }
-    for day in days.sorted() { _ = try tile(level: 0, index: day) }
+    for day in days.sorted() { _ = try tile(level: 0, index: day, merging: false) }
     return out
-  }
-
-  private static func add(_ rows: [StoredRow], to partials: inout [AggregatePartial]) {
-    for row in rows {
-      for f in partials.indices {
-        partials[f].add(row.aggregationEvent(field: f))
-      }
-    }
   }
 
   /// One tile of one width and the new events it receives.
@@ -288,15 +311,15 @@ public enum StreamTiles {
     /// `events` grouped by their tile of width `level`, in first-seen order.
     static func group(_ events: [NewEvent], stream: FeatureGroup, level: Int) -> [TileWork] {
       let width = tiling.widths[level]
-      var slot: [[UInt8]: Int] = [:]
+      var slot: [HashedBytes: Int] = [:]
       var out: [TileWork] = []
       for (entity, row, storedUntil) in events {
         let index = AggregationState.tileIndex(of: row.eventTime, width: width)
         let key = KeyCodec.tileKey(entityID: entity, stream: stream.storageID, level: UInt8(level), index: index)
-        if let k = slot[key] {
+        if let k = slot[HashedBytes(key)] {
           out[k].rows.append(row)
         } else {
-          slot[key] = out.count
+          slot[HashedBytes(key)] = out.count
           out.append(TileWork(entityID: entity, index: index, key: key, rows: [row], storedUntil: storedUntil))
         }
       }

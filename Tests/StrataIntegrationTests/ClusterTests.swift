@@ -577,19 +577,22 @@ struct ClusterTests {
     var r = try strata(["apply", v2], server: n1, timeout: 10)
     #expect(r.status == 0 && !r.timedOut, "apply with n3 down: \(r.stderr)")
     #expect(r.stdout.contains("g@2\tnew version"), "\(r.stdout)")
-    #expect(r.seconds < 3, "apply with a node down took \(r.seconds) s")
+    // A refused connection fails at once; 5 s leaves room for a loaded machine (the internode
+    // timeout it must not wait for is longer).
+    #expect(r.seconds < 5, "apply with a node down took \(r.seconds) s")
     r = try strata(["describe", "g"], server: n2, timeout: 10)
     #expect(r.stdout.contains("group:        g@2"), "n2 got the push: \(r.stdout)\(r.stderr)")
 
     try cluster.restart("n3")
     var caughtUp = false
-    let deadline = Date().addingTimeInterval(5)
+    // n3 pulls the registry when it starts and every 2 s: 15 s is that with room for a loaded machine.
+    let deadline = Date().addingTimeInterval(15)
     while Date() < deadline {
       r = try strata(["groups"], server: n3, timeout: 10)
       if r.status == 0 && r.stdout.contains("g      2") { caughtUp = true; break }
       usleep(100_000)
     }
-    #expect(caughtUp, "n3 lists g@2 within 5 s of starting: \(r.stdout)\(r.stderr)\n\(cluster.log("n3"))")
+    #expect(caughtUp, "n3 lists g@2 within 15 s of starting: \(r.stdout)\(r.stderr)\n\(cluster.log("n3"))")
     r = try strata(["describe", "g"], server: n3, timeout: 10)
     #expect(r.stdout.contains("group:        g@2  (ACTIVE)"), "\(r.stdout)\(r.stderr)")
     #expect(r.stdout.contains("versions:     1 (ACTIVE), 2 (ACTIVE)"), "\(r.stdout)")
@@ -597,7 +600,7 @@ struct ClusterTests {
 
     // Writes to the new version through n3, to entities of every owner, and reads back. First wait until
     // n3 reaches every node (itself included): its internode clients start connecting while it starts.
-    try cluster.waitUntilConnected(through: ["n3"], timeout: 5)
+    try cluster.waitUntilConnected(through: ["n3"], timeout: 15)
     let rows2 = "entity_id,event_timestamp,a,b\n" + entities.enumerated().map { "\($1),2024-05-02T00:00:00Z,\(100 + $0),s\($0)\n" }.joined()
     r = try strata(["ingest", "--group", "g", try dir.file("r2.csv", rows2)], server: n3, timeout: 10)
     #expect(r.status == 0, "ingest into g@2 through n3: \(r.stderr)")
@@ -613,12 +616,12 @@ struct ClusterTests {
     let ofN3 = entities.filter { cluster.owner(of: $0) == "n3" }
     let started = Date()
     var reached = false
-    while Date().timeIntervalSince(started) < 5 {
+    while Date().timeIntervalSince(started) < 15 {
       r = try strata(["get", "--entity", ofN3.joined(separator: ","), "--features", "g:b"], server: n1, timeout: 10)
       if r.status == 0 { reached = true; break }
       usleep(100_000)
     }
-    #expect(reached, "n1 reaches the restarted n3 within 5 s: \(r.stderr)")
+    #expect(reached, "n1 reaches the restarted n3 within 15 s: \(r.stderr)")
   }
 
   /// A node back after a few seconds is reached by the others within about a second (internode clients

@@ -102,6 +102,81 @@ struct StreamAggregationTests {
     }
   }
 
+  @Test("a full tile of fewer than 4 events (as stores written before sparse tiles hold) is read as it is, and the next events make it sparse or merge into it; a sparse tile that does not decode is an internal error", arguments: EngineKind.allCases)
+  func fullTilesBelowTheSparseCount(kind: EngineKind) async throws {
+    try await withStreamStore(kind, flush: .immediate) { store, clock in
+      // Events within the first hours of a day (at(0) is not midnight): every one in the same 1 d tile.
+      clock.set(Timestamp(microseconds: (at(2 * 86_400).microseconds / 86_400_000_000) * 86_400_000_000 + 7_200_000_000))
+      let stream = try store.catalog.group(named: "purchases")
+      let columns = try store.resolve([FeatureRef(group: "user_spend", version: nil, feature: nil)])
+      let types = StreamTiles.fieldTypes(stream)
+      func push(_ entity: String, _ amounts: [Double], minutesBack: Int64) async throws {
+        let rows = amounts.enumerated().map { k, amount in
+          WriteRequest.Row(
+            entityID: entity, eventTime: clock.now.subtracting(microseconds: (minutesBack - Int64(k)) * 60_000_000),
+            values: [.float(amount), .int(Int64(k)), .string("t\(k)")])
+        }
+        _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: rows, events: true))
+      }
+      func dayTile(_ entity: String) throws -> [UInt8] {
+        let first = try #require(try store.shard.history(entityID: entity, group: stream).first)
+        return KeyCodec.tileKey(
+          entityID: entity, stream: stream.storageID, level: 0,
+          index: AggregationState.tileIndex(of: first.eventTime, width: StreamTiles.tiling.widths[0]))
+      }
+      func state(_ entity: String) throws -> [AggregationState] {
+        let events = try store.shard.history(entityID: entity, group: stream)
+        return try types.indices.map { f in
+          var state = AggregationState(fieldType: types[f], tiling: .rawEvents)
+          for row in events {
+            try state.insert(AggregationEvent(eventTime: row.eventTime, createdTime: row.createdTime, sequence: row.sequence, value: row.values[f]))
+          }
+          return state
+        }
+      }
+      func expected(_ entity: String) throws -> [FeatureResult] {
+        let states = try state(entity)
+        let group = try store.catalog.group(named: "user_spend")
+        return group.spec.features.map { f in
+          let a = f.aggregation!
+          let field = stream.featureIndex(named: a.field)!
+          let spec = try! AggregateSpec(function: a.function, fieldType: types[field], window: a.window)
+          return states[field].value(of: spec, at: clock.now, knownAt: nil).featureResult(defaultValue: f.defaultValue)
+        }
+      }
+      // Two events: a sparse tile of 2.
+      try await push("s1", [5, 7], minutesBack: 30)
+      #expect(try store.shard.engine.get(dayTile("s1"), in: .tiles) == StreamTile.sparse(eventCount: 2).encoded())
+      // What an older store holds instead: the full tile of the same 2 events. Read as it is.
+      let full = StreamTile.full(StreamTile.partials(of: try store.shard.history(entityID: "s1", group: stream), types: types))
+      var legacy = WriteBatch()
+      legacy.put(try dayTile("s1"), full.encoded(), in: .tiles)
+      try store.shard.engine.write(legacy)
+      store.shard.aggregateRows.invalidate(stream: stream.storageID, entityIDs: ["s1"])
+      #expect(try await store.online(entityIDs: ["s1"], columns: columns)[0] == expected("s1"))
+      // The writer adds to it as to any tile: one event more, 3, makes it sparse; two more, 4, a full
+      // tile of the 4 events (the old partials merged with the new events).
+      let key = try dayTile("s1")
+      let stored = try store.shard.history(entityID: "s1", group: stream)
+      let latest = stored.last!.eventTime
+      func event(_ minutes: Int64, _ amount: Double) -> StreamTiles.NewEvent {
+        ("s1", StoredRow(eventTime: latest.adding(microseconds: minutes * 60_000_000), createdTime: clock.now, sequence: UInt64(100 + minutes), values: [.float(amount), nil, nil]), latest)
+      }
+      let one = try StreamTiles.add([event(1, 1)], stream: stream, engine: store.shard.engine, buffer: StreamTileBuffer(generation: 0), cache: StreamTiles.Cache())
+      #expect(one.count == 1 && one[0].key == key && one[0].tile == .sparse(eventCount: 3))
+      let two = [event(1, 1), event(2, 2)]
+      let merged = try StreamTiles.add(two, stream: stream, engine: store.shard.engine, buffer: StreamTileBuffer(generation: 0), cache: StreamTiles.Cache())
+      #expect(merged.count == 1 && merged[0].key == key)
+      #expect(merged[0].tile == .full(StreamTile.partials(of: stored + two.map(\.row), types: types)))
+      // A sparse tile's stored form is exact; anything else under its marker does not decode.
+      #expect(try StreamTile.sparseCount(StreamTile.sparse(eventCount: 3).encoded()) == 3)
+      #expect(try StreamTile.sparseCount(full.encoded()) == nil)
+      for bad: [UInt8] in [[0xFF, 0xFF], [0xFF, 0xFF, 0, 0], [0xFF, 0xFF, 0, 4], [0xFF, 0xFF, 0, 1, 0]] {
+        #expect(throws: StrataError.self) { _ = try StreamTile.sparseCount(bad) }
+      }
+    }
+  }
+
   @Test("online rows from the aggregate row cache equal fresh reads while events arrive, time passes (to the instants events leave windows) and events expire; with a history image of the stream too (rebuilt now and then, stale in between)", arguments: EngineKind.allCases, [false, true])
   func cachedOnlineRowsStayExact(kind: EngineKind, image: Bool) async throws {
     var rng = SplitMix64.forTest("StreamAggregationTests.cachedOnlineRowsStayExact.\(kind).\(image)")
@@ -602,8 +677,9 @@ struct StreamAggregationTests {
 // MARK: - Fixtures
 
 /// Every stored tile of `stream` equals, byte for byte, the tile an `AggregationState` makes of the
-/// entities' stored events, and no other tile is stored: every tile of the coarsest width, and a finer
-/// one only under a tile holding at least `finerTilesFrom` events.
+/// entities' stored events (sparse, its count only, below `StreamTile.sparseBelow` events), and no
+/// other tile is stored: every tile of the coarsest width, and a finer one only under a tile holding
+/// at least `finerTilesFrom` events.
 /// Checks what readers see (stored tiles and those not yet written), then, with `flush`, what writing
 /// the dirty ones stores.
 private func expectTilesMatchHistory(
@@ -630,7 +706,8 @@ private func expectTilesMatchHistory(
           guard denseAbove.contains(parent) else { continue }
         }
         let key = KeyCodec.tileKey(entityID: e, stream: stream.storageID, level: UInt8(level), index: tile.index)
-        expected[key] = StreamTiles.encode(perField.map { $0[k].tile })
+        let count = tile.tile.eventCount
+        expected[key] = count < StreamTile.sparseBelow ? StreamTile.sparse(eventCount: count).encoded() : StreamTiles.encode(perField.map { $0[k].tile })
         if tile.tile.eventCount >= StreamTiles.tiling.finerTilesFrom { dense.insert(tile.index) }
       }
       denseAbove = dense
