@@ -17,9 +17,11 @@ extension FeatureStore {
     return !clean
   }
 
-  /// Records that this process stops cleanly (at the end of a graceful shutdown). Stream tiles not
-  /// yet written are written first, so that the next start has no journal to replay.
+  /// Records that this process stops cleanly (at the end of a graceful shutdown). History image
+  /// builds still running are stopped first (the process must not exit while they read the engine),
+  /// and stream tiles not yet written are written, so that the next start has no journal to replay.
   public func endRunCleanly() throws {
+    shard.stopImageBuilds()
     try shard.flushStreamTiles()
     var batch = WriteBatch()
     batch.put(Self.cleanShutdownKey, [1], in: .catalog)

@@ -150,14 +150,22 @@ public final class HistoryImage: Sendable {
 
   /// Scans `cursor` (over the history keyspace) from the start and collects the rows of `group`.
   /// Throws INTERNAL on a row that does not decode, or if the image would exceed `maxBytes`
-  /// (approximately) or 2^31 rows; the caller then answers from storage.
-  static func build(from cursor: any StorageCursor, group: FeatureGroup, expectedRows: Int, maxBytes: Int) throws -> HistoryImage {
+  /// (approximately) or 2^31 rows; the caller then answers from storage. Throws UNAVAILABLE when
+  /// `stop` (asked every 4,096 keys) says the node is stopping.
+  static func build(
+    from cursor: any StorageCursor, group: FeatureGroup, expectedRows: Int, maxBytes: Int, stop: () -> Bool = { false }
+  ) throws -> HistoryImage {
     let sid = group.storageID
     var b = Builder(
       dtypes: group.dtypes, keepsEveryRow: group.spec.source == .events,
       reserve: min(expectedRows, maxBytes / bytesPerRow(group.dtypes)))
     cursor.seek([])
+    var scanned = 0
     while cursor.isValid {
+      scanned += 1
+      if scanned & 4_095 == 0, stop() {
+        throw StrataError(.unavailable, "the history image of \(group.qualifiedName) was not built: the node is stopping")
+      }
       try cursor.withKey { key in
         try cursor.withValue { value in try b.add(key: key, value: value, storageID: sid) }
       }

@@ -75,6 +75,10 @@ public final class LocalShard: Sendable {
   /// Online rows of aggregate groups with the interval each stays exact (`AggregateRowCache`):
   /// invalidated per entity by every stored stream batch and cleared by every deletion.
   public let aggregateRows: AggregateRowCache
+  /// Set once the node stops (`stopImageBuilds`): image builds give up and none starts.
+  private let stopping = Atomic<Bool>(false)
+  /// Image builds running now (`imageForJoin`).
+  private let buildsRunning = Atomic<Int>(0)
 
   private struct WriterState {
     var stats: [UInt32: GroupWriteStats]
@@ -398,6 +402,14 @@ public final class LocalShard: Sendable {
       (use, build, building) = images.current(sid, labels: labels, policy: policy, rowsTotal: rows, estimate: estimate)
     }
     guard build else { return use }
+    // Counted before `stopping` is read (and `stopImageBuilds` sets it before it reads the count):
+    // a build either sees the stop or is waited for.
+    buildsRunning.wrappingAdd(1, ordering: .sequentiallyConsistent)
+    defer { buildsRunning.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+    guard !stopping.load(ordering: .sequentiallyConsistent) else {
+      images.abandonBuild(sid, tooLargeAtRows: nil)
+      return use
+    }
     let cursor: any StorageCursor
     do {
       cursor = try writer.withLock { _ in
@@ -412,7 +424,9 @@ public final class LocalShard: Sendable {
     // hand the freed memory back to the system instead of leaving it in malloc's free lists.
     defer { Self.returnFreedMemory() }
     do {
-      let image = try HistoryImage.build(from: cursor, group: group, expectedRows: Int(clamping: rows), maxBytes: policy.budgetBytes)
+      let image = try HistoryImage.build(
+        from: cursor, group: group, expectedRows: Int(clamping: rows), maxBytes: policy.budgetBytes,
+        stop: { self.stopping.load(ordering: .relaxed) })
       return images.finishBuild(sid, image: image, budget: policy.budgetBytes)
     } catch let error as StrataError where error.code == .resourceExhausted {
       images.abandonBuild(sid, tooLargeAtRows: rows)
@@ -421,6 +435,21 @@ public final class LocalShard: Sendable {
       images.abandonBuild(sid, tooLargeAtRows: nil)
       throw error
     }
+  }
+
+  /// Makes the image builds running on other threads give up, keeps new ones from starting, and
+  /// waits until none runs (at most `timeout`). For a node that stops: a build (a background one
+  /// starts after 1 s without writes) still reading the engine when the process exits aborts inside
+  /// RocksDB. Returns whether none runs.
+  @discardableResult
+  public func stopImageBuilds(timeout: Duration = .seconds(30)) -> Bool {
+    stopping.store(true, ordering: .sequentiallyConsistent)
+    let deadline = ContinuousClock.now + timeout
+    while buildsRunning.load(ordering: .sequentiallyConsistent) > 0 {
+      guard ContinuousClock.now < deadline else { return false }
+      usleep(5_000)
+    }
+    return true
   }
 
   /// `rowsAsOf` for probes without a known-at time.

@@ -344,6 +344,38 @@ struct HistoryImageTests {
     }
   }
 
+  /// Proves what a node that stops relies on (`LocalShard.stopImageBuilds`): a build that reads past
+  /// the stop gives up (UNAVAILABLE, no image kept, the version free to build later), and once
+  /// stopped no build starts, while exports still answer (from storage).
+  @Test("after stopImageBuilds no image build runs or starts; a build in progress gives up", arguments: EngineKind.allCases)
+  func stoppedBuilds(kind: EngineKind) async throws {
+    let seed = SplitMix64.testSeed()
+    print("HistoryImageTests.stoppedBuilds[\(kind)]: seed \(seed) (STRATA_TEST_SEED=\(seed) replays it)")
+    var random = SplitMix64(seed: seed)
+    try await withStoreDirectory { path in
+      var h = try await Harness.open(kind, at: path, policy: Self.forced)
+      try await h.writeRandomHistory([5_000, 60, 0], &random)
+      // A build whose stop arrives while it scans: it throws and keeps nothing.
+      let cursor = try h.store.shard.engine.makeCursor(in: .history)
+      let asked = Mutex(0)
+      #expect(throws: StrataError.self) {
+        _ = try HistoryImage.build(
+          from: cursor, group: h.versions[0], expectedRows: 5_000, maxBytes: 1 << 30,
+          stop: { asked.withLock { $0 += 1; return true } })
+      }
+      #expect(asked.withLock { $0 } == 1, "asked once, at the 4,096th key")
+      #expect(h.store.shard.stopImageBuilds(timeout: .seconds(5)))
+      #expect(try h.store.shard.imageForJoin(h.versions[0], labels: 1_000_000, policy: Self.forced) == nil)
+      let summary = h.store.shard.images.summary
+      #expect(summary.images == 0 && summary.builds == 0, "\(summary)")
+      let columns = try h.resolve(["img@1:*"])
+      let labels = h.randomLabels(200, &random)
+      let got = try await h.store.historicalColumns(labels: labels, columns: columns)
+      expectSameColumns(got, columnBlocks(h.oracle.results(labels, columns), columns), columns, labels, "seed \(seed)")
+      #expect(h.store.shard.images.summary.builds == 0)
+    }
+  }
+
   /// Proves that a version with no rows builds no image (there is nothing to scan) and answers
   /// DEFAULTED / MISSING without an event time, while a written version of the same chunk is imaged.
   @Test("a version without rows builds no image", arguments: EngineKind.allCases)

@@ -125,7 +125,8 @@ final class LocalCluster: @unchecked Sendable {
     ring = try HashRing(nodes: ids, epoch: 1)
     self.epochs = epochs
     var lastError: (any Error)?
-    for _ in 0..<3 {
+    for attempt in 0..<3 {
+      clusterName = URL(fileURLWithPath: dir.path).lastPathComponent + (attempt == 0 ? "" : "-\(attempt + 1)")
       let ports = try freeLoopbackPorts(2 * size)
       addresses = Dictionary(uniqueKeysWithValues: zip(ids, ports.prefix(size).map { "127.0.0.1:\($0)" }))
       internodePorts = Dictionary(uniqueKeysWithValues: zip(ids, ports.suffix(size)))
@@ -151,6 +152,8 @@ final class LocalCluster: @unchecked Sendable {
       for p in processes.values where p.isRunning { p.kill9() }
       let text = failed.values.map { "\($0)" }.joined().lowercased()
       guard text.contains("in use") || text.contains("bind") else { break }
+      // The next attempt starts from nothing: the nodes that did start stored this attempt's cluster.
+      for id in ids { try? FileManager.default.removeItem(atPath: dataDirectory(of: id)) }
     }
     dir.cleanup()
     throw lastError!
@@ -195,8 +198,10 @@ final class LocalCluster: @unchecked Sendable {
     try text.write(toFile: clusterFile(for: id), atomically: true, encoding: .utf8)
   }
 
-  /// The etcd cluster name of this cluster's nodes.
-  var clusterName: String { URL(fileURLWithPath: dir.path).lastPathComponent }
+  /// The etcd cluster name of this cluster's nodes: the directory's name, and the attempt after the
+  /// first (`init`), since nodes of a failed attempt may have formed a cluster under the previous name
+  /// with addresses the next attempt does not use.
+  private(set) var clusterName = ""
 
   /// Etcd mode: starts node `id` on new free ports, not part of the cluster's initial nodes: with
   /// `join` it adds itself (a membership change); without, it must have been added already
