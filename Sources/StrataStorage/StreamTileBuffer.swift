@@ -30,8 +30,8 @@ internal import StrataCore
 /// tiles, then a snapshot, and retries until the snapshot holds the same generation.
 struct StreamTileBuffer: Sendable {
   /// Dirty tiles by their key's prefix (entity, stream version, width level: `KeyCodec.tileKey`
-  /// without the index), then by index. Persistent (structure shared
-  /// between versions), so that publishing it after each batch copies nothing.
+  /// without the index), then by index. Persistent (structure shared between versions), so that
+  /// publishing it after each batch copies nothing.
   typealias Tiles = TreeDictionary<HashedBytes, [Int64: StreamTile]>
 
   /// When dirty tiles are written.

@@ -190,13 +190,13 @@ public enum StreamTiles {
         let after = before + Int64(tile.rows.count)
         // The tile's stored events, read once when making it (or its finer tiles) needs them.
         var stored: [StoredRow]?
-        switch current[k] {
-        case .full(var partials)?:
-          StreamTile.add(tile.rows, to: &partials)
-          out.append((tile.key, after < StreamTile.sparseBelow ? .sparse(eventCount: after) : .full(partials)))
-        case _ where after < StreamTile.sparseBelow:
+        if after < StreamTile.sparseBelow {
+          // Stays (or, a full tile of an older store, becomes) sparse.
           out.append((tile.key, .sparse(eventCount: after)))
-        default:
+        } else if case .full(var partials)? = current[k] {
+          StreamTile.add(tile.rows, to: &partials)
+          out.append((tile.key, .full(partials)))
+        } else {
           let old = before > 0 ? try storedEvents(tile, width: width) : []
           stored = old
           out.append((tile.key, .full(StreamTile.partials(of: old + tile.rows, types: types))))
