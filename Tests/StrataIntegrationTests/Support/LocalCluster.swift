@@ -49,35 +49,42 @@ func strata(_ args: [String], server: String?, timeout: Double) throws -> TimedR
     stderr: String(decoding: errData.withLock { $0! }, as: UTF8.self), seconds: seconds, timedOut: timedOut)
 }
 
-/// `count` distinct free TCP ports on 127.0.0.1: each found by binding port 0; the sockets are held
-/// until all ports are known (so they differ) and then closed.
+/// The next port `freeLoopbackPorts` tries: below Linux's ephemeral range (32768-60999), from which
+/// the kernel gives ports to `bind(0)` (etcd's test ports, `EtcdProcess.freePort`) and to outgoing
+/// connections, and never the same port twice in one test process. A node killed and restarted on its
+/// port had lost it: a port picked with `bind(0)` was free again once the node died, and another test's
+/// `bind(0)` or connection could take it before the restart.
+private let nextTestPort = Mutex(20_000 + Int.random(in: 0..<6_000))
+
+/// `count` distinct TCP ports on 127.0.0.1, free now (each bound once to check), from `nextTestPort`.
 func freeLoopbackPorts(_ count: Int) throws -> [Int] {
   struct PortError: Error, CustomStringConvertible {
     var description: String
   }
-  var sockets: [Int32] = []
-  defer { for s in sockets { close(s) } }
   var ports: [Int] = []
-  for _ in 0..<count {
+  var tried = 0
+  while ports.count < count {
+    let port = nextTestPort.withLock { next in
+      defer { next = next + 1 < 32_768 ? next + 1 : 20_000 }
+      return next
+    }
+    tried += 1
+    guard tried <= 12_768 else { throw PortError(description: "no free TCP port on 127.0.0.1 in 20000-32767") }
     #if canImport(Glibc)
       let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
       let fd = socket(AF_INET, SOCK_STREAM, 0)
     #endif
     guard fd >= 0 else { throw PortError(description: "socket() failed: errno \(errno)") }
-    sockets.append(fd)
+    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-        bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
-      }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    guard bound else { throw PortError(description: "bind/getsockname on 127.0.0.1:0 failed: errno \(errno)") }
-    ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+    if bound { ports.append(port) }
   }
   return ports
 }
