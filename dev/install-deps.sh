@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Strata needs, if any are missing:
 #   librocksdb-dev     the storage engine (linked through its C API)
+#   libjemalloc-dev    the node's allocator (the strata executable links jemalloc)
 #   pkg-config         lets SwiftPM find RocksDB's flags
 #   protobuf-compiler  protoc, to regenerate and check Sources/StrataProto
 #   libnghttp2-dev, libprotobuf-c-dev, protobuf-c-compiler, make, gcc   the C client (clients/c)
@@ -8,7 +9,7 @@
 #   etcd-server, etcd-client   etcd 3.4 (/usr/bin/etcd, etcdctl): cluster metadata; StrataEtcdTests start a real one
 #   iproute2, nftables  the fault bed (Tests/FaultBed): network namespaces, veths, a bridge, nft fault rules
 set -euo pipefail
-PACKAGES=(librocksdb-dev pkg-config protobuf-compiler libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler make gcc python3-venv
+PACKAGES=(librocksdb-dev libjemalloc-dev pkg-config protobuf-compiler libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler make gcc python3-venv
   etcd-server etcd-client iproute2 nftables)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -347,10 +347,19 @@ public final class LocalShard: Sendable {
     }
   }
 
-  /// Returns free heap memory to the system: glibc's `malloc_trim(0)`, looked up at run time (the
-  /// Glibc module does not export `<malloc.h>`); nothing where it does not exist.
+  /// Returns free heap memory to the system: with jemalloc (the `strata` executable's allocator) a
+  /// purge of every arena (`mallctl("arena.<MALLCTL_ARENAS_ALL>.purge")`), else glibc's
+  /// `malloc_trim(0)`; both looked up at run time (the Glibc module exports neither); nothing where
+  /// neither exists.
   static func returnFreedMemory() {
     #if os(Linux)
+      typealias Mallctl = @convention(c) (
+        UnsafePointer<CChar>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?, UnsafeMutableRawPointer?, Int
+      ) -> Int32
+      if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallctl") {
+        _ = unsafeBitCast(symbol, to: Mallctl.self)("arena.4096.purge", nil, nil, nil, 0)
+        return
+      }
       typealias MallocTrim = @convention(c) (Int) -> Int32
       guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
       _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
