@@ -579,7 +579,7 @@ def latency(node, cfg, seed) -> dict:
     if p["events_written"] != p["events"]:
         raise RuntimeError(f"the pusher sent {p['events']} events; the node acknowledged {p['events_written']} as written")
     vis, unseen, marker_ok = [], 0, 0
-    dump = []
+    dump_path, dump = os.environ.get("STRATA_BENCH_DUMP"), []
     ci = 0
     warm = cfg["latency_warmup_batches"]
     for k, s in enumerate(p["sends"]):
@@ -591,11 +591,12 @@ def latency(node, cfg, seed) -> dict:
             unseen += 1
             continue
         vis.append((changes[ci][0] - s) / 1e6)
-        if os.environ.get("STRATA_BENCH_DUMP"):
+        if dump_path:
             dump.append([(s - p["sends"][0]) / 1e9, vis[-1]])
         marker_ok += changes[ci][2] == f"m{changes[ci][1] - base - 1}"
-    if dump:
-        json.dump(dump, open(os.environ["STRATA_BENCH_DUMP"], "w"))
+    if dump_path:
+        with open(dump_path, "w") as f:
+            json.dump(dump, f)
     res = {"target_events_per_s": cfg["rate"], "batch": cfg["latency_batch"], "pusher": "push_session.send",
            "achieved_events_per_s": p["events_per_s"],
            "batches": p["batches"], "samples": len(vis), "warmup_batches": warm, "unseen": unseen,
