@@ -56,8 +56,10 @@ public struct GroupWriteStats: Sendable, Equatable {
 /// (entity, group version), both in one `StorageEngine`.
 ///
 /// Writes are serialized (one writer at a time) because the online update is a read-compare-replace;
-/// each append is one atomic engine write batch containing the history rows, the online rows that won,
-/// the greatest write id stored so far and the group's write statistics. Reads never take the writer lock.
+/// each append is one atomic engine write batch containing the history rows, the online rows that won
+/// (a stream's are written behind its events with its tiles: `StreamTileBuffer.onlineRows`; lookups
+/// read them from `OnlineTable` at once), the greatest write id stored so far and the group's write
+/// statistics. Reads never take the writer lock.
 /// Rows leave only through `removeEntities` (the token ranges this node no longer replicates).
 ///
 /// Rows are ordered by (event time, created time, write id) (`StoredRow.supersedes`); the write id is
@@ -261,7 +263,15 @@ public final class LocalShard: Sendable {
         batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(tileGeneration), in: .catalog)
       }
       winners.sort { Self.precedes($0.key, $1.key) }
-      for (key, value) in winners { batch.put(key, value, in: .online) }
+      // A stream's online rows are written behind, like its tiles, when this batch stores a journal
+      // record (which covers them) and deletes none; a batch that deletes one writes every pending row.
+      let writesPending = isStream && StreamTileBuffer.writesOnlineRows(tilesDue)
+      let defersOnline = isStream && added > 0 && !tilesDue.all && !writesPending
+      if writesPending {
+        for (key, value) in state.buffer.onlinePuts(with: winners) { batch.put(key, value, in: .online) }
+      } else if !defersOnline {
+        for (key, value) in winners { batch.put(key, value, in: .online) }
+      }
       var seqBytes = ByteWriter(capacity: 8)
       seqBytes.u64BE(highWater.rawValue)
       batch.put(Self.lastWriteIDKey, seqBytes.bytes, in: .catalog)
@@ -278,6 +288,11 @@ public final class LocalShard: Sendable {
         state.buffer.commit(
           tileUpdates, journalKey: tilesDue.all ? nil : tileJournalKey, due: tilesDue, generation: tileGeneration, now: instant)
         publishTiles(state.buffer)
+      }
+      if defersOnline {
+        state.buffer.deferOnlineRows(winners)
+      } else if isStream && !writesPending {
+        state.buffer.wroteOnlineRows(winners.lazy.map(\.key))
       }
       if isStream { aggregateRows.invalidate(stream: sid, entityIDs: rows.lazy.map(\.entityID)) }
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
@@ -538,7 +553,7 @@ public final class LocalShard: Sendable {
   private func flushStreamTiles(_ state: inout WriterState) throws {
     guard !state.buffer.isEmpty else { return }
     let everything = state.buffer.everything()
-    try writeTiles(everything.puts, releasing: everything.released, &state)
+    try writeTiles(everything.puts, releasing: everything.released, online: state.buffer.onlinePuts(with: []), &state)
     state.buffer.commit([], journalKey: nil, due: everything, generation: state.buffer.generation + 1, now: .now)
     publishTiles(state.buffer)
   }
@@ -550,17 +565,23 @@ public final class LocalShard: Sendable {
     try writer.withLock { state in
       let due = state.buffer.due(state.tilePolicy, now: .now, updates: [])
       guard due.tiles > 0 || !due.released.isEmpty else { return 0 }
-      try writeTiles(due.puts, releasing: due.released, &state)
+      let online = StreamTileBuffer.writesOnlineRows(due) ? state.buffer.onlinePuts(with: []) : []
+      try writeTiles(due.puts, releasing: due.released, online: online, &state)
       state.buffer.commit([], journalKey: nil, due: due, generation: state.buffer.generation + 1, now: .now)
       publishTiles(state.buffer)
       return due.puts.count
     }
   }
 
-  /// Writes `puts` (stored tiles) and deletes the journal records `released`, with the next generation.
-  private func writeTiles(_ puts: [(key: [UInt8], value: [UInt8])], releasing released: [[UInt8]], _ state: inout WriterState) throws {
+  /// Writes `puts` (stored tiles) and `online` (stream online rows) and deletes the journal records
+  /// `released`, with the next generation.
+  private func writeTiles(
+    _ puts: [(key: [UInt8], value: [UInt8])], releasing released: [[UInt8]], online: [(key: [UInt8], value: [UInt8])] = [],
+    _ state: inout WriterState
+  ) throws {
     var batch = WriteBatch()
     for (key, value) in puts { batch.put(key, value, in: .tiles) }
+    for (key, value) in online { batch.put(key, value, in: .online) }
     for key in released { batch.delete(key, in: .catalog) }
     batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(state.buffer.generation + 1), in: .catalog)
     try engine.write(batch)
@@ -602,6 +623,7 @@ public final class LocalShard: Sendable {
       guard !replayed.isEmpty else { return (0, 0, skipped) }
       let history = try engine.makeCursor(in: .history)
       var puts: [(key: [UInt8], value: [UInt8])] = []
+      var onlineRows: [(key: [UInt8], value: [UInt8])] = []
       for (sid, entities) in journaled {
         let group = stream(sid)!
         for (entityID, times) in entities {
@@ -610,14 +632,35 @@ public final class LocalShard: Sendable {
           {
             puts.append((key, tile.encoded()))
           }
+          if let row = try Self.latestEventAsOnlineRow(entityID: entityID, stream: sid, history: history) { onlineRows.append(row) }
         }
       }
       puts.sort { Self.precedes($0.key, $1.key) }
-      try writeTiles(puts, releasing: replayed, &state)
+      onlineRows.sort { Self.precedes($0.key, $1.key) }
+      try writeTiles(puts, releasing: replayed, online: onlineRows, &state)
+      online.put(onlineRows)
       state.buffer = StreamTileBuffer(generation: state.buffer.generation + 1)
       publishTiles(state.buffer)
       return (replayed.count, events, skipped)
     }
+  }
+
+  /// The online row of (entity, stream version) made from its latest stored event (the last history
+  /// key under its prefix; history sorts an entity's events by (event, created, write id)), with its
+  /// online key: what the appends of a killed process's journaled events left unwritten
+  /// (`StreamTileBuffer.onlineRows`). nil when the entity has no event.
+  static func latestEventAsOnlineRow(
+    entityID: String, stream sid: UInt32, history: any StorageCursor
+  ) throws -> (key: [UInt8], value: [UInt8])? {
+    let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: sid)
+    history.seekForPrev(prefix + [UInt8](repeating: 0xFF, count: 24))
+    guard history.isValid, history.key.starts(with: prefix) else {
+      try history.checkStatus()
+      return nil
+    }
+    let (event, created, sequence) = try KeyCodec.decodeHistoryKeySuffix(history.key)
+    let row = StoredRow(eventTime: event, createdTime: created, sequence: sequence, values: [])
+    return (prefix, OnlineValue.encode(row, encodedValues: history.value))
   }
 
   /// Sets when dirty stream tiles are written (tests: `.immediate` writes them with their events).

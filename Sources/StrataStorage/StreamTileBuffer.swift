@@ -68,12 +68,44 @@ struct StreamTileBuffer: Sendable {
   private var journal = Deque<(generation: UInt64, key: [UInt8])>()
   /// The generation of the latest write that changed the stored tiles, the journal or this buffer.
   private(set) var generation: UInt64
+  /// Online rows of streams that appends stored in memory only (`OnlineTable`), by online key, with
+  /// their stored form: each is covered by the journal record of the append that made it (the entity's
+  /// latest event is one of the record's events or older), so a write that deletes a journal record
+  /// writes every one of them first (`writesOnlineRows`), and a killed process's records make them
+  /// again from history (`LocalShard.replayStreamTileJournal`). A busy entity's online row then costs
+  /// one engine key per flush instead of one per batch.
+  private(set) var onlineRows: [HashedBytes: [UInt8]] = [:]
 
   init(generation: UInt64) {
     self.generation = generation
   }
 
-  var isEmpty: Bool { tileCount == 0 && journal.isEmpty }
+  var isEmpty: Bool { tileCount == 0 && journal.isEmpty && onlineRows.isEmpty }
+
+  /// Whether a write that stores `due` must write every pending online row (`onlineRows`): when it
+  /// deletes a journal record, or empties the buffer.
+  static func writesOnlineRows(_ due: Due) -> Bool { due.all || !due.released.isEmpty }
+
+  /// The pending online rows, then `winners` (newer: they replace a pending row of the same key), in
+  /// key order: what a write that `writesOnlineRows` stores in the online keyspace.
+  func onlinePuts(with winners: [(key: [UInt8], value: [UInt8])]) -> [(key: [UInt8], value: [UInt8])] {
+    guard !onlineRows.isEmpty else { return winners }
+    var rows = onlineRows
+    for (key, value) in winners { rows[HashedBytes(key)] = value }
+    return rows.map { ($0.key.bytes, $0.value) }.sorted { LocalShard.precedes($0.key, $1.key) }
+  }
+
+  /// Online rows an append stored without writing them (its journal record covers them).
+  mutating func deferOnlineRows(_ rows: [(key: [UInt8], value: [UInt8])]) {
+    for (key, value) in rows { onlineRows[HashedBytes(key)] = value }
+  }
+
+  /// Online rows an append wrote itself without writing the pending ones: pending rows of the same
+  /// keys are older and must not be written after them.
+  mutating func wroteOnlineRows(_ keys: some Sequence<[UInt8]>) {
+    guard !onlineRows.isEmpty else { return }
+    for key in keys { onlineRows[HashedBytes(key)] = nil }
+  }
 
   /// The dirty tile with `key`, nil when it is not dirty.
   func value(_ key: [UInt8]) -> StreamTile? {
@@ -146,6 +178,7 @@ struct StreamTileBuffer: Sendable {
       self = StreamTileBuffer(generation: generation)
       return
     }
+    if Self.writesOnlineRows(due) { onlineRows.removeAll() }
     for (key, tile) in updates {
       let (prefix, index) = Self.split(key)
       if tiles[prefix, default: [:]].updateValue(tile, forKey: index) == nil {

@@ -80,13 +80,16 @@ struct DurabilityTests {
     for i in 0..<5 { text += "u2,\(PushEndToEndTests.ago(600 + i * 3_600)),\(i),\n" }
     var r = try strata(["push", "--stream", "purchases", "--batch-rows", "50", try dir.file("events.csv", text)], server: server.address)
     #expect(r.status == 0, "\(r.stderr)")
+    // With the stream's own fields: each entity's latest event (its online row, written behind with
+    // the tiles too, and made again from history by the restarted node).
     func aggregates(_ address: String) throws -> String {
-      let r = try strata(["get", "--entity", "u1,u2", "--features", "user_spend:*", "--json"], server: address)
+      let r = try strata(["get", "--entity", "u1,u2", "--features", "user_spend:*,purchases:*", "--json"], server: address)
       #expect(r.status == 0, "\(r.stderr)")
       return r.stdout
     }
     let before = try aggregates(server.address)
     #expect(before.contains("\"user_spend@1:purchases_1h\":{\"value\":300,"), "\(before)")
+    #expect(before.contains("\"purchases@1:category\":{\"value\":\"c2\""), "\(before)")  // u1's latest event (i = 299)
     server.kill9()
 
     let restarted = ServerProcess(dataDirectory: data)
