@@ -117,8 +117,12 @@ struct StreamTileBuffer: Sendable {
   /// buffer: the oldest dirty tiles due (their stored form, with this append's changes) and the
   /// journal records that writing them releases. `commit` it once the write is stored.
   func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], tile: StreamTile)]) -> Due {
+    // The tiles this append makes dirty, counted only when they could take the buffer past its bound
+    // (`fresh` is read only against `maxTiles`; looking every update up costs a push a few percent).
     var fresh = 0
-    for (key, _) in updates where value(key) == nil { fresh += 1 }
+    if tileCount + updates.count > policy.maxTiles {
+      for (key, _) in updates where value(key) == nil { fresh += 1 }
+    }
     var count = 0
     var aged = 0
     var whole = false
