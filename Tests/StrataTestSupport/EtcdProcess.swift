@@ -35,7 +35,7 @@ public final class EtcdProcess: @unchecked Sendable {
   public private(set) var clientPort: Int
   public private(set) var peerPort: Int
   private var process: ChildProcess?
-  /// The read end of etcd's stderr (its log), read by a readability handler while it runs.
+  /// The pipe of etcd's stderr (its log), kept while it runs; read by `readToEnd`.
   private var stderrPipe: OutputPipe?
   private let log = LogBuffer()
 
@@ -132,8 +132,9 @@ public final class EtcdProcess: @unchecked Sendable {
     let err = try OutputPipe()
     let log = self.log
     let mark = log.mark()
-    err.reader.readabilityHandler = { handle in log.append(handle.availableData) }
+    let endsBefore = log.ends
     let p = try ChildProcess(executable: Self.binary, arguments: arguments, stderr: err)
+    Self.readToEnd(err, into: log)
     process = p
     stderrPipe = err
     let deadline = ContinuousClock.now + .seconds(30)
@@ -142,7 +143,9 @@ public final class EtcdProcess: @unchecked Sendable {
     while ContinuousClock.now < deadline {
       if log.text(since: mark).contains(ready) { return }
       if !p.isRunning {
-        err.reader.readabilityHandler = nil
+        await p.exit()
+        // What etcd wrote before it exited (its reader reaches end of file at once).
+        for _ in 0..<100 where log.ends <= endsBefore { try? await Task.sleep(for: .milliseconds(20)) }
         let text = log.text(since: mark)
         throw EtcdProcessError(
           "etcd exited while starting (status \(await p.exit())); its log:\n\(text)",
@@ -152,6 +155,32 @@ public final class EtcdProcess: @unchecked Sendable {
     }
     await stop()
     throw EtcdProcessError("etcd did not serve clients on \(url) within 30 s; its log:\n\(log.text(since: mark))")
+  }
+
+  /// Appends everything written to `pipe` to `log` until end of file (the child exited), from a thread
+  /// of its own blocked in `read` on a duplicate of the read end (closed when done). Not a
+  /// `FileHandle.readabilityHandler`: in a loaded CI run one delivered etcd's "serving" line only once
+  /// etcd was stopped 30 s later, and the start timed out with the line in its log.
+  private static func readToEnd(_ pipe: OutputPipe, into log: LogBuffer) {
+    let fd = dup(pipe.reader.fileDescriptor)
+    guard fd >= 0 else { return }
+    let thread = Thread {
+      var buffer = [UInt8](repeating: 0, count: 65_536)
+      while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+          log.append(Data(buffer[0..<n]))
+        } else if n < 0 && errno == EINTR {
+          continue
+        } else {
+          break
+        }
+      }
+      close(fd)
+      log.ended()
+    }
+    thread.name = "etcd-log"
+    thread.start()
   }
 
   /// SIGTERM, and SIGKILL if etcd has not exited within `grace`; waits until it has exited (reaped).
@@ -164,7 +193,6 @@ public final class EtcdProcess: @unchecked Sendable {
     }
     if p.isRunning { p.send(SIGKILL) }
     await p.exit()
-    stderrPipe?.reader.readabilityHandler = nil
   }
 
   /// SIGKILL (no clean shutdown) and wait until it has exited.
@@ -172,7 +200,6 @@ public final class EtcdProcess: @unchecked Sendable {
     guard let p = process, p.isRunning else { return }
     p.send(SIGKILL)
     await p.exit()
-    stderrPipe?.reader.readabilityHandler = nil
   }
 
   /// Stops etcd and removes its directory.
@@ -224,11 +251,15 @@ public final class EtcdProcess: @unchecked Sendable {
   }
 }
 
-/// etcd's stderr, appended from the pipe's reader thread.
+/// etcd's stderr, appended from the reader thread of each start (`readToEnd`).
 private final class LogBuffer: Sendable {
   private let data = Mutex(Data())
+  private let endCount = Mutex(0)
 
   func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
+  /// How many of the readers (one per start) have reached end of file.
+  var ends: Int { endCount.withLock { $0 } }
+  func ended() { endCount.withLock { $0 += 1 } }
   func mark() -> Int { data.withLock { $0.count } }
   var text: String { text(since: 0) }
   func text(since mark: Int) -> String {
