@@ -695,8 +695,10 @@ private func expectTilesMatchHistory(
   _ store: FeatureStore, stream: FeatureGroup, entities: [String], _ context: String, flush: Bool = true
 ) throws {
   var expected: [[UInt8]: [UInt8]] = [:]
+  var latest: [String: StoredRow] = [:]
   for e in entities {
     let events = try store.shard.history(entityID: e, group: stream)
+    latest[e] = events.max { $1.supersedes($0) }
     let states = try stream.spec.features.indices.map { f in
       var state = AggregationState(fieldType: AggregateFieldType(stream.spec.features[f].dtype)!, tiling: StreamTiles.tiling)
       for row in events {
@@ -727,24 +729,25 @@ private func expectTilesMatchHistory(
   for (key, value) in dirty.storedForm { seen[key] = value }
   #expect(seen.count == expected.count, "tiles seen \(seen.count), expected \(expected.count) \(context)")
   #expect(seen == expected, "seen: \(context)")
-  try expectOnlineRowsMatchHistory(store, stream: stream, entities: entities, context, stored: false)
+  try expectOnlineRowsMatchHistory(store, stream: stream, entities: entities, latest: latest, context, stored: false)
   guard flush else { return }
   try store.shard.flushStreamTiles()
   let stored = try allTiles(try store.shard.engine.makeCursor(in: .tiles))
   #expect(stored.count == expected.count, "tiles stored \(stored.count), expected \(expected.count) \(context)")
   #expect(stored == expected, "stored: \(context)")
-  try expectOnlineRowsMatchHistory(store, stream: stream, entities: entities, context, stored: true)
+  try expectOnlineRowsMatchHistory(store, stream: stream, entities: entities, latest: latest, context, stored: true)
 }
 
-/// Each entity's online row of `stream` is its latest stored event (nil without events): the one
+/// Each entity's online row of `stream` is its latest stored event (`latest`, read with its tiles' events; nil without events): the one
 /// lookups read (`OnlineTable`), and with `stored` the one in the engine's online keyspace too (stream
 /// online rows are written behind their events, like tiles: compare after a flush or a replay).
 private func expectOnlineRowsMatchHistory(
-  _ store: FeatureStore, stream: FeatureGroup, entities: [String], _ context: String, stored: Bool
+  _ store: FeatureStore, stream: FeatureGroup, entities: [String], latest byEntity: [String: StoredRow], _ context: String,
+  stored: Bool
 ) throws {
   let inMemory = try store.shard.onlineRows(entityIDs: entities, group: stream)
   for (e, row) in zip(entities, inMemory) {
-    let latest = try store.shard.history(entityID: e, group: stream).max { $1.supersedes($0) }
+    let latest = byEntity[e]
     #expect(row == latest, "online row of \(e): \(context)")
     guard stored else { continue }
     let bytes = try store.shard.engine.get(KeyCodec.onlineKey(entityID: e, groupVersion: stream.storageID), in: .online)
