@@ -86,13 +86,16 @@ public final class LocalShard: Sendable {
     var stats: [UInt32: GroupWriteStats]
     /// Recently written stream tiles (`StreamTiles.Cache`), read by the next appends instead of the engine.
     var tiles = StreamTiles.Cache()
-    /// Stream tiles changed and not yet written (`StreamTileBuffer`).
-    var buffer: StreamTileBuffer
     var tilePolicy = StreamTileBuffer.Policy.defaults
   }
-  /// The dirty stream tiles as last published by the writer, with their generation: what stream
-  /// readers add to the stored tiles (`streamReadView`).
-  private let tileOverlay: Mutex<StreamTileOverlay>
+  /// Stream tiles changed and not yet written (`StreamTileBuffer`), with the generation of the last
+  /// stored write that changed them. Only the writer changes it (holding the writer lock, then this
+  /// lock, for the in-memory changes of a write once it is stored); readers take a copy of its tiles
+  /// under this lock (`streamReadView`), which shares their storage. The buffer is owned here alone,
+  /// so that a write changes its tiles in place: a copy alive when the writer commits (a reader's)
+  /// makes the writer copy what it changes instead (`TreeDictionary` copies only the paths it changes).
+  /// The writer reads it through `tileBuffer()` and must drop that copy before `commitTiles`.
+  private let dirtyTiles: Mutex<StreamTileBuffer>
   /// This node's write-id clock: appends give ids from it to rows that have none, and a coordinator
   /// takes ids from it for the rows it sends to other nodes (`assignWriteIDs`). Its own lock, held for
   /// a few integer operations, never while waiting for the writer.
@@ -132,8 +135,8 @@ public final class LocalShard: Sendable {
     }
     ids = Mutex(WriteIDClock(slot: writeIDSlot, floor: WriteID(rawValue: floor)))
     let generation = try StreamTileBuffer.decodeGeneration(try engine.get(StreamTileBuffer.generationKey, in: .catalog))
-    writer = Mutex(WriterState(stats: stats, buffer: StreamTileBuffer(generation: generation)))
-    tileOverlay = Mutex(.empty(generation))
+    writer = Mutex(WriterState(stats: stats))
+    dirtyTiles = Mutex(StreamTileBuffer(generation: generation))
     let rows = try engine.makeCursor(in: .online)
     rows.seek([])
     var loaded: [(key: [UInt8], value: [UInt8])] = []
@@ -231,7 +234,10 @@ public final class LocalShard: Sendable {
       let fresh = greatestGiven == nil ? nil : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
       let added = fresh.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? rows.count
       var tileUpdates: [(key: [UInt8], tile: StreamTile)] = []
-      let tileGeneration = state.buffer.generation + 1
+      // The dirty tiles as they are now: a copy, dropped (`consume`) before `commitTiles` below, which
+      // then changes the buffer in place.
+      let buffer = tileBuffer()
+      let tileGeneration = buffer.generation + 1
       let tileJournalKey = StreamTileBuffer.journalKey(tileGeneration)
       var tilesDue = StreamTileBuffer.Due.none
       let instant = ContinuousClock.now
@@ -251,10 +257,10 @@ public final class LocalShard: Sendable {
           journaled.append(key)
         }
         tileUpdates = try StreamTiles.add(
-          events, stream: group, engine: engine, buffer: state.buffer, cache: state.tiles)
+          events, stream: group, engine: engine, buffer: buffer, cache: state.tiles)
         // The oldest dirty tiles due go with this write, and the journal records they release
         // (`StreamTileBuffer.due`).
-        tilesDue = state.buffer.due(state.tilePolicy, now: instant, updates: tileUpdates)
+        tilesDue = buffer.due(state.tilePolicy, now: instant, updates: tileUpdates)
         if !tilesDue.all {
           batch.put(tileJournalKey, StreamTileBuffer.encodeJournal(stream: sid, historyKeys: journaled), in: .catalog)
         }
@@ -268,10 +274,11 @@ public final class LocalShard: Sendable {
       let writesPending = isStream && StreamTileBuffer.writesOnlineRows(tilesDue)
       let defersOnline = isStream && added > 0 && !tilesDue.all && !writesPending
       if writesPending {
-        for (key, value) in state.buffer.onlinePuts(with: winners) { batch.put(key, value, in: .online) }
+        for (key, value) in buffer.onlinePuts(with: winners) { batch.put(key, value, in: .online) }
       } else if !defersOnline {
         for (key, value) in winners { batch.put(key, value, in: .online) }
       }
+      _ = consume buffer
       var seqBytes = ByteWriter(capacity: 8)
       seqBytes.u64BE(highWater.rawValue)
       batch.put(Self.lastWriteIDKey, seqBytes.bytes, in: .catalog)
@@ -283,16 +290,20 @@ public final class LocalShard: Sendable {
       // Before the rows become visible: an image built from an earlier snapshot must not answer them.
       images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
       try engine.write(batch)
-      if isStream && added > 0 {
+      if isStream {
         state.tiles.store(tilesDue.puts)
-        state.buffer.commit(
-          tileUpdates, journalKey: tilesDue.all ? nil : tileJournalKey, due: tilesDue, generation: tileGeneration, now: instant)
-        publishTiles(state.buffer)
-      }
-      if defersOnline {
-        state.buffer.deferOnlineRows(winners)
-      } else if isStream && !writesPending {
-        state.buffer.wroteOnlineRows(winners.lazy.map(\.key))
+        let journalKey = tilesDue.all ? nil : tileJournalKey
+        commitTiles { buffer in
+          let replaced =
+            added > 0
+            ? buffer.commit(tileUpdates, journalKey: journalKey, due: tilesDue, generation: tileGeneration, now: instant) : nil
+          if defersOnline {
+            buffer.deferOnlineRows(winners)
+          } else if !writesPending {
+            buffer.wroteOnlineRows(winners.lazy.map(\.key))
+          }
+          return replaced
+        }
       }
       if isStream { aggregateRows.invalidate(stream: sid, entityIDs: rows.lazy.map(\.entityID)) }
       // Stored: lookups see the new online rows from here (before the write is acknowledged).
@@ -551,11 +562,13 @@ public final class LocalShard: Sendable {
   }
 
   private func flushStreamTiles(_ state: inout WriterState) throws {
-    guard !state.buffer.isEmpty else { return }
-    let everything = state.buffer.everything()
-    try writeTiles(everything.puts, releasing: everything.released, online: state.buffer.onlinePuts(with: []), &state)
-    state.buffer.commit([], journalKey: nil, due: everything, generation: state.buffer.generation + 1, now: .now)
-    publishTiles(state.buffer)
+    let buffer = tileBuffer()
+    guard !buffer.isEmpty else { return }
+    let everything = buffer.everything()
+    let generation = buffer.generation + 1
+    try writeTiles(everything.puts, releasing: everything.released, online: buffer.onlinePuts(with: []), generation: generation, &state)
+    _ = consume buffer
+    commitTiles { $0.commit([], journalKey: nil, due: everything, generation: generation, now: .now) }
   }
 
   /// Writes the dirty stream tiles that the policy finds due with no append to write them (a node
@@ -563,27 +576,29 @@ public final class LocalShard: Sendable {
   @discardableResult
   public func writeDueStreamTiles() throws -> Int {
     try writer.withLock { state in
-      let due = state.buffer.due(state.tilePolicy, now: .now, updates: [])
+      let buffer = tileBuffer()
+      let due = buffer.due(state.tilePolicy, now: .now, updates: [])
       guard due.tiles > 0 || !due.released.isEmpty else { return 0 }
-      let online = StreamTileBuffer.writesOnlineRows(due) ? state.buffer.onlinePuts(with: []) : []
-      try writeTiles(due.puts, releasing: due.released, online: online, &state)
-      state.buffer.commit([], journalKey: nil, due: due, generation: state.buffer.generation + 1, now: .now)
-      publishTiles(state.buffer)
+      let online = StreamTileBuffer.writesOnlineRows(due) ? buffer.onlinePuts(with: []) : []
+      let generation = buffer.generation + 1
+      _ = consume buffer
+      try writeTiles(due.puts, releasing: due.released, online: online, generation: generation, &state)
+      commitTiles { $0.commit([], journalKey: nil, due: due, generation: generation, now: .now) }
       return due.puts.count
     }
   }
 
   /// Writes `puts` (stored tiles) and `online` (stream online rows) and deletes the journal records
-  /// `released`, with the next generation.
+  /// `released`, with the tiles' new `generation` (the buffer's next).
   private func writeTiles(
     _ puts: [(key: [UInt8], value: [UInt8])], releasing released: [[UInt8]], online: [(key: [UInt8], value: [UInt8])] = [],
-    _ state: inout WriterState
+    generation: UInt64, _ state: inout WriterState
   ) throws {
     var batch = WriteBatch()
     for (key, value) in puts { batch.put(key, value, in: .tiles) }
     for (key, value) in online { batch.put(key, value, in: .online) }
     for key in released { batch.delete(key, in: .catalog) }
-    batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(state.buffer.generation + 1), in: .catalog)
+    batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(generation), in: .catalog)
     try engine.write(batch)
     state.tiles.store(puts)
   }
@@ -637,10 +652,13 @@ public final class LocalShard: Sendable {
       }
       puts.sort { Self.precedes($0.key, $1.key) }
       onlineRows.sort { Self.precedes($0.key, $1.key) }
-      try writeTiles(puts, releasing: replayed, online: onlineRows, &state)
+      let generation = tileBuffer().generation + 1
+      try writeTiles(puts, releasing: replayed, online: onlineRows, generation: generation, &state)
       online.put(onlineRows)
-      state.buffer = StreamTileBuffer(generation: state.buffer.generation + 1)
-      publishTiles(state.buffer)
+      commitTiles { buffer in
+        defer { buffer = StreamTileBuffer(generation: generation) }
+        return buffer
+      }
       return (replayed.count, events, skipped)
     }
   }
@@ -668,21 +686,31 @@ public final class LocalShard: Sendable {
     writer.withLock { $0.tilePolicy = policy }
   }
 
-  /// Publishes the buffer's dirty tiles for readers, once the write of its generation is stored.
-  private func publishTiles(_ buffer: StreamTileBuffer) {
-    let overlay = StreamTileOverlay(generation: buffer.generation, tiles: buffer.tiles)
-    tileOverlay.withLock { $0 = overlay }
+  /// The dirty tiles' buffer as it is now, for the writer (holding the writer lock, nothing else
+  /// changes it): a copy sharing its storage, to drop before `commitTiles`.
+  private func tileBuffer() -> StreamTileBuffer {
+    dirtyTiles.withLock { $0 }
+  }
+
+  /// Changes the dirty tiles' buffer (the writer, once the write that `change` follows is stored;
+  /// readers see the buffer's new generation and tiles from here). A buffer that `change` returns
+  /// (one it replaced: `StreamTileBuffer.commit` of a buffer written whole, every 5 s, which can hold
+  /// tens of thousands of tiles) is freed after the lock is released.
+  private func commitTiles(_ change: (inout StreamTileBuffer) -> StreamTileBuffer?) {
+    let replaced = dirtyTiles.withLock { change(&$0) }
+    _ = consume replaced
   }
 
   /// Cursors over one snapshot of `keyspaces` and the dirty stream tiles at that same point: the
-  /// published tiles are taken, then the snapshot, again until the snapshot holds their generation
-  /// (a write stored and not yet published is a few microseconds away from it). INTERNAL after a
-  /// second without a match (another process or shard writing the same engine).
+  /// dirty tiles are taken (a copy, `dirtyTiles`), then the snapshot, again until the snapshot holds
+  /// their generation (a write stored and not yet committed to the buffer is a few microseconds away
+  /// from it). INTERNAL after a second without a match (another process or shard writing the same
+  /// engine).
   func streamReadView(_ keyspaces: [Keyspace]) throws -> (cursors: [any StorageCursor], tiles: StreamTileOverlay) {
     var attempts = 0
     let deadline = ContinuousClock.now + .seconds(1)
     while true {
-      let overlay = tileOverlay.withLock { $0 }
+      let overlay = dirtyTiles.withLock { StreamTileOverlay(generation: $0.generation, tiles: $0.tiles) }
       let cursors = try engine.makeCursors(in: keyspaces + [.catalog])
       let catalog = cursors[cursors.count - 1]
       catalog.seek(StreamTileBuffer.generationKey)
@@ -698,7 +726,7 @@ public final class LocalShard: Sendable {
       if attempts % 64 == 0 {
         guard ContinuousClock.now < deadline else {
           throw StrataError.internalError(
-            "stream tiles: the stored generation \(stored) never matched the published one (\(overlay.generation))")
+            "stream tiles: the stored generation \(stored) never matched the dirty tiles' one (\(overlay.generation))")
         }
         sched_yield()
       }

@@ -26,12 +26,15 @@ internal import StrataCore
 ///
 /// Readers see stored tiles and dirty tiles together, at one point (`StreamTileOverlay`): every write
 /// that changes the buffer stores its new generation in the catalog (`generationKey`) with its events,
-/// and publishes the buffer's tiles with that generation once stored; a reader takes the published
-/// tiles, then a snapshot, and retries until the snapshot holds the same generation.
+/// and commits its changes to the buffer, with that generation, once stored; a reader takes a copy of
+/// the buffer's tiles (`LocalShard.streamReadView`), then a snapshot, and retries until the snapshot
+/// holds the same generation. The buffer changes in place: a reader's copy shares its storage until
+/// the writer changes a tile the copy still holds (`Tiles` then copies the paths it changes).
 struct StreamTileBuffer: Sendable {
   /// Dirty tiles by their key's prefix (entity, stream version, width level: `KeyCodec.tileKey`
-  /// without the index), then by index. Persistent (structure shared between versions), so that
-  /// publishing it after each batch copies nothing.
+  /// without the index), then by index. Persistent (structure shared between versions), so that a
+  /// reader's copy costs nothing and a write that changes a few tiles while one is held copies only
+  /// the paths to them.
   typealias Tiles = TreeDictionary<HashedBytes, [Int64: StreamTile]>
 
   /// When dirty tiles are written.
@@ -48,7 +51,7 @@ struct StreamTileBuffer: Sendable {
     var whole: Bool
 
     /// Everything written every 5 s: a busy stream's buffer grows from empty for 5 s (cheaper to keep
-    /// and publish than a buffer that always holds 5 s of changes), and a cut of a few thousand tiles
+    /// than a buffer that always holds 5 s of changes), and a cut of a few thousand tiles
     /// costs one append a few tens of milliseconds.
     static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), perAppend: .max, whole: true)
     /// Every tile is written by the append that changes it.
@@ -173,14 +176,16 @@ struct StreamTileBuffer: Sendable {
   }
 
   /// Takes the tiles of one stored write (generation `generation`), which stored its events' journal
-  /// record under `journalKey` (nil: none) and wrote `due`.
+  /// record under `journalKey` (nil: none) and wrote `due`. Returns the buffer as it was when `due`
+  /// wrote it whole (this one is then empty), for the caller to free where it chooses.
+  @discardableResult
   mutating func commit(
     _ updates: [(key: [UInt8], tile: StreamTile)], journalKey: [UInt8]?, due: Due, generation: UInt64,
     now: ContinuousClock.Instant
-  ) {
+  ) -> StreamTileBuffer? {
     if due.all {
-      self = StreamTileBuffer(generation: generation)
-      return
+      defer { self = StreamTileBuffer(generation: generation) }
+      return self
     }
     if Self.writesOnlineRows(due) { onlineRows.removeAll() }
     for (key, tile) in updates {
@@ -199,6 +204,7 @@ struct StreamTileBuffer: Sendable {
     }
     journal.removeFirst(due.released.count)
     self.generation = generation
+    return nil
   }
 
   /// Every dirty tile's stored form and every journal record: what writing everything at once writes.
@@ -279,15 +285,11 @@ struct StreamTileBuffer: Sendable {
   }
 }
 
-/// The dirty stream tiles as published at one generation: what a reader whose snapshot holds that
+/// The dirty stream tiles at one generation (a reader's copy): what a reader whose snapshot holds that
 /// generation adds to the stored tiles (`StreamTileBuffer`).
 struct StreamTileOverlay: Sendable {
   let generation: UInt64
   let tiles: StreamTileBuffer.Tiles
-
-  static func empty(_ generation: UInt64) -> StreamTileOverlay {
-    StreamTileOverlay(generation: generation, tiles: StreamTileBuffer.Tiles())
-  }
 
   /// The stored form of every tile, in key order.
   var storedForm: [(key: [UInt8], value: [UInt8])] { StreamTileBuffer.storedForm(tiles) }
