@@ -194,13 +194,7 @@ public struct FeatureStoreService: Strata_V1_FeatureStore.SimpleServiceProtocol 
           try Self.checkConsistency(write)
           return try EventPush.prepare(message, store: store, local: true)
         },
-        store: { batch in
-          try await EventPush.apply(batch, keys: StoreIdempotencyKeys(store: store)) { stamp in
-            // Validated by `prepare` while the batch before was stored: the writer only appends it.
-            let outcome = try await store.write(batch.validated!, stamp: stamp)
-            return (UInt64(outcome.rowsWritten), UInt64(outcome.lateRows))
-          }
-        })
+        store: { batch in try await EventPush.applyLocally(batch, store: store) })
     } catch let error as StrataError {
       var e = error
       let (batches, events) = (progress.batches, progress.events)

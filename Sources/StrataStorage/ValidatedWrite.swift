@@ -34,25 +34,77 @@ extension FeatureStore {
   /// same answer, the same rows stored, the same write log entry. `stamp`: the created time (for the
   /// rows that carried none) and write ids its idempotency key fixed.
   public func write(_ batch: ValidatedWrite, stamp: IdempotencyStamp? = nil) async throws -> AppendOutcome {
+    let (outcome, group) = try await executor.write { try self.appendOnWriter(batch, stamp: stamp) }
+    finishWrite(outcome, group: group)
+    return outcome
+  }
+
+  /// What a keyed batch came to (`write(_:idempotencyKey:digest:)`).
+  public enum KeyedWriteOutcome: Sendable, Equatable {
+    /// Stored now (its first attempt, or a retry of one that did not finish).
+    case written(AppendOutcome)
+    /// Acknowledged before with these counts: nothing written.
+    case duplicate(eventsWritten: UInt64, lateEvents: UInt64)
+  }
+
+  /// A prevalidated batch that carries an idempotency key (`key`, content `digest`), applied once
+  /// through this node's ledger (`idempotency`) in one job on the writer thread: the claim, the
+  /// append with the claim's stamp and the completion, where claiming, writing and completing
+  /// separately took the writer three times (a producer that keeps a few small batches in flight
+  /// waited for each hop). The same engine writes and outcomes as `IdempotencyLedger.claim`,
+  /// `write(_:stamp:)` and `IdempotencyLedger.complete` one after the other: a key claimed by another
+  /// call, or used for other content, throws what `claim` throws; a failed append ends the claim and
+  /// leaves its stamp for a retry; a completion that fails throws, and the retry is then stored once
+  /// (the same stamp).
+  public func write(_ batch: ValidatedWrite, idempotencyKey key: String, digest: UInt64) async throws -> KeyedWriteOutcome {
+    let ledger = idempotency
+    let clock = self.clock
+    let written = try await executor.write { () throws -> (KeyedWriteOutcome, FeatureGroup?) in
+      let stamp: IdempotencyStamp
+      switch try ledger.claim(key: key, digest: digest, count: batch.count, now: clock()) {
+      case .applied(_, let events, let late):
+        return (.duplicate(eventsWritten: events, lateEvents: late), nil)
+      case .apply(let s):
+        stamp = s
+      }
+      let outcome: AppendOutcome
+      let group: FeatureGroup
+      do {
+        (outcome, group) = try self.appendOnWriter(batch, stamp: stamp)
+      } catch {
+        ledger.release(key: key)
+        throw error
+      }
+      try ledger.complete(key: key, eventsWritten: UInt64(outcome.rowsWritten), lateEvents: UInt64(outcome.lateRows))
+      return (.written(outcome), group)
+    }
+    if case .written(let outcome) = written.0, let group = written.1 { finishWrite(outcome, group: group) }
+    return written.0
+  }
+
+  /// On the writer thread: appends `batch` with `stamp`; validated again, as sent, when the registry
+  /// moved since it was validated (a version retired, say).
+  private func appendOnWriter(_ batch: ValidatedWrite, stamp: IdempotencyStamp?) throws -> (AppendOutcome, FeatureGroup) {
     if let stamp, stamp.count != batch.count {
       throw StrataError.internalError("an idempotency stamp for \(stamp.count) rows given to a batch of \(batch.count)")
     }
-    let clock = self.clock
-    let result = try await executor.write { () throws -> (AppendOutcome, FeatureGroup)? in
-      // The registry moved since the batch was validated: validate it again, as sent.
-      guard self.registry.generation == batch.generation else { return nil }
-      var rows = batch.rows
+    let now = clock()
+    guard registry.generation == batch.generation else {
+      var request = batch.request
       if let stamp {
-        for i in batch.unstamped { rows[i].createdTime = stamp.createdTime }
+        for i in request.rows.indices where request.rows[i].createdTime == nil { request.rows[i].createdTime = stamp.createdTime }
+      }
+      var (group, rows) = try validate(request, now: now, writeIDs: .refuse)
+      if let stamp {
         for (i, id) in stamp.writeIDs.enumerated() { rows[i].writeID = id }
       }
-      return (try self.append(rows, to: batch.group, writer: batch.request.writer, now: clock(), logged: true), batch.group)
+      return (try append(rows, to: group, writer: request.writer, now: now, logged: true), group)
     }
-    guard let (outcome, group) = result else {
-      let request = batch.request
-      return try await write(stamp: stamp) { request }
+    var rows = batch.rows
+    if let stamp {
+      for i in batch.unstamped { rows[i].createdTime = stamp.createdTime }
+      for (i, id) in stamp.writeIDs.enumerated() { rows[i].writeID = id }
     }
-    finishWrite(outcome, group: group)
-    return outcome
+    return (try append(rows, to: batch.group, writer: batch.request.writer, now: now, logged: true), batch.group)
   }
 }
