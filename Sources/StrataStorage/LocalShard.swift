@@ -269,14 +269,12 @@ public final class LocalShard: Sendable {
         batch.put(StreamTileBuffer.generationKey, StreamTileBuffer.encodeGeneration(tileGeneration), in: .catalog)
       }
       winners.sort { Self.precedes($0.key, $1.key) }
-      // A stream's online rows are written behind, like its tiles, when this batch stores a journal
-      // record (which covers them) and deletes none; a batch that deletes one writes every pending row.
-      let writesPending = isStream && StreamTileBuffer.writesOnlineRows(tilesDue)
-      let defersOnline = isStream && added > 0 && !tilesDue.all && !writesPending
-      if writesPending {
-        for (key, value) in buffer.onlinePuts(with: winners) { batch.put(key, value, in: .online) }
-      } else if !defersOnline {
-        for (key, value) in winners { batch.put(key, value, in: .online) }
+      // A stream's online rows are written behind, like its tiles: a batch that stores a journal
+      // record (which covers them) keeps them pending, and writes the pending rows of the records it
+      // deletes.
+      let defersOnline = isStream && added > 0 && !tilesDue.all
+      for (key, value) in isStream ? buffer.onlinePuts(tilesDue, winners: winners, deferring: defersOnline) : winners {
+        batch.put(key, value, in: .online)
       }
       _ = consume buffer
       var seqBytes = ByteWriter(capacity: 8)
@@ -298,8 +296,8 @@ public final class LocalShard: Sendable {
             added > 0
             ? buffer.commit(tileUpdates, journalKey: journalKey, due: tilesDue, generation: tileGeneration, now: instant) : nil
           if defersOnline {
-            buffer.deferOnlineRows(winners)
-          } else if !writesPending {
+            buffer.deferOnlineRows(winners, generation: tileGeneration)
+          } else {
             buffer.wroteOnlineRows(winners.lazy.map(\.key))
           }
           return replaced
@@ -566,7 +564,7 @@ public final class LocalShard: Sendable {
     guard !buffer.isEmpty else { return }
     let everything = buffer.everything()
     let generation = buffer.generation + 1
-    try writeTiles(everything.puts, releasing: everything.released, online: buffer.onlinePuts(with: []), generation: generation, &state)
+    try writeTiles(everything.puts, releasing: everything.released, online: buffer.onlinePuts(everything, winners: []), generation: generation, &state)
     _ = consume buffer
     commitTiles { $0.commit([], journalKey: nil, due: everything, generation: generation, now: .now) }
   }
@@ -579,7 +577,7 @@ public final class LocalShard: Sendable {
       let buffer = tileBuffer()
       let due = buffer.due(state.tilePolicy, now: .now, updates: [])
       guard due.tiles > 0 || !due.released.isEmpty else { return 0 }
-      let online = StreamTileBuffer.writesOnlineRows(due) ? buffer.onlinePuts(with: []) : []
+      let online = buffer.onlinePuts(due, winners: [])
       let generation = buffer.generation + 1
       _ = consume buffer
       try writeTiles(due.puts, releasing: due.released, online: online, generation: generation, &state)

@@ -3,7 +3,7 @@ internal import HashTreeCollections
 internal import StrataCore
 
 /// The stream tiles that stored events changed and that are not yet written to the engine ("dirty"),
-/// kept by the writer (under its lock): tiles are written behind their events.
+/// kept by the writer (`LocalShard.dirtyTiles`): tiles are written behind their events.
 ///
 /// An append stores a stream batch's events and, in the same atomic engine write, a journal record
 /// (the history keys of the events new to the node) instead of their tiles; the tiles the events
@@ -11,12 +11,12 @@ internal import StrataCore
 /// width: five), so writing them with every batch cost most of what a push cost; here a tile is
 /// encoded and written once however many batches change it while it is dirty.
 ///
-/// Tiles are written by appends, in the append's own engine write (`due`): by default all of them
-/// (with the append's own changes) once the oldest change is `Policy.maxAge` old or the buffer holds
-/// `Policy.maxTiles`; otherwise (`Policy.whole` false) oldest first, those dirty for `maxAge`, at
-/// most `Policy.perAppend` of them per append, and as many more as keep the buffer at `maxTiles`. A
-/// journal record is deleted, in the same write, once every tile that was dirty when it was stored
-/// is written (each holds the record's events then).
+/// Tiles are written by appends, in the append's own engine write (`due`): by default oldest first,
+/// those dirty for `Policy.maxAge`, at most `Policy.perAppend` of them per append, and as many more
+/// as keep the buffer at `Policy.maxTiles`; with `Policy.whole`, all of them (with the append's own
+/// changes) once the oldest change is `maxAge` old or the buffer holds `maxTiles`. A journal record
+/// is deleted, in the same write, once every tile that was dirty when it was stored is written (each
+/// holds the record's events then), with the online rows it covers (`onlineRows`).
 /// Everything is written at once (`LocalShard.flushStreamTiles`) before every deletion of stored
 /// rows (removals, retention) and at a graceful shutdown. When a node starts, the records a killed
 /// process left name the (entity, day) whose stored tiles may lack events: those tiles are made again
@@ -50,10 +50,11 @@ struct StreamTileBuffer: Sendable {
     /// that the buffer empties and every record goes at once.
     var whole: Bool
 
-    /// Everything written every 5 s: a busy stream's buffer grows from empty for 5 s (cheaper to keep
-    /// than a buffer that always holds 5 s of changes), and a cut of a few thousand tiles
-    /// costs one append a few tens of milliseconds.
-    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), perAppend: .max, whole: true)
+    /// Each tile written once it has been dirty for 5 s, oldest first, at most 4,096 per append: a
+    /// steady stream's appends each write the few tiles that came due since the last one. (Writing
+    /// everything every 5 s, which this replaced, cost the append that did it 50-100 ms for the few
+    /// thousand tiles of a busy stream, and every batch queued behind it waited as long.)
+    static let defaults = Policy(maxTiles: 50_000, maxAge: .seconds(5), perAppend: 4_096, whole: false)
     /// Every tile is written by the append that changes it.
     static let immediate = Policy(maxTiles: 0, maxAge: .zero, perAppend: .max, whole: true)
   }
@@ -72,12 +73,15 @@ struct StreamTileBuffer: Sendable {
   /// The generation of the latest write that changed the stored tiles, the journal or this buffer.
   private(set) var generation: UInt64
   /// Online rows of streams that appends stored in memory only (`OnlineTable`), by online key, with
-  /// their stored form: each is covered by the journal record of the append that made it (the entity's
-  /// latest event is one of the record's events or older), so a write that deletes a journal record
-  /// writes every one of them first (`writesOnlineRows`), and a killed process's records make them
+  /// their stored form and the generation of the append that made them: each is covered by that
+  /// append's journal record (the entity's latest event is one of the record's events), so the write
+  /// that deletes the record writes the row (`onlinePuts`), and a killed process's records make them
   /// again from history (`LocalShard.replayStreamTileJournal`). A busy entity's online row then costs
-  /// one engine key per flush instead of one per batch.
-  private(set) var onlineRows: [HashedBytes: [UInt8]] = [:]
+  /// one engine key per `Policy.maxAge` instead of one per batch.
+  private(set) var onlineRows: [HashedBytes: (value: [UInt8], generation: UInt64)] = [:]
+  /// The keys each append deferred, in generation order (a key whose row a later append replaced or
+  /// wrote is skipped: its entry in `onlineRows` has another generation, or none).
+  private var onlineOrder = Deque<(generation: UInt64, keys: [HashedBytes])>()
 
   init(generation: UInt64) {
     self.generation = generation
@@ -85,22 +89,46 @@ struct StreamTileBuffer: Sendable {
 
   var isEmpty: Bool { tileCount == 0 && journal.isEmpty && onlineRows.isEmpty }
 
-  /// Whether a write that stores `due` must write every pending online row (`onlineRows`): when it
-  /// deletes a journal record, or empties the buffer.
-  static func writesOnlineRows(_ due: Due) -> Bool { due.all || !due.released.isEmpty }
-
-  /// The pending online rows, then `winners` (newer: they replace a pending row of the same key), in
-  /// key order: what a write that `writesOnlineRows` stores in the online keyspace.
-  func onlinePuts(with winners: [(key: [UInt8], value: [UInt8])]) -> [(key: [UInt8], value: [UInt8])] {
-    guard !onlineRows.isEmpty else { return winners }
-    var rows = onlineRows
-    for (key, value) in winners { rows[HashedBytes(key)] = value }
+  /// What a write that stores `due` stores in the online keyspace, in key order: the pending online
+  /// rows whose journal record it deletes (every one when it writes everything), and the write's own
+  /// rows `winners` (newer: they replace a pending row of the same key) unless `deferring` them (they
+  /// then stay pending, covered by the write's own record, and the pending rows they replace are not
+  /// written either).
+  func onlinePuts(
+    _ due: Due, winners: [(key: [UInt8], value: [UInt8])], deferring: Bool = false
+  ) -> [(key: [UInt8], value: [UInt8])] {
+    var rows: [HashedBytes: [UInt8]] = [:]
+    if due.all {
+      for (key, pending) in onlineRows { rows[key] = pending.value }
+    } else {
+      for (generation, keys) in onlineOrder {
+        guard generation < due.releasedBelow else { break }
+        for key in keys {
+          if let pending = onlineRows[key], pending.generation == generation { rows[key] = pending.value }
+        }
+      }
+    }
+    if deferring {
+      guard !rows.isEmpty else { return [] }
+      for (key, _) in winners { rows[HashedBytes(key)] = nil }
+    } else {
+      guard !rows.isEmpty else { return winners }
+      for (key, value) in winners { rows[HashedBytes(key)] = value }
+    }
     return rows.map { ($0.key.bytes, $0.value) }.sorted { LocalShard.precedes($0.key, $1.key) }
   }
 
-  /// Online rows an append stored without writing them (its journal record covers them).
-  mutating func deferOnlineRows(_ rows: [(key: [UInt8], value: [UInt8])]) {
-    for (key, value) in rows { onlineRows[HashedBytes(key)] = value }
+  /// Online rows the append of `generation` stored without writing them (its journal record covers them).
+  mutating func deferOnlineRows(_ rows: [(key: [UInt8], value: [UInt8])], generation: UInt64) {
+    guard !rows.isEmpty else { return }
+    var keys: [HashedBytes] = []
+    keys.reserveCapacity(rows.count)
+    for (key, value) in rows {
+      let key = HashedBytes(key)
+      onlineRows[key] = (value, generation)
+      keys.append(key)
+    }
+    onlineOrder.append((generation, keys))
   }
 
   /// Online rows an append wrote itself without writing the pending ones: pending rows of the same
@@ -162,17 +190,18 @@ struct StreamTileBuffer: Sendable {
     // A record is released when no tile that was dirty when it was stored stays dirty.
     let oldestLeft = all ? UInt64.max : count < order.count ? order[count].generation : generation + 1
     let released = journal.prefix { $0.generation < oldestLeft }.map(\.key)
-    return Due(tiles: count, all: all, puts: puts, released: released)
+    return Due(tiles: count, all: all, puts: puts, released: released, releasedBelow: released.isEmpty ? 0 : oldestLeft)
   }
 
   /// What `due` chose: the oldest `tiles` dirty tiles (with `all`, this append's changes too),
-  /// their stored form, and the journal records released.
+  /// their stored form, and the journal records released: those of generations below `releasedBelow`.
   struct Due {
-    static let none = Due(tiles: 0, all: false, puts: [], released: [])
+    static let none = Due(tiles: 0, all: false, puts: [], released: [], releasedBelow: 0)
     var tiles: Int
     var all: Bool
     var puts: [(key: [UInt8], value: [UInt8])]
     var released: [[UInt8]]
+    var releasedBelow: UInt64
   }
 
   /// Takes the tiles of one stored write (generation `generation`), which stored its events' journal
@@ -187,7 +216,11 @@ struct StreamTileBuffer: Sendable {
       defer { self = StreamTileBuffer(generation: generation) }
       return self
     }
-    if Self.writesOnlineRows(due) { onlineRows.removeAll() }
+    // The pending rows of the records released were written with them.
+    while let first = onlineOrder.first, first.generation < due.releasedBelow {
+      onlineOrder.removeFirst()
+      for key in first.keys where onlineRows[key]?.generation == first.generation { onlineRows[key] = nil }
+    }
     for (key, tile) in updates {
       let (prefix, index) = Self.split(key)
       if tiles[prefix, default: [:]].updateValue(tile, forKey: index) == nil {
@@ -209,7 +242,7 @@ struct StreamTileBuffer: Sendable {
 
   /// Every dirty tile's stored form and every journal record: what writing everything at once writes.
   func everything() -> Due {
-    Due(tiles: order.count, all: true, puts: puts(), released: journal.map(\.key))
+    Due(tiles: order.count, all: true, puts: puts(), released: journal.map(\.key), releasedBelow: .max)
   }
 
   /// The stored form of every dirty tile, in key order.

@@ -919,7 +919,8 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
     switch self {
     case .behind:
       StreamTileBuffer.Policy(
-        maxTiles: StreamTileBuffer.Policy.defaults.maxTiles, maxAge: .seconds(3_600), perAppend: .max, whole: true)
+        maxTiles: StreamTileBuffer.Policy.defaults.maxTiles, maxAge: .seconds(3_600),
+        perAppend: StreamTileBuffer.Policy.defaults.perAppend, whole: StreamTileBuffer.Policy.defaults.whole)
     case .capped: StreamTileBuffer.Policy(maxTiles: 20, maxAge: .seconds(3_600), perAppend: 0, whole: false)
     case .trickle: StreamTileBuffer.Policy(maxTiles: .max, maxAge: .zero, perAppend: 3, whole: false)
     case .wholeWhenCapped: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600), perAppend: .max, whole: true)
