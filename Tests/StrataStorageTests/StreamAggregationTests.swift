@@ -908,6 +908,9 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
   /// The 3 oldest with each append: reads, writes and the journal meet tiles written, tiles not yet
   /// written and records some of whose tiles are written.
   case trickle
+  /// The 3 oldest with each append, and all of them when 40 are dirty (the node's policy, with
+  /// other numbers).
+  case trickleWholeWhenCapped
   /// All of them when 40 are dirty.
   case wholeWhenCapped
   /// With the append that changes them.
@@ -919,11 +922,16 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
     switch self {
     case .behind:
       StreamTileBuffer.Policy(
-        maxTiles: StreamTileBuffer.Policy.defaults.maxTiles, maxAge: .seconds(3_600),
-        perAppend: StreamTileBuffer.Policy.defaults.perAppend, whole: StreamTileBuffer.Policy.defaults.whole)
-    case .capped: StreamTileBuffer.Policy(maxTiles: 20, maxAge: .seconds(3_600), perAppend: 0, whole: false)
-    case .trickle: StreamTileBuffer.Policy(maxTiles: .max, maxAge: .zero, perAppend: 3, whole: false)
-    case .wholeWhenCapped: StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600), perAppend: .max, whole: true)
+        maxTiles: StreamTileBuffer.Policy.defaults.maxTiles, maxAge: .seconds(3_600), perAppend: StreamTileBuffer.Policy.defaults.perAppend,
+        wholeAtBound: StreamTileBuffer.Policy.defaults.wholeAtBound, wholeWhenAged: StreamTileBuffer.Policy.defaults.wholeWhenAged)
+    case .capped:
+      StreamTileBuffer.Policy(maxTiles: 20, maxAge: .seconds(3_600), perAppend: 0, wholeAtBound: false, wholeWhenAged: false)
+    case .trickle:
+      StreamTileBuffer.Policy(maxTiles: .max, maxAge: .zero, perAppend: 3, wholeAtBound: false, wholeWhenAged: false)
+    case .trickleWholeWhenCapped:
+      StreamTileBuffer.Policy(maxTiles: 40, maxAge: .zero, perAppend: 3, wholeAtBound: true, wholeWhenAged: false)
+    case .wholeWhenCapped:
+      StreamTileBuffer.Policy(maxTiles: 40, maxAge: .seconds(3_600), perAppend: .max, wholeAtBound: true, wholeWhenAged: true)
     case .immediate: .immediate
     }
   }
