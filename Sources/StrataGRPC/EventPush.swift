@@ -68,32 +68,38 @@ enum EventPush {
     return Prepared(message: message, write: write, digest: try digest(message))
   }
 
-  /// Applies one batch that `prepare` validated for this node's store (`local`), in one job on the
-  /// writer thread: the append, and with a key the claim and the completion in this node's ledger
-  /// (`FeatureStore.write(_:idempotencyKey:digest:)`); the same answer as `apply` with
-  /// `StoreIdempotencyKeys`.
-  static func applyLocally(_ batch: Prepared, store: FeatureStore) async throws -> Strata_V1_PushEventsResponse {
+  /// Queues one batch that `prepare` validated for this node's store (`local`) on the writer thread,
+  /// behind the call's earlier batches (`FeatureStore.submit`): the append, and with a key the claim
+  /// and the completion in this node's ledger, in one job. `LocalPush.answer` waits for it and makes
+  /// the same answer as `apply` with `StoreIdempotencyKeys`.
+  static func submitLocally(_ batch: Prepared, store: FeatureStore, chain: WriteChain) throws -> LocalPush {
     guard let validated = batch.validated else {
       throw StrataError.internalError("an event batch applied locally was not validated for this node")
     }
-    var answer = Strata_V1_PushEventsResponse()
-    answer.idempotencyKey = batch.message.idempotencyKey
-    guard let digest = batch.digest else {
-      let outcome = try await store.write(validated)
-      answer.eventsWritten = UInt64(outcome.rowsWritten)
-      answer.lateEvents = UInt64(outcome.lateRows)
+    let key = batch.digest.map { (batch.message.idempotencyKey, $0) }
+    return LocalPush(key: batch.message.idempotencyKey, pending: store.submit(validated, key: key, chain: chain))
+  }
+
+  /// A batch queued on this node's writer (`submitLocally`).
+  struct LocalPush: Sendable {
+    var key: String
+    var pending: PendingWrite<FeatureStore.KeyedWriteOutcome>
+
+    /// The batch's answer, once stored.
+    func answer() async throws -> Strata_V1_PushEventsResponse {
+      var answer = Strata_V1_PushEventsResponse()
+      answer.idempotencyKey = key
+      switch try await pending.value() {
+      case .written(let outcome):
+        answer.eventsWritten = UInt64(outcome.rowsWritten)
+        answer.lateEvents = UInt64(outcome.lateRows)
+      case .duplicate(let written, let late):
+        answer.eventsWritten = written
+        answer.lateEvents = late
+        answer.duplicate = true
+      }
       return answer
     }
-    switch try await store.write(validated, idempotencyKey: batch.message.idempotencyKey, digest: digest) {
-    case .written(let outcome):
-      answer.eventsWritten = UInt64(outcome.rowsWritten)
-      answer.lateEvents = UInt64(outcome.lateRows)
-    case .duplicate(let written, let late):
-      answer.eventsWritten = written
-      answer.lateEvents = late
-      answer.duplicate = true
-    }
-    return answer
   }
 
   /// Applies one batch `prepare` checked with `write` (given the stamp its key fixed in `keys`, or nil

@@ -19,6 +19,14 @@ public struct BlockingExecutor: Sendable {
     try await Self.writer.run(body)
   }
 
+  /// Queues `body` on the writer thread now, behind the jobs queued before it, and returns its result
+  /// to await later (`PendingWrite`).
+  func submitWrite<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> PendingWrite<T> {
+    let pending = PendingWrite<T>()
+    Self.writer.submit { pending.fulfil(Result { try body() }) }
+    return pending
+  }
+
   public func read<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await run(on: readQueue, body)
   }

@@ -57,29 +57,60 @@ extension FeatureStore {
   /// leaves its stamp for a retry; a completion that fails throws, and the retry is then stored once
   /// (the same stamp).
   public func write(_ batch: ValidatedWrite, idempotencyKey key: String, digest: UInt64) async throws -> KeyedWriteOutcome {
-    let ledger = idempotency
-    let clock = self.clock
-    let written = try await executor.write { () throws -> (KeyedWriteOutcome, FeatureGroup?) in
-      let stamp: IdempotencyStamp
-      switch try ledger.claim(key: key, digest: digest, count: batch.count, now: clock()) {
-      case .applied(_, let events, let late):
-        return (.duplicate(eventsWritten: events, lateEvents: late), nil)
-      case .apply(let s):
-        stamp = s
+    try await executor.write { try self.applyOnWriter(batch, key: (key, digest)) }
+  }
+
+  /// Queues a prevalidated batch on the writer thread now, behind every write queued before it, and
+  /// returns what it will come to, to await later: a call that keeps several batches in flight has
+  /// each stored in the order it queued them while it answers the earlier ones. With `key` (an
+  /// idempotency key and the content digest) the batch is applied once, as
+  /// `write(_:idempotencyKey:digest:)`; without, it is stored (`.written`), as `write(_:stamp:)`. A
+  /// batch queued after one of `chain` that failed (or after the chain was abandoned) is not stored:
+  /// it fails with UNAVAILABLE, and the chain stays broken.
+  public func submit(
+    _ batch: ValidatedWrite, key: (String, UInt64)?, chain: WriteChain
+  ) -> PendingWrite<KeyedWriteOutcome> {
+    executor.submitWrite {
+      guard !chain.isBroken else {
+        throw StrataError.unavailable("not stored: an earlier batch of the same call failed, or the call ended")
       }
-      let outcome: AppendOutcome
-      let group: FeatureGroup
       do {
-        (outcome, group) = try self.appendOnWriter(batch, stamp: stamp)
+        return try self.applyOnWriter(batch, key: key)
       } catch {
-        ledger.release(key: key)
+        chain.abandon()
         throw error
       }
-      try ledger.complete(key: key, eventsWritten: UInt64(outcome.rowsWritten), lateEvents: UInt64(outcome.lateRows))
-      return (.written(outcome), group)
     }
-    if case .written(let outcome) = written.0, let group = written.1 { finishWrite(outcome, group: group) }
-    return written.0
+  }
+
+  /// On the writer thread: stores `batch`, with `key` through the ledger: the claim, the append with
+  /// the claim's stamp and the completion (a failed append ends the claim and keeps its stamp for the
+  /// retry); then the write's counters.
+  private func applyOnWriter(_ batch: ValidatedWrite, key: (String, UInt64)?) throws -> KeyedWriteOutcome {
+    guard let (key, digest) = key else {
+      let (outcome, group) = try appendOnWriter(batch, stamp: nil)
+      finishWrite(outcome, group: group)
+      return .written(outcome)
+    }
+    let ledger = idempotency
+    let stamp: IdempotencyStamp
+    switch try ledger.claim(key: key, digest: digest, count: batch.count, now: clock()) {
+    case .applied(_, let events, let late):
+      return .duplicate(eventsWritten: events, lateEvents: late)
+    case .apply(let s):
+      stamp = s
+    }
+    let outcome: AppendOutcome
+    let group: FeatureGroup
+    do {
+      (outcome, group) = try appendOnWriter(batch, stamp: stamp)
+    } catch {
+      ledger.release(key: key)
+      throw error
+    }
+    try ledger.complete(key: key, eventsWritten: UInt64(outcome.rowsWritten), lateEvents: UInt64(outcome.lateRows))
+    finishWrite(outcome, group: group)
+    return .written(outcome)
   }
 
   /// On the writer thread: appends `batch` with `stamp`; validated again, as sent, when the registry

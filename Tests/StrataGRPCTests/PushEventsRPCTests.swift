@@ -179,6 +179,27 @@ struct PushEventsRPCTests {
     }
   }
 
+  @Test("batches queued behind a batch refused when stored are not stored; the batches before it are, and the refusal counts them")
+  func nothingStoredAfterARefusal() async throws {
+    try await withStrata { s in
+      _ = try await s.apply([purchasesSpec(), userSpendSpec()])
+      _ = try await s.push([pushBatch(key: "used", [event("u9", .t0(-5), 1, nil)])])
+      // Sent at once: the node queues several of them on its writer before the second one fails there.
+      for round in 0..<5 {
+        let (first, behind) = ("a\(round)", (0..<4).map { "b\(round)-\($0)" })
+        let batches =
+          [pushBatch(key: first, [event(first, .t0(-10), 1, nil)]),
+           pushBatch(key: "used", [event(first, .t0(-9), 2, nil)])]
+          + behind.enumerated().map { i, entity in pushBatch(key: i % 2 == 0 ? entity : "", [event(entity, .t0(-8), 3, nil)]) }
+        await expectRPCError(.failedPrecondition, mentioning: ["'used'", "batch 2 rejected", "1 earlier batches", "1 events"]) {
+          _ = try await s.push(batches)
+        }
+        let counts = try await s.online([first] + behind, ["user_spend:n_1h"]).vectors.map(\.results)
+        #expect(counts == [[result(.int(1), .present, event: nil)]] + behind.map { _ in [result(.int(0), .present, event: nil)] }, "round \(round)")
+      }
+    }
+  }
+
   @Test("bad events and wrong targets are refused precisely, writing nothing; earlier batches of the call stay")
   func refusals() async throws {
     try await withStrata { s in
