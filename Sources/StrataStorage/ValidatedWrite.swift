@@ -39,7 +39,7 @@ extension FeatureStore {
     return outcome
   }
 
-  /// What a keyed batch came to (`write(_:idempotencyKey:digest:)`).
+  /// What a batch queued with `submit` came to.
   public enum KeyedWriteOutcome: Sendable, Equatable {
     /// Stored now (its first attempt, or a retry of one that did not finish).
     case written(AppendOutcome)
@@ -47,26 +47,17 @@ extension FeatureStore {
     case duplicate(eventsWritten: UInt64, lateEvents: UInt64)
   }
 
-  /// A prevalidated batch that carries an idempotency key (`key`, content `digest`), applied once
-  /// through this node's ledger (`idempotency`) in one job on the writer thread: the claim, the
-  /// append with the claim's stamp and the completion, where claiming, writing and completing
-  /// separately took the writer three times (a producer that keeps a few small batches in flight
-  /// waited for each hop). The same engine writes and outcomes as `IdempotencyLedger.claim`,
-  /// `write(_:stamp:)` and `IdempotencyLedger.complete` one after the other: a key claimed by another
-  /// call, or used for other content, throws what `claim` throws; a failed append ends the claim and
-  /// leaves its stamp for a retry; a completion that fails throws, and the retry is then stored once
-  /// (the same stamp).
-  public func write(_ batch: ValidatedWrite, idempotencyKey key: String, digest: UInt64) async throws -> KeyedWriteOutcome {
-    try await executor.write { try self.applyOnWriter(batch, key: (key, digest)) }
-  }
-
   /// Queues a prevalidated batch on the writer thread now, behind every write queued before it, and
   /// returns what it will come to, to await later: a call that keeps several batches in flight has
   /// each stored in the order it queued them while it answers the earlier ones. With `key` (an
-  /// idempotency key and the content digest) the batch is applied once, as
-  /// `write(_:idempotencyKey:digest:)`; without, it is stored (`.written`), as `write(_:stamp:)`. A
-  /// batch queued after one of `chain` that failed (or after the chain was abandoned) is not stored:
-  /// it fails with UNAVAILABLE, and the chain stays broken.
+  /// idempotency key and the content digest) the batch is applied once through this node's ledger
+  /// (`idempotency`), in the same job: the claim, the append with the claim's stamp and the
+  /// completion (the same engine writes and outcomes as `IdempotencyLedger.claim`, `write(_:stamp:)`
+  /// and `IdempotencyLedger.complete` one after the other: a key claimed by another call, or used
+  /// for other content, throws what `claim` throws; a failed append ends the claim and leaves its
+  /// stamp for a retry); without, it is stored (`.written`), as `write(_:stamp:)`. A batch queued
+  /// after one of `chain` that failed (or after the chain was abandoned) is not stored: it fails
+  /// with UNAVAILABLE, and the chain stays broken.
   public func submit(
     _ batch: ValidatedWrite, key: (String, UInt64)?, chain: WriteChain
   ) -> PendingWrite<KeyedWriteOutcome> {

@@ -682,7 +682,7 @@ struct StreamAggregationTests {
     }
   }
 
-  @Test("a keyed batch written in one writer job: stored with its key's stamp, a resend is a duplicate with the first counts, other content under the key is refused, and a failed write keeps the stamp for the retry", arguments: EngineKind.allCases)
+  @Test("a keyed batch queued on the writer (one job): stored with its key's stamp, a resend is a duplicate with the first counts, other content under the key is refused, and a failed write keeps the stamp for the retry", arguments: EngineKind.allCases)
   func keyedWrites(kind: EngineKind) async throws {
     try await withStreamStore(kind) { store, clock in
       clock.set(at(1_000))
@@ -696,7 +696,7 @@ struct StreamAggregationTests {
       // Refused when written (retired after validation): nothing stored, the key free again, its stamp kept.
       let refused = try store.prevalidate(request)
       _ = try await store.setStatus(.retired, group: "purchases", version: 1)
-      await #expect(throws: StrataError.self) { _ = try await store.write(refused, idempotencyKey: "k", digest: 5) }
+      await #expect(throws: StrataError.self) { _ = try await store.submit(refused, key: ("k", 5), chain: WriteChain()).value() }
       #expect(try stored().isEmpty)
       _ = try await store.setStatus(.active, group: "purchases", version: 1)
       guard case .apply(let stamp) = try await store.claimIdempotencyKey("k", digest: 5, count: 4) else {
@@ -707,18 +707,18 @@ struct StreamAggregationTests {
 
       // The retry: stored once, with the stamp the first attempt claimed.
       clock.advance(microseconds: 1_000_000)
-      let outcome = try await store.write(try store.prevalidate(request), idempotencyKey: "k", digest: 5)
+      let outcome = try await store.submit(try store.prevalidate(request), key: ("k", 5), chain: WriteChain()).value()
       #expect(outcome == .written(AppendOutcome(rowsWritten: 4, lateRows: 0)))
       #expect(Set(try stored().map(\.sequence)) == Set(stamp.writeIDs.map(\.rawValue)))
       #expect(Set(try stored().map(\.createdTime)) == [stamp.createdTime])
       #expect(store.shard.writeStats[stream.storageID]?.rowsTotal == 4)
 
       // Resent: nothing written, the first counts.
-      let again = try await store.write(try store.prevalidate(request), idempotencyKey: "k", digest: 5)
+      let again = try await store.submit(try store.prevalidate(request), key: ("k", 5), chain: WriteChain()).value()
       #expect(again == .duplicate(eventsWritten: 4, lateEvents: 0))
       #expect(try stored().count == 4)
       // Other content under the key: refused, nothing written, and the key stays completed.
-      await #expect(throws: StrataError.self) { _ = try await store.write(try store.prevalidate(request), idempotencyKey: "k", digest: 6) }
+      await #expect(throws: StrataError.self) { _ = try await store.submit(try store.prevalidate(request), key: ("k", 6), chain: WriteChain()).value() }
       #expect(try stored().count == 4)
       #expect(try await store.claimIdempotencyKey("k", digest: 5, count: 4) == .applied(stamp, eventsWritten: 4, lateEvents: 0))
     }
