@@ -233,7 +233,7 @@ public final class LocalShard: Sendable {
       let isStream = group.spec.source == .events
       let fresh = greatestGiven == nil ? nil : try newRows(rows, sortedHistory: history, slots: rowSlots, previous: previous)
       let added = fresh.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? rows.count
-      var tileUpdates: [(key: [UInt8], tile: StreamTile)] = []
+      var tileUpdates: [(key: [UInt8], change: StreamTileBuffer.Change)] = []
       // The dirty tiles as they are now: a copy, dropped (`consume`) before `commitTiles` below, which
       // then changes the buffer in place.
       let buffer = tileBuffer()

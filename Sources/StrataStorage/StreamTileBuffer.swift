@@ -153,10 +153,38 @@ struct StreamTileBuffer: Sendable {
     return tiles[prefix]?[index]
   }
 
+  /// How an append changes one tile (`StreamTiles.add`).
+  enum Change: Sendable, Equatable {
+    /// The tile's new form.
+    case set(StreamTile)
+    /// These events (in the order added) go into the full tile dirty here under the same key:
+    /// `commit` adds them to its partials in place, so that a busy tile, which every batch changes,
+    /// is not copied and freed with every batch.
+    case add([StoredRow])
+  }
+
+  /// The tile `change` makes of the one with `key`.
+  func resolved(_ change: Change, key: [UInt8]) -> StreamTile {
+    switch change {
+    case .set(let tile):
+      return tile
+    case .add(let rows):
+      guard case .full(var partials)? = value(key) else { Self.missingDirtyTile() }
+      StreamTile.add(rows, to: &partials)
+      return .full(partials)
+    }
+  }
+
+  /// An `add` change names a full tile dirty here: only the writer changes the buffer, and it holds
+  /// its lock from the read of the tile (`StreamTiles.add`) to the commit.
+  private static func missingDirtyTile() -> Never {
+    preconditionFailure("a stream tile change adds events to a full tile that is not dirty")
+  }
+
   /// What an append at `now` that changes the tiles `updates` (not committed yet) writes for the
   /// buffer: the oldest dirty tiles due (their stored form, with this append's changes) and the
   /// journal records that writing them releases. `commit` it once the write is stored.
-  func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], tile: StreamTile)]) -> Due {
+  func due(_ policy: Policy, now: ContinuousClock.Instant, updates: [(key: [UInt8], change: Change)]) -> Due {
     // The tiles this append makes dirty, counted only when they could take the buffer past its bound
     // (`fresh` is read only against `maxTiles`; looking every update up costs a push a few percent).
     var fresh = 0
@@ -185,16 +213,19 @@ struct StreamTileBuffer: Sendable {
     // With nothing older left dirty, this append's own new tiles go too (whole, or a zero bound).
     let all = whole || (count == order.count && policy.maxTiles == 0)
     guard count > 0 || all else { return .none }
-    var changed: [HashedBytes: StreamTile] = [:]
-    for (key, tile) in updates { changed[HashedBytes(key)] = tile }
+    var changed: [HashedBytes: Change] = [:]
+    for (key, change) in updates { changed[HashedBytes(key)] = change }
     var puts: [(key: [UInt8], value: [UInt8])] = []
     puts.reserveCapacity(count)
     for entry in order.prefix(count) {
-      guard let tile = changed.removeValue(forKey: HashedBytes(entry.key)) ?? value(entry.key) else { continue }
-      puts.append((entry.key, tile.encoded()))
+      if let change = changed.removeValue(forKey: HashedBytes(entry.key)) {
+        puts.append((entry.key, resolved(change, key: entry.key).encoded()))
+      } else if let tile = value(entry.key) {
+        puts.append((entry.key, tile.encoded()))
+      }
     }
     if all {
-      for (key, tile) in changed { puts.append((key.bytes, tile.encoded())) }
+      for (key, change) in changed { puts.append((key.bytes, resolved(change, key: key.bytes).encoded())) }
     }
     puts.sort { LocalShard.precedes($0.key, $1.key) }
     // A record is released when no tile that was dirty when it was stored stays dirty.
@@ -219,7 +250,7 @@ struct StreamTileBuffer: Sendable {
   /// wrote it whole (this one is then empty), for the caller to free where it chooses.
   @discardableResult
   mutating func commit(
-    _ updates: [(key: [UInt8], tile: StreamTile)], journalKey: [UInt8]?, due: Due, generation: UInt64,
+    _ updates: [(key: [UInt8], change: Change)], journalKey: [UInt8]?, due: Due, generation: UInt64,
     now: ContinuousClock.Instant
   ) -> StreamTileBuffer? {
     if due.all {
@@ -231,11 +262,16 @@ struct StreamTileBuffer: Sendable {
       onlineOrder.removeFirst()
       for key in first.keys where onlineRows[key]?.generation == first.generation { onlineRows[key] = nil }
     }
-    for (key, tile) in updates {
+    for (key, change) in updates {
       let (prefix, index) = Self.split(key)
-      if tiles[prefix, default: [:]].updateValue(tile, forKey: index) == nil {
-        tileCount += 1
-        order.append((key, generation, now))
+      switch change {
+      case .set(let tile):
+        if tiles[prefix, default: [:]].updateValue(tile, forKey: index) == nil {
+          tileCount += 1
+          order.append((key, generation, now))
+        }
+      case .add(let rows):
+        Self.add(rows, to: &tiles[prefix, default: [:]][index])
       }
     }
     if let journalKey { journal.append((generation, journalKey)) }
@@ -248,6 +284,16 @@ struct StreamTileBuffer: Sendable {
     journal.removeFirst(due.released.count)
     self.generation = generation
     return nil
+  }
+
+  /// Adds `rows` to the full tile `tile` in place: its partials are taken out of the tile first (a
+  /// placeholder holds its place), so that, unless a reader's copy shares them, they are changed
+  /// where they are instead of copied.
+  private static func add(_ rows: [StoredRow], to tile: inout StreamTile?) {
+    guard case .full(var partials)? = tile else { missingDirtyTile() }
+    tile = .sparse(eventCount: 0)
+    StreamTile.add(rows, to: &partials)
+    tile = .full(partials)
   }
 
   /// Every dirty tile's stored form and every journal record: what writing everything at once writes.

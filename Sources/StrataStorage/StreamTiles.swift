@@ -131,7 +131,9 @@ public enum StreamTiles {
   typealias NewEvent = (entityID: String, row: StoredRow, storedUntil: Timestamp?)
 
   /// Adds `events` (new to this node: not stored before, each once) of `stream` to their tiles and
-  /// returns every tile changed, in its new form (for the writer's `StreamTileBuffer`).
+  /// returns every tile changed (for the writer's `StreamTileBuffer`): a full tile dirty in `buffer`
+  /// as the events it receives (`Change.add`: the buffer adds them in place when it commits), any
+  /// other in its new form (`Change.set`).
   ///
   /// Width by width, coarsest first: each tile an event falls in is read (dirty in `buffer`, else
   /// from `cache`, else one multiGet per width, except a tile after its entity's latest stored
@@ -143,12 +145,12 @@ public enum StreamTiles {
   /// events and the new ones.
   static func add(
     _ events: [NewEvent], stream: FeatureGroup, engine: any StorageEngine, buffer: StreamTileBuffer, cache: Cache
-  ) throws -> [(key: [UInt8], tile: StreamTile)] {
+  ) throws -> [(key: [UInt8], change: StreamTileBuffer.Change)] {
     guard !events.isEmpty else { return [] }
     let types = fieldTypes(stream)
     let widths = tiling.widths
     let finerFrom = tiling.finerTilesFrom
-    var out: [(key: [UInt8], tile: StreamTile)] = []
+    var out: [(key: [UInt8], change: StreamTileBuffer.Change)] = []
     var history: (any StorageCursor)?
     /// The stored events of `tile` (of `width`): a range scan of history.
     func storedEvents(_ tile: TileWork, width: Int64) throws -> [StoredRow] {
@@ -164,14 +166,17 @@ public enum StreamTiles {
       let width = widths[level]
       var current: [StreamTile?] = []
       current.reserveCapacity(work.count)
+      // Whether `current[k]` is the tile dirty in `buffer`.
+      var dirty = [Bool](repeating: false, count: work.count)
       var missing: [Int] = []
       for (k, tile) in work.enumerated() {
         guard tile.mayBeStored(width: width) else {
           current.append(nil)
           continue
         }
-        if let dirty = buffer.value(tile.key) {
-          current.append(dirty)
+        if let tile = buffer.value(tile.key) {
+          current.append(tile)
+          dirty[k] = true
         } else if let bytes = cache.value(tile.key) {
           current.append(try StreamTile.decode(bytes, fieldTypes: types))
         } else {
@@ -192,14 +197,18 @@ public enum StreamTiles {
         var stored: [StoredRow]?
         if after < StreamTile.sparseBelow {
           // Stays (or, a full tile of an older store, becomes) sparse.
-          out.append((tile.key, .sparse(eventCount: after)))
+          out.append((tile.key, .set(.sparse(eventCount: after))))
         } else if case .full(var partials)? = current[k] {
-          StreamTile.add(tile.rows, to: &partials)
-          out.append((tile.key, .full(partials)))
+          if dirty[k] {
+            out.append((tile.key, .add(tile.rows)))
+          } else {
+            StreamTile.add(tile.rows, to: &partials)
+            out.append((tile.key, .set(.full(partials))))
+          }
         } else {
           let old = before > 0 ? try storedEvents(tile, width: width) : []
           stored = old
-          out.append((tile.key, .full(StreamTile.partials(of: old + tile.rows, types: types))))
+          out.append((tile.key, .set(.full(StreamTile.partials(of: old + tile.rows, types: types)))))
         }
         guard level + 1 < widths.count, after >= finerFrom else { continue }
         if before >= finerFrom {
@@ -207,6 +216,7 @@ public enum StreamTiles {
         } else {
           let old = try stored ?? storedEvents(tile, width: width)
           out += build(old + tile.rows, entityID: tile.entityID, stream: stream, level: level + 1, types: types)
+            .map { ($0.key, .set($0.tile)) }
         }
       }
       level += 1

@@ -163,11 +163,11 @@ struct StreamAggregationTests {
         ("s1", StoredRow(eventTime: latest.adding(microseconds: minutes * 60_000_000), createdTime: clock.now, sequence: UInt64(100 + minutes), values: [.float(amount), nil, nil]), latest)
       }
       let one = try StreamTiles.add([event(1, 1)], stream: stream, engine: store.shard.engine, buffer: StreamTileBuffer(generation: 0), cache: StreamTiles.Cache())
-      #expect(one.count == 1 && one[0].key == key && one[0].tile == .sparse(eventCount: 3))
+      #expect(one.count == 1 && one[0].key == key && one[0].change == .set(.sparse(eventCount: 3)))
       let two = [event(1, 1), event(2, 2)]
       let merged = try StreamTiles.add(two, stream: stream, engine: store.shard.engine, buffer: StreamTileBuffer(generation: 0), cache: StreamTiles.Cache())
       #expect(merged.count == 1 && merged[0].key == key)
-      #expect(merged[0].tile == .full(StreamTile.partials(of: stored + two.map(\.row), types: types)))
+      #expect(merged[0].change == .set(.full(StreamTile.partials(of: stored + two.map(\.row), types: types))))
       // A sparse tile's stored form is exact; anything else under its marker does not decode.
       #expect(try StreamTile.sparseCount(StreamTile.sparse(eventCount: 3).encoded()) == 3)
       #expect(try StreamTile.sparseCount(full.encoded()) == nil)
