@@ -184,6 +184,56 @@ struct ExactSumTests {
     }
   }
 
+  @Test("adding one value at a time (in place unless it lies below the lowest stored limb) equals merging one-value sums, limb for limb: long runs of similar magnitudes, limb boundaries, cancellation, Int64 extremes")
+  func inPlaceAddsMatchMerges() {
+    var rng = SplitMix64.forTest("ExactSum.inPlaceAddsMatchMerges")
+    let seed = rng.seedDescription
+    for round in 0..<400 {
+      // A run of values around one magnitude (most adds then land inside the stored limbs), mixed
+      // with values of other kinds; doubles and Int64s are summed apart (a stream field has one type).
+      let scale = Double(sign: .plus, exponent: rng.below(2_000) - 1_000, significand: 1)
+      let count = rng.below(300) + 1
+      var one = ExactSum()
+      var merged = ExactSum()
+      var ints = ExactSum()
+      var mergedInts = ExactSum()
+      for _ in 0..<count {
+        let x: Double
+        switch rng.below(6) {
+        case 0: x = Self.randomDouble(&rng)
+        // Powers of two on and next to limb boundaries (units of 2^-1074, 64 bits per limb).
+        case 1: x = Double(sign: rng.oneIn(2) ? .minus : .plus, exponent: 64 * (rng.below(32) + 1) - 1_074 + rng.below(3) - 1, significand: 1)
+        default: x = Double.random(in: -1...1, using: &rng) * scale * (rng.oneIn(4) ? -1 : 1)
+        }
+        one.add(x)
+        var single = ExactSum()
+        single.add(x)
+        merged.add(single)
+        let n: Int64 =
+          switch rng.below(4) {
+          case 0: rng.oneIn(2) ? .max : .min + Int64(rng.below(3))
+          case 1: Int64(bitPattern: rng.next())
+          default: Int64(rng.below(2_001)) - 1_000
+          }
+        ints.add(n)
+        var singleInt = ExactSum()
+        singleInt.add(n)
+        mergedInts.add(singleInt)
+        guard one == merged, ints == mergedInts else {
+          Issue.record("round \(round): adds \(one) / \(ints) differ from merges \(merged) / \(mergedInts) after \(x), \(n); \(seed)")
+          return
+        }
+      }
+      // Taking it all away again, one value at a time, ends at zero in canonical form.
+      var back = one
+      back.subtract(merged)
+      guard back.isZero, back == ExactSum() else {
+        Issue.record("round \(round): a sum minus itself is \(back); \(seed)")
+        return
+      }
+    }
+  }
+
   /// Doubles of every kind: small integers (exact ties), decimals, wide magnitudes, subnormals,
   /// signed zeros, halfway cases around 1.
   static func randomDouble(_ rng: inout SplitMix64) -> Double {

@@ -184,7 +184,50 @@ public struct ExactSum: Hashable, Sendable {
       if carry { (high, carry) = high.addingReportingOverflow(1) }
       if carry { fill = 0 }  // only for a zero magnitude, which callers never pass
     }
+    if addInPlace(at: limb, low: low, high: high, fill: fill) { return }
     addAligned(base: limb, count: 2, fill: fill) { $0 == 0 ? low : high }
+  }
+
+  /// The common case of `addMagnitude`: the chunk `low`, `high` (two's complement, limbs `at` and
+  /// `at + 1`, continued above by `fill`) starts at or above the lowest stored limb. The stored limbs
+  /// are extended with copies of their sign limb (which changes no value) to one limb above the chunk,
+  /// and by one more when the top limb, as a signed number, is not within ±2^62; the chunk is then
+  /// added in place and the canonical form restored. Returns false, changing nothing, when the sum is
+  /// zero or the chunk starts below the lowest stored limb (`addAligned` then does it).
+  ///
+  /// Why the sum fits: with n limbs whose top limb is within ±2^62, the stored value is below
+  /// 2^(64(n-1) + 62) in magnitude, and the chunk, with a limb above it, below 2^(64(n-1)). The exact
+  /// sum is then below 2^(64n - 1) in magnitude: n limbs hold it in two's complement, so the carry
+  /// out of the top limb is dropped.
+  @inline(__always)
+  private mutating func addInPlace(at limb: Int, low: UInt64, high: UInt64, fill: UInt64) -> Bool {
+    guard !limbs.isEmpty, limb >= base else { return false }
+    let i = limb - base
+    let selfFill: UInt64 = isNegative ? ~0 : 0
+    while limbs.count < i + 3 { limbs.append(selfFill) }
+    let top = Int64(bitPattern: limbs[limbs.count - 1])
+    if top <= -(1 << 62) || top >= 1 << 62 { limbs.append(selfFill) }
+    let n = limbs.count
+    limbs.withUnsafeMutableBufferPointer { l in
+      let (a, c1) = l[i].addingReportingOverflow(low)
+      l[i] = a
+      let (b, c2) = l[i + 1].addingReportingOverflow(high)
+      let (b2, c3) = b.addingReportingOverflow(c1 ? 1 : 0)
+      l[i + 1] = b2
+      var carry: UInt64 = c2 || c3 ? 1 : 0
+      var k = i + 2
+      // Above the chunk: + fill + carry, until nothing changes any more (fill 0 without a carry;
+      // fill ~0 with one: each limb gains 2^64, unchanged, and the carry runs out of the top).
+      while k < n && carry != fill & 1 {
+        let (x, d1) = l[k].addingReportingOverflow(fill)
+        let (y, d2) = x.addingReportingOverflow(carry)
+        l[k] = y
+        carry = d1 || d2 ? 1 : 0
+        k += 1
+      }
+    }
+    normalize()
+    return true
   }
 
   /// Adds the two's complement number whose limbs from `base` are `limb(0..<count)`, continued
