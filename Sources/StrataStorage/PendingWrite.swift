@@ -28,7 +28,7 @@ public final class PendingWrite<Value: Sendable>: Sendable {
       let done = state.withLock { state -> Result<Value, any Error>? in
         switch state {
         case .done(let result): return result
-        case .waiting: 
+        case .waiting:
           state = .waiting(continuation)
           return nil
         }

@@ -2,7 +2,7 @@ public import StrataCore
 
 /// A client's write batch validated ahead of its write, off the writer thread (`FeatureStore.prevalidate`),
 /// so that the writer, which stores batches one after the other, only appends it. It stays valid
-/// while the registry does not change: `FeatureStore.write(_:stamp:)` validates the request again on
+/// while the registry does not change: `FeatureStore.submit` validates the request again on
 /// the writer thread when the registry's generation moved meanwhile (a version retired, say).
 public struct ValidatedWrite: Sendable {
   /// The batch as sent, for a validation again.
@@ -20,7 +20,7 @@ public struct ValidatedWrite: Sendable {
 }
 
 extension FeatureStore {
-  /// Validates a client's batch now, on the calling thread (`validate`), for `write(_:stamp:)`.
+  /// Validates a client's batch now, on the calling thread (`validate`), for `submit`.
   /// Throws what `validate` throws.
   public func prevalidate(_ request: WriteRequest) throws(StrataError) -> ValidatedWrite {
     let generation = registry.generation
@@ -28,15 +28,6 @@ extension FeatureStore {
     return ValidatedWrite(
       request: request, group: group, rows: rows, generation: generation,
       unstamped: request.rows.indices.filter { request.rows[$0].createdTime == nil })
-  }
-
-  /// Appends a prevalidated client batch on the writer thread, as `write(stamp:decoding:)` would: the
-  /// same answer, the same rows stored, the same write log entry. `stamp`: the created time (for the
-  /// rows that carried none) and write ids its idempotency key fixed.
-  public func write(_ batch: ValidatedWrite, stamp: IdempotencyStamp? = nil) async throws -> AppendOutcome {
-    let (outcome, group) = try await executor.write { try self.appendOnWriter(batch, stamp: stamp) }
-    finishWrite(outcome, group: group)
-    return outcome
   }
 
   /// What a batch queued with `submit` came to.
@@ -51,11 +42,12 @@ extension FeatureStore {
   /// returns what it will come to, to await later: a call that keeps several batches in flight has
   /// each stored in the order it queued them while it answers the earlier ones. With `key` (an
   /// idempotency key and the content digest) the batch is applied once through this node's ledger
-  /// (`idempotency`), in the same job: the claim, the append with the claim's stamp and the
-  /// completion (the same engine writes and outcomes as `IdempotencyLedger.claim`, `write(_:stamp:)`
-  /// and `IdempotencyLedger.complete` one after the other: a key claimed by another call, or used
-  /// for other content, throws what `claim` throws; a failed append ends the claim and leaves its
-  /// stamp for a retry); without, it is stored (`.written`), as `write(_:stamp:)`. A batch queued
+  /// (`idempotency`), in the same job: the claim, the append with the claim's stamp (its created time
+  /// for the rows that carried none, its write ids) and the completion (a key claimed by another
+  /// call, or used for other content, throws what `IdempotencyLedger.claim` throws; a failed append
+  /// ends the claim and leaves its stamp for a retry); without, it is appended as validated
+  /// (`.written`). Either way the rows stored and the write log entry are those of the same batch
+  /// written whole (`appendOnWriter` validates again if the registry changed). A batch queued
   /// after one of `chain` that failed (or after the chain was abandoned) is not stored: it fails
   /// with UNAVAILABLE, and the chain stays broken.
   public func submit(

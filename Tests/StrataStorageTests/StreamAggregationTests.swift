@@ -653,12 +653,13 @@ struct StreamAggregationTests {
       let request = WriteRequest(group: "purchases", features: ["amount"], rows: rows, events: true, writer: WriterIdentity(pipeline: "p"))
       let validated = try store.prevalidate(request)
       clock.advance(microseconds: 1_000_000)
-      guard case .apply(let stamp) = try await store.claimIdempotencyKey("k", digest: 1, count: 6) else {
-        Issue.record("a new key must be applied")
+      // Through the ledger (the path of a keyed push): the stamp its key fixed is read back after.
+      let outcome = try await store.submit(validated, key: ("k", 1), chain: WriteChain()).value()
+      guard case .applied(let stamp, _, _) = try await store.claimIdempotencyKey("k", digest: 1, count: 6) else {
+        Issue.record("the key must be applied")
         return
       }
-      let outcome = try await store.write(validated, stamp: stamp)
-      #expect(outcome.rowsWritten == 6)
+      #expect(outcome == .written(AppendOutcome(rowsWritten: 6, lateRows: 0)))
       let stream = try store.catalog.group(named: "purchases")
       let stored = try (0..<3).flatMap { try store.shard.history(entityID: "u\($0)", group: stream) }
       #expect(stored.count == 6)
@@ -671,13 +672,13 @@ struct StreamAggregationTests {
       let plain = try store.prevalidate(WriteRequest(group: "purchases", features: ["amount"], rows: [rows[0]], events: true))
       let validatedAt = clock.now
       clock.advance(microseconds: 1_000_000)
-      _ = try await store.write(plain)
+      _ = try await store.submit(plain, key: nil, chain: WriteChain()).value()
       #expect(try store.shard.history(entityID: "u0", group: stream).contains { $0.createdTime == validatedAt })
 
       // Retired between validation and write: the write validates again and is refused, storing nothing.
       let late = try store.prevalidate(request)
       _ = try await store.setStatus(.retired, group: "purchases", version: 1)
-      await #expect(throws: StrataError.self) { _ = try await store.write(late) }
+      await #expect(throws: StrataError.self) { _ = try await store.submit(late, key: nil, chain: WriteChain()).value() }
       #expect(try (0..<3).flatMap { try store.shard.history(entityID: "u\($0)", group: stream) }.count == 7)
     }
   }
