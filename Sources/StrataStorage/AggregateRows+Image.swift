@@ -1,18 +1,19 @@
 internal import StrataCore
 
 /// Exports and online lookups answered from the stream's history image (a stream's image keeps
-/// every event, `HistoryImage`): the entity's events are read from memory instead of storage, and go
-/// through the same windowed read (`AggregationSource.partial`) over an in-memory `AggregationState`,
-/// so the values are the same bits as from storage or online (the tiling only sets the cost,
-/// `AggregationTiling`).
+/// every event, `HistoryImage`): the entity's events are read from memory instead of storage, either
+/// through the same windowed read (`AggregationSource.partial`) over an in-memory `AggregationState`
+/// with tiles, or raw: each window's run of rows summed from the columns (`HistoryImage.partial`),
+/// the events the windowed read would add. Partials are exact, so the values are the same bits as
+/// from storage or online (the tiling only sets the cost, `AggregationTiling`).
 extension AggregateRows.EntityAnswerer {
   /// Answers `probes[i]` for each `i` of `indices` (all of `entity`) from `image`, which must hold
   /// exactly the entity's stored events (no write to the entity since the image's scan began).
   ///
   /// Only the events from the earliest probe's largest window to the latest probe are read. They get
   /// in-memory tiles (`StreamTiles.tiling`) when the probes' windows together span more events than
-  /// building the tiles costs; otherwise every probe reads its window's events raw (cheaper for an
-  /// entity with few labels, whatever its number of events). Returns false, answering nothing, when
+  /// building the tiles costs; otherwise every probe reads its window's rows raw, from the columns
+  /// (cheaper for an entity with few labels, whatever its number of events). Returns false, answering nothing, when
   /// the entity has at most `storedTileProbes` probes whose windows hold more than
   /// `imageRawEventsLimit` events together: the stored tiles answer those for a few seeks. Rows of
   /// probes without `knownAt` go to `cache` as from storage.
@@ -40,21 +41,26 @@ extension AggregateRows.EntityAnswerer {
       let budget = (hi - lo) * StreamTiles.tiling.widths.count + indices.count * plan.windows.count * 64
       tiles = hi - lo >= AggregateRows.inMemoryTilesFrom && rawEvents(image: image, rows: lo..<hi, indices, limit: budget) > budget
     }
-    let tiling = tiles ? StreamTiles.tiling : AggregationTiling.rawEvents
     var states: [Int: AggregationState] = [:]
-    for field in Set(plan.reads.map(\.field)) {
-      states[field] = AggregationState(
-        fieldType: AggregateFieldType(stream.spec.features[field].dtype)!, tiling: tiling,
-        sortedEvents: image.aggregationEvents(field: field, rows: lo..<hi))
+    if tiles {
+      for field in Set(plan.reads.map(\.field)) {
+        states[field] = AggregationState(
+          fieldType: fieldTypes[field], tiling: StreamTiles.tiling, sortedEvents: image.aggregationEvents(field: field, rows: lo..<hi))
+      }
     }
-    // Every field's events are the same events (nulls included): any one gives the order key.
-    let ordered = states.values.first?.events ?? []
     for i in indices {
       let p = probes[i]
+      // Raw: a window's events are the entity's rows with event time in T - (window - 1) ... T, read
+      // from the columns; the windowed read (`AggregationSource.partial`) adds the same events.
       let row = plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
-        states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
+        tiles
+          ? states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
+          : image.partial(
+            field: field, fieldType: fieldTypes[field],
+            rows: image.rows(in: lo..<hi, eventTimes: p.asOf.subtracting(microseconds: window.microseconds - 1), p.asOf),
+            knownAt: p.knownAt)
       } latest: { floor in
-        AggregateRows.latest(in: ordered, at: p.asOf, floor: floor, knownAt: p.knownAt) { ($0.eventTime, $0.createdTime, $0.sequence) }
+        image.latest(in: lo..<hi, at: p.asOf, floor: floor, knownAt: p.knownAt)
       }
       emit(i, row)
       if let cache, p.knownAt == nil {

@@ -128,6 +128,23 @@ public enum AggregateRows {
     let readGeneration: UInt64
     /// Tiles (true) or raw events (false) for entities read from an image; nil: the cheaper.
     let imageTiles: Bool?
+    /// The stream's field types, by field index.
+    let fieldTypes: [AggregateFieldType]
+
+    init(
+      probes: [AsOfProbe], plan: Plan, group: FeatureGroup, stream: FeatureGroup, shard: LocalShard, cache: AggregateRowCache?,
+      readGeneration: UInt64, imageTiles: Bool?
+    ) {
+      self.probes = probes
+      self.plan = plan
+      self.group = group
+      self.stream = stream
+      self.shard = shard
+      self.cache = cache
+      self.readGeneration = readGeneration
+      self.imageTiles = imageTiles
+      self.fieldTypes = StreamTiles.fieldTypes(stream)
+    }
 
     /// Answers the probes of `entity` from `image` when it holds the entity's events as stored now
     /// (no write since its scan began), else from storage through `reader` (made on first use).

@@ -886,7 +886,7 @@ private let onlyWhenAsked = HistoryImagePolicy(
   budgetBytes: 1 << 30, minLabelsToBuild: .max, maxStaleFraction: 0.02, prebuildAfterQuietSeconds: nil)
 
 /// Images built for any export and never rebuilt for staleness (tests that want one image throughout).
-private let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 1e9)
+let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 1e9)
 
 /// What a label of an entity without events gets.
 private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
@@ -938,7 +938,7 @@ enum TileFlush: String, CaseIterable, Sendable, CustomTestStringConvertible {
   }
 }
 
-private func withStreamStore(
+func withStreamStore(
   _ kind: EngineKind, flush: TileFlush = .behind, imagePolicy: HistoryImagePolicy = .defaults,
   _ body: (FeatureStore, ManualClock) async throws -> Void
 ) async throws {

@@ -42,8 +42,10 @@ public struct AggregatePartial: Hashable, Sendable {
     self.fieldType = fieldType
   }
 
-  /// Rebuilds a decoded partial; `AggregatePartial+Codec` checks consistency first.
-  init(
+  /// A partial from its parts, which the caller must make consistent, as adding the events would:
+  /// `AggregatePartial+Codec` checks decoded parts first; `HistoryImage` computes them from its
+  /// columns (a test compares that with `add`).
+  package init(
     fieldType: AggregateFieldType, eventCount: Int64, valueCount: Int64, sum: ExactSum, minimum: FeatureValue?,
     maximum: FeatureValue?, latest: AggregationEvent?, minCreatedTime: Timestamp?, maxCreatedTime: Timestamp?
   ) {
