@@ -15,7 +15,7 @@ extension HistoryImage {
     let column = columns[field]
     let limit = knownAt?.microseconds ?? .max
     var run = Run(limit: limit)
-    var sum = ExactSum()
+    var sum = ExactSum.Batch()
     var minimum: FeatureValue?
     var maximum: FeatureValue?
     switch column.values {
@@ -66,7 +66,7 @@ extension HistoryImage {
         value: value(column, r))
     }
     return AggregatePartial(
-      fieldType: fieldType, eventCount: run.events, valueCount: run.values, sum: sum, minimum: minimum, maximum: maximum,
+      fieldType: fieldType, eventCount: run.events, valueCount: run.values, sum: sum.finish(), minimum: minimum, maximum: maximum,
       latest: latest, minCreatedTime: run.events > 0 ? Timestamp(microseconds: run.minCreated) : nil,
       maxCreatedTime: run.events > 0 ? Timestamp(microseconds: run.maxCreated) : nil)
   }

@@ -234,6 +234,54 @@ struct ExactSumTests {
     }
   }
 
+  @Test("a batch equals adding its values one at a time: runs of one magnitude longer than a window's 512 values, values just inside and outside the window, subnormals, extremes, cancellation, Int64 extremes, on top of a nonzero sum")
+  func batchesMatchOneByOne() {
+    var rng = SplitMix64.forTest("ExactSum.batchesMatchOneByOne")
+    let seed = rng.seedDescription
+    for round in 0..<300 {
+      let start: ExactSum = rng.oneIn(3) ? sum([Self.randomDouble(&rng)]) : ExactSum()
+      var one = start
+      var batch = ExactSum.Batch(start)
+      var ints = ExactSum()
+      var intBatch = ExactSum.Batch()
+      // Around 2^exponent, 65 binary orders either way still finite and normal or subnormal.
+      let exponent = rng.below(1_900) - 1_000
+      let climb = round % 10 == 0
+      let count = climb ? 1_500 : rng.oneIn(4) ? rng.below(3_000) : rng.below(100)
+      for k in 0..<count {
+        let x: Double
+        switch climb ? 9 : rng.below(8) {
+        // The largest terms a window takes (64 bits above its base), more than 512 of them: the
+        // window must be added to the sum before it would overflow.
+        case 9: x = Double(sign: .plus, exponent: k == 0 ? exponent : exponent + 32, significand: 2 - 0x1p-52)
+        case 0: x = Self.randomDouble(&rng)
+        // 31-33 and 95-97 bits above the first value's bits: the window's edges.
+        case 1: x = Double(sign: rng.oneIn(2) ? .minus : .plus, exponent: exponent + rng.element(of: [-33, -32, -31, 31, 32, 33, 63, 64, 65]), significand: 1)
+        case 2: x = rng.element(of: [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 0x1p-1022, -0x1p-1023])
+        // The same value taken away again (cancellation in the window).
+        case 3 where k > 0: x = -Double(sign: .plus, exponent: exponent, significand: 1.5)
+        default: x = Double(sign: rng.oneIn(3) ? .minus : .plus, exponent: exponent, significand: 1 + Double(rng.below(1 << 20)) / Double(1 << 20))
+        }
+        one.add(x)
+        batch.add(x)
+        let n: Int64 =
+          switch rng.below(4) {
+          case 0: rng.oneIn(2) ? .max : .min + Int64(rng.below(3))
+          case 1: Int64(bitPattern: rng.next())
+          default: Int64(rng.below(2_001)) - 1_000
+          }
+        ints.add(n)
+        intBatch.add(n)
+      }
+      let batched = batch.finish()
+      let batchedInts = intBatch.finish()
+      guard batched == one, batchedInts == ints else {
+        Issue.record("round \(round) (\(count) values): batch \(batched) / \(batchedInts), one by one \(one) / \(ints); \(seed)")
+        return
+      }
+    }
+  }
+
   /// Doubles of every kind: small integers (exact ties), decimals, wide magnitudes, subnormals,
   /// signed zeros, halfway cases around 1.
   static func randomDouble(_ rng: inout SplitMix64) -> Double {

@@ -168,7 +168,7 @@ public struct ExactSum: Hashable, Sendable {
   // MARK: - Internals
 
   /// Adds `magnitude * 2^(bit - 1074)`, negated when `negative`.
-  private mutating func addMagnitude(_ magnitude: UInt64, atBit bit: Int, negative: Bool) {
+  mutating func addMagnitude(_ magnitude: UInt64, atBit bit: Int, negative: Bool) {
     let limb = bit >> 6
     let shift = UInt64(bit & 63)
     var low = magnitude << shift
