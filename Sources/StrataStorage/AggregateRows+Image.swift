@@ -33,9 +33,11 @@ extension AggregateRows.EntityAnswerer {
     if let imageTiles {
       tiles = imageTiles
     } else if indices.count <= AggregateRows.storedTileProbes {
-      // A few seeks into the stored tiles beat reading more than a few thousand events raw.
+      // A few seeks into the stored tiles beat reading more than a few thousand events raw. Each
+      // window holds at most the hi - lo rows: they are counted only when that bound exceeds the limit.
       let limit = AggregateRows.imageRawEventsLimit
-      guard rawEvents(image: image, rows: lo..<hi, indices, limit: limit) <= limit else { return false }
+      guard (hi - lo) * plan.windows.count * indices.count <= limit || rawEvents(image: image, rows: lo..<hi, indices, limit: limit) <= limit
+      else { return false }
       tiles = false
     } else {
       let budget = (hi - lo) * StreamTiles.tiling.widths.count + indices.count * plan.windows.count * 64
