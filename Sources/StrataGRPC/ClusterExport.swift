@@ -182,7 +182,8 @@ struct ClusterExport<Transport: ClientTransport> {
               return $0
             }
             stream.requests.yield(part)
-            let limit = Self.answerLimit(labels: idx.count, callTimeout: cluster.callTimeout, replicated: readReplicas > 1)
+            let limit = Self.answerLimit(
+              labels: idx.count, callTimeout: cluster.callTimeout, base: cluster.exportAnswerBase, replicated: readReplicas > 1)
             let error = cluster.nodeError(
               .unavailable, "cluster node \(cluster.describe(owner)) is unavailable: no answer to an export message within \(limit)",
               reason: .unavailable, node: owner)
@@ -388,11 +389,12 @@ struct ClusterExport<Transport: ClientTransport> {
   }
 
   /// How long an owner may take to answer one export message: the call timeout; with several replicas
-  /// per label, at most 5 s plus 1 s per 20,000 labels, so that a paused replica costs an export a few
-  /// seconds (its labels then go to another replica) instead of the whole call timeout.
-  static func answerLimit(labels: Int, callTimeout: Duration, replicated: Bool) -> Duration {
+  /// per label, at most `base` (5 s on a node) plus 1 s per 20,000 labels, so that a paused replica
+  /// costs an export a few seconds (its labels then go to another replica) instead of the whole call
+  /// timeout.
+  static func answerLimit(labels: Int, callTimeout: Duration, base: Duration, replicated: Bool) -> Duration {
     guard replicated else { return callTimeout }
-    return min(callTimeout, .seconds(5) + .seconds(Double(labels) / 20_000))
+    return min(callTimeout, base + .seconds(Double(labels) / 20_000))
   }
 
   /// Replicas an export reads per label: enough that any row written at QUORUM is on one of them

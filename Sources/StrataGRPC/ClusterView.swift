@@ -42,6 +42,9 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
   /// Timeout of one internode call (a node that is down fails its calls sooner: connections are not
   /// waited for).
   public let callTimeout: Duration
+  /// With several replicas per label, how long an owner may take to answer one export message before
+  /// its labels go to another replica, plus 1 s per 20,000 labels (`ClusterExport.answerLimit`).
+  public let exportAnswerBase: Duration
   /// How online lookups go to other nodes.
   public let lookups: InternodeLookups
   /// With `.stream`: the streams on which online lookups to other nodes are multiplexed. Whoever
@@ -63,8 +66,9 @@ public struct ClusterView<Transport: ClientTransport>: Sendable {
     laneServer: LookupLaneServer? = nil, hosts: [String: String] = [:], placement: ReplicaPlacement? = nil,
     health: PeerHealth = PeerHealth(), hints: (any HintSink)? = nil, registry: (any ClusterRegistry)? = nil,
     transition: PlacementTransition? = nil, members: [String]? = nil, membership: (any MembershipControl)? = nil,
-    idempotency: (any IdempotencyKeys)? = nil
+    idempotency: (any IdempotencyKeys)? = nil, exportAnswerBase: Duration = .seconds(5)
   ) {
+    self.exportAnswerBase = exportAnswerBase
     self.membership = membership
     self.registry = registry
     self.idempotency = idempotency

@@ -375,7 +375,8 @@ struct SimulatedCluster: Sendable {
 /// (also when `body` throws).
 ///
 /// - `seed` drives the simulated delays.
-/// - `callTimeout` is every view's internode call timeout.
+/// - `callTimeout` is every view's internode call timeout; `exportAnswerBase` the base of its export
+///   answer limit (`ClusterView.exportAnswerBase`).
 /// - `epochs` gives chosen nodes another ring epoch than 1 (their view and their
 ///   `RingEpochInterceptor` both use it), as a node started from another cluster file would.
 /// - All stores read time from `clock` (frozen at `TestClock.start` unless the test moves it).
@@ -389,6 +390,7 @@ func withSimulatedCluster(
   replicationFactor: Int = 1,
   hints: (any HintSink)? = nil,
   registry: (any ClusterRegistry)? = nil,
+  exportAnswerBase: Duration = .seconds(5),
   _ body: (SimulatedCluster) async throws -> Void
 ) async throws {
   let ids = (1...count).map { "n\($0)" }
@@ -434,7 +436,8 @@ func withSimulatedCluster(
     let view = ClusterView(
       ring: nodeRing, selfID: id, leaderID: ids[0], peers: peers,
       addresses: addresses, callTimeout: callTimeout, lookups: lookups, laneServer: laneServer,
-      placement: try ReplicaPlacement(ring: nodeRing, replicationFactor: replicationFactor), hints: hints, registry: registry)
+      placement: try ReplicaPlacement(ring: nodeRing, replicationFactor: replicationFactor), hints: hints, registry: registry,
+      exportAnswerBase: exportAnswerBase)
     servers.append(
       GRPCServer(
         transport: transports[i].server,
