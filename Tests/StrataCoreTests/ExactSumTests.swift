@@ -209,12 +209,7 @@ struct ExactSumTests {
         var single = ExactSum()
         single.add(x)
         merged.add(single)
-        let n: Int64 =
-          switch rng.below(4) {
-          case 0: rng.oneIn(2) ? .max : .min + Int64(rng.below(3))
-          case 1: Int64(bitPattern: rng.next())
-          default: Int64(rng.below(2_001)) - 1_000
-          }
+        let n = Self.randomInt64(&rng)
         ints.add(n)
         var singleInt = ExactSum()
         singleInt.add(n)
@@ -255,7 +250,8 @@ struct ExactSumTests {
         // window must be added to the sum before it would overflow.
         case 9: x = Double(sign: .plus, exponent: k == 0 ? exponent : exponent + 32, significand: 2 - 0x1p-52)
         case 0: x = Self.randomDouble(&rng)
-        // 31-33 and 95-97 bits above the first value's bits: the window's edges.
+        // 31-33 and 63-65 binary orders from 2^exponent (a window starts 32 bits below its first
+        // value and takes terms up to 64 bits above its base): around the window's edges.
         case 1: x = Double(sign: rng.oneIn(2) ? .minus : .plus, exponent: exponent + rng.element(of: [-33, -32, -31, 31, 32, 33, 63, 64, 65]), significand: 1)
         case 2: x = rng.element(of: [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 0x1p-1022, -0x1p-1023])
         // The same value taken away again (cancellation in the window).
@@ -264,12 +260,7 @@ struct ExactSumTests {
         }
         one.add(x)
         batch.add(x)
-        let n: Int64 =
-          switch rng.below(4) {
-          case 0: rng.oneIn(2) ? .max : .min + Int64(rng.below(3))
-          case 1: Int64(bitPattern: rng.next())
-          default: Int64(rng.below(2_001)) - 1_000
-          }
+        let n = Self.randomInt64(&rng)
         ints.add(n)
         intBatch.add(n)
       }
@@ -279,6 +270,15 @@ struct ExactSumTests {
         Issue.record("round \(round) (\(count) values): batch \(batched) / \(batchedInts), one by one \(one) / \(ints); \(seed)")
         return
       }
+    }
+  }
+
+  /// Int64s: the extremes, any bit pattern, small values of either sign.
+  static func randomInt64(_ rng: inout SplitMix64) -> Int64 {
+    switch rng.below(4) {
+    case 0: rng.oneIn(2) ? .max : .min + Int64(rng.below(3))
+    case 1: Int64(bitPattern: rng.next())
+    default: Int64(rng.below(2_001)) - 1_000
     }
   }
 

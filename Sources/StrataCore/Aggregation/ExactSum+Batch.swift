@@ -32,10 +32,7 @@ extension ExactSum {
     public mutating func add(_ x: Double) {
       precondition(x.isFinite, "ExactSum adds finite doubles only, got \(x)")
       guard x != 0 else { return }
-      let exponent = Int(x.exponentBitPattern)
-      // x = mantissa * 2^(b - 1074) with the mantissa below 2^53 (as in ExactSum.add).
-      let mantissa = exponent == 0 ? x.significandBitPattern : x.significandBitPattern | (1 << 52)
-      let b = exponent == 0 ? 0 : exponent - 1
+      let (mantissa, b) = ExactSum.parts(of: x)
       if count == 0 || b < bit || b > bit + 64 || count == 512 { startWindow(at: b) }
       let term = Int128(mantissa) << (b - bit)
       window = x.sign == .minus ? window - term : window + term

@@ -58,11 +58,16 @@ public struct ExactSum: Hashable, Sendable {
   public mutating func add(_ x: Double) {
     precondition(x.isFinite, "ExactSum adds finite doubles only, got \(x)")
     guard x != 0 else { return }
-    let exponent = Int(x.exponentBitPattern)
-    // x = mantissa * 2^(bit - 1074) with the mantissa below 2^53.
-    let mantissa = exponent == 0 ? x.significandBitPattern : x.significandBitPattern | (1 << 52)
-    let bit = exponent == 0 ? 0 : exponent - 1
+    let (mantissa, bit) = Self.parts(of: x)
     addMagnitude(mantissa, atBit: bit, negative: x.sign == .minus)
+  }
+
+  /// A finite double's magnitude as `mantissa * 2^(bit - 1074)`, the mantissa below 2^53 (subnormals
+  /// at bit 0).
+  @inlinable
+  static func parts(of x: Double) -> (mantissa: UInt64, bit: Int) {
+    let exponent = Int(x.exponentBitPattern)
+    return exponent == 0 ? (x.significandBitPattern, 0) : (x.significandBitPattern | (1 << 52), exponent - 1)
   }
 
   /// Adds an Int64 exactly.
