@@ -114,6 +114,8 @@ struct ClusterExport<Transport: ClientTransport> {
           entityIDs: message.labels.map(\.entityID), placement: cluster.placement, count: readReplicas,
           preferring: cluster.selfID, avoiding: cluster.health.avoided(at: .now).union(failedInExport))
         let firstPlan = (nodes: chosen.nodes, parts: chosen.parts)
+        var asked = [Set<String>](repeating: [], count: message.labels.count)
+        for (owner, idx) in zip(firstPlan.nodes, firstPlan.parts) { for i in idx { asked[i].insert(owner) } }
         func send(_ plan: (nodes: [String], parts: [[Int]])) throws {
           for (owner, idx) in zip(plan.nodes, plan.parts) {
             var part = owners[owner] == nil ? first! : Strata_V1_GetHistoricalFeaturesRequest()
@@ -182,8 +184,15 @@ struct ClusterExport<Transport: ClientTransport> {
               return $0
             }
             stream.requests.yield(part)
+            // The short limit only where every label of the message has a replica left to go to: the
+            // last replica a label can be read from gets the call timeout to answer.
+            let fallback = readReplicas > 1 && idx.allSatisfy { i in
+              cluster.placement.replicas(of: message.labels[i].entityID).contains {
+                $0 != owner && !asked[i].contains($0) && !failedInExport.contains($0)
+              }
+            }
             let limit = Self.answerLimit(
-              labels: idx.count, callTimeout: cluster.callTimeout, base: cluster.exportAnswerBase, replicated: readReplicas > 1)
+              labels: idx.count, callTimeout: cluster.callTimeout, base: cluster.exportAnswerBase, fallback: fallback)
             let error = cluster.nodeError(
               .unavailable, "cluster node \(cluster.describe(owner)) is unavailable: no answer to an export message within \(limit)",
               reason: .unavailable, node: owner)
@@ -202,8 +211,6 @@ struct ClusterExport<Transport: ClientTransport> {
         defer { for w in watchdogs { w.cancel() } }
         var parts: [(idx: [Int], answers: [Strata_V1_GetHistoricalFeaturesResponse])] = []
         var plan = firstPlan
-        var asked = [Set<String>](repeating: [], count: message.labels.count)
-        for (owner, idx) in zip(plan.nodes, plan.parts) { for i in idx { asked[i].insert(owner) } }
         while true {
         var retry: [Int] = []
         var lastFailure: (any Error)?
@@ -388,12 +395,12 @@ struct ClusterExport<Transport: ClientTransport> {
     return blocks
   }
 
-  /// How long an owner may take to answer one export message: the call timeout; with several replicas
-  /// per label, at most `base` (5 s on a node) plus 1 s per 20,000 labels, so that a paused replica
-  /// costs an export a few seconds (its labels then go to another replica) instead of the whole call
-  /// timeout.
-  static func answerLimit(labels: Int, callTimeout: Duration, base: Duration, replicated: Bool) -> Duration {
-    guard replicated else { return callTimeout }
+  /// How long an owner may take to answer one export message: the call timeout; when each of the
+  /// message's labels has another replica left to read it from (`fallback`), at most `base` (5 s on
+  /// a node) plus 1 s per 20,000 labels, so that a paused replica costs an export a few seconds (its
+  /// labels then go to another replica) instead of the whole call timeout.
+  static func answerLimit(labels: Int, callTimeout: Duration, base: Duration, fallback: Bool) -> Duration {
+    guard fallback else { return callTimeout }
     return min(callTimeout, base + .seconds(Double(labels) / 20_000))
   }
 

@@ -163,6 +163,36 @@ struct ReplicationTests {
     }
   }
 
+  @Test("an export gives the last replica left for its labels the call timeout, not the short answer limit: a slow last replica is waited for")
+  func exportWaitsForLastReplica() async throws {
+    var rng = SplitMix64.forTest("replication.lastReplica")
+    try await withSimulatedCluster(
+      nodes: 3, seed: rng.next(), callTimeout: .seconds(60), replicationFactor: 3, exportAnswerBase: .seconds(1)
+    ) { cluster in
+      _ = try await cluster.node("n1").api.apply(Workload.specs)
+      // Every node holds every entity; the export from n1 reads each label from n1 and the next
+      // replica in placement order: entities whose next replica is n2, so that n3 is their last.
+      let placement = try ReplicaPlacement(ring: cluster.ring, replicationFactor: 3)
+      let ids = Array((0..<200).map { "l\($0)" }.filter { placement.replicas(of: $0).filter { $0 != "n1" }.first == "n2" }.prefix(6))
+      #expect(ids.count == 6)
+      let rows = ids.enumerated().map { i, id in writeRow(id, .t0(-60), created: .t0(-30), [.float(Double(i))]) }
+      var batch = writeBatch("user_stats", features: ["score"], rows: rows)
+      batch.consistency = .all
+      _ = try await cluster.node("n1").api.write([batch])
+      // n2 never answers (its message expires after the 1 s limit); n3, the labels' last replica,
+      // answers after 3 s: past the short limit, well within the call timeout.
+      cluster.faults["n2"] = .hang
+      cluster.faults["n3"] = .pause(.seconds(3))
+      let start = ContinuousClock.now
+      try await expectFinishes(within: .seconds(50), release: { cluster.faults["n2"] = .fail }) {
+        let exported = try await cluster.node("n1").api.historicalRows(["user_stats:score"], ids.map { label($0, .t0(-45)) })
+        #expect(exported.map { $0.results[0].value.floatValue } == ids.indices.map(Double.init))
+      }
+      #expect(ContinuousClock.now - start >= .seconds(4), "the export did not wait for n2's limit and n3's answer")
+      cluster.faults["n2"] = .fail
+    }
+  }
+
   @Test("ALL with a replica down fails UNAVAILABLE naming it and the rows; ONE succeeds with one replica; the down replica's rows become hints")
   func consistencyLevels() async throws {
     var rng = SplitMix64.forTest("replication.levels")
