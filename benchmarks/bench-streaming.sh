@@ -2,7 +2,8 @@
 # Streams and windowed aggregates (issue 15), one command:
 #   benchmarks/bench-streaming.sh [--events N] [--labels N] [--entities N] [--quick] [bench_streaming.py options]
 # Push throughput (Python SDK and `strata push`), event-to-visible latency at a steady 10k events/s, online
-# lookups of 100 entities x 6 aggregates against 6 plain features (C client), and an export of labels x 6
+# lookups of 100 entities x 6 aggregates against 6 plain features (C client; on a quiet node, with the row
+# cache off, and while 10k events/s of the same entities are pushed), and an export of labels x 6
 # aggregates through the Python SDK against DuckDB on the same data, side by side in one run.
 # Installs what is missing (the packages of dev/install-deps.sh; pip: the pinned benchmarks/requirements.txt
 # into dev/python-env.sh's environment), builds `strata` in release mode once (unless STRATA_BIN names a
