@@ -109,6 +109,14 @@ extension AggregateRows.EntityAnswerer {
 }
 
 extension HistoryImage {
+  /// The rows of entity `entityID` (token `token`) with event time at or after `from`; 0 when the
+  /// image holds none of its rows.
+  func rowCount(of entityID: String, token: UInt64, from: Timestamp) -> Int {
+    guard let e = entity(entityID, token: token) else { return 0 }
+    let rows = Int(rowStart[e])..<Int(rowStart[e + 1])
+    return rows.upperBound - firstRow(in: rows, atOrAfter: from.microseconds)
+  }
+
   /// The first row of `rows` (one entity's, ascending by event time) whose event time is at least
   /// `time`, or `rows.upperBound`.
   func firstRow(in rows: Range<Int>, atOrAfter time: Int64) -> Int {

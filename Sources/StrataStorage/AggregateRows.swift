@@ -24,8 +24,12 @@ import Synchronization
 ///   the window holds;
 /// - more (an export with many labels of one entity): one scan of the entity's events from its
 ///   earliest probe's largest window to its latest probe, into an in-memory `AggregationState` with
-///   the same tiling (none below 64 events: the window's events are then read in memory); each probe is then O(tiles).
-/// Both are the same windowed read over the same events, so they give the same bits.
+///   the same tiling (none below 64 events: the window's events are then read in memory); each probe is then O(tiles);
+///   the same scan, to the entity's last event, for an online lookup of an entity written since its
+///   stream's history image was scanned when the image held at most `touchedScanLimit` of its events
+///   from that window on (one seek instead of the tiles' many); the entities the image holds as stored
+///   are read from it (`AggregateRows+Image`).
+/// All are the same windowed read over the same events, so they give the same bits.
 public enum AggregateRows {
   /// Probes of one entity answered from stored tiles; more are answered from its scanned events.
   static let storedTileProbes = 2
@@ -34,6 +38,10 @@ public enum AggregateRows {
   /// Probes of one entity (at most `storedTileProbes`) are answered from a history image only when
   /// their windows hold at most this many events together; beyond, stored tiles cost less.
   static let imageRawEventsLimit = 4_096
+  /// An entity written since its stream's image was scanned is read from storage: by one scan of its
+  /// events from its earliest probe's largest window on (one seek) when the image held at most this
+  /// many of them, else through the stored tiles (about 20 seeks, however many events).
+  static let touchedScanLimit = 256
 
   /// One row per probe, in probe order. `stream` must be the version `group` reads. `cached`, when
   /// given, is what the aggregate row cache answered for these probes (`AggregateRowCache.rows`): its
@@ -152,17 +160,28 @@ public enum AggregateRows {
       _ entity: ExactEntityID, _ indices: [Int], image: HistoryImages.Use?, reader: inout StoredStreamReader?,
       emit: (Int, StoredRow) -> Void
     ) throws {
+      var scan = false
       if let image {
         let token = EntityToken.of(entity.id)
-        if !image.touched.contains(token), answer(entity.id, token: token, indices, image: image.image, emit: emit) { return }
+        if !image.touched.contains(token) {
+          if answer(entity.id, token: token, indices, image: image.image, emit: emit) { return }
+        } else if indices.count <= storedTileProbes {
+          // Written since the image's scan: a few events (as the image counted them) are cheaper to
+          // scan than the stored tiles are to seek.
+          let from = indices.lazy.map { probes[$0].asOf }.min()!.subtracting(microseconds: plan.largestWindow - 1)
+          scan = image.image.rowCount(of: entity.id, token: token, from: from) <= touchedScanLimit
+        }
       }
       if reader == nil { reader = try StoredStreamReader(shard: shard, stream: stream) }
-      try answer(entity.id, indices, reader: reader!, emit: emit)
+      try answer(entity.id, indices, reader: reader!, scan: scan, emit: emit)
     }
 
-    /// Answers `probes[i]` for each `i` of `indices` (all of `entity`), calling `emit(i, row)`.
-    func answer(_ entity: String, _ indices: [Int], reader: StoredStreamReader, emit: (Int, StoredRow) -> Void) throws {
-      if indices.count <= storedTileProbes {
+    /// Answers `probes[i]` for each `i` of `indices` (all of `entity`), calling `emit(i, row)`: at most
+    /// `storedTileProbes` probes through the stored tiles unless `scan`, others (and those with `scan`)
+    /// from one scan of the entity's events. With `scan` the scan reaches the entity's last event, so
+    /// rows of probes without `knownAt` go to `cache` with the interval they stay valid for.
+    func answer(_ entity: String, _ indices: [Int], reader: StoredStreamReader, scan: Bool = false, emit: (Int, StoredRow) -> Void) throws {
+      if indices.count <= storedTileProbes && !scan {
         for i in indices {
           let p = probes[i]
           let cache = p.knownAt == nil ? cache : nil
@@ -182,7 +201,9 @@ public enum AggregateRows {
       }
       let first = indices.lazy.map { probes[$0].asOf }.min()!
       let last = indices.lazy.map { probes[$0].asOf }.max()!
-      let events = try shard.events(entityID: entity, stream: stream, eventTimes: first.subtracting(microseconds: plan.largestWindow - 1)...last)
+      let from = first.subtracting(microseconds: plan.largestWindow - 1)
+      let events = scan
+        ? try reader.events(of: entity, from: from) : try shard.events(entityID: entity, stream: stream, eventTimes: from...last)
       // Few events: no tiles (a read scans the window's events in memory, cheaper than keeping tiles).
       let tiling = events.count < inMemoryTilesFrom ? AggregationTiling.rawEvents : StreamTiles.tiling
       var states: [Int: AggregationState] = [:]
@@ -195,11 +216,18 @@ public enum AggregateRows {
       }
       for i in indices {
         let p = probes[i]
-        emit(i, try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
+        let row = try plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
           states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
         } latest: { floor in
           AggregateRows.latest(in: events, at: p.asOf, floor: floor, knownAt: p.knownAt)
-        })
+        }
+        emit(i, row)
+        if scan, let cache, p.knownAt == nil {
+          // The reader holds the events from `from` on: the interval is found without a seek.
+          cache.store(
+            stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf,
+            until: try plan.validUntil(of: entity, at: p.asOf, reader: reader), readGeneration: readGeneration)
+        }
       }
     }
   }

@@ -119,12 +119,21 @@ final class StoredStreamReader {
     return found
   }
 
+  /// The events of `entityID` from event time `from` on (to its last one), in event order. Kept like
+  /// every scan: the entity's later reads from `from` on (edge events, first and latest events) are
+  /// then answered from memory, without a seek.
+  func events(of entityID: String, from: Timestamp) throws -> [StoredRow] {
+    try events(of: entityID, times: from...Timestamp.max)
+  }
+
   /// The event time of `entityID`'s first event at or after `time`, nil when there is none.
   func firstEventTime(of entityID: String, atOrAfter time: Timestamp) throws -> Timestamp? {
-    // A scanned range holding `time` answers when it has an event at or after `time`.
+    // A scanned range holding `time` answers when it has an event at or after `time`, or when it
+    // reaches the last event (none after it).
     focus(on: entityID)
     for scanned in scannedEvents where scanned.times.lowerBound <= time && time <= scanned.times.upperBound {
       if let row = scanned.events.first(where: { $0.eventTime >= time }) { return row.eventTime }
+      if scanned.times.upperBound == .max { return nil }
     }
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
     var start = ByteWriter(capacity: prefix.count + 8)
@@ -148,6 +157,8 @@ final class StoredStreamReader {
       if let found = AggregateRows.latest(in: scanned.events, at: time, floor: Swift.max(floor, scanned.times.lowerBound), knownAt: knownAt) {
         return found
       }
+      // The range scanned holds every event from `floor` to `time`: none qualifies.
+      if scanned.times.lowerBound <= floor { return nil }
     }
     let prefix = KeyCodec.historyPrefix(entityID: entityID, groupVersion: stream.storageID)
     var upper = ByteWriter(capacity: prefix.count + 24)
