@@ -252,6 +252,21 @@ def row_cache(node) -> dict:
     return {"rows": s.aggregate_row_cache_rows, "hits": s.aggregate_row_cache_hits, "misses": s.aggregate_row_cache_misses}
 
 
+def lookup_run(node, group: str, n_ent: int, requests: int, warmup: int, seed: int) -> dict:
+    """One strata-bench run: `requests` lookups of 100 random entities x `group:*`, one at a time."""
+    return json.loads(run([CBENCH, "--server", node.address, "--features", f"{group}:*", "--entities", str(n_ent),
+                           "--batch", "100", "--requests", str(requests), "--warmup", str(warmup), "--seed", str(seed),
+                           "--json"]).stdout.strip().splitlines()[-1])
+
+
+def summarize(res: dict):
+    """Medians of the runs' p50/p99 per kind, errors, and the aggregates / plain ratios, into `res`."""
+    res["median"] = {g: {q: statistics.median(x[q] for x in res[g]) for q in ("p50_us", "p99_us")} for g in ("agg", "plain")}
+    res["errors"] = sum(x.get("errors", 0) for g in ("agg", "plain") for x in res[g])
+    m = res["median"]
+    res["ratio"] = {q: m["agg"][q] / m["plain"][q] for q in ("p50_us", "p99_us")}
+
+
 def lookups(node, n_ent, cfg) -> dict:
     """First a pass of 5 x entities/100 requests of each kind (ids drawn at random: it looks up about 99% of
     the entities at least once; its figures are those of a node whose aggregate row cache starts empty),
@@ -259,9 +274,7 @@ def lookups(node, n_ent, cfg) -> dict:
     res = {"agg": [], "plain": []}
     first = {}
     for gi, g in enumerate(("plain", "agg")):
-        first[g] = json.loads(run([CBENCH, "--server", node.address, "--features", f"{g}:*", "--entities", str(n_ent),
-                                   "--batch", "100", "--requests", str(max(100, 5 * n_ent // 100)), "--warmup", "0",
-                                   "--seed", str(900 + gi), "--json"]).stdout.strip().splitlines()[-1])
+        first[g] = lookup_run(node, g, n_ent, max(100, 5 * n_ent // 100), 0, 900 + gi)
     res["first_pass"] = first
     res["row_cache"] = {"after first pass": row_cache(node)}
     log(f"first pass ({first['agg']['requests']} requests): plain p50/p99 "
@@ -269,11 +282,7 @@ def lookups(node, n_ent, cfg) -> dict:
     for k in range(cfg["rounds"]):
         wait_quiet(node)
         for gi, g in enumerate(("plain", "agg")):
-            j = json.loads(run([CBENCH, "--server", node.address, "--features", f"{g}:*", "--entities", str(n_ent),
-                                "--batch", "100", "--requests", str(cfg["lookup_requests"]),
-                                "--warmup", str(cfg["lookup_warmup"]), "--seed", str(1000 + 10 * k + gi),
-                                "--json"]).stdout.strip().splitlines()[-1])
-            res[g].append(j)
+            res[g].append(lookup_run(node, g, n_ent, cfg["lookup_requests"], cfg["lookup_warmup"], 1000 + 10 * k + gi))
         log(f"lookup round {k + 1}: 100 entities, plain p50/p99 {res['plain'][-1]['p50_us']}/{res['plain'][-1]['p99_us']} µs, "
             f"aggregates {res['agg'][-1]['p50_us']}/{res['agg'][-1]['p99_us']} µs")
     res["row_cache"]["after the rounds"] = row_cache(node)
@@ -281,10 +290,7 @@ def lookups(node, n_ent, cfg) -> dict:
     hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
     res["row_cache"]["rounds"] = {"hits": hits, "misses": misses, "hit_ratio": hits / max(1, hits + misses)}
     log(f"aggregate row cache during the rounds: {hits} hits, {misses} misses")
-    res["median"] = {g: {q: statistics.median(x[q] for x in res[g]) for q in ("p50_us", "p99_us")} for g in ("agg", "plain")}
-    res["errors"] = sum(x.get("errors", 0) for g in ("agg", "plain") for x in res[g])
-    m = res["median"]
-    res["ratio"] = {q: m["agg"][q] / m["plain"][q] for q in ("p50_us", "p99_us")}
+    summarize(res)
     res["first_pass_ratio"] = {q: first["agg"][q] / first["plain"][q] for q in ("p50_us", "p99_us")}
     return res
 
@@ -343,11 +349,7 @@ def lookups_while_pushing(node, n_ent, cfg, seed) -> dict:
         time.sleep(5)
         for k in range(2):
             for gi, g in enumerate(("plain", "agg")):
-                j = json.loads(run([CBENCH, "--server", node.address, "--features", f"{g}:*", "--entities", str(n_ent),
-                                    "--batch", "100", "--requests", str(cfg["lookup_requests"]),
-                                    "--warmup", str(cfg["lookup_warmup"]), "--seed", str(2000 + 10 * k + gi),
-                                    "--json"]).stdout.strip().splitlines()[-1])
-                res[g].append(j)
+                res[g].append(lookup_run(node, g, n_ent, cfg["lookup_requests"], cfg["lookup_warmup"], 2000 + 10 * k + gi))
             log(f"lookups while pushing, round {k + 1}: plain p50/p99 {res['plain'][-1]['p50_us']}/{res['plain'][-1]['p99_us']} µs, "
                 f"aggregates {res['agg'][-1]['p50_us']}/{res['agg'][-1]['p99_us']} µs")
         p = pusher.ask("stop")
@@ -356,10 +358,7 @@ def lookups_while_pushing(node, n_ent, cfg, seed) -> dict:
     if p["events_written"] != p["events"]:
         raise RuntimeError(f"the pusher sent {p['events']} events; the node acknowledged {p['events_written']} as written")
     res["pushed_events_per_s"] = p["events_per_s"]
-    res["median"] = {g: {q: statistics.median(x[q] for x in res[g]) for q in ("p50_us", "p99_us")} for g in ("agg", "plain")}
-    res["errors"] = sum(x.get("errors", 0) for g in ("agg", "plain") for x in res[g])
-    m = res["median"]
-    res["ratio"] = {q: m["agg"][q] / m["plain"][q] for q in ("p50_us", "p99_us")}
+    summarize(res)
     log(f"lookups while pushing {p['events_per_s']:,.0f} events/s: aggregates / plain p50 {res['ratio']['p50_us']:.2f}x, "
         f"p99 {res['ratio']['p99_us']:.2f}x")
     return res
