@@ -7,75 +7,104 @@ internal import StrataCore
 /// the events the windowed read would add. Partials are exact, so the values are the same bits as
 /// from storage or online (the tiling only sets the cost, `AggregationTiling`).
 extension AggregateRows.EntityAnswerer {
-  /// Answers `probes[i]` for each `i` of `indices` (all of `entity`) from `image`, which must hold
-  /// exactly the entity's stored events (no write to the entity since the image's scan began).
+  /// Answers `probes[i]` for each `i` of `indices` (all of `entity`) from `image` and `delta`, which
+  /// must hold exactly the entity's stored events together: its image rows, and its events stored
+  /// since the image's scan began (`ImageDelta`, ascending in event order; none share an event).
   ///
   /// Only the events from the earliest probe's largest window to the latest probe are read. They get
   /// in-memory tiles (`StreamTiles.tiling`) when the probes' windows together span more events than
-  /// building the tiles costs; otherwise every probe reads its window's rows raw, from the columns
-  /// (cheaper for an entity with few labels, whatever its number of events). Returns false, answering nothing, when
-  /// the entity has at most `storedTileProbes` probes whose windows hold more than
-  /// `imageRawEventsLimit` events together: the stored tiles answer those for a few seeks. Rows of
-  /// probes without `knownAt` go to `cache` as from storage.
-  func answer(_ entity: String, token: UInt64, _ indices: [Int], image: HistoryImage, emit: (Int, StoredRow) -> Void) -> Bool {
+  /// building the tiles costs; otherwise every probe reads its window's rows raw, from the columns,
+  /// merged with the delta's events in the window (cheaper for an entity with few labels, whatever
+  /// its number of events). Returns false, answering nothing, when the entity has at most
+  /// `storedTileProbes` probes whose windows hold more than `imageRawEventsLimit` events together:
+  /// the stored tiles answer those for a few seeks. Rows of probes without `knownAt` go to `cache`
+  /// as from storage.
+  func answer(
+    _ entity: String, token: UInt64, _ indices: [Int], image: HistoryImage, delta: [StoredRow] = [],
+    emit: (Int, StoredRow) -> Void
+  ) -> Bool {
     let first = indices.lazy.map { probes[$0].asOf }.min()!
     let last = indices.lazy.map { probes[$0].asOf }.max()!
+    let from = first.subtracting(microseconds: plan.largestWindow - 1)
     var lo = 0
     var hi = 0
     var entityRows = 0..<0
     if let e = image.entity(entity, token: token) {
       let rows = Int(image.rowStart[e])..<Int(image.rowStart[e + 1])
       entityRows = rows
-      lo = image.firstRow(in: rows, atOrAfter: first.subtracting(microseconds: plan.largestWindow - 1).microseconds)
+      lo = image.firstRow(in: rows, atOrAfter: from.microseconds)
       hi = last == .max ? rows.upperBound : image.firstRow(in: lo..<rows.upperBound, atOrAfter: last.microseconds + 1)
     }
+    // The delta's events in the same span (usually none, or a few).
+    let dlo = ImageDelta.firstRow(delta, atOrAfter: from)
+    let dhi = last == .max ? delta.count : ImageDelta.firstRow(delta, atOrAfter: last.adding(microseconds: 1))
+    let deltaSpan = max(0, dhi - dlo)
     let tiles: Bool
     if let imageTiles {
       tiles = imageTiles
     } else if indices.count <= AggregateRows.storedTileProbes {
       // A few seeks into the stored tiles beat reading more than a few thousand events raw. Each
-      // window holds at most the hi - lo rows: they are counted only when that bound exceeds the limit.
+      // window holds at most the hi - lo rows (and the delta's span): they are counted only when that
+      // bound exceeds the limit.
       let limit = AggregateRows.imageRawEventsLimit
-      guard (hi - lo) * plan.windows.count * indices.count <= limit || rawEvents(image: image, rows: lo..<hi, indices, limit: limit) <= limit
+      let deltaRaw = deltaSpan * plan.windows.count * indices.count
+      guard (hi - lo + deltaSpan) * plan.windows.count * indices.count <= limit
+        || rawEvents(image: image, rows: lo..<hi, indices, limit: limit) + deltaRaw <= limit
       else { return false }
       tiles = false
     } else {
-      let budget = (hi - lo) * StreamTiles.tiling.widths.count + indices.count * plan.windows.count * 64
-      tiles = hi - lo >= AggregateRows.inMemoryTilesFrom && rawEvents(image: image, rows: lo..<hi, indices, limit: budget) > budget
+      let budget = (hi - lo + deltaSpan) * StreamTiles.tiling.widths.count + indices.count * plan.windows.count * 64
+      tiles = hi - lo + deltaSpan >= AggregateRows.inMemoryTilesFrom
+        && rawEvents(image: image, rows: lo..<hi, indices, limit: budget) + deltaSpan * plan.windows.count * indices.count > budget
     }
     var states: [Int: AggregationState] = [:]
     if tiles {
       for field in Set(plan.reads.map(\.field)) {
-        states[field] = AggregationState(
-          fieldType: fieldTypes[field], tiling: StreamTiles.tiling, sortedEvents: image.aggregationEvents(field: field, rows: lo..<hi))
+        var events = image.aggregationEvents(field: field, rows: lo..<hi)
+        if deltaSpan > 0 {
+          events.append(contentsOf: delta[dlo..<dhi].lazy.map { $0.aggregationEvent(field: field) })
+          events.sort { $1.isLater(than: $0) }
+        }
+        states[field] = AggregationState(fieldType: fieldTypes[field], tiling: StreamTiles.tiling, sortedEvents: events)
       }
     }
     for i in indices {
       let p = probes[i]
       // Raw: a window's events are the entity's rows with event time in T - (window - 1) ... T, read
-      // from the columns; the windowed read (`AggregationSource.partial`) adds the same events.
+      // from the columns and the delta; the windowed read (`AggregationSource.partial`) adds the same events.
       let row = plan.row(at: p.asOf, knownAt: p.knownAt) { field, window in
-        tiles
-          ? states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt)
-          : image.partial(
-            field: field, fieldType: fieldTypes[field],
-            rows: image.rows(in: lo..<hi, eventTimes: p.asOf.subtracting(microseconds: window.microseconds - 1), p.asOf),
-            knownAt: p.knownAt)
+        if tiles { return states[field]!.partial(window: window, at: p.asOf, knownAt: p.knownAt) }
+        let start = p.asOf.subtracting(microseconds: window.microseconds - 1)
+        var partial = image.partial(
+          field: field, fieldType: fieldTypes[field], rows: image.rows(in: lo..<hi, eventTimes: start, p.asOf), knownAt: p.knownAt)
+        if deltaSpan > 0 {
+          partial.merge(
+            ImageDelta.partial(
+              field: field, fieldType: fieldTypes[field], rows: delta, eventTimes: start, p.asOf, knownAt: p.knownAt))
+        }
+        return partial
       } latest: { floor in
-        image.latest(in: lo..<hi, at: p.asOf, floor: floor, knownAt: p.knownAt)
+        let fromImage = image.latest(in: lo..<hi, at: p.asOf, floor: floor, knownAt: p.knownAt)
+        guard deltaSpan > 0, let fromDelta = AggregateRows.latest(in: delta, at: p.asOf, floor: floor, knownAt: p.knownAt) else {
+          return fromImage
+        }
+        return fromImage.map { $0 > fromDelta ? $0 : fromDelta } ?? fromDelta
       }
       emit(i, row)
       if let cache, p.knownAt == nil {
+        var until = validUntil(at: p.asOf, image: image, rows: entityRows)
+        if !delta.isEmpty { until = Swift.min(until, validUntil(at: p.asOf, delta: delta)) }
         cache.store(
-          stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf,
-          until: validUntil(at: p.asOf, image: image, rows: entityRows), readGeneration: readGeneration)
+          stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf, until: until,
+          readGeneration: readGeneration)
       }
     }
     return true
   }
 
   /// `Plan.validUntil` over the entity's rows of `image`: the next event after `time`, or the first
-  /// moment an event in a window leaves it, whichever comes first.
+  /// moment an event in a window leaves it, whichever comes first. Over the image and the delta
+  /// together it is the earlier of the two's (each is a minimum over events).
   private func validUntil(at time: Timestamp, image: HistoryImage, rows: Range<Int>) -> Timestamp {
     var until = Timestamp.max
     if time < .max {
@@ -86,6 +115,22 @@ extension AggregateRows.EntityAnswerer {
       let first = image.firstRow(in: rows, atOrAfter: time.subtracting(microseconds: window - 1).microseconds)
       if first < rows.upperBound && image.events[first] <= time.microseconds {
         until = Swift.min(until, Timestamp(microseconds: image.events[first]).adding(microseconds: window))
+      }
+    }
+    return until
+  }
+
+  /// `validUntil(at:image:rows:)` over one entity's delta events.
+  private func validUntil(at time: Timestamp, delta: [StoredRow]) -> Timestamp {
+    var until = Timestamp.max
+    if time < .max {
+      let next = ImageDelta.firstRow(delta, atOrAfter: time.adding(microseconds: 1))
+      if next < delta.count { until = delta[next].eventTime }
+    }
+    for window in plan.windows {
+      let first = ImageDelta.firstRow(delta, atOrAfter: time.subtracting(microseconds: window - 1))
+      if first < delta.count && delta[first].eventTime <= time {
+        until = Swift.min(until, delta[first].eventTime.adding(microseconds: window))
       }
     }
     return until

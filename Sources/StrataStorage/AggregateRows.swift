@@ -25,10 +25,11 @@ import Synchronization
 /// - more (an export with many labels of one entity): one scan of the entity's events from its
 ///   earliest probe's largest window to its latest probe, into an in-memory `AggregationState` with
 ///   the same tiling (none below 64 events: the window's events are then read in memory); each probe is then O(tiles);
-///   the same scan, to the entity's last event, for an online lookup of an entity written since its
-///   stream's history image was scanned when the image held at most `touchedScanLimit` of its events
-///   from that window on (one seek instead of the tiles' many); the entities the image holds as stored
-///   are read from it (`AggregateRows+Image`).
+///   the same scan, to the entity's last event, for an online lookup of an entity its stream's
+///   history image does not answer (events removed or expired since its scan: `HistoryImages`) when
+///   the image held at most `touchedScanLimit` of its events from that window on (one seek instead of
+///   the tiles' many); every other entity is read from the image and the events stored since its
+///   scan (`ImageDelta`), when the stream has an image (`AggregateRows+Image`).
 /// All are the same windowed read over the same events, so they give the same bits.
 public enum AggregateRows {
   /// Probes of one entity answered from stored tiles; more are answered from its scanned events.
@@ -38,9 +39,9 @@ public enum AggregateRows {
   /// Probes of one entity (at most `storedTileProbes`) are answered from a history image only when
   /// their windows hold at most this many events together; beyond, stored tiles cost less.
   static let imageRawEventsLimit = 4_096
-  /// An entity written since its stream's image was scanned is read from storage: by one scan of its
-  /// events from its earliest probe's largest window on (one seek) when the image held at most this
-  /// many of them, else through the stored tiles (about 20 seeks, however many events).
+  /// An entity its stream's image does not answer (touched: `HistoryImages`) is read from storage:
+  /// by one scan of its events from its earliest probe's largest window on (one seek) when the image
+  /// held at most this many of them, else through the stored tiles (about 20 seeks, however many events).
   static let touchedScanLimit = 256
 
   /// One row per probe, in probe order. `stream` must be the version `group` reads. `cached`, when
@@ -62,8 +63,8 @@ public enum AggregateRows {
       existingImage: existingImage)
   }
 
-  /// `rows`, answering the probes of entities `image` holds as stored (`HistoryImages.Use.touched`)
-  /// from it (`answer(_:_:image:emit:)`), the others from storage. `imageTiles` (tests) makes every
+  /// `rows`, answering the probes of entities `image` holds as stored (`HistoryImages.Use.holds`)
+  /// from it and its delta (`answer(_:token:_:image:delta:emit:)`), the others from storage. `imageTiles` (tests) makes every
   /// entity read from the image use in-memory tiles (true) or raw events (false) instead of the
   /// cheaper of the two.
   static func rows(
@@ -155,7 +156,8 @@ public enum AggregateRows {
     }
 
     /// Answers the probes of `entity` from `image` when it holds the entity's events as stored now
-    /// (no write since its scan began), else from storage through `reader` (made on first use).
+    /// (in the image and its delta: not touched), else from storage through
+    /// `reader` (made on first use).
     func answer(
       _ entity: ExactEntityID, _ indices: [Int], image: HistoryImages.Use?, reader: inout StoredStreamReader?,
       emit: (Int, StoredRow) -> Void
@@ -163,10 +165,12 @@ public enum AggregateRows {
       var scan = false
       if let image {
         let token = EntityToken.of(entity.id)
-        if !image.touched.contains(token) {
-          if answer(entity.id, token: token, indices, image: image.image, emit: emit) { return }
+        if image.holds(token) {
+          if answer(entity.id, token: token, indices, image: image.image, delta: image.delta.rows(of: entity.id), emit: emit) {
+            return
+          }
         } else if indices.count <= storedTileProbes {
-          // Written since the image's scan: a few events (as the image counted them) are cheaper to
+          // Touched since the image's scan: a few events (as the image counted them) are cheaper to
           // scan than the stored tiles are to seek.
           let from = indices.lazy.map { probes[$0].asOf }.min()!.subtracting(microseconds: plan.largestWindow - 1)
           scan = image.image.rowCount(of: entity.id, token: token, from: from) <= touchedScanLimit

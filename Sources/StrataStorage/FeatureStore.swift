@@ -20,6 +20,8 @@ public final class FeatureStore: Sendable {
   private let prebuildQueue = DispatchQueue(label: "strata.history-images", qos: .utility)
   /// Per group version with a build scheduled: the time of its latest write.
   private let prebuildState = Mutex([UInt32: DispatchTime]())
+  /// Stream versions whose image rebuild (`rebuildNow`) was submitted and has not finished.
+  private let rebuildsSubmitted = Mutex(Set<UInt32>())
 
   /// Counters since the store was opened.
   public struct Counters: Sendable, Equatable {
@@ -236,6 +238,7 @@ public final class FeatureStore: Sendable {
   func schedulePrebuild(_ group: FeatureGroup) {
     guard let quiet = imagePolicy.prebuildAfterQuietSeconds, imagePolicy.budgetBytes > 0 else { return }
     let sid = group.storageID
+    if shard.images.deltaRebuildDue(sid, policy: imagePolicy) { rebuildNow(group) }
     let first = prebuildState.withLock { state in
       defer { state[sid] = .now() }
       return state[sid] == nil
@@ -243,6 +246,19 @@ public final class FeatureStore: Sendable {
     guard first else { return }
     let delay = DispatchTimeInterval.milliseconds(Int(quiet * 1000))
     prebuildQueue.asyncAfter(deadline: .now() + delay) { [weak self] in self?.prebuildCheck(group, delay: delay) }
+  }
+
+  /// Builds `group`'s image in the background now, unless this store already submitted one: a
+  /// stream's image whose delta outgrew the policy's fraction is rebuilt while writes go on.
+  private func rebuildNow(_ group: FeatureGroup) {
+    let sid = group.storageID
+    guard rebuildsSubmitted.withLock({ $0.insert(sid).inserted }) else { return }
+    let shard = self.shard
+    let policy = imagePolicy
+    BackgroundThreads.shared.submit {
+      defer { self.rebuildsSubmitted.withLock { _ = $0.remove(sid) } }
+      _ = try? shard.imageForJoin(group, labels: .max, policy: policy)
+    }
   }
 
   /// Runs on `prebuildQueue`: builds `group`'s image if its writes have paused for `delay`, else
@@ -605,7 +621,6 @@ public final class FeatureStore: Sendable {
       return ChosenRows(stored: try shard.rowsAsOf(probes, group: group, parallelism: parallelism))
     }
     let image = use.image
-    let touched = use.touched
     var refs = [Int32](repeating: -1, count: labels.count)
     let parts = labels.count < AsOfJoin.parallelThreshold ? 1 : parallelism
     // Labels the image must not answer, per part (ascending).
@@ -618,7 +633,7 @@ public final class FeatureStore: Sendable {
         for i in range {
           let label = labels[i]
           let token = EntityToken.of(label.entityID)
-          if label.knownAt != nil || (!touched.isEmpty && touched.contains(token)) {
+          if label.knownAt != nil || !use.holdsInImage(label.entityID, token: token) {
             mine.append(i)
           } else {
             out.value[i] = image.row(for: label.entityID, token: token, asOf: label.time.microseconds)

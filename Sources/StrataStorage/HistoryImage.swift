@@ -20,8 +20,9 @@ internal import Foundation
 /// So "the row with the greatest event <= T" is a binary search over one entity's event times, and a
 /// joined column is a gather from packed arrays. Only the winner of each event time is kept, so labels
 /// with a known-at time (which may have to skip it) are answered from storage (`AsOfJoin`). The image
-/// is a snapshot: rows written after its scan started are not in it, and `HistoryImages` routes labels
-/// of entities written since then to storage too.
+/// is a snapshot: rows written after its scan started are not in it. `HistoryImages` holds a stream's
+/// events stored since then beside it (`ImageDelta`, which aggregate reads merge in) and routes labels
+/// of entities otherwise written since then to storage.
 ///
 /// Memory (`byteSize`): per row 24 bytes of order key plus the feature values (8 per float or int, 16
 /// per string plus its bytes beyond 15, 4 per embedding element) and one presence bit per feature; per

@@ -241,10 +241,11 @@ public final class LocalShard: Sendable {
       let tileJournalKey = StreamTileBuffer.journalKey(tileGeneration)
       var tilesDue = StreamTileBuffer.Due.none
       let instant = ContinuousClock.now
+      // A stream's events stored for the first time (what its tiles and its image's delta add).
+      var events: [StreamTiles.NewEvent] = []
       if isStream && added > 0 {
         // A stream's new events go into their tiles, written behind them (`StreamTileBuffer`): this
         // batch stores a journal record of the events instead, and the buffer's new generation.
-        var events: [StreamTiles.NewEvent] = []
         events.reserveCapacity(added)
         var journaled: [[UInt8]] = []
         journaled.reserveCapacity(added)
@@ -286,8 +287,16 @@ public final class LocalShard: Sendable {
       batch.put(Self.statsKey(sid), Self.encodeStats(stats), in: .catalog)
 
       // Before the rows become visible: an image built from an earlier snapshot must not answer them.
-      images.noteWrite(sid, tokens: rows.lazy.map { EntityToken.of($0.entityID) })
-      try engine.write(batch)
+      // A stream's image holds the events a write stored beside it from the write's end on.
+      let tokens = rows.lazy.map { EntityToken.of($0.entityID) }
+      if !isStream { images.noteWrite(sid, tokens: tokens) }
+      do {
+        try engine.write(batch)
+      } catch {
+        if isStream { images.noteWrite(sid, tokens: tokens) }
+        throw error
+      }
+      if isStream { images.addStreamEvents(sid, stored: events) }
       if isStream {
         state.tiles.store(tilesDue.puts)
         let journalKey = tilesDue.all ? nil : tileJournalKey

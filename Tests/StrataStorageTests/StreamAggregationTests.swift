@@ -194,7 +194,7 @@ struct StreamAggregationTests {
       for step in 0..<250 {
         if image && rng.oneIn(8) { _ = try store.shard.imageForJoin(stream, labels: .max, policy: rebuildWhenStale) }
         if let use = store.shard.images.existing(stream.storageID) {
-          imageReads += entities.filter { !use.touched.contains(EntityToken.of($0)) }.count
+          imageReads += entities.filter { use.holds(EntityToken.of($0)) }.count
         }
         switch rng.below(10) {
         case 0...2:
@@ -287,7 +287,7 @@ struct StreamAggregationTests {
     try await withStreamStore(.memory, imagePolicy: onlyWhenAsked) { store, clock in
       clock.set(at(86_400))
       let stream = try store.catalog.group(named: "purchases")
-      let rebuildWhenStale = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 0)
+      let rebuildWhenStale = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 0, maxDeltaFraction: 0)
       for round in 0..<30 {
         let rows = (0..<200).map { k in
           WriteRequest.Row(entityID: "u\(k)", eventTime: clock.now.subtracting(microseconds: Int64(round * 1_000 + k)), values: [.float(1), .int(1), nil])
@@ -544,7 +544,7 @@ struct StreamAggregationTests {
         let fresh = try AggregateRows.rows([p], group: group, stream: stream, shard: store.shard)
         #expect(fresh[0] == sequential[i], "probe \(p) \(rng.seedDescription)")
       }
-      // Events written after the image's scan: their entities are read from storage, the rest from the image.
+      // Events written after the image's scan: held beside it (its delta), read with it.
       // (Besides the probes above, one at the clock's time for each of those entities, which the new event changes.)
       let extra = (1...5).map { AsOfProbe(entityID: "u\($0)", asOf: clock.now) }
       let extraBefore = try AggregateRows.rows(extra, group: group, stream: stream, shard: store.shard)
@@ -553,7 +553,7 @@ struct StreamAggregationTests {
       }
       _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: late, events: true))
       let stale = try #require(try store.shard.imageForJoin(stream, labels: .max, policy: imagesAlways))
-      #expect(stale.image === use.image && stale.touched.count == 5)
+      #expect(stale.image === use.image && stale.touched.isEmpty && stale.delta.rowCount == 5)
       let all = probes + extra
       let now = try AggregateRows.rows(all, group: group, stream: stream, shard: store.shard, parallelism: 1)
       let mixed = try AggregateRows.rows(all, group: group, stream: stream, shard: store.shard, parallelism: 3, image: stale)
@@ -886,7 +886,7 @@ private let onlyWhenAsked = HistoryImagePolicy(
   budgetBytes: 1 << 30, minLabelsToBuild: .max, maxStaleFraction: 0.02, prebuildAfterQuietSeconds: nil)
 
 /// Images built for any export and never rebuilt for staleness (tests that want one image throughout).
-let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 1e9)
+let imagesAlways = HistoryImagePolicy(budgetBytes: 1 << 30, minLabelsToBuild: 1, maxStaleFraction: 1e9, maxDeltaFraction: 1e9)
 
 /// What a label of an entity without events gets.
 private func expectedEmpty(_ group: FeatureGroup) -> [FeatureResult] {
