@@ -339,8 +339,8 @@ def worker_spread_pusher(address: str, rate: float, batch: int, entities: int, s
 def lookups_while_pushing(node, n_ent, cfg, seed) -> dict:
     """The lookups of part 3 (row cache on) while events of the same entities stream in: a pusher sends
     10k events/s in 100-event batches over all the entities; after 5 s of it, plain and aggregate runs
-    alternate (2 each). A pushed event makes its entity's cached row stale and its events in the stream's
-    history image out of date, so these lookups compute most rows, from the stored tiles."""
+    alternate (2 each). A pushed event makes its entity's cached row stale, so these lookups compute most
+    rows, from the stream's history image and the events stored since its scan (held beside it)."""
     wait_quiet(node)
     pusher = Worker("spread_pusher", node.address, str(cfg["rate"]), "100", str(n_ent), str(seed))
     res = {"agg": [], "plain": [], "rate": cfg["rate"]}
@@ -843,8 +843,8 @@ def render(r: dict) -> str:
                  "left a window)." if "row_cache" in lo else "")
               + (" While pushing: after the export, a pusher (Python SDK, one push session) sends 100-event batches at "
                  f"{lp['rate']:,.0f} events/s over all the entities (event time now) from 5 s before the first run to the end "
-                 "of the last (2 runs of each kind, alternating); a pushed event makes its entity's cached row stale and its "
-                 "events in the history image out of date, so most rows are computed from the stored tiles."
+                 "of the last (2 runs of each kind, alternating); a pushed event makes its entity's cached row stale, so most "
+                 "rows are computed, from the history image and the events stored since its scan (held beside it in memory)."
                  if lp and "median" in lp else ""), "",
               f"Errors: {lo['errors']}" + (f", cache off {lu['errors']}" if lu and "errors" in lu else "")
               + (f", while pushing {lp['errors']}" if lp and "errors" in lp else "") + ".", ""]

@@ -20,8 +20,14 @@ public final class FeatureStore: Sendable {
   private let prebuildQueue = DispatchQueue(label: "strata.history-images", qos: .utility)
   /// Per group version with a build scheduled: the time of its latest write.
   private let prebuildState = Mutex([UInt32: DispatchTime]())
-  /// Stream versions whose image rebuild (`rebuildNow`) was submitted and has not finished.
-  private let rebuildsSubmitted = Mutex(Set<UInt32>())
+  /// Per stream version, whether an image rebuild `rebuildNow` submitted runs, and when the last
+  /// ended and how long it took.
+  private let deltaRebuilds = Mutex(DeltaRebuilds())
+
+  private struct DeltaRebuilds {
+    var running: Set<UInt32> = []
+    var last: [UInt32: (ended: ContinuousClock.Instant, took: Duration)] = [:]
+  }
 
   /// Counters since the store was opened.
   public struct Counters: Sendable, Equatable {
@@ -248,18 +254,35 @@ public final class FeatureStore: Sendable {
     prebuildQueue.asyncAfter(deadline: .now() + delay) { [weak self] in self?.prebuildCheck(group, delay: delay) }
   }
 
-  /// Builds `group`'s image in the background now, unless this store already submitted one: a
-  /// stream's image whose delta outgrew the policy's fraction is rebuilt while writes go on.
+  /// Builds `group`'s image in the background now, unless one this store submitted runs, or the last
+  /// ended less than `rebuildPauseFactor` times its duration ago: a stream's image whose delta outgrew
+  /// the policy's fraction is rebuilt while writes go on, without taking more than about a quarter of
+  /// a core from them under a bulk push (the delta grows meanwhile).
   private func rebuildNow(_ group: FeatureGroup) {
     let sid = group.storageID
-    guard rebuildsSubmitted.withLock({ $0.insert(sid).inserted }) else { return }
+    let now = ContinuousClock.now
+    let claimed = deltaRebuilds.withLock { state in
+      if state.running.contains(sid) { return false }
+      if let last = state.last[sid], now < last.ended + last.took * Self.rebuildPauseFactor { return false }
+      state.running.insert(sid)
+      return true
+    }
+    guard claimed else { return }
     let shard = self.shard
     let policy = imagePolicy
     BackgroundThreads.shared.submit {
-      defer { self.rebuildsSubmitted.withLock { _ = $0.remove(sid) } }
+      let start = ContinuousClock.now
       _ = try? shard.imageForJoin(group, labels: .max, policy: policy)
+      let end = ContinuousClock.now
+      self.deltaRebuilds.withLock { state in
+        state.running.remove(sid)
+        state.last[sid] = (end, end - start)
+      }
     }
   }
+
+  /// A delta rebuild waits this many times the last one's duration after it ended.
+  static let rebuildPauseFactor = 3
 
   /// Runs on `prebuildQueue`: builds `group`'s image if its writes have paused for `delay`, else
   /// checks again when they will have.
