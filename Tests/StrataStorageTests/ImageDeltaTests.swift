@@ -239,6 +239,69 @@ extension ImageDeltaTests {
   }
 }
 
+extension ImageDeltaTests {
+  // Only a write that failed without being applied: one the engine applied and still reported failed
+  // leaves the stream's tile buffer behind the stored generation, and stream reads then fail (INTERNAL)
+  // until the node restarts and replays its journal.
+  @Test("a stream write the engine reports failed sends its entities to storage until the next build: reads give what storage holds")
+  func failedWriteTouches() async throws {
+    let applied = false
+    let engine = FailingWriteEngine()
+    let clock = ManualClock(deltaBase.adding(microseconds: 86_400_000_000))
+    let store = try FeatureStore(engine: engine, imagePolicy: builtWhenAsked, clock: clock.function)
+    _ = try await store.apply(streamSpecs)
+    let stream = try store.catalog.group(named: "purchases")
+    let group = try store.catalog.group(named: "user_spend")
+    let countIndex = try #require(group.spec.features.firstIndex { $0.name == "events_1h" })
+    func event(_ entity: String, _ k: Int64) -> WriteRequest.Row {
+      WriteRequest.Row(entityID: entity, eventTime: clock.now.subtracting(microseconds: k * 1_000_000), values: [.float(1), .int(k), nil])
+    }
+    _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: [event("a", 1), event("b", 2)], events: true))
+    _ = try #require(try store.shard.imageForJoin(stream, labels: .max, policy: builtWhenAsked))
+    _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: [event("a", 3)], events: true))
+    engine.failNextWrite(afterApplying: applied)
+    await #expect(throws: StrataError.self) {
+      _ = try await store.write(WriteRequest(group: "purchases", features: ["amount", "n", "tag"], rows: [event("a", 4), event("b", 5)], events: true))
+    }
+    let use = try #require(store.shard.images.existing(stream.storageID))
+    #expect(!use.holds(EntityToken.of("a")) && !use.holds(EntityToken.of("b")), "the failed batch's entities are touched")
+    #expect(use.delta.rowCount == 1, "only the acknowledged batch is in the delta")
+    for entity in ["a", "b"] {
+      let stored = try store.shard.history(entityID: entity, group: stream).count
+      #expect(stored == (entity == "a" ? 2 : 1) + (applied ? 1 : 0))
+      // Three probes of the entity: its events scanned from storage (no tiles, which the failed write left behind).
+      let probes = (0..<3).map { k in AsOfProbe(entityID: entity, asOf: clock.now.adding(microseconds: Int64(k))) }
+      let rows = try AggregateRows.rows(probes, group: group, stream: stream, shard: store.shard, existingImage: true)
+      #expect(rows.allSatisfy { $0?.values[countIndex] == .int(Int64(stored)) }, "\(entity): \(rows.map { $0?.values[countIndex] })")
+    }
+  }
+}
+
+/// The in-memory engine, whose next write can be made to fail, before or after it is applied.
+private final class FailingWriteEngine: StorageEngine {
+  let base = InMemoryEngine()
+  /// nil: writes succeed; else the next write throws, having been applied or not.
+  private let failing = Mutex<Bool?>(nil)
+
+  func failNextWrite(afterApplying applied: Bool) { failing.withLock { $0 = applied } }
+
+  var name: String { base.name }
+  func get(_ key: [UInt8], in keyspace: Keyspace) throws -> [UInt8]? { try base.get(key, in: keyspace) }
+  func multiGet(_ keys: [[UInt8]], in keyspace: Keyspace) throws -> [[UInt8]?] { try base.multiGet(keys, in: keyspace) }
+  func makeCursor(in keyspace: Keyspace) throws -> any StorageCursor { try base.makeCursor(in: keyspace) }
+  func makeCursors(in keyspaces: [Keyspace]) throws -> [any StorageCursor] { try base.makeCursors(in: keyspaces) }
+
+  func write(_ batch: WriteBatch) throws {
+    let fail = failing.withLock { state -> Bool? in
+      defer { state = nil }
+      return state
+    }
+    guard let applied = fail else { return try base.write(batch) }
+    if applied { try base.write(batch) }
+    throw StrataError(.unavailable, "injected write failure (applied: \(applied))")
+  }
+}
+
 private let deltaBase = Timestamp.seconds(1_700_000_000)
 
 /// Images built when a test asks (any export size), never rebuilt for staleness or delta size.

@@ -854,7 +854,7 @@ private func at(_ seconds: Int64) -> Timestamp { base.adding(microseconds: secon
 
 /// The stream `purchases` (amount FLOAT, n INT, tag STRING), the aggregate group `user_spend` over
 /// it, and a row group `plain`.
-private let streamSpecs: [FeatureGroupSpec] = {
+let streamSpecs: [FeatureGroupSpec] = {
   func agg(_ name: String, _ field: String, _ function: AggregateFunction, _ seconds: Int64, default value: FeatureValue? = nil) -> FeatureSpec {
     FeatureSpec(
       name: name, dtype: .float, defaultValue: value,
