@@ -92,48 +92,20 @@ extension AggregateRows.EntityAnswerer {
       }
       emit(i, row)
       if let cache, p.knownAt == nil {
-        var until = validUntil(at: p.asOf, image: image, rows: entityRows)
-        if !delta.isEmpty { until = Swift.min(until, validUntil(at: p.asOf, delta: delta)) }
+        // The first event at or after t among the image's rows and the delta's.
+        let until = plan.validUntil(at: p.asOf) { t in
+          let r = image.firstRow(in: entityRows, atOrAfter: t.microseconds)
+          let fromImage = r < entityRows.upperBound ? Timestamp(microseconds: image.events[r]) : nil
+          let d = ImageDelta.firstRow(delta, atOrAfter: t)
+          guard d < delta.count else { return fromImage }
+          return Swift.min(fromImage ?? .max, delta[d].eventTime)
+        }
         cache.store(
           stream: stream.storageID, group: group.storageID, entityID: entity, row: row, from: p.asOf, until: until,
           readGeneration: readGeneration)
       }
     }
     return true
-  }
-
-  /// `Plan.validUntil` over the entity's rows of `image`: the next event after `time`, or the first
-  /// moment an event in a window leaves it, whichever comes first. Over the image and the delta
-  /// together it is the earlier of the two's (each is a minimum over events).
-  private func validUntil(at time: Timestamp, image: HistoryImage, rows: Range<Int>) -> Timestamp {
-    var until = Timestamp.max
-    if time < .max {
-      let next = image.firstRow(in: rows, atOrAfter: time.microseconds + 1)
-      if next < rows.upperBound { until = Timestamp(microseconds: image.events[next]) }
-    }
-    for window in plan.windows {
-      let first = image.firstRow(in: rows, atOrAfter: time.subtracting(microseconds: window - 1).microseconds)
-      if first < rows.upperBound && image.events[first] <= time.microseconds {
-        until = Swift.min(until, Timestamp(microseconds: image.events[first]).adding(microseconds: window))
-      }
-    }
-    return until
-  }
-
-  /// `validUntil(at:image:rows:)` over one entity's delta events.
-  private func validUntil(at time: Timestamp, delta: [StoredRow]) -> Timestamp {
-    var until = Timestamp.max
-    if time < .max {
-      let next = ImageDelta.firstRow(delta, atOrAfter: time.adding(microseconds: 1))
-      if next < delta.count { until = delta[next].eventTime }
-    }
-    for window in plan.windows {
-      let first = ImageDelta.firstRow(delta, atOrAfter: time.subtracting(microseconds: window - 1))
-      if first < delta.count && delta[first].eventTime <= time {
-        until = Swift.min(until, delta[first].eventTime.adding(microseconds: window))
-      }
-    }
-    return until
   }
 
   /// The events the probes' windows hold together (each probe adds every event of each of its

@@ -304,12 +304,16 @@ public enum AggregateRows {
     /// every window) or the first moment an event leaves a window (its event time plus the window),
     /// whichever comes first; `.max` when neither exists.
     func validUntil(of entityID: String, at time: Timestamp, reader: StoredStreamReader) throws -> Timestamp {
+      try validUntil(at: time) { try reader.firstEventTime(of: entityID, atOrAfter: $0) }
+    }
+
+    /// `validUntil(of:at:reader:)` over any source of the entity's events: `firstEvent(t)` is the
+    /// event time of its first event at or after `t`, nil when none.
+    func validUntil(at time: Timestamp, firstEvent: (Timestamp) throws -> Timestamp?) rethrows -> Timestamp {
       var until = Timestamp.max
-      if time < .max, let next = try reader.firstEventTime(of: entityID, atOrAfter: time.adding(microseconds: 1)) {
-        until = next
-      }
+      if time < .max, let next = try firstEvent(time.adding(microseconds: 1)) { until = next }
       for window in windows {
-        if let first = try reader.firstEventTime(of: entityID, atOrAfter: time.subtracting(microseconds: window - 1)), first <= time {
+        if let first = try firstEvent(time.subtracting(microseconds: window - 1)), first <= time {
           until = Swift.min(until, first.adding(microseconds: window))
         }
       }

@@ -33,9 +33,9 @@ struct ImageDelta: Sendable {
 
   /// Adds one stored event of `entityID` (`row.values` the stream's field values).
   mutating func add(_ entityID: String, _ row: StoredRow) {
-    let key = ExactEntityID(entityID)
-    if entities[key] == nil { byteSize += Self.entityBytes + entityID.utf8.count }
-    entities[key, default: []].insertInOrder(row)
+    var isNew = false
+    entities[ExactEntityID(entityID), default: { isNew = true; return [] }()].insertInOrder(row)
+    if isNew { byteSize += Self.entityBytes + entityID.utf8.count }
     rowCount += 1
     byteSize += Self.rowBytes(row)
   }
